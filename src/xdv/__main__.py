@@ -1,0 +1,5 @@
+"""``python -m xdv`` is the ``xdv`` command."""
+
+from xdv.cli import main
+
+main()

@@ -1,0 +1,311 @@
+"""The ``xdv`` command line.
+
+Exit codes: 0 success; 1 verification or replay mismatch; 64 usage error; 65 static error (a
+workload that cannot be loaded); 70 runtime failure (a process failed or a limit was hit).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from xdv.errors import ErrorCode, TraceError, XdvError
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_USAGE = 64
+EXIT_STATIC = 65
+EXIT_RUNTIME = 70
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(error: XdvError, exit_code: int, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": error.to_record()}, sort_keys=True))
+    else:
+        _err.print(f"[bold red]error[/]: {error}")
+    sys.exit(exit_code)
+
+
+def _format_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(_jsonable(value), sort_keys=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="xdv")
+def cli() -> None:
+    """XDV, the Cross-Domain Virtualizer: K, Q and Φ computation under one deterministic core."""
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**64 - 1),
+    default=0,
+    show_default=True,
+    help="Run seed: every random stream derives from it.",
+)
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the hash-chained trace here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@click.option(
+    "--quantum",
+    type=click.IntRange(1, 1024),
+    default=8,
+    show_default=True,
+    help="Time slice, in deterministic steps.",
+)
+@click.option(
+    "--fsync",
+    type=click.Choice(["always", "batch", "never"]),
+    default="batch",
+    show_default=True,
+    help="Trace durability policy.",
+)
+def run(
+    target: str, seed: int, trace_path: Path | None, as_json: bool, quantum: int, fsync: str
+) -> None:
+    """Run a workload: a Python file (file.py[:function]) or module (package.module:function).
+
+    Emitted values are printed one per line as the trace entries recording them become durable.
+    """
+    from xdv.runner import run_workload
+    from xdv.workload import load_workload
+
+    try:
+        workload = load_workload(target)
+    except XdvError as error:
+        _fail(error, EXIT_STATIC, as_json)
+
+    def emit(pid: int, value: Any) -> None:
+        if not as_json:
+            click.echo(_format_value(value))
+
+    try:
+        result = run_workload(
+            workload, seed=seed, trace=trace_path, emit=emit, quantum=quantum, fsync=fsync
+        )
+    except XdvError as error:
+        _fail(error, EXIT_RUNTIME, as_json)
+    failures = {pid: status for pid, status in result.exits.items() if not status.ok}
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "status": result.status,
+                    "outputs": [_jsonable(value) for _, value in result.outputs],
+                    "exits": {
+                        str(pid): {
+                            "ok": status.ok,
+                            "value": _jsonable(status.value),
+                            "code": status.code,
+                            "message": status.message,
+                        }
+                        for pid, status in result.exits.items()
+                    },
+                    "steps": result.steps,
+                    "logical_time": result.logical_time,
+                    "events": result.events,
+                    "head_hash": result.head_hash,
+                    "trace": str(trace_path) if trace_path else None,
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        for pid, status in failures.items():
+            _err.print(f"[red]process {pid} failed[/]: {status.code}: {status.message}")
+        where = str(trace_path) if trace_path else "not saved (use --trace PATH)"
+        _err.print(
+            f"[dim]{result.status}: {result.steps} steps, {result.events} events, "
+            f"L={result.logical_time}, head {result.head_hash[:16]}…, trace {where}[/]"
+        )
+    sys.exit(EXIT_OK if result.ok else EXIT_RUNTIME)
+
+
+@cli.command()
+@click.argument("trace_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--mode",
+    type=click.Choice(["reexecute", "inject"]),
+    default="reexecute",
+    show_default=True,
+    help="reexecute: call the domains again; inject: feed recorded outcomes back.",
+)
+@click.option("--workload", help="Workload target to use instead of the recorded one.")
+@click.option("--json", "as_json", is_flag=True)
+def replay(trace_path: Path, mode: str, workload: str | None, as_json: bool) -> None:
+    """Replay a recorded run and check that it produces the identical trace."""
+    from xdv.replay import replay as replay_trace
+
+    try:
+        report = replay_trace(trace_path, mode, workload=workload)
+    except XdvError as error:
+        _fail(error, EXIT_MISMATCH, as_json)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), sort_keys=True, default=str))
+    elif report.ok:
+        click.echo(f"replay ({mode}) identical: {report.entries} entries")
+    else:
+        click.echo(f"replay ({mode}) DIVERGED")
+        if report.divergence is not None:
+            click.echo(report.divergence.describe())
+    sys.exit(EXIT_OK if report.ok else EXIT_MISMATCH)
+
+
+@cli.command()
+@click.argument("trace_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--allow-open",
+    is_flag=True,
+    help="Accept a trace without a run-end entry (a run that was killed) if its chain is intact.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def verify(trace_path: Path, allow_open: bool, as_json: bool) -> None:
+    """Verify a trace: framing, checksums, canonical encoding, hash chain, order, completeness."""
+    from xdv.trace import verify_trace
+
+    try:
+        report = verify_trace(trace_path, allow_open=allow_open)
+    except XdvError as error:
+        _fail(error, EXIT_MISMATCH, as_json)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), sort_keys=True))
+    elif report.ok:
+        state = "complete" if report.complete else "open (no run-end entry)"
+        click.echo(f"OK: {report.entries} entries, chain intact, {state}, head {report.head_hash}")
+    else:
+        problem = report.error if report.error is not None else TraceError("unknown problem")
+        click.echo(
+            f"FAILED at entry {problem.entry_index} (byte offset {problem.offset}): "
+            f"{problem.code.name}: {problem.message}"
+        )
+        click.echo(f"{report.entries} entries before it verified")
+    sys.exit(EXIT_OK if report.ok else EXIT_MISMATCH)
+
+
+@cli.group()
+def trace() -> None:
+    """Inspect traces."""
+
+
+@trace.command("show")
+@click.argument("trace_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
+@click.option("--process", "pid", type=int, help="Only entries of this process.")
+@click.option("--event", "event_name", help="Only entries of this event type (e.g. EFFECT).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many entries.")
+def trace_show(
+    trace_path: Path, as_json: bool, pid: int | None, event_name: str | None, limit: int | None
+) -> None:
+    """Show a trace's entries (the intact prefix of a damaged trace, with a warning)."""
+    from xdv.trace import scan_trace
+
+    try:
+        scan = scan_trace(trace_path)
+    except XdvError as error:
+        _fail(error, EXIT_MISMATCH, as_json)
+    entries = [
+        entry
+        for entry in scan.entries
+        if (pid is None or entry.process == pid)
+        and (event_name is None or entry.event_name == event_name.upper())
+    ]
+    if limit is not None:
+        entries = entries[:limit]
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry.to_json(), sort_keys=True, ensure_ascii=False))
+    else:
+        table = Table(box=None, header_style="bold")
+        for column in ("#", "L", "event", "dom", "pid", "cap", "contract", "status", "metadata"):
+            table.add_column(column, overflow="fold")
+        for entry in entries:
+            table.add_row(
+                str(entry.seq),
+                str(entry.logical_time),
+                entry.event_name,
+                entry.domain_label,
+                str(entry.process),
+                str(entry.capability or ""),
+                str(entry.contract or ""),
+                entry.status_name,
+                json.dumps(_jsonable(entry.metadata), ensure_ascii=False, sort_keys=True),
+            )
+        Console(highlight=False, width=160).print(table)
+    if scan.error is not None:
+        _err.print(f"[yellow]warning[/]: {scan.error}")
+        sys.exit(EXIT_MISMATCH)
+
+
+@trace.command("diff")
+@click.argument("expected", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("actual", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--all", "show_all", is_flag=True, help="Every differing entry, not only the first.")
+def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> None:
+    """Compare two traces entry by entry; exit 1 if they differ."""
+    from xdv.trace import diff_traces, read_trace
+
+    try:
+        left = read_trace(expected, allow_open=True)
+        right = read_trace(actual, allow_open=True)
+    except XdvError as error:
+        _fail(error, EXIT_MISMATCH, as_json)
+    divergences = diff_traces(left.entries, right.entries)
+    if not show_all:
+        divergences = divergences[:1]
+    if as_json:
+        click.echo(json.dumps([d.to_json() for d in divergences], sort_keys=True, default=str))
+    elif not divergences:
+        click.echo(f"identical: {len(left.entries)} entries")
+    else:
+        for divergence in divergences:
+            click.echo(divergence.describe())
+    sys.exit(EXIT_MISMATCH if divergences else EXIT_OK)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``xdv`` command; maps errors to the documented exit codes."""
+    try:
+        cli.main(args=argv, prog_name="xdv", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.ctx.get_help() if error.ctx else str(error))
+        sys.exit(EXIT_OK)
+    except click.UsageError as error:
+        error.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_USAGE)
+    except XdvError as error:  # an operating error no command mapped: a runtime failure
+        code = EXIT_STATIC if error.code is ErrorCode.WORKLOAD_INVALID else EXIT_RUNTIME
+        _err.print(f"[bold red]error[/]: {error}")
+        sys.exit(code)
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)

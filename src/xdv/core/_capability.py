@@ -1,0 +1,159 @@
+"""The minimal capability table of the core.
+
+Every domain operation the kernel performs for a process is checked here first. A capability is
+(holder, operation, origin domain, target domain, optional logical-time expiry); ids are handed
+out in order, so the same run grants the same ids. This table is deliberately small: the security
+layer replaces it with signed, attenuable tokens behind the same :class:`CapabilityAuthority`
+protocol, without changing the trace format (capability ids stay integers in the entry header).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from xdv.core._events import Domain
+from xdv.errors import ErrorCode, UnauthorizedError
+
+__all__ = ["Capability", "CapabilityAuthority", "CapabilityTable", "Operation"]
+
+
+class Operation(enum.IntEnum):
+    """What a capability permits. Values are stored in traces."""
+
+    EXECUTE = 1
+    ALLOCATE = 2
+    MEASURE = 3
+    PROJECT = 4
+    TRANSITION = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """An authority held by one process."""
+
+    id: int
+    holder: int
+    operation: Operation
+    origin: Domain
+    target: Domain
+    issued_at: int
+    expires_at: int | None = None
+
+    def describe(self) -> str:
+        return (
+            f"{self.operation.name}({self.origin.label}→{self.target.label}) "
+            f"#{self.id} held by process {self.holder}"
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": self.id,
+            "op": self.operation.name,
+            "from": self.origin.label,
+            "to": self.target.label,
+        }
+        if self.expires_at is not None:
+            record["expires"] = self.expires_at
+        return record
+
+
+class CapabilityAuthority(Protocol):
+    """What the kernel needs from a capability system."""
+
+    def grant(
+        self,
+        holder: int,
+        operation: Operation,
+        origin: Domain,
+        target: Domain,
+        now: int,
+        expires_at: int | None = None,
+    ) -> Capability: ...
+
+    def check(
+        self, holder: int, operation: Operation, origin: Domain, target: Domain, now: int
+    ) -> Capability: ...
+
+    def revoke(self, capability_id: int) -> Capability: ...
+
+    def held_by(self, holder: int) -> list[Capability]: ...
+
+    def snapshot(self) -> list[dict[str, Any]]: ...
+
+
+class CapabilityTable:
+    """An in-memory, deterministic :class:`CapabilityAuthority`.
+
+    Invariant: ids increase by one per grant and are never reused, even after revocation.
+    """
+
+    def __init__(self) -> None:
+        self._next_id = 1
+        self._live: dict[int, Capability] = {}
+        self._index: dict[tuple[int, Operation, Domain, Domain], list[int]] = {}
+
+    def grant(
+        self,
+        holder: int,
+        operation: Operation,
+        origin: Domain,
+        target: Domain,
+        now: int,
+        expires_at: int | None = None,
+    ) -> Capability:
+        capability = Capability(self._next_id, holder, operation, origin, target, now, expires_at)
+        self._next_id += 1
+        self._live[capability.id] = capability
+        self._index.setdefault((holder, operation, origin, target), []).append(capability.id)
+        return capability
+
+    def check(
+        self, holder: int, operation: Operation, origin: Domain, target: Domain, now: int
+    ) -> Capability:
+        ids = self._index.get((holder, operation, origin, target))
+        expired: Capability | None = None
+        if ids:
+            for capability_id in ids:
+                capability = self._live[capability_id]
+                if capability.expires_at is None or now <= capability.expires_at:
+                    return capability
+                expired = capability
+        wanted = f"{operation.name}({origin.label}→{target.label})"
+        if expired is not None:
+            raise UnauthorizedError(
+                f"process {holder}'s capability {wanted} #{expired.id} expired at logical "
+                f"time {expired.expires_at} (now {now})",
+                code=ErrorCode.CAPABILITY_EXPIRED,
+                where=f"process {holder}",
+            )
+        raise UnauthorizedError(
+            f"process {holder} holds no capability {wanted}", where=f"process {holder}"
+        )
+
+    def revoke(self, capability_id: int) -> Capability:
+        capability = self._live.pop(capability_id, None)
+        if capability is None:
+            raise UnauthorizedError(
+                f"capability #{capability_id} is not live",
+                code=ErrorCode.CAPABILITY_INVALID,
+                where=f"capability {capability_id}",
+            )
+        key = (capability.holder, capability.operation, capability.origin, capability.target)
+        self._index[key].remove(capability_id)
+        if not self._index[key]:
+            del self._index[key]
+        return capability
+
+    def held_by(self, holder: int) -> list[Capability]:
+        return sorted(
+            (capability for capability in self._live.values() if capability.holder == holder),
+            key=lambda capability: capability.id,
+        )
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [
+            {"holder": capability.holder, **capability.to_record()}
+            for capability in sorted(self._live.values(), key=lambda c: c.id)
+        ]

@@ -1,0 +1,88 @@
+"""The event vocabulary of the orchestration core.
+
+Every kernel decision becomes one trace entry whose ``event_type`` is an :class:`EventType` and
+whose ``domain`` is a :class:`Domain`. The integer values are part of the trace format: they
+never change once released, and new kinds only get new numbers (``docs/trace-format.md``).
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Domain", "EventType"]
+
+
+class Domain(enum.IntEnum):
+    """A computational domain. ``ORCHESTRATION`` tags events of the core itself."""
+
+    ORCHESTRATION = 0
+    K = 1
+    Q = 2
+    PHI = 3
+
+    @property
+    def label(self) -> str:
+        return _DOMAIN_LABELS[self]
+
+    @classmethod
+    def parse(cls, text: str | Domain) -> Domain:
+        """Accept a Domain, or its label (``K``, ``Q``, ``Φ``/``PHI``, ``O``) in any case."""
+        if isinstance(text, Domain):
+            return text
+        key = text.strip().upper()
+        for domain, label in _DOMAIN_LABELS.items():
+            if key in (label.upper(), domain.name):
+                return domain
+        from xdv.errors import XdvError
+
+        raise XdvError(f"unknown domain {text!r}; expected K, Q, Φ (PHI) or O", where="domain")
+
+
+_DOMAIN_LABELS = {Domain.ORCHESTRATION: "O", Domain.K: "K", Domain.Q: "Q", Domain.PHI: "Φ"}
+
+
+class EventType(enum.IntEnum):
+    """Kinds of trace entries."""
+
+    RUN_START = 1
+    RUN_END = 2
+
+    PROCESS_CREATE = 10
+    PROCESS_STATE = 11
+    PROCESS_EXIT = 12
+
+    DISPATCH = 20
+    SLEEP = 21
+    YIELD = 22
+    PREEMPT = 23
+    WAIT = 24
+    WAKE = 25
+
+    DOMAIN_BIND = 30
+    DOMAIN_UNBIND = 31
+
+    RESOURCE_RESERVE = 40
+    RESOURCE_RELEASE = 41
+
+    DOMAIN_INVOKE = 50
+    DOMAIN_RESULT = 51
+
+    TRANSITION_BEGIN = 60
+    TRANSITION_PHASE = 61
+    TRANSITION_COMMIT = 62
+    TRANSITION_ROLLBACK = 63
+
+    MEASUREMENT = 70
+
+    COHERENCE_WINDOW_START = 80
+    COHERENCE_WINDOW_STOP = 81
+
+    CAPABILITY_GRANT = 90
+    CAPABILITY_REVOKE = 91
+    CAPABILITY_DENY = 92
+
+    FAULT = 100
+
+    EFFECT = 110
+
+    CHECKPOINT = 120

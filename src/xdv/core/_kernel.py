@@ -1,0 +1,1171 @@
+"""The deterministic orchestration core: one kernel loop, one logical clock, one trace.
+
+Ordering model (``docs/design.md`` explains it at length):
+
+* Logical time ``L`` advances by one for every step the kernel dispatches (one system call of
+  one process), and jumps forward over idle time when every process is blocked.
+* Every decision is appended to the trace stamped with the current ``L``; entries of the same
+  step share ``L`` and are ordered by their sequence number, so (L, seq) is a strict total order.
+* The next process to run is the ready process with the smallest scheduler-policy key; the
+  default key is (ready-at L, -priority, pid, enqueue sequence).
+* A dispatched process runs up to ``quantum`` consecutive steps, until it blocks, or until it
+  ends; then it is preempted and becomes ready again one step later.
+* Domain outcomes enter the order at the logical point their operation's latency fixes
+  (invocation L + latency), however long the provider physically took.
+
+Nothing here reads wall time or unseeded randomness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import inspect
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xdv.core._capability import (
+    Capability,
+    CapabilityAuthority,
+    CapabilityTable,
+    Operation,
+)
+from xdv.core._clock import LogicalClock
+from xdv.core._events import Domain, EventType
+from xdv.core._faults import FaultPlan
+from xdv.core._lifecycle import ProcessState, check_transition
+from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
+from xdv.core._process import ExitStatus, ProcessInfo, _Process
+from xdv.core._random import RandomStream, derive_seed
+from xdv.core._syscalls import (
+    Bind,
+    Emit,
+    Exit,
+    Invoke,
+    Now,
+    Random,
+    Release,
+    Reserve,
+    Resume,
+    Revoke,
+    Self,
+    Sleep,
+    Spawn,
+    Suspend,
+    Syscall,
+    Transition,
+    Unbind,
+    Wait,
+    Yield,
+)
+from xdv.domains._interface import (
+    DomainManager,
+    Invocation,
+    ResourceContract,
+    ResourceRequest,
+)
+from xdv.domains.k_manager import KDomainManager, qualified_name
+from xdv.errors import (
+    ContractError,
+    DomainError,
+    ErrorCode,
+    InvariantViolation,
+    ReplayDivergence,
+    UnauthorizedError,
+    XdvError,
+    invariant,
+)
+from xdv.trace._format import FORMAT_VERSION, canonicalize
+from xdv.trace._writer import FsyncPolicy, TraceWriter
+
+__all__ = ["Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
+
+EmitSink = Callable[[int, Any], None]
+
+_ET = EventType
+_O = Domain.ORCHESTRATION
+
+
+@dataclass(frozen=True, slots=True)
+class KernelLimits:
+    """Bounds on everything the kernel holds. Exceeding one is a typed LIMIT_EXCEEDED error."""
+
+    processes_max: int = 4096
+    steps_max: int = 100_000_000
+    quantum_max: int = 1024
+    contracts_per_process_max: int = 256
+    sleep_ticks_max: int = 1 << 40
+    waiters_per_process_max: int = 4096
+
+    def to_record(self) -> dict[str, int]:
+        return {
+            "processes_max": self.processes_max,
+            "steps_max": self.steps_max,
+            "contracts_per_process_max": self.contracts_per_process_max,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedOutcome:
+    """A domain outcome taken from a trace, fed back in inject-mode replay."""
+
+    status: ErrorCode
+    value: Any = None
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The result of :meth:`Kernel.run`."""
+
+    status: str
+    exits: dict[int, ExitStatus]
+    outputs: list[tuple[int, Any]]
+    steps: int
+    logical_time: int
+    events: int
+    head_hash: str
+    trace_path: Path | None = None
+    trace_bytes: bytes | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A domain outcome waiting for its logical delivery point."""
+
+    invocation: int
+    domain: Domain
+    capability: int
+    contract: int
+    status: ErrorCode
+    value: Any
+    error: str | None
+
+
+class _Recorded(Exception):
+    """Wraps an error whose failure the raising code has already written to the trace."""
+
+    def __init__(self, error: XdvError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+# The event type used to record a failed system call.
+_FAILURE_EVENT: dict[type[Syscall], EventType] = {
+    Emit: _ET.EFFECT,
+    Sleep: _ET.SLEEP,
+    Spawn: _ET.PROCESS_CREATE,
+    Wait: _ET.WAIT,
+    Bind: _ET.DOMAIN_BIND,
+    Unbind: _ET.DOMAIN_UNBIND,
+    Reserve: _ET.RESOURCE_RESERVE,
+    Release: _ET.RESOURCE_RELEASE,
+    Invoke: _ET.DOMAIN_INVOKE,
+    Suspend: _ET.PROCESS_STATE,
+    Resume: _ET.PROCESS_STATE,
+    Revoke: _ET.CAPABILITY_REVOKE,
+}
+
+
+class Kernel:
+    """The XDV kernel: runs hybrid processes and records every decision in a trace.
+
+    Typical use::
+
+        kernel = Kernel(seed=7, trace="run.xdvt")
+        kernel.spawn(anchor, arg)
+        result = kernel.run()
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        trace: str | Path | TraceWriter | None = None,
+        domains: Iterable[DomainManager] | None = None,
+        quantum: int = 8,
+        policy: SchedulerPolicy | None = None,
+        limits: KernelLimits | None = None,
+        faults: FaultPlan | None = None,
+        workload: Mapping[str, Any] | None = None,
+        emit: EmitSink | None = None,
+        fsync: FsyncPolicy | str = FsyncPolicy.BATCH,
+        authority: CapabilityAuthority | None = None,
+        vhm: int = 0,
+        node: int = 0,
+        replay_outcomes: Mapping[int, RecordedOutcome] | None = None,
+    ) -> None:
+        self.seed = seed
+        self.limits = limits or KernelLimits()
+        if not 1 <= quantum <= self.limits.quantum_max:
+            raise XdvError(
+                f"quantum must be between 1 and {self.limits.quantum_max} steps, got {quantum}",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where="kernel configuration",
+            )
+        derive_seed(seed, ("kernel",))  # validates the seed with a typed error
+        self.quantum = quantum
+        self.policy: SchedulerPolicy = policy or RoundRobinPolicy()
+        self.clock = LogicalClock()
+        self.vhm = vhm
+        self.node = node
+        self.faults = faults or FaultPlan()
+        self._authority: CapabilityAuthority = authority or CapabilityTable()
+        managers = list(domains) if domains is not None else [KDomainManager()]
+        self._managers: dict[Domain, DomainManager] = {}
+        for manager in managers:
+            if manager.domain in self._managers:
+                raise XdvError(
+                    f"two managers for domain {manager.domain.label}", where="kernel configuration"
+                )
+            self._managers[manager.domain] = manager
+        if Domain.K not in self._managers:
+            raise XdvError(
+                "a kernel needs a K domain manager: every process has a K anchor",
+                where="kernel configuration",
+            )
+        self._replay_outcomes = replay_outcomes
+        self._emit_sink = emit
+        if isinstance(trace, TraceWriter):
+            self._writer = trace
+        else:
+            self._writer = TraceWriter(trace, fsync=fsync)
+        self._append = self._writer.append
+        self._pending_outputs: deque[tuple[int, int, Any]] = deque()
+        self._writer.add_durable_listener(self._release_outputs)
+        self.outputs: list[tuple[int, Any]] = []
+        self._processes: dict[int, _Process] = {}
+        self._exits: dict[int, ExitStatus] = {}
+        self._ready: list[tuple[tuple[int, ...], _Process]] = []
+        self._enqueue_seq = 0
+        self._next_pid = 1
+        self._next_contract = 1
+        self._next_invocation = 1
+        self._next_transition = 1
+        self._steps = 0
+        self._ran = False
+        self._handlers: dict[type[Syscall], Callable[[_Process, Any], bool]] = {
+            Emit: self._sys_emit,
+            Sleep: self._sys_sleep,
+            Yield: self._sys_yield,
+            Now: self._sys_now,
+            Self: self._sys_self,
+            Random: self._sys_random,
+            Spawn: self._sys_spawn,
+            Wait: self._sys_wait,
+            Exit: self._sys_exit,
+            Bind: self._sys_bind,
+            Unbind: self._sys_unbind,
+            Reserve: self._sys_reserve,
+            Release: self._sys_release,
+            Invoke: self._sys_invoke,
+            Transition: self._sys_transition,
+            Suspend: self._sys_suspend,
+            Resume: self._sys_resume,
+            Revoke: self._sys_revoke,
+        }
+        self._record(
+            _ET.RUN_START,
+            _O,
+            0,
+            meta={
+                "format": FORMAT_VERSION,
+                "seed": seed,
+                "workload": dict(workload) if workload else {},
+                "kernel": {
+                    "quantum": quantum,
+                    "policy": self.policy.name,
+                    "vhm": vhm,
+                    "node": node,
+                    "limits": self.limits.to_record(),
+                },
+                "domains": {d.label: m.describe() for d, m in sorted(self._managers.items())},
+                "faults": self.faults.to_record(),
+            },
+        )
+
+    # ------------------------------------------------------------------ recording
+
+    def _record(
+        self,
+        event_type: EventType,
+        domain: Domain,
+        pid: int,
+        status: int = 0,
+        capability: int = 0,
+        contract: int = 0,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        return self._append(
+            self.clock.now,
+            event_type,
+            domain,
+            status,
+            pid,
+            self.vhm,
+            self.node,
+            capability,
+            contract,
+            meta,
+        )
+
+    def _release_outputs(self, durable_count: int) -> None:
+        # An emitted value leaves the system only once the entry recording it is durable.
+        pending = self._pending_outputs
+        sink = self._emit_sink
+        while pending and pending[0][0] < durable_count:
+            _, pid, value = pending.popleft()
+            if sink is not None:
+                sink(pid, value)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def writer(self) -> TraceWriter:
+        return self._writer
+
+    def manager(self, domain: Domain | str) -> DomainManager:
+        """The installed manager of ``domain``; raise DOMAIN_UNAVAILABLE if there is none."""
+        parsed = Domain.parse(domain)
+        manager = self._managers.get(parsed)
+        if manager is None:
+            raise DomainError(
+                f"no {parsed.label} domain manager is installed in this kernel",
+                code=ErrorCode.DOMAIN_UNAVAILABLE,
+                where=f"domain {parsed.label}",
+            )
+        return manager
+
+    def spawn(
+        self,
+        anchor: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        priority: int = 0,
+        domains: Iterable[Domain | str] = (Domain.K,),
+    ) -> int:
+        """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid."""
+        return self._create_process(anchor, args, name, priority, tuple(domains), parent=0)
+
+    def grant(
+        self,
+        pid: int,
+        operation: Operation,
+        origin: Domain | str,
+        target: Domain | str,
+        expires_at: int | None = None,
+    ) -> Capability:
+        """Grant a capability to a process (an operator action, recorded in the trace)."""
+        self._live_process(pid)
+        capability = self._authority.grant(
+            pid, operation, Domain.parse(origin), Domain.parse(target), self.clock.now, expires_at
+        )
+        self._record(
+            _ET.CAPABILITY_GRANT,
+            capability.target,
+            pid,
+            capability=capability.id,
+            meta=capability.to_record(),
+        )
+        return capability
+
+    def revoke(self, capability_id: int, reason: str = "operator") -> Capability:
+        """Revoke a capability (recorded in the trace)."""
+        capability = self._authority.revoke(capability_id)
+        self._record(
+            _ET.CAPABILITY_REVOKE,
+            capability.target,
+            capability.holder,
+            capability=capability.id,
+            meta={"ids": [capability.id], "reason": reason},
+        )
+        return capability
+
+    def snapshot(self) -> dict[str, Any]:
+        """The orchestration state S_O: processes, bindings, contracts, capabilities, managers.
+
+        Used by audits and by the atomicity tests; it holds no raw Q or Φ state.
+        """
+        return {
+            "processes": {
+                pid: {
+                    "state": process.state.name,
+                    "bindings": sorted(domain.label for domain in process.bindings),
+                    "contracts": sorted(process.contracts),
+                }
+                for pid, process in sorted(self._processes.items())
+            },
+            "capabilities": self._authority.snapshot(),
+            "managers": {d.label: m.snapshot() for d, m in sorted(self._managers.items())},
+        }
+
+    # ------------------------------------------------------------------ the kernel loop
+
+    def run(self) -> RunResult:
+        """Run until every process has ended (or a limit is hit); close the trace."""
+        invariant(not self._ran, "a kernel runs once")
+        self._ran = True
+        clock = self.clock
+        ready = self._ready
+        pop = heapq.heappop
+        handlers = self._handlers
+        quantum = self.quantum
+        steps_max = self.limits.steps_max
+        record = self._record
+        last: _Process | None = None
+        status = "ok"
+        # The kernel loop. Invariant: every iteration dispatches the ready process with the
+        # smallest policy key, and logical time only moves forward, here.
+        while ready:
+            _, process = pop(ready)
+            process.queued = False
+            if process.state is not ProcessState.ACTIVE:
+                invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")
+                process.parked = True
+                continue
+            if process.ready_at > clock.now + 1:
+                clock.now = process.ready_at - 1  # skip idle logical time
+            if self._steps >= steps_max:
+                status = "limit"
+                break
+            anchor = process.anchor
+            running = True
+            for used in range(quantum):
+                if self._steps >= steps_max:
+                    status = "limit"
+                    break
+                self._steps += 1
+                clock.tick()
+                if used == 0 and process is not last:
+                    record(_ET.DISPATCH, _O, process.pid)
+                if process.delivery is not None:
+                    self._deliver(process)
+                try:
+                    error = process.throw_error
+                    if error is not None:
+                        process.throw_error = None
+                        call = anchor.throw(error)  # type: ignore[union-attr]
+                    else:
+                        value = process.send_value
+                        process.send_value = None
+                        call = anchor.send(value)  # type: ignore[union-attr]
+                except StopIteration as stop:
+                    self._finish(process, stop.value)
+                    running = False
+                    break
+                except InvariantViolation:
+                    raise
+                except XdvError as error:
+                    self._terminate(
+                        process,
+                        ExitStatus(process.pid, False, None, error.code.name, error.message),
+                    )
+                    running = False
+                    break
+                except Exception as error:  # the anchor's own bug: a fault of that process
+                    self._terminate(
+                        process,
+                        ExitStatus(
+                            process.pid,
+                            False,
+                            None,
+                            ErrorCode.PROCESS_FAULT.name,
+                            f"{type(error).__name__}: {error}",
+                        ),
+                    )
+                    running = False
+                    break
+                handler = handlers.get(type(call))
+                try:
+                    if handler is None:
+                        raise XdvError(
+                            f"process {process.pid} yielded {type(call).__name__}, "
+                            "which is not a system call",
+                            code=ErrorCode.SYSCALL_INVALID,
+                            where=f"process {process.pid}",
+                        )
+                    if not handler(process, call):
+                        running = False
+                        break
+                except _Recorded as recorded:
+                    process.throw_error = recorded.error
+                except XdvError as error:
+                    self._record_failure(process, call, error)
+                    process.throw_error = error
+                if process.state is not ProcessState.ACTIVE:
+                    running = False
+                    break
+            if status == "limit":
+                break
+            if running:
+                record(_ET.PREEMPT, _O, process.pid)
+                self._enqueue(process, clock.now + 1)
+            last = process
+        return self._shutdown(status)
+
+    def abort(self, error: BaseException) -> RunResult:
+        """End the run before it started because the workload's setup failed."""
+        invariant(not self._ran, "a kernel runs once")
+        self._ran = True
+        code = error.code if isinstance(error, XdvError) else ErrorCode.WORKLOAD_INVALID
+        message = (
+            error.message if isinstance(error, XdvError) else (f"{type(error).__name__}: {error}")
+        )
+        self._record(_ET.FAULT, _O, 0, status=code, meta={"error": message, "phase": "setup"})
+        return self._shutdown("failed")
+
+    def _shutdown(self, status: str) -> RunResult:
+        for pid in sorted(self._processes):
+            process = self._processes[pid]
+            if process.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
+                continue
+            if status == "limit":
+                code, message = (
+                    ErrorCode.LIMIT_EXCEEDED,
+                    (f"the run hit its limit of {self.limits.steps_max} steps"),
+                )
+            elif process.state is ProcessState.SUSPENDED:
+                code, message = ErrorCode.DEADLOCK, "still suspended when the run ended"
+            else:
+                code, message = (
+                    ErrorCode.DEADLOCK,
+                    (f"blocked forever waiting on process {process.waiting_on}"),
+                )
+            self._terminate(process, ExitStatus(pid, False, None, code.name, message))
+        failed = sorted(pid for pid, status_ in self._exits.items() if not status_.ok)
+        if status == "ok" and failed:
+            status = "failed"
+        self._record(
+            _ET.RUN_END,
+            _O,
+            0,
+            status=ErrorCode.LIMIT_EXCEEDED if status == "limit" else ErrorCode.OK,
+            meta={
+                "status": status,
+                "steps": self._steps,
+                "processes": len(self._processes),
+                "failed": failed,
+            },
+        )
+        self._writer.close()
+        return RunResult(
+            status=status,
+            exits=dict(sorted(self._exits.items())),
+            outputs=list(self.outputs),
+            steps=self._steps,
+            logical_time=self.clock.now,
+            events=self._writer.count,
+            head_hash=self._writer.last_hash.hex(),
+            trace_path=self._writer.path,
+            trace_bytes=self._writer.getvalue() if self._writer.path is None else None,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _enqueue(self, process: _Process, ready_at: int) -> None:
+        invariant(not process.queued, f"process {process.pid} is queued at most once")
+        process.ready_at = ready_at
+        process.queued = True
+        self._enqueue_seq += 1
+        key = self.policy.key(ready_at, process.priority, process.pid, self._enqueue_seq)
+        heapq.heappush(self._ready, (key, process))
+
+    def _set_state(self, process: _Process, state: ProcessState) -> None:
+        check_transition(process.pid, process.state, state)
+        process.state = state
+        self._record(_ET.PROCESS_STATE, _O, process.pid, meta={"state": state.name})
+
+    def _live_process(self, pid: int) -> _Process:
+        process = self._processes.get(pid)
+        if process is None or process.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
+            raise XdvError(
+                f"no live process {pid}", code=ErrorCode.PROCESS_UNKNOWN, where=f"process {pid}"
+            )
+        return process
+
+    def _record_failure(self, process: _Process, call: Any, error: XdvError) -> None:
+        event_type = _FAILURE_EVENT.get(type(call), _ET.FAULT)
+        domain = getattr(call, "domain", None)
+        try:
+            parsed = Domain.parse(domain) if domain is not None else Domain.K
+        except XdvError:
+            parsed = Domain.K
+        self._record(
+            event_type,
+            parsed,
+            process.pid,
+            status=error.code,
+            meta={"error": error.message, "call": type(call).__name__},
+        )
+
+    def _check(
+        self, process: _Process, operation: Operation, origin: Domain, target: Domain
+    ) -> Capability:
+        return self._authority.check(process.pid, operation, origin, target, self.clock.now)
+
+    # ------------------------------------------------------------------ process lifecycle
+
+    def _create_process(
+        self,
+        anchor_function: Callable[..., Any],
+        args: tuple[Any, ...],
+        name: str | None,
+        priority: int,
+        requested: tuple[Domain | str, ...],
+        parent: int,
+    ) -> int:
+        if len(self._processes) >= self.limits.processes_max:
+            raise XdvError(
+                f"the kernel holds its limit of {self.limits.processes_max} processes",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where="spawn",
+            )
+        domains = tuple(sorted({Domain.parse(domain) for domain in requested}))
+        pid = self._next_pid
+        self._next_pid += 1
+        label = name or str(getattr(anchor_function, "__name__", "process"))
+        info = ProcessInfo(pid, label, parent, priority, self.vhm, self.node, domains)
+        process = _Process(info, None)
+        self._processes[pid] = process
+        self._record(
+            _ET.PROCESS_CREATE,
+            _O,
+            pid,
+            meta={
+                "name": label,
+                "parent": parent,
+                "priority": priority,
+                "domains": [domain.label for domain in domains],
+                "anchor": qualified_name(anchor_function),
+            },
+        )
+        try:
+            if Domain.K not in domains:
+                raise XdvError(
+                    f"process {label!r} declares {[d.label for d in domains]} but every "
+                    "process needs a K anchor",
+                    code=ErrorCode.PROCESS_INVALID,
+                    where=f"process {pid}",
+                )
+            for domain in domains:
+                self.manager(domain)
+            anchor = anchor_function(*args)
+            if not (inspect.isgenerator(anchor) or inspect.iscoroutine(anchor)):
+                raise XdvError(
+                    f"the K anchor {qualified_name(anchor_function)} returned "
+                    f"{type(anchor).__name__}; it must be a generator or coroutine function",
+                    code=ErrorCode.PROCESS_INVALID,
+                    where=f"process {pid}",
+                )
+            process.anchor = anchor
+            for domain in domains:
+                self._grant_silently(process, Operation.EXECUTE, Domain.K, domain)
+                self._grant_silently(process, Operation.ALLOCATE, Domain.K, domain)
+            for origin in domains:
+                for target in domains:
+                    self._grant_silently(process, Operation.TRANSITION, origin, target)
+            for domain in domains:
+                self._bind(process, domain)
+            self._set_state(process, ProcessState.BOUND)
+            self._set_state(process, ProcessState.INITIALIZED)
+            self._set_state(process, ProcessState.ACTIVE)
+        except XdvError as error:
+            self._terminate(process, ExitStatus(pid, False, None, error.code.name, error.message))
+            raise
+        self._enqueue(process, self.clock.now + 1)
+        return pid
+
+    def _grant_silently(
+        self, process: _Process, operation: Operation, origin: Domain, target: Domain
+    ) -> None:
+        capability = self._authority.grant(process.pid, operation, origin, target, self.clock.now)
+        self._record(
+            _ET.CAPABILITY_GRANT,
+            target,
+            process.pid,
+            capability=capability.id,
+            meta=capability.to_record(),
+        )
+
+    def _bind(self, process: _Process, domain: Domain) -> None:
+        manager = self.manager(domain)
+        detail = manager.init(process.pid)
+        process.bindings.add(domain)
+        self._record(_ET.DOMAIN_BIND, domain, process.pid, meta=dict(detail))
+
+    def _unbind(self, process: _Process, domain: Domain) -> None:
+        self._managers[domain].terminate(process.pid)
+        process.bindings.discard(domain)
+        self._record(_ET.DOMAIN_UNBIND, domain, process.pid)
+
+    def _finish(self, process: _Process, value: Any) -> None:
+        try:
+            value = canonicalize(value, f"exit value of process {process.pid}")
+        except XdvError as error:
+            self._terminate(
+                process, ExitStatus(process.pid, False, None, error.code.name, error.message)
+            )
+            return
+        self._terminate(process, ExitStatus(process.pid, True, value))
+
+    def _terminate(self, process: _Process, status: ExitStatus) -> None:
+        pid = process.pid
+        if not status.ok:
+            self._record(
+                _ET.FAULT,
+                _O,
+                pid,
+                status=ErrorCode[status.code or "PROCESS_FAULT"],
+                meta={"error": status.message},
+            )
+        check_transition(pid, process.state, ProcessState.TERMINATED)
+        process.state = ProcessState.TERMINATED
+        process.exit = status
+        self._exits[pid] = status
+        meta: dict[str, Any] = {"ok": status.ok}
+        if status.ok:
+            meta["value"] = status.value
+        else:
+            meta["error"] = status.code
+        self._record(
+            _ET.PROCESS_EXIT,
+            _O,
+            pid,
+            status=ErrorCode.OK if status.ok else ErrorCode[status.code or "PROCESS_FAULT"],
+            meta=meta,
+        )
+        for contract_id in sorted(process.contracts):
+            self._release_contract(process, process.contracts[contract_id], "exit")
+        for domain in sorted(process.bindings, reverse=True):
+            self._unbind(process, domain)
+        revoked = [capability.id for capability in self._authority.held_by(pid)]
+        for capability_id in revoked:
+            self._authority.revoke(capability_id)
+        if revoked:
+            self._record(_ET.CAPABILITY_REVOKE, _O, pid, meta={"ids": revoked, "reason": "exit"})
+        anchor = process.anchor
+        if anchor is not None:
+            # An anchor's own cleanup code cannot undo its end; its failures are ignored.
+            with contextlib.suppress(Exception):
+                anchor.close()
+        process.anchor = None
+        process.delivery = None
+        check_transition(pid, process.state, ProcessState.RELEASED)
+        process.state = ProcessState.RELEASED
+        self._record(_ET.PROCESS_STATE, _O, pid, meta={"state": ProcessState.RELEASED.name})
+        for waiter in process.waiters:
+            waiter.waiting_on = None
+            waiter.send_value = status
+            self._record(_ET.WAKE, _O, waiter.pid, meta={"by": pid})
+            self._enqueue(waiter, self.clock.now + 1)
+        process.waiters.clear()
+
+    def _release_contract(self, process: _Process, contract: ResourceContract, why: str) -> None:
+        self._managers[contract.domain].release(contract)
+        del process.contracts[contract.id]
+        self._record(
+            _ET.RESOURCE_RELEASE,
+            contract.domain,
+            process.pid,
+            capability=contract.capability,
+            contract=contract.id,
+            meta={"reason": why},
+        )
+
+    # ------------------------------------------------------------------ system calls
+    # Each handler returns True when the process keeps running in its slice, False when it
+    # left the processor (blocked, slept, yielded or ended). Operating errors are raised.
+
+    def _sys_emit(self, process: _Process, call: Emit) -> bool:
+        value = canonicalize(call.value, "emitted value")
+        seq = self._record(_ET.EFFECT, Domain.K, process.pid, meta={"v": value})
+        self.outputs.append((process.pid, value))
+        self._pending_outputs.append((seq, process.pid, value))
+        return True
+
+    def _sys_sleep(self, process: _Process, call: Sleep) -> bool:
+        ticks = call.ticks
+        if type(ticks) is not int or not 0 <= ticks <= self.limits.sleep_ticks_max:
+            raise XdvError(
+                f"Sleep takes 0 to {self.limits.sleep_ticks_max} ticks, got {ticks!r}",
+                code=ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        until = self.clock.now + max(ticks, 1)
+        self._record(_ET.SLEEP, _O, process.pid, meta={"until": until})
+        process.send_value = until
+        self._enqueue(process, until)
+        return False
+
+    def _sys_yield(self, process: _Process, call: Yield) -> bool:
+        self._record(_ET.YIELD, _O, process.pid)
+        self._enqueue(process, self.clock.now + 1)
+        return False
+
+    def _sys_now(self, process: _Process, call: Now) -> bool:
+        process.send_value = self.clock.now
+        return True
+
+    def _sys_self(self, process: _Process, call: Self) -> bool:
+        process.send_value = process.info
+        return True
+
+    def _sys_random(self, process: _Process, call: Random) -> bool:
+        stream = process.streams.get(call.name)
+        if stream is None:
+            stream = RandomStream(self.seed, ("process", process.pid, call.name))
+            process.streams[call.name] = stream
+        process.send_value = stream
+        return True
+
+    def _sys_spawn(self, process: _Process, call: Spawn) -> bool:
+        try:
+            child = self._create_process(
+                call.anchor,
+                tuple(call.args),
+                call.name,
+                call.priority,
+                tuple(call.domains),
+                parent=process.pid,
+            )
+        except XdvError as error:
+            raise _Recorded(error) from None  # the child's creation and failure are recorded
+        process.send_value = child
+        return True
+
+    def _sys_wait(self, process: _Process, call: Wait) -> bool:
+        target = self._processes.get(call.pid)
+        if target is None or target is process:
+            raise XdvError(
+                f"process {process.pid} cannot wait on process {call.pid}",
+                code=ErrorCode.PROCESS_UNKNOWN if target is None else ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        if target.exit is not None:
+            process.send_value = target.exit
+            return True
+        if len(target.waiters) >= self.limits.waiters_per_process_max:
+            raise XdvError(
+                f"process {call.pid} already has {len(target.waiters)} waiters",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where=f"process {process.pid}",
+            )
+        target.waiters.append(process)
+        process.waiting_on = call.pid
+        self._record(_ET.WAIT, _O, process.pid, meta={"on": call.pid})
+        return False
+
+    def _sys_exit(self, process: _Process, call: Exit) -> bool:
+        self._finish(process, call.value)
+        return False
+
+    def _sys_bind(self, process: _Process, call: Bind) -> bool:
+        domain = Domain.parse(call.domain)
+        self.manager(domain)
+        if domain in process.bindings:
+            raise XdvError(
+                f"process {process.pid} is already bound to {domain.label}",
+                code=ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        self._check(process, Operation.ALLOCATE, Domain.K, domain)
+        self._bind(process, domain)
+        return True
+
+    def _sys_unbind(self, process: _Process, call: Unbind) -> bool:
+        domain = Domain.parse(call.domain)
+        if domain is Domain.K or domain not in process.bindings:
+            raise XdvError(
+                f"process {process.pid} cannot unbind {domain.label} "
+                + ("(the K anchor stays bound)" if domain is Domain.K else "(not bound)"),
+                code=ErrorCode.DOMAIN_NOT_BOUND
+                if domain is not Domain.K
+                else ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        if any(contract.domain is domain for contract in process.contracts.values()):
+            raise ContractError(
+                f"process {process.pid} still holds {domain.label} contracts",
+                where=f"process {process.pid}",
+            )
+        self._unbind(process, domain)
+        return True
+
+    def _reserve(
+        self,
+        process: _Process,
+        domain: Domain,
+        resource: str,
+        amount: int,
+        duration: int | None,
+        capability: Capability,
+        *,
+        require_binding: bool = True,
+    ) -> ResourceContract:
+        if require_binding and domain not in process.bindings:
+            raise DomainError(
+                f"process {process.pid} is not bound to {domain.label}",
+                code=ErrorCode.DOMAIN_NOT_BOUND,
+                where=f"process {process.pid}",
+            )
+        if len(process.contracts) >= self.limits.contracts_per_process_max:
+            raise XdvError(
+                f"process {process.pid} holds its limit of "
+                f"{self.limits.contracts_per_process_max} contracts",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where=f"process {process.pid}",
+            )
+        if type(amount) is not int or (
+            duration is not None and (type(duration) is not int or duration < 1)
+        ):
+            raise ContractError(
+                f"a reservation needs an integer amount and a positive duration, got "
+                f"amount={amount!r}, duration={duration!r}",
+                where=f"process {process.pid}",
+            )
+        now = self.clock.now
+        grant = self.manager(domain).request_resources(
+            ResourceRequest(process.pid, domain, resource, amount, duration, now)
+        )
+        contract = ResourceContract(
+            id=self._next_contract,
+            pid=process.pid,
+            domain=domain,
+            resource=grant.resource,
+            amount=grant.amount,
+            issued_at=now,
+            expires_at=None if duration is None else now + duration,
+            capability=capability.id,
+        )
+        self._next_contract += 1
+        process.contracts[contract.id] = contract
+        return contract
+
+    def _sys_reserve(self, process: _Process, call: Reserve) -> bool:
+        domain = Domain.parse(call.domain)
+        self.manager(domain)
+        capability = self._check(process, Operation.ALLOCATE, Domain.K, domain)
+        self.faults.visit("reserve", process.pid)
+        contract = self._reserve(
+            process, domain, call.resource, call.amount, call.duration, capability
+        )
+        self._record(
+            _ET.RESOURCE_RESERVE,
+            domain,
+            process.pid,
+            capability=capability.id,
+            contract=contract.id,
+            meta=contract.to_record(),
+        )
+        process.send_value = contract
+        return True
+
+    def _owned_contract(self, process: _Process, handle: Any) -> ResourceContract:
+        if not isinstance(handle, ResourceContract):
+            raise ContractError(
+                f"expected a resource contract, got {type(handle).__name__}",
+                where=f"process {process.pid}",
+            )
+        owned = process.contracts.get(handle.id)
+        if owned is None or owned != handle:
+            raise ContractError(
+                f"contract {handle.id} is not a live contract of process {process.pid}",
+                where=f"process {process.pid}",
+            )
+        if owned.expires_at is not None and self.clock.now > owned.expires_at:
+            raise ContractError(
+                f"contract {owned.id} expired at logical time {owned.expires_at} "
+                f"(now {self.clock.now})",
+                code=ErrorCode.CONTRACT_EXPIRED,
+                where=f"contract {owned.id}",
+            )
+        return owned
+
+    def _sys_release(self, process: _Process, call: Release) -> bool:
+        if isinstance(call.contract, ResourceContract):
+            owned = process.contracts.get(call.contract.id)
+            if owned is not None and owned == call.contract:
+                self._release_contract(process, owned, "released")
+                return True
+        self._owned_contract(process, call.contract)  # raises the precise error
+        return True  # pragma: no cover - _owned_contract always raises here
+
+    def _perform(self, manager: DomainManager, invocation: Invocation) -> _Pending:
+        """Run (or, in inject mode, look up) an invocation's outcome."""
+        pending = _Pending(
+            invocation.id,
+            invocation.domain,
+            invocation.contract.capability,
+            invocation.contract.id,
+            ErrorCode.OK,
+            None,
+            None,
+        )
+        if self._replay_outcomes is not None:
+            recorded = self._replay_outcomes.get(invocation.id)
+            if recorded is None:
+                raise ReplayDivergence(
+                    f"invocation {invocation.id} has no recorded outcome to inject",
+                    where=f"invocation {invocation.id}",
+                )
+            pending.status, pending.value, pending.error = (
+                recorded.status,
+                recorded.value,
+                recorded.error,
+            )
+            return pending
+        try:
+            pending.value = manager.execute(invocation).value
+        except XdvError as error:
+            pending.status, pending.error = error.code, error.message
+        return pending
+
+    def _deliver(self, process: _Process) -> None:
+        """Record a pending outcome at its delivery point and hand it to the process."""
+        pending: _Pending = process.delivery
+        process.delivery = None
+        self._resolve(pending)
+        self._record_result(process, pending)
+        if pending.status is ErrorCode.OK:
+            process.send_value = pending.value
+        else:
+            process.throw_error = DomainError(
+                pending.error or pending.status.name,
+                code=pending.status,
+                where=f"invocation {pending.invocation}",
+            )
+
+    def _resolve(self, pending: _Pending) -> None:
+        if isinstance(pending.value, Future):
+            try:
+                pending.value = canonicalize(pending.value.result(), "outcome")
+            except XdvError as error:
+                pending.status, pending.value, pending.error = error.code, None, error.message
+            except Exception as error:  # a provider failure becomes a typed domain fault
+                pending.status, pending.value = ErrorCode.DOMAIN_FAULT, None
+                pending.error = f"{type(error).__name__}: {error}"
+
+    def _record_result(self, process: _Process, pending: _Pending) -> None:
+        meta: dict[str, Any] = {"inv": pending.invocation}
+        if pending.status is ErrorCode.OK:
+            meta["value"] = pending.value
+        else:
+            meta["error"] = pending.error
+        self._record(
+            _ET.DOMAIN_RESULT,
+            pending.domain,
+            process.pid,
+            status=pending.status,
+            capability=pending.capability,
+            contract=pending.contract,
+            meta=meta,
+        )
+
+    def _invoke(
+        self,
+        process: _Process,
+        contract: ResourceContract,
+        capability: Capability,
+        operation: str,
+        args: tuple[Any, ...],
+        manager: DomainManager,
+        transition: int = 0,
+    ) -> tuple[_Pending, int]:
+        latency = manager.latency(operation)
+        record = manager.invocation_record(operation, args)
+        invocation = Invocation(
+            id=self._next_invocation,
+            pid=process.pid,
+            domain=contract.domain,
+            contract=contract,
+            operation=operation,
+            args=args,
+            seed=derive_seed(self.seed, ("invocation", self._next_invocation)),
+            logical_time=self.clock.now,
+        )
+        self._next_invocation += 1
+        meta = {"inv": invocation.id, "op": operation, "latency": latency, **record}
+        if transition:
+            meta["tr"] = transition
+        self._record(
+            _ET.DOMAIN_INVOKE,
+            contract.domain,
+            process.pid,
+            capability=capability.id,
+            contract=contract.id,
+            meta=meta,
+        )
+        return self._perform(manager, invocation), latency
+
+    def _sys_invoke(self, process: _Process, call: Invoke) -> bool:
+        contract = self._owned_contract(process, call.contract)
+        capability = self._check(process, Operation.EXECUTE, Domain.K, contract.domain)
+        self.faults.visit("invoke", process.pid)
+        manager = self._managers[contract.domain]
+        pending, latency = self._invoke(
+            process, contract, capability, call.operation, tuple(call.args), manager
+        )
+        process.delivery = pending
+        if latency == 0:
+            self._deliver(process)
+            return True
+        self._enqueue(process, self.clock.now + latency)
+        return False
+
+    def _sys_transition(self, process: _Process, call: Transition) -> bool:
+        from xdv.core._transition import run_transition
+
+        value, latency = run_transition(self, process, call)
+        process.send_value = value
+        if latency == 0:
+            return True
+        self._enqueue(process, self.clock.now + latency)
+        return False
+
+    def _child(self, process: _Process, pid: int) -> _Process:
+        target = self._live_process(pid)
+        if target.info.parent != process.pid:
+            raise UnauthorizedError(
+                f"process {process.pid} is not the parent of process {pid}",
+                where=f"process {process.pid}",
+            )
+        return target
+
+    def _sys_suspend(self, process: _Process, call: Suspend) -> bool:
+        target = self._child(process, call.pid)
+        self._set_state(target, ProcessState.SUSPENDED)
+        return True
+
+    def _sys_resume(self, process: _Process, call: Resume) -> bool:
+        target = self._child(process, call.pid)
+        self._set_state(target, ProcessState.ACTIVE)
+        if target.parked:
+            target.parked = False
+            self._enqueue(target, self.clock.now + 1)
+        return True
+
+    def _sys_revoke(self, process: _Process, call: Revoke) -> bool:
+        held = {capability.id for capability in self._authority.held_by(process.pid)}
+        if call.capability not in held:
+            raise UnauthorizedError(
+                f"process {process.pid} holds no capability #{call.capability}",
+                code=ErrorCode.CAPABILITY_INVALID,
+                where=f"process {process.pid}",
+            )
+        capability = self._authority.revoke(call.capability)
+        self._record(
+            _ET.CAPABILITY_REVOKE,
+            capability.target,
+            process.pid,
+            capability=capability.id,
+            meta={"ids": [capability.id], "reason": "dropped"},
+        )
+        return True

@@ -1,0 +1,89 @@
+"""Hybrid processes as the kernel holds them, and the read-only views handed out."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from xdv.core._events import Domain
+from xdv.core._lifecycle import ProcessState
+from xdv.core._random import RandomStream
+from xdv.domains._interface import ResourceContract
+
+__all__ = ["ExitStatus", "ProcessInfo"]
+
+Anchor = Generator[Any, Any, Any] | Coroutine[Any, Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """What a process may know about itself (returned by the ``Self`` system call)."""
+
+    pid: int
+    name: str
+    parent: int
+    priority: int
+    vhm: int
+    node: int
+    domains: tuple[Domain, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """How a process ended: ``ok`` with a ``value``, or a failure with an error ``code``."""
+
+    pid: int
+    ok: bool
+    value: Any = None
+    code: str | None = None
+    message: str | None = None
+
+
+class _Process:
+    """Kernel-side process record. Only the kernel touches it.
+
+    Invariants: ``state`` only changes through the kernel's lifecycle check; a process is in
+    the ready queue at most once; ``contracts`` holds exactly the live contracts it owns.
+    """
+
+    __slots__ = (
+        "anchor",
+        "bindings",
+        "contracts",
+        "delivery",
+        "domains",
+        "exit",
+        "info",
+        "parked",
+        "pid",
+        "priority",
+        "queued",
+        "ready_at",
+        "send_value",
+        "state",
+        "streams",
+        "throw_error",
+        "waiters",
+        "waiting_on",
+    )
+
+    def __init__(self, info: ProcessInfo, anchor: Anchor | None) -> None:
+        self.info = info
+        self.pid = info.pid
+        self.priority = info.priority
+        self.domains = info.domains
+        self.anchor = anchor
+        self.state = ProcessState.CREATED
+        self.bindings: set[Domain] = set()
+        self.contracts: dict[int, ResourceContract] = {}
+        self.send_value: Any = None
+        self.throw_error: BaseException | None = None
+        self.delivery: Any = None
+        self.waiters: list[_Process] = []
+        self.waiting_on: int | None = None
+        self.exit: ExitStatus | None = None
+        self.parked = False
+        self.queued = False
+        self.ready_at = 0
+        self.streams: dict[str, RandomStream] = {}

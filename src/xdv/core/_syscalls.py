@@ -1,0 +1,192 @@
+"""System calls: what a K anchor yields (or awaits) to ask the kernel for something.
+
+A K anchor is a generator function, ``def anchor(...): value = yield Emit("hi")``, or a coroutine
+function, ``async def anchor(...): value = await Emit("hi")``. Each system call is one
+deterministic step of the process: the kernel handles it, records the decision in the trace
+and resumes the process with the result (or raises a typed :class:`~xdv.errors.XdvError` at the
+``yield``/``await``, which the anchor may catch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from xdv.core._events import Domain
+
+__all__ = [
+    "Bind",
+    "Emit",
+    "Exit",
+    "Invoke",
+    "Now",
+    "Random",
+    "Release",
+    "Reserve",
+    "Resume",
+    "Revoke",
+    "Self",
+    "Sleep",
+    "Spawn",
+    "Suspend",
+    "Syscall",
+    "Transition",
+    "Unbind",
+    "Wait",
+    "Yield",
+]
+
+
+class Syscall:
+    """Base class of every system call. Awaiting one yields it to the kernel."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Syscall, Any, Any]:
+        return (yield self)
+
+
+@dataclass(frozen=True, slots=True)
+class Emit(Syscall):
+    """Record an externally visible K effect (a line of output). Returns None."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep(Syscall):
+    """Block for ``ticks`` logical steps (0 is a plain yield). Returns the logical time."""
+
+    ticks: int
+
+
+@dataclass(frozen=True, slots=True)
+class Yield(Syscall):
+    """Give up the rest of the time slice. Returns None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Now(Syscall):
+    """Return the current logical time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Self(Syscall):
+    """Return this process's :class:`~xdv.core.ProcessInfo`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Random(Syscall):
+    """Return this process's random stream named ``name`` (derived from the run seed)."""
+
+    name: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn(Syscall):
+    """Create a child process; returns its process id."""
+
+    anchor: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    name: str | None = None
+    priority: int = 0
+    domains: tuple[Domain | str, ...] = (Domain.K,)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait(Syscall):
+    """Block until process ``pid`` terminates; returns its :class:`~xdv.core.ExitStatus`."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exit(Syscall):
+    """Terminate this process now with ``value`` as its exit value."""
+
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bind(Syscall):
+    """Dynamically bind this process to ``domain`` (needs its ALLOCATE capability)."""
+
+    domain: Domain | str
+
+
+@dataclass(frozen=True, slots=True)
+class Unbind(Syscall):
+    """Release this process's binding to ``domain`` (it must hold no contract there)."""
+
+    domain: Domain | str
+
+
+@dataclass(frozen=True, slots=True)
+class Reserve(Syscall):
+    """Reserve ``amount`` of ``resource`` in ``domain``; returns a resource contract.
+
+    ``duration`` bounds the contract's validity in logical steps (None: until released).
+    """
+
+    domain: Domain | str
+    resource: str
+    amount: int = 1
+    duration: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Release(Syscall):
+    """Release a resource contract."""
+
+    contract: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke(Syscall):
+    """Run ``operation`` in the contract's domain; returns the domain outcome's value."""
+
+    contract: Any
+    operation: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transition(Syscall):
+    """Move work from ``source`` to ``target`` through the atomic transition protocol.
+
+    The kernel validates the TRANSITION capability, reserves ``amount`` of ``resource`` in the
+    target, validates the contract (including ``latency_max`` in logical steps), binds the
+    process to the target, projects ``args`` out of the source domain, activates ``operation``
+    in the target and logs the commit. A failure at any phase rolls back every earlier phase.
+    Returns the activation's outcome value.
+    """
+
+    source: Domain | str
+    target: Domain | str
+    operation: str
+    args: tuple[Any, ...] = ()
+    resource: str = "lane"
+    amount: int = 1
+    latency_max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend(Syscall):
+    """Suspend child process ``pid``: it stays alive but is not dispatched until resumed."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Syscall):
+    """Resume suspended child process ``pid``."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke(Syscall):
+    """Give up one of this process's own capabilities (by id)."""
+
+    capability: int

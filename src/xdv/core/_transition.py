@@ -1,0 +1,208 @@
+"""The atomic domain transition protocol.
+
+Phases, in order (each a fault-injection site ``transition.<phase>``):
+
+1. ``capability``: the process holds TRANSITION(source → target).
+2. ``reservation``: the target's manager sets resources aside under a new contract.
+3. ``contract``: the target's manager accepts the contract for the operation (latency bound).
+4. ``binding``: the process is bound to the target domain if it was not already.
+5. ``projection``: the source's manager projects the arguments out of the source domain.
+6. ``activation``: the target's manager runs the operation; its outcome must be a success.
+7. ``logging``: the commit is recorded.
+
+Each completed phase is recorded (TRANSITION_PHASE) and registers an undo action. A failure at
+any phase runs the undo actions in reverse, so the orchestration state is exactly what it was
+before the transition began (the reservation is released, a new binding is removed), and
+records one TRANSITION_ROLLBACK entry naming the failed phase, the undone phases and the error.
+Nothing crosses to the process but the error. On commit the transition's reservation is
+released (it existed for this activation) and the binding stays.
+
+Activation runs the operation inside the transition; the process receives the outcome after the
+operation's latency, like any invocation. Whatever a rolled-back activation computed is
+discarded; a domain whose operations have physical side effects must make them idempotent or
+report them through its own fault path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from xdv.core._capability import Operation
+from xdv.core._events import Domain, EventType
+from xdv.domains._interface import ResourceContract
+from xdv.errors import DomainError, ErrorCode, XdvError
+
+if TYPE_CHECKING:
+    from xdv.core._kernel import Kernel
+    from xdv.core._process import _Process
+    from xdv.core._syscalls import Transition
+
+__all__ = ["PHASES", "run_transition"]
+
+PHASES = (
+    "capability",
+    "reservation",
+    "contract",
+    "binding",
+    "projection",
+    "activation",
+    "logging",
+)
+
+
+def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple[Any, int]:
+    """Run one transition for ``process``; return (outcome value, delivery latency).
+
+    Raises the kernel's internal "already recorded" wrapper around the typed error on failure.
+    """
+    from xdv.core._kernel import _Recorded
+
+    transition_id = kernel._next_transition
+    kernel._next_transition += 1
+    pid = process.pid
+    record = kernel._record
+    undo: list[tuple[str, Callable[[], None]]] = []
+    completed: list[str] = []
+    phase = PHASES[0]
+    try:
+        source = Domain.parse(call.source)
+        target = Domain.parse(call.target)
+    except XdvError as error:
+        record(
+            EventType.TRANSITION_ROLLBACK,
+            Domain.ORCHESTRATION,
+            pid,
+            status=error.code,
+            meta={"tr": transition_id, "phase": phase, "undone": [], "error": error.message},
+        )
+        raise _Recorded(error) from None
+    record(
+        EventType.TRANSITION_BEGIN,
+        target,
+        pid,
+        meta={"tr": transition_id, "from": source.label, "to": target.label, "op": call.operation},
+    )
+    capability_id = 0
+    contract: ResourceContract | None = None
+
+    def done(name: str, **detail: Any) -> None:
+        completed.append(name)
+        record(
+            EventType.TRANSITION_PHASE,
+            target,
+            pid,
+            capability=capability_id,
+            contract=contract.id if contract else 0,
+            meta={"tr": transition_id, "phase": name, **detail},
+        )
+
+    try:
+        phase = "capability"
+        kernel.faults.visit("transition.capability", pid)
+        for domain in (source, target):
+            kernel.manager(domain)
+        if source not in process.bindings:
+            raise DomainError(
+                f"process {pid} is not bound to the source domain {source.label}",
+                code=ErrorCode.DOMAIN_NOT_BOUND,
+                where=f"transition {transition_id}",
+            )
+        capability = kernel._check(process, Operation.TRANSITION, source, target)
+        capability_id = capability.id
+        done(phase)
+
+        phase = "reservation"
+        kernel.faults.visit("transition.reservation", pid)
+        target_manager = kernel.manager(target)
+        # The binding phase comes after the reservation, so it is not required here.
+        contract = kernel._reserve(
+            process, target, call.resource, call.amount, None, capability, require_binding=False
+        )
+        reserved = contract
+
+        def release_reservation() -> None:
+            target_manager.release(reserved)
+            del process.contracts[reserved.id]
+
+        undo.append(("reservation", release_reservation))
+        done(phase, resource=contract.resource, amount=contract.amount)
+
+        phase = "contract"
+        kernel.faults.visit("transition.contract", pid)
+        target_manager.validate_contract(contract, call.operation, call.latency_max)
+        done(phase)
+
+        phase = "binding"
+        kernel.faults.visit("transition.binding", pid)
+        newly_bound = target not in process.bindings
+        if newly_bound:
+            target_manager.init(pid)
+            process.bindings.add(target)
+
+            def unbind() -> None:
+                target_manager.terminate(pid)
+                process.bindings.discard(target)
+
+            undo.append(("binding", unbind))
+        done(phase, new=newly_bound)
+
+        phase = "projection"
+        kernel.faults.visit("transition.projection", pid)
+        projected = kernel.manager(source).project(pid, tuple(call.args))
+        done(phase)
+
+        phase = "activation"
+        kernel.faults.visit("transition.activation", pid)
+        pending, latency = kernel._invoke(
+            process,
+            contract,
+            capability,
+            call.operation,
+            projected,
+            target_manager,
+            transition=transition_id,
+        )
+        kernel._resolve(pending)
+        kernel._record_result(process, pending)
+        if pending.status is not ErrorCode.OK:
+            raise DomainError(
+                pending.error or pending.status.name,
+                code=pending.status,
+                where=f"transition {transition_id} activation",
+            )
+        done(phase)
+
+        phase = "logging"
+        kernel.faults.visit("transition.logging", pid)
+    except XdvError as error:
+        undone = []
+        for name, action in reversed(undo):
+            action()
+            undone.append(name)
+        record(
+            EventType.TRANSITION_ROLLBACK,
+            target,
+            pid,
+            status=error.code,
+            capability=capability_id,
+            contract=contract.id if contract else 0,
+            meta={
+                "tr": transition_id,
+                "phase": phase,
+                "completed": completed,
+                "undone": undone,
+                "error": error.message,
+            },
+        )
+        raise _Recorded(error) from None
+    record(
+        EventType.TRANSITION_COMMIT,
+        target,
+        pid,
+        capability=capability_id,
+        contract=contract.id,
+        meta={"tr": transition_id, "inv": pending.invocation},
+    )
+    kernel._release_contract(process, contract, "transition committed")
+    return pending.value, latency

@@ -1,0 +1,512 @@
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xdv.core import Domain, EventType, Kernel, KernelLimits, Operation, ProcessState
+from xdv.domains import KDomainManager
+from xdv.domains._interface import Invocation, Outcome
+from xdv.errors import ErrorCode, XdvError
+from xdv.syscalls import (
+    Bind,
+    Emit,
+    Exit,
+    Invoke,
+    Now,
+    Release,
+    Reserve,
+    Revoke,
+    Self,
+    Sleep,
+    Spawn,
+    Suspend,
+    Wait,
+    Yield,
+)
+from xdv.trace import TraceEntry, read_trace
+
+
+def entries(kernel_result: Any) -> list[TraceEntry]:
+    return read_trace(kernel_result.trace_bytes).entries
+
+
+def of_type(items: list[TraceEntry], event: EventType) -> list[TraceEntry]:
+    return [entry for entry in items if entry.event_type is event]
+
+
+# ---------------------------------------------------------------- random workloads
+
+action = st.one_of(
+    st.tuples(st.just("emit"), st.integers(0, 99)),
+    st.tuples(st.just("sleep"), st.integers(0, 4)),
+    st.tuples(st.just("yield"), st.just(0)),
+    st.tuples(st.just("lane"), st.integers(1, 2)),
+)
+process_spec = st.tuples(st.integers(-2, 2), st.lists(action, max_size=12))
+workload_spec = st.lists(process_spec, min_size=1, max_size=6)
+
+
+def scripted(actions: list[tuple[str, int]]):
+    for kind, value in actions:
+        if kind == "emit":
+            yield Emit(value)
+        elif kind == "sleep":
+            yield Sleep(value)
+        elif kind == "yield":
+            yield Yield()
+        else:
+            try:
+                lane = yield Reserve("K", "lane", value)
+            except XdvError:
+                continue
+            yield Release(lane)
+
+
+def run_spec(spec: list[tuple[int, list[tuple[str, int]]]], quantum: int = 3, seed: int = 0):
+    kernel = Kernel(seed, quantum=quantum, domains=[KDomainManager(lanes=2)])
+    for priority, actions in spec:
+        kernel.spawn(scripted, actions, priority=priority)
+    return kernel.run()
+
+
+@pytest.mark.spec("XDV-005-3.2")
+@pytest.mark.spec("XDV-005-7")
+@given(workload_spec, st.integers(1, 5))
+def test_trace_is_a_strict_total_order_with_a_monotonic_clock(spec, quantum) -> None:
+    items = entries(run_spec(spec, quantum))
+    keys = [(entry.logical_time, entry.seq) for entry in items]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert [entry.seq for entry in items] == list(range(len(items)))
+    times = [entry.logical_time for entry in items]
+    assert all(later >= earlier for earlier, later in itertools.pairwise(times))
+
+
+@pytest.mark.spec("XDV-001-3.1")
+@given(workload_spec, st.integers(1, 5))
+def test_same_inputs_give_the_same_trace_bytes(spec, quantum) -> None:
+    assert run_spec(spec, quantum).trace_bytes == run_spec(spec, quantum).trace_bytes
+
+
+@pytest.mark.spec("XDV-020-6")
+@given(workload_spec)
+def test_every_process_walks_the_lifecycle_in_order(spec) -> None:
+    items = entries(run_spec(spec))
+    order = ["BOUND", "INITIALIZED", "ACTIVE", "RELEASED"]
+    for pid in range(1, len(spec) + 1):
+        states = [
+            entry.metadata["state"]
+            for entry in items
+            if entry.process == pid and entry.event_type is EventType.PROCESS_STATE
+        ]
+        assert states == order
+        exits = [e for e in items if e.process == pid and e.event_type is EventType.PROCESS_EXIT]
+        assert len(exits) == 1
+
+
+@pytest.mark.spec("XDV-005-3.3")
+def test_tie_break_is_ready_time_then_priority_then_pid() -> None:
+    def once(label: str):
+        yield Emit(label)
+
+    kernel = Kernel(quantum=1)
+    kernel.spawn(once, "low-a", priority=0)
+    kernel.spawn(once, "high", priority=5)
+    kernel.spawn(once, "low-b", priority=0)
+    result = kernel.run()
+    assert [value for _, value in result.outputs] == ["high", "low-a", "low-b"]
+    dispatches = [entry.process for entry in of_type(entries(result), EventType.DISPATCH)]
+    assert dispatches[:3] == [2, 1, 3]
+
+
+@pytest.mark.spec("XDV-005-3.3")
+def test_preempted_process_goes_behind_waiting_ones() -> None:
+    def spinner(label: str, steps: int):
+        for index in range(steps):
+            yield Emit(f"{label}{index}")
+
+    kernel = Kernel(quantum=2)
+    kernel.spawn(spinner, "a", 4)
+    kernel.spawn(spinner, "b", 4)
+    result = kernel.run()
+    assert [value for _, value in result.outputs] == [
+        "a0",
+        "a1",
+        "b0",
+        "b1",
+        "a2",
+        "a3",
+        "b2",
+        "b3",
+    ]
+    assert len(of_type(entries(result), EventType.PREEMPT)) >= 2
+
+
+@pytest.mark.spec("XDV-005-7")
+def test_sleep_wakes_at_the_promised_logical_time_and_idle_time_is_skipped() -> None:
+    def sleeper():
+        start = yield Now()
+        woke = yield Sleep(1000)
+        now = yield Now()
+        return [start, woke, now]
+
+    kernel = Kernel()
+    pid = kernel.spawn(sleeper)
+    result = kernel.run()
+    start, woke, now = result.exits[pid].value
+    assert woke == start + 1 + 1000 and now == woke
+    assert result.steps == 4  # Now, Sleep, Now, and the return: idle time costs no steps
+
+
+def test_coroutine_anchors_work_like_generators() -> None:
+    async def anchor(count: int):
+        info = await Self()
+        for index in range(count):
+            await Emit(f"{info.name} {index}")
+        return count
+
+    kernel = Kernel()
+    pid = kernel.spawn(anchor, 2, name="co")
+    result = kernel.run()
+    assert [v for _, v in result.outputs] == ["co 0", "co 1"] and result.exits[pid].value == 2
+
+
+@pytest.mark.spec("XDV-020-3.3")
+def test_a_k_anchor_is_mandatory() -> None:
+    def not_a_generator() -> int:
+        return 1
+
+    kernel = Kernel()
+    with pytest.raises(XdvError) as raised:
+        kernel.spawn(not_a_generator)
+    assert raised.value.code is ErrorCode.PROCESS_INVALID
+    with pytest.raises(XdvError) as raised:
+        kernel.spawn(lambda: (yield), domains=["Q"])
+    assert raised.value.code is ErrorCode.PROCESS_INVALID
+    result = kernel.run()
+    assert not result.exits[1].ok and result.exits[1].code == "PROCESS_INVALID"
+    states = [e.metadata.get("state") for e in of_type(entries(result), EventType.PROCESS_STATE)]
+    assert states == ["RELEASED", "RELEASED"]
+
+
+@pytest.mark.spec("XDV-010-12")
+@pytest.mark.spec("XDV-020-7")
+def test_a_faulting_process_ends_alone_and_releases_everything() -> None:
+    def victim():
+        yield Reserve("K", "lane", 2)
+        raise RuntimeError("boom")
+
+    def bystander():
+        for index in range(3):
+            yield Emit(index)
+            yield Sleep(1)
+        return "fine"
+
+    kernel = Kernel(domains=[KDomainManager(lanes=2)])
+    victim_pid = kernel.spawn(victim)
+    bystander_pid = kernel.spawn(bystander)
+    result = kernel.run()
+    assert result.status == "failed"
+    assert result.exits[victim_pid].code == "PROCESS_FAULT"
+    assert "RuntimeError: boom" in (result.exits[victim_pid].message or "")
+    assert result.exits[bystander_pid].ok and result.exits[bystander_pid].value == "fine"
+    items = entries(result)
+    faults = of_type(items, EventType.FAULT)
+    assert [entry.process for entry in faults] == [victim_pid]
+    released = [e for e in of_type(items, EventType.RESOURCE_RELEASE) if e.process == victim_pid]
+    assert released and released[0].metadata["reason"] == "exit"
+    assert kernel.snapshot()["managers"]["K"]["lanes_in_use"] == 0
+    assert kernel.snapshot()["capabilities"] == []
+
+
+@pytest.mark.spec("XDV-011-5.2")
+@pytest.mark.spec("XDV-011-8")
+def test_reservation_is_explicit_and_exhaustion_is_typed_and_changes_nothing() -> None:
+    outcome: dict[str, Any] = {}
+
+    def greedy():
+        lane = yield Reserve("K", "lane", 2)
+        outcome["contract"] = lane
+        before = kernel.snapshot()
+        try:
+            yield Reserve("K", "lane", 1)
+        except XdvError as error:
+            outcome["error"] = error.code
+        outcome["unchanged"] = kernel.snapshot() == before
+        yield Release(lane)
+
+    kernel = Kernel(domains=[KDomainManager(lanes=2)])
+    kernel.spawn(greedy)
+    result = kernel.run()
+    assert outcome["error"] is ErrorCode.RESOURCE_EXHAUSTED and outcome["unchanged"]
+    reserves = of_type(entries(result), EventType.RESOURCE_RESERVE)
+    assert reserves[0].status is ErrorCode.OK and reserves[0].contract == outcome["contract"].id
+    assert reserves[0].capability > 0
+    assert reserves[1].status is ErrorCode.RESOURCE_EXHAUSTED and reserves[1].contract == 0
+
+
+def test_contracts_expire_in_logical_time() -> None:
+    seen: list[ErrorCode] = []
+
+    def user():
+        lane = yield Reserve("K", "lane", 1, duration=2)
+        yield Sleep(5)
+        try:
+            yield Invoke(lane, "call", (abs, -3))
+        except XdvError as error:
+            seen.append(error.code)
+        yield Release(lane)
+
+    kernel = Kernel()
+    kernel.spawn(user)
+    kernel.run()
+    assert seen == [ErrorCode.CONTRACT_EXPIRED]
+
+
+@pytest.mark.spec("XDV-002-3.1")
+@pytest.mark.spec("XDV-002-3.5")
+@pytest.mark.spec("XDV-004-3.1")
+def test_domains_are_reached_only_with_capabilities_and_explicit_binding() -> None:
+    codes: list[ErrorCode] = []
+
+    def prober():
+        info = yield Self()
+        try:
+            yield Bind("Q")
+        except XdvError as error:
+            codes.append(error.code)
+        # Give up our own ALLOCATE(K→K) capability, then try to reserve.
+        allocate = next(
+            c for c in kernel._authority.held_by(info.pid) if c.operation is Operation.ALLOCATE
+        )
+        yield Revoke(allocate.id)
+        try:
+            yield Reserve("K", "lane", 1)
+        except XdvError as error:
+            codes.append(error.code)
+
+    kernel = Kernel()
+    kernel.spawn(prober)
+    result = kernel.run()
+    assert codes == [ErrorCode.DOMAIN_UNAVAILABLE, ErrorCode.DOMAIN_UNAUTHORIZED]
+    denied = [e for e in entries(result) if e.status is ErrorCode.DOMAIN_UNAUTHORIZED]
+    assert denied and denied[0].event_type is EventType.RESOURCE_RESERVE
+
+
+class EchoQManager(KDomainManager):
+    """A second domain for binding tests: the K manager's behaviour under the Q tag."""
+
+    domain = Domain.Q
+
+    def describe(self) -> dict[str, Any]:
+        return {"manager": "echo-q", "lanes": self.lanes}
+
+
+@pytest.mark.spec("XDV-004-3.1")
+def test_dynamic_binding_needs_an_allocate_capability() -> None:
+    codes: list[ErrorCode] = []
+
+    def binder():
+        try:
+            yield Bind("Q")
+        except XdvError as error:
+            codes.append(error.code)
+        yield Sleep(5)  # the operator grants the capability meanwhile
+        yield Bind("Q")
+        lane = yield Reserve("Q", "lane", 1)
+        yield Release(lane)
+
+    kernel = Kernel(domains=[KDomainManager(), EchoQManager()])
+    pid = kernel.spawn(binder)
+
+    def operator():
+        yield Sleep(1)
+        kernel.grant(pid, Operation.ALLOCATE, "K", "Q")
+
+    kernel.spawn(operator)
+    result = kernel.run()
+    assert codes == [ErrorCode.DOMAIN_UNAUTHORIZED]
+    binds = [e for e in of_type(entries(result), EventType.DOMAIN_BIND) if e.domain is Domain.Q]
+    assert [e.status for e in binds] == [ErrorCode.DOMAIN_UNAUTHORIZED, ErrorCode.OK]
+
+
+class FutureManager(KDomainManager):
+    """Runs calls on a thread and hands the kernel a Future."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__(call_latency=3)
+        self.gate = gate
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
+    def execute(self, invocation: Invocation) -> Outcome:
+        function, *arguments = invocation.args
+
+        def work() -> Any:
+            self.gate.wait(5)
+            return function(*arguments)
+
+        return Outcome(self.pool.submit(work))
+
+
+@pytest.mark.spec("XDV-005-7")
+def test_outcomes_enter_the_order_at_the_logical_point_latency_fixes() -> None:
+    gate = threading.Event()
+
+    def caller():
+        lane = yield Reserve("K", "lane", 1)
+        issued = yield Now()
+        value = yield Invoke(lane, "call", (pow, 2, 10))
+        received = yield Now()
+        return [value, received - issued]
+
+    def releaser():
+        yield Emit("release the worker")
+        gate.set()
+
+    kernel = Kernel(domains=[FutureManager(gate)])
+    pid = kernel.spawn(caller)
+    kernel.spawn(releaser)
+    result = kernel.run()
+    value, elapsed = result.exits[pid].value
+    assert value == 1024
+    items = entries(result)
+    invoke = of_type(items, EventType.DOMAIN_INVOKE)[0]
+    delivered = of_type(items, EventType.DOMAIN_RESULT)[0]
+    assert delivered.logical_time >= invoke.logical_time + 3
+    assert elapsed >= 3
+
+
+def test_suspended_children_are_not_dispatched_until_resumed() -> None:
+    def child():
+        yield Emit("child ran")
+
+    def parent():
+        pid = yield Spawn(child)
+        yield Suspend(pid)
+        yield Sleep(5)
+        yield Emit("parent resumes child")
+        from xdv.syscalls import Resume
+
+        yield Resume(pid)
+        yield Wait(pid)
+
+    kernel = Kernel()
+    kernel.spawn(parent)
+    result = kernel.run()
+    assert [v for _, v in result.outputs] == ["parent resumes child", "child ran"]
+    states = [
+        e.metadata["state"]
+        for e in of_type(entries(result), EventType.PROCESS_STATE)
+        if e.process == 2
+    ]
+    assert "SUSPENDED" in states and states.index("SUSPENDED") < len(states) - 1
+
+
+def test_deadlocks_and_limits_end_the_run_with_typed_faults() -> None:
+    def waiter(other: int):
+        yield Wait(other)
+
+    kernel = Kernel()
+    kernel.spawn(waiter, 2)
+    kernel.spawn(waiter, 1)
+    result = kernel.run()
+    assert {status.code for status in result.exits.values()} == {"DEADLOCK"}
+
+    def spinner():
+        while True:
+            yield Yield()
+
+    kernel = Kernel(limits=KernelLimits(steps_max=50))
+    kernel.spawn(spinner)
+    result = kernel.run()
+    assert result.status == "limit" and result.steps == 50
+    assert result.exits[1].code == "LIMIT_EXCEEDED"
+    assert entries(result)[-1].status is ErrorCode.LIMIT_EXCEEDED
+
+
+def test_unencodable_values_are_refused_with_a_typed_error() -> None:
+    codes: list[ErrorCode] = []
+
+    def emitter():
+        try:
+            yield Emit(object())
+        except XdvError as error:
+            codes.append(error.code)
+        yield Exit({1: "integer keys are not allowed"})
+
+    kernel = Kernel()
+    kernel.spawn(emitter)
+    result = kernel.run()
+    assert codes == [ErrorCode.TRACE_UNENCODABLE]
+    assert result.exits[1].code == "TRACE_UNENCODABLE"
+
+
+def test_yielding_a_non_syscall_is_a_typed_error_thrown_back() -> None:
+    codes: list[ErrorCode] = []
+
+    def confused():
+        try:
+            yield "not a syscall"
+        except XdvError as error:
+            codes.append(error.code)
+
+    kernel = Kernel()
+    kernel.spawn(confused)
+    kernel.run()
+    assert codes == [ErrorCode.SYSCALL_INVALID]
+
+
+@pytest.mark.spec("XDV-003-2.1")
+@pytest.mark.spec("XDV-004-2.1")
+def test_snapshot_shows_processes_bindings_contracts_and_capabilities() -> None:
+    seen: dict[str, Any] = {}
+
+    def holder():
+        lane = yield Reserve("K", "lane", 1)
+        seen.update(kernel.snapshot())
+        yield Release(lane)
+
+    kernel = Kernel()
+    kernel.spawn(holder)
+    kernel.run()
+    process = seen["processes"][1]
+    assert process == {"state": "ACTIVE", "bindings": ["K"], "contracts": [1]}
+    assert {c["op"] for c in seen["capabilities"]} == {"EXECUTE", "ALLOCATE", "TRANSITION"}
+    assert seen["managers"]["K"]["lanes_in_use"] == 1
+    assert ProcessState.ACTIVE.name == process["state"]
+
+
+@pytest.mark.spec("XDV-005-3.1")
+def test_event_vocabulary_covers_the_orchestration_model() -> None:
+    required = {
+        "PROCESS_CREATE",
+        "PROCESS_EXIT",
+        "DOMAIN_BIND",
+        "RESOURCE_RESERVE",
+        "DOMAIN_INVOKE",
+        "TRANSITION_BEGIN",
+        "TRANSITION_COMMIT",
+        "TRANSITION_ROLLBACK",
+        "MEASUREMENT",
+        "COHERENCE_WINDOW_START",
+        "COHERENCE_WINDOW_STOP",
+        "CAPABILITY_GRANT",
+        "CAPABILITY_REVOKE",
+        "FAULT",
+    }
+    assert required <= {event.name for event in EventType}
+    assert len({event.value for event in EventType}) == len(EventType)
+
+
+def test_bad_configuration_is_refused() -> None:
+    with pytest.raises(XdvError):
+        Kernel(quantum=0)
+    with pytest.raises(XdvError):
+        Kernel(domains=[EchoQManager()])
+    with pytest.raises(XdvError):
+        Kernel(seed=-1)

@@ -1,0 +1,165 @@
+"""The Domain Abstraction Layer: the one interface every domain manager implements.
+
+The kernel is the only caller of a manager. A manager never receives a reference to the kernel
+or to another manager, so managers cannot call each other: every cross-domain movement goes
+through the core, which checks capabilities, records the decision and orders it.
+
+A manager must be deterministic at this interface: given the same calls in the same order with
+the same arguments (including :attr:`Invocation.seed`), it returns the same results and raises
+the same errors. Domain-native randomness is drawn only from that seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from xdv.core._events import Domain
+
+__all__ = [
+    "DomainManager",
+    "Invocation",
+    "Outcome",
+    "ResourceContract",
+    "ResourceGrant",
+    "ResourceRequest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRequest:
+    """A process's explicit request for a domain resource."""
+
+    pid: int
+    domain: Domain
+    resource: str
+    amount: int
+    duration: int | None
+    logical_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceGrant:
+    """A manager's answer to a :class:`ResourceRequest`: what it set aside."""
+
+    resource: str
+    amount: int
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceContract:
+    """A reservation held by a process: the handle it passes back to use the resource."""
+
+    id: int
+    pid: int
+    domain: Domain
+    resource: str
+    amount: int
+    issued_at: int
+    expires_at: int | None
+    capability: int
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": self.id,
+            "domain": self.domain.label,
+            "resource": self.resource,
+            "amount": self.amount,
+        }
+        if self.expires_at is not None:
+            record["expires"] = self.expires_at
+        return record
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One domain operation, as the kernel hands it to a manager."""
+
+    id: int
+    pid: int
+    domain: Domain
+    contract: ResourceContract
+    operation: str
+    args: tuple[Any, ...]
+    seed: int
+    logical_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an operation produced.
+
+    ``value`` enters the trace, so it must be trace-encodable (and it is all a replay in inject
+    mode needs). It may also be a :class:`concurrent.futures.Future` resolving to such a value:
+    the kernel waits for it at the logical point the operation's latency fixes, never earlier
+    and never later, so physical timing cannot change the order of events.
+    """
+
+    value: Any
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+OutcomeValue = Any | Future[Any]
+
+
+@runtime_checkable
+class DomainManager(Protocol):
+    """The DAL contract (init, request resources, execute, project, terminate, report fault)."""
+
+    domain: Domain
+
+    def describe(self) -> dict[str, Any]:
+        """Trace-encodable description of the manager and its resources (for RUN_START)."""
+        ...
+
+    def init(self, pid: int) -> dict[str, Any]:
+        """Initialize ``pid``'s binding to this domain; return metadata to record."""
+        ...
+
+    def request_resources(self, request: ResourceRequest) -> ResourceGrant:
+        """Set resources aside or raise :class:`~xdv.errors.ResourceError`."""
+        ...
+
+    def release(self, contract: ResourceContract) -> None:
+        """Return a contract's resources."""
+        ...
+
+    def latency(self, operation: str) -> int:
+        """Logical steps between invoking ``operation`` and delivering its outcome.
+
+        Raise :class:`~xdv.errors.DomainError` (OPERATION_UNSUPPORTED) for an unknown operation.
+        """
+        ...
+
+    def validate_contract(
+        self, contract: ResourceContract, operation: str, latency_max: int | None
+    ) -> None:
+        """Raise :class:`~xdv.errors.ContractError` if ``operation`` cannot run under it."""
+        ...
+
+    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """Trace-encodable description of an invocation's inputs (never raw Q/Φ state)."""
+        ...
+
+    def execute(self, invocation: Invocation) -> Outcome:
+        """Run the operation (or start it and return a future in :attr:`Outcome.value`)."""
+        ...
+
+    def project(self, pid: int, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Project data out of this domain for a transition (the only way data leaves it)."""
+        ...
+
+    def terminate(self, pid: int) -> None:
+        """Tear down ``pid``'s binding; its contracts have already been released."""
+        ...
+
+    def report_fault(self, pid: int, error: BaseException) -> dict[str, Any]:
+        """Describe a fault of this domain for the trace (deterministic, encodable)."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """The manager's orchestration-visible state (no raw Q/Φ state), for audits and tests."""
+        ...

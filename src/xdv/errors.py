@@ -1,0 +1,190 @@
+"""XDV's error taxonomy: typed operating errors with stable codes, and the invariant helper.
+
+Two kinds of failure exist and they are handled differently:
+
+* **Operating errors** are expected: a process asks for a domain it may not use, a resource pool
+  is exhausted, a contract has expired, a trace file is torn. They are instances of
+  :class:`XdvError` (or a subclass), carry a stable :class:`ErrorCode`, are recorded in the trace
+  as the outcome status of the event that failed, and are handed back to whoever asked.
+* **Programmer errors** (a broken internal invariant) crash loudly through :func:`invariant`,
+  which raises :class:`InvariantViolation`. Unlike ``assert`` it cannot be switched off with
+  ``python -O``.
+
+The numeric value of each code is part of the trace format (it is stored in the outcome-status
+field of an entry) and therefore never changes once released; new codes only get new numbers.
+The full table lives in ``docs/errors.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, NoReturn
+
+__all__ = [
+    "ContractError",
+    "DomainError",
+    "ErrorCode",
+    "InvariantViolation",
+    "LifecycleError",
+    "ReplayDivergence",
+    "ResourceError",
+    "TraceError",
+    "UnauthorizedError",
+    "WorkloadError",
+    "XdvError",
+    "invariant",
+]
+
+
+class ErrorCode(enum.IntEnum):
+    """Stable error codes. The integer is stored in traces; the name is what users read."""
+
+    OK = 0
+    # Authority and capabilities (1xx).
+    DOMAIN_UNAUTHORIZED = 100
+    CAPABILITY_INVALID = 101
+    CAPABILITY_REVOKED = 102
+    CAPABILITY_EXPIRED = 103
+    # Contracts and resources (2xx).
+    CONTRACT_INVALID = 200
+    CONTRACT_EXPIRED = 201
+    RESOURCE_EXHAUSTED = 202
+    RESOURCE_UNKNOWN = 203
+    # Domains and providers (3xx).
+    DOMAIN_UNAVAILABLE = 300
+    DOMAIN_NOT_BOUND = 301
+    DOMAIN_FAULT = 302
+    OPERATION_UNSUPPORTED = 303
+    # Process model (4xx).
+    LIFECYCLE_VIOLATION = 400
+    PROCESS_UNKNOWN = 401
+    PROCESS_FAULT = 402
+    SYSCALL_INVALID = 403
+    LIMIT_EXCEEDED = 404
+    PROCESS_INVALID = 405
+    DEADLOCK = 406
+    # Transitions (5xx).
+    TRANSITION_FAILED = 500
+    INJECTED_FAULT = 501
+    # Trace and replay (6xx).
+    TRACE_CORRUPT = 600
+    TRACE_TORN = 601
+    TRACE_VERSION = 602
+    TRACE_UNENCODABLE = 603
+    TRACE_INCOMPLETE = 604
+    REPLAY_DIVERGED = 610
+    REPLAY_INPUT_CHANGED = 611
+    # Workloads and usage (7xx).
+    WORKLOAD_INVALID = 700
+
+
+class XdvError(Exception):
+    """Base of every operating error XDV raises. ``code`` is stable; ``where`` says where."""
+
+    default_code: ErrorCode = ErrorCode.DOMAIN_FAULT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        where: str | None = None,
+        **details: Any,
+    ) -> None:
+        self.code: ErrorCode = code if code is not None else self.default_code
+        self.message = message
+        self.where = where
+        self.details = details
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        location = f" (at {self.where})" if self.where else ""
+        return f"{self.code.name}: {self.message}{location}"
+
+    def to_record(self) -> dict[str, Any]:
+        """A trace- and JSON-friendly description of the error."""
+        record: dict[str, Any] = {"code": self.code.name, "message": self.message}
+        if self.where:
+            record["where"] = self.where
+        return record
+
+
+class UnauthorizedError(XdvError):
+    """A capability check failed: the caller may not do what it asked."""
+
+    default_code = ErrorCode.DOMAIN_UNAUTHORIZED
+
+
+class ContractError(XdvError):
+    """A resource or transition contract is invalid, expired or violated."""
+
+    default_code = ErrorCode.CONTRACT_INVALID
+
+
+class ResourceError(XdvError):
+    """A resource request cannot be satisfied."""
+
+    default_code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class DomainError(XdvError):
+    """A domain manager or provider refused or failed an operation."""
+
+    default_code = ErrorCode.DOMAIN_FAULT
+
+
+class LifecycleError(XdvError):
+    """An illegal process lifecycle transition was requested."""
+
+    default_code = ErrorCode.LIFECYCLE_VIOLATION
+
+
+class TraceError(XdvError):
+    """A trace file is malformed, corrupt, torn, incomplete or of an unknown version."""
+
+    default_code = ErrorCode.TRACE_CORRUPT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        where: str | None = None,
+        entry_index: int | None = None,
+        offset: int | None = None,
+        **details: Any,
+    ) -> None:
+        self.entry_index = entry_index
+        self.offset = offset
+        super().__init__(message, code=code, where=where, **details)
+
+
+class ReplayDivergence(XdvError):
+    """A replayed run produced a different trace from the recorded one."""
+
+    default_code = ErrorCode.REPLAY_DIVERGED
+
+
+class WorkloadError(XdvError):
+    """A workload target could not be loaded or is not a valid workload."""
+
+    default_code = ErrorCode.WORKLOAD_INVALID
+
+
+class InvariantViolation(RuntimeError):
+    """A broken internal invariant: a programmer error, never an operating condition."""
+
+
+def invariant(condition: bool, message: str) -> None:
+    """Check an internal invariant; always on, unlike ``assert``.
+
+    Raise :class:`InvariantViolation` when ``condition`` is false. Use it for facts that must
+    hold if XDV itself is correct, never to validate user input (that gets a typed
+    :class:`XdvError`).
+    """
+    if not condition:
+        _fail(message)
+
+
+def _fail(message: str) -> NoReturn:
+    raise InvariantViolation(f"XDV invariant violated: {message}")

@@ -1,0 +1,281 @@
+"""The trace file format, version 1: framing, the fixed entry header, canonical metadata.
+
+Layout (all integers little-endian; the normative description is ``docs/trace-format.md``)::
+
+    file    := preamble frame*
+    preamble:= "XDVTRACE" (8 bytes) | format version u16 | flags u16 (zero)
+    frame   := body length u32 | body | CRC-32 of body u32
+    body    := header (81 bytes, fixed layout) | metadata (canonical CBOR map)
+    header  := seq u64 | logical time u64 | event type u16 | domain u8 | status u16
+               | process u32 | vhm u32 | node u32 | capability u64 | contract u64
+               | previous entry hash (32 bytes)
+
+The hash of an entry is SHA-256 of its body. The previous-entry hash of the first entry is the
+SHA-256 of the preamble, which ties the chain to the format version. A capability or contract
+reference of 0 means "none".
+
+Metadata is a CBOR map in XDV's canonical profile: map keys are text, sorted by the length of
+their UTF-8 bytes and then bytewise (the order RFC 8949 section 4.2.1 gives for text keys);
+integers in the minimal encoding and within [-2**64, 2**64); floats always as binary64 and
+finite; text, byte strings, arrays, booleans and null; nothing else (no tags, no indefinite
+lengths). :func:`canonical_metadata` is the only writer and the reader re-encodes every map to
+check it was canonical.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+from xdv.core._events import Domain, EventType
+from xdv.errors import ErrorCode, TraceError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "GENESIS_HASH",
+    "HEADER",
+    "MAGIC",
+    "PREAMBLE",
+    "TraceEntry",
+    "canonical_metadata",
+    "canonicalize",
+    "decode_body",
+    "entry_hash",
+]
+
+MAGIC = b"XDVTRACE"
+FORMAT_VERSION = 1
+PREAMBLE = MAGIC + struct.pack("<HH", FORMAT_VERSION, 0)
+GENESIS_HASH = hashlib.sha256(PREAMBLE).digest()
+
+HEADER = struct.Struct("<QQHBHIIIQQ32s")
+FRAME_LENGTH = struct.Struct("<I")
+FRAME_CRC = struct.Struct("<I")
+
+metadata_bytes_max = 1 << 20  # one entry's metadata; keeps a corrupt length from allocating GBs
+body_bytes_max = HEADER.size + metadata_bytes_max
+_INT_MIN = -(2**64)
+_INT_MAX = 2**64 - 1
+_EMPTY_MAP = b"\xa0"
+
+
+def canonicalize(value: Any, path: str = "metadata") -> Any:
+    """Return ``value`` in canonical form (maps key-sorted), or raise a typed error.
+
+    Tuples become lists. The check is strict on purpose: what enters a trace must encode to the
+    same bytes on every platform and every run.
+    """
+    kind = type(value)
+    if value is None or kind is bool or kind is str or kind is bytes:
+        return value
+    if kind is int:
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise TraceError(
+                f"integer {value} is outside the trace range [-2**64, 2**64)",
+                code=ErrorCode.TRACE_UNENCODABLE,
+                where=path,
+            )
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise TraceError(
+                f"non-finite float {value!r} cannot enter a trace",
+                code=ErrorCode.TRACE_UNENCODABLE,
+                where=path,
+            )
+        return value
+    if kind is dict:
+        items = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TraceError(
+                    f"map keys in a trace are text, got {type(key).__name__} {key!r}",
+                    code=ErrorCode.TRACE_UNENCODABLE,
+                    where=path,
+                )
+            items.append((key, canonicalize(item, f"{path}.{key}")))
+        items.sort(key=_key_order)
+        return dict(items)
+    if kind is list or kind is tuple:
+        return [canonicalize(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, int | str | float) and not isinstance(value, bool):
+        # Enum members and other subclasses: store the plain value.
+        base = int if isinstance(value, int) else str if isinstance(value, str) else float
+        return canonicalize(base(value), path)
+    raise TraceError(
+        f"a value of type {kind.__name__} cannot enter a trace "
+        "(allowed: None, bool, int, float, str, bytes, list, dict with str keys)",
+        code=ErrorCode.TRACE_UNENCODABLE,
+        where=path,
+    )
+
+
+def _key_order(item: tuple[str, Any]) -> tuple[int, bytes]:
+    raw = item[0].encode("utf-8")
+    return (len(raw), raw)
+
+
+def canonical_metadata(metadata: dict[str, Any] | None) -> bytes:
+    """Encode a metadata map in the canonical profile."""
+    if not metadata:
+        return _EMPTY_MAP
+    encoded: bytes = cbor2.dumps(canonicalize(metadata))
+    if len(encoded) > metadata_bytes_max:
+        raise TraceError(
+            f"entry metadata is {len(encoded)} bytes; the limit is {metadata_bytes_max}",
+            code=ErrorCode.TRACE_UNENCODABLE,
+            where="metadata",
+        )
+    return encoded
+
+
+def entry_hash(body: bytes) -> bytes:
+    """The chain hash of an entry: SHA-256 of its body."""
+    return hashlib.sha256(body).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """One decoded trace entry."""
+
+    seq: int
+    logical_time: int
+    event_type: EventType | int
+    domain: Domain | int
+    status: ErrorCode | int
+    process: int
+    vhm: int
+    node: int
+    capability: int
+    contract: int
+    prev_hash: bytes
+    metadata: dict[str, Any]
+    body: bytes
+
+    @property
+    def hash(self) -> bytes:
+        return entry_hash(self.body)
+
+    @property
+    def event_name(self) -> str:
+        return _name(self.event_type)
+
+    @property
+    def status_name(self) -> str:
+        return _name(self.status)
+
+    @property
+    def domain_label(self) -> str:
+        return self.domain.label if isinstance(self.domain, Domain) else str(self.domain)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly view (bytes as hex)."""
+        return {
+            "seq": self.seq,
+            "L": self.logical_time,
+            "event": self.event_name,
+            "domain": self.domain_label,
+            "status": self.status_name,
+            "process": self.process,
+            "vhm": self.vhm,
+            "node": self.node,
+            "capability": self.capability or None,
+            "contract": self.contract or None,
+            "metadata": _jsonable(self.metadata),
+            "prev_hash": self.prev_hash.hex(),
+            "hash": self.hash.hex(),
+        }
+
+
+def _name(value: enum.IntEnum | int) -> str:
+    return value.name if isinstance(value, enum.IntEnum) else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def _as_enum(kind: type[enum.IntEnum], value: int) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
+def decode_body(body: bytes, *, index: int, offset: int) -> TraceEntry:
+    """Decode and validate one entry body; raise :class:`TraceError` saying where it is bad."""
+    if len(body) < HEADER.size + 1:
+        raise TraceError(
+            f"entry {index} is {len(body)} bytes, shorter than the {HEADER.size + 1}-byte minimum",
+            entry_index=index,
+            offset=offset,
+        )
+    (
+        seq,
+        logical_time,
+        event_type,
+        domain,
+        status,
+        process,
+        vhm,
+        node,
+        capability,
+        contract,
+        prev_hash,
+    ) = HEADER.unpack_from(body)
+    raw_metadata = body[HEADER.size :]
+    try:
+        metadata = cbor2.loads(raw_metadata)
+    except Exception as error:  # cbor2 raises several unrelated types on bad input
+        raise TraceError(
+            f"entry {index} has undecodable metadata ({type(error).__name__}: {error})",
+            entry_index=index,
+            offset=offset,
+        ) from None
+    if type(metadata) is not dict:
+        raise TraceError(
+            f"entry {index} metadata is a {type(metadata).__name__}, not a map",
+            entry_index=index,
+            offset=offset,
+        )
+    try:
+        canonical = canonical_metadata(metadata)
+    except TraceError as error:
+        raise TraceError(
+            f"entry {index} metadata holds a value outside the trace profile: {error.message}",
+            entry_index=index,
+            offset=offset,
+        ) from None
+    if canonical != raw_metadata:
+        raise TraceError(
+            f"entry {index} metadata is not canonically encoded",
+            entry_index=index,
+            offset=offset,
+        )
+    return TraceEntry(
+        seq=seq,
+        logical_time=logical_time,
+        event_type=_as_enum(EventType, event_type),
+        domain=_as_enum(Domain, domain),
+        status=_as_enum(ErrorCode, status),
+        process=process,
+        vhm=vhm,
+        node=node,
+        capability=capability,
+        contract=contract,
+        prev_hash=prev_hash,
+        metadata=metadata,
+        body=body,
+    )

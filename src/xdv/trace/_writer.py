@@ -1,0 +1,206 @@
+"""The append-only trace writer: framing, hash chaining, batching and the fsync policy.
+
+Durability policy (``docs/trace-format.md`` has the long form):
+
+* ``always``: every entry is written and fsynced before :meth:`TraceWriter.append` returns.
+* ``batch`` (the default): entries are buffered and written with one fsync when the buffer
+  holds ``batch_entries`` entries or ``batch_bytes`` bytes, when :meth:`TraceWriter.sync` is
+  called, and on close. The kernel releases an externally visible effect (an emitted line, a
+  run result) only after the entry that records it is durable, so nothing the outside world has
+  been told is ever missing from the trace after a crash; a crash can only lose a suffix that
+  nobody outside has seen, and the torn tail it may leave is detected when the file is read.
+* ``never``: written on every batch boundary and on close, never fsynced (benchmarks, tests).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from xdv.errors import ErrorCode, InvariantViolation, TraceError, invariant
+from xdv.trace._format import (
+    FRAME_CRC,
+    FRAME_LENGTH,
+    GENESIS_HASH,
+    HEADER,
+    PREAMBLE,
+    canonical_metadata,
+    entry_hash,
+)
+
+__all__ = ["FsyncPolicy", "TraceWriter"]
+
+EntryObserver = Callable[[int, bytes], None]
+DurableListener = Callable[[int], None]
+
+
+class FsyncPolicy(enum.Enum):
+    """When the writer forces entries to stable storage."""
+
+    ALWAYS = "always"
+    BATCH = "batch"
+    NEVER = "never"
+
+
+class TraceWriter:
+    """Appends hash-chained entries to a trace file (or to memory when ``path`` is None).
+
+    Invariant: entries are numbered 0, 1, 2, ... without gaps, and each entry's previous-hash
+    field is the hash of the entry before it (the genesis hash for entry 0).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        fsync: FsyncPolicy | str = FsyncPolicy.BATCH,
+        batch_entries: int = 1024,
+        batch_bytes: int = 1 << 16,
+        observer: EntryObserver | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.fsync = FsyncPolicy(fsync)
+        invariant(batch_entries > 0 and batch_bytes > 0, "batch limits are positive")
+        self._batch_entries = batch_entries
+        self._batch_bytes = batch_bytes
+        self._observer = observer
+        self._durable_listeners: list[DurableListener] = []
+        self._buffer = bytearray()
+        self._buffered_entries = 0
+        self._memory: bytearray | None = None
+        self._file: BinaryIO | None = None
+        self.count = 0
+        self.durable_count = 0
+        self.bytes_written = len(PREAMBLE)
+        self.last_hash = GENESIS_HASH
+        self.closed = False
+        if self.path is None:
+            self._memory = bytearray(PREAMBLE)
+        else:
+            try:
+                self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 - lives with self
+            except OSError as error:
+                raise TraceError(
+                    f"cannot create the trace file: {error.strerror}",
+                    code=ErrorCode.TRACE_CORRUPT,
+                    where=str(self.path),
+                ) from None
+            self._file.write(PREAMBLE)
+            if self.fsync is not FsyncPolicy.NEVER:
+                os.fsync(self._file.fileno())
+                _fsync_directory(self.path.parent)
+
+    def add_durable_listener(self, listener: DurableListener) -> None:
+        """Call ``listener(count)`` each time the first ``count`` entries become durable."""
+        self._durable_listeners.append(listener)
+
+    def append(
+        self,
+        logical_time: int,
+        event_type: int,
+        domain: int,
+        status: int,
+        process: int,
+        vhm: int,
+        node: int,
+        capability: int,
+        contract: int,
+        metadata: dict[str, Any] | None,
+    ) -> int:
+        """Append one entry; return its sequence number."""
+        if self.closed:
+            raise TraceError("the trace is closed", code=ErrorCode.TRACE_CORRUPT, where="append")
+        seq = self.count
+        body = HEADER.pack(
+            seq,
+            logical_time,
+            event_type,
+            domain,
+            status,
+            process,
+            vhm,
+            node,
+            capability,
+            contract,
+            self.last_hash,
+        ) + canonical_metadata(metadata)
+        if self._observer is not None:
+            self._observer(seq, body)
+        buffer = self._buffer
+        buffer += FRAME_LENGTH.pack(len(body))
+        buffer += body
+        buffer += FRAME_CRC.pack(zlib.crc32(body))
+        self.last_hash = entry_hash(body)
+        self.count = seq + 1
+        self._buffered_entries += 1
+        if (
+            self.fsync is FsyncPolicy.ALWAYS
+            or self._buffered_entries >= self._batch_entries
+            or len(buffer) >= self._batch_bytes
+        ):
+            self.sync()
+        return seq
+
+    def sync(self) -> None:
+        """Write buffered entries and, unless the policy is ``never``, fsync them."""
+        if self._buffer:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            self._buffered_entries = 0
+            if self._memory is not None:
+                self._memory += data
+            else:
+                file = self._file
+                if file is None:
+                    raise InvariantViolation("a file-backed writer has an open file")
+                view = memoryview(data)
+                while view:
+                    written = file.write(view)
+                    invariant(written is not None and written > 0, "raw file writes progress")
+                    view = view[written or 0 :]
+                if self.fsync is not FsyncPolicy.NEVER:
+                    os.fsync(file.fileno())
+            self.bytes_written += len(data)
+        if self.durable_count != self.count:
+            self.durable_count = self.count
+            for listener in self._durable_listeners:
+                listener(self.durable_count)
+
+    def getvalue(self) -> bytes:
+        """The bytes of an in-memory trace (preamble included)."""
+        invariant(self._memory is not None, "getvalue() is for in-memory traces")
+        self.sync()
+        return bytes(self._memory or b"")
+
+    def close(self) -> None:
+        """Sync and close. Closing twice is allowed."""
+        if self.closed:
+            return
+        self.sync()
+        self.closed = True
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a newly created file's directory entry durable (POSIX)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)

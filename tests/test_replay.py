@@ -1,0 +1,73 @@
+"""Re-execute and inject replay, divergence reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import EXAMPLES, WORKLOADS, xdv
+from xdv.domains import KDomainManager, _registry
+from xdv.errors import ErrorCode, XdvError
+from xdv.replay import ReplayMode, replay
+from xdv.runner import run_workload
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Path:
+    path = tmp_path / "offload.xdvt"
+    result = run_workload(str(EXAMPLES / "hybrid_offload.py"), seed=4, trace=path)
+    assert result.ok
+    return path
+
+
+@pytest.mark.spec("XDV-005-6.1")
+def test_reexecute_reproduces_the_trace(recorded: Path) -> None:
+    report = replay(recorded, ReplayMode.REEXECUTE)
+    assert report.ok and report.divergence is None and report.entries > 50
+
+
+@pytest.mark.spec("XDV-005-6.2")
+def test_inject_feeds_recorded_outcomes_without_calling_the_manager(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[KDomainManager] = []
+
+    def counting_factory(description: Any) -> KDomainManager:
+        manager = KDomainManager(int(description["lanes"]), int(description["call_latency"]))
+        built.append(manager)
+        return manager
+
+    monkeypatch.setitem(_registry._FACTORIES, "k", counting_factory)
+    assert replay(recorded, ReplayMode.INJECT).ok
+    assert built and built[-1].calls == 0
+    assert replay(recorded, ReplayMode.REEXECUTE).ok
+    assert built[-1].calls > 0
+
+
+@pytest.mark.spec("XDV-071-8")
+def test_divergence_reports_the_first_differing_entry(tmp_path: Path) -> None:
+    path = tmp_path / "env.xdvt"
+    workload = str(WORKLOADS / "env_sensitive.py")
+    completed = xdv("run", workload, "--trace", str(path), env={"XDV_TEST_COUNT": "3"})
+    assert completed.returncode == 0
+    same = xdv("replay", str(path), env={"XDV_TEST_COUNT": "3"})
+    assert same.returncode == 0 and "identical" in same.stdout
+    different = xdv("replay", str(path), env={"XDV_TEST_COUNT": "2"})
+    assert different.returncode == 1
+    assert "first divergence at entry" in different.stdout
+    assert "EFFECT" in different.stdout or "PROCESS_EXIT" in different.stdout
+
+
+def test_replay_refuses_a_changed_workload(tmp_path: Path) -> None:
+    source = tmp_path / "changing.py"
+    source.write_text((WORKLOADS / "no_random.py").read_text())
+    path = tmp_path / "t.xdvt"
+    assert run_workload(str(source), trace=path).ok
+    source.write_text(source.read_text() + "\n# edited\n")
+    with pytest.raises(XdvError) as raised:
+        replay(path)
+    assert raised.value.code is ErrorCode.REPLAY_INPUT_CHANGED
+    completed = xdv("replay", str(path))
+    assert completed.returncode == 1 and "REPLAY_INPUT_CHANGED" in completed.stderr
