@@ -205,6 +205,7 @@ class Kernel:
     ) -> None:
         self.seed = seed
         self.limits = limits or KernelLimits()
+        self._sleep_ticks_max = self.limits.sleep_ticks_max
         if not 1 <= quantum <= self.limits.quantum_max:
             raise XdvError(
                 f"quantum must be between 1 and {self.limits.quantum_max} steps, got {quantum}",
@@ -214,6 +215,7 @@ class Kernel:
         derive_seed(seed, ("kernel",))  # validates the seed with a typed error
         self.quantum = quantum
         self.policy: SchedulerPolicy = policy or RoundRobinPolicy()
+        self._round_robin = type(self.policy) is RoundRobinPolicy
         self.clock = LogicalClock()
         self.vhm = vhm
         self.node = node
@@ -565,17 +567,23 @@ class Kernel:
             events=self._writer.count,
             head_hash=self._writer.last_hash.hex(),
             trace_path=self._writer.path,
-            trace_bytes=self._writer.getvalue() if self._writer.path is None else None,
+            trace_bytes=self._writer.getvalue()
+            if self._writer.path is None and self._writer.retains
+            else None,
         )
 
     # ------------------------------------------------------------------ helpers
 
     def _enqueue(self, process: _Process, ready_at: int) -> None:
-        invariant(not process.queued, f"process {process.pid} is queued at most once")
+        if process.queued:
+            raise InvariantViolation(f"process {process.pid} is queued at most once")
         process.ready_at = ready_at
         process.queued = True
         self._enqueue_seq += 1
-        key = self.policy.key(ready_at, process.priority, process.pid, self._enqueue_seq)
+        if self._round_robin:  # the default policy's key, inlined on the hot path
+            key: tuple[int, ...] = (ready_at, -process.priority, process.pid, self._enqueue_seq)
+        else:
+            key = self.policy.key(ready_at, process.priority, process.pid, self._enqueue_seq)
         heapq.heappush(self._ready, (key, process))
 
     def _set_state(self, process: _Process, state: ProcessState) -> None:
@@ -793,7 +801,7 @@ class Kernel:
 
     def _sys_sleep(self, process: _Process, call: Sleep) -> bool:
         ticks = call.ticks
-        if type(ticks) is not int or not 0 <= ticks <= self.limits.sleep_ticks_max:
+        if type(ticks) is not int or not 0 <= ticks <= self._sleep_ticks_max:
             raise XdvError(
                 f"Sleep takes 0 to {self.limits.sleep_ticks_max} ticks, got {ticks!r}",
                 code=ErrorCode.SYSCALL_INVALID,

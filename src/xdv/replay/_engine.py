@@ -5,12 +5,19 @@ configuration, calling the domain managers; *inject* mode does the same but feed
 outcome back from the recorded trace instead of calling the managers' ``execute`` (the mode for
 runs made on real hardware). In both modes each new entry is compared, as it is produced, with
 the recorded entry at the same position; the first difference stops the replay and is reported
-field by field. A replay that completes has produced a byte-identical trace.
+field by field. A replay that completes has produced a byte-identical trace: every body matched,
+so every chain link and checksum matches too.
+
+The recorded trace is read through its framing and checksums only (:func:`split_frames`); the
+entries are not decoded one by one, because comparing each with the freshly produced entry is a
+stronger check than decoding it. Only the run-start entry, the run-end entry and, in inject
+mode, the domain-result entries are decoded.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +25,16 @@ from typing import Any
 from xdv.core import FaultPlan, KernelLimits, RecordedOutcome
 from xdv.core._events import EventType
 from xdv.domains._registry import manager_from_description
-from xdv.errors import ErrorCode, TraceError, XdvError
+from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
 from xdv.runner import run_workload
-from xdv.trace import Divergence, Trace, TraceWriter, read_trace
-from xdv.trace._format import PREAMBLE, decode_body
+from xdv.trace import Divergence, TraceWriter
+from xdv.trace._diff import diff_entries
+from xdv.trace._format import HEADER, TraceEntry, decode_body
+from xdv.trace._reader import split_frames
 
 __all__ = ["ReplayMode", "ReplayReport", "recorded_outcomes", "replay"]
+
+_EVENT_TYPE_OFFSET = 16  # after seq (u64) and logical time (u64) in the entry header
 
 
 class ReplayMode(enum.Enum):
@@ -51,7 +62,7 @@ class ReplayReport:
         }
 
 
-class _Diverged(BaseException):
+class _Diverged(BaseException):  # noqa: N818 - control flow; must pass through the kernel
     """Raised from the trace observer at the first differing entry (not an XdvError)."""
 
     def __init__(self, index: int, body: bytes) -> None:
@@ -60,11 +71,16 @@ class _Diverged(BaseException):
         self.body = body
 
 
-def recorded_outcomes(trace: Trace) -> dict[int, RecordedOutcome]:
-    """Every domain outcome in ``trace``, by invocation id."""
+def _event_type(body: bytes) -> int:
+    return int.from_bytes(body[_EVENT_TYPE_OFFSET : _EVENT_TYPE_OFFSET + 2], "little")
+
+
+def recorded_outcomes(bodies: list[bytes]) -> dict[int, RecordedOutcome]:
+    """Every domain outcome in a trace (given as entry bodies), by invocation id."""
     outcomes: dict[int, RecordedOutcome] = {}
-    for entry in trace.entries:
-        if entry.event_type is EventType.DOMAIN_RESULT:
+    for index, body in enumerate(bodies):
+        if _event_type(body) == EventType.DOMAIN_RESULT:
+            entry = decode_body(body, index=index, offset=0)
             status = entry.status if isinstance(entry.status, ErrorCode) else ErrorCode.DOMAIN_FAULT
             outcomes[int(entry.metadata["inv"])] = RecordedOutcome(
                 status, entry.metadata.get("value"), entry.metadata.get("error")
@@ -80,8 +96,19 @@ def replay(
 ) -> ReplayReport:
     """Replay a recorded trace; ``workload`` overrides the recorded target's location."""
     mode = ReplayMode(mode)
-    recorded = read_trace(source)
-    start = recorded.start
+    expected = split_frames(source)
+    if not expected or len(expected[0]) < HEADER.size:
+        raise TraceError("the trace holds no run-start entry", code=ErrorCode.TRACE_INCOMPLETE)
+    first = decode_body(expected[0], index=0, offset=0)
+    if first.event_type is not EventType.RUN_START:
+        raise TraceError("the trace does not start with RUN_START", entry_index=0)
+    if _event_type(expected[-1]) != EventType.RUN_END:
+        raise TraceError(
+            "the trace has no run-end entry: only a finished run can be replayed",
+            code=ErrorCode.TRACE_INCOMPLETE,
+            entry_index=len(expected),
+        )
+    start = first.metadata
     workload_record = start.get("workload") or {}
     target = workload or workload_record.get("target")
     if not isinstance(target, str) or not target:
@@ -111,33 +138,34 @@ def replay(
         manager_from_description(label, description)
         for label, description in (start.get("domains") or {}).items()
     ]
-    expected = [entry.body for entry in recorded.entries]
+    seed = start.get("seed")
+    if not isinstance(seed, int):
+        raise TraceError("the run-start entry has no integer seed", entry_index=0)
 
     def observe(seq: int, body: bytes) -> None:
         if seq >= len(expected) or body != expected[seq]:
             raise _Diverged(seq, body)
 
-    writer = TraceWriter(None, observer=observe)
+    writer = TraceWriter(None, observer=observe, retain=False)
     try:
         result = run_workload(
             target,
-            seed=recorded.seed,
+            seed=seed,
             trace=writer,
             quantum=int(kernel_config.get("quantum", 8)),
             domains=domains,
             faults=FaultPlan.from_record(start.get("faults")),
             limits=limits,
-            replay_outcomes=recorded_outcomes(recorded) if mode is ReplayMode.INJECT else None,
+            replay_outcomes=recorded_outcomes(expected) if mode is ReplayMode.INJECT else None,
             expected_digest=workload_record.get("digest"),
         )
     except _Diverged as diverged:
         actual = decode_body(diverged.body, index=diverged.index, offset=0)
-        expected_entry = (
-            recorded.entries[diverged.index] if diverged.index < len(recorded.entries) else None
-        )
-        from xdv.trace._diff import diff_entries
-
-        differences = [] if expected_entry is None else diff_entries(expected_entry, actual)
+        expected_entry: TraceEntry | None = None
+        differences: list[tuple[str, Any, Any]] = []
+        if diverged.index < len(expected):
+            expected_entry = decode_body(expected[diverged.index], index=diverged.index, offset=0)
+            differences = diff_entries(expected_entry, actual)
         return ReplayReport(
             False,
             mode,
@@ -145,25 +173,9 @@ def replay(
             Divergence(diverged.index, expected_entry, actual, differences),
         )
     if result.events < len(expected):
-        return ReplayReport(
-            False,
-            mode,
-            result.events,
-            Divergence(result.events, recorded.entries[result.events], None),
-        )
-    replayed = result.trace_bytes or b""
-    original = PREAMBLE + b"".join(_frames(recorded))
-    if replayed != original:  # pair check: the streaming comparison must imply byte equality
-        raise TraceError("replayed bytes differ although every entry matched")
+        missing = decode_body(expected[result.events], index=result.events, offset=0)
+        return ReplayReport(False, mode, result.events, Divergence(result.events, missing, None))
+    # Pair check: matching bodies imply the same chain head.
+    if writer.last_hash != hashlib.sha256(expected[-1]).digest():
+        raise InvariantViolation("replayed chain head differs although every entry matched")
     return ReplayReport(True, mode, result.events, None)
-
-
-def _frames(trace: Trace) -> list[bytes]:
-    import zlib
-
-    from xdv.trace._format import FRAME_CRC, FRAME_LENGTH
-
-    return [
-        FRAME_LENGTH.pack(len(entry.body)) + entry.body + FRAME_CRC.pack(zlib.crc32(entry.body))
-        for entry in trace.entries
-    ]

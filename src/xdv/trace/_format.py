@@ -125,6 +125,16 @@ def canonical_metadata(metadata: dict[str, Any] | None) -> bytes:
     """Encode a metadata map in the canonical profile."""
     if not metadata:
         return _EMPTY_MAP
+    if len(metadata) == 1:
+        # Fast path for the kernel's common one-key maps holding a plain scalar: one key needs
+        # no sorting, and these scalars are canonical as they are.
+        ((key, value),) = metadata.items()
+        kind = type(value)
+        if type(key) is str and (
+            kind is str or value is None or kind is bool
+            or (kind is int and _INT_MIN <= value <= _INT_MAX)
+        ):
+            return cbor2.dumps(metadata)  # type: ignore[no-any-return]
     encoded: bytes = cbor2.dumps(canonicalize(metadata))
     if len(encoded) > metadata_bytes_max:
         raise TraceError(

@@ -15,6 +15,7 @@ Durability policy (``docs/trace-format.md`` has the long form):
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 import zlib
 from collections.abc import Callable
@@ -29,12 +30,18 @@ from xdv.trace._format import (
     HEADER,
     PREAMBLE,
     canonical_metadata,
-    entry_hash,
 )
 
 __all__ = ["FsyncPolicy", "TraceWriter"]
 
 EntryObserver = Callable[[int, bytes], None]
+
+_pack_header = HEADER.pack
+_pack_length = FRAME_LENGTH.pack
+_pack_crc = FRAME_CRC.pack
+_crc32 = zlib.crc32
+_sha256 = hashlib.sha256
+_EMPTY_MAP = b"\xa0"
 DurableListener = Callable[[int], None]
 
 
@@ -61,6 +68,7 @@ class TraceWriter:
         batch_entries: int = 1024,
         batch_bytes: int = 1 << 16,
         observer: EntryObserver | None = None,
+        retain: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.fsync = FsyncPolicy(fsync)
@@ -68,6 +76,12 @@ class TraceWriter:
         self._batch_entries = batch_entries
         self._batch_bytes = batch_bytes
         self._observer = observer
+        # retain=False keeps only the chain head (used by replay, which compares entries as
+        # they are produced and needs no second copy of the bytes).
+        invariant(retain or path is None, "only an in-memory writer may drop its entries")
+        self._retain = retain
+        if self.fsync is FsyncPolicy.ALWAYS:
+            batch_entries = 1
         self._durable_listeners: list[DurableListener] = []
         self._buffer = bytearray()
         self._buffered_entries = 0
@@ -94,6 +108,11 @@ class TraceWriter:
                 os.fsync(self._file.fileno())
                 _fsync_directory(self.path.parent)
 
+    @property
+    def retains(self) -> bool:
+        """Whether the writer keeps the entries it appends (False only for replay checks)."""
+        return self._retain
+
     def add_durable_listener(self, listener: DurableListener) -> None:
         """Call ``listener(count)`` each time the first ``count`` entries become durable."""
         self._durable_listeners.append(listener)
@@ -112,10 +131,11 @@ class TraceWriter:
         metadata: dict[str, Any] | None,
     ) -> int:
         """Append one entry; return its sequence number."""
+        # This is the kernel's hot path: keep it flat.
         if self.closed:
             raise TraceError("the trace is closed", code=ErrorCode.TRACE_CORRUPT, where="append")
         seq = self.count
-        body = HEADER.pack(
+        body = _pack_header(
             seq,
             logical_time,
             event_type,
@@ -127,22 +147,19 @@ class TraceWriter:
             capability,
             contract,
             self.last_hash,
-        ) + canonical_metadata(metadata)
+        ) + (canonical_metadata(metadata) if metadata else _EMPTY_MAP)
         if self._observer is not None:
             self._observer(seq, body)
-        buffer = self._buffer
-        buffer += FRAME_LENGTH.pack(len(body))
-        buffer += body
-        buffer += FRAME_CRC.pack(zlib.crc32(body))
-        self.last_hash = entry_hash(body)
+        self.last_hash = _sha256(body).digest()
         self.count = seq + 1
-        self._buffered_entries += 1
-        if (
-            self.fsync is FsyncPolicy.ALWAYS
-            or self._buffered_entries >= self._batch_entries
-            or len(buffer) >= self._batch_bytes
-        ):
-            self.sync()
+        if self._retain:
+            buffer = self._buffer
+            buffer += _pack_length(len(body))
+            buffer += body
+            buffer += _pack_crc(_crc32(body))
+            self._buffered_entries += 1
+            if self._buffered_entries >= self._batch_entries or len(buffer) >= self._batch_bytes:
+                self.sync()
         return seq
 
     def sync(self) -> None:
@@ -172,7 +189,7 @@ class TraceWriter:
 
     def getvalue(self) -> bytes:
         """The bytes of an in-memory trace (preamble included)."""
-        invariant(self._memory is not None, "getvalue() is for in-memory traces")
+        invariant(self._memory is not None and self._retain, "getvalue() needs retained entries")
         self.sync()
         return bytes(self._memory or b"")
 
