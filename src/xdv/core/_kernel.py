@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import inspect
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
@@ -79,7 +80,7 @@ from xdv.errors import (
     XdvError,
     invariant,
 )
-from xdv.trace._format import FORMAT_VERSION, canonicalize
+from xdv.trace._format import FORMAT_VERSION, canonicalize, cbor_uint
 from xdv.trace._writer import FsyncPolicy, TraceWriter
 
 __all__ = ["Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
@@ -88,6 +89,16 @@ EmitSink = Callable[[int, Any], None]
 
 _ET = EventType
 _O = Domain.ORCHESTRATION
+# Plain integers for the hot path (IntEnum members cost more to pack).
+_DISPATCH = int(EventType.DISPATCH)
+_PREEMPT = int(EventType.PREEMPT)
+_SLEEP = int(EventType.SLEEP)
+_ORCHESTRATION = int(Domain.ORCHESTRATION)
+_UNTIL_PREFIX = b"\xa1\x65until"
+_EMPTY_MAP = b"\xa0"
+_UNTIL_PREFIX_U32 = (
+    _UNTIL_PREFIX + b"\x1a"
+)  # "until" followed by a 32-bit unsigned integer  # canonical CBOR: a one-entry map whose key is "until"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,13 +252,17 @@ class Kernel:
         else:
             self._writer = TraceWriter(trace, fsync=fsync)
         self._append = self._writer.append
+        self._append_encoded = self._writer.append_encoded
         self._pending_outputs: deque[tuple[int, int, Any]] = deque()
         self._writer.add_durable_listener(self._release_outputs)
         self.outputs: list[tuple[int, Any]] = []
         self._processes: dict[int, _Process] = {}
         self._exits: dict[int, ExitStatus] = {}
-        self._ready: list[tuple[tuple[int, ...], _Process]] = []
-        self._enqueue_seq = 0
+        # Heap items are the policy key followed by the process; keys end with the unique
+        # enqueue sequence number, so the process itself is never compared.
+        self._ready: list[tuple[Any, ...]] = []
+        # Enqueue sequence numbers: unique and increasing, the last element of every key.
+        self._enqueue_seq = itertools.count(1).__next__
         self._next_pid = 1
         self._next_contract = 1
         self._next_invocation = 1
@@ -256,7 +271,6 @@ class Kernel:
         self._ran = False
         self._handlers: dict[type[Syscall], Callable[[_Process, Any], bool]] = {
             Emit: self._sys_emit,
-            Sleep: self._sys_sleep,
             Yield: self._sys_yield,
             Now: self._sys_now,
             Self: self._sys_self,
@@ -421,96 +435,129 @@ class Kernel:
         handlers = self._handlers
         quantum = self.quantum
         steps_max = self.limits.steps_max
-        record = self._record
+        append = self._writer.append_encoded
+        push = heapq.heappush
+        next_seq = self._enqueue_seq
+        round_robin = self._round_robin
+        sleep_ticks_max = self._sleep_ticks_max
+        vhm, node = self.vhm, self.node
+        active = ProcessState.ACTIVE
+        steps = 0
         last: _Process | None = None
         status = "ok"
-        # The kernel loop. Invariant: every iteration dispatches the ready process with the
-        # smallest policy key, and logical time only moves forward, here.
+        # The kernel loop: the only place where logical time advances. Invariant: each
+        # iteration dispatches the ready process with the smallest policy key and runs it for
+        # at most one time slice of `quantum` steps; every step adds exactly 1 to L.
         while ready:
-            _, process = pop(ready)
+            process = pop(ready)[-1]
             process.queued = False
-            if process.state is not ProcessState.ACTIVE:
+            if process.state is not active:
                 invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")
                 process.parked = True
                 continue
-            if process.ready_at > clock.now + 1:
-                clock.now = process.ready_at - 1  # skip idle logical time
-            if self._steps >= steps_max:
+            now = clock.now
+            if process.ready_at > now + 1:
+                now = process.ready_at - 1  # skip idle logical time
+            budget = quantum if steps_max - steps >= quantum else steps_max - steps
+            if budget <= 0:
                 status = "limit"
                 break
             anchor = process.anchor
-            running = True
-            for used in range(quantum):
-                if self._steps >= steps_max:
-                    status = "limit"
-                    break
-                self._steps += 1
-                clock.tick()
+            pid = process.pid
+            for used in range(budget):
+                steps += 1
+                now += 1
+                clock.now = now
                 if used == 0 and process is not last:
-                    record(_ET.DISPATCH, _O, process.pid)
+                    append(now, _DISPATCH, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 if process.delivery is not None:
                     self._deliver(process)
                 try:
                     error = process.throw_error
                     if error is not None:
                         process.throw_error = None
-                        call = anchor.throw(error)  # type: ignore[union-attr]
+                        call = anchor.throw(error)
                     else:
                         value = process.send_value
                         process.send_value = None
-                        call = anchor.send(value)  # type: ignore[union-attr]
+                        call = anchor.send(value)
                 except StopIteration as stop:
                     self._finish(process, stop.value)
-                    running = False
                     break
                 except InvariantViolation:
                     raise
                 except XdvError as error:
                     self._terminate(
                         process,
-                        ExitStatus(process.pid, False, None, error.code.name, error.message),
+                        ExitStatus(pid, False, None, error.code.name, error.message),
                     )
-                    running = False
                     break
                 except Exception as error:  # the anchor's own bug: a fault of that process
                     self._terminate(
                         process,
                         ExitStatus(
-                            process.pid,
+                            pid,
                             False,
                             None,
                             ErrorCode.PROCESS_FAULT.name,
                             f"{type(error).__name__}: {error}",
                         ),
                     )
-                    running = False
                     break
+                if type(call) is Sleep:
+                    # The most frequent system call is handled inline (no handler call): it
+                    # records SLEEP with a pre-encoded one-key map and re-queues the process.
+                    ticks = call.ticks
+                    if type(ticks) is int and 0 <= ticks <= sleep_ticks_max:
+                        until = now + (ticks or 1)
+                        if 0x10000 <= until < 0x100000000:
+                            metadata = _UNTIL_PREFIX_U32 + until.to_bytes(4, "big")
+                        else:
+                            metadata = _UNTIL_PREFIX + cbor_uint(until)
+                        append(now, _SLEEP, _ORCHESTRATION, pid, vhm, node, metadata)
+                        process.send_value = until
+                        if round_robin:
+                            process.ready_at = until
+                            process.queued = True
+                            push(ready, (until, -process.priority, pid, next_seq(), process))
+                        else:
+                            self._enqueue(process, until)
+                        break
+                    invalid = XdvError(
+                        f"Sleep takes 0 to {sleep_ticks_max} ticks, got {ticks!r}",
+                        code=ErrorCode.SYSCALL_INVALID,
+                        where=f"process {pid}",
+                    )
+                    self._record_failure(process, call, invalid)
+                    process.throw_error = invalid
+                    continue
                 handler = handlers.get(type(call))
                 try:
                     if handler is None:
                         raise XdvError(
-                            f"process {process.pid} yielded {type(call).__name__}, "
+                            f"process {pid} yielded {type(call).__name__}, "
                             "which is not a system call",
                             code=ErrorCode.SYSCALL_INVALID,
-                            where=f"process {process.pid}",
+                            where=f"process {pid}",
                         )
                     if not handler(process, call):
-                        running = False
-                        break
+                        break  # it left the processor: blocked, slept, yielded or ended
                 except _Recorded as recorded:
                     process.throw_error = recorded.error
                 except XdvError as error:
                     self._record_failure(process, call, error)
                     process.throw_error = error
-                if process.state is not ProcessState.ACTIVE:
-                    running = False
+                if process.state is not active:
                     break
-            if status == "limit":
-                break
-            if running:
-                record(_ET.PREEMPT, _O, process.pid)
-                self._enqueue(process, clock.now + 1)
+            else:
+                # The slice ran out with the process still running.
+                if budget < quantum:
+                    status = "limit"
+                    break
+                append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
+                self._enqueue(process, now + 1)
             last = process
+        self._steps = steps
         return self._shutdown(status)
 
     def abort(self, error: BaseException) -> RunResult:
@@ -579,12 +626,12 @@ class Kernel:
             raise InvariantViolation(f"process {process.pid} is queued at most once")
         process.ready_at = ready_at
         process.queued = True
-        self._enqueue_seq += 1
+        seq = self._enqueue_seq()
         if self._round_robin:  # the default policy's key, inlined on the hot path
-            key: tuple[int, ...] = (ready_at, -process.priority, process.pid, self._enqueue_seq)
+            heapq.heappush(self._ready, (ready_at, -process.priority, process.pid, seq, process))
         else:
-            key = self.policy.key(ready_at, process.priority, process.pid, self._enqueue_seq)
-        heapq.heappush(self._ready, (key, process))
+            key = self.policy.key(ready_at, process.priority, process.pid, seq)
+            heapq.heappush(self._ready, (*key, process))
 
     def _set_state(self, process: _Process, state: ProcessState) -> None:
         check_transition(process.pid, process.state, state)
@@ -798,20 +845,6 @@ class Kernel:
         self.outputs.append((process.pid, value))
         self._pending_outputs.append((seq, process.pid, value))
         return True
-
-    def _sys_sleep(self, process: _Process, call: Sleep) -> bool:
-        ticks = call.ticks
-        if type(ticks) is not int or not 0 <= ticks <= self._sleep_ticks_max:
-            raise XdvError(
-                f"Sleep takes 0 to {self.limits.sleep_ticks_max} ticks, got {ticks!r}",
-                code=ErrorCode.SYSCALL_INVALID,
-                where=f"process {process.pid}",
-            )
-        until = self.clock.now + max(ticks, 1)
-        self._record(_ET.SLEEP, _O, process.pid, meta={"until": until})
-        process.send_value = until
-        self._enqueue(process, until)
-        return False
 
     def _sys_yield(self, process: _Process, call: Yield) -> bool:
         self._record(_ET.YIELD, _O, process.pid)

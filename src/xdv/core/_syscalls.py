@@ -1,5 +1,8 @@
 """System calls: what a K anchor yields (or awaits) to ask the kernel for something.
 
+System call objects are small mutable records (plain slotted dataclasses, cheaper to create
+than frozen ones on the kernel's hot path); the kernel reads each once, when it is yielded.
+
 A K anchor is a generator function, ``def anchor(...): value = yield Emit("hi")``, or a coroutine
 function, ``async def anchor(...): value = await Emit("hi")``. Each system call is one
 deterministic step of the process: the kernel handles it, records the decision in the trace
@@ -47,43 +50,43 @@ class Syscall:
         return (yield self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Emit(Syscall):
     """Record an externally visible K effect (a line of output). Returns None."""
 
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sleep(Syscall):
     """Block for ``ticks`` logical steps (0 is a plain yield). Returns the logical time."""
 
     ticks: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Yield(Syscall):
     """Give up the rest of the time slice. Returns None."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Now(Syscall):
     """Return the current logical time."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Self(Syscall):
     """Return this process's :class:`~xdv.core.ProcessInfo`."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Random(Syscall):
     """Return this process's random stream named ``name`` (derived from the run seed)."""
 
     name: str = "default"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Spawn(Syscall):
     """Create a child process; returns its process id."""
 
@@ -94,35 +97,35 @@ class Spawn(Syscall):
     domains: tuple[Domain | str, ...] = (Domain.K,)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Wait(Syscall):
     """Block until process ``pid`` terminates; returns its :class:`~xdv.core.ExitStatus`."""
 
     pid: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exit(Syscall):
     """Terminate this process now with ``value`` as its exit value."""
 
     value: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Bind(Syscall):
     """Dynamically bind this process to ``domain`` (needs its ALLOCATE capability)."""
 
     domain: Domain | str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unbind(Syscall):
     """Release this process's binding to ``domain`` (it must hold no contract there)."""
 
     domain: Domain | str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reserve(Syscall):
     """Reserve ``amount`` of ``resource`` in ``domain``; returns a resource contract.
 
@@ -135,14 +138,14 @@ class Reserve(Syscall):
     duration: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Release(Syscall):
     """Release a resource contract."""
 
     contract: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Invoke(Syscall):
     """Run ``operation`` in the contract's domain; returns the domain outcome's value."""
 
@@ -151,7 +154,7 @@ class Invoke(Syscall):
     args: tuple[Any, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transition(Syscall):
     """Move work from ``source`` to ``target`` through the atomic transition protocol.
 
@@ -171,21 +174,21 @@ class Transition(Syscall):
     latency_max: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Suspend(Syscall):
     """Suspend child process ``pid``: it stays alive but is not dispatched until resumed."""
 
     pid: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Resume(Syscall):
     """Resume suspended child process ``pid``."""
 
     pid: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Revoke(Syscall):
     """Give up one of this process's own capabilities (by id)."""
 

@@ -62,7 +62,7 @@ class ReplayReport:
         }
 
 
-class _Diverged(BaseException):  # noqa: N818 - control flow; must pass through the kernel
+class _Diverged(BaseException):
     """Raised from the trace observer at the first differing entry (not an XdvError)."""
 
     def __init__(self, index: int, body: bytes) -> None:

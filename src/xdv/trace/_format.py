@@ -45,6 +45,7 @@ __all__ = [
     "TraceEntry",
     "canonical_metadata",
     "canonicalize",
+    "cbor_uint",
     "decode_body",
     "entry_hash",
 ]
@@ -131,10 +132,12 @@ def canonical_metadata(metadata: dict[str, Any] | None) -> bytes:
         ((key, value),) = metadata.items()
         kind = type(value)
         if type(key) is str and (
-            kind is str or value is None or kind is bool
+            kind is str
+            or value is None
+            or kind is bool
             or (kind is int and _INT_MIN <= value <= _INT_MAX)
         ):
-            return cbor2.dumps(metadata)  # type: ignore[no-any-return]
+            return cbor2.dumps(metadata)
     encoded: bytes = cbor2.dumps(canonicalize(metadata))
     if len(encoded) > metadata_bytes_max:
         raise TraceError(
@@ -143,6 +146,22 @@ def canonical_metadata(metadata: dict[str, Any] | None) -> bytes:
             where="metadata",
         )
     return encoded
+
+
+_SMALL_UINTS = [bytes((value,)) for value in range(24)]
+
+
+def cbor_uint(value: int) -> bytes:
+    """The canonical CBOR encoding of an unsigned integer below 2**64 (major type 0)."""
+    if value < 24:
+        return _SMALL_UINTS[value]
+    if value < 0x100:
+        return b"\x18" + value.to_bytes(1, "big")
+    if value < 0x10000:
+        return b"\x19" + value.to_bytes(2, "big")
+    if value < 0x100000000:
+        return b"\x1a" + value.to_bytes(4, "big")
+    return b"\x1b" + value.to_bytes(8, "big")
 
 
 def entry_hash(body: bytes) -> bytes:

@@ -241,18 +241,24 @@ def split_frames(source: str | os.PathLike[str] | bytes) -> list[bytes]:
     crc32 = zlib.crc32
     while offset < size:
         if size - offset < FRAME_LENGTH.size:
-            raise TraceError("torn tail", code=ErrorCode.TRACE_TORN, entry_index=len(bodies),
-                             offset=offset)
+            raise TraceError(
+                "torn tail", code=ErrorCode.TRACE_TORN, entry_index=len(bodies), offset=offset
+            )
         (length,) = unpack_length(data, offset)
         start = offset + FRAME_LENGTH.size
         end = start + length
         if length > body_bytes_max or end + FRAME_CRC.size > size:
-            raise TraceError(f"entry {len(bodies)} is torn or has a corrupt length",
-                             code=ErrorCode.TRACE_TORN, entry_index=len(bodies), offset=offset)
+            raise TraceError(
+                f"entry {len(bodies)} is torn or has a corrupt length",
+                code=ErrorCode.TRACE_TORN,
+                entry_index=len(bodies),
+                offset=offset,
+            )
         body = data[start:end]
         if crc32(body) != unpack_crc(data, end)[0]:
-            raise TraceError(f"entry {len(bodies)} fails its CRC check",
-                             entry_index=len(bodies), offset=offset)
+            raise TraceError(
+                f"entry {len(bodies)} fails its CRC check", entry_index=len(bodies), offset=offset
+            )
         bodies.append(body)
         offset = end + FRAME_CRC.size
     return bodies
