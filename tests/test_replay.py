@@ -71,3 +71,21 @@ def test_replay_refuses_a_changed_workload(tmp_path: Path) -> None:
     assert raised.value.code is ErrorCode.REPLAY_INPUT_CHANGED
     completed = xdv("replay", str(path))
     assert completed.returncode == 1 and "REPLAY_INPUT_CHANGED" in completed.stderr
+
+
+def test_replay_can_load_a_moved_workload(tmp_path: Path) -> None:
+    original = tmp_path / "first" / "moving.py"
+    original.parent.mkdir()
+    original.write_text((WORKLOADS / "no_random.py").read_text())
+    path = tmp_path / "t.xdvt"
+    assert run_workload(str(original), trace=path).ok
+    moved = tmp_path / "second" / "moving.py"
+    moved.parent.mkdir()
+    original.rename(moved)
+    with pytest.raises(XdvError) as raised:
+        replay(path)
+    assert raised.value.code is ErrorCode.WORKLOAD_INVALID
+    assert replay(path, workload=str(moved)).ok
+    completed = xdv("replay", str(path), "--workload", str(moved))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert xdv("replay", str(path)).returncode == 65

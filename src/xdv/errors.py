@@ -72,16 +72,18 @@ class ErrorCode(enum.IntEnum):
     TRACE_VERSION = 602
     TRACE_UNENCODABLE = 603
     TRACE_INCOMPLETE = 604
+    TRACE_IO = 605
     REPLAY_DIVERGED = 610
     REPLAY_INPUT_CHANGED = 611
     # Workloads and usage (7xx).
     WORKLOAD_INVALID = 700
+    INVALID_ARGUMENT = 701
 
 
 class XdvError(Exception):
     """Base of every operating error XDV raises. ``code`` is stable; ``where`` says where."""
 
-    default_code: ErrorCode = ErrorCode.DOMAIN_FAULT
+    default_code: ErrorCode = ErrorCode.INVALID_ARGUMENT
 
     def __init__(
         self,

@@ -28,17 +28,24 @@ def run_workload(
     limits: KernelLimits | None = None,
     replay_outcomes: dict[int, RecordedOutcome] | None = None,
     expected_digest: str | None = None,
+    recorded_target: str | None = None,
+    vhm: int = 0,
+    node: int = 0,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the result.
 
     A workload whose setup raises still produces a complete trace: the failure is recorded and
-    the run ends with status ``failed``.
+    the run ends with status ``failed``. ``recorded_target`` replaces the target string written
+    to the trace (a replay that loads the workload from another location keeps the original).
     """
     loaded = (
         workload
         if isinstance(workload, Workload)
         else load_workload(workload, expected_digest=expected_digest)
     )
+    record = loaded.to_record()
+    if recorded_target is not None:
+        record["target"] = recorded_target
     kernel = Kernel(
         seed,
         trace=trace,
@@ -46,7 +53,9 @@ def run_workload(
         quantum=quantum,
         faults=faults,
         limits=limits,
-        workload=loaded.to_record(),
+        workload=record,
+        vhm=vhm,
+        node=node,
         emit=emit,
         fsync=fsync,
         replay_outcomes=replay_outcomes,

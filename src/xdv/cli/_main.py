@@ -1,7 +1,8 @@
 """The ``xdv`` command line.
 
 Exit codes: 0 success; 1 verification or replay mismatch; 64 usage error; 65 static error (a
-workload that cannot be loaded); 70 runtime failure (a process failed or a limit was hit).
+workload that cannot be loaded); 70 runtime failure (a process failed, a limit was hit, or an
+internal invariant broke); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from xdv.errors import ErrorCode, TraceError, XdvError
+from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_USAGE = 64
 EXIT_STATIC = 65
 EXIT_RUNTIME = 70
+EXIT_INTERRUPTED = 130
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -164,7 +166,11 @@ def replay(trace_path: Path, mode: str, workload: str | None, as_json: bool) -> 
     try:
         report = replay_trace(trace_path, mode, workload=workload)
     except XdvError as error:
-        _fail(error, EXIT_MISMATCH, as_json)
+        _fail(
+            error,
+            EXIT_STATIC if error.code is ErrorCode.WORKLOAD_INVALID else EXIT_MISMATCH,
+            as_json,
+        )
     if as_json:
         click.echo(json.dumps(report.to_json(), sort_keys=True, default=str))
     elif report.ok:
@@ -299,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         error.show()
         sys.exit(EXIT_USAGE)
     except click.exceptions.Abort:
-        sys.exit(EXIT_USAGE)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as error:
         error.show()
         sys.exit(EXIT_USAGE)
@@ -309,3 +315,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(code)
     except BrokenPipeError:
         sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        _err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except InvariantViolation:
+        # A broken invariant is a bug in XDV: show everything, exit as a runtime failure.
+        _err.print_exception()
+        sys.exit(EXIT_RUNTIME)

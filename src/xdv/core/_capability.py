@@ -20,7 +20,7 @@ __all__ = ["Capability", "CapabilityAuthority", "CapabilityTable", "Operation"]
 
 
 class Operation(enum.IntEnum):
-    """What a capability permits. Values are stored in traces."""
+    """What a capability permits. Names appear in capability entries' metadata."""
 
     EXECUTE = 1
     ALLOCATE = 2

@@ -10,8 +10,9 @@ Ordering model (``docs/design.md`` explains it at length):
   default key is (ready-at L, -priority, pid, enqueue sequence).
 * A dispatched process runs up to ``quantum`` consecutive steps, until it blocks, or until it
   ends; then it is preempted and becomes ready again one step later.
-* Domain outcomes enter the order at the logical point their operation's latency fixes
-  (invocation L + latency), however long the provider physically took.
+* Domain outcomes enter the order at the logical point their operation's latency fixes: the
+  invoking process becomes ready at (invocation L + latency) and the outcome is recorded when
+  it is next dispatched, however long the provider physically took.
 
 Nothing here reads wall time or unseeded randomness.
 """
@@ -94,16 +95,20 @@ _DISPATCH = int(EventType.DISPATCH)
 _PREEMPT = int(EventType.PREEMPT)
 _SLEEP = int(EventType.SLEEP)
 _ORCHESTRATION = int(Domain.ORCHESTRATION)
+# Canonical CBOR pieces: a one-entry map whose key is "until"; the same followed by the head of
+# a 32-bit unsigned integer; the empty map.
 _UNTIL_PREFIX = b"\xa1\x65until"
+_UNTIL_PREFIX_U32 = _UNTIL_PREFIX + b"\x1a"
 _EMPTY_MAP = b"\xa0"
-_UNTIL_PREFIX_U32 = (
-    _UNTIL_PREFIX + b"\x1a"
-)  # "until" followed by a 32-bit unsigned integer  # canonical CBOR: a one-entry map whose key is "until"
 
 
 @dataclass(frozen=True, slots=True)
 class KernelLimits:
-    """Bounds on everything the kernel holds. Exceeding one is a typed LIMIT_EXCEEDED error."""
+    """Bounds on everything the kernel holds. Exceeding one is a typed LIMIT_EXCEEDED error.
+
+    ``processes_max`` bounds the processes created over a whole run (ended ones included);
+    ``steps_max`` the dispatched steps of a run; the others what one process may hold.
+    """
 
     processes_max: int = 4096
     steps_max: int = 100_000_000
@@ -220,7 +225,7 @@ class Kernel:
         if not 1 <= quantum <= self.limits.quantum_max:
             raise XdvError(
                 f"quantum must be between 1 and {self.limits.quantum_max} steps, got {quantum}",
-                code=ErrorCode.LIMIT_EXCEEDED,
+                code=ErrorCode.INVALID_ARGUMENT,
                 where="kernel configuration",
             )
         derive_seed(seed, ("kernel",))  # validates the seed with a typed error
@@ -237,12 +242,15 @@ class Kernel:
         for manager in managers:
             if manager.domain in self._managers:
                 raise XdvError(
-                    f"two managers for domain {manager.domain.label}", where="kernel configuration"
+                    f"two managers for domain {manager.domain.label}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where="kernel configuration",
                 )
             self._managers[manager.domain] = manager
         if Domain.K not in self._managers:
             raise XdvError(
                 "a kernel needs a K domain manager: every process has a K anchor",
+                code=ErrorCode.INVALID_ARGUMENT,
                 where="kernel configuration",
             )
         self._replay_outcomes = replay_outcomes
@@ -868,6 +876,7 @@ class Kernel:
         return True
 
     def _sys_spawn(self, process: _Process, call: Spawn) -> bool:
+        pid_before = self._next_pid
         try:
             child = self._create_process(
                 call.anchor,
@@ -878,7 +887,9 @@ class Kernel:
                 parent=process.pid,
             )
         except XdvError as error:
-            raise _Recorded(error) from None  # the child's creation and failure are recorded
+            if self._next_pid != pid_before:
+                raise _Recorded(error) from None  # the child's creation and end are recorded
+            raise  # refused before a child existed: the kernel loop records the failure
         process.send_value = child
         return True
 
@@ -1064,9 +1075,17 @@ class Kernel:
             )
             return pending
         try:
-            pending.value = manager.execute(invocation).value
+            value = manager.execute(invocation).value
+            pending.value = (
+                value if isinstance(value, Future) else canonicalize(value, "domain outcome")
+            )
+        except InvariantViolation:
+            raise
         except XdvError as error:
             pending.status, pending.error = error.code, error.message
+        except Exception as error:  # a provider failure is a typed domain fault, not a crash
+            pending.status = ErrorCode.DOMAIN_FAULT
+            pending.error = f"{type(error).__name__}: {error}"
         return pending
 
     def _deliver(self, process: _Process) -> None:
@@ -1133,7 +1152,13 @@ class Kernel:
             logical_time=self.clock.now,
         )
         self._next_invocation += 1
-        meta = {"inv": invocation.id, "op": operation, "latency": latency, **record}
+        meta = {
+            "inv": invocation.id,
+            "op": operation,
+            "latency": latency,
+            "seed": invocation.seed,
+            **record,
+        }
         if transition:
             meta["tr"] = transition
         self._record(

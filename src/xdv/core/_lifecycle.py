@@ -19,7 +19,7 @@ __all__ = ["LEGAL_TRANSITIONS", "ProcessState", "check_transition"]
 
 
 class ProcessState(enum.IntEnum):
-    """Lifecycle states. Values are stored in traces."""
+    """Lifecycle states. Their names appear in PROCESS_STATE entries."""
 
     CREATED = 1
     BOUND = 2

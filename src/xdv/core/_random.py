@@ -8,8 +8,9 @@ a pure function of (run seed, identity, counter): block ``i`` is
 identities are independent; re-creating a stream reproduces it exactly, on any platform, and
 nothing depends on the order in which streams were created or on how much another stream drew.
 
-Providers that need an integer seed for a library (a simulator, a solver) call
-:func:`derive_seed` with an identity naming the job; the seed is then recorded in the trace.
+Providers that need an integer seed for a library (a simulator, a solver) get one derived with
+:func:`derive_seed` from an identity naming the job; the kernel records each invocation's seed
+in its DOMAIN_INVOKE entry.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ class Emit(Syscall):
 
 @dataclass(slots=True)
 class Sleep(Syscall):
-    """Block for ``ticks`` logical steps (0 is a plain yield). Returns the logical time."""
+    """Block until logical time now + ``ticks`` (at least one step, so ``Sleep(0)`` lets every
+    other ready process go first). Returns the logical time at which it became ready again."""
 
     ticks: int
 

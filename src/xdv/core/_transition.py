@@ -74,7 +74,13 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
             Domain.ORCHESTRATION,
             pid,
             status=error.code,
-            meta={"tr": transition_id, "phase": phase, "undone": [], "error": error.message},
+            meta={
+                "tr": transition_id,
+                "phase": phase,
+                "completed": [],
+                "undone": [],
+                "error": error.message,
+            },
         )
         raise _Recorded(error) from None
     record(

@@ -510,3 +510,99 @@ def test_bad_configuration_is_refused() -> None:
         Kernel(domains=[EchoQManager()])
     with pytest.raises(XdvError):
         Kernel(seed=-1)
+
+
+@pytest.mark.spec("XDV-010-4.1")
+def test_logical_time_advances_only_in_the_kernel_loop() -> None:
+    import pathlib
+
+    import xdv
+
+    package = pathlib.Path(xdv.__file__).parent
+    writers = [
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if not path.name.endswith("_test.py") and "clock.now = " in path.read_text()
+    ]
+    assert writers == ["core/_kernel.py"]
+    source = (package / "core" / "_kernel.py").read_text()
+    run_body = source[source.index("    def run(self)") : source.index("    def abort(")]
+    assert source.count("clock.now = ") == run_body.count("clock.now = ")
+
+    def anchor():
+        yield Emit("x")
+        yield Sleep(3)
+
+    kernel = Kernel()
+    kernel.spawn(anchor)
+    kernel.spawn(anchor)
+    assert kernel.clock.now == 0  # spawning outside the loop takes no logical time
+    result = kernel.run()
+    steps_at = [
+        e.logical_time
+        for e in entries(result)
+        if e.event_type in (EventType.EFFECT, EventType.SLEEP)
+    ]
+    assert len(steps_at) == len(set(steps_at)) == result.steps - 2  # one step per call
+
+
+@pytest.mark.spec("XDV-010-9")
+def test_managers_are_reached_only_through_the_kernel() -> None:
+    manager = EchoQManager()
+    kernel = Kernel(domains=[KDomainManager(), manager])
+
+    def user():
+        yield Bind("Q")
+
+    pid = kernel.spawn(user)
+    kernel.grant(pid, Operation.ALLOCATE, "K", "Q")
+    kernel.run()
+    # Nothing the kernel handed the manager lets it reach the kernel or another manager.
+    from xdv.domains.testing import assert_manager_consistent
+
+    assert_manager_consistent(manager, resource="lane", operation="call", pid=99)
+    import inspect as inspecting
+
+    for name in ("init", "request_resources", "execute", "project", "release", "terminate"):
+        parameters = inspecting.signature(getattr(manager, name)).parameters
+        assert "kernel" not in parameters
+
+
+def test_spawn_refusals_are_recorded_even_before_a_child_exists() -> None:
+    codes: list[ErrorCode] = []
+
+    def parent():
+        try:
+            yield Spawn(lambda: (yield), domains=("no-such-domain",))
+        except XdvError as error:
+            codes.append(error.code)
+
+    kernel = Kernel()
+    kernel.spawn(parent)
+    result = kernel.run()
+    assert codes == [ErrorCode.INVALID_ARGUMENT]
+    refused = [e for e in of_type(entries(result), EventType.PROCESS_CREATE) if e.status]
+    assert len(refused) == 1 and refused[0].status is ErrorCode.INVALID_ARGUMENT
+
+
+class BrokenManager(KDomainManager):
+    def execute(self, invocation: Invocation) -> Outcome:
+        raise ConnectionError("provider went away")
+
+
+def test_a_provider_failure_is_a_typed_domain_fault_not_a_crash() -> None:
+    codes: list[ErrorCode] = []
+
+    def user():
+        lane = yield Reserve("K", "lane", 1)
+        try:
+            yield Invoke(lane, "call", (abs, -1))
+        except XdvError as error:
+            codes.append(error.code)
+
+    kernel = Kernel(domains=[BrokenManager()])
+    kernel.spawn(user)
+    result = kernel.run()
+    assert codes == [ErrorCode.DOMAIN_FAULT] and result.ok
+    outcome = of_type(entries(result), EventType.DOMAIN_RESULT)[0]
+    assert "ConnectionError: provider went away" in outcome.metadata["error"]

@@ -158,6 +158,9 @@ def replay(
             limits=limits,
             replay_outcomes=recorded_outcomes(expected) if mode is ReplayMode.INJECT else None,
             expected_digest=workload_record.get("digest"),
+            recorded_target=workload_record.get("target"),
+            vhm=int(kernel_config.get("vhm", 0)),
+            node=int(kernel_config.get("node", 0)),
         )
     except _Diverged as diverged:
         actual = decode_body(diverged.body, index=diverged.index, offset=0)

@@ -100,12 +100,11 @@ class TraceWriter:
             except OSError as error:
                 raise TraceError(
                     f"cannot create the trace file: {error.strerror}",
-                    code=ErrorCode.TRACE_CORRUPT,
+                    code=ErrorCode.TRACE_IO,
                     where=str(self.path),
                 ) from None
-            self._file.write(PREAMBLE)
+            self._write_file(PREAMBLE)
             if self.fsync is not FsyncPolicy.NEVER:
-                os.fsync(self._file.fileno())
                 _fsync_directory(self.path.parent)
 
     @property
@@ -137,7 +136,7 @@ class TraceWriter:
         """
         # This is the kernel's hot path: keep it flat.
         if self.closed:
-            raise TraceError("the trace is closed", code=ErrorCode.TRACE_CORRUPT, where="append")
+            raise InvariantViolation("append to a closed trace")
         seq = self.count
         body = _pack_header(
             seq,
@@ -186,7 +185,7 @@ class TraceWriter:
         :meth:`append` does with fewer steps. Its entries are byte-identical to ``append``'s.
         """
         if self.closed:
-            raise TraceError("the trace is closed", code=ErrorCode.TRACE_CORRUPT, where="append")
+            raise InvariantViolation("append to a closed trace")
         seq = self.count
         body = (
             _pack_header(
@@ -217,21 +216,32 @@ class TraceWriter:
             if self._memory is not None:
                 self._memory += data
             else:
-                file = self._file
-                if file is None:
-                    raise InvariantViolation("a file-backed writer has an open file")
-                view = memoryview(data)
-                while view:
-                    written = file.write(view)
-                    invariant(written is not None and written > 0, "raw file writes progress")
-                    view = view[written or 0 :]
-                if self.fsync is not FsyncPolicy.NEVER:
-                    os.fsync(file.fileno())
+                self._write_file(data)
             self.bytes_written += len(data)
         if self.durable_count != self.count:
             self.durable_count = self.count
             for listener in self._durable_listeners:
                 listener(self.durable_count)
+
+    def _write_file(self, data: bytes) -> None:
+        """Write all of ``data`` and fsync it unless the policy is ``never``."""
+        file = self._file
+        if file is None:
+            raise InvariantViolation("a file-backed writer has an open file")
+        try:
+            view = memoryview(data)
+            while view:
+                written = file.write(view)
+                invariant(written is not None and written > 0, "raw file writes progress")
+                view = view[written or 0 :]
+            if self.fsync is not FsyncPolicy.NEVER:
+                os.fsync(file.fileno())
+        except OSError as error:
+            raise TraceError(
+                f"writing the trace failed: {error.strerror}",
+                code=ErrorCode.TRACE_IO,
+                where=str(self.path),
+            ) from None
 
     def getvalue(self) -> bytes:
         """The bytes of an in-memory trace (preamble included)."""
