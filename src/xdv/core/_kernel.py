@@ -472,12 +472,12 @@ class Kernel:
                 break
             anchor = process.anchor
             pid = process.pid
-            for used in range(budget):
+            if process is not last:  # a context switch: the scheduler's decision is recorded
+                append(now + 1, _DISPATCH, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
+            for _ in range(budget):
                 steps += 1
                 now += 1
                 clock.now = now
-                if used == 0 and process is not last:
-                    append(now, _DISPATCH, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 if process.delivery is not None:
                     self._deliver(process)
                 try:

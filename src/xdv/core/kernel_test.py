@@ -606,3 +606,71 @@ def test_a_provider_failure_is_a_typed_domain_fault_not_a_crash() -> None:
     assert codes == [ErrorCode.DOMAIN_FAULT] and result.ok
     outcome = of_type(entries(result), EventType.DOMAIN_RESULT)[0]
     assert "ConnectionError: provider went away" in outcome.metadata["error"]
+
+
+def reference_schedule(
+    spec: list[tuple[int, list[tuple[str, int]]]], quantum: int
+) -> list[tuple[int, int]]:
+    """An independent, naive model of the documented dispatch rules: (L, pid) of every step.
+
+    Ready processes are kept in a plain list and the minimum key (ready-at L, -priority, pid,
+    enqueue sequence) is searched linearly; a slice runs up to `quantum` steps; Sleep(n) makes
+    a process ready at L + max(n, 1), Yield and preemption at L + 1; idle time is skipped.
+    """
+    sequence = 0
+    ready: list[list[int]] = []  # [ready_at, -priority, pid, seq]
+    programs: dict[int, list[tuple[str, int]]] = {}
+    counters: dict[int, int] = {}
+    for pid, (priority, actions) in enumerate(spec, start=1):
+        sequence += 1
+        ready.append([1, -priority, pid, sequence])
+        programs[pid], counters[pid] = actions, 0
+    now, steps = 0, []
+    while ready:
+        chosen = min(ready)
+        ready.remove(chosen)
+        ready_at, negative_priority, pid, _ = chosen
+        now = max(now, ready_at - 1)
+        for _ in range(quantum):
+            now += 1
+            steps.append((now, pid))
+            if counters[pid] == len(programs[pid]):
+                break  # the anchor returns on this step
+            kind, value = programs[pid][counters[pid]]
+            counters[pid] += 1
+            if kind == "sleep":
+                sequence += 1
+                ready.append([now + max(value, 1), negative_priority, pid, sequence])
+                break
+            if kind == "yield":
+                sequence += 1
+                ready.append([now + 1, negative_priority, pid, sequence])
+                break
+        else:
+            sequence += 1
+            ready.append([now + 1, negative_priority, pid, sequence])
+    return steps
+
+
+simple_action = st.one_of(
+    st.tuples(st.just("emit"), st.integers(0, 9)),
+    st.tuples(st.just("sleep"), st.integers(0, 5)),
+    st.tuples(st.just("yield"), st.just(0)),
+)
+
+
+@pytest.mark.spec("XDV-005-3.3")
+@given(
+    st.lists(
+        st.tuples(st.integers(-2, 2), st.lists(simple_action, max_size=10)), min_size=1, max_size=6
+    ),
+    st.integers(1, 4),
+)
+def test_dispatch_order_matches_an_independent_model_of_the_documented_rules(spec, quantum):
+    items = entries(run_spec(spec, quantum))
+    observed: dict[int, int] = {}
+    for entry in items:
+        if entry.logical_time == 0 or entry.event_type is EventType.RUN_END:
+            continue
+        assert observed.setdefault(entry.logical_time, entry.process) == entry.process
+    assert sorted(observed.items()) == reference_schedule(spec, quantum)

@@ -31,6 +31,7 @@ from xdv.trace import Divergence, TraceWriter
 from xdv.trace._diff import diff_entries
 from xdv.trace._format import HEADER, TraceEntry, decode_body
 from xdv.trace._reader import split_frames
+from xdv.trace._writer import EntryMismatch
 
 __all__ = ["ReplayMode", "ReplayReport", "recorded_outcomes", "replay"]
 
@@ -142,11 +143,7 @@ def replay(
     if not isinstance(seed, int):
         raise TraceError("the run-start entry has no integer seed", entry_index=0)
 
-    def observe(seq: int, body: bytes) -> None:
-        if seq >= len(expected) or body != expected[seq]:
-            raise _Diverged(seq, body)
-
-    writer = TraceWriter(None, observer=observe, retain=False)
+    writer = TraceWriter(None, expected=expected, retain=False)
     try:
         result = run_workload(
             target,
@@ -162,7 +159,7 @@ def replay(
             vhm=int(kernel_config.get("vhm", 0)),
             node=int(kernel_config.get("node", 0)),
         )
-    except _Diverged as diverged:
+    except EntryMismatch as diverged:
         actual = decode_body(diverged.body, index=diverged.index, offset=0)
         expected_entry: TraceEntry | None = None
         differences: list[tuple[str, Any, Any]] = []

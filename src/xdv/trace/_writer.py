@@ -18,7 +18,7 @@ import enum
 import hashlib
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,9 +32,8 @@ from xdv.trace._format import (
     canonical_metadata,
 )
 
-__all__ = ["FsyncPolicy", "TraceWriter"]
+__all__ = ["EntryMismatch", "FsyncPolicy", "TraceWriter"]
 
-EntryObserver = Callable[[int, bytes], None]
 
 _pack_header = HEADER.pack
 _pack_length = FRAME_LENGTH.pack
@@ -43,6 +42,19 @@ _crc32 = zlib.crc32
 _sha256 = hashlib.sha256
 _EMPTY_MAP = b"\xa0"
 DurableListener = Callable[[int], None]
+
+
+class EntryMismatch(BaseException):
+    """Raised by a comparing writer at the first entry that differs from the expected one.
+
+    It derives from BaseException so that no handler in the kernel, which catches operating
+    errors to hand them to processes, can swallow it.
+    """
+
+    def __init__(self, index: int, body: bytes) -> None:
+        super().__init__(index)
+        self.index = index
+        self.body = body
 
 
 class FsyncPolicy(enum.Enum):
@@ -67,7 +79,7 @@ class TraceWriter:
         fsync: FsyncPolicy | str = FsyncPolicy.BATCH,
         batch_entries: int = 1024,
         batch_bytes: int = 1 << 16,
-        observer: EntryObserver | None = None,
+        expected: Sequence[bytes] | None = None,
         retain: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else None
@@ -75,7 +87,9 @@ class TraceWriter:
         invariant(batch_entries > 0 and batch_bytes > 0, "batch limits are positive")
         self._batch_entries = batch_entries
         self._batch_bytes = batch_bytes
-        self._observer = observer
+        # A comparing writer checks every body against the recorded one as it is produced.
+        self._expected = expected
+        self._expected_count = len(expected) if expected is not None else 0
         # retain=False keeps only the chain head (used by replay, which compares entries as
         # they are produced and needs no second copy of the bytes).
         invariant(retain or path is None, "only an in-memory writer may drop its entries")
@@ -157,16 +171,17 @@ class TraceWriter:
             if metadata
             else _EMPTY_MAP
         )
-        if self._observer is not None:
-            self._observer(seq, body)
+        if self._expected is not None and (
+            seq >= self._expected_count or body != self._expected[seq]
+        ):
+            raise EntryMismatch(seq, body)
         self.last_hash = _sha256(body).digest()
         self.count = seq + 1
-        if self._retain:
-            pending = self._pending
-            pending.append(body)
-            self._pending_bytes += len(body)
-            if len(pending) >= self._batch_entries or self._pending_bytes >= self._batch_bytes:
-                self.sync()
+        pending = self._pending
+        pending.append(body)
+        self._pending_bytes += len(body)
+        if len(pending) >= self._batch_entries or self._pending_bytes >= self._batch_bytes:
+            self.sync()
         return seq
 
     def append_encoded(
@@ -193,20 +208,24 @@ class TraceWriter:
             )
             + metadata
         )
-        if self._observer is not None:
-            self._observer(seq, body)
+        if self._expected is not None and (
+            seq >= self._expected_count or body != self._expected[seq]
+        ):
+            raise EntryMismatch(seq, body)
         self.last_hash = _sha256(body).digest()
         self.count = seq + 1
-        if self._retain:
-            pending = self._pending
-            pending.append(body)
-            if len(pending) >= self._batch_entries:
-                self.sync()
+        pending = self._pending
+        pending.append(body)
+        if len(pending) >= self._batch_entries:
+            self.sync()
         return seq
 
     def sync(self) -> None:
         """Write buffered entries and, unless the policy is ``never``, fsync them."""
-        if self._pending:
+        if self._pending and not self._retain:
+            self._pending.clear()  # a comparing writer keeps nothing but the chain head
+            self._pending_bytes = 0
+        elif self._pending:
             # Framing is done per batch, in one tight loop, off the per-entry path.
             data = b"".join(
                 [_pack_length(len(body)) + body + _pack_crc(_crc32(body)) for body in self._pending]
