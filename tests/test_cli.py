@@ -68,3 +68,38 @@ def test_trace_show_and_diff(tmp_path: Path) -> None:
     assert xdv("trace", "diff", str(first), str(first)).returncode == 0
     differing = xdv("trace", "diff", str(first), str(second))
     assert differing.returncode == 1 and "first divergence at entry 0" in differing.stdout
+
+
+@pytest.mark.spec("XDV-071-8")
+def test_verify_rejects_random_damage_and_accepts_clean_traces(tmp_path: Path) -> None:
+    """In-process (fast): many random mutations of a real trace, each rejected by `xdv verify`."""
+    import random
+
+    from xdv.cli import main
+
+    path = tmp_path / "clean.xdvt"
+    assert xdv("run", str(EXAMPLES / "hybrid_offload.py"), "--trace", str(path)).returncode == 0
+    clean = path.read_bytes()
+
+    def verify(data: bytes) -> int:
+        target = tmp_path / "candidate.xdvt"
+        target.write_bytes(data)
+        with pytest.raises(SystemExit) as exited:
+            main(["verify", str(target)])
+        return int(exited.value.code or 0)
+
+    assert verify(clean) == 0
+    rng = random.Random(2026)
+    for _ in range(150):
+        data = bytearray(clean)
+        kind = rng.randrange(3)
+        if kind == 0:  # flip one bit
+            position = rng.randrange(len(data))
+            data[position] ^= 1 << rng.randrange(8)
+        elif kind == 1:  # cut the file short
+            del data[rng.randrange(len(data)) :]
+        else:  # overwrite a run of bytes with random ones
+            start = rng.randrange(len(data) - 4)
+            for index in range(start, min(len(data), start + rng.randrange(1, 16))):
+                data[index] = (data[index] + 1 + rng.randrange(255)) % 256
+        assert verify(bytes(data)) == 1
