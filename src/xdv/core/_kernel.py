@@ -14,7 +14,9 @@ Ordering model (``docs/design.md`` explains it at length):
   invoking process becomes ready at (invocation L + latency) and the outcome is recorded when
   it is next dispatched, however long the provider physically took.
 
-Nothing here reads wall time or unseeded randomness.
+Nothing here reads wall time or unseeded randomness. The one wall clock the kernel holds is
+injected (:class:`~xdv.core.WallClock`) and only measures how long a run took, for people; that
+figure is returned in :class:`RunResult` and never reaches the trace or a decision.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from xdv.core._capability import (
     CapabilityTable,
     Operation,
 )
-from xdv.core._clock import LogicalClock
+from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
 from xdv.core._events import Domain, EventType
 from xdv.core._faults import FaultPlan
 from xdv.core._lifecycle import ProcessState, check_transition
@@ -147,6 +149,7 @@ class RunResult:
     head_hash: str
     trace_path: Path | None = None
     trace_bytes: bytes | None = field(default=None, repr=False)
+    wall_seconds: float = 0.0  # measured by the injected wall clock; never traced
 
     @property
     def ok(self) -> bool:
@@ -218,6 +221,7 @@ class Kernel:
         vhm: int = 0,
         node: int = 0,
         replay_outcomes: Mapping[int, RecordedOutcome] | None = None,
+        wall_clock: WallClock | None = None,
     ) -> None:
         self.seed = seed
         self.limits = limits or KernelLimits()
@@ -233,6 +237,8 @@ class Kernel:
         self.policy: SchedulerPolicy = policy or RoundRobinPolicy()
         self._round_robin = type(self.policy) is RoundRobinPolicy
         self.clock = LogicalClock()
+        self._wall_clock: WallClock = wall_clock or SystemWallClock()
+        self._wall_start_ns: int | None = None
         self.vhm = vhm
         self.node = node
         self.faults = faults or FaultPlan()
@@ -437,6 +443,7 @@ class Kernel:
         """Run until every process has ended (or a limit is hit); close the trace."""
         invariant(not self._ran, "a kernel runs once")
         self._ran = True
+        self._wall_start_ns = self._wall_clock.monotonic_ns()
         clock = self.clock
         ready = self._ready
         pop = heapq.heappop
@@ -622,6 +629,9 @@ class Kernel:
             events=self._writer.count,
             head_hash=self._writer.last_hash.hex(),
             trace_path=self._writer.path,
+            wall_seconds=(self._wall_clock.monotonic_ns() - self._wall_start_ns) / 1e9
+            if self._wall_start_ns is not None
+            else 0.0,
             trace_bytes=self._writer.getvalue()
             if self._writer.path is None and self._writer.retains
             else None,

@@ -674,3 +674,27 @@ def test_dispatch_order_matches_an_independent_model_of_the_documented_rules(spe
             continue
         assert observed.setdefault(entry.logical_time, entry.process) == entry.process
     assert sorted(observed.items()) == reference_schedule(spec, quantum)
+
+
+@pytest.mark.spec("XDV-005-7")
+def test_wall_time_is_injected_measured_and_never_traced() -> None:
+    from xdv.core import FixedWallClock
+
+    class Ticking(FixedWallClock):
+        def monotonic_ns(self) -> int:
+            now = super().monotonic_ns()
+            self.advance(7_000_000_000)  # every reading says seven more seconds passed
+            return now
+
+    def anchor():
+        yield Emit("hello")
+        yield Sleep(2)
+
+    traces = []
+    for wall_clock in (FixedWallClock(), Ticking(123)):
+        kernel = Kernel(wall_clock=wall_clock)
+        kernel.spawn(anchor)
+        result = kernel.run()
+        traces.append(result.trace_bytes)
+    assert traces[0] == traces[1]
+    assert result.wall_seconds == 7.0
