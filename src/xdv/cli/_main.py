@@ -133,6 +133,7 @@ def run(
                     "events": result.events,
                     "head_hash": result.head_hash,
                     "trace": str(trace_path) if trace_path else None,
+                    "wall_seconds": result.wall_seconds,
                 },
                 sort_keys=True,
             )
@@ -143,7 +144,8 @@ def run(
         where = str(trace_path) if trace_path else "not saved (use --trace PATH)"
         _err.print(
             f"[dim]{result.status}: {result.steps} steps, {result.events} events, "
-            f"L={result.logical_time}, head {result.head_hash[:16]}…, trace {where}[/]"
+            f"L={result.logical_time}, head {result.head_hash[:16]}…, trace {where}, "
+            f"{result.wall_seconds:.3f} s[/]"
         )
     sys.exit(EXIT_OK if result.ok else EXIT_RUNTIME)
 
