@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
+from xdv.trace._format import jsonable
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -37,17 +38,7 @@ def _fail(error: XdvError, exit_code: int, as_json: bool) -> NoReturn:
 
 
 def _format_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(_jsonable(value), sort_keys=True)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"hex": value.hex()}
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(item) for item in value]
-    return value
+    return value if isinstance(value, str) else json.dumps(jsonable(value), sort_keys=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,11 +109,11 @@ def run(
                 {
                     "ok": result.ok,
                     "status": result.status,
-                    "outputs": [_jsonable(value) for _, value in result.outputs],
+                    "outputs": [jsonable(value) for _, value in result.outputs],
                     "exits": {
                         str(pid): {
                             "ok": status.ok,
-                            "value": _jsonable(status.value),
+                            "value": jsonable(status.value),
                             "code": status.code,
                             "message": status.message,
                         }
@@ -261,7 +252,7 @@ def trace_show(
                 str(entry.capability or ""),
                 str(entry.contract or ""),
                 entry.status_name,
-                json.dumps(_jsonable(entry.metadata), ensure_ascii=False, sort_keys=True),
+                json.dumps(jsonable(entry.metadata), ensure_ascii=False, sort_keys=True),
             )
         Console(highlight=False, width=160).print(table)
     if scan.error is not None:

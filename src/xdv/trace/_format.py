@@ -48,6 +48,7 @@ __all__ = [
     "cbor_uint",
     "decode_body",
     "entry_hash",
+    "jsonable",
 ]
 
 MAGIC = b"XDVTRACE"
@@ -216,7 +217,7 @@ class TraceEntry:
             "node": self.node,
             "capability": self.capability or None,
             "contract": self.contract or None,
-            "metadata": _jsonable(self.metadata),
+            "metadata": jsonable(self.metadata),
             "prev_hash": self.prev_hash.hex(),
             "hash": self.hash.hex(),
         }
@@ -226,13 +227,14 @@ def _name(value: enum.IntEnum | int) -> str:
     return value.name if isinstance(value, enum.IntEnum) else str(value)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A JSON-friendly copy of a trace value: byte strings become ``{"hex": ...}``."""
     if isinstance(value, bytes):
         return {"hex": value.hex()}
     if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+        return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     return value
 
 
