@@ -49,21 +49,27 @@ def main(kernel):
 """
 
 
-def best_of(repeat: int, function: Callable[[], tuple[int, float]]) -> tuple[int, float]:
-    """Run ``function`` ``repeat`` times; return its count and the median seconds.
+def interleaved(
+    repeat: int, engines: dict[str, Callable[[], tuple[int, float]]]
+) -> dict[str, tuple[int, float]]:
+    """Run every engine once per round, ``repeat`` rounds; return (count, median seconds) each.
 
-    The garbage collector is paused while timing, for every engine alike (as ``timeit`` does),
-    so that a collection landing in one engine's run does not decide the comparison.
+    Rounds interleave the engines so that a slow spell of the machine hits all of them, and the
+    garbage collector is paused while timing, for every engine alike (as ``timeit`` does).
     """
-    runs = []
+    runs: dict[str, list[tuple[int, float]]] = {name: [] for name in engines}
     for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            runs.append(function())
-        finally:
-            gc.enable()
-    return runs[0][0], statistics.median(seconds for _, seconds in runs)
+        for name, function in engines.items():
+            gc.collect()
+            gc.disable()
+            try:
+                runs[name].append(function())
+            finally:
+                gc.enable()
+    return {
+        name: (results[0][0], statistics.median(seconds for _, seconds in results))
+        for name, results in runs.items()
+    }
 
 
 def xdv_sleeper(rounds: int) -> Generator[Any, Any, None]:
@@ -135,16 +141,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload: {processes} processes x {rounds} sleeps; median of {repeat} runs")
     print(f"python {sys.version.split()[0]}")
 
-    heap_events, heap_seconds = best_of(repeat, lambda: run_heapq(processes, rounds))
-    simpy_events, simpy_seconds = best_of(repeat, lambda: run_simpy(processes, rounds))
     xdv_bytes = run_xdv(processes, rounds, None)[2]
-    xdv_events, xdv_seconds = best_of(repeat, lambda: run_xdv(processes, rounds, None)[:2])
-
     with tempfile.TemporaryDirectory() as folder:
         trace_path = Path(folder) / "bench.xdvt"
-        file_events, file_seconds = best_of(
-            repeat, lambda: run_xdv(processes, rounds, trace_path)[:2]
+        measured = interleaved(
+            repeat,
+            {
+                "heapq": lambda: run_heapq(processes, rounds),
+                "simpy": lambda: run_simpy(processes, rounds),
+                "xdv": lambda: run_xdv(processes, rounds, None)[:2],
+                "xdv-file": lambda: run_xdv(processes, rounds, trace_path)[:2],
+            },
         )
+        heap_events, heap_seconds = measured["heapq"]
+        simpy_events, simpy_seconds = measured["simpy"]
+        xdv_events, xdv_seconds = measured["xdv"]
+        file_events, file_seconds = measured["xdv-file"]
         workload = Path(folder) / "bench_workload.py"
         workload.write_text(WORKLOAD_SOURCE.format(processes=processes, rounds=rounds))
         from xdv.runner import run_workload
