@@ -18,6 +18,7 @@ The full table lives in ``docs/errors.md``.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any, NoReturn
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "UnauthorizedError",
     "WorkloadError",
     "XdvError",
+    "describe_exception",
     "invariant",
+    "safe_repr",
 ]
 
 
@@ -190,3 +193,27 @@ def invariant(condition: bool, message: str) -> None:
 
 def _fail(message: str) -> NoReturn:
     raise InvariantViolation(f"XDV invariant violated: {message}")
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
+_PLAIN_TYPES = (type(None), bool, int, float, str, bytes)
+_REPR_CHARS_MAX = 80
+
+
+def describe_exception(error: BaseException) -> str:
+    """``Type: message`` for an exception raised by user or provider code, fit for a trace.
+
+    Memory addresses (``0x7f…``) are masked: the same failure must produce the same bytes in
+    every run, and an object's default repr differs from run to run.
+    """
+    return f"{type(error).__name__}: {_ADDRESS.sub('0x…', str(error))}"
+
+
+def safe_repr(value: Any) -> str:
+    """A deterministic, bounded repr: plain values as themselves, anything else by type name."""
+    if isinstance(value, _PLAIN_TYPES):
+        text = repr(value)
+        if len(text) > _REPR_CHARS_MAX:
+            text = text[: _REPR_CHARS_MAX - 1] + "…"
+        return text
+    return f"<{type(value).__name__}>"

@@ -58,6 +58,7 @@ def load_workload(target: str, *, expected_digest: str | None = None) -> Workloa
     if location.endswith(".py") or path.is_file():
         if not path.is_file():
             raise WorkloadError(f"workload file not found: {location}", where=target)
+        target = _canonical_file_target(path, entry)
         source = path.read_bytes()
         digest = hashlib.sha256(source).hexdigest()
         _check_digest(target, digest, expected_digest)
@@ -81,6 +82,10 @@ def load_workload(target: str, *, expected_digest: str | None = None) -> Workloa
             raise WorkloadError(
                 "a module target needs a function: package.module:function", where=target
             )
+        # Like `python -m`, a module target is looked up from the current directory too.
+        working_directory = str(Path.cwd())
+        if working_directory not in sys.path:
+            sys.path.insert(0, working_directory)
         try:
             module = importlib.import_module(location)
         except Exception as error:
@@ -100,6 +105,17 @@ def load_workload(target: str, *, expected_digest: str | None = None) -> Workloa
             where=target,
         )
     return Workload(target=target, entry=entry_name, function=function, digest=digest)
+
+
+def _canonical_file_target(path: Path, entry: str | None) -> str:
+    """How a file target is recorded: relative to the current directory when it lies inside it
+    (so ``x.py``, ``./x.py`` and its absolute spelling record the same run), else absolute."""
+    resolved = path.resolve()
+    try:
+        location = resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        location = resolved.as_posix()
+    return f"{location}:{entry}" if entry else location
 
 
 def _check_digest(target: str, digest: str, expected: str | None) -> None:

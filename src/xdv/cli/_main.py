@@ -8,6 +8,7 @@ internal invariant broke); 130 interrupted.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -93,8 +94,17 @@ def run(
         _fail(error, EXIT_STATIC, as_json)
 
     def emit(pid: int, value: Any) -> None:
-        if not as_json:
+        if as_json:
+            return
+        try:
             click.echo(_format_value(value))
+        except BrokenPipeError:
+            # The reader went away (`xdv run ... | head`): the run itself goes on to the end,
+            # so the trace is complete; the rest of the output goes nowhere.
+            # (The recipe of Python's signal documentation: point stdout at /dev/null so that
+            # nothing later, the final flush included, fails again.)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
 
     try:
         result = run_workload(

@@ -29,12 +29,17 @@ class Domain(enum.IntEnum):
         """Accept a Domain, or its label (``K``, ``Q``, ``Φ``/``PHI``, ``O``) in any case."""
         if isinstance(text, Domain):
             return text
+        from xdv.errors import XdvError, safe_repr
+
+        if not isinstance(text, str):
+            raise XdvError(
+                f"a domain is named by a string such as 'K', 'Q' or 'Φ', got {safe_repr(text)}",
+                where="domain",
+            )
         key = text.strip().upper()
         for domain, label in _DOMAIN_LABELS.items():
             if key in (label.upper(), domain.name):
                 return domain
-        from xdv.errors import XdvError
-
         raise XdvError(f"unknown domain {text!r}; expected K, Q, Φ (PHI) or O", where="domain")
 
 

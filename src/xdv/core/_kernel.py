@@ -26,7 +26,7 @@ import heapq
 import inspect
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +81,12 @@ from xdv.errors import (
     ReplayDivergence,
     UnauthorizedError,
     XdvError,
+    describe_exception,
     invariant,
+    safe_repr,
 )
 from xdv.trace._format import FORMAT_VERSION, canonicalize, cbor_uint
-from xdv.trace._writer import FsyncPolicy, TraceWriter
+from xdv.trace._writer import FsyncPolicy, TraceWriteFailure, TraceWriter
 
 __all__ = ["Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
 
@@ -120,11 +122,8 @@ class KernelLimits:
     waiters_per_process_max: int = 4096
 
     def to_record(self) -> dict[str, int]:
-        return {
-            "processes_max": self.processes_max,
-            "steps_max": self.steps_max,
-            "contracts_per_process_max": self.contracts_per_process_max,
-        }
+        """Every limit, by field name (recorded in RUN_START so a replay rebuilds them all)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +191,24 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Resume: _ET.PROCESS_STATE,
     Revoke: _ET.CAPABILITY_REVOKE,
 }
+
+
+def _require(value: Any, kinds: type | tuple[type, ...], what: str, pid: int) -> None:
+    """Refuse a system-call field of the wrong type with SYSCALL_INVALID (bool is not int)."""
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        ok = False
+    else:
+        ok = isinstance(value, kinds)
+    if not ok:
+        names = " or ".join(
+            "None" if kind is type(None) else kind.__name__
+            for kind in (kinds if isinstance(kinds, tuple) else (kinds,))
+        )
+        raise XdvError(
+            f"{what} must be {names}, got {safe_repr(value)}",
+            code=ErrorCode.SYSCALL_INVALID,
+            where=f"process {pid}",
+        )
 
 
 class Kernel:
@@ -283,6 +300,7 @@ class Kernel:
         self._next_transition = 1
         self._steps = 0
         self._ran = False
+        self._shutting_down = False
         self._handlers: dict[type[Syscall], Callable[[_Process, Any], bool]] = {
             Emit: self._sys_emit,
             Yield: self._sys_yield,
@@ -440,10 +458,32 @@ class Kernel:
     # ------------------------------------------------------------------ the kernel loop
 
     def run(self) -> RunResult:
-        """Run until every process has ended (or a limit is hit); close the trace."""
+        """Run until every process has ended (or a limit is hit); close the trace.
+
+        If the trace cannot be written the run stops at once and the typed TRACE_IO error is
+        raised: outputs of entries that did not become durable are never released. On any
+        other escape (a broken invariant, an interrupt) the entries recorded so far are
+        flushed, so the trace's intact prefix stays verifiable.
+        """
         invariant(not self._ran, "a kernel runs once")
         self._ran = True
         self._wall_start_ns = self._wall_clock.monotonic_ns()
+        with self._stopping_cleanly():
+            return self._shutdown(self._loop())
+
+    @contextlib.contextmanager
+    def _stopping_cleanly(self) -> Iterator[None]:
+        try:
+            yield
+        except TraceWriteFailure as failure:
+            raise failure.error from None
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                self._writer.sync()
+            raise
+
+    def _loop(self) -> str:
+        """The kernel loop; returns the run status ("ok" or "limit")."""
         clock = self.clock
         ready = self._ready
         pop = heapq.heappop
@@ -507,7 +547,7 @@ class Kernel:
                         ExitStatus(pid, False, None, error.code.name, error.message),
                     )
                     break
-                except Exception as error:  # the anchor's own bug: a fault of that process
+                except (Exception, SystemExit) as error:  # the anchor's own bug: its fault alone
                     self._terminate(
                         process,
                         ExitStatus(
@@ -515,11 +555,11 @@ class Kernel:
                             False,
                             None,
                             ErrorCode.PROCESS_FAULT.name,
-                            f"{type(error).__name__}: {error}",
+                            describe_exception(error),
                         ),
                     )
                     break
-                if type(call) is Sleep:
+                if isinstance(call, Sleep):
                     # The most frequent system call is handled inline (no handler call): it
                     # records SLEEP with a pre-encoded one-key map and re-queues the process.
                     ticks = call.ticks
@@ -539,14 +579,14 @@ class Kernel:
                             self._enqueue(process, until)
                         break
                     invalid = XdvError(
-                        f"Sleep takes 0 to {sleep_ticks_max} ticks, got {ticks!r}",
+                        f"Sleep takes 0 to {sleep_ticks_max} ticks, got {safe_repr(ticks)}",
                         code=ErrorCode.SYSCALL_INVALID,
                         where=f"process {pid}",
                     )
                     self._record_failure(process, call, invalid)
                     process.throw_error = invalid
                     continue
-                handler = handlers.get(type(call))
+                handler = handlers.get(type(call)) or self._handler_for_subclass(call)
                 try:
                     if handler is None:
                         raise XdvError(
@@ -562,6 +602,16 @@ class Kernel:
                 except XdvError as error:
                     self._record_failure(process, call, error)
                     process.throw_error = error
+                except InvariantViolation:
+                    raise
+                except Exception as error:  # e.g. a field of the wrong type deep in a handler
+                    invalid = XdvError(
+                        f"{type(call).__name__} failed: {describe_exception(error)}",
+                        code=ErrorCode.SYSCALL_INVALID,
+                        where=f"process {pid}",
+                    )
+                    self._record_failure(process, call, invalid)
+                    process.throw_error = invalid
                 if process.state is not active:
                     break
             else:
@@ -573,39 +623,50 @@ class Kernel:
                 self._enqueue(process, now + 1)
             last = process
         self._steps = steps
-        return self._shutdown(status)
+        return status
 
     def abort(self, error: BaseException) -> RunResult:
         """End the run before it started because the workload's setup failed."""
         invariant(not self._ran, "a kernel runs once")
         self._ran = True
         code = error.code if isinstance(error, XdvError) else ErrorCode.WORKLOAD_INVALID
-        message = (
-            error.message if isinstance(error, XdvError) else (f"{type(error).__name__}: {error}")
-        )
-        self._record(_ET.FAULT, _O, 0, status=code, meta={"error": message, "phase": "setup"})
-        return self._shutdown("failed")
+        message = error.message if isinstance(error, XdvError) else describe_exception(error)
+        with self._stopping_cleanly():
+            self._record(_ET.FAULT, _O, 0, status=code, meta={"error": message, "phase": "setup"})
+            return self._shutdown("aborted")
+
+    def _handler_for_subclass(self, call: Any) -> Callable[[_Process, Any], bool] | None:
+        """The handler of the nearest system-call base class (for subclasses of system calls)."""
+        for kind in type(call).__mro__[1:]:
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                return handler
+        return None
 
     def _shutdown(self, status: str) -> RunResult:
+        # Decide every remaining process's fate first: ending one must not wake another.
+        endings: list[tuple[_Process, ErrorCode, str]] = []
         for pid in sorted(self._processes):
             process = self._processes[pid]
             if process.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
                 continue
             if status == "limit":
-                code, message = (
-                    ErrorCode.LIMIT_EXCEEDED,
-                    (f"the run hit its limit of {self.limits.steps_max} steps"),
-                )
+                code = ErrorCode.LIMIT_EXCEEDED
+                message = f"the run hit its limit of {self.limits.steps_max} steps"
+            elif status == "aborted":
+                code = ErrorCode.WORKLOAD_INVALID
+                message = "the workload's setup failed, so the run never started"
             elif process.state is ProcessState.SUSPENDED:
                 code, message = ErrorCode.DEADLOCK, "still suspended when the run ended"
             else:
-                code, message = (
-                    ErrorCode.DEADLOCK,
-                    (f"blocked forever waiting on process {process.waiting_on}"),
-                )
-            self._terminate(process, ExitStatus(pid, False, None, code.name, message))
+                code = ErrorCode.DEADLOCK
+                message = f"blocked forever waiting on process {process.waiting_on}"
+            endings.append((process, code, message))
+        self._shutting_down = True
+        for process, code, message in endings:
+            self._terminate(process, ExitStatus(process.pid, False, None, code.name, message))
         failed = sorted(pid for pid, status_ in self._exits.items() if not status_.ok)
-        if status == "ok" and failed:
+        if status == "aborted" or (status == "ok" and failed):
             status = "failed"
         self._record(
             _ET.RUN_END,
@@ -695,6 +756,19 @@ class Kernel:
         requested: tuple[Domain | str, ...],
         parent: int,
     ) -> int:
+        _require(name, (str, type(None)), "a process name", parent)
+        _require(priority, int, "a process priority", parent)
+        _require(args, (tuple, list), "spawn arguments", parent)
+        if not callable(anchor_function):
+            raise XdvError(
+                f"a K anchor must be a generator or coroutine function, got "
+                f"{safe_repr(anchor_function)}",
+                code=ErrorCode.PROCESS_INVALID,
+                where=f"process {parent}",
+            )
+        if isinstance(requested, str | Domain):
+            requested = (requested,)
+        _require(requested, (tuple, list), "declared domains", parent)
         if len(self._processes) >= self.limits.processes_max:
             raise XdvError(
                 f"the kernel holds its limit of {self.limits.processes_max} processes",
@@ -750,9 +824,22 @@ class Kernel:
             self._set_state(process, ProcessState.BOUND)
             self._set_state(process, ProcessState.INITIALIZED)
             self._set_state(process, ProcessState.ACTIVE)
-        except XdvError as error:
-            self._terminate(process, ExitStatus(pid, False, None, error.code.name, error.message))
+        except InvariantViolation:
             raise
+        except Exception as raised:
+            # Whatever went wrong (the anchor function raised when called, a manager's init
+            # failed), the half-made process is ended and released, and the error is typed.
+            error = (
+                raised
+                if isinstance(raised, XdvError)
+                else XdvError(
+                    f"creating process {pid} failed: {describe_exception(raised)}",
+                    code=ErrorCode.PROCESS_INVALID,
+                    where=f"process {pid}",
+                )
+            )
+            self._terminate(process, ExitStatus(pid, False, None, error.code.name, error.message))
+            raise error from None
         self._enqueue(process, self.clock.now + 1)
         return pid
 
@@ -834,12 +921,20 @@ class Kernel:
         check_transition(pid, process.state, ProcessState.RELEASED)
         process.state = ProcessState.RELEASED
         self._record(_ET.PROCESS_STATE, _O, pid, meta={"state": ProcessState.RELEASED.name})
-        for waiter in process.waiters:
+        if process.waiting_on is not None:
+            # It ends while waiting: it is no longer a waiter of the process it waited on.
+            target = self._processes[process.waiting_on]
+            if process in target.waiters:  # at shutdown the target may have ended first
+                target.waiters.remove(process)
+            process.waiting_on = None
+        waiters, process.waiters = process.waiters, []
+        if self._shutting_down:
+            return  # the run is over: nobody is woken, every survivor is ended in turn
+        for waiter in waiters:
             waiter.waiting_on = None
             waiter.send_value = status
             self._record(_ET.WAKE, _O, waiter.pid, meta={"by": pid})
             self._enqueue(waiter, self.clock.now + 1)
-        process.waiters.clear()
 
     def _release_contract(self, process: _Process, contract: ResourceContract, why: str) -> None:
         self._managers[contract.domain].release(contract)
@@ -878,6 +973,7 @@ class Kernel:
         return True
 
     def _sys_random(self, process: _Process, call: Random) -> bool:
+        _require(call.name, str, "a random stream name", process.pid)
         stream = process.streams.get(call.name)
         if stream is None:
             stream = RandomStream(self.seed, ("process", process.pid, call.name))
@@ -904,6 +1000,7 @@ class Kernel:
         return True
 
     def _sys_wait(self, process: _Process, call: Wait) -> bool:
+        _require(call.pid, int, "Wait's pid", process.pid)
         target = self._processes.get(call.pid)
         if target is None or target is process:
             raise XdvError(
@@ -990,7 +1087,7 @@ class Kernel:
         ):
             raise ContractError(
                 f"a reservation needs an integer amount and a positive duration, got "
-                f"amount={amount!r}, duration={duration!r}",
+                f"amount={safe_repr(amount)}, duration={safe_repr(duration)}",
                 where=f"process {process.pid}",
             )
         now = self.clock.now
@@ -1012,6 +1109,7 @@ class Kernel:
         return contract
 
     def _sys_reserve(self, process: _Process, call: Reserve) -> bool:
+        _require(call.resource, str, "Reserve's resource", process.pid)
         domain = Domain.parse(call.domain)
         self.manager(domain)
         capability = self._check(process, Operation.ALLOCATE, Domain.K, domain)
@@ -1095,7 +1193,7 @@ class Kernel:
             pending.status, pending.error = error.code, error.message
         except Exception as error:  # a provider failure is a typed domain fault, not a crash
             pending.status = ErrorCode.DOMAIN_FAULT
-            pending.error = f"{type(error).__name__}: {error}"
+            pending.error = describe_exception(error)
         return pending
 
     def _deliver(self, process: _Process) -> None:
@@ -1121,7 +1219,7 @@ class Kernel:
                 pending.status, pending.value, pending.error = error.code, None, error.message
             except Exception as error:  # a provider failure becomes a typed domain fault
                 pending.status, pending.value = ErrorCode.DOMAIN_FAULT, None
-                pending.error = f"{type(error).__name__}: {error}"
+                pending.error = describe_exception(error)
 
     def _record_result(self, process: _Process, pending: _Pending) -> None:
         meta: dict[str, Any] = {"inv": pending.invocation}
@@ -1182,6 +1280,8 @@ class Kernel:
         return self._perform(manager, invocation), latency
 
     def _sys_invoke(self, process: _Process, call: Invoke) -> bool:
+        _require(call.operation, str, "Invoke's operation", process.pid)
+        _require(call.args, (tuple, list), "Invoke's arguments", process.pid)
         contract = self._owned_contract(process, call.contract)
         capability = self._check(process, Operation.EXECUTE, Domain.K, contract.domain)
         self.faults.visit("invoke", process.pid)
@@ -1207,6 +1307,7 @@ class Kernel:
         return False
 
     def _child(self, process: _Process, pid: int) -> _Process:
+        _require(pid, int, "a child's pid", process.pid)
         target = self._live_process(pid)
         if target.info.parent != process.pid:
             raise UnauthorizedError(
@@ -1229,6 +1330,7 @@ class Kernel:
         return True
 
     def _sys_revoke(self, process: _Process, call: Revoke) -> bool:
+        _require(call.capability, int, "Revoke's capability id", process.pid)
         held = {capability.id for capability in self._authority.held_by(process.pid)}
         if call.capability not in held:
             raise UnauthorizedError(

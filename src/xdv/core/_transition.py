@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from xdv.core._capability import Operation
 from xdv.core._events import Domain, EventType
 from xdv.domains._interface import ResourceContract
-from xdv.errors import DomainError, ErrorCode, XdvError
+from xdv.errors import DomainError, ErrorCode, InvariantViolation, XdvError, describe_exception
 
 if TYPE_CHECKING:
     from xdv.core._kernel import Kernel
@@ -56,7 +56,7 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
 
     Raises the kernel's internal "already recorded" wrapper around the typed error on failure.
     """
-    from xdv.core._kernel import _Recorded
+    from xdv.core._kernel import _Recorded, _require
 
     transition_id = kernel._next_transition
     kernel._next_transition += 1
@@ -68,6 +68,11 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
     try:
         source = Domain.parse(call.source)
         target = Domain.parse(call.target)
+        _require(call.operation, str, "Transition's operation", pid)
+        _require(call.args, (tuple, list), "Transition's arguments", pid)
+        _require(call.resource, str, "Transition's resource", pid)
+        _require(call.amount, int, "Transition's amount", pid)
+        _require(call.latency_max, (int, type(None)), "Transition's latency_max", pid)
     except XdvError as error:
         record(
             EventType.TRANSITION_ROLLBACK,
@@ -181,7 +186,20 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
 
         phase = "logging"
         kernel.faults.visit("transition.logging", pid)
-    except XdvError as error:
+    except InvariantViolation:
+        raise
+    except Exception as raised:
+        # A typed refusal keeps its code; anything else a phase raised (a manager's bug, a
+        # provider failure) is a failed transition. Either way every completed phase is undone.
+        failure = (
+            raised
+            if isinstance(raised, XdvError)
+            else XdvError(
+                f"the {phase} phase failed: {describe_exception(raised)}",
+                code=ErrorCode.TRANSITION_FAILED,
+                where=f"transition {transition_id}",
+            )
+        )
         undone = []
         for name, action in reversed(undo):
             action()
@@ -190,7 +208,7 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
             EventType.TRANSITION_ROLLBACK,
             target,
             pid,
-            status=error.code,
+            status=failure.code,
             capability=capability_id,
             contract=contract.id if contract else 0,
             meta={
@@ -198,10 +216,10 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
                 "phase": phase,
                 "completed": completed,
                 "undone": undone,
-                "error": error.message,
+                "error": failure.message,
             },
         )
-        raise _Recorded(error) from None
+        raise _Recorded(failure) from None
     record(
         EventType.TRANSITION_COMMIT,
         target,

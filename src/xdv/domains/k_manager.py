@@ -19,7 +19,14 @@ from xdv.domains._interface import (
     ResourceGrant,
     ResourceRequest,
 )
-from xdv.errors import ContractError, DomainError, ErrorCode, ResourceError, invariant
+from xdv.errors import (
+    ContractError,
+    DomainError,
+    ErrorCode,
+    ResourceError,
+    describe_exception,
+    invariant,
+)
 from xdv.trace._format import canonicalize
 
 __all__ = ["KDomainManager"]
@@ -125,7 +132,7 @@ class KDomainManager:
             result = function(*arguments)
         except Exception as error:
             raise DomainError(
-                f"{qualified_name(function)} raised {type(error).__name__}: {error}",
+                f"{qualified_name(function)} raised {describe_exception(error)}",
                 where=f"K.call (invocation {invocation.id})",
             ) from error
         return Outcome(canonicalize(result, f"result of {qualified_name(function)}"))

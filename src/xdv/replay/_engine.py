@@ -20,12 +20,14 @@ import enum
 import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from xdv.core import FaultPlan, KernelLimits, RecordedOutcome
 from xdv.core._events import EventType
+from xdv.domains import DomainManager
 from xdv.domains._registry import manager_from_description
-from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
+from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError, safe_repr
 from xdv.runner import run_workload
 from xdv.trace import Divergence, TraceWriter
 from xdv.trace._diff import diff_entries
@@ -83,10 +85,90 @@ def recorded_outcomes(bodies: list[bytes]) -> dict[int, RecordedOutcome]:
         if _event_type(body) == EventType.DOMAIN_RESULT:
             entry = decode_body(body, index=index, offset=0)
             status = entry.status if isinstance(entry.status, ErrorCode) else ErrorCode.DOMAIN_FAULT
-            outcomes[int(entry.metadata["inv"])] = RecordedOutcome(
+            invocation = entry.metadata.get("inv")
+            if type(invocation) is not int:
+                raise TraceError(
+                    f"DOMAIN_RESULT entry {index} has no invocation id",
+                    code=ErrorCode.REPLAY_INPUT_CHANGED,
+                    entry_index=index,
+                )
+            outcomes[invocation] = RecordedOutcome(
                 status, entry.metadata.get("value"), entry.metadata.get("error")
             )
     return outcomes
+
+
+@dataclass(frozen=True)
+class _ReplayPlan:
+    """Everything a replay rebuilds from the run-start entry."""
+
+    target: str
+    digest: str | None
+    seed: int
+    quantum: int
+    vhm: int
+    node: int
+    limits: KernelLimits
+    domains: list[DomainManager]
+    faults: FaultPlan
+
+    @classmethod
+    def from_run_start(cls, start: dict[str, Any]) -> _ReplayPlan:
+        workload = start.get("workload") or {}
+        target = workload.get("target")
+        if not isinstance(target, str) or not target:
+            raise XdvError(
+                "the trace records no workload target; pass one explicitly",
+                code=ErrorCode.REPLAY_INPUT_CHANGED,
+                where="RUN_START",
+            )
+        kernel = start.get("kernel") or {}
+        if kernel.get("policy") != "round-robin":
+            raise XdvError(
+                f"the trace uses scheduler policy {safe_repr(kernel.get('policy'))}, "
+                "which this XDV cannot rebuild",
+                code=ErrorCode.REPLAY_INPUT_CHANGED,
+                where="RUN_START",
+            )
+        seed = start["seed"]
+        if type(seed) is not int:
+            raise TypeError(f"the seed is {safe_repr(seed)}")
+        limits = KernelLimits(
+            **{name: _integer(value, name) for name, value in (kernel.get("limits") or {}).items()}
+        )
+        digest = workload.get("digest")
+        return cls(
+            target=target,
+            digest=digest if isinstance(digest, str) else None,
+            seed=seed,
+            quantum=_integer(kernel.get("quantum", 8), "quantum"),
+            vhm=_integer(kernel.get("vhm", 0), "vhm"),
+            node=_integer(kernel.get("node", 0), "node"),
+            limits=limits,
+            domains=[
+                manager_from_description(label, description)
+                for label, description in (start.get("domains") or {}).items()
+            ],
+            faults=FaultPlan.from_record(start.get("faults")),
+        )
+
+
+def _integer(value: Any, name: str) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{name} is {safe_repr(value)}, not an integer")
+    return value
+
+
+def _locate(target: str, source: str | os.PathLike[str] | bytes) -> str:
+    """Find a recorded file target: as recorded (from the current directory), else beside the
+    trace file. Module targets and unfound files are returned unchanged (the loader explains)."""
+    location, _, entry = target.rpartition(":") if ":" in target else (target, "", "")
+    if not location.endswith(".py") or Path(location).is_file() or isinstance(source, bytes):
+        return target
+    beside = Path(source).parent / location
+    if beside.is_file():
+        return f"{beside}:{entry}" if entry else str(beside)
+    return target
 
 
 def replay(
@@ -109,55 +191,30 @@ def replay(
             code=ErrorCode.TRACE_INCOMPLETE,
             entry_index=len(expected),
         )
-    start = first.metadata
-    workload_record = start.get("workload") or {}
-    target = workload or workload_record.get("target")
-    if not isinstance(target, str) or not target:
-        raise XdvError(
-            "the trace records no workload target; pass one explicitly",
+    try:
+        plan = _ReplayPlan.from_run_start(first.metadata)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise TraceError(
+            f"the run-start entry is malformed: {type(error).__name__}: {error}",
             code=ErrorCode.REPLAY_INPUT_CHANGED,
-            where="RUN_START",
-        )
-    kernel_config = start.get("kernel") or {}
-    if kernel_config.get("policy") != "round-robin":
-        raise XdvError(
-            f"the trace uses scheduler policy {kernel_config.get('policy')!r}, "
-            "which this XDV cannot rebuild",
-            code=ErrorCode.REPLAY_INPUT_CHANGED,
-            where="RUN_START",
-        )
-    limits_record = kernel_config.get("limits") or {}
-    defaults = KernelLimits()
-    limits = KernelLimits(
-        processes_max=int(limits_record.get("processes_max", defaults.processes_max)),
-        steps_max=int(limits_record.get("steps_max", defaults.steps_max)),
-        contracts_per_process_max=int(
-            limits_record.get("contracts_per_process_max", defaults.contracts_per_process_max)
-        ),
-    )
-    domains = [
-        manager_from_description(label, description)
-        for label, description in (start.get("domains") or {}).items()
-    ]
-    seed = start.get("seed")
-    if not isinstance(seed, int):
-        raise TraceError("the run-start entry has no integer seed", entry_index=0)
-
+            entry_index=0,
+        ) from None
+    target = workload or _locate(plan.target, source)
     writer = TraceWriter(None, expected=expected, retain=False)
     try:
         result = run_workload(
             target,
-            seed=seed,
+            seed=plan.seed,
             trace=writer,
-            quantum=int(kernel_config.get("quantum", 8)),
-            domains=domains,
-            faults=FaultPlan.from_record(start.get("faults")),
-            limits=limits,
+            quantum=plan.quantum,
+            domains=plan.domains,
+            faults=plan.faults,
+            limits=plan.limits,
             replay_outcomes=recorded_outcomes(expected) if mode is ReplayMode.INJECT else None,
-            expected_digest=workload_record.get("digest"),
-            recorded_target=workload_record.get("target"),
-            vhm=int(kernel_config.get("vhm", 0)),
-            node=int(kernel_config.get("node", 0)),
+            expected_digest=plan.digest,
+            recorded_target=plan.target,
+            vhm=plan.vhm,
+            node=plan.node,
         )
     except EntryMismatch as diverged:
         actual = decode_body(diverged.body, index=diverged.index, offset=0)

@@ -34,7 +34,7 @@ from typing import Any
 import cbor2
 
 from xdv.core._events import Domain, EventType
-from xdv.errors import ErrorCode, TraceError
+from xdv.errors import ErrorCode, TraceError, safe_repr
 
 __all__ = [
     "FORMAT_VERSION",
@@ -97,7 +97,7 @@ def canonicalize(value: Any, path: str = "metadata") -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise TraceError(
-                    f"map keys in a trace are text, got {type(key).__name__} {key!r}",
+                    f"map keys in a trace are text, got {type(key).__name__} {safe_repr(key)}",
                     code=ErrorCode.TRACE_UNENCODABLE,
                     where=path,
                 )

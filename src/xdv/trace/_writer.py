@@ -20,7 +20,7 @@ import os
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, invariant
 from xdv.trace._format import (
@@ -32,7 +32,7 @@ from xdv.trace._format import (
     canonical_metadata,
 )
 
-__all__ = ["EntryMismatch", "FsyncPolicy", "TraceWriter"]
+__all__ = ["EntryMismatch", "FsyncPolicy", "TraceWriteFailure", "TraceWriter"]
 
 
 _pack_header = HEADER.pack
@@ -55,6 +55,19 @@ class EntryMismatch(BaseException):
         super().__init__(index)
         self.index = index
         self.body = body
+
+
+class TraceWriteFailure(BaseException):
+    """The trace could not be written; the run must stop at once.
+
+    It derives from BaseException so that the kernel, which hands operating errors to the
+    process that caused them, cannot mistake it for one: a failed trace is never a process's
+    problem. The kernel turns it back into the typed :attr:`error` (TRACE_IO) for its caller.
+    """
+
+    def __init__(self, error: TraceError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class FsyncPolicy(enum.Enum):
@@ -95,7 +108,8 @@ class TraceWriter:
         invariant(retain or path is None, "only an in-memory writer may drop its entries")
         self._retain = retain
         if self.fsync is FsyncPolicy.ALWAYS:
-            batch_entries = 1
+            self._batch_entries = 1  # every entry is its own batch: written and fsynced at once
+        self.failed: TraceError | None = None
         self._durable_listeners: list[DurableListener] = []
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -117,7 +131,11 @@ class TraceWriter:
                     code=ErrorCode.TRACE_IO,
                     where=str(self.path),
                 ) from None
-            self._write_file(PREAMBLE)
+            try:
+                self._write_file(PREAMBLE)
+            except TraceWriteFailure as failure:
+                self._file.close()
+                raise failure.error from None
             if self.fsync is not FsyncPolicy.NEVER:
                 _fsync_directory(self.path.parent)
 
@@ -150,7 +168,7 @@ class TraceWriter:
         """
         # This is the kernel's hot path: keep it flat.
         if self.closed:
-            raise InvariantViolation("append to a closed trace")
+            self._refuse()
         seq = self.count
         body = _pack_header(
             seq,
@@ -200,7 +218,7 @@ class TraceWriter:
         :meth:`append` does with fewer steps. Its entries are byte-identical to ``append``'s.
         """
         if self.closed:
-            raise InvariantViolation("append to a closed trace")
+            self._refuse()
         seq = self.count
         body = (
             _pack_header(
@@ -220,8 +238,20 @@ class TraceWriter:
             self.sync()
         return seq
 
+    def _refuse(self) -> NoReturn:
+        if self.failed is not None:
+            raise TraceWriteFailure(self.failed)
+        raise InvariantViolation("append to a closed trace")
+
     def sync(self) -> None:
-        """Write buffered entries and, unless the policy is ``never``, fsync them."""
+        """Write buffered entries and, unless the policy is ``never``, fsync them.
+
+        If writing fails the writer is closed for good, keeps the entries it could not write,
+        reports nothing more as durable, and raises :class:`TraceWriteFailure` (now and on
+        every later append or sync).
+        """
+        if self.failed is not None:
+            raise TraceWriteFailure(self.failed)
         if self._pending and not self._retain:
             self._pending.clear()  # a comparing writer keeps nothing but the chain head
             self._pending_bytes = 0
@@ -230,12 +260,12 @@ class TraceWriter:
             data = b"".join(
                 [_pack_length(len(body)) + body + _pack_crc(_crc32(body)) for body in self._pending]
             )
-            self._pending.clear()
-            self._pending_bytes = 0
             if self._memory is not None:
                 self._memory += data
             else:
                 self._write_file(data)
+            self._pending.clear()
+            self._pending_bytes = 0
             self.bytes_written += len(data)
         if self.durable_count != self.count:
             self.durable_count = self.count
@@ -256,11 +286,13 @@ class TraceWriter:
             if self.fsync is not FsyncPolicy.NEVER:
                 os.fsync(file.fileno())
         except OSError as error:
-            raise TraceError(
+            self.failed = TraceError(
                 f"writing the trace failed: {error.strerror}",
                 code=ErrorCode.TRACE_IO,
                 where=str(self.path),
-            ) from None
+            )
+            self.closed = True
+            raise TraceWriteFailure(self.failed) from None
 
     def getvalue(self) -> bytes:
         """The bytes of an in-memory trace (preamble included)."""
@@ -271,6 +303,8 @@ class TraceWriter:
     def close(self) -> None:
         """Sync and close. Closing twice is allowed."""
         if self.closed:
+            if self._file is not None:
+                self._file.close()
             return
         self.sync()
         self.closed = True

@@ -1,0 +1,320 @@
+"""Bad input and failing surroundings get typed errors, never crashes or lost acknowledgements."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import ROOT, WORKLOADS, xdv
+from xdv.core import Domain, EventType, FaultPlan, FaultRule, Kernel, Operation
+from xdv.domains import KDomainManager
+from xdv.errors import ErrorCode, XdvError
+from xdv.syscalls import (
+    Bind,
+    Emit,
+    Invoke,
+    Random,
+    Reserve,
+    Resume,
+    Sleep,
+    Spawn,
+    Suspend,
+    Transition,
+    Wait,
+)
+from xdv.trace import TraceWriter, read_trace, scan_trace
+from xdv.trace._format import FRAME_CRC, FRAME_LENGTH, PREAMBLE, canonical_metadata
+
+
+def test_a_trace_that_cannot_be_written_stops_the_run_and_loses_nothing_acknowledged(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "full.xdvt"
+
+    def small_file_limit() -> None:  # a real operating-system limit on file size
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "xdv", "run", str(WORKLOADS / "endless.py"), "--trace", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_file_limit,
+        check=False,
+    )
+    assert completed.returncode == 70
+    assert "TRACE_IO" in completed.stderr
+    printed = completed.stdout.splitlines()
+    scan = scan_trace(path)
+    effects = [e.metadata["v"] for e in scan.entries if e.event_type is EventType.EFFECT]
+    assert printed and printed == effects[: len(printed)]
+
+
+def test_fsync_always_makes_every_entry_durable_before_append_returns(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path / "always.xdvt", fsync="always")
+    for index in range(5):
+        writer.append(index, 1 if index == 0 else 110, 0, 0, 0, 0, 0, 0, 0, {"i": index})
+        assert writer.durable_count == writer.count == index + 1
+        assert scan_trace(tmp_path / "always.xdvt").entries[-1].metadata == {"i": index}
+    writer.close()
+
+
+def bad_calls() -> list[Any]:
+    def plain_function_that_raises() -> None:
+        raise ValueError("not an anchor")
+
+    def child():
+        yield Emit("child")
+
+    return [
+        Spawn(plain_function_that_raises),
+        Spawn(child, priority="high"),  # type: ignore[arg-type]
+        Spawn(child, domains=(1,)),  # type: ignore[arg-type]
+        Reserve(1, "lane"),  # type: ignore[arg-type]
+        Reserve("K", 5),  # type: ignore[arg-type]
+        Wait([1]),  # type: ignore[arg-type]
+        Random(["x"]),  # type: ignore[arg-type]
+        Transition(1, "K", "call"),  # type: ignore[arg-type]
+        Transition("K", "K", "call", (abs, 1), latency_max="5"),  # type: ignore[arg-type]
+        Transition("K", "K", "call", 5),  # type: ignore[arg-type]
+        Sleep(-1),
+        Sleep("1"),  # type: ignore[arg-type]
+        Suspend("2"),  # type: ignore[arg-type]
+        Invoke("not a contract", "call"),
+    ]
+
+
+@pytest.mark.parametrize("call", bad_calls(), ids=lambda call: type(call).__name__)
+def test_bad_system_calls_are_typed_errors_thrown_back(call: Any) -> None:
+    seen: list[ErrorCode] = []
+
+    def anchor():
+        try:
+            yield call
+        except XdvError as error:
+            seen.append(error.code)
+        yield Emit("still alive")
+
+    kernel = Kernel()
+    kernel.spawn(anchor)
+    result = kernel.run()
+    assert len(seen) == 1 and seen[0] is not ErrorCode.OK
+    assert result.outputs[-1] == (1, "still alive")
+    assert read_trace(result.trace_bytes).complete
+    assert kernel.snapshot()["managers"]["K"]["lanes_in_use"] == 0
+    assert all(p["state"] == "RELEASED" for p in kernel.snapshot()["processes"].values())
+
+
+def test_an_anchor_calling_sys_exit_is_a_fault_of_that_process_only() -> None:
+    def quitter():
+        yield Emit("bye")
+        sys.exit(0)
+
+    kernel = Kernel()
+    pid = kernel.spawn(quitter)
+    result = kernel.run()
+    assert result.exits[pid].code == "PROCESS_FAULT" and "SystemExit" in str(
+        result.exits[pid].message
+    )
+
+
+def test_traces_hold_no_memory_addresses(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.xdvt", tmp_path / "b.xdvt"
+    for path in (first, second):
+        assert xdv("run", str(WORKLOADS / "addresses.py"), "--trace", str(path)).returncode == 70
+    assert first.read_bytes() == second.read_bytes()
+    assert b"0x7" not in first.read_bytes() and "<Thing>" in first.read_bytes().decode(
+        errors="replace"
+    )
+
+
+def test_the_spelling_of_a_workload_path_does_not_change_the_trace(tmp_path: Path) -> None:
+    source = tmp_path / "work" / "ticker.py"
+    source.parent.mkdir()
+    source.write_text((WORKLOADS / "no_random.py").read_text())
+    relative, absolute = tmp_path / "rel.xdvt", tmp_path / "abs.xdvt"
+    assert xdv("run", "ticker.py", "--trace", str(relative), cwd=source.parent).returncode == 0
+    assert xdv("run", str(source), "--trace", str(absolute), cwd=source.parent).returncode == 0
+    assert relative.read_bytes() == absolute.read_bytes()
+    # Replayed from elsewhere, the workload is found beside the trace.
+    beside = source.parent / "rel.xdvt"
+    beside.write_bytes(relative.read_bytes())
+    assert xdv("replay", str(beside), cwd=tmp_path).returncode == 0
+
+
+def test_shutdown_ends_survivors_without_waking_anyone() -> None:
+    def child():
+        yield Emit("never runs")
+
+    def parent():
+        pid = yield Spawn(child)
+        yield Suspend(pid)
+        yield Wait(pid)
+
+    def waiter(other: int):
+        yield Wait(other)
+
+    kernel = Kernel()
+    kernel.spawn(parent)  # pid 1; its child will be pid 4
+    kernel.spawn(waiter, 3)  # pid 2 waits on 3 ...
+    kernel.spawn(waiter, 2)  # ... and pid 3 on 2
+    result = kernel.run()
+    items = read_trace(result.trace_bytes).entries
+    assert not [e for e in items if e.event_type is EventType.WAKE]
+    messages = {pid: status.message for pid, status in result.exits.items()}
+    assert messages[1] == "blocked forever waiting on process 4"
+    assert messages[2] == "blocked forever waiting on process 3"
+    assert messages[3] == "blocked forever waiting on process 2"
+    assert messages[4] == "still suspended when the run ended"
+    released = {e.process for e in items if e.metadata.get("state") == "RELEASED"}
+    assert released == {1, 2, 3, 4}
+
+
+class EchoQManager(KDomainManager):
+    """A second domain for transitions across domains (K → Q)."""
+
+    domain = Domain.Q
+
+    def describe(self) -> dict[str, Any]:
+        return {"manager": "echo-q", "lanes": self.lanes}
+
+
+class BrokenContractManager(EchoQManager):
+    def validate_contract(self, contract: Any, operation: str, latency_max: int | None) -> None:
+        raise TypeError("a bug in the manager")
+
+
+@pytest.mark.spec("XDV-003-7")
+@pytest.mark.parametrize(
+    "phase", ["binding", "projection", "activation", "logging", "broken-manager"]
+)
+def test_cross_domain_transitions_undo_a_new_binding(phase: str) -> None:
+    observed: dict[str, Any] = {}
+    manager: KDomainManager = (
+        BrokenContractManager() if phase == "broken-manager" else EchoQManager()
+    )
+    faults = FaultPlan([] if phase == "broken-manager" else [FaultRule(f"transition.{phase}")])
+
+    def anchor():
+        observed["before"] = kernel.snapshot()
+        try:
+            yield Transition("K", "Q", "call", (abs, -4))
+        except XdvError as error:
+            observed["error"] = error.code
+        observed["after"] = kernel.snapshot()
+
+    kernel = Kernel(domains=[KDomainManager(), manager], faults=faults)
+    pid = kernel.spawn(anchor)
+    kernel.grant(pid, Operation.TRANSITION, "K", "Q")
+    result = kernel.run()
+    assert observed["after"] == observed["before"]
+    assert observed["error"] is (
+        ErrorCode.TRANSITION_FAILED if phase == "broken-manager" else ErrorCode.INJECTED_FAULT
+    )
+    rollback = next(
+        e
+        for e in read_trace(result.trace_bytes).entries
+        if e.event_type is EventType.TRANSITION_ROLLBACK
+    )
+    newly_bound = phase in ("projection", "activation", "logging")
+    assert ("binding" in rollback.metadata["undone"]) is newly_bound
+
+
+def rechained(data: bytes, edit: Any) -> bytes:
+    """The trace with RUN_START's metadata edited and every later link recomputed."""
+    import hashlib
+
+    from xdv.trace._format import HEADER
+
+    entries = read_trace(data).entries
+    out, previous = [PREAMBLE], hashlib.sha256(PREAMBLE).digest()
+    for index, entry in enumerate(entries):
+        metadata = edit(dict(entry.metadata)) if index == 0 else entry.metadata
+        fields = list(HEADER.unpack_from(entry.body))
+        fields[-1] = previous
+        body = HEADER.pack(*fields) + canonical_metadata(metadata)
+        out.append(FRAME_LENGTH.pack(len(body)) + body + FRAME_CRC.pack(zlib.crc32(body)))
+        previous = hashlib.sha256(body).digest()
+    return b"".join(out)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda start: {**start, "workload": ["x"]},
+        lambda start: {**start, "kernel": {**start["kernel"], "limits": {"steps_max": "many"}}},
+        lambda start: {**start, "faults": [{"occurrence": 1}]},
+        lambda start: {**start, "seed": "seven"},
+        lambda start: {**start, "domains": {"K": {"manager": "k"}}},
+    ],
+    ids=["workload", "limits", "faults", "seed", "domains"],
+)
+def test_replay_of_a_malformed_run_start_is_a_typed_refusal(tmp_path: Path, edit: Any) -> None:
+    original = tmp_path / "t.xdvt"
+    assert xdv("run", str(WORKLOADS / "no_random.py"), "--trace", str(original)).returncode == 0
+    crafted = tmp_path / "crafted.xdvt"
+    crafted.write_bytes(rechained(original.read_bytes(), edit))
+    assert xdv("verify", str(crafted)).returncode == 0  # intact chain, bad content
+    completed = xdv("replay", str(crafted))
+    assert completed.returncode == 1
+    assert "REPLAY_INPUT_CHANGED" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_closed_output_pipe_does_not_cut_the_run_short(tmp_path: Path) -> None:
+    path = tmp_path / "chatty.xdvt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xdv", "run", str(WORKLOADS / "chatty.py"), "--trace", str(path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b"line 0")
+    process.stdout.close()
+    assert process.wait(timeout=120) == 0
+    assert read_trace(path).complete
+
+
+def test_module_targets_resolve_from_the_current_directory(tmp_path: Path) -> None:
+    package = tmp_path / "mywork"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "jobs.py").write_text((WORKLOADS / "no_random.py").read_text())
+    console = Path(sys.executable).parent / "xdv"
+    completed = subprocess.run(
+        [str(console), "run", "mywork.jobs:main"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_bind_of_an_unknown_domain_value_is_typed() -> None:
+    seen: list[ErrorCode] = []
+
+    def anchor():
+        try:
+            yield Bind(3.5)  # type: ignore[arg-type]
+        except XdvError as error:
+            seen.append(error.code)
+        yield Resume(99)
+
+    kernel = Kernel()
+    kernel.spawn(anchor)
+    result = kernel.run()
+    assert seen == [ErrorCode.INVALID_ARGUMENT]
+    assert result.exits[1].code == "PROCESS_UNKNOWN"
