@@ -89,3 +89,22 @@ def test_replay_can_load_a_moved_workload(tmp_path: Path) -> None:
     completed = xdv("replay", str(path), "--workload", str(moved))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert xdv("replay", str(path)).returncode == 65
+
+
+@pytest.mark.spec("XDV-071-8")
+@pytest.mark.parametrize("which", [5, -1])
+def test_replay_rejects_a_trace_whose_only_damage_is_a_check(recorded: Path, which: int) -> None:
+    from xdv.errors import TraceError
+    from xdv.trace._reader import split_frames
+
+    frames = split_frames(recorded)
+    index = which % len(frames.frames)
+    offset = 12 + sum(len(frame) + 4 for frame in frames.frames[:index]) + len(frames.frames[index])
+    data = bytearray(recorded.read_bytes())
+    data[offset] ^= 0x10  # the first byte of that entry's check
+    damaged = recorded.with_name("damaged.xdvt")
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(TraceError) as raised:
+        replay(damaged)
+    assert raised.value.entry_index == index
+    assert xdv("verify", str(damaged)).returncode == 1

@@ -7,7 +7,6 @@ import resource
 import signal
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from xdv.syscalls import (
     Wait,
 )
 from xdv.trace import TraceWriter, read_trace, scan_trace
-from xdv.trace._format import FRAME_CRC, FRAME_LENGTH, PREAMBLE, canonical_metadata
+from xdv.trace._format import canonical_metadata, encode_trace, entry_hash
 
 
 def test_a_trace_that_cannot_be_written_stops_the_run_and_loses_nothing_acknowledged(
@@ -232,20 +231,17 @@ def test_cross_domain_transitions_undo_a_new_binding(phase: str) -> None:
 
 def rechained(data: bytes, edit: Any) -> bytes:
     """The trace with RUN_START's metadata edited and every later link recomputed."""
-    import hashlib
+    from xdv.trace._format import GENESIS_HASH, HEADER
 
-    from xdv.trace._format import HEADER
-
-    entries = read_trace(data).entries
-    out, previous = [PREAMBLE], hashlib.sha256(PREAMBLE).digest()
-    for index, entry in enumerate(entries):
+    bodies, previous = [], GENESIS_HASH
+    for index, entry in enumerate(read_trace(data).entries):
         metadata = edit(dict(entry.metadata)) if index == 0 else entry.metadata
         fields = list(HEADER.unpack_from(entry.body))
         fields[-1] = previous
         body = HEADER.pack(*fields) + canonical_metadata(metadata)
-        out.append(FRAME_LENGTH.pack(len(body)) + body + FRAME_CRC.pack(zlib.crc32(body)))
-        previous = hashlib.sha256(body).digest()
-    return b"".join(out)
+        bodies.append(body)
+        previous = entry_hash(body)
+    return encode_trace(bodies)
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ the recorded entry at the same position; the first difference stops the replay a
 field by field. A replay that completes has produced a byte-identical trace: every body matched,
 so every chain link and checksum matches too.
 
-The recorded trace is read through its framing and checksums only (:func:`split_frames`); the
-entries are not decoded one by one, because comparing each with the freshly produced entry is a
-stronger check than decoding it. Only the run-start entry, the run-end entry and, in inject
-mode, the domain-result entries are decoded.
+The recorded trace is read through its framing only (:func:`split_frames`); its checks are
+verified against the replayed chain at the end. Entries are not decoded one by one: comparing
+each with the freshly produced entry is a stronger check than decoding it. Only the run-start
+entry, the run-end entry and, in inject mode, the domain-result entries are decoded.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError, safe
 from xdv.runner import run_workload
 from xdv.trace import Divergence, TraceWriter
 from xdv.trace._diff import diff_entries
-from xdv.trace._format import HEADER, TraceEntry, decode_body
+from xdv.trace._format import FRAME_EVENT_TYPE, FRAME_LENGTH, HEADER, TraceEntry, decode_body
 from xdv.trace._reader import split_frames
 from xdv.trace._writer import EntryMismatch
 
@@ -74,16 +74,20 @@ class _Diverged(BaseException):
         self.body = body
 
 
-def _event_type(body: bytes) -> int:
-    return int.from_bytes(body[_EVENT_TYPE_OFFSET : _EVENT_TYPE_OFFSET + 2], "little")
+def _event_type(frame: bytes) -> int:
+    return int.from_bytes(frame[FRAME_EVENT_TYPE], "little")
 
 
-def recorded_outcomes(bodies: list[bytes]) -> dict[int, RecordedOutcome]:
-    """Every domain outcome in a trace (given as entry bodies), by invocation id."""
+def _decode(frame: bytes, index: int) -> TraceEntry:
+    return decode_body(frame[FRAME_LENGTH.size :], index=index, offset=0)
+
+
+def recorded_outcomes(frames: list[bytes]) -> dict[int, RecordedOutcome]:
+    """Every domain outcome in a trace (given as its frames), by invocation id."""
     outcomes: dict[int, RecordedOutcome] = {}
-    for index, body in enumerate(bodies):
-        if _event_type(body) == EventType.DOMAIN_RESULT:
-            entry = decode_body(body, index=index, offset=0)
+    for index, frame in enumerate(frames):
+        if _event_type(frame) == EventType.DOMAIN_RESULT:
+            entry = _decode(frame, index)
             status = entry.status if isinstance(entry.status, ErrorCode) else ErrorCode.DOMAIN_FAULT
             invocation = entry.metadata.get("inv")
             if type(invocation) is not int:
@@ -179,10 +183,11 @@ def replay(
 ) -> ReplayReport:
     """Replay a recorded trace; ``workload`` overrides the recorded target's location."""
     mode = ReplayMode(mode)
-    expected = split_frames(source)
-    if not expected or len(expected[0]) < HEADER.size:
+    recorded = split_frames(source)
+    expected = recorded.frames
+    if not expected or len(expected[0]) < FRAME_LENGTH.size + HEADER.size:
         raise TraceError("the trace holds no run-start entry", code=ErrorCode.TRACE_INCOMPLETE)
-    first = decode_body(expected[0], index=0, offset=0)
+    first = _decode(expected[0], 0)
     if first.event_type is not EventType.RUN_START:
         raise TraceError("the trace does not start with RUN_START", entry_index=0)
     if _event_type(expected[-1]) != EventType.RUN_END:
@@ -217,11 +222,11 @@ def replay(
             node=plan.node,
         )
     except EntryMismatch as diverged:
-        actual = decode_body(diverged.body, index=diverged.index, offset=0)
+        actual = _decode(diverged.frame, diverged.index)
         expected_entry: TraceEntry | None = None
         differences: list[tuple[str, Any, Any]] = []
         if diverged.index < len(expected):
-            expected_entry = decode_body(expected[diverged.index], index=diverged.index, offset=0)
+            expected_entry = _decode(expected[diverged.index], diverged.index)
             differences = diff_entries(expected_entry, actual)
         return ReplayReport(
             False,
@@ -230,9 +235,12 @@ def replay(
             Divergence(diverged.index, expected_entry, actual, differences),
         )
     if result.events < len(expected):
-        missing = decode_body(expected[result.events], index=result.events, offset=0)
+        missing = _decode(expected[result.events], result.events)
         return ReplayReport(False, mode, result.events, Divergence(result.events, missing, None))
     # Pair check: matching bodies imply the same chain head.
+    # Every frame matched one this run produced, so the recorded links are genuine: the checks
+    # can be verified against them, and the chain head is a pair check of the whole comparison.
+    recorded.verify_checks(writer.last_hash)
     if writer.last_hash != hashlib.sha256(expected[-1]).digest():
         raise InvariantViolation("replayed chain head differs although every entry matched")
     return ReplayReport(True, mode, result.events, None)

@@ -4,15 +4,17 @@ Layout (all integers little-endian; the normative description is ``docs/trace-fo
 
     file    := preamble frame*
     preamble:= "XDVTRACE" (8 bytes) | format version u16 | flags u16 (zero)
-    frame   := body length u32 | body | CRC-32 of body u32
+    frame   := body length u32 | body | check (4 bytes)
     body    := header (81 bytes, fixed layout) | metadata (canonical CBOR map)
     header  := seq u64 | logical time u64 | event type u16 | domain u8 | status u16
                | process u32 | vhm u32 | node u32 | capability u64 | contract u64
                | previous entry hash (32 bytes)
 
-The hash of an entry is SHA-256 of its body. The previous-entry hash of the first entry is the
-SHA-256 of the preamble, which ties the chain to the format version. A capability or contract
-reference of 0 means "none".
+The hash of an entry is SHA-256 of its length and body (the frame without its check), and the
+check is the first four bytes of that hash: one digest serves both the chain and the detection
+of a damaged last entry, which no later link protects. The previous-entry hash of the first
+entry is the SHA-256 of the preamble, which ties the chain to the format version. A capability
+or contract reference of 0 means "none".
 
 Metadata is a CBOR map in XDV's canonical profile: map keys are text, sorted by the length of
 their UTF-8 bytes and then bytewise (the order RFC 8949 section 4.2.1 gives for text keys);
@@ -47,7 +49,9 @@ __all__ = [
     "canonicalize",
     "cbor_uint",
     "decode_body",
+    "encode_trace",
     "entry_hash",
+    "frame_entries",
     "jsonable",
 ]
 
@@ -58,7 +62,12 @@ GENESIS_HASH = hashlib.sha256(PREAMBLE).digest()
 
 HEADER = struct.Struct("<QQHBHIIIQQ32s")
 FRAME_LENGTH = struct.Struct("<I")
-FRAME_CRC = struct.Struct("<I")
+# The length and the header packed in one call: the start of every frame.
+FRAME_HEAD = struct.Struct("<IQQHBHIIIQQ32s")
+CHECK_SIZE = 4
+# Where a frame holds its previous-entry hash: after the length (4) and 49 header bytes.
+FRAME_PREVIOUS_HASH = slice(FRAME_LENGTH.size + 49, FRAME_LENGTH.size + 81)
+FRAME_EVENT_TYPE = slice(FRAME_LENGTH.size + 16, FRAME_LENGTH.size + 18)
 
 metadata_bytes_max = 1 << 20  # one entry's metadata; keeps a corrupt length from allocating GBs
 body_bytes_max = HEADER.size + metadata_bytes_max
@@ -166,8 +175,31 @@ def cbor_uint(value: int) -> bytes:
 
 
 def entry_hash(body: bytes) -> bytes:
-    """The chain hash of an entry: SHA-256 of its body."""
-    return hashlib.sha256(body).digest()
+    """The chain hash of an entry: SHA-256 of its length (u32) and body."""
+    return hashlib.sha256(FRAME_LENGTH.pack(len(body)) + body).digest()
+
+
+def frame_entries(frames: list[bytes], last_hash: bytes) -> bytes:
+    """Complete frames (length and body) with their checks, ready to write.
+
+    ``last_hash`` is the hash of the last frame. Every other frame's check is read from the next
+    frame's previous-entry hash, which is that same digest: no hash is computed twice.
+    """
+    if not frames:
+        return b""
+    checks = [
+        frame[FRAME_PREVIOUS_HASH.start : FRAME_PREVIOUS_HASH.start + CHECK_SIZE]
+        for frame in frames[1:]
+    ]
+    checks.append(last_hash[:CHECK_SIZE])
+    return b"".join([frame + check for frame, check in zip(frames, checks, strict=True)])
+
+
+def encode_trace(bodies: list[bytes]) -> bytes:
+    """A whole trace file from entry bodies whose previous-entry hashes are already right."""
+    frames = [FRAME_LENGTH.pack(len(body)) + body for body in bodies]
+    last = hashlib.sha256(frames[-1]).digest() if frames else GENESIS_HASH
+    return PREAMBLE + frame_entries(frames, last)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ any problem, including a missing end entry, unless the caller explicitly accepts
 
 from __future__ import annotations
 
+import hashlib
 import os
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,19 +17,27 @@ from typing import Any
 from xdv.core._events import Domain, EventType
 from xdv.errors import ErrorCode, TraceError
 from xdv.trace._format import (
+    CHECK_SIZE,
     FORMAT_VERSION,
-    FRAME_CRC,
     FRAME_LENGTH,
+    FRAME_PREVIOUS_HASH,
     GENESIS_HASH,
     MAGIC,
     PREAMBLE,
     TraceEntry,
     body_bytes_max,
     decode_body,
-    entry_hash,
 )
 
-__all__ = ["Trace", "TraceScan", "read_trace", "scan_trace", "split_frames", "verify_trace"]
+__all__ = [
+    "Frames",
+    "Trace",
+    "TraceScan",
+    "read_trace",
+    "scan_trace",
+    "split_frames",
+    "verify_trace",
+]
 
 
 @dataclass
@@ -87,7 +95,7 @@ def _load(source: str | os.PathLike[str] | bytes) -> tuple[bytes, Path | None]:
 
 
 def scan_trace(source: str | os.PathLike[str] | bytes) -> TraceScan:
-    """Walk a trace, checking framing, CRC, canonical encoding, chain and ordering.
+    """Walk a trace, checking framing, checks, canonical encoding, chain and ordering.
 
     Never raises for bad content (only for an unreadable file): the first problem is returned
     in :attr:`TraceScan.error`, with every entry before it in :attr:`TraceScan.entries`.
@@ -143,7 +151,7 @@ def _scan_into(data: bytes, scan: TraceScan) -> TraceError | None:
                 entry_index=index,
                 offset=offset,
             )
-        frame_end = offset + FRAME_LENGTH.size + length + FRAME_CRC.size
+        frame_end = offset + FRAME_LENGTH.size + length + CHECK_SIZE
         if frame_end > size:
             return TraceError(
                 f"torn tail: entry {index} needs {frame_end - offset} bytes "
@@ -152,14 +160,14 @@ def _scan_into(data: bytes, scan: TraceScan) -> TraceError | None:
                 entry_index=index,
                 offset=offset,
             )
-        body = data[offset + FRAME_LENGTH.size : offset + FRAME_LENGTH.size + length]
-        (crc,) = FRAME_CRC.unpack_from(data, frame_end - FRAME_CRC.size)
-        if zlib.crc32(body) != crc:
+        digest = hashlib.sha256(data[offset : frame_end - CHECK_SIZE]).digest()
+        if digest[:CHECK_SIZE] != data[frame_end - CHECK_SIZE : frame_end]:
             return TraceError(
-                f"entry {index} fails its CRC check (corrupted bytes)",
+                f"entry {index} fails its check (corrupted bytes)",
                 entry_index=index,
                 offset=offset,
             )
+        body = data[offset + FRAME_LENGTH.size : frame_end - CHECK_SIZE]
         try:
             entry = decode_body(body, index=index, offset=offset)
         except TraceError as error:
@@ -169,7 +177,7 @@ def _scan_into(data: bytes, scan: TraceScan) -> TraceError | None:
             problem.offset = offset
             return problem
         entries.append(entry)
-        previous_hash = entry_hash(body)
+        previous_hash = digest
         previous_time = entry.logical_time
         if entry.event_type is EventType.RUN_END:
             scan.complete = True
@@ -224,44 +232,63 @@ def _check_entry(
     return None
 
 
-def split_frames(source: str | os.PathLike[str] | bytes) -> list[bytes]:
-    """The entry bodies of a trace, checking only the preamble, framing and CRCs.
+@dataclass
+class Frames:
+    """A trace split into frames: each entry's length and body, and its recorded check."""
 
-    This is the fast path for replay, which compares every body byte for byte with the bodies
-    it produces (a stronger check than decoding them); anything torn or corrupt still raises.
+    frames: list[bytes]
+    checks: list[bytes]
+
+    def verify_checks(self, last_hash: bytes) -> None:
+        """Check every recorded check against the chain, given the hash of the last frame.
+
+        Each frame's check must be the start of its hash, which the next frame records as its
+        previous-entry hash. Replay calls this once every frame has matched a frame it produced
+        itself, so those links are genuine and no digest needs computing here.
+        """
+        links = [frame[FRAME_PREVIOUS_HASH][:CHECK_SIZE] for frame in self.frames[1:]]
+        links.append(last_hash[:CHECK_SIZE])
+        if links != self.checks:
+            index = next(
+                i for i, (a, b) in enumerate(zip(links, self.checks, strict=True)) if a != b
+            )
+            raise TraceError(f"entry {index} fails its check (corrupted bytes)", entry_index=index)
+
+
+def split_frames(source: str | os.PathLike[str] | bytes) -> Frames:
+    """The frames of a trace, checking only the preamble and the framing.
+
+    This is the fast path for replay, which compares every frame byte for byte with the frames
+    it produces (a stronger check than decoding them) and then the checks with
+    :meth:`Frames.verify_checks`; anything torn still raises here.
     """
     data, _ = _load(source)
     if data[: len(PREAMBLE)] != PREAMBLE:
         scan = TraceScan(size=len(data))
         error = _scan_into(data, scan)
         raise error if error is not None else TraceError("bad preamble", offset=0)
-    bodies: list[bytes] = []
+    frames: list[bytes] = []
+    checks: list[bytes] = []
     offset, size = len(PREAMBLE), len(data)
-    unpack_length, unpack_crc = FRAME_LENGTH.unpack_from, FRAME_CRC.unpack_from
-    crc32 = zlib.crc32
+    unpack_length = FRAME_LENGTH.unpack_from
     while offset < size:
         if size - offset < FRAME_LENGTH.size:
             raise TraceError(
-                "torn tail", code=ErrorCode.TRACE_TORN, entry_index=len(bodies), offset=offset
+                "torn tail", code=ErrorCode.TRACE_TORN, entry_index=len(frames), offset=offset
             )
         (length,) = unpack_length(data, offset)
-        start = offset + FRAME_LENGTH.size
-        end = start + length
-        if length > body_bytes_max or end + FRAME_CRC.size > size:
+        end = offset + FRAME_LENGTH.size + length
+        if length > body_bytes_max or end + CHECK_SIZE > size:
             raise TraceError(
-                f"entry {len(bodies)} is torn or has a corrupt length",
+                f"entry {len(frames)} is torn or has a corrupt length",
                 code=ErrorCode.TRACE_TORN,
-                entry_index=len(bodies),
+                entry_index=len(frames),
                 offset=offset,
             )
-        body = data[start:end]
-        if crc32(body) != unpack_crc(data, end)[0]:
-            raise TraceError(
-                f"entry {len(bodies)} fails its CRC check", entry_index=len(bodies), offset=offset
-            )
-        bodies.append(body)
-        offset = end + FRAME_CRC.size
-    return bodies
+        frames.append(data[offset:end])
+        checks.append(data[end : end + CHECK_SIZE])
+        offset = end + CHECK_SIZE
+    return Frames(frames, checks)
 
 
 def read_trace(source: str | os.PathLike[str] | bytes, *, allow_open: bool = False) -> Trace:
@@ -312,7 +339,7 @@ class VerifyReport:
 def verify_trace(
     source: str | os.PathLike[str] | bytes, *, allow_open: bool = False
 ) -> VerifyReport:
-    """Check a whole trace: framing, CRC, canonical form, hash chain, order, completeness."""
+    """Check a whole trace: framing, checks, canonical form, hash chain, order, completeness."""
     scan = scan_trace(source)
     error = scan.error
     if (

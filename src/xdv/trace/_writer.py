@@ -17,28 +17,25 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, invariant
 from xdv.trace._format import (
-    FRAME_CRC,
-    FRAME_LENGTH,
+    FRAME_HEAD,
     GENESIS_HASH,
     HEADER,
     PREAMBLE,
     canonical_metadata,
+    frame_entries,
 )
 
 __all__ = ["EntryMismatch", "FsyncPolicy", "TraceWriteFailure", "TraceWriter"]
 
 
-_pack_header = HEADER.pack
-_pack_length = FRAME_LENGTH.pack
-_pack_crc = FRAME_CRC.pack
-_crc32 = zlib.crc32
+_pack_frame_head = FRAME_HEAD.pack
+_HEADER_SIZE = HEADER.size
 _sha256 = hashlib.sha256
 _EMPTY_MAP = b"\xa0"
 DurableListener = Callable[[int], None]
@@ -51,10 +48,10 @@ class EntryMismatch(BaseException):
     errors to hand them to processes, can swallow it.
     """
 
-    def __init__(self, index: int, body: bytes) -> None:
+    def __init__(self, index: int, frame: bytes) -> None:
         super().__init__(index)
         self.index = index
-        self.body = body
+        self.frame = frame  # the new entry's length and body
 
 
 class TraceWriteFailure(BaseException):
@@ -92,7 +89,7 @@ class TraceWriter:
         fsync: FsyncPolicy | str = FsyncPolicy.BATCH,
         batch_entries: int = 1024,
         batch_bytes: int = 1 << 16,
-        expected: Sequence[bytes] | None = None,
+        expected: Sequence[bytes] | None = None,  # frames (length and body) to compare with
         retain: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else None
@@ -170,34 +167,39 @@ class TraceWriter:
         if self.closed:
             self._refuse()
         seq = self.count
-        body = _pack_header(
-            seq,
-            logical_time,
-            event_type,
-            domain,
-            status,
-            process,
-            vhm,
-            node,
-            capability,
-            contract,
-            self.last_hash,
-        ) + (
+        encoded = (
             metadata
             if type(metadata) is bytes
             else canonical_metadata(metadata)  # type: ignore[arg-type]
             if metadata
             else _EMPTY_MAP
         )
+        frame = (
+            _pack_frame_head(
+                _HEADER_SIZE + len(encoded),
+                seq,
+                logical_time,
+                event_type,
+                domain,
+                status,
+                process,
+                vhm,
+                node,
+                capability,
+                contract,
+                self.last_hash,
+            )
+            + encoded
+        )
         if self._expected is not None and (
-            seq >= self._expected_count or body != self._expected[seq]
+            seq >= self._expected_count or frame != self._expected[seq]
         ):
-            raise EntryMismatch(seq, body)
-        self.last_hash = _sha256(body).digest()
+            raise EntryMismatch(seq, frame)
+        self.last_hash = _sha256(frame).digest()
         self.count = seq + 1
         pending = self._pending
-        pending.append(body)
-        self._pending_bytes += len(body)
+        pending.append(frame)
+        self._pending_bytes += len(frame)
         if len(pending) >= self._batch_entries or self._pending_bytes >= self._batch_bytes:
             self.sync()
         return seq
@@ -220,20 +222,31 @@ class TraceWriter:
         if self.closed:
             self._refuse()
         seq = self.count
-        body = (
-            _pack_header(
-                seq, logical_time, event_type, domain, 0, process, vhm, node, 0, 0, self.last_hash
+        frame = (
+            _pack_frame_head(
+                _HEADER_SIZE + len(metadata),
+                seq,
+                logical_time,
+                event_type,
+                domain,
+                0,
+                process,
+                vhm,
+                node,
+                0,
+                0,
+                self.last_hash,
             )
             + metadata
         )
         if self._expected is not None and (
-            seq >= self._expected_count or body != self._expected[seq]
+            seq >= self._expected_count or frame != self._expected[seq]
         ):
-            raise EntryMismatch(seq, body)
-        self.last_hash = _sha256(body).digest()
+            raise EntryMismatch(seq, frame)
+        self.last_hash = _sha256(frame).digest()
         self.count = seq + 1
         pending = self._pending
-        pending.append(body)
+        pending.append(frame)
         if len(pending) >= self._batch_entries:
             self.sync()
         return seq
@@ -256,10 +269,8 @@ class TraceWriter:
             self._pending.clear()  # a comparing writer keeps nothing but the chain head
             self._pending_bytes = 0
         elif self._pending:
-            # Framing is done per batch, in one tight loop, off the per-entry path.
-            data = b"".join(
-                [_pack_length(len(body)) + body + _pack_crc(_crc32(body)) for body in self._pending]
-            )
+            # Checks are added per batch, off the per-entry path (see frame_entries).
+            data = frame_entries(self._pending, self.last_hash)
             if self._memory is not None:
                 self._memory += data
             else:

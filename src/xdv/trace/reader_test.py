@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import random
-import zlib
 
 import pytest
 from hypothesis import given
@@ -11,7 +10,7 @@ from xdv.core import Kernel
 from xdv.errors import ErrorCode, TraceError
 from xdv.syscalls import Emit, Sleep
 from xdv.trace import read_trace, scan_trace, verify_trace
-from xdv.trace._format import FRAME_CRC, FRAME_LENGTH, PREAMBLE
+from xdv.trace._format import CHECK_SIZE, FRAME_LENGTH, PREAMBLE, encode_trace
 
 pytestmark = pytest.mark.spec("XDV-071-8")
 
@@ -38,7 +37,7 @@ def frame_offsets(data: bytes) -> list[int]:
     while offset < len(data):
         offsets.append(offset)
         (length,) = FRAME_LENGTH.unpack_from(data, offset)
-        offset += FRAME_LENGTH.size + length + FRAME_CRC.size
+        offset += FRAME_LENGTH.size + length + CHECK_SIZE
     return offsets
 
 
@@ -71,9 +70,7 @@ def test_every_single_bit_flip_is_detected(bit: int) -> None:
 
 
 def _rebuild(bodies: list[bytes]) -> bytes:
-    return PREAMBLE + b"".join(
-        FRAME_LENGTH.pack(len(body)) + body + FRAME_CRC.pack(zlib.crc32(body)) for body in bodies
-    )
+    return encode_trace(bodies)
 
 
 def test_deleted_swapped_and_inserted_entries_break_the_chain() -> None:
