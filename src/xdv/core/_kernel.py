@@ -303,6 +303,7 @@ class Kernel:
         self._shutting_down = False
         self._handlers: dict[type[Syscall], Callable[[_Process, Any], bool]] = {
             Emit: self._sys_emit,
+            Sleep: self._sys_sleep_refused,
             Yield: self._sys_yield,
             Now: self._sys_now,
             Self: self._sys_self,
@@ -562,6 +563,7 @@ class Kernel:
                 if isinstance(call, Sleep):
                     # The most frequent system call is handled inline (no handler call): it
                     # records SLEEP with a pre-encoded one-key map and re-queues the process.
+                    # A malformed Sleep goes on to its handler, which refuses it.
                     ticks = call.ticks
                     if type(ticks) is int and 0 <= ticks <= sleep_ticks_max:
                         until = now + (ticks or 1)
@@ -578,14 +580,6 @@ class Kernel:
                         else:
                             self._enqueue(process, until)
                         break
-                    invalid = XdvError(
-                        f"Sleep takes 0 to {sleep_ticks_max} ticks, got {safe_repr(ticks)}",
-                        code=ErrorCode.SYSCALL_INVALID,
-                        where=f"process {pid}",
-                    )
-                    self._record_failure(process, call, invalid)
-                    process.throw_error = invalid
-                    continue
                 handler = handlers.get(type(call)) or self._handler_for_subclass(call)
                 try:
                     if handler is None:
@@ -958,6 +952,14 @@ class Kernel:
         self.outputs.append((process.pid, value))
         self._pending_outputs.append((seq, process.pid, value))
         return True
+
+    def _sys_sleep_refused(self, process: _Process, call: Sleep) -> bool:
+        """Only malformed Sleeps get here: the kernel loop handles the valid ones inline."""
+        raise XdvError(
+            f"Sleep takes 0 to {self._sleep_ticks_max} ticks, got {safe_repr(call.ticks)}",
+            code=ErrorCode.SYSCALL_INVALID,
+            where=f"process {process.pid}",
+        )
 
     def _sys_yield(self, process: _Process, call: Yield) -> bool:
         self._record(_ET.YIELD, _O, process.pid)
