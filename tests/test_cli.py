@@ -34,6 +34,8 @@ def test_exit_codes() -> None:
     assert xdv("run").returncode == 64  # missing argument
     assert xdv("run", "x.py", "--seed", "-3").returncode == 64
     assert xdv("frobnicate").returncode == 64
+    assert xdv().returncode == 64 and "Commands" in xdv().stderr
+    assert xdv("--help").returncode == 0
     missing = xdv("run", "does/not/exist.py")
     assert missing.returncode == 65 and "WORKLOAD_INVALID" in missing.stderr
     failing = xdv("run", str(WORKLOADS / "mixed.py"))

@@ -302,8 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="xdv", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as error:
-        click.echo(error.ctx.get_help() if error.ctx else str(error))
-        sys.exit(EXIT_OK)
+        # A bare `xdv` (or `xdv trace`) names no command: show the help, as a usage error.
+        click.echo(error.ctx.get_help() if error.ctx else str(error), err=True)
+        sys.exit(EXIT_USAGE)
     except click.UsageError as error:
         error.show()
         sys.exit(EXIT_USAGE)
