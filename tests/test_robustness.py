@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -314,3 +315,154 @@ def test_bind_of_an_unknown_domain_value_is_typed() -> None:
     result = kernel.run()
     assert seen == [ErrorCode.INVALID_ARGUMENT]
     assert result.exits[1].code == "PROCESS_UNKNOWN"
+
+
+class InterruptedWriter(TraceWriter):
+    """Writes part of its second batch, then is interrupted (as by Ctrl-C mid-write)."""
+
+    batches = 0
+
+    def _write_file(self, data: bytes) -> None:
+        self.batches += 1
+        if self.batches == 3:
+            super()._write_file(data[: len(data) // 2 + 3])  # stops inside a frame
+            raise KeyboardInterrupt
+        super()._write_file(data)
+
+
+def test_an_interrupted_write_leaves_a_torn_tail_never_duplicated_entries(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "interrupted.xdvt"
+
+    def ticker():
+        while True:
+            yield Emit("tick")
+            yield Sleep(1)
+
+    kernel = Kernel(trace=InterruptedWriter(path, batch_entries=50))
+    kernel.spawn(ticker)
+    with pytest.raises(KeyboardInterrupt):
+        kernel.run()
+    scan = scan_trace(path)
+    assert scan.error is not None and scan.error.code is ErrorCode.TRACE_TORN
+    assert [entry.seq for entry in scan.entries] == list(range(len(scan.entries)))
+    assert len(scan.entries) >= 50
+
+
+def test_a_failing_output_sink_stops_the_run_with_a_typed_error_no_process_sees() -> None:
+    seen: list[Any] = []
+
+    def sink(pid: int, value: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def talker():
+        try:
+            for index in range(5000):
+                yield Emit(index)
+        except XdvError as error:  # must never happen: the sink is not the process's business
+            seen.append(error)
+
+    kernel = Kernel(emit=sink)
+    kernel.spawn(talker)
+    with pytest.raises(XdvError) as raised:
+        kernel.run()
+    assert raised.value.code is ErrorCode.OUTPUT_FAILED and not seen
+
+
+def test_stdout_that_cannot_be_written_is_a_runtime_failure(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        completed = subprocess.run(
+            [sys.executable, "-m", "xdv", "run", str(WORKLOADS / "no_random.py")],
+            cwd=ROOT,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert completed.returncode == 70 and "OUTPUT_FAILED" in completed.stderr
+
+
+def test_a_trace_that_cannot_even_start_is_a_typed_runtime_failure(tmp_path: Path) -> None:
+    def tiny_file_limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20, 20))
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xdv",
+            "run",
+            str(WORKLOADS / "no_random.py"),
+            "--trace",
+            str(tmp_path / "t.xdvt"),
+            "--fsync",
+            "always",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=tiny_file_limit,
+        check=False,
+    )
+    assert completed.returncode == 70, completed.stderr
+    assert '"TRACE_IO"' in completed.stdout and "Traceback" not in completed.stderr
+
+
+def test_inject_replay_needs_no_outcome_that_was_never_delivered(tmp_path: Path) -> None:
+    source = tmp_path / "suspends.py"
+    source.write_text(
+        "from xdv.syscalls import Invoke, Reserve, Spawn, Suspend, Sleep\n"
+        "def child():\n"
+        "    lane = yield Reserve('K', 'lane', 1)\n"
+        "    yield Invoke(lane, 'call', (abs, -2))\n"
+        "def parent():\n"
+        "    pid = yield Spawn(child)\n"
+        "    yield Sleep(3)\n"
+        "    yield Suspend(pid)\n"
+        "def main(kernel):\n"
+        "    kernel.spawn(parent, priority=1)\n"
+    )
+    path = tmp_path / "s.xdvt"
+    assert xdv("run", str(source), "--trace", str(path)).returncode == 70
+    items = read_trace(path).entries
+    assert any(e.event_type is EventType.DOMAIN_INVOKE for e in items)
+    assert not any(e.event_type is EventType.DOMAIN_RESULT for e in items)
+    assert xdv("replay", str(path), "--mode", "inject").returncode == 0
+    assert xdv("replay", str(path)).returncode == 0
+
+
+def test_failed_sleep_subclass_is_recorded_as_a_sleep() -> None:
+    class Nap(Sleep):
+        pass
+
+    def napper():
+        with contextlib.suppress(XdvError):
+            yield Nap(-5)
+
+    kernel = Kernel()
+    kernel.spawn(napper)
+    items = read_trace(kernel.run().trace_bytes).entries
+    failed = [e for e in items if e.status is ErrorCode.SYSCALL_INVALID]
+    assert [e.event_type for e in failed] == [EventType.SLEEP]
+
+
+def test_out_of_range_limits_and_ids_are_refused() -> None:
+    from xdv.core import KernelLimits
+
+    with pytest.raises(XdvError) as raised:
+        Kernel(limits=KernelLimits(sleep_ticks_max=2**64 - 1))
+    assert raised.value.code is ErrorCode.INVALID_ARGUMENT
+    with pytest.raises(XdvError):
+        Kernel(vhm=2**40)
+    with pytest.raises(XdvError):
+        Kernel(limits=KernelLimits(steps_max=0))
+
+
+def test_user_error_messages_lose_their_memory_addresses() -> None:
+    error = XdvError(f"bad {object()}")
+    assert "0x…" in error.message and "object at 0x" not in error.message.replace("0x…", "")

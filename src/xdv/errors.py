@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
+
+
 class ErrorCode(enum.IntEnum):
     """Stable error codes. The integer is stored in traces; the name is what users read."""
 
@@ -81,6 +84,7 @@ class ErrorCode(enum.IntEnum):
     # Workloads and usage (7xx).
     WORKLOAD_INVALID = 700
     INVALID_ARGUMENT = 701
+    OUTPUT_FAILED = 702
 
 
 class XdvError(Exception):
@@ -97,7 +101,8 @@ class XdvError(Exception):
         **details: Any,
     ) -> None:
         self.code: ErrorCode = code if code is not None else self.default_code
-        self.message = message
+        # Messages enter traces: memory addresses (which differ from run to run) are masked.
+        self.message = _ADDRESS.sub("0x…", message)
         self.where = where
         self.details = details
         super().__init__(self.__str__())
@@ -195,7 +200,6 @@ def _fail(message: str) -> NoReturn:
     raise InvariantViolation(f"XDV invariant violated: {message}")
 
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 _PLAIN_TYPES = (type(None), bool, int, float, str, bytes)
 _REPR_CHARS_MAX = 80
 

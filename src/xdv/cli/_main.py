@@ -322,7 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
-    except InvariantViolation:
-        # A broken invariant is a bug in XDV: show everything, exit as a runtime failure.
+    except (InvariantViolation, Exception):
+        # A broken invariant, or anything else nothing above expected, is a bug in XDV: show
+        # everything, and exit as a runtime failure (never 1, which means "mismatch").
         _err.print_exception()
         sys.exit(EXIT_RUNTIME)

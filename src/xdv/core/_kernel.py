@@ -85,7 +85,7 @@ from xdv.errors import (
     invariant,
     safe_repr,
 )
-from xdv.trace._format import FORMAT_VERSION, canonicalize, cbor_uint
+from xdv.trace._format import FORMAT_VERSION, canonical_metadata, canonicalize, cbor_uint
 from xdv.trace._writer import FsyncPolicy, TraceWriteFailure, TraceWriter
 
 __all__ = ["Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
@@ -98,6 +98,8 @@ _O = Domain.ORCHESTRATION
 _DISPATCH = int(EventType.DISPATCH)
 _PREEMPT = int(EventType.PREEMPT)
 _SLEEP = int(EventType.SLEEP)
+_EFFECT = int(EventType.EFFECT)
+_K = int(Domain.K)
 _ORCHESTRATION = int(Domain.ORCHESTRATION)
 # Canonical CBOR pieces: a one-entry map whose key is "until"; the same followed by the head of
 # a 32-bit unsigned integer; the empty map.
@@ -166,6 +168,18 @@ class _Pending:
     status: ErrorCode
     value: Any
     error: str | None
+
+
+_LIMIT_MAX = 2**40  # keeps logical time and every counter far inside the trace's u64 fields
+_INJECTED = object()  # marks an outcome to be taken from the recorded trace when delivered
+
+
+class _OutputFailure(BaseException):
+    """The output sink failed. A BaseException, so no handler hands it to a process."""
+
+    def __init__(self, error: XdvError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Recorded(Exception):
@@ -250,6 +264,20 @@ class Kernel:
                 where="kernel configuration",
             )
         derive_seed(seed, ("kernel",))  # validates the seed with a typed error
+        for name, value in self.limits.to_record().items():
+            if type(value) is not int or not 1 <= value <= _LIMIT_MAX:
+                raise XdvError(
+                    f"limit {name} must be an integer in [1, 2**40], got {safe_repr(value)}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where="kernel configuration",
+                )
+        for name, value in (("vhm", vhm), ("node", node)):
+            if type(value) is not int or not 0 <= value < 2**32:
+                raise XdvError(
+                    f"{name} id must be an integer in [0, 2**32), got {safe_repr(value)}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where="kernel configuration",
+                )
         self.quantum = quantum
         self.policy: SchedulerPolicy = policy or RoundRobinPolicy()
         self._round_robin = type(self.policy) is RoundRobinPolicy
@@ -301,6 +329,7 @@ class Kernel:
         self._steps = 0
         self._ran = False
         self._shutting_down = False
+        self._in_loop = False
         self._handlers: dict[type[Syscall], Callable[[_Process, Any], bool]] = {
             Emit: self._sys_emit,
             Sleep: self._sys_sleep_refused,
@@ -321,19 +350,23 @@ class Kernel:
             Resume: self._sys_resume,
             Revoke: self._sys_revoke,
         }
+        with self._outside_the_loop():
+            self._record_run_start(workload)
+
+    def _record_run_start(self, workload: Mapping[str, Any] | None) -> None:
         self._record(
             _ET.RUN_START,
             _O,
             0,
             meta={
                 "format": FORMAT_VERSION,
-                "seed": seed,
+                "seed": self.seed,
                 "workload": dict(workload) if workload else {},
                 "kernel": {
-                    "quantum": quantum,
+                    "quantum": self.quantum,
                     "policy": self.policy.name,
-                    "vhm": vhm,
-                    "node": node,
+                    "vhm": self.vhm,
+                    "node": self.node,
                     "limits": self.limits.to_record(),
                 },
                 "domains": {d.label: m.describe() for d, m in sorted(self._managers.items())},
@@ -373,7 +406,18 @@ class Kernel:
         while pending and pending[0][0] < durable_count:
             _, pid, value = pending.popleft()
             if sink is not None:
-                sink(pid, value)
+                try:
+                    sink(pid, value)
+                except Exception as error:
+                    # Where the output goes is not the run's business: a failing sink stops the
+                    # run (it may not decide anything a process sees), as a typed error.
+                    raise _OutputFailure(
+                        XdvError(
+                            f"the output sink failed: {describe_exception(error)}",
+                            code=ErrorCode.OUTPUT_FAILED,
+                            where="output",
+                        )
+                    ) from None
 
     # ------------------------------------------------------------------ public API
 
@@ -402,7 +446,8 @@ class Kernel:
         domains: Iterable[Domain | str] = (Domain.K,),
     ) -> int:
         """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid."""
-        return self._create_process(anchor, args, name, priority, tuple(domains), parent=0)
+        with self._outside_the_loop():
+            return self._create_process(anchor, args, name, priority, tuple(domains), parent=0)
 
     def grant(
         self,
@@ -413,6 +458,17 @@ class Kernel:
         expires_at: int | None = None,
     ) -> Capability:
         """Grant a capability to a process (an operator action, recorded in the trace)."""
+        with self._outside_the_loop():
+            return self._grant(pid, operation, origin, target, expires_at)
+
+    def _grant(
+        self,
+        pid: int,
+        operation: Operation,
+        origin: Domain | str,
+        target: Domain | str,
+        expires_at: int | None,
+    ) -> Capability:
         self._live_process(pid)
         capability = self._authority.grant(
             pid, operation, Domain.parse(origin), Domain.parse(target), self.clock.now, expires_at
@@ -428,6 +484,10 @@ class Kernel:
 
     def revoke(self, capability_id: int, reason: str = "operator") -> Capability:
         """Revoke a capability (recorded in the trace)."""
+        with self._outside_the_loop():
+            return self._revoke(capability_id, reason)
+
+    def _revoke(self, capability_id: int, reason: str) -> Capability:
         capability = self._authority.revoke(capability_id)
         self._record(
             _ET.CAPABILITY_REVOKE,
@@ -474,14 +534,28 @@ class Kernel:
 
     @contextlib.contextmanager
     def _stopping_cleanly(self) -> Iterator[None]:
+        self._in_loop = True
         try:
             yield
-        except TraceWriteFailure as failure:
+        except (TraceWriteFailure, _OutputFailure) as failure:
             raise failure.error from None
         except BaseException:
             with contextlib.suppress(BaseException):
                 self._writer.sync()
             raise
+        finally:
+            self._in_loop = False
+
+    @contextlib.contextmanager
+    def _outside_the_loop(self) -> Iterator[None]:
+        """Public calls made outside a run get the typed TRACE_IO error of a failed write;
+        inside a run (a process calling the kernel) the failure must stop the run instead."""
+        try:
+            yield
+        except (TraceWriteFailure, _OutputFailure) as failure:
+            if self._in_loop:
+                raise
+            raise failure.error from None
 
     def _loop(self) -> str:
         """The kernel loop; returns the run status ("ok" or "limit")."""
@@ -720,7 +794,10 @@ class Kernel:
         return process
 
     def _record_failure(self, process: _Process, call: Any, error: XdvError) -> None:
-        event_type = _FAILURE_EVENT.get(type(call), _ET.FAULT)
+        event_type = next(
+            (_FAILURE_EVENT[kind] for kind in type(call).__mro__ if kind in _FAILURE_EVENT),
+            _ET.FAULT,
+        )
         domain = getattr(call, "domain", None)
         try:
             parsed = Domain.parse(domain) if domain is not None else Domain.K
@@ -948,9 +1025,13 @@ class Kernel:
 
     def _sys_emit(self, process: _Process, call: Emit) -> bool:
         value = canonicalize(call.value, "emitted value")
-        seq = self._record(_ET.EFFECT, Domain.K, process.pid, meta={"v": value})
+        metadata = canonical_metadata({"v": value})  # anything that can fail, fails here
+        # Queued before it is recorded, so the sync that makes its entry durable releases it.
+        self._pending_outputs.append((self._writer.count, process.pid, value))
+        self._append(
+            self.clock.now, _EFFECT, _K, 0, process.pid, self.vhm, self.node, 0, 0, metadata
+        )
         self.outputs.append((process.pid, value))
-        self._pending_outputs.append((seq, process.pid, value))
         return True
 
     def _sys_sleep_refused(self, process: _Process, call: Sleep) -> bool:
@@ -1172,17 +1253,9 @@ class Kernel:
             None,
         )
         if self._replay_outcomes is not None:
-            recorded = self._replay_outcomes.get(invocation.id)
-            if recorded is None:
-                raise ReplayDivergence(
-                    f"invocation {invocation.id} has no recorded outcome to inject",
-                    where=f"invocation {invocation.id}",
-                )
-            pending.status, pending.value, pending.error = (
-                recorded.status,
-                recorded.value,
-                recorded.error,
-            )
+            # Looked up when delivered: an outcome that was never delivered (its process ended
+            # or was suspended first) was never recorded, and is never needed.
+            pending.value = _INJECTED
             return pending
         try:
             value = manager.execute(invocation).value
@@ -1214,6 +1287,19 @@ class Kernel:
             )
 
     def _resolve(self, pending: _Pending) -> None:
+        if pending.value is _INJECTED:
+            recorded = (self._replay_outcomes or {}).get(pending.invocation)
+            if recorded is None:
+                raise ReplayDivergence(
+                    f"invocation {pending.invocation} has no recorded outcome to inject",
+                    where=f"invocation {pending.invocation}",
+                )
+            pending.status, pending.value, pending.error = (
+                recorded.status,
+                recorded.value,
+                recorded.error,
+            )
+            return
         if isinstance(pending.value, Future):
             try:
                 pending.value = canonicalize(pending.value.result(), "outcome")

@@ -65,15 +65,6 @@ class ReplayReport:
         }
 
 
-class _Diverged(BaseException):
-    """Raised from the trace observer at the first differing entry (not an XdvError)."""
-
-    def __init__(self, index: int, body: bytes) -> None:
-        super().__init__(index)
-        self.index = index
-        self.body = body
-
-
 def _event_type(frame: bytes) -> int:
     return int.from_bytes(frame[FRAME_EVENT_TYPE], "little")
 

@@ -91,7 +91,9 @@ def _load(source: str | os.PathLike[str] | bytes) -> tuple[bytes, Path | None]:
     try:
         return path.read_bytes(), path
     except OSError as error:
-        raise TraceError(f"cannot read the trace: {error.strerror}", where=str(path)) from None
+        raise TraceError(
+            f"cannot read the trace: {error.strerror}", code=ErrorCode.TRACE_IO, where=str(path)
+        ) from None
 
 
 def scan_trace(source: str | os.PathLike[str] | bytes) -> TraceScan:
@@ -278,9 +280,16 @@ def split_frames(source: str | os.PathLike[str] | bytes) -> Frames:
             )
         (length,) = unpack_length(data, offset)
         end = offset + FRAME_LENGTH.size + length
-        if length > body_bytes_max or end + CHECK_SIZE > size:
+        if length > body_bytes_max:
             raise TraceError(
-                f"entry {len(frames)} is torn or has a corrupt length",
+                f"entry {len(frames)} declares {length} bytes, over the {body_bytes_max}-byte "
+                "limit",
+                entry_index=len(frames),
+                offset=offset,
+            )
+        if end + CHECK_SIZE > size:
+            raise TraceError(
+                f"torn tail: entry {len(frames)} runs past the end of the file",
                 code=ErrorCode.TRACE_TORN,
                 entry_index=len(frames),
                 offset=offset,

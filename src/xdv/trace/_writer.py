@@ -269,14 +269,26 @@ class TraceWriter:
             self._pending.clear()  # a comparing writer keeps nothing but the chain head
             self._pending_bytes = 0
         elif self._pending:
-            # Checks are added per batch, off the per-entry path (see frame_entries).
-            data = frame_entries(self._pending, self.last_hash)
+            # Checks are added per batch, off the per-entry path (see frame_entries). The batch
+            # leaves the buffer before it is written, so an interrupted write is never repeated
+            # (a repeat would duplicate frames); the writer is closed for good instead.
+            frames, self._pending = self._pending, []
+            self._pending_bytes = 0
+            data = frame_entries(frames, self.last_hash)
             if self._memory is not None:
                 self._memory += data
             else:
-                self._write_file(data)
-            self._pending.clear()
-            self._pending_bytes = 0
+                try:
+                    self._write_file(data)
+                except BaseException:
+                    if self.failed is None:
+                        self.failed = TraceError(
+                            "writing the trace was interrupted",
+                            code=ErrorCode.TRACE_IO,
+                            where=str(self.path),
+                        )
+                        self.closed = True
+                    raise
             self.bytes_written += len(data)
         if self.durable_count != self.count:
             self.durable_count = self.count
