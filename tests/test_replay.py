@@ -98,8 +98,8 @@ def test_replay_rejects_a_trace_whose_only_damage_is_a_check(recorded: Path, whi
     from xdv.trace._reader import split_frames
 
     frames = split_frames(recorded)
-    index = which % len(frames.frames)
-    offset = 12 + sum(len(frame) + 4 for frame in frames.frames[:index]) + len(frames.frames[index])
+    index = which % len(frames)
+    offset = 12 + sum(len(frame) + 4 for frame in frames[:index]) + len(frames[index])
     data = bytearray(recorded.read_bytes())
     data[offset] ^= 0x10  # the first byte of that entry's check
     damaged = recorded.with_name("damaged.xdvt")

@@ -20,7 +20,6 @@ from xdv.trace._format import (
     CHECK_SIZE,
     FORMAT_VERSION,
     FRAME_LENGTH,
-    FRAME_PREVIOUS_HASH,
     GENESIS_HASH,
     MAGIC,
     PREAMBLE,
@@ -30,7 +29,6 @@ from xdv.trace._format import (
 )
 
 __all__ = [
-    "Frames",
     "Trace",
     "TraceScan",
     "read_trace",
@@ -234,35 +232,10 @@ def _check_entry(
     return None
 
 
-@dataclass
-class Frames:
-    """A trace split into frames: each entry's length and body, and its recorded check."""
+def split_frames(source: str | os.PathLike[str] | bytes) -> list[bytes]:
+    """The frames (length and body, without the check) of a trace, checking only the framing.
 
-    frames: list[bytes]
-    checks: list[bytes]
-
-    def verify_checks(self, last_hash: bytes) -> None:
-        """Check every recorded check against the chain, given the hash of the last frame.
-
-        Each frame's check must be the start of its hash, which the next frame records as its
-        previous-entry hash. Replay calls this once every frame has matched a frame it produced
-        itself, so those links are genuine and no digest needs computing here.
-        """
-        links = [frame[FRAME_PREVIOUS_HASH][:CHECK_SIZE] for frame in self.frames[1:]]
-        links.append(last_hash[:CHECK_SIZE])
-        if links != self.checks:
-            index = next(
-                i for i, (a, b) in enumerate(zip(links, self.checks, strict=True)) if a != b
-            )
-            raise TraceError(f"entry {index} fails its check (corrupted bytes)", entry_index=index)
-
-
-def split_frames(source: str | os.PathLike[str] | bytes) -> Frames:
-    """The frames of a trace, checking only the preamble and the framing.
-
-    This is the fast path for replay, which compares every frame byte for byte with the frames
-    it produces (a stronger check than decoding them) and then the checks with
-    :meth:`Frames.verify_checks`; anything torn still raises here.
+    Replay uses it to pick out the entries it needs to decode; anything torn still raises.
     """
     data, _ = _load(source)
     if data[: len(PREAMBLE)] != PREAMBLE:
@@ -270,7 +243,6 @@ def split_frames(source: str | os.PathLike[str] | bytes) -> Frames:
         error = _scan_into(data, scan)
         raise error if error is not None else TraceError("bad preamble", offset=0)
     frames: list[bytes] = []
-    checks: list[bytes] = []
     offset, size = len(PREAMBLE), len(data)
     unpack_length = FRAME_LENGTH.unpack_from
     while offset < size:
@@ -295,9 +267,8 @@ def split_frames(source: str | os.PathLike[str] | bytes) -> Frames:
                 offset=offset,
             )
         frames.append(data[offset:end])
-        checks.append(data[end : end + CHECK_SIZE])
         offset = end + CHECK_SIZE
-    return Frames(frames, checks)
+    return frames
 
 
 def read_trace(source: str | os.PathLike[str] | bytes, *, allow_open: bool = False) -> Trace:

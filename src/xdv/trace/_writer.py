@@ -17,12 +17,13 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, invariant
 from xdv.trace._format import (
+    CHECK_SIZE,
     FRAME_HEAD,
     GENESIS_HASH,
     HEADER,
@@ -48,10 +49,13 @@ class EntryMismatch(BaseException):
     errors to hand them to processes, can swallow it.
     """
 
-    def __init__(self, index: int, frame: bytes) -> None:
+    def __init__(self, index: int, frame: bytes, *, check_failed: bool = False) -> None:
         super().__init__(index)
         self.index = index
         self.frame = frame  # the new entry's length and body
+        # True when the recorded frame was identical but its recorded check was not: the
+        # recorded trace is damaged there, the run did not diverge.
+        self.check_failed = check_failed
 
 
 class TraceWriteFailure(BaseException):
@@ -89,7 +93,7 @@ class TraceWriter:
         fsync: FsyncPolicy | str = FsyncPolicy.BATCH,
         batch_entries: int = 1024,
         batch_bytes: int = 1 << 16,
-        expected: Sequence[bytes] | None = None,  # frames (length and body) to compare with
+        expected: bytes | None = None,
         retain: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else None
@@ -97,9 +101,15 @@ class TraceWriter:
         invariant(batch_entries > 0 and batch_bytes > 0, "batch limits are positive")
         self._batch_entries = batch_entries
         self._batch_bytes = batch_bytes
-        # A comparing writer checks every body against the recorded one as it is produced.
+        # A comparing writer checks every frame it produces against the recorded trace file's
+        # bytes (`expected`, preamble included) at the same position, and the recorded check
+        # against the hash it computes anyway: replay needs no separate pass over the file.
         self._expected = expected
-        self._expected_count = len(expected) if expected is not None else 0
+        self.expected_offset = len(PREAMBLE)
+        invariant(
+            expected is None or expected[: len(PREAMBLE)] == PREAMBLE,
+            "a comparing writer is given a trace with this format's preamble",
+        )
         # retain=False keeps only the chain head (used by replay, which compares entries as
         # they are produced and needs no second copy of the bytes).
         invariant(retain or path is None, "only an in-memory writer may drop its entries")
@@ -191,11 +201,10 @@ class TraceWriter:
             )
             + encoded
         )
-        if self._expected is not None and (
-            seq >= self._expected_count or frame != self._expected[seq]
-        ):
-            raise EntryMismatch(seq, frame)
-        self.last_hash = _sha256(frame).digest()
+        digest = _sha256(frame).digest()
+        if self._expected is not None:
+            self._compare(seq, frame, digest)
+        self.last_hash = digest
         self.count = seq + 1
         pending = self._pending
         pending.append(frame)
@@ -239,17 +248,26 @@ class TraceWriter:
             )
             + metadata
         )
-        if self._expected is not None and (
-            seq >= self._expected_count or frame != self._expected[seq]
-        ):
-            raise EntryMismatch(seq, frame)
-        self.last_hash = _sha256(frame).digest()
+        digest = _sha256(frame).digest()
+        if self._expected is not None:
+            self._compare(seq, frame, digest)
+        self.last_hash = digest
         self.count = seq + 1
         pending = self._pending
         pending.append(frame)
         if len(pending) >= self._batch_entries:
             self.sync()
         return seq
+
+    def _compare(self, seq: int, frame: bytes, digest: bytes) -> None:
+        expected = self._expected
+        offset = self.expected_offset
+        end = offset + len(frame)
+        if expected is None or expected[offset:end] != frame:
+            raise EntryMismatch(seq, frame)
+        if expected[end : end + CHECK_SIZE] != digest[:CHECK_SIZE]:
+            raise EntryMismatch(seq, frame, check_failed=True)
+        self.expected_offset = end + CHECK_SIZE
 
     def _refuse(self) -> NoReturn:
         if self.failed is not None:
