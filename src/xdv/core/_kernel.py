@@ -1211,7 +1211,9 @@ class Kernel:
         process.send_value = contract
         return True
 
-    def _owned_contract(self, process: _Process, handle: Any) -> ResourceContract:
+    def _owned_contract(
+        self, process: _Process, handle: Any, *, check_expiry: bool = True
+    ) -> ResourceContract:
         if not isinstance(handle, ResourceContract):
             raise ContractError(
                 f"expected a resource contract, got {type(handle).__name__}",
@@ -1223,7 +1225,7 @@ class Kernel:
                 f"contract {handle.id} is not a live contract of process {process.pid}",
                 where=f"process {process.pid}",
             )
-        if owned.expires_at is not None and self.clock.now > owned.expires_at:
+        if check_expiry and owned.expires_at is not None and self.clock.now > owned.expires_at:
             raise ContractError(
                 f"contract {owned.id} expired at logical time {owned.expires_at} "
                 f"(now {self.clock.now})",
@@ -1233,13 +1235,10 @@ class Kernel:
         return owned
 
     def _sys_release(self, process: _Process, call: Release) -> bool:
-        if isinstance(call.contract, ResourceContract):
-            owned = process.contracts.get(call.contract.id)
-            if owned is not None and owned == call.contract:
-                self._release_contract(process, owned, "released")
-                return True
-        self._owned_contract(process, call.contract)  # raises the precise error
-        return True  # pragma: no cover - _owned_contract always raises here
+        # An expired contract can still be released: only using it is refused.
+        owned = self._owned_contract(process, call.contract, check_expiry=False)
+        self._release_contract(process, owned, "released")
+        return True
 
     def _perform(self, manager: DomainManager, invocation: Invocation) -> _Pending:
         """Run (or, in inject mode, look up) an invocation's outcome."""
