@@ -33,6 +33,7 @@ __all__ = [
     "UnauthorizedError",
     "WorkloadError",
     "XdvError",
+    "as_typed",
     "describe_exception",
     "invariant",
     "safe_repr",
@@ -221,3 +222,12 @@ def safe_repr(value: Any) -> str:
             text = text[: _REPR_CHARS_MAX - 1] + "…"
         return text
     return f"<{type(value).__name__}>"
+
+
+def as_typed(error: Exception, code: ErrorCode, context: str, where: str) -> XdvError:
+    """``error`` itself if it is already typed, else an :class:`XdvError` with ``code`` that
+    says ``context: Type: message`` (addresses masked): how a failure of user or provider code
+    becomes an operating error without losing what happened."""
+    if isinstance(error, XdvError):
+        return error
+    return XdvError(f"{context}: {describe_exception(error)}", code=code, where=where)

@@ -81,6 +81,7 @@ from xdv.errors import (
     ReplayDivergence,
     UnauthorizedError,
     XdvError,
+    as_typed,
     describe_exception,
     invariant,
     safe_repr,
@@ -412,11 +413,7 @@ class Kernel:
                     # Where the output goes is not the run's business: a failing sink stops the
                     # run (it may not decide anything a process sees), as a typed error.
                     raise _OutputFailure(
-                        XdvError(
-                            f"the output sink failed: {describe_exception(error)}",
-                            code=ErrorCode.OUTPUT_FAILED,
-                            where="output",
-                        )
+                        as_typed(error, ErrorCode.OUTPUT_FAILED, "the output sink failed", "output")
                     ) from None
 
     # ------------------------------------------------------------------ public API
@@ -673,10 +670,11 @@ class Kernel:
                 except InvariantViolation:
                     raise
                 except Exception as error:  # e.g. a field of the wrong type deep in a handler
-                    invalid = XdvError(
-                        f"{type(call).__name__} failed: {describe_exception(error)}",
-                        code=ErrorCode.SYSCALL_INVALID,
-                        where=f"process {pid}",
+                    invalid = as_typed(
+                        error,
+                        ErrorCode.SYSCALL_INVALID,
+                        f"{type(call).__name__} failed",
+                        f"process {pid}",
                     )
                     self._record_failure(process, call, invalid)
                     process.throw_error = invalid
@@ -900,14 +898,11 @@ class Kernel:
         except Exception as raised:
             # Whatever went wrong (the anchor function raised when called, a manager's init
             # failed), the half-made process is ended and released, and the error is typed.
-            error = (
-                raised
-                if isinstance(raised, XdvError)
-                else XdvError(
-                    f"creating process {pid} failed: {describe_exception(raised)}",
-                    code=ErrorCode.PROCESS_INVALID,
-                    where=f"process {pid}",
-                )
+            error = as_typed(
+                raised,
+                ErrorCode.PROCESS_INVALID,
+                f"creating process {pid} failed",
+                f"process {pid}",
             )
             self._terminate(process, ExitStatus(pid, False, None, error.code.name, error.message))
             raise error from None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from xdv.core._capability import Operation
 from xdv.core._events import Domain, EventType
 from xdv.domains._interface import ResourceContract
-from xdv.errors import DomainError, ErrorCode, InvariantViolation, XdvError, describe_exception
+from xdv.errors import DomainError, ErrorCode, InvariantViolation, XdvError, as_typed
 
 if TYPE_CHECKING:
     from xdv.core._kernel import Kernel
@@ -191,14 +191,11 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
     except Exception as raised:
         # A typed refusal keeps its code; anything else a phase raised (a manager's bug, a
         # provider failure) is a failed transition. Either way every completed phase is undone.
-        failure = (
-            raised
-            if isinstance(raised, XdvError)
-            else XdvError(
-                f"the {phase} phase failed: {describe_exception(raised)}",
-                code=ErrorCode.TRANSITION_FAILED,
-                where=f"transition {transition_id}",
-            )
+        failure = as_typed(
+            raised,
+            ErrorCode.TRANSITION_FAILED,
+            f"the {phase} phase failed",
+            f"transition {transition_id}",
         )
         undone = []
         for name, action in reversed(undo):
