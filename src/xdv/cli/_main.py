@@ -277,16 +277,18 @@ def trace_show(
 @click.option("--all", "show_all", is_flag=True, help="Every differing entry, not only the first.")
 def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> None:
     """Compare two traces entry by entry; exit 1 if they differ."""
-    from xdv.trace import diff_traces, read_trace
+    from xdv.trace import diff_traces, first_divergence, read_trace
 
     try:
         left = read_trace(expected, allow_open=True)
         right = read_trace(actual, allow_open=True)
     except XdvError as error:
         _fail(error, EXIT_MISMATCH, as_json)
-    divergences = diff_traces(left.entries, right.entries)
-    if not show_all:
-        divergences = divergences[:1]
+    if show_all:
+        divergences = diff_traces(left.entries, right.entries)
+    else:  # stop at the first difference instead of diffing everything and keeping one
+        first = first_divergence(left.entries, right.entries)
+        divergences = [] if first is None else [first]
     if as_json:
         click.echo(json.dumps([d.to_json() for d in divergences], sort_keys=True, default=str))
     elif not divergences:

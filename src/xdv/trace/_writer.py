@@ -173,7 +173,8 @@ class TraceWriter:
         ``metadata`` is a map, or bytes the kernel has already encoded canonically on a hot
         path (the reader re-checks every map's canonical form, so a slip cannot go unnoticed).
         """
-        # This is the kernel's hot path: keep it flat.
+        # Every entry that is not on the kernel's hottest path comes here (those take
+        # append_encoded, which repeats this body without the general metadata handling).
         if self.closed:
             self._refuse()
         seq = self.count
