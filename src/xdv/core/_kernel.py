@@ -1146,6 +1146,7 @@ class Kernel:
         capability: Capability,
         *,
         require_binding: bool = True,
+        terms: Any = None,
     ) -> ResourceContract:
         if require_binding and domain not in process.bindings:
             raise DomainError(
@@ -1168,10 +1169,20 @@ class Kernel:
                 f"amount={safe_repr(amount)}, duration={safe_repr(duration)}",
                 where=f"process {process.pid}",
             )
+        if terms is None:
+            terms = {}
+        elif not isinstance(terms, Mapping):
+            raise ContractError(
+                f"reservation terms must be a mapping, got {type(terms).__name__}",
+                where=f"process {process.pid}",
+            )
+        else:
+            terms = canonicalize(dict(terms), "reservation terms")
         now = self.clock.now
         grant = self.manager(domain).request_resources(
-            ResourceRequest(process.pid, domain, resource, amount, duration, now)
+            ResourceRequest(process.pid, domain, resource, amount, duration, now, terms)
         )
+        granted = canonicalize(dict(grant.detail), "granted contract terms")
         contract = ResourceContract(
             id=self._next_contract,
             pid=process.pid,
@@ -1181,6 +1192,7 @@ class Kernel:
             issued_at=now,
             expires_at=None if duration is None else now + duration,
             capability=capability.id,
+            terms=granted,
         )
         self._next_contract += 1
         process.contracts[contract.id] = contract
@@ -1193,7 +1205,13 @@ class Kernel:
         capability = self._check(process, Operation.ALLOCATE, Domain.K, domain)
         self.faults.visit("reserve", process.pid)
         contract = self._reserve(
-            process, domain, call.resource, call.amount, call.duration, capability
+            process,
+            domain,
+            call.resource,
+            call.amount,
+            call.duration,
+            capability,
+            terms=call.terms,
         )
         self._record(
             _ET.RESOURCE_RESERVE,

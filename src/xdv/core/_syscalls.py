@@ -12,7 +12,7 @@ and resumes the process with the result (or raises a typed :class:`~xdv.errors.X
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,12 +131,16 @@ class Reserve(Syscall):
     """Reserve ``amount`` of ``resource`` in ``domain``; returns a resource contract.
 
     ``duration`` bounds the contract's validity in logical steps (None: until released).
+    ``terms`` carries domain-specific contract terms (a Q calibration profile and decoherence
+    budget, a Φ coherence window, ...): a trace-encodable mapping the domain's manager reads and
+    answers in the contract it grants.
     """
 
     domain: Domain | str
     resource: str
     amount: int = 1
     duration: int | None = None
+    terms: Mapping[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +177,7 @@ class Transition(Syscall):
     resource: str = "lane"
     amount: int = 1
     latency_max: int | None = None
+    terms: Mapping[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -128,7 +128,14 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
         target_manager = kernel.manager(target)
         # The binding phase comes after the reservation, so it is not required here.
         contract = kernel._reserve(
-            process, target, call.resource, call.amount, None, capability, require_binding=False
+            process,
+            target,
+            call.resource,
+            call.amount,
+            None,
+            capability,
+            require_binding=False,
+            terms=call.terms,
         )
         reserved = contract
 

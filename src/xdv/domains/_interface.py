@@ -38,11 +38,17 @@ class ResourceRequest:
     amount: int
     duration: int | None
     logical_time: int
+    terms: Mapping[str, Any] = field(default_factory=dict)
+    """Domain-specific terms asked for (canonical, trace-encodable); empty for plain pools."""
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceGrant:
-    """A manager's answer to a :class:`ResourceRequest`: what it set aside."""
+    """A manager's answer to a :class:`ResourceRequest`: what it set aside.
+
+    ``detail`` becomes the contract's :attr:`ResourceContract.terms`: the terms the manager
+    actually granted (it must be trace-encodable; it is recorded in RESOURCE_RESERVE).
+    """
 
     resource: str
     amount: int
@@ -61,6 +67,8 @@ class ResourceContract:
     issued_at: int
     expires_at: int | None
     capability: int
+    terms: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """The domain-specific terms the manager granted (from :attr:`ResourceGrant.detail`)."""
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -71,6 +79,8 @@ class ResourceContract:
         }
         if self.expires_at is not None:
             record["expires"] = self.expires_at
+        if self.terms:
+            record["terms"] = dict(self.terms)
         return record
 
 

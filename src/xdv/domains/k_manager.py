@@ -76,6 +76,11 @@ class KDomainManager:
                 code=ErrorCode.RESOURCE_UNKNOWN,
                 where="K.request_resources",
             )
+        if request.terms:
+            raise ContractError(
+                f"the K domain takes no reservation terms, got {sorted(request.terms)}",
+                where="K.request_resources",
+            )
         if request.amount < 1:
             raise ResourceError(
                 f"a reservation is for at least one lane, got {request.amount}",
@@ -90,7 +95,7 @@ class KDomainManager:
                 where="K.request_resources",
             )
         self.lanes_in_use += request.amount
-        return ResourceGrant("lane", request.amount, {"free": free - request.amount})
+        return ResourceGrant("lane", request.amount)
 
     def release(self, contract: ResourceContract) -> None:
         self.lanes_in_use -= contract.amount

@@ -47,6 +47,9 @@ def test_lanes_are_accounted_and_refusals_are_typed() -> None:
         manager.validate_contract(contract, "call", 0)
     manager.release(contract)
     assert manager.snapshot()["lanes_in_use"] == 0
+    with pytest.raises(ContractError, match="no reservation terms"):
+        manager.request_resources(ResourceRequest(1, Domain.K, "lane", 1, None, 0, {"x": 1}))
+    assert manager.snapshot()["lanes_in_use"] == 0
 
 
 def test_call_results_must_be_plain_values_and_errors_are_domain_faults() -> None:
