@@ -27,6 +27,7 @@ from xdv.trace._format import (
     FRAME_HEAD,
     GENESIS_HASH,
     HEADER,
+    LEAF_PREFIX,
     PREAMBLE,
     canonical_metadata,
     frame_entries,
@@ -37,7 +38,7 @@ __all__ = ["EntryMismatch", "FsyncPolicy", "TraceWriteFailure", "TraceWriter"]
 
 _pack_frame_head = FRAME_HEAD.pack
 _HEADER_SIZE = HEADER.size
-_sha256 = hashlib.sha256
+_leaf_hasher = hashlib.sha256(LEAF_PREFIX)
 _EMPTY_MAP = b"\xa0"
 DurableListener = Callable[[int], None]
 
@@ -202,7 +203,9 @@ class TraceWriter:
             )
             + encoded
         )
-        digest = _sha256(frame).digest()
+        hasher = _leaf_hasher.copy()
+        hasher.update(frame)
+        digest = hasher.digest()
         if self._expected is not None:
             self._compare(seq, frame, digest)
         self.last_hash = digest
@@ -249,7 +252,9 @@ class TraceWriter:
             )
             + metadata
         )
-        digest = _sha256(frame).digest()
+        hasher = _leaf_hasher.copy()
+        hasher.update(frame)
+        digest = hasher.digest()
         if self._expected is not None:
             self._compare(seq, frame, digest)
         self.last_hash = digest
