@@ -127,6 +127,9 @@ class TraceWriter:
         self.durable_count = 0
         self.bytes_written = len(PREAMBLE)
         self.last_hash = GENESIS_HASH
+        # When auditing, the hashes of entries not yet folded into the audit Merkle tree (an
+        # entry's hash is its RFC 9162 leaf hash); the kernel takes them at each checkpoint.
+        self.leaves: list[bytes] | None = None
         self.closed = False
         if self.path is None:
             self._memory = bytearray(PREAMBLE)
@@ -210,6 +213,8 @@ class TraceWriter:
             self._compare(seq, frame, digest)
         self.last_hash = digest
         self.count = seq + 1
+        if self.leaves is not None:
+            self.leaves.append(digest)
         pending = self._pending
         pending.append(frame)
         self._pending_bytes += len(frame)
@@ -259,6 +264,8 @@ class TraceWriter:
             self._compare(seq, frame, digest)
         self.last_hash = digest
         self.count = seq + 1
+        if self.leaves is not None:
+            self.leaves.append(digest)
         pending = self._pending
         pending.append(frame)
         if len(pending) >= self._batch_entries:
