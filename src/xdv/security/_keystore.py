@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -54,23 +55,37 @@ class KeyStore:
         return (self.path / _PRIVATE).exists()
 
     def create(self) -> HybridKeyPair:
-        """Create a fresh node key; refuses to overwrite an existing one."""
+        """Create a fresh node key; refuses to overwrite an existing one.
+
+        The key file appears atomically (written under a temporary name, then hard-linked into
+        place), so concurrent first uses never see a half-written key: exactly one creator wins
+        and the others get :class:`XdvError` (KEY_STORE_INVALID) and can load the winner's key.
+        """
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.path, 0o700)
         keys = HybridKeyPair.generate()
         private = self.path / _PRIVATE
+        temporary = self.path / f".{_PRIVATE}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            descriptor = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise _error(
-                f"{private.name} already exists; refusing to overwrite it", private
-            ) from None
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump({"version": 1, "seed": keys.seed_bytes().hex()}, handle)
-            handle.write("\n")
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump({"version": 1, "seed": keys.seed_bytes().hex()}, handle)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, private)
+            except FileExistsError:
+                raise _error(
+                    f"{private.name} already exists; refusing to overwrite it", private
+                ) from None
+        finally:
+            os.unlink(temporary)
         public = {"version": 1, "fingerprint": keys.public.fingerprint, **keys.public.to_record()}
-        (self.path / _PUBLIC).write_text(json.dumps(public, indent=1) + "\n")
-        os.chmod(self.path / _PUBLIC, 0o644)
+        staged = self.path / f".{_PUBLIC}.{os.getpid()}.{secrets.token_hex(4)}"
+        staged.write_text(json.dumps(public, indent=1) + "\n")
+        os.chmod(staged, 0o644)
+        os.replace(staged, self.path / _PUBLIC)
         return keys
 
     def load(self) -> HybridKeyPair:
@@ -102,7 +117,12 @@ class KeyStore:
         """The node key, creating it on first use; the flag says whether it was created."""
         if self.exists():
             return self.load(), False
-        return self.create(), True
+        try:
+            return self.create(), True
+        except XdvError:
+            if self.exists():  # another process created it first: use that key
+                return self.load(), False
+            raise
 
     def public_key(self) -> HybridPublicKey:
         """The stored public key (no private material is read)."""
