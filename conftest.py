@@ -23,6 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.register_profile("long", max_examples=2000, deadline=None)
     settings.register_profile("default", deadline=None)
     settings.load_profile("long" if config.getoption("--long") else "default")
+    if config.getoption("--long"):
+        os.environ["XDV_LONG"] = "1"  # read by tests that size themselves (and by xdist workers)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

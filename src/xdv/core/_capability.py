@@ -28,6 +28,7 @@ class Operation(enum.IntEnum):
     MEASURE = 3
     PROJECT = 4
     TRANSITION = 5
+    FREEZE = 6
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,9 +46,12 @@ from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo, _Process
 from xdv.core._random import RandomStream, derive_seed
 from xdv.core._syscalls import (
+    Attenuate,
     Bind,
+    Delegate,
     Emit,
     Exit,
+    Freeze,
     Invoke,
     Now,
     Random,
@@ -257,6 +260,7 @@ class Kernel:
         replay_outcomes: Mapping[int, RecordedOutcome] | None = None,
         wall_clock: WallClock | None = None,
         audit: AuditConfig | None = None,
+        attestation: Any = None,
     ) -> None:
         self.seed = seed
         self.limits = limits or KernelLimits()
@@ -299,6 +303,13 @@ class Kernel:
 
             authority = TokenAuthority()
         self._authority: CapabilityAuthority = authority
+        self._frozen: set[Domain] = set()
+        if attestation is None:
+            from xdv.security._attestation import AttestationVerifier
+
+            attestation = AttestationVerifier()
+        # Judges every provider of a domain when a process binds to it (see xdv.security).
+        self.attestation = attestation
         managers = list(domains) if domains is not None else [KDomainManager()]
         self._managers: dict[Domain, DomainManager] = {}
         for manager in managers:
@@ -369,6 +380,9 @@ class Kernel:
             Suspend: self._sys_suspend,
             Resume: self._sys_resume,
             Revoke: self._sys_revoke,
+            Attenuate: self._sys_attenuate,
+            Delegate: self._sys_delegate,
+            Freeze: self._sys_freeze,
         }
         with self._outside_the_loop():
             self._record_run_start(workload)
@@ -873,6 +887,13 @@ class Kernel:
         """The single validation path: every cross-domain operation of the kernel (bind,
         reserve, invoke and the rights it needs, transition) is authorized here and only
         here, before any domain manager is touched."""
+        for domain in (origin, target):
+            if domain in self._frozen:
+                raise UnauthorizedError(
+                    f"domain {domain.label} is frozen",
+                    code=ErrorCode.DOMAIN_FROZEN,
+                    where=f"process {process.pid}",
+                )
         return self._authority.check(
             process.pid, operation, origin, target, self.clock.now, resource
         )
@@ -984,8 +1005,28 @@ class Kernel:
             meta=capability.to_record(),
         )
 
+    def _attest_providers(self, process: _Process, domain: Domain, manager: Any) -> None:
+        """Refuse to bind a domain whose providers are not (or no longer) attested."""
+        providers = getattr(manager, "providers", None)
+        if providers is None:
+            return
+        for provider_id, provider in sorted(providers().items()):
+            try:
+                record = self.attestation.verify(provider, self.clock.now)
+            except XdvError as error:
+                self._record(
+                    _ET.ATTESTATION,
+                    domain,
+                    process.pid,
+                    status=error.code,
+                    meta={"provider": provider_id, "error": error.message},
+                )
+                raise
+            self._record(_ET.ATTESTATION, domain, process.pid, meta=record)
+
     def _bind(self, process: _Process, domain: Domain) -> None:
         manager = self.manager(domain)
+        self._attest_providers(process, domain, manager)
         detail = manager.init(process.pid)
         process.bindings.add(domain)
         self._record(_ET.DOMAIN_BIND, domain, process.pid, meta=dict(detail))
@@ -1352,6 +1393,9 @@ class Kernel:
         pending: _Pending = process.delivery
         process.delivery = None
         self._resolve(pending)
+        if pending.domain in self._frozen and pending.status is ErrorCode.OK:
+            pending.status, pending.value = ErrorCode.DOMAIN_FROZEN, None
+            pending.error = f"domain {pending.domain.label} was frozen before the outcome arrived"
         self._record_result(process, pending)
         if pending.status is ErrorCode.OK:
             process.send_value = pending.value
@@ -1513,6 +1557,93 @@ class Kernel:
         if target.parked:
             target.parked = False
             self._enqueue(target, self.clock.now + 1)
+        return True
+
+    def _derive(
+        self, process: _Process, capability_id: Any, to: int, scope: Any, expires_at: Any
+    ) -> bool:
+        _require(capability_id, int, "the capability id", process.pid)
+        if expires_at is not None:
+            _require(expires_at, int, "the expiry", process.pid)
+        derive = getattr(self._authority, "derive", None)
+        if derive is None:
+            raise DomainError(
+                "this kernel's capability authority cannot derive capabilities",
+                code=ErrorCode.OPERATION_UNSUPPORTED,
+                where=f"process {process.pid}",
+            )
+        target = self._processes.get(to)
+        if target is None or target.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
+            raise XdvError(
+                f"process {to} is not a live process",
+                code=ErrorCode.PROCESS_UNKNOWN,
+                where=f"process {process.pid}",
+            )
+        from xdv.security._scope import Scope
+
+        parsed = None if scope is None else Scope.from_record(scope)
+        token = derive(
+            capability_id,
+            process.pid,
+            self.clock.now,
+            subject=to,
+            scope=parsed,
+            expires_at=expires_at,
+        )
+        capability = token.as_capability()
+        self._record(
+            _ET.CAPABILITY_GRANT,
+            capability.target,
+            to,
+            capability=capability.id,
+            meta=capability.to_record(),
+        )
+        process.send_value = capability.id
+        return True
+
+    def _sys_attenuate(self, process: _Process, call: Attenuate) -> bool:
+        return self._derive(process, call.capability, process.pid, call.scope, call.expires_at)
+
+    def _sys_delegate(self, process: _Process, call: Delegate) -> bool:
+        _require(call.to, int, "Delegate's process id", process.pid)
+        return self._derive(process, call.capability, call.to, call.scope, call.expires_at)
+
+    def freeze(self, domain: Domain | str, reason: str = "operator") -> list[Capability]:
+        """Emergency freeze of a domain (an operator action, recorded): revoke every
+        capability touching it, fail its pending outcomes, and refuse anything new."""
+        with self._outside_the_loop():
+            return self._freeze(Domain.parse(domain), reason, 0)
+
+    def _freeze(self, domain: Domain, reason: str, pid: int) -> list[Capability]:
+        if domain is Domain.K or domain is Domain.ORCHESTRATION:
+            raise XdvError(
+                f"domain {domain.label} cannot be frozen: every process runs on it",
+                code=ErrorCode.INVALID_ARGUMENT,
+                where="freeze",
+            )
+        freeze = getattr(self._authority, "freeze", None)
+        if freeze is not None:
+            revoked: list[Capability] = freeze(domain)
+        else:  # a minimal authority: revoke what touches the domain by hand
+            revoked = []
+            for holder in sorted(self._processes):
+                for capability in self._authority.held_by(holder):
+                    if domain in (capability.origin, capability.target):
+                        revoked.extend(self._authority.revoke(capability.id))
+        self._frozen.add(domain)
+        self._record(
+            _ET.DOMAIN_FREEZE,
+            domain,
+            pid,
+            meta={"reason": reason, "revoked": [capability.id for capability in revoked]},
+        )
+        return revoked
+
+    def _sys_freeze(self, process: _Process, call: Freeze) -> bool:
+        _require(call.reason, str, "Freeze's reason", process.pid)
+        domain = Domain.parse(call.domain)
+        self._check(process, Operation.FREEZE, Domain.K, domain)
+        self._freeze(domain, call.reason, process.pid)
         return True
 
     def _sys_revoke(self, process: _Process, call: Revoke) -> bool:

@@ -234,6 +234,9 @@ class Scope:
         for index, item in enumerate(record):
             if not isinstance(item, Mapping):
                 raise _invalid(f"grant {index} is not a mapping")
+            unknown = set(item) - _GRANT_KEYS
+            if unknown:
+                raise _invalid(f"grant {index} has unknown fields {sorted(map(str, unknown))}")
             try:
                 operation = Operation[item["op"]]
                 right = Right(operation, Domain.parse(item["from"]), Domain.parse(item["to"]))
@@ -264,6 +267,9 @@ class Scope:
 
     def __iter__(self) -> Iterator[tuple[Right, TimeSet, tuple[tuple[str, TimeSet], ...]]]:
         return iter(self.grants)
+
+
+_GRANT_KEYS = {"op", "from", "to", "resource", "times"}
 
 
 def _right_key(right: Right) -> tuple[int, int, int]:

@@ -21,10 +21,13 @@ changes nothing:
 5. **revocation**: neither the token nor any token it derives from is revoked
    (CAPABILITY_REVOKED).
 
-Tokens minted or admitted by the authority are verified once, when they enter its table; the
-table then vouches for them (it is the kernel's own memory), so the kernel's hot path pays for a
-dictionary lookup, not a signature check. Tokens presented from outside (exported bytes) always
-go through the whole validation first.
+Tokens minted or admitted by the authority enter its table already trusted: tokens it mints are
+its own statements, and presented tokens are verified in full on the way in. The table then
+vouches for them (it is the kernel's own memory), so the kernel's hot path pays for a dictionary
+lookup, not a signature check. A minted token is signed when it first leaves the table
+(:meth:`TokenAuthority.token`, :meth:`TokenAuthority.export`), which keeps granting cheap for
+the many tokens that are only ever used inside one kernel; the signature covers exactly the
+payload the token was minted with.
 """
 
 from __future__ import annotations
@@ -198,8 +201,11 @@ class TokenAuthority:
         trusted: Collection[HybridPublicKey] = (),
         policy: Scope | None = None,
     ) -> None:
-        self.keys = keys or HybridKeyPair.generate()
-        self._issuers = {key.fingerprint: key for key in (self.keys.public, *trusted)}
+        self._keys = keys
+        self._trusted = tuple(trusted)
+        self._issuers = {key.fingerprint: key for key in self._trusted}
+        if keys is not None:
+            self._issuers[keys.public.fingerprint] = keys.public
         self.policy = policy
         self._next_id = 1
         self._tokens: dict[int, CapabilityToken] = {}
@@ -208,11 +214,31 @@ class TokenAuthority:
         self._revoked: set[int] = set()
         self._live: dict[int, list[int]] = {}
         self._frozen: set[Domain] = set()
+        self._views: dict[int, Capability] = {}
+
+    def _view(self, token_id: int) -> Capability:
+        """The kernel's view of a token (cached: tokens never change)."""
+        view = self._views.get(token_id)
+        if view is None:
+            view = self._views[token_id] = self._tokens[token_id].as_capability()
+        return view
 
     # ------------------------------------------------------------ issuing
 
-    def _sign(self, token: CapabilityToken) -> CapabilityToken:
-        return replace(token, signature=self.keys.sign(token.payload(), context=_CONTEXT))
+    @property
+    def keys(self) -> HybridKeyPair:
+        """The issuing key (generated on first use when none was given)."""
+        if self._keys is None:
+            self._keys = HybridKeyPair.generate()
+        self._issuers.setdefault(self._keys.public.fingerprint, self._keys.public)
+        return self._keys
+
+    def _signed(self, token_id: int) -> CapabilityToken:
+        token = self._tokens[token_id]
+        if not token.signature:
+            token = replace(token, signature=self.keys.sign(token.payload(), context=_CONTEXT))
+            self._tokens[token_id] = token
+        return token
 
     def _admit(self, token: CapabilityToken) -> CapabilityToken:
         self._tokens[token.id] = token
@@ -259,7 +285,7 @@ class TokenAuthority:
             expires_at=expires_at,
         )
         self._next_id += 1
-        return self._admit(self._sign(token))
+        return self._admit(token)
 
     def derive(
         self,
@@ -327,14 +353,13 @@ class TokenAuthority:
             caveats=tuple(caveats),
         )
         self._next_id += 1
-        return self._admit(self._sign(token))
+        return self._admit(token)
 
     def export(self, token_id: int) -> bytes:
         """The signed, self-describing bytes of a token (for another authority)."""
-        token = self._tokens.get(token_id)
-        if token is None:
+        if token_id not in self._tokens:
             raise _refuse(f"no capability #{token_id}", ErrorCode.CAPABILITY_INVALID, token_id)
-        return token.to_bytes()
+        return self._signed(token_id).to_bytes()
 
     def present(
         self, data: bytes, presenter: int, now: int, request: tuple[Right, str | None] | None = None
@@ -484,7 +509,7 @@ class TokenAuthority:
         expires_at: int | None = None,
     ) -> Capability:
         scope = Scope.of(Right(operation, origin, target), "*", 0, FOREVER)
-        return self.mint(holder, scope, now, expires_at).as_capability()
+        return self._view(self.mint(holder, scope, now, expires_at).id)
 
     def check(
         self,
@@ -505,7 +530,7 @@ class TokenAuthority:
                 if best is None or _rank(error) > _rank(best):
                     best = error
                 continue
-            return token.as_capability()
+            return self._view(token_id)
         if best is not None and best.code is not ErrorCode.DOMAIN_UNAUTHORIZED:
             raise best
         if self._revoked_match(holder, right, resource, now):
@@ -550,19 +575,18 @@ class TokenAuthority:
                 held.remove(current)
             pending.extend(sorted(self._children.get(current, ()), reverse=True))
         first, rest = revoked[0], sorted(revoked[1:])
-        return [self._tokens[token_id].as_capability() for token_id in (first, *rest)]
+        return [self._view(token_id) for token_id in (first, *rest)]
 
     def held_by(self, holder: int) -> list[Capability]:
-        return [self._tokens[token_id].as_capability() for token_id in self._live.get(holder, ())]
+        return [self._view(token_id) for token_id in self._live.get(holder, ())]
 
     def token(self, capability_id: int) -> CapabilityToken:
-        """The token behind a capability id."""
-        token = self._tokens.get(capability_id)
-        if token is None:
+        """The signed token behind a capability id."""
+        if capability_id not in self._tokens:
             raise _refuse(
                 f"no capability #{capability_id}", ErrorCode.CAPABILITY_INVALID, capability_id
             )
-        return token
+        return self._signed(capability_id)
 
     def is_revoked(self, capability_id: int) -> bool:
         return capability_id in self._revoked
@@ -588,7 +612,7 @@ class TokenAuthority:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [
-            {"holder": holder, **self._tokens[token_id].as_capability().to_record()}
+            {"holder": holder, **self._view(token_id).to_record()}
             for holder in sorted(self._live)
             for token_id in self._live[holder]
         ]

@@ -124,6 +124,7 @@ def test_malformed_scope_records_are_typed_errors() -> None:
         [{"op": "EXECUTE", "from": "K", "to": "Q", "times": [[3]]}],
         [{"op": "EXECUTE", "from": "K", "to": "Q", "times": [[-1, 4]]}],
         [{"op": "EXECUTE", "from": "K", "to": "Q", "resource": ""}],
+        [{"op": "EXECUTE", "from": "K", "to": "Q", "resou2ce": "qubits"}],
         [7],
     ):
         with pytest.raises(XdvError):
