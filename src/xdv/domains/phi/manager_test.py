@@ -69,7 +69,9 @@ def test_the_phi_manager_implements_the_domain_interface_and_attestation_surface
     assert isinstance(rebuilt, PhiDomainManager) and rebuilt.describe() == manager.describe()
 
 
-@pytest.mark.spec("XDV-023-4.2", "XDV-023-4.4", "XDV-061-4.2")
+@pytest.mark.spec("XDV-023-4.2")
+@pytest.mark.spec("XDV-023-4.4")
+@pytest.mark.spec("XDV-061-4.2")
 def test_a_reservation_grants_a_coherence_window_contract() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 20})
@@ -86,7 +88,8 @@ def test_a_reservation_grants_a_coherence_window_contract() -> None:
     assert reserve.metadata["terms"] == terms
 
 
-@pytest.mark.spec("XDV-023-4.3", "XDV-061-4.3")
+@pytest.mark.spec("XDV-023-4.3")
+@pytest.mark.spec("XDV-061-4.3")
 def test_windows_on_one_provider_never_overlap_without_a_sharing_contract() -> None:
     manager = PhiDomainManager()
     manager.init(1)
@@ -114,7 +117,10 @@ def test_windows_on_one_provider_never_overlap_without_a_sharing_contract() -> N
     assert bad.value.code is ErrorCode.CONTRACT_INVALID
 
 
-@pytest.mark.spec("XDV-061-5.2", "XDV-061-5.3", "XDV-061-6.2", "XDV-013-6.1")
+@pytest.mark.spec("XDV-061-5.2")
+@pytest.mark.spec("XDV-061-5.3")
+@pytest.mark.spec("XDV-061-6.2")
+@pytest.mark.spec("XDV-013-6.1")
 def test_every_transform_returns_a_structured_result_with_a_stability_report() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 40})
@@ -161,7 +167,9 @@ def test_annealing_a_frustration_free_ring_finds_its_ground_state() -> None:
     assert kernel.outputs[0][1] == -6.0
 
 
-@pytest.mark.spec("XDV-033-4.1", "XDV-061-4.3", "XDV-004-6.1")
+@pytest.mark.spec("XDV-033-4.1")
+@pytest.mark.spec("XDV-061-4.3")
+@pytest.mark.spec("XDV-004-6.1")
 def test_a_transform_outside_the_window_is_rejected_and_invalidates_the_envelope() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 5})
@@ -213,7 +221,10 @@ def breach_workload() -> Generator[Any, Any, Any]:
     yield Release(contract)
 
 
-@pytest.mark.spec("XDV-033-4.2", "XDV-061-6.3", "XDV-033-6.3", "XDV-013-6.3")
+@pytest.mark.spec("XDV-033-4.2")
+@pytest.mark.spec("XDV-061-6.3")
+@pytest.mark.spec("XDV-033-6.3")
+@pytest.mark.spec("XDV-013-6.3")
 def test_an_injected_instability_halts_invalidates_reports_and_releases() -> None:
     _, _, clean_kernel = run(breach_workload)
     assert clean_kernel.outputs[0][1][0]["transform"]["status"] == "OK"
@@ -237,7 +248,9 @@ def test_an_injected_instability_halts_invalidates_reports_and_releases() -> Non
     assert fresh.detail["window"]["start"] == 5
 
 
-@pytest.mark.spec("XDV-033-3.2", "XDV-061-7", "XDV-013-6.2")
+@pytest.mark.spec("XDV-033-3.2")
+@pytest.mark.spec("XDV-061-7")
+@pytest.mark.spec("XDV-013-6.2")
 def test_envelopes_do_not_alias_across_processes() -> None:
     shared: dict[str, Any] = {}
 
@@ -282,7 +295,8 @@ def test_mutation_outside_the_contracted_transform_set_is_refused() -> None:
     assert any(e.status == ErrorCode.PHI_ERR_UNAUTHORIZED_MUTATION for e in results(items))
 
 
-@pytest.mark.spec("XDV-061-8", "XDV-033-4.3")
+@pytest.mark.spec("XDV-061-8")
+@pytest.mark.spec("XDV-033-4.3")
 def test_raw_phases_never_leave_the_provider() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         contract = yield Reserve("Φ", "envelope", terms={"provider": "phase"})
@@ -310,7 +324,8 @@ def test_raw_phases_never_leave_the_provider() -> None:
         assert "'phases':" not in repr(entry.metadata)
 
 
-@pytest.mark.spec("XDV-033-9", "XDV-004-6.2")
+@pytest.mark.spec("XDV-033-9")
+@pytest.mark.spec("XDV-004-6.2")
 def test_same_seed_same_results_and_same_trace_bytes() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         contract = yield Reserve("Φ", "envelope", terms={"provider": "phase"})
@@ -326,7 +341,8 @@ def test_same_seed_same_results_and_same_trace_bytes() -> None:
     assert other.trace_bytes != first.trace_bytes
 
 
-@pytest.mark.spec("XDV-072-4.2", "XDV-072-6")
+@pytest.mark.spec("XDV-072-4.2")
+@pytest.mark.spec("XDV-072-6")
 def test_diagnostics_report_a_stability_timeline_drift_and_history() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 30})
@@ -396,3 +412,15 @@ def test_a_dimod_bqm_is_accepted() -> None:
 
     _, _, kernel = run(anchor)
     assert kernel.outputs[0][1] == pytest.approx(dimod.ExactSolver().sample(bqm).first.energy)
+
+
+@pytest.mark.spec("XDV-061-10.1")
+def test_phi_error_codes_are_stable_and_documented() -> None:
+    from pathlib import Path
+
+    codes = {code.name: code.value for code in ErrorCode if code.name.startswith("PHI_ERR_")}
+    assert codes["PHI_ERR_COHERENCE_TIMEOUT"] == 900 and codes["PHI_ERR_PROVIDER_FAILED"] == 910
+    assert sorted(codes.values()) == list(range(900, 911))
+    errors = (Path(__file__).resolve().parents[4] / "docs" / "errors.md").read_text()
+    for name, value in codes.items():
+        assert f"| {value} | {name} |" in errors, name
