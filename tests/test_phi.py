@@ -53,10 +53,17 @@ def test_phirun_solves_maxcut_and_its_witness_verifies_offline(tmp_path: Path) -
     assert 0 <= report["stability"]["noise_index"] <= 1
     witness = Path(report["witness"]["file"])
     assert witness.parent == tmp_path and witness.is_file()
+    verified_copy = witness.read_text()
     assert xdv("verify", str(trace)).returncode == 0
     verified = xdv("witness", "verify", str(witness))
     assert verified.returncode == 0 and verified.stdout.startswith("OK: ising witness")
+    assert "hybrid signature by" in verified.stdout
     document = json.loads(witness.read_text())
+    assert document["signature"]["scheme"] == "hybrid"
+    document["signature"]["value"] = document["signature"]["value"][:-2] + "00"
+    witness.write_text(json.dumps(document))
+    assert xdv("witness", "verify", str(witness)).returncode == 1
+    document["signature"]["value"] = json.loads(verified_copy)["signature"]["value"]
     document["payload"]["verification"]["energy"] -= 2
     witness.write_text(json.dumps(document))
     refused = xdv("witness", "verify", str(witness), "--json")

@@ -47,14 +47,16 @@ def run_phi_job(
     witness_dir: Path | None,
     progress: Callable[[int, int], None] | None = None,
     schedule: dict[str, Any] | None = None,
+    keys: Any = None,
 ) -> dict[str, Any]:
     """Run ``problem_path`` as a Φ job through the kernel; return the structured report.
 
-    ``schedule`` overrides the anneal schedule (defaults: 32 replicas, 1000 steps).
+    ``schedule`` overrides the anneal schedule (defaults: 16 replicas, 3000 steps); ``keys``
+    (an ``xdv.security.HybridKeyPair``) signs the witness, else it carries a digest only.
     """
     from xdv.core import Kernel, Operation
     from xdv.domains import KDomainManager
-    from xdv.domains.phi import IsingProblem, PhiDomainManager, parse_gset
+    from xdv.domains.phi import HybridSigner, IsingProblem, PhiDomainManager, parse_gset
 
     total_weight: float | None = None
     if problem_format == "gset":
@@ -89,9 +91,10 @@ def run_phi_job(
         path.write_text(json.dumps(jsonable(document), sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
 
-    manager = PhiDomainManager(window=1_000_000, witness_sink=sink)
+    signer = HybridSigner(keys) if keys is not None else None
+    manager = PhiDomainManager(window=1_000_000, witness_sink=sink, signer=signer)
     manager.set_progress(progress)
-    options: dict[str, Any] = {"replicas": 32, "steps": 1000}
+    options: dict[str, Any] = {"replicas": 16, "steps": 3000}
     options.update(schedule or {})
     if budget_ms is not None:
         options.pop("steps")
@@ -162,6 +165,11 @@ def run_phi_job(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the signed witness goes (default: beside the trace, or the current directory).",
 )
+@click.option(
+    "--key-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Node key store whose key signs the witness (default $XDV_HOME/keys or ~/.xdv/keys).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def phirun(
     problem_file: Path,
@@ -171,6 +179,7 @@ def phirun(
     budget_ms: float | None,
     trace_path: Path | None,
     witness_dir: Path | None,
+    key_store: Path | None,
     as_json: bool,
 ) -> None:
     """Solve a MaxCut (G-set) or BQM problem as a Φ job: capability, coherence-window contract,
@@ -181,6 +190,12 @@ def phirun(
         witness_dir = trace_path.parent if trace_path else Path.cwd()
     show_progress = not as_json and _err.is_terminal
     try:
+        from xdv.security import KeyStore
+
+        store = KeyStore(key_store) if key_store is not None else KeyStore.default()
+        keys, created = store.load_or_create()
+        if created and not as_json:
+            _err.print(f"[dim]created node key {keys.public.fingerprint[:16]}… in {store.path}[/]")
         if show_progress:
             with Progress(
                 TextColumn("anneal"),
@@ -204,6 +219,7 @@ def phirun(
                     trace=trace_path,
                     witness_dir=witness_dir,
                     progress=advance,
+                    keys=keys,
                 )
         else:
             report = run_phi_job(
@@ -214,6 +230,7 @@ def phirun(
                 budget_ms=budget_ms,
                 trace=trace_path,
                 witness_dir=witness_dir,
+                keys=keys,
             )
     except XdvError as error:
         static = error.code in (ErrorCode.PHI_ERR_PROBLEM_INVALID, ErrorCode.OPERATION_UNSUPPORTED)

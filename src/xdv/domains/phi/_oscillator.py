@@ -83,7 +83,7 @@ class AnnealSchedule:
     replicas: int = 16
     coupling: float = 1.6
     lock_max: float = 0.5
-    temperature: float = 0.02
+    temperature: float = 1.0
     polish: bool = True
 
     @classmethod

@@ -27,6 +27,7 @@ import numpy as np
 
 from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, canonical_hash
 from xdv.errors import ErrorCode, XdvError
+from xdv.security import HybridKeyPair
 from xdv.trace._format import canonicalize
 
 __all__ = [
@@ -70,9 +71,9 @@ class DigestSigner:
 
 
 class HybridSigner:
-    """Hybrid Ed25519 + ML-DSA-65 signatures through ``xdv.security`` (when installed)."""
+    """Hybrid Ed25519 + ML-DSA-65 signatures with an ``xdv.security.HybridKeyPair``."""
 
-    def __init__(self, keys: Any) -> None:
+    def __init__(self, keys: HybridKeyPair) -> None:
         self.keys = keys
 
     def sign(self, message: bytes) -> bytes:
@@ -189,16 +190,12 @@ def _check_signature(block: Any, message: bytes) -> str:
             raise WitnessError("the payload does not match its digest", where="witness.signature")
         return "sha256 digest (integrity only, unsigned)"
     if scheme == "hybrid":
+        from xdv.security import HybridPublicKey
+
         try:
-            from xdv.security import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
-                HybridPublicKey,
-            )
-        except ImportError:
-            raise WitnessError(
-                "this XDV cannot check hybrid signatures (xdv.security missing)",
-                where="witness.signature",
-            ) from None
-        public = HybridPublicKey.from_record(block.get("public"))
+            public = HybridPublicKey.from_record(block.get("public"))
+        except XdvError as error:
+            raise WitnessError(error.message, where="witness.signature") from None
         try:
             public.verify(message, value, context=_CONTEXT)
         except XdvError:

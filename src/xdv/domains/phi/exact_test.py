@@ -207,3 +207,28 @@ def test_malformed_problems_are_refused_with_the_path(problem: Any, where: str) 
     with pytest.raises(PhiProblemError) as raised:
         ConstraintProblem.parse(problem)
     assert raised.value.code is ErrorCode.PHI_ERR_PROBLEM_INVALID and raised.value.where == where
+
+
+def test_hybrid_signed_witnesses_verify_and_signatures_stay_out_of_the_trace() -> None:
+    from xdv.domains.phi import HybridSigner
+    from xdv.security import HybridKeyPair
+
+    keys = HybridKeyPair.from_seed(b"phi witness test")
+    traces, signatures = [], []
+    for _ in range(2):
+        manager = PhiDomainManager(signer=HybridSigner(keys))
+
+        def anchor() -> Generator[Any, Any, Any]:
+            contract = yield Reserve("Φ", "envelope")
+            yield Invoke(contract, "solve", (FEASIBLE,))
+
+        kernel = Kernel(3, domains=[KDomainManager(), manager])
+        kernel.spawn(anchor, domains=("K", "Φ"))
+        traces.append(kernel.run().trace_bytes)
+        (document,) = manager.witnesses.values()
+        report = verify_witness(json.loads(json.dumps(jsonable(document))))
+        assert report["signature"] == f"hybrid signature by {keys.public.fingerprint}"
+        signatures.append(document["signature"]["value"])
+        assert document["signature"]["value"].encode() not in traces[-1]
+    assert traces[0] == traces[1]  # hedged signatures differ; the trace does not
+    assert signatures[0] != signatures[1]
