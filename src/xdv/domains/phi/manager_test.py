@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import pickle
 from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xdv.core import Domain, EventType, Kernel, Operation
 from xdv.domains import DomainManager, KDomainManager
@@ -424,3 +427,47 @@ def test_phi_error_codes_are_stable_and_documented() -> None:
     errors = (Path(__file__).resolve().parents[4] / "docs" / "errors.md").read_text()
     for name, value in codes.items():
         assert f"| {value} | {name} |" in errors, name
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),  # pid
+            st.integers(1, 20),  # window
+            st.one_of(st.none(), st.integers(0, 40)),  # explicit start
+            st.booleans(),  # share
+            st.booleans(),  # release the oldest envelope first
+        ),
+        max_size=15,
+    )
+)
+@pytest.mark.spec("XDV-023-4.3")
+def test_live_windows_never_overlap_without_sharing(
+    steps: list[tuple[int, int, int | None, bool, bool]],
+) -> None:
+    manager = PhiDomainManager()
+    contracts: list[ResourceContract] = []
+    for index, (pid, window, start, share, release) in enumerate(steps):
+        if release and contracts:
+            manager.release(contracts.pop(0))
+        terms: dict[str, Any] = {"provider": "phase", "window": window, "share": share}
+        if start is not None:
+            terms["start"] = start
+        try:
+            grant = manager.request_resources(
+                ResourceRequest(pid, Domain.PHI, "envelope", 1, None, 0, terms)
+            )
+        except XdvError as error:
+            assert error.code is ErrorCode.PHI_ERR_WINDOW_CONFLICT and start is not None
+            continue
+        contracts.append(
+            ResourceContract(index, pid, Domain.PHI, "envelope", 1, 0, None, 1, grant.detail)
+        )
+        live = [c.terms for c in contracts]
+        for a, b in itertools.combinations(live, 2):
+            overlap = (
+                a["window"]["start"] < b["window"]["end"]
+                and b["window"]["start"] < a["window"]["end"]
+            )
+            assert not overlap or (a["share"] and b["share"])
