@@ -74,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graphs", default="G1,G22,G43,G55")
     parser.add_argument("--replicas", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--sa-reads", type=int, default=32)
     parser.add_argument("--sa-sweeps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)

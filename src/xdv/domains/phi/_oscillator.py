@@ -150,7 +150,7 @@ class _Structure:
 
     __slots__ = ("binarized", "elapsed", "injected", "omega", "phases", "problem")
 
-    def __init__(self, phases: FloatArray, omega: FloatArray, problem: IsingProblem | None) -> None:
+    def __init__(self, phases: Any, omega: FloatArray, problem: IsingProblem | None) -> None:
         self.phases = phases
         self.omega = omega
         self.problem = problem
@@ -235,9 +235,11 @@ class PhaseOscillatorProvider:
                 code=ErrorCode.PHI_ERR_PROBLEM_INVALID,
                 where="phase provider",
             )
-        phases = rng.uniform(-math.pi, math.pi, size=(replicas, problem.n))
+        # Oscillator-major layout (n, replicas), single precision: the sparse product and the
+        # trigonometry of every step run on contiguous float32 blocks.
+        phases = rng.uniform(-math.pi, math.pi, size=(problem.n, replicas)).astype(np.float32)
         detuning = np.random.default_rng([self.calibration.calibration_seed, envelope])
-        omega = detuning.normal(0.0, self.calibration.detuning, size=problem.n)
+        omega = detuning.normal(0.0, self.calibration.detuning, size=(problem.n, 1))
         self._structures[envelope] = _Structure(phases, omega, problem)
 
     def _structure(self, envelope: int) -> _Structure:
@@ -256,7 +258,14 @@ class PhaseOscillatorProvider:
         if indices is None:
             structure.phases += angle
         else:
-            structure.phases[:, indices] += angle
+            if indices and max(indices) >= structure.phases.shape[0]:
+                raise XdvError(
+                    f"oscillator {max(indices)} does not exist (the envelope has "
+                    f"{structure.phases.shape[0]})",
+                    code=ErrorCode.PHI_ERR_PROBLEM_INVALID,
+                    where="phase provider",
+                )
+            structure.phases[indices, :] += angle
         structure.binarized = False
 
     def couple(self, envelope: int, steps: int, strength: float, rng: np.random.Generator) -> None:
@@ -298,7 +307,8 @@ class PhaseOscillatorProvider:
         structure = self._structures.get(envelope)
         if structure is None:
             return
-        structure.phases += rng.normal(0.0, math.sqrt(variance), size=structure.phases.shape)
+        burst = rng.normal(0.0, math.sqrt(variance), size=structure.phases.shape)
+        structure.phases += burst.astype(np.float32)
         structure.injected += variance
 
     def _integrate(
@@ -327,33 +337,43 @@ class PhaseOscillatorProvider:
         # Gain: ``coupling`` over the largest RMS field that random phases would produce.
         squares = np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel() + problem.h**2
         gain = coupling / max(math.sqrt(float(squares.max()) / 2.0), 1e-12)
-        h = problem.h * gain
-        scaled = (matrix * gain).tocsr()  # symmetric
+        h = (problem.h * gain).astype(np.float32)[:, None]
+        scaled = (matrix * gain).astype(np.float32).tocsr()  # symmetric
         calibration = self.calibration
-        dt = calibration.dt
+        dt = np.float32(calibration.dt)
         phases = structure.phases
-        omega_dt = structure.omega * dt
+        omega_dt = (structure.omega * calibration.dt).astype(np.float32)
         report_every = max(1, steps // 100)
-        replicas = phases.shape[0]
+        replicas = phases.shape[1]
+        trig = np.empty((phases.shape[0], 2 * replicas), dtype=np.float32)
+        cos, sin = trig[:, :replicas], trig[:, replicas:]
+        kick = np.empty_like(phases)
+        root3 = math.sqrt(3.0)
         for step in range(steps):
             t = step / steps
-            cos, sin = np.cos(phases), np.sin(phases)
+            np.cos(phases, out=cos)
+            np.sin(phases, out=sin)
             # Σ_j J_ij sin(φ_i − φ_j) = sin φ_i Σ_j J_ij cos φ_j − cos φ_i Σ_j J_ij sin φ_j
-            fields = scaled @ np.concatenate([cos, sin]).T
-            field_cos, field_sin = fields[:, :replicas].T, fields[:, replicas:].T
-            drive = sin * field_cos - cos * field_sin + h * sin
+            fields = scaled @ trig
+            drive = sin * (fields[:, :replicas] + h) - cos * fields[:, replicas:]
             strength = lock(t)
             if strength:
-                drive -= strength * 2.0 * sin * cos
+                drive -= np.float32(2.0 * strength) * sin * cos
             diffusion = calibration.diffusion + temperature(t)
-            phases += dt * drive + omega_dt
+            drive *= dt
+            drive += omega_dt
+            phases += drive
             if diffusion > 0:
-                phases += rng.normal(0.0, math.sqrt(2.0 * diffusion * dt), size=phases.shape)
+                # Zero-mean, unit-variance increments (uniform on [-√3, √3]).
+                rng.random(out=kick, dtype=np.float32)
+                kick -= np.float32(0.5)
+                kick *= np.float32(2.0 * root3 * math.sqrt(2.0 * diffusion * calibration.dt))
+                phases += kick
             if self.progress is not None and (step + 1) % report_every == 0:
                 self.progress(step + 1, steps)
-        np.remainder(phases + math.pi, 2 * math.pi, out=phases)
-        phases -= math.pi
-        structure.elapsed += steps * dt
+        np.remainder(phases + np.float32(math.pi), np.float32(2 * math.pi), out=phases)
+        phases -= np.float32(math.pi)
+        structure.elapsed += steps * calibration.dt
 
     # -- structured observation (never phases) ---------------------------------------------
 
@@ -370,8 +390,8 @@ class PhaseOscillatorProvider:
         """
         structure = self._structure(envelope)
         phases = structure.phases
-        order = float(np.abs(np.exp(1j * phases).mean(axis=1)).mean())
-        margin = float(np.abs(np.cos(phases)).mean())
+        order = float(np.abs(np.exp(1j * phases.astype(np.float64)).mean(axis=0)).mean())
+        margin = float(np.abs(np.cos(phases.astype(np.float64))).mean())
         margin = min(1.0, max(0.0, (margin - _RANDOM_MARGIN) / (1 - _RANDOM_MARGIN)))
         variance = 2.0 * self.calibration.diffusion * structure.elapsed + structure.injected
         noise = 1.0 - math.exp(-variance / 2.0)
@@ -397,7 +417,7 @@ class PhaseOscillatorProvider:
         problem = structure.problem
         if problem is None:  # pragma: no cover
             raise XdvError("no problem loaded", code=ErrorCode.PHI_ERR_ENVELOPE_INVALID)
-        spins = np.where(np.cos(structure.phases) >= 0, 1, -1).astype(np.int8)
+        spins = np.where(np.cos(structure.phases.T) >= 0, 1, -1).astype(np.int8)
         raw = problem.energy(spins)
         flips = 0
         if polish:
