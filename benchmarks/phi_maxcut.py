@@ -52,6 +52,7 @@ def run_sa(path: Path, reads: int, sweeps: int, seed: int) -> tuple[float, float
 
 
 def run_phi(path: Path, replicas: int, steps: int, seed: int) -> tuple[float, float, float]:
+    import xdv.domains.phi  # noqa: F401  (imported before timing, as SA's modules are)
     from xdv.cli._phi import run_phi_job
 
     with tempfile.TemporaryDirectory() as folder:
