@@ -24,6 +24,7 @@ back or dropped head, a foreign signer: each fails with a typed error naming wha
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import queue
@@ -67,9 +68,12 @@ class SignedHeadLog:
     raised there, so a run that ended normally has a complete audit file.
     """
 
-    def __init__(self, path: str | os.PathLike[str], keys: HybridKeyPair) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], keys: HybridKeyPair, *, fsync: bool = True
+    ) -> None:
         self.path = Path(path)
         self._keys = keys
+        self._fsync = fsync
         self.heads = 0
         self._queue: queue.SimpleQueue[tuple[bytes, int, bytes, bool] | None] = queue.SimpleQueue()
         self._failure: XdvError | None = None
@@ -94,7 +98,7 @@ class SignedHeadLog:
         try:
             self._file.write(json.dumps(record, sort_keys=True) + "\n")
             self._file.flush()
-            if sync:
+            if sync and self._fsync:
                 os.fsync(self._file.fileno())
         except OSError as error:
             raise XdvError(
@@ -243,6 +247,7 @@ def verify_audit(
     hashes = _entry_hashes(entries)
     tree = MerkleAccumulator()
     checkpoints = 0
+    checkpoint_sizes: list[int] = []
     declared = parsed.start.get("audit")
     signed_declared = isinstance(declared, dict) and declared.get("signed") is True
     for index, entry in enumerate(entries):
@@ -259,6 +264,7 @@ def verify_audit(
                     index,
                 )
             checkpoints += 1
+            checkpoint_sizes.append(index)
         tree.append(hashes[index])
     if checkpoints and not isinstance(declared, dict):
         raise _checkpoint_error("the trace has checkpoints but its RUN_START declares no audit", 0)
@@ -272,7 +278,16 @@ def verify_audit(
             )
         return report
     data = audit if isinstance(audit, bytes) else _read(audit)
-    _verify_heads(AuditFile.parse(data), hashes, trusted, report)
+    parsed_audit = AuditFile.parse(data)
+    _verify_heads(parsed_audit, hashes, trusted, report)
+    signed_sizes = [head.size for head in parsed_audit.heads]
+    if signed_sizes != [*checkpoint_sizes, len(hashes)]:
+        missing = sorted(set(checkpoint_sizes) - set(signed_sizes))
+        raise _audit_error(
+            "the signed heads do not match the trace's checkpoints"
+            + (f" (no signed head for the checkpoints at {missing})" if missing else ""),
+            1,
+        )
     return report
 
 
@@ -285,6 +300,22 @@ def _read(path: str | os.PathLike[str]) -> bytes:
             code=ErrorCode.TRACE_IO,
             where=Path(path).name,
         ) from None
+
+
+_VERIFIED: dict[bytes, None] = {}
+_VERIFIED_MAX = 4096
+
+
+def _verify_signature(key: HybridPublicKey, message: bytes, signature: bytes) -> None:
+    """Hybrid verification, remembering successes (the same bytes always verify the same way),
+    so re-checking one audit file against many candidate traces costs one verification."""
+    digest = hashlib.sha256(key.ed25519 + key.mldsa65 + message + signature).digest()
+    if digest in _VERIFIED:
+        return
+    key.verify(message, signature, context=_CONTEXT)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.pop(next(iter(_VERIFIED)))
+    _VERIFIED[digest] = None
 
 
 def _verify_heads(
@@ -310,10 +341,8 @@ def _verify_heads(
         if final_seen:
             raise _audit_error("a tree head follows the final one", where)
         try:
-            audit.key.verify(
-                head_message(head.run, head.size, head.root, head.final),
-                head.signature,
-                context=_CONTEXT,
+            _verify_signature(
+                audit.key, head_message(head.run, head.size, head.root, head.final), head.signature
             )
         except UnauthorizedError as error:
             raise UnauthorizedError(
