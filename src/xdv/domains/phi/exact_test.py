@@ -223,7 +223,8 @@ def test_hybrid_signed_witnesses_verify_and_signatures_stay_out_of_the_trace() -
             yield Invoke(contract, "solve", (FEASIBLE,))
 
         kernel = Kernel(3, domains=[KDomainManager(), manager])
-        kernel.spawn(anchor, domains=("K", "Φ"))
+        pid = kernel.spawn(anchor, domains=("K", "Φ"))
+        kernel.grant(pid, Operation.PROJECT, "Φ", "K")
         traces.append(kernel.run().trace_bytes)
         (document,) = manager.witnesses.values()
         report = verify_witness(json.loads(json.dumps(jsonable(document))))

@@ -471,3 +471,16 @@ def test_live_windows_never_overlap_without_sharing(
                 and b["window"]["start"] < a["window"]["end"]
             )
             assert not overlap or (a["share"] and b["share"])
+
+
+def test_the_kernel_requires_project_for_readouts_but_not_for_transforms() -> None:
+    def anchor() -> Generator[Any, Any, Any]:
+        contract = yield Reserve("Φ", "envelope", terms={"provider": "phase"})
+        loaded = yield from caught(Invoke(contract, "load", (RING,)))
+        readout = yield from caught(Invoke(contract, "readout"))
+        yield Emit([loaded["transform"]["status"], readout])
+
+    kernel = Kernel(1, domains=[KDomainManager(), PhiDomainManager()])
+    kernel.spawn(anchor, domains=("K", "Φ"))  # no PROJECT(Φ→K) granted
+    kernel.run()
+    assert kernel.outputs[0][1] == ["OK", "DOMAIN_UNAUTHORIZED"]
