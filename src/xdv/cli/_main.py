@@ -438,3 +438,8 @@ def main(argv: list[str] | None = None) -> None:
         # everything, and exit as a runtime failure (never 1, which means "mismatch").
         _err.print_exception()
         sys.exit(EXIT_RUNTIME)
+
+
+from xdv.cli import _phi  # noqa: E402  (Φ commands live in their own module)
+
+_phi.register(cli)
