@@ -210,6 +210,9 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Suspend: _ET.PROCESS_STATE,
     Resume: _ET.PROCESS_STATE,
     Revoke: _ET.CAPABILITY_REVOKE,
+    Attenuate: _ET.CAPABILITY_DENY,
+    Delegate: _ET.CAPABILITY_DENY,
+    Freeze: _ET.DOMAIN_FREEZE,
 }
 
 

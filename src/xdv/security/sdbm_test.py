@@ -68,6 +68,7 @@ class WatchedQ(KDomainManager):
 
 
 @pytest.mark.spec("XDV-015-7")
+@pytest.mark.spec("XDV-030-2.2")
 def test_no_system_call_reaches_a_domain_manager_around_the_validation_path() -> None:
     watched = WatchedQ()
     codes: list[tuple[str, ErrorCode]] = []
@@ -123,6 +124,7 @@ def test_no_system_call_reaches_a_domain_manager_around_the_validation_path() ->
 
 @pytest.mark.spec("XDV-002-8.2")
 @pytest.mark.spec("XDV-015-3.2")
+@pytest.mark.spec("XDV-030-6")
 def test_derived_capabilities_narrow_and_die_with_their_parent() -> None:
     log: list[Any] = []
 
@@ -315,3 +317,61 @@ def test_the_token_authority_is_the_default_and_tokens_are_signed_on_export() ->
     kernel._authority.keys.public.verify(
         token.payload(), token.signature, context=b"xdv-capability"
     )
+
+
+class MeasuringQ(WatchedQ):
+    """Declares that its operation reads results out of Q: it needs MEASURE(Q→K) too."""
+
+    def rights(self, operation: str) -> frozenset[str]:
+        return frozenset({"MEASURE"})
+
+
+@pytest.mark.spec("XDV-002-8.1")
+def test_operations_need_the_extra_rights_their_manager_declares() -> None:
+    outcomes: list[Any] = []
+
+    def job():
+        yield Bind("Q")
+        contract = yield Reserve("Q", "lane", 1)
+        try:
+            outcomes.append((yield Invoke(contract, "call", (abs, -3))))
+        except XdvError as error:
+            outcomes.append(error.code)
+
+    for with_measure in (False, True):
+        manager = MeasuringQ()
+        kernel = Kernel(domains=[KDomainManager(), manager])
+        pid = kernel.spawn(job)
+        for operation in (Operation.ALLOCATE, Operation.EXECUTE):
+            kernel.grant(pid, operation, "K", "Q")
+        if with_measure:
+            kernel.grant(pid, Operation.MEASURE, "Q", "K")
+        kernel.run()
+        assert ("execute" in manager.seen) is with_measure
+    assert outcomes == [ErrorCode.DOMAIN_UNAUTHORIZED, 3]
+
+
+@pytest.mark.spec("XDV-015-9")
+@pytest.mark.spec("XDV-030-7")
+def test_security_decisions_are_deterministic_and_replay_identically() -> None:
+    from xdv.replay import replay
+    from xdv.runner import run_workload
+
+    first = run_workload("tests.workloads.secure:main", seed=5)
+    second = run_workload("tests.workloads.secure:main", seed=5)
+    assert first.trace_bytes == second.trace_bytes
+    kinds = {e.event_type for e in entries(first)}
+    assert {
+        EventType.CAPABILITY_GRANT,
+        EventType.CAPABILITY_REVOKE,
+        EventType.DOMAIN_FREEZE,
+    } <= kinds
+    statuses = {e.status for e in entries(first)}
+    assert {
+        ErrorCode.ATTENUATION_WIDENS,
+        ErrorCode.CAPABILITY_REVOKED,
+        ErrorCode.DOMAIN_FROZEN,
+    } <= statuses
+    assert first.trace_bytes is not None
+    assert replay(first.trace_bytes).ok
+    assert replay(first.trace_bytes, "inject").ok
