@@ -87,7 +87,7 @@ def cli() -> None:
 @click.option(
     "--checkpoint-interval",
     type=click.IntRange(16, 1 << 24),
-    default=4096,
+    default=16384,
     show_default=True,
     help="Entries between audit checkpoints.",
 )

@@ -39,7 +39,7 @@ class AuditConfig:
     is given); a replay sets it from the recording without signing anything itself.
     """
 
-    interval: int = 4096
+    interval: int = 16384
     sink: AuditSink | None = None
     signed: bool = False
 
