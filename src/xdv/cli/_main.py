@@ -304,8 +304,9 @@ def verify(
         if audit_report is not None:
             click.echo(f"Merkle root {audit_report.root}, {audit_report.checkpoints} checkpoints")
             if audit_report.signed and audit_report.signer is not None:
+                plural = "" if audit_report.heads == 1 else "s"
                 click.echo(
-                    f"signed: {audit_report.heads} tree heads by key {audit_report.signer}"
+                    f"signed: {audit_report.heads} tree head{plural} by key {audit_report.signer}"
                     + (" (trusted)" if audit_report.trusted else "")
                 )
             else:
