@@ -299,6 +299,10 @@ def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> N
     sys.exit(EXIT_MISMATCH if divergences else EXIT_OK)
 
 
+# Commands of the domains register themselves on `cli` when their modules are imported.
+from xdv.cli import _q  # noqa: E402, F401
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``xdv`` command; maps errors to the documented exit codes."""
     try:

@@ -226,6 +226,23 @@ def _require(value: Any, kinds: type | tuple[type, ...], what: str, pid: int) ->
         )
 
 
+def _refuse_move_only(args: Iterable[Any], pid: int) -> None:
+    """Refuse values that must not cross processes (Q container handles) among Spawn arguments;
+    such values say why through ``__xdv_refusal__``."""
+    for arg in args:
+        items = (
+            arg.values()
+            if isinstance(arg, dict)
+            else arg
+            if isinstance(arg, list | tuple)
+            else (arg,)
+        )
+        for item in items:
+            refusal = getattr(item, "__xdv_refusal__", None)
+            if refusal is not None and callable(refusal):
+                raise refusal(f"passed to another process (spawned by process {pid})")
+
+
 class Kernel:
     """The XDV kernel: runs hybrid processes and records every decision in a trace.
 
@@ -838,6 +855,7 @@ class Kernel:
         if isinstance(requested, str | Domain):
             requested = (requested,)
         _require(requested, (tuple, list), "declared domains", parent)
+        _refuse_move_only(args, parent)
         if len(self._processes) >= self.limits.processes_max:
             raise XdvError(
                 f"the kernel holds its limit of {self.limits.processes_max} processes",
@@ -1384,8 +1402,12 @@ class Kernel:
         _require(call.args, (tuple, list), "Invoke's arguments", process.pid)
         contract = self._owned_contract(process, call.contract)
         capability = self._check(process, Operation.EXECUTE, Domain.K, contract.domain)
-        self.faults.visit("invoke", process.pid)
         manager = self._managers[contract.domain]
+        rights = getattr(manager, "rights", None)
+        if rights is not None:  # rights beyond EXECUTE the operation needs (MEASURE, PROJECT)
+            for right in sorted(rights(call.operation)):
+                self._check(process, Operation[right], Domain.K, contract.domain)
+        self.faults.visit("invoke", process.pid)
         pending, latency = self._invoke(
             process, contract, capability, call.operation, tuple(call.args), manager
         )
