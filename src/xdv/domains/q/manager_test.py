@@ -69,7 +69,9 @@ def test_q_manager_implements_the_domain_interface() -> None:
     assert_manager_consistent(manager, resource="qubits", operation="run")
 
 
-@pytest.mark.spec("XDV-023-3.2", "XDV-023-3.3", "XDV-013-5.1")
+@pytest.mark.spec("XDV-023-3.2")
+@pytest.mark.spec("XDV-023-3.3")
+@pytest.mark.spec("XDV-013-5.1")
 def test_reservation_issues_a_contract_with_the_q_resource_set() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         contract = yield Reserve(
@@ -142,7 +144,10 @@ def test_bad_terms_are_refused_with_typed_errors() -> None:
     ]
 
 
-@pytest.mark.spec("XDV-060-5.1", "XDV-060-5.2", "XDV-060-6", "XDV-004-5.1")
+@pytest.mark.spec("XDV-060-5.1")
+@pytest.mark.spec("XDV-060-5.2")
+@pytest.mark.spec("XDV-060-6")
+@pytest.mark.spec("XDV-004-5.1")
 def test_a_job_runs_through_the_full_path_and_returns_counts_only() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         handle = yield from QHandle.reserve(3)
@@ -171,7 +176,8 @@ def test_a_job_runs_through_the_full_path_and_returns_counts_only() -> None:
     }
 
 
-@pytest.mark.spec("XDV-032-4.2", "XDV-004-5.2")
+@pytest.mark.spec("XDV-032-4.2")
+@pytest.mark.spec("XDV-004-5.2")
 def test_a_job_needs_the_measure_right() -> None:
     manager = QDomainManager({"aer": CountingAer()})
 
@@ -188,7 +194,8 @@ def test_a_job_needs_the_measure_right() -> None:
     assert "DOMAIN_UNAUTHORIZED" in statuses(entries)
 
 
-@pytest.mark.spec("XDV-060-4.3", "XDV-060-9")
+@pytest.mark.spec("XDV-060-4.3")
+@pytest.mark.spec("XDV-060-9")
 def test_an_expired_calibration_rejects_jobs_before_the_provider_and_recalibration_restores() -> (
     None
 ):
@@ -235,7 +242,8 @@ def test_a_job_admitted_in_time_finishes_within_the_tolerance() -> None:
     assert run_q(anchor, manager=lenient)[0].outputs[0][1] == "ran"
 
 
-@pytest.mark.spec("XDV-013-5.3", "XDV-072-3.3")
+@pytest.mark.spec("XDV-013-5.3")
+@pytest.mark.spec("XDV-072-3.3")
 def test_a_job_over_its_budget_is_rejected_before_the_provider_and_invalidates_the_contract() -> (
     None
 ):
@@ -343,7 +351,8 @@ def test_qiskit_circuits_are_accepted_and_converted() -> None:
     assert result.outputs[0][1] == {"11": 20}
 
 
-@pytest.mark.spec("XDV-060-9", "XDV-072-8")
+@pytest.mark.spec("XDV-060-9")
+@pytest.mark.spec("XDV-072-8")
 def test_same_seed_same_counts_and_trace_bytes() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         handle = yield from QHandle.reserve(3, noise=True, calibration="fake_manila")
@@ -392,7 +401,8 @@ def attempt(action: Callable[[QHandle], Any]) -> tuple[RunResult, list[TraceEntr
     return run_q(anchor)
 
 
-@pytest.mark.spec("XDV-032-5", "XDV-032-9")
+@pytest.mark.spec("XDV-032-5")
+@pytest.mark.spec("XDV-032-9")
 @pytest.mark.parametrize(
     "action",
     [
@@ -413,15 +423,14 @@ def test_python_level_duplication_is_refused_and_traced(action: Callable[[QHandl
     assert entry.event_name == "DOMAIN_RESULT" and entry.domain is Domain.Q
 
 
-@pytest.mark.spec("XDV-032-5", "XDV-013-5.2")
+@pytest.mark.spec("XDV-032-5")
+@pytest.mark.spec("XDV-013-5.2")
 @pytest.mark.parametrize(
     "make",
     [
         pytest.param(lambda handle: Emit(handle), id="emit"),
         pytest.param(lambda handle: Emit({"handle": handle}), id="emit-nested"),
-        pytest.param(
-            lambda handle: Transition("K", "K", "call", (print, handle)), id="transition"
-        ),
+        pytest.param(lambda handle: Transition("K", "K", "call", (print, handle)), id="transition"),
     ],
 )
 def test_serializing_a_handle_into_a_trace_is_refused_and_traced(
@@ -450,7 +459,8 @@ def test_returning_a_handle_as_exit_value_is_refused_and_traced() -> None:
     assert refused(entries)
 
 
-@pytest.mark.spec("XDV-032-3.2", "XDV-032-5")
+@pytest.mark.spec("XDV-032-3.2")
+@pytest.mark.spec("XDV-032-5")
 def test_passing_a_handle_to_another_process_is_refused_and_traced() -> None:
     def child(handle: QHandle) -> Generator[Any, Any, Any]:
         yield from handle.run(BELL, 10)
@@ -502,7 +512,8 @@ def test_moving_a_handle_kills_the_old_one() -> None:
     assert [v for _, v in result.outputs] == ["NO_CLONING_VIOLATION", 10]
 
 
-@pytest.mark.spec("XDV-032-5", "XDV-060-8")
+@pytest.mark.spec("XDV-032-5")
+@pytest.mark.spec("XDV-060-8")
 def test_circuits_that_would_read_state_are_refused() -> None:
     from qiskit import QuantumCircuit
 
@@ -515,7 +526,8 @@ def test_circuits_that_would_read_state_are_refused() -> None:
     assert raised.value.code is ErrorCode.NO_CLONING_VIOLATION
 
 
-@pytest.mark.spec("XDV-032-4.1", "XDV-013-5.2")
+@pytest.mark.spec("XDV-032-4.1")
+@pytest.mark.spec("XDV-013-5.2")
 def test_q_state_has_no_projection_but_measurement() -> None:
     manager = QDomainManager()
     with pytest.raises(XdvError) as raised:
@@ -525,14 +537,15 @@ def test_q_state_has_no_projection_but_measurement() -> None:
     assert set(snapshot) == {"bound", "containers"}
 
 
-@pytest.mark.spec("XDV-032-10", "XDV-060-11")
+@pytest.mark.spec("XDV-032-10")
+@pytest.mark.spec("XDV-060-11")
 def test_no_amplitudes_in_traces_or_results() -> None:
     def anchor() -> Generator[Any, Any, Any]:
         handle = yield from QHandle.reserve(3, method="density_matrix")
         result = yield from handle.run(GHZ, 50)
         yield Emit(result)
 
-    result, entries = run_q(anchor)
+    _, entries = run_q(anchor)
 
     def walk(value: Any) -> None:
         assert not isinstance(value, complex)
