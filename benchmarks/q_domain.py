@@ -1,0 +1,139 @@
+"""Q domain overheads: XDV-submitted Q jobs against the same circuits run directly on Aer.
+
+Prints, on this machine:
+
+* for 20 to 24 qubit circuits (statevector), the XDV job time against bare Aer (target: within
+  3%);
+* for a 2-qubit circuit, the fixed per-job overhead of XDV over bare Aer (target: under 1 ms),
+  and the capability-checked, traced K→Q→K crossing without the simulation itself (the time
+  outside the provider's ``run``; target: under 50 µs).
+
+Both sides run in this process, on the same parsed circuit, with the same seed; rounds are
+interleaved and the best round counts. Run: ``python benchmarks/q_domain.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections.abc import Generator
+from typing import Any
+
+from xdv import Kernel, Operation
+from xdv.domains import KDomainManager
+from xdv.domains.q import QDomainManager, QHandle, parse_circuit
+from xdv.domains.q._aer import AerProvider
+from xdv.syscalls import Invoke
+
+BELL = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+h q[0];
+cx q[0], q[1];
+c = measure q;
+"""
+
+
+def wide_circuit(qubits: int, layers: int) -> str:
+    """A dense OpenQASM 2 circuit: layers of rotations and a ladder of CNOTs."""
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{qubits}];", f"creg c[{qubits}];"]
+    for layer in range(layers):
+        for qubit in range(qubits):
+            lines.append(f"ry({0.1 + 0.01 * (layer + qubit)}) q[{qubit}];")
+        for qubit in range(layer % 2, qubits - 1, 2):
+            lines.append(f"cx q[{qubit}],q[{qubit + 1}];")
+    lines.append("measure q -> c;")
+    return "\n".join(lines) + "\n"
+
+
+class TimedAer(AerProvider):
+    """Aer, timing each run() call (the simulation, as bare Aer would do it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = 0.0
+
+    def run(self, job: Any, profile: Any) -> dict[str, int]:
+        start = time.perf_counter()
+        try:
+            return super().run(job, profile)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def xdv_jobs(text: str, qubits: int, shots: int, jobs: int) -> tuple[float, float]:
+    """Wall seconds of ``jobs`` jobs through XDV, and the seconds spent inside Aer's run()."""
+    provider = TimedAer()
+    manager = QDomainManager({"aer": provider})
+
+    def anchor() -> Generator[Any, Any, Any]:
+        handle = yield from QHandle.reserve(qubits, budget={"duration_ns_max": 1e12})
+        contract = handle._contract  # the raw syscall, no handle checks
+        for _ in range(jobs):
+            yield Invoke(contract, "run", (text, shots))
+
+    kernel = Kernel(1, domains=[KDomainManager(), manager])
+    pid = kernel.spawn(anchor, domains=("K", "Q"))
+    kernel.grant(pid, Operation.MEASURE, "K", "Q")
+    parse_circuit(text)  # warm the parse cache, as a repeated job finds it
+    start = time.perf_counter()
+    result = kernel.run()
+    elapsed = time.perf_counter() - start
+    assert result.ok, result.exits
+    return elapsed, provider.seconds
+
+
+def bare_jobs(text: str, shots: int, jobs: int) -> float:
+    """Wall seconds of ``jobs`` runs of the same circuit straight on Aer."""
+    from qiskit_aer import AerSimulator
+
+    circuit = parse_circuit(text).circuit
+    simulator = AerSimulator(method="statevector")
+    start = time.perf_counter()
+    for index in range(jobs):
+        result = simulator.run(circuit, shots=shots, seed_simulator=index).result()
+        assert result.results[0].data.counts
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and qubits")
+    options = parser.parse_args()
+    rounds = 2 if options.quick else 3
+    gc.disable()
+
+    print("== 2-qubit Bell, 100 shots: fixed per-job overhead")
+    jobs = 300 if options.quick else 1000
+    best_xdv = best_bare = best_crossing = float("inf")
+    for _ in range(rounds):
+        elapsed, inside = xdv_jobs(BELL, 2, 100, jobs)
+        bare = bare_jobs(BELL, 100, jobs)
+        best_xdv = min(best_xdv, elapsed / jobs)
+        best_bare = min(best_bare, bare / jobs)
+        best_crossing = min(best_crossing, (elapsed - inside) / jobs)
+    print(f"bare Aer per job        {best_bare * 1e6:9.1f} us")
+    print(f"XDV per job             {best_xdv * 1e6:9.1f} us")
+    print(f"fixed overhead per job  {(best_xdv - best_bare) * 1e6:9.1f} us   (target < 1000 us)")
+    crossing_us = best_crossing * 1e6
+    print(f"K->Q->K crossing        {crossing_us:9.1f} us   (outside Aer's run; target < 50 us)")
+
+    print("== wide circuits, statevector, 1000 shots: XDV against bare Aer")
+    widths = (20, 22) if options.quick else (20, 22, 24)
+    for qubits in widths:
+        text = wide_circuit(qubits, 8)
+        best_x = best_b = float("inf")
+        for _ in range(rounds):
+            elapsed, _ = xdv_jobs(text, qubits, 1000, 1)
+            best_x = min(best_x, elapsed)
+            best_b = min(best_b, bare_jobs(text, 1000, 1))
+        print(
+            f"{qubits} qubits: bare {best_b * 1e3:8.1f} ms, XDV {best_x * 1e3:8.1f} ms, "
+            f"XDV/bare {best_x / best_b:6.3f}   (target <= 1.03)"
+        )
+
+
+if __name__ == "__main__":
+    main()
