@@ -15,7 +15,12 @@ from xdv.errors import ErrorCode, XdvError
 
 
 def qrun_workload(
-    source: str, qubits: int, shots: int, terms: dict[str, Any], results: list[dict[str, Any]]
+    source: str,
+    qubits: int,
+    shots: int,
+    terms: dict[str, Any],
+    results: list[dict[str, Any]],
+    granted: list[dict[str, Any]],
 ) -> Any:
     """The one-process workload ``xdv qrun`` runs: reserve, run, release (all traced)."""
     from xdv.core import Operation
@@ -24,6 +29,7 @@ def qrun_workload(
 
     def anchor() -> Any:
         handle = yield from QHandle.reserve(qubits, **terms)
+        granted.append(handle.terms)
         result = yield from handle.run(source, shots)
         results.append(result)
         yield Emit({"counts": result["counts"], "shots": result["shots"]})
@@ -82,6 +88,7 @@ def qrun(
     if noise:
         terms["noise"] = True
     results: list[dict[str, Any]] = []
+    terms_granted: list[dict[str, Any]] = []
     try:
         manager = QDomainManager({provider: provider_factories()[provider]()})
         kernel = Kernel(
@@ -94,7 +101,7 @@ def qrun(
                 "digest": hashlib.sha256(source.encode("utf-8")).hexdigest(),
             },
         )
-        qrun_workload(source, parsed.qubits, shots, terms, results)(kernel)
+        qrun_workload(source, parsed.qubits, shots, terms, results, terms_granted)(kernel)
         result = kernel.run()
     except ImportError as error:
         _fail(
@@ -118,6 +125,7 @@ def qrun(
                     "counts": job["counts"],
                     "shots": job["shots"],
                     "job": job,
+                    "contract": terms_granted[0],
                     "trace": str(trace_path) if trace_path else None,
                     "head_hash": result.head_hash,
                 },
@@ -129,7 +137,8 @@ def qrun(
             click.echo(f"{bitstring} {count}")
         diagnostics = job["diagnostics"]
         _err.print(
-            f"[dim]{provider}/{job['method']} on {diagnostics['profile']}: {job['shots']} shots, "
+            f"[dim]{provider}/{terms_granted[0]['method']} on "
+            f"{terms_granted[0]['calibration']['profile']}: {job['shots']} shots, "
             f"estimated duration {diagnostics['duration_ns']} ns (budget "
             f"{diagnostics['duration_ns_budget']} ns), estimated fidelity "
             f"{diagnostics['fidelity']}, trace {trace_path or 'not saved (use --trace PATH)'}[/]"

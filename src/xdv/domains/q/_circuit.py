@@ -3,7 +3,7 @@ canonical OpenQASM 3 text out.
 
 The canonical text is what a job *is* for orchestration: its SHA-256 enters the trace, so two
 submissions of the same circuit (whatever their spelling) are recognisably the same job. Parsing
-is cached by the SHA-256 of the submitted text (bounded), so repeated jobs pay for it once.
+is cached by the submitted text (bounded, oldest out first), so repeated jobs pay for it once.
 
 Qiskit is imported lazily: importing XDV must stay cheap for workloads that never touch Q.
 """
@@ -53,11 +53,10 @@ class ParsedCircuit:
     def record(self) -> dict[str, Any]:
         """What the trace records about the circuit: never the state, only its description."""
         return {
-            "sha256": self.sha256,
+            "circuit": self.sha256,
             "qasm": self.version,
             "qubits": self.qubits,
             "clbits": self.clbits,
-            "measures": self.measures,
         }
 
 
@@ -116,13 +115,12 @@ def parse_circuit(source: Any, where: str = "Q circuit") -> ParsedCircuit:
         raise _invalid(
             f"the circuit text has {len(source)} characters; at most {_CIRCUIT_CHARS_MAX}", where
         )
-    key = hashlib.sha256(source.encode("utf-8")).hexdigest()
-    cached = _cache.get(key)
+    # Keyed by the text itself: a str caches its hash, so a repeated job's lookup is O(1).
+    cached = _cache.get(source)
     if cached is not None:
-        _cache.move_to_end(key)
         return cached
     parsed = _parse(source, where)
-    _cache[key] = parsed
+    _cache[source] = parsed
     if len(_cache) > _CACHE_ENTRIES_MAX:
         _cache.popitem(last=False)
     return parsed

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdv.core._events import Domain
-from xdv.core._random import derive_seed
 from xdv.domains._interface import (
     Invocation,
     Outcome,
@@ -121,6 +120,7 @@ class _Container:
     invalidated: str | None = None
     measurements: collections.deque[tuple[int, int]] = field(default_factory=collections.deque)
     estimates: dict[str, JobEstimate] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def terms(self) -> dict[str, Any]:
         return {
@@ -135,13 +135,17 @@ class _Container:
             "budget": self.budget.to_record(),
         }
 
-    @property
-    def duration_ns_max(self) -> float:
-        if self.budget.duration_ns_max is not None:
-            return self.budget.duration_ns_max
+    duration_ns_max: float = 0.0
+
+    def __post_init__(self) -> None:
+        invariant(len(set(self.mapping)) == self.qubits, "a container's qubits are distinct")
         # By default a job may last as long as the longest T1 among its qubits: past that,
         # next to nothing of any qubit's state survives.
-        return max(self.profile.qubits[p].t1_ns for p in self.mapping)
+        self.duration_ns_max = (
+            self.budget.duration_ns_max
+            if self.budget.duration_ns_max is not None
+            else max(self.profile.qubits[p].t1_ns for p in self.mapping)
+        )
 
 
 class QDomainManager:
@@ -194,7 +198,8 @@ class QDomainManager:
         self._next_calibration = 1
         self._next_job = 1
         self._calibrations: dict[int, CalibrationContract] = {}
-        self._diagnostics: collections.deque[dict[str, Any]] = collections.deque(
+        # Kept as tuples (built into records on demand, off the job path).
+        self._diagnostics: collections.deque[tuple[Any, ...]] = collections.deque(
             maxlen=_DIAGNOSTICS_MAX
         )
         self.provider_calls = 0
@@ -417,7 +422,7 @@ class QDomainManager:
     def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
         if operation == "run":
             circuit, shots = self._run_args(args)
-            return {"circuit": circuit.record(), "shots": shots}
+            return {**circuit.record(), "shots": shots}
         if operation == "refusal":
             return {"refused": self._refusal_kind(args)}
         if args:
@@ -540,9 +545,10 @@ class QDomainManager:
         if job_estimate is None:
             job_estimate = estimate(circuit.circuit, container.profile, container.mapping, where)
             container.estimates[circuit.sha256] = job_estimate
+            container.records[circuit.sha256] = self._traced_diagnostics(container, job_estimate)
         job_id = self._next_job
         self._next_job += 1
-        diagnostics = self._diagnose(container, job_id, job_estimate, shots, now)
+        diagnostics = (container, job_id, job_estimate, shots, now)
         budget = container.budget
         limit = container.duration_ns_max
         failure: str | None = None
@@ -558,7 +564,7 @@ class QDomainManager:
             )
         if failure is not None:
             container.invalidated = f"DECOHERENCE_EXCEEDED at L {now} (job {job_id})"
-            self._diagnostics.append({**diagnostics, "status": "DECOHERENCE_EXCEEDED"})
+            self._diagnostics.append((*diagnostics, "DECOHERENCE_EXCEEDED"))
             raise XdvError(
                 f"job {job_id}: {failure}; the contract is invalidated",
                 code=ErrorCode.DECOHERENCE_EXCEEDED,
@@ -570,7 +576,7 @@ class QDomainManager:
                 window.popleft()
             used = sum(count for _, count in window)
             if used + shots > budget.shots_per_window:
-                self._diagnostics.append({**diagnostics, "status": "MEASUREMENT_RATE_EXCEEDED"})
+                self._diagnostics.append((*diagnostics, "MEASUREMENT_RATE_EXCEEDED"))
                 raise XdvError(
                     f"job {job_id}: {shots} shots on top of {used} in the last {budget.window} "
                     f"steps exceed the budget's {budget.shots_per_window}",
@@ -578,7 +584,9 @@ class QDomainManager:
                     where=where,
                 )
             window.append((now, shots))
-        seed = derive_seed(invocation.seed, ("q", container.provider.provider_id, job_id)) >> 1
+        # The kernel derives each invocation's seed from the run seed and the invocation id;
+        # Aer takes seeds below 2**63.
+        seed = invocation.seed >> 1
         job = QJob(
             job_id=job_id,
             pid=invocation.pid,
@@ -593,15 +601,15 @@ class QDomainManager:
             mapping=container.mapping[: circuit.qubits],
             logical_time=now,
         )
-        self._diagnostics.append({**diagnostics, "status": "OK"})
+        self._diagnostics.append((*diagnostics, "OK"))
+        # Provider, method, profile and budget are the contract's (RESOURCE_RESERVE records
+        # them); the outcome carries what is particular to this job.
         header = {
             "job": job_id,
             "shots": shots,
-            "provider": container.provider.provider_id,
-            "method": container.method,
             "seed": seed,
             "calibration": calibration.id,
-            "diagnostics": diagnostics,
+            "diagnostics": container.records[circuit.sha256],
         }
         self.provider_calls += 1
         if self._executor is not None:
@@ -627,16 +635,18 @@ class QDomainManager:
             )
         return {**header, "counts": {key: int(value) for key, value in counts.items()}}
 
+    @staticmethod
     def _diagnose(
-        self,
         container: _Container,
         job_id: int,
         job_estimate: JobEstimate,
         shots: int,
         now: int,
+        status: str,
     ) -> dict[str, Any]:
         """The structured diagnostic record of a job (XDV-072 §3): no state, only metadata."""
         return {
+            "status": status,
             "job": job_id,
             "container": container.id,
             "L": now,
@@ -648,9 +658,22 @@ class QDomainManager:
             **job_estimate.to_record(),
         }
 
+    @staticmethod
+    def _traced_diagnostics(container: _Container, job_estimate: JobEstimate) -> dict[str, Any]:
+        """The diagnostics a job's traced outcome carries (XDV-072 §3.2), canonical already."""
+        record = job_estimate.to_record()
+        return {
+            "duration_ns": record["duration_ns"],
+            "duration_ns_budget": round(container.duration_ns_max, 3),
+            "fidelity": record["fidelity"],
+            "t1_margin_ns": record["t1_margin_ns"],
+            "t2_margin_ns": record["t2_margin_ns"],
+            "readout_error": record["readout_error"],
+        }
+
     def diagnostics(self) -> list[dict[str, Any]]:
         """Per-job diagnostic records, oldest first (admitted and rejected jobs)."""
-        return list(self._diagnostics)
+        return [self._diagnose(*entry) for entry in self._diagnostics]
 
     def calibration_contract(self, calibration_id: int) -> CalibrationContract:
         """The signed calibration contract ``calibration_id`` (its signature included)."""
