@@ -18,6 +18,7 @@ from xdv.domains.q._circuit import (
     circuit_to_text,
     parse_circuit,
 )
+from xdv.domains.q._diagnostics import job_diagnostics
 from xdv.domains.q._handle import QHandle
 from xdv.domains.q._manager import (
     DEFAULT_CALIBRATION,
@@ -46,6 +47,7 @@ __all__ = [
     "QubitCalibration",
     "circuit_to_text",
     "estimate",
+    "job_diagnostics",
     "load_profile",
     "manager_from_description",
     "parse_circuit",

@@ -6,10 +6,12 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xdv.core import Domain, Kernel, Operation, RunResult
-from xdv.domains import KDomainManager
-from xdv.domains.q import QDomainManager, QHandle, parse_circuit
+from xdv.domains import KDomainManager, ResourceContract, ResourceRequest
+from xdv.domains.q import QDomainManager, QHandle, job_diagnostics, parse_circuit
 from xdv.domains.q._aer import AerProvider
 from xdv.domains.q.testing import BELL
 from xdv.domains.testing import assert_manager_consistent
@@ -26,6 +28,9 @@ cx q[0], q[1];
 cx q[1], q[2];
 c = measure q;
 """
+
+
+SHARED_AER = AerProvider()
 
 
 class CountingAer(AerProvider):
@@ -267,6 +272,8 @@ def test_a_job_over_its_budget_is_rejected_before_the_provider_and_invalidates_t
     assert provider.jobs == 0
     assert "DECOHERENCE_EXCEEDED" in statuses(entries)
     assert manager.diagnostics()[0]["status"] == "DECOHERENCE_EXCEEDED"
+    refusal = job_diagnostics(read_trace(result.trace_bytes or b""))[0]
+    assert refusal["status"] == "DECOHERENCE_EXCEEDED" and "budget" in refusal["error"]
 
 
 @pytest.mark.spec("XDV-013-5.3")
@@ -333,6 +340,9 @@ def test_diagnostics_are_structured_records_per_job() -> None:
         assert key in record
     assert 0 < record["duration_ns"] < record["duration_ns_budget"]
     assert 0 < record["fidelity"] < 1 and full["shots"] == 64
+    (from_trace,) = job_diagnostics(read_trace(result.trace_bytes or b""))
+    assert from_trace["profile"] == "fake_manila" and from_trace["shots"] == 64
+    assert from_trace["status"] == "OK" and from_trace["fidelity"] == record["fidelity"]
     assert manager.diagnostics()[0]["status"] == "OK"
 
 
@@ -581,3 +591,35 @@ def test_bad_job_arguments_are_typed_and_recorded() -> None:
         "SYSCALL_INVALID",
         "SYSCALL_INVALID",
     ]
+
+
+@pytest.mark.spec("XDV-023-3.3")
+@settings(max_examples=25)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 3)), max_size=12))
+def test_reservations_never_share_physical_qubits_and_release_returns_them(
+    operations: list[tuple[bool, int]],
+) -> None:
+    """Any sequence of reservations and releases keeps mappings disjoint and accounted."""
+    manager = QDomainManager({"aer": SHARED_AER})
+    baseline = manager.snapshot()
+    live: list[ResourceContract] = []
+    for next_id, (reserve, amount) in enumerate(operations, start=1):
+        if reserve or not live:
+            request = ResourceRequest(
+                1, Domain.Q, "qubits", amount, None, next_id, {"calibration": "fake_manila"}
+            )
+            try:
+                grant = manager.request_resources(request)
+            except XdvError as error:
+                assert error.code is ErrorCode.RESOURCE_EXHAUSTED
+                continue
+            live.append(
+                ResourceContract(next_id, 1, Domain.Q, "qubits", amount, 0, None, 1, grant.detail)
+            )
+        else:
+            manager.release(live.pop(0))
+        mappings = [set(contract.terms["mapping"]) for contract in live]
+        assert sum(len(m) for m in mappings) == len(set().union(*mappings))
+    for contract in live:
+        manager.release(contract)
+    assert manager.snapshot() == baseline
