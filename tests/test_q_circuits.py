@@ -181,3 +181,25 @@ def test_q_workload_replays_in_both_modes(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(AerProvider, "run", refuse)
     assert replay(trace, "inject").ok
+
+
+def test_a_workload_declares_its_domains(tmp_path: Path) -> None:
+    from xdv.errors import WorkloadError
+
+    good = tmp_path / "declares_q.py"
+    good.write_text(
+        "from xdv.syscalls import Reserve, Emit\n"
+        'XDV_DOMAINS = {"Q": {"manager": "q", "run_latency": 3}}\n'
+        "def anchor():\n"
+        '    contract = yield Reserve("Q", "qubits", 2)\n'
+        '    yield Emit(contract.terms["provider"])\n'
+        "def main(kernel):\n"
+        '    kernel.spawn(anchor, domains=("K", "Q"))\n',
+        encoding="utf-8",
+    )
+    result = run_workload(str(good))
+    assert result.ok and result.outputs == [(1, "aer")]
+    bad = tmp_path / "declares_badly.py"
+    bad.write_text("XDV_DOMAINS = ['Q']\ndef main(kernel):\n    pass\n", encoding="utf-8")
+    with pytest.raises(WorkloadError):
+        run_workload(str(bad))

@@ -718,14 +718,16 @@ class QDomainManager:
 
 
 def manager_from_description(description: Mapping[str, Any]) -> QDomainManager:
-    """Rebuild a Q manager from its recorded :meth:`QDomainManager.describe` output."""
+    """Build a Q manager from a description: a recorded :meth:`QDomainManager.describe` output
+    (replay), or a workload's declaration such as ``{"manager": "q"}`` (missing keys take the
+    defaults)."""
     factories = provider_factories()
-    providers = {name: factories[name]() for name in sorted(description["providers"])}
+    providers = {name: factories[name]() for name in sorted(description.get("providers", ["aer"]))}
     return QDomainManager(
         providers,
-        run_latency=int(description["run_latency"]),
-        calibration_validity=int(description["calibration_validity"]),
-        calibration_tolerance=int(description["calibration_tolerance"]),
-        default_calibration=str(description["default_calibration"]),
-        workers=int(description["workers"]),
+        run_latency=int(description.get("run_latency", 1)),
+        calibration_validity=int(description.get("calibration_validity", 1_000_000)),
+        calibration_tolerance=int(description.get("calibration_tolerance", 0)),
+        default_calibration=str(description.get("default_calibration", DEFAULT_CALIBRATION)),
+        workers=int(description.get("workers", 0)),
     )
