@@ -623,3 +623,26 @@ def test_reservations_never_share_physical_qubits_and_release_returns_them(
     for contract in live:
         manager.release(contract)
     assert manager.snapshot() == baseline
+
+
+@pytest.mark.spec("XDV-060-4.3")
+def test_recalibration_requires_the_provider_to_pass_attestation_again() -> None:
+    class Tampered(AerProvider):
+        tampered = False
+
+        def measurement(self) -> str:
+            return "0" * 64 if Tampered.tampered else super().measurement()
+
+    manager = QDomainManager({"aer": Tampered()}, calibration_validity=2)
+
+    def anchor() -> Generator[Any, Any, Any]:
+        handle = yield from QHandle.reserve(2)
+        Tampered.tampered = True  # the provider changes after registration
+        try:
+            yield from handle.recalibrate()
+        except XdvError as error:
+            yield Emit(error.code.name)
+
+    result, entries = run_q(anchor, manager=manager)
+    assert result.outputs[0][1] == "ATTESTATION_FAILED"
+    assert "ATTESTATION_FAILED" in statuses(entries)
