@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 
@@ -29,3 +32,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Commands run by the tests create node keys: keep them in a scratch home, never the
+    # user's own (~/.xdv).
+    if "XDV_HOME" not in os.environ:
+        os.environ["XDV_HOME"] = tempfile.mkdtemp(prefix="xdv-home-")

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xdv.core._audit import AuditConfig
 from xdv.core._capability import (
     Capability,
     CapabilityAuthority,
@@ -87,6 +88,7 @@ from xdv.errors import (
     safe_repr,
 )
 from xdv.trace._format import FORMAT_VERSION, canonical_metadata, canonicalize, cbor_uint
+from xdv.trace._merkle import MerkleAccumulator
 from xdv.trace._writer import FsyncPolicy, TraceWriteFailure, TraceWriter
 
 __all__ = ["Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
@@ -97,6 +99,7 @@ _ET = EventType
 _O = Domain.ORCHESTRATION
 # Plain integers for the hot path (IntEnum members cost more to pack).
 _DISPATCH = int(EventType.DISPATCH)
+_NEVER = 1 << 62  # an entry count no trace reaches
 _PREEMPT = int(EventType.PREEMPT)
 _SLEEP = int(EventType.SLEEP)
 _EFFECT = int(EventType.EFFECT)
@@ -271,6 +274,7 @@ class Kernel:
         node: int = 0,
         replay_outcomes: Mapping[int, RecordedOutcome] | None = None,
         wall_clock: WallClock | None = None,
+        audit: AuditConfig | None = None,
     ) -> None:
         self.seed = seed
         self.limits = limits or KernelLimits()
@@ -330,6 +334,15 @@ class Kernel:
             self._writer = TraceWriter(trace, fsync=fsync)
         self._append = self._writer.append
         self._append_encoded = self._writer.append_encoded
+        self.audit = audit
+        # Auditing: the Merkle tree over entry hashes, and the entry count at which the next
+        # checkpoint is due (never, without auditing).
+        self._merkle: MerkleAccumulator | None = None
+        self._checkpoint_at = _NEVER
+        if audit is not None:
+            self._merkle = MerkleAccumulator()
+            self._writer.leaves = []
+            self._checkpoint_at = self._writer.count + audit.interval
         self._pending_outputs: deque[tuple[int, int, Any]] = deque()
         self._writer.add_durable_listener(self._release_outputs)
         self.outputs: list[tuple[int, Any]] = []
@@ -389,8 +402,10 @@ class Kernel:
                 },
                 "domains": {d.label: m.describe() for d, m in sorted(self._managers.items())},
                 "faults": self.faults.to_record(),
+                **({"audit": self.audit.to_record()} if self.audit is not None else {}),
             },
         )
+        self._run_hash = self._writer.last_hash
 
     # ------------------------------------------------------------------ recording
 
@@ -579,7 +594,8 @@ class Kernel:
         handlers = self._handlers
         quantum = self.quantum
         steps_max = self.limits.steps_max
-        append = self._writer.append_encoded
+        writer = self._writer
+        append = writer.append_encoded
         push = heapq.heappush
         next_seq = self._enqueue_seq
         round_robin = self._round_robin
@@ -705,8 +721,30 @@ class Kernel:
                 append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 self._enqueue(process, now + 1)
             last = process
+            if writer.count >= self._checkpoint_at:
+                self._checkpoint()
         self._steps = steps
         return status
+
+    def _fold_leaves(self) -> None:
+        merkle, leaves = self._merkle, self._writer.leaves
+        invariant(merkle is not None and leaves is not None, "auditing is on")
+        assert merkle is not None and leaves is not None  # for the type checker
+        merkle.extend(leaves)
+        leaves.clear()
+
+    def _checkpoint(self) -> None:
+        """Record a CHECKPOINT over every entry so far and hand the head to the sink."""
+        self._fold_leaves()
+        merkle, audit = self._merkle, self.audit
+        assert merkle is not None and audit is not None
+        size, root = merkle.size, merkle.root()
+        invariant(size == self._writer.count, "the audit tree covers every entry")
+        self._record(_ET.CHECKPOINT, _O, 0, meta={"size": size, "root": root})
+        self._checkpoint_at = self._writer.count + audit.interval
+        if audit.sink is not None:
+            self._writer.sync()  # a signed head never covers entries that are not written
+            audit.sink.tree_head(self._run_hash, size, root, False)
 
     def abort(self, error: BaseException) -> RunResult:
         """End the run before it started because the workload's setup failed."""
@@ -764,6 +802,11 @@ class Kernel:
             },
         )
         self._writer.close()
+        if self._merkle is not None:
+            self._fold_leaves()
+            sink = self.audit.sink if self.audit is not None else None
+            if sink is not None:
+                sink.tree_head(self._run_hash, self._merkle.size, self._merkle.root(), True)
         return RunResult(
             status=status,
             exits=dict(sorted(self._exits.items())),
