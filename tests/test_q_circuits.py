@@ -203,3 +203,15 @@ def test_a_workload_declares_its_domains(tmp_path: Path) -> None:
     bad.write_text("XDV_DOMAINS = ['Q']\ndef main(kernel):\n    pass\n", encoding="utf-8")
     with pytest.raises(WorkloadError):
         run_workload(str(bad))
+
+
+@needs_testdata
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["adder_n10", "bv_n14", "qec_sm_n5"])
+def test_under_device_noise_the_stated_outcome_still_dominates(name: str) -> None:
+    """Long mode: the same circuits with the calibration's noise model (slower to simulate)."""
+    (ideal,) = run_jobs([source(name)], seed=5)
+    (noisy,) = run_jobs([source(name)], seed=5, noise=True, calibration="fake_sherbrooke")
+    (expected,) = ideal["counts"]
+    assert max(noisy["counts"], key=noisy["counts"].get) == expected
+    assert noisy["counts"][expected] < SHOTS  # the noise is real
