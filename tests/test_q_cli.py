@@ -54,7 +54,7 @@ def test_qrun_refuses_bad_circuits_and_runs_stim(tmp_path: Path) -> None:
     assert set(json.loads(done.stdout)["counts"]) == {"000", "111"}
 
 
-def test_qrun_reports_a_budget_rejection() -> None:
+def test_qrun_reports_a_refused_reservation() -> None:
     if not QASM.is_dir():
         pytest.skip("shared/testdata/qasm is absent")
     done = xdv(
