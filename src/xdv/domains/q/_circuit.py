@@ -52,12 +52,7 @@ class ParsedCircuit:
 
     def record(self) -> dict[str, Any]:
         """What the trace records about the circuit: never the state, only its description."""
-        return {
-            "circuit": self.sha256,
-            "qasm": self.version,
-            "qubits": self.qubits,
-            "clbits": self.clbits,
-        }
+        return {"circuit": self.sha256, "qubits": self.qubits}
 
 
 _cache: OrderedDict[str, ParsedCircuit] = OrderedDict()

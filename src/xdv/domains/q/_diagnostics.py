@@ -16,9 +16,12 @@ def job_diagnostics(trace: Trace) -> list[dict[str, Any]]:
     Each record joins the job's outcome (counts excluded) with its contract's terms: logical
     time, process, contract, job id, calibration, profile, provider, method, shots, and the
     diagnostic figures (estimated and budgeted duration, fidelity, T1/T2 margins, readout
-    error); a refused job has ``status`` and ``error`` instead of figures.
+    error); a refused job has ``status`` and ``error`` instead of figures. An outcome whose
+    diagnostics say ``{"same_as": job}`` (a repeat of a circuit under the same calibration) gets
+    that job's figures.
     """
     terms: dict[int, dict[str, Any]] = {}
+    figures: dict[int, dict[str, Any]] = {}  # by job id, for {"same_as": job} references
     operations: dict[int, str] = {}
     records: list[dict[str, Any]] = []
     for entry in trace.entries:
@@ -45,11 +48,15 @@ def job_diagnostics(trace: Trace) -> list[dict[str, Any]]:
             }
             value = entry.metadata.get("value")
             if isinstance(value, dict):
+                traced = dict(value.get("diagnostics", {}))
+                if "same_as" in traced:
+                    traced = figures.get(int(traced["same_as"]), {})
+                figures[int(value.get("job", 0))] = traced
                 record.update(
                     job=value.get("job"),
                     shots=value.get("shots"),
                     calibration=value.get("calibration"),
-                    **dict(value.get("diagnostics", {})),
+                    **traced,
                 )
             else:
                 record["error"] = entry.metadata.get("error")

@@ -71,6 +71,8 @@ _TERMS = (
     "channels",
     "budget",
 )
+_MEASURE = frozenset({"MEASURE"})
+_NO_RIGHTS: frozenset[str] = frozenset()
 DEFAULT_CALIBRATION = "fake_sherbrooke"
 _SHOTS_MAX = 100_000
 _SHOTS_LIMIT = 10_000_000
@@ -121,6 +123,8 @@ class _Container:
     measurements: collections.deque[tuple[int, int]] = field(default_factory=collections.deque)
     estimates: dict[str, JobEstimate] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The job whose outcome first carried each circuit's diagnostics under this calibration.
+    first_jobs: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def terms(self) -> dict[str, Any]:
         return {
@@ -239,7 +243,7 @@ class QDomainManager:
 
     def rights(self, operation: str) -> frozenset[str]:
         """Capability operations beyond EXECUTE that ``operation`` needs: a job measures."""
-        return frozenset({"MEASURE"}) if operation == "run" else frozenset()
+        return _MEASURE if operation == "run" else _NO_RIGHTS
 
     # ------------------------------------------------------------------ DAL
 
@@ -609,7 +613,7 @@ class QDomainManager:
             "shots": shots,
             "seed": seed,
             "calibration": calibration.id,
-            "diagnostics": container.records[circuit.sha256],
+            "diagnostics": self._traced_reference(container, circuit.sha256, job_id),
         }
         self.provider_calls += 1
         if self._executor is not None:
@@ -670,6 +674,14 @@ class QDomainManager:
             "t2_margin_ns": record["t2_margin_ns"],
             "readout_error": record["readout_error"],
         }
+
+    @staticmethod
+    def _traced_reference(container: _Container, sha256: str, job_id: int) -> dict[str, Any]:
+        """A job's traced diagnostics: in full the first time a circuit runs under a
+        calibration; afterwards (same figures, by construction) a reference to that job."""
+        key = (sha256, container.calibration.id)
+        first = container.first_jobs.setdefault(key, job_id)
+        return container.records[sha256] if first == job_id else {"same_as": first}
 
     def diagnostics(self) -> list[dict[str, Any]]:
         """Per-job diagnostic records, oldest first (admitted and rejected jobs)."""

@@ -322,6 +322,8 @@ def test_diagnostics_are_structured_records_per_job() -> None:
         handle = yield from QHandle.reserve(3, calibration="fake_manila", shots_max=64)
         result = yield from handle.run(GHZ, 64)
         yield Emit(result["diagnostics"])
+        repeat = yield from handle.run(GHZ, 32)
+        yield Emit(repeat["diagnostics"])
 
     result, _ = run_q(anchor, manager=manager)
     record = result.outputs[0][1]
@@ -340,9 +342,13 @@ def test_diagnostics_are_structured_records_per_job() -> None:
         assert key in record
     assert 0 < record["duration_ns"] < record["duration_ns_budget"]
     assert 0 < record["fidelity"] < 1 and full["shots"] == 64
-    (from_trace,) = job_diagnostics(read_trace(result.trace_bytes or b""))
-    assert from_trace["profile"] == "fake_manila" and from_trace["shots"] == 64
-    assert from_trace["status"] == "OK" and from_trace["fidelity"] == record["fidelity"]
+    # A repeat of the circuit under the same calibration refers to the first job's figures.
+    assert result.outputs[1][1] == {"same_as": full["job"]}
+    first, repeat = job_diagnostics(read_trace(result.trace_bytes or b""))
+    assert first["profile"] == "fake_manila" and first["shots"] == 64
+    assert first["status"] == "OK" and first["fidelity"] == record["fidelity"]
+    assert repeat["shots"] == 32 and repeat["fidelity"] == record["fidelity"]
+    assert len(manager.diagnostics()) == 2
     assert manager.diagnostics()[0]["status"] == "OK"
 
 
