@@ -96,7 +96,7 @@ def xdv_jobs(
 
     kernel = Kernel(1, domains=[KDomainManager(), manager])
     pid = kernel.spawn(anchor, domains=("K", "Q"))
-    kernel.grant(pid, Operation.MEASURE, "K", "Q")
+    kernel.grant(pid, Operation.MEASURE, "Q", "K")
     result = kernel.run()
     assert result.ok, result.exits
     LAST_CPU[0] = marks["cpu_end"] - marks["cpu"]

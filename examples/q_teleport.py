@@ -51,4 +51,4 @@ def run_once(noise):
 
 def main(kernel):
     pid = kernel.spawn(teleport, domains=("K", "Q"))
-    kernel.grant(pid, Operation.MEASURE, "K", "Q")
+    kernel.grant(pid, Operation.MEASURE, "Q", "K")

@@ -33,7 +33,7 @@ def run_jobs(sources: list[str], *, seed: int = 0, **terms: Any) -> list[dict[st
 
     kernel = Kernel(seed, domains=[KDomainManager(), QDomainManager()])
     pid = kernel.spawn(anchor, domains=("K", "Q"))
-    kernel.grant(pid, Operation.MEASURE, "K", "Q")
+    kernel.grant(pid, Operation.MEASURE, "Q", "K")
     result = kernel.run()
     assert result.ok, result.exits
     return [value for _, value in result.outputs]

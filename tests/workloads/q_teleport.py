@@ -43,4 +43,4 @@ def anchor():
 
 def main(kernel):
     pid = kernel.spawn(anchor, domains=("K", "Q"))
-    kernel.grant(pid, Operation.MEASURE, "K", "Q")
+    kernel.grant(pid, Operation.MEASURE, "Q", "K")

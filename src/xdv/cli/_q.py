@@ -38,7 +38,7 @@ def qrun_workload(
 
     def main(kernel: Any) -> None:
         pid = kernel.spawn(anchor, name="qrun", domains=("K", "Q"))
-        kernel.grant(pid, Operation.MEASURE, "K", "Q")
+        kernel.grant(pid, Operation.MEASURE, "Q", "K")
 
     return main
 

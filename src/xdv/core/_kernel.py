@@ -36,7 +36,6 @@ from xdv.core._audit import AuditConfig
 from xdv.core._capability import (
     Capability,
     CapabilityAuthority,
-    CapabilityTable,
     Operation,
 )
 from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
@@ -309,7 +308,14 @@ class Kernel:
         self.vhm = vhm
         self.node = node
         self.faults = faults or FaultPlan()
-        self._authority: CapabilityAuthority = authority or CapabilityTable()
+        if authority is None:
+            # The default authority is the SDBM: signed, attenuable, revocable tokens under a
+            # fresh signing key (token signatures never enter the trace, so the key does not
+            # affect the trace's bytes).
+            from xdv.security._tokens import TokenAuthority
+
+            authority = TokenAuthority()
+        self._authority: CapabilityAuthority = authority
         managers = list(domains) if domains is not None else [KDomainManager()]
         self._managers: dict[Domain, DomainManager] = {}
         for manager in managers:
@@ -511,21 +517,25 @@ class Kernel:
         )
         return capability
 
-    def revoke(self, capability_id: int, reason: str = "operator") -> Capability:
-        """Revoke a capability (recorded in the trace)."""
+    def revoke(self, capability_id: int, reason: str = "operator") -> list[Capability]:
+        """Revoke a capability and every capability derived from it (recorded in the trace).
+
+        Returns the revoked capabilities, the one named first.
+        """
         with self._outside_the_loop():
             return self._revoke(capability_id, reason)
 
-    def _revoke(self, capability_id: int, reason: str) -> Capability:
-        capability = self._authority.revoke(capability_id)
+    def _revoke(self, capability_id: int, reason: str) -> list[Capability]:
+        revoked = self._authority.revoke(capability_id)
+        capability = revoked[0]
         self._record(
             _ET.CAPABILITY_REVOKE,
             capability.target,
             capability.holder,
             capability=capability.id,
-            meta={"ids": [capability.id], "reason": reason},
+            meta={"ids": [item.id for item in revoked], "reason": reason},
         )
-        return capability
+        return revoked
 
     def snapshot(self) -> dict[str, Any]:
         """The orchestration state S_O: processes, bindings, contracts, capabilities, managers.
@@ -870,9 +880,19 @@ class Kernel:
         )
 
     def _check(
-        self, process: _Process, operation: Operation, origin: Domain, target: Domain
+        self,
+        process: _Process,
+        operation: Operation,
+        origin: Domain,
+        target: Domain,
+        resource: str | None = None,
     ) -> Capability:
-        return self._authority.check(process.pid, operation, origin, target, self.clock.now)
+        """The single validation path: every cross-domain operation of the kernel (bind,
+        reserve, invoke and the rights it needs, transition) is authorized here and only
+        here, before any domain manager is touched."""
+        return self._authority.check(
+            process.pid, operation, origin, target, self.clock.now, resource
+        )
 
     # ------------------------------------------------------------------ process lifecycle
 
@@ -1033,9 +1053,10 @@ class Kernel:
             self._release_contract(process, process.contracts[contract_id], "exit")
         for domain in sorted(process.bindings, reverse=True):
             self._unbind(process, domain)
-        revoked = [capability.id for capability in self._authority.held_by(pid)]
-        for capability_id in revoked:
-            self._authority.revoke(capability_id)
+        revoked: list[int] = []
+        while held := self._authority.held_by(pid):
+            # Revoking one may revoke others it was derived into (held here or elsewhere).
+            revoked.extend(capability.id for capability in self._authority.revoke(held[0].id))
         if revoked:
             self._record(_ET.CAPABILITY_REVOKE, _O, pid, meta={"ids": revoked, "reason": "exit"})
         anchor = process.anchor
@@ -1263,7 +1284,7 @@ class Kernel:
         _require(call.resource, str, "Reserve's resource", process.pid)
         domain = Domain.parse(call.domain)
         self.manager(domain)
-        capability = self._check(process, Operation.ALLOCATE, Domain.K, domain)
+        capability = self._check(process, Operation.ALLOCATE, Domain.K, domain, call.resource)
         self.faults.visit("reserve", process.pid)
         contract = self._reserve(
             process,
@@ -1398,6 +1419,25 @@ class Kernel:
             meta=meta,
         )
 
+    def _check_rights(
+        self, process: _Process, contract: ResourceContract, operation: str, manager: Any
+    ) -> None:
+        """The rights an operation needs beyond EXECUTE (a Q job that measures needs
+        MEASURE(Q→K), a Φ readout PROJECT(Φ→K)), as its manager declares them."""
+        declare = getattr(manager, "rights", None)
+        if declare is None:
+            return
+        for name in sorted(declare(operation)):
+            right = Operation.__members__.get(name)
+            if right is None:
+                raise DomainError(
+                    f"the {contract.domain.label} manager declares an unknown right {name!r} "
+                    f"for {operation!r}",
+                    code=ErrorCode.DOMAIN_FAULT,
+                    where=f"domain {contract.domain.label}",
+                )
+            self._check(process, right, contract.domain, Domain.K, contract.resource)
+
     def _invoke(
         self,
         process: _Process,
@@ -1408,6 +1448,7 @@ class Kernel:
         manager: DomainManager,
         transition: int = 0,
     ) -> tuple[_Pending, int]:
+        self._check_rights(process, contract, operation, manager)
         latency = manager.latency(operation)
         record = manager.invocation_record(operation, args)
         invocation = Invocation(
@@ -1444,13 +1485,11 @@ class Kernel:
         _require(call.operation, str, "Invoke's operation", process.pid)
         _require(call.args, (tuple, list), "Invoke's arguments", process.pid)
         contract = self._owned_contract(process, call.contract)
-        capability = self._check(process, Operation.EXECUTE, Domain.K, contract.domain)
-        manager = self._managers[contract.domain]
-        rights = getattr(manager, "rights", None)
-        if rights is not None:  # rights beyond EXECUTE the operation needs (MEASURE, PROJECT)
-            for right in sorted(rights(call.operation)):
-                self._check(process, Operation[right], Domain.K, contract.domain)
+        capability = self._check(
+            process, Operation.EXECUTE, Domain.K, contract.domain, contract.resource
+        )
         self.faults.visit("invoke", process.pid)
+        manager = self._managers[contract.domain]
         pending, latency = self._invoke(
             process, contract, capability, call.operation, tuple(call.args), manager
         )
@@ -1503,12 +1542,12 @@ class Kernel:
                 code=ErrorCode.CAPABILITY_INVALID,
                 where=f"process {process.pid}",
             )
-        capability = self._authority.revoke(call.capability)
+        revoked = self._authority.revoke(call.capability)
         self._record(
             _ET.CAPABILITY_REVOKE,
-            capability.target,
+            revoked[0].target,
             process.pid,
-            capability=capability.id,
-            meta={"ids": [capability.id], "reason": "dropped"},
+            capability=revoked[0].id,
+            meta={"ids": [item.id for item in revoked], "reason": "dropped"},
         )
         return True

@@ -55,7 +55,7 @@ def run_q(
     kernel = Kernel(seed, domains=[KDomainManager(), manager or QDomainManager()])
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     if measure:
-        kernel.grant(pid, Operation.MEASURE, "K", "Q")
+        kernel.grant(pid, Operation.MEASURE, "Q", "K")
     result = kernel.run()
     assert result.trace_bytes is not None
     return result, read_trace(result.trace_bytes).entries
