@@ -6,7 +6,9 @@ Prints, on this machine:
   3%);
 * for a 2-qubit circuit, the fixed per-job overhead of XDV over bare Aer (target: under 1 ms),
   and the capability-checked, traced K→Q→K crossing without the simulation itself (the time
-  outside the provider's ``run``; target: under 50 µs).
+  outside the provider's ``run``; target: under 50 µs), also with a provider that simulates
+  nothing, under the kernel's default token authority and under the minimal capability table
+  (the two capability checks of a job, EXECUTE and MEASURE, dominate the difference).
 
 Both sides run in this process, on the same parsed circuit, each after one warm-up run (steady
 state: a process resubmitting a circuit); rounds are interleaved and the best round counts.
@@ -22,6 +24,7 @@ from collections.abc import Generator
 from typing import Any
 
 from xdv import Kernel, Operation
+from xdv.core import CapabilityTable
 from xdv.domains import KDomainManager
 from xdv.domains.q import QDomainManager, QHandle, parse_circuit
 from xdv.domains.q._aer import AerProvider
@@ -72,7 +75,12 @@ class NoSimulation(TimedAer):
 
 
 def xdv_jobs(
-    text: str, qubits: int, shots: int, jobs: int, provider: TimedAer | None = None
+    text: str,
+    qubits: int,
+    shots: int,
+    jobs: int,
+    provider: TimedAer | None = None,
+    authority: Any = None,
 ) -> tuple[float, float]:
     """Wall seconds of ``jobs`` jobs through XDV, and the seconds spent inside Aer's run().
 
@@ -94,7 +102,7 @@ def xdv_jobs(
             yield Invoke(contract, "run", (text, shots))
         marks["end"], marks["cpu_end"] = time.perf_counter(), time.process_time()
 
-    kernel = Kernel(1, domains=[KDomainManager(), manager])
+    kernel = Kernel(1, domains=[KDomainManager(), manager], authority=authority)
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     kernel.grant(pid, Operation.MEASURE, "Q", "K")
     result = kernel.run()
@@ -132,12 +140,14 @@ def main() -> None:
 
     print("== 2-qubit Bell, 100 shots: fixed per-job overhead")
     jobs = 300 if options.quick else 1000
-    best_xdv = best_bare = best_crossing = best_null = best_null_cpu = float("inf")
+    best_xdv = best_bare = best_crossing = best_null = best_null_cpu = best_table_cpu = float("inf")
     for _ in range(rounds):
         elapsed, inside = xdv_jobs(BELL, 2, 100, jobs)
         bare = bare_jobs(BELL, 100, jobs)
         null, _ = xdv_jobs(BELL, 2, 100, jobs, NoSimulation())
         best_null_cpu = min(best_null_cpu, LAST_CPU[0] / jobs)
+        xdv_jobs(BELL, 2, 100, jobs, NoSimulation(), CapabilityTable())
+        best_table_cpu = min(best_table_cpu, LAST_CPU[0] / jobs)
         best_xdv = min(best_xdv, elapsed / jobs)
         best_bare = min(best_bare, bare / jobs)
         best_crossing = min(best_crossing, (elapsed - inside) / jobs)
@@ -149,6 +159,8 @@ def main() -> None:
     print(f"K->Q->K crossing        {crossing_us:9.1f} us   (outside Aer's run; target < 50 us)")
     null_us, null_cpu_us = best_null * 1e6, best_null_cpu * 1e6
     print(f"  with no simulation    {null_us:9.1f} us   wall, {null_cpu_us:.1f} us CPU")
+    table_us = best_table_cpu * 1e6
+    print(f"  same, capability table {table_us:8.1f} us CPU   (the core's minimal authority)")
 
     print("== wide circuits, statevector, 1000 shots: XDV against bare Aer")
     widths = (20, 22) if options.quick else (20, 22, 24)
