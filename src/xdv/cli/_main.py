@@ -408,6 +408,9 @@ from xdv.cli._audit import audit as _audit_group  # noqa: E402 - registered afte
 
 cli.add_command(_audit_group)
 
+# Commands of the domains register themselves on `cli` when their modules are imported.
+from xdv.cli import _q  # noqa: E402, F401
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``xdv`` command; maps errors to the documented exit codes."""
