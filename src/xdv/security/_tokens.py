@@ -524,6 +524,8 @@ class TokenAuthority:
         best: UnauthorizedError | None = None
         for token_id in self._live.get(holder, ()):
             token = self._tokens[token_id]
+            if not token.scope.allows(right, resource, now):
+                continue  # cannot grant this request: no need to build a refusal for it
             try:
                 self._validate(token, holder, right, resource, now)
             except UnauthorizedError as error:
