@@ -78,13 +78,25 @@ def cli() -> None:
     show_default=True,
     help="Trace durability policy.",
 )
+@click.option("--entry", help="DPL programs (.ds): the K process to run (default main).")
 def run(
-    target: str, seed: int, trace_path: Path | None, as_json: bool, quantum: int, fsync: str
+    target: str,
+    seed: int,
+    trace_path: Path | None,
+    as_json: bool,
+    quantum: int,
+    fsync: str,
+    entry: str | None,
 ) -> None:
-    """Run a workload: a Python file (file.py[:function]) or module (package.module:function).
+    """Run a workload: a Python file (file.py[:function]), a module (package.module:function)
+    or a DPL program (file.ds).
 
     Emitted values are printed one per line as the trace entries recording them become durable.
     """
+    if target.endswith(".ds") or ".ds:" in target:
+        from xdv.cli._dpl import run_dpl
+
+        run_dpl(target, entry, seed, trace_path, as_json, quantum, fsync)
     from xdv.runner import run_workload
     from xdv.workload import load_workload
 
@@ -297,6 +309,12 @@ def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> N
         for divergence in divergences:
             click.echo(divergence.describe())
     sys.exit(EXIT_MISMATCH if divergences else EXIT_OK)
+
+
+from xdv.cli._dpl import dpl_check, dpl_dir  # noqa: E402  (the DPL commands use this module)
+
+cli.add_command(dpl_check)
+cli.add_command(dpl_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

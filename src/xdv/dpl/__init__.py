@@ -1,0 +1,130 @@
+"""The DPL toolchain: lexer → parser → checker → DIR → virtual machine on the XDV kernel.
+
+``compile_source`` runs the front-end and the checker and returns the DIR document (or raises
+:class:`DplStaticError` carrying every diagnostic); :func:`load_dpl_workload` turns a ``.ds``
+file into a kernel workload whose single process runs the entry K process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xdv.dpl._checker import CheckedProgram, check
+from xdv.dpl._diagnostics import CODES, Diagnostic, DplStaticError, Source, Span, render
+from xdv.dpl._init_helpers import read_text
+from xdv.dpl._dir import DIR_FORMAT, DIR_VERSION, build_dir, canonical_bytes, disassemble
+from xdv.dpl._lower import PhiBuilder, QCircuit, lower_q
+from xdv.dpl._parser import parse
+from xdv.dpl._values import (
+    DplAdmissibilityFailure,
+    DplContractViolation,
+    DplRuntimeFailure,
+    ShapeValue,
+    Witness,
+    show,
+)
+from xdv.dpl._vm import (
+    BIND_EXERCISE_STEPS_MIN,
+    DomainAdapter,
+    KernelDomainAdapter,
+    Program,
+    compile_k,
+    effect_record_text,
+)
+
+__all__ = [
+    "BIND_EXERCISE_STEPS_MIN",
+    "CODES",
+    "DIR_FORMAT",
+    "DIR_VERSION",
+    "CheckedProgram",
+    "Compiled",
+    "Diagnostic",
+    "DomainAdapter",
+    "DplAdmissibilityFailure",
+    "DplContractViolation",
+    "DplRuntimeFailure",
+    "DplStaticError",
+    "KernelDomainAdapter",
+    "PhiBuilder",
+    "Program",
+    "QCircuit",
+    "ShapeValue",
+    "Source",
+    "Span",
+    "Witness",
+    "analyze",
+    "build_dir",
+    "canonical_bytes",
+    "check",
+    "compile_k",
+    "compile_source",
+    "disassemble",
+    "effect_record_text",
+    "load_dpl_workload",
+    "lower_q",
+    "parse",
+    "render",
+    "show",
+]
+
+
+@dataclass
+class Compiled:
+    """The outcome of the front-end: diagnostics, and the DIR document when there are none."""
+
+    source: Source
+    diagnostics: list[Diagnostic]
+    dir: dict[str, Any] | None
+
+    @property
+    def ok(self) -> bool:
+        return self.dir is not None
+
+
+def analyze(text: str, name: str = "<input>", profile: str | None = None) -> Compiled:
+    """Parse and check ``text``; never raises for bad input (every problem is a diagnostic)."""
+    source = Source(text, name)
+    program, diagnostics = parse(text)
+    if any(d.severity == "error" for d in diagnostics):
+        return Compiled(source, diagnostics, None)
+    checked = check(program, profile)
+    diagnostics = diagnostics + checked.diagnostics
+    if not checked.ok:
+        return Compiled(source, diagnostics, None)
+    return Compiled(source, diagnostics, build_dir(checked))
+
+
+def compile_source(text: str, name: str = "<input>", profile: str | None = None) -> dict[str, Any]:
+    """The DIR document of ``text``; raises :class:`DplStaticError` on any error."""
+    compiled = analyze(text, name, profile)
+    if compiled.dir is None:
+        raise DplStaticError(compiled.diagnostics, compiled.source)
+    return compiled.dir
+
+
+def load_dpl_workload(target: str, entry: str | None = None, *, expected_digest: str | None = None,
+                      steps_max: int | None = None) -> Any:  # fmt: skip
+    """A kernel :class:`~xdv.workload.Workload` running ``entry`` (default ``main``) of a
+    ``.ds`` file; ``target`` may be ``file.ds`` or ``file.ds:entry``."""
+    from xdv.workload import Workload, _canonical_file_target, _check_digest
+
+    location, _, named = target.partition(".ds:")
+    if named:
+        location += ".ds"
+    entry_name = entry or named or "main"
+    path = Path(location)
+    text = read_text(path)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    canonical = _canonical_file_target(path, entry_name if entry_name != "main" else None)
+    _check_digest(canonical, digest, expected_digest)
+    document = compile_source(text, path.name)
+    program = Program(document, entry_name, steps_max=steps_max)
+
+    def workload(kernel: Any) -> None:
+        kernel.spawn(program.anchor, name=f"dpl:{program.entry}")
+
+    return Workload(target=canonical, entry=entry_name, function=workload, digest=digest)
