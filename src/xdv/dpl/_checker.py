@@ -59,7 +59,7 @@ class ProcInfo:
     cross: list[tuple[str, int]] = field(default_factory=list)  # (target key, bind index)
     slots: int = 0
     qubits: int = 0
-    has_while: bool = False
+    has_while: Span | None = None
     param_types: list[str] = field(default_factory=list)
     all_effects: set[str] = field(default_factory=set)  # transitive (K→K calls)
 
@@ -203,8 +203,8 @@ class _Checker:
     def check_bind_effects(self) -> None:
         for bind in self.binds:
             target = self.procs.get(bind["target"])
-            if target is None:
-                continue
+            if target is None or target.proc.regime == "K":
+                continue  # a K target's effects are its own; contracts govern Q and Φ work
             effects = set(target.all_effects)
             if target.proc.regime == "Q":
                 effects.discard("observe")  # a Q result crosses as governed by `observation`
@@ -244,9 +244,9 @@ class _Checker:
     def kernel_profile(self) -> None:
         graph = {key: {c for c, _, _ in info.calls} for key, info in self.procs.items()}
         for key, info in self.procs.items():
-            if info.has_while:
+            if info.has_while is not None:
                 self.error("K801", f"{key}: 'while' loops are unbounded; use 'for i in a..b'",
-                           info.proc.name_span)  # fmt: skip
+                           Span(info.has_while.start, info.has_while.start + 5))  # fmt: skip
             # A process that can reach itself through calls recurses.
             stack, seen = list(graph[key]), set()
             while stack:
@@ -443,7 +443,8 @@ class _ProcChecker:
             if self.regime != "K":
                 self.error("R104", f"'while' is not permitted in {self.regime} processes",
                            statement.span)  # fmt: skip
-            self.info.has_while = True
+            if self.info.has_while is None:
+                self.info.has_while = statement.span
             condition_type, condition = self.expr(statement.condition)
             self.expect_type("Bool", condition_type, statement.condition.span)
             body = self.nested(statement.body, False, loop=True)
@@ -538,7 +539,7 @@ class _ProcChecker:
             self.error("F401", f"'{kind}' in a Φ process needs a witness first "
                        "('prove w from …')", statement.span)  # fmt: skip
         type_name, node = self.expr(statement.value)
-        if self.regime == "Q" and type_name not in ("Qubits", ANY):
+        if self.regime == "Q" and kind == "observe" and type_name not in ("Qubits", ANY):
             self.error("T201", f"a Q process observes qubits, not {type_name}",
                        statement.value.span)  # fmt: skip
         if type_name == "Unit":
@@ -789,6 +790,7 @@ class _ProcChecker:
         if self.regime != "K":
             self.error("R104", f"a {self.regime} process cannot call {key}; cross-regime calls "
                        "start from K", expr.span)  # fmt: skip
+            return target.returns, {"k": "xcall", "target": key, "bind": -1, "args": arg_nodes}
         index = self.c.bind_index.get((self.info.key, key))
         if index is None:
             if (key, self.info.key) in self.c.bind_index:

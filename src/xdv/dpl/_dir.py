@@ -149,6 +149,8 @@ def _expr(node: dict[str, Any]) -> str:
     if kind == "xcall":
         args = ", ".join(_expr(a) for a in node["args"])
         return f"xcall[bind {node['bind']}] {node['target']}({args})"
+    if kind == "std" and node["fn"] == "alloc":
+        return f"q::alloc({node['size']})"
     if kind == "std":
         return f"{node['ns']}::{node['fn']}({', '.join(_expr(a) for a in node['args'])})"
     if kind == "interp":

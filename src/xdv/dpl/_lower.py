@@ -134,6 +134,16 @@ class PhiBuilder:
     def binary(self, op: str, left: Any, right: Any) -> Sym:
         if op in ("+", "-", "*"):
             return Sym("term", {"op": op, "args": [self.term(left), self.term(right)]})
+        if op in ("==", "!=") and any(
+            isinstance(side, Sym) and side.kind == "expr" for side in (left, right)
+        ):
+            # Equality of two conditions: both hold or neither does.
+            a, b = self.expr(left), self.expr(right)
+            same = {"op": "or", "args": [
+                {"op": "and", "args": [a, b]},
+                {"op": "and", "args": [{"op": "not", "arg": a}, {"op": "not", "arg": b}]},
+            ]}  # fmt: skip
+            return Sym("expr", same if op == "==" else {"op": "not", "arg": same})
         if op in ("==", "!=", "<", "<=", ">", ">="):
             return Sym("expr", {"op": op, "lhs": self.term(left), "rhs": self.term(right)})
         if op in ("&&", "||"):

@@ -77,7 +77,11 @@ class _Parser:
     def fail(self, expected: str) -> _Stop:
         token = self.token
         found = "end of input" if token.kind == "eof" else repr(token.text)
-        if token.kind == "keyword" and token.text in ("emit", "observe", "seal"):
+        if (
+            expected == "an expression"
+            and token.kind == "keyword"
+            and token.text in ("emit", "observe", "seal")
+        ):
             self.error(
                 "P002",
                 f"'{token.text}' is an effect statement and cannot appear inside an expression",
@@ -92,10 +96,10 @@ class _Parser:
             return self.advance()
         raise self.fail(what or f"'{text}'")
 
-    def ident(self, what: str = "a name") -> Token:
+    def ident(self, what: str = "a name", library: bool = False) -> Token:
         token = self.token
         if token.kind == "ident":
-            if token.text in RESERVED_V02:
+            if token.text in RESERVED_V02 and not library:
                 self.error(
                     "U001",
                     f"'{token.text}' belongs to the v0.2 systems-level K extensions, which this "
@@ -113,6 +117,7 @@ class _Parser:
     def sync_statement(self) -> None:
         """Skip to just after the next ';' at this nesting level, or to a '}' that closes it."""
         depth = 0
+        start = self.position
         while self.token.kind != "eof":
             token = self.token
             if token.kind == "op" and token.text in "({[":
@@ -125,7 +130,7 @@ class _Parser:
                 self.advance()
                 return
             elif depth == 0 and token.kind == "keyword" and token.text in _STATEMENT_START:
-                if self.position > 0:
+                if self.position > start:
                     return
             self.advance()
 
@@ -150,7 +155,10 @@ class _Parser:
 
     def _item_ahead(self) -> bool:
         token = self.token
-        return token.kind == "keyword" and token.text in _ITEM_START
+        if token.kind != "keyword" or token.text not in _ITEM_START:
+            return False
+        # A regime starts a declaration (`K main`, `K name(`) but not a type (`K[Int]`).
+        return token.text not in _REGIMES or self.peek().kind == "ident"
 
     def nest(self) -> None:
         self.depth += 1
@@ -327,7 +335,9 @@ class _Parser:
         if self.at("true") or self.at("false"):
             self.advance()
             return token.text == "true"
-        if token.kind == "ident":
+        if token.kind == "ident" or (
+            token.kind == "keyword" and token.text in ("emit", "observe", "seal")
+        ):
             self.advance()
             return ("name", token.text)
         if self.accept("["):
@@ -349,9 +359,12 @@ class _Parser:
         self.expect("{")
         clauses: list[ast.Clause] = []
         while not self.at("}") and self.token.kind != "eof":
+            begin = self.position
             try:
                 clauses.append(self.clause())
             except _Stop:
+                if self.position == begin:
+                    self.advance()
                 self.sync_statement()
         end = self.expect("}").span
         return ast.Bind(source, target, clauses, start.cover(end), forge)
@@ -611,7 +624,7 @@ class _Parser:
             name = self.ident()
             if self.at("::"):
                 self.advance()
-                function = self.ident("a library function")
+                function = self.ident("a library function", library=True)
                 args, end = self.arguments()
                 return ast.Call(name.span.cover(end), name.text, function.text, args,
                                 name.span.cover(function.span))  # fmt: skip
