@@ -285,7 +285,7 @@ class _ProcChecker:
 
     def declare(self, name: str, type_name: str, span: Span, mutable: bool = False) -> _Var:
         linear = self.c.is_linear(type_name) or (
-            self.proc.linear and not mutable and len(self.scopes) == 1 and self.info.slots
+            self.proc.linear and self.regime != "Q" and not mutable and len(self.scopes) == 1 and self.info.slots
             < len(self.proc.params)
         )
         previous = self.scopes[-1].get(name)
@@ -496,7 +496,10 @@ class _ProcChecker:
         if self.regime == "Q" and not var.linear and type_name != ANY:
             self.error("N304", f"{statement.name!r} has type {type_name}; Q processes hold only "
                        "linear values", statement.name_span)  # fmt: skip
-        if var.linear and statement.mutable:
+        if statement.mutable and self.regime != "K":
+            self.error("R104", f"mutable bindings are permitted only in K processes",
+                       statement.name_span)  # fmt: skip
+        elif var.linear and statement.mutable:
             self.error("N301", "a linear value cannot be mutable", statement.name_span)
         out = {"s": "let", "name": var.name, "slot": var.slot, "t": type_name, "e": node}
         if statement.mutable:
