@@ -9,7 +9,8 @@ a bad character becomes a diagnostic and is skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from typing import NamedTuple
 
 from xdv.dpl._diagnostics import Diagnostic, Span
 
@@ -35,12 +36,9 @@ _OPERATORS = (
     "+", "-", "*", "/", "%", "<", ">", "=", "!", ".",
     "{", "}", "(", ")", "[", "]", ";", ",", ":",
 )  # fmt: skip
-_TWO = frozenset(op for op in _OPERATORS if len(op) == 2)
-_ONE = frozenset(op for op in _OPERATORS if len(op) == 1)
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """A token: ``kind`` is ``ident``, ``int``, ``float``, ``string``, ``keyword``, ``op`` or
     ``eof``; ``text`` the lexeme (the decoded body for strings, holes still marked)."""
 
@@ -52,129 +50,118 @@ class Token:
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "{": "\x00{", "}": "\x00}"}
 
 
+_TOKEN = re.compile(
+    r"[ \t\r\n]*(?:(?P<line>//[^\n]*)"
+    r"|(?P<block>/\*.*?\*/)"
+    r"|(?P<open>/\*)"
+    r"|(?P<ident>[A-Za-z][A-Za-z0-9_]*)"
+    r"|(?P<number>[0-9]+(?:\.[0-9]+)?(?P<junk>[A-Za-z_][A-Za-z0-9_]*)?)"
+    r"|(?P<op>" + "|".join(re.escape(op) for op in _OPERATORS) + r")"
+    r"|(?P<phi>Φ)|(?P<end>$))",
+    re.DOTALL,
+)
+
+
+_SPACE = re.compile(r"[ \t\r\n]*")
+
+
 def tokenize(text: str) -> tuple[list[Token], list[Diagnostic]]:
     """Split ``text`` into tokens (ending with ``eof``) and the lexical diagnostics found."""
     tokens: list[Token] = []
     diagnostics: list[Diagnostic] = []
+    append = tokens.append
+    match_at = _TOKEN.match
     index = 0
     length = len(text)
     while index < length:
-        char = text[index]
-        if char in " \t\r\n":
-            index += 1
+        match = match_at(text, index)
+        if match is None:
+            index = _irregular(text, _SPACE.match(text, index).end(), tokens, diagnostics)
             continue
-        if text.startswith("//", index):
-            end = text.find("\n", index)
-            index = length if end < 0 else end
-            continue
-        if text.startswith("/*", index):
-            end = text.find("*/", index + 2)
-            if end < 0:
+        kind = match.lastgroup
+        end = match.end()
+        index = match.start(kind)
+        if kind == "ident":
+            word = match.group(kind)
+            append(Token("keyword" if word in KEYWORDS else "ident", word, Span(index, end)))
+        elif kind == "op":
+            append(Token("op", match.group(kind), Span(index, end)))
+        elif kind == "number" or kind == "junk":
+            lexeme = match.group("number")
+            if match.group("junk"):
                 diagnostics.append(
-                    Diagnostic("L003", "block comment is never closed", Span(index, index + 2))
+                    Diagnostic("L006", f"malformed number {lexeme!r}", Span(index, end))
                 )
-                index = length
+                append(Token("int", "0", Span(index, end)))
             else:
-                index = end + 2
-            continue
-        start = index
-        if char.isascii() and (char.isalpha()):
-            while index < length and (
-                text[index].isascii() and (text[index].isalnum() or text[index] == "_")
-            ):
-                index += 1
-            word = text[start:index]
-            kind = "keyword" if word in KEYWORDS else "ident"
-            tokens.append(Token(kind, word, Span(start, index)))
-            continue
-        if char == "Φ":
-            index += 1
-            tokens.append(Token("keyword", "Φ", Span(start, index)))
-            continue
-        if char.isascii() and char.isdigit():
-            while index < length and text[index].isascii() and text[index].isdigit():
-                index += 1
-            kind = "int"
-            if (
-                index + 1 < length
-                and text[index] == "."
-                and text[index + 1].isascii()
-                and text[index + 1].isdigit()
-            ):
-                index += 1
-                while index < length and text[index].isascii() and text[index].isdigit():
-                    index += 1
-                kind = "float"
-            if index < length and text[index].isascii() and (
-                text[index].isalpha() or text[index] == "_"
-            ):
-                while index < length and text[index].isascii() and (
-                    text[index].isalnum() or text[index] == "_"
-                ):
-                    index += 1
-                diagnostics.append(
-                    Diagnostic("L006", f"malformed number {text[start:index]!r}", Span(start, index))
-                )
-                tokens.append(Token("int", "0", Span(start, index)))
-                continue
-            tokens.append(Token(kind, text[start:index], Span(start, index)))
-            continue
-        if char == '"':
-            index += 1
-            body: list[str] = []
-            closed = False
-            while index < length:
-                current = text[index]
-                if current == '"':
-                    index += 1
-                    closed = True
-                    break
-                if current == "\n":
-                    break
-                if current == "\\":
-                    escape = text[index + 1] if index + 1 < length else ""
-                    if escape in _ESCAPES:
-                        body.append(_ESCAPES[escape])
-                        index += 2
-                        continue
-                    diagnostics.append(
-                        Diagnostic(
-                            "L004",
-                            f"unknown escape sequence '\\{escape}'",
-                            Span(index, min(length, index + 2)),
-                        )
-                    )
-                    index += 2 if escape else 1
-                    continue
-                body.append(current)
-                index += 1
-            if not closed:
-                diagnostics.append(
-                    Diagnostic("L002", "string literal is never closed", Span(start, index))
-                )
-            tokens.append(Token("string", "".join(body), Span(start, index)))
-            continue
-        pair = text[index : index + 2]
-        if pair in _TWO:
-            tokens.append(Token("op", pair, Span(index, index + 2)))
-            index += 2
-            continue
-        if char in _ONE:
-            tokens.append(Token("op", char, Span(index, index + 1)))
-            index += 1
-            continue
-        if not char.isascii():
+                append(Token("float" if "." in lexeme else "int", lexeme, Span(index, end)))
+        elif kind == "open":
             diagnostics.append(
-                Diagnostic(
-                    "L005",
-                    f"non-ASCII character {char!r} is allowed only in comments and strings",
-                    Span(index, index + 1),
-                )
+                Diagnostic("L003", "block comment is never closed", Span(index, end))
             )
-        else:
-            diagnostics.append(
-                Diagnostic("L001", f"unexpected character {char!r}", Span(index, index + 1))
-            )
-        index += 1
+            end = length
+        elif kind == "phi":
+            append(Token("keyword", "Φ", Span(index, end)))
+        index = end
     tokens.append(Token("eof", "", Span(length, length)))
     return tokens, diagnostics
+
+
+def _irregular(text: str, index: int, tokens: list[Token], diagnostics: list[Diagnostic]) -> int:
+    """Lex what the fast pattern does not: strings, unclosed comments, stray characters."""
+    length = len(text)
+    char = text[index]
+    if text.startswith("/*", index):
+        diagnostics.append(
+            Diagnostic("L003", "block comment is never closed", Span(index, index + 2))
+        )
+        return length
+    if char == '"':
+        start = index
+        index += 1
+        body: list[str] = []
+        closed = False
+        while index < length:
+            current = text[index]
+            if current == '"':
+                index += 1
+                closed = True
+                break
+            if current == "\n":
+                break
+            if current == "\\":
+                escape = text[index + 1] if index + 1 < length else ""
+                if escape in _ESCAPES:
+                    body.append(_ESCAPES[escape])
+                    index += 2
+                    continue
+                diagnostics.append(
+                    Diagnostic(
+                        "L004",
+                        f"unknown escape sequence '\\{escape}'",
+                        Span(index, min(length, index + 2)),
+                    )
+                )
+                index += 2 if escape else 1
+                continue
+            body.append(current)
+            index += 1
+        if not closed:
+            diagnostics.append(
+                Diagnostic("L002", "string literal is never closed", Span(start, index))
+            )
+        tokens.append(Token("string", "".join(body), Span(start, index)))
+        return index
+    if not char.isascii():
+        diagnostics.append(
+            Diagnostic(
+                "L005",
+                f"non-ASCII character {char!r} is allowed only in comments and strings",
+                Span(index, index + 1),
+            )
+        )
+    else:
+        diagnostics.append(
+            Diagnostic("L001", f"unexpected character {char!r}", Span(index, index + 1))
+        )
+    return index + 1

@@ -145,6 +145,11 @@ class _Codegen:
         self.document = document
         self.generators = generators
         self.lines: list[str] = []
+        self.temporaries = 0
+
+    def temporary(self) -> str:
+        self.temporaries += 1
+        return f"_t{self.temporaries}"
 
     def emit(self, depth: int, text: str) -> None:
         self.lines.append("    " * depth + text)
@@ -154,6 +159,8 @@ class _Codegen:
         is_generator = name in self.generators
         params = ", ".join(f"v{index}" for index in range(len(proc["params"])))
         self.emit(0, f"def {_pyname(name)}({params}):")
+        self.emit(1, "nonlocal _n")
+        self.temporaries = 0
         self.tick(1, is_generator)
         self.block(proc["body"], 1, is_generator)
         if is_generator:
@@ -162,9 +169,11 @@ class _Codegen:
         self.emit(0, "")
 
     def tick(self, depth: int, is_generator: bool) -> None:
-        self.emit(depth, "_c[0] -= 1")
-        self.emit(depth, "if _c[0] < 0:")
-        self.emit(depth + 1, "_fuel()")
+        # One VM step: count down the slice counter, a closure cell shared by every process
+        # of the program (cheaper than a global, an attribute or a list); `_fuel` accounts the
+        # finished slice, enforces the step budget and starts the next slice.
+        self.emit(depth, "if (_n := _n - 1) < 0:")
+        self.emit(depth + 1, "_n = _fuel(_n)")
         if is_generator:
             self.emit(depth + 1, "yield _Yield()")
 
@@ -215,6 +224,15 @@ class _Codegen:
             return f"v{node['slot']}"
         if kind == "bin":
             left, right, op = self.expr(node["l"]), self.expr(node["r"]), node["op"]
+            divisor = node["r"]
+            if op in ("/", "%") and node["t"] == "Int" and divisor["k"] == "lit" and (
+                isinstance(divisor["v"], int) and divisor["v"] > 0
+            ):
+                # A positive literal divisor: Python's floor operators agree with truncation
+                # for a non-negative dividend; only a negative one takes the mirrored path.
+                t = self.temporary()
+                python = "//" if op == "/" else "%"
+                return f"({t} {python} {right} if ({t} := {left}) >= 0 else -(-{t} {python} {right}))"
             if op == "/":
                 helper = "_idiv" if node["t"] == "Int" else "_fdiv"
                 return f"{helper}({left}, {right})"
@@ -294,10 +312,25 @@ def compile_k(document: dict[str, Any], entry: str) -> str:
     """The Python source of every K process of a DIR document."""
     generators = _generators(document, entry)
     codegen = _Codegen(document, generators)
+    names = []
     for proc in document["processes"]:
         if proc["regime"] == "K":
             codegen.process(proc)
-    return "\n".join(codegen.lines) + "\n"
+            names.append(_pyname(proc["name"]))
+    body = "\n".join("    " + line if line else "" for line in codegen.lines)
+    exported = ", ".join(f"{name!r}: {name}" for name in names)
+    return (
+        f"def _program({', '.join(_HELPERS)}, _n):\n"
+        f"{body}\n"
+        "    def _steps_left():\n"
+        "        return _n\n"
+        f"    return {{{exported}, '_steps_left': _steps_left}}\n"
+    )
+
+
+# Names the generated code receives from the runtime (the parameters of `_program`).
+_HELPERS = ("_fuel", "_Yield", "_effect", "_idiv", "_imod", "_fdiv", "_index", "_field",
+            "_show", "_Shape", "_cross")  # fmt: skip
 
 
 # ---------------------------------------------------------------------- the runtime
@@ -329,27 +362,29 @@ class Program:
         self.steps = 0
         self.adapter: DomainAdapter = adapter or KernelDomainAdapter()
         self.source = compile_k(document, self.entry)
-        self.counter = [slice_steps]
-        namespace: dict[str, Any] = {
-            "_c": self.counter, "_fuel": self._fuel, "_Yield": Yield, "_effect": _effect,
-            "_idiv": _idiv, "_imod": _imod, "_fdiv": _fdiv, "_index": _index,
-            "_field": _field, "_show": show, "_Shape": ShapeValue, "_cross": self.cross,
+        helpers: dict[str, Any] = {
+            "_fuel": self._fuel, "_Yield": Yield, "_effect": _effect, "_idiv": _idiv,
+            "_imod": _imod, "_fdiv": _fdiv, "_index": _index, "_field": _field, "_show": show,
+            "_Shape": ShapeValue, "_cross": self.cross,
         }  # fmt: skip
+        namespace: dict[str, Any] = {}
         exec(compile(self.source, f"<dpl {document['sha256'][:12]}>", "exec"), namespace)
-        self._entry_function: Callable[[], Any] = namespace[_pyname(self.entry)]
+        functions = namespace["_program"](*(helpers[name] for name in _HELPERS), slice_steps)
+        self._steps_left: Callable[[], int] = functions["_steps_left"]
+        self._entry_function: Callable[[], Any] = functions[_pyname(self.entry)]
 
-    def _fuel(self) -> None:
-        self.steps += self.slice_steps - self.counter[0]
-        self.counter[0] = self.slice_steps
+    def _fuel(self, left: int) -> int:
+        self.steps += self.slice_steps - left
         if self.steps > self.steps_max:
             raise DplRuntimeFailure(
                 f"step budget of {self.steps_max} exhausted", code=ErrorCode.DPL_RUNTIME
             )
+        return self.slice_steps
 
     @property
     def steps_used(self) -> int:
         """VM steps taken so far (calls and loop iterations)."""
-        return self.steps + self.slice_steps - self.counter[0]
+        return self.steps + self.slice_steps - self._steps_left()
 
     def anchor(self) -> Steps:
         """The K anchor of the kernel process that runs the entry process."""
