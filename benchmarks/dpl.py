@@ -42,8 +42,8 @@ def loop_python(limit: int) -> int:
     while i < limit:
         total = total + i * 3 % 7
         i = i + 1
-    for j in range(0, limit):
-        if j % 2 == 0:
+    for j in range(0, limit):  # the same statement shape as the DPL loop
+        if j % 2 == 0:  # noqa: SIM108
             total = total - 1
         else:
             total = total + 2
@@ -121,8 +121,10 @@ def main() -> None:
     seconds = best_of(rounds, lambda: analyze(text))
     compiled = analyze(text)
     assert compiled.dir is not None, [d.message for d in compiled.diagnostics[:3]]
-    print(f"front-end: {lines} lines in {seconds:.3f} s = {lines / seconds:,.0f} lines/s "
-          "(lex, parse, check, DIR)")  # fmt: skip
+    print(
+        f"front-end: {lines} lines in {seconds:.3f} s = {lines / seconds:,.0f} lines/s "
+        "(lex, parse, check, DIR)"
+    )
 
     print(f"python {sys.version.split()[0]}")
     for name, source, python in (
@@ -132,8 +134,10 @@ def main() -> None:
         dpl_seconds = best_of(rounds, run_dpl(source))
         python_seconds = best_of(rounds, python)
         ratio = python_seconds / dpl_seconds
-        print(f"{name}: DPL {dpl_seconds:.3f} s, CPython {python_seconds:.3f} s, "
-              f"DPL speed = {ratio:.2f} x CPython (target >= 0.50)")  # fmt: skip
+        print(
+            f"{name}: DPL {dpl_seconds:.3f} s, CPython {python_seconds:.3f} s, "
+            f"DPL speed = {ratio:.2f} x CPython (target >= 0.50)"
+        )
     print(f"median of nothing: {statistics.median([1])}" if False else "", end="")
 
 

@@ -37,8 +37,10 @@ CORPUS = ROOT / "tests" / "dpl"
 GOLDEN = CORPUS / "golden"
 PROGRAMS = sorted(CORPUS.rglob("*.ds"))
 UPDATE = os.environ.get("XDV_UPDATE_GOLDEN") == "1"
-_DIRECTIVE = re.compile(r"//\s*(spec|expect|expect-error|expect-runtime|expect-effects|"
-                        r"expect-trace|profile|entry|lower):(.*)$")  # fmt: skip
+_DIRECTIVE = re.compile(
+    r"//\s*(spec|expect|expect-error|expect-runtime|expect-effects|"
+    r"expect-trace|profile|entry|lower):(.*)$"
+)
 
 
 @dataclass
@@ -106,8 +108,21 @@ def _golden(name: str, content: str) -> None:
 def test_corpus_size_and_sections() -> None:
     assert len(CASES) >= 60
     sections = {s.split(".")[0] for case in CASES for s in case.spec}
-    for section in ("§2", "§3", "§4", "§5", "§6", "§7", "§8", "§9", "§10", "§11", "§12",
-                    "v0", "XDV-050"):  # fmt: skip
+    for section in (
+        "§2",
+        "§3",
+        "§4",
+        "§5",
+        "§6",
+        "§7",
+        "§8",
+        "§9",
+        "§10",
+        "§11",
+        "§12",
+        "v0",
+        "XDV-050",
+    ):
         assert any(s.startswith(section) for s in sections), f"no program covers {section}"
     assert all(case.spec for case in CASES), "every corpus program names its spec sections"
 

@@ -36,8 +36,10 @@ def _static_failure(error: XdvError, as_json: bool) -> NoReturn:
         if as_json:
             click.echo(
                 json.dumps(
-                    {"ok": False, "diagnostics": [d.to_json(error.source) for d in
-                                                  error.diagnostics]},  # fmt: skip
+                    {
+                        "ok": False,
+                        "diagnostics": [d.to_json(error.source) for d in error.diagnostics],
+                    },
                     sort_keys=True,
                     ensure_ascii=False,
                 )
@@ -104,8 +106,9 @@ def run_dpl(
                         for _, value in result.outputs
                         if effect_record_text(value) is not None
                     ],
-                    "failures": {str(p): {"code": s.code, "message": s.message}
-                                 for p, s in failures.items()},  # fmt: skip
+                    "failures": {
+                        str(p): {"code": s.code, "message": s.message} for p, s in failures.items()
+                    },
                     "steps": result.steps,
                     "logical_time": result.logical_time,
                     "head_hash": result.head_hash,
@@ -117,8 +120,10 @@ def run_dpl(
         )
     else:
         for status in failures.values():
-            kind = {EXIT_ADMISSIBILITY: "admissibility failure",
-                    EXIT_CONTRACT: "contract violation"}.get(exit_code, "runtime failure")  # fmt: skip
+            kind = {
+                EXIT_ADMISSIBILITY: "admissibility failure",
+                EXIT_CONTRACT: "contract violation",
+            }.get(exit_code, "runtime failure")
             _err.print(f"[red]{kind}[/]: {status.code}: {status.message}")
     sys.exit(exit_code)
 

@@ -311,10 +311,15 @@ def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> N
     sys.exit(EXIT_MISMATCH if divergences else EXIT_OK)
 
 
-from xdv.cli._dpl import dpl_check, dpl_dir  # noqa: E402  (the DPL commands use this module)
+def _add_dpl_commands() -> None:
+    # Imported here: the DPL commands module builds on this one.
+    from xdv.cli._dpl import dpl_check, dpl_dir
 
-cli.add_command(dpl_check)
-cli.add_command(dpl_dir)
+    cli.add_command(dpl_check)
+    cli.add_command(dpl_dir)
+
+
+_add_dpl_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 from xdv.dpl._checker import CheckedProgram, check
 from xdv.dpl._diagnostics import CODES, Diagnostic, DplStaticError, Source, Span, render
-from xdv.dpl._init_helpers import read_text
 from xdv.dpl._dir import DIR_FORMAT, DIR_VERSION, build_dir, canonical_bytes, disassemble
+from xdv.dpl._init_helpers import read_text
 from xdv.dpl._lower import PhiBuilder, QCircuit, lower_q
 from xdv.dpl._parser import parse
 from xdv.dpl._values import (
@@ -106,8 +106,13 @@ def compile_source(text: str, name: str = "<input>", profile: str | None = None)
     return compiled.dir
 
 
-def load_dpl_workload(target: str, entry: str | None = None, *, expected_digest: str | None = None,
-                      steps_max: int | None = None) -> Any:  # fmt: skip
+def load_dpl_workload(
+    target: str,
+    entry: str | None = None,
+    *,
+    expected_digest: str | None = None,
+    steps_max: int | None = None,
+) -> Any:
     """A kernel :class:`~xdv.workload.Workload` running ``entry`` (default ``main``) of a
     ``.ds`` file; ``target`` may be ``file.ds`` or ``file.ds:entry``."""
     from xdv.workload import Workload, _canonical_file_target, _check_digest

@@ -160,8 +160,9 @@ class _Checker:
             if key not in self.procs:
                 others = [k for k in self.procs if k.split("::", 1)[1] == ref.name]
                 if others:
-                    self.error("R105", f"bind names {key}, but the process is {others[0]}",
-                               ref.span)  # fmt: skip
+                    self.error(
+                        "R105", f"bind names {key}, but the process is {others[0]}", ref.span
+                    )
                 else:
                     self.error("R103", f"bind names unknown process {key}", ref.span)
             ends.append(key)
@@ -172,16 +173,20 @@ class _Checker:
             spec = CLAUSES.get(clause.name)
             if spec is None:
                 known = ", ".join(sorted(CLAUSES))
-                self.error("C601", f"unknown contract clause {clause.name!r} (known: {known})",
-                           clause.span)  # fmt: skip
+                self.error(
+                    "C601", f"unknown contract clause {clause.name!r} (known: {known})", clause.span
+                )
                 continue
             operators, valid, description = spec
             if clause.name in clauses:
                 self.error("C607", f"clause {clause.name!r} appears twice", clause.span)
                 continue
             if clause.op not in operators:
-                self.error("C603", f"clause {clause.name!r} takes {sorted(operators)}, not "
-                           f"{clause.op!r}", clause.span)  # fmt: skip
+                self.error(
+                    "C603",
+                    f"clause {clause.name!r} takes {sorted(operators)}, not {clause.op!r}",
+                    clause.span,
+                )
                 continue
             if not valid(clause.value):
                 self.error("C602", f"clause {clause.name!r} needs {description}", clause.span)
@@ -192,8 +197,7 @@ class _Checker:
             bind.source.regime,
             target_regime,
         ):
-            self.error("C606", "a bind to or from a Q process cannot relax linearity",
-                       bind.span)  # fmt: skip
+            self.error("C606", "a bind to or from a Q process cannot relax linearity", bind.span)
         index = len(self.binds)
         self.binds.append(
             {"source": ends[0], "target": ends[1], "contract": clauses, "span": bind.span}
@@ -218,9 +222,9 @@ class _Checker:
                     f"effects_allowed does not permit it",
                     bind["span"],
                 )
-            if target.returns == "Witness" and not bind["contract"].get(
-                "witness_transfer", {}
-            ).get("value", False):
+            if target.returns == "Witness" and not bind["contract"].get("witness_transfer", {}).get(
+                "value", False
+            ):
                 self.error(
                     "C605",
                     f"{bind['target']} returns a witness; the contract needs "
@@ -245,15 +249,21 @@ class _Checker:
         graph = {key: {c for c, _, _ in info.calls} for key, info in self.procs.items()}
         for key, info in self.procs.items():
             if info.has_while is not None:
-                self.error("K801", f"{key}: 'while' loops are unbounded; use 'for i in a..b'",
-                           Span(info.has_while.start, info.has_while.start + 5))  # fmt: skip
+                self.error(
+                    "K801",
+                    f"{key}: 'while' loops are unbounded; use 'for i in a..b'",
+                    Span(info.has_while.start, info.has_while.start + 5),
+                )
             # A process that can reach itself through calls recurses.
             stack, seen = list(graph[key]), set()
             while stack:
                 current = stack.pop()
                 if current == key:
-                    self.error("K802", f"{key} is recursive; the kernel profile forbids "
-                               "recursion", info.proc.name_span)  # fmt: skip
+                    self.error(
+                        "K802",
+                        f"{key} is recursive; the kernel profile forbids recursion",
+                        info.proc.name_span,
+                    )
                     break
                 if current in seen or current not in graph:
                     continue
@@ -262,8 +272,12 @@ class _Checker:
             for callee, span, in_expression in info.calls:
                 target = self.procs.get(callee)
                 if in_expression and target is not None and target.all_effects:
-                    self.error("K803", f"call to {callee} hides effects inside an expression; "
-                               "call it as a statement", span)  # fmt: skip
+                    self.error(
+                        "K803",
+                        f"call to {callee} hides effects inside an expression; "
+                        "call it as a statement",
+                        span,
+                    )
 
 
 class _ProcChecker:
@@ -285,15 +299,26 @@ class _ProcChecker:
 
     def declare(self, name: str, type_name: str, span: Span, mutable: bool = False) -> _Var:
         linear = self.c.is_linear(type_name) or (
-            self.proc.linear and self.regime != "Q" and not mutable and len(self.scopes) == 1 and self.info.slots
-            < len(self.proc.params)
+            self.proc.linear
+            and self.regime != "Q"
+            and not mutable
+            and len(self.scopes) == 1
+            and self.info.slots < len(self.proc.params)
         )
         previous = self.scopes[-1].get(name)
         if previous is not None and previous.linear and not previous.consumed:
             self.error("N302", f"linear value {name!r} is shadowed before it is used", span)
             previous.consumed = True
-        var = _Var(name, type_name, self.info.slots, mutable, linear, span, self.loop_depth,
-                   self.branch_depth)  # fmt: skip
+        var = _Var(
+            name,
+            type_name,
+            self.info.slots,
+            mutable,
+            linear,
+            span,
+            self.loop_depth,
+            self.branch_depth,
+        )
         self.info.slots += 1
         self.scopes[-1][name] = var
         return var
@@ -323,36 +348,52 @@ class _ProcChecker:
             var = self.declare(param.name, type_name, param.span)
             self.info.param_types.append(type_name)
             if self.regime == "Q" and not var.linear:
-                self.error("N304", f"parameter {param.name!r} of a Q process must be linear",
-                           param.span)  # fmt: skip
+                self.error(
+                    "N304", f"parameter {param.name!r} of a Q process must be linear", param.span
+                )
         if self.regime == "Q" and self.info.returns not in ("Unit", "Bits", ANY):
-            self.error("T201", "a Q process returns its measured bits: declare '-> Bits' or "
-                       "nothing", proc.returns.span if proc.returns else proc.name_span)  # fmt: skip
+            self.error(
+                "T201",
+                "a Q process returns its measured bits: declare '-> Bits' or nothing",
+                proc.returns.span if proc.returns else proc.name_span,
+            )
         self.info.body = self.block(proc.body, tail_returns=True)
         self.pop()
         if self.regime == "Φ" and not self.witnessed:
-            self.error("W502", f"{self.info.key} never proves a witness ('prove w from …')",
-                       proc.name_span)  # fmt: skip
+            self.error(
+                "W502", f"{self.info.key} never proves a witness ('prove w from …')", proc.name_span
+            )
         if (
             self.regime != "Q"
             and self.info.returns not in ("Unit", ANY)
             and not self.returns_on_all_paths(self.info.body)
         ):
-            self.error("S701", f"{self.info.key} declares '-> {self.info.returns}' but some "
-                       "path ends without 'return'", proc.name_span)  # fmt: skip
+            self.error(
+                "S701",
+                f"{self.info.key} declares '-> {self.info.returns}' but some "
+                "path ends without 'return'",
+                proc.name_span,
+            )
 
     def check_resource(self, resource: ast.Resource) -> None:
         allowed = RESOURCES[self.regime]
         spec = allowed.get(resource.name)
         if spec is None:
-            self.error("S702", f"{self.regime} processes may use {sorted(allowed)}, not "
-                       f"{resource.name!r}", resource.span)  # fmt: skip
+            self.error(
+                "S702",
+                f"{self.regime} processes may use {sorted(allowed)}, not {resource.name!r}",
+                resource.span,
+            )
             return
         for key, value in resource.arguments.items():
             kind = spec.get(key)
             if kind is None or not isinstance(value, kind) or isinstance(value, bool):
-                self.error("S702", f"resource {resource.name!r} takes {sorted(spec)}; "
-                           f"{key} = {value!r} is not valid", resource.span)  # fmt: skip
+                self.error(
+                    "S702",
+                    f"resource {resource.name!r} takes {sorted(spec)}; "
+                    f"{key} = {value!r} is not valid",
+                    resource.span,
+                )
         if resource.name == "qubits":
             count = resource.arguments.get("n")
             self.qubits_budget = count if isinstance(count, int) else None
@@ -410,12 +451,16 @@ class _ProcChecker:
             var = self.lookup(statement.name)
             type_name, node = self.expr(statement.value)
             if var is None:
-                self.error("T202", f"assignment to undeclared name {statement.name!r}",
-                           statement.name_span)  # fmt: skip
+                self.error(
+                    "T202", f"assignment to undeclared name {statement.name!r}", statement.name_span
+                )
                 return None
             if not var.mutable:
-                self.error("T205", f"{statement.name!r} is immutable; declare it with "
-                           "'mut let'", statement.name_span)  # fmt: skip
+                self.error(
+                    "T205",
+                    f"{statement.name!r} is immutable; declare it with 'mut let'",
+                    statement.name_span,
+                )
             self.expect_type(var.type, type_name, statement.value.span)
             return {"s": "assign", "name": var.name, "slot": var.slot, "e": node}
         if isinstance(statement, ast.Constrain):
@@ -428,8 +473,9 @@ class _ProcChecker:
             return self.return_statement(statement)
         if isinstance(statement, ast.If):
             if self.regime != "K":
-                self.error("R104", f"'if' is not permitted in {self.regime} processes",
-                           statement.span)  # fmt: skip
+                self.error(
+                    "R104", f"'if' is not permitted in {self.regime} processes", statement.span
+                )
             condition_type, condition = self.expr(statement.condition)
             self.expect_type("Bool", condition_type, statement.condition.span)
             then = self.nested(statement.then, tail, loop=False)
@@ -441,8 +487,9 @@ class _ProcChecker:
             return {"s": "if", "c": condition, "then": then, "else": otherwise}
         if isinstance(statement, ast.While):
             if self.regime != "K":
-                self.error("R104", f"'while' is not permitted in {self.regime} processes",
-                           statement.span)  # fmt: skip
+                self.error(
+                    "R104", f"'while' is not permitted in {self.regime} processes", statement.span
+                )
             if self.info.has_while is None:
                 self.info.has_while = statement.span
             condition_type, condition = self.expr(statement.condition)
@@ -451,8 +498,9 @@ class _ProcChecker:
             return {"s": "while", "c": condition, "body": body}
         if isinstance(statement, ast.For):
             if self.regime != "K":
-                self.error("R104", f"'for' is not permitted in {self.regime} processes",
-                           statement.span)  # fmt: skip
+                self.error(
+                    "R104", f"'for' is not permitted in {self.regime} processes", statement.span
+                )
             low_type, low = self.expr(statement.low)
             high_type, high = self.expr(statement.high)
             self.expect_type("Int", low_type, statement.low.span)
@@ -463,8 +511,14 @@ class _ProcChecker:
             body = self.block(statement.body)
             self.loop_depth -= 1
             self.pop()
-            return {"s": "for", "name": var.name, "slot": var.slot, "lo": low, "hi": high,
-                    "body": body}  # fmt: skip
+            return {
+                "s": "for",
+                "name": var.name,
+                "slot": var.slot,
+                "lo": low,
+                "hi": high,
+                "body": body,
+            }
         if isinstance(statement, ast.Break | ast.Continue):
             word = "break" if isinstance(statement, ast.Break) else "continue"
             if self.loop_depth == 0:
@@ -477,9 +531,7 @@ class _ProcChecker:
 
     def let(self, statement: ast.Let) -> dict[str, Any]:
         value = statement.value
-        phi_var = (
-            isinstance(value, ast.Call) and value.namespace == "phi" and self.regime == "Φ"
-        )
+        phi_var = isinstance(value, ast.Call) and value.namespace == "phi" and self.regime == "Φ"
         type_name, node = self.expr(value, let_binding=phi_var)
         if statement.declared is not None:
             declared = self.c.resolve_type(statement.declared)
@@ -488,17 +540,22 @@ class _ProcChecker:
         if type_name == "Unit":
             self.error("T201", "cannot bind a value of type Unit", value.span)
         if phi_var and self.witnessed:
-            self.error("W501", "decision variables must be declared before the witness",
-                       statement.span)  # fmt: skip
+            self.error(
+                "W501", "decision variables must be declared before the witness", statement.span
+            )
         var = self.declare(statement.name, type_name, statement.name_span, statement.mutable)
         var.symbolic = phi_var or bool(node.get("sym"))
         var.qsize = node.get("size")
         if self.regime == "Q" and not var.linear and type_name != ANY:
-            self.error("N304", f"{statement.name!r} has type {type_name}; Q processes hold only "
-                       "linear values", statement.name_span)  # fmt: skip
+            self.error(
+                "N304",
+                f"{statement.name!r} has type {type_name}; Q processes hold only linear values",
+                statement.name_span,
+            )
         if statement.mutable and self.regime != "K":
-            self.error("R104", f"mutable bindings are permitted only in K processes",
-                       statement.name_span)  # fmt: skip
+            self.error(
+                "R104", "mutable bindings are permitted only in K processes", statement.name_span
+            )
         elif var.linear and statement.mutable:
             self.error("N301", "a linear value cannot be mutable", statement.name_span)
         out = {"s": "let", "name": var.name, "slot": var.slot, "t": type_name, "e": node}
@@ -512,12 +569,14 @@ class _ProcChecker:
         if self.regime != "Φ":
             self.error("R104", "'constrain' is permitted only in Φ processes", statement.span)
         if self.witnessed:
-            self.error("W501", "a constraint after the witness is not covered by it",
-                       statement.span)  # fmt: skip
+            self.error(
+                "W501", "a constraint after the witness is not covered by it", statement.span
+            )
         type_name, node = self.expr(statement.condition, constraint=True)
         if type_name not in ("Bool", ANY):
-            self.error("W503", f"a constraint must be Bool, not {type_name}",
-                       statement.condition.span)  # fmt: skip
+            self.error(
+                "W503", f"a constraint must be Bool, not {type_name}", statement.condition.span
+            )
         return {"s": "constrain", "e": node}
 
     def prove(self, statement: ast.Prove) -> dict[str, Any]:
@@ -536,15 +595,23 @@ class _ProcChecker:
     def effect(self, statement: ast.Effect) -> dict[str, Any]:
         kind = statement.kind
         if self.regime == "Q" and kind != "observe":
-            self.error("F402", f"'{kind}' is not permitted in Q processes; a Q process "
-                       "observes (measures) its qubits", statement.span)  # fmt: skip
+            self.error(
+                "F402",
+                f"'{kind}' is not permitted in Q processes; a Q process "
+                "observes (measures) its qubits",
+                statement.span,
+            )
         if self.regime == "Φ" and not self.witnessed:
-            self.error("F401", f"'{kind}' in a Φ process needs a witness first "
-                       "('prove w from …')", statement.span)  # fmt: skip
+            self.error(
+                "F401",
+                f"'{kind}' in a Φ process needs a witness first ('prove w from …')",
+                statement.span,
+            )
         type_name, node = self.expr(statement.value)
         if self.regime == "Q" and kind == "observe" and type_name not in ("Qubits", ANY):
-            self.error("T201", f"a Q process observes qubits, not {type_name}",
-                       statement.value.span)  # fmt: skip
+            self.error(
+                "T201", f"a Q process observes qubits, not {type_name}", statement.value.span
+            )
         if type_name == "Unit":
             self.error("T201", f"cannot {kind} a value of type Unit", statement.value.span)
         self.info.effects.add(kind)
@@ -553,19 +620,24 @@ class _ProcChecker:
     def return_statement(self, statement: ast.Return) -> dict[str, Any]:
         expected = self.info.returns
         if self.regime == "Q":
-            self.error("R104", "a Q process returns what it observes; 'return' is not used",
-                       statement.span)  # fmt: skip
+            self.error(
+                "R104", "a Q process returns what it observes; 'return' is not used", statement.span
+            )
         if self.regime == "Φ" and not self.witnessed and statement.value is not None:
-            self.error("W501", "a Φ result needs a witness first ('prove w from …')",
-                       statement.span)  # fmt: skip
+            self.error(
+                "W501", "a Φ result needs a witness first ('prove w from …')", statement.span
+            )
         if statement.value is None:
             if expected not in ("Unit", ANY):
                 self.error("T201", f"missing return value of type {expected}", statement.span)
             return {"s": "return", "e": None}
         type_name, node = self.expr(statement.value)
         if expected == "Unit" and not statement.implicit:
-            self.error("T201", f"{self.info.key} declares no return type but returns "
-                       f"{type_name}", statement.value.span)  # fmt: skip
+            self.error(
+                "T201",
+                f"{self.info.key} declares no return type but returns {type_name}",
+                statement.value.span,
+            )
         elif expected != "Unit":
             self.expect_type(expected, type_name, statement.value.span)
         if expected == "Unit" and statement.implicit:
@@ -605,7 +677,7 @@ class _ProcChecker:
                 self.expect_type("Bool", type_name, expr.operand.span)
             elif type_name not in (*_NUMERIC, ANY):
                 self.error("T201", f"'-' needs Int or Float, found {type_name}", expr.span)
-            node = {"k": "un", "op": expr.op, "e": operand}
+            node: dict[str, Any] = {"k": "un", "op": expr.op, "e": operand}
             if operand.get("sym"):
                 node["sym"] = True
             return (wanted or type_name), node
@@ -630,8 +702,11 @@ class _ProcChecker:
             type_name, target = self.expr(expr.target)
             if type_name == "Witness":
                 return ANY if self.regime != "K" else "Int", {
-                    "k": "field", "e": target, "name": expr.name, "witness": True,
-                }  # fmt: skip
+                    "k": "field",
+                    "e": target,
+                    "name": expr.name,
+                    "witness": True,
+                }
             fields = dict(self.c.shapes.get(type_name, []))
             if type_name == ANY:
                 return ANY, {"k": "field", "e": target, "name": expr.name}
@@ -664,11 +739,19 @@ class _ProcChecker:
             return ANY, {"k": "var", "name": expr.name, "slot": -1}
         if var.linear:
             if var.consumed:
-                self.error("N301", f"linear value {expr.name!r} is used more than once "
-                           "(linear values cannot be copied)", expr.span)  # fmt: skip
+                self.error(
+                    "N301",
+                    f"linear value {expr.name!r} is used more than once "
+                    "(linear values cannot be copied)",
+                    expr.span,
+                )
             elif var.loop_depth < self.loop_depth or var.branch_depth < self.branch_depth:
-                self.error("N303", f"linear value {expr.name!r} is consumed inside a loop or "
-                           "branch it was not declared in", expr.span)  # fmt: skip
+                self.error(
+                    "N303",
+                    f"linear value {expr.name!r} is consumed inside a loop or "
+                    "branch it was not declared in",
+                    expr.span,
+                )
             var.consumed = True
         node: dict[str, Any] = {"k": "var", "name": var.name, "slot": var.slot}
         if var.symbolic:
@@ -681,13 +764,16 @@ class _ProcChecker:
         left_type, left = self.expr(expr.left, constraint=constraint)
         right_type, right = self.expr(expr.right, constraint=constraint)
         op = expr.op
-        node = {"k": "bin", "op": op, "l": left, "r": right}
+        node: dict[str, Any] = {"k": "bin", "op": op, "l": left, "r": right}
         symbolic = bool(left.get("sym") or right.get("sym"))
         if symbolic:
             node["sym"] = True
             if op in ("/", "%"):
-                self.error("W504", f"'{op}' on decision variables cannot be expressed as a "
-                           "constraint", expr.span)  # fmt: skip
+                self.error(
+                    "W504",
+                    f"'{op}' on decision variables cannot be expressed as a constraint",
+                    expr.span,
+                )
         both = {left_type, right_type}
         if ANY in both:
             result = "Bool" if op in (*_COMPARISON, *_EQUALITY, "&&", "||") else ANY
@@ -706,8 +792,12 @@ class _ProcChecker:
             return "Bool", node
         if op in _COMPARISON:
             if left_type != right_type or left_type not in _NUMERIC:
-                self.error("T201", f"'{op}' needs two Int or two Float operands, found "
-                           f"{left_type} and {right_type}", expr.span)  # fmt: skip
+                self.error(
+                    "T201",
+                    f"'{op}' needs two Int or two Float operands, found "
+                    f"{left_type} and {right_type}",
+                    expr.span,
+                )
             return "Bool", node
         if op == "+" and left_type == right_type == "String":
             return "String", node
@@ -716,8 +806,11 @@ class _ProcChecker:
         if left_type != right_type or left_type not in _NUMERIC:
             if symbolic and both <= {"Int", "Bool"} and op in ("-", "*"):
                 return "Int", node
-            self.error("T201", f"'{op}' needs two Int or two Float operands, found "
-                       f"{left_type} and {right_type}", expr.span)  # fmt: skip
+            self.error(
+                "T201",
+                f"'{op}' needs two Int or two Float operands, found {left_type} and {right_type}",
+                expr.span,
+            )
             return ANY, node
         if op == "%" and left_type != "Int":
             self.error("T201", "'%' needs Int operands", expr.span)
@@ -742,8 +835,9 @@ class _ProcChecker:
             given[name] = node
         missing = [name for name in declared if name not in given]
         if missing:
-            self.error("T207", f"{expr.name} literal lacks field(s) {', '.join(missing)}",
-                       expr.span)  # fmt: skip
+            self.error(
+                "T207", f"{expr.name} literal lacks field(s) {', '.join(missing)}", expr.span
+            )
         fields = [[name, given[name]] for name in declared if name in given]
         return expr.name, {"k": "shape", "name": expr.name, "fields": fields}
 
@@ -756,8 +850,9 @@ class _ProcChecker:
         if namespace == "phi":
             return self.phi_call(expr, let_binding)
         if namespace is not None and namespace not in ("K", "Q", "Φ"):
-            self.error("T202", f"unknown library namespace {namespace!r} (known: q, phi)",
-                       expr.name_span)  # fmt: skip
+            self.error(
+                "T202", f"unknown library namespace {namespace!r} (known: q, phi)", expr.name_span
+            )
             for arg in expr.args:
                 self.expr(arg)
             return ANY, {"k": "lit", "v": None}
@@ -768,16 +863,20 @@ class _ProcChecker:
         if target is None:
             others = [k for k in self.c.procs if k.split("::", 1)[1] == expr.name]
             if others and namespace is None:
-                self.error("R101", f"{others[0]} is in another regime: call it as "
-                           f"{others[0]}(…) through a bind", expr.name_span)  # fmt: skip
+                self.error(
+                    "R101",
+                    f"{others[0]} is in another regime: call it as {others[0]}(…) through a bind",
+                    expr.name_span,
+                )
             else:
                 code = "R103" if namespace else "T202"
                 self.error(code, f"unknown process {key}", expr.name_span)
             return ANY, {"k": "call", "proc": key, "args": [n for _, n in args]}
         params = target.proc.params
         if len(params) != len(args):
-            self.error("T203", f"{key} takes {len(params)} argument(s), {len(args)} given",
-                       expr.span)  # fmt: skip
+            self.error(
+                "T203", f"{key} takes {len(params)} argument(s), {len(args)} given", expr.span
+            )
         else:
             for param, (type_name, _), arg in zip(params, args, expr.args, strict=True):
                 declared = self.c.resolve_type(param.declared)
@@ -785,36 +884,51 @@ class _ProcChecker:
         arg_nodes = [n for _, n in args]
         if regime == self.regime:
             if self.regime != "K":
-                self.error("U001", f"calls between {self.regime} processes are not supported "
-                           "yet", expr.span)  # fmt: skip
+                self.error(
+                    "U001",
+                    f"calls between {self.regime} processes are not supported yet",
+                    expr.span,
+                )
             self.info.calls.append((key, expr.span, not statement))
             return target.returns, {"k": "call", "proc": key, "args": arg_nodes}
         # A cross-regime call: K drives Q or Φ through a bind (caller -> callee).
         if self.regime != "K":
-            self.error("R104", f"a {self.regime} process cannot call {key}; cross-regime calls "
-                       "start from K", expr.span)  # fmt: skip
+            self.error(
+                "R104",
+                f"a {self.regime} process cannot call {key}; cross-regime calls start from K",
+                expr.span,
+            )
             return target.returns, {"k": "xcall", "target": key, "bind": -1, "args": arg_nodes}
         index = self.c.bind_index.get((self.info.key, key))
         if index is None:
             if (key, self.info.key) in self.c.bind_index:
-                self.error("R102", f"bind {key} -> {self.info.key} goes the other way; this "
-                           f"call needs 'bind {self.info.key} -> {key}'", expr.span)  # fmt: skip
+                self.error(
+                    "R102",
+                    f"bind {key} -> {self.info.key} goes the other way; this "
+                    f"call needs 'bind {self.info.key} -> {key}'",
+                    expr.span,
+                )
             else:
-                self.error("R101", f"cross-regime call to {key} needs 'bind {self.info.key} -> "
-                           f"{key} contract {{ … }}'", expr.span)  # fmt: skip
+                self.error(
+                    "R101",
+                    f"cross-regime call to {key} needs 'bind {self.info.key} -> "
+                    f"{key} contract {{ … }}'",
+                    expr.span,
+                )
             index = -1
         self.info.cross.append((key, index))
         result = target.returns
         if regime == "Q":
             observation = "sample"
             if index >= 0:
-                observation = self.c.binds[index]["contract"].get("observation", {}).get(
-                    "value", "sample"
+                observation = (
+                    self.c.binds[index]["contract"].get("observation", {}).get("value", "sample")
                 )
             result = "Counts" if observation == "counts" else "Bits"
             if params:
-                self.error("N304", f"{key} takes linear parameters a K process cannot supply",
-                           expr.span)  # fmt: skip
+                self.error(
+                    "N304", f"{key} takes linear parameters a K process cannot supply", expr.span
+                )
         return result, {"k": "xcall", "target": key, "bind": index, "args": arg_nodes}
 
     def q_call(self, expr: ast.Call) -> tuple[str, dict[str, Any]]:
@@ -831,8 +945,12 @@ class _ProcChecker:
             if size is not None:
                 self.info.qubits += size
                 if self.qubits_budget is not None and self.info.qubits > self.qubits_budget:
-                    self.error("S703", f"{self.info.key} allocates {self.info.qubits} qubits but "
-                               f"'uses qubits(n={self.qubits_budget})'", expr.span)  # fmt: skip
+                    self.error(
+                        "S703",
+                        f"{self.info.key} allocates {self.info.qubits} qubits but "
+                        f"'uses qubits(n={self.qubits_budget})'",
+                        expr.span,
+                    )
             return "Qubits", {"k": "std", "ns": "q", "fn": "alloc", "args": [], "size": size or 0}
         if name == "join":
             if len(expr.args) != 2:
@@ -842,8 +960,13 @@ class _ProcChecker:
             for (type_name, _), arg in zip(parts, expr.args, strict=True):
                 self.expect_type("Qubits", type_name, arg.span)
             size = sum(int(node.get("size") or 0) for _, node in parts)
-            return "Qubits", {"k": "std", "ns": "q", "fn": "join",
-                              "args": [n for _, n in parts], "size": size}  # fmt: skip
+            return "Qubits", {
+                "k": "std",
+                "ns": "q",
+                "fn": "join",
+                "args": [n for _, n in parts],
+                "size": size,
+            }
         gate = Q_GATES.get(name)
         if gate is None:
             known = ", ".join(["alloc", "join", *sorted(Q_GATES)])
@@ -853,8 +976,12 @@ class _ProcChecker:
             return "Qubits", {"k": "std", "ns": "q", "fn": name, "args": [], "size": 0}
         qubits, angles = gate
         if len(expr.args) != 1 + qubits + angles:
-            self.error("T203", f"q::{name} takes a register, {qubits} qubit index(es)"
-                       + (f" and {angles} angle" if angles else ""), expr.span)  # fmt: skip
+            self.error(
+                "T203",
+                f"q::{name} takes a register, {qubits} qubit index(es)"
+                + (f" and {angles} angle" if angles else ""),
+                expr.span,
+            )
             for arg in expr.args:
                 self.expr(arg)
             return "Qubits", {"k": "std", "ns": "q", "fn": name, "args": [], "size": 0}
@@ -867,34 +994,37 @@ class _ProcChecker:
             if index is None:
                 continue
             if size is not None and not 0 <= index < size:
-                self.error("T201", f"qubit index {index} is outside a register of {size}",
-                           arg.span)  # fmt: skip
+                self.error("T201", f"qubit index {index} is outside a register of {size}", arg.span)
             if index in indices:
                 self.error("N301", f"qubit {index} is used twice in one gate", arg.span)
             indices.append(index)
         angle_nodes = []
         for arg in expr.args[1 + qubits :]:
             value = self.static_number(arg)
-            angle_nodes.append({"k": "lit", "v": value if value is not None else 0.0,
-                                "t": "Float"})  # fmt: skip
+            angle_nodes.append({"k": "lit", "v": value if value is not None else 0.0, "t": "Float"})
         return "Qubits", {
-            "k": "std", "ns": "q", "fn": name,
-            "args": [register, *({"k": "lit", "v": i, "t": "Int"} for i in indices),
-                     *angle_nodes],
+            "k": "std",
+            "ns": "q",
+            "fn": name,
+            "args": [register, *({"k": "lit", "v": i, "t": "Int"} for i in indices), *angle_nodes],
             "size": size,
-        }  # fmt: skip
+        }
 
     def phi_call(self, expr: ast.Call, let_binding: bool) -> tuple[str, dict[str, Any]]:
         if self.regime != "Φ":
             self.error("R104", "phi:: operations are permitted only in Φ processes", expr.span)
         arity = PHI_FUNCTIONS.get(expr.name)
         if arity is None:
-            self.error("T202", f"unknown phi:: operation {expr.name!r} (known: int, bool)",
-                       expr.name_span)  # fmt: skip
+            self.error(
+                "T202", f"unknown phi:: operation {expr.name!r} (known: int, bool)", expr.name_span
+            )
             return ANY, {"k": "lit", "v": None}
         if not let_binding:
-            self.error("W504", f"phi::{expr.name} declares a decision variable: bind it with "
-                       "'let'", expr.span)  # fmt: skip
+            self.error(
+                "W504",
+                f"phi::{expr.name} declares a decision variable: bind it with 'let'",
+                expr.span,
+            )
         args = [self.expr(arg) for arg in expr.args]
         if len(args) != arity:
             self.error("T203", f"phi::{expr.name} takes {arity} argument(s)", expr.span)
@@ -903,8 +1033,13 @@ class _ProcChecker:
             if node.get("sym"):
                 self.error("W504", "variable bounds must be known before solving", arg.span)
         type_name = "Int" if expr.name == "int" else "Bool"
-        return type_name, {"k": "std", "ns": "phi", "fn": expr.name,
-                           "args": [n for _, n in args], "sym": True}  # fmt: skip
+        return type_name, {
+            "k": "std",
+            "ns": "phi",
+            "fn": expr.name,
+            "args": [n for _, n in args],
+            "sym": True,
+        }
 
     def static_int(self, expr: ast.Expr) -> int | None:
         if isinstance(expr, ast.Literal) and expr.kind == "int":

@@ -38,8 +38,9 @@ def build_dir(checked: CheckedProgram) -> dict[str, Any]:
                 ],
                 "returns": info.returns,
                 "linear": proc.linear,
-                "uses": [{"name": r.name, "args": dict(sorted(r.arguments.items()))}
-                         for r in proc.uses],  # fmt: skip
+                "uses": [
+                    {"name": r.name, "args": dict(sorted(r.arguments.items()))} for r in proc.uses
+                ],
                 "effects": sorted(info.all_effects),
                 "slots": info.slots,
                 "qubits": info.qubits,
@@ -79,7 +80,8 @@ def disassemble(document: dict[str, Any]) -> str:
         lines.append(f"shape {shape['name']} {{ {fields} }}")
     for bind in document["binds"]:
         clauses = ", ".join(
-            f"{name} {c['op']} {json.dumps(c['value'])}" for name, c in sorted(bind["contract"].items())
+            f"{name} {c['op']} {json.dumps(c['value'])}"
+            for name, c in sorted(bind["contract"].items())
         )
         lines.append(f"bind {bind['source']} -> {bind['target']} {{ {clauses} }}")
     for proc in document["processes"]:
@@ -125,9 +127,8 @@ def _statements(body: list[dict[str, Any]], lines: list[str], depth: int) -> Non
             _statements(node["body"], lines, depth + 1)
             lines.append(f"{pad}end")
         elif kind == "for":
-            lines.append(
-                f"{pad}for %{node['slot']}:{node['name']} in {_expr(node['lo'])}..{_expr(node['hi'])}"
-            )
+            bounds = f"{_expr(node['lo'])}..{_expr(node['hi'])}"
+            lines.append(f"{pad}for %{node['slot']}:{node['name']} in {bounds}")
             _statements(node["body"], lines, depth + 1)
             lines.append(f"{pad}end")
         else:
@@ -154,12 +155,18 @@ def _expr(node: dict[str, Any]) -> str:
     if kind == "std":
         return f"{node['ns']}::{node['fn']}({', '.join(_expr(a) for a in node['args'])})"
     if kind == "interp":
-        return "fmt(" + ", ".join(
-            json.dumps(p, ensure_ascii=False) if isinstance(p, str) else _expr(p)
-            for p in node["parts"]
-        ) + ")"
+        return (
+            "fmt("
+            + ", ".join(
+                json.dumps(p, ensure_ascii=False) if isinstance(p, str) else _expr(p)
+                for p in node["parts"]
+            )
+            + ")"
+        )
     if kind == "shape":
-        return f"{node['name']} {{ " + ", ".join(f"{n}: {_expr(e)}" for n, e in node["fields"]) + " }"
+        return (
+            f"{node['name']} {{ " + ", ".join(f"{n}: {_expr(e)}" for n, e in node["fields"]) + " }"
+        )
     if kind == "field":
         return f"{_expr(node['e'])}.{node['name']}"
     if kind == "array":

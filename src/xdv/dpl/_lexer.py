@@ -18,24 +18,89 @@ __all__ = ["KEYWORDS", "RESERVED_V02", "Token", "tokenize"]
 
 KEYWORDS = frozenset(
     {
-        "forge", "shape", "proc", "bind", "uses", "return", "let", "constrain", "prove",
-        "observe", "emit", "seal", "linear", "contract", "K", "Q", "Φ", "from", "true",
-        "false", "mut", "if", "else", "while", "for", "in", "break", "continue",
+        "forge",
+        "shape",
+        "proc",
+        "bind",
+        "uses",
+        "return",
+        "let",
+        "constrain",
+        "prove",
+        "observe",
+        "emit",
+        "seal",
+        "linear",
+        "contract",
+        "K",
+        "Q",
+        "Φ",
+        "from",
+        "true",
+        "false",
+        "mut",
+        "if",
+        "else",
+        "while",
+        "for",
+        "in",
+        "break",
+        "continue",
     }
-)  # fmt: skip
+)
 # Reserved by the v0.2 draft for systems-level K extensions this implementation does not offer.
 RESERVED_V02 = frozenset(
     {
-        "alloc", "free", "spawn", "join", "mutex_new", "mutex_lock", "mutex_unlock", "open",
-        "read", "write", "close", "io_read", "io_write", "mmio_read", "mmio_write", "unsafe",
+        "alloc",
+        "free",
+        "spawn",
+        "join",
+        "mutex_new",
+        "mutex_lock",
+        "mutex_unlock",
+        "open",
+        "read",
+        "write",
+        "close",
+        "io_read",
+        "io_write",
+        "mmio_read",
+        "mmio_write",
+        "unsafe",
     }
-)  # fmt: skip
+)
 
 _OPERATORS = (
-    "::", "->", "=>", "==", "!=", "<=", ">=", "&&", "||", "..",
-    "+", "-", "*", "/", "%", "<", ">", "=", "!", ".",
-    "{", "}", "(", ")", "[", "]", ";", ",", ":",
-)  # fmt: skip
+    "::",
+    "->",
+    "=>",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "..",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "<",
+    ">",
+    "=",
+    "!",
+    ".",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ";",
+    ",",
+    ":",
+)
 
 
 class Token(NamedTuple):
@@ -76,9 +141,10 @@ def tokenize(text: str) -> tuple[list[Token], list[Diagnostic]]:
     while index < length:
         match = match_at(text, index)
         if match is None:
-            index = _irregular(text, _SPACE.match(text, index).end(), tokens, diagnostics)
+            space = _SPACE.match(text, index)
+            index = _irregular(text, space.end() if space else index, tokens, diagnostics)
             continue
-        kind = match.lastgroup
+        kind = match.lastgroup or "end"
         end = match.end()
         index = match.start(kind)
         if kind == "ident":

@@ -139,10 +139,13 @@ class PhiBuilder:
         ):
             # Equality of two conditions: both hold or neither does.
             a, b = self.expr(left), self.expr(right)
-            same = {"op": "or", "args": [
-                {"op": "and", "args": [a, b]},
-                {"op": "and", "args": [{"op": "not", "arg": a}, {"op": "not", "arg": b}]},
-            ]}  # fmt: skip
+            same = {
+                "op": "or",
+                "args": [
+                    {"op": "and", "args": [a, b]},
+                    {"op": "and", "args": [{"op": "not", "arg": a}, {"op": "not", "arg": b}]},
+                ],
+            }
             return Sym("expr", same if op == "==" else {"op": "not", "arg": same})
         if op in ("==", "!=", "<", "<=", ">", ">="):
             return Sym("expr", {"op": op, "lhs": self.term(left), "rhs": self.term(right)})
@@ -170,9 +173,13 @@ def evaluate_constraint(node: dict[str, Any], assignment: dict[str, Any]) -> boo
         return bool(assignment[node["var"]])
     left, right = _term(node["lhs"], assignment), _term(node["rhs"], assignment)
     return {
-        "==": left == right, "!=": left != right, "<": left < right,
-        "<=": left <= right, ">": left > right, ">=": left >= right,
-    }[op]  # fmt: skip
+        "==": left == right,
+        "!=": left != right,
+        "<": left < right,
+        "<=": left <= right,
+        ">": left > right,
+        ">=": left >= right,
+    }[op]
 
 
 def _term(node: dict[str, Any], assignment: dict[str, Any]) -> int:

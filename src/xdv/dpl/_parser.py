@@ -20,13 +20,37 @@ _REGIMES = ("K", "Q", "Φ")
 _ERRORS_MAX = 50
 _DEPTH_MAX = 200  # nesting bound: deeper input is reported, never a Python RecursionError
 _BINARY: dict[str, int] = {
-    "||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, ">": 4, "<=": 4, ">=": 4,
-    "+": 5, "-": 5, "*": 6, "/": 6, "%": 6,
-}  # fmt: skip
+    "||": 1,
+    "&&": 2,
+    "==": 3,
+    "!=": 3,
+    "<": 4,
+    ">": 4,
+    "<=": 4,
+    ">=": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
+}
 _STATEMENT_START = frozenset(
-    {"let", "mut", "constrain", "prove", "observe", "emit", "seal", "return", "if", "while",
-     "for", "break", "continue"}
-)  # fmt: skip
+    {
+        "let",
+        "mut",
+        "constrain",
+        "prove",
+        "observe",
+        "emit",
+        "seal",
+        "return",
+        "if",
+        "while",
+        "for",
+        "break",
+        "continue",
+    }
+)
 _ITEM_START = frozenset({"forge", "shape", "proc", "bind", "K", "Q", "Φ"})
 
 
@@ -129,9 +153,13 @@ class _Parser:
             elif token.kind == "op" and token.text == ";" and depth == 0:
                 self.advance()
                 return
-            elif depth == 0 and token.kind == "keyword" and token.text in _STATEMENT_START:
-                if self.position > start:
-                    return
+            elif (
+                depth == 0
+                and token.kind == "keyword"
+                and token.text in _STATEMENT_START
+                and self.position > start
+            ):
+                return
             self.advance()
 
     def sync_item(self) -> None:
@@ -219,9 +247,8 @@ class _Parser:
             self.expect(":")
             declared = self.type_ref()
             fields.append((field_token.text, declared, field_token.span.cover(declared.span)))
-            if not self.accept(";") and not self.accept(","):
-                if not self.at("}"):
-                    raise self.fail("';' after a shape field")
+            if not self.accept(";") and not self.accept(",") and not self.at("}"):
+                raise self.fail("';' after a shape field")
         end = self.expect("}").span
         return ast.Shape(name, fields, start.cover(end), forge)
 
@@ -284,9 +311,17 @@ class _Parser:
                 break
         body = self.block()
         return ast.Proc(
-            regime, name.text, params, returns, uses, linear, body, start.cover(body.span),
-            name.span, forge,
-        )  # fmt: skip
+            regime,
+            name.text,
+            params,
+            returns,
+            uses,
+            linear,
+            body,
+            start.cover(body.span),
+            name.span,
+            forge,
+        )
 
     def param(self) -> ast.Param:
         # v0.1: `name: Type`; v0.2: `K[Int] name` (a type first).
@@ -460,8 +495,9 @@ class _Parser:
             declared = self.type_ref() if self.accept(":") else None
             self.expect("=")
             value = self.expression()
-            return ast.Let(token.span.cover(value.span), name.text, mutable, declared, value,
-                           name.span), True  # fmt: skip
+            return ast.Let(
+                token.span.cover(value.span), name.text, mutable, declared, value, name.span
+            ), True
         if self.at("constrain"):
             self.advance()
             condition = self.expression()
@@ -497,8 +533,9 @@ class _Parser:
             self.expect("..", "'..' in a range")
             high = self.expression(no_shape=True)
             body = self.block()
-            return ast.For(token.span.cover(body.span), name.text, low, high, body,
-                           name.span), False  # fmt: skip
+            return ast.For(
+                token.span.cover(body.span), name.text, low, high, body, name.span
+            ), False
         if self.at("break"):
             self.advance()
             return ast.Break(token.span), True
@@ -626,8 +663,13 @@ class _Parser:
                 self.advance()
                 function = self.ident("a library function", library=True)
                 args, end = self.arguments()
-                return ast.Call(name.span.cover(end), name.text, function.text, args,
-                                name.span.cover(function.span))  # fmt: skip
+                return ast.Call(
+                    name.span.cover(end),
+                    name.text,
+                    function.text,
+                    args,
+                    name.span.cover(function.span),
+                )
             if self.at("("):
                 args, end = self.arguments()
                 return ast.Call(name.span.cover(end), None, name.text, args, name.span)
@@ -671,8 +713,9 @@ class _Parser:
             if char == "{":
                 end = body.find("}", index)
                 if end < 0:
-                    self.error("P001", "'{' in a string opens a hole that is never closed",
-                               token.span)  # fmt: skip
+                    self.error(
+                        "P001", "'{' in a string opens a hole that is never closed", token.span
+                    )
                     return ast.Literal(token.span, "string", body.replace("\x00", ""))
                 hole = body[index + 1 : end]
                 if text:

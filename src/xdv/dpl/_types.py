@@ -13,8 +13,27 @@ __all__ = [
     "normalize_type",
 ]
 
-_INT = {"i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "Int", "Int8", "Int16", "Int32",
-        "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Size", "Byte"}  # fmt: skip
+_INT = {
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "Int",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
+    "Size",
+    "Byte",
+}
 _FLOAT = {"f32", "f64", "Float", "Float32", "Float64"}
 _ALIASES = {
     **dict.fromkeys(_INT, "Int"),
@@ -42,10 +61,22 @@ def normalize_type(name: str) -> str | None:
 
 # q:: standard library: name -> (qubit indices taken, angle parameters taken).
 Q_GATES: dict[str, tuple[int, int]] = {
-    "h": (1, 0), "x": (1, 0), "y": (1, 0), "z": (1, 0), "s": (1, 0), "sdg": (1, 0),
-    "t": (1, 0), "tdg": (1, 0), "rx": (1, 1), "ry": (1, 1), "rz": (1, 1),
-    "cx": (2, 0), "cz": (2, 0), "swap": (2, 0), "ccx": (3, 0),
-}  # fmt: skip
+    "h": (1, 0),
+    "x": (1, 0),
+    "y": (1, 0),
+    "z": (1, 0),
+    "s": (1, 0),
+    "sdg": (1, 0),
+    "t": (1, 0),
+    "tdg": (1, 0),
+    "rx": (1, 1),
+    "ry": (1, 1),
+    "rz": (1, 1),
+    "cx": (2, 0),
+    "cz": (2, 0),
+    "swap": (2, 0),
+    "ccx": (3, 0),
+}
 # phi:: standard library: decision-variable constructors and their argument counts.
 PHI_FUNCTIONS: dict[str, int] = {"int": 2, "bool": 0}
 
@@ -62,8 +93,7 @@ _BOOL = (bool,)
 
 def _is_effect_list(value: Any) -> bool:
     return isinstance(value, bool) or (
-        isinstance(value, list)
-        and all(item in ("emit", "observe", "seal") for item in value)
+        isinstance(value, list) and all(item in ("emit", "observe", "seal") for item in value)
     )
 
 

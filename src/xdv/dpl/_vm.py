@@ -52,9 +52,7 @@ Steps = Generator[Syscall, Any, Any]
 class DomainAdapter(Protocol):
     """How the VM reaches the Q and Φ managers (the only place that names their operations)."""
 
-    def run_circuit(
-        self, circuit: str, qubits: int, shots: int, terms: Mapping[str, Any]
-    ) -> Steps:
+    def run_circuit(self, circuit: str, qubits: int, shots: int, terms: Mapping[str, Any]) -> Steps:
         """Run OpenQASM source for ``shots`` shots; return ``{"counts": …, "shots": …}``."""
         ...
 
@@ -70,9 +68,14 @@ class KernelDomainAdapter:
         self.bound = set(bound)
 
     def _session(
-        self, domain: Domain, resource: str, amount: int, terms: Mapping[str, Any],
-        operation: str, args: tuple[Any, ...],
-    ) -> Steps:  # fmt: skip
+        self,
+        domain: Domain,
+        resource: str,
+        amount: int,
+        terms: Mapping[str, Any],
+        operation: str,
+        args: tuple[Any, ...],
+    ) -> Steps:
         if domain not in self.bound:
             yield Bind(domain)
             self.bound.add(domain)
@@ -83,11 +86,12 @@ class KernelDomainAdapter:
             yield Release(contract)
         return value
 
-    def run_circuit(
-        self, circuit: str, qubits: int, shots: int, terms: Mapping[str, Any]
-    ) -> Steps:
-        return (yield from self._session(Domain.Q, "qubits", max(1, qubits), terms, "run",
-                                         (circuit, shots)))  # fmt: skip
+    def run_circuit(self, circuit: str, qubits: int, shots: int, terms: Mapping[str, Any]) -> Steps:
+        return (
+            yield from self._session(
+                Domain.Q, "qubits", max(1, qubits), terms, "run", (circuit, shots)
+            )
+        )
 
     def solve(self, problem: dict[str, Any], terms: Mapping[str, Any]) -> Steps:
         return (yield from self._session(Domain.PHI, "envelope", 1, terms, "solve", (problem,)))
@@ -225,14 +229,19 @@ class _Codegen:
         if kind == "bin":
             left, right, op = self.expr(node["l"]), self.expr(node["r"]), node["op"]
             divisor = node["r"]
-            if op in ("/", "%") and node["t"] == "Int" and divisor["k"] == "lit" and (
-                isinstance(divisor["v"], int) and divisor["v"] > 0
+            if (
+                op in ("/", "%")
+                and node["t"] == "Int"
+                and divisor["k"] == "lit"
+                and (isinstance(divisor["v"], int) and divisor["v"] > 0)
             ):
                 # A positive literal divisor: Python's floor operators agree with truncation
                 # for a non-negative dividend; only a negative one takes the mirrored path.
                 t = self.temporary()
                 python = "//" if op == "/" else "%"
-                return f"({t} {python} {right} if ({t} := {left}) >= 0 else -(-{t} {python} {right}))"
+                return (
+                    f"({t} {python} {right} if ({t} := {left}) >= 0 else -(-{t} {python} {right}))"
+                )
             if op == "/":
                 helper = "_idiv" if node["t"] == "Int" else "_fdiv"
                 return f"{helper}({left}, {right})"
@@ -329,8 +338,19 @@ def compile_k(document: dict[str, Any], entry: str) -> str:
 
 
 # Names the generated code receives from the runtime (the parameters of `_program`).
-_HELPERS = ("_fuel", "_Yield", "_effect", "_idiv", "_imod", "_fdiv", "_index", "_field",
-            "_show", "_Shape", "_cross")  # fmt: skip
+_HELPERS = (
+    "_fuel",
+    "_Yield",
+    "_effect",
+    "_idiv",
+    "_imod",
+    "_fdiv",
+    "_index",
+    "_field",
+    "_show",
+    "_Shape",
+    "_cross",
+)
 
 
 # ---------------------------------------------------------------------- the runtime
@@ -363,10 +383,18 @@ class Program:
         self.adapter: DomainAdapter = adapter or KernelDomainAdapter()
         self.source = compile_k(document, self.entry)
         helpers: dict[str, Any] = {
-            "_fuel": self._fuel, "_Yield": Yield, "_effect": _effect, "_idiv": _idiv,
-            "_imod": _imod, "_fdiv": _fdiv, "_index": _index, "_field": _field, "_show": show,
-            "_Shape": ShapeValue, "_cross": self.cross,
-        }  # fmt: skip
+            "_fuel": self._fuel,
+            "_Yield": Yield,
+            "_effect": _effect,
+            "_idiv": _idiv,
+            "_imod": _imod,
+            "_fdiv": _fdiv,
+            "_index": _index,
+            "_field": _field,
+            "_show": show,
+            "_Shape": ShapeValue,
+            "_cross": self.cross,
+        }
         namespace: dict[str, Any] = {}
         exec(compile(self.source, f"<dpl {document['sha256'][:12]}>", "exec"), namespace)
         functions = namespace["_program"](*(helpers[name] for name in _HELPERS), slice_steps)
@@ -450,8 +478,10 @@ class Program:
             terms["provider"] = contract["provider"]["value"]
         outcome = yield from self.adapter.run_circuit(circuit.text, circuit.qubits, shots, terms)
         counts = outcome.get("counts") if isinstance(outcome, dict) else None
-        if not isinstance(counts, dict) or not counts or not all(
-            isinstance(k, str) and isinstance(v, int) for k, v in counts.items()
+        if (
+            not isinstance(counts, dict)
+            or not counts
+            or not all(isinstance(k, str) and isinstance(v, int) for k, v in counts.items())
         ):
             raise DplRuntimeFailure(f"the Q manager's outcome for {process['name']} has no counts")
         if contract.get("observation", {}).get("value") == "counts":
@@ -494,9 +524,7 @@ class _PhiEvaluator:
     def __init__(self, process: dict[str, Any], args: tuple[Any, ...]) -> None:
         self.process = process
         self.args = args
-        self.prove_index = next(
-            i for i, node in enumerate(process["body"]) if node["s"] == "prove"
-        )
+        self.prove_index = next(i for i, node in enumerate(process["body"]) if node["s"] == "prove")
 
     def symbolic(self) -> dict[str, Any]:
         builder = PhiBuilder()
@@ -530,8 +558,9 @@ class _PhiEvaluator:
             if not valid:
                 raise DplRuntimeFailure(
                     f"the witness for {name} gives {variable['name']} = {value!r}, outside its "
-                    "declaration", code=ErrorCode.PHI_ERR_WITNESS_INVALID,
-                )  # fmt: skip
+                    "declaration",
+                    code=ErrorCode.PHI_ERR_WITNESS_INVALID,
+                )
         for constraint in problem["constraints"]:
             if not evaluate_constraint(constraint, assignment):
                 raise DplRuntimeFailure(
@@ -603,11 +632,18 @@ def _concrete_binary(op: str, type_name: str, left: Any, right: Any) -> Any:
     if op == "%":
         return _imod(left, right)
     operations: dict[str, Callable[[Any, Any], Any]] = {
-        "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
-        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-        "&&": lambda a, b: a and b, "||": lambda a, b: a or b,
-    }  # fmt: skip
+        "+": lambda a, b: a + b,
+        "-": lambda a, b: a - b,
+        "*": lambda a, b: a * b,
+        "==": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "&&": lambda a, b: a and b,
+        "||": lambda a, b: a or b,
+    }
     return operations[op](left, right)
 
 

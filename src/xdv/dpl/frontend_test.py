@@ -36,8 +36,20 @@ def test_tokens_take_the_longest_match_and_carry_spans() -> None:
     tokens, problems = tokenize("a->b==c..d Φ::x 1.5 2")
     assert not problems
     assert [t.text for t in tokens] == [
-        "a", "->", "b", "==", "c", "..", "d", "Φ", "::", "x", "1.5", "2", "",
-    ]  # fmt: skip
+        "a",
+        "->",
+        "b",
+        "==",
+        "c",
+        "..",
+        "d",
+        "Φ",
+        "::",
+        "x",
+        "1.5",
+        "2",
+        "",
+    ]
     assert tokens[1].span.start == 1 and tokens[1].span.end == 3
     assert [t.kind for t in tokens[-3:]] == ["float", "int", "eof"]
 
@@ -96,10 +108,12 @@ def test_q_values_are_linear() -> None:
 
 @pytest.mark.spec("XDV-051-3.2")
 def test_regimes_keep_their_own_values() -> None:
-    assert codes("proc Q::p() -> Bits uses qubits(n=1) linear { let n = 1; "
-                 "let r = q::alloc(1); observe r; }") == ["N304"]  # fmt: skip
-    assert codes("proc Q::p(n: i64) -> Bits uses qubits(n=1) linear { "
-                 "let r = q::alloc(1); observe r; }") == ["N304"]  # fmt: skip
+    assert codes(
+        "proc Q::p() -> Bits uses qubits(n=1) linear { let n = 1; let r = q::alloc(1); observe r; }"
+    ) == ["N304"]
+    assert codes(
+        "proc Q::p(n: i64) -> Bits uses qubits(n=1) linear { let r = q::alloc(1); observe r; }"
+    ) == ["N304"]
     assert codes("K main { let r = q::alloc(1); }") == ["R104", "N302"]
     assert codes("K main { let x = phi::int(0, 1); }") == ["R104", "W504"]
 
@@ -110,12 +124,11 @@ def test_phi_values_need_a_witness_and_cannot_be_mutated() -> None:
     template = "proc Φ::p() -> Witness {{ " + body + " }}"
     assert codes(template.format("")) == []
     assert codes(template.format('emit "early";')) == ["F401"]
-    assert codes("proc Φ::p() -> i64 { let x = phi::int(0, 3); return x; }") == [
-        "W501", "W502"
-    ]  # fmt: skip
+    assert codes("proc Φ::p() -> i64 { let x = phi::int(0, 3); return x; }") == ["W501", "W502"]
     assert "R104" in codes(template.format("mut let y = 1;"))
-    assert codes("proc Φ::p() -> Witness { let x = phi::int(0, 3); constrain x; "
-                 "prove w from x; return w; }") == ["W503"]  # fmt: skip
+    assert codes(
+        "proc Φ::p() -> Witness { let x = phi::int(0, 3); constrain x; prove w from x; return w; }"
+    ) == ["W503"]
 
 
 @pytest.mark.spec("XDV-051-5.1")
@@ -201,8 +214,33 @@ def test_whitespace_and_comments_do_not_change_the_dir() -> None:
 
 
 def _mutations() -> st.SearchStrategy[str]:
-    pieces = ["{", "}", "(", ")", ";", "emit", "let", "Φ::", "Q::", "q::h(", "->", '"', "/*",
-              "..", "K", "proc", "bind", "contract", "x", "0", "1.5", "Φ", "é", "\n", "mut"]  # fmt: skip
+    pieces = [
+        "{",
+        "}",
+        "(",
+        ")",
+        ";",
+        "emit",
+        "let",
+        "Φ::",
+        "Q::",
+        "q::h(",
+        "->",
+        '"',
+        "/*",
+        "..",
+        "K",
+        "proc",
+        "bind",
+        "contract",
+        "x",
+        "0",
+        "1.5",
+        "Φ",
+        "é",
+        "\n",
+        "mut",
+    ]
 
     @st.composite
     def mutate(draw: st.DrawFn) -> str:
@@ -240,7 +278,7 @@ def test_fuzz_mutated_programs_give_diagnostics_never_exceptions(text: str) -> N
 @settings(max_examples=200)
 @given(st.text(max_size=200))
 def test_fuzz_arbitrary_text(text: str) -> None:
-    program, diagnostics = parse(text)
+    program, _diagnostics = parse(text)
     assert program is not None
     analyze(text)
 

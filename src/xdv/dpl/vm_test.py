@@ -49,9 +49,7 @@ class ScriptedAdapter:
         self.circuits: list[tuple[str, int, int, dict[str, Any]]] = []
         self.problems: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
-    def run_circuit(
-        self, circuit: str, qubits: int, shots: int, terms: Mapping[str, Any]
-    ) -> Steps:
+    def run_circuit(self, circuit: str, qubits: int, shots: int, terms: Mapping[str, Any]) -> Steps:
         self.circuits.append((circuit, qubits, shots, dict(terms)))
         if self.delay:
             yield Sleep(self.delay)
@@ -104,9 +102,11 @@ def test_hybrid_program_runs_through_the_adapter(tmp_path: Path) -> None:
 
 
 def test_counts_observation_returns_the_histogram() -> None:
-    source = HYBRID.replace("observation == sample;", "observation == counts;").replace(
-        'emit "bell pair measured {bits}";', "emit bits;"
-    ).replace("let bits = Q::bell();", "let bits = Q::bell();")
+    source = (
+        HYBRID.replace("observation == sample;", "observation == counts;")
+        .replace('emit "bell pair measured {bits}";', "emit bits;")
+        .replace("let bits = Q::bell();", "let bits = Q::bell();")
+    )
     _, lines = run(source, ScriptedAdapter())
     assert lines[1] == '{"00": 131, "11": 125}'
 
