@@ -13,7 +13,8 @@ from helpers import EXAMPLES, ROOT, xdv
 CORPUS = ROOT / "tests" / "dpl"
 
 
-@pytest.mark.spec("XDV-052-10", "XDV-050-4.1")
+@pytest.mark.spec("XDV-052-10")
+@pytest.mark.spec("XDV-050-4.1")
 def test_run_is_deterministic_verifiable_and_replayable(tmp_path: Path) -> None:
     first, second = tmp_path / "a.xdvt", tmp_path / "b.xdvt"
     one = xdv("run", str(EXAMPLES / "primes.ds"), "--seed", "5", "--trace", str(first))

@@ -85,7 +85,8 @@ def effects(path: Path) -> list[dict[str, Any]]:
     return [e.metadata["v"] for e in read_trace(path).entries if e.event_name == "EFFECT"]
 
 
-@pytest.mark.spec("XDV-052-5.1", "XDV-052-5.3")
+@pytest.mark.spec("XDV-052-5.1")
+@pytest.mark.spec("XDV-052-5.3")
 def test_hybrid_program_runs_through_the_adapter(tmp_path: Path) -> None:
     adapter = ScriptedAdapter()
     result, lines = run(HYBRID, adapter, tmp_path / "t.xdvt")
