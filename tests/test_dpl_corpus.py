@@ -99,9 +99,10 @@ CASES = [parse_case(path) for path in PROGRAMS]
 
 def _golden(name: str, content: str) -> None:
     path = GOLDEN / name
-    if UPDATE or not path.exists():
+    if UPDATE:
         GOLDEN.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
+    assert path.exists(), f"no golden file {name}: create it with XDV_UPDATE_GOLDEN=1"
     assert path.read_text(encoding="utf-8") == content, f"{name} differs from its golden file"
 
 

@@ -14,6 +14,7 @@ PACKAGES = [
     "xdv.replay",
     "xdv.syscalls",
     "xdv.errors",
+    "xdv.dpl",
 ]
 
 

@@ -73,11 +73,15 @@ class Literal(Expr):
 
 @dataclass(slots=True)
 class Name(Expr):
+    """A reference to a binding."""
+
     name: str
 
 
 @dataclass(slots=True)
 class Binary(Expr):
+    """``left op right``."""
+
     op: str
     left: Expr
     right: Expr
@@ -85,6 +89,8 @@ class Binary(Expr):
 
 @dataclass(slots=True)
 class Unary(Expr):
+    """``-operand`` or ``!operand``."""
+
     op: str
     operand: Expr
 
@@ -102,24 +108,32 @@ class Call(Expr):
 
 @dataclass(slots=True)
 class ShapeLit(Expr):
+    """``Name { field: value, … }``."""
+
     name: str
     fields: list[tuple[str, Expr, Span]]
 
 
 @dataclass(slots=True)
 class Field(Expr):
+    """``target.name``."""
+
     target: Expr
     name: str
 
 
 @dataclass(slots=True)
 class Index(Expr):
+    """``target[index]``."""
+
     target: Expr
     index: Expr
 
 
 @dataclass(slots=True)
 class ArrayLit(Expr):
+    """``[item, …]``."""
+
     items: list[Expr]
 
 
@@ -139,6 +153,8 @@ class Stmt:
 
 @dataclass(slots=True)
 class Let(Stmt):
+    """``let``/``mut let`` binding."""
+
     name: str
     mutable: bool
     declared: TypeRef | None
@@ -148,6 +164,8 @@ class Let(Stmt):
 
 @dataclass(slots=True)
 class Assign(Stmt):
+    """``name = value`` (of a ``mut let``)."""
+
     name: str
     value: Expr
     name_span: Span
@@ -155,11 +173,15 @@ class Assign(Stmt):
 
 @dataclass(slots=True)
 class Constrain(Stmt):
+    """``constrain condition`` (Φ)."""
+
     condition: Expr
 
 
 @dataclass(slots=True)
 class Prove(Stmt):
+    """``prove name from source`` (Φ)."""
+
     name: str
     source: Expr
     name_span: Span
@@ -175,12 +197,16 @@ class Effect(Stmt):
 
 @dataclass(slots=True)
 class Return(Stmt):
+    """``return value``; ``implicit`` for a block's tail value."""
+
     value: Expr | None
     implicit: bool = False
 
 
 @dataclass(slots=True)
 class Block:
+    """``{ statements tail }``."""
+
     statements: list[Stmt]
     tail: Expr | None
     span: Span
@@ -188,6 +214,8 @@ class Block:
 
 @dataclass(slots=True)
 class If(Stmt):
+    """``if condition { … } else { … }``."""
+
     condition: Expr
     then: Block
     otherwise: Block | None
@@ -195,12 +223,16 @@ class If(Stmt):
 
 @dataclass(slots=True)
 class While(Stmt):
+    """``while condition { … }``."""
+
     condition: Expr
     body: Block
 
 
 @dataclass(slots=True)
 class For(Stmt):
+    """``for name in low..high { … }``."""
+
     name: str
     low: Expr
     high: Expr
@@ -210,21 +242,25 @@ class For(Stmt):
 
 @dataclass(slots=True)
 class Break(Stmt):
-    pass
+    """``break``."""
 
 
 @dataclass(slots=True)
 class Continue(Stmt):
-    pass
+    """``continue``."""
 
 
 @dataclass(slots=True)
 class ExprStmt(Stmt):
+    """An expression evaluated as a statement."""
+
     value: Expr
 
 
 @dataclass(slots=True)
 class Param:
+    """A process parameter."""
+
     name: str
     declared: TypeRef
     span: Span
@@ -257,6 +293,8 @@ class Proc:
 
 @dataclass(slots=True)
 class Shape:
+    """A ``shape`` declaration."""
+
     name: str
     fields: list[tuple[str, TypeRef, Span]]
     span: Span
@@ -265,6 +303,8 @@ class Shape:
 
 @dataclass(slots=True)
 class ProcRef:
+    """``R::name`` in a bind."""
+
     regime: str
     name: str
     span: Span
@@ -284,6 +324,8 @@ class Clause:
 
 @dataclass(slots=True)
 class Bind:
+    """``bind source -> target contract { … }``."""
+
     source: ProcRef
     target: ProcRef
     clauses: list[Clause]

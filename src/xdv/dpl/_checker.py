@@ -359,6 +359,13 @@ class _ProcChecker:
             )
         self.info.body = self.block(proc.body, tail_returns=True)
         self.pop()
+        if self.regime == "Q" and "observe" not in self.info.effects:
+            self.error(
+                "R104",
+                f"{self.info.key} never observes a register; a Q process's result is what it "
+                "measures",
+                proc.name_span,
+            )
         if self.regime == "Φ" and not self.witnessed:
             self.error(
                 "W502", f"{self.info.key} never proves a witness ('prove w from …')", proc.name_span
@@ -701,7 +708,8 @@ class _ProcChecker:
         if isinstance(expr, ast.Field):
             type_name, target = self.expr(expr.target)
             if type_name == "Witness":
-                return ANY if self.regime != "K" else "Int", {
+                # A witness field is a proved decision variable: Int or Bool, known at run time.
+                return ANY, {
                     "k": "field",
                     "e": target,
                     "name": expr.name,

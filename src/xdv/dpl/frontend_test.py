@@ -96,7 +96,7 @@ def test_q_values_are_linear() -> None:
     template = "proc Q::p() -> Bits uses qubits(n = 2) linear {{ {} }}"
     assert codes(template.format("let r = q::alloc(2); observe r;")) == []
     assert codes(template.format("let r = q::alloc(2); observe r; observe r;")) == ["N301"]
-    assert codes(template.format("let r = q::alloc(2);")) == ["N302"]
+    assert codes(template.format("let r = q::alloc(2);")) == ["N302", "R104"]
     assert codes(template.format("let r = q::alloc(2); let s = q::cx(r, 0, 0); observe s;")) == [
         "N301"
     ]
