@@ -165,18 +165,19 @@ class _Codegen:
         self.emit(0, f"def {_pyname(name)}({params}):")
         self.emit(1, "nonlocal _n")
         self.temporaries = 0
-        self.tick(1, is_generator)
         self.block(proc["body"], 1, is_generator)
         if is_generator:
             self.emit(1, "return None")
             self.emit(1, "yield  # makes this a generator")
         self.emit(0, "")
 
-    def tick(self, depth: int, is_generator: bool) -> None:
-        # One VM step: count down the slice counter, a closure cell shared by every process
+    def tick(self, depth: int, is_generator: bool, steps: int = 1) -> None:
+        # Count `steps` VM steps down the slice counter, a closure cell shared by every process
         # of the program (cheaper than a global, an attribute or a list); `_fuel` accounts the
         # finished slice, enforces the step budget and starts the next slice.
-        self.emit(depth, "if (_n := _n - 1) < 0:")
+        if steps < 1:
+            return
+        self.emit(depth, f"if (_n := _n - {steps}) < 0:")
         self.emit(depth + 1, "_n = _fuel(_n)")
         if is_generator:
             self.emit(depth + 1, "yield _Yield()")
@@ -189,6 +190,10 @@ class _Codegen:
 
     def statement(self, node: dict[str, Any], depth: int, gen: bool) -> None:
         kind = node["s"]
+        # The calls a statement makes (outside its nested blocks) are charged when it starts:
+        # one step each, so a leaf call costs its caller one step and nothing in itself.
+        own = [node[key] for key in ("e", "c", "lo", "hi") if isinstance(node.get(key), dict)]
+        self.tick(depth, gen, sum(_count_calls(expr) for expr in own))
         if kind in ("let", "assign"):
             self.emit(depth, f"v{node['slot']} = {self.expr(node['e'])}")
         elif kind == "effect":
@@ -204,7 +209,7 @@ class _Codegen:
                 self.block(node["else"], depth + 1, gen)
         elif kind == "while":
             self.emit(depth, f"while {self.expr(node['c'])}:")
-            self.tick(depth + 1, gen)
+            self.tick(depth + 1, gen, 1 + _count_calls(node["c"]))
             self.block(node["body"], depth + 1, gen)
         elif kind == "for":
             self.emit(
@@ -277,6 +282,16 @@ class _Codegen:
         if kind == "index":
             return f"_index({self.expr(node['e'])}, {self.expr(node['i'])})"
         raise DplRuntimeFailure(f"expression {kind!r} cannot run in a K process")
+
+
+def _count_calls(node: Any) -> int:
+    """How many process calls (same-regime or across a bind) an expression makes."""
+    if isinstance(node, dict):
+        own = 1 if node.get("k") in ("call", "xcall") else 0
+        return own + sum(_count_calls(value) for value in node.values())
+    if isinstance(node, list):
+        return sum(_count_calls(item) for item in node)
+    return 0
 
 
 def _generators(document: dict[str, Any], entry: str) -> set[str]:

@@ -190,7 +190,7 @@ def test_step_counting_is_deterministic() -> None:
         kernel.spawn(program.anchor)
         kernel.run()
         counts.append(program.steps_used)
-    assert counts[0] == counts[1] == 5001
+    assert counts[0] == counts[1] == 5000
 
 
 def test_entry_must_be_a_parameterless_k_process() -> None:
