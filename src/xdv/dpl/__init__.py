@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdv.dpl._checker import CheckedProgram, check
 from xdv.dpl._diagnostics import CODES, Diagnostic, DplStaticError, Source, Span, render
@@ -34,6 +34,9 @@ from xdv.dpl._vm import (
     compile_k,
     effect_record_text,
 )
+
+if TYPE_CHECKING:  # xdv.workload loads DPL programs through this module
+    from xdv.workload import Workload
 
 __all__ = [
     "BIND_EXERCISE_STEPS_MIN",
@@ -112,7 +115,7 @@ def load_dpl_workload(
     *,
     expected_digest: str | None = None,
     steps_max: int | None = None,
-) -> Any:
+) -> Workload:
     """A kernel :class:`~xdv.workload.Workload` running ``entry`` (default ``main``) of a
     ``.ds`` file; ``target`` may be ``file.ds`` or ``file.ds:entry``."""
     from xdv.workload import Workload, _canonical_file_target, _check_digest

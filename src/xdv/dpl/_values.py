@@ -94,7 +94,12 @@ def show(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, int | float):
-        return repr(value)
+        try:
+            return repr(value)
+        except ValueError:  # an integer beyond Python's decimal conversion limit
+            raise DplRuntimeFailure(
+                f"an integer of {int(value).bit_length()} bits is too large to show"
+            ) from None
     if isinstance(value, ShapeValue):
         inner = ", ".join(f"{k}: {show(v)}" for k, v in value.values.items())
         return f"{value.name} {{ {inner} }}"

@@ -30,7 +30,7 @@ from xdv.dpl._values import (
     Witness,
     show,
 )
-from xdv.errors import ErrorCode, XdvError
+from xdv.errors import ErrorCode
 
 __all__ = [
     "BIND_EXERCISE_STEPS_MIN",
@@ -668,6 +668,3 @@ def effect_record_text(record: Any) -> str | None:
         value = record.get("value")
         return value if isinstance(value, str) else json.dumps(value)
     return None
-
-
-_ = XdvError  # re-exported typed errors live in _values

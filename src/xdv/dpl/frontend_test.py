@@ -276,6 +276,25 @@ def test_fuzz_mutated_programs_give_diagnostics_never_exceptions(text: str) -> N
                 compile(compile_k(compiled.dir, "K::main"), "<fuzz>", "exec")
 
 
+@settings(max_examples=100)
+@given(_mutations())
+def test_fuzz_programs_that_compile_run_to_a_classified_outcome(text: str) -> None:
+    from xdv.core import Kernel
+    from xdv.dpl import Program
+
+    compiled = analyze(text)
+    if compiled.dir is None or not any(
+        p["name"] == "K::main" and not p["params"] for p in compiled.dir["processes"]
+    ):
+        return
+    kernel = Kernel(0, emit=lambda pid, value: None)
+    kernel.spawn(Program(compiled.dir, steps_max=20_000).anchor)
+    result = kernel.run()
+    for status in result.exits.values():
+        # A typed outcome (success, a DPL failure, a kernel refusal), never a Python crash.
+        assert status.ok or status.code != "PROCESS_FAULT", status.message
+
+
 @settings(max_examples=200)
 @given(st.text(max_size=200))
 def test_fuzz_arbitrary_text(text: str) -> None:
