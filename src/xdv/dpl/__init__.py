@@ -72,6 +72,7 @@ __all__ = [
     "parse",
     "render",
     "show",
+    "spawn_dpl",
 ]
 
 
@@ -109,6 +110,30 @@ def compile_source(text: str, name: str = "<input>", profile: str | None = None)
     return compiled.dir
 
 
+def spawn_dpl(kernel: Any, program: Program) -> int:
+    """Spawn the kernel process that runs ``program``; return its pid.
+
+    The process declares K and every other regime the program uses whose manager the kernel has
+    installed (so it is bound to them, with their capabilities, from the start); a regime whose
+    manager is missing fails at its first cross-regime call, after every earlier effect.
+    """
+    from xdv.core import Domain
+    from xdv.errors import XdvError
+
+    used = {proc["regime"] for proc in program.document["processes"]}
+    domains = [Domain.K]
+    for regime, domain in (("Q", Domain.Q), ("Φ", Domain.PHI)):
+        if regime in used:
+            try:
+                kernel.manager(domain)
+            except XdvError:
+                continue
+            domains.append(domain)
+    program.adapter = KernelDomainAdapter(frozenset(domains))
+    pid: int = kernel.spawn(program.anchor, name=f"dpl:{program.entry}", domains=domains)
+    return pid
+
+
 def load_dpl_workload(
     target: str,
     entry: str | None = None,
@@ -133,6 +158,6 @@ def load_dpl_workload(
     program = Program(document, entry_name, steps_max=steps_max)
 
     def workload(kernel: Any) -> None:
-        kernel.spawn(program.anchor, name=f"dpl:{program.entry}")
+        spawn_dpl(kernel, program)
 
     return Workload(target=canonical, entry=entry_name, function=workload, digest=digest)

@@ -297,13 +297,18 @@ class _ProcChecker:
 
     # ------------------------------------------------------------------ scopes
 
-    def declare(self, name: str, type_name: str, span: Span, mutable: bool = False) -> _Var:
+    def declare(
+        self,
+        name: str,
+        type_name: str,
+        span: Span,
+        mutable: bool = False,
+        parameter: bool = False,
+    ) -> _Var:
+        # A value is linear by its type; in a K or Φ process marked `linear`, every parameter is
+        # linear too (used exactly once), whatever its type.
         linear = self.c.is_linear(type_name) or (
-            self.proc.linear
-            and self.regime != "Q"
-            and not mutable
-            and len(self.scopes) == 1
-            and self.info.slots < len(self.proc.params)
+            parameter and self.proc.linear and self.regime != "Q"
         )
         previous = self.scopes[-1].get(name)
         if previous is not None and previous.linear and not previous.consumed:
@@ -345,7 +350,7 @@ class _ProcChecker:
             self.check_resource(resource)
         for param in proc.params:
             type_name = self.c.resolve_type(param.declared)
-            var = self.declare(param.name, type_name, param.span)
+            var = self.declare(param.name, type_name, param.span, parameter=True)
             self.info.param_types.append(type_name)
             if self.regime == "Q" and not var.linear:
                 self.error(
