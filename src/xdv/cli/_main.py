@@ -97,6 +97,8 @@ def run(
         from xdv.cli._dpl import run_dpl
 
         run_dpl(target, entry, seed, trace_path, as_json, quantum, fsync)
+    if entry is not None:
+        raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
     from xdv.runner import run_workload
     from xdv.workload import load_workload
 
