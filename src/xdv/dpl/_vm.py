@@ -471,6 +471,11 @@ class Program:
         if process["regime"] == "Q":
             value = yield from self.run_q(process, contract)
             yield from check_latency()
+            # The Q process's `observe` statements are its measurement: one traced effect, in
+            # program order, carrying what crosses back (never amplitudes).
+            record = _effect("observe", value)
+            record.value["process"] = process["name"]
+            yield record
         else:
             value = yield from self.run_phi(process, args, contract, check_latency)
         if contract.get("record", {}).get("value"):

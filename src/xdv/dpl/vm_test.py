@@ -99,7 +99,7 @@ def test_hybrid_program_runs_through_the_adapter(tmp_path: Path) -> None:
     assert [v["name"] for v in problem["variables"]] == ["a", "b"]
     assert phi_terms == {"provider": "exact", "window": 16}
     kinds = [e["effect"] for e in effects(tmp_path / "t.xdvt")]
-    assert kinds == ["emit", "bind", "emit", "bind", "emit", "seal"]
+    assert kinds == ["emit", "observe", "bind", "emit", "bind", "emit", "seal"]
 
 
 def test_counts_observation_returns_the_histogram() -> None:
@@ -121,7 +121,12 @@ def test_inadmissible_problem_is_an_admissibility_failure_before_any_later_effec
     (status,) = result.exits.values()
     assert status.code == "DPL_ADMISSIBILITY"
     assert lines == ["hybrid run", "bell pair measured 00"]
-    assert [e["effect"] for e in effects(tmp_path / "t.xdvt")] == ["emit", "bind", "emit"]
+    assert [e["effect"] for e in effects(tmp_path / "t.xdvt")] == [
+        "emit",
+        "observe",
+        "bind",
+        "emit",
+    ]
 
 
 def test_a_fabricated_witness_is_refused() -> None:
