@@ -196,3 +196,11 @@ def _check_run(case: Case, tmp_path: Path) -> None:
     names = {entry.event_name for entry in entries}
     for event in case.trace_events:
         assert event in names
+    # Same program, same seed: the same output and the same trace bytes.
+    first = list(printed)
+    printed.clear()
+    run_workload(
+        load_dpl_workload(target, case.entry), seed=7, trace=tmp_path / "again.xdvt", emit=sink
+    )
+    assert printed == first
+    assert (tmp_path / "again.xdvt").read_bytes() == trace_path.read_bytes()
