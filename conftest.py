@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 
@@ -20,6 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.register_profile("long", max_examples=2000, deadline=None)
     settings.register_profile("default", deadline=None)
     settings.load_profile("long" if config.getoption("--long") else "default")
+    if config.getoption("--long"):
+        os.environ["XDV_LONG"] = "1"  # read by tests that size themselves (and by xdist workers)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,3 +34,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Commands run by the tests create node keys: keep them in a scratch home, never the
+    # user's own (~/.xdv).
+    if "XDV_HOME" not in os.environ:
+        os.environ["XDV_HOME"] = tempfile.mkdtemp(prefix="xdv-home-")

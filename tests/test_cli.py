@@ -82,6 +82,7 @@ def test_verify_rejects_random_damage_and_accepts_clean_traces(tmp_path: Path) -
     path = tmp_path / "clean.xdvt"
     assert xdv("run", str(EXAMPLES / "hybrid_offload.py"), "--trace", str(path)).returncode == 0
     clean = path.read_bytes()
+    (tmp_path / "candidate.xdvt.audit").write_bytes((tmp_path / "clean.xdvt.audit").read_bytes())
 
     def verify(data: bytes) -> int:
         target = tmp_path / "candidate.xdvt"

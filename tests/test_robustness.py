@@ -258,7 +258,9 @@ def rechained(data: bytes, edit: Any) -> bytes:
 )
 def test_replay_of_a_malformed_run_start_is_a_typed_refusal(tmp_path: Path, edit: Any) -> None:
     original = tmp_path / "t.xdvt"
-    assert xdv("run", str(WORKLOADS / "no_random.py"), "--trace", str(original)).returncode == 0
+    # Unsigned, so that the rechained forgery passes `xdv verify` and reaches replay.
+    run = xdv("run", str(WORKLOADS / "no_random.py"), "--trace", str(original), "--no-audit")
+    assert run.returncode == 0
     crafted = tmp_path / "crafted.xdvt"
     crafted.write_bytes(rechained(original.read_bytes(), edit))
     assert xdv("verify", str(crafted)).returncode == 0  # intact chain, bad content

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from xdv.core import FaultPlan, Kernel, KernelLimits, RecordedOutcome, RunResult
+from xdv.core._audit import AuditConfig
 from xdv.core._kernel import EmitSink
 from xdv.domains import DomainManager
 from xdv.errors import InvariantViolation
@@ -31,6 +32,7 @@ def run_workload(
     recorded_target: str | None = None,
     vhm: int = 0,
     node: int = 0,
+    audit: AuditConfig | None = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the result.
 
@@ -59,6 +61,7 @@ def run_workload(
         emit=emit,
         fsync=fsync,
         replay_outcomes=replay_outcomes,
+        audit=audit,
     )
     try:
         loaded.function(kernel)

@@ -1,9 +1,12 @@
 """System calls a K anchor yields (or awaits). See :mod:`xdv.core._syscalls`."""
 
 from xdv.core._syscalls import (
+    Attenuate,
     Bind,
+    Delegate,
     Emit,
     Exit,
+    Freeze,
     Invoke,
     Now,
     Random,
@@ -23,9 +26,12 @@ from xdv.core._syscalls import (
 )
 
 __all__ = [
+    "Attenuate",
     "Bind",
+    "Delegate",
     "Emit",
     "Exit",
+    "Freeze",
     "Invoke",
     "Now",
     "Random",

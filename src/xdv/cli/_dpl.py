@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from xdv.cli._main import EXIT_OK, EXIT_RUNTIME, EXIT_STATIC, _err
+from xdv.cli._main import EXIT_OK, EXIT_RUNTIME, EXIT_STATIC, _audit_config, _err
 from xdv.errors import ErrorCode, XdvError
 
 __all__ = ["EXIT_ADMISSIBILITY", "EXIT_CONTRACT", "dpl_check", "dpl_dir", "run_dpl"]
@@ -64,8 +64,10 @@ def run_dpl(
     as_json: bool,
     quantum: int,
     fsync: str,
+    audit_options: tuple[bool, int, Path | None] = (False, 16384, None),
 ) -> NoReturn:
-    """Run a ``.ds`` program: emitted lines on stdout, one per ``emit``."""
+    """Run a ``.ds`` program: emitted lines on stdout, one per ``emit``. ``audit_options`` is
+    (audit, checkpoint interval, key store), as for any ``xdv run`` with ``--trace``."""
     from xdv.dpl import effect_record_text, load_dpl_workload
     from xdv.runner import run_workload
 
@@ -73,6 +75,15 @@ def run_dpl(
         workload = load_dpl_workload(target, entry)
     except XdvError as error:
         _static_failure(error, as_json)
+
+    audit, interval, key_store = audit_options
+    audit_config = None
+    if audit and trace_path is not None:
+        try:
+            audit_config = _audit_config(trace_path, interval, key_store, as_json)
+        except XdvError as error:
+            _err.print(f"[bold red]error[/]: {error}")
+            sys.exit(EXIT_RUNTIME)
 
     def emit(pid: int, value: Any) -> None:
         text = effect_record_text(value)
@@ -86,7 +97,13 @@ def run_dpl(
 
     try:
         result = run_workload(
-            workload, seed=seed, trace=trace_path, emit=emit, quantum=quantum, fsync=fsync
+            workload,
+            seed=seed,
+            trace=trace_path,
+            emit=emit,
+            quantum=quantum,
+            fsync=fsync,
+            audit=audit_config,
         )
     except XdvError as error:
         _err.print(f"[bold red]error[/]: {error}")

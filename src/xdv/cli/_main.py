@@ -79,6 +79,24 @@ def cli() -> None:
     help="Trace durability policy.",
 )
 @click.option("--entry", help="DPL programs (.ds): the K process to run (default main).")
+@click.option(
+    "--audit/--no-audit",
+    default=True,
+    show_default=True,
+    help="With --trace: Merkle checkpoints in the trace and signed tree heads beside it.",
+)
+@click.option(
+    "--checkpoint-interval",
+    type=click.IntRange(16, 1 << 24),
+    default=16384,
+    show_default=True,
+    help="Entries between audit checkpoints.",
+)
+@click.option(
+    "--key-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Node key store that signs the audit file (default $XDV_HOME/keys or ~/.xdv/keys).",
+)
 def run(
     target: str,
     seed: int,
@@ -87,16 +105,22 @@ def run(
     quantum: int,
     fsync: str,
     entry: str | None,
+    audit: bool,
+    checkpoint_interval: int,
+    key_store: Path | None,
 ) -> None:
     """Run a workload: a Python file (file.py[:function]), a module (package.module:function)
     or a DPL program (file.ds).
 
     Emitted values are printed one per line as the trace entries recording them become durable.
+    With --trace the run is audited by default: the trace gets Merkle checkpoints and an audit
+    file (TRACE.audit) of tree heads signed with the node key, created on first use.
     """
     if target.endswith(".ds") or ".ds:" in target:
         from xdv.cli._dpl import run_dpl
 
-        run_dpl(target, entry, seed, trace_path, as_json, quantum, fsync)
+        audit_options = (audit, checkpoint_interval, key_store)
+        run_dpl(target, entry, seed, trace_path, as_json, quantum, fsync, audit_options)
     if entry is not None:
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
     from xdv.runner import run_workload
@@ -106,6 +130,12 @@ def run(
         workload = load_workload(target)
     except XdvError as error:
         _fail(error, EXIT_STATIC, as_json)
+    audit_config = None
+    if audit and trace_path is not None:
+        try:
+            audit_config = _audit_config(trace_path, checkpoint_interval, key_store, as_json)
+        except XdvError as error:
+            _fail(error, EXIT_RUNTIME, as_json)
 
     def emit(pid: int, value: Any) -> None:
         if as_json:
@@ -122,7 +152,13 @@ def run(
 
     try:
         result = run_workload(
-            workload, seed=seed, trace=trace_path, emit=emit, quantum=quantum, fsync=fsync
+            workload,
+            seed=seed,
+            trace=trace_path,
+            emit=emit,
+            quantum=quantum,
+            fsync=fsync,
+            audit=audit_config,
         )
     except XdvError as error:
         _fail(error, EXIT_RUNTIME, as_json)
@@ -163,6 +199,17 @@ def run(
             f"{result.wall_seconds:.3f} s[/]"
         )
     sys.exit(EXIT_OK if result.ok else EXIT_RUNTIME)
+
+
+def _audit_config(trace_path: Path, interval: int, key_store: Path | None, as_json: bool) -> Any:
+    from xdv.core import AuditConfig
+    from xdv.security import KeyStore, SignedHeadLog, audit_path_for
+
+    store = KeyStore(key_store) if key_store is not None else KeyStore.default()
+    keys, created = store.load_or_create()
+    if created and not as_json:
+        _err.print(f"[dim]created node key {keys.public.fingerprint[:16]}… in {store.path}[/]")
+    return AuditConfig(interval, SignedHeadLog(audit_path_for(trace_path), keys))
 
 
 @cli.command()
@@ -206,20 +253,74 @@ def replay(trace_path: Path, mode: str, workload: str | None, as_json: bool) -> 
     is_flag=True,
     help="Accept a trace without a run-end entry (a run that was killed) if its chain is intact.",
 )
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Audit file of signed tree heads (default: TRACE.audit when it exists).",
+)
+@click.option(
+    "--trusted-key",
+    "trusted_keys",
+    multiple=True,
+    help="Fingerprint of a key allowed to sign the audit file (repeatable).",
+)
+@click.option(
+    "--require-signature", is_flag=True, help="Fail unless the trace has a valid signed audit."
+)
 @click.option("--json", "as_json", is_flag=True)
-def verify(trace_path: Path, allow_open: bool, as_json: bool) -> None:
-    """Verify a trace: framing, checksums, canonical encoding, hash chain, order, completeness."""
+def verify(
+    trace_path: Path,
+    allow_open: bool,
+    audit_path: Path | None,
+    trusted_keys: tuple[str, ...],
+    require_signature: bool,
+    as_json: bool,
+) -> None:
+    """Verify a trace: framing, checksums, canonical encoding, hash chain, order, completeness,
+    Merkle checkpoints and, when the trace is signed, every signed tree head."""
+    from xdv.security import verify_audit
     from xdv.trace import verify_trace
 
     try:
         report = verify_trace(trace_path, allow_open=allow_open)
     except XdvError as error:
         _fail(error, EXIT_MISMATCH, as_json)
+    audit_report = None
+    if report.ok and report.complete:
+        try:
+            audit_report = verify_audit(
+                trace_path,
+                audit_path,
+                trusted=set(trusted_keys) if trusted_keys else None,
+                require_signature=require_signature,
+            )
+        except XdvError as error:
+            _fail(error, EXIT_MISMATCH, as_json)
     if as_json:
-        click.echo(json.dumps(report.to_json(), sort_keys=True))
+        document = report.to_json()
+        if audit_report is not None:
+            document["audit"] = {
+                "checkpoints": audit_report.checkpoints,
+                "root": audit_report.root,
+                "signed": audit_report.signed,
+                "heads": audit_report.heads,
+                "signer": audit_report.signer,
+            }
+        click.echo(json.dumps(document, sort_keys=True))
     elif report.ok:
         state = "complete" if report.complete else "open (no run-end entry)"
         click.echo(f"OK: {report.entries} entries, chain intact, {state}, head {report.head_hash}")
+        if audit_report is not None:
+            click.echo(f"Merkle root {audit_report.root}, {audit_report.checkpoints} checkpoints")
+            if audit_report.signed and audit_report.signer is not None:
+                plural = "" if audit_report.heads == 1 else "s"
+                click.echo(
+                    f"signed: {audit_report.heads} tree head{plural} by key {audit_report.signer}"
+                    + (" (trusted)" if audit_report.trusted else "")
+                )
+            else:
+                click.echo("not signed")
     else:
         problem = report.error if report.error is not None else TraceError("unknown problem")
         click.echo(
@@ -313,6 +414,11 @@ def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> N
     sys.exit(EXIT_MISMATCH if divergences else EXIT_OK)
 
 
+from xdv.cli._audit import audit as _audit_group  # noqa: E402 - registered after the core
+
+cli.add_command(_audit_group)
+
+
 def _add_dpl_commands() -> None:
     # Imported here: the DPL commands module builds on this one.
     from xdv.cli._dpl import dpl_check, dpl_dir
@@ -354,3 +460,8 @@ def main(argv: list[str] | None = None) -> None:
         # everything, and exit as a runtime failure (never 1, which means "mismatch").
         _err.print_exception()
         sys.exit(EXIT_RUNTIME)
+
+
+from xdv.cli import _phi  # noqa: E402  (Φ commands live in their own module)
+
+_phi.register(cli)

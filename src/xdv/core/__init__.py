@@ -1,5 +1,6 @@
 """The deterministic orchestration core: clock, random streams, events, processes, kernel."""
 
+from xdv.core._audit import AuditConfig, AuditSink
 from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
 from xdv.core._events import Domain, EventType
@@ -15,6 +16,8 @@ __all__ = [
     "FAULT_SITES",
     "LEGAL_TRANSITIONS",
     "TRANSITION_PHASES",
+    "AuditConfig",
+    "AuditSink",
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",

@@ -10,7 +10,8 @@ protocol, without changing the trace format (capability ids stay integers in the
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from xdv.core._events import Domain
@@ -27,6 +28,7 @@ class Operation(enum.IntEnum):
     MEASURE = 3
     PROJECT = 4
     TRANSITION = 5
+    FREEZE = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class Capability:
     target: Domain
     issued_at: int
     expires_at: int | None = None
+    detail: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    """Extra trace-encodable facts an authority records with the grant (a signed token's
+    scope and parent, for instance); merged into :meth:`to_record`."""
 
     def describe(self) -> str:
         return (
@@ -56,6 +61,8 @@ class Capability:
         }
         if self.expires_at is not None:
             record["expires"] = self.expires_at
+        if self.detail:
+            record.update(self.detail)
         return record
 
 
@@ -73,10 +80,22 @@ class CapabilityAuthority(Protocol):
     ) -> Capability: ...
 
     def check(
-        self, holder: int, operation: Operation, origin: Domain, target: Domain, now: int
-    ) -> Capability: ...
+        self,
+        holder: int,
+        operation: Operation,
+        origin: Domain,
+        target: Domain,
+        now: int,
+        resource: str | None = None,
+    ) -> Capability:
+        """The capability that authorizes the request, or a typed refusal. ``resource`` names
+        the resource concerned, or None for the domain as a whole. Must not mutate anything
+        when it refuses."""
+        ...
 
-    def revoke(self, capability_id: int) -> Capability: ...
+    def revoke(self, capability_id: int) -> list[Capability]:
+        """Revoke a capability and everything derived from it; the revoked root comes first."""
+        ...
 
     def held_by(self, holder: int) -> list[Capability]: ...
 
@@ -110,7 +129,13 @@ class CapabilityTable:
         return capability
 
     def check(
-        self, holder: int, operation: Operation, origin: Domain, target: Domain, now: int
+        self,
+        holder: int,
+        operation: Operation,
+        origin: Domain,
+        target: Domain,
+        now: int,
+        resource: str | None = None,
     ) -> Capability:
         ids = self._index.get((holder, operation, origin, target))
         expired: Capability | None = None
@@ -132,7 +157,7 @@ class CapabilityTable:
             f"process {holder} holds no capability {wanted}", where=f"process {holder}"
         )
 
-    def revoke(self, capability_id: int) -> Capability:
+    def revoke(self, capability_id: int) -> list[Capability]:
         capability = self._live.pop(capability_id, None)
         if capability is None:
             raise UnauthorizedError(
@@ -144,7 +169,7 @@ class CapabilityTable:
         self._index[key].remove(capability_id)
         if not self._index[key]:
             del self._index[key]
-        return capability
+        return [capability]
 
     def held_by(self, holder: int) -> list[Capability]:
         return sorted(

@@ -85,6 +85,8 @@ class EventType(enum.IntEnum):
     CAPABILITY_GRANT = 90
     CAPABILITY_REVOKE = 91
     CAPABILITY_DENY = 92
+    ATTESTATION = 93
+    DOMAIN_FREEZE = 94
 
     FAULT = 100
 

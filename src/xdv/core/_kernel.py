@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xdv.core._audit import AuditConfig
 from xdv.core._capability import (
     Capability,
     CapabilityAuthority,
-    CapabilityTable,
     Operation,
 )
 from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
@@ -46,9 +46,12 @@ from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo, _Process
 from xdv.core._random import RandomStream, derive_seed
 from xdv.core._syscalls import (
+    Attenuate,
     Bind,
+    Delegate,
     Emit,
     Exit,
+    Freeze,
     Invoke,
     Now,
     Random,
@@ -87,6 +90,7 @@ from xdv.errors import (
     safe_repr,
 )
 from xdv.trace._format import FORMAT_VERSION, canonical_metadata, canonicalize, cbor_uint
+from xdv.trace._merkle import MerkleAccumulator
 from xdv.trace._writer import FsyncPolicy, TraceWriteFailure, TraceWriter
 
 __all__ = ["Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
@@ -97,6 +101,7 @@ _ET = EventType
 _O = Domain.ORCHESTRATION
 # Plain integers for the hot path (IntEnum members cost more to pack).
 _DISPATCH = int(EventType.DISPATCH)
+_NEVER = 1 << 62  # an entry count no trace reaches
 _PREEMPT = int(EventType.PREEMPT)
 _SLEEP = int(EventType.SLEEP)
 _EFFECT = int(EventType.EFFECT)
@@ -205,6 +210,9 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Suspend: _ET.PROCESS_STATE,
     Resume: _ET.PROCESS_STATE,
     Revoke: _ET.CAPABILITY_REVOKE,
+    Attenuate: _ET.CAPABILITY_DENY,
+    Delegate: _ET.CAPABILITY_DENY,
+    Freeze: _ET.DOMAIN_FREEZE,
 }
 
 
@@ -254,6 +262,8 @@ class Kernel:
         node: int = 0,
         replay_outcomes: Mapping[int, RecordedOutcome] | None = None,
         wall_clock: WallClock | None = None,
+        audit: AuditConfig | None = None,
+        attestation: Any = None,
     ) -> None:
         self.seed = seed
         self.limits = limits or KernelLimits()
@@ -288,7 +298,21 @@ class Kernel:
         self.vhm = vhm
         self.node = node
         self.faults = faults or FaultPlan()
-        self._authority: CapabilityAuthority = authority or CapabilityTable()
+        if authority is None:
+            # The default authority is the SDBM: signed, attenuable, revocable tokens under a
+            # fresh signing key (token signatures never enter the trace, so the key does not
+            # affect the trace's bytes).
+            from xdv.security._tokens import TokenAuthority
+
+            authority = TokenAuthority()
+        self._authority: CapabilityAuthority = authority
+        self._frozen: set[Domain] = set()
+        if attestation is None:
+            from xdv.security._attestation import AttestationVerifier
+
+            attestation = AttestationVerifier()
+        # Judges every provider of a domain when a process binds to it (see xdv.security).
+        self.attestation = attestation
         managers = list(domains) if domains is not None else [KDomainManager()]
         self._managers: dict[Domain, DomainManager] = {}
         for manager in managers:
@@ -313,6 +337,15 @@ class Kernel:
             self._writer = TraceWriter(trace, fsync=fsync)
         self._append = self._writer.append
         self._append_encoded = self._writer.append_encoded
+        self.audit = audit
+        # Auditing: the Merkle tree over entry hashes, and the entry count at which the next
+        # checkpoint is due (never, without auditing).
+        self._merkle: MerkleAccumulator | None = None
+        self._checkpoint_at = _NEVER
+        if audit is not None:
+            self._merkle = MerkleAccumulator()
+            self._writer.leaves = []
+            self._checkpoint_at = self._writer.count + audit.interval
         self._pending_outputs: deque[tuple[int, int, Any]] = deque()
         self._writer.add_durable_listener(self._release_outputs)
         self.outputs: list[tuple[int, Any]] = []
@@ -350,6 +383,9 @@ class Kernel:
             Suspend: self._sys_suspend,
             Resume: self._sys_resume,
             Revoke: self._sys_revoke,
+            Attenuate: self._sys_attenuate,
+            Delegate: self._sys_delegate,
+            Freeze: self._sys_freeze,
         }
         with self._outside_the_loop():
             self._record_run_start(workload)
@@ -372,8 +408,10 @@ class Kernel:
                 },
                 "domains": {d.label: m.describe() for d, m in sorted(self._managers.items())},
                 "faults": self.faults.to_record(),
+                **({"audit": self.audit.to_record()} if self.audit is not None else {}),
             },
         )
+        self._run_hash = self._writer.last_hash
 
     # ------------------------------------------------------------------ recording
 
@@ -479,21 +517,25 @@ class Kernel:
         )
         return capability
 
-    def revoke(self, capability_id: int, reason: str = "operator") -> Capability:
-        """Revoke a capability (recorded in the trace)."""
+    def revoke(self, capability_id: int, reason: str = "operator") -> list[Capability]:
+        """Revoke a capability and every capability derived from it (recorded in the trace).
+
+        Returns the revoked capabilities, the one named first.
+        """
         with self._outside_the_loop():
             return self._revoke(capability_id, reason)
 
-    def _revoke(self, capability_id: int, reason: str) -> Capability:
-        capability = self._authority.revoke(capability_id)
+    def _revoke(self, capability_id: int, reason: str) -> list[Capability]:
+        revoked = self._authority.revoke(capability_id)
+        capability = revoked[0]
         self._record(
             _ET.CAPABILITY_REVOKE,
             capability.target,
             capability.holder,
             capability=capability.id,
-            meta={"ids": [capability.id], "reason": reason},
+            meta={"ids": [item.id for item in revoked], "reason": reason},
         )
-        return capability
+        return revoked
 
     def snapshot(self) -> dict[str, Any]:
         """The orchestration state S_O: processes, bindings, contracts, capabilities, managers.
@@ -562,7 +604,8 @@ class Kernel:
         handlers = self._handlers
         quantum = self.quantum
         steps_max = self.limits.steps_max
-        append = self._writer.append_encoded
+        writer = self._writer
+        append = writer.append_encoded
         push = heapq.heappush
         next_seq = self._enqueue_seq
         round_robin = self._round_robin
@@ -688,8 +731,30 @@ class Kernel:
                 append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 self._enqueue(process, now + 1)
             last = process
+            if writer.count >= self._checkpoint_at:
+                self._checkpoint()
         self._steps = steps
         return status
+
+    def _fold_leaves(self) -> None:
+        merkle, leaves = self._merkle, self._writer.leaves
+        invariant(merkle is not None and leaves is not None, "auditing is on")
+        assert merkle is not None and leaves is not None  # for the type checker
+        merkle.extend(leaves)
+        leaves.clear()
+
+    def _checkpoint(self) -> None:
+        """Record a CHECKPOINT over every entry so far and hand the head to the sink."""
+        self._fold_leaves()
+        merkle, audit = self._merkle, self.audit
+        assert merkle is not None and audit is not None
+        size, root = merkle.size, merkle.root()
+        invariant(size == self._writer.count, "the audit tree covers every entry")
+        self._record(_ET.CHECKPOINT, _O, 0, meta={"size": size, "root": root})
+        self._checkpoint_at = self._writer.count + audit.interval
+        if audit.sink is not None:
+            self._writer.sync()  # a signed head never covers entries that are not written
+            audit.sink.tree_head(self._run_hash, size, root, False)
 
     def abort(self, error: BaseException) -> RunResult:
         """End the run before it started because the workload's setup failed."""
@@ -747,6 +812,11 @@ class Kernel:
             },
         )
         self._writer.close()
+        if self._merkle is not None:
+            self._fold_leaves()
+            sink = self.audit.sink if self.audit is not None else None
+            if sink is not None:
+                sink.tree_head(self._run_hash, self._merkle.size, self._merkle.root(), True)
         return RunResult(
             status=status,
             exits=dict(sorted(self._exits.items())),
@@ -810,9 +880,26 @@ class Kernel:
         )
 
     def _check(
-        self, process: _Process, operation: Operation, origin: Domain, target: Domain
+        self,
+        process: _Process,
+        operation: Operation,
+        origin: Domain,
+        target: Domain,
+        resource: str | None = None,
     ) -> Capability:
-        return self._authority.check(process.pid, operation, origin, target, self.clock.now)
+        """The single validation path: every cross-domain operation of the kernel (bind,
+        reserve, invoke and the rights it needs, transition) is authorized here and only
+        here, before any domain manager is touched."""
+        for domain in (origin, target):
+            if domain in self._frozen:
+                raise UnauthorizedError(
+                    f"domain {domain.label} is frozen",
+                    code=ErrorCode.DOMAIN_FROZEN,
+                    where=f"process {process.pid}",
+                )
+        return self._authority.check(
+            process.pid, operation, origin, target, self.clock.now, resource
+        )
 
     # ------------------------------------------------------------------ process lifecycle
 
@@ -921,8 +1008,28 @@ class Kernel:
             meta=capability.to_record(),
         )
 
+    def _attest_providers(self, process: _Process, domain: Domain, manager: Any) -> None:
+        """Refuse to bind a domain whose providers are not (or no longer) attested."""
+        providers = getattr(manager, "providers", None)
+        if providers is None:
+            return
+        for provider_id, provider in sorted(providers().items()):
+            try:
+                record = self.attestation.verify(provider, self.clock.now)
+            except XdvError as error:
+                self._record(
+                    _ET.ATTESTATION,
+                    domain,
+                    process.pid,
+                    status=error.code,
+                    meta={"provider": provider_id, "error": error.message},
+                )
+                raise
+            self._record(_ET.ATTESTATION, domain, process.pid, meta=record)
+
     def _bind(self, process: _Process, domain: Domain) -> None:
         manager = self.manager(domain)
+        self._attest_providers(process, domain, manager)
         detail = manager.init(process.pid)
         process.bindings.add(domain)
         self._record(_ET.DOMAIN_BIND, domain, process.pid, meta=dict(detail))
@@ -972,9 +1079,10 @@ class Kernel:
             self._release_contract(process, process.contracts[contract_id], "exit")
         for domain in sorted(process.bindings, reverse=True):
             self._unbind(process, domain)
-        revoked = [capability.id for capability in self._authority.held_by(pid)]
-        for capability_id in revoked:
-            self._authority.revoke(capability_id)
+        revoked: list[int] = []
+        while held := self._authority.held_by(pid):
+            # Revoking one may revoke others it was derived into (held here or elsewhere).
+            revoked.extend(capability.id for capability in self._authority.revoke(held[0].id))
         if revoked:
             self._record(_ET.CAPABILITY_REVOKE, _O, pid, meta={"ids": revoked, "reason": "exit"})
         anchor = process.anchor
@@ -1202,7 +1310,7 @@ class Kernel:
         _require(call.resource, str, "Reserve's resource", process.pid)
         domain = Domain.parse(call.domain)
         self.manager(domain)
-        capability = self._check(process, Operation.ALLOCATE, Domain.K, domain)
+        capability = self._check(process, Operation.ALLOCATE, Domain.K, domain, call.resource)
         self.faults.visit("reserve", process.pid)
         contract = self._reserve(
             process,
@@ -1288,6 +1396,9 @@ class Kernel:
         pending: _Pending = process.delivery
         process.delivery = None
         self._resolve(pending)
+        if pending.domain in self._frozen and pending.status is ErrorCode.OK:
+            pending.status, pending.value = ErrorCode.DOMAIN_FROZEN, None
+            pending.error = f"domain {pending.domain.label} was frozen before the outcome arrived"
         self._record_result(process, pending)
         if pending.status is ErrorCode.OK:
             process.send_value = pending.value
@@ -1337,6 +1448,25 @@ class Kernel:
             meta=meta,
         )
 
+    def _check_rights(
+        self, process: _Process, contract: ResourceContract, operation: str, manager: Any
+    ) -> None:
+        """The rights an operation needs beyond EXECUTE (a Q job that measures needs
+        MEASURE(Q→K), a Φ readout PROJECT(Φ→K)), as its manager declares them."""
+        declare = getattr(manager, "rights", None)
+        if declare is None:
+            return
+        for name in sorted(declare(operation)):
+            right = Operation.__members__.get(name)
+            if right is None:
+                raise DomainError(
+                    f"the {contract.domain.label} manager declares an unknown right {name!r} "
+                    f"for {operation!r}",
+                    code=ErrorCode.DOMAIN_FAULT,
+                    where=f"domain {contract.domain.label}",
+                )
+            self._check(process, right, contract.domain, Domain.K, contract.resource)
+
     def _invoke(
         self,
         process: _Process,
@@ -1347,6 +1477,7 @@ class Kernel:
         manager: DomainManager,
         transition: int = 0,
     ) -> tuple[_Pending, int]:
+        self._check_rights(process, contract, operation, manager)
         latency = manager.latency(operation)
         record = manager.invocation_record(operation, args)
         invocation = Invocation(
@@ -1383,7 +1514,9 @@ class Kernel:
         _require(call.operation, str, "Invoke's operation", process.pid)
         _require(call.args, (tuple, list), "Invoke's arguments", process.pid)
         contract = self._owned_contract(process, call.contract)
-        capability = self._check(process, Operation.EXECUTE, Domain.K, contract.domain)
+        capability = self._check(
+            process, Operation.EXECUTE, Domain.K, contract.domain, contract.resource
+        )
         self.faults.visit("invoke", process.pid)
         manager = self._managers[contract.domain]
         pending, latency = self._invoke(
@@ -1429,6 +1562,93 @@ class Kernel:
             self._enqueue(target, self.clock.now + 1)
         return True
 
+    def _derive(
+        self, process: _Process, capability_id: Any, to: int, scope: Any, expires_at: Any
+    ) -> bool:
+        _require(capability_id, int, "the capability id", process.pid)
+        if expires_at is not None:
+            _require(expires_at, int, "the expiry", process.pid)
+        derive = getattr(self._authority, "derive", None)
+        if derive is None:
+            raise DomainError(
+                "this kernel's capability authority cannot derive capabilities",
+                code=ErrorCode.OPERATION_UNSUPPORTED,
+                where=f"process {process.pid}",
+            )
+        target = self._processes.get(to)
+        if target is None or target.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
+            raise XdvError(
+                f"process {to} is not a live process",
+                code=ErrorCode.PROCESS_UNKNOWN,
+                where=f"process {process.pid}",
+            )
+        from xdv.security._scope import Scope
+
+        parsed = None if scope is None else Scope.from_record(scope)
+        token = derive(
+            capability_id,
+            process.pid,
+            self.clock.now,
+            subject=to,
+            scope=parsed,
+            expires_at=expires_at,
+        )
+        capability = token.as_capability()
+        self._record(
+            _ET.CAPABILITY_GRANT,
+            capability.target,
+            to,
+            capability=capability.id,
+            meta=capability.to_record(),
+        )
+        process.send_value = capability.id
+        return True
+
+    def _sys_attenuate(self, process: _Process, call: Attenuate) -> bool:
+        return self._derive(process, call.capability, process.pid, call.scope, call.expires_at)
+
+    def _sys_delegate(self, process: _Process, call: Delegate) -> bool:
+        _require(call.to, int, "Delegate's process id", process.pid)
+        return self._derive(process, call.capability, call.to, call.scope, call.expires_at)
+
+    def freeze(self, domain: Domain | str, reason: str = "operator") -> list[Capability]:
+        """Emergency freeze of a domain (an operator action, recorded): revoke every
+        capability touching it, fail its pending outcomes, and refuse anything new."""
+        with self._outside_the_loop():
+            return self._freeze(Domain.parse(domain), reason, 0)
+
+    def _freeze(self, domain: Domain, reason: str, pid: int) -> list[Capability]:
+        if domain is Domain.K or domain is Domain.ORCHESTRATION:
+            raise XdvError(
+                f"domain {domain.label} cannot be frozen: every process runs on it",
+                code=ErrorCode.INVALID_ARGUMENT,
+                where="freeze",
+            )
+        freeze = getattr(self._authority, "freeze", None)
+        if freeze is not None:
+            revoked: list[Capability] = freeze(domain)
+        else:  # a minimal authority: revoke what touches the domain by hand
+            revoked = []
+            for holder in sorted(self._processes):
+                for capability in self._authority.held_by(holder):
+                    if domain in (capability.origin, capability.target):
+                        revoked.extend(self._authority.revoke(capability.id))
+        self._frozen.add(domain)
+        self._record(
+            _ET.DOMAIN_FREEZE,
+            domain,
+            pid,
+            meta={"reason": reason, "revoked": [capability.id for capability in revoked]},
+        )
+        return revoked
+
+    def _sys_freeze(self, process: _Process, call: Freeze) -> bool:
+        _require(call.reason, str, "Freeze's reason", process.pid)
+        domain = Domain.parse(call.domain)
+        self._check(process, Operation.FREEZE, Domain.K, domain)
+        self._freeze(domain, call.reason, process.pid)
+        return True
+
     def _sys_revoke(self, process: _Process, call: Revoke) -> bool:
         _require(call.capability, int, "Revoke's capability id", process.pid)
         held = {capability.id for capability in self._authority.held_by(process.pid)}
@@ -1438,12 +1658,12 @@ class Kernel:
                 code=ErrorCode.CAPABILITY_INVALID,
                 where=f"process {process.pid}",
             )
-        capability = self._authority.revoke(call.capability)
+        revoked = self._authority.revoke(call.capability)
         self._record(
             _ET.CAPABILITY_REVOKE,
-            capability.target,
+            revoked[0].target,
             process.pid,
-            capability=capability.id,
-            meta={"ids": [capability.id], "reason": "dropped"},
+            capability=revoked[0].id,
+            meta={"ids": [item.id for item in revoked], "reason": "dropped"},
         )
         return True

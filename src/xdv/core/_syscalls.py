@@ -19,9 +19,12 @@ from typing import Any
 from xdv.core._events import Domain
 
 __all__ = [
+    "Attenuate",
     "Bind",
+    "Delegate",
     "Emit",
     "Exit",
+    "Freeze",
     "Invoke",
     "Now",
     "Random",
@@ -199,3 +202,38 @@ class Revoke(Syscall):
     """Give up one of this process's own capabilities (by id)."""
 
     capability: int
+
+
+@dataclass(slots=True)
+class Attenuate(Syscall):
+    """Derive a narrower capability from one this process holds; returns the new id.
+
+    ``scope`` is a scope record (a list of grants: ``{"op", "from", "to", "resource",
+    "times"}``) that must lie within the held capability's scope, or None to keep it;
+    ``expires_at`` may only bring the expiry forward. Revoking the original revokes the derived
+    capability too.
+    """
+
+    capability: int
+    scope: Any = None
+    expires_at: int | None = None
+
+
+@dataclass(slots=True)
+class Delegate(Syscall):
+    """Give process ``to`` a capability derived (and optionally narrowed, as for
+    :class:`Attenuate`) from one this process holds; returns the new id."""
+
+    capability: int
+    to: int
+    scope: Any = None
+    expires_at: int | None = None
+
+
+@dataclass(slots=True)
+class Freeze(Syscall):
+    """Emergency freeze of ``domain`` (needs FREEZE(K→domain)): every capability touching it
+    is revoked, pending outcomes from it fail, and nothing new reaches it."""
+
+    domain: Domain | str
+    reason: str = "emergency"

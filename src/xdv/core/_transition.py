@@ -119,7 +119,7 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
                 code=ErrorCode.DOMAIN_NOT_BOUND,
                 where=f"transition {transition_id}",
             )
-        capability = kernel._check(process, Operation.TRANSITION, source, target)
+        capability = kernel._check(process, Operation.TRANSITION, source, target, call.resource)
         capability_id = capability.id
         done(phase)
 

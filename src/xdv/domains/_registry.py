@@ -7,6 +7,7 @@ Later domains register their own factories.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,9 +31,15 @@ def register_manager_factory(name: str, factory: ManagerFactory) -> None:
     _FACTORIES[name] = factory
 
 
+# Managers whose packages register their factory on import (loaded on first use).
+_PACKAGES = {"phi": "xdv.domains.phi"}
+
+
 def manager_from_description(label: str, description: Mapping[str, Any]) -> DomainManager:
     """Build the manager a run-start entry describes for domain ``label``."""
     name = description.get("manager")
+    if isinstance(name, str) and name not in _FACTORIES and name in _PACKAGES:
+        importlib.import_module(_PACKAGES[name])
     factory = _FACTORIES.get(name) if isinstance(name, str) else None
     if factory is None:
         raise XdvError(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xdv.core import FaultPlan, KernelLimits, RecordedOutcome
+from xdv.core._audit import AuditConfig
 from xdv.core._events import EventType
 from xdv.domains import DomainManager
 from xdv.domains._registry import manager_from_description
@@ -113,6 +114,7 @@ class _ReplayPlan:
     limits: KernelLimits
     domains: list[DomainManager]
     faults: FaultPlan
+    audit: AuditConfig | None
 
     @classmethod
     def from_run_start(cls, start: dict[str, Any]) -> _ReplayPlan:
@@ -152,7 +154,21 @@ class _ReplayPlan:
                 for label, description in (start.get("domains") or {}).items()
             ],
             faults=FaultPlan.from_record(start.get("faults")),
+            audit=_audit_config(start.get("audit")),
         )
+
+
+def _audit_config(record: Any) -> AuditConfig | None:
+    """The recorded audit configuration, without a signer: a replay re-creates the checkpoint
+    entries (they are reproducible) but signs nothing."""
+    if record is None:
+        return None
+    if not isinstance(record, dict):
+        raise TypeError(f"the audit record is {safe_repr(record)}")
+    return AuditConfig(
+        interval=_integer(record.get("interval"), "audit interval"),
+        signed=record.get("signed") is True,
+    )
 
 
 def _integer(value: Any, name: str) -> int:
@@ -252,6 +268,7 @@ def replay(
             recorded_target=plan.target,
             vhm=plan.vhm,
             node=plan.node,
+            audit=plan.audit,
         )
     except EntryMismatch as diverged:
         _raise_if_damaged(data, diverged.index, check_failed=diverged.check_failed)

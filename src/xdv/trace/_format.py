@@ -42,6 +42,7 @@ __all__ = [
     "FORMAT_VERSION",
     "GENESIS_HASH",
     "HEADER",
+    "LEAF_PREFIX",
     "MAGIC",
     "PREAMBLE",
     "TraceEntry",
@@ -52,11 +53,12 @@ __all__ = [
     "encode_trace",
     "entry_hash",
     "frame_entries",
+    "frame_hash",
     "jsonable",
 ]
 
 MAGIC = b"XDVTRACE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PREAMBLE = MAGIC + struct.pack("<HH", FORMAT_VERSION, 0)
 GENESIS_HASH = hashlib.sha256(PREAMBLE).digest()
 
@@ -174,9 +176,22 @@ def cbor_uint(value: int) -> bytes:
     return b"\x1b" + value.to_bytes(8, "big")
 
 
+LEAF_PREFIX = b"\x00"
+"""RFC 9162 leaf prefix: an entry's hash is the Merkle leaf hash of its frame (length + body)."""
+
+_LEAF_HASHER = hashlib.sha256(LEAF_PREFIX)
+
+
+def frame_hash(frame: bytes) -> bytes:
+    """SHA-256 of the leaf prefix 0x00 and ``frame`` (the u32 length and the body)."""
+    hasher = _LEAF_HASHER.copy()
+    hasher.update(frame)
+    return hasher.digest()
+
+
 def entry_hash(body: bytes) -> bytes:
-    """The chain hash of an entry: SHA-256 of its length (u32) and body."""
-    return hashlib.sha256(FRAME_LENGTH.pack(len(body)) + body).digest()
+    """The chain hash of an entry: the RFC 9162 leaf hash of its length (u32) and body."""
+    return frame_hash(FRAME_LENGTH.pack(len(body)) + body)
 
 
 def frame_entries(frames: list[bytes], last_hash: bytes) -> bytes:
@@ -198,7 +213,7 @@ def frame_entries(frames: list[bytes], last_hash: bytes) -> bytes:
 def encode_trace(bodies: list[bytes]) -> bytes:
     """A whole trace file from entry bodies whose previous-entry hashes are already right."""
     frames = [FRAME_LENGTH.pack(len(body)) + body for body in bodies]
-    last = hashlib.sha256(frames[-1]).digest() if frames else GENESIS_HASH
+    last = frame_hash(frames[-1]) if frames else GENESIS_HASH
     return PREAMBLE + frame_entries(frames, last)
 
 

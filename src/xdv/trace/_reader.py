@@ -8,7 +8,6 @@ any problem, including a missing end entry, unless the caller explicitly accepts
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from xdv.trace._format import (
     TraceEntry,
     body_bytes_max,
     decode_body,
+    frame_hash,
 )
 
 __all__ = [
@@ -160,7 +160,7 @@ def _scan_into(data: bytes, scan: TraceScan) -> TraceError | None:
                 entry_index=index,
                 offset=offset,
             )
-        digest = hashlib.sha256(data[offset : frame_end - CHECK_SIZE]).digest()
+        digest = frame_hash(data[offset : frame_end - CHECK_SIZE])
         if digest[:CHECK_SIZE] != data[frame_end - CHECK_SIZE : frame_end]:
             return TraceError(
                 f"entry {index} fails its check (corrupted bytes)",

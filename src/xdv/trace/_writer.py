@@ -27,6 +27,7 @@ from xdv.trace._format import (
     FRAME_HEAD,
     GENESIS_HASH,
     HEADER,
+    LEAF_PREFIX,
     PREAMBLE,
     canonical_metadata,
     frame_entries,
@@ -37,7 +38,7 @@ __all__ = ["EntryMismatch", "FsyncPolicy", "TraceWriteFailure", "TraceWriter"]
 
 _pack_frame_head = FRAME_HEAD.pack
 _HEADER_SIZE = HEADER.size
-_sha256 = hashlib.sha256
+_leaf_hasher = hashlib.sha256(LEAF_PREFIX)
 _EMPTY_MAP = b"\xa0"
 DurableListener = Callable[[int], None]
 
@@ -126,6 +127,9 @@ class TraceWriter:
         self.durable_count = 0
         self.bytes_written = len(PREAMBLE)
         self.last_hash = GENESIS_HASH
+        # When auditing, the hashes of entries not yet folded into the audit Merkle tree (an
+        # entry's hash is its RFC 9162 leaf hash); the kernel takes them at each checkpoint.
+        self.leaves: list[bytes] | None = None
         self.closed = False
         if self.path is None:
             self._memory = bytearray(PREAMBLE)
@@ -202,11 +206,15 @@ class TraceWriter:
             )
             + encoded
         )
-        digest = _sha256(frame).digest()
+        hasher = _leaf_hasher.copy()
+        hasher.update(frame)
+        digest = hasher.digest()
         if self._expected is not None:
             self._compare(seq, frame, digest)
         self.last_hash = digest
         self.count = seq + 1
+        if self.leaves is not None:
+            self.leaves.append(digest)
         pending = self._pending
         pending.append(frame)
         self._pending_bytes += len(frame)
@@ -249,11 +257,15 @@ class TraceWriter:
             )
             + metadata
         )
-        digest = _sha256(frame).digest()
+        hasher = _leaf_hasher.copy()
+        hasher.update(frame)
+        digest = hasher.digest()
         if self._expected is not None:
             self._compare(seq, frame, digest)
         self.last_hash = digest
         self.count = seq + 1
+        if self.leaves is not None:
+            self.leaves.append(digest)
         pending = self._pending
         pending.append(frame)
         if len(pending) >= self._batch_entries:

@@ -102,9 +102,10 @@ def test_damage_reports_the_first_bad_entry_and_keeps_the_intact_prefix() -> Non
 
 
 def test_unknown_versions_and_foreign_files_are_refused() -> None:
-    with pytest.raises(TraceError) as raised:
-        read_trace(b"XDVTRACE\x02\x00\x00\x00")
-    assert raised.value.code is ErrorCode.TRACE_VERSION
+    for version in (b"\x01", b"\x03"):  # version 1 hashed entries without the leaf prefix
+        with pytest.raises(TraceError) as raised:
+            read_trace(b"XDVTRACE" + version + b"\x00\x00\x00")
+        assert raised.value.code is ErrorCode.TRACE_VERSION
     with pytest.raises(TraceError, match="magic"):
         read_trace(b"NOTATRACE" * 3)
     with pytest.raises(TraceError):

@@ -1,0 +1,62 @@
+"""The Φ (phase-native) domain: manager, providers, witnesses, coherence windows.
+
+Importing this package registers the ``"phi"`` manager factory, so a replay rebuilds the Φ
+manager from the description recorded in the trace.
+"""
+
+from xdv.domains._registry import register_manager_factory
+from xdv.domains.phi._exact import ExactAdmissibilityProvider
+from xdv.domains.phi._manager import (
+    CoherenceWindow,
+    PhiDomainManager,
+    PhiError,
+    PhiStabilityReport,
+    PhiTransformResult,
+)
+from xdv.domains.phi._oscillator import (
+    AnnealSchedule,
+    OscillatorCalibration,
+    PhaseOscillatorProvider,
+)
+from xdv.domains.phi._problems import (
+    ConstraintProblem,
+    IsingProblem,
+    PhiProblemError,
+    ising_from_bqm,
+    parse_gset,
+)
+from xdv.domains.phi._provider import PhiProvider
+from xdv.domains.phi._witness import (
+    DigestSigner,
+    HybridSigner,
+    WitnessError,
+    WitnessSigner,
+    sign_witness,
+    verify_witness,
+)
+
+__all__ = [
+    "AnnealSchedule",
+    "CoherenceWindow",
+    "ConstraintProblem",
+    "DigestSigner",
+    "ExactAdmissibilityProvider",
+    "HybridSigner",
+    "IsingProblem",
+    "OscillatorCalibration",
+    "PhaseOscillatorProvider",
+    "PhiDomainManager",
+    "PhiError",
+    "PhiProblemError",
+    "PhiProvider",
+    "PhiStabilityReport",
+    "PhiTransformResult",
+    "WitnessError",
+    "WitnessSigner",
+    "ising_from_bqm",
+    "parse_gset",
+    "sign_witness",
+    "verify_witness",
+]
+
+register_manager_factory("phi", PhiDomainManager.from_description)

@@ -1,0 +1,883 @@
+"""The Φ domain manager: envelopes, coherence-window contracts, transforms, integrity.
+
+A process reserves resource ``"envelope"`` (amount 1) in domain Φ. The reservation terms (all
+optional) are:
+
+* ``provider`` — ``"exact"`` (default; OR-Tools CP-SAT admissibility) or ``"phase"`` (the
+  coupled phase-oscillator machine);
+* ``window`` — the coherence window's duration in logical steps (default 64);
+* ``start`` — the window's start L (default: the earliest L ≥ now at which the window does not
+  overlap another window on the same provider);
+* ``tolerance`` — the largest admissible instability ``1 − stability`` (default 0.5, in (0, 1]);
+* ``transforms`` — the transforms the contract authorizes (default: all the provider offers);
+* ``share`` — whether the window may overlap other sharing windows on the same provider
+  (default: true for ``exact``, which holds no coherent state; false for ``phase``).
+
+The grant (recorded in RESOURCE_RESERVE) is the coherence-window contract: envelope id,
+provider id and measurement, window ``[start, end)``, tolerance, transform set and sharing.
+Operations follow the invocation flow documented in ``docs/phi-domain.md``; every outcome is a
+:class:`PhiTransformResult` record carrying a :class:`PhiStabilityReport`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xdv.core._events import Domain
+from xdv.domains._interface import (
+    Invocation,
+    Outcome,
+    ResourceContract,
+    ResourceGrant,
+    ResourceRequest,
+)
+from xdv.domains.phi._exact import ExactAdmissibilityProvider
+from xdv.domains.phi._oscillator import (
+    AnnealSchedule,
+    OscillatorCalibration,
+    PhaseOscillatorProvider,
+)
+from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, PhiProblemError
+from xdv.domains.phi._witness import (
+    WITNESS_FORMAT,
+    DigestSigner,
+    WitnessSigner,
+    payload_digest,
+    sign_witness,
+)
+from xdv.errors import ContractError, DomainError, ErrorCode, ResourceError, XdvError, safe_repr
+from xdv.trace._format import canonicalize
+
+__all__ = [
+    "CoherenceWindow",
+    "PhiDomainManager",
+    "PhiError",
+    "PhiStabilityReport",
+    "PhiTransformResult",
+]
+
+WitnessSink = Callable[[dict[str, Any]], None]
+
+_PROVIDER_OPS = ("solve", "anneal", "load", "shift", "couple", "lock", "readout")
+_MANAGER_OPS = ("stability", "diagnostics")
+OPERATIONS = _PROVIDER_OPS + _MANAGER_OPS
+_MUTATING = frozenset({"anneal", "load", "shift", "couple", "lock"})
+_PROJECTING = frozenset({"solve", "anneal", "readout"})
+RAW_PHASE_OPERATIONS = frozenset(
+    {"phases", "raw_phases", "read_phases", "dump", "clone", "copy", "export", "peek"}
+)
+_STEPS_MAX = 1_000_000
+
+
+class PhiError(DomainError):
+    """A Φ-domain refusal or failure; the code is one of the PHI_ERR_* codes."""
+
+    default_code = ErrorCode.PHI_ERR_ENVELOPE_INVALID
+
+
+@dataclass(frozen=True, slots=True)
+class CoherenceWindow:
+    """A coherence window on one provider: ``[start, start + duration)`` in logical time."""
+
+    start: int
+    duration: int
+    tolerance: float
+    transforms: tuple[str, ...]
+    share: bool
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+    def overlaps(self, other: CoherenceWindow) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def to_record(self) -> dict[str, Any]:
+        return {"start": self.start, "duration": self.duration, "end": self.end}
+
+
+@dataclass(frozen=True, slots=True)
+class PhiStabilityReport:
+    """What follows every transform: stability level, noise index, integrity checksum."""
+
+    envelope: int
+    stability: float
+    noise_index: float
+    checksum: str
+    logical_time: int
+    tolerance: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def breached(self) -> bool:
+        return 1.0 - self.stability > self.tolerance + 1e-12
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope,
+            "stability": self.stability,
+            "noise_index": self.noise_index,
+            "checksum": self.checksum,
+            "L": self.logical_time,
+            "tolerance": self.tolerance,
+            **{k: v for k, v in self.metrics.items() if k not in ("stability", "noise_index")},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PhiTransformResult:
+    """A transform's structured result (never phases)."""
+
+    transform: int
+    operation: str
+    status: str
+    output: Mapping[str, Any]
+    stability: PhiStabilityReport
+    logical_time: int
+    flow: tuple[str, ...]
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **dict(self.output),
+            "stability": self.stability.to_record(),
+            "transform": {
+                "id": self.transform,
+                "op": self.operation,
+                "status": self.status,
+                "L": self.logical_time,
+                "flow": list(self.flow),
+            },
+        }
+
+
+class _Envelope:
+    __slots__ = ("history", "id", "owner", "provider", "state", "timeline", "window")
+
+    def __init__(self, envelope: int, owner: int, provider: str, window: CoherenceWindow) -> None:
+        self.id = envelope
+        self.owner = owner
+        self.provider = provider
+        self.window = window
+        self.state = "reserved"
+        self.history: list[dict[str, Any]] = []
+        self.timeline: list[dict[str, Any]] = []
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "provider": self.provider,
+            "window": self.window.to_record(),
+            "state": self.state,
+        }
+
+
+class PhiDomainManager:
+    """The Φ domain manager (manager name ``"phi"``).
+
+    ``instability_at`` is the deterministic fault-injection hook: for each logical time in it,
+    the transform whose span ``[L, L + latency]`` first covers that time receives a phase-
+    diffusion burst of ``instability_variance`` rad² before its stability is measured.
+    """
+
+    domain = Domain.PHI
+
+    def __init__(
+        self,
+        *,
+        calibration: OscillatorCalibration | None = None,
+        exact_time_limit_s: float = 60.0,
+        window: int = 64,
+        tolerance: float = 0.5,
+        latency: int = 1,
+        instability_at: tuple[int, ...] = (),
+        instability_variance: float = 25.0,
+        signer: WitnessSigner | None = None,
+        witness_sink: WitnessSink | None = None,
+    ) -> None:
+        if type(window) is not int or window < 1:
+            raise ContractError(f"the default window must be ≥ 1 step, got {window!r}", where="Φ")
+        if type(latency) is not int or not 0 <= latency <= window:
+            raise ContractError(f"latency must be in [0, {window}], got {latency!r}", where="Φ")
+        self._check_tolerance(tolerance)
+        self.phase = PhaseOscillatorProvider(calibration)
+        self.exact = ExactAdmissibilityProvider(time_limit_s=exact_time_limit_s)
+        self.window = window
+        self.tolerance = tolerance
+        self.transform_latency = latency
+        self.instability_at = tuple(sorted(int(t) for t in instability_at))
+        self.instability_variance = float(instability_variance)
+        self._pending_faults = list(self.instability_at)
+        self.signer: WitnessSigner = signer or DigestSigner()
+        self.witness_sink = witness_sink
+        self.witnesses: dict[str, dict[str, Any]] = {}
+        self._envelopes: dict[int, _Envelope] = {}
+        self._retired: list[dict[str, Any]] = []
+        self._next_envelope = 1
+        self._bound: set[int] = set()
+        self._parsed: tuple[int, Any] | None = None
+
+    # -- description, attestation surface ---------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "manager": "phi",
+            "calibration": self.phase.calibration.to_record(),
+            "exact_time_limit_s": self.exact.time_limit_s,
+            "window": self.window,
+            "tolerance": self.tolerance,
+            "latency": self.transform_latency,
+            "instability_at": list(self.instability_at),
+            "instability_variance": self.instability_variance,
+        }
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any]) -> PhiDomainManager:
+        """Rebuild a manager from :meth:`describe` output (for replay)."""
+        return cls(
+            calibration=OscillatorCalibration(**dict(description["calibration"])),
+            exact_time_limit_s=float(description["exact_time_limit_s"]),
+            window=int(description["window"]),
+            tolerance=float(description["tolerance"]),
+            latency=int(description["latency"]),
+            instability_at=tuple(int(t) for t in description["instability_at"]),
+            instability_variance=float(description["instability_variance"]),
+        )
+
+    def providers(self) -> dict[str, Any]:
+        """The providers by reservation name (for attestation)."""
+        return {"exact": self.exact, "phase": self.phase}
+
+    def rights(self, operation: str) -> frozenset[str]:
+        """Capability operations beyond EXECUTE that ``operation`` needs (PROJECT for readouts)."""
+        return frozenset({"PROJECT"}) if operation in _PROJECTING else frozenset()
+
+    def set_progress(self, progress: Callable[[int, int], None] | None) -> None:
+        """Report anneal progress (steps done, steps) to ``progress``; never affects results."""
+        self.phase.progress = progress
+
+    # -- DAL ------------------------------------------------------------------------------
+
+    def init(self, pid: int) -> dict[str, Any]:
+        self._bound.add(pid)
+        return {"providers": sorted(self.providers())}
+
+    @staticmethod
+    def _check_tolerance(value: Any) -> float:
+        if type(value) not in (int, float) or not 0 < value <= 1:
+            raise ContractError(
+                f"stability tolerance must be a number in (0, 1], got {safe_repr(value)}",
+                where="Φ.request_resources",
+            )
+        return float(value)
+
+    def request_resources(self, request: ResourceRequest) -> ResourceGrant:
+        where = "Φ.request_resources"
+        if request.resource != "envelope":
+            raise ResourceError(
+                f"the Φ domain offers 'envelope' resources, not {request.resource!r}",
+                code=ErrorCode.RESOURCE_UNKNOWN,
+                where=where,
+            )
+        if request.amount != 1:
+            raise ResourceError(
+                f"a Φ reservation is for exactly one envelope, got {request.amount}",
+                code=ErrorCode.CONTRACT_INVALID,
+                where=where,
+            )
+        terms = dict(request.terms)
+        allowed = {"provider", "window", "start", "tolerance", "transforms", "share"}
+        unknown = sorted(set(terms) - allowed)
+        if unknown:
+            raise ContractError(
+                f"unknown Φ terms {unknown} (allowed: {sorted(allowed)})", where=where
+            )
+        provider = terms.get("provider", "exact")
+        if provider not in ("exact", "phase"):
+            raise ContractError(
+                f"provider must be 'exact' or 'phase', got {safe_repr(provider)}", where=where
+            )
+        offered = self.providers()[provider].transforms | set(_MANAGER_OPS)
+        duration = terms.get("window", self.window)
+        if type(duration) is not int or not 1 <= duration <= 2**40:
+            raise ContractError(
+                f"window must be a positive number of logical steps, got {safe_repr(duration)}",
+                where=where,
+            )
+        tolerance = self._check_tolerance(terms.get("tolerance", self.tolerance))
+        transforms = terms.get("transforms", sorted(offered))
+        if (
+            not isinstance(transforms, list)
+            or not transforms
+            or not all(isinstance(t, str) for t in transforms)
+        ):
+            raise ContractError("transforms must be a non-empty list of names", where=where)
+        unsupported = sorted(set(transforms) - offered)
+        if unsupported:
+            raise ContractError(f"provider {provider!r} does not offer {unsupported}", where=where)
+        share = terms.get("share", provider == "exact")
+        if type(share) is not bool:
+            raise ContractError("share must be a boolean", where=where)
+        start = terms.get("start")
+        probe = CoherenceWindow(0, duration, tolerance, tuple(sorted(set(transforms))), share)
+        if start is None:
+            start = self._earliest_start(provider, probe, request.logical_time)
+        elif type(start) is not int or start < request.logical_time:
+            raise ContractError(
+                f"start must be an integer logical time ≥ now ({request.logical_time}), "
+                f"got {safe_repr(start)}",
+                where=where,
+            )
+        window = CoherenceWindow(start, duration, tolerance, probe.transforms, share)
+        conflict = self._conflict(provider, window)
+        if conflict is not None:
+            raise ResourceError(
+                f"window [{window.start}, {window.end}) overlaps envelope {conflict.id}'s "
+                f"window [{conflict.window.start}, {conflict.window.end}) on provider {provider!r}"
+                " and no sharing contract covers both",
+                code=ErrorCode.PHI_ERR_WINDOW_CONFLICT,
+                where=where,
+            )
+        envelope = _Envelope(self._next_envelope, request.pid, provider, window)
+        self._next_envelope += 1
+        self._envelopes[envelope.id] = envelope
+        instance = self.providers()[provider]
+        return ResourceGrant(
+            "envelope",
+            1,
+            {
+                "envelope": envelope.id,
+                "provider": instance.provider_id,
+                "measurement": instance.measurement(),
+                "window": window.to_record(),
+                "tolerance": tolerance,
+                "transforms": list(window.transforms),
+                "share": share,
+            },
+        )
+
+    def _conflict(self, provider: str, window: CoherenceWindow) -> _Envelope | None:
+        for envelope in sorted(self._envelopes.values(), key=lambda e: e.id):
+            if envelope.provider != provider or envelope.state in ("invalid",):
+                continue
+            if window.share and envelope.window.share:
+                continue
+            if window.overlaps(envelope.window):
+                return envelope
+        return None
+
+    def _earliest_start(self, provider: str, window: CoherenceWindow, now: int) -> int:
+        start = now
+        while True:
+            candidate = CoherenceWindow(
+                start, window.duration, window.tolerance, window.transforms, window.share
+            )
+            conflict = self._conflict(provider, candidate)
+            if conflict is None:
+                return start
+            start = conflict.window.end
+
+    def _envelope_for(self, contract: ResourceContract) -> _Envelope:
+        number = contract.terms.get("envelope") if contract.terms else None
+        if number is None:
+            owned = [e for e in self._envelopes.values() if e.owner == contract.pid]
+            if len(owned) == 1:
+                return owned[0]
+            raise PhiError(
+                f"contract {contract.id} names no Φ envelope",
+                code=ErrorCode.PHI_ERR_ENVELOPE_INVALID,
+                where=f"contract {contract.id}",
+            )
+        envelope = self._envelopes.get(number)
+        if envelope is None:
+            raise PhiError(
+                f"envelope {number} does not exist (released or never granted)",
+                code=ErrorCode.PHI_ERR_ENVELOPE_INVALID,
+                where=f"contract {contract.id}",
+            )
+        return envelope
+
+    def release(self, contract: ResourceContract) -> None:
+        envelope = self._envelope_for(contract)
+        self._destroy(envelope, "released")
+
+    def _destroy(self, envelope: _Envelope, why: str) -> None:
+        self.phase.discard(envelope.id)
+        self._envelopes.pop(envelope.id, None)
+        self._retired.append(
+            {"envelope": envelope.id, "why": why, **self._diagnostic_record(envelope)}
+        )
+
+    def latency(self, operation: str) -> int:
+        if operation in RAW_PHASE_OPERATIONS:
+            raise PhiError(
+                f"{operation!r} would expose raw phases; the Φ domain returns structured "
+                "results only (readout, stability, diagnostics)",
+                code=ErrorCode.PHI_ERR_RAW_PHASE_ACCESS,
+                where="Φ",
+            )
+        if operation not in OPERATIONS:
+            raise DomainError(
+                f"the Φ domain has no operation {operation!r} (it has: {', '.join(OPERATIONS)})",
+                code=ErrorCode.OPERATION_UNSUPPORTED,
+                where="Φ",
+            )
+        return 0 if operation in _MANAGER_OPS else self.transform_latency
+
+    def validate_contract(
+        self, contract: ResourceContract, operation: str, latency_max: int | None
+    ) -> None:
+        latency = self.latency(operation)
+        envelope = self._envelope_for(contract)
+        self._check_compatible(envelope, operation)
+        if latency_max is not None and latency > latency_max:
+            raise ContractError(
+                f"Φ {operation!r} takes {latency} logical step(s); the contract allows "
+                f"at most {latency_max}",
+                where=f"contract {contract.id}",
+            )
+
+    def _check_compatible(self, envelope: _Envelope, operation: str) -> None:
+        if operation in _MANAGER_OPS:
+            return
+        provider = self.providers()[envelope.provider]
+        if operation not in provider.transforms:
+            raise DomainError(
+                f"provider {provider.provider_id!r} does not offer {operation!r} "
+                f"(it offers {sorted(provider.transforms)})",
+                code=ErrorCode.OPERATION_UNSUPPORTED,
+                where=f"envelope {envelope.id}",
+            )
+        if operation not in envelope.window.transforms:
+            raise PhiError(
+                f"the contract of envelope {envelope.id} does not authorize {operation!r} "
+                f"(it authorizes {list(envelope.window.transforms)})",
+                code=ErrorCode.PHI_ERR_UNAUTHORIZED_MUTATION,
+                where=f"envelope {envelope.id}",
+            )
+
+    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        where = f"Φ.{operation}"
+        self._parsed = None
+        if operation in ("solve", "anneal", "load"):
+            if not 1 <= len(args) <= 2:
+                raise PhiProblemError(
+                    f"{operation!r} takes (problem,) or (problem, options)", where=where
+                )
+            problem: ConstraintProblem | IsingProblem
+            if operation == "solve":
+                problem = ConstraintProblem.parse(args[0])
+                summary = {
+                    "kind": "constraints",
+                    "variables": len(problem.variables),
+                    "constraints": len(problem.constraints),
+                    "hash": problem.digest,
+                }
+            else:
+                problem = IsingProblem.parse(args[0])
+                summary = problem.summary()
+            options = args[1] if len(args) == 2 else {}
+            if not isinstance(options, Mapping):
+                raise PhiProblemError("options must be a mapping", where=where)
+            options = canonicalize(dict(options), f"{where}.options")
+            if operation == "anneal":
+                AnnealSchedule.from_terms(options, self.phase.calibration)
+            elif operation == "load":
+                self._replicas(options, where)
+            elif options:
+                raise PhiProblemError("'solve' takes no options", where=where)
+            self._parsed = (id(args[0]), problem)
+            return {"problem": summary, "options": options}
+        if operation == "shift":
+            angle, indices = self._shift_args(args, where)
+            return {"angle": angle, "indices": indices}
+        if operation in ("couple", "lock"):
+            steps, strength = self._evolve_args(args, where)
+            return {"steps": steps, "strength": strength}
+        if args:
+            raise PhiProblemError(f"{operation!r} takes no arguments", where=where)
+        return {}
+
+    @staticmethod
+    def _replicas(options: Mapping[str, Any], where: str) -> int:
+        unknown = sorted(set(options) - {"replicas"})
+        if unknown:
+            raise PhiProblemError(f"unknown options {unknown}", where=where)
+        replicas = options.get("replicas", 1)
+        if type(replicas) is not int or replicas < 1:
+            raise PhiProblemError("replicas must be a positive integer", where=where)
+        return replicas
+
+    @staticmethod
+    def _shift_args(args: tuple[Any, ...], where: str) -> tuple[float, list[int] | None]:
+        if not 1 <= len(args) <= 2:
+            raise PhiProblemError("'shift' takes (angle,) or (angle, indices)", where=where)
+        angle = args[0]
+        if type(angle) not in (int, float) or not math.isfinite(angle):
+            raise PhiProblemError(f"angle must be finite, got {safe_repr(angle)}", where=where)
+        indices = args[1] if len(args) == 2 else None
+        if indices is not None and (
+            not isinstance(indices, list | tuple)
+            or not all(type(i) is int and i >= 0 for i in indices)
+        ):
+            raise PhiProblemError("indices must be a list of oscillator numbers", where=where)
+        return float(angle), None if indices is None else list(indices)
+
+    @staticmethod
+    def _evolve_args(args: tuple[Any, ...], where: str) -> tuple[int, float]:
+        if len(args) != 2:
+            raise PhiProblemError("takes (steps, strength)", where=where)
+        steps, strength = args
+        if type(steps) is not int or not 1 <= steps <= _STEPS_MAX:
+            raise PhiProblemError(f"steps must be in [1, {_STEPS_MAX}]", where=where)
+        if type(strength) not in (int, float) or not 0 <= strength <= 100:
+            raise PhiProblemError("strength must be a number in [0, 100]", where=where)
+        return steps, float(strength)
+
+    # -- the invocation flow --------------------------------------------------------------
+
+    def execute(self, invocation: Invocation) -> Outcome:
+        now = invocation.logical_time
+        operation = invocation.operation
+        flow = ["capability"]  # checked by the kernel before the manager is called
+        envelope = self._envelope_for(invocation.contract)
+        if envelope.owner != invocation.pid:
+            raise PhiError(
+                f"envelope {envelope.id} belongs to process {envelope.owner}; process "
+                f"{invocation.pid} may not use it (no sharing contract)",
+                code=ErrorCode.PHI_ERR_ENVELOPE_ALIASING,
+                where=f"envelope {envelope.id}",
+            )
+        if envelope.state == "invalid":
+            raise PhiError(
+                f"envelope {envelope.id} was invalidated; reserve a new one",
+                code=ErrorCode.PHI_ERR_ENVELOPE_INVALID,
+                where=f"envelope {envelope.id}",
+            )
+        latency = self.latency(operation)
+        window = envelope.window
+        if operation not in _MANAGER_OPS and (now < window.start or now + latency > window.end):
+            self._invalidate(envelope, now, operation, "coherence timeout")
+            raise PhiError(
+                f"{operation!r} at L={now} (finishing at L={now + latency}) lies outside "
+                f"envelope {envelope.id}'s coherence window [{window.start}, {window.end}); "
+                "the envelope is invalidated",
+                code=ErrorCode.PHI_ERR_COHERENCE_TIMEOUT,
+                where=f"envelope {envelope.id}",
+            )
+        flow.append("contract")
+        self._check_compatible(envelope, operation)
+        flow.append("compatibility")
+        flow.append("logged")  # DOMAIN_INVOKE is recorded before execute() is called
+        if operation == "diagnostics":
+            return Outcome(self._diagnostic_record(envelope))
+        rng = np.random.default_rng([invocation.seed, 0])
+        try:
+            output = self._run(envelope, invocation, rng)
+        except XdvError:
+            envelope.history.append({"L": now, "op": operation, "status": "failed"})
+            raise
+        if envelope.state == "reserved" and operation in _MUTATING:
+            envelope.state = "active"
+        flow.append("execute")
+        self._maybe_inject(envelope, now, latency, invocation.seed)
+        report = self._report(envelope, now)
+        flow.append("monitor")
+        self._log(envelope, now, operation, report)
+        if report.breached:
+            self._invalidate(envelope, now, operation, "stability breach")
+            raise PhiError(
+                f"stability {report.stability:.4f} fell below 1 − tolerance "
+                f"({1 - window.tolerance:.4f}) after {operation!r} at L={now} "
+                f"(noise index {report.noise_index:.4f}); execution halted, envelope "
+                f"{envelope.id} invalidated, its window released, nothing projected",
+                code=ErrorCode.PHI_ERR_STABILITY_BREACH,
+                where=f"envelope {envelope.id}",
+            )
+        if "witness" in output:
+            flow.extend(["verify", "witness"])
+        flow.append("result")
+        result = PhiTransformResult(
+            invocation.id, operation, "OK", output, report, now, tuple(flow)
+        )
+        return Outcome(result.to_record())
+
+    def _run(
+        self, envelope: _Envelope, invocation: Invocation, rng: np.random.Generator
+    ) -> dict[str, Any]:
+        operation, args = invocation.operation, invocation.args
+        where = f"Φ.{operation}"
+        if operation == "solve":
+            problem = self._problem(args[0], ConstraintProblem)
+            outcome = self.exact.solve(problem)
+            return self._constraint_witness(
+                envelope, invocation, problem, outcome.status, outcome.assignment, outcome.solves
+            )
+        if operation in ("anneal", "load"):
+            ising = self._problem(args[0], IsingProblem)
+            options = dict(args[1]) if len(args) == 2 else {}
+            if operation == "load":
+                self.phase.load(envelope.id, ising, self._replicas(options, where), rng)
+                return {"loaded": ising.summary()}
+            schedule = AnnealSchedule.from_terms(options, self.phase.calibration)
+            self.phase.anneal(envelope.id, ising, schedule, rng)
+            return self._readout(envelope, invocation, schedule.polish)
+        if operation == "shift":
+            angle, indices = self._shift_args(args, where)
+            self.phase.shift(envelope.id, angle, indices)
+            return {}
+        if operation in ("couple", "lock"):
+            steps, strength = self._evolve_args(args, where)
+            if operation == "couple":
+                self.phase.couple(envelope.id, steps, strength, rng)
+            else:
+                self.phase.lock(envelope.id, steps, strength, rng)
+            return {}
+        if operation == "readout":
+            return self._readout(envelope, invocation, polish=False)
+        return {}  # "stability": the report alone
+
+    def _problem(self, value: Any, kind: type[Any]) -> Any:
+        if self._parsed is not None and self._parsed[0] == id(value):
+            parsed = self._parsed[1]
+            self._parsed = None
+            if isinstance(parsed, kind):
+                return parsed
+        return kind.parse(value)
+
+    def _readout(self, envelope: _Envelope, invocation: Invocation, polish: bool) -> dict[str, Any]:
+        readout = self.phase.readout(envelope.id, polish)
+        metrics = self.phase.metrics(envelope.id)
+        ising = self.phase._structure(envelope.id).problem
+        if ising is None:  # pragma: no cover
+            raise PhiError("no problem loaded", where=f"envelope {envelope.id}")
+        # Classical verification by the manager: recompute the energy from the spins.
+        energy = float(ising.energy(np.array(readout["spins"])))
+        if not math.isclose(energy, readout["energy"], rel_tol=1e-9, abs_tol=1e-6):
+            raise PhiError(
+                f"the provider's energy {readout['energy']} does not verify ({energy})",
+                code=ErrorCode.PHI_ERR_PROVIDER_FAILED,
+                where=f"envelope {envelope.id}",
+            )
+        payload = self._payload(
+            envelope,
+            invocation,
+            "ising",
+            ising.to_record(),
+            ising.digest,
+            "SAMPLE",
+            readout["spins"],
+            {"energy": energy, "spins": ising.n, "checked_by": "kernel"},
+        )
+        return {
+            "spins": readout["spins"],
+            "energy": energy,
+            "order_parameter": metrics["order_parameter"],
+            "readout": {k: v for k, v in readout.items() if k not in ("spins", "energy")},
+            "witness": self._witness(payload),
+        }
+
+    def _constraint_witness(
+        self,
+        envelope: _Envelope,
+        invocation: Invocation,
+        problem: ConstraintProblem,
+        status: str,
+        assignment: dict[str, int | bool] | None,
+        solves: int,
+    ) -> dict[str, Any]:
+        verification: dict[str, Any] = {"checked_by": "kernel", "solves": solves}
+        if status == "ADMISSIBLE":
+            if assignment is None:  # pragma: no cover
+                raise PhiError("admissible without an assignment", where="exact provider")
+            violated = problem.check(assignment)
+            if violated:
+                raise PhiError(
+                    f"the provider's configuration violates constraint(s) {violated}",
+                    code=ErrorCode.PHI_ERR_PROVIDER_FAILED,
+                    where=f"envelope {envelope.id}",
+                )
+            verification.update(satisfied=True, constraints=len(problem.constraints))
+        else:
+            verification.update(proof="cp-sat INFEASIBLE (complete search)")
+        payload = self._payload(
+            envelope,
+            invocation,
+            "constraints",
+            problem.to_record(),
+            problem.digest,
+            status,
+            assignment,
+            verification,
+        )
+        output: dict[str, Any] = {"status": status}
+        if assignment is not None:
+            output["assignment"] = assignment
+        output["witness"] = self._witness(payload)
+        return output
+
+    def _payload(
+        self,
+        envelope: _Envelope,
+        invocation: Invocation,
+        kind: str,
+        problem: Mapping[str, Any],
+        problem_hash: str,
+        status: str,
+        configuration: Any,
+        verification: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        provider = self.providers()[envelope.provider]
+        return {
+            "format": WITNESS_FORMAT,
+            "kind": kind,
+            "problem": dict(problem),
+            "problem_hash": problem_hash,
+            "status": status,
+            "configuration": configuration,
+            "verification": dict(verification),
+            "attestation": {
+                "provider": provider.provider_id,
+                "measurement": provider.measurement(),
+            },
+            "L": invocation.logical_time,
+            "envelope": envelope.id,
+            "contract": invocation.contract.id,
+            "invocation": invocation.id,
+        }
+
+    def _witness(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Sign the witness (kept beside the trace) and return its deterministic summary."""
+        digest = payload_digest(payload)
+        document = sign_witness(payload, self.signer)
+        self.witnesses[digest] = document
+        if self.witness_sink is not None:
+            self.witness_sink(document)
+        summary = {k: v for k, v in payload.items() if k not in ("problem", "configuration")}
+        summary["digest"] = digest
+        return summary
+
+    # -- monitoring, integrity ------------------------------------------------------------
+
+    def _maybe_inject(self, envelope: _Envelope, now: int, latency: int, seed: int) -> None:
+        fired = [t for t in self._pending_faults if t <= now + latency]
+        if not fired:
+            return
+        self._pending_faults = [t for t in self._pending_faults if t > now + latency]
+        if envelope.provider == "phase":
+            rng = np.random.default_rng([seed, 1])
+            self.phase.inject_instability(envelope.id, self.instability_variance, rng)
+        envelope.history.append({"L": now, "op": "inject", "variance": self.instability_variance})
+        envelope.timeline.append({"L": now, "injected": self.instability_variance})
+
+    def _report(self, envelope: _Envelope, now: int) -> PhiStabilityReport:
+        if envelope.provider == "phase" and self.phase.holds(envelope.id):
+            metrics = self.phase.metrics(envelope.id)
+            checksum = self.phase.checksum(envelope.id)
+        else:
+            injected = any("injected" in point for point in envelope.timeline)
+            noise = 1.0 - math.exp(-self.instability_variance / 2.0) if injected else 0.0
+            metrics = {"stability": 1.0 - noise, "noise_index": noise, "drift": 0.0}
+            checksum = hashlib.sha256(f"{envelope.id}:{now}".encode()).hexdigest()[:32]
+        return PhiStabilityReport(
+            envelope.id,
+            float(metrics["stability"]),
+            float(metrics["noise_index"]),
+            checksum,
+            now,
+            envelope.window.tolerance,
+            metrics,
+        )
+
+    def _log(
+        self, envelope: _Envelope, now: int, operation: str, report: PhiStabilityReport
+    ) -> None:
+        previous = (
+            envelope.timeline[-1]["stability"]
+            if envelope.timeline and ("stability" in envelope.timeline[-1])
+            else 1.0
+        )
+        envelope.timeline.append(
+            {
+                "L": now,
+                "op": operation,
+                "stability": report.stability,
+                "noise_index": report.noise_index,
+                "drift": float(report.metrics.get("drift", 0.0)),
+                "impact": round(report.stability - previous, 9),
+            }
+        )
+        envelope.history.append(
+            {"L": now, "op": operation, "status": "breach" if report.breached else "ok"}
+        )
+
+    def _invalidate(self, envelope: _Envelope, now: int, operation: str, why: str) -> None:
+        """Halt, invalidate, roll back (discard the phase structure) and free the window."""
+        self.phase.discard(envelope.id)
+        envelope.state = "invalid"
+        envelope.history.append({"L": now, "op": operation, "status": why})
+
+    def _diagnostic_record(self, envelope: _Envelope) -> dict[str, Any]:
+        record: dict[str, Any] = canonicalize(
+            {
+                "envelope": envelope.id,
+                "owner": envelope.owner,
+                "provider": envelope.provider,
+                "state": envelope.state,
+                "window": envelope.window.to_record(),
+                "tolerance": envelope.window.tolerance,
+                "timeline": envelope.timeline,
+                "history": envelope.history,
+            },
+            "Φ diagnostics",
+        )
+        return record
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Structured diagnostics (XDV-072): every envelope's stability timeline, noise index,
+        drift and transform history, live and retired."""
+        return {
+            "live": [self._diagnostic_record(e) for _, e in sorted(self._envelopes.items())],
+            "retired": list(self._retired),
+        }
+
+    # -- the rest of the DAL --------------------------------------------------------------
+
+    def project(self, pid: int, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        projected = []
+        for index, arg in enumerate(args):
+            if isinstance(arg, np.ndarray) or hasattr(arg, "phases"):
+                raise PhiError(
+                    f"projection[{index}] would carry raw phase data out of Φ",
+                    code=ErrorCode.PHI_ERR_RAW_PHASE_ACCESS,
+                    where=f"process {pid}",
+                )
+            projected.append(canonicalize(arg, f"projection[{index}]"))
+        return tuple(projected)
+
+    def terminate(self, pid: int) -> None:
+        self._bound.discard(pid)
+
+    def report_fault(self, pid: int, error: BaseException) -> dict[str, Any]:
+        record: dict[str, Any] = {"domain": "Φ", "error": type(error).__name__}
+        if isinstance(error, XdvError):
+            record["code"] = error.code.name
+        return record
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "envelopes": {str(k): e.record() for k, e in sorted(self._envelopes.items())},
+            "bound": sorted(self._bound),
+        }
+
+    def __reduce__(self) -> Any:
+        raise PhiError(
+            "a Φ manager holds phase structures and cannot be copied or serialized",
+            code=ErrorCode.PHI_ERR_RAW_PHASE_ACCESS,
+            where="Φ",
+        )

@@ -1,0 +1,204 @@
+"""Witnesses: self-describing, signed records of a verified Φ configuration.
+
+A witness document has two parts:
+
+* ``payload`` — the signed, canonical content: format, problem kind, the full canonical problem
+  and its SHA-256 hash, the status, the configuration, the kernel's classical verification
+  result, the provider attestation reference (provider id and measurement) and the logical
+  timestamp, envelope, contract and invocation;
+* ``signature`` — a separate block over ``b"xdv-phi-witness/1\\0" + CBOR(payload)``.
+
+The payload is deterministic, so its digest can enter a trace; the signature block may be
+randomized (hedged post-quantum signatures), so it never does. Anyone can re-verify a witness
+offline with :func:`verify_witness`: the problem hash is recomputed, the configuration is checked
+against the constraints (or its energy recomputed), an INADMISSIBLE claim is re-decided with the
+exact provider, and the signature block is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import cbor2
+import numpy as np
+
+from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, canonical_hash
+from xdv.errors import ErrorCode, XdvError
+from xdv.security import HybridKeyPair
+from xdv.trace._format import canonicalize
+
+__all__ = [
+    "WITNESS_FORMAT",
+    "DigestSigner",
+    "HybridSigner",
+    "WitnessError",
+    "WitnessSigner",
+    "payload_digest",
+    "sign_witness",
+    "verify_witness",
+]
+
+WITNESS_FORMAT = "xdv-phi-witness/1"
+_CONTEXT = b"xdv-witness"
+
+
+class WitnessError(XdvError):
+    """A witness does not verify (code PHI_ERR_WITNESS_INVALID)."""
+
+    default_code = ErrorCode.PHI_ERR_WITNESS_INVALID
+
+
+class WitnessSigner(Protocol):
+    """Signs witness payloads. ``record()`` describes the scheme and public key."""
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def record(self) -> dict[str, Any]: ...
+
+
+class DigestSigner:
+    """Integrity-only block (scheme ``sha256``): a digest, no key. The default until a key is
+    configured; it detects damage but proves no origin."""
+
+    def sign(self, message: bytes) -> bytes:
+        return hashlib.sha256(message).digest()
+
+    def record(self) -> dict[str, Any]:
+        return {"scheme": "sha256"}
+
+
+class HybridSigner:
+    """Hybrid Ed25519 + ML-DSA-65 signatures with an ``xdv.security.HybridKeyPair``."""
+
+    def __init__(self, keys: HybridKeyPair) -> None:
+        self.keys = keys
+
+    def sign(self, message: bytes) -> bytes:
+        signature: bytes = self.keys.sign(message, context=_CONTEXT)
+        return signature
+
+    def record(self) -> dict[str, Any]:
+        return {"scheme": "hybrid", "public": self.keys.public.to_record()}
+
+
+def _message(payload: Mapping[str, Any]) -> bytes:
+    return WITNESS_FORMAT.encode() + b"\0" + cbor2.dumps(canonicalize(dict(payload), "witness"))
+
+
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of the signed message of ``payload`` (what traces record)."""
+    return hashlib.sha256(_message(payload)).hexdigest()
+
+
+def sign_witness(payload: Mapping[str, Any], signer: WitnessSigner) -> dict[str, Any]:
+    """The witness document: ``{"payload": ..., "signature": {...}}``."""
+    message = _message(payload)
+    block = signer.record()
+    block["value"] = signer.sign(message).hex()
+    return {"payload": canonicalize(dict(payload), "witness"), "signature": block}
+
+
+def verify_witness(document: Any, *, recheck: bool = True) -> dict[str, Any]:
+    """Re-verify a witness document offline; return a report or raise :class:`WitnessError`.
+
+    With ``recheck`` an INADMISSIBLE claim is re-decided, and an ADMISSIBLE one is checked to be
+    the admissible (lexicographically least) configuration, by the exact provider.
+    """
+    if not isinstance(document, Mapping) or set(document) != {"payload", "signature"}:
+        raise WitnessError("a witness has exactly 'payload' and 'signature'", where="witness")
+    payload, block = document["payload"], document["signature"]
+    if not isinstance(payload, Mapping) or payload.get("format") != WITNESS_FORMAT:
+        raise WitnessError(f"not a {WITNESS_FORMAT} payload", where="witness.payload")
+    message = _message(payload)
+    signature = _check_signature(block, message)
+    kind = payload.get("kind")
+    problem_record = payload.get("problem")
+    if canonical_hash(problem_record) != payload.get("problem_hash"):
+        raise WitnessError("the problem does not match its hash", where="witness.payload.problem")
+    status = payload.get("status")
+    report: dict[str, Any] = {
+        "digest": hashlib.sha256(message).hexdigest(),
+        "kind": kind,
+        "status": status,
+        "problem_hash": payload.get("problem_hash"),
+        "signature": signature,
+    }
+    if kind == "constraints":
+        problem = ConstraintProblem.parse(problem_record)
+        if status == "ADMISSIBLE":
+            try:
+                violated = problem.check(payload.get("configuration") or {})
+            except XdvError as error:
+                raise WitnessError(f"bad configuration: {error.message}", where="witness") from None
+            if violated:
+                raise WitnessError(
+                    f"the configuration violates constraint(s) {violated}", where="witness"
+                )
+        elif status != "INADMISSIBLE":
+            raise WitnessError(f"unknown status {status!r}", where="witness.payload.status")
+        if recheck:
+            from xdv.domains.phi._exact import ExactAdmissibilityProvider
+
+            again = ExactAdmissibilityProvider().solve(problem)
+            if again.status != status or (
+                status == "ADMISSIBLE" and again.assignment != payload.get("configuration")
+            ):
+                raise WitnessError(
+                    f"re-deciding the problem gives {again.status}"
+                    + (" with another configuration" if again.status == status else ""),
+                    where="witness",
+                )
+            report["rechecked"] = True
+    elif kind == "ising":
+        problem_ising = IsingProblem.parse(problem_record)
+        spins = payload.get("configuration")
+        if (
+            not isinstance(spins, list)
+            or len(spins) != problem_ising.n
+            or any(s not in (-1, 1) for s in spins)
+        ):
+            raise WitnessError("the configuration is not a spin vector", where="witness")
+        energy = float(problem_ising.energy(np.array(spins)))
+        claimed = (payload.get("verification") or {}).get("energy")
+        if not isinstance(claimed, float | int) or not math.isclose(
+            energy, claimed, rel_tol=1e-9, abs_tol=1e-6
+        ):
+            raise WitnessError(
+                f"the configuration's energy is {energy}, the witness claims {claimed}",
+                where="witness",
+            )
+        report["energy"] = energy
+    else:
+        raise WitnessError(f"unknown problem kind {kind!r}", where="witness.payload.kind")
+    report["verified"] = True
+    return report
+
+
+def _check_signature(block: Any, message: bytes) -> str:
+    if not isinstance(block, Mapping) or not isinstance(block.get("value"), str):
+        raise WitnessError("the signature block is malformed", where="witness.signature")
+    try:
+        value = bytes.fromhex(block["value"])
+    except ValueError:
+        raise WitnessError("the signature is not hex", where="witness.signature") from None
+    scheme = block.get("scheme")
+    if scheme == "sha256":
+        if value != hashlib.sha256(message).digest():
+            raise WitnessError("the payload does not match its digest", where="witness.signature")
+        return "sha256 digest (integrity only, unsigned)"
+    if scheme == "hybrid":
+        from xdv.security import HybridPublicKey
+
+        try:
+            public = HybridPublicKey.from_record(block.get("public"))
+        except XdvError as error:
+            raise WitnessError(error.message, where="witness.signature") from None
+        try:
+            public.verify(message, value, context=_CONTEXT)
+        except XdvError:
+            raise WitnessError("the hybrid signature does not verify", where="witness") from None
+        return f"hybrid signature by {public.fingerprint}"
+    raise WitnessError(f"unknown signature scheme {scheme!r}", where="witness.signature")

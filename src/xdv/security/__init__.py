@@ -1,0 +1,37 @@
+"""XDV security: hybrid signatures, the node key store, capability tokens, provider attestation,
+hybrid key agreement and the Merkle audit log."""
+
+from xdv.security._audit import (
+    AuditFile,
+    AuditReport,
+    SignedHeadLog,
+    audit_path_for,
+    verify_audit,
+)
+from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
+from xdv.security._keystore import KeyStore, default_key_store_path
+from xdv.security._scope import ANY_RESOURCE, FOREVER, Right, Scope, contains, intersection, union
+from xdv.security._tokens import DEPTH_MAX, CapabilityToken, TokenAuthority
+
+__all__ = [
+    "ANY_RESOURCE",
+    "DEPTH_MAX",
+    "FOREVER",
+    "SIGNATURE_SIZE",
+    "AuditFile",
+    "AuditReport",
+    "CapabilityToken",
+    "HybridKeyPair",
+    "HybridPublicKey",
+    "KeyStore",
+    "Right",
+    "Scope",
+    "SignedHeadLog",
+    "TokenAuthority",
+    "audit_path_for",
+    "contains",
+    "default_key_store_path",
+    "intersection",
+    "union",
+    "verify_audit",
+]

@@ -1,0 +1,377 @@
+"""The SDBM inside the kernel: one validation path, derived capabilities, freeze, attestation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from xdv.core import Domain, EventType, Kernel, Operation
+from xdv.domains import KDomainManager
+from xdv.domains._interface import Invocation, Outcome, ResourceContract, ResourceRequest
+from xdv.errors import ErrorCode, XdvError
+from xdv.security import FOREVER, HybridKeyPair, TokenAuthority
+from xdv.security._attestation import AttestationVerifier, attest
+from xdv.syscalls import (
+    Attenuate,
+    Bind,
+    Delegate,
+    Freeze,
+    Invoke,
+    Release,
+    Reserve,
+    Revoke,
+    Self,
+    Sleep,
+    Spawn,
+    Transition,
+    Wait,
+)
+from xdv.trace import TraceEntry, read_trace
+
+
+def entries(result: Any) -> list[TraceEntry]:
+    return read_trace(result.trace_bytes).entries
+
+
+class WatchedQ(KDomainManager):
+    """A Q-domain stand-in built on the K manager that notes every call the kernel makes."""
+
+    domain = Domain.Q
+
+    def __init__(self) -> None:
+        super().__init__(lanes=2)
+        self.seen: list[str] = []
+
+    def describe(self) -> dict[str, Any]:
+        return {"manager": "k", "lanes": self.lanes, "call_latency": self.call_latency}
+
+    def init(self, pid: int) -> dict[str, Any]:
+        self.seen.append("init")
+        return super().init(pid)
+
+    def request_resources(self, request: ResourceRequest) -> Any:
+        self.seen.append("request_resources")
+        return super().request_resources(request)
+
+    def execute(self, invocation: Invocation) -> Outcome:
+        self.seen.append("execute")
+        return super().execute(invocation)
+
+    def release(self, contract: ResourceContract) -> None:
+        self.seen.append("release")
+        super().release(contract)
+
+    def project(self, pid: int, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.seen.append("project")
+        return super().project(pid, args)
+
+
+@pytest.mark.spec("XDV-015-7")
+@pytest.mark.spec("XDV-030-2.2")
+def test_no_system_call_reaches_a_domain_manager_around_the_validation_path() -> None:
+    watched = WatchedQ()
+    codes: list[tuple[str, ErrorCode]] = []
+
+    def intruder():
+        fake = ResourceContract(99, 1, Domain.Q, "lane", 1, 0, None, 1)
+        attempts = [
+            ("bind", Bind("Q")),
+            ("reserve", Reserve("Q", "lane", 1)),
+            ("invoke", Invoke(fake, "call", (abs, -1))),
+            ("release", Release(fake)),
+            ("transition", Transition("K", "Q", "call", (abs, -1))),
+            ("freeze", Freeze("Q")),
+        ]
+        for name, call in attempts:
+            try:
+                yield call
+            except XdvError as error:
+                codes.append((name, error.code))
+
+    kernel = Kernel(domains=[KDomainManager(), watched])
+    kernel.spawn(intruder)
+    kernel.run()
+    assert [name for name, _ in codes] == [
+        "bind",
+        "reserve",
+        "invoke",
+        "release",
+        "transition",
+        "freeze",
+    ]
+    assert watched.seen == []  # nothing reached the manager
+    by_name = dict(codes)
+    assert by_name["bind"] is ErrorCode.DOMAIN_UNAUTHORIZED
+    assert by_name["transition"] is ErrorCode.DOMAIN_UNAUTHORIZED
+    assert by_name["freeze"] is ErrorCode.DOMAIN_UNAUTHORIZED
+    # With the capabilities, the same calls do reach it, each after its check.
+    watched = WatchedQ()
+    kernel = Kernel(domains=[KDomainManager(), watched])
+
+    def allowed():
+        yield Bind("Q")
+        contract = yield Reserve("Q", "lane", 1)
+        yield Invoke(contract, "call", (abs, -3))
+        yield Release(contract)
+
+    pid = kernel.spawn(allowed)
+    for operation in (Operation.ALLOCATE, Operation.EXECUTE):
+        kernel.grant(pid, operation, "K", "Q")
+    assert kernel.run().ok
+    assert watched.seen == ["init", "request_resources", "execute", "release"]
+
+
+@pytest.mark.spec("XDV-002-8.2")
+@pytest.mark.spec("XDV-015-3.2")
+@pytest.mark.spec("XDV-030-6")
+def test_derived_capabilities_narrow_and_die_with_their_parent() -> None:
+    log: list[Any] = []
+
+    def child():
+        yield Bind("Q")
+        for attempt in range(2):
+            try:
+                contract = yield Reserve("Q", "lane", 1)
+                yield Release(contract)
+                log.append(("child reserved", attempt))
+            except XdvError as error:
+                log.append(("child refused", error.code))
+            yield Sleep(6)
+
+    def parent():
+        me = yield Self()
+        allocate = next(c.id for c in kernel._authority.held_by(me.pid) if c.target is Domain.Q)
+        try:  # asking for a right the capability does not hold widens it: refused
+            yield Attenuate(allocate, [{"op": "EXECUTE", "from": "K", "to": "Q"}])
+        except XdvError as error:
+            log.append(("widen", error.code))
+        narrowed = yield Attenuate(
+            allocate, [{"op": "ALLOCATE", "from": "K", "to": "Q", "times": [[0, 50]]}]
+        )
+        pid = yield Spawn(child)
+        given = yield Delegate(narrowed, pid, None, 100)
+        log.append(("delegated", given))
+        yield Sleep(4)  # the child uses it once
+        yield Revoke(narrowed)  # revokes what was delegated from it too
+        yield Wait(pid)
+
+    kernel = Kernel(domains=[KDomainManager(), WatchedQ()])
+    parent_pid = kernel.spawn(parent)
+    kernel.grant(parent_pid, Operation.ALLOCATE, "K", "Q")
+    result = kernel.run()
+    assert result.ok, result.exits
+    assert log[0] == ("widen", ErrorCode.ATTENUATION_WIDENS)
+    assert ("child reserved", 0) in log
+    assert ("child refused", ErrorCode.CAPABILITY_REVOKED) in log
+    trace = entries(result)
+    derived = [
+        e for e in trace if e.event_type is EventType.CAPABILITY_GRANT and "parent" in e.metadata
+    ]
+    assert len(derived) == 2 and derived[1].metadata["parent"] == derived[0].capability
+    assert derived[1].metadata["expires"] == 100
+    # The refused attenuation minted nothing: the first derived id follows its parent's.
+    assert derived[0].capability == derived[0].metadata["parent"] + 1
+    revoke = next(e for e in trace if e.event_type is EventType.CAPABILITY_REVOKE)
+    assert revoke.metadata["ids"] == [derived[0].capability, derived[1].capability]
+
+
+@pytest.mark.spec("XDV-015-8.2")
+def test_an_emergency_freeze_revokes_fails_pending_work_and_refuses_new_work() -> None:
+    watched = WatchedQ()
+    watched.call_latency = 5
+    seen: list[Any] = []
+
+    def worker():
+        yield Bind("Q")
+        contract = yield Reserve("Q", "lane", 1)
+        try:
+            yield Invoke(contract, "call", (abs, -3))  # outcome due 5 steps later
+        except XdvError as error:
+            seen.append(error.code)
+        try:
+            yield Reserve("Q", "lane", 1)
+        except XdvError as error:
+            seen.append(error.code)
+
+    def guard():
+        yield Sleep(3)
+        yield Freeze("Q", "coherence instability")
+
+    kernel = Kernel(domains=[KDomainManager(), watched])
+    pid = kernel.spawn(worker)
+    for operation in (Operation.ALLOCATE, Operation.EXECUTE):
+        kernel.grant(pid, operation, "K", "Q")
+    guard_pid = kernel.spawn(guard)
+    kernel.grant(guard_pid, Operation.FREEZE, "K", "Q")
+    result = kernel.run()
+    assert seen == [ErrorCode.DOMAIN_FROZEN, ErrorCode.DOMAIN_FROZEN]
+    freeze = [e for e in entries(result) if e.event_type is EventType.DOMAIN_FREEZE]
+    assert len(freeze) == 1 and freeze[0].process == guard_pid
+    assert freeze[0].metadata["reason"] == "coherence instability"
+    touching_q = {
+        e.capability
+        for e in entries(result)
+        if e.event_type is EventType.CAPABILITY_GRANT
+        and "Q" in (e.metadata["from"], e.metadata["to"])
+    }
+    assert set(freeze[0].metadata["revoked"]) == touching_q and len(touching_q) == 3
+    with pytest.raises(XdvError):
+        kernel.freeze("K")
+
+
+class Provider:
+    """A third-party provider (not part of XDV): it must be attested before use."""
+
+    def __init__(self, config: str = "a") -> None:
+        self.provider_id = "acme-qpu"
+        self.config = config
+
+    def measurement(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(b"acme firmware 1.0|" + self.config.encode()).hexdigest()
+
+    def declaration(self) -> dict[str, Any]:
+        return {"operations": ["call"], "qubits": 2, "signatures": "Ed25519+ML-DSA-65"}
+
+
+Provider.__module__ = "acme.providers"  # as a third party's class would be
+
+
+class ProvidedQ(WatchedQ):
+    def __init__(self, provider: Provider) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def providers(self) -> dict[str, Provider]:
+        return {self.provider.provider_id: self.provider}
+
+
+def bind_with(verifier: AttestationVerifier, provider: Provider) -> tuple[Any, list[ErrorCode]]:
+    codes: list[ErrorCode] = []
+
+    def binder():
+        try:
+            yield Bind("Q")
+        except XdvError as error:
+            codes.append(error.code)
+
+    kernel = Kernel(domains=[KDomainManager(), ProvidedQ(provider)], attestation=verifier)
+    pid = kernel.spawn(binder)
+    kernel.grant(pid, Operation.ALLOCATE, "K", "Q")
+    return kernel.run(), codes
+
+
+@pytest.mark.spec("XDV-015-4.2")
+@pytest.mark.spec("XDV-034-6.4")
+def test_binding_needs_a_valid_attestation_of_every_provider() -> None:
+    identity = HybridKeyPair.from_seed(b"acme identity")
+    provider = Provider()
+    # Unattested: refused, and the verdict is traced.
+    result, codes = bind_with(AttestationVerifier(), provider)
+    assert codes == [ErrorCode.ATTESTATION_FAILED]
+    verdicts = [e for e in entries(result) if e.event_type is EventType.ATTESTATION]
+    assert verdicts[0].status is ErrorCode.ATTESTATION_FAILED
+    # Attested and pinned: bound, with the measurement in the trace.
+    verifier = AttestationVerifier(pinned={"acme-qpu": identity.public.fingerprint})
+    verifier.register(attest(provider, identity, 0, valid_until=1000))
+    result, codes = bind_with(verifier, provider)
+    assert codes == []
+    verdict = next(e for e in entries(result) if e.event_type is EventType.ATTESTATION)
+    assert verdict.status is ErrorCode.OK
+    assert verdict.metadata["measurement"] == provider.measurement()
+    # Reconfigured since it was attested (e.g. recalibrated): refused until re-attested.
+    _, codes = bind_with(verifier, Provider("b"))
+    assert codes == [ErrorCode.ATTESTATION_FAILED]
+    # Expired.
+    expired = AttestationVerifier()
+    expired.register(attest(provider, identity, 0, valid_until=0))  # the bind happens at L=1
+    _, codes = bind_with(expired, provider)
+    assert codes == [ErrorCode.ATTESTATION_FAILED]
+    # Signed by an identity other than the pinned one.
+    impostor = AttestationVerifier(pinned={"acme-qpu": identity.public.fingerprint})
+    impostor.register(attest(provider, HybridKeyPair.from_seed(b"impostor"), 0))
+    _, codes = bind_with(impostor, provider)
+    assert codes == [ErrorCode.ATTESTATION_FAILED]
+    # A damaged attestation signature.
+    damaged = attest(provider, identity, 0)
+    from dataclasses import replace
+
+    broken = AttestationVerifier()
+    broken.register(replace(damaged, signature=damaged.signature[:-1] + b"\0"))
+    _, codes = bind_with(broken, provider)
+    assert codes == [ErrorCode.ATTESTATION_FAILED]
+
+
+def test_the_token_authority_is_the_default_and_tokens_are_signed_on_export() -> None:
+    kernel = Kernel()
+    assert isinstance(kernel._authority, TokenAuthority)
+
+    def noop():
+        yield Sleep(1)
+
+    pid = kernel.spawn(noop)
+    capability = kernel.grant(pid, Operation.EXECUTE, "K", "Q", expires_at=FOREVER)
+    token = kernel._authority.token(capability.id)
+    kernel._authority.keys.public.verify(
+        token.payload(), token.signature, context=b"xdv-capability"
+    )
+
+
+class MeasuringQ(WatchedQ):
+    """Declares that its operation reads results out of Q: it needs MEASURE(Q→K) too."""
+
+    def rights(self, operation: str) -> frozenset[str]:
+        return frozenset({"MEASURE"})
+
+
+@pytest.mark.spec("XDV-002-8.1")
+def test_operations_need_the_extra_rights_their_manager_declares() -> None:
+    outcomes: list[Any] = []
+
+    def job():
+        yield Bind("Q")
+        contract = yield Reserve("Q", "lane", 1)
+        try:
+            outcomes.append((yield Invoke(contract, "call", (abs, -3))))
+        except XdvError as error:
+            outcomes.append(error.code)
+
+    for with_measure in (False, True):
+        manager = MeasuringQ()
+        kernel = Kernel(domains=[KDomainManager(), manager])
+        pid = kernel.spawn(job)
+        for operation in (Operation.ALLOCATE, Operation.EXECUTE):
+            kernel.grant(pid, operation, "K", "Q")
+        if with_measure:
+            kernel.grant(pid, Operation.MEASURE, "Q", "K")
+        kernel.run()
+        assert ("execute" in manager.seen) is with_measure
+    assert outcomes == [ErrorCode.DOMAIN_UNAUTHORIZED, 3]
+
+
+@pytest.mark.spec("XDV-015-9")
+@pytest.mark.spec("XDV-030-7")
+def test_security_decisions_are_deterministic_and_replay_identically() -> None:
+    from xdv.replay import replay
+    from xdv.runner import run_workload
+
+    first = run_workload("tests.workloads.secure:main", seed=5)
+    second = run_workload("tests.workloads.secure:main", seed=5)
+    assert first.trace_bytes == second.trace_bytes
+    kinds = {e.event_type for e in entries(first)}
+    assert {
+        EventType.CAPABILITY_GRANT,
+        EventType.CAPABILITY_REVOKE,
+        EventType.DOMAIN_FREEZE,
+    } <= kinds
+    statuses = {e.status for e in entries(first)}
+    assert {
+        ErrorCode.ATTENUATION_WIDENS,
+        ErrorCode.CAPABILITY_REVOKED,
+        ErrorCode.DOMAIN_FROZEN,
+    } <= statuses
+    assert first.trace_bytes is not None
+    assert replay(first.trace_bytes).ok
+    assert replay(first.trace_bytes, "inject").ok

@@ -1,0 +1,123 @@
+"""The Φ domain end to end: replay, determinism, ``xdv phirun`` and ``xdv witness verify``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import WORKLOADS, xdv
+from xdv import KDomainManager, replay, run_workload
+from xdv.domains.phi import PhiDomainManager
+
+GSET = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "gset"
+TRIANGLES = "6 7\n1 2 1\n2 3 1\n3 1 1\n4 5 1\n5 6 1\n6 4 1\n1 4 1\n"
+
+
+def run_phi_workload(path: Path, seed: int = 4) -> bytes:
+    result = run_workload(
+        str(WORKLOADS / "phi_job.py"),
+        seed=seed,
+        trace=path,
+        domains=[KDomainManager(), PhiDomainManager()],
+    )
+    assert result.ok
+    assert result.outputs[0][1] == {"x": False, "n": 1}
+    assert result.outputs[-1][1] == "PHI_ERR_RAW_PHASE_ACCESS"
+    return path.read_bytes()
+
+
+@pytest.mark.spec("XDV-033-9")
+def test_phi_runs_replay_identically_in_both_modes(tmp_path: Path) -> None:
+    first = run_phi_workload(tmp_path / "a.xdvt")
+    assert run_phi_workload(tmp_path / "b.xdvt") == first
+    for mode in ("reexecute", "inject"):
+        report = replay(tmp_path / "a.xdvt", mode)
+        assert report.ok, report.divergence
+
+
+def write_graph(tmp_path: Path) -> Path:
+    graph = tmp_path / "two_triangles.txt"
+    graph.write_text(TRIANGLES)
+    return graph
+
+
+def test_phirun_solves_maxcut_and_its_witness_verifies_offline(tmp_path: Path) -> None:
+    graph = write_graph(tmp_path)
+    trace = tmp_path / "run.xdvt"
+    completed = xdv("phirun", str(graph), "--seed", "3", "--trace", str(trace), "--json")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["ok"] and report["cut"] == 5  # two triangles (2 each) and the bridge
+    assert 0 <= report["stability"]["noise_index"] <= 1
+    witness = Path(report["witness"]["file"])
+    assert witness.parent == tmp_path and witness.is_file()
+    verified_copy = witness.read_text()
+    assert xdv("verify", str(trace)).returncode == 0
+    verified = xdv("witness", "verify", str(witness))
+    assert verified.returncode == 0 and verified.stdout.startswith("OK: ising witness")
+    assert "hybrid signature by" in verified.stdout
+    document = json.loads(witness.read_text())
+    assert document["signature"]["scheme"] == "hybrid"
+    document["signature"]["value"] = document["signature"]["value"][:-2] + "00"
+    witness.write_text(json.dumps(document))
+    assert xdv("witness", "verify", str(witness)).returncode == 1
+    document["signature"]["value"] = json.loads(verified_copy)["signature"]["value"]
+    document["payload"]["verification"]["energy"] -= 2
+    witness.write_text(json.dumps(document))
+    refused = xdv("witness", "verify", str(witness), "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "PHI_ERR_WITNESS_INVALID"
+
+
+def test_phirun_is_deterministic_and_prints_text(tmp_path: Path) -> None:
+    graph = write_graph(tmp_path)
+    outputs = []
+    for name in ("a", "b"):
+        trace = tmp_path / f"{name}.xdvt"
+        completed = xdv(
+            "phirun", str(graph), "--seed", "9", "--budget-ms", "0.3", "--trace", str(trace)
+        )
+        assert completed.returncode == 0, completed.stderr
+        outputs.append((completed.stdout, trace.read_bytes()))
+    assert outputs[0][1] == outputs[1][1]
+    text = outputs[0][0]
+    assert text.startswith("cut 5\n") and "stability" in text and "witness" in text
+
+
+def test_phirun_refuses_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"kind": "ising", "n": 2, "J": [[0, 7, 1.0]]}))
+    completed = xdv("phirun", str(bad), "--format", "bqm-json")
+    assert completed.returncode == 65 and "PHI_ERR_PROBLEM_INVALID" in completed.stderr
+    exact = xdv("phirun", str(write_graph(tmp_path)), "--provider", "exact")
+    assert exact.returncode == 65 and "OPERATION_UNSUPPORTED" in exact.stderr
+    assert xdv("phirun", str(tmp_path / "missing.txt")).returncode == 64
+
+
+def test_phirun_accepts_a_bqm_json_problem(tmp_path: Path) -> None:
+    problem = tmp_path / "qubo.json"
+    problem.write_text(
+        json.dumps({"kind": "qubo", "n": 3, "Q": [[0, 0, -1], [1, 1, -1], [0, 1, 2], [2, 2, 1]]})
+    )
+    completed = xdv(
+        "phirun", str(problem), "--format", "bqm-json", "--json", "--witness-dir", str(tmp_path)
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["energy"] == -1  # x = (1, 0, 0) or (0, 1, 0)
+
+
+@pytest.mark.skipif(not (GSET / "G1.txt").is_file(), reason="G-set test data not present")
+def test_phirun_on_g1(tmp_path: Path) -> None:
+    completed = xdv(
+        "phirun",
+        str(GSET / "G1.txt"),
+        "--budget-ms",
+        "0.3",
+        "--json",
+        "--witness-dir",
+        str(tmp_path),
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["cut"] > 0.98 * 11624
