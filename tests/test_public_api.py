@@ -10,6 +10,7 @@ PACKAGES = [
     "xdv",
     "xdv.core",
     "xdv.domains",
+    "xdv.domains.q",
     "xdv.trace",
     "xdv.replay",
     "xdv.syscalls",

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from xdv.core import FaultPlan, Kernel, KernelLimits, RecordedOutcome, RunResult
 from xdv.core._audit import AuditConfig
 from xdv.core._kernel import EmitSink
-from xdv.domains import DomainManager
-from xdv.errors import InvariantViolation
+from xdv.domains import DomainManager, KDomainManager
+from xdv.domains._registry import manager_from_description
+from xdv.errors import InvariantViolation, WorkloadError
 from xdv.trace import FsyncPolicy, TraceWriter
 from xdv.workload import Workload, load_workload
 
-__all__ = ["run_workload"]
+__all__ = ["declared_domains", "run_workload"]
+
+
+def declared_domains(loaded: Workload) -> list[DomainManager] | None:
+    """The managers a workload module declares in ``XDV_DOMAINS`` (a mapping from domain label
+    to a manager description such as ``{"Q": {"manager": "q"}}``), beside the default K
+    manager; None when it declares none."""
+    module = sys.modules.get(getattr(loaded.function, "__module__", "") or "")
+    declared = getattr(module, "XDV_DOMAINS", None)
+    if not declared:
+        return None
+    if not isinstance(declared, Mapping):
+        raise WorkloadError("XDV_DOMAINS must map domain labels to manager descriptions")
+    managers: list[DomainManager] = [KDomainManager()]
+    for label, description in declared.items():
+        if not isinstance(description, Mapping):
+            raise WorkloadError(f"XDV_DOMAINS[{label!r}] must be a manager description")
+        managers.append(manager_from_description(str(label), description))
+    return managers
 
 
 def run_workload(
@@ -45,6 +65,8 @@ def run_workload(
         if isinstance(workload, Workload)
         else load_workload(workload, expected_digest=expected_digest)
     )
+    if domains is None:
+        domains = declared_domains(loaded)
     record = loaded.to_record()
     if recorded_target is not None:
         record["target"] = recorded_target

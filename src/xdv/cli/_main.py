@@ -418,6 +418,9 @@ from xdv.cli._audit import audit as _audit_group  # noqa: E402 - registered afte
 
 cli.add_command(_audit_group)
 
+# Commands of the domains register themselves on `cli` when their modules are imported.
+from xdv.cli import _q  # noqa: E402, F401
+
 
 def _add_dpl_commands() -> None:
     # Imported here: the DPL commands module builds on this one.

@@ -234,6 +234,23 @@ def _require(value: Any, kinds: type | tuple[type, ...], what: str, pid: int) ->
         )
 
 
+def _refuse_move_only(args: Iterable[Any], pid: int) -> None:
+    """Refuse values that must not cross processes (Q container handles) among Spawn arguments;
+    such values say why through ``__xdv_refusal__``."""
+    for arg in args:
+        items = (
+            arg.values()
+            if isinstance(arg, dict)
+            else arg
+            if isinstance(arg, list | tuple)
+            else (arg,)
+        )
+        for item in items:
+            refusal = getattr(item, "__xdv_refusal__", None)
+            if refusal is not None and callable(refusal):
+                raise refusal(f"passed to another process (spawned by process {pid})")
+
+
 class Kernel:
     """The XDV kernel: runs hybrid processes and records every decision in a trace.
 
@@ -925,6 +942,7 @@ class Kernel:
         if isinstance(requested, str | Domain):
             requested = (requested,)
         _require(requested, (tuple, list), "declared domains", parent)
+        _refuse_move_only(args, parent)
         if len(self._processes) >= self.limits.processes_max:
             raise XdvError(
                 f"the kernel holds its limit of {self.limits.processes_max} processes",

@@ -7,6 +7,7 @@ Later domains register their own factories.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,15 +33,17 @@ def register_manager_factory(name: str, factory: ManagerFactory) -> None:
 
 
 # Managers whose packages register their factory on import (loaded on first use).
-_PACKAGES = {"phi": "xdv.domains.phi"}
 
 
 def manager_from_description(label: str, description: Mapping[str, Any]) -> DomainManager:
     """Build the manager a run-start entry describes for domain ``label``."""
     name = description.get("manager")
-    if isinstance(name, str) and name not in _FACTORIES and name in _PACKAGES:
-        importlib.import_module(_PACKAGES[name])
     factory = _FACTORIES.get(name) if isinstance(name, str) else None
+    if factory is None and isinstance(name, str) and name.isidentifier():
+        # Domain packages register their factories when imported: try xdv.domains.<name>.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"xdv.domains.{name}")
+        factory = _FACTORIES.get(name)
     if factory is None:
         raise XdvError(
             f"the trace's {label} domain uses manager {name!r}, which this XDV cannot rebuild",

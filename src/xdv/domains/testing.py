@@ -111,7 +111,9 @@ def assert_manager_consistent(
     if grant.amount != 1:
         raise _fail(manager, f"asked for 1 {resource}, granted {grant.amount}")
     canonicalize(dict(grant.detail), "grant detail")
-    contract = ResourceContract(1, pid, manager.domain, grant.resource, grant.amount, 0, None, 1)
+    contract = ResourceContract(
+        1, pid, manager.domain, grant.resource, grant.amount, 0, None, 1, dict(grant.detail)
+    )
     manager.validate_contract(contract, operation, None)
     if canonicalize(manager.snapshot(), "snapshot()") == before:
         raise _fail(manager, "a granted reservation is not visible in snapshot()")

@@ -194,7 +194,7 @@ class TokenLifecycle(RuleBasedStateMachine):
                 st.sampled_from(["qubits", "envelope", "other", None]),
             ),
             min_size=1,
-            max_size=8,
+            max_size=16,
         )
     )
     def use(self, requests: list[tuple[int, Right, str | None]]) -> None:
@@ -281,7 +281,7 @@ class TokenLifecycle(RuleBasedStateMachine):
 
 
 TokenLifecycle.TestCase.settings = settings(
-    max_examples=3300 if LONG else int(os.environ.get("XDV_TOKEN_EXAMPLES", "250")),
+    max_examples=4300 if LONG else int(os.environ.get("XDV_TOKEN_EXAMPLES", "250")),
     stateful_step_count=1000,
     database=None,
     derandomize=True,  # the same operations every run, so the count is stable

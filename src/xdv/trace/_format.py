@@ -121,6 +121,9 @@ def canonicalize(value: Any, path: str = "metadata") -> Any:
         # Enum members and other subclasses: store the plain value.
         base = int if isinstance(value, int) else str if isinstance(value, str) else float
         return canonicalize(base(value), path)
+    refusal = getattr(value, "__xdv_refusal__", None)
+    if refusal is not None:  # a value that must never be serialized says why (e.g. Q handles)
+        raise refusal(f"recorded in a trace (at {path})")
     raise TraceError(
         f"a value of type {kind.__name__} cannot enter a trace "
         "(allowed: None, bool, int, float, str, bytes, list, dict with str keys)",

@@ -1,0 +1,179 @@
+"""``xdv qrun`` and ``xdv calibrations``: the Q domain from the command line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xdv.cli._main import EXIT_OK, EXIT_RUNTIME, EXIT_STATIC, _err, _fail, cli
+from xdv.errors import ErrorCode, XdvError
+
+
+def qrun_workload(
+    source: str,
+    qubits: int,
+    shots: int,
+    terms: dict[str, Any],
+    results: list[dict[str, Any]],
+    granted: list[dict[str, Any]],
+) -> Any:
+    """The one-process workload ``xdv qrun`` runs: reserve, run, release (all traced)."""
+    from xdv.core import Operation
+    from xdv.domains.q import QHandle
+    from xdv.syscalls import Emit
+
+    def anchor() -> Any:
+        handle = yield from QHandle.reserve(qubits, **terms)
+        granted.append(handle.terms)
+        result = yield from handle.run(source, shots)
+        results.append(result)
+        yield Emit({"counts": result["counts"], "shots": result["shots"]})
+        yield from handle.release()
+        return result["job"]
+
+    def main(kernel: Any) -> None:
+        pid = kernel.spawn(anchor, name="qrun", domains=("K", "Q"))
+        kernel.grant(pid, Operation.MEASURE, "Q", "K")
+
+    return main
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--shots", type=click.IntRange(1, 10_000_000), default=1024, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True)
+@click.option("--provider", type=click.Choice(["aer", "stim"]), default="aer", show_default=True)
+@click.option("--method", help="Simulation method (aer: statevector, density_matrix, ...).")
+@click.option("--calibration", help="Calibration profile (see `xdv calibrations`).")
+@click.option("--noise", is_flag=True, help="Simulate the calibration's noise.")
+@click.option(
+    "--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path), help="Trace file."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def qrun(
+    file: Path,
+    shots: int,
+    seed: int,
+    provider: str,
+    method: str | None,
+    calibration: str | None,
+    noise: bool,
+    trace_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Run an OpenQASM 2 or 3 file as a Q job of a one-process workload; print its counts.
+
+    The job takes the full path: capability (MEASURE), Q resource contract, calibration
+    contract, decoherence budget, provider, trace.
+    """
+    from xdv.core import Kernel
+    from xdv.domains import KDomainManager
+    from xdv.domains.q import QDomainManager, parse_circuit, provider_factories
+
+    source = file.read_text(encoding="utf-8")
+    try:
+        parsed = parse_circuit(source, str(file))
+    except XdvError as error:
+        _fail(error, EXIT_STATIC, as_json)
+    terms: dict[str, Any] = {"provider": provider}
+    if method:
+        terms["method"] = method
+    if calibration:
+        terms["calibration"] = calibration
+    if noise:
+        terms["noise"] = True
+    results: list[dict[str, Any]] = []
+    terms_granted: list[dict[str, Any]] = []
+    try:
+        manager = QDomainManager({provider: provider_factories()[provider]()})
+        kernel = Kernel(
+            seed,
+            trace=trace_path,
+            domains=[KDomainManager(), manager],
+            workload={
+                "target": f"qrun {file.name}",
+                "entry": "qrun",
+                "digest": hashlib.sha256(source.encode("utf-8")).hexdigest(),
+            },
+        )
+        qrun_workload(source, parsed.qubits, shots, terms, results, terms_granted)(kernel)
+        result = kernel.run()
+    except ImportError as error:
+        _fail(
+            XdvError(f"provider {provider} is not installed: {error}", where="qrun"),
+            EXIT_RUNTIME,
+            as_json,
+        )
+    except XdvError as error:
+        _fail(error, EXIT_RUNTIME, as_json)
+    failure = next((status for status in result.exits.values() if not status.ok), None)
+    if failure is not None or not results:
+        code = ErrorCode[failure.code] if failure and failure.code else ErrorCode.DOMAIN_FAULT
+        message = failure.message if failure and failure.message else "the job did not run"
+        _fail(XdvError(message, code=code, where=str(file)), EXIT_RUNTIME, as_json)
+    job = results[0]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "counts": job["counts"],
+                    "shots": job["shots"],
+                    "job": job,
+                    "contract": terms_granted[0],
+                    "trace": str(trace_path) if trace_path else None,
+                    "head_hash": result.head_hash,
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        for bitstring, count in sorted(job["counts"].items(), key=lambda item: (-item[1], item[0])):
+            click.echo(f"{bitstring} {count}")
+        diagnostics = job["diagnostics"]
+        _err.print(
+            f"[dim]{provider}/{terms_granted[0]['method']} on "
+            f"{terms_granted[0]['calibration']['profile']}: {job['shots']} shots, "
+            f"estimated duration {diagnostics['duration_ns']} ns (budget "
+            f"{diagnostics['duration_ns_budget']} ns), estimated fidelity "
+            f"{diagnostics['fidelity']}, trace {trace_path or 'not saved (use --trace PATH)'}[/]"
+        )
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.option("--details", is_flag=True, help="Load every profile for its medians (slower).")
+def calibrations(as_json: bool, details: bool) -> None:
+    """List the calibration profiles (device snapshots) Q jobs can run under."""
+    from xdv.domains.q import DEFAULT_CALIBRATION, load_profile, profile_names
+
+    names = profile_names()
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        if details or as_json:
+            rows.append(load_profile(name).summary())
+        else:
+            rows.append({"name": name})
+    if as_json:
+        click.echo(json.dumps({"default": DEFAULT_CALIBRATION, "profiles": rows}, sort_keys=True))
+        return
+    if not names:
+        _err.print("no calibration profiles: install qiskit-ibm-runtime (pip install 'xdv[q]')")
+        sys.exit(EXIT_RUNTIME)
+    for row in rows:
+        mark = " (default)" if row["name"] == DEFAULT_CALIBRATION else ""
+        if details:
+            click.echo(
+                f"{row['name']}{mark}: {row['qubits']} qubits, {row['two_qubit_gate']}, "
+                f"T1 {row['t1_us_median']} us, T2 {row['t2_us_median']} us, "
+                f"2q error {row['two_qubit_error_median']:.4g}, "
+                f"readout {row['readout_error_median']:.4g}"
+            )
+        else:
+            click.echo(f"{row['name']}{mark}")

@@ -1,0 +1,165 @@
+"""Q job circuits: OpenQASM 2 or 3 source (or a Qiskit circuit) in, a parsed circuit and its
+canonical OpenQASM 3 text out.
+
+The canonical text is what a job *is* for orchestration: its SHA-256 enters the trace, so two
+submissions of the same circuit (whatever their spelling) are recognisably the same job. Parsing
+is cached by the submitted text (bounded, oldest out first), so repeated jobs pay for it once.
+
+Qiskit is imported lazily: importing XDV must stay cheap for workloads that never touch Q.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from xdv.errors import ErrorCode, XdvError, describe_exception
+
+__all__ = [
+    "ParsedCircuit",
+    "circuit_to_text",
+    "parse_circuit",
+]
+
+_CACHE_ENTRIES_MAX = 256
+_CIRCUIT_CHARS_MAX = 4_000_000
+_VERSION_2 = re.compile(r"^\s*OPENQASM\s+2(\.\d+)?\s*;", re.MULTILINE)
+# Instructions that would read simulator state out (amplitudes, density matrices) or write it
+# in: never part of a Q job (XDV-032).
+_STATE_ACCESS_PREFIXES = ("save_", "set_", "snapshot")
+
+
+class NoCloningViolation(XdvError):
+    """An attempt to copy, serialize, snapshot or read out Q state (NO_CLONING_VIOLATION)."""
+
+    default_code = ErrorCode.NO_CLONING_VIOLATION
+
+
+@dataclass(frozen=True)
+class ParsedCircuit:
+    """A job circuit: the executable Qiskit circuit and its canonical description."""
+
+    circuit: Any  # qiskit.QuantumCircuit (kept untyped: qiskit is an optional import)
+    canonical: str
+    sha256: str
+    version: int
+    qubits: int
+    clbits: int
+    measures: int
+
+    def record(self) -> dict[str, Any]:
+        """What the trace records about the circuit: never the state, only its description."""
+        return {"circuit": self.sha256, "qubits": self.qubits}
+
+
+_cache: OrderedDict[str, ParsedCircuit] = OrderedDict()
+
+
+def _invalid(message: str, where: str) -> XdvError:
+    return XdvError(message, code=ErrorCode.CIRCUIT_INVALID, where=where)
+
+
+def check_no_state_access(circuit: Any, where: str) -> None:
+    """Refuse a circuit holding an instruction that saves, sets or snapshots simulator state."""
+    for instruction in circuit.data:
+        name = instruction.operation.name
+        if name.startswith(_STATE_ACCESS_PREFIXES):
+            raise NoCloningViolation(
+                f"instruction {name!r} would read or write Q state; measurement is the only "
+                "way out of the Q domain",
+                where=where,
+            )
+        for block in getattr(instruction.operation, "blocks", ()):
+            check_no_state_access(block, where)
+
+
+def circuit_to_text(circuit: Any, where: str = "Q circuit") -> str:
+    """Canonical OpenQASM 3 text of a Qiskit ``QuantumCircuit`` (refusing state access)."""
+    from qiskit import qasm3
+
+    check_no_state_access(circuit, where)
+    try:
+        return str(qasm3.dumps(circuit))
+    except Exception as error:
+        raise _invalid(
+            f"the circuit cannot be written as OpenQASM 3: {describe_exception(error)}", where
+        ) from None
+
+
+def parse_circuit(source: Any, where: str = "Q circuit") -> ParsedCircuit:
+    """Parse OpenQASM 2 or 3 text (or accept a ``QuantumCircuit``) into a :class:`ParsedCircuit`.
+
+    Raise CIRCUIT_INVALID for text that does not parse (the message names the line the parser
+    reports), and NO_CLONING_VIOLATION for circuits that would access simulator state.
+    """
+    if not isinstance(source, str):
+        from qiskit import QuantumCircuit
+
+        if isinstance(source, QuantumCircuit):
+            source = circuit_to_text(source, where)
+        else:
+            raise _invalid(
+                f"a Q job's circuit is OpenQASM text or a QuantumCircuit, got "
+                f"{type(source).__name__}",
+                where,
+            )
+    if len(source) > _CIRCUIT_CHARS_MAX:
+        raise _invalid(
+            f"the circuit text has {len(source)} characters; at most {_CIRCUIT_CHARS_MAX}", where
+        )
+    # Keyed by the text itself: a str caches its hash, so a repeated job's lookup is O(1).
+    cached = _cache.get(source)
+    if cached is not None:
+        return cached
+    parsed = _parse(source, where)
+    _cache[source] = parsed
+    if len(_cache) > _CACHE_ENTRIES_MAX:
+        _cache.popitem(last=False)
+    return parsed
+
+
+def _parse(source: str, where: str) -> ParsedCircuit:
+    from qiskit import qasm2, qasm3
+
+    version = 2 if _VERSION_2.search(source) else 3
+    try:
+        if version == 2:
+            circuit = qasm2.loads(
+                source, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS, strict=False
+            )
+        else:
+            circuit = qasm3.loads(source)
+    except Exception as error:
+        # The parsers' messages name the line and column; no Q state exists yet, so the message
+        # is safe to show and to record.
+        text = " ".join(str(error).split())[:400]
+        raise _invalid(
+            f"OpenQASM {version} text does not parse: {type(error).__name__}: {text}", where
+        ) from None
+    check_no_state_access(circuit, where)
+    if circuit.num_qubits == 0:
+        raise _invalid("the circuit declares no qubits", where)
+    canonical = circuit_to_text(circuit, where)
+    measures = _count_measures(circuit)
+    return ParsedCircuit(
+        circuit=circuit,
+        canonical=canonical,
+        sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        version=version,
+        qubits=circuit.num_qubits,
+        clbits=circuit.num_clbits,
+        measures=measures,
+    )
+
+
+def _count_measures(circuit: Any) -> int:
+    count = 0
+    for instruction in circuit.data:
+        if instruction.operation.name == "measure":
+            count += 1
+        for block in getattr(instruction.operation, "blocks", ()):
+            count += _count_measures(block)
+    return count

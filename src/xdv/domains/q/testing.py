@@ -1,0 +1,93 @@
+"""The conformance helper every Q provider's tests call: :func:`assert_provider_consistent`.
+
+It checks what the Q manager relies on: a stable id, a measurement that is a SHA-256 and does
+not drift, a trace-encodable declaration that names its methods and limits, calibration
+contracts that are signed by the provider and verify (and stop verifying when altered), and
+jobs whose results are counts only (bitstrings of the circuit's classical width, summing to the
+shots), reproducible from the seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from xdv.domains.q._calibration import CalibrationProfile, load_profile
+from xdv.domains.q._circuit import parse_circuit
+from xdv.domains.q._provider import QJob, QProvider
+from xdv.errors import ErrorCode, XdvError
+from xdv.trace._format import canonicalize
+
+__all__ = ["BELL", "assert_provider_consistent"]
+
+BELL = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+h q[0];
+cx q[0], q[1];
+c = measure q;
+"""
+
+
+def _fail(provider: Any, message: str) -> AssertionError:
+    return AssertionError(f"{type(provider).__name__}: {message}")
+
+
+def _job(seed: int, shots: int, method: str) -> QJob:
+    return QJob(
+        job_id=1,
+        pid=1,
+        contract_id=1,
+        calibration_id=1,
+        qubits=2,
+        circuit=parse_circuit(BELL),
+        shots=shots,
+        method=method,
+        seed=seed,
+        noise=False,
+        mapping=(0, 1),
+        logical_time=0,
+    )
+
+
+def assert_provider_consistent(
+    provider: QProvider, profile: CalibrationProfile | None = None
+) -> None:
+    """Check ``provider`` against the QHPI contract."""
+    if not isinstance(provider, QProvider):
+        raise _fail(provider, "does not satisfy the QProvider protocol")
+    if not isinstance(provider.provider_id, str) or not provider.provider_id:
+        raise _fail(provider, "provider_id must be a non-empty string")
+    measurement = provider.measurement()
+    if len(measurement) != 64 or int(measurement, 16) < 0 or measurement != provider.measurement():
+        raise _fail(provider, "measurement() must be a stable hex SHA-256")
+    declaration = canonicalize(provider.declaration(), "declaration()")
+    if list(provider.methods) != declaration.get("methods"):
+        raise _fail(provider, "the declaration must list the provider's methods")
+    for method in provider.methods:
+        if provider.qubits_max(method) < 2:
+            raise _fail(provider, f"method {method} must run at least two qubits")
+    profile = profile or load_profile("fake_manila")
+    contract = provider.calibrate(7, profile, 10, 100)
+    if (contract.valid_from, contract.valid_until, contract.profile) != (10, 110, profile.name):
+        raise _fail(provider, "calibrate() must cover [now, now + validity] for the profile")
+    provider.identity.verify(contract.message(), contract.signature, "probe")
+    altered = dataclasses.replace(contract, valid_until=contract.valid_until + 1)
+    try:
+        provider.identity.verify(altered.message(), altered.signature, "probe")
+    except XdvError as error:
+        if error.code is not ErrorCode.SIGNATURE_INVALID:
+            raise _fail(provider, f"an altered contract gave {error.code.name}") from None
+    else:
+        raise _fail(provider, "an altered calibration contract still verified")
+    method = provider.methods[0]
+    first = provider.run(_job(11, 200, method), profile)
+    again = provider.run(_job(11, 200, method), profile)
+    if first != again:
+        raise _fail(provider, "the same seed gave different counts")
+    canonicalize(first, "counts")
+    if sum(first.values()) != 200 or set(first) - {"00", "11"}:
+        raise _fail(provider, f"a Bell pair must read 00 or 11 in 200 shots, got {first}")
+    if any(type(value) is not int for value in first.values()):
+        raise _fail(provider, "counts must be plain integers")

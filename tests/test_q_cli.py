@@ -1,0 +1,75 @@
+"""The Q commands: xdv qrun and xdv calibrations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, xdv
+
+QASM = ROOT.parent / "shared" / "testdata" / "qasm"
+GHZ = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[3] q;
+bit[3] c;
+h q[0];
+cx q[0], q[1];
+cx q[1], q[2];
+c = measure q;
+"""
+
+
+@pytest.mark.spec("XDV-072-8")
+def test_qrun_prints_counts_and_writes_a_verifiable_trace(tmp_path: Path) -> None:
+    circuit = tmp_path / "ghz.qasm"
+    circuit.write_text(GHZ, encoding="utf-8")
+    trace = tmp_path / "ghz.xdvt"
+    done = xdv(
+        "qrun", str(circuit), "--shots", "300", "--seed", "4", "--json", "--trace", str(trace)
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert set(document["counts"]) == {"000", "111"} and document["shots"] == 300
+    again = xdv("qrun", str(circuit), "--shots", "300", "--seed", "4", "--json")
+    assert json.loads(again.stdout)["counts"] == document["counts"]
+    assert xdv("verify", str(trace)).returncode == 0
+    shown = xdv("trace", "show", str(trace), "--event", "DOMAIN_RESULT", "--json")
+    (entry,) = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert "diagnostics" in json.dumps(entry) and "fidelity" in json.dumps(entry)
+
+
+def test_qrun_refuses_bad_circuits_and_runs_stim(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.qasm"
+    bad.write_text("OPENQASM 3.0;\nqubit[2] q;\nfrobnicate q;\n", encoding="utf-8")
+    done = xdv("qrun", str(bad), "--json")
+    assert done.returncode == 65
+    assert json.loads(done.stdout)["error"]["code"] == "CIRCUIT_INVALID"
+    pytest.importorskip("stim")
+    circuit = tmp_path / "ghz.qasm"
+    circuit.write_text(GHZ, encoding="utf-8")
+    done = xdv("qrun", str(circuit), "--provider", "stim", "--shots", "100", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(json.loads(done.stdout)["counts"]) == {"000", "111"}
+
+
+def test_qrun_reports_a_refused_reservation() -> None:
+    if not QASM.is_dir():
+        pytest.skip("shared/testdata/qasm is absent")
+    done = xdv(
+        "qrun",
+        str(QASM / "qasmbench" / "qpe_n9.qasm"),
+        "--calibration",
+        "fake_manila",
+        "--json",
+    )
+    assert done.returncode == 70
+    assert json.loads(done.stdout)["error"]["code"] == "RESOURCE_EXHAUSTED"  # 9 > 5 qubits
+
+
+def test_calibrations_lists_the_device_snapshots() -> None:
+    done = xdv("calibrations")
+    assert done.returncode == 0
+    assert "fake_sherbrooke (default)" in done.stdout.splitlines()
+    assert "fake_manila" in done.stdout.splitlines()
