@@ -68,13 +68,18 @@ def run_dpl(
 ) -> NoReturn:
     """Run a ``.ds`` program: emitted lines on stdout, one per ``emit``. ``audit_options`` is
     (audit, checkpoint interval, key store), as for any ``xdv run`` with ``--trace``."""
-    from xdv.dpl import effect_record_text, load_dpl_workload
+    from xdv.dpl import dpl_domains, effect_record_text, load_dpl_program
     from xdv.runner import run_workload
 
     try:
-        workload = load_dpl_workload(target, entry)
+        workload, document = load_dpl_program(target, entry)
     except XdvError as error:
         _static_failure(error, as_json)
+    try:
+        domains = dpl_domains(document)
+    except ImportError as error:  # a Q or Φ provider's library is not installed
+        _err.print(f"[bold red]error[/]: a domain provider is not installed: {error}")
+        sys.exit(EXIT_RUNTIME)
 
     audit, interval, key_store = audit_options
     audit_config = None
@@ -104,6 +109,7 @@ def run_dpl(
             quantum=quantum,
             fsync=fsync,
             audit=audit_config,
+            domains=domains,
         )
     except XdvError as error:
         _err.print(f"[bold red]error[/]: {error}")

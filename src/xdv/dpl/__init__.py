@@ -66,7 +66,9 @@ __all__ = [
     "compile_k",
     "compile_source",
     "disassemble",
+    "dpl_domains",
     "effect_record_text",
+    "load_dpl_program",
     "load_dpl_workload",
     "lower_q",
     "parse",
@@ -131,7 +133,33 @@ def spawn_dpl(kernel: Any, program: Program) -> int:
             domains.append(domain)
     program.adapter = KernelDomainAdapter(frozenset(domains))
     pid: int = kernel.spawn(program.anchor, name=f"dpl:{program.entry}", domains=domains)
+    # The rights beyond EXECUTE that the managers ask for: a Q job that measures needs MEASURE,
+    # a Φ readout PROJECT (granted by the workload's owner, recorded in the trace).
+    from xdv.core import Operation
+
+    if Domain.Q in domains:
+        kernel.grant(pid, Operation.MEASURE, Domain.Q, Domain.K)
+    if Domain.PHI in domains:
+        kernel.grant(pid, Operation.PROJECT, Domain.PHI, Domain.K)
     return pid
+
+
+def dpl_domains(document: dict[str, Any]) -> list[Any]:
+    """The domain managers a run of ``document`` needs: K, plus the Q manager (Aer provider)
+    and the Φ manager when the program has Q or Φ processes."""
+    from xdv.domains import KDomainManager
+
+    regimes = {proc["regime"] for proc in document["processes"]}
+    managers: list[Any] = [KDomainManager()]
+    if "Q" in regimes:
+        from xdv.domains.q import QDomainManager, provider_factories
+
+        managers.append(QDomainManager({"aer": provider_factories()["aer"]()}))
+    if "Φ" in regimes:
+        from xdv.domains.phi import PhiDomainManager
+
+        managers.append(PhiDomainManager())
+    return managers
 
 
 def load_dpl_workload(
@@ -143,6 +171,17 @@ def load_dpl_workload(
 ) -> Workload:
     """A kernel :class:`~xdv.workload.Workload` running ``entry`` (default ``main``) of a
     ``.ds`` file; ``target`` may be ``file.ds`` or ``file.ds:entry``."""
+    return load_dpl_program(target, entry, expected_digest=expected_digest, steps_max=steps_max)[0]
+
+
+def load_dpl_program(
+    target: str,
+    entry: str | None = None,
+    *,
+    expected_digest: str | None = None,
+    steps_max: int | None = None,
+) -> tuple[Workload, dict[str, Any]]:
+    """The workload of a ``.ds`` file (as :func:`load_dpl_workload`) and its DIR document."""
     from xdv.workload import Workload, _canonical_file_target, _check_digest
 
     location, _, named = target.partition(".ds:")
@@ -160,4 +199,5 @@ def load_dpl_workload(
     def workload(kernel: Any) -> None:
         spawn_dpl(kernel, program)
 
-    return Workload(target=canonical, entry=entry_name, function=workload, digest=digest)
+    loaded = Workload(target=canonical, entry=entry_name, function=workload, digest=digest)
+    return loaded, document
