@@ -15,6 +15,7 @@ PACKAGES = [
     "xdv.replay",
     "xdv.syscalls",
     "xdv.errors",
+    "xdv.dpl",
 ]
 
 

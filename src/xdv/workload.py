@@ -53,6 +53,11 @@ def load_workload(target: str, *, expected_digest: str | None = None) -> Workloa
 
     With ``expected_digest`` (from a trace) a changed source is a REPLAY_INPUT_CHANGED error.
     """
+    if target.endswith(".ds") or ".ds:" in target:
+        from xdv.dpl import load_dpl_workload
+
+        loaded: Workload = load_dpl_workload(target, expected_digest=expected_digest)
+        return loaded
     location, entry = _split(target)
     path = Path(location)
     if location.endswith(".py") or path.is_file():

@@ -78,6 +78,7 @@ def cli() -> None:
     show_default=True,
     help="Trace durability policy.",
 )
+@click.option("--entry", help="DPL programs (.ds): the K process to run (default main).")
 @click.option(
     "--audit/--no-audit",
     default=True,
@@ -103,16 +104,25 @@ def run(
     as_json: bool,
     quantum: int,
     fsync: str,
+    entry: str | None,
     audit: bool,
     checkpoint_interval: int,
     key_store: Path | None,
 ) -> None:
-    """Run a workload: a Python file (file.py[:function]) or module (package.module:function).
+    """Run a workload: a Python file (file.py[:function]), a module (package.module:function)
+    or a DPL program (file.ds).
 
     Emitted values are printed one per line as the trace entries recording them become durable.
     With --trace the run is audited by default: the trace gets Merkle checkpoints and an audit
     file (TRACE.audit) of tree heads signed with the node key, created on first use.
     """
+    if target.endswith(".ds") or ".ds:" in target:
+        from xdv.cli._dpl import run_dpl
+
+        audit_options = (audit, checkpoint_interval, key_store)
+        run_dpl(target, entry, seed, trace_path, as_json, quantum, fsync, audit_options)
+    if entry is not None:
+        raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
     from xdv.runner import run_workload
     from xdv.workload import load_workload
 
@@ -410,6 +420,17 @@ cli.add_command(_audit_group)
 
 # Commands of the domains register themselves on `cli` when their modules are imported.
 from xdv.cli import _q  # noqa: E402, F401
+
+
+def _add_dpl_commands() -> None:
+    # Imported here: the DPL commands module builds on this one.
+    from xdv.cli._dpl import dpl_check, dpl_dir
+
+    cli.add_command(dpl_check)
+    cli.add_command(dpl_dir)
+
+
+_add_dpl_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

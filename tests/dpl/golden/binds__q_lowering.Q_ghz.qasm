@@ -1,0 +1,14 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+qubit[4] q;
+bit[4] c;
+h q[0];
+cx q[0], q[1];
+cx q[1], q[2];
+ccx q[0], q[1], q[3];
+rz(-0.5) q[3];
+swap q[2], q[3];
+c[0] = measure q[0];
+c[1] = measure q[1];
+c[2] = measure q[2];
+c[3] = measure q[3];
