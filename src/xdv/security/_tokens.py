@@ -382,12 +382,7 @@ class TokenAuthority:
             return known
         if token.id >= self._next_id:
             self._next_id = token.id + 1
-        self._tokens[token.id] = token
-        self._vouched.add(token.id)
-        self._live.setdefault(token.subject, []).append(token.id)
-        if token.parent is not None:
-            self._children.setdefault(token.parent, []).append(token.id)
-        return token
+        return self._admit(token)
 
     # ------------------------------------------------------------ validation
 
