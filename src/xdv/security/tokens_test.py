@@ -301,7 +301,8 @@ class TestTokenLifecycle(TokenLifecycle.TestCase):  # type: ignore[misc,valid-ty
 @pytest.fixture(scope="module", autouse=True)
 def _count_operations() -> object:
     yield None
-    if OPERATIONS["ran"]:  # the stateful run happened in this process: check its size
+    # The stateful run happened in this process at its standard size: check that size.
+    if OPERATIONS["ran"] and "XDV_TOKEN_EXAMPLES" not in os.environ:
         print(f"token lifecycle: {OPERATIONS['count']} operations")
         assert OPERATIONS["count"] >= (1_000_000 if LONG else 100_000), OPERATIONS
 
