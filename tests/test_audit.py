@@ -76,7 +76,21 @@ def test_inclusion_and_consistency_proofs_on_the_command_line(tmp_path: Path) ->
     consistency = xdv("audit", "prove", str(trace), "--consistency", "16")
     assert consistency.returncode == 0
     (tmp_path / "c.json").write_text(consistency.stdout)
-    assert xdv("audit", "verify-proof", str(tmp_path / "c.json")).returncode == 0
+    trusted = ("--trusted-key", fingerprint)
+    assert xdv("audit", "verify-proof", str(tmp_path / "c.json"), *trusted).returncode == 0
+    # Without a trusted key, a head the proof carries anchors nothing: anyone can make a key,
+    # sign a head over a forged entry and embed both.
+    assert xdv("audit", "verify-proof", str(tmp_path / "c.json")).returncode == 1
+    forged = json.loads(consistency.stdout)
+    other = HybridKeyPair.from_seed(b"someone else")
+    forged["head"]["key"] = other.public.to_record()
+    (tmp_path / "f.json").write_text(json.dumps(forged))
+    refused = xdv("audit", "verify-proof", str(tmp_path / "f.json"), *trusted)
+    assert refused.returncode == 1 and "not trusted" in refused.stdout
+    forged["head"]["sig"] = "abc"  # not base64: a typed refusal, not a crash
+    (tmp_path / "f.json").write_text(json.dumps(forged))
+    refused = xdv("audit", "verify-proof", str(tmp_path / "f.json"), *trusted)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
     # An unsigned size has no signed head: the root must be given explicitly.
     unanchored = xdv("audit", "prove", str(trace), "--entry", "3", "--size", "20")
     (tmp_path / "u.json").write_text(unanchored.stdout)
@@ -100,3 +114,48 @@ def test_no_private_key_material_reaches_the_trace_or_the_audit_file(tmp_path: P
     seed = keys.seed_bytes()
     for blob in (trace.read_bytes(), audit_path_for(trace).read_bytes()):
         assert seed not in blob and seed.hex().encode() not in blob
+
+
+def test_pinning_a_signer_refuses_unsigned_and_open_traces(tmp_path: Path) -> None:
+    from tests.test_tamper import bodies_of, rechain
+
+    signed = tmp_path / "s.xdvt"
+    run_workload(
+        str(EXAMPLES / "hybrid_offload.py"),
+        trace=signed,
+        audit=AuditConfig(16, SignedHeadLog(audit_path_for(signed), KEYS)),
+    )
+    trusted = {KEYS.public.fingerprint}
+    assert verify_audit(signed, trusted=trusted).trusted
+    # An attacker strips the audit (RUN_START's record, checkpoints, the audit file) and
+    # re-chains: an unsigned trace must not pass a verifier that pinned the signer.
+    entries = read_trace(signed).entries
+    bodies = []
+    for entry in entries:
+        if entry.event_name == "CHECKPOINT":
+            continue
+        if entry.event_name == "RUN_START":
+            from xdv.trace._format import HEADER, canonical_metadata
+
+            metadata = {k: v for k, v in entry.metadata.items() if k != "audit"}
+            bodies.append(entry.body[: HEADER.size] + canonical_metadata(metadata))
+        else:
+            bodies.append(entry.body)
+    stripped = tmp_path / "stripped.xdvt"
+    stripped.write_bytes(rechain(bodies))
+    assert bodies_of(stripped.read_bytes())
+    verify_audit(stripped)  # acceptable to a verifier that asked for nothing
+    with pytest.raises(XdvError):
+        verify_audit(stripped, trusted=trusted)
+    assert xdv("verify", str(stripped), "--trusted-key", KEYS.public.fingerprint).returncode == 1
+    # An open trace (the run end cut off) cannot meet a signature requirement either.
+    open_trace = tmp_path / "open.xdvt"
+    data = signed.read_bytes()
+    open_trace.write_bytes(data[: len(data) - len(entries[-1].body) - 8])
+    (tmp_path / "open.xdvt.audit").write_bytes(audit_path_for(signed).read_bytes())
+    assert verify_audit(open_trace, allow_open=True).checkpoints >= 1
+    with pytest.raises(XdvError):
+        verify_audit(open_trace, allow_open=True, require_signature=True)
+    opened = xdv("verify", str(open_trace), "--allow-open", "--require-signature")
+    assert opened.returncode == 1
+    assert xdv("verify", str(open_trace), "--allow-open").returncode == 0

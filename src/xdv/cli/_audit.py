@@ -3,14 +3,16 @@
 ``xdv audit prove TRACE --entry N`` writes a self-contained JSON proof: the entry's frame (so a
 verifier recomputes its leaf hash and can read the entry), the audit path, the tree size and
 root, and, when the trace has a signed audit file with a head of that size, the signed head and
-the signer's public key. ``xdv audit verify-proof PROOF`` checks the path and anchors the root:
-in a signed head (optionally from a trusted key) or in a root given with ``--root``. An
-unanchored proof is refused, since any root can be made to fit a path.
+the signer's public key. ``xdv audit verify-proof PROOF`` anchors the root first, in a signed
+head by a key given with ``--trusted-key`` or in a root given with ``--root``, then checks the
+path. An unanchored proof is refused, since any root can be made to fit a path (and a head
+signed by a key the proof supplies itself anchors nothing).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import sys
 from pathlib import Path
@@ -161,6 +163,42 @@ def check_proof(
         except (TypeError, ValueError):
             raise invalid("a path element is not hex") from None
     result: dict[str, Any] = {"kind": document.get("kind"), "size": size}
+    # Anchor the root first: a path proves nothing about a root nobody vouches for.
+    anchors = []
+    if root is not None:
+        if root != claimed_root:
+            raise invalid("the proof's root is not the root given with --root")
+        anchors.append("the given root")
+    head = document.get("head")
+    if head is not None and trusted is not None:
+        if not isinstance(head, dict):
+            raise invalid("the signed head is malformed")
+        key = HybridPublicKey.from_record(head.get("key"))
+        try:
+            signature = base64.b64decode(str(head.get("sig", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid("the signed head's signature is not base64") from None
+        if head.get("size") != size or _hex(head, "root") != claimed_root:
+            raise invalid("the signed head is for another tree")
+        if key.fingerprint not in trusted:
+            raise XdvError(
+                f"the head is signed by key {key.fingerprint[:16]}…, which is not trusted",
+                code=ErrorCode.SIGNATURE_INVALID,
+                where="proof",
+            )
+        key.verify(
+            head_message(_hex(head, "run"), size, claimed_root, head.get("final") is True),
+            signature,
+            context=_CONTEXT,
+        )
+        anchors.append(f"a tree head signed by trusted key {key.fingerprint}")
+    elif trusted is not None:
+        raise invalid("a trusted key was required but the proof carries no signed head")
+    if not anchors:
+        raise invalid(
+            "the root is not anchored: pass --root, or --trusted-key for a proof that carries a "
+            "signed head (a head signed by a key the proof itself supplies proves nothing)"
+        )
     if document.get("kind") == "inclusion":
         frame = _hex(document, "frame")
         if len(frame) < FRAME_LENGTH.size:
@@ -173,6 +211,8 @@ def check_proof(
             raise invalid("the proof has no integer entry index")
         verify_inclusion(index, size, leaf, hashes, claimed_root)
         entry = decode_body(frame[FRAME_LENGTH.size :], index=index, offset=0)
+        if entry.seq != index:
+            raise invalid(f"the entry's own sequence number {entry.seq} is not {index}")
         result["entry"] = entry.to_json()
     elif document.get("kind") == "consistency":
         first = document.get("first")
@@ -182,33 +222,6 @@ def check_proof(
         result["first"] = first
     else:
         raise invalid(f"unknown proof kind {document.get('kind')!r}")
-    anchors = []
-    if root is not None:
-        if root != claimed_root:
-            raise invalid("the proof's root is not the root given with --root")
-        anchors.append("the given root")
-    head = document.get("head")
-    if head is not None:
-        key = HybridPublicKey.from_record(head.get("key") if isinstance(head, dict) else None)
-        signature = base64.b64decode(str(head.get("sig", "")))
-        if head.get("size") != size or _hex(head, "root") != claimed_root:
-            raise invalid("the signed head is for another tree")
-        key.verify(
-            head_message(_hex(head, "run"), size, claimed_root, head.get("final") is True),
-            signature,
-            context=_CONTEXT,
-        )
-        if trusted is not None and key.fingerprint not in trusted:
-            raise XdvError(
-                f"the head is signed by key {key.fingerprint[:16]}…, which is not trusted",
-                code=ErrorCode.SIGNATURE_INVALID,
-                where="proof",
-            )
-        anchors.append(f"a tree head signed by key {key.fingerprint}")
-    elif trusted is not None:
-        raise invalid("a trusted key was required but the proof carries no signed head")
-    if not anchors:
-        raise invalid("the root is not anchored: pass --root, or prove against a signed trace")
     result["root"] = claimed_root.hex()
     result["anchored_by"] = anchors
     return result

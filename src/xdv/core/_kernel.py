@@ -522,6 +522,12 @@ class Kernel:
         expires_at: int | None,
     ) -> Capability:
         self._live_process(pid)
+        if expires_at is not None and (type(expires_at) is not int or not 0 <= expires_at < 2**63):
+            raise XdvError(
+                f"an expiry is a logical time in [0, 2**63), got {safe_repr(expires_at)}",
+                code=ErrorCode.INVALID_ARGUMENT,
+                where=f"process {pid}",
+            )
         capability = self._authority.grant(
             pid, operation, Domain.parse(origin), Domain.parse(target), self.clock.now, expires_at
         )

@@ -155,6 +155,8 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
         kernel.faults.visit("transition.binding", pid)
         newly_bound = target not in process.bindings
         if newly_bound:
+            # The same attestation check as Bind: no provider is used unattested.
+            kernel._attest_providers(process, target, target_manager)
             target_manager.init(pid)
             process.bindings.add(target)
 

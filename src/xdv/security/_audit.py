@@ -44,6 +44,7 @@ from xdv.trace._reader import Trace, read_trace
 __all__ = ["AuditFile", "AuditReport", "SignedHeadLog", "audit_path_for", "verify_audit"]
 
 _CONTEXT = b"xdv-tree-head"
+_LINE_CHARS_MAX = 1 << 16  # a head line is about 4.6 kB
 AUDIT_SUFFIX = ".audit"
 
 
@@ -61,11 +62,12 @@ def head_message(run: bytes, size: int, root: bytes, final: bool) -> bytes:
 class SignedHeadLog:
     """An :class:`~xdv.core.AuditSink` that signs tree heads into an audit file.
 
-    Signing (about a millisecond and a half for the ML-DSA half) happens on one background
-    thread, in the order the heads arrive, so the kernel never waits for it; the library
-    releases the interpreter lock while it signs. The final head is signed, written and
-    fsynced before :meth:`tree_head` returns, and any failure of the background thread is
-    raised there, so a run that ended normally has a complete audit file.
+    Signing (one to two milliseconds, mostly the ML-DSA half) happens on one background
+    thread, in the order the heads arrive, so the kernel does not stop at a checkpoint to wait
+    for it; the signature library holds the interpreter lock while it works, so each signature
+    still takes that much processor time from the kernel's thread. The final head is signed,
+    written and fsynced before :meth:`tree_head` returns, and any failure of the background
+    thread is raised there, so a run that ended normally has a complete audit file.
     """
 
     def __init__(
@@ -166,12 +168,14 @@ class AuditFile:
         lines = data.decode("utf-8", errors="replace").splitlines()
         if not lines:
             raise _audit_error("the audit file is empty", 0)
+        if any(len(line) > _LINE_CHARS_MAX for line in lines):
+            raise _audit_error("a line of the audit file is too long", 0)
         try:
             header = json.loads(lines[0])
             if not isinstance(header, dict) or header.get("xdv-audit") != 1:
                 raise ValueError("not an XDV audit header (version 1)")
             key = HybridPublicKey.from_record(header.get("key"))
-        except (ValueError, UnauthorizedError) as error:
+        except (ValueError, UnauthorizedError, RecursionError) as error:
             raise _audit_error(f"bad header: {_reason(error)}", 1) from None
         heads = []
         for number, text in enumerate(lines[1:], start=2):
@@ -182,9 +186,9 @@ class AuditFile:
                 size = record["size"]
                 final = record["final"]
                 signature = base64.b64decode(record["sig"], validate=True)
-                if type(size) is not int or size < 1 or type(final) is not bool:
+                if type(size) is not int or not 1 <= size < 2**63 or type(final) is not bool:
                     raise ValueError("size must be a positive integer and final a boolean")
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError, RecursionError) as error:
                 raise _audit_error(f"malformed tree head: {_reason(error)}", number) from None
             heads.append(SignedHead(run, size, root, final, signature, number))
         return cls(key, heads)
@@ -229,16 +233,23 @@ def verify_audit(
     *,
     trusted: Collection[str] | None = None,
     require_signature: bool = False,
+    allow_open: bool = False,
 ) -> AuditReport:
     """Verify a trace, its checkpoints and (when present or required) its signed audit file.
 
     ``audit`` defaults to the file beside a trace path, when it exists. ``trusted`` is a set
-    of key fingerprints the signer must belong to. Raises a typed error on the first problem.
+    of key fingerprints the signer must belong to, and implies ``require_signature``: pinning
+    a signer means an unsigned trace is not acceptable. ``allow_open`` accepts a trace without
+    its run end (a killed run): its checkpoints and the signed heads over its prefix are
+    checked, but it cannot satisfy a signature requirement, which needs the final head.
+    Raises a typed error on the first problem.
     """
+    if trusted is not None:
+        require_signature = True
     if isinstance(trace, Trace):
         parsed = trace
     else:
-        parsed = read_trace(trace)
+        parsed = read_trace(trace, allow_open=allow_open)
         if audit is None and not isinstance(trace, bytes):
             beside = audit_path_for(trace)
             if beside.exists():
@@ -269,6 +280,18 @@ def verify_audit(
     if checkpoints and not isinstance(declared, dict):
         raise _checkpoint_error("the trace has checkpoints but its RUN_START declares no audit", 0)
     report = AuditReport(entries=len(entries), checkpoints=checkpoints, root=tree.root().hex())
+    if not parsed.complete:
+        if require_signature:
+            raise XdvError(
+                "an open trace (no run end) has no final signed head, so it cannot meet a "
+                "signature requirement",
+                code=ErrorCode.CHECKPOINT_INVALID,
+                where="audit file",
+            )
+        if audit is not None:
+            data = audit if isinstance(audit, bytes) else _read(audit)
+            _verify_heads(AuditFile.parse(data), hashes, trusted, report, final_required=False)
+        return report
     if audit is None:
         if signed_declared or require_signature:
             raise XdvError(
@@ -304,6 +327,7 @@ def _read(path: str | os.PathLike[str]) -> bytes:
 
 _VERIFIED: dict[bytes, None] = {}
 _VERIFIED_MAX = 4096
+_VERIFIED_LOCK = threading.Lock()
 
 
 def _verify_signature(key: HybridPublicKey, message: bytes, signature: bytes) -> None:
@@ -313,13 +337,19 @@ def _verify_signature(key: HybridPublicKey, message: bytes, signature: bytes) ->
     if digest in _VERIFIED:
         return
     key.verify(message, signature, context=_CONTEXT)
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.pop(next(iter(_VERIFIED)))
-    _VERIFIED[digest] = None
+    with _VERIFIED_LOCK:
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.pop(next(iter(_VERIFIED)))
+        _VERIFIED[digest] = None
 
 
 def _verify_heads(
-    audit: AuditFile, hashes: list[bytes], trusted: Collection[str] | None, report: AuditReport
+    audit: AuditFile,
+    hashes: list[bytes],
+    trusted: Collection[str] | None,
+    report: AuditReport,
+    *,
+    final_required: bool = True,
 ) -> None:
     fingerprint = audit.key.fingerprint
     report.signer = fingerprint
@@ -340,6 +370,8 @@ def _verify_heads(
         where = head.line
         if final_seen:
             raise _audit_error("a tree head follows the final one", where)
+        if not final_required and head.size > len(hashes):
+            break  # an open trace: heads past its end cover entries it lost; checked up to it
         try:
             _verify_signature(
                 audit.key, head_message(head.run, head.size, head.root, head.final), head.signature
@@ -369,6 +401,9 @@ def _verify_heads(
         previous = head.size
         final_seen = head.final
         report.heads += 1
+    if not final_required:
+        report.signed = report.heads > 0
+        return
     if not final_seen:
         raise _audit_error("the audit file has no final tree head", len(audit.heads) + 1)
     if previous != len(hashes):

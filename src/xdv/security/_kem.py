@@ -75,6 +75,8 @@ class KemKeyPair:
     __slots__ = ("_mlkem", "_x25519", "public")
 
     def __init__(self, seed: bytes) -> None:
+        if len(seed) < 32:
+            raise _invalid(f"a KEM key seed needs at least 32 bytes, got {len(seed)}")
         material = HKDF(
             algorithm=SHA256(), length=96, salt=b"XDV-KEM-KEYS-1", info=b"x25519|mlkem768"
         ).derive(seed)
@@ -125,6 +127,8 @@ class SessionKeys:
     def confirm_peer(self, tag: bytes, peer: Literal["initiator", "responder"]) -> None:
         """Check the tag the peer sent; KEY_CONFIRMATION_FAILED unless both sides derived the
         same keys from the same transcript."""
+        if peer not in ("initiator", "responder") or not isinstance(tag, bytes):
+            raise _invalid(f"confirm_peer takes the peer's role and its tag bytes, got {peer!r}")
         expected = self.initiator_tag if peer == "initiator" else self.responder_tag
         if not hmac.compare_digest(expected, tag):
             raise _invalid(f"the {peer}'s key confirmation does not match: keys differ")
@@ -166,7 +170,10 @@ def initiate(
         )
     else:
         ephemeral = x25519.X25519PrivateKey.generate()
-    classical = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(responder.x25519))
+    try:
+        classical = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(responder.x25519))
+    except ValueError:  # an all-zero shared secret: the responder's key is a low-order point
+        raise _invalid("the responder's X25519 key is not acceptable") from None
     post_quantum, ciphertext = mlkem.MLKEM768PublicKey.from_public_bytes(
         responder.mlkem768
     ).encapsulate()

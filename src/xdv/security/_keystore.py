@@ -61,8 +61,20 @@ class KeyStore:
         place), so concurrent first uses never see a half-written key: exactly one creator wins
         and the others get :class:`XdvError` (KEY_STORE_INVALID) and can load the winner's key.
         """
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.path, 0o700)
+        try:
+            return self._create()
+        except OSError as error:
+            raise _error(
+                f"cannot create the key store: {error.strerror or type(error).__name__}",
+                self.path / _PRIVATE,
+            ) from None
+
+    def _create(self) -> HybridKeyPair:
+        if not self.path.exists():
+            # Only a directory made here is given owner-only permissions; an existing one is
+            # left as its owner set it (load() refuses one that others can write to).
+            self.path.mkdir(mode=0o700, parents=True)
+            os.chmod(self.path, 0o700)
         keys = HybridKeyPair.generate()
         private = self.path / _PRIVATE
         temporary = self.path / f".{_PRIVATE}.{os.getpid()}.{secrets.token_hex(4)}"

@@ -42,7 +42,7 @@ import cbor2
 from xdv.core._capability import Capability, Operation
 from xdv.core._events import Domain
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
-from xdv.security._keys import HybridKeyPair, HybridPublicKey
+from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
 from xdv.security._scope import FOREVER, Right, Scope, contains
 from xdv.trace._format import canonical_metadata
 
@@ -124,14 +124,22 @@ class CapabilityToken:
                 expires_at=None if fields["expires"] is None else _int(fields["expires"]),
                 parent=None if fields["parent"] is None else _int(fields["parent"]),
                 depth=_int(fields["depth"]),
-                caveats=tuple(_str(item) for item in fields["caveats"]),
-                signature=bytes(fields["sig"]),
+                caveats=tuple(_str(item) for item in _list(fields["caveats"])),
+                signature=_signature(fields["sig"]),
             )
             if set(fields) != {*token._fields(), "sig"}:
                 raise ValueError("unexpected fields")
-            if canonical_metadata(fields) != bytes(data):
+            if token.to_bytes() != bytes(data):  # exactly one encoding per token
                 raise ValueError("not in canonical form")
-        except (ValueError, KeyError, TypeError, cbor2.CBORDecodeError, XdvError) as error:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            OverflowError,
+            RecursionError,
+            cbor2.CBORDecodeError,
+            XdvError,
+        ) as error:
             reason = error.message if isinstance(error, XdvError) else str(error)
             raise _refuse(
                 f"malformed capability token: {reason}", ErrorCode.CAPABILITY_INVALID
@@ -170,9 +178,29 @@ class CapabilityToken:
         return self.parent is None and self.scope == Scope.of(self.primary_right())
 
 
+def _check_expiry(expires_at: Any) -> None:
+    if expires_at is not None and (type(expires_at) is not int or not 0 <= expires_at <= FOREVER):
+        raise _refuse(
+            f"an expiry is a logical time in [0, 2**63), got {expires_at!r}",
+            ErrorCode.CAPABILITY_INVALID,
+        )
+
+
 def _int(value: Any) -> int:
     if type(value) is not int or value < 0:
         raise ValueError(f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _signature(value: Any) -> bytes:
+    if type(value) is not bytes or len(value) not in (0, SIGNATURE_SIZE):
+        raise ValueError("the signature is not a hybrid signature's bytes")
     return value
 
 
@@ -240,6 +268,13 @@ class TokenAuthority:
             self._tokens[token_id] = token
         return token
 
+    def _issue(self, token: CapabilityToken) -> CapabilityToken:
+        """Admit a freshly built token, after checking that the trace can record it: a token
+        the kernel could not record must not exist (a refusal changes nothing)."""
+        canonical_metadata(token.as_capability().to_record())
+        self._next_id += 1
+        return self._admit(token)
+
     def _admit(self, token: CapabilityToken) -> CapabilityToken:
         self._tokens[token.id] = token
         self._vouched.add(token.id)
@@ -272,6 +307,7 @@ class TokenAuthority:
         vhm: int = 0,
     ) -> CapabilityToken:
         """Issue a new root token (an operator's grant)."""
+        _check_expiry(expires_at)
         if scope.is_empty():
             raise _refuse("a token needs a non-empty scope", ErrorCode.CAPABILITY_INVALID)
         self._check_policy(scope, None)
@@ -284,8 +320,7 @@ class TokenAuthority:
             issued_at=now,
             expires_at=expires_at,
         )
-        self._next_id += 1
-        return self._admit(token)
+        return self._issue(token)
 
     def derive(
         self,
@@ -303,6 +338,7 @@ class TokenAuthority:
         parent's; its expiry must not be later than the parent's. Asking for more is refused
         with ATTENUATION_WIDENS: a derived token only ever narrows.
         """
+        _check_expiry(expires_at)
         parent = self._tokens.get(parent_id)
         if parent is None or parent_id in self._revoked:
             code = ErrorCode.CAPABILITY_REVOKED if parent else ErrorCode.CAPABILITY_INVALID
@@ -352,8 +388,7 @@ class TokenAuthority:
             depth=parent.depth + 1,
             caveats=tuple(caveats),
         )
-        self._next_id += 1
-        return self._admit(token)
+        return self._issue(token)
 
     def export(self, token_id: int) -> bytes:
         """The signed, self-describing bytes of a token (for another authority)."""

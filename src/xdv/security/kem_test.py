@@ -60,3 +60,16 @@ def test_derivation_is_deterministic_given_the_recorded_inputs() -> None:
     assert "private" in repr(RESPONDER)
     with pytest.raises(UnauthorizedError):
         Encapsulation(b"short", b"")
+
+
+def test_malformed_inputs_are_typed_refusals() -> None:
+    from xdv.security._kem import KemPublicKey
+
+    with pytest.raises(UnauthorizedError):
+        KemKeyPair(b"")
+    low_order = KemPublicKey(bytes(32), RESPONDER.public.mlkem768)
+    with pytest.raises(UnauthorizedError):
+        initiate(low_order)
+    _, keys = initiate(RESPONDER.public)
+    with pytest.raises(UnauthorizedError):
+        keys.confirm_peer(keys.initiator_tag, "nobody")  # type: ignore[arg-type]

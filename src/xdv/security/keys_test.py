@@ -72,3 +72,18 @@ def test_the_key_store_keeps_the_seed_private(tmp_path: Path) -> None:
     (store.path / "node.key").write_text("{not json")
     with pytest.raises(XdvError, match="malformed"):
         store.load()
+
+
+def test_the_key_store_leaves_an_existing_directory_alone_and_types_os_failures(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    KeyStore(shared).create()
+    assert (os.stat(shared).st_mode & 0o777) == 0o755
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(XdvError) as raised:
+        KeyStore(blocker / "sub").create()
+    assert raised.value.code is ErrorCode.KEY_STORE_INVALID

@@ -375,3 +375,61 @@ def test_security_decisions_are_deterministic_and_replay_identically() -> None:
     assert first.trace_bytes is not None
     assert replay(first.trace_bytes).ok
     assert replay(first.trace_bytes, "inject").ok
+
+
+def test_a_transition_into_a_domain_attests_its_providers_too() -> None:
+    seen: list[Any] = []
+
+    def mover():
+        try:
+            value = yield Transition("K", "Q", "call", (abs, -7))
+            seen.append(value)
+        except XdvError as error:
+            seen.append(error.code)
+
+    manager = ProvidedQ(Provider())
+    kernel = Kernel(domains=[KDomainManager(), manager], attestation=AttestationVerifier())
+    pid = kernel.spawn(mover)
+    kernel.grant(pid, Operation.TRANSITION, "K", "Q")
+    kernel.grant(pid, Operation.EXECUTE, "K", "Q")
+    result = kernel.run()
+    assert seen == [ErrorCode.ATTESTATION_FAILED]
+    assert "execute" not in manager.seen and "init" not in manager.seen
+    rollback = next(e for e in entries(result) if e.event_type is EventType.TRANSITION_ROLLBACK)
+    assert rollback.metadata["phase"] == "binding"
+
+
+def test_a_derivation_that_cannot_be_recorded_mints_nothing() -> None:
+    outcomes: list[Any] = []
+
+    def giver():
+        me = yield Self()
+        allocate = next(
+            c.id for c in kernel._authority.held_by(me.pid) if c.operation is Operation.ALLOCATE
+        )
+        for scope, expires in (
+            (None, 2**70),  # beyond the trace's integers
+            ([{"op": "ALLOCATE", "from": "K", "to": "K", "resource": "r" * (1 << 20)}], None),
+        ):
+            try:
+                yield Attenuate(allocate, scope, expires)
+            except XdvError as error:
+                outcomes.append(error.code)
+
+    kernel = Kernel()
+    kernel.spawn(giver)
+    before = set(kernel._authority._tokens)
+    kernel.run()
+    assert len(outcomes) == 2
+    granted = {
+        e.capability for e in entries_of(kernel) if e.event_type is EventType.CAPABILITY_GRANT
+    }
+    assert set(kernel._authority._tokens) == granted >= before
+    fresh = Kernel()
+    pid = fresh.spawn(giver)
+    with pytest.raises(XdvError, match="expiry"):
+        fresh.grant(pid, Operation.EXECUTE, "K", "Q", expires_at=2**70)
+
+
+def entries_of(kernel: Kernel) -> list[TraceEntry]:
+    return read_trace(kernel._writer.getvalue()).entries

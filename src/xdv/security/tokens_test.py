@@ -358,3 +358,28 @@ def test_policy_bounds_every_scope_and_frozen_domains_refuse() -> None:
     with pytest.raises(UnauthorizedError) as raised:
         authority.mint(1, Scope.of(RIGHTS[0]), 1)
     assert raised.value.code is ErrorCode.DOMAIN_FROZEN
+
+
+def test_a_token_has_exactly_one_accepted_encoding() -> None:
+    authority = TokenAuthority(KEYS)
+    token = authority.mint(1, Scope.of(RIGHTS[0], "qubits", 0, 50), 0)
+    exported = authority.export(token.id)
+    fields = cbor2.loads(exported)
+    variants = [
+        {**fields, "sig": 2**63},  # not bytes at all
+        {**fields, "sig": 10**7},  # would allocate megabytes if converted
+        {**fields, "sig": list(fields["sig"][:8])},
+        {**fields, "caveats": {}},
+        {**fields, "scope": [{**fields["scope"][0], "times": [[0, 20], [21, 50]]}]},
+    ]
+    for variant in variants:
+        from xdv.trace._format import canonical_metadata
+
+        try:
+            data = canonical_metadata(variant)
+        except XdvError:
+            data = cbor2.dumps(variant)
+        with pytest.raises(UnauthorizedError) as raised:
+            TokenAuthority(KEYS).present(data, 1, 5)
+        assert raised.value.code in (ErrorCode.CAPABILITY_INVALID, ErrorCode.SIGNATURE_INVALID)
+    assert TokenAuthority(KEYS).present(exported, 1, 5).id == token.id
