@@ -91,8 +91,11 @@ def test_phirun_refuses_bad_input(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"kind": "ising", "n": 2, "J": [[0, 7, 1.0]]}))
     completed = xdv("phirun", str(bad), "--format", "bqm-json")
     assert completed.returncode == 65 and "PHI_ERR_PROBLEM_INVALID" in completed.stderr
-    exact = xdv("phirun", str(write_graph(tmp_path)), "--provider", "exact")
+    graph = str(write_graph(tmp_path))
+    exact = xdv("phirun", graph, "--provider", "exact", "--budget-ms", "1")
     assert exact.returncode == 65 and "OPERATION_UNSUPPORTED" in exact.stderr
+    phase = xdv("phirun", graph, "--work-limit", "1")
+    assert phase.returncode == 65 and "OPERATION_UNSUPPORTED" in phase.stderr
     assert xdv("phirun", str(tmp_path / "missing.txt")).returncode == 64
 
 
@@ -121,3 +124,66 @@ def test_phirun_on_g1(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["cut"] > 0.98 * 11624
+
+
+def test_phirun_exact_proves_the_maximum_cut_and_is_deterministic(tmp_path: Path) -> None:
+    graph = write_graph(tmp_path)
+    runs = []
+    for name in ("a", "b"):
+        trace = tmp_path / f"{name}.xdvt"
+        completed = xdv(
+            "phirun",
+            str(graph),
+            "--provider",
+            "exact",
+            "--seed",
+            "5",
+            "--trace",
+            str(trace),
+            "--json",
+        )
+        assert completed.returncode == 0, completed.stderr
+        runs.append((json.loads(completed.stdout), trace.read_bytes()))
+    (report, trace_bytes), (again, again_bytes) = runs
+    assert trace_bytes == again_bytes
+    assert report["status"] == "OPTIMAL" and report["cut"] == report["cut_bound"] == 5
+    assert report["provider"] == "exact" and "order_parameter" not in report
+    for key in ("status", "cut", "bound", "energy", "solver", "witness", "head_hash"):
+        assert report[key] == again[key], key
+    assert xdv("verify", str(tmp_path / "a.xdvt")).returncode == 0
+    verified = xdv("witness", "verify", report["witness"]["file"], "--json")
+    assert verified.returncode == 0, verified.stdout
+    checked = json.loads(verified.stdout)
+    assert checked["status"] == "OPTIMAL" and checked["cut"] == 5 and checked["rechecked"]
+    text = xdv("phirun", str(graph), "--provider", "exact", "--witness-dir", str(tmp_path))
+    assert text.returncode == 0 and text.stdout.startswith("cut 5\n")
+    assert "status OPTIMAL" in text.stdout
+
+
+def test_phirun_exact_refuses_an_oversized_problem(tmp_path: Path) -> None:
+    problem = tmp_path / "large.json"
+    problem.write_text(json.dumps({"kind": "ising", "n": 5000, "J": [[0, 1, 1.0]]}))
+    completed = xdv("phirun", str(problem), "--format", "bqm-json", "--provider", "exact")
+    assert completed.returncode == 65 and "PHI_ERR_PROBLEM_INVALID" in completed.stderr
+    assert "at most 2048 spins" in completed.stderr
+    assert not list(tmp_path.glob("witness-*.json")) and not list(Path.cwd().glob("witness-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (GSET / "G1.txt").is_file(), reason="G-set test data not present")
+def test_phirun_exact_on_g1(tmp_path: Path) -> None:
+    completed = xdv(
+        "phirun",
+        str(GSET / "G1.txt"),
+        "--provider",
+        "exact",
+        "--work-limit",
+        "1",
+        "--json",
+        "--witness-dir",
+        str(tmp_path),
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["status"] in ("OPTIMAL", "FEASIBLE")
+    assert 0 < report["cut"] <= 11624 <= report["cut_bound"]

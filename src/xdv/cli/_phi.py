@@ -24,13 +24,14 @@ _EXIT_OK, _EXIT_MISMATCH, _EXIT_USAGE, _EXIT_STATIC, _EXIT_RUNTIME = 0, 1, 64, 6
 
 
 def phi_job(
-    problem: Any, terms: dict[str, Any], options: dict[str, Any]
+    problem: Any, terms: dict[str, Any], options: dict[str, Any], operation: str = "anneal"
 ) -> Generator[Any, Any, Any]:
-    """The K anchor of a Φ job: reserve a coherence-window contract, anneal, release."""
+    """The K anchor of a Φ job: reserve a coherence-window contract, anneal (phase provider) or
+    optimize (exact provider), release."""
     from xdv.syscalls import Emit, Invoke, Release, Reserve
 
     contract = yield Reserve("Φ", "envelope", terms=terms)
-    result = yield Invoke(contract, "anneal", (problem, options))
+    result = yield Invoke(contract, operation, (problem, options))
     yield Emit({"energy": result["energy"], "witness": result["witness"]["digest"]})
     yield Release(contract)
     return result
@@ -48,11 +49,15 @@ def run_phi_job(
     progress: Callable[[int, int], None] | None = None,
     schedule: dict[str, Any] | None = None,
     keys: Any = None,
+    work_limit: float | None = None,
 ) -> dict[str, Any]:
     """Run ``problem_path`` as a Φ job through the kernel; return the structured report.
 
-    ``schedule`` overrides the anneal schedule (defaults: 16 replicas, 3000 steps); ``keys``
-    (an ``xdv.security.HybridKeyPair``) signs the witness, else it carries a digest only.
+    On the phase provider the job anneals: ``schedule`` overrides the anneal schedule
+    (defaults: 16 replicas, 3000 steps) and ``budget_ms`` sets its length in modelled device
+    milliseconds. On the exact provider it optimizes with CP-SAT within ``work_limit`` units of
+    deterministic time (default: the provider's). ``keys`` (an ``xdv.security.HybridKeyPair``)
+    signs the witness, else it carries a digest only.
     """
     from xdv.core import Kernel, Operation
     from xdv.domains import KDomainManager
@@ -71,12 +76,19 @@ def run_phi_job(
                 where=str(problem_path),
             ) from None
         problem = IsingProblem.parse(raw)
-    if provider != "phase":
+    if provider == "exact" and (budget_ms is not None or schedule):
         raise XdvError(
-            "anneal problems (MaxCut, BQM) run on the phase provider; the exact provider "
-            "decides constraint sets (DPL's Φ regime)",
+            "an anneal budget or schedule applies to the phase provider; the exact provider's "
+            "search is bounded by --work-limit (deterministic time)",
             code=ErrorCode.OPERATION_UNSUPPORTED,
-            where="--provider",
+            where="--budget-ms",
+        )
+    if provider == "phase" and work_limit is not None:
+        raise XdvError(
+            "--work-limit bounds the exact provider's search; the phase provider's anneal "
+            "length is --budget-ms",
+            code=ErrorCode.OPERATION_UNSUPPORTED,
+            where="--work-limit",
         )
     written: list[Path] = []
 
@@ -94,11 +106,16 @@ def run_phi_job(
     signer = HybridSigner(keys) if keys is not None else None
     manager = PhiDomainManager(window=1_000_000, witness_sink=sink, signer=signer)
     manager.set_progress(progress)
-    options: dict[str, Any] = {"replicas": 16, "steps": 3000}
-    options.update(schedule or {})
-    if budget_ms is not None:
-        options.pop("steps")
-        options["budget_ms"] = budget_ms
+    operation = "optimize" if provider == "exact" else "anneal"
+    options: dict[str, Any]
+    if operation == "optimize":
+        options = {} if work_limit is None else {"work_limit": work_limit}
+    else:
+        options = {"replicas": 16, "steps": 3000}
+        options.update(schedule or {})
+        if budget_ms is not None:
+            options.pop("steps")
+            options["budget_ms"] = budget_ms
     digest = hashlib.sha256(problem_path.read_bytes()).hexdigest()
     kernel = Kernel(
         seed,
@@ -111,7 +128,9 @@ def run_phi_job(
         },
     )
     terms = {"provider": provider}
-    pid = kernel.spawn(phi_job, problem, terms, options, name="phirun", domains=("K", "Φ"))
+    pid = kernel.spawn(
+        phi_job, problem, terms, options, operation, name="phirun", domains=("K", "Φ")
+    )
     kernel.grant(pid, Operation.PROJECT, "Φ", "K")
     run = kernel.run()
     status = run.exits.get(pid)
@@ -122,10 +141,9 @@ def run_phi_job(
     result = status.value
     report: dict[str, Any] = {
         "problem": {"file": problem_path.name, "format": problem_format, **problem.summary()},
+        "provider": provider,
         "energy": result["energy"],
-        "order_parameter": result["order_parameter"],
         "stability": result["stability"],
-        "readout": result["readout"],
         "witness": {
             "digest": result["witness"]["digest"],
             "file": str(written[0]) if written else None,
@@ -135,8 +153,18 @@ def run_phi_job(
         "seed": seed,
         "wall_seconds": run.wall_seconds,
     }
-    if total_weight is not None:
-        report["cut"] = (total_weight - (result["energy"] - problem.offset)) / 2
+    if operation == "anneal":
+        report["order_parameter"] = result["order_parameter"]
+        report["readout"] = result["readout"]
+        if total_weight is not None:
+            report["cut"] = (total_weight - (result["energy"] - problem.offset)) / 2
+    else:
+        report["status"] = result["status"]
+        report["bound"] = result["bound"]
+        report["solver"] = result["solver"]
+        if "cut" in result:
+            report["cut"] = result["cut"]
+            report["cut_bound"] = result["cut_bound"]
     return report
 
 
@@ -157,7 +185,13 @@ def run_phi_job(
 @click.option(
     "--budget-ms",
     type=click.FloatRange(0.001, 1e6),
-    help="Anneal length in modelled device milliseconds (never wall time).",
+    help="Anneal length in modelled device milliseconds (never wall time); phase provider.",
+)
+@click.option(
+    "--work-limit",
+    type=click.FloatRange(0.001, 600.0),
+    help="Exact provider: CP-SAT deterministic-time limit (a work measure, never wall time; "
+    "default 10).",
 )
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -177,18 +211,20 @@ def phirun(
     provider: str,
     seed: int,
     budget_ms: float | None,
+    work_limit: float | None,
     trace_path: Path | None,
     witness_dir: Path | None,
     key_store: Path | None,
     as_json: bool,
 ) -> None:
     """Solve a MaxCut (G-set) or BQM problem as a Φ job: capability, coherence-window contract,
-    phase provider, classical verification, witness and trace."""
+    provider (phase: anneal; exact: CP-SAT optimization), classical verification, witness and
+    trace."""
     if not problem_file.is_file():
         _fail(XdvError(f"no such file: {problem_file}", where="phirun"), _EXIT_USAGE, as_json)
     if witness_dir is None:
         witness_dir = trace_path.parent if trace_path else Path.cwd()
-    show_progress = not as_json and _err.is_terminal
+    show_progress = not as_json and _err.is_terminal and provider == "phase"
     try:
         from xdv.security import KeyStore
 
@@ -220,6 +256,7 @@ def phirun(
                     witness_dir=witness_dir,
                     progress=advance,
                     keys=keys,
+                    work_limit=work_limit,
                 )
         else:
             report = run_phi_job(
@@ -231,6 +268,7 @@ def phirun(
                 trace=trace_path,
                 witness_dir=witness_dir,
                 keys=keys,
+                work_limit=work_limit,
             )
     except XdvError as error:
         static = error.code in (ErrorCode.PHI_ERR_PROBLEM_INVALID, ErrorCode.OPERATION_UNSUPPORTED)
@@ -242,10 +280,19 @@ def phirun(
         click.echo(f"cut {report['cut']:g}")
     click.echo(f"energy {report['energy']:g}")
     stability = report["stability"]
-    click.echo(
-        f"stability {stability['stability']:.4f}  noise index {stability['noise_index']:.4f}  "
-        f"order parameter {report['order_parameter']:.4f}  checksum {stability['checksum']}"
-    )
+    if "status" in report:
+        bound = f"cut ≤ {report['cut_bound']:g}" if "cut_bound" in report else ""
+        click.echo(f"status {report['status']}  energy bound {report['bound']:g}  {bound}".rstrip())
+        click.echo(
+            f"stability {stability['stability']:.4f}  work {report['solver']['work']:.4g}  "
+            f"checksum {stability['checksum']}"
+        )
+    else:
+        click.echo(
+            f"stability {stability['stability']:.4f}  noise index "
+            f"{stability['noise_index']:.4f}  order parameter {report['order_parameter']:.4f}  "
+            f"checksum {stability['checksum']}"
+        )
     click.echo(f"witness {report['witness']['file'] or report['witness']['digest']}")
     if report["trace"]:
         click.echo(f"trace {report['trace']}")

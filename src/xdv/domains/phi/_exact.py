@@ -1,4 +1,5 @@
-"""The exact provider: admissibility of constraint sets with OR-Tools CP-SAT.
+"""The exact provider: admissibility of constraint sets, and exact Ising/QUBO/MaxCut
+optimization, with OR-Tools CP-SAT.
 
 The *admissible configuration* of a constraint set is defined as the lexicographically least
 satisfying assignment over the variables in declaration order (``false < true``; integers by
@@ -8,6 +9,15 @@ admits a solution, then fixes it. The answer is therefore a property of the cons
 alone, independent of solver heuristics, thread count or seed. When the very first feasibility
 check reports ``INFEASIBLE`` the set is inadmissible; CP-SAT's answer is a complete search, so
 that status is a proof of inadmissibility (re-checkable by running the solver again).
+
+``optimize`` minimizes an Ising energy exactly. The couplings and fields are scaled by the
+least power of two that makes them all integers (at most ``2**SCALE_BITS_MAX``); every spin
+becomes a boolean ``x_i`` with ``s_i = 2·x_i − 1`` and every coupling a boolean ``y_ij`` tied to
+``x_i XOR x_j`` by four linear inequalities, so that ``s_i·s_j = 1 − 2·y_ij`` and the energy is a
+linear integer objective. The search runs on one worker with a fixed seed and is bounded by
+CP-SAT's deterministic time (a work measure, not wall time), so the same problem, seed and work
+limit give the same answer. The outcome is ``OPTIMAL`` (optimality proved) or ``FEASIBLE`` (the
+work limit ran out first) together with the best proven lower bound on the energy.
 """
 
 from __future__ import annotations
@@ -16,15 +26,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ortools.sat.python import cp_model
 
-from xdv.domains.phi._problems import INT_BOUND_MAX, ConstraintProblem
+from xdv.domains.phi._problems import INT_BOUND_MAX, ConstraintProblem, IsingProblem
 from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
 
-__all__ = ["ExactAdmissibilityProvider", "ExactResult"]
+__all__ = ["ExactAdmissibilityProvider", "ExactResult", "OptimizeResult"]
 
 _BOUND = 2**62
+SCALE_BITS_MAX = 32
+"""Coefficients must be integers after scaling by at most ``2**SCALE_BITS_MAX``."""
+_OBJECTIVE_MAX = 2**50
+"""Largest sum of absolute scaled coefficients the integer objective may reach."""
 _STATUS_NAMES: dict[Any, str] = {
     cp_model.UNKNOWN: "UNKNOWN",
     cp_model.MODEL_INVALID: "MODEL_INVALID",
@@ -45,21 +60,61 @@ class ExactResult:
         self.solves = solves
 
 
+class OptimizeResult:
+    """The outcome of an exact Ising optimization (spins, never phases)."""
+
+    __slots__ = ("bound", "branches", "energy", "spins", "status", "work")
+
+    def __init__(
+        self,
+        status: str,
+        spins: list[int],
+        energy: float,
+        bound: float,
+        work: float,
+        branches: int,
+    ) -> None:
+        self.status = status
+        self.spins = spins
+        self.energy = energy
+        self.bound = bound
+        self.work = work
+        self.branches = branches
+
+
 class ExactAdmissibilityProvider:
-    """Exact admissibility over bounded integers and booleans (OR-Tools CP-SAT)."""
+    """Exact admissibility over bounded integers and booleans, and exact Ising optimization
+    (OR-Tools CP-SAT)."""
 
     provider_id = "exact-cpsat"
-    transforms = frozenset({"solve"})
+    transforms = frozenset({"solve", "optimize"})
 
-    def __init__(self, *, time_limit_s: float = 60.0, variables_max: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        time_limit_s: float = 60.0,
+        variables_max: int = 10_000,
+        spins_max: int = 2_048,
+        couplings_max: int = 65_536,
+        work_limit: float = 10.0,
+        work_limit_max: float = 600.0,
+    ) -> None:
         self.time_limit_s = time_limit_s
         self.variables_max = variables_max
+        self.spins_max = spins_max
+        self.couplings_max = couplings_max
+        self.work_limit = work_limit
+        self.work_limit_max = work_limit_max
 
     def configuration(self) -> dict[str, Any]:
         return {
             "provider": self.provider_id,
             "time_limit_s": self.time_limit_s,
             "variables_max": self.variables_max,
+            "spins_max": self.spins_max,
+            "couplings_max": self.couplings_max,
+            "work_limit": self.work_limit,
+            "work_limit_max": self.work_limit_max,
         }
 
     def measurement(self) -> str:
@@ -71,12 +126,113 @@ class ExactAdmissibilityProvider:
         return {
             "provider": self.provider_id,
             "transforms": sorted(self.transforms),
-            "problems": ["constraints"],
+            "problems": ["constraints", "ising"],
             "variables_max": self.variables_max,
             "int_bound": INT_BOUND_MAX,
             "admissible": "lexicographically least in declaration order (false < true)",
+            "optimize": {
+                "objective": "minimum Ising energy (maximum cut for zero-field problems)",
+                "spins_max": self.spins_max,
+                "couplings_max": self.couplings_max,
+                "scale_bits_max": SCALE_BITS_MAX,
+                "objective_max": _OBJECTIVE_MAX,
+                "work_limit": self.work_limit,
+                "work_limit_max": self.work_limit_max,
+                "work_unit": "cp-sat deterministic time",
+                "workers": 1,
+            },
             "solver": "ortools-cp-sat",
         }
+
+    def check_optimize(self, problem: IsingProblem, work_limit: float | None = None) -> int:
+        """Refuse a problem beyond the declared limits (PHI_ERR_PROBLEM_INVALID, before any
+        solve); return the scaling exponent that makes its coefficients integers."""
+        where = "exact provider"
+        if problem.n > self.spins_max or len(problem.weights) > self.couplings_max:
+            raise XdvError(
+                f"the problem has {problem.n} spins and {len(problem.weights)} couplings; the "
+                f"exact provider optimizes at most {self.spins_max} spins and "
+                f"{self.couplings_max} couplings",
+                code=ErrorCode.PHI_ERR_PROBLEM_INVALID,
+                where=where,
+            )
+        if work_limit is not None and not 0 < work_limit <= self.work_limit_max:
+            raise XdvError(
+                f"work_limit must be in (0, {self.work_limit_max}], got {work_limit}",
+                code=ErrorCode.PHI_ERR_PROBLEM_INVALID,
+                where=where,
+            )
+        coefficients = np.concatenate([problem.h, problem.weights])
+        for bits in range(SCALE_BITS_MAX + 1):
+            scaled = coefficients * float(2**bits)
+            if np.all(scaled == np.round(scaled)):
+                if float(np.abs(scaled).sum()) * 2 > _OBJECTIVE_MAX:
+                    break
+                return bits
+        raise XdvError(
+            "the fields and couplings are not integers after scaling by at most "
+            f"2**{SCALE_BITS_MAX} within an objective range of 2**50; the exact provider "
+            "optimizes only exactly representable problems",
+            code=ErrorCode.PHI_ERR_PROBLEM_INVALID,
+            where=where,
+        )
+
+    def optimize(
+        self, problem: IsingProblem, *, seed: int, work_limit: float | None = None
+    ) -> OptimizeResult:
+        """Minimize the Ising energy of ``problem`` within ``work_limit`` deterministic time."""
+        limit = self.work_limit if work_limit is None else float(work_limit)
+        bits = self.check_optimize(problem, limit)
+        scale = float(2**bits)
+        h = [int(v) for v in np.round(problem.h * scale)]
+        weights = [int(v) for v in np.round(problem.weights * scale)]
+        model = cp_model.CpModel()
+        x = [model.new_bool_var(f"x{i}") for i in range(problem.n)]
+        terms: list[Any] = []
+        # E·scale = offset·scale + Σ h_i (2x_i − 1) + Σ J_ij (1 − 2y_ij)
+        constant = sum(weights) - sum(h)
+        for i, field_i in enumerate(h):
+            if field_i:
+                terms.append(2 * field_i * x[i])
+        for k, (i, j) in enumerate(zip(problem.rows, problem.cols, strict=True)):
+            if not weights[k]:
+                continue
+            a, b = x[int(i)], x[int(j)]
+            y = model.new_bool_var(f"y{k}")
+            model.add(y <= a + b)
+            model.add(y <= 2 - a - b)
+            model.add(y >= a - b)
+            model.add(y >= b - a)
+            terms.append(-2 * weights[k] * y)
+        if not any(h) and problem.n:
+            model.add(x[0] == 0)  # E(s) = E(−s) without fields: fix the first spin to −1
+        model.minimize(sum(terms, start=0))
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = int(seed % 2**31)
+        solver.parameters.max_deterministic_time = limit
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            raise XdvError(
+                f"CP-SAT found no configuration within {limit} units of deterministic time "
+                f"(status {_STATUS_NAMES.get(status, str(status))})",
+                code=ErrorCode.PHI_ERR_PROVIDER_FAILED,
+                where="exact provider",
+            )
+        spins = [2 * int(solver.value(v)) - 1 for v in x]
+        energy = float(problem.energy(np.array(spins)))
+        if status == cp_model.OPTIMAL:
+            bound = energy
+        else:
+            bound = problem.offset + (float(solver.best_objective_bound) + constant) / scale
+        return OptimizeResult(
+            "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE",
+            spins,
+            energy,
+            min(bound, energy),
+            float(solver.deterministic_time),
+            int(solver.num_branches),
+        )
 
     def solve(self, problem: ConstraintProblem) -> ExactResult:
         """The admissible configuration of ``problem``, or status INADMISSIBLE."""

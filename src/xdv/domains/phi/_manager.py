@@ -3,8 +3,8 @@
 A process reserves resource ``"envelope"`` (amount 1) in domain Φ. The reservation terms (all
 optional) are:
 
-* ``provider`` — ``"exact"`` (default; OR-Tools CP-SAT admissibility) or ``"phase"`` (the
-  coupled phase-oscillator machine);
+* ``provider`` — ``"exact"`` (default; OR-Tools CP-SAT admissibility and exact Ising
+  optimization) or ``"phase"`` (the coupled phase-oscillator machine);
 * ``window`` — the coherence window's duration in logical steps (default 64);
 * ``start`` — the window's start L (default: the earliest L ≥ now at which the window does not
   overlap another window on the same provider);
@@ -37,13 +37,19 @@ from xdv.domains._interface import (
     ResourceGrant,
     ResourceRequest,
 )
-from xdv.domains.phi._exact import ExactAdmissibilityProvider
+from xdv.domains.phi._exact import ExactAdmissibilityProvider, OptimizeResult
 from xdv.domains.phi._oscillator import (
     AnnealSchedule,
     OscillatorCalibration,
     PhaseOscillatorProvider,
 )
-from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, PhiProblemError
+from xdv.domains.phi._problems import (
+    ConstraintProblem,
+    IsingProblem,
+    PhiProblemError,
+    ising_cut,
+    ising_cut_for_energy,
+)
 from xdv.domains.phi._witness import (
     WITNESS_FORMAT,
     DigestSigner,
@@ -64,11 +70,11 @@ __all__ = [
 
 WitnessSink = Callable[[dict[str, Any]], None]
 
-_PROVIDER_OPS = ("solve", "anneal", "load", "shift", "couple", "lock", "readout")
+_PROVIDER_OPS = ("solve", "optimize", "anneal", "load", "shift", "couple", "lock", "readout")
 _MANAGER_OPS = ("stability", "diagnostics")
 OPERATIONS = _PROVIDER_OPS + _MANAGER_OPS
 _MUTATING = frozenset({"anneal", "load", "shift", "couple", "lock"})
-_PROJECTING = frozenset({"solve", "anneal", "readout"})
+_PROJECTING = frozenset({"solve", "optimize", "anneal", "readout"})
 RAW_PHASE_OPERATIONS = frozenset(
     {"phases", "raw_phases", "read_phases", "dump", "clone", "copy", "export", "peek"}
 )
@@ -464,7 +470,7 @@ class PhiDomainManager:
     def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
         where = f"Φ.{operation}"
         self._parsed = None
-        if operation in ("solve", "anneal", "load"):
+        if operation in ("solve", "optimize", "anneal", "load"):
             if not 1 <= len(args) <= 2:
                 raise PhiProblemError(
                     f"{operation!r} takes (problem,) or (problem, options)", where=where
@@ -487,6 +493,9 @@ class PhiDomainManager:
             options = canonicalize(dict(options), f"{where}.options")
             if operation == "anneal":
                 AnnealSchedule.from_terms(options, self.phase.calibration)
+            elif operation == "optimize" and isinstance(problem, IsingProblem):
+                # Refuse oversized or inexact problems before DOMAIN_INVOKE and any solve.
+                self.exact.check_optimize(problem, self._work_limit(options, where))
             elif operation == "load":
                 self._replicas(options, where)
             elif options:
@@ -502,6 +511,19 @@ class PhiDomainManager:
         if args:
             raise PhiProblemError(f"{operation!r} takes no arguments", where=where)
         return {}
+
+    def _work_limit(self, options: Mapping[str, Any], where: str) -> float:
+        unknown = sorted(set(options) - {"work_limit"})
+        if unknown:
+            raise PhiProblemError(f"unknown options {unknown}", where=where)
+        limit = options.get("work_limit", self.exact.work_limit)
+        if type(limit) not in (int, float) or not 0 < limit <= self.exact.work_limit_max:
+            raise PhiProblemError(
+                f"work_limit must be a number in (0, {self.exact.work_limit_max}] "
+                f"(CP-SAT deterministic time), got {safe_repr(limit)}",
+                where=where,
+            )
+        return float(limit)
 
     @staticmethod
     def _replicas(options: Mapping[str, Any], where: str) -> int:
@@ -618,6 +640,13 @@ class PhiDomainManager:
             return self._constraint_witness(
                 envelope, invocation, problem, outcome.status, outcome.assignment, outcome.solves
             )
+        if operation == "optimize":
+            ising = self._problem(args[0], IsingProblem)
+            options = dict(args[1]) if len(args) == 2 else {}
+            optimum = self.exact.optimize(
+                ising, seed=invocation.seed, work_limit=self._work_limit(options, where)
+            )
+            return self._optimum(envelope, invocation, ising, optimum)
         if operation in ("anneal", "load"):
             ising = self._problem(args[0], IsingProblem)
             options = dict(args[1]) if len(args) == 2 else {}
@@ -681,6 +710,64 @@ class PhiDomainManager:
             "readout": {k: v for k, v in readout.items() if k not in ("spins", "energy")},
             "witness": self._witness(payload),
         }
+
+    def _optimum(
+        self,
+        envelope: _Envelope,
+        invocation: Invocation,
+        ising: IsingProblem,
+        optimum: OptimizeResult,
+    ) -> dict[str, Any]:
+        # Classical verification by the manager: recompute the energy (and cut) from the spins.
+        spins = np.array(optimum.spins)
+        if spins.shape != (ising.n,) or not np.all(np.abs(spins) == 1):
+            raise PhiError(
+                "the exact provider returned no spin vector",
+                code=ErrorCode.PHI_ERR_PROVIDER_FAILED,
+                where=f"envelope {envelope.id}",
+            )
+        energy = float(ising.energy(spins))
+        if not math.isclose(energy, optimum.energy, rel_tol=1e-9, abs_tol=1e-6) or (
+            optimum.bound > energy + 1e-6
+        ):
+            raise PhiError(
+                f"the provider's energy {optimum.energy} (bound {optimum.bound}) does not "
+                f"verify ({energy})",
+                code=ErrorCode.PHI_ERR_PROVIDER_FAILED,
+                where=f"envelope {envelope.id}",
+            )
+        verification: dict[str, Any] = {
+            "energy": energy,
+            "bound": optimum.bound,
+            "optimal": optimum.status == "OPTIMAL",
+            "spins": ising.n,
+            "checked_by": "kernel",
+        }
+        output: dict[str, Any] = {
+            "status": optimum.status,
+            "spins": optimum.spins,
+            "energy": energy,
+            "bound": optimum.bound,
+        }
+        cut = ising_cut(ising, spins)
+        if cut is not None:
+            verification["cut"] = output["cut"] = cut
+            verification["cut_bound"] = output["cut_bound"] = ising_cut_for_energy(
+                ising, optimum.bound
+            )
+        output["solver"] = {"work": optimum.work, "branches": optimum.branches, "workers": 1}
+        payload = self._payload(
+            envelope,
+            invocation,
+            "ising",
+            ising.to_record(),
+            ising.digest,
+            optimum.status,
+            optimum.spins,
+            verification,
+        )
+        output["witness"] = self._witness(payload)
+        return output
 
     def _constraint_witness(
         self,

@@ -38,6 +38,8 @@ __all__ = [
     "PhiProblemError",
     "Variable",
     "canonical_hash",
+    "ising_cut",
+    "ising_cut_for_energy",
     "ising_from_bqm",
     "parse_gset",
 ]
@@ -505,6 +507,20 @@ def parse_gset(source: str | Path) -> tuple[IsingProblem, float]:
         couplings[:, 2] = data[:, 2]
     problem = IsingProblem.build(n, None, couplings)
     return problem, float(data[:, 2].sum()) if m else 0.0
+
+
+def ising_cut(problem: IsingProblem, spins: npt.NDArray[Any]) -> float | None:
+    """The cut weight of ``spins`` when ``problem`` is a MaxCut instance (all fields zero):
+    the total coupling weight across opposite spins, ``(ΣJ − (E(s) − offset)) / 2``; else None.
+    """
+    if np.any(problem.h != 0):
+        return None
+    return ising_cut_for_energy(problem, float(problem.energy(np.asarray(spins))))
+
+
+def ising_cut_for_energy(problem: IsingProblem, energy: float) -> float:
+    """The cut that corresponds to ``energy`` on a zero-field problem."""
+    return (float(problem.weights.sum()) - (energy - problem.offset)) / 2
 
 
 def _spin_index(value: Any, n: int, where: str) -> int:

@@ -11,8 +11,9 @@ A witness document has two parts:
 The payload is deterministic, so its digest can enter a trace; the signature block may be
 randomized (hedged post-quantum signatures), so it never does. Anyone can re-verify a witness
 offline with :func:`verify_witness`: the problem hash is recomputed, the configuration is checked
-against the constraints (or its energy recomputed), an INADMISSIBLE claim is re-decided with the
-exact provider, and the signature block is checked.
+against the constraints (or its energy, and cut for MaxCut problems, recomputed), an INADMISSIBLE
+claim is re-decided with the exact provider, an OPTIMAL claim on a small Ising problem is
+re-decided by enumeration, and the signature block is checked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 import cbor2
 import numpy as np
 
-from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, canonical_hash
+from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, canonical_hash, ising_cut
 from xdv.errors import ErrorCode, XdvError
 from xdv.security import HybridKeyPair
 from xdv.trace._format import canonicalize
@@ -171,10 +172,66 @@ def verify_witness(document: Any, *, recheck: bool = True) -> dict[str, Any]:
                 where="witness",
             )
         report["energy"] = energy
+        _check_optimum(payload, problem_ising, np.array(spins), energy, recheck, report)
     else:
         raise WitnessError(f"unknown problem kind {kind!r}", where="witness.payload.kind")
     report["verified"] = True
     return report
+
+
+_RECHECK_SPINS_MAX = 16
+
+
+def _check_optimum(
+    payload: Mapping[str, Any],
+    problem: IsingProblem,
+    spins: Any,
+    energy: float,
+    recheck: bool,
+    report: dict[str, Any],
+) -> None:
+    """Check an ising witness's status, cut and bound claims (exact optimization results)."""
+    status = payload.get("status")
+    if status not in ("SAMPLE", "OPTIMAL", "FEASIBLE"):
+        raise WitnessError(f"unknown status {status!r}", where="witness.payload.status")
+    verification = payload.get("verification") or {}
+    if "cut" in verification:
+        cut = ising_cut(problem, spins)
+        claimed_cut = verification["cut"]
+        if (
+            cut is None
+            or not isinstance(claimed_cut, float | int)
+            or not math.isclose(cut, claimed_cut, rel_tol=1e-9, abs_tol=1e-6)
+        ):
+            raise WitnessError(
+                f"the configuration's cut is {cut}, the witness claims {claimed_cut}",
+                where="witness",
+            )
+        report["cut"] = cut
+    if status == "SAMPLE":
+        return
+    bound = verification.get("bound")
+    optimal = status == "OPTIMAL"
+    if (
+        not isinstance(bound, float | int)
+        or bound > energy + 1e-6
+        or verification.get("optimal") is not optimal
+        or (optimal and not math.isclose(bound, energy, rel_tol=1e-9, abs_tol=1e-6))
+    ):
+        raise WitnessError(
+            f"the bound {bound!r} does not fit a {status} claim at energy {energy}",
+            where="witness.payload.verification",
+        )
+    if recheck and optimal and problem.n <= _RECHECK_SPINS_MAX:
+        # Small problems: re-decide the optimality claim by enumerating every configuration.
+        codes = np.arange(2**problem.n, dtype=np.int64)[:, None] >> np.arange(problem.n)
+        least = float(problem.energy(2 * (codes & 1) - 1).min())
+        if least < energy - 1e-6:
+            raise WitnessError(
+                f"the claimed optimum {energy} is not minimal (enumeration finds {least})",
+                where="witness",
+            )
+        report["rechecked"] = True
 
 
 def _check_signature(block: Any, message: bytes) -> str:
