@@ -187,3 +187,10 @@ def test_parameterized_workloads_load_canonically() -> None:
     with pytest.raises(WorkloadError) as raised:
         load_workload(QRUN_TARGET, params=params, expected_digest=plain.digest)
     assert raised.value.code is ErrorCode.REPLAY_INPUT_CHANGED
+    # A replay refuses what a trace asks for and cannot be: parameters for a DPL program.
+    with pytest.raises(WorkloadError) as raised:
+        load_workload("examples/primes.ds", params={"n": 3})
+    assert raised.value.code is ErrorCode.WORKLOAD_INVALID
+    with pytest.raises(WorkloadError) as raised:
+        load_workload("examples/primes.ds", params={"n": 3}, expected_digest=plain.digest)
+    assert raised.value.code is ErrorCode.REPLAY_INPUT_CHANGED

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xdv.errors import ErrorCode, WorkloadError
+from xdv.errors import ErrorCode, TraceError, WorkloadError
 
 __all__ = ["Workload", "load_workload", "params_digest"]
 
@@ -65,25 +65,26 @@ def params_digest(source_digest: str, params: Mapping[str, Any]) -> str:
     return hashlib.sha256(bytes.fromhex(source_digest) + encoded).hexdigest()
 
 
-def _checked_params(params: Any, target: str) -> dict[str, Any]:
+def _checked_params(params: Any, target: str, code: ErrorCode) -> dict[str, Any]:
     """``params`` in the canonical form the trace records (so the run sees exactly what a replay
-    will pass back: lists for tuples, key-sorted maps), or a WORKLOAD_INVALID error."""
-    from xdv.errors import TraceError
+    will pass back: lists for tuples, key-sorted maps), or an error with ``code``."""
     from xdv.trace._format import canonicalize
 
     if not isinstance(params, Mapping) or not all(type(key) is str for key in params):
-        raise WorkloadError("workload parameters must be a map with text keys", where=target)
+        raise WorkloadError(
+            "workload parameters must be a map with text keys", code=code, where=target
+        )
     try:
         canonical: dict[str, Any] = canonicalize(dict(params), "params")
     except TraceError as error:
         raise WorkloadError(
-            f"workload parameters cannot enter a trace: {error.message}", where=target
+            f"workload parameters cannot enter a trace: {error.message}", code=code, where=target
         ) from None
     return canonical
 
 
 def _check_call(
-    function: WorkloadFunction, params: dict[str, Any] | None, target: str, *, replaying: bool
+    function: WorkloadFunction, params: dict[str, Any] | None, target: str, code: ErrorCode
 ) -> None:
     """Refuse a workload function that cannot be called with the kernel and ``params``: a
     parameterized workload given other parameters (or none, in a replay of an edited trace)."""
@@ -93,7 +94,7 @@ def _check_call(
         raise WorkloadError(
             f"the workload cannot be called with "
             f"{'these parameters' if params else 'the kernel alone'}: {error}",
-            code=ErrorCode.REPLAY_INPUT_CHANGED if replaying else ErrorCode.WORKLOAD_INVALID,
+            code=code,
             where=target,
         ) from None
     except ValueError:  # no signature to inspect (a builtin): let the call decide
@@ -131,14 +132,18 @@ def load_workload(
     With ``expected_digest`` (from a trace) a changed source, or changed parameters, is a
     REPLAY_INPUT_CHANGED error.
     """
+    # Refusals that a replay meets come from the trace it was given, not from a mistake here.
+    refusal = (
+        ErrorCode.WORKLOAD_INVALID if expected_digest is None else ErrorCode.REPLAY_INPUT_CHANGED
+    )
     if target.endswith(".ds") or ".ds:" in target:
         if params is not None:
-            raise WorkloadError("DPL workloads take no parameters", where=target)
+            raise WorkloadError("DPL workloads take no parameters", code=refusal, where=target)
         from xdv.dpl import load_dpl_workload
 
         loaded: Workload = load_dpl_workload(target, expected_digest=expected_digest)
         return loaded
-    checked = None if params is None else _checked_params(params, target)
+    checked = None if params is None else _checked_params(params, target, refusal)
     location, entry = _split(target)
     path = Path(location)
     if location.endswith(".py") or path.is_file():
@@ -191,7 +196,7 @@ def load_workload(
             where=target,
         )
     if checked is not None or expected_digest is not None:
-        _check_call(function, checked, target, replaying=expected_digest is not None)
+        _check_call(function, checked, target, refusal)
     if checked is not None:
         function = _bind(function, checked)
     return Workload(
