@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from xdv.core import FaultPlan, Kernel, KernelLimits, RecordedOutcome, RunResult
 from xdv.core._audit import AuditConfig
@@ -53,18 +54,21 @@ def run_workload(
     vhm: int = 0,
     node: int = 0,
     audit: AuditConfig | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the result.
 
     A workload whose setup raises still produces a complete trace: the failure is recorded and
     the run ends with status ``failed``. ``recorded_target`` replaces the target string written
     to the trace (a replay that loads the workload from another location keeps the original).
+    ``params`` makes a target string a parameterized workload (see :mod:`xdv.workload`).
     """
-    loaded = (
-        workload
-        if isinstance(workload, Workload)
-        else load_workload(workload, expected_digest=expected_digest)
-    )
+    if isinstance(workload, Workload):
+        if params is not None:
+            raise WorkloadError("params apply to a target string, not a loaded workload")
+        loaded = workload
+    else:
+        loaded = load_workload(workload, expected_digest=expected_digest, params=params)
     if domains is None:
         domains = declared_domains(loaded)
     record = loaded.to_record()

@@ -7,22 +7,34 @@ A workload is a function that receives the :class:`~xdv.core.Kernel` and spawns 
 
 The loader records the target and a SHA-256 digest of its source in the trace, so a replay can
 refuse to run a workload that has changed since the trace was made.
+
+A *parameterized* workload takes keyword parameters after the kernel::
+
+    def main(kernel, *, shots, circuit):
+        ...
+
+and is loaded with ``params={...}`` (a map of trace-encodable values). The parameters are
+recorded beside the target, the digest then covers them as well as the source, and a replay
+passes the recorded parameters back, so a run whose inputs are values rather than files (such as
+``xdv qrun``'s circuit) is rebuilt exactly.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xdv.errors import ErrorCode, WorkloadError
+from xdv.errors import ErrorCode, TraceError, WorkloadError
 
-__all__ = ["Workload", "load_workload"]
+__all__ = ["Workload", "load_workload", "params_digest"]
 
 WorkloadFunction = Callable[[Any], Any]
 
@@ -35,9 +47,68 @@ class Workload:
     entry: str
     function: WorkloadFunction
     digest: str
+    params: Mapping[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {"target": self.target, "entry": self.entry, "digest": self.digest}
+        record: dict[str, Any] = {"target": self.target, "entry": self.entry, "digest": self.digest}
+        if self.params is not None:
+            record["params"] = dict(self.params)
+        return record
+
+
+def params_digest(source_digest: str, params: Mapping[str, Any]) -> str:
+    """The digest recorded for a parameterized workload: SHA-256 over the 32 bytes of the
+    source's SHA-256 followed by the canonical trace encoding of ``params``."""
+    from xdv.trace._format import canonical_metadata
+
+    encoded = canonical_metadata(dict(params))
+    return hashlib.sha256(bytes.fromhex(source_digest) + encoded).hexdigest()
+
+
+def _checked_params(params: Any, target: str, code: ErrorCode) -> dict[str, Any]:
+    """``params`` in the canonical form the trace records (so the run sees exactly what a replay
+    will pass back: lists for tuples, key-sorted maps), or an error with ``code``."""
+    from xdv.trace._format import canonicalize
+
+    if not isinstance(params, Mapping) or not all(type(key) is str for key in params):
+        raise WorkloadError(
+            "workload parameters must be a map with text keys", code=code, where=target
+        )
+    try:
+        canonical: dict[str, Any] = canonicalize(dict(params), "params")
+    except TraceError as error:
+        raise WorkloadError(
+            f"workload parameters cannot enter a trace: {error.message}", code=code, where=target
+        ) from None
+    return canonical
+
+
+def _check_call(
+    function: WorkloadFunction, params: dict[str, Any] | None, target: str, code: ErrorCode
+) -> None:
+    """Refuse a workload function that cannot be called with the kernel and ``params``: a
+    parameterized workload given other parameters (or none, in a replay of an edited trace)."""
+    try:
+        inspect.signature(function).bind(None, **(params or {}))
+    except TypeError as error:
+        raise WorkloadError(
+            f"the workload cannot be called with "
+            f"{'these parameters' if params else 'the kernel alone'}: {error}",
+            code=code,
+            where=target,
+        ) from None
+    except ValueError:  # no signature to inspect (a builtin): let the call decide
+        pass
+
+
+def _bind(function: WorkloadFunction, params: dict[str, Any]) -> WorkloadFunction:
+    """``function`` with ``params`` bound as keyword arguments after the kernel."""
+
+    @functools.wraps(function)
+    def bound(kernel: Any) -> Any:
+        return function(kernel, **params)
+
+    return bound
 
 
 def _split(target: str) -> tuple[str, str | None]:
@@ -48,16 +119,31 @@ def _split(target: str) -> tuple[str, str | None]:
     return target, None
 
 
-def load_workload(target: str, *, expected_digest: str | None = None) -> Workload:
+def load_workload(
+    target: str,
+    *,
+    expected_digest: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Workload:
     """Import ``target`` and return its workload function.
 
-    With ``expected_digest`` (from a trace) a changed source is a REPLAY_INPUT_CHANGED error.
+    With ``params`` the workload is parameterized: the function is called as
+    ``function(kernel, **params)`` and the digest covers the parameters (:func:`params_digest`).
+    With ``expected_digest`` (from a trace) a changed source, or changed parameters, is a
+    REPLAY_INPUT_CHANGED error.
     """
+    # Refusals that a replay meets come from the trace it was given, not from a mistake here.
+    refusal = (
+        ErrorCode.WORKLOAD_INVALID if expected_digest is None else ErrorCode.REPLAY_INPUT_CHANGED
+    )
     if target.endswith(".ds") or ".ds:" in target:
+        if params is not None:
+            raise WorkloadError("DPL workloads take no parameters", code=refusal, where=target)
         from xdv.dpl import load_dpl_workload
 
         loaded: Workload = load_dpl_workload(target, expected_digest=expected_digest)
         return loaded
+    checked = None if params is None else _checked_params(params, target, refusal)
     location, entry = _split(target)
     path = Path(location)
     if location.endswith(".py") or path.is_file():
@@ -65,8 +151,8 @@ def load_workload(target: str, *, expected_digest: str | None = None) -> Workloa
             raise WorkloadError(f"workload file not found: {location}", where=target)
         target = _canonical_file_target(path, entry)
         source = path.read_bytes()
-        digest = hashlib.sha256(source).hexdigest()
-        _check_digest(target, digest, expected_digest)
+        digest = _digest(source, checked)
+        _check_digest(target, digest, expected_digest, parameterized=checked is not None)
         # A stable module name (the file's stem, not its location or digest) keeps the names
         # of anchor functions in traces independent of where the workload file lives.
         module_name = f"xdv_workload_{path.stem}"
@@ -99,8 +185,8 @@ def load_workload(target: str, *, expected_digest: str | None = None) -> Workloa
             ) from error
         module_file = getattr(module, "__file__", None)
         source = Path(module_file).read_bytes() if module_file else location.encode()
-        digest = hashlib.sha256(source).hexdigest()
-        _check_digest(target, digest, expected_digest)
+        digest = _digest(source, checked)
+        _check_digest(target, digest, expected_digest, parameterized=checked is not None)
     entry_name = entry or "main"
     function = getattr(module, entry_name, None)
     if not callable(function):
@@ -109,7 +195,18 @@ def load_workload(target: str, *, expected_digest: str | None = None) -> Workloa
             "the kernel and spawns processes)",
             where=target,
         )
-    return Workload(target=target, entry=entry_name, function=function, digest=digest)
+    if checked is not None or expected_digest is not None:
+        _check_call(function, checked, target, refusal)
+    if checked is not None:
+        function = _bind(function, checked)
+    return Workload(
+        target=target, entry=entry_name, function=function, digest=digest, params=checked
+    )
+
+
+def _digest(source: bytes, params: dict[str, Any] | None) -> str:
+    digest = hashlib.sha256(source).hexdigest()
+    return digest if params is None else params_digest(digest, params)
 
 
 def _canonical_file_target(path: Path, entry: str | None) -> str:
@@ -123,10 +220,13 @@ def _canonical_file_target(path: Path, entry: str | None) -> str:
     return f"{location}:{entry}" if entry else location
 
 
-def _check_digest(target: str, digest: str, expected: str | None) -> None:
+def _check_digest(
+    target: str, digest: str, expected: str | None, *, parameterized: bool = False
+) -> None:
     if expected is not None and digest != expected:
+        what = "source or its parameters" if parameterized else "source"
         raise WorkloadError(
-            f"the workload's source changed since the trace was recorded "
+            f"the workload's {what} changed since the trace was recorded "
             f"(recorded sha256 {expected[:16]}…, now {digest[:16]}…)",
             code=ErrorCode.REPLAY_INPUT_CHANGED,
             where=target,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -12,35 +12,6 @@ import click
 
 from xdv.cli._main import EXIT_OK, EXIT_RUNTIME, EXIT_STATIC, _err, _fail, cli
 from xdv.errors import ErrorCode, XdvError
-
-
-def qrun_workload(
-    source: str,
-    qubits: int,
-    shots: int,
-    terms: dict[str, Any],
-    results: list[dict[str, Any]],
-    granted: list[dict[str, Any]],
-) -> Any:
-    """The one-process workload ``xdv qrun`` runs: reserve, run, release (all traced)."""
-    from xdv.core import Operation
-    from xdv.domains.q import QHandle
-    from xdv.syscalls import Emit
-
-    def anchor() -> Any:
-        handle = yield from QHandle.reserve(qubits, **terms)
-        granted.append(handle.terms)
-        result = yield from handle.run(source, shots)
-        results.append(result)
-        yield Emit({"counts": result["counts"], "shots": result["shots"]})
-        yield from handle.release()
-        return result["job"]
-
-    def main(kernel: Any) -> None:
-        pid = kernel.spawn(anchor, name="qrun", domains=("K", "Q"))
-        kernel.grant(pid, Operation.MEASURE, "Q", "K")
-
-    return main
 
 
 @cli.command()
@@ -71,9 +42,11 @@ def qrun(
     The job takes the full path: capability (MEASURE), Q resource contract, calibration
     contract, decoherence budget, provider, trace.
     """
-    from xdv.core import Kernel
     from xdv.domains import KDomainManager
     from xdv.domains.q import QDomainManager, parse_circuit, provider_factories
+    from xdv.domains.q.workloads import QRUN_TARGET, spawn_qrun
+    from xdv.runner import run_workload
+    from xdv.workload import load_workload
 
     source = file.read_text(encoding="utf-8")
     try:
@@ -91,18 +64,28 @@ def qrun(
     terms_granted: list[dict[str, Any]] = []
     try:
         manager = QDomainManager({provider: provider_factories()[provider]()})
-        kernel = Kernel(
-            seed,
-            trace=trace_path,
-            domains=[KDomainManager(), manager],
-            workload={
-                "target": f"qrun {file.name}",
-                "entry": "qrun",
-                "digest": hashlib.sha256(source.encode("utf-8")).hexdigest(),
-            },
+        # The run is the parameterized workload `xdv replay` rebuilds from the trace; the
+        # collectors only hand the result back here and leave no mark in the trace.
+        loaded = load_workload(
+            QRUN_TARGET,
+            params={"circuit": source, "qubits": parsed.qubits, "shots": shots, "terms": terms},
         )
-        qrun_workload(source, parsed.qubits, shots, terms, results, terms_granted)(kernel)
-        result = kernel.run()
+        params = dict(loaded.params or {})
+        collecting = dataclasses.replace(
+            loaded,
+            function=lambda kernel: spawn_qrun(
+                kernel,
+                params["circuit"],
+                params["qubits"],
+                params["shots"],
+                params["terms"],
+                results=results,
+                granted=terms_granted,
+            ),
+        )
+        result = run_workload(
+            collecting, seed=seed, trace=trace_path, domains=[KDomainManager(), manager]
+        )
     except ImportError as error:
         _fail(
             XdvError(f"provider {provider} is not installed: {error}", where="qrun"),

@@ -107,6 +107,7 @@ class _ReplayPlan:
 
     target: str
     digest: str | None
+    params: dict[str, Any] | None
     seed: int
     quantum: int
     vhm: int
@@ -141,9 +142,13 @@ class _ReplayPlan:
             **{name: _integer(value, name) for name, value in (kernel.get("limits") or {}).items()}
         )
         digest = workload.get("digest")
+        params = workload.get("params")
+        if "params" in workload and not isinstance(params, dict):
+            raise TypeError(f"the workload parameters are {safe_repr(params)}, not a map")
         return cls(
             target=target,
             digest=digest if isinstance(digest, str) else None,
+            params=params,
             seed=seed,
             quantum=_integer(kernel.get("quantum", 8), "quantum"),
             vhm=_integer(kernel.get("vhm", 0), "vhm"),
@@ -266,6 +271,7 @@ def replay(
             replay_outcomes=outcomes,
             expected_digest=plan.digest,
             recorded_target=plan.target,
+            params=plan.params,
             vhm=plan.vhm,
             node=plan.node,
             audit=plan.audit,

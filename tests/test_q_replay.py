@@ -1,0 +1,196 @@
+"""Replaying ``xdv qrun`` traces: the run is a parameterized workload recorded in RUN_START."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import xdv
+from xdv import replay
+from xdv.domains.q._aer import AerProvider
+from xdv.domains.q.workloads import QRUN_TARGET
+from xdv.errors import ErrorCode, WorkloadError, XdvError
+from xdv.trace import read_trace
+from xdv.trace._format import GENESIS_HASH, HEADER, canonical_metadata, encode_trace, entry_hash
+from xdv.workload import load_workload, params_digest
+
+BELL = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+h q[0];
+cx q[0], q[1];
+c = measure q;
+"""
+
+# Teleportation: two mid-circuit measurements, feed-forward on their results, a final one.
+MID_CIRCUIT = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[3] q;
+bit[3] c;
+ry(1.1) q[0];
+h q[1];
+cx q[1], q[2];
+cx q[0], q[1];
+h q[0];
+c[0] = measure q[0];
+c[1] = measure q[1];
+if (c[1] == true) x q[2];
+if (c[0] == true) { z q[2]; }
+ry(-1.1) q[2];
+c[2] = measure q[2];
+"""
+
+
+def rechained(data: bytes, edit: Any) -> bytes:
+    """The trace with RUN_START's metadata edited and every later link recomputed."""
+    bodies, previous = [], GENESIS_HASH
+    for index, entry in enumerate(read_trace(data).entries):
+        metadata = edit(dict(entry.metadata)) if index == 0 else entry.metadata
+        fields = list(HEADER.unpack_from(entry.body))
+        fields[-1] = previous
+        body = HEADER.pack(*fields) + canonical_metadata(metadata)
+        bodies.append(body)
+        previous = entry_hash(body)
+    return encode_trace(bodies)
+
+
+def qrun(tmp_path: Path, text: str, *options: str) -> tuple[Path, dict[str, Any]]:
+    circuit = tmp_path / "job.qasm"
+    circuit.write_text(text, encoding="utf-8")
+    trace = tmp_path / "job.xdvt"
+    done = xdv("qrun", str(circuit), "--trace", str(trace), "--json", *options)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return trace, json.loads(done.stdout)
+
+
+def refuse_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("inject mode must not call the provider")
+
+    monkeypatch.setattr(AerProvider, "run", refuse)
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        (BELL, ("--shots", "500", "--seed", "11")),
+        (MID_CIRCUIT, ("--shots", "400", "--seed", "3")),
+        (BELL, ("--shots", "300", "--calibration", "fake_manila", "--noise")),
+    ],
+    ids=["bell", "mid-circuit", "bell-noisy"],
+)
+def test_a_qrun_trace_replays_in_both_modes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, options: tuple[str, ...]
+) -> None:
+    trace, document = qrun(tmp_path, text, *options)
+    start = read_trace(trace).entries[0].metadata
+    record = start["workload"]
+    assert record["target"] == QRUN_TARGET and record["entry"] == "qrun"
+    assert record["params"]["circuit"] == text
+    assert record["params"]["shots"] == int(options[1])
+    for mode in ("reexecute", "inject"):
+        done = xdv("replay", str(trace), "--mode", mode, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout)["ok"] is True
+    # In process: re-execute calls Aer again and reproduces the recorded counts; inject does not
+    # call it at all.
+    assert replay(trace, "reexecute").ok
+    refuse_provider(monkeypatch)
+    assert replay(trace, "inject").ok
+    emitted = [e for e in read_trace(trace).entries if e.event_type.name == "EFFECT"]
+    assert [e.metadata["v"]["counts"] for e in emitted] == [document["counts"]]
+
+
+def test_a_qrun_trace_is_location_independent(tmp_path: Path) -> None:
+    first, _ = qrun(tmp_path, BELL, "--shots", "64")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    second, _ = qrun(elsewhere, BELL, "--shots", "64")
+    assert first.read_bytes() == second.read_bytes()
+
+
+def _tamper_shots(start: dict[str, Any]) -> dict[str, Any]:
+    record = dict(start["workload"])
+    record["params"] = {**record["params"], "shots": record["params"]["shots"] + 1}
+    return {**start, "workload": record}
+
+
+def _tamper_circuit(start: dict[str, Any]) -> dict[str, Any]:
+    record = dict(start["workload"])
+    circuit = record["params"]["circuit"].replace("h q[0];", "x q[0];")
+    record["params"] = {**record["params"], "circuit": circuit}
+    return {**start, "workload": record}
+
+
+def _tamper_digest(start: dict[str, Any]) -> dict[str, Any]:
+    record = dict(start["workload"])
+    record["digest"] = hashlib.sha256(b"another run").hexdigest()
+    return {**start, "workload": record}
+
+
+def _drop_params(start: dict[str, Any]) -> dict[str, Any]:
+    # A forger who removes the parameters and records the bare source digest: the workload
+    # then cannot be called, which is refused before anything runs.
+    record = dict(start["workload"])
+    del record["params"]
+    record["digest"] = load_workload("xdv.domains.q.workloads:spawn_qrun").digest
+    return {**start, "workload": record}
+
+
+def _params_not_a_map(start: dict[str, Any]) -> dict[str, Any]:
+    return {**start, "workload": {**start["workload"], "params": ["shots", 1]}}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_tamper_shots, _tamper_circuit, _tamper_digest, _drop_params, _params_not_a_map],
+    ids=["shots", "circuit", "digest", "params-dropped", "params-not-a-map"],
+)
+def test_an_edited_qrun_record_is_refused(tmp_path: Path, edit: Any) -> None:
+    trace, _ = qrun(tmp_path, BELL, "--shots", "100")
+    crafted = tmp_path / "crafted.xdvt"
+    crafted.write_bytes(rechained(trace.read_bytes(), edit))
+    assert xdv("verify", str(crafted)).returncode == 0  # an intact chain around edited content
+    for mode in ("reexecute", "inject"):
+        with pytest.raises(XdvError) as raised:
+            replay(crafted, mode)
+        assert raised.value.code is ErrorCode.REPLAY_INPUT_CHANGED
+    done = xdv("replay", str(crafted), "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["code"] == "REPLAY_INPUT_CHANGED"
+
+
+def test_parameterized_workloads_load_canonically() -> None:
+    params = {"terms": {"provider": "aer"}, "shots": 5, "qubits": 2, "circuit": BELL}
+    loaded = load_workload(QRUN_TARGET, params=params)
+    plain = load_workload("xdv.domains.q.workloads:spawn_qrun")
+    assert loaded.params == dict(sorted(params.items()))
+    assert loaded.digest == params_digest(plain.digest, params) != plain.digest
+    assert loaded.to_record() == {
+        "target": QRUN_TARGET,
+        "entry": "qrun",
+        "digest": loaded.digest,
+        "params": loaded.params,
+    }
+    assert "params" not in plain.to_record()
+    with pytest.raises(WorkloadError) as raised:
+        load_workload(QRUN_TARGET, params={"shots": 5})
+    assert raised.value.code is ErrorCode.WORKLOAD_INVALID
+    with pytest.raises(WorkloadError) as raised:
+        load_workload(QRUN_TARGET, params={**params, "seed": float("nan")})
+    assert raised.value.code is ErrorCode.WORKLOAD_INVALID
+    with pytest.raises(WorkloadError) as raised:
+        load_workload(QRUN_TARGET, params=params, expected_digest=plain.digest)
+    assert raised.value.code is ErrorCode.REPLAY_INPUT_CHANGED
+    # A replay refuses what a trace asks for and cannot be: parameters for a DPL program.
+    with pytest.raises(WorkloadError) as raised:
+        load_workload("examples/primes.ds", params={"n": 3})
+    assert raised.value.code is ErrorCode.WORKLOAD_INVALID
+    with pytest.raises(WorkloadError) as raised:
+        load_workload("examples/primes.ds", params={"n": 3}, expected_digest=plain.digest)
+    assert raised.value.code is ErrorCode.REPLAY_INPUT_CHANGED
