@@ -165,13 +165,30 @@ def _clip(text: str) -> str:
 def _load_qasm3(source: str) -> Any:
     """Qiskit's importer first (it covers what it supports faithfully and fast); programs it
     refuses go through XDV's own front-end (:mod:`xdv.domains.q._qasm3`), whose refusal, naming
-    the construct and its line and column, is the one reported."""
+    the construct and its line and column, is the one reported. So do programs the importer
+    turns into loop instructions: XDV's front-end unrolls loops under a bound on the total
+    statements, so a loop of any length is either a finite circuit or refused here."""
     from qiskit import qasm3
 
     try:
-        return qasm3.loads(source)
+        circuit = qasm3.loads(source)
     except Exception:
         return translate(source)
+    if _holds(circuit, _LOOPS):
+        return translate(source)
+    return circuit
+
+
+_LOOPS = frozenset({"for_loop", "while_loop"})
+
+
+def _holds(circuit: Any, names: frozenset[str]) -> bool:
+    for instruction in circuit.data:
+        if instruction.operation.name in names:
+            return True
+        if any(_holds(block, names) for block in getattr(instruction.operation, "blocks", ())):
+            return True
+    return False
 
 
 def _count_measures(circuit: Any) -> int:

@@ -636,6 +636,7 @@ class _Translator:
         raise self.fail(
             "a condition on measured bits must be one bit or one bit register compared with ==, "
             f"got {_describe(node)}"
+            + (f" with {node.op.name!r}" if isinstance(node, ast.BinaryExpression) else "")
         )
 
     def bits_value(self, node: Any) -> tuple[Any, int]:
