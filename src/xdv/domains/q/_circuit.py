@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from xdv.domains.q._qasm3 import Qasm3Unsupported, translate
 from xdv.errors import ErrorCode, XdvError, describe_exception
 
 __all__ = [
@@ -122,7 +123,7 @@ def parse_circuit(source: Any, where: str = "Q circuit") -> ParsedCircuit:
 
 
 def _parse(source: str, where: str) -> ParsedCircuit:
-    from qiskit import qasm2, qasm3
+    from qiskit import qasm2
 
     version = 2 if _VERSION_2.search(source) else 3
     try:
@@ -131,13 +132,15 @@ def _parse(source: str, where: str) -> ParsedCircuit:
                 source, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS, strict=False
             )
         else:
-            circuit = qasm3.loads(source)
+            circuit = _load_qasm3(source)
+    except Qasm3Unsupported as error:
+        raise _invalid(f"OpenQASM 3 text is not supported: {_clip(str(error))}", where) from None
     except Exception as error:
         # The parsers' messages name the line and column; no Q state exists yet, so the message
         # is safe to show and to record.
-        text = " ".join(str(error).split())[:400]
         raise _invalid(
-            f"OpenQASM {version} text does not parse: {type(error).__name__}: {text}", where
+            f"OpenQASM {version} text does not parse: {type(error).__name__}: {_clip(str(error))}",
+            where,
         ) from None
     check_no_state_access(circuit, where)
     if circuit.num_qubits == 0:
@@ -153,6 +156,39 @@ def _parse(source: str, where: str) -> ParsedCircuit:
         clbits=circuit.num_clbits,
         measures=measures,
     )
+
+
+def _clip(text: str) -> str:
+    return " ".join(text.split())[:400]
+
+
+def _load_qasm3(source: str) -> Any:
+    """Qiskit's importer first (it covers what it supports faithfully and fast); programs it
+    refuses go through XDV's own front-end (:mod:`xdv.domains.q._qasm3`), whose refusal, naming
+    the construct and its line and column, is the one reported. So do programs the importer
+    turns into loop instructions: XDV's front-end unrolls loops under a bound on the total
+    statements, so a loop of any length is either a finite circuit or refused here."""
+    from qiskit import qasm3
+
+    try:
+        circuit = qasm3.loads(source)
+    except Exception:
+        return translate(source)
+    if _holds(circuit, _LOOPS):
+        return translate(source)
+    return circuit
+
+
+_LOOPS = frozenset({"for_loop", "while_loop"})
+
+
+def _holds(circuit: Any, names: frozenset[str]) -> bool:
+    for instruction in circuit.data:
+        if instruction.operation.name in names:
+            return True
+        if any(_holds(block, names) for block in getattr(instruction.operation, "blocks", ())):
+            return True
+    return False
 
 
 def _count_measures(circuit: Any) -> int:
