@@ -15,9 +15,10 @@ provider, when one is; the provider's measurement and declaration *now* equal th
 attested again); and the logical time lies within its validity. Each verdict is traced as an
 ATTESTATION entry (deterministic facts only: provider, measurement, validity, verdict).
 
-XDV's own embedded providers (simulators that run in the kernel's process, from the ``xdv``
-package) are part of the trusted base: by default the verifier attests them itself on first use
-with a key of its own, recording their measurement. Any other provider must be registered.
+XDV's own embedded providers (simulators that run in the kernel's process, marked with
+:func:`embedded_provider`) are part of the trusted base: by default the verifier attests them
+itself on first use with a key of its own, recording their measurement. Any other provider,
+including a subclass of an embedded one, must be registered.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "AttestationVerifier",
     "ProviderAttestation",
     "attest",
+    "embedded_provider",
     "measure",
 ]
 
@@ -55,6 +57,19 @@ class AttestableProvider(Protocol):
     def declaration(self) -> dict[str, Any]:
         """Trace-encodable declaration of capabilities and limits."""
         ...
+
+
+_EMBEDDED: set[type] = set()
+
+
+def embedded_provider(cls: type[Any]) -> type[Any]:
+    """Mark a provider class as one of XDV's own in-process providers (class decorator).
+
+    Only instances of exactly these classes are attested by the verifier itself; a subclass,
+    or a class from elsewhere however it is named, must be attested explicitly.
+    """
+    _EMBEDDED.add(cls)
+    return cls
 
 
 def measure(*sources: str, config: Mapping[str, Any] | None = None) -> str:
@@ -174,7 +189,7 @@ class AttestationVerifier:
             raise _failed("the provider exposes no identity to attest", repr(provider_id))
         attestation = self._attestations.get(provider_id)
         if attestation is None:
-            if self._embedded and type(provider).__module__.split(".")[0] == "xdv":
+            if self._embedded and type(provider) in _EMBEDDED:
                 attestation = self._self_attest(provider, now)
             else:
                 raise _failed("the provider is not attested", provider_id)

@@ -433,3 +433,12 @@ def test_a_derivation_that_cannot_be_recorded_mints_nothing() -> None:
 
 def entries_of(kernel: Kernel) -> list[TraceEntry]:
     return read_trace(kernel._writer.getvalue()).entries
+
+
+def test_a_provider_cannot_pass_for_an_embedded_one_by_its_module_name() -> None:
+    class Rogue(Provider):
+        pass
+
+    Rogue.__module__ = "xdv.domains.q._aer"  # claims to be XDV's own
+    _, codes = bind_with(AttestationVerifier(), Rogue())
+    assert codes == [ErrorCode.ATTESTATION_FAILED]

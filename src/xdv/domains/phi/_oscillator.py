@@ -32,6 +32,7 @@ import scipy.sparse
 from xdv.domains.phi._problems import IsingProblem
 from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
+from xdv.security._attestation import embedded_provider
 
 __all__ = ["AnnealSchedule", "OscillatorCalibration", "PhaseOscillatorProvider"]
 
@@ -166,6 +167,7 @@ class _Structure:
         )
 
 
+@embedded_provider
 class PhaseOscillatorProvider:
     """A coupled phase-oscillator machine (see the module docstring for the model)."""
 

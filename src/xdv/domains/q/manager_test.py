@@ -16,6 +16,8 @@ from xdv.domains.q._aer import AerProvider
 from xdv.domains.q.testing import BELL
 from xdv.domains.testing import assert_manager_consistent
 from xdv.errors import DomainError, ErrorCode, XdvError
+from xdv.security import HybridKeyPair
+from xdv.security._attestation import _EMBEDDED, AttestationVerifier, attest
 from xdv.syscalls import Emit, Invoke, Release, Reserve, Sleep, Spawn, Transition
 from xdv.trace import TraceEntry, read_trace
 
@@ -45,6 +47,19 @@ class CountingAer(AerProvider):
         return super().run(job, profile)
 
 
+TEST_IDENTITY = HybridKeyPair.from_seed(b"q manager tests")
+
+
+def verifier_for(manager: QDomainManager) -> AttestationVerifier:
+    """The instrumented providers of these tests are subclasses of XDV's own, so they are not
+    attested automatically: the tests attest them, as any other provider must be."""
+    verifier = AttestationVerifier()
+    for provider in manager.providers().values():
+        if type(provider) not in _EMBEDDED:
+            verifier.register(attest(provider, TEST_IDENTITY))
+    return verifier
+
+
 def run_q(
     anchor: Callable[[], Generator[Any, Any, Any]],
     *,
@@ -52,7 +67,8 @@ def run_q(
     manager: QDomainManager | None = None,
     measure: bool = True,
 ) -> tuple[RunResult, list[TraceEntry]]:
-    kernel = Kernel(seed, domains=[KDomainManager(), manager or QDomainManager()])
+    manager = manager or QDomainManager()
+    kernel = Kernel(seed, domains=[KDomainManager(), manager], attestation=verifier_for(manager))
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     if measure:
         kernel.grant(pid, Operation.MEASURE, "Q", "K")
