@@ -16,7 +16,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from xdv.domains.q._qasm3 import Qasm3Unsupported, translate
+from xdv.domains.q._qasm3 import (
+    Qasm3Unsupported,
+    check_gate_expansion,
+    parse_program,
+    translate,
+)
 from xdv.errors import ErrorCode, XdvError, describe_exception
 
 __all__ = [
@@ -170,6 +175,9 @@ def _load_qasm3(source: str) -> Any:
     statements, so a loop of any length is either a finite circuit or refused here."""
     from qiskit import qasm3
 
+    # The importer inlines gate definitions by itself, so a program whose definitions explode
+    # is refused on the reference parser's AST before the importer sees it.
+    check_gate_expansion(parse_program(source))
     try:
         circuit = qasm3.loads(source)
     except Exception:

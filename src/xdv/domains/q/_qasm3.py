@@ -25,7 +25,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STATEMENTS_MAX", "Qasm3Unsupported", "translate"]
+__all__ = [
+    "STATEMENTS_MAX",
+    "Qasm3Unsupported",
+    "check_gate_expansion",
+    "parse_program",
+    "translate",
+]
 
 # Statements executed while building one circuit (loop iterations, inlined gate bodies and
 # broadcast applications each count): past this, the program is refused.
@@ -193,6 +199,45 @@ def parse_program(source: str) -> Any:
         raise Qasm3Unsupported("the program nests too deeply to parse", None, None) from None
     except Exception as error:
         raise Qasm3Unsupported(f"the program is not well formed: {error}", None, None) from None
+
+
+def check_gate_expansion(program: Any) -> None:
+    """Refuse a program whose gate definitions expand, when fully inlined, to more than
+    :data:`STATEMENTS_MAX` statements (a chain of definitions that each call the previous one
+    twice doubles at every level). Runs on the AST before any importer expands anything."""
+    from openqasm3 import ast
+
+    bodies: dict[str, list[Any]] = {}
+    for statement in program.statements:
+        if isinstance(statement, ast.QuantumGateDefinition):
+            bodies[statement.name.name] = list(statement.body)
+    sizes: dict[str, int] = {}
+
+    def size(name: str, depth: int) -> int:
+        if name not in bodies:
+            return 1  # a built-in or standard gate
+        if name in sizes:
+            return sizes[name]
+        if depth > len(bodies):  # a definition that reaches itself
+            raise Qasm3Unsupported(f"gate {name!r} is defined in terms of itself", None, None)
+        total = 0
+        for statement in bodies[name]:
+            callee = getattr(getattr(statement, "name", None), "name", None)
+            if isinstance(statement, ast.QuantumGate) and isinstance(callee, str):
+                total += size(callee, depth + 1)
+            else:
+                total += 1
+            if total > STATEMENTS_MAX:
+                raise Qasm3Unsupported(
+                    f"gate {name!r} expands to more than {STATEMENTS_MAX} statements",
+                    statement.span.start_line if statement.span else None,
+                    statement.span.start_column if statement.span else None,
+                )
+        sizes[name] = total
+        return total
+
+    for name in bodies:
+        size(name, 0)
 
 
 def _offending_token(error: BaseException) -> Any:

@@ -156,3 +156,16 @@ def test_translate_refusals_carry_line_and_column() -> None:
     with pytest.raises(Qasm3Unsupported) as raised:
         translate(HEADER + "qubit q;\n  reset r;\n")
     assert (raised.value.line, raised.value.column) == (4, 2)  # the reset statement
+
+
+def test_exploding_gate_definitions_are_refused_before_any_importer_expands_them() -> None:
+    from xdv.domains.q._circuit import parse_circuit
+    from xdv.errors import ErrorCode, XdvError
+
+    lines = ["OPENQASM 3;", 'include "stdgates.inc";', "gate g0 a { x a; }"]
+    lines += [f"gate g{i} a {{ g{i - 1} a; g{i - 1} a; }}" for i in range(1, 60)]
+    lines += ["qubit[1] q;", "g59 q[0];"]
+    with pytest.raises(XdvError) as raised:
+        parse_circuit("\n".join(lines))
+    assert raised.value.code is ErrorCode.CIRCUIT_INVALID
+    assert "expands to more than" in raised.value.message
