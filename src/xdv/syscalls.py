@@ -3,6 +3,7 @@
 from xdv.core._syscalls import (
     Attenuate,
     Bind,
+    Contracts,
     Delegate,
     Emit,
     Exit,
@@ -19,6 +20,7 @@ from xdv.core._syscalls import (
     Spawn,
     Suspend,
     Syscall,
+    Transfer,
     Transition,
     Unbind,
     Wait,
@@ -28,6 +30,7 @@ from xdv.core._syscalls import (
 __all__ = [
     "Attenuate",
     "Bind",
+    "Contracts",
     "Delegate",
     "Emit",
     "Exit",
@@ -44,6 +47,7 @@ __all__ = [
     "Spawn",
     "Suspend",
     "Syscall",
+    "Transfer",
     "Transition",
     "Unbind",
     "Wait",

@@ -68,6 +68,7 @@ class EventType(enum.IntEnum):
 
     RESOURCE_RESERVE = 40
     RESOURCE_RELEASE = 41
+    RESOURCE_TRANSFER = 42
 
     DOMAIN_INVOKE = 50
     DOMAIN_RESULT = 51

@@ -22,6 +22,7 @@ figure is returned in :class:`RunResult` and never reaches the trace or a decisi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import inspect
 import itertools
@@ -48,6 +49,7 @@ from xdv.core._random import RandomStream, derive_seed
 from xdv.core._syscalls import (
     Attenuate,
     Bind,
+    Contracts,
     Delegate,
     Emit,
     Exit,
@@ -64,6 +66,7 @@ from xdv.core._syscalls import (
     Spawn,
     Suspend,
     Syscall,
+    Transfer,
     Transition,
     Unbind,
     Wait,
@@ -213,6 +216,7 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Attenuate: _ET.CAPABILITY_DENY,
     Delegate: _ET.CAPABILITY_DENY,
     Freeze: _ET.DOMAIN_FREEZE,
+    Transfer: _ET.RESOURCE_TRANSFER,
 }
 
 
@@ -403,6 +407,8 @@ class Kernel:
             Attenuate: self._sys_attenuate,
             Delegate: self._sys_delegate,
             Freeze: self._sys_freeze,
+            Transfer: self._sys_transfer,
+            Contracts: self._sys_contracts,
         }
         with self._outside_the_loop():
             self._record_run_start(workload)
@@ -1383,6 +1389,63 @@ class Kernel:
         # An expired contract can still be released: only using it is refused.
         owned = self._owned_contract(process, call.contract, check_expiry=False)
         self._release_contract(process, owned, "released")
+        return True
+
+    def _sys_transfer(self, process: _Process, call: Transfer) -> bool:
+        _require(call.to, int, "Transfer's receiver", process.pid)
+        owned = self._owned_contract(process, call.contract)
+        target = self._processes.get(call.to)
+        if target is None or target.state not in (ProcessState.ACTIVE, ProcessState.SUSPENDED):
+            raise XdvError(
+                f"process {call.to} is not a live process",
+                code=ErrorCode.PROCESS_UNKNOWN,
+                where=f"process {process.pid}",
+            )
+        if target is process:
+            raise XdvError(
+                "a process cannot transfer a contract to itself",
+                code=ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        domain = owned.domain
+        if domain not in target.bindings:
+            raise DomainError(
+                f"process {target.pid} is not bound to {domain.label}",
+                code=ErrorCode.DOMAIN_NOT_BOUND,
+                where=f"process {process.pid}",
+            )
+        self._check(process, Operation.ALLOCATE, Domain.K, domain, owned.resource)
+        capability = self._check(target, Operation.ALLOCATE, Domain.K, domain, owned.resource)
+        if len(target.contracts) >= self.limits.contracts_per_process_max:
+            raise XdvError(
+                f"process {target.pid} holds its limit of "
+                f"{self.limits.contracts_per_process_max} contracts",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where=f"process {process.pid}",
+            )
+        manager = self._managers[domain]
+        hand_over = getattr(manager, "transfer", None)
+        detail = canonicalize(dict(hand_over(owned, target.pid)), "transfer") if hand_over else {}
+        moved = dataclasses.replace(owned, pid=target.pid, capability=capability.id)
+        del process.contracts[owned.id]
+        target.contracts[moved.id] = moved
+        self._record(
+            _ET.RESOURCE_TRANSFER,
+            domain,
+            process.pid,
+            capability=capability.id,
+            contract=moved.id,
+            meta={"to": target.pid, **detail},
+        )
+        return True
+
+    def _sys_contracts(self, process: _Process, call: Contracts) -> bool:
+        domain = None if call.domain is None else Domain.parse(call.domain)
+        process.send_value = [
+            contract
+            for _, contract in sorted(process.contracts.items())
+            if domain is None or contract.domain is domain
+        ]
         return True
 
     def _perform(self, manager: DomainManager, invocation: Invocation) -> _Pending:

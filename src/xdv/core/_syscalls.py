@@ -21,6 +21,7 @@ from xdv.core._events import Domain
 __all__ = [
     "Attenuate",
     "Bind",
+    "Contracts",
     "Delegate",
     "Emit",
     "Exit",
@@ -37,6 +38,7 @@ __all__ = [
     "Spawn",
     "Suspend",
     "Syscall",
+    "Transfer",
     "Transition",
     "Unbind",
     "Wait",
@@ -151,6 +153,28 @@ class Release(Syscall):
     """Release a resource contract."""
 
     contract: Any
+
+
+@dataclass(slots=True)
+class Transfer(Syscall):
+    """Move one of this process's resource contracts to process ``to``: an explicit, recorded
+    hand-over (the only way a contract, and a Q container behind it, crosses processes).
+
+    The receiver must be live and bound to the contract's domain, and both processes must hold
+    ``ALLOCATE(K→domain)`` for the contract's resource; the domain's manager may refuse. The
+    contract keeps its id; the handle this process held is dead afterwards. The receiver finds
+    it with :class:`Contracts`.
+    """
+
+    contract: Any
+    to: int
+
+
+@dataclass(slots=True)
+class Contracts(Syscall):
+    """Return this process's live resource contracts (in ``domain`` only, if given), by id."""
+
+    domain: Domain | str | None = None
 
 
 @dataclass(slots=True)

@@ -699,3 +699,49 @@ def test_wall_time_is_injected_measured_and_never_traced() -> None:
         traces.append(result.trace_bytes)
     assert traces[0] == traces[1]
     assert result.wall_seconds == 7.0
+
+
+def test_a_contract_changes_hands_only_by_an_explicit_transfer() -> None:
+    from xdv.syscalls import Contracts, Transfer
+
+    seen: list[Any] = []
+
+    def child():
+        yield Sleep(3)
+        held = yield Contracts("K")
+        seen.append(("child holds", [c.id for c in held]))
+        yield Release(held[0])
+
+    def parent():
+        lane = yield Reserve("K", "lane", 1)
+        pid = yield Spawn(child)
+        for target in (99, (yield Self()).pid):
+            try:
+                yield Transfer(lane, target)
+            except XdvError as error:
+                seen.append(error.code)
+        yield Transfer(lane, pid)
+        try:
+            yield Release(lane)  # no longer this process's contract
+        except XdvError as error:
+            seen.append(error.code)
+        seen.append(("parent holds", [c.id for c in (yield Contracts())]))
+        yield Wait(pid)
+
+    kernel = Kernel()
+    kernel.spawn(parent)
+    result = kernel.run()
+    assert result.ok, result.exits
+    assert seen == [
+        ErrorCode.PROCESS_UNKNOWN,
+        ErrorCode.SYSCALL_INVALID,
+        ErrorCode.CONTRACT_INVALID,
+        ("parent holds", []),
+        ("child holds", [1]),
+    ]
+    transfer = next(
+        e
+        for e in entries(result)
+        if e.event_type is EventType.RESOURCE_TRANSFER and e.status is ErrorCode.OK
+    )
+    assert transfer.metadata == {"to": 2} and transfer.contract == 1

@@ -7,10 +7,12 @@ A K anchor works with Q through a :class:`QHandle`::
     yield from handle.release()
 
 The handle is the only name of the container in the process. It can be *moved*
-(:meth:`QHandle.move` gives a new handle and kills the old one) but every way of duplicating or
-exporting it is refused with NO_CLONING_VIOLATION: ``copy.copy``, ``copy.deepcopy``, pickling,
-serializing it into a trace (emitting it, returning it, passing it in a K call or a transition),
-snapshotting it, passing it to another process (``Spawn`` arguments, or using it from a process
+(:meth:`QHandle.move` gives a new handle and kills the old one), and handed to another process
+only by an explicit, recorded transfer (:meth:`QHandle.transfer`, taken up on the other side with
+:meth:`QHandle.adopt`); every other way of duplicating or exporting it is refused with
+NO_CLONING_VIOLATION: ``copy.copy``, ``copy.deepcopy``, pickling, serializing it into a trace
+(emitting it, returning it, passing it in a K call or a transition), snapshotting it, passing
+it to another process (``Spawn`` arguments, or using it from a process
 that does not own it), and asking it for amplitudes. Refusals raised inside a system call are
 recorded as that call's failure; refusals of Python-level copies are recorded by the Q manager
 (a ``refusal`` invocation) at the handle's next operation, before that operation runs.
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any, NoReturn
 
-from xdv.core._syscalls import Invoke, Release, Reserve, Self
+from xdv.core._syscalls import Contracts, Invoke, Release, Reserve, Self, Transfer
 from xdv.domains._interface import ResourceContract
 from xdv.domains.q._circuit import NoCloningViolation
 from xdv.errors import DomainError, ErrorCode, XdvError
@@ -114,6 +116,30 @@ class QHandle:
         yield from self._check()
         self._live = False
         yield Release(self._contract)
+
+    def transfer(self, to: int) -> Steps:
+        """Hand the container to process ``to`` under an explicit, recorded transfer (the
+        kernel's ``Transfer``: the receiver must be bound to Q and hold ALLOCATE(K→Q)); this
+        handle is dead afterwards. The receiver takes it up with :meth:`adopt`."""
+        yield from self._check()
+        yield Transfer(self._contract, to)
+        self._live = False
+
+    @classmethod
+    def adopt(cls, contract_id: int) -> Generator[Any, Any, QHandle]:
+        """The handle for Q container contract ``contract_id``, transferred to this process
+        (the receiving side of :meth:`transfer`); CONTRACT_INVALID if it holds no such
+        contract. Ownership is the kernel's: only the owning process can use the contract."""
+        info = yield Self()
+        contracts = yield Contracts("Q")
+        for contract in contracts:
+            if contract.id == contract_id and contract.resource == "qubits":
+                return cls(contract, info.pid)
+        raise XdvError(
+            f"process {info.pid} holds no Q container contract {contract_id}",
+            code=ErrorCode.CONTRACT_INVALID,
+            where=f"process {info.pid}",
+        )
 
     def move(self) -> QHandle:
         """Move the container to a new handle; this one is dead afterwards."""

@@ -394,6 +394,25 @@ class QDomainManager:
             )
         return tuple(requested)
 
+    def transfer(self, contract: ResourceContract, pid: int) -> dict[str, Any]:
+        """Hand a container to process ``pid`` under the kernel's explicit, recorded transfer
+        (the only way a container crosses processes); the container itself is not copied."""
+        container = self._containers.get(int(contract.terms.get("container", 0)))
+        if container is None or container.pid != contract.pid:
+            raise DomainError(
+                f"contract {contract.id} holds no live Q container",
+                code=ErrorCode.CONTRACT_INVALID,
+                where=f"contract {contract.id}",
+            )
+        if pid not in self._bound:
+            raise DomainError(
+                f"process {pid} is not bound to Q",
+                code=ErrorCode.DOMAIN_NOT_BOUND,
+                where=f"contract {contract.id}",
+            )
+        container.pid = pid
+        return {"container": container.id}
+
     def release(self, contract: ResourceContract) -> None:
         container = self._containers.pop(int(contract.terms["container"]))
         self._in_use[container.profile.name].difference_update(container.mapping)

@@ -18,7 +18,17 @@ from xdv.domains.testing import assert_manager_consistent
 from xdv.errors import DomainError, ErrorCode, XdvError
 from xdv.security import HybridKeyPair
 from xdv.security._attestation import _EMBEDDED, AttestationVerifier, attest
-from xdv.syscalls import Emit, Invoke, Release, Reserve, Sleep, Spawn, Transition
+from xdv.syscalls import (
+    Delegate,
+    Emit,
+    Invoke,
+    Release,
+    Reserve,
+    Sleep,
+    Spawn,
+    Transition,
+    Wait,
+)
 from xdv.trace import TraceEntry, read_trace
 
 GHZ = """OPENQASM 3.0;
@@ -529,6 +539,57 @@ def test_a_handle_used_by_a_process_that_does_not_own_it_is_refused() -> None:
     result, entries = run_q(anchor)
     assert result.exits[2].code == "NO_CLONING_VIOLATION"
     assert any(e.process == 2 and e.status_name == "NO_CLONING_VIOLATION" for e in entries)
+
+
+@pytest.mark.spec("XDV-032-3.2")
+def test_a_container_crosses_processes_only_by_an_explicit_recorded_transfer() -> None:
+    measure: list[int] = []
+
+    def child(contract_id: int) -> Generator[Any, Any, Any]:
+        handle = yield from QHandle.adopt(contract_id)
+        result = yield from handle.run(BELL, 10)
+        yield Emit(f"child {result['shots']}")
+
+    def bystander() -> Generator[Any, Any, Any]:
+        yield Sleep(50)
+
+    def anchor() -> Generator[Any, Any, Any]:
+        handle = yield from QHandle.reserve(2)
+        unbound = yield Spawn(bystander, ())  # not bound to Q: cannot receive a container
+        try:
+            yield from handle.transfer(unbound)
+        except XdvError as error:
+            yield Emit(f"refused {error.code.name}")
+        handle = handle.move()  # the refused transfer left the container with this process
+        result = yield from handle.run(BELL, 10)
+        yield Emit(f"parent {result['shots']}")
+        pid = yield Spawn(child, (handle.contract_id,), domains=("K", "Q"))
+        yield Delegate(measure[0], pid)  # reading results out of Q needs MEASURE too
+        yield from handle.transfer(pid)
+        try:
+            yield from handle.run(BELL, 10)  # the old handle is dead
+        except XdvError as error:
+            yield Emit(f"after {error.code.name}")
+        yield Wait(pid)
+
+    manager = QDomainManager()
+    kernel = Kernel(0, domains=[KDomainManager(), manager], attestation=verifier_for(manager))
+    pid = kernel.spawn(anchor, domains=("K", "Q"))
+    measure.append(kernel.grant(pid, Operation.MEASURE, "Q", "K").id)
+    result = kernel.run()
+    assert result.trace_bytes is not None
+    entries = read_trace(result.trace_bytes).entries
+    assert [v for _, v in result.outputs] == [
+        "refused DOMAIN_NOT_BOUND",
+        "parent 10",
+        "after NO_CLONING_VIOLATION",
+        "child 10",
+    ]
+    transfers = [e for e in entries if e.event_name == "RESOURCE_TRANSFER"]
+    assert [(t.status_name, t.metadata.get("to")) for t in transfers] == [
+        ("DOMAIN_NOT_BOUND", None),
+        ("OK", 3),
+    ]
 
 
 @pytest.mark.spec("XDV-032-3.1")
