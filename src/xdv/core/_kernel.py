@@ -1292,13 +1292,7 @@ class Kernel:
                 code=ErrorCode.DOMAIN_NOT_BOUND,
                 where=f"process {process.pid}",
             )
-        if len(process.contracts) >= self.limits.contracts_per_process_max:
-            raise XdvError(
-                f"process {process.pid} holds its limit of "
-                f"{self.limits.contracts_per_process_max} contracts",
-                code=ErrorCode.LIMIT_EXCEEDED,
-                where=f"process {process.pid}",
-            )
+        self._check_contract_room(process, process)
         if type(amount) is not int or (
             duration is not None and (type(duration) is not int or duration < 1)
         ):
@@ -1391,6 +1385,16 @@ class Kernel:
         self._release_contract(process, owned, "released")
         return True
 
+    def _check_contract_room(self, holder: _Process, caller: _Process) -> None:
+        """LIMIT_EXCEEDED if ``holder`` already holds its limit of contracts."""
+        if len(holder.contracts) >= self.limits.contracts_per_process_max:
+            raise XdvError(
+                f"process {holder.pid} holds its limit of "
+                f"{self.limits.contracts_per_process_max} contracts",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where=f"process {caller.pid}",
+            )
+
     def _sys_transfer(self, process: _Process, call: Transfer) -> bool:
         _require(call.to, int, "Transfer's receiver", process.pid)
         owned = self._owned_contract(process, call.contract)
@@ -1416,13 +1420,7 @@ class Kernel:
             )
         self._check(process, Operation.ALLOCATE, Domain.K, domain, owned.resource)
         capability = self._check(target, Operation.ALLOCATE, Domain.K, domain, owned.resource)
-        if len(target.contracts) >= self.limits.contracts_per_process_max:
-            raise XdvError(
-                f"process {target.pid} holds its limit of "
-                f"{self.limits.contracts_per_process_max} contracts",
-                code=ErrorCode.LIMIT_EXCEEDED,
-                where=f"process {process.pid}",
-            )
+        self._check_contract_room(target, process)
         manager = self._managers[domain]
         hand_over = getattr(manager, "transfer", None)
         detail = canonicalize(dict(hand_over(owned, target.pid)), "transfer") if hand_over else {}
