@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = ROOT / "tests" / "workloads"
@@ -27,3 +28,26 @@ def xdv(
         timeout=timeout,
         check=False,
     )
+
+
+def rechained(data: bytes, edit: Any) -> bytes:
+    """The trace with RUN_START's metadata edited and every later link recomputed (what a
+    forger without a signing key can do: the result passes the chain checks)."""
+    from xdv.trace import read_trace
+    from xdv.trace._format import (
+        GENESIS_HASH,
+        HEADER,
+        canonical_metadata,
+        encode_trace,
+        entry_hash,
+    )
+
+    bodies, previous = [], GENESIS_HASH
+    for index, entry in enumerate(read_trace(data).entries):
+        metadata = edit(dict(entry.metadata)) if index == 0 else entry.metadata
+        fields = list(HEADER.unpack_from(entry.body))
+        fields[-1] = previous
+        body = HEADER.pack(*fields) + canonical_metadata(metadata)
+        bodies.append(body)
+        previous = entry_hash(body)
+    return encode_trace(bodies)

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.workloads.q_teleport import TELEPORT
 
-from helpers import xdv
+from helpers import rechained, xdv
 from xdv import replay
 from xdv.domains.q._aer import AerProvider
 from xdv.domains.q.workloads import QRUN_TARGET
 from xdv.errors import ErrorCode, WorkloadError, XdvError
 from xdv.trace import read_trace
-from xdv.trace._format import GENESIS_HASH, HEADER, canonical_metadata, encode_trace, entry_hash
 from xdv.workload import load_workload, params_digest
 
 BELL = """OPENQASM 3.0;
@@ -28,35 +28,7 @@ c = measure q;
 """
 
 # Teleportation: two mid-circuit measurements, feed-forward on their results, a final one.
-MID_CIRCUIT = """OPENQASM 3.0;
-include "stdgates.inc";
-qubit[3] q;
-bit[3] c;
-ry(1.1) q[0];
-h q[1];
-cx q[1], q[2];
-cx q[0], q[1];
-h q[0];
-c[0] = measure q[0];
-c[1] = measure q[1];
-if (c[1] == true) x q[2];
-if (c[0] == true) { z q[2]; }
-ry(-1.1) q[2];
-c[2] = measure q[2];
-"""
-
-
-def rechained(data: bytes, edit: Any) -> bytes:
-    """The trace with RUN_START's metadata edited and every later link recomputed."""
-    bodies, previous = [], GENESIS_HASH
-    for index, entry in enumerate(read_trace(data).entries):
-        metadata = edit(dict(entry.metadata)) if index == 0 else entry.metadata
-        fields = list(HEADER.unpack_from(entry.body))
-        fields[-1] = previous
-        body = HEADER.pack(*fields) + canonical_metadata(metadata)
-        bodies.append(body)
-        previous = entry_hash(body)
-    return encode_trace(bodies)
+MID_CIRCUIT = TELEPORT
 
 
 def qrun(tmp_path: Path, text: str, *options: str) -> tuple[Path, dict[str, Any]]:

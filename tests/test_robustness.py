@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT, WORKLOADS, xdv
+from helpers import ROOT, WORKLOADS, rechained, xdv
 from xdv.core import Domain, EventType, FaultPlan, FaultRule, Kernel, Operation
 from xdv.domains import KDomainManager
 from xdv.errors import ErrorCode, XdvError
@@ -31,7 +31,6 @@ from xdv.syscalls import (
     Wait,
 )
 from xdv.trace import TraceWriter, read_trace, scan_trace
-from xdv.trace._format import canonical_metadata, encode_trace, entry_hash
 
 
 def test_a_trace_that_cannot_be_written_stops_the_run_and_loses_nothing_acknowledged(
@@ -228,21 +227,6 @@ def test_cross_domain_transitions_undo_a_new_binding(phase: str) -> None:
     )
     newly_bound = phase in ("projection", "activation", "logging")
     assert ("binding" in rollback.metadata["undone"]) is newly_bound
-
-
-def rechained(data: bytes, edit: Any) -> bytes:
-    """The trace with RUN_START's metadata edited and every later link recomputed."""
-    from xdv.trace._format import GENESIS_HASH, HEADER
-
-    bodies, previous = [], GENESIS_HASH
-    for index, entry in enumerate(read_trace(data).entries):
-        metadata = edit(dict(entry.metadata)) if index == 0 else entry.metadata
-        fields = list(HEADER.unpack_from(entry.body))
-        fields[-1] = previous
-        body = HEADER.pack(*fields) + canonical_metadata(metadata)
-        bodies.append(body)
-        previous = entry_hash(body)
-    return encode_trace(bodies)
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,20 @@ could not be met). ``docs/dpl.md`` documents them with ``docs/errors.md``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from xdv.cli._main import EXIT_OK, EXIT_RUNTIME, EXIT_STATIC, _audit_config, _err
+from xdv.cli._main import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_STATIC,
+    _audit_config,
+    _err,
+    echo_output,
+)
 from xdv.errors import ErrorCode, XdvError
 
 __all__ = ["EXIT_ADMISSIBILITY", "EXIT_CONTRACT", "dpl_check", "dpl_dir", "run_dpl"]
@@ -92,13 +98,8 @@ def run_dpl(
 
     def emit(pid: int, value: Any) -> None:
         text = effect_record_text(value)
-        if text is None or as_json:
-            return
-        try:
-            click.echo(text)
-        except BrokenPipeError:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        if text is not None and not as_json:
+            echo_output(text)
 
     try:
         result = run_workload(

@@ -38,6 +38,21 @@ def _fail(error: XdvError, exit_code: int, as_json: bool) -> NoReturn:
     sys.exit(exit_code)
 
 
+def echo_output(text: str) -> None:
+    """Print one line of a run's output on standard output.
+
+    If the reader went away (`xdv run ... | head`), the run itself goes on to the end, so the
+    trace is complete; the rest of the output goes nowhere. (The recipe of Python's signal
+    documentation: point stdout at /dev/null so that nothing later, the final flush included,
+    fails again.)
+    """
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _format_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(jsonable(value), sort_keys=True)
 
@@ -138,17 +153,8 @@ def run(
             _fail(error, EXIT_RUNTIME, as_json)
 
     def emit(pid: int, value: Any) -> None:
-        if as_json:
-            return
-        try:
-            click.echo(_format_value(value))
-        except BrokenPipeError:
-            # The reader went away (`xdv run ... | head`): the run itself goes on to the end,
-            # so the trace is complete; the rest of the output goes nowhere.
-            # (The recipe of Python's signal documentation: point stdout at /dev/null so that
-            # nothing later, the final flush included, fails again.)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        if not as_json:
+            echo_output(_format_value(value))
 
     try:
         result = run_workload(
