@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from xdv.core import Kernel
-from xdv.replay import replay
+from xdv.runtime import replay
 from xdv.syscalls import Sleep
 from xdv.trace import TraceWriter
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         file_events, file_seconds = measured["xdv-file"]
         workload = Path(folder) / "bench_workload.py"
         workload.write_text(WORKLOAD_SOURCE.format(processes=processes, rounds=rounds))
-        from xdv.runner import run_workload
+        from xdv.runtime import run_workload
 
         capture_times, replay_times = [], []
         for _ in range(repeat):

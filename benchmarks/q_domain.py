@@ -24,8 +24,7 @@ from collections.abc import Generator
 from typing import Any
 
 from xdv import Kernel, Operation
-from xdv.core import CapabilityTable
-from xdv.domains import KDomainManager
+from xdv.core import CapabilityTable, KDomainManager
 from xdv.domains.q import QDomainManager, QHandle, parse_circuit
 from xdv.domains.q._aer import AerProvider
 from xdv.security import HybridKeyPair

@@ -23,11 +23,11 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
-from xdv.core import AuditConfig, Domain, Kernel, Operation
+from xdv.core import AuditConfig, Kernel, Operation
 from xdv.security import HybridKeyPair, Right, Scope, SignedHeadLog, TokenAuthority
 from xdv.security._audit import _CONTEXT, head_message
 from xdv.syscalls import Sleep
-from xdv.trace import TraceWriter
+from xdv.trace import Domain, TraceWriter
 from xdv.trace._merkle import MerkleAccumulator
 
 

@@ -10,8 +10,7 @@ import pytest
 from helpers import EXAMPLES, xdv
 from xdv.core import AuditConfig
 from xdv.errors import ErrorCode, XdvError
-from xdv.replay import replay
-from xdv.runner import run_workload
+from xdv.runtime import replay, run_workload
 from xdv.security import HybridKeyPair, KeyStore, SignedHeadLog, audit_path_for, verify_audit
 from xdv.trace import read_trace
 

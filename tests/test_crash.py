@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, WORKLOADS, xdv
-from xdv.core import EventType
 from xdv.errors import ErrorCode
-from xdv.trace import scan_trace
+from xdv.trace import EventType, scan_trace
 
 
 @pytest.mark.spec("XDV-071-3.1")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from helpers import ROOT
-from xdv.core import EventType
 from xdv.errors import ErrorCode
+from xdv.trace import EventType
 
 
 def test_every_error_code_has_a_row_in_the_error_table() -> None:

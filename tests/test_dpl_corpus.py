@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 from helpers import ROOT
-from xdv.dpl import analyze, canonical_bytes, effect_record_text, load_dpl_workload, lower_q
+from xdv.dpl import analyze, canonical_bytes, effect_record_text, lower_q
 from xdv.dpl._vm import _PhiEvaluator
-from xdv.runner import run_workload
+from xdv.runtime import load_dpl_workload, run_workload
 from xdv.trace import read_trace
 
 CORPUS = ROOT / "tests" / "dpl"

@@ -18,19 +18,18 @@ import openqasm3
 import pytest
 
 from helpers import EXAMPLES
-from xdv.core import Domain
-from xdv.domains import KDomainManager
-from xdv.domains._interface import (
+from xdv.core import KDomainManager, PreparedCall
+from xdv.core._interface import (
     Invocation,
     Outcome,
     ResourceContract,
     ResourceGrant,
     ResourceRequest,
 )
-from xdv.dpl import effect_record_text, load_dpl_workload
+from xdv.dpl import effect_record_text
 from xdv.dpl._lower import evaluate_constraint
-from xdv.runner import run_workload
-from xdv.trace import read_trace
+from xdv.runtime import load_dpl_workload, run_workload
+from xdv.trace import Domain, read_trace
 
 
 class _Double:
@@ -62,8 +61,8 @@ class _Double:
     ) -> None:
         return None
 
-    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
-        return {"operation": operation}
+    def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
+        return PreparedCall(operation, {"operation": operation})
 
     def project(self, pid: int, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return args

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from helpers import ROOT
-from xdv.runner import run_workload
+from xdv.runtime import run_workload
 from xdv.trace import read_trace
 
 GOLDEN = ROOT / "tests" / "golden"

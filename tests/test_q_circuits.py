@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from helpers import ROOT, WORKLOADS
-from xdv import Kernel, Operation, replay, run_workload
-from xdv.domains import KDomainManager
+from xdv import Operation, replay, run_workload
+from xdv.core import KDomainManager
 from xdv.domains.q import QDomainManager, QHandle, parse_circuit
 from xdv.domains.q._aer import AerProvider
+from xdv.runtime import make_kernel
 from xdv.syscalls import Emit
 
 QASM = ROOT.parent / "shared" / "testdata" / "qasm"
@@ -30,7 +31,7 @@ def run_jobs(sources: list[str], *, seed: int = 0, **terms: Any) -> list[dict[st
             yield Emit(result)
             yield from handle.release()
 
-    kernel = Kernel(seed, domains=[KDomainManager(), QDomainManager()])
+    kernel = make_kernel(seed, domains=[KDomainManager(), QDomainManager()])
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     kernel.grant(pid, Operation.MEASURE, "Q", "K")
     result = kernel.run()

@@ -15,8 +15,8 @@ from xdv import replay
 from xdv.domains.q._aer import AerProvider
 from xdv.domains.q.workloads import QRUN_TARGET
 from xdv.errors import ErrorCode, WorkloadError, XdvError
+from xdv.runtime import load_workload, params_digest
 from xdv.trace import read_trace
-from xdv.workload import load_workload, params_digest
 
 BELL = """OPENQASM 3.0;
 include "stdgates.inc";

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from helpers import EXAMPLES, WORKLOADS, xdv
-from xdv.domains import KDomainManager, _registry
+from xdv.core import KDomainManager
+from xdv.domains import _registry
 from xdv.errors import ErrorCode, XdvError
-from xdv.replay import ReplayMode, replay
-from xdv.runner import run_workload
+from xdv.runtime import ReplayMode, replay, run_workload
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from helpers import ROOT, WORKLOADS, rechained, xdv
-from xdv.core import Domain, EventType, FaultPlan, FaultRule, Kernel, Operation
-from xdv.domains import KDomainManager
+from xdv.core import FaultPlan, FaultRule, KDomainManager, Kernel, Operation
 from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import (
     Bind,
@@ -30,7 +29,7 @@ from xdv.syscalls import (
     Transition,
     Wait,
 )
-from xdv.trace import TraceWriter, read_trace, scan_trace
+from xdv.trace import Domain, EventType, TraceWriter, read_trace, scan_trace
 
 
 def test_a_trace_that_cannot_be_written_stops_the_run_and_loses_nothing_acknowledged(

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from helpers import EXAMPLES, WORKLOADS, xdv
-from xdv.core import AuditConfig, EventType
+from xdv.core import AuditConfig
 from xdv.errors import XdvError
-from xdv.runner import run_workload
+from xdv.runtime import run_workload
 from xdv.security import HybridKeyPair, SignedHeadLog, verify_audit
 from xdv.security._audit import head_message
-from xdv.trace import read_trace
+from xdv.trace import EventType, read_trace
 from xdv.trace._format import (
     CHECK_SIZE,
     FRAME_LENGTH,

@@ -1,5 +1,6 @@
 """The ``xdv`` command."""
 
-from xdv.cli._main import cli, main
+from xdv.cli._common import cli
+from xdv.cli._main import main
 
 __all__ = ["cli", "main"]

@@ -21,6 +21,19 @@ from typing import Any
 import click
 
 from xdv.errors import ErrorCode, XdvError
+from xdv.security import HEAD_SIGNATURE_CONTEXT as _CONTEXT
+from xdv.security import AuditFile, HybridPublicKey, audit_path_for, head_message
+from xdv.trace import (
+    FRAME_LENGTH,
+    consistency_proof,
+    decode_body,
+    frame_hash,
+    inclusion_proof,
+    read_trace,
+    tree_root,
+    verify_consistency,
+    verify_inclusion,
+)
 
 __all__ = ["audit"]
 
@@ -42,7 +55,6 @@ def audit() -> None:
 
 
 def _signed_head(trace_path: Path, size: int) -> dict[str, Any] | None:
-    from xdv.security import AuditFile, audit_path_for
 
     path = audit_path_for(trace_path)
     if not path.exists():
@@ -76,9 +88,6 @@ def prove(
     trace_path: Path, index: int | None, first: int | None, size: int | None, output: Path | None
 ) -> None:
     """Write an inclusion (--entry) or consistency (--consistency) proof as JSON."""
-    from xdv.trace import read_trace
-    from xdv.trace._format import FRAME_LENGTH
-    from xdv.trace._merkle import consistency_proof, inclusion_proof, tree_root
 
     if (index is None) == (first is None):
         raise click.UsageError("give exactly one of --entry N and --consistency N")
@@ -139,10 +148,6 @@ def check_proof(
     document: Any, *, root: bytes | None = None, trusted: set[str] | None = None
 ) -> dict[str, Any]:
     """Verify a proof document; return what it established. Raises typed errors."""
-    from xdv.security import HybridPublicKey
-    from xdv.security._audit import _CONTEXT, head_message
-    from xdv.trace._format import FRAME_LENGTH, decode_body, frame_hash
-    from xdv.trace._merkle import verify_consistency, verify_inclusion
 
     def invalid(message: str) -> XdvError:
         return XdvError(message, code=ErrorCode.AUDIT_PROOF_INVALID, where="proof")

@@ -14,15 +14,26 @@ from typing import Any, NoReturn
 
 import click
 
-from xdv.cli._main import (
+from xdv.cli._common import (
     EXIT_OK,
     EXIT_RUNTIME,
     EXIT_STATIC,
-    _audit_config,
-    _err,
     echo_output,
+    err_console,
+    make_audit_config,
+)
+from xdv.dpl import (
+    DplStaticError,
+    canonical_bytes,
+    compile_source,
+    disassemble,
+    dpl_domains,
+    effect_record_text,
+    read_text,
+    render,
 )
 from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import load_dpl_program, run_workload
 
 __all__ = ["EXIT_ADMISSIBILITY", "EXIT_CONTRACT", "dpl_check", "dpl_dir", "run_dpl"]
 
@@ -36,7 +47,6 @@ _EXIT_BY_CODE = {
 
 
 def _static_failure(error: XdvError, as_json: bool) -> NoReturn:
-    from xdv.dpl import DplStaticError, render
 
     if isinstance(error, DplStaticError):
         if as_json:
@@ -58,7 +68,7 @@ def _static_failure(error: XdvError, as_json: bool) -> NoReturn:
     elif as_json:
         click.echo(json.dumps({"ok": False, "error": error.to_record()}, sort_keys=True))
     else:
-        _err.print(f"[bold red]error[/]: {error}")
+        err_console.print(f"[bold red]error[/]: {error}")
     sys.exit(EXIT_STATIC)
 
 
@@ -74,8 +84,6 @@ def run_dpl(
 ) -> NoReturn:
     """Run a ``.ds`` program: emitted lines on stdout, one per ``emit``. ``audit_options`` is
     (audit, checkpoint interval, key store), as for any ``xdv run`` with ``--trace``."""
-    from xdv.dpl import dpl_domains, effect_record_text, load_dpl_program
-    from xdv.runner import run_workload
 
     try:
         workload, document = load_dpl_program(target, entry)
@@ -84,16 +92,16 @@ def run_dpl(
     try:
         domains = dpl_domains(document)
     except ImportError as error:  # a Q or Φ provider's library is not installed
-        _err.print(f"[bold red]error[/]: a domain provider is not installed: {error}")
+        err_console.print(f"[bold red]error[/]: a domain provider is not installed: {error}")
         sys.exit(EXIT_RUNTIME)
 
     audit, interval, key_store = audit_options
     audit_config = None
     if audit and trace_path is not None:
         try:
-            audit_config = _audit_config(trace_path, interval, key_store, as_json)
+            audit_config = make_audit_config(trace_path, interval, key_store, as_json)
         except XdvError as error:
-            _err.print(f"[bold red]error[/]: {error}")
+            err_console.print(f"[bold red]error[/]: {error}")
             sys.exit(EXIT_RUNTIME)
 
     def emit(pid: int, value: Any) -> None:
@@ -113,7 +121,7 @@ def run_dpl(
             domains=domains,
         )
     except XdvError as error:
-        _err.print(f"[bold red]error[/]: {error}")
+        err_console.print(f"[bold red]error[/]: {error}")
         sys.exit(EXIT_RUNTIME)
     failures = {pid: status for pid, status in result.exits.items() if not status.ok}
     exit_code = EXIT_OK
@@ -148,7 +156,7 @@ def run_dpl(
                 EXIT_ADMISSIBILITY: "admissibility failure",
                 EXIT_CONTRACT: "contract violation",
             }.get(exit_code, "runtime failure")
-            _err.print(f"[red]{kind}[/]: {status.code}: {status.message}")
+            err_console.print(f"[red]{kind}[/]: {status.code}: {status.message}")
     sys.exit(exit_code)
 
 
@@ -162,8 +170,6 @@ def run_dpl(
 @click.option("--json", "as_json", is_flag=True, help="Diagnostics as one JSON document.")
 def dpl_check(path: Path, profile: str | None, as_json: bool) -> None:
     """Check a DPL program; print OK, or the diagnostics (exit 65)."""
-    from xdv.dpl import compile_source
-    from xdv.dpl._init_helpers import read_text
 
     try:
         compile_source(read_text(path), path.name, profile)
@@ -177,8 +183,6 @@ def dpl_check(path: Path, profile: str | None, as_json: bool) -> None:
 @click.option("--pretty", is_flag=True, help="A disassembly listing instead of canonical JSON.")
 def dpl_dir(path: Path, pretty: bool) -> None:
     """Print the DIR of a DPL program (canonical JSON, or a listing with --pretty)."""
-    from xdv.dpl import canonical_bytes, compile_source, disassemble
-    from xdv.dpl._init_helpers import read_text
 
     try:
         document = compile_source(read_text(path), path.name)

@@ -8,59 +8,36 @@ internal invariant broke); 130 interrupted.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from xdv.cli import _phi, _q
+from xdv.cli._audit import audit as _audit_group
+from xdv.cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_STATIC,
+    EXIT_USAGE,
+    cli,
+    echo_output,
+    err_console,
+    fail,
+    format_value,
+    make_audit_config,
+)
+from xdv.cli._dpl import dpl_check, dpl_dir, run_dpl
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
-from xdv.trace._format import jsonable
-
-EXIT_OK = 0
-EXIT_MISMATCH = 1
-EXIT_USAGE = 64
-EXIT_STATIC = 65
-EXIT_RUNTIME = 70
-EXIT_INTERRUPTED = 130
-
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fail(error: XdvError, exit_code: int, as_json: bool) -> NoReturn:
-    if as_json:
-        click.echo(json.dumps({"ok": False, "error": error.to_record()}, sort_keys=True))
-    else:
-        _err.print(f"[bold red]error[/]: {error}")
-    sys.exit(exit_code)
-
-
-def echo_output(text: str) -> None:
-    """Print one line of a run's output on standard output.
-
-    If the reader went away (`xdv run ... | head`), the run itself goes on to the end, so the
-    trace is complete; the rest of the output goes nowhere. (The recipe of Python's signal
-    documentation: point stdout at /dev/null so that nothing later, the final flush included,
-    fails again.)
-    """
-    try:
-        click.echo(text)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
-def _format_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(jsonable(value), sort_keys=True)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="xdv")
-def cli() -> None:
-    """XDV, the Cross-Domain Virtualizer: K, Q and Φ computation under one deterministic core."""
+from xdv.runtime import load_workload, run_workload
+from xdv.runtime import replay as replay_trace
+from xdv.security import verify_audit
+from xdv.trace import diff_traces, first_divergence, jsonable, read_trace, scan_trace, verify_trace
 
 
 @cli.command()
@@ -132,29 +109,25 @@ def run(
     file (TRACE.audit) of tree heads signed with the node key, created on first use.
     """
     if target.endswith(".ds") or ".ds:" in target:
-        from xdv.cli._dpl import run_dpl
-
         audit_options = (audit, checkpoint_interval, key_store)
         run_dpl(target, entry, seed, trace_path, as_json, quantum, fsync, audit_options)
     if entry is not None:
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
-    from xdv.runner import run_workload
-    from xdv.workload import load_workload
 
     try:
         workload = load_workload(target)
     except XdvError as error:
-        _fail(error, EXIT_STATIC, as_json)
+        fail(error, EXIT_STATIC, as_json)
     audit_config = None
     if audit and trace_path is not None:
         try:
-            audit_config = _audit_config(trace_path, checkpoint_interval, key_store, as_json)
+            audit_config = make_audit_config(trace_path, checkpoint_interval, key_store, as_json)
         except XdvError as error:
-            _fail(error, EXIT_RUNTIME, as_json)
+            fail(error, EXIT_RUNTIME, as_json)
 
     def emit(pid: int, value: Any) -> None:
         if not as_json:
-            echo_output(_format_value(value))
+            echo_output(format_value(value))
 
     try:
         result = run_workload(
@@ -167,7 +140,7 @@ def run(
             audit=audit_config,
         )
     except XdvError as error:
-        _fail(error, EXIT_RUNTIME, as_json)
+        fail(error, EXIT_RUNTIME, as_json)
     failures = {pid: status for pid, status in result.exits.items() if not status.ok}
     if as_json:
         click.echo(
@@ -197,25 +170,14 @@ def run(
         )
     else:
         for pid, status in failures.items():
-            _err.print(f"[red]process {pid} failed[/]: {status.code}: {status.message}")
+            err_console.print(f"[red]process {pid} failed[/]: {status.code}: {status.message}")
         where = str(trace_path) if trace_path else "not saved (use --trace PATH)"
-        _err.print(
+        err_console.print(
             f"[dim]{result.status}: {result.steps} steps, {result.events} events, "
             f"L={result.logical_time}, head {result.head_hash[:16]}…, trace {where}, "
             f"{result.wall_seconds:.3f} s[/]"
         )
     sys.exit(EXIT_OK if result.ok else EXIT_RUNTIME)
-
-
-def _audit_config(trace_path: Path, interval: int, key_store: Path | None, as_json: bool) -> Any:
-    from xdv.core import AuditConfig
-    from xdv.security import KeyStore, SignedHeadLog, audit_path_for
-
-    store = KeyStore(key_store) if key_store is not None else KeyStore.default()
-    keys, created = store.load_or_create()
-    if created and not as_json:
-        _err.print(f"[dim]created node key {keys.public.fingerprint[:16]}… in {store.path}[/]")
-    return AuditConfig(interval, SignedHeadLog(audit_path_for(trace_path), keys))
 
 
 @cli.command()
@@ -231,12 +193,11 @@ def _audit_config(trace_path: Path, interval: int, key_store: Path | None, as_js
 @click.option("--json", "as_json", is_flag=True)
 def replay(trace_path: Path, mode: str, workload: str | None, as_json: bool) -> None:
     """Replay a recorded run and check that it produces the identical trace."""
-    from xdv.replay import replay as replay_trace
 
     try:
         report = replay_trace(trace_path, mode, workload=workload)
     except XdvError as error:
-        _fail(
+        fail(
             error,
             EXIT_STATIC if error.code is ErrorCode.WORKLOAD_INVALID else EXIT_MISMATCH,
             as_json,
@@ -287,13 +248,11 @@ def verify(
 ) -> None:
     """Verify a trace: framing, checksums, canonical encoding, hash chain, order, completeness,
     Merkle checkpoints and, when the trace is signed, every signed tree head."""
-    from xdv.security import verify_audit
-    from xdv.trace import verify_trace
 
     try:
         report = verify_trace(trace_path, allow_open=allow_open)
     except XdvError as error:
-        _fail(error, EXIT_MISMATCH, as_json)
+        fail(error, EXIT_MISMATCH, as_json)
     audit_report = None
     if report.ok:
         try:
@@ -305,7 +264,7 @@ def verify(
                 allow_open=allow_open,
             )
         except XdvError as error:
-            _fail(error, EXIT_MISMATCH, as_json)
+            fail(error, EXIT_MISMATCH, as_json)
     if as_json:
         document = report.to_json()
         if audit_report is not None:
@@ -356,12 +315,11 @@ def trace_show(
     trace_path: Path, as_json: bool, pid: int | None, event_name: str | None, limit: int | None
 ) -> None:
     """Show a trace's entries (the intact prefix of a damaged trace, with a warning)."""
-    from xdv.trace import scan_trace
 
     try:
         scan = scan_trace(trace_path)
     except XdvError as error:
-        _fail(error, EXIT_MISMATCH, as_json)
+        fail(error, EXIT_MISMATCH, as_json)
     entries = [
         entry
         for entry in scan.entries
@@ -391,7 +349,7 @@ def trace_show(
             )
         Console(highlight=False, width=160).print(table)
     if scan.error is not None:
-        _err.print(f"[yellow]warning[/]: {scan.error}")
+        err_console.print(f"[yellow]warning[/]: {scan.error}")
         sys.exit(EXIT_MISMATCH)
 
 
@@ -402,13 +360,12 @@ def trace_show(
 @click.option("--all", "show_all", is_flag=True, help="Every differing entry, not only the first.")
 def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> None:
     """Compare two traces entry by entry; exit 1 if they differ."""
-    from xdv.trace import diff_traces, first_divergence, read_trace
 
     try:
         left = read_trace(expected, allow_open=True)
         right = read_trace(actual, allow_open=True)
     except XdvError as error:
-        _fail(error, EXIT_MISMATCH, as_json)
+        fail(error, EXIT_MISMATCH, as_json)
     if show_all:
         divergences = diff_traces(left.entries, right.entries)
     else:  # stop at the first difference instead of diffing everything and keeping one
@@ -422,25 +379,6 @@ def trace_diff(expected: Path, actual: Path, as_json: bool, show_all: bool) -> N
         for divergence in divergences:
             click.echo(divergence.describe())
     sys.exit(EXIT_MISMATCH if divergences else EXIT_OK)
-
-
-from xdv.cli._audit import audit as _audit_group  # noqa: E402 - registered after the core
-
-cli.add_command(_audit_group)
-
-# Commands of the domains register themselves on `cli` when their modules are imported.
-from xdv.cli import _q  # noqa: E402, F401
-
-
-def _add_dpl_commands() -> None:
-    # Imported here: the DPL commands module builds on this one.
-    from xdv.cli._dpl import dpl_check, dpl_dir
-
-    cli.add_command(dpl_check)
-    cli.add_command(dpl_dir)
-
-
-_add_dpl_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -461,20 +399,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     except XdvError as error:  # an operating error no command mapped: a runtime failure
         code = EXIT_STATIC if error.code is ErrorCode.WORKLOAD_INVALID else EXIT_RUNTIME
-        _err.print(f"[bold red]error[/]: {error}")
+        err_console.print(f"[bold red]error[/]: {error}")
         sys.exit(code)
     except BrokenPipeError:
         sys.exit(EXIT_OK)
     except KeyboardInterrupt:
-        _err.print("interrupted")
+        err_console.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except (InvariantViolation, Exception):
         # A broken invariant, or anything else nothing above expected, is a bug in XDV: show
         # everything, and exit as a runtime failure (never 1, which means "mismatch").
-        _err.print_exception()
+        err_console.print_exception()
         sys.exit(EXIT_RUNTIME)
 
 
-from xdv.cli import _phi  # noqa: E402  (Φ commands live in their own module)
-
+# Commands registered on the group (the Q module registers its own on import).
+cli.add_command(_audit_group)
+cli.add_command(dpl_check)
+cli.add_command(dpl_dir)
 _phi.register(cli)
+_ = _q

@@ -14,12 +14,15 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from xdv.core import KDomainManager, Kernel, Operation
 from xdv.errors import ErrorCode, XdvError
-from xdv.trace._format import jsonable
+from xdv.security import AttestationVerifier, KeyStore, TokenAuthority
+from xdv.syscalls import Emit, Invoke, Release, Reserve
+from xdv.trace import jsonable
 
 __all__ = ["phirun", "register", "run_phi_job", "witness"]
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 _EXIT_OK, _EXIT_MISMATCH, _EXIT_USAGE, _EXIT_STATIC, _EXIT_RUNTIME = 0, 1, 64, 65, 70
 
 
@@ -28,7 +31,6 @@ def phi_job(
 ) -> Generator[Any, Any, Any]:
     """The K anchor of a Φ job: reserve a coherence-window contract, anneal (phase provider) or
     optimize (exact provider), release."""
-    from xdv.syscalls import Emit, Invoke, Release, Reserve
 
     contract = yield Reserve("Φ", "envelope", terms=terms)
     result = yield Invoke(contract, operation, (problem, options))
@@ -59,8 +61,6 @@ def run_phi_job(
     deterministic time (default: the provider's). ``keys`` (an ``xdv.security.HybridKeyPair``)
     signs the witness, else it carries a digest only.
     """
-    from xdv.core import Kernel, Operation
-    from xdv.domains import KDomainManager
     from xdv.domains.phi import HybridSigner, IsingProblem, PhiDomainManager, parse_gset
 
     total_weight: float | None = None
@@ -95,7 +95,7 @@ def run_phi_job(
     def sink(document: dict[str, Any]) -> None:
         if witness_dir is None:
             return
-        from xdv.domains.phi._witness import payload_digest
+        from xdv.domains.phi import payload_digest
 
         digest = payload_digest(document["payload"])
         witness_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +126,8 @@ def run_phi_job(
             "entry": problem_format,
             "digest": digest,
         },
+        authority=TokenAuthority(),
+        attestation=AttestationVerifier(),
     )
     terms = {"provider": provider}
     pid = kernel.spawn(
@@ -221,24 +223,24 @@ def phirun(
     provider (phase: anneal; exact: CP-SAT optimization), classical verification, witness and
     trace."""
     if not problem_file.is_file():
-        _fail(XdvError(f"no such file: {problem_file}", where="phirun"), _EXIT_USAGE, as_json)
+        fail(XdvError(f"no such file: {problem_file}", where="phirun"), _EXIT_USAGE, as_json)
     if witness_dir is None:
         witness_dir = trace_path.parent if trace_path else Path.cwd()
-    show_progress = not as_json and _err.is_terminal and provider == "phase"
+    show_progress = not as_json and err_console.is_terminal and provider == "phase"
     try:
-        from xdv.security import KeyStore
-
         store = KeyStore(key_store) if key_store is not None else KeyStore.default()
         keys, created = store.load_or_create()
         if created and not as_json:
-            _err.print(f"[dim]created node key {keys.public.fingerprint[:16]}… in {store.path}[/]")
+            err_console.print(
+                f"[dim]created node key {keys.public.fingerprint[:16]}… in {store.path}[/]"
+            )
         if show_progress:
             with Progress(
                 TextColumn("anneal"),
                 BarColumn(),
                 TextColumn("{task.completed}/{task.total}"),
                 TimeElapsedColumn(),
-                console=_err,
+                console=err_console,
                 transient=True,
             ) as bar:
                 task = bar.add_task("anneal", total=None)
@@ -272,7 +274,7 @@ def phirun(
             )
     except XdvError as error:
         static = error.code in (ErrorCode.PHI_ERR_PROBLEM_INVALID, ErrorCode.OPERATION_UNSUPPORTED)
-        _fail(error, _EXIT_STATIC if static else _EXIT_RUNTIME, as_json)
+        fail(error, _EXIT_STATIC if static else _EXIT_RUNTIME, as_json)
     if as_json:
         click.echo(json.dumps({"ok": True, **jsonable(report)}, sort_keys=True))
         return
@@ -314,7 +316,7 @@ def witness_verify(witness_file: Path, no_recheck: bool, as_json: bool) -> None:
     try:
         document = json.loads(witness_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        _fail(
+        fail(
             XdvError(f"cannot read {witness_file}: {error}", where="witness verify"),
             _EXIT_USAGE,
             as_json,
@@ -322,7 +324,7 @@ def witness_verify(witness_file: Path, no_recheck: bool, as_json: bool) -> None:
     try:
         report = verify_witness(document, recheck=not no_recheck)
     except XdvError as error:
-        _fail(error, _EXIT_MISMATCH, as_json)
+        fail(error, _EXIT_MISMATCH, as_json)
     if as_json:
         click.echo(json.dumps({"ok": True, **jsonable(report)}, sort_keys=True))
     else:
@@ -332,11 +334,11 @@ def witness_verify(witness_file: Path, no_recheck: bool, as_json: bool) -> None:
         )
 
 
-def _fail(error: XdvError, exit_code: int, as_json: bool) -> Any:
+def fail(error: XdvError, exit_code: int, as_json: bool) -> Any:
     if as_json:
         click.echo(json.dumps({"ok": False, "error": error.to_record()}, sort_keys=True))
     else:
-        _err.print(f"[bold red]error[/]: {error}")
+        err_console.print(f"[bold red]error[/]: {error}")
     sys.exit(exit_code)
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
-from xdv.cli._main import EXIT_OK, EXIT_RUNTIME, EXIT_STATIC, _err, _fail, cli
+from xdv.cli._common import EXIT_OK, EXIT_RUNTIME, EXIT_STATIC, cli, err_console, fail
+from xdv.core import KDomainManager
 from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import load_workload, run_workload
 
 
 @cli.command()
@@ -42,17 +44,14 @@ def qrun(
     The job takes the full path: capability (MEASURE), Q resource contract, calibration
     contract, decoherence budget, provider, trace.
     """
-    from xdv.domains import KDomainManager
     from xdv.domains.q import QDomainManager, parse_circuit, provider_factories
     from xdv.domains.q.workloads import QRUN_TARGET, spawn_qrun
-    from xdv.runner import run_workload
-    from xdv.workload import load_workload
 
     source = file.read_text(encoding="utf-8")
     try:
         parsed = parse_circuit(source, str(file))
     except XdvError as error:
-        _fail(error, EXIT_STATIC, as_json)
+        fail(error, EXIT_STATIC, as_json)
     terms: dict[str, Any] = {"provider": provider}
     if method:
         terms["method"] = method
@@ -87,18 +86,18 @@ def qrun(
             collecting, seed=seed, trace=trace_path, domains=[KDomainManager(), manager]
         )
     except ImportError as error:
-        _fail(
+        fail(
             XdvError(f"provider {provider} is not installed: {error}", where="qrun"),
             EXIT_RUNTIME,
             as_json,
         )
     except XdvError as error:
-        _fail(error, EXIT_RUNTIME, as_json)
+        fail(error, EXIT_RUNTIME, as_json)
     failure = next((status for status in result.exits.values() if not status.ok), None)
     if failure is not None or not results:
         code = ErrorCode[failure.code] if failure and failure.code else ErrorCode.DOMAIN_FAULT
         message = failure.message if failure and failure.message else "the job did not run"
-        _fail(XdvError(message, code=code, where=str(file)), EXIT_RUNTIME, as_json)
+        fail(XdvError(message, code=code, where=str(file)), EXIT_RUNTIME, as_json)
     job = results[0]
     if as_json:
         click.echo(
@@ -119,7 +118,7 @@ def qrun(
         for bitstring, count in sorted(job["counts"].items(), key=lambda item: (-item[1], item[0])):
             click.echo(f"{bitstring} {count}")
         diagnostics = job["diagnostics"]
-        _err.print(
+        err_console.print(
             f"[dim]{provider}/{terms_granted[0]['method']} on "
             f"{terms_granted[0]['calibration']['profile']}: {job['shots']} shots, "
             f"estimated duration {diagnostics['duration_ns']} ns (budget "
@@ -147,7 +146,9 @@ def calibrations(as_json: bool, details: bool) -> None:
         click.echo(json.dumps({"default": DEFAULT_CALIBRATION, "profiles": rows}, sort_keys=True))
         return
     if not names:
-        _err.print("no calibration profiles: install qiskit-ibm-runtime (pip install 'xdv[q]')")
+        err_console.print(
+            "no calibration profiles: install qiskit-ibm-runtime (pip install 'xdv[q]')"
+        )
         sys.exit(EXIT_RUNTIME)
     for row in rows:
         mark = " (default)" if row["name"] == DEFAULT_CALIBRATION else ""

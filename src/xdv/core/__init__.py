@@ -1,11 +1,21 @@
-"""The deterministic orchestration core: clock, random streams, events, processes, kernel."""
+"""The deterministic orchestration core: the kernel, its clock and random streams, processes, the
+domain interface every manager implements, and the K domain manager (the kernel's own domain)."""
 
 from xdv.core._audit import AuditConfig, AuditSink
 from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
-from xdv.core._events import Domain, EventType
 from xdv.core._faults import FAULT_SITES, FaultPlan, FaultRule
-from xdv.core._kernel import Kernel, KernelLimits, RecordedOutcome, RunResult
+from xdv.core._interface import (
+    DomainManager,
+    Invocation,
+    Outcome,
+    PreparedCall,
+    ResourceContract,
+    ResourceGrant,
+    ResourceRequest,
+)
+from xdv.core._k_manager import KDomainManager
+from xdv.core._kernel import EmitSink, Kernel, KernelLimits, RecordedOutcome, RunResult
 from xdv.core._lifecycle import LEGAL_TRANSITIONS, ProcessState, check_transition
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo
@@ -21,20 +31,27 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
-    "Domain",
-    "EventType",
+    "DomainManager",
+    "EmitSink",
     "ExitStatus",
     "FaultPlan",
     "FaultRule",
     "FixedWallClock",
+    "Invocation",
+    "KDomainManager",
     "Kernel",
     "KernelLimits",
     "LogicalClock",
     "Operation",
+    "Outcome",
+    "PreparedCall",
     "ProcessInfo",
     "ProcessState",
     "RandomStream",
     "RecordedOutcome",
+    "ResourceContract",
+    "ResourceGrant",
+    "ResourceRequest",
     "RoundRobinPolicy",
     "RunResult",
     "SchedulerPolicy",

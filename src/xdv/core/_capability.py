@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from xdv.core._events import Domain
 from xdv.errors import ErrorCode, UnauthorizedError
+from xdv.trace import Domain
 
 __all__ = ["Capability", "CapabilityAuthority", "CapabilityTable", "Operation"]
 
@@ -112,6 +112,8 @@ class CapabilityTable:
         self._next_id = 1
         self._live: dict[int, Capability] = {}
         self._index: dict[tuple[int, Operation, Domain, Domain], list[int]] = {}
+        # What each holder lost to revocation, so a refusal can say so (CAPABILITY_REVOKED).
+        self._revoked: dict[tuple[int, Operation, Domain, Domain], int] = {}
 
     def grant(
         self,
@@ -153,6 +155,13 @@ class CapabilityTable:
                 code=ErrorCode.CAPABILITY_EXPIRED,
                 where=f"process {holder}",
             )
+        revoked = self._revoked.get((holder, operation, origin, target))
+        if revoked is not None:
+            raise UnauthorizedError(
+                f"process {holder}'s capability {wanted} #{revoked} was revoked",
+                code=ErrorCode.CAPABILITY_REVOKED,
+                where=f"process {holder}",
+            )
         raise UnauthorizedError(
             f"process {holder} holds no capability {wanted}", where=f"process {holder}"
         )
@@ -169,6 +178,7 @@ class CapabilityTable:
         self._index[key].remove(capability_id)
         if not self._index[key]:
             del self._index[key]
+        self._revoked[key] = capability_id
         return [capability]
 
     def held_by(self, holder: int) -> list[Capability]:

@@ -31,21 +31,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xdv.core._audit import AuditConfig
 from xdv.core._capability import (
     Capability,
     CapabilityAuthority,
+    CapabilityTable,
     Operation,
 )
 from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
-from xdv.core._events import Domain, EventType
 from xdv.core._faults import FaultPlan
+from xdv.core._interface import DomainManager, Invocation, ResourceContract, ResourceRequest
+from xdv.core._k_manager import KDomainManager, qualified_name
 from xdv.core._lifecycle import ProcessState, check_transition
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo, _Process
 from xdv.core._random import RandomStream, derive_seed
+from xdv.core._refusals import _Recorded, _require
 from xdv.core._syscalls import (
     Attenuate,
     Bind,
@@ -72,13 +75,7 @@ from xdv.core._syscalls import (
     Wait,
     Yield,
 )
-from xdv.domains._interface import (
-    DomainManager,
-    Invocation,
-    ResourceContract,
-    ResourceRequest,
-)
-from xdv.domains.k_manager import KDomainManager, qualified_name
+from xdv.core._transition import run_transition
 from xdv.errors import (
     ContractError,
     DomainError,
@@ -92,13 +89,28 @@ from xdv.errors import (
     invariant,
     safe_repr,
 )
-from xdv.trace._format import FORMAT_VERSION, canonical_metadata, canonicalize, cbor_uint
-from xdv.trace._merkle import MerkleAccumulator
-from xdv.trace._writer import FsyncPolicy, TraceWriteFailure, TraceWriter
+from xdv.trace import (
+    FORMAT_VERSION,
+    Domain,
+    EventType,
+    FsyncPolicy,
+    MerkleAccumulator,
+    TraceWriteFailure,
+    TraceWriter,
+    canonical_metadata,
+    canonicalize,
+    cbor_uint,
+)
 
-__all__ = ["Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
+__all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
 
-EmitSink = Callable[[int, Any], None]
+
+class EmitSink(Protocol):
+    """Receives each emitted value, with the emitting process's id, once its entry is
+    durable in the trace."""
+
+    def __call__(self, pid: int, value: Any, /) -> None: ...
+
 
 _ET = EventType
 _O = Domain.ORCHESTRATION
@@ -191,14 +203,6 @@ class _OutputFailure(BaseException):
         self.error = error
 
 
-class _Recorded(Exception):
-    """Wraps an error whose failure the raising code has already written to the trace."""
-
-    def __init__(self, error: XdvError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 # The event type used to record a failed system call.
 _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Emit: _ET.EFFECT,
@@ -218,24 +222,6 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Freeze: _ET.DOMAIN_FREEZE,
     Transfer: _ET.RESOURCE_TRANSFER,
 }
-
-
-def _require(value: Any, kinds: type | tuple[type, ...], what: str, pid: int) -> None:
-    """Refuse a system-call field of the wrong type with SYSCALL_INVALID (bool is not int)."""
-    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        ok = False
-    else:
-        ok = isinstance(value, kinds)
-    if not ok:
-        names = " or ".join(
-            "None" if kind is type(None) else kind.__name__
-            for kind in (kinds if isinstance(kinds, tuple) else (kinds,))
-        )
-        raise XdvError(
-            f"{what} must be {names}, got {safe_repr(value)}",
-            code=ErrorCode.SYSCALL_INVALID,
-            where=f"process {pid}",
-        )
 
 
 def _refuse_move_only(args: Iterable[Any], pid: int) -> None:
@@ -319,19 +305,14 @@ class Kernel:
         self.vhm = vhm
         self.node = node
         self.faults = faults or FaultPlan()
-        if authority is None:
-            # The default authority is the SDBM: signed, attenuable, revocable tokens under a
-            # fresh signing key (token signatures never enter the trace, so the key does not
-            # affect the trace's bytes).
-            from xdv.security._tokens import TokenAuthority
-
-            authority = TokenAuthority()
-        self._authority: CapabilityAuthority = authority
+        # Security is injected, never imported: the runtime layer passes the SDBM (signed,
+        # attenuable, revocable tokens) and the attestation verifier from xdv.security. A bare
+        # kernel has the core's minimal capability table and admits no provider (see
+        # _attest_providers).
+        self._authority: CapabilityAuthority = (
+            authority if authority is not None else (CapabilityTable())
+        )
         self._frozen: set[Domain] = set()
-        if attestation is None:
-            from xdv.security._attestation import AttestationVerifier
-
-            attestation = AttestationVerifier()
         # Judges every provider of a domain when a process binds to it (see xdv.security).
         self.attestation = attestation
         managers = list(domains) if domains is not None else [KDomainManager()]
@@ -1045,6 +1026,14 @@ class Kernel:
             return
         for provider_id, provider in sorted(providers().items()):
             try:
+                if self.attestation is None:
+                    # Fail closed: a kernel built without a verifier admits no provider.
+                    raise XdvError(
+                        f"provider {provider_id!r} cannot be admitted: this kernel has no "
+                        "attestation verifier (the runtime layer injects xdv.security's)",
+                        code=ErrorCode.ATTESTATION_FAILED,
+                        where=f"domain {domain.label}",
+                    )
                 record = self.attestation.verify(provider, self.clock.now)
             except XdvError as error:
                 self._record(
@@ -1564,7 +1553,7 @@ class Kernel:
     ) -> tuple[_Pending, int]:
         self._check_rights(process, contract, operation, manager)
         latency = manager.latency(operation)
-        record = manager.invocation_record(operation, args)
+        prepared = manager.prepare(operation, args)
         invocation = Invocation(
             id=self._next_invocation,
             pid=process.pid,
@@ -1574,6 +1563,7 @@ class Kernel:
             args=args,
             seed=derive_seed(self.seed, ("invocation", self._next_invocation)),
             logical_time=self.clock.now,
+            parsed=prepared.parsed,
         )
         self._next_invocation += 1
         meta = {
@@ -1581,7 +1571,7 @@ class Kernel:
             "op": operation,
             "latency": latency,
             "seed": invocation.seed,
-            **record,
+            **prepared.record,
         }
         if transition:
             meta["tr"] = transition
@@ -1615,7 +1605,6 @@ class Kernel:
         return False
 
     def _sys_transition(self, process: _Process, call: Transition) -> bool:
-        from xdv.core._transition import run_transition
 
         value, latency = run_transition(self, process, call)
         process.send_value = value
@@ -1667,15 +1656,13 @@ class Kernel:
                 code=ErrorCode.PROCESS_UNKNOWN,
                 where=f"process {process.pid}",
             )
-        from xdv.security._scope import Scope
-
-        parsed = None if scope is None else Scope.from_record(scope)
+        # The authority parses the scope record: the kernel knows capabilities, not their algebra.
         token = derive(
             capability_id,
             process.pid,
             self.clock.now,
             subject=to,
-            scope=parsed,
+            scope=scope,
             expires_at=expires_at,
         )
         capability = token.as_capability()

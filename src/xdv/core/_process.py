@@ -6,10 +6,10 @@ from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from xdv.core._events import Domain
+from xdv.core._interface import ResourceContract
 from xdv.core._lifecycle import ProcessState
 from xdv.core._random import RandomStream
-from xdv.domains._interface import ResourceContract
+from xdv.trace import Domain
 
 __all__ = ["ExitStatus", "ProcessInfo"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from xdv.core._events import Domain
+from xdv.trace import Domain
 
 __all__ = [
     "Attenuate",

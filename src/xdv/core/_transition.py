@@ -29,9 +29,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from xdv.core._capability import Operation
-from xdv.core._events import Domain, EventType
-from xdv.domains._interface import ResourceContract
+from xdv.core._interface import ResourceContract
+from xdv.core._refusals import _Recorded, _require
 from xdv.errors import DomainError, ErrorCode, InvariantViolation, XdvError, as_typed
+from xdv.trace import Domain, EventType
 
 if TYPE_CHECKING:
     from xdv.core._kernel import Kernel
@@ -56,7 +57,6 @@ def run_transition(kernel: Kernel, process: _Process, call: Transition) -> tuple
 
     Raises the kernel's internal "already recorded" wrapper around the typed error on failure.
     """
-    from xdv.core._kernel import _Recorded, _require
 
     transition_id = kernel._next_transition
     kernel._next_transition += 1

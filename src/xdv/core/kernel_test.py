@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdv.core import Domain, EventType, Kernel, KernelLimits, Operation, ProcessState
-from xdv.domains import KDomainManager
-from xdv.domains._interface import Invocation, Outcome
+from xdv.core import KDomainManager, Kernel, KernelLimits, Operation, ProcessState
+from xdv.core._interface import Invocation, Outcome
 from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import (
     Bind,
@@ -29,7 +28,7 @@ from xdv.syscalls import (
     Wait,
     Yield,
 )
-from xdv.trace import TraceEntry, read_trace
+from xdv.trace import Domain, EventType, TraceEntry, read_trace
 
 
 def entries(kernel_result: Any) -> list[TraceEntry]:

@@ -6,11 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdv.core import TRANSITION_PHASES, EventType, FaultPlan, FaultRule, Kernel
-from xdv.domains import KDomainManager
+from xdv.core import TRANSITION_PHASES, FaultPlan, FaultRule, KDomainManager, Kernel
 from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import Reserve, Transition
-from xdv.trace import read_trace
+from xdv.trace import EventType, read_trace
 
 
 def triple(value: int) -> int:

@@ -12,8 +12,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from xdv.domains._interface import DomainManager
-from xdv.domains.k_manager import KDomainManager
+from xdv.core import DomainManager, KDomainManager
 from xdv.errors import ErrorCode, XdvError
 
 __all__ = ["manager_from_description", "register_manager_factory"]

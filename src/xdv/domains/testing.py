@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from xdv.core._events import Domain
-from xdv.domains._interface import (
-    DomainManager,
-    ResourceContract,
-    ResourceRequest,
-)
+from xdv.core import DomainManager, Kernel, ResourceContract, ResourceRequest
 from xdv.errors import ErrorCode, XdvError
-from xdv.trace._format import canonicalize
+from xdv.trace import Domain, canonicalize
 
 __all__ = ["assert_manager_consistent"]
 
@@ -29,7 +24,7 @@ _METHODS = (
     "release",
     "latency",
     "validate_contract",
-    "invocation_record",
+    "prepare",
     "execute",
     "project",
     "terminate",
@@ -43,7 +38,6 @@ def _fail(manager: DomainManager, message: str) -> AssertionError:
 
 
 def _holds_forbidden_reference(value: Any, manager: DomainManager, depth: int = 0) -> str | None:
-    from xdv.core._kernel import Kernel
 
     if isinstance(value, Kernel):
         return "a Kernel"

@@ -1,17 +1,16 @@
 """The DPL toolchain: lexer → parser → checker → DIR → virtual machine on the XDV kernel.
 
 ``compile_source`` runs the front-end and the checker and returns the DIR document (or raises
-:class:`DplStaticError` carrying every diagnostic); :func:`load_dpl_workload` turns a ``.ds``
-file into a kernel workload whose single process runs the entry K process.
+:class:`DplStaticError` carrying every diagnostic); :func:`spawn_dpl` starts a compiled
+:class:`Program`'s entry K process on a kernel (the runtime layer loads ``.ds`` files).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from xdv.core import KDomainManager, Operation
 from xdv.dpl._checker import CheckedProgram, check
 from xdv.dpl._diagnostics import CODES, Diagnostic, DplStaticError, Source, Span, render
 from xdv.dpl._dir import DIR_FORMAT, DIR_VERSION, build_dir, canonical_bytes, disassemble
@@ -34,9 +33,8 @@ from xdv.dpl._vm import (
     compile_k,
     effect_record_text,
 )
-
-if TYPE_CHECKING:  # xdv.workload loads DPL programs through this module
-    from xdv.workload import Workload
+from xdv.errors import XdvError
+from xdv.trace import Domain
 
 __all__ = [
     "BIND_EXERCISE_STEPS_MIN",
@@ -68,10 +66,9 @@ __all__ = [
     "disassemble",
     "dpl_domains",
     "effect_record_text",
-    "load_dpl_program",
-    "load_dpl_workload",
     "lower_q",
     "parse",
+    "read_text",
     "render",
     "show",
     "spawn_dpl",
@@ -119,8 +116,6 @@ def spawn_dpl(kernel: Any, program: Program) -> int:
     installed (so it is bound to them, with their capabilities, from the start); a regime whose
     manager is missing fails at its first cross-regime call, after every earlier effect.
     """
-    from xdv.core import Domain
-    from xdv.errors import XdvError
 
     used = {proc["regime"] for proc in program.document["processes"]}
     domains = [Domain.K]
@@ -135,7 +130,6 @@ def spawn_dpl(kernel: Any, program: Program) -> int:
     pid: int = kernel.spawn(program.anchor, name=f"dpl:{program.entry}", domains=domains)
     # The rights beyond EXECUTE that the managers ask for: a Q job that measures needs MEASURE,
     # a Φ readout PROJECT (granted by the workload's owner, recorded in the trace).
-    from xdv.core import Operation
 
     if Domain.Q in domains:
         kernel.grant(pid, Operation.MEASURE, Domain.Q, Domain.K)
@@ -147,7 +141,6 @@ def spawn_dpl(kernel: Any, program: Program) -> int:
 def dpl_domains(document: dict[str, Any]) -> list[Any]:
     """The domain managers a run of ``document`` needs: K, plus the Q manager (Aer provider)
     and the Φ manager when the program has Q or Φ processes."""
-    from xdv.domains import KDomainManager
 
     regimes = {proc["regime"] for proc in document["processes"]}
     managers: list[Any] = [KDomainManager()]
@@ -160,44 +153,3 @@ def dpl_domains(document: dict[str, Any]) -> list[Any]:
 
         managers.append(PhiDomainManager())
     return managers
-
-
-def load_dpl_workload(
-    target: str,
-    entry: str | None = None,
-    *,
-    expected_digest: str | None = None,
-    steps_max: int | None = None,
-) -> Workload:
-    """A kernel :class:`~xdv.workload.Workload` running ``entry`` (default ``main``) of a
-    ``.ds`` file; ``target`` may be ``file.ds`` or ``file.ds:entry``."""
-    return load_dpl_program(target, entry, expected_digest=expected_digest, steps_max=steps_max)[0]
-
-
-def load_dpl_program(
-    target: str,
-    entry: str | None = None,
-    *,
-    expected_digest: str | None = None,
-    steps_max: int | None = None,
-) -> tuple[Workload, dict[str, Any]]:
-    """The workload of a ``.ds`` file (as :func:`load_dpl_workload`) and its DIR document."""
-    from xdv.workload import Workload, _canonical_file_target, _check_digest
-
-    location, _, named = target.partition(".ds:")
-    if named:
-        location += ".ds"
-    entry_name = entry or named or "main"
-    path = Path(location)
-    text = read_text(path)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    canonical = _canonical_file_target(path, entry_name if entry_name != "main" else None)
-    _check_digest(canonical, digest, expected_digest)
-    document = compile_source(text, path.name)
-    program = Program(document, entry_name, steps_max=steps_max)
-
-    def workload(kernel: Any) -> None:
-        spawn_dpl(kernel, program)
-
-    loaded = Workload(target=canonical, entry=entry_name, function=workload, digest=digest)
-    return loaded, document

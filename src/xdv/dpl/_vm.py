@@ -19,8 +19,6 @@ import json
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
 
-from xdv.core._events import Domain
-from xdv.core._syscalls import Bind, Emit, Invoke, Now, Release, Reserve, Syscall, Yield
 from xdv.dpl._lower import PhiBuilder, Sym, evaluate_constraint, lower_q
 from xdv.dpl._values import (
     DplAdmissibilityFailure,
@@ -31,6 +29,8 @@ from xdv.dpl._values import (
     show,
 )
 from xdv.errors import ErrorCode
+from xdv.syscalls import Bind, Emit, Invoke, Now, Release, Reserve, Syscall, Yield
+from xdv.trace import Domain
 
 __all__ = [
     "BIND_EXERCISE_STEPS_MIN",

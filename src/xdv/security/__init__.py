@@ -1,11 +1,14 @@
 """XDV security: hybrid signatures, the node key store, capability tokens, provider attestation,
 hybrid key agreement and the Merkle audit log."""
 
+from xdv.security._attestation import AttestationVerifier, embedded_provider
 from xdv.security._audit import (
+    HEAD_SIGNATURE_CONTEXT,
     AuditFile,
     AuditReport,
     SignedHeadLog,
     audit_path_for,
+    head_message,
     verify_audit,
 )
 from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
@@ -17,7 +20,9 @@ __all__ = [
     "ANY_RESOURCE",
     "DEPTH_MAX",
     "FOREVER",
+    "HEAD_SIGNATURE_CONTEXT",
     "SIGNATURE_SIZE",
+    "AttestationVerifier",
     "AuditFile",
     "AuditReport",
     "CapabilityToken",
@@ -31,6 +36,8 @@ __all__ = [
     "audit_path_for",
     "contains",
     "default_key_store_path",
+    "embedded_provider",
+    "head_message",
     "intersection",
     "union",
     "verify_audit",

@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
 from xdv.security._keys import HybridKeyPair, HybridPublicKey
-from xdv.trace._format import canonical_metadata, canonicalize
+from xdv.trace import canonical_metadata, canonicalize
 
 __all__ = [
     "AttestableProvider",

@@ -34,16 +34,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from xdv.core._events import EventType
 from xdv.errors import ErrorCode, TraceError, UnauthorizedError, XdvError
 from xdv.security._keys import HybridKeyPair, HybridPublicKey
-from xdv.trace._format import TraceEntry, canonical_metadata
-from xdv.trace._merkle import MerkleAccumulator
-from xdv.trace._reader import Trace, read_trace
+from xdv.trace import (
+    EventType,
+    MerkleAccumulator,
+    Trace,
+    TraceEntry,
+    canonical_metadata,
+    read_trace,
+)
 
 __all__ = ["AuditFile", "AuditReport", "SignedHeadLog", "audit_path_for", "verify_audit"]
 
 _CONTEXT = b"xdv-tree-head"
+HEAD_SIGNATURE_CONTEXT = _CONTEXT  # what tree-head signatures are bound to
 _LINE_CHARS_MAX = 1 << 16  # a head line is about 4.6 kB
 AUDIT_SUFFIX = ".audit"
 

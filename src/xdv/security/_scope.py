@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from xdv.core._capability import Operation
-from xdv.core._events import Domain
+from xdv.core import Operation
 from xdv.errors import ErrorCode, XdvError
+from xdv.trace import Domain
 
 __all__ = [
     "ANY_RESOURCE",

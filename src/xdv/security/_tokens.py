@@ -33,18 +33,17 @@ payload the token was minted with.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cbor2
 
-from xdv.core._capability import Capability, Operation
-from xdv.core._events import Domain
+from xdv.core import Capability, Operation
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
 from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
 from xdv.security._scope import FOREVER, Right, Scope, contains
-from xdv.trace._format import canonical_metadata
+from xdv.trace import Domain, canonical_metadata
 
 __all__ = ["DEPTH_MAX", "CapabilityToken", "TokenAuthority"]
 
@@ -329,10 +328,12 @@ class TokenAuthority:
         now: int,
         *,
         subject: int | None = None,
-        scope: Scope | None = None,
+        scope: Scope | Mapping[str, Any] | None = None,
         expires_at: int | None = None,
     ) -> CapabilityToken:
         """Attenuate (``subject`` None) or delegate a token the presenter holds.
+
+        ``scope`` is a :class:`Scope` or its record (as a process passes it in a system call).
 
         The child's scope is ``scope`` (default: the parent's) and must lie within the
         parent's; its expiry must not be later than the parent's. Asking for more is refused
@@ -350,6 +351,8 @@ class TokenAuthority:
                 ErrorCode.LIMIT_EXCEEDED,
                 parent_id,
             )
+        if scope is not None and not isinstance(scope, Scope):
+            scope = Scope.from_record(scope)
         wanted = parent.scope if scope is None else scope
         if not contains(wanted, parent.scope):
             raise _refuse(

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdv.core import Domain, Operation
+from xdv.core import Operation
 from xdv.errors import XdvError
 from xdv.security._scope import (
     ANY_RESOURCE,
@@ -15,6 +15,7 @@ from xdv.security._scope import (
     intersection,
     union,
 )
+from xdv.trace import Domain
 
 RIGHTS = [
     Right(Operation.EXECUTE, Domain.K, Domain.Q),

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from xdv.core import Domain, EventType, Kernel, Operation
-from xdv.domains import KDomainManager
-from xdv.domains._interface import Invocation, Outcome, ResourceContract, ResourceRequest
+from xdv.core import KDomainManager, Kernel, Operation
+from xdv.core._interface import Invocation, Outcome, ResourceContract, ResourceRequest
 from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import make_kernel
 from xdv.security import FOREVER, HybridKeyPair, TokenAuthority
 from xdv.security._attestation import AttestationVerifier, attest
 from xdv.syscalls import (
@@ -27,7 +27,7 @@ from xdv.syscalls import (
     Transition,
     Wait,
 )
-from xdv.trace import TraceEntry, read_trace
+from xdv.trace import Domain, EventType, TraceEntry, read_trace
 
 
 def entries(result: Any) -> list[TraceEntry]:
@@ -89,7 +89,7 @@ def test_no_system_call_reaches_a_domain_manager_around_the_validation_path() ->
             except XdvError as error:
                 codes.append((name, error.code))
 
-    kernel = Kernel(domains=[KDomainManager(), watched])
+    kernel = make_kernel(domains=[KDomainManager(), watched])
     kernel.spawn(intruder)
     kernel.run()
     assert [name for name, _ in codes] == [
@@ -107,7 +107,7 @@ def test_no_system_call_reaches_a_domain_manager_around_the_validation_path() ->
     assert by_name["freeze"] is ErrorCode.DOMAIN_UNAUTHORIZED
     # With the capabilities, the same calls do reach it, each after its check.
     watched = WatchedQ()
-    kernel = Kernel(domains=[KDomainManager(), watched])
+    kernel = make_kernel(domains=[KDomainManager(), watched])
 
     def allowed():
         yield Bind("Q")
@@ -156,7 +156,7 @@ def test_derived_capabilities_narrow_and_die_with_their_parent() -> None:
         yield Revoke(narrowed)  # revokes what was delegated from it too
         yield Wait(pid)
 
-    kernel = Kernel(domains=[KDomainManager(), WatchedQ()])
+    kernel = make_kernel(domains=[KDomainManager(), WatchedQ()])
     parent_pid = kernel.spawn(parent)
     kernel.grant(parent_pid, Operation.ALLOCATE, "K", "Q")
     result = kernel.run()
@@ -198,7 +198,7 @@ def test_an_emergency_freeze_revokes_fails_pending_work_and_refuses_new_work() -
         yield Sleep(3)
         yield Freeze("Q", "coherence instability")
 
-    kernel = Kernel(domains=[KDomainManager(), watched])
+    kernel = make_kernel(domains=[KDomainManager(), watched])
     pid = kernel.spawn(worker)
     for operation in (Operation.ALLOCATE, Operation.EXECUTE):
         kernel.grant(pid, operation, "K", "Q")
@@ -257,7 +257,7 @@ def bind_with(verifier: AttestationVerifier, provider: Provider) -> tuple[Any, l
         except XdvError as error:
             codes.append(error.code)
 
-    kernel = Kernel(domains=[KDomainManager(), ProvidedQ(provider)], attestation=verifier)
+    kernel = make_kernel(domains=[KDomainManager(), ProvidedQ(provider)], attestation=verifier)
     pid = kernel.spawn(binder)
     kernel.grant(pid, Operation.ALLOCATE, "K", "Q")
     return kernel.run(), codes
@@ -304,8 +304,8 @@ def test_binding_needs_a_valid_attestation_of_every_provider() -> None:
     assert codes == [ErrorCode.ATTESTATION_FAILED]
 
 
-def test_the_token_authority_is_the_default_and_tokens_are_signed_on_export() -> None:
-    kernel = Kernel()
+def test_the_runtime_kernel_holds_the_token_authority_and_tokens_are_signed_on_export() -> None:
+    kernel = make_kernel()
     assert isinstance(kernel._authority, TokenAuthority)
 
     def noop():
@@ -340,7 +340,7 @@ def test_operations_need_the_extra_rights_their_manager_declares() -> None:
 
     for with_measure in (False, True):
         manager = MeasuringQ()
-        kernel = Kernel(domains=[KDomainManager(), manager])
+        kernel = make_kernel(domains=[KDomainManager(), manager])
         pid = kernel.spawn(job)
         for operation in (Operation.ALLOCATE, Operation.EXECUTE):
             kernel.grant(pid, operation, "K", "Q")
@@ -354,8 +354,7 @@ def test_operations_need_the_extra_rights_their_manager_declares() -> None:
 @pytest.mark.spec("XDV-015-9")
 @pytest.mark.spec("XDV-030-7")
 def test_security_decisions_are_deterministic_and_replay_identically() -> None:
-    from xdv.replay import replay
-    from xdv.runner import run_workload
+    from xdv.runtime import replay, run_workload
 
     first = run_workload("tests.workloads.secure:main", seed=5)
     second = run_workload("tests.workloads.secure:main", seed=5)
@@ -388,7 +387,7 @@ def test_a_transition_into_a_domain_attests_its_providers_too() -> None:
             seen.append(error.code)
 
     manager = ProvidedQ(Provider())
-    kernel = Kernel(domains=[KDomainManager(), manager], attestation=AttestationVerifier())
+    kernel = make_kernel(domains=[KDomainManager(), manager], attestation=AttestationVerifier())
     pid = kernel.spawn(mover)
     kernel.grant(pid, Operation.TRANSITION, "K", "Q")
     kernel.grant(pid, Operation.EXECUTE, "K", "Q")
@@ -416,7 +415,7 @@ def test_a_derivation_that_cannot_be_recorded_mints_nothing() -> None:
             except XdvError as error:
                 outcomes.append(error.code)
 
-    kernel = Kernel()
+    kernel = make_kernel()
     kernel.spawn(giver)
     before = set(kernel._authority._tokens)
     kernel.run()
@@ -425,7 +424,7 @@ def test_a_derivation_that_cannot_be_recorded_mints_nothing() -> None:
         e.capability for e in entries_of(kernel) if e.event_type is EventType.CAPABILITY_GRANT
     }
     assert set(kernel._authority._tokens) == granted >= before
-    fresh = Kernel()
+    fresh = make_kernel()
     pid = fresh.spawn(giver)
     with pytest.raises(XdvError, match="expiry"):
         fresh.grant(pid, Operation.EXECUTE, "K", "Q", expires_at=2**70)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from xdv.core import Domain, Operation
+from xdv.core import Operation
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
 from xdv.security import (
     FOREVER,
@@ -24,6 +24,7 @@ from xdv.security import (
     contains,
     intersection,
 )
+from xdv.trace import Domain
 
 KEYS = HybridKeyPair.from_seed(b"sdbm under test")
 FOREIGN = HybridKeyPair.from_seed(b"foreign issuer")

@@ -1,31 +1,76 @@
 """The trace: format, writer, reader and verifier, and divergence diffs."""
 
-from xdv.trace._diff import Divergence, diff_traces, first_divergence
+from xdv.trace._diff import Divergence, diff_entries, diff_traces, first_divergence
+from xdv.trace._events import Domain, EventType
 from xdv.trace._format import (
     FORMAT_VERSION,
+    FRAME_EVENT_TYPE,
+    FRAME_LENGTH,
     GENESIS_HASH,
+    HEADER,
+    PREAMBLE,
     TraceEntry,
     canonical_metadata,
     canonicalize,
+    cbor_uint,
+    decode_body,
+    frame_hash,
+    jsonable,
 )
-from xdv.trace._reader import Trace, TraceScan, VerifyReport, read_trace, scan_trace, verify_trace
-from xdv.trace._writer import FsyncPolicy, TraceWriter
+from xdv.trace._merkle import (
+    MerkleAccumulator,
+    consistency_proof,
+    inclusion_proof,
+    tree_root,
+    verify_consistency,
+    verify_inclusion,
+)
+from xdv.trace._reader import (
+    Trace,
+    TraceScan,
+    VerifyReport,
+    read_trace,
+    scan_trace,
+    split_frames,
+    verify_trace,
+)
+from xdv.trace._writer import EntryMismatch, FsyncPolicy, TraceWriteFailure, TraceWriter
 
 __all__ = [
     "FORMAT_VERSION",
+    "FRAME_EVENT_TYPE",
+    "FRAME_LENGTH",
     "GENESIS_HASH",
+    "HEADER",
+    "PREAMBLE",
     "Divergence",
+    "Domain",
+    "EntryMismatch",
+    "EventType",
     "FsyncPolicy",
+    "MerkleAccumulator",
     "Trace",
     "TraceEntry",
     "TraceScan",
+    "TraceWriteFailure",
     "TraceWriter",
     "VerifyReport",
     "canonical_metadata",
     "canonicalize",
+    "cbor_uint",
+    "consistency_proof",
+    "decode_body",
+    "diff_entries",
     "diff_traces",
     "first_divergence",
+    "frame_hash",
+    "inclusion_proof",
+    "jsonable",
     "read_trace",
     "scan_trace",
+    "split_frames",
+    "tree_root",
+    "verify_consistency",
+    "verify_inclusion",
     "verify_trace",
 ]

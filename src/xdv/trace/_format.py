@@ -35,8 +35,8 @@ from typing import Any
 
 import cbor2
 
-from xdv.core._events import Domain, EventType
 from xdv.errors import ErrorCode, TraceError, safe_repr
+from xdv.trace._events import Domain, EventType
 
 __all__ = [
     "FORMAT_VERSION",

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xdv.core._events import Domain, EventType
 from xdv.errors import ErrorCode, TraceError
+from xdv.trace._events import Domain, EventType
 from xdv.trace._format import (
     CHECK_SIZE,
     FORMAT_VERSION,

@@ -4,7 +4,7 @@ Importing this package registers the ``"phi"`` manager factory, so a replay rebu
 manager from the description recorded in the trace.
 """
 
-from xdv.domains._registry import register_manager_factory
+from xdv.domains import register_manager_factory
 from xdv.domains.phi._exact import ExactAdmissibilityProvider
 from xdv.domains.phi._manager import (
     CoherenceWindow,
@@ -31,6 +31,7 @@ from xdv.domains.phi._witness import (
     HybridSigner,
     WitnessError,
     WitnessSigner,
+    payload_digest,
     sign_witness,
     verify_witness,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "WitnessSigner",
     "ising_from_bqm",
     "parse_gset",
+    "payload_digest",
     "sign_witness",
     "verify_witness",
 ]

@@ -32,7 +32,7 @@ from ortools.sat.python import cp_model
 from xdv.domains.phi._problems import INT_BOUND_MAX, ConstraintProblem, IsingProblem
 from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
-from xdv.security._attestation import embedded_provider
+from xdv.security import embedded_provider
 
 __all__ = ["ExactAdmissibilityProvider", "ExactResult", "OptimizeResult"]
 

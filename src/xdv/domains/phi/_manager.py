@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from xdv.core._events import Domain
-from xdv.domains._interface import (
+from xdv.core import (
     Invocation,
     Outcome,
+    PreparedCall,
     ResourceContract,
     ResourceGrant,
     ResourceRequest,
@@ -58,7 +58,7 @@ from xdv.domains.phi._witness import (
     sign_witness,
 )
 from xdv.errors import ContractError, DomainError, ErrorCode, ResourceError, XdvError, safe_repr
-from xdv.trace._format import canonicalize
+from xdv.trace import Domain, canonicalize
 
 __all__ = [
     "CoherenceWindow",
@@ -466,6 +466,11 @@ class PhiDomainManager:
                 code=ErrorCode.PHI_ERR_UNAUTHORIZED_MUTATION,
                 where=f"envelope {envelope.id}",
             )
+
+    def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
+        """Validate an invocation and describe it for the trace (see the DomainManager
+        protocol)."""
+        return PreparedCall(operation, self.invocation_record(operation, args))
 
     def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
         where = f"Φ.{operation}"

@@ -32,7 +32,7 @@ import scipy.sparse
 from xdv.domains.phi._problems import IsingProblem
 from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
-from xdv.security._attestation import embedded_provider
+from xdv.security import embedded_provider
 
 __all__ = ["AnnealSchedule", "OscillatorCalibration", "PhaseOscillatorProvider"]
 

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xdv.errors import ErrorCode, XdvError, safe_repr
-from xdv.trace._format import canonicalize
+from xdv.trace import canonicalize
 
 __all__ = [
     "ConstraintProblem",

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import cbor2
 
-from xdv.trace._format import canonicalize
+from xdv.trace import canonicalize
 
 __all__ = ["PhiProvider", "measure_sources"]
 

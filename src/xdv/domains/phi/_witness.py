@@ -26,10 +26,11 @@ from typing import Any, Protocol
 import cbor2
 import numpy as np
 
+from xdv.domains.phi._exact import ExactAdmissibilityProvider
 from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, canonical_hash, ising_cut
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import HybridKeyPair
-from xdv.trace._format import canonicalize
+from xdv.security import HybridKeyPair, HybridPublicKey
+from xdv.trace import canonicalize
 
 __all__ = [
     "WITNESS_FORMAT",
@@ -141,8 +142,6 @@ def verify_witness(document: Any, *, recheck: bool = True) -> dict[str, Any]:
         elif status != "INADMISSIBLE":
             raise WitnessError(f"unknown status {status!r}", where="witness.payload.status")
         if recheck:
-            from xdv.domains.phi._exact import ExactAdmissibilityProvider
-
             again = ExactAdmissibilityProvider().solve(problem)
             if again.status != status or (
                 status == "ADMISSIBLE" and again.assignment != payload.get("configuration")
@@ -247,8 +246,6 @@ def _check_signature(block: Any, message: bytes) -> str:
             raise WitnessError("the payload does not match its digest", where="witness.signature")
         return "sha256 digest (integrity only, unsigned)"
     if scheme == "hybrid":
-        from xdv.security import HybridPublicKey
-
         try:
             public = HybridPublicKey.from_record(block.get("public"))
         except XdvError as error:

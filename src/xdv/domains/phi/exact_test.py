@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xdv.core import Kernel, Operation
-from xdv.domains import KDomainManager
+from xdv.core import KDomainManager, Operation
 from xdv.domains.phi import (
     ConstraintProblem,
     ExactAdmissibilityProvider,
@@ -19,6 +18,7 @@ from xdv.domains.phi import (
     verify_witness,
 )
 from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import make_kernel
 from xdv.syscalls import Emit, Invoke, Reserve
 from xdv.trace._format import jsonable
 
@@ -64,7 +64,7 @@ def solve_through_kernel(
         result = yield Invoke(contract, "solve", (problem,))
         yield Emit(result)
 
-    kernel = Kernel(signer_seed, domains=[KDomainManager(), manager])
+    kernel = make_kernel(signer_seed, domains=[KDomainManager(), manager])
     pid = kernel.spawn(anchor, domains=("K", "Φ"))
     kernel.grant(pid, Operation.PROJECT, "Φ", "K")
     kernel.run()
@@ -222,7 +222,7 @@ def test_hybrid_signed_witnesses_verify_and_signatures_stay_out_of_the_trace() -
             contract = yield Reserve("Φ", "envelope")
             yield Invoke(contract, "solve", (FEASIBLE,))
 
-        kernel = Kernel(3, domains=[KDomainManager(), manager])
+        kernel = make_kernel(3, domains=[KDomainManager(), manager])
         pid = kernel.spawn(anchor, domains=("K", "Φ"))
         kernel.grant(pid, Operation.PROJECT, "Φ", "K")
         traces.append(kernel.run().trace_bytes)

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdv.core import Domain, EventType, Kernel, Operation
-from xdv.domains import DomainManager, KDomainManager
-from xdv.domains._interface import Invocation, ResourceContract, ResourceRequest
+from xdv.core import DomainManager, KDomainManager, Kernel, Operation
+from xdv.core._interface import Invocation, ResourceContract, ResourceRequest
 from xdv.domains._registry import manager_from_description
 from xdv.domains.phi import PhiDomainManager
 from xdv.domains.testing import assert_manager_consistent
 from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import make_kernel
 from xdv.syscalls import Emit, Invoke, Release, Reserve, Sleep
-from xdv.trace import TraceEntry, read_trace
+from xdv.trace import Domain, EventType, TraceEntry, read_trace
 
 RING = {"kind": "ising", "n": 6, "J": [[i, (i + 1) % 6, 1.0] for i in range(6)]}
 SMALL = {"steps": 200, "replicas": 4}
@@ -36,7 +36,7 @@ Anchor = Callable[..., Generator[Any, Any, Any]]
 def run(
     *anchors: Anchor, manager: PhiDomainManager | None = None, seed: int = 5
 ) -> tuple[Any, list[TraceEntry], Kernel]:
-    kernel = Kernel(seed, domains=[KDomainManager(), manager or PhiDomainManager()])
+    kernel = make_kernel(seed, domains=[KDomainManager(), manager or PhiDomainManager()])
     for anchor in anchors:
         pid = kernel.spawn(anchor, domains=("K", "Φ"))
         kernel.grant(pid, Operation.PROJECT, "Φ", "K")
@@ -480,7 +480,7 @@ def test_the_kernel_requires_project_for_readouts_but_not_for_transforms() -> No
         readout = yield from caught(Invoke(contract, "readout"))
         yield Emit([loaded["transform"]["status"], readout])
 
-    kernel = Kernel(1, domains=[KDomainManager(), PhiDomainManager()])
+    kernel = make_kernel(1, domains=[KDomainManager(), PhiDomainManager()])
     kernel.spawn(anchor, domains=("K", "Φ"))  # no PROJECT(Φ→K) granted
     kernel.run()
     assert kernel.outputs[0][1] == ["OK", "DOMAIN_UNAUTHORIZED"]

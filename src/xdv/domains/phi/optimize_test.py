@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xdv.core import EventType, Kernel, Operation
-from xdv.domains import KDomainManager
+from xdv.core import KDomainManager, Operation
 from xdv.domains.phi import ExactAdmissibilityProvider, IsingProblem, PhiDomainManager
 from xdv.domains.phi._problems import ising_cut
 from xdv.domains.phi._witness import verify_witness
 from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import make_kernel
 from xdv.syscalls import Emit, Invoke, Release, Reserve
-from xdv.trace import read_trace
+from xdv.trace import EventType, read_trace
 
 
 def brute_force_energy(problem: IsingProblem) -> float:
@@ -42,7 +42,7 @@ def optimize_job(problem: Any, options: dict[str, Any] | None = None) -> Any:
 
 def run(problem: Any, seed: int = 7, options: dict[str, Any] | None = None) -> tuple[Any, Any]:
     manager = PhiDomainManager()
-    kernel = Kernel(seed, domains=[KDomainManager(), manager])
+    kernel = make_kernel(seed, domains=[KDomainManager(), manager])
     pid = kernel.spawn(optimize_job(problem, options), domains=("K", "Φ"))
     kernel.grant(pid, Operation.PROJECT, "Φ", "K")
     result = kernel.run()
@@ -191,7 +191,7 @@ def test_the_phase_provider_does_not_offer_optimize() -> None:
         except XdvError as error:
             yield Emit(error.code.name)
 
-    kernel = Kernel(1, domains=[KDomainManager(), PhiDomainManager()])
+    kernel = make_kernel(1, domains=[KDomainManager(), PhiDomainManager()])
     pid = kernel.spawn(anchor, domains=("K", "Φ"))
     kernel.grant(pid, Operation.PROJECT, "Φ", "K")
     assert kernel.run().outputs[0][1] == "OPERATION_UNSUPPORTED"

@@ -3,7 +3,7 @@
 Importing this package is cheap: Qiskit, Aer and Stim are imported when a provider is built.
 """
 
-from xdv.domains._registry import register_manager_factory
+from xdv.domains import register_manager_factory
 from xdv.domains.q._budget import DecoherenceBudget, JobEstimate, estimate
 from xdv.domains.q._calibration import (
     CalibrationContract,

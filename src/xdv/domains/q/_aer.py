@@ -20,7 +20,7 @@ from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
 from xdv.domains.q._provider import QJob, counts_from_hex, measure_sources, sign_calibration
 from xdv.domains.q._signing import ProviderIdentity
 from xdv.errors import ErrorCode, XdvError, describe_exception
-from xdv.security._attestation import embedded_provider
+from xdv.security import embedded_provider
 
 __all__ = ["AerProvider"]
 

@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 from xdv.errors import ErrorCode, XdvError, describe_exception
-from xdv.trace._format import canonical_metadata
+from xdv.trace import canonical_metadata
 
 __all__ = [
     "CalibrationContract",

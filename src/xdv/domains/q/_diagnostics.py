@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xdv.core._events import Domain, EventType
-from xdv.trace import Trace
+from xdv.trace import Domain, EventType, Trace
 
 __all__ = ["job_diagnostics"]
 

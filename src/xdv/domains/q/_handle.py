@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any, NoReturn
 
-from xdv.core._syscalls import Contracts, Invoke, Release, Reserve, Self, Transfer
-from xdv.domains._interface import ResourceContract
-from xdv.domains.q._circuit import NoCloningViolation
+from xdv.core import ResourceContract
+from xdv.domains.q._circuit import NoCloningViolation, circuit_to_text
 from xdv.errors import DomainError, ErrorCode, XdvError
+from xdv.syscalls import Contracts, Invoke, Release, Reserve, Self, Transfer
 
 __all__ = ["QHandle"]
 
@@ -99,8 +99,6 @@ class QHandle:
         """Submit a job (OpenQASM 2/3 text or a ``QuantumCircuit``); return its result dict."""
         yield from self._check()
         if not isinstance(circuit, str):
-            from xdv.domains.q._circuit import circuit_to_text
-
             circuit = circuit_to_text(circuit, f"contract {self._contract.id}")
         result: dict[str, Any] = yield Invoke(self._contract, "run", (circuit, shots))
         return result

@@ -33,10 +33,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from xdv.core._events import Domain
-from xdv.domains._interface import (
+from xdv.core import (
     Invocation,
     Outcome,
+    PreparedCall,
     ResourceContract,
     ResourceGrant,
     ResourceRequest,
@@ -56,7 +56,7 @@ from xdv.errors import (
     invariant,
     safe_repr,
 )
-from xdv.trace._format import canonicalize
+from xdv.trace import Domain, canonicalize
 
 __all__ = ["QDomainManager", "provider_factories"]
 
@@ -441,6 +441,11 @@ class QDomainManager:
                 where=f"contract {contract.id}",
             )
         self._container(contract)
+
+    def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
+        """Validate an invocation and describe it for the trace (see the DomainManager
+        protocol)."""
+        return PreparedCall(operation, self.invocation_record(operation, args))
 
     def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
         if operation == "run":

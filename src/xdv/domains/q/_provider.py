@@ -20,7 +20,7 @@ from xdv.domains.q._calibration import (
 )
 from xdv.domains.q._circuit import ParsedCircuit
 from xdv.domains.q._signing import ProviderIdentity
-from xdv.trace._format import canonical_metadata
+from xdv.trace import canonical_metadata
 
 __all__ = ["QJob", "QProvider", "measure_sources", "sign_calibration"]
 

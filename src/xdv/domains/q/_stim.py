@@ -16,7 +16,7 @@ from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
 from xdv.domains.q._provider import QJob, measure_sources, sign_calibration
 from xdv.domains.q._signing import ProviderIdentity
 from xdv.errors import ErrorCode, XdvError
-from xdv.security._attestation import embedded_provider
+from xdv.security import embedded_provider
 
 __all__ = ["StimProvider"]
 

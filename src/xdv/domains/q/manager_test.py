@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdv.core import Domain, Kernel, Operation, RunResult
-from xdv.domains import KDomainManager, ResourceContract, ResourceRequest
+from xdv.core import KDomainManager, Operation, ResourceContract, ResourceRequest, RunResult
 from xdv.domains.q import QDomainManager, QHandle, job_diagnostics, parse_circuit
 from xdv.domains.q._aer import AerProvider
 from xdv.domains.q.testing import BELL
 from xdv.domains.testing import assert_manager_consistent
 from xdv.errors import DomainError, ErrorCode, XdvError
+from xdv.runtime import make_kernel
 from xdv.security import HybridKeyPair
 from xdv.security._attestation import _EMBEDDED, AttestationVerifier, attest
 from xdv.syscalls import (
@@ -29,7 +29,7 @@ from xdv.syscalls import (
     Transition,
     Wait,
 )
-from xdv.trace import TraceEntry, read_trace
+from xdv.trace import Domain, TraceEntry, read_trace
 
 GHZ = """OPENQASM 3.0;
 include "stdgates.inc";
@@ -78,7 +78,9 @@ def run_q(
     measure: bool = True,
 ) -> tuple[RunResult, list[TraceEntry]]:
     manager = manager or QDomainManager()
-    kernel = Kernel(seed, domains=[KDomainManager(), manager], attestation=verifier_for(manager))
+    kernel = make_kernel(
+        seed, domains=[KDomainManager(), manager], attestation=verifier_for(manager)
+    )
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     if measure:
         kernel.grant(pid, Operation.MEASURE, "Q", "K")
@@ -573,7 +575,7 @@ def test_a_container_crosses_processes_only_by_an_explicit_recorded_transfer() -
         yield Wait(pid)
 
     manager = QDomainManager()
-    kernel = Kernel(0, domains=[KDomainManager(), manager], attestation=verifier_for(manager))
+    kernel = make_kernel(0, domains=[KDomainManager(), manager], attestation=verifier_for(manager))
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     measure.append(kernel.grant(pid, Operation.MEASURE, "Q", "K").id)
     result = kernel.run()

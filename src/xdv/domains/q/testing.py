@@ -16,7 +16,7 @@ from xdv.domains.q._calibration import CalibrationProfile, load_profile
 from xdv.domains.q._circuit import parse_circuit
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.errors import ErrorCode, XdvError
-from xdv.trace._format import canonicalize
+from xdv.trace import canonicalize
 
 __all__ = ["BELL", "assert_provider_consistent"]
 

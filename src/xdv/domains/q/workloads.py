@@ -6,7 +6,7 @@ the qubit count, the shots and the reservation terms) are workload parameters, r
 trace's run-start entry, so ``xdv replay`` rebuilds the run from the trace alone::
 
     from xdv import run_workload
-    from xdv.domains import KDomainManager
+    from xdv.core import KDomainManager
     from xdv.domains.q import QDomainManager
 
     run_workload(
@@ -22,7 +22,10 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+from xdv.core import Operation
+from xdv.domains.q._handle import QHandle
 from xdv.errors import WorkloadError
+from xdv.syscalls import Emit
 
 __all__ = ["QRUN_TARGET", "qrun", "spawn_qrun"]
 
@@ -54,9 +57,6 @@ def spawn_qrun(
     ``results`` and ``granted`` (optional) collect the job's result and the granted contract
     terms for the caller; they do not enter the trace. Returns the process id.
     """
-    from xdv.core import Operation
-    from xdv.domains.q._handle import QHandle
-    from xdv.syscalls import Emit
 
     _check(circuit, qubits, shots, terms)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from xdv.errors import XdvError, safe_repr
+
 __all__ = ["Domain", "EventType"]
 
 
@@ -29,7 +31,6 @@ class Domain(enum.IntEnum):
         """Accept a Domain, or its label (``K``, ``Q``, ``Φ``/``PHI``, ``O``) in any case."""
         if isinstance(text, Domain):
             return text
-        from xdv.errors import XdvError, safe_repr
 
         if not isinstance(text, str):
             raise XdvError(

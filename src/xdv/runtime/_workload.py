@@ -32,9 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xdv import dpl
 from xdv.errors import ErrorCode, TraceError, WorkloadError
+from xdv.trace import canonical_metadata, canonicalize
 
-__all__ = ["Workload", "load_workload", "params_digest"]
+__all__ = ["Workload", "load_dpl_program", "load_dpl_workload", "load_workload", "params_digest"]
 
 WorkloadFunction = Callable[[Any], Any]
 
@@ -59,7 +61,6 @@ class Workload:
 def params_digest(source_digest: str, params: Mapping[str, Any]) -> str:
     """The digest recorded for a parameterized workload: SHA-256 over the 32 bytes of the
     source's SHA-256 followed by the canonical trace encoding of ``params``."""
-    from xdv.trace._format import canonical_metadata
 
     encoded = canonical_metadata(dict(params))
     return hashlib.sha256(bytes.fromhex(source_digest) + encoded).hexdigest()
@@ -68,7 +69,6 @@ def params_digest(source_digest: str, params: Mapping[str, Any]) -> str:
 def _checked_params(params: Any, target: str, code: ErrorCode) -> dict[str, Any]:
     """``params`` in the canonical form the trace records (so the run sees exactly what a replay
     will pass back: lists for tuples, key-sorted maps), or an error with ``code``."""
-    from xdv.trace._format import canonicalize
 
     if not isinstance(params, Mapping) or not all(type(key) is str for key in params):
         raise WorkloadError(
@@ -139,10 +139,7 @@ def load_workload(
     if target.endswith(".ds") or ".ds:" in target:
         if params is not None:
             raise WorkloadError("DPL workloads take no parameters", code=refusal, where=target)
-        from xdv.dpl import load_dpl_workload
-
-        loaded: Workload = load_dpl_workload(target, expected_digest=expected_digest)
-        return loaded
+        return load_dpl_workload(target, expected_digest=expected_digest)
     checked = None if params is None else _checked_params(params, target, refusal)
     location, entry = _split(target)
     path = Path(location)
@@ -231,3 +228,42 @@ def _check_digest(
             code=ErrorCode.REPLAY_INPUT_CHANGED,
             where=target,
         )
+
+
+def load_dpl_workload(
+    target: str,
+    entry: str | None = None,
+    *,
+    expected_digest: str | None = None,
+    steps_max: int | None = None,
+) -> Workload:
+    """A kernel :class:`Workload` running ``entry`` (default ``main``) of a
+    ``.ds`` file; ``target`` may be ``file.ds`` or ``file.ds:entry``."""
+    return load_dpl_program(target, entry, expected_digest=expected_digest, steps_max=steps_max)[0]
+
+
+def load_dpl_program(
+    target: str,
+    entry: str | None = None,
+    *,
+    expected_digest: str | None = None,
+    steps_max: int | None = None,
+) -> tuple[Workload, dict[str, Any]]:
+    """The workload of a ``.ds`` file (as :func:`load_dpl_workload`) and its DIR document."""
+    location, _, named = target.partition(".ds:")
+    if named:
+        location += ".ds"
+    entry_name = entry or named or "main"
+    path = Path(location)
+    text = dpl.read_text(path)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    canonical = _canonical_file_target(path, entry_name if entry_name != "main" else None)
+    _check_digest(canonical, digest, expected_digest)
+    document = dpl.compile_source(text, path.name)
+    program = dpl.Program(document, entry_name, steps_max=steps_max)
+
+    def workload(kernel: Any) -> None:
+        dpl.spawn_dpl(kernel, program)
+
+    loaded = Workload(target=canonical, entry=entry_name, function=workload, digest=digest)
+    return loaded, document

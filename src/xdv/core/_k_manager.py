@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from xdv.core._events import Domain
-from xdv.domains._interface import (
+from xdv.core._interface import (
     Invocation,
     Outcome,
+    PreparedCall,
     ResourceContract,
     ResourceGrant,
     ResourceRequest,
@@ -27,7 +27,7 @@ from xdv.errors import (
     describe_exception,
     invariant,
 )
-from xdv.trace._format import canonicalize
+from xdv.trace import Domain, canonicalize
 
 __all__ = ["KDomainManager"]
 
@@ -121,17 +121,23 @@ class KDomainManager:
                 where=f"contract {contract.id}",
             )
 
-    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
+        self.latency(operation)  # refuses an unknown operation
         if not args or not callable(args[0]):
             raise DomainError(
                 "K 'call' takes a function followed by its arguments",
                 code=ErrorCode.SYSCALL_INVALID,
                 where="K.call",
             )
-        return {"fn": qualified_name(args[0]), "args": canonicalize(list(args[1:]), "K.call.args")}
+        function, arguments = args[0], tuple(args[1:])
+        record = {
+            "fn": qualified_name(function),
+            "args": canonicalize(list(arguments), "K.call.args"),
+        }
+        return PreparedCall(operation, record, (function, arguments))
 
     def execute(self, invocation: Invocation) -> Outcome:
-        function, *arguments = invocation.args
+        function, arguments = invocation.parsed
         self.calls += 1
         try:
             result = function(*arguments)

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from xdv.core import Domain, Kernel
-from xdv.domains import DomainManager, KDomainManager
-from xdv.domains._interface import Invocation, ResourceContract, ResourceRequest
+from xdv.core import DomainManager, KDomainManager, Kernel
+from xdv.core._interface import Invocation, ResourceContract, ResourceRequest
 from xdv.domains.testing import assert_manager_consistent
 from xdv.errors import ContractError, DomainError, ErrorCode, ResourceError, TraceError
+from xdv.trace import Domain
 
 
 @pytest.mark.spec("XDV-011-3.1")
@@ -57,7 +57,8 @@ def test_call_results_must_be_plain_values_and_errors_are_domain_faults() -> Non
     contract = ResourceContract(1, 1, Domain.K, "lane", 1, 0, None, 1)
 
     def invocation(*args: object) -> Invocation:
-        return Invocation(1, 1, Domain.K, contract, "call", args, 0, 0)
+        prepared = manager.prepare("call", args)
+        return Invocation(1, 1, Domain.K, contract, "call", args, 0, 0, prepared.parsed)
 
     assert manager.execute(invocation(sum, [1, 2, 3])).value == 6
     with pytest.raises(DomainError) as raised:

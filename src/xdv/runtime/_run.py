@@ -7,14 +7,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from xdv.core import FaultPlan, Kernel, KernelLimits, RecordedOutcome, RunResult
-from xdv.core._audit import AuditConfig
-from xdv.core._kernel import EmitSink
-from xdv.domains import DomainManager, KDomainManager
-from xdv.domains._registry import manager_from_description
+from xdv.core import (
+    AuditConfig,
+    DomainManager,
+    EmitSink,
+    FaultPlan,
+    KDomainManager,
+    KernelLimits,
+    RecordedOutcome,
+    RunResult,
+)
+from xdv.domains import manager_from_description
 from xdv.errors import InvariantViolation, WorkloadError
+from xdv.runtime._kernel import make_kernel
+from xdv.runtime._workload import Workload, load_workload
 from xdv.trace import FsyncPolicy, TraceWriter
-from xdv.workload import Workload, load_workload
 
 __all__ = ["declared_domains", "run_workload"]
 
@@ -74,7 +81,7 @@ def run_workload(
     record = loaded.to_record()
     if recorded_target is not None:
         record["target"] = recorded_target
-    kernel = Kernel(
+    kernel = make_kernel(
         seed,
         trace=trace,
         domains=domains,

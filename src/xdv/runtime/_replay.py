@@ -23,25 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xdv.core import FaultPlan, KernelLimits, RecordedOutcome
-from xdv.core._audit import AuditConfig
-from xdv.core._events import EventType
-from xdv.domains import DomainManager
-from xdv.domains._registry import manager_from_description
+from xdv.core import AuditConfig, DomainManager, FaultPlan, KernelLimits, RecordedOutcome
+from xdv.domains import manager_from_description
 from xdv.errors import ErrorCode, TraceError, XdvError, safe_repr
-from xdv.runner import run_workload
-from xdv.trace import Divergence, TraceWriter
-from xdv.trace._diff import diff_entries
-from xdv.trace._format import (
+from xdv.runtime._run import run_workload
+from xdv.trace import (
     FRAME_EVENT_TYPE,
     FRAME_LENGTH,
     HEADER,
     PREAMBLE,
+    Divergence,
+    EntryMismatch,
+    EventType,
     TraceEntry,
+    TraceWriter,
     decode_body,
+    diff_entries,
+    scan_trace,
+    split_frames,
 )
-from xdv.trace._reader import scan_trace, split_frames
-from xdv.trace._writer import EntryMismatch
 
 __all__ = ["ReplayMode", "ReplayReport", "recorded_outcomes", "replay"]
 

@@ -16,12 +16,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from xdv.core._events import Domain
+from xdv.trace import Domain
 
 __all__ = [
     "DomainManager",
     "Invocation",
     "Outcome",
+    "PreparedCall",
     "ResourceContract",
     "ResourceGrant",
     "ResourceRequest",
@@ -85,8 +86,26 @@ class ResourceContract:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedCall:
+    """A domain operation's arguments after its manager parsed and validated them, once.
+
+    ``record`` is what the DOMAIN_INVOKE entry records about the inputs (trace-encodable, never
+    raw Q/Φ state); ``parsed`` is the manager's own validated form, handed back to it in
+    :attr:`Invocation.parsed` so :meth:`DomainManager.execute` never parses again.
+    """
+
+    operation: str
+    record: Mapping[str, Any]
+    parsed: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class Invocation:
-    """One domain operation, as the kernel hands it to a manager."""
+    """One domain operation, as the kernel hands it to a manager.
+
+    ``args`` are the arguments as the process passed them; ``parsed`` is what the manager's
+    :meth:`~DomainManager.prepare` made of them.
+    """
 
     id: int
     pid: int
@@ -96,6 +115,7 @@ class Invocation:
     args: tuple[Any, ...]
     seed: int
     logical_time: int
+    parsed: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +170,18 @@ class DomainManager(Protocol):
         """Raise :class:`~xdv.errors.ContractError` if ``operation`` cannot run under it."""
         ...
 
-    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
-        """Trace-encodable description of an invocation's inputs (never raw Q/Φ state)."""
+    def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
+        """Parse and validate an invocation's arguments and describe them for the trace.
+
+        Called once, before anything is recorded; a refusal raises a typed error and changes
+        nothing. The kernel passes :attr:`PreparedCall.parsed` back in :attr:`Invocation.parsed`.
+        """
         ...
 
     def execute(self, invocation: Invocation) -> Outcome:
-        """Run the operation (or start it and return a future in :attr:`Outcome.value`)."""
+        """Run a prepared operation (or start it and return a future in :attr:`Outcome.value`).
+
+        Uses :attr:`Invocation.parsed`; never parses :attr:`Invocation.args` again."""
         ...
 
     def project(self, pid: int, args: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -1,0 +1,24 @@
+"""Building a kernel with XDV's security layer injected.
+
+The core kernel imports no security code: a bare :class:`~xdv.core.Kernel` holds the core's
+minimal capability table and admits no provider. Every run the runtime makes, and every
+embedding that wants XDV's full behaviour, builds its kernel here instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xdv.core import Kernel
+from xdv.security import AttestationVerifier, TokenAuthority
+
+__all__ = ["make_kernel"]
+
+
+def make_kernel(seed: int = 0, **options: Any) -> Kernel:
+    """A :class:`~xdv.core.Kernel` with the SDBM token authority (signed, attenuable, revocable
+    capability tokens under a fresh key) and the provider attestation verifier, unless
+    ``authority`` or ``attestation`` are given; every other option passes through."""
+    options.setdefault("authority", TokenAuthority())
+    options.setdefault("attestation", AttestationVerifier())
+    return Kernel(seed, **options)
