@@ -1,11 +1,48 @@
-"""Shared pytest configuration: the ``--long`` flag for soak and fuzz modes."""
+"""Shared pytest configuration: the ``--long`` flag for soak and fuzz modes, and the one way
+tests find the shared test data.
+
+The shared test data (RFC 9162 vectors, G-set graphs, QASM circuits) lives beside the project,
+in ``../shared/testdata``. A test that needs it asks :func:`shared_testdata`, which skips the test
+when the data is absent, except under continuous integration (``CI`` set, as CI services do),
+where absent data is a failure: a CI run must not pass by skipping what it was meant to check.
+Test modules import it with ``from conftest import shared_testdata``.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
+
+TESTDATA = Path(__file__).resolve().parent.parent / "shared" / "testdata"
+
+
+def in_ci(environ: dict[str, str] | None = None) -> bool:
+    """Whether this is a continuous-integration run: ``CI`` set to anything but a false value."""
+    value = (os.environ if environ is None else environ).get("CI", "")
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def shared_testdata_path(*parts: str, root: Path | None = None) -> Path:
+    """Where ``parts`` of the shared test data would be; checks nothing (for collection)."""
+    return (TESTDATA if root is None else root).joinpath(*parts)
+
+
+def shared_testdata(*parts: str, root: Path | None = None) -> Path:
+    """The path of ``parts`` in the shared test data (a file or a folder).
+
+    When it is absent the calling test is skipped, or fails when :func:`in_ci` says this is a
+    continuous-integration run.
+    """
+    path = shared_testdata_path(*parts, root=root)
+    if path.exists():
+        return path
+    where = "/".join(("testdata", *parts))
+    if in_ci():
+        pytest.fail(f"shared test data {where} is absent (required when CI is set)")
+    pytest.skip(f"shared test data {where} is absent")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import shared_testdata
 
 from helpers import WORKLOADS, xdv
 from xdv import KDomainManager, replay, run_workload
 from xdv.domains.phi import PhiDomainManager
 
-GSET = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "gset"
 TRIANGLES = "6 7\n1 2 1\n2 3 1\n3 1 1\n4 5 1\n5 6 1\n6 4 1\n1 4 1\n"
 
 
@@ -111,11 +111,10 @@ def test_phirun_accepts_a_bqm_json_problem(tmp_path: Path) -> None:
     assert json.loads(completed.stdout)["energy"] == -1  # x = (1, 0, 0) or (0, 1, 0)
 
 
-@pytest.mark.skipif(not (GSET / "G1.txt").is_file(), reason="G-set test data not present")
 def test_phirun_on_g1(tmp_path: Path) -> None:
     completed = xdv(
         "phirun",
-        str(GSET / "G1.txt"),
+        str(shared_testdata("gset", "G1.txt")),
         "--budget-ms",
         "0.3",
         "--json",
@@ -170,11 +169,10 @@ def test_phirun_exact_refuses_an_oversized_problem(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (GSET / "G1.txt").is_file(), reason="G-set test data not present")
 def test_phirun_exact_on_g1(tmp_path: Path) -> None:
     completed = xdv(
         "phirun",
-        str(GSET / "G1.txt"),
+        str(shared_testdata("gset", "G1.txt")),
         "--provider",
         "exact",
         "--work-limit",

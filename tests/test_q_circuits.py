@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import shared_testdata
 
-from helpers import ROOT, WORKLOADS
+from helpers import WORKLOADS
 from xdv import Operation, replay, run_workload
 from xdv.core import KDomainManager
 from xdv.domains.q import QDomainManager, QHandle, parse_circuit
@@ -18,8 +19,13 @@ from xdv.domains.q._aer import AerProvider
 from xdv.runtime import make_kernel
 from xdv.syscalls import Emit
 
-QASM = ROOT.parent / "shared" / "testdata" / "qasm"
-needs_testdata = pytest.mark.skipif(not QASM.is_dir(), reason="shared/testdata/qasm is absent")
+
+@pytest.fixture
+def qasm_testdata() -> Path:
+    return shared_testdata("qasm")
+
+
+needs_testdata = pytest.mark.usefixtures("qasm_testdata")
 SHOTS = 2000
 
 
@@ -40,12 +46,12 @@ def run_jobs(sources: list[str], *, seed: int = 0, **terms: Any) -> list[dict[st
 
 
 def index() -> dict[str, dict[str, str]]:
-    with (QASM / "INDEX.tsv").open(encoding="utf-8") as handle:
+    with shared_testdata("qasm", "INDEX.tsv").open(encoding="utf-8") as handle:
         return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
 
 
 def source(name: str) -> str:
-    return (QASM / index()[name]["file"]).read_text(encoding="utf-8")
+    return shared_testdata("qasm", index()[name]["file"]).read_text(encoding="utf-8")
 
 
 def bare_aer(text: str, seed: int) -> dict[str, int]:

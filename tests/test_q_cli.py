@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import shared_testdata
 
-from helpers import ROOT, xdv
+from helpers import xdv
 
-QASM = ROOT.parent / "shared" / "testdata" / "qasm"
 GHZ = """OPENQASM 3.0;
 include "stdgates.inc";
 qubit[3] q;
@@ -55,11 +55,9 @@ def test_qrun_refuses_bad_circuits_and_runs_stim(tmp_path: Path) -> None:
 
 
 def test_qrun_reports_a_refused_reservation() -> None:
-    if not QASM.is_dir():
-        pytest.skip("shared/testdata/qasm is absent")
     done = xdv(
         "qrun",
-        str(QASM / "qasmbench" / "qpe_n9.qasm"),
+        str(shared_testdata("qasm", "qasmbench", "qpe_n9.qasm")),
         "--calibration",
         "fake_manila",
         "--json",
@@ -73,3 +71,39 @@ def test_calibrations_lists_the_device_snapshots() -> None:
     assert done.returncode == 0
     assert "fake_sherbrooke (default)" in done.stdout.splitlines()
     assert "fake_manila" in done.stdout.splitlines()
+    # A snapshot without the native gates profiles describe is listed, marked, with the reason.
+    (almaden,) = [line for line in done.stdout.splitlines() if line.startswith("fake_almaden")]
+    assert almaden.startswith("fake_almaden: unusable: ") and "native gates" in almaden
+
+
+def test_calibrations_details_and_json_list_every_profile() -> None:
+    from xdv.domains.q import profile_names
+
+    names = set(profile_names())
+    done = xdv("calibrations", "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["default"] == "fake_sherbrooke"
+    rows = {row["name"]: row for row in document["profiles"]}
+    assert set(rows) == names
+    unusable = {name for name, row in rows.items() if not row["usable"]}
+    assert "fake_almaden" in unusable and "fake_sherbrooke" not in unusable
+    for name, row in rows.items():
+        if name in unusable:
+            assert name in row["reason"] and "native gates" in row["reason"]
+            assert "qubits" not in row
+        else:
+            assert row["reason"] is None and row["qubits"] > 0 and len(row["digest"]) == 64
+    done = xdv("calibrations", "--details")
+    assert done.returncode == 0, done.stderr
+    lines = {
+        line.split(":")[0].removesuffix(" (default)"): line for line in done.stdout.splitlines()
+    }
+    assert set(lines) == names
+    for name in names:
+        if name in unusable:
+            assert lines[name] == f"{name}: unusable: {rows[name]['reason']}"
+        else:
+            assert (
+                f": {rows[name]['qubits']} qubits, {rows[name]['two_qubit_gate']}, " in lines[name]
+            )

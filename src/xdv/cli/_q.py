@@ -130,34 +130,35 @@ def qrun(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
-@click.option("--details", is_flag=True, help="Load every profile for its medians (slower).")
+@click.option("--details", is_flag=True, help="Show each profile's medians.")
 def calibrations(as_json: bool, details: bool) -> None:
-    """List the calibration profiles (device snapshots) Q jobs can run under."""
-    from xdv.domains.q import DEFAULT_CALIBRATION, load_profile, profile_names
+    """List the calibration profiles (device snapshots) Q jobs can run under.
 
-    names = profile_names()
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        if details or as_json:
-            rows.append(load_profile(name).summary())
-        else:
-            rows.append({"name": name})
+    Every profile found is listed; one that cannot be used is marked, with the reason.
+    """
+    from xdv.domains.q import DEFAULT_CALIBRATION, list_profiles
+
+    listings = list_profiles()
     if as_json:
+        rows = [listing.to_record() for listing in listings]
         click.echo(json.dumps({"default": DEFAULT_CALIBRATION, "profiles": rows}, sort_keys=True))
         return
-    if not names:
+    if not listings:
         err_console.print(
             "no calibration profiles: install qiskit-ibm-runtime (pip install 'xdv[q]')"
         )
         sys.exit(EXIT_RUNTIME)
-    for row in rows:
-        mark = " (default)" if row["name"] == DEFAULT_CALIBRATION else ""
-        if details:
+    for listing in listings:
+        mark = " (default)" if listing.name == DEFAULT_CALIBRATION else ""
+        if listing.profile is None:
+            click.echo(f"{listing.name}{mark}: unusable: {listing.reason}")
+        elif details:
+            row = listing.profile.summary()
             click.echo(
-                f"{row['name']}{mark}: {row['qubits']} qubits, {row['two_qubit_gate']}, "
+                f"{listing.name}{mark}: {row['qubits']} qubits, {row['two_qubit_gate']}, "
                 f"T1 {row['t1_us_median']} us, T2 {row['t2_us_median']} us, "
                 f"2q error {row['two_qubit_error_median']:.4g}, "
                 f"readout {row['readout_error_median']:.4g}"
             )
         else:
-            click.echo(f"{row['name']}{mark}")
+            click.echo(f"{listing.name}{mark}")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_testdata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +18,6 @@ from xdv.domains.phi import (
     parse_gset,
 )
 from xdv.errors import ErrorCode, XdvError
-
-GSET = Path(__file__).resolve().parents[4].parent / "shared" / "testdata" / "gset"
 
 
 @settings(max_examples=50, deadline=None)
@@ -122,9 +121,8 @@ def test_schedules_outside_the_device_limits_are_refused() -> None:
     assert AnnealSchedule.from_terms({"budget_ms": 0.5}, calibration).steps == 500
 
 
-@pytest.mark.skipif(not (GSET / "G1.txt").is_file(), reason="G-set test data not present")
 def test_g1_anneals_to_a_good_cut() -> None:
-    problem, total = parse_gset(GSET / "G1.txt")
+    problem, total = parse_gset(shared_testdata("gset", "G1.txt"))
     provider = PhaseOscillatorProvider()
     provider.anneal(1, problem, AnnealSchedule(steps=300, replicas=4), np.random.default_rng(3))
     cut = (total - provider.readout(1, True)["energy"]) / 2

@@ -8,7 +8,9 @@ from xdv.domains.q._budget import DecoherenceBudget, JobEstimate, estimate
 from xdv.domains.q._calibration import (
     CalibrationContract,
     CalibrationProfile,
+    ProfileListing,
     QubitCalibration,
+    list_profiles,
     load_profile,
     profile_names,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "JobEstimate",
     "NoCloningViolation",
     "ParsedCircuit",
+    "ProfileListing",
     "ProviderIdentity",
     "QDomainManager",
     "QHandle",
@@ -48,6 +51,7 @@ __all__ = [
     "circuit_to_text",
     "estimate",
     "job_diagnostics",
+    "list_profiles",
     "load_profile",
     "manager_from_description",
     "parse_circuit",
