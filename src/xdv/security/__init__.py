@@ -1,7 +1,15 @@
 """XDV security: hybrid signatures, the node key store, capability tokens, provider attestation,
 hybrid key agreement and the Merkle audit log."""
 
-from xdv.security._attestation import AttestationVerifier, embedded_provider
+from xdv.security._attestation import (
+    AttestableProvider,
+    AttestationVerifier,
+    ProviderAttestation,
+    ProviderFacts,
+    attest,
+    embedded_provider,
+    measure_provider,
+)
 from xdv.security._audit import (
     HEAD_SIGNATURE_CONTEXT,
     AuditFile,
@@ -22,6 +30,7 @@ __all__ = [
     "FOREVER",
     "HEAD_SIGNATURE_CONTEXT",
     "SIGNATURE_SIZE",
+    "AttestableProvider",
     "AttestationVerifier",
     "AuditFile",
     "AuditReport",
@@ -29,16 +38,20 @@ __all__ = [
     "HybridKeyPair",
     "HybridPublicKey",
     "KeyStore",
+    "ProviderAttestation",
+    "ProviderFacts",
     "Right",
     "Scope",
     "SignedHeadLog",
     "TokenAuthority",
+    "attest",
     "audit_path_for",
     "contains",
     "default_key_store_path",
     "embedded_provider",
     "head_message",
     "intersection",
+    "measure_provider",
     "union",
     "verify_audit",
 ]

@@ -24,8 +24,11 @@ including a subclass of an embedded one, must be registered.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
@@ -36,9 +39,10 @@ __all__ = [
     "AttestableProvider",
     "AttestationVerifier",
     "ProviderAttestation",
+    "ProviderFacts",
     "attest",
     "embedded_provider",
-    "measure",
+    "measure_provider",
 ]
 
 _CONTEXT = b"xdv-attestation"
@@ -72,20 +76,89 @@ def embedded_provider(cls: type[Any]) -> type[Any]:
     return cls
 
 
-def measure(*sources: str, config: Mapping[str, Any] | None = None) -> str:
-    """A measurement helper for providers: SHA-256 over the named source files' bytes (in
-    order) and the canonical encoding of ``config``."""
-    digest = hashlib.sha256(b"XDV-MEASURE-1")
+def measure_provider(
+    sources: Iterable[str | os.PathLike[str]], configuration: Mapping[str, Any]
+) -> str:
+    """The one provider measurement format, used by every Q and Φ provider.
+
+    Hex SHA-256 over a version tag, then for each source file (in the order given) its base
+    name and its bytes, each preceded by its length, then the canonical encoding of the
+    provider's ``configuration`` (library versions, limits, calibration: whatever changes what
+    the provider computes).
+    """
+    digest = hashlib.sha256(b"xdv-provider-measurement-1\0")
     for source in sources:
-        with open(source, "rb") as handle:
-            data = handle.read()
+        path = Path(source)
+        name = path.name.encode("utf-8")
+        data = path.read_bytes()
+        digest.update(len(name).to_bytes(2, "big") + name)
         digest.update(len(data).to_bytes(8, "big") + data)
-    digest.update(canonical_metadata(dict(config or {})))
+    digest.update(canonical_metadata(dict(configuration)))
     return digest.hexdigest()
 
 
 def _failed(message: str, provider: str) -> XdvError:
     return XdvError(message, code=ErrorCode.ATTESTATION_FAILED, where=f"provider {provider}")
+
+
+_MEASUREMENT = re.compile(r"[0-9a-f]{64}\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFacts:
+    """The provider model shared by Q and Φ: who a provider is and what it runs, as judged.
+
+    :meth:`of` reads the facts from a live provider and checks their form; :meth:`check`
+    judges a live provider against facts read earlier. Both the attestation verifier (at every
+    bind) and a manager that must re-attest a provider later (Q recalibration) judge through
+    these two methods, so there is one attestation path.
+    """
+
+    provider_id: str
+    measurement: str
+    declaration: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, provider: Any) -> ProviderFacts:
+        """The facts of ``provider`` now; ATTESTATION_FAILED if it exposes none or they are
+        malformed (a measurement that is not a hex SHA-256, a declaration that cannot be
+        encoded canonically)."""
+        provider_id = getattr(provider, "provider_id", None)
+        if (
+            not isinstance(provider_id, str)
+            or not provider_id
+            or not isinstance(provider, AttestableProvider)
+        ):
+            raise _failed("the provider exposes no identity to attest", repr(provider_id))
+        measurement = provider.measurement()
+        if not isinstance(measurement, str) or not _MEASUREMENT.match(measurement):
+            raise _failed("its measurement is not a hex SHA-256", provider_id)
+        try:
+            declaration = canonicalize(dict(provider.declaration()), "provider declaration")
+        except (XdvError, TypeError, ValueError):
+            raise _failed("its declaration cannot be encoded canonically", provider_id) from None
+        return cls(provider_id, measurement, declaration)
+
+    def check(self, provider: Any) -> ProviderFacts:
+        """Judge ``provider`` against these facts: ATTESTATION_FAILED unless its measurement and
+        declaration are still the same (a provider whose code or configuration changed, a
+        recalibration for instance, must be attested again). Returns the facts now."""
+        now = ProviderFacts.of(provider)
+        if now.provider_id != self.provider_id:
+            raise _failed(f"it is not provider {self.provider_id!r}", now.provider_id)
+        if now.measurement != self.measurement:
+            raise _failed(
+                "its code or configuration no longer matches the attested measurement "
+                "(re-attest it after a change such as a recalibration)",
+                self.provider_id,
+            )
+        if now.declaration != self.declaration:
+            raise _failed("its declaration differs from the attested one", self.provider_id)
+        return now
+
+    def declaration_digest(self) -> str:
+        """SHA-256 of the canonical declaration (what traces record of it)."""
+        return hashlib.sha256(canonical_metadata(dict(self.declaration))).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +186,17 @@ class ProviderAttestation:
             }
         )
 
+    @property
+    def facts(self) -> ProviderFacts:
+        """The provider facts this attestation vouches for."""
+        return ProviderFacts(self.provider_id, self.measurement, self.declaration)
+
     def to_record(self) -> dict[str, Any]:
         """The deterministic facts the trace records (no key, no signature)."""
         record: dict[str, Any] = {
             "provider": self.provider_id,
             "measurement": self.measurement,
-            "declaration": hashlib.sha256(canonical_metadata(dict(self.declaration))).hexdigest(),
+            "declaration": self.facts.declaration_digest(),
         }
         if self.valid_until is not None:
             record["valid_until"] = self.valid_until
@@ -132,12 +210,12 @@ def attest(
     valid_until: int | None = None,
 ) -> ProviderAttestation:
     """Attest ``provider`` as it is now, signed with its ``identity`` key."""
-    declaration = canonicalize(dict(provider.declaration()), "provider declaration")
+    facts = ProviderFacts.of(provider)
     unsigned = ProviderAttestation(
-        provider_id=provider.provider_id,
+        provider_id=facts.provider_id,
         identity=identity.public,
-        measurement=provider.measurement(),
-        declaration=declaration,
+        measurement=facts.measurement,
+        declaration=facts.declaration,
         issued_at=now,
         valid_until=valid_until,
     )
@@ -204,15 +282,7 @@ class AttestationVerifier:
         pinned = self._pinned.get(provider_id)
         if pinned is not None and attestation.identity.fingerprint != pinned:
             raise _failed("its attestation is signed by an identity not pinned for it", provider_id)
-        if provider.measurement() != attestation.measurement:
-            raise _failed(
-                "its code or configuration no longer matches the attested measurement "
-                "(re-attest it after a change such as a recalibration)",
-                provider_id,
-            )
-        declaration = canonicalize(dict(provider.declaration()), "provider declaration")
-        if declaration != canonicalize(dict(attestation.declaration), "attested declaration"):
-            raise _failed("its declaration differs from the attested one", provider_id)
+        attestation.facts.check(provider)
         if attestation.valid_until is not None and now > attestation.valid_until:
             raise _failed(
                 f"its attestation expired at logical time {attestation.valid_until} (now {now})",

@@ -30,9 +30,8 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from xdv.domains.phi._problems import INT_BOUND_MAX, ConstraintProblem, IsingProblem
-from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import embedded_provider
+from xdv.security import embedded_provider, measure_provider
 
 __all__ = ["ExactAdmissibilityProvider", "ExactResult", "OptimizeResult"]
 
@@ -120,7 +119,7 @@ class ExactAdmissibilityProvider:
         }
 
     def measurement(self) -> str:
-        return measure_sources(
+        return measure_provider(
             [Path(__file__), Path(__file__).with_name("_problems.py")], self.configuration()
         )
 

@@ -30,9 +30,8 @@ import numpy.typing as npt
 import scipy.sparse
 
 from xdv.domains.phi._problems import IsingProblem
-from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import embedded_provider
+from xdv.security import embedded_provider, measure_provider
 
 __all__ = ["AnnealSchedule", "OscillatorCalibration", "PhaseOscillatorProvider"]
 
@@ -185,7 +184,7 @@ class PhaseOscillatorProvider:
         return {"provider": self.provider_id, "calibration": self.calibration.to_record()}
 
     def measurement(self) -> str:
-        return measure_sources(
+        return measure_provider(
             [Path(__file__), Path(__file__).with_name("_problems.py")], self.configuration()
         )
 

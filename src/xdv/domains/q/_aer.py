@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
-from xdv.domains.q._provider import QJob, counts_from_hex, measure_sources, sign_calibration
+from xdv.domains.q._provider import QJob, counts_from_hex, sign_calibration
 from xdv.domains.q._signing import ProviderIdentity
 from xdv.errors import ErrorCode, XdvError, describe_exception
-from xdv.security import embedded_provider
+from xdv.security import embedded_provider, measure_provider
 
 __all__ = ["AerProvider"]
 
@@ -64,14 +64,14 @@ class AerProvider:
         self._noise_models: dict[tuple[str, tuple[int, ...], str], Any] = {}
         self._translations: dict[tuple[str, str, tuple[str, ...] | None], Any] = {}
         self._supported_gates: dict[str, set[str]] = {}
-        self._measurement = measure_sources([Path(__file__)], self._configuration())
+        self._measurement = measure_provider([Path(__file__)], self._configuration())
         self.identity = ProviderIdentity(self.provider_id, self._measurement)
 
     def _configuration(self) -> dict[str, Any]:
         return {"provider": self.provider_id, "qubits_max": dict(_QUBITS_MAX), **self._versions}
 
     def measurement(self) -> str:
-        return measure_sources([Path(__file__)], self._configuration())
+        return measure_provider([Path(__file__)], self._configuration())
 
     def declaration(self) -> dict[str, Any]:
         return {

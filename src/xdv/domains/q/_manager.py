@@ -43,7 +43,12 @@ from xdv.core import (
 )
 from xdv.domains.q._budget import DecoherenceBudget, JobEstimate, estimate
 from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile, load_profile
-from xdv.domains.q._circuit import NoCloningViolation, ParsedCircuit, parse_circuit
+from xdv.domains.q._circuit import (
+    NoCloningViolation,
+    ParsedCircuit,
+    circuit_source,
+    parse_text,
+)
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.errors import (
     ContractError,
@@ -56,7 +61,8 @@ from xdv.errors import (
     invariant,
     safe_repr,
 )
-from xdv.trace import Domain, canonicalize
+from xdv.security import ProviderFacts
+from xdv.trace import Domain
 
 __all__ = ["QDomainManager", "provider_factories"]
 
@@ -78,6 +84,7 @@ _SHOTS_MAX = 100_000
 _SHOTS_LIMIT = 10_000_000
 _CHANNELS = 64
 _DIAGNOSTICS_MAX = 4096
+_CIRCUITS_MEMO_MAX = 256
 _REFUSALS = frozenset(
     {"copy", "deepcopy", "pickle", "serialize", "snapshot", "amplitudes", "foreign-process"}
 )
@@ -98,6 +105,14 @@ def _stim() -> QProvider:
 def provider_factories() -> dict[str, Callable[[], QProvider]]:
     """Constructors of the providers this XDV knows by id (used to rebuild managers)."""
     return {"aer": _aer, "stim": _stim}
+
+
+@dataclass(frozen=True, slots=True)
+class _JobRequest:
+    """A job's arguments after :meth:`QDomainManager.prepare` validated them."""
+
+    circuit: ParsedCircuit
+    shots: int
 
 
 @dataclass
@@ -186,7 +201,7 @@ class QDomainManager:
         if providers is None:
             providers = {"aer": _aer()}
         self._providers: dict[str, QProvider] = {}
-        self._attested: dict[str, str] = {}
+        self._attested: dict[str, ProviderFacts] = {}
         for provider_id, provider in sorted(providers.items()):
             self._register(provider_id, provider)
         self.run_latency = run_latency
@@ -202,6 +217,7 @@ class QDomainManager:
         self._next_calibration = 1
         self._next_job = 1
         self._calibrations: dict[int, CalibrationContract] = {}
+        self._circuits: collections.OrderedDict[str, ParsedCircuit] = collections.OrderedDict()
         # Kept as tuples (built into records on demand, off the job path).
         self._diagnostics: collections.deque[tuple[Any, ...]] = collections.deque(
             maxlen=_DIAGNOSTICS_MAX
@@ -211,31 +227,21 @@ class QDomainManager:
     # ------------------------------------------------------------------ registration
 
     def _register(self, provider_id: str, provider: QProvider) -> None:
-        """Admit a provider after checking its identity, measurement and declaration."""
+        """Admit a provider after reading and checking its facts (identity, measurement,
+        declaration) the way the attestation verifier does."""
         if not isinstance(provider, QProvider) or provider.provider_id != provider_id:
             raise UnauthorizedError(
                 f"provider {provider_id!r} does not implement the Q provider interface",
                 code=ErrorCode.ATTESTATION_FAILED,
                 where="Q provider registration",
             )
-        measurement = provider.measurement()
-        if len(measurement) != 64 or any(c not in "0123456789abcdef" for c in measurement):
-            raise UnauthorizedError(
-                f"provider {provider_id!r} gave a malformed measurement",
-                code=ErrorCode.ATTESTATION_FAILED,
-                where="Q provider registration",
-            )
-        canonicalize(provider.declaration(), f"declaration of provider {provider_id}")
         self._providers[provider_id] = provider
-        self._attested[provider_id] = measurement
+        self._attested[provider_id] = ProviderFacts.of(provider)
 
-    def _reattest(self, provider: QProvider, where: str) -> None:
-        if provider.measurement() != self._attested[provider.provider_id]:
-            raise UnauthorizedError(
-                f"provider {provider.provider_id!r} no longer matches its attested measurement",
-                code=ErrorCode.ATTESTATION_FAILED,
-                where=where,
-            )
+    def _reattest(self, provider: QProvider) -> None:
+        """Judge ``provider`` again against the facts it was admitted with (reservation and
+        recalibration); ATTESTATION_FAILED if its code or configuration changed since."""
+        self._attested[provider.provider_id].check(provider)
 
     def providers(self) -> Mapping[str, QProvider]:
         """The registered providers, by id."""
@@ -257,8 +263,8 @@ class QDomainManager:
             "workers": self.workers,
             "providers": {
                 provider_id: {
-                    "measurement": self._attested[provider_id],
-                    "declaration": provider.declaration(),
+                    "measurement": self._attested[provider_id].measurement,
+                    "declaration": dict(self._attested[provider_id].declaration),
                 }
                 for provider_id, provider in sorted(self._providers.items())
             },
@@ -332,7 +338,7 @@ class QDomainManager:
         in_use = self._in_use.setdefault(profile.name, set())
         mapping = self._mapping(terms.get("mapping"), amount, profile, in_use, where)
         # Checks done; from here the reservation cannot fail, so nothing changes on a refusal.
-        self._reattest(provider, where)
+        self._reattest(provider)
         calibration = provider.calibrate(
             self._next_calibration, profile, request.logical_time, self.calibration_validity
         )
@@ -443,25 +449,25 @@ class QDomainManager:
         self._container(contract)
 
     def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
-        """Validate an invocation and describe it for the trace (see the DomainManager
-        protocol)."""
-        return PreparedCall(operation, self.invocation_record(operation, args))
-
-    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """Parse and validate an invocation once and describe it for DOMAIN_INVOKE: a job's
+        circuit (its canonical hash and width) and shots, a refusal's kind; recalibration takes
+        no arguments. ``execute`` receives the parsed value, never the raw arguments."""
         if operation == "run":
-            circuit, shots = self._run_args(args)
-            return {**circuit.record(), "shots": shots}
+            job = self._run_args(args)
+            return PreparedCall(operation, {**job.circuit.record(), "shots": job.shots}, job)
         if operation == "refusal":
-            return {"refused": self._refusal_kind(args)}
+            kind = self._refusal_kind(args)
+            return PreparedCall(operation, {"refused": kind}, kind)
+        self.latency(operation)  # refuses an operation the Q domain does not have
         if args:
             raise XdvError(
                 f"Q {operation!r} takes no arguments",
                 code=ErrorCode.SYSCALL_INVALID,
                 where=f"Q.{operation}",
             )
-        return {}
+        return PreparedCall(operation, {})
 
-    def _run_args(self, args: tuple[Any, ...]) -> tuple[ParsedCircuit, int]:
+    def _run_args(self, args: tuple[Any, ...]) -> _JobRequest:
         if len(args) != 2:
             raise XdvError(
                 "Q 'run' takes (circuit_text, shots)",
@@ -475,7 +481,21 @@ class QDomainManager:
                 code=ErrorCode.SYSCALL_INVALID,
                 where="Q.run",
             )
-        return parse_circuit(source, "Q.run"), shots
+        return _JobRequest(self._parse(source), shots)
+
+    def _parse(self, source: Any) -> ParsedCircuit:
+        """The parsed circuit of ``source``; a resubmitted text is taken from the memo.
+
+        Parsing is a pure function of the text, so the memo never changes a result; it is
+        bounded (oldest out first) and holds only circuits that parsed."""
+        text = circuit_source(source, "Q.run")
+        parsed = self._circuits.get(text)
+        if parsed is None:
+            parsed = parse_text(text, "Q.run")
+            self._circuits[text] = parsed
+            if len(self._circuits) > _CIRCUITS_MEMO_MAX:
+                self._circuits.popitem(last=False)
+        return parsed
 
     @staticmethod
     def _refusal_kind(args: tuple[Any, ...]) -> str:
@@ -505,7 +525,8 @@ class QDomainManager:
                 where=where,
             )
         if invocation.operation == "refusal":
-            kind = self._refusal_kind(invocation.args)
+            kind = invocation.parsed
+            invariant(isinstance(kind, str), "a Q refusal arrives prepared")
             raise NoCloningViolation(
                 f"process {invocation.pid} tried to {kind} Q container {container.id}; refused",
                 where=f"Q container {container.id}",
@@ -516,7 +537,7 @@ class QDomainManager:
 
     def _recalibrate(self, container: _Container, now: int, where: str) -> dict[str, Any]:
         provider = container.provider
-        self._reattest(provider, where)  # recalibration requires re-attestation
+        self._reattest(provider)  # recalibration requires re-attestation
         calibration = provider.calibrate(
             self._next_calibration, container.profile, now, self.calibration_validity
         )
@@ -535,7 +556,9 @@ class QDomainManager:
                 f"Q container {container.id}'s contract was invalidated: {container.invalidated}",
                 where=where,
             )
-        circuit, shots = self._run_args(invocation.args)
+        job_request = invocation.parsed
+        invariant(isinstance(job_request, _JobRequest), "a Q job arrives prepared")
+        circuit, shots = job_request.circuit, job_request.shots
         if circuit.qubits > container.qubits:
             raise ContractError(
                 f"the circuit uses {circuit.qubits} qubits; the contract holds {container.qubits}",

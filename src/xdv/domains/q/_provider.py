@@ -7,10 +7,8 @@ answers with measurement counts. Q state lives and dies inside :meth:`QProvider.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from xdv.domains.q._calibration import (
@@ -20,9 +18,9 @@ from xdv.domains.q._calibration import (
 )
 from xdv.domains.q._circuit import ParsedCircuit
 from xdv.domains.q._signing import ProviderIdentity
-from xdv.trace import canonical_metadata
+from xdv.security import AttestableProvider
 
-__all__ = ["QJob", "QProvider", "measure_sources", "sign_calibration"]
+__all__ = ["QJob", "QProvider", "sign_calibration"]
 
 
 @dataclass(frozen=True)
@@ -60,23 +58,17 @@ class QJob:
 
 
 @runtime_checkable
-class QProvider(Protocol):
-    """A Q provider (a simulator or a device adapter) behind the Q manager."""
+class QProvider(AttestableProvider, Protocol):
+    """A Q provider (a simulator or a device adapter) behind the Q manager.
 
-    provider_id: str
-    """Stable name (``aer``, ``stim``)."""
+    It follows the provider model shared with Φ (:class:`xdv.security.AttestableProvider`:
+    ``provider_id``, ``measurement()``, ``declaration()``) and adds what running Q jobs needs.
+    """
+
     methods: tuple[str, ...]
     """Simulation methods (or device modes) it offers; the first is its default."""
     identity: ProviderIdentity
     """The identity that signs its calibration contracts."""
-
-    def measurement(self) -> str:
-        """Hex SHA-256 over the provider's own source and its canonical configuration."""
-        ...
-
-    def declaration(self) -> dict[str, Any]:
-        """Trace-encodable capability declaration (XDV-060 §3.2)."""
-        ...
 
     def qubits_max(self, method: str) -> int:
         """The most logical qubits one job may use with ``method``."""
@@ -92,17 +84,6 @@ class QProvider(Protocol):
         """Run ``job``; return counts by bitstring (classical bit 0 rightmost), summing to
         ``job.shots``. Never return, log or raise anything that reveals amplitudes."""
         ...
-
-
-def measure_sources(paths: Iterable[Path], configuration: dict[str, Any]) -> str:
-    """A provider measurement: SHA-256 over its source files' bytes and canonical configuration."""
-    digest = hashlib.sha256(b"xdv-q-provider-measurement\0")
-    for path in paths:
-        data = path.read_bytes()
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    digest.update(canonical_metadata(configuration))
-    return digest.hexdigest()
 
 
 def sign_calibration(

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
-from xdv.domains.q._provider import QJob, measure_sources, sign_calibration
+from xdv.domains.q._provider import QJob, sign_calibration
 from xdv.domains.q._signing import ProviderIdentity
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import embedded_provider
+from xdv.security import embedded_provider, measure_provider
 
 __all__ = ["StimProvider"]
 
@@ -49,14 +49,14 @@ class StimProvider:
         import stim
 
         self._versions = {"stim": stim.__version__}
-        self._measurement = measure_sources([Path(__file__)], self._configuration())
+        self._measurement = measure_provider([Path(__file__)], self._configuration())
         self.identity = ProviderIdentity(self.provider_id, self._measurement)
 
     def _configuration(self) -> dict[str, Any]:
         return {"provider": self.provider_id, "qubits_max": _QUBITS_MAX, **self._versions}
 
     def measurement(self) -> str:
-        return measure_sources([Path(__file__)], self._configuration())
+        return measure_provider([Path(__file__)], self._configuration())
 
     def declaration(self) -> dict[str, Any]:
         return {

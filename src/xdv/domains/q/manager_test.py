@@ -9,12 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdv.core import KDomainManager, Operation, ResourceContract, ResourceRequest, RunResult
+from xdv.core import (
+    Invocation,
+    KDomainManager,
+    Operation,
+    ResourceContract,
+    ResourceRequest,
+    RunResult,
+)
 from xdv.domains.q import QDomainManager, QHandle, job_diagnostics, parse_circuit
 from xdv.domains.q._aer import AerProvider
 from xdv.domains.q.testing import BELL
 from xdv.domains.testing import assert_manager_consistent
-from xdv.errors import DomainError, ErrorCode, XdvError
+from xdv.errors import DomainError, ErrorCode, InvariantViolation, XdvError
 from xdv.runtime import make_kernel
 from xdv.security import HybridKeyPair
 from xdv.security._attestation import _EMBEDDED, AttestationVerifier, attest
@@ -731,3 +738,52 @@ def test_recalibration_requires_the_provider_to_pass_attestation_again() -> None
     result, entries = run_q(anchor, manager=manager)
     assert result.outputs[0][1] == "ATTESTATION_FAILED"
     assert "ATTESTATION_FAILED" in statuses(entries)
+
+
+@pytest.mark.spec("XDV-060-5.2")
+def test_a_job_is_parsed_once_by_prepare_and_execute_uses_the_prepared_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import xdv.domains.q._manager as manager_module
+
+    parsed: list[str] = []
+    real_parse = manager_module.parse_text
+
+    def counting(source: str, where: str = "Q circuit") -> Any:
+        parsed.append(source)
+        return real_parse(source, where)
+
+    monkeypatch.setattr(manager_module, "parse_text", counting)
+    ghz_bits = GHZ.replace("c = measure q;", "c[0] = measure q[0];\nc[1] = measure q[1];")
+
+    def anchor() -> Generator[Any, Any, Any]:
+        contract = yield Reserve("Q", "qubits", 3)
+        for text in (BELL, BELL, ghz_bits, BELL):
+            counts = yield Invoke(contract, "run", (text, 20))
+            yield Emit(sum(counts["counts"].values()))
+        yield Release(contract)
+
+    result, entries = run_q(anchor)
+    assert [v for _, v in result.outputs] == [20, 20, 20, 20]
+    # Each distinct text is parsed once (a resubmission comes from the manager's memo), and
+    # never again when the job executes.
+    assert parsed == [BELL, ghz_bits]
+    invokes = [e.metadata for e in entries if e.event_name == "DOMAIN_INVOKE"]
+    assert [m["circuit"] for m in invokes] == [parse_circuit(t).sha256 for t in (BELL,) * 2] + [
+        parse_circuit(ghz_bits).sha256,
+        parse_circuit(BELL).sha256,
+    ]
+
+    # Below the kernel: execute reads Invocation.parsed, never Invocation.args.
+    manager = QDomainManager({"aer": SHARED_AER})
+    grant = manager.request_resources(ResourceRequest(1, Domain.Q, "qubits", 2, None, 0))
+    contract = ResourceContract(1, 1, Domain.Q, "qubits", 2, 0, None, 1, grant.detail)
+    prepared = manager.prepare("run", (BELL, 30))
+    assert dict(prepared.record) == {**parse_circuit(BELL).record(), "shots": 30}
+    garbage = Invocation(
+        1, 1, Domain.Q, contract, "run", ("not a circuit", -1), 7, 0, prepared.parsed
+    )
+    assert sum(manager.execute(garbage).value["counts"].values()) == 30
+    unprepared = Invocation(2, 1, Domain.Q, contract, "run", (BELL, 30), 7, 0)
+    with pytest.raises(InvariantViolation):
+        manager.execute(unprepared)

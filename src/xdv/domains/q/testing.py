@@ -1,7 +1,8 @@
 """The conformance helper every Q provider's tests call: :func:`assert_provider_consistent`.
 
-It checks what the Q manager relies on: a stable id, a measurement that is a SHA-256 and does
-not drift, a trace-encodable declaration that names its methods and limits, calibration
+It checks what the Q manager relies on: the provider model every Q and Φ provider shares (the
+checks of :func:`xdv.security.testing.assert_provider_consistent`), a declaration that names its
+methods and limits, calibration
 contracts that are signed by the provider and verify (and stop verifying when altered), and
 jobs whose results are counts only (bitstrings of the circuit's classical width, summing to the
 shots), reproducible from the seed.
@@ -16,6 +17,7 @@ from xdv.domains.q._calibration import CalibrationProfile, load_profile
 from xdv.domains.q._circuit import parse_circuit
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.errors import ErrorCode, XdvError
+from xdv.security.testing import assert_provider_consistent as assert_provider_model_consistent
 from xdv.trace import canonicalize
 
 __all__ = ["BELL", "assert_provider_consistent"]
@@ -57,12 +59,7 @@ def assert_provider_consistent(
     """Check ``provider`` against the QHPI contract."""
     if not isinstance(provider, QProvider):
         raise _fail(provider, "does not satisfy the QProvider protocol")
-    if not isinstance(provider.provider_id, str) or not provider.provider_id:
-        raise _fail(provider, "provider_id must be a non-empty string")
-    measurement = provider.measurement()
-    if len(measurement) != 64 or int(measurement, 16) < 0 or measurement != provider.measurement():
-        raise _fail(provider, "measurement() must be a stable hex SHA-256")
-    declaration = canonicalize(provider.declaration(), "declaration()")
+    declaration = assert_provider_model_consistent(provider).declaration
     if list(provider.methods) != declaration.get("methods"):
         raise _fail(provider, "the declaration must list the provider's methods")
     for method in provider.methods:
