@@ -1,11 +1,14 @@
-"""XDV security: hybrid signatures, the node key store, capability tokens, provider attestation,
-hybrid key agreement and the Merkle audit log."""
+"""XDV security: hybrid signatures, the node key store (node and provider keys, the provider
+registry), capability tokens, the provider model and its attestation, hybrid key agreement and
+the Merkle audit log."""
 
 from xdv.security._attestation import (
     AttestableProvider,
     AttestationVerifier,
     ProviderAttestation,
     ProviderFacts,
+    ProviderIdentity,
+    Signer,
     attest,
     embedded_provider,
     measure_provider,
@@ -20,7 +23,7 @@ from xdv.security._audit import (
     verify_audit,
 )
 from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
-from xdv.security._keystore import KeyStore, default_key_store_path
+from xdv.security._keystore import KeyStore, ProviderRegistry, default_key_store_path
 from xdv.security._scope import ANY_RESOURCE, FOREVER, Right, Scope, contains, intersection, union
 from xdv.security._tokens import DEPTH_MAX, CapabilityToken, TokenAuthority
 
@@ -40,9 +43,12 @@ __all__ = [
     "KeyStore",
     "ProviderAttestation",
     "ProviderFacts",
+    "ProviderIdentity",
+    "ProviderRegistry",
     "Right",
     "Scope",
     "SignedHeadLog",
+    "Signer",
     "TokenAuthority",
     "attest",
     "audit_path_for",

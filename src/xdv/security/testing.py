@@ -1,13 +1,15 @@
 """The conformance helper every Q and Φ provider passes: :func:`assert_provider_consistent`.
 
 It checks a provider against the provider model the domains share
-(:class:`xdv.security.AttestableProvider`): a stable id, a measurement that is a hex SHA-256
-and does not drift, a canonical declaration, and an attestation that verifies and records
-deterministic facts only (no key, no signature).
+(:class:`xdv.security.AttestableProvider`): a stable id, an identity of its own whose secret key
+signs (and cannot be pickled), a measurement that is a hex SHA-256 and does not drift, a
+canonical declaration, and an attestation (by a node key or by its own identity) that verifies
+and records deterministic facts only (no key, no fingerprint, no signature).
 """
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from xdv.errors import XdvError
@@ -15,10 +17,12 @@ from xdv.security._attestation import (
     AttestableProvider,
     AttestationVerifier,
     ProviderFacts,
+    ProviderIdentity,
     attest,
 )
 from xdv.security._keys import HybridKeyPair
-from xdv.trace import canonicalize
+from xdv.security._keystore import ProviderRegistry
+from xdv.trace import canonical_metadata, canonicalize
 
 __all__ = ["assert_provider_consistent"]
 
@@ -42,15 +46,35 @@ def assert_provider_consistent(provider: Any) -> ProviderFacts:
     if canonicalize(provider.declaration(), "declaration()") != facts.declaration:
         raise _fail(provider, "declaration() must be canonical and stable")
     facts.check(provider)
-    # An attestation of the provider as it is verifies, and records deterministic facts only.
-    verifier = AttestationVerifier(embedded=False)
-    verifier.register(attest(provider, HybridKeyPair.from_seed(b"provider conformance")))
-    record = verifier.verify(provider, 0)
-    expected = {
-        "provider": facts.provider_id,
-        "measurement": facts.measurement,
-        "declaration": facts.declaration_digest(),
-    }
-    if record != expected:
-        raise _fail(provider, f"its attestation records {record}, expected {expected}")
+    identity = provider.identity
+    if not isinstance(identity, ProviderIdentity) or identity.public != facts.identity:
+        raise _fail(provider, "its identity must be a ProviderIdentity of its own")
+    probe = b"provider conformance probe"
+    identity.public.verify(probe, identity.sign(probe, context=b"probe"), context=b"probe")
+    try:
+        pickle.dumps(identity)
+    except XdvError:
+        pass
+    else:
+        raise _fail(provider, "its identity, which holds a secret key, could be pickled")
+    # Attested by a node key, or by its own identity, it verifies; the verdict records the
+    # deterministic facts only, never a key or a fingerprint (they differ between machines).
+    node_key = HybridKeyPair.from_seed(b"provider conformance node key")
+    expected = facts.to_record()
+    for attester in (node_key, identity):
+        verifier = AttestationVerifier(node_key=node_key, registry=ProviderRegistry())
+        verifier.register(attest(provider, attester))
+        record = verifier.verify(provider, 0)
+        if record != expected:
+            raise _fail(provider, f"its attestation records {record}, expected {expected}")
+        encoded = canonical_metadata(record).decode("utf-8", "replace")
+        if any(
+            secret in encoded
+            for secret in (
+                identity.fingerprint,
+                identity.public.ed25519.hex(),
+                node_key.public.fingerprint,
+            )
+        ):
+            raise _fail(provider, "its attestation record names a key")
     return facts

@@ -66,6 +66,7 @@ from xdv.errors import (
     invariant,
     safe_repr,
 )
+from xdv.security import KeyStore
 from xdv.trace import Domain, canonicalize
 
 __all__ = [
@@ -242,14 +243,19 @@ class PhiDomainManager:
         instability_variance: float = 25.0,
         signer: WitnessSigner | None = None,
         witness_sink: WitnessSink | None = None,
+        key_store: KeyStore | None = None,
     ) -> None:
         if type(window) is not int or window < 1:
             raise ContractError(f"the default window must be ≥ 1 step, got {window!r}", where="Φ")
         if type(latency) is not int or not 0 <= latency <= window:
             raise ContractError(f"latency must be in [0, {window}], got {latency!r}", where="Φ")
         self._check_tolerance(tolerance)
-        self.phase = PhaseOscillatorProvider(calibration)
-        self.exact = ExactAdmissibilityProvider(time_limit_s=exact_time_limit_s)
+        # The providers' identity keys live in ``key_store`` (default: the node's key store);
+        # they are machine-specific, so nothing of them enters describe() or the trace.
+        self.phase = PhaseOscillatorProvider(calibration, key_store=key_store)
+        self.exact = ExactAdmissibilityProvider(
+            time_limit_s=exact_time_limit_s, key_store=key_store
+        )
         self.window = window
         self.tolerance = tolerance
         self.transform_latency = latency

@@ -18,6 +18,7 @@ from xdv.domains.phi import PhiDomainManager
 from xdv.domains.testing import assert_manager_consistent, assert_provider_consistent
 from xdv.errors import ErrorCode, InvariantViolation, XdvError
 from xdv.runtime import make_kernel
+from xdv.security import AttestationVerifier, HybridKeyPair, ProviderRegistry
 from xdv.syscalls import Emit, Invoke, Release, Reserve, Sleep
 from xdv.trace import Domain, EventType, TraceEntry, read_trace
 
@@ -535,3 +536,40 @@ def test_an_invocation_is_parsed_once_by_prepare_and_execute_uses_the_prepared_v
     assert manager.execute(moved).value["transform"]["status"] == "OK"
     with pytest.raises(InvariantViolation):
         manager.execute(Invocation(3, 1, Domain.PHI, contract, "shift", (0.25,), 3, 3))
+
+
+@pytest.mark.spec("XDV-015-4.2")
+@pytest.mark.spec("XDV-034-6.4")
+def test_the_node_key_attests_the_embedded_providers_and_the_trace_names_no_key() -> None:
+    node_key = HybridKeyPair.from_seed(b"phi node key")
+    registry = ProviderRegistry()
+    verifier = AttestationVerifier(node_key=node_key, registry=registry)
+    manager = PhiDomainManager()
+
+    def anchor() -> Generator[Any, Any, Any]:
+        contract = yield Reserve("Φ", "envelope")
+        yield Invoke(contract, "solve", (PROBLEM,))
+
+    kernel = make_kernel(2, domains=[KDomainManager(), manager], attestation=verifier)
+    pid = kernel.spawn(anchor, domains=("K", "Φ"))
+    kernel.grant(pid, Operation.PROJECT, "Φ", "K")
+    result = kernel.run()
+    assert result.ok and result.trace_bytes is not None
+    verdicts = [
+        e for e in read_trace(result.trace_bytes).entries if e.event_type is EventType.ATTESTATION
+    ]
+    assert {v.metadata["provider"] for v in verdicts} == {"exact-cpsat", "phase-oscillator"}
+    for provider in manager.providers().values():
+        attestation = verifier.attestation(provider.provider_id)
+        assert attestation is not None
+        # Signed by the node key, over the provider's own (pinned) identity.
+        assert attestation.attester == node_key.public
+        assert attestation.identity == provider.identity.public
+        node_key.public.verify(
+            attestation.payload(), attestation.signature, context=b"xdv-attestation"
+        )
+        assert registry.pinned(provider.provider_id) == provider.identity.public
+        for secret in (provider.identity.fingerprint, node_key.public.fingerprint):
+            assert secret.encode() not in result.trace_bytes
+    for entry in verdicts:
+        assert set(entry.metadata) == {"provider", "measurement", "declaration"}

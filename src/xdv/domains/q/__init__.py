@@ -27,7 +27,7 @@ from xdv.domains.q._manager import (
     provider_factories,
 )
 from xdv.domains.q._provider import QJob, QProvider
-from xdv.domains.q._signing import ProviderIdentity
+from xdv.domains.q._signing import sign_calibration, verify_calibration
 
 register_manager_factory("q", manager_from_description)
 
@@ -39,7 +39,6 @@ __all__ = [
     "JobEstimate",
     "NoCloningViolation",
     "ParsedCircuit",
-    "ProviderIdentity",
     "QDomainManager",
     "QHandle",
     "QJob",
@@ -53,4 +52,6 @@ __all__ = [
     "parse_circuit",
     "profile_names",
     "provider_factories",
+    "sign_calibration",
+    "verify_calibration",
 ]

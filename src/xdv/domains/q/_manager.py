@@ -50,6 +50,7 @@ from xdv.domains.q._circuit import (
     parse_text,
 )
 from xdv.domains.q._provider import QJob, QProvider
+from xdv.domains.q._signing import verify_calibration
 from xdv.errors import (
     ContractError,
     DomainError,
@@ -61,7 +62,7 @@ from xdv.errors import (
     invariant,
     safe_repr,
 )
-from xdv.security import ProviderFacts
+from xdv.security import HybridPublicKey, KeyStore, ProviderFacts, ProviderRegistry
 from xdv.trace import Domain
 
 __all__ = ["QDomainManager", "provider_factories"]
@@ -90,16 +91,16 @@ _REFUSALS = frozenset(
 )
 
 
-def _aer() -> QProvider:
+def _aer(key_store: KeyStore | None = None) -> QProvider:
     from xdv.domains.q._aer import AerProvider
 
-    return AerProvider()
+    return AerProvider(key_store=key_store)
 
 
-def _stim() -> QProvider:
+def _stim(key_store: KeyStore | None = None) -> QProvider:
     from xdv.domains.q._stim import StimProvider
 
-    return StimProvider()
+    return StimProvider(key_store=key_store)
 
 
 def provider_factories() -> dict[str, Callable[[], QProvider]]:
@@ -175,6 +176,11 @@ class QDomainManager:
     to ``calibration_tolerance`` steps after its calibration expired if it was admitted before.
     With ``workers`` > 0 providers run on that many threads off the kernel thread (results still
     enter the order at the point the latency fixes).
+
+    Each provider's identity key is pinned in ``registry`` when the manager admits it (default:
+    the provider registry of ``key_store``, itself by default the node's key store, which also
+    holds the default Aer provider's key); calibration contracts are verified against the pinned
+    key only. Neither appears in :meth:`describe`: keys are machine-specific, traces are not.
     """
 
     domain = Domain.Q
@@ -188,6 +194,8 @@ class QDomainManager:
         calibration_tolerance: int = 0,
         default_calibration: str = DEFAULT_CALIBRATION,
         workers: int = 0,
+        key_store: KeyStore | None = None,
+        registry: ProviderRegistry | None = None,
     ) -> None:
         for name, value in (
             ("run_latency", run_latency),
@@ -199,9 +207,15 @@ class QDomainManager:
         if type(calibration_validity) is not int or calibration_validity < 1:
             raise XdvError("calibration_validity must be a positive integer", where="Q manager")
         if providers is None:
-            providers = {"aer": _aer()}
+            providers = {"aer": _aer(key_store)}
+        if registry is None:
+            registry = (
+                key_store if key_store is not None else KeyStore.default()
+            ).provider_registry()
+        self._registry = registry
         self._providers: dict[str, QProvider] = {}
         self._attested: dict[str, ProviderFacts] = {}
+        self._pinned: dict[str, HybridPublicKey] = {}
         for provider_id, provider in sorted(providers.items()):
             self._register(provider_id, provider)
         self.run_latency = run_latency
@@ -228,15 +242,18 @@ class QDomainManager:
 
     def _register(self, provider_id: str, provider: QProvider) -> None:
         """Admit a provider after reading and checking its facts (identity, measurement,
-        declaration) the way the attestation verifier does."""
+        declaration) the way the attestation verifier does, and pin its identity key (first use
+        pins; a key other than the pinned one is refused with PROVIDER_KEY_MISMATCH)."""
         if not isinstance(provider, QProvider) or provider.provider_id != provider_id:
             raise UnauthorizedError(
                 f"provider {provider_id!r} does not implement the Q provider interface",
                 code=ErrorCode.ATTESTATION_FAILED,
                 where="Q provider registration",
             )
+        facts = ProviderFacts.of(provider)
+        self._pinned[provider_id] = self._registry.pin(provider_id, facts.identity)
         self._providers[provider_id] = provider
-        self._attested[provider_id] = ProviderFacts.of(provider)
+        self._attested[provider_id] = facts
 
     def _reattest(self, provider: QProvider) -> None:
         """Judge ``provider`` again against the facts it was admitted with (reservation and
@@ -342,7 +359,7 @@ class QDomainManager:
         calibration = provider.calibrate(
             self._next_calibration, profile, request.logical_time, self.calibration_validity
         )
-        provider.identity.verify(calibration.message(), calibration.signature, where)
+        self._verify_issued(calibration, provider, where)
         self._next_calibration += 1
         self._calibrations[calibration.id] = calibration
         container = _Container(
@@ -541,7 +558,7 @@ class QDomainManager:
         calibration = provider.calibrate(
             self._next_calibration, container.profile, now, self.calibration_validity
         )
-        provider.identity.verify(calibration.message(), calibration.signature, where)
+        self._verify_issued(calibration, provider, where)
         self._next_calibration += 1
         self._calibrations[calibration.id] = calibration
         container.calibration = calibration
@@ -733,6 +750,40 @@ class QDomainManager:
     def diagnostics(self) -> list[dict[str, Any]]:
         """Per-job diagnostic records, oldest first (admitted and rejected jobs)."""
         return [self._diagnose(*entry) for entry in self._diagnostics]
+
+    def _verify_issued(
+        self, calibration: CalibrationContract, provider: QProvider, where: str
+    ) -> None:
+        """Check a contract the provider just issued: its own, the one asked for, and signed by
+        the key pinned for it (SIGNATURE_INVALID otherwise)."""
+        if (calibration.provider_id, calibration.id) != (
+            provider.provider_id,
+            self._next_calibration,
+        ):
+            raise XdvError(
+                f"provider {provider.provider_id!r} issued calibration contract "
+                f"{calibration.id} of provider {calibration.provider_id!r}; expected contract "
+                f"{self._next_calibration} of its own",
+                code=ErrorCode.CALIBRATION_INVALID,
+                where=where,
+            )
+        self.verify_calibration(calibration, where)
+
+    def verify_calibration(self, contract: CalibrationContract, where: str = "Q") -> None:
+        """Check that ``contract`` is signed by the identity key pinned for its provider.
+
+        Raise CALIBRATION_INVALID for a provider this manager did not admit and
+        SIGNATURE_INVALID for a signature by any other key (a key derived from public facts, an
+        unpinned key) or a contract altered after signing."""
+        pinned = self._pinned.get(contract.provider_id)
+        if pinned is None:
+            raise XdvError(
+                f"calibration contract {contract.id} names provider {contract.provider_id!r}, "
+                "which this manager did not admit",
+                code=ErrorCode.CALIBRATION_INVALID,
+                where=where,
+            )
+        verify_calibration(contract, pinned, where)
 
     def calibration_contract(self, calibration_id: int) -> CalibrationContract:
         """The signed calibration contract ``calibration_id`` (its signature included)."""
