@@ -58,6 +58,7 @@ class ErrorCode(enum.IntEnum):
     DOMAIN_FROZEN = 107
     KEY_CONFIRMATION_FAILED = 108
     KEY_STORE_INVALID = 109
+    PROVIDER_KEY_MISMATCH = 111
     # Contracts and resources (2xx).
     CONTRACT_INVALID = 200
     CONTRACT_EXPIRED = 201

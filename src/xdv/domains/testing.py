@@ -1,10 +1,14 @@
-"""A conformance helper every domain manager's tests call: :func:`assert_manager_consistent`.
+"""Conformance helpers the domains' tests call.
 
-It exercises a manager through the Domain Abstraction Layer exactly as the kernel does and
-checks the properties the kernel relies on: the interface is complete, descriptions and
-snapshots are trace-encodable, unknown operations and resources are refused with typed errors,
-reservations are accounted and fully returned, refusals change nothing, and the manager holds no
-reference to a kernel or to another manager.
+:func:`assert_manager_consistent` exercises a manager through the Domain Abstraction Layer
+exactly as the kernel does and checks the properties the kernel relies on: the interface is
+complete, descriptions and snapshots are trace-encodable, unknown operations and resources are
+refused with typed errors, reservations are accounted and fully returned, refusals change
+nothing, and the manager holds no reference to a kernel or to another manager.
+
+:func:`assert_provider_consistent` (from :mod:`xdv.security.testing`, where the provider model
+lives) checks any Q or Φ provider against the model they share; the Q helper
+(:mod:`xdv.domains.q.testing`) adds the QHPI's own checks on top.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from typing import Any
 
 from xdv.core import DomainManager, Kernel, ResourceContract, ResourceRequest
 from xdv.errors import ErrorCode, XdvError
+from xdv.security.testing import assert_provider_consistent
 from xdv.trace import Domain, canonicalize
 
-__all__ = ["assert_manager_consistent"]
+__all__ = ["assert_manager_consistent", "assert_provider_consistent"]
 
 _METHODS = (
     "describe",
@@ -33,7 +38,7 @@ _METHODS = (
 )
 
 
-def _fail(manager: DomainManager, message: str) -> AssertionError:
+def _fail(manager: Any, message: str) -> AssertionError:
     return AssertionError(f"{type(manager).__name__}: {message}")
 
 

@@ -1,7 +1,18 @@
-"""XDV security: hybrid signatures, the node key store, capability tokens, provider attestation,
-hybrid key agreement and the Merkle audit log."""
+"""XDV security: hybrid signatures, the node key store (node and provider keys, the provider
+registry), capability tokens, the provider model and its attestation, hybrid key agreement and
+the Merkle audit log."""
 
-from xdv.security._attestation import AttestationVerifier, embedded_provider
+from xdv.security._attestation import (
+    AttestableProvider,
+    AttestationVerifier,
+    ProviderAttestation,
+    ProviderFacts,
+    ProviderIdentity,
+    Signer,
+    attest,
+    embedded_provider,
+    measure_provider,
+)
 from xdv.security._audit import (
     HEAD_SIGNATURE_CONTEXT,
     AuditFile,
@@ -12,7 +23,7 @@ from xdv.security._audit import (
     verify_audit,
 )
 from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
-from xdv.security._keystore import KeyStore, default_key_store_path
+from xdv.security._keystore import KeyStore, ProviderRegistry, default_key_store_path
 from xdv.security._scope import ANY_RESOURCE, FOREVER, Right, Scope, contains, intersection, union
 from xdv.security._tokens import DEPTH_MAX, CapabilityToken, TokenAuthority
 
@@ -22,6 +33,7 @@ __all__ = [
     "FOREVER",
     "HEAD_SIGNATURE_CONTEXT",
     "SIGNATURE_SIZE",
+    "AttestableProvider",
     "AttestationVerifier",
     "AuditFile",
     "AuditReport",
@@ -29,16 +41,23 @@ __all__ = [
     "HybridKeyPair",
     "HybridPublicKey",
     "KeyStore",
+    "ProviderAttestation",
+    "ProviderFacts",
+    "ProviderIdentity",
+    "ProviderRegistry",
     "Right",
     "Scope",
     "SignedHeadLog",
+    "Signer",
     "TokenAuthority",
+    "attest",
     "audit_path_for",
     "contains",
     "default_key_store_path",
     "embedded_provider",
     "head_message",
     "intersection",
+    "measure_provider",
     "union",
     "verify_audit",
 ]

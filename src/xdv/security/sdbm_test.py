@@ -10,8 +10,15 @@ from xdv.core import KDomainManager, Kernel, Operation
 from xdv.core._interface import Invocation, Outcome, ResourceContract, ResourceRequest
 from xdv.errors import ErrorCode, XdvError
 from xdv.runtime import make_kernel
-from xdv.security import FOREVER, HybridKeyPair, TokenAuthority
-from xdv.security._attestation import AttestationVerifier, attest
+from xdv.security import (
+    FOREVER,
+    AttestationVerifier,
+    HybridKeyPair,
+    ProviderIdentity,
+    ProviderRegistry,
+    TokenAuthority,
+    attest,
+)
 from xdv.syscalls import (
     Attenuate,
     Bind,
@@ -220,12 +227,17 @@ def test_an_emergency_freeze_revokes_fails_pending_work_and_refuses_new_work() -
         kernel.freeze("K")
 
 
+ACME_IDENTITY = ProviderIdentity("acme-qpu", HybridKeyPair.from_seed(b"acme identity"))
+NODE_KEY = HybridKeyPair.from_seed(b"sdbm test node key")
+
+
 class Provider:
     """A third-party provider (not part of XDV): it must be attested before use."""
 
-    def __init__(self, config: str = "a") -> None:
+    def __init__(self, config: str = "a", identity: ProviderIdentity = ACME_IDENTITY) -> None:
         self.provider_id = "acme-qpu"
         self.config = config
+        self.identity = identity
 
     def measurement(self) -> str:
         import hashlib
@@ -237,6 +249,13 @@ class Provider:
 
 
 Provider.__module__ = "acme.providers"  # as a third party's class would be
+
+
+def verifier(**options: Any) -> AttestationVerifier:
+    """A verifier with its own node key and an in-memory provider registry (no key store)."""
+    options.setdefault("node_key", NODE_KEY)
+    options.setdefault("registry", ProviderRegistry())
+    return AttestationVerifier(**options)
 
 
 class ProvidedQ(WatchedQ):
@@ -263,45 +282,84 @@ def bind_with(verifier: AttestationVerifier, provider: Provider) -> tuple[Any, l
     return kernel.run(), codes
 
 
+def verdict(result: Any) -> TraceEntry:
+    return next(e for e in entries(result) if e.event_type is EventType.ATTESTATION)
+
+
 @pytest.mark.spec("XDV-015-4.2")
 @pytest.mark.spec("XDV-034-6.4")
 def test_binding_needs_a_valid_attestation_of_every_provider() -> None:
-    identity = HybridKeyPair.from_seed(b"acme identity")
     provider = Provider()
     # Unattested: refused, and the verdict is traced.
-    result, codes = bind_with(AttestationVerifier(), provider)
+    result, codes = bind_with(verifier(), provider)
     assert codes == [ErrorCode.ATTESTATION_FAILED]
-    verdicts = [e for e in entries(result) if e.event_type is EventType.ATTESTATION]
-    assert verdicts[0].status is ErrorCode.ATTESTATION_FAILED
-    # Attested and pinned: bound, with the measurement in the trace.
-    verifier = AttestationVerifier(pinned={"acme-qpu": identity.public.fingerprint})
-    verifier.register(attest(provider, identity, 0, valid_until=1000))
-    result, codes = bind_with(verifier, provider)
+    assert verdict(result).status is ErrorCode.ATTESTATION_FAILED
+    # Attested by its own identity: bound, with the measurement in the trace and no key.
+    attested = verifier()
+    attested.register(attest(provider, provider.identity, 0, valid_until=1000))
+    result, codes = bind_with(attested, provider)
     assert codes == []
-    verdict = next(e for e in entries(result) if e.event_type is EventType.ATTESTATION)
-    assert verdict.status is ErrorCode.OK
-    assert verdict.metadata["measurement"] == provider.measurement()
+    assert verdict(result).status is ErrorCode.OK
+    assert verdict(result).metadata == {
+        "provider": "acme-qpu",
+        "measurement": provider.measurement(),
+        "declaration": attested.attestation("acme-qpu").facts.declaration_digest(),  # type: ignore[union-attr]
+        "valid_until": 1000,
+    }
     # Reconfigured since it was attested (e.g. recalibrated): refused until re-attested.
-    _, codes = bind_with(verifier, Provider("b"))
+    _, codes = bind_with(attested, Provider("b"))
     assert codes == [ErrorCode.ATTESTATION_FAILED]
     # Expired.
-    expired = AttestationVerifier()
-    expired.register(attest(provider, identity, 0, valid_until=0))  # the bind happens at L=1
+    expired = verifier()
+    expired.register(attest(provider, provider.identity, 0, valid_until=0))  # bind at L=1
     _, codes = bind_with(expired, provider)
     assert codes == [ErrorCode.ATTESTATION_FAILED]
-    # Signed by an identity other than the pinned one.
-    impostor = AttestationVerifier(pinned={"acme-qpu": identity.public.fingerprint})
+    # Signed by a key that is neither the node key nor the provider's identity.
+    impostor = verifier()
     impostor.register(attest(provider, HybridKeyPair.from_seed(b"impostor"), 0))
     _, codes = bind_with(impostor, provider)
     assert codes == [ErrorCode.ATTESTATION_FAILED]
+    # An operator's key named as the one attester of the provider: only that key will do.
+    operator = HybridKeyPair.from_seed(b"operator")
+    named = verifier(attesters={"acme-qpu": operator.public.fingerprint})
+    named.register(attest(provider, operator, 0))
+    assert bind_with(named, provider)[1] == []
+    named.register(attest(provider, provider.identity, 0))
+    assert bind_with(named, provider)[1] == [ErrorCode.ATTESTATION_FAILED]
     # A damaged attestation signature.
-    damaged = attest(provider, identity, 0)
+    damaged = attest(provider, provider.identity, 0)
     from dataclasses import replace
 
-    broken = AttestationVerifier()
+    broken = verifier()
     broken.register(replace(damaged, signature=damaged.signature[:-1] + b"\0"))
     _, codes = bind_with(broken, provider)
     assert codes == [ErrorCode.ATTESTATION_FAILED]
+
+
+@pytest.mark.spec("XDV-015-4.2")
+def test_a_provider_is_bound_to_its_pinned_identity_key() -> None:
+    provider = Provider()
+    other = ProviderIdentity("acme-qpu", HybridKeyPair.from_seed(b"another acme key"))
+    # The live provider must hold the attested identity.
+    swapped = verifier()
+    swapped.register(attest(provider, provider.identity))
+    result, codes = bind_with(swapped, Provider(identity=other))
+    assert codes == [ErrorCode.ATTESTATION_FAILED]
+    assert "no longer holds the attested identity" in verdict(result).metadata["error"]
+    # First use pins the identity; a self-attested provider with another key for the same id is
+    # refused afterwards, and the traced reason names no key.
+    registry = ProviderRegistry()
+    first = verifier(registry=registry)
+    first.register(attest(provider, provider.identity))
+    assert bind_with(first, provider)[1] == []
+    assert registry.pinned("acme-qpu") == ACME_IDENTITY.public
+    later = verifier(registry=registry)
+    later.register(attest(Provider(identity=other), other))
+    result, codes = bind_with(later, Provider(identity=other))
+    assert codes == [ErrorCode.ATTESTATION_FAILED]
+    reason = verdict(result).metadata["error"]
+    assert "pinned" in reason
+    assert other.fingerprint not in reason and ACME_IDENTITY.fingerprint not in reason
 
 
 def test_the_runtime_kernel_holds_the_token_authority_and_tokens_are_signed_on_export() -> None:
@@ -387,7 +445,7 @@ def test_a_transition_into_a_domain_attests_its_providers_too() -> None:
             seen.append(error.code)
 
     manager = ProvidedQ(Provider())
-    kernel = make_kernel(domains=[KDomainManager(), manager], attestation=AttestationVerifier())
+    kernel = make_kernel(domains=[KDomainManager(), manager], attestation=verifier())
     pid = kernel.spawn(mover)
     kernel.grant(pid, Operation.TRANSITION, "K", "Q")
     kernel.grant(pid, Operation.EXECUTE, "K", "Q")
@@ -439,5 +497,5 @@ def test_a_provider_cannot_pass_for_an_embedded_one_by_its_module_name() -> None
         pass
 
     Rogue.__module__ = "xdv.domains.q._aer"  # claims to be XDV's own
-    _, codes = bind_with(AttestationVerifier(), Rogue())
+    _, codes = bind_with(verifier(), Rogue())
     assert codes == [ErrorCode.ATTESTATION_FAILED]

@@ -30,9 +30,8 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from xdv.domains.phi._problems import INT_BOUND_MAX, ConstraintProblem, IsingProblem
-from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import embedded_provider
+from xdv.security import KeyStore, ProviderIdentity, embedded_provider, measure_provider
 
 __all__ = ["ExactAdmissibilityProvider", "ExactResult", "OptimizeResult"]
 
@@ -100,6 +99,8 @@ class ExactAdmissibilityProvider:
         couplings_max: int = 65_536,
         work_limit: float = 10.0,
         work_limit_max: float = 600.0,
+        identity: ProviderIdentity | None = None,
+        key_store: KeyStore | None = None,
     ) -> None:
         self.time_limit_s = time_limit_s
         self.variables_max = variables_max
@@ -107,6 +108,16 @@ class ExactAdmissibilityProvider:
         self.couplings_max = couplings_max
         self.work_limit = work_limit
         self.work_limit_max = work_limit_max
+        self._identity = identity
+        self._key_store = key_store
+
+    @property
+    def identity(self) -> ProviderIdentity:
+        """The provider's identity: ``identity`` if given, else its key in ``key_store``
+        (default: the node's), created and pinned on first use."""
+        if self._identity is None:
+            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
+        return self._identity
 
     def configuration(self) -> dict[str, Any]:
         return {
@@ -120,7 +131,7 @@ class ExactAdmissibilityProvider:
         }
 
     def measurement(self) -> str:
-        return measure_sources(
+        return measure_provider(
             [Path(__file__), Path(__file__).with_name("_problems.py")], self.configuration()
         )
 

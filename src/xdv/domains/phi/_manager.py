@@ -57,7 +57,16 @@ from xdv.domains.phi._witness import (
     payload_digest,
     sign_witness,
 )
-from xdv.errors import ContractError, DomainError, ErrorCode, ResourceError, XdvError, safe_repr
+from xdv.errors import (
+    ContractError,
+    DomainError,
+    ErrorCode,
+    ResourceError,
+    XdvError,
+    invariant,
+    safe_repr,
+)
+from xdv.security import KeyStore
 from xdv.trace import Domain, canonicalize
 
 __all__ = [
@@ -162,6 +171,35 @@ class PhiTransformResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _ProblemCall:
+    """A problem operation's arguments after :meth:`PhiDomainManager.prepare` parsed them: the
+    problem, its traced summary, the canonical options and what they set for the operation."""
+
+    problem: ConstraintProblem | IsingProblem
+    summary: dict[str, Any]
+    options: dict[str, Any]
+    schedule: AnnealSchedule | None = None
+    work_limit: float | None = None
+    replicas: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Shift:
+    """A prepared phase shift."""
+
+    angle: float
+    indices: list[int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Evolution:
+    """A prepared coupling evolution or injection lock."""
+
+    steps: int
+    strength: float
+
+
 class _Envelope:
     __slots__ = ("history", "id", "owner", "provider", "state", "timeline", "window")
 
@@ -205,14 +243,19 @@ class PhiDomainManager:
         instability_variance: float = 25.0,
         signer: WitnessSigner | None = None,
         witness_sink: WitnessSink | None = None,
+        key_store: KeyStore | None = None,
     ) -> None:
         if type(window) is not int or window < 1:
             raise ContractError(f"the default window must be ≥ 1 step, got {window!r}", where="Φ")
         if type(latency) is not int or not 0 <= latency <= window:
             raise ContractError(f"latency must be in [0, {window}], got {latency!r}", where="Φ")
         self._check_tolerance(tolerance)
-        self.phase = PhaseOscillatorProvider(calibration)
-        self.exact = ExactAdmissibilityProvider(time_limit_s=exact_time_limit_s)
+        # The providers' identity keys live in ``key_store`` (default: the node's key store);
+        # they are machine-specific, so nothing of them enters describe() or the trace.
+        self.phase = PhaseOscillatorProvider(calibration, key_store=key_store)
+        self.exact = ExactAdmissibilityProvider(
+            time_limit_s=exact_time_limit_s, key_store=key_store
+        )
         self.window = window
         self.tolerance = tolerance
         self.transform_latency = latency
@@ -226,7 +269,6 @@ class PhiDomainManager:
         self._retired: list[dict[str, Any]] = []
         self._next_envelope = 1
         self._bound: set[int] = set()
-        self._parsed: tuple[int, Any] | None = None
 
     # -- description, attestation surface ---------------------------------------------------
 
@@ -468,54 +510,60 @@ class PhiDomainManager:
             )
 
     def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
-        """Validate an invocation and describe it for the trace (see the DomainManager
-        protocol)."""
-        return PreparedCall(operation, self.invocation_record(operation, args))
-
-    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """Parse and validate an invocation once and describe it for DOMAIN_INVOKE: a problem's
+        summary and the canonical options, a shift's angle and indices, an evolution's steps and
+        strength. ``execute`` receives the parsed value, never the raw arguments."""
         where = f"Φ.{operation}"
-        self._parsed = None
         if operation in ("solve", "optimize", "anneal", "load"):
-            if not 1 <= len(args) <= 2:
-                raise PhiProblemError(
-                    f"{operation!r} takes (problem,) or (problem, options)", where=where
-                )
-            problem: ConstraintProblem | IsingProblem
-            if operation == "solve":
-                problem = ConstraintProblem.parse(args[0])
-                summary = {
-                    "kind": "constraints",
-                    "variables": len(problem.variables),
-                    "constraints": len(problem.constraints),
-                    "hash": problem.digest,
-                }
-            else:
-                problem = IsingProblem.parse(args[0])
-                summary = problem.summary()
-            options = args[1] if len(args) == 2 else {}
-            if not isinstance(options, Mapping):
-                raise PhiProblemError("options must be a mapping", where=where)
-            options = canonicalize(dict(options), f"{where}.options")
-            if operation == "anneal":
-                AnnealSchedule.from_terms(options, self.phase.calibration)
-            elif operation == "optimize" and isinstance(problem, IsingProblem):
-                # Refuse oversized or inexact problems before DOMAIN_INVOKE and any solve.
-                self.exact.check_optimize(problem, self._work_limit(options, where))
-            elif operation == "load":
-                self._replicas(options, where)
-            elif options:
-                raise PhiProblemError("'solve' takes no options", where=where)
-            self._parsed = (id(args[0]), problem)
-            return {"problem": summary, "options": options}
+            call = self._problem_call(operation, args, where)
+            return PreparedCall(
+                operation, {"problem": call.summary, "options": dict(call.options)}, call
+            )
         if operation == "shift":
-            angle, indices = self._shift_args(args, where)
-            return {"angle": angle, "indices": indices}
+            shift = _Shift(*self._shift_args(args, where))
+            return PreparedCall(operation, {"angle": shift.angle, "indices": shift.indices}, shift)
         if operation in ("couple", "lock"):
-            steps, strength = self._evolve_args(args, where)
-            return {"steps": steps, "strength": strength}
+            evolution = _Evolution(*self._evolve_args(args, where))
+            return PreparedCall(
+                operation, {"steps": evolution.steps, "strength": evolution.strength}, evolution
+            )
         if args:
             raise PhiProblemError(f"{operation!r} takes no arguments", where=where)
-        return {}
+        return PreparedCall(operation, {})
+
+    def _problem_call(self, operation: str, args: tuple[Any, ...], where: str) -> _ProblemCall:
+        if not 1 <= len(args) <= 2:
+            raise PhiProblemError(
+                f"{operation!r} takes (problem,) or (problem, options)", where=where
+            )
+        problem: ConstraintProblem | IsingProblem
+        if operation == "solve":
+            problem = ConstraintProblem.parse(args[0])
+            summary = {
+                "kind": "constraints",
+                "variables": len(problem.variables),
+                "constraints": len(problem.constraints),
+                "hash": problem.digest,
+            }
+        else:
+            problem = IsingProblem.parse(args[0])
+            summary = problem.summary()
+        raw_options = args[1] if len(args) == 2 else {}
+        if not isinstance(raw_options, Mapping):
+            raise PhiProblemError("options must be a mapping", where=where)
+        options: dict[str, Any] = canonicalize(dict(raw_options), f"{where}.options")
+        schedule, work_limit, replicas = None, None, None
+        if operation == "anneal":
+            schedule = AnnealSchedule.from_terms(options, self.phase.calibration)
+        elif operation == "optimize" and isinstance(problem, IsingProblem):
+            # Refuse oversized or inexact problems before DOMAIN_INVOKE and any solve.
+            work_limit = self._work_limit(options, where)
+            self.exact.check_optimize(problem, work_limit)
+        elif operation == "load":
+            replicas = self._replicas(options, where)
+        elif options:
+            raise PhiProblemError("'solve' takes no options", where=where)
+        return _ProblemCall(problem, summary, options, schedule, work_limit, replicas)
 
     def _work_limit(self, options: Mapping[str, Any], where: str) -> float:
         unknown = sorted(set(options) - {"work_limit"})
@@ -637,52 +685,47 @@ class PhiDomainManager:
     def _run(
         self, envelope: _Envelope, invocation: Invocation, rng: np.random.Generator
     ) -> dict[str, Any]:
-        operation, args = invocation.operation, invocation.args
-        where = f"Φ.{operation}"
-        if operation == "solve":
-            problem = self._problem(args[0], ConstraintProblem)
-            outcome = self.exact.solve(problem)
-            return self._constraint_witness(
-                envelope, invocation, problem, outcome.status, outcome.assignment, outcome.solves
-            )
-        if operation == "optimize":
-            ising = self._problem(args[0], IsingProblem)
-            options = dict(args[1]) if len(args) == 2 else {}
-            optimum = self.exact.optimize(
-                ising, seed=invocation.seed, work_limit=self._work_limit(options, where)
-            )
-            return self._optimum(envelope, invocation, ising, optimum)
-        if operation in ("anneal", "load"):
-            ising = self._problem(args[0], IsingProblem)
-            options = dict(args[1]) if len(args) == 2 else {}
+        operation, call = invocation.operation, invocation.parsed
+        if operation in ("solve", "optimize", "anneal", "load"):
+            invariant(isinstance(call, _ProblemCall), f"a Φ {operation!r} arrives prepared")
+            problem = call.problem
+            if isinstance(problem, ConstraintProblem):  # "solve"
+                outcome = self.exact.solve(problem)
+                return self._constraint_witness(
+                    envelope,
+                    invocation,
+                    problem,
+                    outcome.status,
+                    outcome.assignment,
+                    outcome.solves,
+                )
+            if operation == "optimize":
+                invariant(call.work_limit is not None, "an optimize arrives with its work limit")
+                optimum = self.exact.optimize(
+                    problem, seed=invocation.seed, work_limit=call.work_limit
+                )
+                return self._optimum(envelope, invocation, problem, optimum)
             if operation == "load":
-                self.phase.load(envelope.id, ising, self._replicas(options, where), rng)
-                return {"loaded": ising.summary()}
-            schedule = AnnealSchedule.from_terms(options, self.phase.calibration)
-            self.phase.anneal(envelope.id, ising, schedule, rng)
-            return self._readout(envelope, invocation, schedule.polish)
+                invariant(call.replicas is not None, "a load arrives with its replicas")
+                self.phase.load(envelope.id, problem, call.replicas, rng)
+                return {"loaded": problem.summary()}
+            invariant(call.schedule is not None, "an anneal arrives with its schedule")
+            self.phase.anneal(envelope.id, problem, call.schedule, rng)
+            return self._readout(envelope, invocation, call.schedule.polish)
         if operation == "shift":
-            angle, indices = self._shift_args(args, where)
-            self.phase.shift(envelope.id, angle, indices)
+            invariant(isinstance(call, _Shift), "a Φ shift arrives prepared")
+            self.phase.shift(envelope.id, call.angle, call.indices)
             return {}
         if operation in ("couple", "lock"):
-            steps, strength = self._evolve_args(args, where)
+            invariant(isinstance(call, _Evolution), f"a Φ {operation!r} arrives prepared")
             if operation == "couple":
-                self.phase.couple(envelope.id, steps, strength, rng)
+                self.phase.couple(envelope.id, call.steps, call.strength, rng)
             else:
-                self.phase.lock(envelope.id, steps, strength, rng)
+                self.phase.lock(envelope.id, call.steps, call.strength, rng)
             return {}
         if operation == "readout":
             return self._readout(envelope, invocation, polish=False)
         return {}  # "stability": the report alone
-
-    def _problem(self, value: Any, kind: type[Any]) -> Any:
-        if self._parsed is not None and self._parsed[0] == id(value):
-            parsed = self._parsed[1]
-            self._parsed = None
-            if isinstance(parsed, kind):
-                return parsed
-        return kind.parse(value)
 
     def _readout(self, envelope: _Envelope, invocation: Invocation, polish: bool) -> dict[str, Any]:
         readout = self.phase.readout(envelope.id, polish)

@@ -30,9 +30,8 @@ import numpy.typing as npt
 import scipy.sparse
 
 from xdv.domains.phi._problems import IsingProblem
-from xdv.domains.phi._provider import measure_sources
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import embedded_provider
+from xdv.security import KeyStore, ProviderIdentity, embedded_provider, measure_provider
 
 __all__ = ["AnnealSchedule", "OscillatorCalibration", "PhaseOscillatorProvider"]
 
@@ -174,18 +173,34 @@ class PhaseOscillatorProvider:
     provider_id = "phase-oscillator"
     transforms = frozenset({"load", "shift", "couple", "lock", "anneal", "readout"})
 
-    def __init__(self, calibration: OscillatorCalibration | None = None) -> None:
+    def __init__(
+        self,
+        calibration: OscillatorCalibration | None = None,
+        *,
+        identity: ProviderIdentity | None = None,
+        key_store: KeyStore | None = None,
+    ) -> None:
         self.calibration = calibration or OscillatorCalibration()
+        self._identity = identity
+        self._key_store = key_store
         self._structures: dict[int, _Structure] = {}
         self.progress: Progress | None = None
 
-    # -- attestation surface -------------------------------------------------------------
+    # -- the provider model (attestation) -------------------------------------------------
+
+    @property
+    def identity(self) -> ProviderIdentity:
+        """The provider's identity: ``identity`` if given, else its key in ``key_store``
+        (default: the node's), created and pinned on first use."""
+        if self._identity is None:
+            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
+        return self._identity
 
     def configuration(self) -> dict[str, Any]:
         return {"provider": self.provider_id, "calibration": self.calibration.to_record()}
 
     def measurement(self) -> str:
-        return measure_sources(
+        return measure_provider(
             [Path(__file__), Path(__file__).with_name("_problems.py")], self.configuration()
         )
 

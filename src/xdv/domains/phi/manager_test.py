@@ -15,9 +15,10 @@ from xdv.core import DomainManager, KDomainManager, Kernel, Operation
 from xdv.core._interface import Invocation, ResourceContract, ResourceRequest
 from xdv.domains._registry import manager_from_description
 from xdv.domains.phi import PhiDomainManager
-from xdv.domains.testing import assert_manager_consistent
-from xdv.errors import ErrorCode, XdvError
+from xdv.domains.testing import assert_manager_consistent, assert_provider_consistent
+from xdv.errors import ErrorCode, InvariantViolation, XdvError
 from xdv.runtime import make_kernel
+from xdv.security import AttestationVerifier, HybridKeyPair, ProviderRegistry
 from xdv.syscalls import Emit, Invoke, Release, Reserve, Sleep
 from xdv.trace import Domain, EventType, TraceEntry, read_trace
 
@@ -64,6 +65,7 @@ def test_the_phi_manager_implements_the_domain_interface_and_attestation_surface
     assert_manager_consistent(manager, resource="envelope", operation="solve")
     assert_manager_consistent(PhiDomainManager(), resource="envelope", operation="stability")
     for name, provider in manager.providers().items():
+        assert_provider_consistent(provider)
         assert isinstance(provider.provider_id, str) and len(provider.measurement()) == 64
         declaration = provider.declaration()
         assert declaration["transforms"] == sorted(provider.transforms), name
@@ -484,3 +486,90 @@ def test_the_kernel_requires_project_for_readouts_but_not_for_transforms() -> No
     kernel.spawn(anchor, domains=("K", "Φ"))  # no PROJECT(Φ→K) granted
     kernel.run()
     assert kernel.outputs[0][1] == ["OK", "DOMAIN_UNAUTHORIZED"]
+
+
+@pytest.mark.spec("XDV-023-4.2")
+def test_an_invocation_is_parsed_once_by_prepare_and_execute_uses_the_prepared_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from xdv.domains.phi import ConstraintProblem, IsingProblem
+
+    parses: list[str] = []
+    for kind in (ConstraintProblem, IsingProblem):
+        real = kind.parse
+
+        def counting(value: Any, _real: Any = real, _name: str = kind.__name__) -> Any:
+            parses.append(_name)
+            return _real(value)
+
+        monkeypatch.setattr(kind, "parse", staticmethod(counting))
+
+    def anchor() -> Generator[Any, Any, Any]:
+        exact = yield Reserve("Φ", "envelope", terms={"window": 50})
+        yield Invoke(exact, "solve", (PROBLEM,))
+        yield Invoke(exact, "optimize", (RING, {"work_limit": 1}))
+        yield Release(exact)
+        phase = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 50})
+        yield Invoke(phase, "anneal", (RING, SMALL))
+        yield Invoke(phase, "load", (RING, {"replicas": 2}))
+        yield Release(phase)
+
+    result, _, _ = run(anchor)
+    assert result.ok
+    assert parses == ["ConstraintProblem", "IsingProblem", "IsingProblem", "IsingProblem"]
+
+    # Below the kernel: execute reads Invocation.parsed, never Invocation.args.
+    manager = PhiDomainManager()
+    grant = manager.request_resources(
+        ResourceRequest(1, Domain.PHI, "envelope", 1, None, 0, {"provider": "phase"})
+    )
+    contract = ResourceContract(1, 1, Domain.PHI, "envelope", 1, 0, None, 1, grant.detail)
+    prepared = manager.prepare("anneal", (RING, SMALL))
+    assert prepared.record["problem"]["n"] == 6 and prepared.record["options"] == SMALL
+    garbage = Invocation(
+        1, 1, Domain.PHI, contract, "anneal", ("no problem",), 3, 1, prepared.parsed
+    )
+    assert manager.execute(garbage).value["spins"] is not None
+    shift = manager.prepare("shift", (0.25, [0, 1]))
+    assert dict(shift.record) == {"angle": 0.25, "indices": [0, 1]}
+    moved = Invocation(2, 1, Domain.PHI, contract, "shift", ("not an angle",), 3, 2, shift.parsed)
+    assert manager.execute(moved).value["transform"]["status"] == "OK"
+    with pytest.raises(InvariantViolation):
+        manager.execute(Invocation(3, 1, Domain.PHI, contract, "shift", (0.25,), 3, 3))
+
+
+@pytest.mark.spec("XDV-015-4.2")
+@pytest.mark.spec("XDV-034-6.4")
+def test_the_node_key_attests_the_embedded_providers_and_the_trace_names_no_key() -> None:
+    node_key = HybridKeyPair.from_seed(b"phi node key")
+    registry = ProviderRegistry()
+    verifier = AttestationVerifier(node_key=node_key, registry=registry)
+    manager = PhiDomainManager()
+
+    def anchor() -> Generator[Any, Any, Any]:
+        contract = yield Reserve("Φ", "envelope")
+        yield Invoke(contract, "solve", (PROBLEM,))
+
+    kernel = make_kernel(2, domains=[KDomainManager(), manager], attestation=verifier)
+    pid = kernel.spawn(anchor, domains=("K", "Φ"))
+    kernel.grant(pid, Operation.PROJECT, "Φ", "K")
+    result = kernel.run()
+    assert result.ok and result.trace_bytes is not None
+    verdicts = [
+        e for e in read_trace(result.trace_bytes).entries if e.event_type is EventType.ATTESTATION
+    ]
+    assert {v.metadata["provider"] for v in verdicts} == {"exact-cpsat", "phase-oscillator"}
+    for provider in manager.providers().values():
+        attestation = verifier.attestation(provider.provider_id)
+        assert attestation is not None
+        # Signed by the node key, over the provider's own (pinned) identity.
+        assert attestation.attester == node_key.public
+        assert attestation.identity == provider.identity.public
+        node_key.public.verify(
+            attestation.payload(), attestation.signature, context=b"xdv-attestation"
+        )
+        assert registry.pinned(provider.provider_id) == provider.identity.public
+        for secret in (provider.identity.fingerprint, node_key.public.fingerprint):
+            assert secret.encode() not in result.trace_bytes
+    for entry in verdicts:
+        assert set(entry.metadata) == {"provider", "measurement", "declaration"}

@@ -29,7 +29,7 @@ from xdv.domains.q._manager import (
     provider_factories,
 )
 from xdv.domains.q._provider import QJob, QProvider
-from xdv.domains.q._signing import ProviderIdentity
+from xdv.domains.q._signing import sign_calibration, verify_calibration
 
 register_manager_factory("q", manager_from_description)
 
@@ -42,7 +42,6 @@ __all__ = [
     "NoCloningViolation",
     "ParsedCircuit",
     "ProfileListing",
-    "ProviderIdentity",
     "QDomainManager",
     "QHandle",
     "QJob",
@@ -57,4 +56,6 @@ __all__ = [
     "parse_circuit",
     "profile_names",
     "provider_factories",
+    "sign_calibration",
+    "verify_calibration",
 ]

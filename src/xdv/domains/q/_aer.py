@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
-from xdv.domains.q._provider import QJob, counts_from_hex, measure_sources, sign_calibration
-from xdv.domains.q._signing import ProviderIdentity
+from xdv.domains.q._provider import QJob, counts_from_hex
+from xdv.domains.q._signing import sign_calibration
 from xdv.errors import ErrorCode, XdvError, describe_exception
-from xdv.security import embedded_provider
+from xdv.security import KeyStore, ProviderIdentity, embedded_provider, measure_provider
 
 __all__ = ["AerProvider"]
 
@@ -55,7 +55,9 @@ class AerProvider:
     provider_id = "aer"
     methods: tuple[str, ...] = _METHODS
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, identity: ProviderIdentity | None = None, key_store: KeyStore | None = None
+    ) -> None:
         import qiskit
         import qiskit_aer
 
@@ -64,14 +66,22 @@ class AerProvider:
         self._noise_models: dict[tuple[str, tuple[int, ...], str], Any] = {}
         self._translations: dict[tuple[str, str, tuple[str, ...] | None], Any] = {}
         self._supported_gates: dict[str, set[str]] = {}
-        self._measurement = measure_sources([Path(__file__)], self._configuration())
-        self.identity = ProviderIdentity(self.provider_id, self._measurement)
+        self._identity = identity
+        self._key_store = key_store
 
     def _configuration(self) -> dict[str, Any]:
         return {"provider": self.provider_id, "qubits_max": dict(_QUBITS_MAX), **self._versions}
 
+    @property
+    def identity(self) -> ProviderIdentity:
+        """The identity that signs calibration contracts: ``identity`` if given, else this
+        provider's key in ``key_store`` (default: the node's), created and pinned on first use."""
+        if self._identity is None:
+            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
+        return self._identity
+
     def measurement(self) -> str:
-        return measure_sources([Path(__file__)], self._configuration())
+        return measure_provider([Path(__file__)], self._configuration())
 
     def declaration(self) -> dict[str, Any]:
         return {

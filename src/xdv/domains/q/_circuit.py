@@ -3,7 +3,8 @@ canonical OpenQASM 3 text out.
 
 The canonical text is what a job *is* for orchestration: its SHA-256 enters the trace, so two
 submissions of the same circuit (whatever their spelling) are recognisably the same job. Parsing
-is cached by the submitted text (bounded, oldest out first), so repeated jobs pay for it once.
+is a pure function of the text; the Q manager keeps its own bounded memo of the circuits its
+processes submit, so a process resubmitting a circuit pays for parsing once.
 
 Qiskit is imported lazily: importing XDV must stay cheap for workloads that never touch Q.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +26,12 @@ from xdv.errors import ErrorCode, XdvError, describe_exception
 
 __all__ = [
     "ParsedCircuit",
+    "circuit_source",
     "circuit_to_text",
     "parse_circuit",
+    "parse_text",
 ]
 
-_CACHE_ENTRIES_MAX = 256
 _CIRCUIT_CHARS_MAX = 4_000_000
 _VERSION_2 = re.compile(r"^\s*OPENQASM\s+2(\.\d+)?\s*;", re.MULTILINE)
 # Instructions that would read simulator state out (amplitudes, density matrices) or write it
@@ -59,9 +60,6 @@ class ParsedCircuit:
     def record(self) -> dict[str, Any]:
         """What the trace records about the circuit: never the state, only its description."""
         return {"circuit": self.sha256, "qubits": self.qubits}
-
-
-_cache: OrderedDict[str, ParsedCircuit] = OrderedDict()
 
 
 def _invalid(message: str, where: str) -> XdvError:
@@ -95,39 +93,40 @@ def circuit_to_text(circuit: Any, where: str = "Q circuit") -> str:
         ) from None
 
 
+def circuit_source(source: Any, where: str = "Q circuit") -> str:
+    """The OpenQASM text of a job's circuit: text as given, a ``QuantumCircuit`` written as
+    OpenQASM 3 (refusing state access); CIRCUIT_INVALID for anything else or oversized text."""
+    text: str
+    if isinstance(source, str):
+        text = source
+    else:
+        from qiskit import QuantumCircuit
+
+        if not isinstance(source, QuantumCircuit):
+            raise _invalid(
+                f"a Q job's circuit is OpenQASM text or a QuantumCircuit, got "
+                f"{type(source).__name__}",
+                where,
+            )
+        text = circuit_to_text(source, where)
+    if len(text) > _CIRCUIT_CHARS_MAX:
+        raise _invalid(
+            f"the circuit text has {len(text)} characters; at most {_CIRCUIT_CHARS_MAX}", where
+        )
+    return text
+
+
 def parse_circuit(source: Any, where: str = "Q circuit") -> ParsedCircuit:
     """Parse OpenQASM 2 or 3 text (or accept a ``QuantumCircuit``) into a :class:`ParsedCircuit`.
 
     Raise CIRCUIT_INVALID for text that does not parse (the message names the line the parser
     reports), and NO_CLONING_VIOLATION for circuits that would access simulator state.
     """
-    if not isinstance(source, str):
-        from qiskit import QuantumCircuit
-
-        if isinstance(source, QuantumCircuit):
-            source = circuit_to_text(source, where)
-        else:
-            raise _invalid(
-                f"a Q job's circuit is OpenQASM text or a QuantumCircuit, got "
-                f"{type(source).__name__}",
-                where,
-            )
-    if len(source) > _CIRCUIT_CHARS_MAX:
-        raise _invalid(
-            f"the circuit text has {len(source)} characters; at most {_CIRCUIT_CHARS_MAX}", where
-        )
-    # Keyed by the text itself: a str caches its hash, so a repeated job's lookup is O(1).
-    cached = _cache.get(source)
-    if cached is not None:
-        return cached
-    parsed = _parse(source, where)
-    _cache[source] = parsed
-    if len(_cache) > _CACHE_ENTRIES_MAX:
-        _cache.popitem(last=False)
-    return parsed
+    return parse_text(circuit_source(source, where), where)
 
 
-def _parse(source: str, where: str) -> ParsedCircuit:
+def parse_text(source: str, where: str = "Q circuit") -> ParsedCircuit:
+    """Parse OpenQASM text already checked by :func:`circuit_source`."""
     from qiskit import qasm2
 
     version = 2 if _VERSION_2.search(source) else 3

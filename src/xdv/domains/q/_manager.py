@@ -43,8 +43,14 @@ from xdv.core import (
 )
 from xdv.domains.q._budget import DecoherenceBudget, JobEstimate, estimate
 from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile, load_profile
-from xdv.domains.q._circuit import NoCloningViolation, ParsedCircuit, parse_circuit
+from xdv.domains.q._circuit import (
+    NoCloningViolation,
+    ParsedCircuit,
+    circuit_source,
+    parse_text,
+)
 from xdv.domains.q._provider import QJob, QProvider
+from xdv.domains.q._signing import verify_calibration
 from xdv.errors import (
     ContractError,
     DomainError,
@@ -56,7 +62,8 @@ from xdv.errors import (
     invariant,
     safe_repr,
 )
-from xdv.trace import Domain, canonicalize
+from xdv.security import HybridPublicKey, KeyStore, ProviderFacts, ProviderRegistry
+from xdv.trace import Domain
 
 __all__ = ["QDomainManager", "provider_factories"]
 
@@ -78,26 +85,35 @@ _SHOTS_MAX = 100_000
 _SHOTS_LIMIT = 10_000_000
 _CHANNELS = 64
 _DIAGNOSTICS_MAX = 4096
+_CIRCUITS_MEMO_MAX = 256
 _REFUSALS = frozenset(
     {"copy", "deepcopy", "pickle", "serialize", "snapshot", "amplitudes", "foreign-process"}
 )
 
 
-def _aer() -> QProvider:
+def _aer(key_store: KeyStore | None = None) -> QProvider:
     from xdv.domains.q._aer import AerProvider
 
-    return AerProvider()
+    return AerProvider(key_store=key_store)
 
 
-def _stim() -> QProvider:
+def _stim(key_store: KeyStore | None = None) -> QProvider:
     from xdv.domains.q._stim import StimProvider
 
-    return StimProvider()
+    return StimProvider(key_store=key_store)
 
 
 def provider_factories() -> dict[str, Callable[[], QProvider]]:
     """Constructors of the providers this XDV knows by id (used to rebuild managers)."""
     return {"aer": _aer, "stim": _stim}
+
+
+@dataclass(frozen=True, slots=True)
+class _JobRequest:
+    """A job's arguments after :meth:`QDomainManager.prepare` validated them."""
+
+    circuit: ParsedCircuit
+    shots: int
 
 
 @dataclass
@@ -160,6 +176,11 @@ class QDomainManager:
     to ``calibration_tolerance`` steps after its calibration expired if it was admitted before.
     With ``workers`` > 0 providers run on that many threads off the kernel thread (results still
     enter the order at the point the latency fixes).
+
+    Each provider's identity key is pinned in ``registry`` when the manager admits it (default:
+    the provider registry of ``key_store``, itself by default the node's key store, which also
+    holds the default Aer provider's key); calibration contracts are verified against the pinned
+    key only. Neither appears in :meth:`describe`: keys are machine-specific, traces are not.
     """
 
     domain = Domain.Q
@@ -173,6 +194,8 @@ class QDomainManager:
         calibration_tolerance: int = 0,
         default_calibration: str = DEFAULT_CALIBRATION,
         workers: int = 0,
+        key_store: KeyStore | None = None,
+        registry: ProviderRegistry | None = None,
     ) -> None:
         for name, value in (
             ("run_latency", run_latency),
@@ -184,9 +207,15 @@ class QDomainManager:
         if type(calibration_validity) is not int or calibration_validity < 1:
             raise XdvError("calibration_validity must be a positive integer", where="Q manager")
         if providers is None:
-            providers = {"aer": _aer()}
+            providers = {"aer": _aer(key_store)}
+        if registry is None:
+            registry = (
+                key_store if key_store is not None else KeyStore.default()
+            ).provider_registry()
+        self._registry = registry
         self._providers: dict[str, QProvider] = {}
-        self._attested: dict[str, str] = {}
+        self._attested: dict[str, ProviderFacts] = {}
+        self._pinned: dict[str, HybridPublicKey] = {}
         for provider_id, provider in sorted(providers.items()):
             self._register(provider_id, provider)
         self.run_latency = run_latency
@@ -202,6 +231,7 @@ class QDomainManager:
         self._next_calibration = 1
         self._next_job = 1
         self._calibrations: dict[int, CalibrationContract] = {}
+        self._circuits: collections.OrderedDict[str, ParsedCircuit] = collections.OrderedDict()
         # Kept as tuples (built into records on demand, off the job path).
         self._diagnostics: collections.deque[tuple[Any, ...]] = collections.deque(
             maxlen=_DIAGNOSTICS_MAX
@@ -211,31 +241,24 @@ class QDomainManager:
     # ------------------------------------------------------------------ registration
 
     def _register(self, provider_id: str, provider: QProvider) -> None:
-        """Admit a provider after checking its identity, measurement and declaration."""
+        """Admit a provider after reading and checking its facts (identity, measurement,
+        declaration) the way the attestation verifier does, and pin its identity key (first use
+        pins; a key other than the pinned one is refused with PROVIDER_KEY_MISMATCH)."""
         if not isinstance(provider, QProvider) or provider.provider_id != provider_id:
             raise UnauthorizedError(
                 f"provider {provider_id!r} does not implement the Q provider interface",
                 code=ErrorCode.ATTESTATION_FAILED,
                 where="Q provider registration",
             )
-        measurement = provider.measurement()
-        if len(measurement) != 64 or any(c not in "0123456789abcdef" for c in measurement):
-            raise UnauthorizedError(
-                f"provider {provider_id!r} gave a malformed measurement",
-                code=ErrorCode.ATTESTATION_FAILED,
-                where="Q provider registration",
-            )
-        canonicalize(provider.declaration(), f"declaration of provider {provider_id}")
+        facts = ProviderFacts.of(provider)
+        self._pinned[provider_id] = self._registry.pin(provider_id, facts.identity)
         self._providers[provider_id] = provider
-        self._attested[provider_id] = measurement
+        self._attested[provider_id] = facts
 
-    def _reattest(self, provider: QProvider, where: str) -> None:
-        if provider.measurement() != self._attested[provider.provider_id]:
-            raise UnauthorizedError(
-                f"provider {provider.provider_id!r} no longer matches its attested measurement",
-                code=ErrorCode.ATTESTATION_FAILED,
-                where=where,
-            )
+    def _reattest(self, provider: QProvider) -> None:
+        """Judge ``provider`` again against the facts it was admitted with (reservation and
+        recalibration); ATTESTATION_FAILED if its code or configuration changed since."""
+        self._attested[provider.provider_id].check(provider)
 
     def providers(self) -> Mapping[str, QProvider]:
         """The registered providers, by id."""
@@ -257,8 +280,8 @@ class QDomainManager:
             "workers": self.workers,
             "providers": {
                 provider_id: {
-                    "measurement": self._attested[provider_id],
-                    "declaration": provider.declaration(),
+                    "measurement": self._attested[provider_id].measurement,
+                    "declaration": dict(self._attested[provider_id].declaration),
                 }
                 for provider_id, provider in sorted(self._providers.items())
             },
@@ -332,11 +355,11 @@ class QDomainManager:
         in_use = self._in_use.setdefault(profile.name, set())
         mapping = self._mapping(terms.get("mapping"), amount, profile, in_use, where)
         # Checks done; from here the reservation cannot fail, so nothing changes on a refusal.
-        self._reattest(provider, where)
+        self._reattest(provider)
         calibration = provider.calibrate(
             self._next_calibration, profile, request.logical_time, self.calibration_validity
         )
-        provider.identity.verify(calibration.message(), calibration.signature, where)
+        self._verify_issued(calibration, provider, where)
         self._next_calibration += 1
         self._calibrations[calibration.id] = calibration
         container = _Container(
@@ -443,25 +466,25 @@ class QDomainManager:
         self._container(contract)
 
     def prepare(self, operation: str, args: tuple[Any, ...]) -> PreparedCall:
-        """Validate an invocation and describe it for the trace (see the DomainManager
-        protocol)."""
-        return PreparedCall(operation, self.invocation_record(operation, args))
-
-    def invocation_record(self, operation: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """Parse and validate an invocation once and describe it for DOMAIN_INVOKE: a job's
+        circuit (its canonical hash and width) and shots, a refusal's kind; recalibration takes
+        no arguments. ``execute`` receives the parsed value, never the raw arguments."""
         if operation == "run":
-            circuit, shots = self._run_args(args)
-            return {**circuit.record(), "shots": shots}
+            job = self._run_args(args)
+            return PreparedCall(operation, {**job.circuit.record(), "shots": job.shots}, job)
         if operation == "refusal":
-            return {"refused": self._refusal_kind(args)}
+            kind = self._refusal_kind(args)
+            return PreparedCall(operation, {"refused": kind}, kind)
+        self.latency(operation)  # refuses an operation the Q domain does not have
         if args:
             raise XdvError(
                 f"Q {operation!r} takes no arguments",
                 code=ErrorCode.SYSCALL_INVALID,
                 where=f"Q.{operation}",
             )
-        return {}
+        return PreparedCall(operation, {})
 
-    def _run_args(self, args: tuple[Any, ...]) -> tuple[ParsedCircuit, int]:
+    def _run_args(self, args: tuple[Any, ...]) -> _JobRequest:
         if len(args) != 2:
             raise XdvError(
                 "Q 'run' takes (circuit_text, shots)",
@@ -475,7 +498,21 @@ class QDomainManager:
                 code=ErrorCode.SYSCALL_INVALID,
                 where="Q.run",
             )
-        return parse_circuit(source, "Q.run"), shots
+        return _JobRequest(self._parse(source), shots)
+
+    def _parse(self, source: Any) -> ParsedCircuit:
+        """The parsed circuit of ``source``; a resubmitted text is taken from the memo.
+
+        Parsing is a pure function of the text, so the memo never changes a result; it is
+        bounded (oldest out first) and holds only circuits that parsed."""
+        text = circuit_source(source, "Q.run")
+        parsed = self._circuits.get(text)
+        if parsed is None:
+            parsed = parse_text(text, "Q.run")
+            self._circuits[text] = parsed
+            if len(self._circuits) > _CIRCUITS_MEMO_MAX:
+                self._circuits.popitem(last=False)
+        return parsed
 
     @staticmethod
     def _refusal_kind(args: tuple[Any, ...]) -> str:
@@ -505,7 +542,8 @@ class QDomainManager:
                 where=where,
             )
         if invocation.operation == "refusal":
-            kind = self._refusal_kind(invocation.args)
+            kind = invocation.parsed
+            invariant(isinstance(kind, str), "a Q refusal arrives prepared")
             raise NoCloningViolation(
                 f"process {invocation.pid} tried to {kind} Q container {container.id}; refused",
                 where=f"Q container {container.id}",
@@ -516,11 +554,11 @@ class QDomainManager:
 
     def _recalibrate(self, container: _Container, now: int, where: str) -> dict[str, Any]:
         provider = container.provider
-        self._reattest(provider, where)  # recalibration requires re-attestation
+        self._reattest(provider)  # recalibration requires re-attestation
         calibration = provider.calibrate(
             self._next_calibration, container.profile, now, self.calibration_validity
         )
-        provider.identity.verify(calibration.message(), calibration.signature, where)
+        self._verify_issued(calibration, provider, where)
         self._next_calibration += 1
         self._calibrations[calibration.id] = calibration
         container.calibration = calibration
@@ -535,7 +573,9 @@ class QDomainManager:
                 f"Q container {container.id}'s contract was invalidated: {container.invalidated}",
                 where=where,
             )
-        circuit, shots = self._run_args(invocation.args)
+        job_request = invocation.parsed
+        invariant(isinstance(job_request, _JobRequest), "a Q job arrives prepared")
+        circuit, shots = job_request.circuit, job_request.shots
         if circuit.qubits > container.qubits:
             raise ContractError(
                 f"the circuit uses {circuit.qubits} qubits; the contract holds {container.qubits}",
@@ -710,6 +750,40 @@ class QDomainManager:
     def diagnostics(self) -> list[dict[str, Any]]:
         """Per-job diagnostic records, oldest first (admitted and rejected jobs)."""
         return [self._diagnose(*entry) for entry in self._diagnostics]
+
+    def _verify_issued(
+        self, calibration: CalibrationContract, provider: QProvider, where: str
+    ) -> None:
+        """Check a contract the provider just issued: its own, the one asked for, and signed by
+        the key pinned for it (SIGNATURE_INVALID otherwise)."""
+        if (calibration.provider_id, calibration.id) != (
+            provider.provider_id,
+            self._next_calibration,
+        ):
+            raise XdvError(
+                f"provider {provider.provider_id!r} issued calibration contract "
+                f"{calibration.id} of provider {calibration.provider_id!r}; expected contract "
+                f"{self._next_calibration} of its own",
+                code=ErrorCode.CALIBRATION_INVALID,
+                where=where,
+            )
+        self.verify_calibration(calibration, where)
+
+    def verify_calibration(self, contract: CalibrationContract, where: str = "Q") -> None:
+        """Check that ``contract`` is signed by the identity key pinned for its provider.
+
+        Raise CALIBRATION_INVALID for a provider this manager did not admit and
+        SIGNATURE_INVALID for a signature by any other key (a key derived from public facts, an
+        unpinned key) or a contract altered after signing."""
+        pinned = self._pinned.get(contract.provider_id)
+        if pinned is None:
+            raise XdvError(
+                f"calibration contract {contract.id} names provider {contract.provider_id!r}, "
+                "which this manager did not admit",
+                code=ErrorCode.CALIBRATION_INVALID,
+                where=where,
+            )
+        verify_calibration(contract, pinned, where)
 
     def calibration_contract(self, calibration_id: int) -> CalibrationContract:
         """The signed calibration contract ``calibration_id`` (its signature included)."""

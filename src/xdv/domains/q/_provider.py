@@ -7,22 +7,15 @@ answers with measurement counts. Q state lives and dies inside :meth:`QProvider.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from xdv.domains.q._calibration import (
-    CalibrationContract,
-    CalibrationProfile,
-    error_bounds,
-)
+from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
 from xdv.domains.q._circuit import ParsedCircuit
-from xdv.domains.q._signing import ProviderIdentity
-from xdv.trace import canonical_metadata
+from xdv.security import AttestableProvider
 
-__all__ = ["QJob", "QProvider", "measure_sources", "sign_calibration"]
+__all__ = ["QJob", "QProvider"]
 
 
 @dataclass(frozen=True)
@@ -60,23 +53,16 @@ class QJob:
 
 
 @runtime_checkable
-class QProvider(Protocol):
-    """A Q provider (a simulator or a device adapter) behind the Q manager."""
+class QProvider(AttestableProvider, Protocol):
+    """A Q provider (a simulator or a device adapter) behind the Q manager.
 
-    provider_id: str
-    """Stable name (``aer``, ``stim``)."""
+    It follows the provider model shared with Φ (:class:`xdv.security.AttestableProvider`:
+    ``provider_id``, ``identity``, ``measurement()``, ``declaration()``) and adds what running
+    Q jobs needs. Its identity signs its calibration contracts.
+    """
+
     methods: tuple[str, ...]
     """Simulation methods (or device modes) it offers; the first is its default."""
-    identity: ProviderIdentity
-    """The identity that signs its calibration contracts."""
-
-    def measurement(self) -> str:
-        """Hex SHA-256 over the provider's own source and its canonical configuration."""
-        ...
-
-    def declaration(self) -> dict[str, Any]:
-        """Trace-encodable capability declaration (XDV-060 §3.2)."""
-        ...
 
     def qubits_max(self, method: str) -> int:
         """The most logical qubits one job may use with ``method``."""
@@ -85,55 +71,14 @@ class QProvider(Protocol):
     def calibrate(
         self, contract_id: int, profile: CalibrationProfile, now: int, validity: int
     ) -> CalibrationContract:
-        """Issue and sign a calibration contract for ``profile`` valid for ``validity`` steps."""
+        """Issue a calibration contract for ``profile`` valid for ``validity`` steps, signed
+        with the provider's secret identity key (:func:`sign_calibration`)."""
         ...
 
     def run(self, job: QJob, profile: CalibrationProfile) -> dict[str, int]:
         """Run ``job``; return counts by bitstring (classical bit 0 rightmost), summing to
         ``job.shots``. Never return, log or raise anything that reveals amplitudes."""
         ...
-
-
-def measure_sources(paths: Iterable[Path], configuration: dict[str, Any]) -> str:
-    """A provider measurement: SHA-256 over its source files' bytes and canonical configuration."""
-    digest = hashlib.sha256(b"xdv-q-provider-measurement\0")
-    for path in paths:
-        data = path.read_bytes()
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    digest.update(canonical_metadata(configuration))
-    return digest.hexdigest()
-
-
-def sign_calibration(
-    identity: ProviderIdentity,
-    contract_id: int,
-    profile: CalibrationProfile,
-    now: int,
-    validity: int,
-) -> CalibrationContract:
-    """Build and sign the calibration contract a provider issues for ``profile``."""
-    unsigned = CalibrationContract(
-        id=contract_id,
-        provider_id=identity.provider_id,
-        profile=profile.name,
-        profile_digest=profile.digest,
-        valid_from=now,
-        valid_until=now + validity,
-        error_bounds=error_bounds(profile),
-        signature=b"",
-    )
-    signature = identity.sign(unsigned.message())
-    return CalibrationContract(
-        id=unsigned.id,
-        provider_id=unsigned.provider_id,
-        profile=unsigned.profile,
-        profile_digest=unsigned.profile_digest,
-        valid_from=unsigned.valid_from,
-        valid_until=unsigned.valid_until,
-        error_bounds=unsigned.error_bounds,
-        signature=signature,
-    )
 
 
 def counts_from_hex(raw: dict[str, int], clbits: int) -> dict[str, int]:

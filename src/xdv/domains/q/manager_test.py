@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import pickle
 from collections.abc import Callable, Generator
 from typing import Any
@@ -9,14 +11,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdv.core import KDomainManager, Operation, ResourceContract, ResourceRequest, RunResult
-from xdv.domains.q import QDomainManager, QHandle, job_diagnostics, parse_circuit
+from xdv.core import (
+    Invocation,
+    KDomainManager,
+    Operation,
+    ResourceContract,
+    ResourceRequest,
+    RunResult,
+)
+from xdv.domains.q import (
+    CalibrationContract,
+    QDomainManager,
+    QHandle,
+    job_diagnostics,
+    parse_circuit,
+)
 from xdv.domains.q._aer import AerProvider
+from xdv.domains.q._signing import CALIBRATION_CONTEXT
 from xdv.domains.q.testing import BELL
 from xdv.domains.testing import assert_manager_consistent
-from xdv.errors import DomainError, ErrorCode, XdvError
+from xdv.errors import DomainError, ErrorCode, InvariantViolation, XdvError
 from xdv.runtime import make_kernel
-from xdv.security import HybridKeyPair
+from xdv.security import HybridKeyPair, ProviderIdentity, ProviderRegistry
 from xdv.security._attestation import _EMBEDDED, AttestationVerifier, attest
 from xdv.syscalls import (
     Delegate,
@@ -57,16 +73,14 @@ class CountingAer(AerProvider):
         return super().run(job, profile)
 
 
-TEST_IDENTITY = HybridKeyPair.from_seed(b"q manager tests")
-
-
 def verifier_for(manager: QDomainManager) -> AttestationVerifier:
     """The instrumented providers of these tests are subclasses of XDV's own, so they are not
-    attested automatically: the tests attest them, as any other provider must be."""
+    attested automatically: the tests attest them (each with its own identity), as any other
+    provider must be."""
     verifier = AttestationVerifier()
     for provider in manager.providers().values():
         if type(provider) not in _EMBEDDED:
-            verifier.register(attest(provider, TEST_IDENTITY))
+            verifier.register(attest(provider, provider.identity))
     return verifier
 
 
@@ -731,3 +745,141 @@ def test_recalibration_requires_the_provider_to_pass_attestation_again() -> None
     result, entries = run_q(anchor, manager=manager)
     assert result.outputs[0][1] == "ATTESTATION_FAILED"
     assert "ATTESTATION_FAILED" in statuses(entries)
+
+
+@pytest.mark.spec("XDV-060-5.2")
+def test_a_job_is_parsed_once_by_prepare_and_execute_uses_the_prepared_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import xdv.domains.q._manager as manager_module
+
+    parsed: list[str] = []
+    real_parse = manager_module.parse_text
+
+    def counting(source: str, where: str = "Q circuit") -> Any:
+        parsed.append(source)
+        return real_parse(source, where)
+
+    monkeypatch.setattr(manager_module, "parse_text", counting)
+    ghz_bits = GHZ.replace("c = measure q;", "c[0] = measure q[0];\nc[1] = measure q[1];")
+
+    def anchor() -> Generator[Any, Any, Any]:
+        contract = yield Reserve("Q", "qubits", 3)
+        for text in (BELL, BELL, ghz_bits, BELL):
+            counts = yield Invoke(contract, "run", (text, 20))
+            yield Emit(sum(counts["counts"].values()))
+        yield Release(contract)
+
+    result, entries = run_q(anchor)
+    assert [v for _, v in result.outputs] == [20, 20, 20, 20]
+    # Each distinct text is parsed once (a resubmission comes from the manager's memo), and
+    # never again when the job executes.
+    assert parsed == [BELL, ghz_bits]
+    invokes = [e.metadata for e in entries if e.event_name == "DOMAIN_INVOKE"]
+    assert [m["circuit"] for m in invokes] == [parse_circuit(t).sha256 for t in (BELL,) * 2] + [
+        parse_circuit(ghz_bits).sha256,
+        parse_circuit(BELL).sha256,
+    ]
+
+    # Below the kernel: execute reads Invocation.parsed, never Invocation.args.
+    manager = QDomainManager({"aer": SHARED_AER})
+    grant = manager.request_resources(ResourceRequest(1, Domain.Q, "qubits", 2, None, 0))
+    contract = ResourceContract(1, 1, Domain.Q, "qubits", 2, 0, None, 1, grant.detail)
+    prepared = manager.prepare("run", (BELL, 30))
+    assert dict(prepared.record) == {**parse_circuit(BELL).record(), "shots": 30}
+    garbage = Invocation(
+        1, 1, Domain.Q, contract, "run", ("not a circuit", -1), 7, 0, prepared.parsed
+    )
+    assert sum(manager.execute(garbage).value["counts"].values()) == 30
+    unprepared = Invocation(2, 1, Domain.Q, contract, "run", (BELL, 30), 7, 0)
+    with pytest.raises(InvariantViolation):
+        manager.execute(unprepared)
+
+
+def _old_derivation(provider_id: str, measurement: str) -> ProviderIdentity:
+    """The key XDV once derived for a provider from its id and measurement, both of which
+    every trace holds: anyone with a trace could rebuild it."""
+    seed = hashlib.sha256(f"xdv-q-provider\0{provider_id}\0{measurement}".encode()).digest()
+    return ProviderIdentity(provider_id, HybridKeyPair.from_seed(seed))
+
+
+def _signed_by(contract: CalibrationContract, identity: ProviderIdentity) -> CalibrationContract:
+    return dataclasses.replace(
+        contract, signature=identity.sign(contract.message(), context=CALIBRATION_CONTEXT)
+    )
+
+
+@pytest.mark.spec("XDV-060-4.2")
+def test_a_calibration_contract_forged_from_trace_facts_is_refused() -> None:
+    manager = QDomainManager({"aer": SHARED_AER})
+
+    def anchor() -> Generator[Any, Any, Any]:
+        handle = yield from QHandle.reserve(2, calibration="fake_manila")
+        yield Emit(handle.terms["calibration"])
+
+    result, entries = run_q(anchor, manager=manager)
+    assert result.ok, result.exits
+    run_start = entries[0].metadata["domains"]["Q"]["providers"]["aer"]
+    genuine = manager.calibration_contract(result.outputs[0][1]["id"])
+    manager.verify_calibration(genuine)  # signed by the provider's pinned key
+    # A forger holding the trace rebuilds the old derived key from what it records, and signs
+    # a contract that stretches the validity window: refused.
+    stretched = dataclasses.replace(genuine, valid_until=genuine.valid_until + 10**9)
+    forged = _signed_by(stretched, _old_derivation("aer", run_start["measurement"]))
+    with pytest.raises(XdvError) as raised:
+        manager.verify_calibration(forged)
+    assert raised.value.code is ErrorCode.SIGNATURE_INVALID
+    # Signed by a key nobody pinned for the provider: refused too.
+    unpinned = ProviderIdentity("aer", HybridKeyPair.generate())
+    with pytest.raises(XdvError) as raised:
+        manager.verify_calibration(_signed_by(genuine, unpinned))
+    assert raised.value.code is ErrorCode.SIGNATURE_INVALID
+    # And a contract naming a provider the manager never admitted.
+    with pytest.raises(XdvError) as raised:
+        manager.verify_calibration(dataclasses.replace(genuine, provider_id="elsewhere"))
+    assert raised.value.code is ErrorCode.CALIBRATION_INVALID
+
+
+@pytest.mark.spec("XDV-060-4.2")
+def test_a_provider_signing_with_another_key_reserves_nothing() -> None:
+    class OldSigner(AerProvider):
+        """Signs its contracts with the old derivation instead of its identity key."""
+
+        def calibrate(self, contract_id, profile, now, validity):  # type: ignore[no-untyped-def]
+            contract = super().calibrate(contract_id, profile, now, validity)
+            return _signed_by(contract, _old_derivation("aer", self.measurement()))
+
+    manager = QDomainManager({"aer": OldSigner()})
+
+    def anchor() -> Generator[Any, Any, Any]:
+        try:
+            yield from QHandle.reserve(2, calibration="fake_manila")
+        except XdvError as error:
+            yield Emit(error.code.name)
+
+    result, entries = run_q(anchor, manager=manager)
+    assert result.outputs[0][1] == "SIGNATURE_INVALID"
+    assert "SIGNATURE_INVALID" in statuses(entries)
+    assert manager.snapshot()["containers"] == {}
+
+
+@pytest.mark.spec("XDV-060-4.2")
+def test_a_provider_key_other_than_the_pinned_one_is_refused() -> None:
+    registry = ProviderRegistry()
+    pinned = QDomainManager({"aer": SHARED_AER}, registry=registry)
+    assert registry.pinned("aer") == SHARED_AER.identity.public
+    # Another provider presenting itself as "aer" with a key of its own: refused on admission.
+    impostor = AerProvider(identity=ProviderIdentity("aer", HybridKeyPair.generate()))
+    with pytest.raises(XdvError) as raised:
+        QDomainManager({"aer": impostor}, registry=registry)
+    assert raised.value.code is ErrorCode.PROVIDER_KEY_MISMATCH
+    assert impostor.identity.fingerprint not in raised.value.message
+    # A provider whose identity is swapped after admission is refused at its next reservation,
+    # before it issues anything.
+    swapping = CountingAer()
+    manager = QDomainManager({"aer": swapping}, registry=ProviderRegistry())
+    swapping._identity = ProviderIdentity("aer", HybridKeyPair.generate())
+    with pytest.raises(XdvError) as raised:
+        manager.request_resources(ResourceRequest(1, Domain.Q, "qubits", 1, None, 0))
+    assert raised.value.code is ErrorCode.ATTESTATION_FAILED
+    assert manager.snapshot()["containers"] == {} and pinned.providers()

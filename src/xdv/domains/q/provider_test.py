@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from xdv.domains.q import load_profile, profile_names
+from xdv.domains.q import load_profile, profile_names, verify_calibration
 from xdv.domains.q._aer import AerProvider
 from xdv.domains.q.testing import assert_provider_consistent
 from xdv.errors import ErrorCode, XdvError
@@ -61,9 +61,9 @@ def test_unknown_profile_is_a_typed_error() -> None:
 def test_calibration_contracts_are_signed_and_tampering_is_detected() -> None:
     provider = AerProvider()
     contract = provider.calibrate(3, load_profile("fake_manila"), 0, 50)
-    provider.identity.verify(contract.message(), contract.signature, "test")
+    verify_calibration(contract, provider.identity.public, "test")
     forged = dataclasses.replace(contract, profile="fake_sherbrooke")
     with pytest.raises(XdvError) as raised:
-        provider.identity.verify(forged.message(), forged.signature, "test")
+        verify_calibration(forged, provider.identity.public, "test")
     assert raised.value.code is ErrorCode.SIGNATURE_INVALID
     assert "signature" not in contract.to_record()

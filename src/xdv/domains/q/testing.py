@@ -1,8 +1,10 @@
 """The conformance helper every Q provider's tests call: :func:`assert_provider_consistent`.
 
-It checks what the Q manager relies on: a stable id, a measurement that is a SHA-256 and does
-not drift, a trace-encodable declaration that names its methods and limits, calibration
-contracts that are signed by the provider and verify (and stop verifying when altered), and
+It checks what the Q manager relies on: the provider model every Q and Φ provider shares (the
+checks of :func:`xdv.security.testing.assert_provider_consistent`), a declaration that names its
+methods and limits, calibration
+contracts signed with the provider's identity key that verify against it (and stop verifying
+when altered or signed by another key), and
 jobs whose results are counts only (bitstrings of the circuit's classical width, summing to the
 shots), reproducible from the seed.
 """
@@ -15,7 +17,10 @@ from typing import Any
 from xdv.domains.q._calibration import CalibrationProfile, load_profile
 from xdv.domains.q._circuit import parse_circuit
 from xdv.domains.q._provider import QJob, QProvider
+from xdv.domains.q._signing import CALIBRATION_CONTEXT, verify_calibration
 from xdv.errors import ErrorCode, XdvError
+from xdv.security import HybridKeyPair, ProviderIdentity
+from xdv.security.testing import assert_provider_consistent as assert_provider_model_consistent
 from xdv.trace import canonicalize
 
 __all__ = ["BELL", "assert_provider_consistent"]
@@ -57,12 +62,7 @@ def assert_provider_consistent(
     """Check ``provider`` against the QHPI contract."""
     if not isinstance(provider, QProvider):
         raise _fail(provider, "does not satisfy the QProvider protocol")
-    if not isinstance(provider.provider_id, str) or not provider.provider_id:
-        raise _fail(provider, "provider_id must be a non-empty string")
-    measurement = provider.measurement()
-    if len(measurement) != 64 or int(measurement, 16) < 0 or measurement != provider.measurement():
-        raise _fail(provider, "measurement() must be a stable hex SHA-256")
-    declaration = canonicalize(provider.declaration(), "declaration()")
+    declaration = assert_provider_model_consistent(provider).declaration
     if list(provider.methods) != declaration.get("methods"):
         raise _fail(provider, "the declaration must list the provider's methods")
     for method in provider.methods:
@@ -72,15 +72,22 @@ def assert_provider_consistent(
     contract = provider.calibrate(7, profile, 10, 100)
     if (contract.valid_from, contract.valid_until, contract.profile) != (10, 110, profile.name):
         raise _fail(provider, "calibrate() must cover [now, now + validity] for the profile")
-    provider.identity.verify(contract.message(), contract.signature, "probe")
+    # Signed with the provider's identity key, which verifies it; altered, or signed by any
+    # other key (such as one derived from facts a trace holds), it no longer verifies.
+    verify_calibration(contract, provider.identity.public, "probe")
     altered = dataclasses.replace(contract, valid_until=contract.valid_until + 1)
-    try:
-        provider.identity.verify(altered.message(), altered.signature, "probe")
-    except XdvError as error:
-        if error.code is not ErrorCode.SIGNATURE_INVALID:
-            raise _fail(provider, f"an altered contract gave {error.code.name}") from None
-    else:
-        raise _fail(provider, "an altered calibration contract still verified")
+    outsider = ProviderIdentity(provider.provider_id, HybridKeyPair.from_seed(b"not the provider"))
+    forged = dataclasses.replace(
+        contract, signature=outsider.sign(contract.message(), context=CALIBRATION_CONTEXT)
+    )
+    for bad, what in ((altered, "an altered"), (forged, "a foreign-signed")):
+        try:
+            verify_calibration(bad, provider.identity.public, "probe")
+        except XdvError as error:
+            if error.code is not ErrorCode.SIGNATURE_INVALID:
+                raise _fail(provider, f"{what} contract gave {error.code.name}") from None
+        else:
+            raise _fail(provider, f"{what} calibration contract still verified")
     method = provider.methods[0]
     first = provider.run(_job(11, 200, method), profile)
     again = provider.run(_job(11, 200, method), profile)
