@@ -27,7 +27,7 @@ from xdv import Kernel, Operation
 from xdv.core import CapabilityTable, KDomainManager
 from xdv.domains.q import QDomainManager, QHandle, parse_circuit
 from xdv.domains.q._aer import AerProvider
-from xdv.security import HybridKeyPair
+from xdv.security import HybridKeyPair, TokenAuthority
 from xdv.security._attestation import AttestationVerifier, attest
 from xdv.syscalls import Invoke
 
@@ -107,8 +107,12 @@ def xdv_jobs(
     # attested explicitly, as any third-party provider must be.
     verifier = AttestationVerifier()
     verifier.register(attest(provider, PROVIDER_IDENTITY))
+    # Without an explicit authority, the one every run of the runtime layer has: signed tokens.
     kernel = Kernel(
-        1, domains=[KDomainManager(), manager], authority=authority, attestation=verifier
+        1,
+        domains=[KDomainManager(), manager],
+        authority=authority if authority is not None else TokenAuthority(),
+        attestation=verifier,
     )
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     kernel.grant(pid, Operation.MEASURE, "Q", "K")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,16 +80,36 @@ __all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
 
 _O = Domain.ORCHESTRATION
 # Plain integers for the hot path (IntEnum members cost more to pack).
-_DISPATCH = int(EventType.DISPATCH)
 _PREEMPT = int(EventType.PREEMPT)
 _SLEEP = int(EventType.SLEEP)
 _ORCHESTRATION = int(Domain.ORCHESTRATION)
 # Canonical CBOR pieces: a one-entry map whose key is "until"; the same followed by the head of
-# a 32-bit unsigned integer; the empty map.
+# a 16-bit and of a 32-bit unsigned integer; the empty map.
 _UNTIL_PREFIX = b"\xa1\x65until"
+_UNTIL_PREFIX_U16 = _UNTIL_PREFIX + b"\x19"
 _UNTIL_PREFIX_U32 = _UNTIL_PREFIX + b"\x1a"
+# One call builds a SLEEP entry's whole metadata from the 8-byte prefix and the big-endian value.
+_pack_until_u16 = struct.Struct(">8sH").pack
+_pack_until_u32 = struct.Struct(">8sI").pack
 _EMPTY_MAP = b"\xa0"
 _LIMIT_MAX = 2**40  # keeps logical time and every counter far inside the trace's u64 fields
+
+
+class _Interruption:
+    """The ready-queue item :meth:`Kernel.interrupt` queues: its key sorts before every
+    process's, and it is never ACTIVE, so the loop meets it on the path it already takes for
+    processes it does not run, and the common path pays nothing for interrupts."""
+
+    __slots__ = ("queued",)
+    state = None
+
+    def __init__(self) -> None:
+        self.queued = True
+
+
+_INTERRUPTION = _Interruption()
+# A key below every policy key: negative infinity is less than any integer.
+_INTERRUPTION_ITEM = (float("-inf"), _INTERRUPTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +423,6 @@ class Kernel:
             raise
         finally:
             self._in_loop = False
-            self._table.running = None
 
     @contextlib.contextmanager
     def _outside_the_loop(self) -> Iterator[None]:
@@ -416,13 +436,12 @@ class Kernel:
             raise failure.error from None
 
     def _loop(self) -> str:
-        """The kernel loop; returns the run status ("ok" or "limit")."""
+        """The kernel loop; returns the run status ("ok", "limit" or "interrupted")."""
         clock = self.clock
         table = self._table
         ready = table.ready
         pop = heapq.heappop
         push = heapq.heappush
-        next_seq = table.next_seq
         enqueue = table.enqueue
         calls = self._calls
         handlers = calls.handlers
@@ -430,12 +449,16 @@ class Kernel:
         recorder = self._recorder
         writer = recorder.writer
         append = writer.append_encoded
+        auditing = self.audit is not None
         quantum = self.quantum
         steps_max = self.limits.steps_max
+        full_slices_until = steps_max - quantum  # while steps <= this, a whole quantum fits
+        whole_slice = range(quantum)
         round_robin = table.round_robin
         sleep_ticks_max = self.limits.sleep_ticks_max
         vhm, node = self.vhm, self.node
         active = ProcessState.ACTIVE
+        interruption = _INTERRUPTION
         steps = 0
         last: _Process | None = None
         status = "ok"
@@ -446,22 +469,32 @@ class Kernel:
             process = pop(ready)[-1]
             process.queued = False
             if process.state is not active:
+                if process is interruption:  # queued by interrupt(), ahead of every process
+                    status = "interrupted"
+                    break
                 invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")
                 process.parked = True
                 continue
             now = clock.now
             if process.ready_at > now + 1:
                 now = process.ready_at - 1  # skip idle logical time
-            budget = quantum if steps_max - steps >= quantum else steps_max - steps
-            if budget <= 0:
-                status = "limit"
-                break
+            if steps <= full_slices_until:
+                budget = quantum
+                slice_steps = whole_slice
+            else:
+                budget = steps_max - steps
+                if budget <= 0:
+                    status = "limit"
+                    break
+                slice_steps = range(budget)
             anchor = process.anchor
             pid = process.pid
-            table.running = process
-            if process is not last:  # a context switch: the scheduler's decision is recorded
-                append(now + 1, _DISPATCH, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
-            for _ in range(budget):
+            if process is not last:
+                # A context switch: the scheduler's decision is recorded, by a DISPATCH entry
+                # that the recorder writes before anything else of this slice, or, when the
+                # slice's first step is a sleep, by that SLEEP entry itself.
+                recorder.dispatch_pending = pid
+            for _ in slice_steps:
                 steps += 1
                 now += 1
                 clock.now = now
@@ -495,18 +528,23 @@ class Kernel:
                     if type(ticks) is int and 0 <= ticks <= sleep_ticks_max:
                         until = now + (ticks or 1)
                         if 0x10000 <= until < 0x100000000:
-                            metadata = _UNTIL_PREFIX_U32 + until.to_bytes(4, "big")
+                            metadata = _pack_until_u32(_UNTIL_PREFIX_U32, until)
+                        elif 0x100 <= until < 0x10000:
+                            metadata = _pack_until_u16(_UNTIL_PREFIX_U16, until)
                         else:
                             metadata = _UNTIL_PREFIX + cbor_uint(until)
+                        recorder.dispatch_pending = 0  # this entry records a switch, if any
                         append(now, _SLEEP, _ORCHESTRATION, pid, vhm, node, metadata)
                         process.send_value = until
-                        if round_robin:
+                        if round_robin:  # the default policy's key (see ProcessTable.enqueue)
                             process.ready_at = until
                             process.queued = True
-                            push(ready, (until, -process.priority, pid, next_seq(), process))
+                            push(ready, (until, -process.priority, pid, process))
                         else:
                             enqueue(process, until)
                         break
+                if recorder.dispatch_pending:
+                    recorder.write_dispatch()
                 handler = handlers.get(type(call)) or calls.handler_for(call)
                 try:
                     if handler is None:
@@ -544,9 +582,9 @@ class Kernel:
                 append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 enqueue(process, now + 1)
             last = process
-            if writer.count >= recorder.checkpoint_at:
+            if auditing and writer.count >= recorder.checkpoint_at:
                 recorder.checkpoint()
-        table.running = None
+        invariant(recorder.dispatch_pending == 0, "a slice's dispatch is recorded in the slice")
         self._steps = steps
         return status
 

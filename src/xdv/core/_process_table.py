@@ -63,8 +63,7 @@ class ProcessTable:
 
     Invariants: process ids increase by one per creation and are never reused; a process is in
     the ready queue at most once (its ``queued`` flag says whether); ``exits`` holds the status
-    of exactly the processes that ended; ``running`` is the process whose time slice the kernel
-    loop is running (None outside a slice).
+    of exactly the processes that ended.
     """
 
     __slots__ = (
@@ -82,7 +81,6 @@ class ProcessTable:
         "processes_max",
         "ready",
         "round_robin",
-        "running",
         "shutting_down",
         "vhm",
         "waiters_max",
@@ -121,7 +119,6 @@ class ProcessTable:
         # Enqueue sequence numbers: unique and increasing, the last element of every key.
         self.next_seq = itertools.count(1).__next__
         self._next_pid = 1
-        self.running: _Process | None = None
         self.shutting_down = False
 
     # ------------------------------------------------------------------ lookups
@@ -150,6 +147,17 @@ class ProcessTable:
             )
         return target
 
+    def running(self) -> _Process | None:
+        """The process whose anchor is executing right now (the caller, when a process's own
+        code calls the kernel), or None."""
+        for process in self.processes.values():
+            anchor = process.anchor
+            if anchor is not None and (
+                getattr(anchor, "gi_running", False) or getattr(anchor, "cr_running", False)
+            ):
+                return process
+        return None
+
     def snapshot(self) -> dict[int, dict[str, Any]]:
         """Each process's state, bindings and contracts, by pid."""
         return {
@@ -169,11 +177,13 @@ class ProcessTable:
             raise InvariantViolation(f"process {process.pid} is queued at most once")
         process.ready_at = ready_at
         process.queued = True
-        seq = self.next_seq()
-        if self.round_robin:  # the default policy's key, inlined on the hot path
-            heapq.heappush(self.ready, (ready_at, -process.priority, process.pid, seq, process))
+        if self.round_robin:
+            # The default policy's key, inlined (the kernel loop does the same for a sleep).
+            # A process is queued at most once, so (ready-at L, -priority, pid) is already
+            # unique and orders exactly as the policy's key with its enqueue sequence number.
+            heapq.heappush(self.ready, (ready_at, -process.priority, process.pid, process))
         else:
-            key = self.policy.key(ready_at, process.priority, process.pid, seq)
+            key = self.policy.key(ready_at, process.priority, process.pid, self.next_seq())
             heapq.heappush(self.ready, (*key, process))
 
     def set_state(self, process: _Process, state: ProcessState) -> None:
