@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ from xdv.core._transition import Transitions
 from xdv.errors import (
     ErrorCode,
     InvariantViolation,
+    UnauthorizedError,
     XdvError,
     as_typed,
     describe_exception,
@@ -280,6 +282,7 @@ class Kernel:
         self._steps = 0
         self._ran = False
         self._in_loop = False
+        self._loop_thread = 0  # the thread running the loop (set by run)
         self._interrupted: str | None = None
         with self._outside_the_loop():
             recorder.start(
@@ -351,8 +354,13 @@ class Kernel:
         target: Domain | str,
         expires_at: int | None = None,
     ) -> Capability:
-        """Grant a capability to a process (an operator action, recorded in the trace)."""
+        """Grant a capability to a process (an operator action, recorded in the trace).
+
+        Operator actions belong to the setup phase, before :meth:`run`: called while the run
+        goes on (from a process's own code) they are refused with OPERATOR_ONLY and recorded.
+        """
         with self._outside_the_loop():
+            self._operator_action("grant")
             self._table.live(pid)
             if expires_at is not None and (
                 type(expires_at) is not int or not 0 <= expires_at < 2**63
@@ -369,15 +377,20 @@ class Kernel:
     def revoke(self, capability_id: int, reason: str = "operator") -> list[Capability]:
         """Revoke a capability and every capability derived from it (recorded in the trace).
 
-        Returns the revoked capabilities, the one named first.
+        Returns the revoked capabilities, the one named first. An operator action, like
+        :meth:`grant`.
         """
         with self._outside_the_loop():
+            self._operator_action("revoke")
             return self._capabilities.revoke(capability_id, reason)
 
     def freeze(self, domain: Domain | str, reason: str = "operator") -> list[Capability]:
         """Emergency freeze of a domain (an operator action, recorded): revoke every
-        capability touching it, fail its pending outcomes, and refuse anything new."""
+        capability touching it, fail its pending outcomes, and refuse anything new. An
+        operator action, like :meth:`grant`; a process freezes a domain with the ``Freeze``
+        system call and a FREEZE capability."""
         with self._outside_the_loop():
+            self._operator_action("freeze")
             return self._capabilities.freeze(Domain.parse(domain), reason, 0, self._table.processes)
 
     def snapshot(self) -> dict[str, Any]:
@@ -390,6 +403,37 @@ class Kernel:
             "capabilities": self.authority.snapshot(),
             "managers": self._domains.snapshot(),
         }
+
+    def _operator_action(self, action: str) -> None:
+        """Refuse an operator action unless the run is still being set up.
+
+        While the loop runs, the caller is a process's own code (Python workloads are trusted
+        code in the kernel's interpreter; see docs/security.md): the refusal is recorded as a
+        CAPABILITY_DENY of that process and raised at its call site, so an uncaught one fails
+        the process. A call from another thread is refused without a record: only the loop's
+        thread writes the trace.
+        """
+        if not self._in_loop:
+            if self._ran:
+                raise XdvError(
+                    f"Kernel.{action} after the run ended: its trace is closed, so the action "
+                    "could not be recorded",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where=f"Kernel.{action}",
+                )
+            return
+        process = self._table.running()
+        pid = process.pid if process is not None else 0
+        error = UnauthorizedError(
+            f"Kernel.{action} is an operator action, available before the run starts; "
+            f"{'process ' + str(pid) if pid else 'the caller'} called it during the run (a "
+            "process asks for authority with its own system calls: Attenuate, Delegate, Freeze)",
+            code=ErrorCode.OPERATOR_ONLY,
+            where=f"process {pid}" if pid else f"Kernel.{action}",
+        )
+        if threading.get_ident() == self._loop_thread:
+            self._capabilities.deny(pid, error, f"Kernel.{action}")
+        raise error
 
     def _interrupt_reason(self) -> str | None:
         return self._interrupted
@@ -406,6 +450,7 @@ class Kernel:
         """
         invariant(not self._ran, "a kernel runs once")
         self._ran = True
+        self._loop_thread = threading.get_ident()
         self._wall_start_ns = self._wall_clock.monotonic_ns()
         with self._stopping_cleanly():
             return self._shutdown(self._loop())

@@ -3,17 +3,27 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdv.core import KDomainManager, Kernel, KernelLimits, Operation, ProcessState
+from xdv.core import (
+    CapabilityTable,
+    KDomainManager,
+    Kernel,
+    KernelLimits,
+    Operation,
+    ProcessState,
+    SupportsDerive,
+)
 from xdv.core._interface import Invocation, Outcome
 from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import (
     Bind,
+    Delegate,
     Emit,
     Exit,
     Invoke,
@@ -308,6 +318,26 @@ class EchoQManager(KDomainManager):
 
 
 @pytest.mark.spec("XDV-004-3.1")
+class DelegatingTable(CapabilityTable):
+    """The core's capability table plus a plain ``derive`` (a copy of the parent for another
+    process), so that a process can hand on a capability mid-run with ``Delegate``."""
+
+    def derive(
+        self,
+        parent_id: int,
+        presenter: int,
+        now: int,
+        *,
+        subject: int | None = None,
+        scope: Any = None,
+        expires_at: int | None = None,
+    ) -> Any:
+        parent = next(c for c in self.held_by(presenter) if c.id == parent_id)
+        holder = presenter if subject is None else subject
+        copy = self.grant(holder, parent.operation, parent.origin, parent.target, now, expires_at)
+        return SimpleNamespace(as_capability=lambda: copy)
+
+
 def test_dynamic_binding_needs_an_allocate_capability() -> None:
     codes: list[ErrorCode] = []
 
@@ -316,21 +346,27 @@ def test_dynamic_binding_needs_an_allocate_capability() -> None:
             yield Bind("Q")
         except XdvError as error:
             codes.append(error.code)
-        yield Sleep(5)  # the operator grants the capability meanwhile
+        yield Sleep(5)  # the other process delegates the capability meanwhile
         yield Bind("Q")
         lane = yield Reserve("Q", "lane", 1)
         yield Release(lane)
 
-    kernel = Kernel(domains=[KDomainManager(), EchoQManager()])
+    authority = DelegatingTable()
+    assert isinstance(authority, SupportsDerive)
+    kernel = Kernel(domains=[KDomainManager(), EchoQManager()], authority=authority)
     pid = kernel.spawn(binder)
 
-    def operator():
-        yield Sleep(1)
-        kernel.grant(pid, Operation.ALLOCATE, "K", "Q")
+    given: list[int] = []
 
-    kernel.spawn(operator)
+    def holder():
+        yield Sleep(1)
+        yield Delegate(given[0], pid)
+
+    holder_pid = kernel.spawn(holder)
+    # Operator actions happen before the run: the holder gets the capability it hands on.
+    given.append(kernel.grant(holder_pid, Operation.ALLOCATE, "K", "Q").id)
     result = kernel.run()
-    assert codes == [ErrorCode.DOMAIN_UNAUTHORIZED]
+    assert codes == [ErrorCode.DOMAIN_UNAUTHORIZED] and result.ok
     binds = [e for e in of_type(entries(result), EventType.DOMAIN_BIND) if e.domain is Domain.Q]
     assert [e.status for e in binds] == [ErrorCode.DOMAIN_UNAUTHORIZED, ErrorCode.OK]
 
