@@ -112,6 +112,8 @@ class _Interruption:
 _INTERRUPTION = _Interruption()
 # A key below every policy key: negative infinity is less than any integer.
 _INTERRUPTION_ITEM = (float("-inf"), _INTERRUPTION)
+# RUN_END's status field for run statuses that are not OK.
+_END_CODES = {"limit": ErrorCode.LIMIT_EXCEEDED, "interrupted": ErrorCode.RUN_INTERRUPTED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +285,7 @@ class Kernel:
         self._ran = False
         self._in_loop = False
         self._loop_thread = 0  # the thread running the loop (set by run)
+        self._ended = False  # the run (or abort) is over and its trace closed
         self._interrupted: str | None = None
         with self._outside_the_loop():
             recorder.start(
@@ -414,7 +417,7 @@ class Kernel:
         thread writes the trace.
         """
         if not self._in_loop:
-            if self._ran:
+            if self._ended:
                 raise XdvError(
                     f"Kernel.{action} after the run ended: its trace is closed, so the action "
                     "could not be recorded",
@@ -434,6 +437,23 @@ class Kernel:
         if threading.get_ident() == self._loop_thread:
             self._capabilities.deny(pid, error, f"Kernel.{action}")
         raise error
+
+    def interrupt(self, reason: str) -> None:
+        """Ask the run to end as soon as it can, because of ``reason`` (``"SIGINT"``, say).
+
+        Safe to call from a signal handler or another thread: it records nothing and only sets
+        a flag and queues an item that sorts ahead of every process. The loop meets the item
+        at its next time slice (at most ``quantum`` steps later), and a wait for a Future
+        outcome gives up within a fraction of a second; the run then ends as any abnormal end
+        does: the live processes are ended with RUN_INTERRUPTED, and RUN_END records the status
+        ``"interrupted"`` and the reason. Where an interrupted run stops is not deterministic,
+        but its trace is complete, audited and verifiable. Only the first call counts; a call
+        after the run has ended does nothing.
+        """
+        if self._interrupted is not None or self._ended:
+            return
+        self._interrupted = reason if isinstance(reason, str) else repr(reason)
+        heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
 
     def _interrupt_reason(self) -> str | None:
         return self._interrupted
@@ -468,6 +488,7 @@ class Kernel:
             raise
         finally:
             self._in_loop = False
+            self._ended = True
 
     @contextlib.contextmanager
     def _outside_the_loop(self) -> Iterator[None]:
@@ -656,6 +677,9 @@ class Kernel:
             if status == "limit":
                 code = ErrorCode.LIMIT_EXCEEDED
                 message = f"the run hit its limit of {self.limits.steps_max} steps"
+            elif status == "interrupted":
+                code = ErrorCode.RUN_INTERRUPTED
+                message = f"the run was interrupted ({self._interrupted})"
             elif status == "aborted":
                 code = ErrorCode.WORKLOAD_INVALID
                 message = "the workload's setup failed, so the run never started"
@@ -672,17 +696,20 @@ class Kernel:
         if status == "aborted" or (status == "ok" and failed):
             status = "failed"
         recorder = self._recorder
+        end: dict[str, Any] = {
+            "status": status,
+            "steps": self._steps,
+            "processes": len(table.processes),
+            "failed": failed,
+        }
+        if status == "interrupted":
+            end["reason"] = self._interrupted
         recorder.record(
             EventType.RUN_END,
             _O,
             0,
-            status=ErrorCode.LIMIT_EXCEEDED if status == "limit" else ErrorCode.OK,
-            meta={
-                "status": status,
-                "steps": self._steps,
-                "processes": len(table.processes),
-                "failed": failed,
-            },
+            status=_END_CODES.get(status, ErrorCode.OK),
+            meta=end,
         )
         recorder.close()
         writer = recorder.writer
