@@ -526,6 +526,7 @@ class Kernel:
         active = ProcessState.ACTIVE
         interruption = _INTERRUPTION
         steps = 0
+        now = clock.now
         last: _Process | None = None
         status = "ok"
         # The kernel loop: the only place where logical time advances. Invariant: each
@@ -541,7 +542,8 @@ class Kernel:
                 invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")
                 process.parked = True
                 continue
-            now = clock.now
+            # `now` is the logical time of the last step: only this loop moves the clock, so
+            # the local copy is always equal to clock.now here.
             if process.ready_at > now + 1:
                 now = process.ready_at - 1  # skip idle logical time
             if steps <= full_slices_until:
@@ -651,6 +653,7 @@ class Kernel:
             if auditing and writer.count >= recorder.checkpoint_at:
                 recorder.checkpoint()
         invariant(recorder.dispatch_pending == 0, "a slice's dispatch is recorded in the slice")
+        invariant(now == clock.now, "only the kernel loop moves the logical clock")
         self._steps = steps
         return status
 
