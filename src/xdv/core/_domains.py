@@ -45,6 +45,7 @@ class DomainTable:
 
     __slots__ = (
         "_clock",
+        "_known_rights",
         "_managers",
         "_providers",
         "_record",
@@ -64,6 +65,7 @@ class DomainTable:
         self._providers: dict[Domain, SupportsProviders] = {}
         self._rights: dict[Domain, SupportsRights] = {}
         self._transfers: dict[Domain, SupportsTransfer] = {}
+        self._known_rights: dict[tuple[Domain, str], tuple[Operation, ...]] = {}
         for manager in managers:
             domain = manager.domain
             if domain in self._managers:
@@ -143,12 +145,15 @@ class DomainTable:
         process.bindings.discard(domain)
         self._record(EventType.DOMAIN_UNBIND, domain, process.pid)
 
-    def rights(self, domain: Domain, operation: str) -> list[Operation]:
+    def rights(self, domain: Domain, operation: str) -> tuple[Operation, ...]:
         """The rights ``operation`` needs beyond EXECUTE, as the domain's manager declares them
-        (in a fixed order)."""
+        (in a fixed order; remembered per operation, see :class:`SupportsRights`)."""
+        known = self._known_rights.get((domain, operation))
+        if known is not None:
+            return known
         declarer = self._rights.get(domain)
         if declarer is None:
-            return []
+            return ()
         needed = []
         for name in sorted(declarer.rights(operation)):
             right = Operation.__members__.get(name)
@@ -160,7 +165,8 @@ class DomainTable:
                     where=f"domain {domain.label}",
                 )
             needed.append(right)
-        return needed
+        self._known_rights[(domain, operation)] = result = tuple(needed)
+        return result
 
     def transfer(self, contract: ResourceContract, pid: int) -> Mapping[str, Any]:
         """The manager's part in handing ``contract`` to ``pid`` (trace-encodable facts)."""

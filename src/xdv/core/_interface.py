@@ -225,7 +225,10 @@ class SupportsRights(Protocol):
     MEASURE(Q→K), a Φ readout PROJECT(Φ→K))."""
 
     def rights(self, operation: str) -> Set[str]:
-        """The :class:`~xdv.core.Operation` names ``operation`` needs, besides EXECUTE."""
+        """The :class:`~xdv.core.Operation` names ``operation`` needs, besides EXECUTE.
+
+        The answer depends on the operation alone: the kernel asks once per operation and
+        remembers it."""
         ...
 
 
