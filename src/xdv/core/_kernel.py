@@ -138,7 +138,12 @@ class KernelLimits:
 
 @dataclass
 class RunResult:
-    """The result of :meth:`Kernel.run`."""
+    """The result of :meth:`Kernel.run`.
+
+    ``status`` is what RUN_END records: ``"ok"``, ``"failed"`` (a process failed, or the
+    workload's setup did), ``"limit"`` (the step limit ended the run) or ``"interrupted"``
+    (:meth:`Kernel.interrupt` ended it); only ``"ok"`` is :attr:`ok`.
+    """
 
     status: str
     exits: dict[int, ExitStatus]
