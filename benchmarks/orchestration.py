@@ -1,17 +1,21 @@
-"""Orchestration benchmark: traced kernel events per second against a bare heapq loop and SimPy.
+"""Orchestration benchmark: the XDV kernel on equal work against SimPy and a bare heapq loop.
 
 The workload is the same in all three engines: ``processes`` processes, each doing ``rounds``
-iterations of "wait one time unit". In XDV that is ``yield Sleep(1)`` (one traced SLEEP entry
-per iteration plus a DISPATCH entry at every context switch); in SimPy ``yield env.timeout(1)``
-(untraced); in the bare loop a heap of (time, pid, seq) and ``generator.send`` (untraced).
+iterations of "wait one time unit". In XDV that is ``yield Sleep(1)``, traced (a SLEEP entry
+per iteration, plus a DISPATCH entry on a context switch whose first step is not the sleep); in
+SimPy ``yield env.timeout(1)`` (untraced); in the bare loop a heap of (time, pid, seq) and
+``generator.send`` (untraced).
 
-It prints, from one run on one machine:
+The headline is the **equal-work ratio**: workload iterations per second of the XDV kernel
+(tracing, hashing and chaining every entry, in memory or to a file with batched fsync) divided
+by SimPy's iterations per second on the same workload (target: at least 0.4). Each round runs
+every engine once, interleaved, so a slow spell of the machine hits all of them; the ratio is
+taken per round, and the median and range (min–max) over the rounds are printed. Also printed:
 
-* events per second of each engine (XDV counts every trace entry it wrote), and XDV's rate as
-  a fraction of SimPy's (target: at least 0.5);
-* XDV workload iterations per second, for a like-for-like reading against SimPy's events;
+* iterations per second of each engine, and trace entries per second and per iteration of XDV;
 * bytes per trace entry (target: at most 150);
-* replay (re-execute) speed against capture speed (target: replay no slower).
+* replay (re-execute, comparing every entry) against capture speed, both through the runtime
+  layer with a file trace (target: replay no slower).
 
 Usage: ``python benchmarks/orchestration.py [--processes N] [--rounds N] [--repeat N]``
 """
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from xdv.core import Kernel
-from xdv.runtime import replay
+from xdv.runtime import replay, run_workload
 from xdv.syscalls import Sleep
 from xdv.trace import TraceWriter
 
@@ -51,11 +55,11 @@ def main(kernel):
 
 def interleaved(
     repeat: int, engines: dict[str, Callable[[], tuple[int, float]]]
-) -> dict[str, tuple[int, float]]:
-    """Run every engine once per round, ``repeat`` rounds; return (count, median seconds) each.
+) -> dict[str, list[tuple[int, float]]]:
+    """Run every engine once per round, ``repeat`` rounds; return each engine's (count,
+    seconds) per round.
 
-    Rounds interleave the engines so that a slow spell of the machine hits all of them, and the
-    garbage collector is paused while timing, for every engine alike (as ``timeit`` does).
+    The garbage collector is paused while timing, for every engine alike (as ``timeit`` does).
     """
     runs: dict[str, list[tuple[int, float]]] = {name: [] for name in engines}
     for _ in range(repeat):
@@ -66,10 +70,7 @@ def interleaved(
                 runs[name].append(function())
             finally:
                 gc.enable()
-    return {
-        name: (results[0][0], statistics.median(seconds for _, seconds in results))
-        for name, results in runs.items()
-    }
+    return runs
 
 
 def xdv_sleeper(rounds: int) -> Generator[Any, Any, None]:
@@ -78,6 +79,7 @@ def xdv_sleeper(rounds: int) -> Generator[Any, Any, None]:
 
 
 def run_xdv(processes: int, rounds: int, path: Path | None) -> tuple[int, float, int]:
+    """(trace entries, seconds, trace bytes) of one traced kernel run."""
     writer = TraceWriter(path, fsync="batch" if path else "never")
     kernel = Kernel(0, trace=writer)
     for _ in range(processes):
@@ -85,10 +87,13 @@ def run_xdv(processes: int, rounds: int, path: Path | None) -> tuple[int, float,
     start = time.perf_counter()
     result = kernel.run()
     seconds = time.perf_counter() - start
+    if not result.ok:
+        raise SystemExit(f"the XDV run failed: {result.status}")
     return result.events, seconds, writer.bytes_written
 
 
 def run_simpy(processes: int, rounds: int) -> tuple[int, float]:
+    """(iterations, seconds) of SimPy on the same workload."""
     import simpy
 
     environment = simpy.Environment()
@@ -107,6 +112,8 @@ def run_simpy(processes: int, rounds: int) -> tuple[int, float]:
 
 
 def run_heapq(processes: int, rounds: int) -> tuple[int, float]:
+    """(iterations, seconds) of a bare heap-and-generators loop."""
+
     def sleeper() -> Generator[int, None, None]:
         for _ in range(rounds):
             yield 1
@@ -131,6 +138,14 @@ def run_heapq(processes: int, rounds: int) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
+def spread(values: list[float], digits: int = 2, scale: float = 1.0) -> str:
+    """``median (min–max)`` of ``values``."""
+    low, middle, high = min(values), statistics.median(values), max(values)
+    if digits == 0:
+        return f"{middle * scale:,.0f} ({low * scale:,.0f}–{high * scale:,.0f})"
+    return f"{middle * scale:.{digits}f} ({low * scale:.{digits}f}–{high * scale:.{digits}f})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=100)
@@ -138,13 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     arguments = parser.parse_args(argv)
     processes, rounds, repeat = arguments.processes, arguments.rounds, arguments.repeat
-    print(f"workload: {processes} processes x {rounds} sleeps; median of {repeat} runs")
+    iterations = processes * rounds
+    print(f"workload: {processes} processes x {rounds} sleeps; {repeat} rounds, median (range)")
     print(f"python {sys.version.split()[0]}")
 
-    xdv_bytes = run_xdv(processes, rounds, None)[2]
+    entries, _, trace_bytes = run_xdv(processes, rounds, None)  # also a warm-up
     with tempfile.TemporaryDirectory() as folder:
         trace_path = Path(folder) / "bench.xdvt"
-        measured = interleaved(
+        runs = interleaved(
             repeat,
             {
                 "heapq": lambda: run_heapq(processes, rounds),
@@ -153,14 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 "xdv-file": lambda: run_xdv(processes, rounds, trace_path)[:2],
             },
         )
-        heap_events, heap_seconds = measured["heapq"]
-        simpy_events, simpy_seconds = measured["simpy"]
-        xdv_events, xdv_seconds = measured["xdv"]
-        file_events, file_seconds = measured["xdv-file"]
         workload = Path(folder) / "bench_workload.py"
         workload.write_text(WORKLOAD_SOURCE.format(processes=processes, rounds=rounds))
-        from xdv.runtime import run_workload
-
         capture_times, replay_times = [], []
         for _ in range(repeat):
             start = time.perf_counter()
@@ -172,32 +182,41 @@ def main(argv: list[str] | None = None) -> int:
             if not report.ok:
                 print("replay diverged!", report.divergence)
                 return 1
-        capture_seconds = statistics.median(capture_times)
-        replay_seconds = statistics.median(replay_times)
 
-    iterations = processes * rounds
-    simpy_rate = simpy_events / simpy_seconds
-    xdv_rate = xdv_events / xdv_seconds
-    rows = [
-        ("bare heapq loop (untraced)", heap_events, heap_seconds),
-        ("SimPy 4 (untraced)", simpy_events, simpy_seconds),
-        ("XDV kernel, trace in memory", xdv_events, xdv_seconds),
-        ("XDV kernel, trace file, batch fsync", file_events, file_seconds),
-    ]
-    print(f"{'engine':40} {'events':>10} {'seconds':>9} {'events/s':>12}")
-    for name, events, seconds in rows:
-        print(f"{name:40} {events:>10} {seconds:>9.3f} {events / seconds:>12,.0f}")
-    print(f"XDV traced events/s as a fraction of SimPy's: {xdv_rate / simpy_rate:.2f} (target 0.5)")
+    if runs["simpy"][0][0] != iterations or runs["heapq"][0][0] != iterations:
+        raise SystemExit("the engines did not do the same work")
+    seconds = {name: [elapsed for _, elapsed in results] for name, results in runs.items()}
+    rates = {name: [iterations / elapsed for elapsed in values] for name, values in seconds.items()}
+    print(f"{'engine':40} {'iterations/s, median (range)':>36}")
+    for name, label in (
+        ("heapq", "bare heapq loop (untraced)"),
+        ("simpy", "SimPy 4 (untraced)"),
+        ("xdv", "XDV kernel, trace in memory"),
+        ("xdv-file", "XDV kernel, trace file, batch fsync"),
+    ):
+        print(f"{label:40} {spread(rates[name], 0):>36}")
+    for name, label in (("xdv", "trace in memory"), ("xdv-file", "trace file")):
+        # Equal work, so the ratio of rates is the inverse ratio of times, round by round.
+        ratios = [
+            simpy_seconds / xdv_seconds
+            for simpy_seconds, xdv_seconds in zip(seconds["simpy"], seconds[name], strict=True)
+        ]
+        print(
+            f"equal-work ratio, XDV ({label}) / SimPy: {spread(ratios)}   "
+            "(workload iterations per second; target >= 0.4)"
+        )
+    entry_rates = [entries / elapsed for elapsed in seconds["xdv"]]
     print(
-        f"XDV workload iterations/s: {iterations / xdv_seconds:,.0f} "
-        f"(SimPy {simpy_rate:,.0f}; {xdv_events / iterations:.2f} entries per iteration)"
+        f"XDV trace entries/s (in memory): {spread(entry_rates, 0)}; "
+        f"{entries / iterations:.3f} entries per iteration"
     )
-    print(f"bytes per trace entry: {xdv_bytes / xdv_events:.1f} (target <= 150)")
+    print(f"bytes per trace entry: {trace_bytes / entries:.1f} (target <= 150)")
+    ratio = [played / took for played, took in zip(replay_times, capture_times, strict=True)]
     print(
-        f"capture (run_workload, file trace): {capture_seconds:.3f} s; "
-        f"replay (re-execute, compare): {replay_seconds:.3f} s; "
-        f"replay/capture = {replay_seconds / capture_seconds:.2f} (target <= 1.0); "
-        f"{captured.events / replay_seconds:,.0f} entries/s replayed"
+        f"capture (run_workload, file trace): {spread(capture_times, 3)} s; "
+        f"replay (re-execute, compare): {spread(replay_times, 3)} s; "
+        f"replay/capture = {spread(ratio)} (target <= 1.0); "
+        f"{captured.events / statistics.median(replay_times):,.0f} entries/s replayed"
     )
     return 0
 

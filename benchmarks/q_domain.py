@@ -27,7 +27,7 @@ from xdv import Kernel, Operation
 from xdv.core import CapabilityTable, KDomainManager
 from xdv.domains.q import QDomainManager, QHandle, parse_circuit
 from xdv.domains.q._aer import AerProvider
-from xdv.security import AttestationVerifier, attest
+from xdv.security import AttestationVerifier, TokenAuthority, attest
 from xdv.syscalls import Invoke
 
 BELL = """OPENQASM 3.0;
@@ -106,8 +106,12 @@ def xdv_jobs(
     # attested explicitly (by their own identity), as any third-party provider must be.
     verifier = AttestationVerifier()
     verifier.register(attest(provider, provider.identity))
+    # Without an explicit authority, the one every run of the runtime layer has: signed tokens.
     kernel = Kernel(
-        1, domains=[KDomainManager(), manager], authority=authority, attestation=verifier
+        1,
+        domains=[KDomainManager(), manager],
+        authority=authority if authority is not None else TokenAuthority(),
+        attestation=verifier,
     )
     pid = kernel.spawn(anchor, domains=("K", "Q"))
     kernel.grant(pid, Operation.MEASURE, "Q", "K")

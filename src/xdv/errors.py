@@ -58,6 +58,7 @@ class ErrorCode(enum.IntEnum):
     DOMAIN_FROZEN = 107
     KEY_CONFIRMATION_FAILED = 108
     KEY_STORE_INVALID = 109
+    OPERATOR_ONLY = 110
     PROVIDER_KEY_MISMATCH = 111
     # Contracts and resources (2xx).
     CONTRACT_INVALID = 200
@@ -77,6 +78,7 @@ class ErrorCode(enum.IntEnum):
     LIMIT_EXCEEDED = 404
     PROCESS_INVALID = 405
     DEADLOCK = 406
+    RUN_INTERRUPTED = 407
     # Transitions (5xx).
     TRANSITION_FAILED = 500
     INJECTED_FAULT = 501

@@ -2,8 +2,17 @@
 domain interface every manager implements, and the K domain manager (the kernel's own domain)."""
 
 from xdv.core._audit import AuditConfig, AuditSink
-from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
+from xdv.core._capability import (
+    Capability,
+    CapabilityAuthority,
+    CapabilityTable,
+    DerivedCapability,
+    Operation,
+    SupportsDerive,
+    SupportsFreeze,
+)
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
+from xdv.core._domains import ProviderVerifier
 from xdv.core._faults import FAULT_SITES, FaultPlan, FaultRule
 from xdv.core._interface import (
     DomainManager,
@@ -13,13 +22,18 @@ from xdv.core._interface import (
     ResourceContract,
     ResourceGrant,
     ResourceRequest,
+    SupportsProviders,
+    SupportsRights,
+    SupportsTransfer,
 )
+from xdv.core._invoker import RecordedOutcome
 from xdv.core._k_manager import KDomainManager
-from xdv.core._kernel import EmitSink, Kernel, KernelLimits, RecordedOutcome, RunResult
+from xdv.core._kernel import Kernel, KernelLimits, RunResult
 from xdv.core._lifecycle import LEGAL_TRANSITIONS, ProcessState, check_transition
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo
 from xdv.core._random import RandomStream, derive_seed
+from xdv.core._recorder import EmitSink
 from xdv.core._transition import PHASES as TRANSITION_PHASES
 
 __all__ = [
@@ -31,6 +45,7 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
+    "DerivedCapability",
     "DomainManager",
     "EmitSink",
     "ExitStatus",
@@ -47,6 +62,7 @@ __all__ = [
     "PreparedCall",
     "ProcessInfo",
     "ProcessState",
+    "ProviderVerifier",
     "RandomStream",
     "RecordedOutcome",
     "ResourceContract",
@@ -55,6 +71,11 @@ __all__ = [
     "RoundRobinPolicy",
     "RunResult",
     "SchedulerPolicy",
+    "SupportsDerive",
+    "SupportsFreeze",
+    "SupportsProviders",
+    "SupportsRights",
+    "SupportsTransfer",
     "SystemWallClock",
     "WallClock",
     "check_transition",

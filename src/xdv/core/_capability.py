@@ -12,12 +12,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from xdv.errors import ErrorCode, UnauthorizedError
 from xdv.trace import Domain
 
-__all__ = ["Capability", "CapabilityAuthority", "CapabilityTable", "Operation"]
+__all__ = [
+    "Capability",
+    "CapabilityAuthority",
+    "CapabilityTable",
+    "DerivedCapability",
+    "Operation",
+    "SupportsDerive",
+    "SupportsFreeze",
+]
 
 
 class Operation(enum.IntEnum):
@@ -100,6 +108,49 @@ class CapabilityAuthority(Protocol):
     def held_by(self, holder: int) -> list[Capability]: ...
 
     def snapshot(self) -> list[dict[str, Any]]: ...
+
+
+class DerivedCapability(Protocol):
+    """What an authority's :meth:`SupportsDerive.derive` returns (a signed token, say)."""
+
+    def as_capability(self) -> Capability:
+        """The capability the kernel records and checks."""
+        ...
+
+
+@runtime_checkable
+class SupportsDerive(Protocol):
+    """An authority that derives narrower capabilities (``Attenuate`` and ``Delegate``).
+
+    Without it those system calls are refused with OPERATION_UNSUPPORTED.
+    """
+
+    def derive(
+        self,
+        parent_id: int,
+        presenter: int,
+        now: int,
+        *,
+        subject: int | None = None,
+        scope: Any = None,
+        expires_at: int | None = None,
+    ) -> DerivedCapability:
+        """Derive from ``parent_id`` (held by ``presenter``) a capability for ``subject``,
+        within ``scope`` (a scope record, or None to keep the parent's) and no later than
+        ``expires_at``; raise a typed refusal if it would widen anything."""
+        ...
+
+
+@runtime_checkable
+class SupportsFreeze(Protocol):
+    """An authority that freezes a domain itself (and refuses it from then on).
+
+    Without it the kernel revokes every capability touching the domain one by one.
+    """
+
+    def freeze(self, domain: Domain) -> list[Capability]:
+        """Revoke every capability touching ``domain``; return them in revocation order."""
+        ...
 
 
 class CapabilityTable:

@@ -11,7 +11,7 @@ the same errors. Domain-native randomness is drawn only from that seed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +26,9 @@ __all__ = [
     "ResourceContract",
     "ResourceGrant",
     "ResourceRequest",
+    "SupportsProviders",
+    "SupportsRights",
+    "SupportsTransfer",
 ]
 
 
@@ -198,4 +201,43 @@ class DomainManager(Protocol):
 
     def snapshot(self) -> dict[str, Any]:
         """The manager's orchestration-visible state (no raw Q/Φ state), for audits and tests."""
+        ...
+
+
+# Optional manager capabilities. A manager implements the base protocol above and, where its
+# domain needs them, any of these; the kernel tests for each once, when the manager is installed,
+# and mypy checks every call through them.
+
+
+@runtime_checkable
+class SupportsProviders(Protocol):
+    """A manager whose domain runs on providers: a process may bind to the domain only after
+    every provider is attested (see :mod:`xdv.security`)."""
+
+    def providers(self) -> Mapping[str, Any]:
+        """The providers by id, each judged by the kernel's attestation verifier."""
+        ...
+
+
+@runtime_checkable
+class SupportsRights(Protocol):
+    """A manager whose operations need rights beyond EXECUTE (a Q job that measures needs
+    MEASURE(Q→K), a Φ readout PROJECT(Φ→K))."""
+
+    def rights(self, operation: str) -> Set[str]:
+        """The :class:`~xdv.core.Operation` names ``operation`` needs, besides EXECUTE.
+
+        The answer depends on the operation alone: the kernel asks once per operation and
+        remembers it."""
+        ...
+
+
+@runtime_checkable
+class SupportsTransfer(Protocol):
+    """A manager that takes part in a contract's hand-over to another process (the Q manager
+    moves the container behind it); without it a transfer is the kernel's bookkeeping alone."""
+
+    def transfer(self, contract: ResourceContract, pid: int) -> Mapping[str, Any]:
+        """Hand ``contract`` (still owned by its current holder) to process ``pid``, or raise a
+        typed refusal; return trace-encodable facts for the RESOURCE_TRANSFER entry."""
         ...

@@ -63,10 +63,20 @@ def stream_key(seed: int, identity: StreamIdentity) -> bytes:
     return hashlib.blake2b(material, digest_size=64, person=_PERSON).digest()
 
 
+_FIRST_COUNTER = (0).to_bytes(16, "big")
+_FIRST_WORD = struct.Struct("<Q")
+
+
 def derive_seed(seed: int, identity: StreamIdentity, bits: int = 63) -> int:
-    """A deterministic integer seed in ``[0, 2**bits)`` for a library that wants one."""
+    """A deterministic integer seed in ``[0, 2**bits)`` for a library that wants one.
+
+    It is the first draw of the stream ``identity`` (``RandomStream(seed, identity).bits(bits)``),
+    computed directly: the kernel derives one per domain invocation.
+    """
     invariant(0 < bits <= 64, "derived seeds have between 1 and 64 bits")
-    return RandomStream(seed, identity).bits(bits)
+    block = hashlib.blake2b(_FIRST_COUNTER, key=stream_key(seed, identity), digest_size=64)
+    word: int = _FIRST_WORD.unpack_from(block.digest())[0]
+    return word >> (64 - bits)
 
 
 class RandomStream:

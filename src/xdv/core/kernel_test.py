@@ -3,17 +3,27 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdv.core import KDomainManager, Kernel, KernelLimits, Operation, ProcessState
+from xdv.core import (
+    CapabilityTable,
+    KDomainManager,
+    Kernel,
+    KernelLimits,
+    Operation,
+    ProcessState,
+    SupportsDerive,
+)
 from xdv.core._interface import Invocation, Outcome
 from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import (
     Bind,
+    Delegate,
     Emit,
     Exit,
     Invoke,
@@ -308,6 +318,26 @@ class EchoQManager(KDomainManager):
 
 
 @pytest.mark.spec("XDV-004-3.1")
+class DelegatingTable(CapabilityTable):
+    """The core's capability table plus a plain ``derive`` (a copy of the parent for another
+    process), so that a process can hand on a capability mid-run with ``Delegate``."""
+
+    def derive(
+        self,
+        parent_id: int,
+        presenter: int,
+        now: int,
+        *,
+        subject: int | None = None,
+        scope: Any = None,
+        expires_at: int | None = None,
+    ) -> Any:
+        parent = next(c for c in self.held_by(presenter) if c.id == parent_id)
+        holder = presenter if subject is None else subject
+        copy = self.grant(holder, parent.operation, parent.origin, parent.target, now, expires_at)
+        return SimpleNamespace(as_capability=lambda: copy)
+
+
 def test_dynamic_binding_needs_an_allocate_capability() -> None:
     codes: list[ErrorCode] = []
 
@@ -316,21 +346,27 @@ def test_dynamic_binding_needs_an_allocate_capability() -> None:
             yield Bind("Q")
         except XdvError as error:
             codes.append(error.code)
-        yield Sleep(5)  # the operator grants the capability meanwhile
+        yield Sleep(5)  # the other process delegates the capability meanwhile
         yield Bind("Q")
         lane = yield Reserve("Q", "lane", 1)
         yield Release(lane)
 
-    kernel = Kernel(domains=[KDomainManager(), EchoQManager()])
+    authority = DelegatingTable()
+    assert isinstance(authority, SupportsDerive)
+    kernel = Kernel(domains=[KDomainManager(), EchoQManager()], authority=authority)
     pid = kernel.spawn(binder)
 
-    def operator():
-        yield Sleep(1)
-        kernel.grant(pid, Operation.ALLOCATE, "K", "Q")
+    given: list[int] = []
 
-    kernel.spawn(operator)
+    def holder():
+        yield Sleep(1)
+        yield Delegate(given[0], pid)
+
+    holder_pid = kernel.spawn(holder)
+    # Operator actions happen before the run: the holder gets the capability it hands on.
+    given.append(kernel.grant(holder_pid, Operation.ALLOCATE, "K", "Q").id)
     result = kernel.run()
-    assert codes == [ErrorCode.DOMAIN_UNAUTHORIZED]
+    assert codes == [ErrorCode.DOMAIN_UNAUTHORIZED] and result.ok
     binds = [e for e in of_type(entries(result), EventType.DOMAIN_BIND) if e.domain is Domain.Q]
     assert [e.status for e in binds] == [ErrorCode.DOMAIN_UNAUTHORIZED, ErrorCode.OK]
 
@@ -744,3 +780,90 @@ def test_a_contract_changes_hands_only_by_an_explicit_transfer() -> None:
         if e.event_type is EventType.RESOURCE_TRANSFER and e.status is ErrorCode.OK
     )
     assert transfer.metadata == {"to": 2} and transfer.contract == 1
+
+
+def recorded_switches(items: list[TraceEntry]) -> list[tuple[int, int]]:
+    """(L, pid) of every context switch, read from a trace as docs/trace-format.md §7.3 says:
+    the running process changes at each DISPATCH and at each SLEEP of another process."""
+    switches: list[tuple[int, int]] = []
+    running = None
+    for entry in items:
+        if entry.event_type is EventType.DISPATCH or (
+            entry.event_type is EventType.SLEEP and entry.process != running
+        ):
+            switches.append((entry.logical_time, entry.process))
+            running = entry.process
+    return switches
+
+
+@pytest.mark.spec("XDV-005-3.3")
+@given(
+    st.lists(
+        st.tuples(st.integers(-2, 2), st.lists(simple_action, max_size=10)), min_size=1, max_size=6
+    ),
+    st.integers(1, 4),
+)
+def test_every_context_switch_is_recorded_once_by_dispatch_or_by_the_first_sleep(spec, quantum):
+    items = entries(run_spec(spec, quantum))
+    expected, previous = [], None
+    for logical_time, pid in reference_schedule(spec, quantum):
+        if pid != previous:
+            expected.append((logical_time, pid))
+        previous = pid
+    assert recorded_switches(items) == expected
+    # A DISPATCH is never followed by a successful SLEEP of its own slice's first step: that
+    # SLEEP records the switch alone.
+    for entry, after in itertools.pairwise(items):
+        if entry.event_type is EventType.DISPATCH and after.event_type is EventType.SLEEP:
+            assert (after.process, after.logical_time, after.status) != (
+                entry.process,
+                entry.logical_time,
+                ErrorCode.OK,
+            )
+
+
+def test_a_slice_that_begins_with_a_sleep_needs_no_dispatch_entry() -> None:
+    def sleeper():
+        for _ in range(3):
+            yield Sleep(1)
+
+    def talker():
+        for index in range(3):
+            yield Emit(index)
+            yield Sleep(1)
+
+    kernel = Kernel()
+    kernel.spawn(sleeper)
+    kernel.spawn(talker)
+    items = entries(kernel.run())
+    slices = [
+        (entry.event_type.name, entry.process)
+        for entry in items
+        if entry.event_type in (EventType.DISPATCH, EventType.SLEEP, EventType.EFFECT)
+    ]
+    # The sleeper's slices are its sleeps alone; the talker's begin with DISPATCH.
+    assert slices[:6] == [
+        ("SLEEP", 1),
+        ("DISPATCH", 2),
+        ("EFFECT", 2),
+        ("SLEEP", 2),
+        ("SLEEP", 1),
+        ("DISPATCH", 2),
+    ]
+    assert recorded_switches(items)[:4] == [(1, 1), (2, 2), (4, 1), (5, 2)]
+
+
+def test_sleep_entries_are_canonical_at_every_integer_width() -> None:
+    # The loop builds SLEEP metadata by hand for speed; the reader re-encodes every map, so a
+    # non-canonical byte anywhere fails read_trace. One sleep ends in each CBOR width.
+    ticks = [1, 30, 200, 300, 65_000, 70_000, 2**32, 2**33]
+
+    def sleeper():
+        for tick in ticks:
+            yield Sleep(tick)
+
+    kernel = Kernel()
+    kernel.spawn(sleeper)
+    sleeps = of_type(entries(kernel.run()), EventType.SLEEP)
+    expected = list(itertools.accumulate(ticks, initial=1))[1:]  # first dispatched at L = 1
+    assert [entry.metadata["until"] for entry in sleeps] == expected

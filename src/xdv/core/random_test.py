@@ -72,3 +72,12 @@ def test_bad_seeds_are_typed_errors(seed: object) -> None:
 def test_bad_identity_items_are_typed_errors() -> None:
     with pytest.raises(XdvError, match="stream identity"):
         RandomStream(1, (1.5,))  # type: ignore[arg-type]
+
+
+@given(
+    st.integers(0, 2**64 - 1),
+    st.lists(st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8)), max_size=4),
+    st.integers(1, 64),
+)
+def test_a_derived_seed_is_the_first_draw_of_its_stream(seed, identity, bits) -> None:
+    assert derive_seed(seed, tuple(identity), bits) == RandomStream(seed, identity).bits(bits)

@@ -291,19 +291,32 @@ def read_trace(source: str | os.PathLike[str] | bytes, *, allow_open: bool = Fal
 
 @dataclass
 class VerifyReport:
-    """The result behind ``xdv verify``."""
+    """The result behind ``xdv verify``.
+
+    ``ok`` and ``complete`` say whether the trace is intact and closed by a RUN_END entry;
+    ``end_status`` is what that entry says of the run (``"ok"``, ``"failed"``, ``"limit"``,
+    ``"aborted"``... or ``"interrupted"``; None without a RUN_END), ``end_reason`` why an
+    interrupted run was interrupted (``"SIGINT"``, say), and ``interrupted`` whether it was: an
+    interrupted run's trace verifies, but it is never a normal completion.
+    """
 
     ok: bool
     entries: int
     complete: bool
     head_hash: str
     error: TraceError | None
+    end_status: str | None = None
+    end_reason: str | None = None
+    interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "entries_verified": self.entries,
             "complete": self.complete,
+            "end_status": self.end_status,
+            "end_reason": self.end_reason,
+            "interrupted": self.interrupted,
             "head_hash": self.head_hash,
             "error": None
             if self.error is None
@@ -330,10 +343,20 @@ def verify_trace(
     ):
         error = None
     head = scan.entries[-1].hash if scan.entries else GENESIS_HASH
+    end_status = end_reason = None
+    if scan.complete and scan.entries:
+        # The last entry of a complete trace is its RUN_END (the reader checked it).
+        metadata = scan.entries[-1].metadata
+        status, reason = metadata.get("status"), metadata.get("reason")
+        end_status = status if isinstance(status, str) else None
+        end_reason = reason if isinstance(reason, str) else None
     return VerifyReport(
         ok=error is None,
         entries=len(scan.entries),
         complete=scan.complete,
         head_hash=head.hex(),
         error=error,
+        end_status=end_status,
+        end_reason=end_reason,
+        interrupted=end_status == "interrupted",
     )

@@ -1,0 +1,184 @@
+"""The contract book: resource contracts, from reservation to release or hand-over.
+
+A process holds a domain resource only through a :class:`~xdv.core.ResourceContract` it
+reserved (or was handed). The book numbers contracts in kernel order, asks the domain's manager
+for the resources, checks the handle a process passes back, and records releases and transfers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from xdv.core._capability import Capability
+from xdv.core._clock import LogicalClock
+from xdv.core._domains import DomainTable
+from xdv.core._interface import ResourceContract, ResourceRequest
+from xdv.core._process import _Process
+from xdv.core._recorder import Recorder
+from xdv.errors import ContractError, DomainError, ErrorCode, XdvError, safe_repr
+from xdv.trace import Domain, EventType, canonicalize
+
+__all__ = ["ContractBook"]
+
+
+class ContractBook:
+    """Reserves, checks, releases and transfers resource contracts.
+
+    Invariants: contract ids increase by one per reservation and are never reused; a process's
+    ``contracts`` holds exactly its live contracts, at most ``contracts_max`` of them.
+    """
+
+    __slots__ = ("_clock", "_domains", "_next_contract", "_record", "contracts_max")
+
+    def __init__(
+        self, domains: DomainTable, recorder: Recorder, clock: LogicalClock, contracts_max: int
+    ) -> None:
+        self._domains = domains
+        self._record = recorder.record
+        self._clock = clock
+        self.contracts_max = contracts_max
+        self._next_contract = 1
+
+    def check_room(self, holder: _Process, caller: _Process) -> None:
+        """LIMIT_EXCEEDED if ``holder`` already holds its limit of contracts."""
+        if len(holder.contracts) >= self.contracts_max:
+            raise XdvError(
+                f"process {holder.pid} holds its limit of {self.contracts_max} contracts",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where=f"process {caller.pid}",
+            )
+
+    def reserve(
+        self,
+        process: _Process,
+        domain: Domain,
+        resource: str,
+        amount: int,
+        duration: int | None,
+        capability: Capability,
+        *,
+        require_binding: bool = True,
+        terms: Any = None,
+    ) -> ResourceContract:
+        """Ask ``domain``'s manager for resources and hand ``process`` a new contract.
+
+        Records nothing: the caller records the reservation in its own context (a RESOURCE_RESERVE
+        entry, or a transition's reservation phase).
+        """
+        if require_binding and domain not in process.bindings:
+            raise DomainError(
+                f"process {process.pid} is not bound to {domain.label}",
+                code=ErrorCode.DOMAIN_NOT_BOUND,
+                where=f"process {process.pid}",
+            )
+        self.check_room(process, process)
+        if type(amount) is not int or (
+            duration is not None and (type(duration) is not int or duration < 1)
+        ):
+            raise ContractError(
+                f"a reservation needs an integer amount and a positive duration, got "
+                f"amount={safe_repr(amount)}, duration={safe_repr(duration)}",
+                where=f"process {process.pid}",
+            )
+        if terms is None:
+            terms = {}
+        elif not isinstance(terms, Mapping):
+            raise ContractError(
+                f"reservation terms must be a mapping, got {type(terms).__name__}",
+                where=f"process {process.pid}",
+            )
+        else:
+            terms = canonicalize(dict(terms), "reservation terms")
+        now = self._clock.now
+        grant = self._domains.manager(domain).request_resources(
+            ResourceRequest(process.pid, domain, resource, amount, duration, now, terms)
+        )
+        granted = canonicalize(dict(grant.detail), "granted contract terms")
+        contract = ResourceContract(
+            id=self._next_contract,
+            pid=process.pid,
+            domain=domain,
+            resource=grant.resource,
+            amount=grant.amount,
+            issued_at=now,
+            expires_at=None if duration is None else now + duration,
+            capability=capability.id,
+            terms=granted,
+        )
+        self._next_contract += 1
+        process.contracts[contract.id] = contract
+        return contract
+
+    def owned(
+        self, process: _Process, handle: Any, *, check_expiry: bool = True
+    ) -> ResourceContract:
+        """The live contract of ``process`` that ``handle`` names, or a typed refusal."""
+        if not isinstance(handle, ResourceContract):
+            raise ContractError(
+                f"expected a resource contract, got {type(handle).__name__}",
+                where=f"process {process.pid}",
+            )
+        owned = process.contracts.get(handle.id)
+        if owned is None or owned != handle:
+            raise ContractError(
+                f"contract {handle.id} is not a live contract of process {process.pid}",
+                where=f"process {process.pid}",
+            )
+        now = self._clock.now
+        if check_expiry and owned.expires_at is not None and now > owned.expires_at:
+            raise ContractError(
+                f"contract {owned.id} expired at logical time {owned.expires_at} (now {now})",
+                code=ErrorCode.CONTRACT_EXPIRED,
+                where=f"contract {owned.id}",
+            )
+        return owned
+
+    def release(self, process: _Process, contract: ResourceContract, why: str) -> None:
+        """Return the contract's resources to its manager and record RESOURCE_RELEASE."""
+        self._domains.manager(contract.domain).release(contract)
+        del process.contracts[contract.id]
+        self._record(
+            EventType.RESOURCE_RELEASE,
+            contract.domain,
+            process.pid,
+            capability=contract.capability,
+            contract=contract.id,
+            meta={"reason": why},
+        )
+
+    def release_all(self, process: _Process, why: str) -> None:
+        """Release every contract ``process`` holds, in id order."""
+        for contract_id in sorted(process.contracts):
+            self.release(process, process.contracts[contract_id], why)
+
+    def withdraw(self, process: _Process, contract: ResourceContract) -> None:
+        """Forget a contract without recording anything (a rolled-back reservation, whose
+        rollback entry says what was undone)."""
+        self._domains.manager(contract.domain).release(contract)
+        del process.contracts[contract.id]
+
+    def transfer(
+        self,
+        process: _Process,
+        owned: ResourceContract,
+        target: _Process,
+        capability: Capability,
+    ) -> ResourceContract:
+        """Move ``owned`` from ``process`` to ``target`` (both checked by the caller) and record
+        RESOURCE_TRANSFER; the contract keeps its id, and the old handle is dead."""
+        self.check_room(target, process)
+        detail = self._domains.transfer(owned, target.pid)
+        moved = dataclasses.replace(owned, pid=target.pid, capability=capability.id)
+        del process.contracts[owned.id]
+        target.contracts[moved.id] = moved
+        self._record(
+            EventType.RESOURCE_TRANSFER,
+            owned.domain,
+            process.pid,
+            capability=capability.id,
+            contract=moved.id,
+            meta={"to": target.pid, **detail},
+        )
+        return moved

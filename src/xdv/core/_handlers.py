@@ -1,0 +1,418 @@
+"""System-call handlers: what the kernel does for each call a K anchor yields.
+
+Each handler takes the calling process and its call, does the work through the kernel's
+collaborators (which record every decision), and returns True when the process keeps the
+processor for its next step, False when it left it (blocked, slept, yielded or ended).
+Operating errors are raised as typed errors; the kernel loop records the failure
+(:meth:`SystemCalls.record_failure`) and throws the error into the anchor. ``Sleep`` is handled
+inline by the loop; only a malformed one reaches its handler here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xdv.core._authorization import CapabilityCheck
+from xdv.core._capability import Operation
+from xdv.core._clock import LogicalClock
+from xdv.core._contracts import ContractBook
+from xdv.core._domains import DomainTable
+from xdv.core._faults import FaultPlan
+from xdv.core._invoker import Invoker
+from xdv.core._lifecycle import ProcessState
+from xdv.core._process import _Process
+from xdv.core._process_table import ProcessTable
+from xdv.core._random import RandomStream
+from xdv.core._recorder import Recorder
+from xdv.core._refusals import _Recorded, _require
+from xdv.core._syscalls import (
+    Attenuate,
+    Bind,
+    Contracts,
+    Delegate,
+    Emit,
+    Exit,
+    Freeze,
+    Invoke,
+    Now,
+    Random,
+    Release,
+    Reserve,
+    Resume,
+    Revoke,
+    Self,
+    Sleep,
+    Spawn,
+    Suspend,
+    Syscall,
+    Transfer,
+    Transition,
+    Unbind,
+    Wait,
+    Yield,
+)
+from xdv.core._transition import Transitions
+from xdv.errors import ContractError, DomainError, ErrorCode, XdvError, safe_repr
+from xdv.trace import Domain, EventType
+
+__all__ = ["Handler", "SystemCalls"]
+
+Handler = Callable[[_Process, Any], bool]
+
+# The event type used to record a failed system call.
+_FAILURE_EVENT: dict[type[Syscall], EventType] = {
+    Emit: EventType.EFFECT,
+    Sleep: EventType.SLEEP,
+    Spawn: EventType.PROCESS_CREATE,
+    Wait: EventType.WAIT,
+    Bind: EventType.DOMAIN_BIND,
+    Unbind: EventType.DOMAIN_UNBIND,
+    Reserve: EventType.RESOURCE_RESERVE,
+    Release: EventType.RESOURCE_RELEASE,
+    Invoke: EventType.DOMAIN_INVOKE,
+    Suspend: EventType.PROCESS_STATE,
+    Resume: EventType.PROCESS_STATE,
+    Revoke: EventType.CAPABILITY_REVOKE,
+    Attenuate: EventType.CAPABILITY_DENY,
+    Delegate: EventType.CAPABILITY_DENY,
+    Freeze: EventType.DOMAIN_FREEZE,
+    Transfer: EventType.RESOURCE_TRANSFER,
+}
+
+
+class SystemCalls:
+    """The handlers of every system call, by call type (:attr:`handlers`)."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        sleep_ticks_max: int,
+        recorder: Recorder,
+        clock: LogicalClock,
+        table: ProcessTable,
+        domains: DomainTable,
+        capabilities: CapabilityCheck,
+        contracts: ContractBook,
+        invoker: Invoker,
+        transitions: Transitions,
+        faults: FaultPlan,
+    ) -> None:
+        self._seed = seed
+        self._sleep_ticks_max = sleep_ticks_max
+        self._recorder = recorder
+        self._clock = clock
+        self._table = table
+        self._domains = domains
+        self._capabilities = capabilities
+        self._contracts = contracts
+        self._invoker = invoker
+        self._transitions = transitions
+        self._faults = faults
+        self.handlers: dict[type[Syscall], Handler] = {
+            Emit: self._emit,
+            Sleep: self._sleep_refused,
+            Yield: self._yield,
+            Now: self._now,
+            Self: self._self,
+            Random: self._random,
+            Spawn: self._spawn,
+            Wait: self._wait,
+            Exit: self._exit,
+            Bind: self._bind,
+            Unbind: self._unbind,
+            Reserve: self._reserve,
+            Release: self._release,
+            Invoke: self._invoke,
+            Transition: self._transition,
+            Suspend: self._suspend,
+            Resume: self._resume,
+            Revoke: self._revoke,
+            Attenuate: self._attenuate,
+            Delegate: self._delegate,
+            Freeze: self._freeze,
+            Transfer: self._transfer,
+            Contracts: self._contracts_held,
+        }
+
+    def handler_for(self, call: Any) -> Handler | None:
+        """The handler of ``call``'s type, or of its nearest system-call base class."""
+        handler = self.handlers.get(type(call))
+        if handler is not None:
+            return handler
+        for kind in type(call).__mro__[1:]:
+            handler = self.handlers.get(kind)
+            if handler is not None:
+                return handler
+        return None
+
+    def record_failure(self, process: _Process, call: Any, error: XdvError) -> None:
+        """Record a refused call: the call's own event type (FAULT if it has none), with the
+        error code in the status field."""
+        event_type = next(
+            (_FAILURE_EVENT[kind] for kind in type(call).__mro__ if kind in _FAILURE_EVENT),
+            EventType.FAULT,
+        )
+        domain = getattr(call, "domain", None)
+        try:
+            parsed = Domain.parse(domain) if domain is not None else Domain.K
+        except XdvError:
+            parsed = Domain.K
+        self._recorder.record(
+            event_type,
+            parsed,
+            process.pid,
+            status=error.code,
+            meta={"error": error.message, "call": type(call).__name__},
+        )
+
+    # ------------------------------------------------------------------ the process itself
+
+    def _emit(self, process: _Process, call: Emit) -> bool:
+        self._recorder.record_effect(process.pid, call.value)
+        return True
+
+    def _sleep_refused(self, process: _Process, call: Sleep) -> bool:
+        """Only malformed Sleeps get here: the kernel loop handles the valid ones inline."""
+        raise XdvError(
+            f"Sleep takes 0 to {self._sleep_ticks_max} ticks, got {safe_repr(call.ticks)}",
+            code=ErrorCode.SYSCALL_INVALID,
+            where=f"process {process.pid}",
+        )
+
+    def _yield(self, process: _Process, call: Yield) -> bool:
+        self._recorder.record(EventType.YIELD, Domain.ORCHESTRATION, process.pid)
+        self._table.enqueue(process, self._clock.now + 1)
+        return False
+
+    def _now(self, process: _Process, call: Now) -> bool:
+        process.send_value = self._clock.now
+        return True
+
+    def _self(self, process: _Process, call: Self) -> bool:
+        process.send_value = process.info
+        return True
+
+    def _random(self, process: _Process, call: Random) -> bool:
+        _require(call.name, str, "a random stream name", process.pid)
+        stream = process.streams.get(call.name)
+        if stream is None:
+            stream = RandomStream(self._seed, ("process", process.pid, call.name))
+            process.streams[call.name] = stream
+        process.send_value = stream
+        return True
+
+    def _exit(self, process: _Process, call: Exit) -> bool:
+        self._table.finish(process, call.value)
+        return False
+
+    # ------------------------------------------------------------------ other processes
+
+    def _spawn(self, process: _Process, call: Spawn) -> bool:
+        table = self._table
+        count_before = len(table.processes)
+        try:
+            child = table.create(
+                call.anchor,
+                tuple(call.args),
+                call.name,
+                call.priority,
+                tuple(call.domains),
+                parent=process.pid,
+            )
+        except XdvError as error:
+            if len(table.processes) != count_before:
+                raise _Recorded(error) from None  # the child's creation and end are recorded
+            raise  # refused before a child existed: the kernel loop records the failure
+        process.send_value = child
+        return True
+
+    def _wait(self, process: _Process, call: Wait) -> bool:
+        _require(call.pid, int, "Wait's pid", process.pid)
+        return self._table.wait(process, call.pid)
+
+    def _suspend(self, process: _Process, call: Suspend) -> bool:
+        target = self._table.child(process, call.pid)
+        self._table.set_state(target, ProcessState.SUSPENDED)
+        return True
+
+    def _resume(self, process: _Process, call: Resume) -> bool:
+        target = self._table.child(process, call.pid)
+        self._table.set_state(target, ProcessState.ACTIVE)
+        if target.parked:
+            target.parked = False
+            self._table.enqueue(target, self._clock.now + 1)
+        return True
+
+    # ------------------------------------------------------------------ domains and resources
+
+    def _bind(self, process: _Process, call: Bind) -> bool:
+        domain = Domain.parse(call.domain)
+        self._domains.manager(domain)
+        if domain in process.bindings:
+            raise XdvError(
+                f"process {process.pid} is already bound to {domain.label}",
+                code=ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        self._capabilities.check(process.pid, Operation.ALLOCATE, Domain.K, domain)
+        self._domains.bind(process, domain)
+        return True
+
+    def _unbind(self, process: _Process, call: Unbind) -> bool:
+        domain = Domain.parse(call.domain)
+        if domain is Domain.K or domain not in process.bindings:
+            raise XdvError(
+                f"process {process.pid} cannot unbind {domain.label} "
+                + ("(the K anchor stays bound)" if domain is Domain.K else "(not bound)"),
+                code=ErrorCode.DOMAIN_NOT_BOUND
+                if domain is not Domain.K
+                else ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        if any(contract.domain is domain for contract in process.contracts.values()):
+            raise ContractError(
+                f"process {process.pid} still holds {domain.label} contracts",
+                where=f"process {process.pid}",
+            )
+        self._domains.unbind(process, domain)
+        return True
+
+    def _reserve(self, process: _Process, call: Reserve) -> bool:
+        _require(call.resource, str, "Reserve's resource", process.pid)
+        domain = Domain.parse(call.domain)
+        self._domains.manager(domain)
+        capability = self._capabilities.check(
+            process.pid, Operation.ALLOCATE, Domain.K, domain, call.resource
+        )
+        self._faults.visit("reserve", process.pid)
+        contract = self._contracts.reserve(
+            process,
+            domain,
+            call.resource,
+            call.amount,
+            call.duration,
+            capability,
+            terms=call.terms,
+        )
+        self._recorder.record(
+            EventType.RESOURCE_RESERVE,
+            domain,
+            process.pid,
+            capability=capability.id,
+            contract=contract.id,
+            meta=contract.to_record(),
+        )
+        process.send_value = contract
+        return True
+
+    def _release(self, process: _Process, call: Release) -> bool:
+        # An expired contract can still be released: only using it is refused.
+        owned = self._contracts.owned(process, call.contract, check_expiry=False)
+        self._contracts.release(process, owned, "released")
+        return True
+
+    def _transfer(self, process: _Process, call: Transfer) -> bool:
+        _require(call.to, int, "Transfer's receiver", process.pid)
+        owned = self._contracts.owned(process, call.contract)
+        target = self._table.get(call.to)
+        if target is None or target.state not in (ProcessState.ACTIVE, ProcessState.SUSPENDED):
+            raise XdvError(
+                f"process {call.to} is not a live process",
+                code=ErrorCode.PROCESS_UNKNOWN,
+                where=f"process {process.pid}",
+            )
+        if target is process:
+            raise XdvError(
+                "a process cannot transfer a contract to itself",
+                code=ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        domain = owned.domain
+        if domain not in target.bindings:
+            raise DomainError(
+                f"process {target.pid} is not bound to {domain.label}",
+                code=ErrorCode.DOMAIN_NOT_BOUND,
+                where=f"process {process.pid}",
+            )
+        check = self._capabilities.check
+        check(process.pid, Operation.ALLOCATE, Domain.K, domain, owned.resource)
+        capability = check(target.pid, Operation.ALLOCATE, Domain.K, domain, owned.resource)
+        self._contracts.transfer(process, owned, target, capability)
+        return True
+
+    def _contracts_held(self, process: _Process, call: Contracts) -> bool:
+        domain = None if call.domain is None else Domain.parse(call.domain)
+        process.send_value = [
+            contract
+            for _, contract in sorted(process.contracts.items())
+            if domain is None or contract.domain is domain
+        ]
+        return True
+
+    def _invoke(self, process: _Process, call: Invoke) -> bool:
+        _require(call.operation, str, "Invoke's operation", process.pid)
+        _require(call.args, (tuple, list), "Invoke's arguments", process.pid)
+        contract = self._contracts.owned(process, call.contract)
+        capability = self._capabilities.check(
+            process.pid, Operation.EXECUTE, Domain.K, contract.domain, contract.resource
+        )
+        self._faults.visit("invoke", process.pid)
+        pending, latency = self._invoker.invoke(
+            process, contract, capability, call.operation, tuple(call.args)
+        )
+        process.delivery = pending
+        if latency == 0:
+            self._invoker.deliver(process)
+            return True
+        self._table.enqueue(process, self._clock.now + latency)
+        return False
+
+    def _transition(self, process: _Process, call: Transition) -> bool:
+        value, latency = self._transitions.run_transition(process, call)
+        process.send_value = value
+        if latency == 0:
+            return True
+        self._table.enqueue(process, self._clock.now + latency)
+        return False
+
+    # ------------------------------------------------------------------ capabilities
+
+    def _revoke(self, process: _Process, call: Revoke) -> bool:
+        _require(call.capability, int, "Revoke's capability id", process.pid)
+        self._capabilities.drop(process.pid, call.capability)
+        return True
+
+    def _derive(
+        self, process: _Process, capability_id: Any, to: int, scope: Any, expires_at: Any
+    ) -> bool:
+        _require(capability_id, int, "the capability id", process.pid)
+        if expires_at is not None:
+            _require(expires_at, int, "the expiry", process.pid)
+        capabilities = self._capabilities
+        capabilities.require_derive(process.pid)
+        target = self._table.get(to)
+        if target is None or target.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
+            raise XdvError(
+                f"process {to} is not a live process",
+                code=ErrorCode.PROCESS_UNKNOWN,
+                where=f"process {process.pid}",
+            )
+        capability = capabilities.derive(process.pid, capability_id, to, scope, expires_at)
+        process.send_value = capability.id
+        return True
+
+    def _attenuate(self, process: _Process, call: Attenuate) -> bool:
+        return self._derive(process, call.capability, process.pid, call.scope, call.expires_at)
+
+    def _delegate(self, process: _Process, call: Delegate) -> bool:
+        _require(call.to, int, "Delegate's process id", process.pid)
+        return self._derive(process, call.capability, call.to, call.scope, call.expires_at)
+
+    def _freeze(self, process: _Process, call: Freeze) -> bool:
+        _require(call.reason, str, "Freeze's reason", process.pid)
+        domain = Domain.parse(call.domain)
+        self._capabilities.check(process.pid, Operation.FREEZE, Domain.K, domain)
+        self._capabilities.freeze(domain, call.reason, process.pid, self._table.processes)
+        return True

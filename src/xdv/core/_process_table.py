@@ -1,0 +1,387 @@
+"""The process table: every process of a run, its lifecycle, and the ready queue.
+
+Processes are created (PROCESS_CREATE, default capabilities, bindings, BOUND → INITIALIZED →
+ACTIVE), queued by the scheduler policy's key, and ended (FAULT on failure, PROCESS_EXIT,
+releases, unbindings, revocations, RELEASED, and a WAKE for each waiter). The kernel loop pops
+the ready queue; everything else that changes a process's state goes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import inspect
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from xdv.core._authorization import CapabilityCheck
+from xdv.core._capability import Operation
+from xdv.core._clock import LogicalClock
+from xdv.core._contracts import ContractBook
+from xdv.core._domains import DomainTable
+from xdv.core._k_manager import qualified_name
+from xdv.core._lifecycle import ProcessState, check_transition
+from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
+from xdv.core._process import ExitStatus, ProcessInfo, _Process
+from xdv.core._recorder import Recorder
+from xdv.core._refusals import _require
+from xdv.errors import (
+    ErrorCode,
+    InvariantViolation,
+    UnauthorizedError,
+    XdvError,
+    as_typed,
+    safe_repr,
+)
+from xdv.trace import Domain, EventType, canonicalize
+
+__all__ = ["ProcessTable"]
+
+_ENDED = (ProcessState.TERMINATED, ProcessState.RELEASED)
+
+
+def _refuse_move_only(args: Iterable[Any], pid: int) -> None:
+    """Refuse values that must not cross processes (Q container handles) among Spawn arguments;
+    such values say why through ``__xdv_refusal__``."""
+    for arg in args:
+        items = (
+            arg.values()
+            if isinstance(arg, dict)
+            else arg
+            if isinstance(arg, list | tuple)
+            else (arg,)
+        )
+        for item in items:
+            refusal = getattr(item, "__xdv_refusal__", None)
+            if refusal is not None and callable(refusal):
+                raise refusal(f"passed to another process (spawned by process {pid})")
+
+
+class ProcessTable:
+    """The processes of a run and the ready queue.
+
+    Invariants: process ids increase by one per creation and are never reused; a process is in
+    the ready queue at most once (its ``queued`` flag says whether); ``exits`` holds the status
+    of exactly the processes that ended.
+    """
+
+    __slots__ = (
+        "_capabilities",
+        "_clock",
+        "_contracts",
+        "_domains",
+        "_next_pid",
+        "_record",
+        "exits",
+        "next_seq",
+        "node",
+        "policy",
+        "processes",
+        "processes_max",
+        "ready",
+        "round_robin",
+        "shutting_down",
+        "vhm",
+        "waiters_max",
+    )
+
+    def __init__(
+        self,
+        *,
+        recorder: Recorder,
+        clock: LogicalClock,
+        policy: SchedulerPolicy,
+        capabilities: CapabilityCheck,
+        domains: DomainTable,
+        contracts: ContractBook,
+        processes_max: int,
+        waiters_max: int,
+        vhm: int,
+        node: int,
+    ) -> None:
+        self._record = recorder.record
+        self._clock = clock
+        self.policy = policy
+        self.round_robin = type(policy) is RoundRobinPolicy
+        self._capabilities = capabilities
+        self._domains = domains
+        self._contracts = contracts
+        self.processes_max = processes_max
+        self.waiters_max = waiters_max
+        self.vhm = vhm
+        self.node = node
+        self.processes: dict[int, _Process] = {}
+        self.exits: dict[int, ExitStatus] = {}
+        # Heap items are the policy key followed by the process; keys end with the unique
+        # enqueue sequence number, so the process itself is never compared.
+        self.ready: list[tuple[Any, ...]] = []
+        # Enqueue sequence numbers: unique and increasing, the last element of every key.
+        self.next_seq = itertools.count(1).__next__
+        self._next_pid = 1
+        self.shutting_down = False
+
+    # ------------------------------------------------------------------ lookups
+
+    def get(self, pid: int) -> _Process | None:
+        """The process ``pid`` (live or ended), or None."""
+        return self.processes.get(pid)
+
+    def live(self, pid: int) -> _Process:
+        """The live process ``pid``, or PROCESS_UNKNOWN."""
+        process = self.processes.get(pid)
+        if process is None or process.state in _ENDED:
+            raise XdvError(
+                f"no live process {pid}", code=ErrorCode.PROCESS_UNKNOWN, where=f"process {pid}"
+            )
+        return process
+
+    def child(self, process: _Process, pid: int) -> _Process:
+        """``process``'s live child ``pid``, or a typed refusal."""
+        _require(pid, int, "a child's pid", process.pid)
+        target = self.live(pid)
+        if target.info.parent != process.pid:
+            raise UnauthorizedError(
+                f"process {process.pid} is not the parent of process {pid}",
+                where=f"process {process.pid}",
+            )
+        return target
+
+    def running(self) -> _Process | None:
+        """The process whose anchor is executing right now (the caller, when a process's own
+        code calls the kernel), or None."""
+        for process in self.processes.values():
+            anchor = process.anchor
+            if anchor is not None and (
+                getattr(anchor, "gi_running", False) or getattr(anchor, "cr_running", False)
+            ):
+                return process
+        return None
+
+    def snapshot(self) -> dict[int, dict[str, Any]]:
+        """Each process's state, bindings and contracts, by pid."""
+        return {
+            pid: {
+                "state": process.state.name,
+                "bindings": sorted(domain.label for domain in process.bindings),
+                "contracts": sorted(process.contracts),
+            }
+            for pid, process in sorted(self.processes.items())
+        }
+
+    # ------------------------------------------------------------------ scheduling
+
+    def enqueue(self, process: _Process, ready_at: int) -> None:
+        """Make ``process`` ready at logical time ``ready_at``."""
+        if process.queued:
+            raise InvariantViolation(f"process {process.pid} is queued at most once")
+        process.ready_at = ready_at
+        process.queued = True
+        if self.round_robin:
+            # The default policy's key, inlined (the kernel loop does the same for a sleep).
+            # A process is queued at most once, so (ready-at L, -priority, pid) is already
+            # unique and orders exactly as the policy's key with its enqueue sequence number.
+            heapq.heappush(self.ready, (ready_at, -process.priority, process.pid, process))
+        else:
+            key = self.policy.key(ready_at, process.priority, process.pid, self.next_seq())
+            heapq.heappush(self.ready, (*key, process))
+
+    def set_state(self, process: _Process, state: ProcessState) -> None:
+        """Move ``process`` to ``state`` (a checked lifecycle move) and record it."""
+        check_transition(process.pid, process.state, state)
+        process.state = state
+        self._record(
+            EventType.PROCESS_STATE, Domain.ORCHESTRATION, process.pid, meta={"state": state.name}
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def create(
+        self,
+        anchor_function: Callable[..., Any],
+        args: tuple[Any, ...],
+        name: str | None,
+        priority: int,
+        requested: tuple[Domain | str, ...],
+        parent: int,
+    ) -> int:
+        """Create, bind and queue a process whose K anchor is ``anchor_function(*args)``."""
+        _require(name, (str, type(None)), "a process name", parent)
+        _require(priority, int, "a process priority", parent)
+        _require(args, (tuple, list), "spawn arguments", parent)
+        if not callable(anchor_function):
+            raise XdvError(
+                f"a K anchor must be a generator or coroutine function, got "
+                f"{safe_repr(anchor_function)}",
+                code=ErrorCode.PROCESS_INVALID,
+                where=f"process {parent}",
+            )
+        if isinstance(requested, str | Domain):
+            requested = (requested,)
+        _require(requested, (tuple, list), "declared domains", parent)
+        _refuse_move_only(args, parent)
+        if len(self.processes) >= self.processes_max:
+            raise XdvError(
+                f"the kernel holds its limit of {self.processes_max} processes",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where="spawn",
+            )
+        domains = tuple(sorted({Domain.parse(domain) for domain in requested}))
+        pid = self._next_pid
+        self._next_pid += 1
+        label = name or str(getattr(anchor_function, "__name__", "process"))
+        info = ProcessInfo(pid, label, parent, priority, self.vhm, self.node, domains)
+        process = _Process(info, None)
+        self.processes[pid] = process
+        self._record(
+            EventType.PROCESS_CREATE,
+            Domain.ORCHESTRATION,
+            pid,
+            meta={
+                "name": label,
+                "parent": parent,
+                "priority": priority,
+                "domains": [domain.label for domain in domains],
+                "anchor": qualified_name(anchor_function),
+            },
+        )
+        try:
+            if Domain.K not in domains:
+                raise XdvError(
+                    f"process {label!r} declares {[d.label for d in domains]} but every "
+                    "process needs a K anchor",
+                    code=ErrorCode.PROCESS_INVALID,
+                    where=f"process {pid}",
+                )
+            for domain in domains:
+                self._domains.manager(domain)
+            anchor = anchor_function(*args)
+            if not (inspect.isgenerator(anchor) or inspect.iscoroutine(anchor)):
+                raise XdvError(
+                    f"the K anchor {qualified_name(anchor_function)} returned "
+                    f"{type(anchor).__name__}; it must be a generator or coroutine function",
+                    code=ErrorCode.PROCESS_INVALID,
+                    where=f"process {pid}",
+                )
+            process.anchor = anchor
+            grant = self._capabilities.grant
+            for domain in domains:
+                grant(pid, Operation.EXECUTE, Domain.K, domain)
+                grant(pid, Operation.ALLOCATE, Domain.K, domain)
+            for origin in domains:
+                for target in domains:
+                    grant(pid, Operation.TRANSITION, origin, target)
+            for domain in domains:
+                self._domains.bind(process, domain)
+            self.set_state(process, ProcessState.BOUND)
+            self.set_state(process, ProcessState.INITIALIZED)
+            self.set_state(process, ProcessState.ACTIVE)
+        except InvariantViolation:
+            raise
+        except Exception as raised:
+            # Whatever went wrong (the anchor function raised when called, a manager's init
+            # failed), the half-made process is ended and released, and the error is typed.
+            error = as_typed(
+                raised,
+                ErrorCode.PROCESS_INVALID,
+                f"creating process {pid} failed",
+                f"process {pid}",
+            )
+            self.terminate(process, ExitStatus(pid, False, None, error.code.name, error.message))
+            raise error from None
+        self.enqueue(process, self._clock.now + 1)
+        return pid
+
+    def finish(self, process: _Process, value: Any) -> None:
+        """End ``process`` with its anchor's return value (which must be trace-encodable)."""
+        try:
+            value = canonicalize(value, f"exit value of process {process.pid}")
+        except XdvError as error:
+            self.terminate(
+                process, ExitStatus(process.pid, False, None, error.code.name, error.message)
+            )
+            return
+        self.terminate(process, ExitStatus(process.pid, True, value))
+
+    def fail(self, process: _Process, code: ErrorCode, message: str) -> None:
+        """End ``process`` with a failure."""
+        self.terminate(process, ExitStatus(process.pid, False, None, code.name, message))
+
+    def terminate(self, process: _Process, status: ExitStatus) -> None:
+        """End ``process``: record it, release what it holds and wake its waiters."""
+        pid = process.pid
+        code = ErrorCode.OK if status.ok else ErrorCode[status.code or "PROCESS_FAULT"]
+        if not status.ok:
+            self._record(
+                EventType.FAULT,
+                Domain.ORCHESTRATION,
+                pid,
+                status=code,
+                meta={"error": status.message},
+            )
+        check_transition(pid, process.state, ProcessState.TERMINATED)
+        process.state = ProcessState.TERMINATED
+        process.exit = status
+        self.exits[pid] = status
+        meta: dict[str, Any] = {"ok": status.ok}
+        if status.ok:
+            meta["value"] = status.value
+        else:
+            meta["error"] = status.code
+        self._record(EventType.PROCESS_EXIT, Domain.ORCHESTRATION, pid, status=code, meta=meta)
+        self._contracts.release_all(process, "exit")
+        for domain in sorted(process.bindings, reverse=True):
+            self._domains.unbind(process, domain)
+        self._capabilities.revoke_all(pid)
+        anchor = process.anchor
+        if anchor is not None:
+            # An anchor's own cleanup code cannot undo its end; its failures are ignored.
+            with contextlib.suppress(Exception):
+                anchor.close()
+        process.anchor = None
+        process.delivery = None
+        check_transition(pid, process.state, ProcessState.RELEASED)
+        process.state = ProcessState.RELEASED
+        self._record(
+            EventType.PROCESS_STATE,
+            Domain.ORCHESTRATION,
+            pid,
+            meta={"state": ProcessState.RELEASED.name},
+        )
+        if process.waiting_on is not None:
+            # It ends while waiting: it is no longer a waiter of the process it waited on.
+            target = self.processes[process.waiting_on]
+            if process in target.waiters:  # at shutdown the target may have ended first
+                target.waiters.remove(process)
+            process.waiting_on = None
+        waiters, process.waiters = process.waiters, []
+        if self.shutting_down:
+            return  # the run is over: nobody is woken, every survivor is ended in turn
+        for waiter in waiters:
+            waiter.waiting_on = None
+            waiter.send_value = status
+            self._record(EventType.WAKE, Domain.ORCHESTRATION, waiter.pid, meta={"by": pid})
+            self.enqueue(waiter, self._clock.now + 1)
+
+    def wait(self, process: _Process, pid: int) -> bool:
+        """``process`` waits for ``pid`` to end; True if it already has (its status is sent)."""
+        target = self.processes.get(pid)
+        if target is None or target is process:
+            raise XdvError(
+                f"process {process.pid} cannot wait on process {pid}",
+                code=ErrorCode.PROCESS_UNKNOWN if target is None else ErrorCode.SYSCALL_INVALID,
+                where=f"process {process.pid}",
+            )
+        if target.exit is not None:
+            process.send_value = target.exit
+            return True
+        if len(target.waiters) >= self.waiters_max:
+            raise XdvError(
+                f"process {pid} already has {len(target.waiters)} waiters",
+                code=ErrorCode.LIMIT_EXCEEDED,
+                where=f"process {process.pid}",
+            )
+        target.waiters.append(process)
+        process.waiting_on = pid
+        self._record(EventType.WAIT, Domain.ORCHESTRATION, process.pid, meta={"on": pid})
+        return False
