@@ -608,15 +608,7 @@ class DirProgram:
     def sha256(self) -> str:
         """SHA-256 of the canonical bytes of the DIR document without its ``sha256`` key."""
         digest = self._sha256
-        return digest if digest is not None else self.digest_of(document_body(self))
-
-    def digest_of(self, body: dict[str, Any]) -> str:
-        """The digest of ``body``, this program's document body (kept for later)."""
-        digest = self._sha256
-        if digest is None:
-            digest = hashlib.sha256(canonical_bytes(body)).hexdigest()
-            object.__setattr__(self, "_sha256", digest)
-        return digest
+        return digest if digest is not None else _digest(self, document_body(self))
 
     def process(self, name: str) -> DirProcess | None:
         """The process named ``name`` (``K::main``), or None."""
@@ -852,8 +844,17 @@ def canonical_bytes(value: Any) -> bytes:
 def dir_document(program: DirProgram) -> dict[str, Any]:
     """The DIR document (a JSON value) of ``program``."""
     document = document_body(program)
-    document["sha256"] = program.digest_of(document)
+    document["sha256"] = _digest(program, document)
     return document
+
+
+def _digest(program: DirProgram, body: dict[str, Any]) -> str:
+    """``program``'s digest, computed from ``body`` (its document body) the first time."""
+    digest = program._sha256
+    if digest is None:
+        digest = hashlib.sha256(canonical_bytes(body)).hexdigest()
+        object.__setattr__(program, "_sha256", digest)
+    return digest
 
 
 def document_body(program: DirProgram) -> dict[str, Any]:
@@ -863,7 +864,7 @@ def document_body(program: DirProgram) -> dict[str, Any]:
         "format": DIR_FORMAT,
         "version": DIR_VERSION,
         "shapes": [
-            {"name": shape.name, "fields": [list(field) for field in shape.fields]}
+            {"name": shape.name, "fields": [list(pair) for pair in shape.fields]}
             for shape in program.shapes
         ],
         "processes": [

@@ -108,8 +108,9 @@ def parse_dir(document: object) -> DirProgram:
     digest = _string(root["sha256"], "sha256")
     program = DirProgram(shapes=shapes, processes=processes, binds=binds)
     _check_references(program)
-    body = {key: value for key, value in root.items() if key != "sha256"}
-    if program.digest_of(body) != digest:
+    # The program's own digest (of its canonical form, written afresh) must be the one the
+    # document claims: this also catches a document the program would not write back as is.
+    if program.sha256 != digest:
         raise _malformed("sha256", "does not match the document's digest")
     return program
 
@@ -274,7 +275,7 @@ def _process(value: object, path: str) -> DirProcess:
 
 
 def _mapping(value: object, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
         raise _malformed(path, f"must be an object, not {_kind(value)}")
     return value
 
@@ -311,7 +312,8 @@ def _bind(value: object, path: str) -> DirBind:
         if spec is None:
             raise _malformed(clause_path, "is not a contract clause")
         operators, valid, description = spec
-        if clause["op"] not in operators:
+        op = _string(clause["op"], _join(clause_path, "op"))
+        if op not in operators:
             raise _malformed(_join(clause_path, "op"), f"must be one of {sorted(operators)}")
         if not valid(raw):
             raise _malformed(value_path, f"must be {description}")
@@ -320,9 +322,7 @@ def _bind(value: object, path: str) -> DirBind:
             parsed = tuple(_scalar(item, f"{value_path}[{i}]") for i, item in enumerate(raw))
         else:
             parsed = _scalar(raw, value_path)
-        clauses.append(
-            DirClause(name=name, op=_string(clause["op"], _join(clause_path, "op")), value=parsed)
-        )
+        clauses.append(DirClause(name=name, op=op, value=parsed))
     return DirBind(
         source=_string(fields["source"], _join(path, "source")),
         target=_string(fields["target"], _join(path, "target")),

@@ -1,15 +1,16 @@
 """The DPL virtual machine on the XDV kernel.
 
-K processes are compiled from DIR to Python source (one function per process) and run as the
-K anchor of a kernel process. A process that performs effects, crosses a bind or calls one that
-does is a generator: each ``emit``/``observe``/``seal`` is an ``Emit`` system call (a traced
-EFFECT entry, in program order). Pure processes are plain functions. Every call and every loop
-iteration costs one VM step; every ``slice_steps`` steps a generator process yields the
-processor (a ``Yield`` system call), so the scheduler interleaves it deterministically, and a run
-that exceeds its step budget fails. Q and Φ processes are executed by the VM inside the calling
-K process: Q bodies are lowered to OpenQASM 3 and run through the Q manager's ``run``; Φ bodies
-are evaluated with their decision variables symbolic, lowered to the canonical constraint
-problem and solved through the Φ manager's ``solve`` (see :class:`DomainAdapter`).
+K processes are compiled from DIR to Python source (one function per process, ``_codegen.py``)
+and run as the K anchor of a kernel process. A process that performs effects, crosses a bind or
+calls one that does is a generator: each ``emit``/``observe``/``seal`` is an ``Emit`` system
+call (a traced EFFECT entry, in program order). Pure processes are plain functions. Every call
+and every loop iteration costs one VM step; every ``slice_steps`` steps a generator process
+yields the processor (a ``Yield`` system call), so the scheduler interleaves it
+deterministically, and a run that exceeds its step budget fails. Q and Φ processes are executed
+by the VM inside the calling K process: Q bodies are lowered to OpenQASM 3 and run through the Q
+manager's ``run``; Φ bodies are evaluated with their decision variables symbolic, lowered to the
+canonical constraint problem (``_lower.py``) and solved through the Φ manager's ``solve`` (see
+:class:`DomainAdapter`), then run again with the proved assignment.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ __all__ = [
     "DomainAdapter",
     "KernelDomainAdapter",
     "Program",
-    "compile_k",
 ]
 
 SLICE_STEPS = 1024
