@@ -62,7 +62,8 @@ class _Builder:
         self.info = info
         self.regime = info.proc.regime
         notes = checked.annotations
-        self.facts = notes.facts
+        self.notes = notes
+        self.types = notes.types
         self.slots = notes.slots
         self.let_types = notes.let_types
         self.calls = notes.calls
@@ -177,7 +178,7 @@ class _Builder:
     # -- expressions
 
     def exprs(self, items: list[ast.Expr]) -> tuple[ir.Expression, ...]:
-        return tuple(self.expr(item) for item in items)
+        return tuple([self.expr(item) for item in items])
 
     def expr(self, expr: ast.Expr) -> ir.Expression:
         build = _EXPRESSIONS.get(type(expr))
@@ -189,44 +190,44 @@ class _Builder:
         return ir.Literal(type=LITERAL_TYPES[expr.kind], value=expr.value)
 
     def name(self, expr: ast.Name) -> ir.Expression:
-        facts = self.facts[id(expr)]
+        key = id(expr)
         return ir.Variable(
-            type=facts.type,
+            type=self.types[key],
             name=expr.name,
-            slot=self.slots[id(expr)],
-            is_symbolic=facts.symbolic,
-            size=facts.size,
+            slot=self.slots[key],
+            is_symbolic=key in self.notes.symbolic,
+            size=self.notes.sizes.get(key),
         )
 
     def binary(self, expr: ast.Binary) -> ir.Expression:
-        facts = self.facts[id(expr)]
+        key = id(expr)
         return ir.Binary(
-            type=facts.type,
+            type=self.types[key],
             op=expr.op,
             left=self.expr(expr.left),
             right=self.expr(expr.right),
-            is_symbolic=facts.symbolic,
+            is_symbolic=key in self.notes.symbolic,
         )
 
     def unary(self, expr: ast.Unary) -> ir.Expression:
-        facts = self.facts[id(expr)]
+        key = id(expr)
         return ir.Unary(
-            type=facts.type,
+            type=self.types[key],
             op=expr.op,
             operand=self.expr(expr.operand),
-            is_symbolic=facts.symbolic,
+            is_symbolic=key in self.notes.symbolic,
         )
 
     def interpolation(self, expr: ast.Interp) -> ir.Expression:
         return ir.Interpolation(
-            type=self.facts[id(expr)].type,
+            type=self.types[id(expr)],
             parts=tuple(part if isinstance(part, str) else self.expr(part) for part in expr.parts),
         )
 
     def shape_literal(self, expr: ast.ShapeLit) -> ir.Expression:
         given = {name: value for name, value, _ in expr.fields}
         return ir.ShapeLiteral(
-            type=self.facts[id(expr)].type,
+            type=self.types[id(expr)],
             name=expr.name,
             fields=tuple(
                 (name, self.expr(given[name]))
@@ -237,25 +238,24 @@ class _Builder:
 
     def field(self, expr: ast.Field) -> ir.Expression:
         return ir.FieldAccess(
-            type=self.facts[id(expr)].type,
+            type=self.types[id(expr)],
             target=self.expr(expr.target),
             name=expr.name,
-            witness=self.facts[id(expr.target)].type == "Witness",
+            witness=self.types[id(expr.target)] == "Witness",
         )
 
     def array(self, expr: ast.ArrayLit) -> ir.Expression:
-        return ir.ArrayLiteral(type=self.facts[id(expr)].type, items=self.exprs(expr.items))
+        return ir.ArrayLiteral(type=self.types[id(expr)], items=self.exprs(expr.items))
 
     def index(self, expr: ast.Index) -> ir.Expression:
         return ir.IndexAccess(
-            type=self.facts[id(expr)].type,
+            type=self.types[id(expr)],
             target=self.expr(expr.target),
             index=self.expr(expr.index),
         )
 
     def call(self, expr: ast.Call) -> ir.Expression:
-        facts = self.facts[id(expr)]
-        type_name = facts.type
+        type_name = self.types[id(expr)]
         target = self.calls[id(expr)]
         if target.kind == "process":
             return ir.Call(type=type_name, process=target.name, args=self.exprs(expr.args))
@@ -279,7 +279,9 @@ class _Builder:
                 *(ir.Literal(type="Int", value=index) for index in target.indices),
                 *(ir.Literal(type="Float", value=angle) for angle in target.angles),
             )
-        return ir.QuantumOperation(type=type_name, function=target.name, args=args, size=facts.size)
+        return ir.QuantumOperation(
+            type=type_name, function=target.name, args=args, size=self.notes.sizes.get(id(expr))
+        )
 
 
 # The builder of each kind of expression, by syntax-tree class.

@@ -93,10 +93,13 @@ class CallTarget(NamedTuple):
 @dataclass
 class Annotations:
     """The checker's findings about the syntax tree, keyed by node identity (``id``; the
-    :class:`CheckedProgram` keeps the tree alive): expression facts; the slot of each name,
-    ``let``, assignment, ``for`` and ``prove``; the type a ``let`` binds; call targets."""
+    :class:`CheckedProgram` keeps the tree alive): each expression's type, whether it is
+    symbolic and its register size (only where it is); the slot of each name, ``let``,
+    assignment, ``for`` and ``prove``; the type a ``let`` binds; each call's target."""
 
-    facts: dict[int, Facts] = field(default_factory=dict)
+    types: dict[int, str] = field(default_factory=dict)
+    symbolic: set[int] = field(default_factory=set)
+    sizes: dict[int, int] = field(default_factory=dict)
     slots: dict[int, int] = field(default_factory=dict)
     let_types: dict[int, str] = field(default_factory=dict)
     calls: dict[int, CallTarget] = field(default_factory=dict)
@@ -353,6 +356,7 @@ class _ProcChecker:
         self.witnessed = False
         self.qubits_budget: int | None = None
         self.notes = checker.annotations
+        self.types = checker.annotations.types
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.c.error(code, message, span)
@@ -715,7 +719,14 @@ class _ProcChecker:
         let_binding: bool = False,
     ) -> Facts:
         facts = self._expr(expr, statement, constraint, let_binding)
-        self.notes.facts[id(expr)] = facts
+        # Only the type is kept for every expression; the rare facts only where they hold
+        # (fewer long-lived objects: the front-end's speed is mostly the garbage collector's).
+        key = id(expr)
+        self.types[key] = facts.type
+        if facts.symbolic:
+            self.notes.symbolic.add(key)
+        if facts.size is not None:
+            self.notes.sizes[key] = facts.size
         return facts
 
     def _expr(self, expr: ast.Expr, statement: bool, constraint: bool, let_binding: bool) -> Facts:
