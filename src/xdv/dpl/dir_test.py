@@ -415,6 +415,27 @@ def test_the_parser_accepts_exactly_canonical_documents(document: dict[str, Any]
     assert canonical_bytes(program) == canonical_bytes(document)
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["format", "version", "k", "s", "e", "t", "processes", "body", "x"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=2000 if LONG else 100)
+@given(_JSON)
+def test_arbitrary_json_is_refused_with_a_typed_error(document: Any) -> None:
+    with pytest.raises(DirFormatError):
+        parse_dir(document)
+
+
 def _hello() -> dict[str, Any]:
     return dir_document(compile_dir("K main { mut let x = 1; x = x + 2; emit x; }"))
 
