@@ -625,8 +625,9 @@ class DirProgram:
 
 class DirVisitor(abc.ABC, Generic[E, S]):
     """The one way to read DIR: ``expression(node)`` gives an ``E``, ``statement(node)`` an
-    ``S``. A subclass implements every ``visit_…`` method; one that does not take a node type
-    implements it with ``return self.refuse(node)``."""
+    ``S``. A subclass implements every ``visit_…`` method; a pass that does not take a node
+    type says so, either in the method (``return self.refuse(node)``) or by naming it
+    (``visit_while = DirVisitor.refuse``). Override :meth:`unsupported` for the error."""
 
     def expression(self, node: Expression) -> E:
         """Dispatch ``node`` to the ``visit_…`` method for its type."""
