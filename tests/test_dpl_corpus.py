@@ -28,8 +28,7 @@ from typing import Any
 import pytest
 
 from helpers import ROOT
-from xdv.dpl import analyze, canonical_bytes, effect_record_text, lower_q
-from xdv.dpl._vm import _PhiEvaluator
+from xdv.dpl import DirProgram, analyze, canonical_bytes, effect_record_text, lower_phi, lower_q
 from xdv.runtime import load_dpl_workload, run_workload
 from xdv.trace import read_trace
 
@@ -146,25 +145,25 @@ def test_program(case: Case, tmp_path: Path) -> None:
     assert found == case.errors, "diagnostics differ from the expect-error lines"
     if case.errors:
         return
-    assert compiled.dir is not None
+    assert compiled.program is not None and compiled.dir is not None
     _golden(f"{case.stem}.dir.json", canonical_bytes(compiled.dir).decode("utf-8") + "\n")
     for request in case.lower:
-        _check_lowering(case, compiled.dir, request)
+        _check_lowering(case, compiled.program, request)
     if case.runs:
         _check_run(case, tmp_path)
 
 
-def _check_lowering(case: Case, document: dict[str, Any], request: str) -> None:
-    processes = {proc["name"]: proc for proc in document["processes"]}
+def _check_lowering(case: Case, program: DirProgram, request: str) -> None:
+    processes = {proc.name: proc for proc in program.processes}
     match = re.fullmatch(r"(\S+?)(?:\((.*)\))?", request)
     assert match is not None
     name = match.group(1)
     process = processes[name]
-    if process["regime"] == "Q":
+    if process.regime == "Q":
         _golden(f"{case.stem}.{name.replace('::', '_')}.qasm", lower_q(process).text)
         return
     args = tuple(json.loads(a) for a in match.group(2).split(",")) if match.group(2) else ()
-    problem = _PhiEvaluator(process, args).symbolic()
+    problem = lower_phi(process, args)
     _golden(
         f"{case.stem}.{name.replace('::', '_').replace('Φ', 'phi')}.problem.json",
         json.dumps(problem, indent=1, sort_keys=True, ensure_ascii=False) + "\n",

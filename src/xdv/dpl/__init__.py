@@ -1,21 +1,40 @@
 """The DPL toolchain: lexer → parser → checker → DIR → virtual machine on the XDV kernel.
 
-``compile_source`` runs the front-end and the checker and returns the DIR document (or raises
-:class:`DplStaticError` carrying every diagnostic); :func:`spawn_dpl` starts a compiled
+``compile_dir`` runs the front-end, the checker and the DIR builder and returns the typed DIR
+program (or raises :class:`DplStaticError` carrying every diagnostic); ``compile_source`` returns
+the same program as its canonical JSON document. :func:`parse_dir` reads a document back into
+typed nodes; every pass over DIR is a :class:`DirVisitor`. :func:`spawn_dpl` starts a compiled
 :class:`Program`'s entry K process on a kernel (the runtime layer loads ``.ds`` files).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from xdv.core import KDomainManager, Operation
+from xdv.dpl._build import build_dir
 from xdv.dpl._checker import CheckedProgram, check
+from xdv.dpl._codegen import compile_k
 from xdv.dpl._diagnostics import CODES, Diagnostic, DplStaticError, Source, Span, render
-from xdv.dpl._dir import DIR_FORMAT, DIR_VERSION, build_dir, canonical_bytes, disassemble
+from xdv.dpl._dir import (
+    DIR_FORMAT,
+    DIR_VERSION,
+    DirBind,
+    DirClause,
+    DirProcess,
+    DirProgram,
+    DirShape,
+    DirUse,
+    DirVisitor,
+    DirWalker,
+    canonical_bytes,
+    dir_document,
+)
+from xdv.dpl._dir_parse import DirFormatError, parse_dir
+from xdv.dpl._disassemble import disassemble
 from xdv.dpl._init_helpers import read_text
-from xdv.dpl._lower import PhiBuilder, QCircuit, lower_q
+from xdv.dpl._lower import PhiBuilder, QCircuit, lower_phi, lower_q
 from xdv.dpl._parser import parse
 from xdv.dpl._values import (
     DplAdmissibilityFailure,
@@ -30,7 +49,6 @@ from xdv.dpl._vm import (
     DomainAdapter,
     KernelDomainAdapter,
     Program,
-    compile_k,
     effect_record_text,
 )
 from xdv.errors import XdvError
@@ -44,6 +62,15 @@ __all__ = [
     "CheckedProgram",
     "Compiled",
     "Diagnostic",
+    "DirBind",
+    "DirClause",
+    "DirFormatError",
+    "DirProcess",
+    "DirProgram",
+    "DirShape",
+    "DirUse",
+    "DirVisitor",
+    "DirWalker",
     "DomainAdapter",
     "DplAdmissibilityFailure",
     "DplContractViolation",
@@ -61,13 +88,17 @@ __all__ = [
     "build_dir",
     "canonical_bytes",
     "check",
+    "compile_dir",
     "compile_k",
     "compile_source",
+    "dir_document",
     "disassemble",
     "dpl_domains",
     "effect_record_text",
+    "lower_phi",
     "lower_q",
     "parse",
+    "parse_dir",
     "read_text",
     "render",
     "show",
@@ -77,15 +108,24 @@ __all__ = [
 
 @dataclass
 class Compiled:
-    """The outcome of the front-end: diagnostics, and the DIR document when there are none."""
+    """The outcome of the front-end: diagnostics, and the DIR program when there are none."""
 
     source: Source
     diagnostics: list[Diagnostic]
-    dir: dict[str, Any] | None
+    program: DirProgram | None
+    _document: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
-        return self.dir is not None
+        """Whether the program compiled (no error diagnostics)."""
+        return self.program is not None
+
+    @property
+    def dir(self) -> dict[str, Any] | None:
+        """The DIR document (canonical JSON value) of the program, or None."""
+        if self.program is not None and self._document is None:
+            self._document = dir_document(self.program)
+        return self._document
 
 
 def analyze(text: str, name: str = "<input>", profile: str | None = None) -> Compiled:
@@ -101,12 +141,18 @@ def analyze(text: str, name: str = "<input>", profile: str | None = None) -> Com
     return Compiled(source, diagnostics, build_dir(checked))
 
 
-def compile_source(text: str, name: str = "<input>", profile: str | None = None) -> dict[str, Any]:
-    """The DIR document of ``text``; raises :class:`DplStaticError` on any error."""
+def compile_dir(text: str, name: str = "<input>", profile: str | None = None) -> DirProgram:
+    """The typed DIR program of ``text``; raises :class:`DplStaticError` on any error."""
     compiled = analyze(text, name, profile)
-    if compiled.dir is None:
+    if compiled.program is None:
         raise DplStaticError(compiled.diagnostics, compiled.source)
-    return compiled.dir
+    return compiled.program
+
+
+def compile_source(text: str, name: str = "<input>", profile: str | None = None) -> dict[str, Any]:
+    """The DIR document (canonical JSON value) of ``text``; raises :class:`DplStaticError` on
+    any error."""
+    return dir_document(compile_dir(text, name, profile))
 
 
 def spawn_dpl(kernel: Any, program: Program) -> int:
@@ -117,7 +163,7 @@ def spawn_dpl(kernel: Any, program: Program) -> int:
     manager is missing fails at its first cross-regime call, after every earlier effect.
     """
 
-    used = {proc["regime"] for proc in program.document["processes"]}
+    used = program.regimes
     domains = [Domain.K]
     for regime, domain in (("Q", Domain.Q), ("Φ", Domain.PHI)):
         if regime in used:

@@ -1,5 +1,10 @@
 """The DPL checker: regimes, binds, types, linearity, effects, witnesses, contracts, returns,
-and the kernel profile. It builds the DIR process bodies as it goes (``docs/dpl.md`` §DIR).
+and the kernel profile.
+
+The checker checks and annotates: it reports diagnostics and records, in :class:`Annotations`,
+what it resolved about the syntax tree (each expression's type, the slot each name and binding
+resolves to, the target of each call). It builds no DIR; ``_build.py`` translates a checked
+program with no errors into DIR from the tree and these annotations.
 
 The checker never stops at the first problem: each finding is a diagnostic and checking goes on
 with an ``Any`` type where a type could not be determined, so one run reports every error it can.
@@ -8,7 +13,7 @@ with an ``Any`` type where a type could not be determined, so one run reports ev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from xdv.dpl import _ast as ast
 from xdv.dpl._diagnostics import Diagnostic, Span
@@ -21,7 +26,17 @@ from xdv.dpl._types import (
     normalize_type,
 )
 
-__all__ = ["CheckedProgram", "check"]
+__all__ = [
+    "LITERAL_TYPES",
+    "Annotations",
+    "CallTarget",
+    "CheckedProgram",
+    "Facts",
+    "ProcInfo",
+    "check",
+    "is_decision",
+    "proc_key",
+]
 
 ANY = "Any"
 _NUMERIC = ("Int", "Float")
@@ -29,6 +44,14 @@ _ARITHMETIC = ("+", "-", "*", "/", "%")
 _COMPARISON = ("<", ">", "<=", ">=")
 _EQUALITY = ("==", "!=")
 _EFFECTS = ("emit", "observe", "seal")
+# The type of a literal of each lexical kind.
+LITERAL_TYPES = {"int": "Int", "float": "Float", "bool": "Bool", "string": "String"}
+
+
+def is_decision(statement: ast.Let, regime: str) -> bool:
+    """Whether ``statement`` declares a Φ decision variable (``let x = phi::int(…)`` in Φ)."""
+    value = statement.value
+    return isinstance(value, ast.Call) and value.namespace == "phi" and regime == "Φ"
 
 
 @dataclass
@@ -46,14 +69,49 @@ class _Var:
     qsize: int | None = None
 
 
+class Facts(NamedTuple):
+    """What the checker found about one expression: its type, whether it depends on a Φ
+    decision variable (before the witness), and a Q register's qubit count where known."""
+
+    type: str
+    symbolic: bool = False
+    size: int | None = None
+
+
+class CallTarget(NamedTuple):
+    """What a call resolved to: ``kind`` is ``process`` (a K call; ``name`` the process key),
+    ``cross`` (a call through bind number ``bind``), ``quantum`` (a ``q::`` operation; a gate's
+    qubit ``indices`` and ``angles``) or ``decision`` (a ``phi::`` decision variable)."""
+
+    kind: str
+    name: str
+    bind: int = -1
+    indices: tuple[int, ...] = ()
+    angles: tuple[float, ...] = ()
+
+
+@dataclass
+class Annotations:
+    """The checker's findings about the syntax tree, keyed by node identity (``id``; the
+    :class:`CheckedProgram` keeps the tree alive): each expression's type, whether it is
+    symbolic and its register size (only where it is); the slot of each name, ``let``,
+    assignment, ``for`` and ``prove``; the type a ``let`` binds; each call's target."""
+
+    types: dict[int, str] = field(default_factory=dict)
+    symbolic: set[int] = field(default_factory=set)
+    sizes: dict[int, int] = field(default_factory=dict)
+    slots: dict[int, int] = field(default_factory=dict)
+    let_types: dict[int, str] = field(default_factory=dict)
+    calls: dict[int, CallTarget] = field(default_factory=dict)
+
+
 @dataclass
 class ProcInfo:
-    """What the checker learned about one process (used by the DIR builder and the VM)."""
+    """What the checker learned about one process (used by the DIR builder)."""
 
     proc: ast.Proc
     key: str
     returns: str
-    body: list[dict[str, Any]] = field(default_factory=list)
     effects: set[str] = field(default_factory=set)  # direct effects
     calls: list[tuple[str, Span, bool]] = field(default_factory=list)  # (key, span, in expr)
     cross: list[tuple[str, int]] = field(default_factory=list)  # (target key, bind index)
@@ -66,12 +124,15 @@ class ProcInfo:
 
 @dataclass
 class CheckedProgram:
-    """The result of checking: diagnostics, process summaries, shapes and binds."""
+    """The result of checking: diagnostics, process summaries, shapes, binds, and the
+    annotated syntax tree."""
 
     diagnostics: list[Diagnostic]
     procs: dict[str, ProcInfo]
     shapes: dict[str, list[tuple[str, str]]]
     binds: list[dict[str, Any]]
+    program: ast.Program
+    annotations: Annotations
 
     @property
     def ok(self) -> bool:
@@ -92,6 +153,7 @@ class _Checker:
         self.procs: dict[str, ProcInfo] = {}
         self.binds: list[dict[str, Any]] = []
         self.bind_index: dict[tuple[str, str], int] = {}
+        self.annotations = Annotations()
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.diagnostics.append(Diagnostic(code, message, span))
@@ -129,7 +191,9 @@ class _Checker:
         self.check_bind_effects()
         if self.profile == "kernel":
             self.kernel_profile()
-        return CheckedProgram(self.diagnostics, self.procs, self.shapes, self.binds)
+        return CheckedProgram(
+            self.diagnostics, self.procs, self.shapes, self.binds, self.program, self.annotations
+        )
 
     def resolve_type(self, ref: ast.TypeRef) -> str:
         if ref.name == "array" and ref.args:
@@ -291,6 +355,8 @@ class _ProcChecker:
         self.branch_depth = 0
         self.witnessed = False
         self.qubits_budget: int | None = None
+        self.notes = checker.annotations
+        self.types = checker.annotations.types
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.c.error(code, message, span)
@@ -362,7 +428,7 @@ class _ProcChecker:
                 "a Q process returns its measured bits: declare '-> Bits' or nothing",
                 proc.returns.span if proc.returns else proc.name_span,
             )
-        self.info.body = self.block(proc.body, tail_returns=True)
+        self.block(proc.body, tail_returns=True)
         self.pop()
         if self.regime == "Q" and "observe" not in self.info.effects:
             self.error(
@@ -378,7 +444,7 @@ class _ProcChecker:
         if (
             self.regime != "Q"
             and self.info.returns not in ("Unit", ANY)
-            and not self.returns_on_all_paths(self.info.body)
+            and not self.returns_on_all_paths(proc.body, tail_returns=True)
         ):
             self.error(
                 "S701",
@@ -410,45 +476,43 @@ class _ProcChecker:
             count = resource.arguments.get("n")
             self.qubits_budget = count if isinstance(count, int) else None
 
-    def returns_on_all_paths(self, body: list[dict[str, Any]]) -> bool:
-        for statement in body:
-            if statement["s"] == "return":
+    def returns_on_all_paths(self, block: ast.Block, tail_returns: bool) -> bool:
+        # A block returns when one of its statements is a `return`, or an `if` whose branches
+        # both return, or (in tail position, outside Q) when it ends with a tail value; the
+        # same blocks whose DIR ends in a `return` (see `_build.py`).
+        statements = block.statements
+        for index, statement in enumerate(statements):
+            if isinstance(statement, ast.Return):
                 return True
-            if (
-                statement["s"] == "if"
-                and statement["else"] is not None
-                and self.returns_on_all_paths(statement["then"])
-                and self.returns_on_all_paths(statement["else"])
-            ):
-                return True
-        return False
+            if isinstance(statement, ast.If) and statement.otherwise is not None:
+                tail = tail_returns and index == len(statements) - 1 and block.tail is None
+                if self.returns_on_all_paths(statement.then, tail) and self.returns_on_all_paths(
+                    statement.otherwise, tail
+                ):
+                    return True
+        return block.tail is not None and tail_returns and self.regime != "Q"
 
     # ------------------------------------------------------------------ statements
 
-    def block(self, block: ast.Block, tail_returns: bool = False) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        statements = list(block.statements)
+    def block(self, block: ast.Block, tail_returns: bool = False) -> None:
+        statements = block.statements
         for index, statement in enumerate(statements):
             last = index == len(statements) - 1 and block.tail is None
-            node = self.statement(statement, tail_returns and last)
-            if node is not None:
-                out.append(node)
+            self.statement(statement, tail_returns and last)
         if block.tail is not None:
             if tail_returns and self.regime != "Q":
-                out.append(self.return_statement(ast.Return(block.tail.span, block.tail, True)))
+                self.return_statement(ast.Return(block.tail.span, block.tail, True))
             else:
-                _, node = self.expr(block.tail)
-                out.append({"s": "expr", "e": node})
-        return out
+                self.expr(block.tail)
 
-    def nested(self, block: ast.Block, tail_returns: bool, loop: bool) -> list[dict[str, Any]]:
+    def nested(self, block: ast.Block, tail_returns: bool, loop: bool) -> None:
         self.push()
         if loop:
             self.loop_depth += 1
         else:
             self.branch_depth += 1
         try:
-            return self.block(block, tail_returns)
+            self.block(block, tail_returns)
         finally:
             if loop:
                 self.loop_depth -= 1
@@ -456,12 +520,12 @@ class _ProcChecker:
                 self.branch_depth -= 1
             self.pop()
 
-    def statement(self, statement: ast.Stmt, tail: bool) -> dict[str, Any] | None:
+    def statement(self, statement: ast.Stmt, tail: bool) -> None:
         if isinstance(statement, ast.Let):
             return self.let(statement)
         if isinstance(statement, ast.Assign):
             var = self.lookup(statement.name)
-            type_name, node = self.expr(statement.value)
+            type_name = self.expr(statement.value).type
             if var is None:
                 self.error(
                     "T202", f"assignment to undeclared name {statement.name!r}", statement.name_span
@@ -474,7 +538,8 @@ class _ProcChecker:
                     statement.name_span,
                 )
             self.expect_type(var.type, type_name, statement.value.span)
-            return {"s": "assign", "name": var.name, "slot": var.slot, "e": node}
+            self.notes.slots[id(statement)] = var.slot
+            return None
         if isinstance(statement, ast.Constrain):
             return self.constrain(statement)
         if isinstance(statement, ast.Prove):
@@ -488,15 +553,12 @@ class _ProcChecker:
                 self.error(
                     "R104", f"'if' is not permitted in {self.regime} processes", statement.span
                 )
-            condition_type, condition = self.expr(statement.condition)
+            condition_type = self.expr(statement.condition).type
             self.expect_type("Bool", condition_type, statement.condition.span)
-            then = self.nested(statement.then, tail, loop=False)
-            otherwise = (
+            self.nested(statement.then, tail, loop=False)
+            if statement.otherwise is not None:
                 self.nested(statement.otherwise, tail, loop=False)
-                if statement.otherwise is not None
-                else None
-            )
-            return {"s": "if", "c": condition, "then": then, "else": otherwise}
+            return None
         if isinstance(statement, ast.While):
             if self.regime != "K":
                 self.error(
@@ -504,47 +566,42 @@ class _ProcChecker:
                 )
             if self.info.has_while is None:
                 self.info.has_while = statement.span
-            condition_type, condition = self.expr(statement.condition)
+            condition_type = self.expr(statement.condition).type
             self.expect_type("Bool", condition_type, statement.condition.span)
-            body = self.nested(statement.body, False, loop=True)
-            return {"s": "while", "c": condition, "body": body}
+            self.nested(statement.body, False, loop=True)
+            return None
         if isinstance(statement, ast.For):
             if self.regime != "K":
                 self.error(
                     "R104", f"'for' is not permitted in {self.regime} processes", statement.span
                 )
-            low_type, low = self.expr(statement.low)
-            high_type, high = self.expr(statement.high)
+            low_type = self.expr(statement.low).type
+            high_type = self.expr(statement.high).type
             self.expect_type("Int", low_type, statement.low.span)
             self.expect_type("Int", high_type, statement.high.span)
             self.push()
             self.loop_depth += 1
             var = self.declare(statement.name, "Int", statement.name_span)
-            body = self.block(statement.body)
+            self.notes.slots[id(statement)] = var.slot
+            self.block(statement.body)
             self.loop_depth -= 1
             self.pop()
-            return {
-                "s": "for",
-                "name": var.name,
-                "slot": var.slot,
-                "lo": low,
-                "hi": high,
-                "body": body,
-            }
+            return None
         if isinstance(statement, ast.Break | ast.Continue):
             word = "break" if isinstance(statement, ast.Break) else "continue"
             if self.loop_depth == 0:
                 self.error("T208", f"'{word}' outside a loop", statement.span)
-            return {"s": word}
+            return None
         if isinstance(statement, ast.ExprStmt):
-            _, node = self.expr(statement.value, statement=True)
-            return {"s": "expr", "e": node}
+            self.expr(statement.value, statement=True)
+            return None
         raise AssertionError(f"unknown statement {type(statement).__name__}")
 
-    def let(self, statement: ast.Let) -> dict[str, Any]:
+    def let(self, statement: ast.Let) -> None:
         value = statement.value
-        phi_var = isinstance(value, ast.Call) and value.namespace == "phi" and self.regime == "Φ"
-        type_name, node = self.expr(value, let_binding=phi_var)
+        phi_var = is_decision(statement, self.regime)
+        facts = self.expr(value, let_binding=phi_var)
+        type_name = facts.type
         if statement.declared is not None:
             declared = self.c.resolve_type(statement.declared)
             self.expect_type(declared, type_name, value.span)
@@ -556,8 +613,8 @@ class _ProcChecker:
                 "W501", "decision variables must be declared before the witness", statement.span
             )
         var = self.declare(statement.name, type_name, statement.name_span, statement.mutable)
-        var.symbolic = phi_var or bool(node.get("sym"))
-        var.qsize = node.get("size")
+        var.symbolic = phi_var or facts.symbolic
+        var.qsize = facts.size
         if self.regime == "Q" and not var.linear and type_name != ANY:
             self.error(
                 "N304",
@@ -570,31 +627,26 @@ class _ProcChecker:
             )
         elif var.linear and statement.mutable:
             self.error("N301", "a linear value cannot be mutable", statement.name_span)
-        out = {"s": "let", "name": var.name, "slot": var.slot, "t": type_name, "e": node}
-        if statement.mutable:
-            out["mut"] = True
-        if phi_var:
-            out["decision"] = True
-        return out
+        self.notes.slots[id(statement)] = var.slot
+        self.notes.let_types[id(statement)] = type_name
 
-    def constrain(self, statement: ast.Constrain) -> dict[str, Any]:
+    def constrain(self, statement: ast.Constrain) -> None:
         if self.regime != "Φ":
             self.error("R104", "'constrain' is permitted only in Φ processes", statement.span)
         if self.witnessed:
             self.error(
                 "W501", "a constraint after the witness is not covered by it", statement.span
             )
-        type_name, node = self.expr(statement.condition, constraint=True)
+        type_name = self.expr(statement.condition, constraint=True).type
         if type_name not in ("Bool", ANY):
             self.error(
                 "W503", f"a constraint must be Bool, not {type_name}", statement.condition.span
             )
-        return {"s": "constrain", "e": node}
 
-    def prove(self, statement: ast.Prove) -> dict[str, Any]:
+    def prove(self, statement: ast.Prove) -> None:
         if self.regime != "Φ":
             self.error("R104", "'prove' is permitted only in Φ processes", statement.span)
-        _, node = self.expr(statement.source, constraint=True)
+        self.expr(statement.source, constraint=True)
         if self.witnessed:
             self.error("W501", "a Φ process proves one witness", statement.span)
         self.witnessed = True
@@ -602,9 +654,9 @@ class _ProcChecker:
         for scope in self.scopes:
             for other in scope.values():
                 other.symbolic = False
-        return {"s": "prove", "name": var.name, "slot": var.slot, "e": node}
+        self.notes.slots[id(statement)] = var.slot
 
-    def effect(self, statement: ast.Effect) -> dict[str, Any]:
+    def effect(self, statement: ast.Effect) -> None:
         kind = statement.kind
         if self.regime == "Q" and kind != "observe":
             self.error(
@@ -619,7 +671,7 @@ class _ProcChecker:
                 f"'{kind}' in a Φ process needs a witness first ('prove w from …')",
                 statement.span,
             )
-        type_name, node = self.expr(statement.value)
+        type_name = self.expr(statement.value).type
         if self.regime == "Q" and kind == "observe" and type_name not in ("Qubits", ANY):
             self.error(
                 "T201", f"a Q process observes qubits, not {type_name}", statement.value.span
@@ -627,9 +679,8 @@ class _ProcChecker:
         if type_name == "Unit":
             self.error("T201", f"cannot {kind} a value of type Unit", statement.value.span)
         self.info.effects.add(kind)
-        return {"s": "effect", "effect": kind, "e": node}
 
-    def return_statement(self, statement: ast.Return) -> dict[str, Any]:
+    def return_statement(self, statement: ast.Return) -> None:
         expected = self.info.returns
         if self.regime == "Q":
             self.error(
@@ -642,8 +693,8 @@ class _ProcChecker:
         if statement.value is None:
             if expected not in ("Unit", ANY):
                 self.error("T201", f"missing return value of type {expected}", statement.span)
-            return {"s": "return", "e": None}
-        type_name, node = self.expr(statement.value)
+            return
+        type_name = self.expr(statement.value).type
         if expected == "Unit" and not statement.implicit:
             self.error(
                 "T201",
@@ -652,9 +703,6 @@ class _ProcChecker:
             )
         elif expected != "Unit":
             self.expect_type(expected, type_name, statement.value.span)
-        if expected == "Unit" and statement.implicit:
-            return {"s": "expr", "e": node}
-        return {"s": "return", "e": node}
 
     # ------------------------------------------------------------------ expressions
 
@@ -669,87 +717,79 @@ class _ProcChecker:
         statement: bool = False,
         constraint: bool = False,
         let_binding: bool = False,
-    ) -> tuple[str, dict[str, Any]]:
-        type_name, node = self._expr(expr, statement, constraint, let_binding)
-        node["t"] = type_name
-        return type_name, node
+    ) -> Facts:
+        facts = self._expr(expr, statement, constraint, let_binding)
+        # Only the type is kept for every expression; the rare facts only where they hold
+        # (fewer long-lived objects: the front-end's speed is mostly the garbage collector's).
+        key = id(expr)
+        self.types[key] = facts.type
+        if facts.symbolic:
+            self.notes.symbolic.add(key)
+        if facts.size is not None:
+            self.notes.sizes[key] = facts.size
+        return facts
 
-    def _expr(
-        self, expr: ast.Expr, statement: bool, constraint: bool, let_binding: bool
-    ) -> tuple[str, dict[str, Any]]:
+    def _expr(self, expr: ast.Expr, statement: bool, constraint: bool, let_binding: bool) -> Facts:
         if isinstance(expr, ast.Literal):
-            kinds = {"int": "Int", "float": "Float", "bool": "Bool", "string": "String"}
-            return kinds[expr.kind], {"k": "lit", "v": expr.value}
+            return Facts(LITERAL_TYPES[expr.kind])
         if isinstance(expr, ast.Name):
             return self.name(expr)
         if isinstance(expr, ast.Unary):
-            type_name, operand = self.expr(expr.operand, constraint=constraint)
+            operand = self.expr(expr.operand, constraint=constraint)
             wanted = "Bool" if expr.op == "!" else None
             if wanted:
-                self.expect_type("Bool", type_name, expr.operand.span)
-            elif type_name not in (*_NUMERIC, ANY):
-                self.error("T201", f"'-' needs Int or Float, found {type_name}", expr.span)
-            node: dict[str, Any] = {"k": "un", "op": expr.op, "e": operand}
-            if operand.get("sym"):
-                node["sym"] = True
-            return (wanted or type_name), node
+                self.expect_type("Bool", operand.type, expr.operand.span)
+            elif operand.type not in (*_NUMERIC, ANY):
+                self.error("T201", f"'-' needs Int or Float, found {operand.type}", expr.span)
+            return Facts(wanted or operand.type, operand.symbolic)
         if isinstance(expr, ast.Binary):
             return self.binary(expr, constraint)
         if isinstance(expr, ast.Call):
             return self.call(expr, statement, let_binding)
         if isinstance(expr, ast.Interp):
-            parts: list[Any] = []
             for part in expr.parts:
-                if isinstance(part, str):
-                    parts.append(part)
-                else:
-                    type_name, node = self.expr(part)
+                if not isinstance(part, str):
+                    type_name = self.expr(part).type
                     if type_name == "Unit" or self.c.is_linear(type_name):
                         self.error("T201", f"cannot show a value of type {type_name}", part.span)
-                    parts.append(node)
-            return "String", {"k": "interp", "parts": parts}
+            return Facts("String")
         if isinstance(expr, ast.ShapeLit):
             return self.shape_literal(expr)
         if isinstance(expr, ast.Field):
-            type_name, target = self.expr(expr.target)
+            type_name = self.expr(expr.target).type
             if type_name == "Witness":
                 # A witness field is a proved decision variable: Int or Bool, known at run time.
-                return ANY, {
-                    "k": "field",
-                    "e": target,
-                    "name": expr.name,
-                    "witness": True,
-                }
+                return Facts(ANY)
             fields = dict(self.c.shapes.get(type_name, []))
             if type_name == ANY:
-                return ANY, {"k": "field", "e": target, "name": expr.name}
+                return Facts(ANY)
             if expr.name not in fields:
                 self.error("T206", f"{type_name} has no field {expr.name!r}", expr.span)
-                return ANY, {"k": "field", "e": target, "name": expr.name}
-            return fields[expr.name], {"k": "field", "e": target, "name": expr.name}
+                return Facts(ANY)
+            return Facts(fields[expr.name])
         if isinstance(expr, ast.ArrayLit):
-            items = [self.expr(item) for item in expr.items]
-            element = items[0][0] if items else ANY
-            for (type_name, _), item in zip(items, expr.items, strict=True):
+            items = [self.expr(item).type for item in expr.items]
+            element = items[0] if items else ANY
+            for type_name, item in zip(items, expr.items, strict=True):
                 self.expect_type(element, type_name, item.span)
-            return f"{element}[{len(items)}]", {"k": "array", "items": [n for _, n in items]}
+            return Facts(f"{element}[{len(items)}]")
         if isinstance(expr, ast.Index):
-            type_name, target = self.expr(expr.target)
-            index_type, index = self.expr(expr.index)
+            type_name = self.expr(expr.target).type
+            index_type = self.expr(expr.index).type
             self.expect_type("Int", index_type, expr.index.span)
             if type_name == ANY:
-                return ANY, {"k": "index", "e": target, "i": index}
+                return Facts(ANY)
             if not type_name.endswith("]"):
                 self.error("T201", f"cannot index a value of type {type_name}", expr.span)
-                return ANY, {"k": "index", "e": target, "i": index}
-            return type_name[: type_name.rindex("[")], {"k": "index", "e": target, "i": index}
+                return Facts(ANY)
+            return Facts(type_name[: type_name.rindex("[")])
         raise AssertionError(f"unknown expression {type(expr).__name__}")
 
-    def name(self, expr: ast.Name) -> tuple[str, dict[str, Any]]:
+    def name(self, expr: ast.Name) -> Facts:
         var = self.lookup(expr.name)
         if var is None:
             self.error("T202", f"undefined name {expr.name!r}", expr.span)
-            return ANY, {"k": "var", "name": expr.name, "slot": -1}
+            return Facts(ANY)
         if var.linear:
             if var.consumed:
                 self.error(
@@ -766,43 +806,41 @@ class _ProcChecker:
                     expr.span,
                 )
             var.consumed = True
-        node: dict[str, Any] = {"k": "var", "name": var.name, "slot": var.slot}
-        if var.symbolic:
-            node["sym"] = True
-        if var.qsize is not None:
-            node["size"] = var.qsize
-        return var.type, node
+        self.notes.slots[id(expr)] = var.slot
+        return Facts(var.type, var.symbolic, var.qsize)
 
-    def binary(self, expr: ast.Binary, constraint: bool) -> tuple[str, dict[str, Any]]:
-        left_type, left = self.expr(expr.left, constraint=constraint)
-        right_type, right = self.expr(expr.right, constraint=constraint)
+    def binary(self, expr: ast.Binary, constraint: bool) -> Facts:
+        left = self.expr(expr.left, constraint=constraint)
+        right = self.expr(expr.right, constraint=constraint)
+        result = self.binary_type(expr, left, right)
+        return Facts(result, left.symbolic or right.symbolic)
+
+    def binary_type(self, expr: ast.Binary, left: Facts, right: Facts) -> str:
+        left_type, right_type = left.type, right.type
         op = expr.op
-        node: dict[str, Any] = {"k": "bin", "op": op, "l": left, "r": right}
-        symbolic = bool(left.get("sym") or right.get("sym"))
-        if symbolic:
-            node["sym"] = True
-            if op in ("/", "%"):
-                self.error(
-                    "W504",
-                    f"'{op}' on decision variables cannot be expressed as a constraint",
-                    expr.span,
-                )
+        symbolic = left.symbolic or right.symbolic
+        if symbolic and op in ("/", "%"):
+            self.error(
+                "W504",
+                f"'{op}' on decision variables cannot be expressed as a constraint",
+                expr.span,
+            )
         both = {left_type, right_type}
         if ANY in both:
             result = "Bool" if op in (*_COMPARISON, *_EQUALITY, "&&", "||") else ANY
             if result == ANY and len(both) == 2:
                 result = (both - {ANY}).pop()
-            return result, node
+            return result
         if op in ("&&", "||"):
             self.expect_type("Bool", left_type, expr.left.span)
             self.expect_type("Bool", right_type, expr.right.span)
-            return "Bool", node
+            return "Bool"
         if op in _EQUALITY:
             if left_type != right_type:
                 self.error("T201", f"cannot compare {left_type} with {right_type}", expr.span)
             elif self.c.is_linear(left_type):
                 self.error("T201", "linear values cannot be compared", expr.span)
-            return "Bool", node
+            return "Bool"
         if op in _COMPARISON:
             if left_type != right_type or left_type not in _NUMERIC:
                 self.error(
@@ -811,52 +849,49 @@ class _ProcChecker:
                     f"{left_type} and {right_type}",
                     expr.span,
                 )
-            return "Bool", node
+            return "Bool"
         if op == "+" and left_type == right_type == "String":
-            return "String", node
+            return "String"
         if op == "+" and symbolic and both <= {"Int", "Bool"}:
-            return "Int", node
+            return "Int"
         if left_type != right_type or left_type not in _NUMERIC:
             if symbolic and both <= {"Int", "Bool"} and op in ("-", "*"):
-                return "Int", node
+                return "Int"
             self.error(
                 "T201",
                 f"'{op}' needs two Int or two Float operands, found {left_type} and {right_type}",
                 expr.span,
             )
-            return ANY, node
+            return ANY
         if op == "%" and left_type != "Int":
             self.error("T201", "'%' needs Int operands", expr.span)
-        return left_type, node
+        return left_type
 
-    def shape_literal(self, expr: ast.ShapeLit) -> tuple[str, dict[str, Any]]:
+    def shape_literal(self, expr: ast.ShapeLit) -> Facts:
         if expr.name not in self.c.shapes:
             self.error("T204", f"unknown shape {expr.name!r}", expr.span)
             for _, value, _ in expr.fields:
                 self.expr(value)
-            return ANY, {"k": "shape", "name": expr.name, "fields": []}
+            return Facts(ANY)
         declared = dict(self.c.shapes[expr.name])
-        given: dict[str, dict[str, Any]] = {}
+        given: set[str] = set()
         for name, value, span in expr.fields:
-            type_name, node = self.expr(value)
+            type_name = self.expr(value).type
             if name in given:
                 self.error("T207", f"field {name!r} is given twice", span)
             elif name not in declared:
                 self.error("T206", f"{expr.name} has no field {name!r}", span)
             else:
                 self.expect_type(declared[name], type_name, value.span)
-            given[name] = node
+            given.add(name)
         missing = [name for name in declared if name not in given]
         if missing:
             self.error(
                 "T207", f"{expr.name} literal lacks field(s) {', '.join(missing)}", expr.span
             )
-        fields = [[name, given[name]] for name in declared if name in given]
-        return expr.name, {"k": "shape", "name": expr.name, "fields": fields}
+        return Facts(expr.name)
 
-    def call(
-        self, expr: ast.Call, statement: bool, let_binding: bool
-    ) -> tuple[str, dict[str, Any]]:
+    def call(self, expr: ast.Call, statement: bool, let_binding: bool) -> Facts:
         namespace = expr.namespace
         if namespace == "q":
             return self.q_call(expr)
@@ -868,11 +903,11 @@ class _ProcChecker:
             )
             for arg in expr.args:
                 self.expr(arg)
-            return ANY, {"k": "lit", "v": None}
+            return Facts(ANY)
         regime = namespace or self.regime
         key = proc_key(regime, expr.name)
         target = self.c.procs.get(key)
-        args = [self.expr(arg) for arg in expr.args]
+        args = [self.expr(arg).type for arg in expr.args]
         if target is None:
             others = [k for k in self.c.procs if k.split("::", 1)[1] == expr.name]
             if others and namespace is None:
@@ -884,17 +919,16 @@ class _ProcChecker:
             else:
                 code = "R103" if namespace else "T202"
                 self.error(code, f"unknown process {key}", expr.name_span)
-            return ANY, {"k": "call", "proc": key, "args": [n for _, n in args]}
+            return Facts(ANY)
         params = target.proc.params
         if len(params) != len(args):
             self.error(
                 "T203", f"{key} takes {len(params)} argument(s), {len(args)} given", expr.span
             )
         else:
-            for param, (type_name, _), arg in zip(params, args, expr.args, strict=True):
+            for param, type_name, arg in zip(params, args, expr.args, strict=True):
                 declared = self.c.resolve_type(param.declared)
                 self.expect_type(declared, type_name, arg.span)
-        arg_nodes = [n for _, n in args]
         if regime == self.regime:
             if self.regime != "K":
                 self.error(
@@ -903,7 +937,8 @@ class _ProcChecker:
                     expr.span,
                 )
             self.info.calls.append((key, expr.span, not statement))
-            return target.returns, {"k": "call", "proc": key, "args": arg_nodes}
+            self.notes.calls[id(expr)] = CallTarget("process", key)
+            return Facts(target.returns)
         # A cross-regime call: K drives Q or Φ through a bind (caller -> callee).
         if self.regime != "K":
             self.error(
@@ -911,7 +946,7 @@ class _ProcChecker:
                 f"a {self.regime} process cannot call {key}; cross-regime calls start from K",
                 expr.span,
             )
-            return target.returns, {"k": "xcall", "target": key, "bind": -1, "args": arg_nodes}
+            return Facts(target.returns)
         index = self.c.bind_index.get((self.info.key, key))
         if index is None:
             if (key, self.info.key) in self.c.bind_index:
@@ -930,6 +965,7 @@ class _ProcChecker:
                 )
             index = -1
         self.info.cross.append((key, index))
+        self.notes.calls[id(expr)] = CallTarget("cross", key, index)
         result = target.returns
         if regime == "Q":
             observation = "sample"
@@ -942,9 +978,9 @@ class _ProcChecker:
                 self.error(
                     "N304", f"{key} takes linear parameters a K process cannot supply", expr.span
                 )
-        return result, {"k": "xcall", "target": key, "bind": index, "args": arg_nodes}
+        return Facts(result)
 
-    def q_call(self, expr: ast.Call) -> tuple[str, dict[str, Any]]:
+    def q_call(self, expr: ast.Call) -> Facts:
         if self.regime != "Q":
             self.error("R104", "q:: operations are permitted only in Q processes", expr.span)
         name = expr.name
@@ -964,29 +1000,24 @@ class _ProcChecker:
                         f"'uses qubits(n={self.qubits_budget})'",
                         expr.span,
                     )
-            return "Qubits", {"k": "std", "ns": "q", "fn": "alloc", "args": [], "size": size or 0}
+            self.notes.calls[id(expr)] = CallTarget("quantum", name)
+            return Facts("Qubits", size=size or 0)
         if name == "join":
             if len(expr.args) != 2:
                 self.error("T203", "q::join takes two registers", expr.span)
-                return "Qubits", {"k": "std", "ns": "q", "fn": "join", "args": [], "size": 0}
+                return Facts("Qubits", size=0)
             parts = [self.expr(arg) for arg in expr.args]
-            for (type_name, _), arg in zip(parts, expr.args, strict=True):
-                self.expect_type("Qubits", type_name, arg.span)
-            size = sum(int(node.get("size") or 0) for _, node in parts)
-            return "Qubits", {
-                "k": "std",
-                "ns": "q",
-                "fn": "join",
-                "args": [n for _, n in parts],
-                "size": size,
-            }
+            for facts, arg in zip(parts, expr.args, strict=True):
+                self.expect_type("Qubits", facts.type, arg.span)
+            self.notes.calls[id(expr)] = CallTarget("quantum", name)
+            return Facts("Qubits", size=sum(int(facts.size or 0) for facts in parts))
         gate = Q_GATES.get(name)
         if gate is None:
             known = ", ".join(["alloc", "join", *sorted(Q_GATES)])
             self.error("T202", f"unknown q:: operation {name!r} (known: {known})", expr.name_span)
             for arg in expr.args:
                 self.expr(arg)
-            return "Qubits", {"k": "std", "ns": "q", "fn": name, "args": [], "size": 0}
+            return Facts("Qubits", size=0)
         qubits, angles = gate
         if len(expr.args) != 1 + qubits + angles:
             self.error(
@@ -997,10 +1028,10 @@ class _ProcChecker:
             )
             for arg in expr.args:
                 self.expr(arg)
-            return "Qubits", {"k": "std", "ns": "q", "fn": name, "args": [], "size": 0}
-        register_type, register = self.expr(expr.args[0])
-        self.expect_type("Qubits", register_type, expr.args[0].span)
-        size = register.get("size")
+            return Facts("Qubits", size=0)
+        register = self.expr(expr.args[0])
+        self.expect_type("Qubits", register.type, expr.args[0].span)
+        size = register.size
         indices: list[int] = []
         for arg in expr.args[1 : 1 + qubits]:
             index = self.static_int(arg)
@@ -1011,19 +1042,16 @@ class _ProcChecker:
             if index in indices:
                 self.error("N301", f"qubit {index} is used twice in one gate", arg.span)
             indices.append(index)
-        angle_nodes = []
+        angle_values = []
         for arg in expr.args[1 + qubits :]:
             value = self.static_number(arg)
-            angle_nodes.append({"k": "lit", "v": value if value is not None else 0.0, "t": "Float"})
-        return "Qubits", {
-            "k": "std",
-            "ns": "q",
-            "fn": name,
-            "args": [register, *({"k": "lit", "v": i, "t": "Int"} for i in indices), *angle_nodes],
-            "size": size,
-        }
+            angle_values.append(value if value is not None else 0.0)
+        self.notes.calls[id(expr)] = CallTarget(
+            "quantum", name, indices=tuple(indices), angles=tuple(angle_values)
+        )
+        return Facts("Qubits", size=size)
 
-    def phi_call(self, expr: ast.Call, let_binding: bool) -> tuple[str, dict[str, Any]]:
+    def phi_call(self, expr: ast.Call, let_binding: bool) -> Facts:
         if self.regime != "Φ":
             self.error("R104", "phi:: operations are permitted only in Φ processes", expr.span)
         arity = PHI_FUNCTIONS.get(expr.name)
@@ -1031,7 +1059,7 @@ class _ProcChecker:
             self.error(
                 "T202", f"unknown phi:: operation {expr.name!r} (known: int, bool)", expr.name_span
             )
-            return ANY, {"k": "lit", "v": None}
+            return Facts(ANY)
         if not let_binding:
             self.error(
                 "W504",
@@ -1041,18 +1069,12 @@ class _ProcChecker:
         args = [self.expr(arg) for arg in expr.args]
         if len(args) != arity:
             self.error("T203", f"phi::{expr.name} takes {arity} argument(s)", expr.span)
-        for (type_name, node), arg in zip(args, expr.args, strict=False):
-            self.expect_type("Int", type_name, arg.span)
-            if node.get("sym"):
+        for facts, arg in zip(args, expr.args, strict=False):
+            self.expect_type("Int", facts.type, arg.span)
+            if facts.symbolic:
                 self.error("W504", "variable bounds must be known before solving", arg.span)
-        type_name = "Int" if expr.name == "int" else "Bool"
-        return type_name, {
-            "k": "std",
-            "ns": "phi",
-            "fn": expr.name,
-            "args": [n for _, n in args],
-            "sym": True,
-        }
+        self.notes.calls[id(expr)] = CallTarget("decision", expr.name)
+        return Facts("Int" if expr.name == "int" else "Bool", symbolic=True)
 
     def static_int(self, expr: ast.Expr) -> int | None:
         if isinstance(expr, ast.Literal) and expr.kind == "int":

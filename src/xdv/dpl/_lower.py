@@ -1,21 +1,54 @@
-"""Lowering Q processes to OpenQASM 3 and Φ constraints to the canonical constraint problem.
+"""Lowering Q processes to OpenQASM 3 and Φ processes to the canonical constraint problem.
 
 Q: a Q process's DIR body is straight-line code over qubit registers; lowering allocates each
 ``q::alloc`` a slice of one register ``q``, turns each gate into an OpenQASM 3 statement and each
 ``observe`` into measurements into ``c`` (classical bit 0 is the first qubit observed).
 
-Φ: see :class:`PhiBuilder`: the VM evaluates a Φ body with decision variables left symbolic and
-the builder turns what it gets into ``{"variables": […], "constraints": […]}``.
+Φ: :class:`PhiValues` evaluates a Φ body's expressions; :func:`lower_phi` runs the statements
+before ``prove`` with the decision variables left symbolic, and :class:`PhiBuilder` turns what
+they give into ``{"variables": […], "constraints": […]}``. The VM runs the same body again with
+the proved assignment (``_vm.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from xdv.dpl._values import DplRuntimeFailure
-from xdv.errors import invariant
+from xdv.dpl._dir import (
+    ArrayLiteral,
+    Binary,
+    Constrain,
+    DecisionVariable,
+    DirProcess,
+    DirVisitor,
+    Effect,
+    Expression,
+    ExpressionStatement,
+    FieldAccess,
+    IndexAccess,
+    Interpolation,
+    Let,
+    Literal,
+    Node,
+    Prove,
+    QuantumOperation,
+    Return,
+    ShapeLiteral,
+    Unary,
+    Variable,
+)
+from xdv.dpl._values import (
+    DplRuntimeFailure,
+    ShapeValue,
+    concrete_binary,
+    field,
+    index,
+    show,
+)
 
-__all__ = ["PhiBuilder", "QCircuit", "Sym", "lower_q"]
+__all__ = ["PhiBuilder", "PhiValues", "QCircuit", "Sym", "lower_phi", "lower_q"]
+
+S = TypeVar("S")
 
 
 class QCircuit:
@@ -31,46 +64,216 @@ def _angle(value: float) -> str:
     return repr(float(value))
 
 
-def lower_q(process: dict[str, Any]) -> QCircuit:
+def lower_q(process: DirProcess) -> QCircuit:
     """Lower one Q process's DIR to OpenQASM 3 source."""
-    invariant(process["regime"] == "Q", "lower_q takes a Q process")
-    registers: dict[int, list[int]] = {}
-    statements: list[str] = []
-    state = {"qubits": 0, "bits": 0}
+    if process.regime != "Q":
+        raise DplRuntimeFailure(f"lower_q takes a Q process, not {process.name}")
+    lowering = _QLowering(process.name)
+    for node in process.body:
+        node.accept(lowering)
+    header = ["OPENQASM 3.0;", 'include "stdgates.inc";', f"qubit[{lowering.qubits}] q;"]
+    if lowering.bits:
+        header.append(f"bit[{lowering.bits}] c;")
+    return QCircuit(
+        "\n".join([*header, *lowering.statements]) + "\n", lowering.qubits, lowering.bits
+    )
 
-    def register(node: dict[str, Any]) -> list[int]:
-        kind = node["k"]
-        if kind == "var":
-            return registers[node["slot"]]
-        invariant(kind == "std" and node["ns"] == "q", f"unexpected Q node {kind}")
-        name = node["fn"]
-        if name == "alloc":
-            start = state["qubits"]
-            state["qubits"] += node["size"]
-            return list(range(start, state["qubits"]))
-        if name == "join":
-            return register(node["args"][0]) + register(node["args"][1])
-        qubits = register(node["args"][0])
-        indices = [arg["v"] for arg in node["args"][1:] if arg["t"] == "Int"]
-        angles = [arg["v"] for arg in node["args"][1:] if arg["t"] == "Float"]
+
+class _QLowering(DirVisitor[list[int], None]):
+    """Expressions give the qubits of a register (allocating and applying gates as they go);
+    ``let`` names a register, ``observe`` measures one, an expression statement applies one."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.registers: dict[int, list[int]] = {}
+        self.statements: list[str] = []
+        self.qubits = 0
+        self.bits = 0
+
+    def unsupported(self, node: Node) -> Exception:
+        family = "expression" if isinstance(node, Expression) else "statement"
+        return DplRuntimeFailure(f"{self.name}: a Q process has no {family} {node.tag!r}")
+
+    def visit_let(self, node: Let) -> None:
+        self.registers[node.slot] = node.value.accept(self)
+
+    def visit_effect(self, node: Effect) -> None:
+        if node.kind != "observe":
+            self.refuse(node)
+        for qubit in node.value.accept(self):
+            self.statements.append(f"c[{self.bits}] = measure q[{qubit}];")
+            self.bits += 1
+
+    def visit_expression_statement(self, node: ExpressionStatement) -> None:
+        node.value.accept(self)
+
+    visit_assign = visit_constrain = visit_prove = visit_return = DirVisitor.refuse
+    visit_if = visit_while = visit_for = visit_break = visit_continue = DirVisitor.refuse
+
+    def visit_variable(self, node: Variable) -> list[int]:
+        register = self.registers.get(node.slot)
+        if register is None:
+            raise DplRuntimeFailure(f"{self.name}: {node.name} holds no register")
+        return register
+
+    def visit_quantum_operation(self, node: QuantumOperation) -> list[int]:
+        if node.function == "alloc":
+            start = self.qubits
+            self.qubits += node.size or 0
+            return list(range(start, self.qubits))
+        if node.function == "join" and len(node.args) == 2:
+            return node.args[0].accept(self) + node.args[1].accept(self)
+        if node.function == "join" or not node.args:
+            raise DplRuntimeFailure(f"{self.name}: q::{node.function} lacks its register(s)")
+        qubits = node.args[0].accept(self)
+        constants = [arg for arg in node.args[1:] if isinstance(arg, Literal)]
+        if len(constants) != len(node.args) - 1:
+            raise DplRuntimeFailure(f"{self.name}: q::{node.function} takes constant operands")
+        indices = [int(arg.value) for arg in constants if arg.type == "Int"]
+        angles = [float(arg.value) for arg in constants if arg.type == "Float"]
+        if any(not 0 <= position < len(qubits) for position in indices):
+            raise DplRuntimeFailure(
+                f"{self.name}: a q::{node.function} index is outside its register"
+            )
         operands = ", ".join(f"q[{qubits[i]}]" for i in indices)
         parameters = f"({', '.join(_angle(a) for a in angles)})" if angles else ""
-        statements.append(f"{name}{parameters} {operands};")
+        self.statements.append(f"{node.function}{parameters} {operands};")
         return qubits
 
-    for node in process["body"]:
-        if node["s"] == "let":
-            registers[node["slot"]] = register(node["e"])
-        elif node["s"] == "effect" and node["effect"] == "observe":
-            for qubit in register(node["e"]):
-                statements.append(f"c[{state['bits']}] = measure q[{qubit}];")
-                state["bits"] += 1
-        elif node["s"] == "expr":
-            register(node["e"])
-    header = ["OPENQASM 3.0;", 'include "stdgates.inc";', f"qubit[{state['qubits']}] q;"]
-    if state["bits"]:
-        header.append(f"bit[{state['bits']}] c;")
-    return QCircuit("\n".join([*header, *statements]) + "\n", state["qubits"], state["bits"])
+    visit_literal = visit_binary = visit_unary = visit_call = DirVisitor.refuse
+    visit_cross_call = visit_decision_variable = visit_interpolation = DirVisitor.refuse
+    visit_shape_literal = visit_field_access = visit_array_literal = DirVisitor.refuse
+    visit_index_access = DirVisitor.refuse
+
+
+# ---------------------------------------------------------------------- Φ
+
+
+class PhiValues(DirVisitor[Any, S], Generic[S]):
+    """The values of a Φ process's expressions. ``env`` holds the value of each slot (the
+    arguments first); with a ``builder``, values may be symbolic (:class:`Sym`) and operations
+    on them build constraint terms, without one a symbolic operand is an error. Subclasses run
+    the statements."""
+
+    def __init__(self, process: DirProcess, args: tuple[Any, ...], builder: PhiBuilder | None):
+        self.process = process
+        self.env: dict[int, Any] = dict(enumerate(args))
+        self.builder = builder
+
+    def unsupported(self, node: Node) -> Exception:
+        family = "expression" if isinstance(node, Expression) else "statement"
+        return DplRuntimeFailure(f"{family} {node.tag!r} cannot run in a Φ process")
+
+    def value(self, node: Expression) -> Any:
+        """The value of ``node``."""
+        return node.accept(self)
+
+    def symbolic_builder(self) -> PhiBuilder:
+        if self.builder is None:
+            raise DplRuntimeFailure("a decision variable is unbound after the witness")
+        return self.builder
+
+    def visit_literal(self, node: Literal) -> Any:
+        return node.value
+
+    def visit_variable(self, node: Variable) -> Any:
+        if node.slot not in self.env:
+            raise DplRuntimeFailure(f"{self.process.name}: {node.name} is used before it is bound")
+        return self.env[node.slot]
+
+    def visit_binary(self, node: Binary) -> Any:
+        left = node.left.accept(self)
+        right = node.right.accept(self)
+        if isinstance(left, Sym) or isinstance(right, Sym):
+            return self.symbolic_builder().binary(node.op, left, right)
+        return concrete_binary(node.op, left, right)
+
+    def visit_unary(self, node: Unary) -> Any:
+        operand = node.operand.accept(self)
+        if isinstance(operand, Sym):
+            return self.symbolic_builder().unary(node.op, operand)
+        return (not operand) if node.op == "!" else -operand
+
+    def visit_interpolation(self, node: Interpolation) -> Any:
+        return "".join(
+            part if isinstance(part, str) else show(part.accept(self)) for part in node.parts
+        )
+
+    def visit_shape_literal(self, node: ShapeLiteral) -> Any:
+        return ShapeValue(node.name, {name: value.accept(self) for name, value in node.fields})
+
+    def visit_field_access(self, node: FieldAccess) -> Any:
+        return field(node.target.accept(self), node.name)
+
+    def visit_array_literal(self, node: ArrayLiteral) -> Any:
+        return tuple(item.accept(self) for item in node.items)
+
+    def visit_index_access(self, node: IndexAccess) -> Any:
+        return index(node.target.accept(self), node.index.accept(self))
+
+    # A Φ process calls nothing; decision variables are declared only by `let` (the passes
+    # handle them there) and q:: operations belong to Q.
+    visit_call = visit_cross_call = visit_quantum_operation = DirVisitor.refuse
+    visit_decision_variable = DirVisitor.refuse
+
+
+def prove_position(process: DirProcess) -> int:
+    """The index of the ``prove`` statement in a Φ process's body."""
+    for position, node in enumerate(process.body):
+        if isinstance(node, Prove):
+            return position
+    raise DplRuntimeFailure(f"{process.name} proves no witness")
+
+
+def lower_phi(process: DirProcess, args: tuple[Any, ...]) -> dict[str, Any]:
+    """The canonical constraint problem of Φ process ``process`` called with ``args``: its
+    decision variables in declaration order and its constraints."""
+    if process.regime != "Φ":
+        raise DplRuntimeFailure(f"lower_phi takes a Φ process, not {process.name}")
+    builder = PhiBuilder()
+    problem = _Problem(process, args, builder)
+    for node in process.body[: prove_position(process)]:
+        node.accept(problem)
+    return builder.problem()
+
+
+class _Problem(PhiValues[None]):
+    """The statements before ``prove``: ``let`` declares decision variables (symbolic) or
+    binds values, ``constrain`` adds a constraint; the others add nothing to the problem."""
+
+    def __init__(self, process: DirProcess, args: tuple[Any, ...], builder: PhiBuilder):
+        super().__init__(process, args, builder)
+        self.problem_builder = builder
+
+    def visit_let(self, node: Let) -> None:
+        value = node.value
+        if isinstance(value, DecisionVariable):
+            builder = self.problem_builder
+            if value.function == "int":
+                if len(value.args) != 2:
+                    raise DplRuntimeFailure(f"phi::int for {node.name} takes two bounds")
+                low, high = (arg.accept(self) for arg in value.args)
+                self.env[node.slot] = builder.integer(node.name, int(low), int(high))
+            else:
+                self.env[node.slot] = builder.boolean(node.name)
+        else:
+            self.env[node.slot] = value.accept(self)
+
+    def visit_constrain(self, node: Constrain) -> None:
+        self.problem_builder.constraints.append(PhiBuilder.expr(node.condition.accept(self)))
+
+    def visit_effect(self, node: Effect) -> None:
+        return None  # effects come after the witness (the checker's F401)
+
+    def visit_return(self, node: Return) -> None:
+        return None
+
+    def visit_expression_statement(self, node: ExpressionStatement) -> None:
+        return None  # evaluated, for what it does, in the concrete run
+
+    visit_prove = DirVisitor.refuse  # the problem ends where the witness starts
+    visit_assign = visit_if = visit_while = visit_for = DirVisitor.refuse
+    visit_break = visit_continue = DirVisitor.refuse
 
 
 class Sym:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xdv.errors import ErrorCode, XdvError
@@ -15,6 +15,12 @@ __all__ = [
     "DplRuntimeFailure",
     "ShapeValue",
     "Witness",
+    "concrete_binary",
+    "fdiv",
+    "field",
+    "idiv",
+    "imod",
+    "index",
     "show",
 ]
 
@@ -113,3 +119,70 @@ def show(value: Any) -> str:
     if value is None:
         return "()"
     return f"<{type(value).__name__}>"
+
+
+# ---------------------------------------------------------------------- operations
+# DPL's arithmetic and access rules, shared by the generated K code and the Φ evaluator.
+
+
+def idiv(left: int, right: int) -> int:
+    """Integer division truncating towards zero (DPL's ``/`` on Int)."""
+    if right == 0:
+        raise DplRuntimeFailure("division by zero")
+    quotient = abs(left) // abs(right)
+    return quotient if (left >= 0) == (right >= 0) else -quotient
+
+
+def imod(left: int, right: int) -> int:
+    """The remainder of :func:`idiv` (its sign follows the dividend)."""
+    if right == 0:
+        raise DplRuntimeFailure("remainder by zero")
+    return left - right * idiv(left, right)
+
+
+def fdiv(left: float, right: float) -> float:
+    """Float division; dividing by zero is a runtime failure."""
+    if right == 0:
+        raise DplRuntimeFailure("division by zero")
+    return left / right
+
+
+def index(items: tuple[Any, ...], position: int) -> Any:
+    """``items[position]``; outside the array is a runtime failure."""
+    if not 0 <= position < len(items):
+        raise DplRuntimeFailure(f"index {position} is outside an array of {len(items)}")
+    return items[position]
+
+
+def field(value: Any, name: str) -> Any:
+    """Field ``name`` of a shape value or a witness."""
+    if isinstance(value, Witness):
+        return value.field(name)
+    return value.values[name]
+
+
+_OPERATIONS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "&&": lambda a, b: a and b,
+    "||": lambda a, b: a or b,
+}
+
+
+def concrete_binary(op: str, left: Any, right: Any) -> Any:
+    """``left op right`` on concrete values."""
+    if op == "/":
+        return idiv(left, right) if isinstance(left, int) else fdiv(left, right)
+    if op == "%":
+        return imod(left, right)
+    operation = _OPERATIONS.get(op)
+    if operation is None:
+        raise DplRuntimeFailure(f"unknown operator {op!r}")
+    return operation(left, right)

@@ -18,6 +18,7 @@ from xdv.dpl import (
     compile_source,
     disassemble,
     parse,
+    parse_dir,
     render,
 )
 from xdv.dpl._lexer import tokenize
@@ -269,11 +270,12 @@ def test_fuzz_mutated_programs_give_diagnostics_never_exceptions(text: str) -> N
         for diagnostic in compiled.diagnostics:
             render(diagnostic, compiled.source)
             assert diagnostic.code in CODES
-        if compiled.dir is not None:
-            canonical_bytes(compiled.dir)
-            disassemble(compiled.dir)
-            if any(p["name"] == "K::main" for p in compiled.dir["processes"]):
-                compile(compile_k(compiled.dir, "K::main"), "<fuzz>", "exec")
+        program = compiled.program
+        if program is not None:
+            assert parse_dir(json.loads(canonical_bytes(program))) == program
+            disassemble(program)
+            if program.process("K::main") is not None:
+                compile(compile_k(program, "K::main"), "<fuzz>", "exec")
 
 
 @settings(max_examples=100)
@@ -282,13 +284,12 @@ def test_fuzz_programs_that_compile_run_to_a_classified_outcome(text: str) -> No
     from xdv.core import Kernel
     from xdv.dpl import Program
 
-    compiled = analyze(text)
-    if compiled.dir is None or not any(
-        p["name"] == "K::main" and not p["params"] for p in compiled.dir["processes"]
-    ):
+    program = analyze(text).program
+    entry = None if program is None else program.process("K::main")
+    if program is None or entry is None or entry.params:
         return
     kernel = Kernel(0, emit=lambda pid, value: None)
-    kernel.spawn(Program(compiled.dir, steps_max=20_000).anchor)
+    kernel.spawn(Program(program, steps_max=20_000).anchor)
     result = kernel.run()
     for status in result.exits.values():
         # A typed outcome (success, a DPL failure, a kernel refusal), never a Python crash.

@@ -5,33 +5,31 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 import openqasm3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdv.dpl import DplRuntimeFailure, analyze, compile_source, lower_q
+from xdv.dpl import DirProcess, DplRuntimeFailure, analyze, compile_dir, lower_phi, lower_q
 from xdv.dpl._lower import evaluate_constraint
-from xdv.dpl._vm import _PhiEvaluator
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCES = [p.read_text("utf-8") for p in sorted((ROOT / "tests" / "dpl").rglob("*.ds"))]
 SOURCES.append((ROOT / "examples" / "hybrid.ds").read_text("utf-8"))
 
 
-def q_processes() -> list[dict[str, Any]]:
+def q_processes() -> list[DirProcess]:
     found = []
     for text in SOURCES:
-        document = analyze(text).dir
-        if document is not None:
-            found.extend(p for p in document["processes"] if p["regime"] == "Q")
+        program = analyze(text).program
+        if program is not None:
+            found.extend(p for p in program.processes if p.regime == "Q")
     return found
 
 
-@pytest.mark.parametrize("process", q_processes(), ids=lambda p: p["name"])
-def test_every_q_lowering_is_valid_openqasm3(process: dict[str, Any]) -> None:
+@pytest.mark.parametrize("process", q_processes(), ids=lambda p: p.name)
+def test_every_q_lowering_is_valid_openqasm3(process: DirProcess) -> None:
     circuit = lower_q(process)
     program = openqasm3.parse(circuit.text)
     gates = [s for s in program.statements if type(s).__name__ == "QuantumGate"]
@@ -41,7 +39,7 @@ def test_every_q_lowering_is_valid_openqasm3(process: dict[str, Any]) -> None:
 
 
 def test_q_lowering_orders_qubits_by_allocation_and_bits_by_observation() -> None:
-    document = compile_source(
+    program = compile_dir(
         """
         proc Q::p() -> Bits uses qubits(n = 3) linear {
             let a = q::alloc(2);
@@ -53,7 +51,7 @@ def test_q_lowering_orders_qubits_by_allocation_and_bits_by_observation() -> Non
         }
         """
     )
-    circuit = lower_q(document["processes"][0])
+    circuit = lower_q(program.processes[0])
     assert circuit.qubits == 3 and circuit.bits == 3
     assert circuit.text.splitlines()[4:] == [
         "x q[2];",
@@ -88,8 +86,8 @@ def _reference(x: int, y: int, b: bool, k: int, flag: bool) -> bool:
 @settings(max_examples=60)
 @given(st.integers(-10, 14), st.booleans())
 def test_phi_lowering_means_what_the_source_says(k: int, flag: bool) -> None:
-    process = compile_source(PHI)["processes"][0]
-    problem = _PhiEvaluator(process, (k, flag)).symbolic()
+    process = compile_dir(PHI).processes[0]
+    problem = lower_phi(process, (k, flag))
     assert [v["name"] for v in problem["variables"]] == ["x", "y", "b"]
     for x, y, b in itertools.product(range(-3, 5), range(0, 6), (False, True)):
         assignment = {"x": x, "y": y, "b": b}
@@ -98,8 +96,8 @@ def test_phi_lowering_means_what_the_source_says(k: int, flag: bool) -> None:
 
 
 def test_empty_ranges_are_runtime_failures() -> None:
-    process = compile_source(
+    process = compile_dir(
         "proc Φ::p(n: i64) -> Witness { let x = phi::int(n, 0); prove w from x; return w; }"
-    )["processes"][0]
+    ).processes[0]
     with pytest.raises(DplRuntimeFailure, match="empty range"):
-        _PhiEvaluator(process, (5,)).symbolic()
+        lower_phi(process, (5,))

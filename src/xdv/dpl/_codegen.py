@@ -1,0 +1,326 @@
+"""The VM's code generator: the K processes of a DIR program as Python source.
+
+Each K process becomes one Python function; a process that performs effects, crosses a bind or
+calls one that does becomes a generator (its effects and cross-regime calls are system calls),
+the others plain functions. Every call and every loop iteration costs one VM step, counted down
+a slice counter shared by the program's functions (``docs/dpl.md`` §10).
+"""
+
+from __future__ import annotations
+
+from xdv.dpl._dir import (
+    ArrayLiteral,
+    Assign,
+    Binary,
+    Break,
+    Call,
+    Constrain,
+    Continue,
+    CrossCall,
+    DecisionVariable,
+    DirProcess,
+    DirProgram,
+    DirVisitor,
+    DirWalker,
+    Effect,
+    Expression,
+    ExpressionStatement,
+    FieldAccess,
+    For,
+    If,
+    IndexAccess,
+    Interpolation,
+    Let,
+    Literal,
+    Node,
+    Prove,
+    QuantumOperation,
+    Return,
+    ShapeLiteral,
+    Statement,
+    Unary,
+    Variable,
+    While,
+)
+from xdv.dpl._values import DplRuntimeFailure
+
+__all__ = ["HELPERS", "compile_k", "python_name"]
+
+# Names the generated code receives from the runtime (the parameters of `_program`).
+HELPERS = (
+    "_fuel",
+    "_Yield",
+    "_effect",
+    "_idiv",
+    "_imod",
+    "_fdiv",
+    "_index",
+    "_field",
+    "_show",
+    "_Shape",
+    "_cross",
+)
+
+
+def python_name(key: str) -> str:
+    """The Python function name of process ``key`` (``K::main`` → ``k_main``)."""
+    regime, name = key.split("::", 1)
+    return {"K": "k_", "Q": "q_", "Φ": "phi_"}[regime] + name
+
+
+def compile_k(program: DirProgram, entry: str) -> str:
+    """The Python source of every K process of ``program``: one function ``_program(helpers…,
+    slice)`` that returns the process functions by name (and ``_steps_left``)."""
+    generators = _generators(program, entry)
+    codegen = _Codegen(generators)
+    names = []
+    for process in program.processes:
+        if process.regime == "K":
+            codegen.process(process)
+            names.append(python_name(process.name))
+    body = "\n".join("    " + line if line else "" for line in codegen.lines)
+    exported = ", ".join(f"{name!r}: {name}" for name in names)
+    return (
+        f"def _program({', '.join(HELPERS)}, _n):\n"
+        f"{body}\n"
+        "    def _steps_left():\n"
+        "        return _n\n"
+        f"    return {{{exported}, '_steps_left': _steps_left}}\n"
+    )
+
+
+# ---------------------------------------------------------------------- analyses
+
+
+class _Calls(DirWalker):
+    """The processes a body calls, whether it crosses a bind, and how many calls it makes."""
+
+    def __init__(self) -> None:
+        self.callees: set[str] = set()
+        self.crosses = False
+        self.count = 0
+
+    def visit_call(self, node: Call) -> None:
+        self.callees.add(node.process)
+        self.count += 1
+        super().visit_call(node)
+
+    def visit_cross_call(self, node: CrossCall) -> None:
+        self.crosses = True
+        self.count += 1
+        super().visit_cross_call(node)
+
+
+def _count_calls(nodes: tuple[Expression, ...]) -> int:
+    """How many process calls (same-regime or across a bind) the expressions make."""
+    calls = _Calls()
+    calls.walk_expressions(nodes)
+    return calls.count
+
+
+def _generators(program: DirProgram, entry: str) -> set[str]:
+    """K processes that must be generators: they perform effects, cross binds, or call one
+    that does (the entry always is one, it is the kernel anchor)."""
+    calls: dict[str, set[str]] = {}
+    marked: set[str] = {entry}
+    for process in program.processes:
+        if process.regime != "K":
+            continue
+        found = _Calls()
+        found.walk_statements(process.body)
+        calls[process.name] = found.callees
+        if process.effects or found.crosses:
+            marked.add(process.name)
+    changed = True
+    while changed:
+        changed = False
+        for name, callees in calls.items():
+            if name not in marked and callees & marked:
+                marked.add(name)
+                changed = True
+    return marked
+
+
+# ---------------------------------------------------------------------- code generation
+
+
+class _Codegen(DirVisitor[str, None]):
+    """Statements append lines at ``depth`` (inside a generator when ``generator``);
+    expressions are Python expression text."""
+
+    def __init__(self, generators: set[str]) -> None:
+        self.generators = generators
+        self.lines: list[str] = []
+        self.temporaries = 0
+        self.depth = 0
+        self.generator = False
+
+    def unsupported(self, node: Node) -> Exception:
+        family = "expression" if isinstance(node, Expression) else "statement"
+        return DplRuntimeFailure(f"{family} {node.tag!r} cannot run in a K process")
+
+    def temporary(self) -> str:
+        self.temporaries += 1
+        return f"_t{self.temporaries}"
+
+    def emit(self, text: str, depth: int | None = None) -> None:
+        self.lines.append("    " * (self.depth if depth is None else depth) + text)
+
+    def process(self, process: DirProcess) -> None:
+        self.generator = process.name in self.generators
+        params = ", ".join(f"v{index}" for index in range(len(process.params)))
+        self.emit(f"def {python_name(process.name)}({params}):", 0)
+        self.emit("nonlocal _n", 1)
+        self.temporaries = 0
+        self.block(process.body, 1)
+        if self.generator:
+            self.emit("return None", 1)
+            self.emit("yield  # makes this a generator", 1)
+        self.emit("", 0)
+
+    def tick(self, steps: int = 1) -> None:
+        # Count `steps` VM steps down the slice counter, a closure cell shared by every process
+        # of the program (cheaper than a global, an attribute or a list); `_fuel` accounts the
+        # finished slice, enforces the step budget and starts the next slice.
+        if steps < 1:
+            return
+        self.emit(f"if (_n := _n - {steps}) < 0:")
+        self.emit("_n = _fuel(_n)", self.depth + 1)
+        if self.generator:
+            self.emit("yield _Yield()", self.depth + 1)
+
+    def block(self, body: tuple[Statement, ...], depth: int) -> None:
+        outer, self.depth = self.depth, depth
+        if not body:
+            self.emit("pass")
+        for node in body:
+            # The calls a statement makes (outside its nested blocks) are charged when it
+            # starts: one step each, so a leaf call costs its caller one step and nothing in
+            # itself.
+            self.tick(_count_calls(node.expressions()))
+            node.accept(self)
+        self.depth = outer
+
+    # -- statements
+
+    def visit_let(self, node: Let) -> None:
+        self.emit(f"v{node.slot} = {node.value.accept(self)}")
+
+    def visit_assign(self, node: Assign) -> None:
+        self.emit(f"v{node.slot} = {node.value.accept(self)}")
+
+    def visit_effect(self, node: Effect) -> None:
+        self.emit(f"yield _effect({node.kind!r}, {node.value.accept(self)})")
+
+    def visit_constrain(self, node: Constrain) -> None:
+        self.refuse(node)  # the checker keeps constraints out of K processes
+
+    def visit_prove(self, node: Prove) -> None:
+        self.refuse(node)
+
+    def visit_return(self, node: Return) -> None:
+        value = "None" if node.value is None else node.value.accept(self)
+        self.emit(f"return {value}")
+
+    def visit_if(self, node: If) -> None:
+        self.emit(f"if {node.condition.accept(self)}:")
+        self.block(node.then, self.depth + 1)
+        if node.otherwise is not None:
+            self.emit("else:")
+            self.block(node.otherwise, self.depth + 1)
+
+    def visit_while(self, node: While) -> None:
+        self.emit(f"while {node.condition.accept(self)}:")
+        self.depth += 1
+        self.tick(1 + _count_calls((node.condition,)))
+        self.depth -= 1
+        self.block(node.body, self.depth + 1)
+
+    def visit_for(self, node: For) -> None:
+        low, high = node.low.accept(self), node.high.accept(self)
+        self.emit(f"for v{node.slot} in range({low}, {high}):")
+        self.depth += 1
+        self.tick()
+        self.depth -= 1
+        self.block(node.body, self.depth + 1)
+
+    def visit_break(self, node: Break) -> None:
+        self.emit("break")
+
+    def visit_continue(self, node: Continue) -> None:
+        self.emit("continue")
+
+    def visit_expression_statement(self, node: ExpressionStatement) -> None:
+        self.emit(node.value.accept(self))
+
+    # -- expressions
+
+    def visit_literal(self, node: Literal) -> str:
+        return repr(node.value)
+
+    def visit_variable(self, node: Variable) -> str:
+        return f"v{node.slot}"
+
+    def visit_binary(self, node: Binary) -> str:
+        left, right, op = node.left.accept(self), node.right.accept(self), node.op
+        divisor = node.right
+        if (
+            op in ("/", "%")
+            and node.type == "Int"
+            and isinstance(divisor, Literal)
+            and isinstance(divisor.value, int)
+            and divisor.value > 0
+        ):
+            # A positive literal divisor: Python's floor operators agree with truncation for a
+            # non-negative dividend; only a negative one takes the mirrored path.
+            t = self.temporary()
+            python = "//" if op == "/" else "%"
+            return f"({t} {python} {right} if ({t} := {left}) >= 0 else -(-{t} {python} {right}))"
+        if op == "/":
+            helper = "_idiv" if node.type == "Int" else "_fdiv"
+            return f"{helper}({left}, {right})"
+        if op == "%":
+            return f"_imod({left}, {right})"
+        python = {"&&": "and", "||": "or"}.get(op, op)
+        return f"({left} {python} {right})"
+
+    def visit_unary(self, node: Unary) -> str:
+        operand = node.operand.accept(self)
+        return f"(not {operand})" if node.op == "!" else f"(-{operand})"
+
+    def visit_call(self, node: Call) -> str:
+        args = ", ".join(arg.accept(self) for arg in node.args)
+        call = f"{python_name(node.process)}({args})"
+        return f"(yield from {call})" if node.process in self.generators else call
+
+    def visit_cross_call(self, node: CrossCall) -> str:
+        args = "".join(arg.accept(self) + ", " for arg in node.args)
+        return f"(yield from _cross({node.bind}, {node.target!r}, ({args})))"
+
+    def visit_quantum_operation(self, node: QuantumOperation) -> str:
+        return self.refuse(node)  # q:: operations run only in Q processes
+
+    def visit_decision_variable(self, node: DecisionVariable) -> str:
+        return self.refuse(node)  # phi:: variables exist only in Φ processes
+
+    def visit_interpolation(self, node: Interpolation) -> str:
+        pieces = [
+            repr(part) if isinstance(part, str) else f"_show({part.accept(self)})"
+            for part in node.parts
+        ]
+        return "(" + " + ".join(pieces) + ")" if pieces else "''"
+
+    def visit_shape_literal(self, node: ShapeLiteral) -> str:
+        fields = ", ".join(f"{name!r}: {value.accept(self)}" for name, value in node.fields)
+        return f"_Shape({node.name!r}, {{{fields}}})"
+
+    def visit_field_access(self, node: FieldAccess) -> str:
+        if node.witness:
+            return f"_field({node.target.accept(self)}, {node.name!r})"
+        return f"{node.target.accept(self)}.values[{node.name!r}]"
+
+    def visit_array_literal(self, node: ArrayLiteral) -> str:
+        return "(" + "".join(item.accept(self) + ", " for item in node.items) + ")"
+
+    def visit_index_access(self, node: IndexAccess) -> str:
+        return f"_index({node.target.accept(self)}, {node.index.accept(self)})"
