@@ -123,6 +123,7 @@ class ErrorCode(enum.IntEnum):
     DPL_RUNTIME = 1002
     DPL_ADMISSIBILITY = 1003
     DPL_CONTRACT_VIOLATION = 1004
+    DPL_DIR_INVALID = 1005
 
 
 class XdvError(Exception):

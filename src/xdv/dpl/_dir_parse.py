@@ -71,7 +71,7 @@ class DirFormatError(XdvError):
     or version, with a dangling reference, or with a digest that does not match. ``where`` is
     the path of the offending value (``processes[0].body[2].e``)."""
 
-    default_code = ErrorCode.WORKLOAD_INVALID
+    default_code = ErrorCode.DPL_DIR_INVALID
 
 
 # ---------------------------------------------------------------------- JSON → typed

@@ -408,7 +408,7 @@ def test_the_parser_accepts_exactly_canonical_documents(document: dict[str, Any]
     try:
         program = parse_dir(document)
     except DirFormatError as error:
-        assert error.code is ErrorCode.WORKLOAD_INVALID
+        assert error.code is ErrorCode.DPL_DIR_INVALID
         assert error.where
         return
     assert dir_document(program) == document
@@ -481,7 +481,7 @@ def test_malformed_documents_are_refused_with_the_place(
     _reseal(document)
     with pytest.raises(DirFormatError, match=re.escape(message)) as refused:
         parse_dir(document)
-    assert refused.value.code is ErrorCode.WORKLOAD_INVALID
+    assert refused.value.code is ErrorCode.DPL_DIR_INVALID
     assert str(refused.value.where).startswith(where)
 
 
