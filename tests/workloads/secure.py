@@ -26,7 +26,7 @@ def worker(kernel: Kernel) -> Any:
     # Drop the ALLOCATE(K→K) every process starts with: work only through the delegated one.
     own = next(
         c.id
-        for c in kernel._authority.held_by(me.pid)
+        for c in kernel.authority.held_by(me.pid)
         if c.operation is Operation.ALLOCATE and not c.detail
     )
     yield Revoke(own)
@@ -42,7 +42,7 @@ def worker(kernel: Kernel) -> Any:
 def lead(kernel: Kernel) -> Any:
     me = yield Self()
     allocate = next(
-        c.id for c in kernel._authority.held_by(me.pid) if c.operation is Operation.ALLOCATE
+        c.id for c in kernel.authority.held_by(me.pid) if c.operation is Operation.ALLOCATE
     )
     try:
         yield Attenuate(allocate, [{"op": "FREEZE", "from": "K", "to": "K"}])

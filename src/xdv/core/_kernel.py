@@ -323,10 +323,6 @@ class Kernel:
         """The capability authority the kernel checks every cross-domain operation with."""
         return self._capabilities.authority
 
-    # Older spellings, kept for code that reached for them before the kernel was split.
-    _writer = writer
-    _authority = authority
-
     @property
     def attestation(self) -> ProviderVerifier | None:
         """The verifier that admits a domain's providers when a process binds to it."""

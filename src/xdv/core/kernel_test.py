@@ -291,7 +291,7 @@ def test_domains_are_reached_only_with_capabilities_and_explicit_binding() -> No
             codes.append(error.code)
         # Give up our own ALLOCATE(K→K) capability, then try to reserve.
         allocate = next(
-            c for c in kernel._authority.held_by(info.pid) if c.operation is Operation.ALLOCATE
+            c for c in kernel.authority.held_by(info.pid) if c.operation is Operation.ALLOCATE
         )
         yield Revoke(allocate.id)
         try:

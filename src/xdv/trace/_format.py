@@ -1,4 +1,4 @@
-"""The trace file format, version 1: framing, the fixed entry header, canonical metadata.
+"""The trace file format, version 2: framing, the fixed entry header, canonical metadata.
 
 Layout (all integers little-endian; the normative description is ``docs/trace-format.md``)::
 
