@@ -373,9 +373,7 @@ def test_the_runtime_kernel_holds_the_token_authority_and_tokens_are_signed_on_e
     pid = kernel.spawn(noop)
     capability = kernel.grant(pid, Operation.EXECUTE, "K", "Q", expires_at=FOREVER)
     token = kernel.authority.token(capability.id)
-    kernel.authority.keys.public.verify(
-        token.payload(), token.signature, context=b"xdv-capability"
-    )
+    kernel.authority.keys.public.verify(token.payload(), token.signature, context=b"xdv-capability")
 
 
 class MeasuringQ(WatchedQ):

@@ -35,7 +35,7 @@ from typing import Any
 
 import cbor2
 
-from xdv.errors import ErrorCode, TraceError, safe_repr
+from xdv.errors import ErrorCode, InvariantViolation, TraceError, safe_repr
 from xdv.trace._events import Domain, EventType
 
 __all__ = [
@@ -82,8 +82,57 @@ def canonicalize(value: Any, path: str = "metadata") -> Any:
     """Return ``value`` in canonical form (maps key-sorted), or raise a typed error.
 
     Tuples become lists. The check is strict on purpose: what enters a trace must encode to the
-    same bytes on every platform and every run.
+    same bytes on every platform and every run. The error names the path of the offending
+    value below ``path``.
     """
+    try:
+        return _canonical(value)
+    except _Refused:
+        # Walk again, tracking paths, for the error that says where (values are not mutated,
+        # so the second walk meets the same refusal).
+        _canonicalize_at(value, path)
+        raise InvariantViolation(
+            "canonicalize refused a value its path-tracking walk accepts"
+        ) from None
+
+
+class _Refused(Exception):
+    """Raised by :func:`_canonical` (which tracks no path) at the first value it refuses."""
+
+
+def _canonical(value: Any) -> Any:
+    """The fast walk of :func:`canonicalize`: no path strings are built on the way down."""
+    kind = type(value)
+    if kind is str or (kind is int and _INT_MIN <= value <= _INT_MAX):
+        return value
+    if value is None or kind is bool or kind is bytes:
+        return value
+    if kind is dict:
+        items = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Refused
+            items.append((key, _canonical(item)))
+        items.sort(key=_key_order)
+        return dict(items)
+    if kind is list or kind is tuple:
+        return [_canonical(item) for item in value]
+    if kind is float and math.isfinite(value):
+        return value
+    if (
+        kind is not int
+        and kind is not float
+        and isinstance(value, int | str | float)
+        and not (isinstance(value, bool))
+    ):
+        base = int if isinstance(value, int) else str if isinstance(value, str) else float
+        return _canonical(base(value))
+    raise _Refused
+
+
+def _canonicalize_at(value: Any, path: str) -> Any:
+    """:func:`canonicalize` tracking the path of every value, so a refusal names where the
+    offending value sits (the slow path, taken only once a refusal is known to come)."""
     kind = type(value)
     if value is None or kind is bool or kind is str or kind is bytes:
         return value
@@ -112,15 +161,15 @@ def canonicalize(value: Any, path: str = "metadata") -> Any:
                     code=ErrorCode.TRACE_UNENCODABLE,
                     where=path,
                 )
-            items.append((key, canonicalize(item, f"{path}.{key}")))
+            items.append((key, _canonicalize_at(item, f"{path}.{key}")))
         items.sort(key=_key_order)
         return dict(items)
     if kind is list or kind is tuple:
-        return [canonicalize(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [_canonicalize_at(item, f"{path}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, int | str | float) and not isinstance(value, bool):
         # Enum members and other subclasses: store the plain value.
         base = int if isinstance(value, int) else str if isinstance(value, str) else float
-        return canonicalize(base(value), path)
+        return _canonicalize_at(base(value), path)
     refusal = getattr(value, "__xdv_refusal__", None)
     if refusal is not None:  # a value that must never be serialized says why (e.g. Q handles)
         raise refusal(f"recorded in a trace (at {path})")
@@ -132,9 +181,11 @@ def canonicalize(value: Any, path: str = "metadata") -> Any:
     )
 
 
-def _key_order(item: tuple[str, Any]) -> tuple[int, bytes]:
-    raw = item[0].encode("utf-8")
-    return (len(raw), raw)
+def _key_order(item: tuple[str, Any]) -> tuple[int, str]:
+    # Shorter encodings first, then bytewise. UTF-8 preserves code point order, so comparing
+    # the strings themselves orders them as their bytes would; only the length needs encoding.
+    key = item[0]
+    return (len(key) if key.isascii() else len(key.encode("utf-8")), key)
 
 
 def canonical_metadata(metadata: dict[str, Any] | None) -> bytes:

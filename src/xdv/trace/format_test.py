@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from xdv.errors import ErrorCode, TraceError
 from xdv.trace import TraceWriter, canonical_metadata, canonicalize, read_trace
-from xdv.trace._format import HEADER
+from xdv.trace._format import HEADER, _canonicalize_at
 
 pytestmark = pytest.mark.spec("XDV-071-3.2")
 
@@ -73,3 +73,38 @@ def test_round_trip_keeps_every_header_field() -> None:
     assert (int(entry.status), entry.process, entry.vhm, entry.node) == (303, 9, 4, 5)
     assert (entry.capability, entry.contract, entry.metadata) == (77, 88, {"k": "v"})
     assert len(entry.body) == HEADER.size + len(canonical_metadata({"k": "v"}))
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**65), max_value=2**65),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.binary(max_size=4),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=4), st.integers(0, 3)), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@given(_VALUES)
+def test_the_fast_canonical_walk_agrees_with_the_path_tracking_one(value: object) -> None:
+    """canonicalize walks without building paths and re-walks with paths only to report a
+    refusal: both walks accept the same values, give the same result, and refuse alike."""
+    try:
+        expected = _canonicalize_at(value, "metadata")
+    except TraceError as error:
+        with pytest.raises(TraceError) as raised:
+            canonicalize(value)
+        assert (raised.value.code, raised.value.where) == (error.code, error.where)
+        return
+    result = canonicalize(value)
+    assert result == expected  # (non-finite floats are refused, so no NaN compares here)
+    assert cbor2.dumps(result) == cbor2.dumps(expected)
