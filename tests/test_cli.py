@@ -16,10 +16,30 @@ def test_run_prints_emits_and_writes_a_verifiable_trace(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0].startswith("ping 0") and lines[-1].startswith("ping paused")
-    verified = xdv("verify", str(path))
+    verified = xdv("verify", str(path), "--require-signature")
     assert verified.returncode == 0 and verified.stdout.startswith("OK:")
     assert xdv("replay", str(path)).returncode == 0
     assert xdv("replay", "--mode", "inject", str(path)).returncode == 0
+
+
+RUN_JSON_KEYS = {
+    "ok",
+    "status",
+    "exit_code",
+    "seed",
+    "workload",
+    "outputs",
+    "exits",
+    "steps",
+    "logical_time",
+    "events",
+    "head_hash",
+    "trace",
+    "audit",
+    "signer",
+    "witnesses",
+    "wall_seconds",
+}
 
 
 def test_run_json_and_module_targets(tmp_path: Path) -> None:
@@ -28,6 +48,31 @@ def test_run_json_and_module_targets(tmp_path: Path) -> None:
     document = json.loads(completed.stdout)
     assert document["ok"] and document["outputs"][0] == "slow 0"
     assert document["exits"]["1"]["ok"] is True
+    assert set(document) == RUN_JSON_KEYS
+
+
+def test_run_json_has_one_shape_for_python_and_dpl(tmp_path: Path) -> None:
+    documents = {}
+    for target in (str(EXAMPLES / "ping_pong.py"), str(EXAMPLES / "primes.ds")):
+        trace = tmp_path / f"{Path(target).suffix[1:]}.xdvt"
+        completed = xdv("run", target, "--json", "--seed", "5", "--trace", str(trace))
+        assert completed.returncode == 0, completed.stderr
+        documents[target] = document = json.loads(completed.stdout)
+        assert set(document) == RUN_JSON_KEYS
+        assert document["status"] == "ok" and document["exit_code"] == 0
+        assert document["seed"] == 5 and document["trace"] == str(trace)
+        assert document["audit"] == f"{trace}.audit" and document["signer"]
+        assert set(document["workload"]) == {"target", "entry", "language", "digest"}
+        assert all(
+            set(exit) == {"ok", "value", "code", "message"} for exit in document["exits"].values()
+        )
+    python, dpl = documents.values()
+    assert python["workload"]["language"] == "python" and dpl["workload"]["language"] == "dpl"
+    assert python["outputs"][-1].startswith("ping paused")
+    assert dpl["outputs"][-1] == "46 primes below 200"  # the emitted values, as on stdout
+    failing = json.loads(xdv("run", str(WORKLOADS / "mixed.py"), "--json").stdout)
+    assert set(failing) == RUN_JSON_KEYS and failing["exit_code"] == 70
+    assert failing["exits"]["2"]["code"] == "PROCESS_FAULT"
 
 
 def test_exit_codes() -> None:

@@ -11,6 +11,8 @@ from conftest import shared_testdata
 from helpers import WORKLOADS, xdv
 from xdv import KDomainManager, replay, run_workload
 from xdv.domains.phi import PhiDomainManager
+from xdv.domains.phi.workloads import PHIRUN_TARGET
+from xdv.trace import read_trace
 
 TRIANGLES = "6 7\n1 2 1\n2 3 1\n3 1 1\n4 5 1\n5 6 1\n6 4 1\n1 4 1\n"
 
@@ -69,6 +71,46 @@ def test_phirun_solves_maxcut_and_its_witness_verifies_offline(tmp_path: Path) -
     refused = xdv("witness", "verify", str(witness), "--json")
     assert refused.returncode == 1
     assert json.loads(refused.stdout)["error"]["code"] == "PHI_ERR_WITNESS_INVALID"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [("--budget-ms", "0.3", "--seed", "6"), ("--provider", "exact", "--seed", "2")],
+    ids=["phase", "exact"],
+)
+def test_a_phirun_trace_is_signed_and_replays_in_both_modes(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    graph = write_graph(tmp_path)
+    trace = tmp_path / "job.xdvt"
+    done = xdv("phirun", str(graph), "--trace", str(trace), "--json", *options)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["audit"] == f"{trace}.audit" and report["signer"]
+    start = read_trace(trace).entries[0].metadata["workload"]
+    assert start["target"] == PHIRUN_TARGET and start["params"]["problem"]["n"] == 6
+    assert "h" not in start["params"]["problem"]  # a MaxCut problem has no fields to record
+    signed = xdv("verify", str(trace), "--require-signature", "--trusted-key", report["signer"])
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    for mode in ("reexecute", "inject"):
+        replayed = xdv("replay", str(trace), "--mode", mode)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert "identical" in replayed.stdout
+    rerun = xdv("phirun", str(graph), "--trace", str(tmp_path / "again.xdvt"), *options)
+    assert rerun.returncode == 0
+    assert (tmp_path / "again.xdvt").read_bytes() == trace.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (GSET / "G1.txt").is_file(), reason="G-set test data not present")
+def test_a_phirun_trace_of_g1_replays(tmp_path: Path) -> None:
+    trace = tmp_path / "g1.xdvt"
+    done = xdv("phirun", str(GSET / "G1.txt"), "--budget-ms", "0.3", "--trace", str(trace))
+    assert done.returncode == 0, done.stderr
+    assert xdv("verify", str(trace), "--require-signature").returncode == 0
+    for mode in ("reexecute", "inject"):
+        replayed = xdv("replay", str(trace), "--mode", mode)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
 
 
 def test_phirun_is_deterministic_and_prints_text(tmp_path: Path) -> None:
