@@ -18,6 +18,11 @@ def test_run_prints_emits_and_writes_a_verifiable_trace(tmp_path: Path) -> None:
     assert lines[0].startswith("ping 0") and lines[-1].startswith("ping paused")
     verified = xdv("verify", str(path), "--require-signature")
     assert verified.returncode == 0 and verified.stdout.startswith("OK:")
+    fingerprint = xdv("key", "show").stdout.strip()
+    assert (
+        f"signed: 1 tree head by key {fingerprint} (trusted)"
+        in xdv("verify", str(path), "--trusted-key", fingerprint).stdout
+    )
     assert xdv("replay", str(path)).returncode == 0
     assert xdv("replay", "--mode", "inject", str(path)).returncode == 0
 

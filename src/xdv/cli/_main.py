@@ -37,6 +37,7 @@ from xdv.cli._common import (
     run_request,
 )
 from xdv.cli._dpl import dpl_check, dpl_dir, dpl_static_failure
+from xdv.cli._key import key as _key_group
 from xdv.dpl import DplStaticError
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
 from xdv.runtime import load_dpl_program, load_workload
@@ -366,6 +367,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # Commands registered on the group (the Q module registers its own on import).
 cli.add_command(_audit_group)
+cli.add_command(_key_group)
 cli.add_command(dpl_check)
 cli.add_command(dpl_dir)
 _phi.register(cli)

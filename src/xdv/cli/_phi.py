@@ -149,9 +149,29 @@ def witness() -> None:
 @witness.command("verify")
 @click.argument("witness_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--no-recheck", is_flag=True, help="Skip re-deciding constraint sets.")
+@click.option(
+    "--trusted-key",
+    "trusted_keys",
+    multiple=True,
+    help="Fingerprint of a key allowed to sign the witness (repeatable; see `xdv key show`).",
+)
+@click.option(
+    "--require-signature",
+    is_flag=True,
+    help="Fail unless the witness carries a valid signature (implied by --trusted-key).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def witness_verify(witness_file: Path, no_recheck: bool, as_json: bool) -> None:
-    """Re-verify a witness offline: problem hash, configuration, signature (exit 1 if not)."""
+def witness_verify(
+    witness_file: Path,
+    no_recheck: bool,
+    trusted_keys: tuple[str, ...],
+    require_signature: bool,
+    as_json: bool,
+) -> None:
+    """Re-verify a witness offline: problem hash, configuration, signature (exit 1 if not).
+
+    A valid signature proves only that the key's holder signed the witness; --trusted-key
+    says whose key that must be (the node key's fingerprint, from `xdv key show`)."""
     from xdv.domains.phi import verify_witness
 
     try:
@@ -163,7 +183,12 @@ def witness_verify(witness_file: Path, no_recheck: bool, as_json: bool) -> None:
             as_json,
         )
     try:
-        report = verify_witness(document, recheck=not no_recheck)
+        report = verify_witness(
+            document,
+            recheck=not no_recheck,
+            trusted=set(trusted_keys) if trusted_keys else None,
+            require_signature=require_signature,
+        )
     except XdvError as error:
         fail(error, EXIT_MISMATCH, as_json)
     if as_json:
@@ -171,7 +196,7 @@ def witness_verify(witness_file: Path, no_recheck: bool, as_json: bool) -> None:
     else:
         click.echo(
             f"OK: {report['kind']} witness {report['digest'][:16]}…, status {report['status']}, "
-            f"{report['signature']}"
+            f"{report['signature']}" + (" (trusted)" if report["trusted"] else "")
         )
 
 
