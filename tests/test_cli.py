@@ -93,6 +93,46 @@ def test_exit_codes() -> None:
     assert xdv("verify", "does/not/exist.xdvt").returncode == 1
 
 
+def test_a_failing_anchor_prints_its_traceback_but_the_trace_stays_deterministic(
+    tmp_path: Path,
+) -> None:
+    traces = [tmp_path / "a.xdvt", tmp_path / "b.xdvt"]
+    for trace in traces:
+        failing = xdv("run", str(WORKLOADS / "mixed.py"), "--trace", str(trace), "--no-audit")
+        assert failing.returncode == 70
+        assert "process 2 failed: PROCESS_FAULT: ValueError: a bug in the anchor" in failing.stderr
+        assert 'mixed.py", line 66, in faulty' in failing.stderr
+        assert 'raise ValueError("a bug in the anchor")' in failing.stderr
+    assert traces[0].read_bytes() == traces[1].read_bytes()
+    assert b"line 66" not in traces[0].read_bytes() and b"mixed.py" in traces[0].read_bytes()
+    setup = tmp_path / "setup.py"
+    setup.write_text("def main(kernel):\n    {}['missing']\n")
+    failed = xdv("run", str(setup))
+    assert failed.returncode == 70 and 'setup.py", line 2, in main' in failed.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("x = 1\nraise RuntimeError('at import')\n")
+    refused = xdv("run", str(broken))
+    assert refused.returncode == 65 and 'broken.py", line 2, in <module>' in refused.stderr
+
+
+def test_a_workload_declares_the_phi_domain_in_the_short_form(tmp_path: Path) -> None:
+    trace = tmp_path / "phi.xdvt"
+    done = xdv("run", "tests.workloads.phi_declared:main", "--trace", str(trace), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(done.stdout)
+    assert document["outputs"][0] == {"n": 1, "x": False}
+    assert len(document["witnesses"]) == 2  # the admissibility proof and the anneal's readout
+    for mode in ("reexecute", "inject"):
+        assert xdv("replay", str(trace), "--mode", mode).returncode == 0
+    bad = tmp_path / "bad_domains.py"
+    bad.write_text(
+        'XDV_DOMAINS = {"Φ": {"manager": "phi", "windw": 3}}\ndef main(kernel):\n    pass\n'
+    )
+    refused = xdv("run", str(bad))
+    assert refused.returncode == 65 and "WORKLOAD_INVALID" in refused.stderr
+    assert "windw" in refused.stderr and "calibration" not in refused.stderr
+
+
 @pytest.mark.spec("XDV-071-8")
 def test_verify_names_the_first_bad_entry(tmp_path: Path) -> None:
     path = tmp_path / "t.xdvt"

@@ -216,6 +216,23 @@ def test_phirun_refuses_bad_input(tmp_path: Path) -> None:
     assert xdv("phirun", str(tmp_path / "missing.txt")).returncode == 64
 
 
+def test_phirun_writes_its_witness_beside_the_trace_or_under_xdv_home(tmp_path: Path) -> None:
+    graph = write_graph(tmp_path)
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    done = xdv("phirun", str(graph), "--json", cwd=work, env={"XDV_HOME": str(home)})
+    assert done.returncode == 0, done.stderr
+    witness = Path(json.loads(done.stdout)["witness"]["file"])
+    assert witness.parent == home / "witnesses" and witness.is_file()
+    assert not list(work.iterdir())  # nothing in the current directory
+    (tmp_path / "runs").mkdir()
+    traced = xdv(
+        "phirun", str(graph), "--trace", str(tmp_path / "runs" / "t.xdvt"), "--json", cwd=work
+    )
+    assert traced.returncode == 0, traced.stderr
+    assert Path(json.loads(traced.stdout)["witness"]["file"]).parent == tmp_path / "runs"
+
+
 def test_phirun_accepts_a_bqm_json_problem(tmp_path: Path) -> None:
     problem = tmp_path / "qubo.json"
     problem.write_text(

@@ -145,6 +145,12 @@ def run_request(workload: Workload, options: dict[str, Any], **settings: Any) ->
     )
 
 
+def run_failure_exit(error: XdvError) -> int:
+    """The exit code of a run that could not start: 65 if the workload is at fault
+    (WORKLOAD_INVALID, such as a wrong ``XDV_DOMAINS``), else 70."""
+    return EXIT_STATIC if error.code is ErrorCode.WORKLOAD_INVALID else EXIT_RUNTIME
+
+
 def exit_code_for(outcome: RunOutcome) -> int:
     """The exit code of a finished run: 0 ok; 71/72 a DPL admissibility failure or contract
     violation; 70 any other failure or a limit."""
@@ -163,10 +169,16 @@ def note_key(outcome: RunOutcome, as_json: bool) -> None:
 
 
 def report_failures(outcome: RunOutcome) -> None:
-    """On stderr: each failed process."""
+    """On stderr: each failed process, with the traceback of an exception that ended it (or
+    ended the workload's setup)."""
     kinds = {EXIT_ADMISSIBILITY: "admissibility failure", EXIT_CONTRACT: "contract violation"}
+    if 0 in outcome.faults:
+        err_console.print("[red]the workload's setup failed[/]")
+        err_console.print(escape(outcome.faults[0]), end="")
     for pid, status in outcome.result.exits.items():
         if status.ok:
             continue
         kind = kinds.get(_EXIT_BY_FAILURE.get(str(status.code), 0), f"process {pid} failed")
         err_console.print(f"[red]{kind}[/]: {status.code}: {escape(str(status.message))}")
+        if pid in outcome.faults:
+            err_console.print(escape(outcome.faults[pid]), end="")

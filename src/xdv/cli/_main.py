@@ -33,6 +33,7 @@ from xdv.cli._common import (
     fail,
     note_key,
     report_failures,
+    run_failure_exit,
     run_options,
     run_request,
 )
@@ -108,7 +109,7 @@ def run(
     try:
         outcome = run_workload(request, emit=emit)
     except XdvError as error:
-        fail(error, EXIT_RUNTIME, as_json)
+        fail(error, run_failure_exit(error), as_json)
     note_key(outcome, as_json)
     exit_code = exit_code_for(outcome)
     if as_json:

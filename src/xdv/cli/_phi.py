@@ -18,6 +18,7 @@ from xdv.cli._common import (
     err_console,
     fail,
     note_key,
+    run_failure_exit,
     run_options,
     run_request,
 )
@@ -105,7 +106,7 @@ def phirun(
         else:
             outcome = run(request)
     except XdvError as error:
-        fail(error, EXIT_RUNTIME, as_json)
+        fail(error, run_failure_exit(error), as_json)
     note_key(outcome, as_json)
     try:
         report = phi_report(outcome, source=problem_file.name, problem_format=problem_format)

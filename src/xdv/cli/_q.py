@@ -17,6 +17,7 @@ from xdv.cli._common import (
     err_console,
     fail,
     note_key,
+    run_failure_exit,
     run_options,
     run_request,
 )
@@ -64,7 +65,7 @@ def qrun(
     try:
         outcome = run(run_request(workload, options))
     except XdvError as error:
-        fail(error, EXIT_RUNTIME, as_json)
+        fail(error, run_failure_exit(error), as_json)
     note_key(outcome, as_json)
     try:
         report = q_report(outcome)

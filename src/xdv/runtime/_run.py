@@ -4,7 +4,8 @@
 it: builds the managers the workload declares, loads the node key when something is to be
 signed, gives every Φ manager the node's witness signer and a witness directory, sets up the
 audit (Merkle checkpoints in the trace, tree heads signed with the node key beside it), runs
-the workload's setup and the kernel, and returns a :class:`RunOutcome`. :func:`run_workload`
+the workload's setup and the kernel (keeping, out of the trace, the traceback of any Python
+exception that ends a process), and returns a :class:`RunOutcome`. :func:`run_workload`
 is the bare form (no node key, no witnesses) that replays and tests use.
 """
 
@@ -27,6 +28,7 @@ from xdv.core import (
 )
 from xdv.errors import InvariantViolation, WorkloadError
 from xdv.runtime._domains import declared_managers
+from xdv.runtime._faults import FaultWatch, WatchingKernel, format_traceback
 from xdv.runtime._kernel import make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._workload import Workload, load_workload
@@ -63,7 +65,8 @@ class RunRequest:
 @dataclass
 class RunOutcome:
     """What a run produced: the kernel's :class:`~xdv.core.RunResult` and what the node did
-    around it."""
+    around it. ``faults`` maps a process id (0 for the workload's setup) to the traceback of
+    the exception that ended it; tracebacks never enter the trace."""
 
     workload: Workload
     result: RunResult
@@ -74,6 +77,7 @@ class RunOutcome:
     key_created: bool = False
     key_store: Path | None = None
     witnesses: list[Path] = field(default_factory=list)
+    faults: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -184,15 +188,25 @@ def run(
             "audit": audit,
         }
     )
-    kernel = Kernel(request.seed, **options)
+    # Python workloads' anchors are watched for tracebacks (DPL failures are typed errors).
+    watch = FaultWatch() if workload.language == "python" else None
+    kernel = (
+        WatchingKernel(request.seed, watch, **options)
+        if watch is not None
+        else Kernel(request.seed, **options)
+    )
+    faults: dict[int, str] = {}
     try:
         workload.function(kernel)
     except InvariantViolation:
         raise
     except Exception as error:  # the workload's setup failed: record it, close the trace
+        faults[0] = format_traceback(error, skip=1)
         result = kernel.abort(error)
     else:
         result = kernel.run()
+    if watch is not None:
+        faults.update(watch.tracebacks(result.exits))
     return RunOutcome(
         workload=workload,
         result=result,
@@ -203,6 +217,7 @@ def run(
         key_created=node.created,
         key_store=node.store.path if node.loaded else None,
         witnesses=list(witnesses.written) if witnesses is not None else [],
+        faults=faults,
     )
 
 
