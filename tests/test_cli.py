@@ -31,6 +31,7 @@ RUN_JSON_KEYS = {
     "ok",
     "status",
     "exit_code",
+    "signal",
     "seed",
     "workload",
     "outputs",
@@ -65,6 +66,7 @@ def test_run_json_has_one_shape_for_python_and_dpl(tmp_path: Path) -> None:
         documents[target] = document = json.loads(completed.stdout)
         assert set(document) == RUN_JSON_KEYS
         assert document["status"] == "ok" and document["exit_code"] == 0
+        assert document["signal"] is None
         assert document["seed"] == 5 and document["trace"] == str(trace)
         assert document["audit"] == f"{trace}.audit" and document["signer"]
         assert set(document["workload"]) == {"target", "entry", "language", "digest"}

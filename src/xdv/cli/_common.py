@@ -26,7 +26,8 @@ EXIT_STATIC = 65
 EXIT_RUNTIME = 70
 EXIT_ADMISSIBILITY = 71
 EXIT_CONTRACT = 72
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 # A run that ended because a process failed with one of these codes exits with its own code.
 _EXIT_BY_FAILURE = {
@@ -141,6 +142,7 @@ def run_request(workload: Workload, options: dict[str, Any], **settings: Any) ->
         audit=options["audit"],
         checkpoint_interval=options["checkpoint_interval"],
         key_store=options["key_store"],
+        handle_signals=True,
         **settings,
     )
 
@@ -152,8 +154,10 @@ def run_failure_exit(error: XdvError) -> int:
 
 
 def exit_code_for(outcome: RunOutcome) -> int:
-    """The exit code of a finished run: 0 ok; 71/72 a DPL admissibility failure or contract
-    violation; 70 any other failure or a limit."""
+    """The exit code of a finished run: 0 ok; 130/143 interrupted by SIGINT/SIGTERM; 71/72 a
+    DPL admissibility failure or contract violation; 70 any other failure or a limit."""
+    if outcome.interrupted:
+        return EXIT_TERMINATED if outcome.signal == "SIGTERM" else EXIT_INTERRUPTED
     if outcome.ok:
         return EXIT_OK
     for status in outcome.result.exits.values():
@@ -170,7 +174,7 @@ def note_key(outcome: RunOutcome, as_json: bool) -> None:
 
 def report_failures(outcome: RunOutcome) -> None:
     """On stderr: each failed process, with the traceback of an exception that ended it (or
-    ended the workload's setup)."""
+    ended the workload's setup), and a note when the run was interrupted."""
     kinds = {EXIT_ADMISSIBILITY: "admissibility failure", EXIT_CONTRACT: "contract violation"}
     if 0 in outcome.faults:
         err_console.print("[red]the workload's setup failed[/]")
@@ -182,3 +186,28 @@ def report_failures(outcome: RunOutcome) -> None:
         err_console.print(f"[red]{kind}[/]: {status.code}: {escape(str(status.message))}")
         if pid in outcome.faults:
             err_console.print(escape(outcome.faults[pid]), end="")
+    if outcome.interrupted:
+        err_console.print(
+            f"[yellow]interrupted[/] by {outcome.signal or 'request'}: the run was ended "
+            "cleanly and its trace records the interruption"
+        )
+
+
+def interrupted(outcome: RunOutcome, as_json: bool) -> NoReturn:
+    """Report a job run that a signal ended before its result, and exit 130 or 143."""
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": False,
+                    "status": outcome.status,
+                    "signal": outcome.signal,
+                    "trace": None if outcome.trace is None else str(outcome.trace),
+                    "head_hash": outcome.result.head_hash,
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        report_failures(outcome)
+    sys.exit(exit_code_for(outcome))

@@ -220,6 +220,8 @@ def verify(
             fail(error, EXIT_MISMATCH, as_json)
     if as_json:
         document = report.to_json()
+        document["end_status"] = report.end_status
+        document["interrupted"] = report.interrupted
         if audit_report is not None:
             document["audit"] = {
                 "checkpoints": audit_report.checkpoints,
@@ -231,7 +233,12 @@ def verify(
             }
         click.echo(json.dumps(document, sort_keys=True))
     elif report.ok:
-        state = "complete" if report.complete else "open (no run-end entry)"
+        if not report.complete:
+            state = "open (no run-end entry)"
+        elif report.interrupted:
+            state = "complete, but the run was INTERRUPTED before it finished"
+        else:
+            state = "complete"
         click.echo(f"OK: {report.entries} entries, chain intact, {state}, head {report.head_hash}")
         if audit_report is not None:
             click.echo(f"Merkle root {audit_report.root}, {audit_report.checkpoints} checkpoints")

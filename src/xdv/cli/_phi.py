@@ -17,6 +17,7 @@ from xdv.cli._common import (
     EXIT_USAGE,
     err_console,
     fail,
+    interrupted,
     note_key,
     run_failure_exit,
     run_options,
@@ -108,6 +109,8 @@ def phirun(
     except XdvError as error:
         fail(error, run_failure_exit(error), as_json)
     note_key(outcome, as_json)
+    if outcome.interrupted:
+        interrupted(outcome, as_json)
     try:
         report = phi_report(outcome, source=problem_file.name, problem_format=problem_format)
     except XdvError as error:

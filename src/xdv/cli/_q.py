@@ -16,6 +16,7 @@ from xdv.cli._common import (
     cli,
     err_console,
     fail,
+    interrupted,
     note_key,
     run_failure_exit,
     run_options,
@@ -67,6 +68,8 @@ def qrun(
     except XdvError as error:
         fail(error, run_failure_exit(error), as_json)
     note_key(outcome, as_json)
+    if outcome.interrupted:
+        interrupted(outcome, as_json)
     try:
         report = q_report(outcome)
     except XdvError as error:

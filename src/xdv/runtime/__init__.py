@@ -2,7 +2,7 @@
 
 It loads a workload (a Python file or module, a DPL program, a Q job, a Φ job), chooses its
 domain managers, providers and the security setup, runs it (:func:`run`: audited, signed with
-the node key, witnesses written), and replays a
+the node key, witnesses written, SIGINT/SIGTERM ending the run cleanly), and replays a
 recorded run (:func:`replay`). Every ``xdv`` command that runs something goes through here.
 """
 
@@ -12,6 +12,7 @@ from xdv.runtime._kernel import make_kernel
 from xdv.runtime._node import NodeKey, default_witness_dir, xdv_home
 from xdv.runtime._replay import ReplayMode, ReplayReport, recorded_outcomes, replay
 from xdv.runtime._run import RunOutcome, RunRequest, run, run_workload
+from xdv.runtime._signals import INTERRUPT_SIGNALS
 from xdv.runtime._workload import (
     Workload,
     load_dpl_program,
@@ -21,6 +22,7 @@ from xdv.runtime._workload import (
 )
 
 __all__ = [
+    "INTERRUPT_SIGNALS",
     "JobFailed",
     "NodeKey",
     "ReplayMode",

@@ -4,9 +4,10 @@
 it: builds the managers the workload declares, loads the node key when something is to be
 signed, gives every Φ manager the node's witness signer and a witness directory, sets up the
 audit (Merkle checkpoints in the trace, tree heads signed with the node key beside it), runs
-the workload's setup and the kernel (keeping, out of the trace, the traceback of any Python
-exception that ends a process), and returns a :class:`RunOutcome`. :func:`run_workload`
-is the bare form (no node key, no witnesses) that replays and tests use.
+the workload's setup and the kernel (SIGINT and SIGTERM end the run cleanly, as interrupted;
+the traceback of any Python exception that ends a process is kept, out of the trace), and
+returns a :class:`RunOutcome`. :func:`run_workload`
+is the bare form (no node key, no witnesses, no signal handling) that replays and tests use.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import FaultWatch, WatchingKernel, format_traceback
 from xdv.runtime._kernel import make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
+from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import Workload, load_workload
 from xdv.security import SignedHeadLog, audit_path_for
 from xdv.trace import Domain, FsyncPolicy, TraceWriter, jsonable
@@ -48,7 +50,8 @@ class RunRequest:
     ``checkpoint_interval`` entries and an audit file beside it (``TRACE.audit``) of tree heads
     signed with the node key (in ``key_store``, default ``$XDV_HOME/keys``, created on first
     use). Witnesses are signed with the same key and written to ``witness_dir`` (default:
-    beside the trace, else ``$XDV_HOME/witnesses``).
+    beside the trace, else ``$XDV_HOME/witnesses``). ``handle_signals`` lets SIGINT/SIGTERM
+    end the run as interrupted (in the main thread; see :mod:`xdv.runtime._signals`).
     """
 
     workload: Workload
@@ -60,13 +63,15 @@ class RunRequest:
     checkpoint_interval: int = 16384
     key_store: Path | None = None
     witness_dir: Path | None = None
+    handle_signals: bool = True
 
 
 @dataclass
 class RunOutcome:
     """What a run produced: the kernel's :class:`~xdv.core.RunResult` and what the node did
     around it. ``faults`` maps a process id (0 for the workload's setup) to the traceback of
-    the exception that ended it; tracebacks never enter the trace."""
+    the exception that ended it; tracebacks never enter the trace. ``signal`` names the signal
+    that interrupted the run (``"SIGINT"``, ``"SIGTERM"``), if one did."""
 
     workload: Workload
     result: RunResult
@@ -78,6 +83,7 @@ class RunOutcome:
     key_store: Path | None = None
     witnesses: list[Path] = field(default_factory=list)
     faults: dict[int, str] = field(default_factory=dict)
+    signal: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,8 +91,13 @@ class RunOutcome:
 
     @property
     def status(self) -> str:
-        """``ok``, ``failed`` or ``limit``."""
+        """``ok``, ``failed``, ``limit`` or ``interrupted``."""
         return self.result.status
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run was interrupted (by a signal, or :meth:`Kernel.interrupt`)."""
+        return self.result.status == "interrupted"
 
     def outputs(self) -> list[Any]:
         """The run's outputs in order (see :meth:`Workload.output`)."""
@@ -103,6 +114,7 @@ class RunOutcome:
         return {
             "ok": result.ok,
             "status": result.status,
+            "signal": self.signal,
             "seed": self.seed,
             "workload": {
                 "target": self.workload.target,
@@ -196,6 +208,7 @@ def run(
         else Kernel(request.seed, **options)
     )
     faults: dict[int, str] = {}
+    caught: list[str] = []
     try:
         workload.function(kernel)
     except InvariantViolation:
@@ -204,7 +217,8 @@ def run(
         faults[0] = format_traceback(error, skip=1)
         result = kernel.abort(error)
     else:
-        result = kernel.run()
+        with interrupts(kernel, enabled=request.handle_signals) as caught:
+            result = kernel.run()
     if watch is not None:
         faults.update(watch.tracebacks(result.exits))
     return RunOutcome(
@@ -218,6 +232,7 @@ def run(
         key_store=node.store.path if node.loaded else None,
         witnesses=list(witnesses.written) if witnesses is not None else [],
         faults=faults,
+        signal=caught[0] if caught else None,
     )
 
 
@@ -241,7 +256,7 @@ def run_workload(
     params: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
-    bare run, without the node's key or witness files (see :func:`run`).
+    bare run, without the node's key, witness files or signal handling (see :func:`run`).
 
     The managers are ``domains`` when given, else those the workload declares. A workload whose
     setup raises still produces a complete trace: the failure is recorded and the run ends with
