@@ -102,10 +102,10 @@ def test_a_phirun_trace_is_signed_and_replays_in_both_modes(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (GSET / "G1.txt").is_file(), reason="G-set test data not present")
 def test_a_phirun_trace_of_g1_replays(tmp_path: Path) -> None:
     trace = tmp_path / "g1.xdvt"
-    done = xdv("phirun", str(GSET / "G1.txt"), "--budget-ms", "0.3", "--trace", str(trace))
+    g1 = shared_testdata("gset", "G1.txt")
+    done = xdv("phirun", str(g1), "--budget-ms", "0.3", "--trace", str(trace))
     assert done.returncode == 0, done.stderr
     assert xdv("verify", str(trace), "--require-signature").returncode == 0
     for mode in ("reexecute", "inject"):

@@ -34,7 +34,7 @@ from xdv.runtime._kernel import make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import Workload, load_workload
-from xdv.security import SignedHeadLog, audit_path_for
+from xdv.security import AttestationVerifier, SignedHeadLog, audit_path_for
 from xdv.trace import Domain, FsyncPolicy, TraceWriter, jsonable
 
 __all__ = ["RunOutcome", "RunRequest", "run", "run_workload"]
@@ -191,6 +191,8 @@ def run(
         audit = AuditConfig(request.checkpoint_interval, SignedHeadLog(audit_path, node.keys()))
     options = with_security(
         {
+            # Embedded providers are attested with the node key of the same store.
+            "attestation": AttestationVerifier(key_store=node.store),
             "trace": request.trace,
             "domains": managers,
             "quantum": request.quantum,
