@@ -35,6 +35,9 @@ _EXIT_BY_FAILURE = {
     ErrorCode.DPL_CONTRACT_VIOLATION.name: EXIT_CONTRACT,
 }
 
+# The code of the processes an interrupted run ends (the kernel's RUN_INTERRUPTED).
+_ENDED_BY_INTERRUPT = "RUN_INTERRUPTED"
+
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -180,8 +183,8 @@ def report_failures(outcome: RunOutcome) -> None:
         err_console.print("[red]the workload's setup failed[/]")
         err_console.print(escape(outcome.faults[0]), end="")
     for pid, status in outcome.result.exits.items():
-        if status.ok:
-            continue
+        if status.ok or (outcome.interrupted and status.code == _ENDED_BY_INTERRUPT):
+            continue  # an interrupted run's unfinished processes: the note below says it
         kind = kinds.get(_EXIT_BY_FAILURE.get(str(status.code), 0), f"process {pid} failed")
         err_console.print(f"[red]{kind}[/]: {status.code}: {escape(str(status.message))}")
         if pid in outcome.faults:
