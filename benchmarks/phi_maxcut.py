@@ -16,6 +16,7 @@ import csv
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "gset"
 
@@ -51,21 +52,30 @@ def run_sa(path: Path, reads: int, sweeps: int, seed: int) -> tuple[float, float
     return (total - energy) / 2, elapsed
 
 
+def _run_job(path: Path, folder: str, seed: int, **options: Any) -> dict[str, Any]:
+    """One Φ job through the runtime, as ``xdv phirun`` runs it (no audit; the witness signed
+    with a key made in ``folder``)."""
+    from xdv.runtime import RunRequest, phi_job, phi_report, run
+
+    request = RunRequest(
+        phi_job(path, problem_format="gset", **options),
+        seed=seed,
+        trace=Path(folder) / "run.xdvt",
+        audit=False,
+        key_store=Path(folder) / "keys",
+        witness_dir=Path(folder),
+        handle_signals=False,
+    )
+    return phi_report(run(request), source=path.name, problem_format="gset")
+
+
 def run_phi(path: Path, replicas: int, steps: int, seed: int) -> tuple[float, float, float]:
     import xdv.domains.phi  # noqa: F401  (imported before timing, as SA's modules are)
-    from xdv.cli._phi import run_phi_job
 
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        report = run_phi_job(
-            path,
-            problem_format="gset",
-            provider="phase",
-            seed=seed,
-            budget_ms=None,
-            trace=Path(folder) / "run.xdvt",
-            witness_dir=Path(folder),
-            schedule={"replicas": replicas, "steps": steps},
+        report = _run_job(
+            path, folder, seed, provider="phase", schedule={"replicas": replicas, "steps": steps}
         )
         elapsed = time.perf_counter() - start
     return float(report["cut"]), elapsed, float(report["stability"]["stability"])
@@ -73,20 +83,9 @@ def run_phi(path: Path, replicas: int, steps: int, seed: int) -> tuple[float, fl
 
 def run_exact(path: Path, work_limit: float, seed: int) -> tuple[float, float, str, float]:
     """The exact provider's cut, wall time, status and cut bound (``optimize``)."""
-    from xdv.cli._phi import run_phi_job
-
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        report = run_phi_job(
-            path,
-            problem_format="gset",
-            provider="exact",
-            seed=seed,
-            budget_ms=None,
-            trace=Path(folder) / "run.xdvt",
-            witness_dir=Path(folder),
-            work_limit=work_limit,
-        )
+        report = _run_job(path, folder, seed, provider="exact", work_limit=work_limit)
         elapsed = time.perf_counter() - start
     return float(report["cut"]), elapsed, str(report["status"]), float(report["cut_bound"])
 

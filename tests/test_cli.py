@@ -16,10 +16,36 @@ def test_run_prints_emits_and_writes_a_verifiable_trace(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0].startswith("ping 0") and lines[-1].startswith("ping paused")
-    verified = xdv("verify", str(path))
+    verified = xdv("verify", str(path), "--require-signature")
     assert verified.returncode == 0 and verified.stdout.startswith("OK:")
+    fingerprint = xdv("key", "show").stdout.strip()
+    assert (
+        f"signed: 1 tree head by key {fingerprint} (trusted)"
+        in xdv("verify", str(path), "--trusted-key", fingerprint).stdout
+    )
     assert xdv("replay", str(path)).returncode == 0
     assert xdv("replay", "--mode", "inject", str(path)).returncode == 0
+
+
+RUN_JSON_KEYS = {
+    "ok",
+    "status",
+    "exit_code",
+    "signal",
+    "seed",
+    "workload",
+    "outputs",
+    "exits",
+    "steps",
+    "logical_time",
+    "events",
+    "head_hash",
+    "trace",
+    "audit",
+    "signer",
+    "witnesses",
+    "wall_seconds",
+}
 
 
 def test_run_json_and_module_targets(tmp_path: Path) -> None:
@@ -28,6 +54,32 @@ def test_run_json_and_module_targets(tmp_path: Path) -> None:
     document = json.loads(completed.stdout)
     assert document["ok"] and document["outputs"][0] == "slow 0"
     assert document["exits"]["1"]["ok"] is True
+    assert set(document) == RUN_JSON_KEYS
+
+
+def test_run_json_has_one_shape_for_python_and_dpl(tmp_path: Path) -> None:
+    documents = {}
+    for target in (str(EXAMPLES / "ping_pong.py"), str(EXAMPLES / "primes.ds")):
+        trace = tmp_path / f"{Path(target).suffix[1:]}.xdvt"
+        completed = xdv("run", target, "--json", "--seed", "5", "--trace", str(trace))
+        assert completed.returncode == 0, completed.stderr
+        documents[target] = document = json.loads(completed.stdout)
+        assert set(document) == RUN_JSON_KEYS
+        assert document["status"] == "ok" and document["exit_code"] == 0
+        assert document["signal"] is None
+        assert document["seed"] == 5 and document["trace"] == str(trace)
+        assert document["audit"] == f"{trace}.audit" and document["signer"]
+        assert set(document["workload"]) == {"target", "entry", "language", "digest"}
+        assert all(
+            set(exit) == {"ok", "value", "code", "message"} for exit in document["exits"].values()
+        )
+    python, dpl = documents.values()
+    assert python["workload"]["language"] == "python" and dpl["workload"]["language"] == "dpl"
+    assert python["outputs"][-1].startswith("ping paused")
+    assert dpl["outputs"][-1] == "46 primes below 200"  # the emitted values, as on stdout
+    failing = json.loads(xdv("run", str(WORKLOADS / "mixed.py"), "--json").stdout)
+    assert set(failing) == RUN_JSON_KEYS and failing["exit_code"] == 70
+    assert failing["exits"]["2"]["code"] == "PROCESS_FAULT"
 
 
 def test_exit_codes() -> None:
@@ -41,6 +93,46 @@ def test_exit_codes() -> None:
     failing = xdv("run", str(WORKLOADS / "mixed.py"))
     assert failing.returncode == 70 and "PROCESS_FAULT" in failing.stderr
     assert xdv("verify", "does/not/exist.xdvt").returncode == 1
+
+
+def test_a_failing_anchor_prints_its_traceback_but_the_trace_stays_deterministic(
+    tmp_path: Path,
+) -> None:
+    traces = [tmp_path / "a.xdvt", tmp_path / "b.xdvt"]
+    for trace in traces:
+        failing = xdv("run", str(WORKLOADS / "mixed.py"), "--trace", str(trace), "--no-audit")
+        assert failing.returncode == 70
+        assert "process 2 failed: PROCESS_FAULT: ValueError: a bug in the anchor" in failing.stderr
+        assert 'mixed.py", line 66, in faulty' in failing.stderr
+        assert 'raise ValueError("a bug in the anchor")' in failing.stderr
+    assert traces[0].read_bytes() == traces[1].read_bytes()
+    assert b"line 66" not in traces[0].read_bytes() and b"mixed.py" in traces[0].read_bytes()
+    setup = tmp_path / "setup.py"
+    setup.write_text("def main(kernel):\n    {}['missing']\n")
+    failed = xdv("run", str(setup))
+    assert failed.returncode == 70 and 'setup.py", line 2, in main' in failed.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("x = 1\nraise RuntimeError('at import')\n")
+    refused = xdv("run", str(broken))
+    assert refused.returncode == 65 and 'broken.py", line 2, in <module>' in refused.stderr
+
+
+def test_a_workload_declares_the_phi_domain_in_the_short_form(tmp_path: Path) -> None:
+    trace = tmp_path / "phi.xdvt"
+    done = xdv("run", "tests.workloads.phi_declared:main", "--trace", str(trace), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(done.stdout)
+    assert document["outputs"][0] == {"n": 1, "x": False}
+    assert len(document["witnesses"]) == 2  # the admissibility proof and the anneal's readout
+    for mode in ("reexecute", "inject"):
+        assert xdv("replay", str(trace), "--mode", mode).returncode == 0
+    bad = tmp_path / "bad_domains.py"
+    bad.write_text(
+        'XDV_DOMAINS = {"Φ": {"manager": "phi", "windw": 3}}\ndef main(kernel):\n    pass\n'
+    )
+    refused = xdv("run", str(bad))
+    assert refused.returncode == 65 and "WORKLOAD_INVALID" in refused.stderr
+    assert "windw" in refused.stderr and "calibration" not in refused.stderr
 
 
 @pytest.mark.spec("XDV-071-8")

@@ -11,6 +11,8 @@ from conftest import shared_testdata
 from helpers import WORKLOADS, xdv
 from xdv import KDomainManager, replay, run_workload
 from xdv.domains.phi import PhiDomainManager
+from xdv.domains.phi.workloads import PHIRUN_TARGET
+from xdv.trace import jsonable, read_trace
 
 TRIANGLES = "6 7\n1 2 1\n2 3 1\n3 1 1\n4 5 1\n5 6 1\n6 4 1\n1 4 1\n"
 
@@ -71,6 +73,121 @@ def test_phirun_solves_maxcut_and_its_witness_verifies_offline(tmp_path: Path) -
     assert json.loads(refused.stdout)["error"]["code"] == "PHI_ERR_WITNESS_INVALID"
 
 
+@pytest.mark.parametrize(
+    "options",
+    [("--budget-ms", "0.3", "--seed", "6"), ("--provider", "exact", "--seed", "2")],
+    ids=["phase", "exact"],
+)
+def test_a_phirun_trace_is_signed_and_replays_in_both_modes(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    graph = write_graph(tmp_path)
+    trace = tmp_path / "job.xdvt"
+    done = xdv("phirun", str(graph), "--trace", str(trace), "--json", *options)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["audit"] == f"{trace}.audit" and report["signer"]
+    start = read_trace(trace).entries[0].metadata["workload"]
+    assert start["target"] == PHIRUN_TARGET and start["params"]["problem"]["n"] == 6
+    assert "h" not in start["params"]["problem"]  # a MaxCut problem has no fields to record
+    signed = xdv("verify", str(trace), "--require-signature", "--trusted-key", report["signer"])
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    for mode in ("reexecute", "inject"):
+        replayed = xdv("replay", str(trace), "--mode", mode)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert "identical" in replayed.stdout
+    rerun = xdv("phirun", str(graph), "--trace", str(tmp_path / "again.xdvt"), *options)
+    assert rerun.returncode == 0
+    assert (tmp_path / "again.xdvt").read_bytes() == trace.read_bytes()
+
+
+@pytest.mark.slow
+def test_a_phirun_trace_of_g1_replays(tmp_path: Path) -> None:
+    trace = tmp_path / "g1.xdvt"
+    g1 = shared_testdata("gset", "G1.txt")
+    done = xdv("phirun", str(g1), "--budget-ms", "0.3", "--trace", str(trace))
+    assert done.returncode == 0, done.stderr
+    assert xdv("verify", str(trace), "--require-signature").returncode == 0
+    for mode in ("reexecute", "inject"):
+        replayed = xdv("replay", str(trace), "--mode", mode)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_witness_verify_pins_the_node_key(tmp_path: Path) -> None:
+    from xdv.domains.phi import DigestSigner, HybridSigner, sign_witness
+    from xdv.security import HybridKeyPair
+
+    keys = tmp_path / "keys"
+    shown = xdv("key", "show", "--key-store", str(keys), "--json")
+    assert shown.returncode == 0, shown.stderr
+    node = json.loads(shown.stdout)
+    assert node["created"] is True and node["key_store"] == str(keys)
+    fingerprint = node["fingerprint"]
+    assert xdv("key", "show", "--key-store", str(keys)).stdout.strip() == fingerprint
+    graph = write_graph(tmp_path)
+    done = xdv("phirun", str(graph), "--key-store", str(keys), "--trace", str(tmp_path / "t"))
+    assert done.returncode == 0, done.stderr
+    (witness,) = tmp_path.glob("witness-*.json")
+    trusted = xdv("witness", "verify", str(witness), "--trusted-key", fingerprint)
+    assert trusted.returncode == 0 and trusted.stdout.rstrip().endswith("(trusted)")
+    document = json.loads(witness.read_text())
+    # Re-signed with a fresh key: the signature is valid, but not the node's.
+    resigned = tmp_path / "resigned.json"
+    other = HybridSigner(HybridKeyPair.generate())
+    resigned.write_text(json.dumps(jsonable(sign_witness(document["payload"], other))))
+    assert xdv("witness", "verify", str(resigned)).returncode == 0
+    refused = xdv("witness", "verify", str(resigned), "--trusted-key", fingerprint, "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "SIGNATURE_INVALID"
+    # Unsigned (an integrity digest only), claiming another provider.
+    evil = {**document["payload"], "attestation": {"provider": "evil", "measurement": "00"}}
+    unsigned = tmp_path / "unsigned.json"
+    unsigned.write_text(json.dumps(jsonable(sign_witness(evil, DigestSigner()))))
+    assert xdv("witness", "verify", str(unsigned)).returncode == 0
+    for flags in (("--require-signature",), ("--trusted-key", fingerprint)):
+        assert xdv("witness", "verify", str(unsigned), *flags).returncode == 1
+
+
+SPLIT = """forge split {
+    proc Φ::split(total: i64) -> Witness uses envelope(window = 16) {
+        let a = phi::int(0, 100);
+        let b = phi::int(0, 100);
+        constrain a + b == total;
+        constrain a == 3 * b;
+        prove w from a;
+        return w;
+    }
+    proc K::main() {
+        let w = Φ::split(40);
+        emit "split 40 into {w.a} and {w.b}";
+        seal w;
+    }
+    bind K::main -> Φ::split contract {
+        witness_transfer == true;
+        latency_us <= 64;
+        record == true;
+    }
+}
+"""
+
+
+def test_witnesses_of_xdv_run_are_signed_with_the_node_key(tmp_path: Path) -> None:
+    program = tmp_path / "split.ds"
+    program.write_text(SPLIT)
+    trace = tmp_path / "split.xdvt"
+    done = xdv("run", str(program), "--trace", str(trace), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(done.stdout)
+    assert document["outputs"] == ["split 40 into 30 and 10"]
+    assert document["witnesses"] and all(
+        Path(path).parent == tmp_path for path in document["witnesses"]
+    )
+    for path in document["witnesses"]:
+        verified = xdv("witness", "verify", path, "--trusted-key", document["signer"])
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert xdv("replay", str(trace), "--mode", "inject").returncode == 0
+
+
 def test_phirun_is_deterministic_and_prints_text(tmp_path: Path) -> None:
     graph = write_graph(tmp_path)
     outputs = []
@@ -97,6 +214,23 @@ def test_phirun_refuses_bad_input(tmp_path: Path) -> None:
     phase = xdv("phirun", graph, "--work-limit", "1")
     assert phase.returncode == 65 and "OPERATION_UNSUPPORTED" in phase.stderr
     assert xdv("phirun", str(tmp_path / "missing.txt")).returncode == 64
+
+
+def test_phirun_writes_its_witness_beside_the_trace_or_under_xdv_home(tmp_path: Path) -> None:
+    graph = write_graph(tmp_path)
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    done = xdv("phirun", str(graph), "--json", cwd=work, env={"XDV_HOME": str(home)})
+    assert done.returncode == 0, done.stderr
+    witness = Path(json.loads(done.stdout)["witness"]["file"])
+    assert witness.parent == home / "witnesses" and witness.is_file()
+    assert not list(work.iterdir())  # nothing in the current directory
+    (tmp_path / "runs").mkdir()
+    traced = xdv(
+        "phirun", str(graph), "--trace", str(tmp_path / "runs" / "t.xdvt"), "--json", cwd=work
+    )
+    assert traced.returncode == 0, traced.stderr
+    assert Path(json.loads(traced.stdout)["witness"]["file"]).parent == tmp_path / "runs"
 
 
 def test_phirun_accepts_a_bqm_json_problem(tmp_path: Path) -> None:

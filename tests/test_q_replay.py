@@ -65,6 +65,9 @@ def test_a_qrun_trace_replays_in_both_modes(
     assert record["target"] == QRUN_TARGET and record["entry"] == "qrun"
     assert record["params"]["circuit"] == text
     assert record["params"]["shots"] == int(options[1])
+    assert document["audit"] == f"{trace}.audit" and document["signer"]
+    signed = xdv("verify", str(trace), "--require-signature", "--trusted-key", document["signer"])
+    assert signed.returncode == 0, signed.stdout + signed.stderr
     for mode in ("reexecute", "inject"):
         done = xdv("replay", str(trace), "--mode", mode, "--json")
         assert done.returncode == 0, done.stdout + done.stderr
@@ -127,7 +130,12 @@ def test_an_edited_qrun_record_is_refused(tmp_path: Path, edit: Any) -> None:
     trace, _ = qrun(tmp_path, BELL, "--shots", "100")
     crafted = tmp_path / "crafted.xdvt"
     crafted.write_bytes(rechained(trace.read_bytes(), edit))
-    assert xdv("verify", str(crafted)).returncode == 0  # an intact chain around edited content
+    assert read_trace(crafted).complete  # an intact chain around edited content...
+    # ...that the signed audit exposes: without the audit file, or with the original's.
+    assert xdv("verify", str(crafted)).returncode == 1
+    audit = Path(f"{trace}.audit")
+    Path(f"{crafted}.audit").write_bytes(audit.read_bytes())
+    assert xdv("verify", str(crafted)).returncode == 1
     for mode in ("reexecute", "inject"):
         with pytest.raises(XdvError) as raised:
             replay(crafted, mode)

@@ -1,8 +1,9 @@
-"""The DPL commands: ``xdv run FILE.ds``, ``xdv check FILE.ds``, ``xdv dir FILE.ds``.
+"""The DPL commands ``xdv check FILE.ds`` and ``xdv dir FILE.ds``, and the printing of a DPL
+program's static errors (``xdv run FILE.ds`` is ``xdv run``, in ``_main``).
 
-Exit codes: 0 success; 65 static error (diagnostics); 70 runtime failure; 71 admissibility
-failure (a Φ process has no admissible configuration); 72 contract violation (a bind's contract
-could not be met). ``docs/dpl.md`` documents them with ``docs/errors.md``.
+Exit codes: 0 success; 65 static error (diagnostics). A run's codes (70 runtime failure, 71
+admissibility failure, 72 contract violation) are ``xdv run``'s; ``docs/dpl.md`` documents them
+with ``docs/errors.md``.
 """
 
 from __future__ import annotations
@@ -10,43 +11,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
-from xdv.cli._common import (
-    EXIT_OK,
-    EXIT_RUNTIME,
-    EXIT_STATIC,
-    echo_output,
-    err_console,
-    make_audit_config,
-)
-from xdv.dpl import (
-    DplStaticError,
-    canonical_bytes,
-    compile_source,
-    disassemble,
-    dpl_domains,
-    effect_record_text,
-    read_text,
-    render,
-)
-from xdv.errors import ErrorCode, XdvError
-from xdv.runtime import load_dpl_program, run_workload
+from xdv.cli._common import EXIT_STATIC, err_console
+from xdv.dpl import DplStaticError, canonical_bytes, compile_source, disassemble, read_text, render
+from xdv.errors import XdvError
 
-__all__ = ["EXIT_ADMISSIBILITY", "EXIT_CONTRACT", "dpl_check", "dpl_dir", "run_dpl"]
-
-EXIT_ADMISSIBILITY = 71
-EXIT_CONTRACT = 72
-
-_EXIT_BY_CODE = {
-    ErrorCode.DPL_ADMISSIBILITY.name: EXIT_ADMISSIBILITY,
-    ErrorCode.DPL_CONTRACT_VIOLATION.name: EXIT_CONTRACT,
-}
+__all__ = ["dpl_check", "dpl_dir", "dpl_static_failure"]
 
 
-def _static_failure(error: XdvError, as_json: bool) -> NoReturn:
+def dpl_static_failure(error: XdvError, as_json: bool) -> NoReturn:
+    """Print a DPL program's diagnostics (or another static error) and exit 65."""
 
     if isinstance(error, DplStaticError):
         if as_json:
@@ -72,94 +49,6 @@ def _static_failure(error: XdvError, as_json: bool) -> NoReturn:
     sys.exit(EXIT_STATIC)
 
 
-def run_dpl(
-    target: str,
-    entry: str | None,
-    seed: int,
-    trace_path: Path | None,
-    as_json: bool,
-    quantum: int,
-    fsync: str,
-    audit_options: tuple[bool, int, Path | None] = (False, 16384, None),
-) -> NoReturn:
-    """Run a ``.ds`` program: emitted lines on stdout, one per ``emit``. ``audit_options`` is
-    (audit, checkpoint interval, key store), as for any ``xdv run`` with ``--trace``."""
-
-    try:
-        workload, document = load_dpl_program(target, entry)
-    except XdvError as error:
-        _static_failure(error, as_json)
-    try:
-        domains = dpl_domains(document)
-    except ImportError as error:  # a Q or Φ provider's library is not installed
-        err_console.print(f"[bold red]error[/]: a domain provider is not installed: {error}")
-        sys.exit(EXIT_RUNTIME)
-
-    audit, interval, key_store = audit_options
-    audit_config = None
-    if audit and trace_path is not None:
-        try:
-            audit_config = make_audit_config(trace_path, interval, key_store, as_json)
-        except XdvError as error:
-            err_console.print(f"[bold red]error[/]: {error}")
-            sys.exit(EXIT_RUNTIME)
-
-    def emit(pid: int, value: Any) -> None:
-        text = effect_record_text(value)
-        if text is not None and not as_json:
-            echo_output(text)
-
-    try:
-        result = run_workload(
-            workload,
-            seed=seed,
-            trace=trace_path,
-            emit=emit,
-            quantum=quantum,
-            fsync=fsync,
-            audit=audit_config,
-            domains=domains,
-        )
-    except XdvError as error:
-        err_console.print(f"[bold red]error[/]: {error}")
-        sys.exit(EXIT_RUNTIME)
-    failures = {pid: status for pid, status in result.exits.items() if not status.ok}
-    exit_code = EXIT_OK
-    for status in failures.values():
-        exit_code = _EXIT_BY_CODE.get(str(status.code), EXIT_RUNTIME)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "status": result.status,
-                    "outputs": [
-                        effect_record_text(value)
-                        for _, value in result.outputs
-                        if effect_record_text(value) is not None
-                    ],
-                    "failures": {
-                        str(p): {"code": s.code, "message": s.message} for p, s in failures.items()
-                    },
-                    "steps": result.steps,
-                    "logical_time": result.logical_time,
-                    "head_hash": result.head_hash,
-                    "exit_code": exit_code,
-                },
-                sort_keys=True,
-                ensure_ascii=False,
-            )
-        )
-    else:
-        for status in failures.values():
-            kind = {
-                EXIT_ADMISSIBILITY: "admissibility failure",
-                EXIT_CONTRACT: "contract violation",
-            }.get(exit_code, "runtime failure")
-            err_console.print(f"[red]{kind}[/]: {status.code}: {status.message}")
-    sys.exit(exit_code)
-
-
 @click.command("check")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -174,7 +63,7 @@ def dpl_check(path: Path, profile: str | None, as_json: bool) -> None:
     try:
         compile_source(read_text(path), path.name, profile)
     except XdvError as error:
-        _static_failure(error, as_json)
+        dpl_static_failure(error, as_json)
     click.echo(json.dumps({"ok": True, "diagnostics": []}) if as_json else "OK")
 
 
@@ -187,7 +76,7 @@ def dpl_dir(path: Path, pretty: bool) -> None:
     try:
         document = compile_source(read_text(path), path.name)
     except XdvError as error:
-        _static_failure(error, False)
+        dpl_static_failure(error, False)
     if pretty:
         click.echo(disassemble(document), nl=False)
     else:

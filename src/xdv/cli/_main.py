@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 verification or replay mismatch; 64 usage error; 65 static error (a
 workload that cannot be loaded); 70 runtime failure (a process failed, a limit was hit, or an
-internal invariant broke); 130 interrupted.
+internal invariant broke); 71/72 a DPL admissibility failure or contract violation; 130
+interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -28,33 +29,28 @@ from xdv.cli._common import (
     cli,
     echo_output,
     err_console,
+    exit_code_for,
     fail,
-    format_value,
-    make_audit_config,
+    note_key,
+    report_failures,
+    run_failure_exit,
+    run_options,
+    run_request,
 )
-from xdv.cli._dpl import dpl_check, dpl_dir, run_dpl
+from xdv.cli._dpl import dpl_check, dpl_dir, dpl_static_failure
+from xdv.cli._key import key as _key_group
+from xdv.dpl import DplStaticError
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
-from xdv.runtime import load_workload, run_workload
+from xdv.runtime import load_dpl_program, load_workload
 from xdv.runtime import replay as replay_trace
+from xdv.runtime import run as run_workload
 from xdv.security import verify_audit
 from xdv.trace import diff_traces, first_divergence, jsonable, read_trace, scan_trace, verify_trace
 
 
 @cli.command()
 @click.argument("target")
-@click.option(
-    "--seed",
-    type=click.IntRange(0, 2**64 - 1),
-    default=0,
-    show_default=True,
-    help="Run seed: every random stream derives from it.",
-)
-@click.option(
-    "--trace",
-    "trace_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the hash-chained trace here.",
-)
+@run_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
 @click.option(
     "--quantum",
@@ -72,112 +68,66 @@ from xdv.trace import diff_traces, first_divergence, jsonable, read_trace, scan_
 )
 @click.option("--entry", help="DPL programs (.ds): the K process to run (default main).")
 @click.option(
-    "--audit/--no-audit",
-    default=True,
-    show_default=True,
-    help="With --trace: Merkle checkpoints in the trace and signed tree heads beside it.",
-)
-@click.option(
-    "--checkpoint-interval",
-    type=click.IntRange(16, 1 << 24),
-    default=16384,
-    show_default=True,
-    help="Entries between audit checkpoints.",
-)
-@click.option(
-    "--key-store",
+    "--witness-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Node key store that signs the audit file (default $XDV_HOME/keys or ~/.xdv/keys).",
+    help="Where Φ witnesses go (default: beside the trace, else $XDV_HOME/witnesses).",
 )
 def run(
     target: str,
-    seed: int,
-    trace_path: Path | None,
     as_json: bool,
     quantum: int,
     fsync: str,
     entry: str | None,
-    audit: bool,
-    checkpoint_interval: int,
-    key_store: Path | None,
+    witness_dir: Path | None,
+    **options: Any,
 ) -> None:
     """Run a workload: a Python file (file.py[:function]), a module (package.module:function)
     or a DPL program (file.ds).
 
     Emitted values are printed one per line as the trace entries recording them become durable.
     With --trace the run is audited by default: the trace gets Merkle checkpoints and an audit
-    file (TRACE.audit) of tree heads signed with the node key, created on first use.
+    file (TRACE.audit) of tree heads signed with the node key, created on first use. Witnesses
+    of Φ work (DPL prove and seal, Python workloads on the Φ domain) are signed with the same
+    key. SIGINT/SIGTERM end the run cleanly (exit 130/143; the trace records the interruption).
     """
-    if target.endswith(".ds") or ".ds:" in target:
-        audit_options = (audit, checkpoint_interval, key_store)
-        run_dpl(target, entry, seed, trace_path, as_json, quantum, fsync, audit_options)
-    if entry is not None:
+    is_dpl = target.endswith(".ds") or ".ds:" in target
+    if entry is not None and not is_dpl:
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
-
     try:
-        workload = load_workload(target)
+        workload = load_dpl_program(target, entry)[0] if is_dpl else load_workload(target)
+    except DplStaticError as error:
+        dpl_static_failure(error, as_json)
     except XdvError as error:
         fail(error, EXIT_STATIC, as_json)
-    audit_config = None
-    if audit and trace_path is not None:
-        try:
-            audit_config = make_audit_config(trace_path, checkpoint_interval, key_store, as_json)
-        except XdvError as error:
-            fail(error, EXIT_RUNTIME, as_json)
 
     def emit(pid: int, value: Any) -> None:
-        if not as_json:
-            echo_output(format_value(value))
+        line = workload.output_line(value)
+        if line is not None and not as_json:
+            echo_output(line)
 
+    request = run_request(workload, options, quantum=quantum, fsync=fsync, witness_dir=witness_dir)
     try:
-        result = run_workload(
-            workload,
-            seed=seed,
-            trace=trace_path,
-            emit=emit,
-            quantum=quantum,
-            fsync=fsync,
-            audit=audit_config,
-        )
+        outcome = run_workload(request, emit=emit)
     except XdvError as error:
-        fail(error, EXIT_RUNTIME, as_json)
-    failures = {pid: status for pid, status in result.exits.items() if not status.ok}
+        fail(error, run_failure_exit(error), as_json)
+    note_key(outcome, as_json)
+    exit_code = exit_code_for(outcome)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "status": result.status,
-                    "outputs": [jsonable(value) for _, value in result.outputs],
-                    "exits": {
-                        str(pid): {
-                            "ok": status.ok,
-                            "value": jsonable(status.value),
-                            "code": status.code,
-                            "message": status.message,
-                        }
-                        for pid, status in result.exits.items()
-                    },
-                    "steps": result.steps,
-                    "logical_time": result.logical_time,
-                    "events": result.events,
-                    "head_hash": result.head_hash,
-                    "trace": str(trace_path) if trace_path else None,
-                    "wall_seconds": result.wall_seconds,
-                },
-                sort_keys=True,
-            )
-        )
+        click.echo(json.dumps({**outcome.to_json(), "exit_code": exit_code}, sort_keys=True))
     else:
-        for pid, status in failures.items():
-            err_console.print(f"[red]process {pid} failed[/]: {status.code}: {status.message}")
+        report_failures(outcome)
+        for path in outcome.witnesses:
+            err_console.print(f"[dim]witness {path}[/]")
+        result = outcome.result
+        trace_path = options["trace_path"]
         where = str(trace_path) if trace_path else "not saved (use --trace PATH)"
+        signed = f", signed by {outcome.signer[:16]}…" if outcome.audit and outcome.signer else ""
         err_console.print(
             f"[dim]{result.status}: {result.steps} steps, {result.events} events, "
-            f"L={result.logical_time}, head {result.head_hash[:16]}…, trace {where}, "
+            f"L={result.logical_time}, head {result.head_hash[:16]}…, trace {where}{signed}, "
             f"{result.wall_seconds:.3f} s[/]"
         )
-    sys.exit(EXIT_OK if result.ok else EXIT_RUNTIME)
+    sys.exit(exit_code)
 
 
 @cli.command()
@@ -247,7 +197,10 @@ def verify(
     as_json: bool,
 ) -> None:
     """Verify a trace: framing, checksums, canonical encoding, hash chain, order, completeness,
-    Merkle checkpoints and, when the trace is signed, every signed tree head."""
+    Merkle checkpoints and, when the trace is signed, every signed tree head.
+
+    A run that SIGINT or SIGTERM ended is complete (it has its run end) and is reported as
+    interrupted, never as a normal completion."""
 
     try:
         report = verify_trace(trace_path, allow_open=allow_open)
@@ -267,6 +220,8 @@ def verify(
             fail(error, EXIT_MISMATCH, as_json)
     if as_json:
         document = report.to_json()
+        document["end_status"] = report.end_status
+        document["interrupted"] = report.interrupted
         if audit_report is not None:
             document["audit"] = {
                 "checkpoints": audit_report.checkpoints,
@@ -278,7 +233,12 @@ def verify(
             }
         click.echo(json.dumps(document, sort_keys=True))
     elif report.ok:
-        state = "complete" if report.complete else "open (no run-end entry)"
+        if not report.complete:
+            state = "open (no run-end entry)"
+        elif report.interrupted:
+            state = "complete, but the run was INTERRUPTED before it finished"
+        else:
+            state = "complete"
         click.echo(f"OK: {report.entries} entries, chain intact, {state}, head {report.head_hash}")
         if audit_report is not None:
             click.echo(f"Merkle root {audit_report.root}, {audit_report.checkpoints} checkpoints")
@@ -415,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # Commands registered on the group (the Q module registers its own on import).
 cli.add_command(_audit_group)
+cli.add_command(_key_group)
 cli.add_command(dpl_check)
 cli.add_command(dpl_dir)
 _phi.register(cli)

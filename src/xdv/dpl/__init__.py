@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xdv.core import KDomainManager, Operation
+from xdv.core import Operation
 from xdv.dpl._build import build_dir
 from xdv.dpl._checker import CheckedProgram, check
 from xdv.dpl._codegen import compile_k
@@ -93,7 +93,6 @@ __all__ = [
     "compile_source",
     "dir_document",
     "disassemble",
-    "dpl_domains",
     "effect_record_text",
     "lower_phi",
     "lower_q",
@@ -182,20 +181,3 @@ def spawn_dpl(kernel: Any, program: Program) -> int:
     if Domain.PHI in domains:
         kernel.grant(pid, Operation.PROJECT, Domain.PHI, Domain.K)
     return pid
-
-
-def dpl_domains(document: dict[str, Any]) -> list[Any]:
-    """The domain managers a run of ``document`` needs: K, plus the Q manager (Aer provider)
-    and the Φ manager when the program has Q or Φ processes."""
-
-    regimes = {proc["regime"] for proc in document["processes"]}
-    managers: list[Any] = [KDomainManager()]
-    if "Q" in regimes:
-        from xdv.domains.q import QDomainManager, provider_factories
-
-        managers.append(QDomainManager({"aer": provider_factories()["aer"]()}))
-    if "Φ" in regimes:
-        from xdv.domains.phi import PhiDomainManager
-
-        managers.append(PhiDomainManager())
-    return managers

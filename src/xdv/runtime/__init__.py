@@ -1,9 +1,18 @@
-"""The hybrid runtime: loading a workload (a Python file or module, or a DPL program), running it
-on a kernel with its domain managers and security, and replaying a recorded run."""
+"""The hybrid runtime: the one way into a run.
 
+It loads a workload (a Python file or module, a DPL program, a Q job, a Φ job), chooses its
+domain managers, providers and the security setup, runs it (:func:`run`: audited, signed with
+the node key, witnesses written, SIGINT/SIGTERM ending the run cleanly), and replays a
+recorded run (:func:`replay`). Every ``xdv`` command that runs something goes through here.
+"""
+
+from xdv.runtime._domains import declared_managers, recorded_managers
+from xdv.runtime._jobs import JobFailed, phi_job, phi_report, q_job, q_report
 from xdv.runtime._kernel import make_kernel
+from xdv.runtime._node import NodeKey, default_witness_dir, xdv_home
 from xdv.runtime._replay import ReplayMode, ReplayReport, recorded_outcomes, replay
-from xdv.runtime._run import declared_domains, run_workload
+from xdv.runtime._run import RunOutcome, RunRequest, run, run_workload
+from xdv.runtime._signals import INTERRUPT_SIGNALS
 from xdv.runtime._workload import (
     Workload,
     load_dpl_program,
@@ -13,16 +22,29 @@ from xdv.runtime._workload import (
 )
 
 __all__ = [
+    "INTERRUPT_SIGNALS",
+    "JobFailed",
+    "NodeKey",
     "ReplayMode",
     "ReplayReport",
+    "RunOutcome",
+    "RunRequest",
     "Workload",
-    "declared_domains",
+    "declared_managers",
+    "default_witness_dir",
     "load_dpl_program",
     "load_dpl_workload",
     "load_workload",
     "make_kernel",
     "params_digest",
+    "phi_job",
+    "phi_report",
+    "q_job",
+    "q_report",
+    "recorded_managers",
     "recorded_outcomes",
     "replay",
+    "run",
     "run_workload",
+    "xdv_home",
 ]

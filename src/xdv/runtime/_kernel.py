@@ -12,13 +12,19 @@ from typing import Any
 from xdv.core import Kernel
 from xdv.security import AttestationVerifier, TokenAuthority
 
-__all__ = ["make_kernel"]
+__all__ = ["make_kernel", "with_security"]
 
 
 def make_kernel(seed: int = 0, **options: Any) -> Kernel:
     """A :class:`~xdv.core.Kernel` with the SDBM token authority (signed, attenuable, revocable
     capability tokens under a fresh key) and the provider attestation verifier, unless
     ``authority`` or ``attestation`` are given; every other option passes through."""
+    return Kernel(seed, **with_security(options))
+
+
+def with_security(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the security layer's authority and attestation verifier filled in
+    (what :func:`make_kernel` passes to the kernel)."""
     options.setdefault("authority", TokenAuthority())
     options.setdefault("attestation", AttestationVerifier())
-    return Kernel(seed, **options)
+    return options

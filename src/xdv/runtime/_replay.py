@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from xdv.core import AuditConfig, DomainManager, FaultPlan, KernelLimits, RecordedOutcome
-from xdv.domains import manager_from_description
 from xdv.errors import ErrorCode, TraceError, XdvError, safe_repr
+from xdv.runtime._domains import recorded_managers
 from xdv.runtime._run import run_workload
 from xdv.trace import (
     FRAME_EVENT_TYPE,
@@ -154,10 +154,7 @@ class _ReplayPlan:
             vhm=_integer(kernel.get("vhm", 0), "vhm"),
             node=_integer(kernel.get("node", 0), "node"),
             limits=limits,
-            domains=[
-                manager_from_description(label, description)
-                for label, description in (start.get("domains") or {}).items()
-            ],
+            domains=recorded_managers(start.get("domains") or {}),
             faults=FaultPlan.from_record(start.get("faults")),
             audit=_audit_config(start.get("audit")),
         )

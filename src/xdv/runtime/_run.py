@@ -1,9 +1,19 @@
-"""Running a Python workload on a fresh kernel: what ``xdv run`` does."""
+"""Running a workload: the one way every command (and the library) goes into a run.
+
+:func:`run` takes a :class:`RunRequest` (a loaded workload and how to run it) and does all of
+it: builds the managers the workload declares, loads the node key when something is to be
+signed, gives every Φ manager the node's witness signer and a witness directory, sets up the
+audit (Merkle checkpoints in the trace, tree heads signed with the node key beside it), runs
+the workload's setup and the kernel (SIGINT and SIGTERM end the run cleanly, as interrupted;
+the traceback of any Python exception that ends a process is kept, out of the trace), and
+returns a :class:`RunOutcome`. :func:`run_workload`
+is the bare form (no node key, no witnesses, no signal handling) that replays and tests use.
+"""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,36 +22,220 @@ from xdv.core import (
     DomainManager,
     EmitSink,
     FaultPlan,
-    KDomainManager,
+    Kernel,
     KernelLimits,
     RecordedOutcome,
     RunResult,
 )
-from xdv.domains import manager_from_description
 from xdv.errors import InvariantViolation, WorkloadError
-from xdv.runtime._kernel import make_kernel
+from xdv.runtime._domains import declared_managers
+from xdv.runtime._faults import FaultWatch, WatchingKernel, format_traceback
+from xdv.runtime._kernel import make_kernel, with_security
+from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
+from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import Workload, load_workload
-from xdv.trace import FsyncPolicy, TraceWriter
+from xdv.security import AttestationVerifier, SignedHeadLog, audit_path_for
+from xdv.trace import Domain, FsyncPolicy, TraceWriter, jsonable
 
-__all__ = ["declared_domains", "run_workload"]
+__all__ = ["RunOutcome", "RunRequest", "run", "run_workload"]
+
+Progress = Callable[[int, int], None]
 
 
-def declared_domains(loaded: Workload) -> list[DomainManager] | None:
-    """The managers a workload module declares in ``XDV_DOMAINS`` (a mapping from domain label
-    to a manager description such as ``{"Q": {"manager": "q"}}``), beside the default K
-    manager; None when it declares none."""
-    module = sys.modules.get(getattr(loaded.function, "__module__", "") or "")
-    declared = getattr(module, "XDV_DOMAINS", None)
-    if not declared:
+@dataclass(frozen=True)
+class RunRequest:
+    """A run to make: the workload and every setting of the run.
+
+    With a ``trace`` and ``audit`` on, the trace gets Merkle checkpoints every
+    ``checkpoint_interval`` entries and an audit file beside it (``TRACE.audit``) of tree heads
+    signed with the node key (in ``key_store``, default ``$XDV_HOME/keys``, created on first
+    use). Witnesses are signed with the same key and written to ``witness_dir`` (default:
+    beside the trace, else ``$XDV_HOME/witnesses``). ``handle_signals`` lets SIGINT/SIGTERM
+    end the run as interrupted (in the main thread; see :mod:`xdv.runtime._signals`).
+    """
+
+    workload: Workload
+    seed: int = 0
+    trace: Path | None = None
+    quantum: int = 8
+    fsync: FsyncPolicy | str = FsyncPolicy.BATCH
+    audit: bool = True
+    checkpoint_interval: int = 16384
+    key_store: Path | None = None
+    witness_dir: Path | None = None
+    handle_signals: bool = True
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced: the kernel's :class:`~xdv.core.RunResult` and what the node did
+    around it. ``faults`` maps a process id (0 for the workload's setup) to the traceback of
+    the exception that ended it; tracebacks never enter the trace. ``signal`` names the signal
+    that interrupted the run (``"SIGINT"``, ``"SIGTERM"``), if one did."""
+
+    workload: Workload
+    result: RunResult
+    seed: int = 0
+    trace: Path | None = None
+    audit: Path | None = None
+    signer: str | None = None
+    key_created: bool = False
+    key_store: Path | None = None
+    witnesses: list[Path] = field(default_factory=list)
+    faults: dict[int, str] = field(default_factory=dict)
+    signal: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``failed``, ``limit`` or ``interrupted``."""
+        return self.result.status
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run was interrupted (by a signal, or :meth:`Kernel.interrupt`)."""
+        return self.result.status == "interrupted"
+
+    def outputs(self) -> list[Any]:
+        """The run's outputs in order (see :meth:`Workload.output`)."""
+        found = []
+        for _, value in self.result.outputs:
+            is_output, output = self.workload.output(value)
+            if is_output:
+                found.append(output)
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document ``xdv run --json`` prints (documented in the README)."""
+        result = self.result
+        return {
+            "ok": result.ok,
+            "status": result.status,
+            "signal": self.signal,
+            "seed": self.seed,
+            "workload": {
+                "target": self.workload.target,
+                "entry": self.workload.entry,
+                "language": self.workload.language,
+                "digest": self.workload.digest,
+            },
+            "outputs": [jsonable(value) for value in self.outputs()],
+            "exits": {
+                str(pid): {
+                    "ok": status.ok,
+                    "value": jsonable(status.value),
+                    "code": status.code,
+                    "message": status.message,
+                }
+                for pid, status in result.exits.items()
+            },
+            "steps": result.steps,
+            "logical_time": result.logical_time,
+            "events": result.events,
+            "head_hash": result.head_hash,
+            "trace": None if self.trace is None else str(self.trace),
+            "audit": None if self.audit is None else str(self.audit),
+            "signer": self.signer,
+            "witnesses": [str(path) for path in self.witnesses],
+            "wall_seconds": result.wall_seconds,
+        }
+
+
+def _attach_witnesses(
+    managers: list[DomainManager],
+    node: NodeKey,
+    directory: Path,
+    progress: Progress | None,
+) -> WitnessFiles | None:
+    """Give each Φ manager the node's witness signer, a witness sink writing to ``directory``
+    and the progress callback; None when the run has no Φ manager."""
+    phi = [manager for manager in managers if manager.domain is Domain.PHI]
+    if not phi:
         return None
-    if not isinstance(declared, Mapping):
-        raise WorkloadError("XDV_DOMAINS must map domain labels to manager descriptions")
-    managers: list[DomainManager] = [KDomainManager()]
-    for label, description in declared.items():
-        if not isinstance(description, Mapping):
-            raise WorkloadError(f"XDV_DOMAINS[{label!r}] must be a manager description")
-        managers.append(manager_from_description(str(label), description))
-    return managers
+    from xdv.domains.phi import HybridSigner, PhiDomainManager
+
+    files = WitnessFiles(directory)
+    for manager in phi:
+        if isinstance(manager, PhiDomainManager):
+            manager.signer = HybridSigner(node.keys())
+            manager.witness_sink = files
+            manager.set_progress(progress)
+    return files
+
+
+def run(
+    request: RunRequest,
+    *,
+    emit: EmitSink | None = None,
+    progress: Progress | None = None,
+    domains: Iterable[DomainManager] | None = None,
+) -> RunOutcome:
+    """Make the run ``request`` describes (see the module docstring).
+
+    ``emit`` receives each emitted value once the entry recording it is durable; ``progress``
+    receives (done, total) of long provider work (Φ anneals); ``domains`` replaces the
+    managers the workload declares (for embedding; commands never pass it).
+    """
+    workload = request.workload
+    managers = list(domains) if domains is not None else declared_managers(workload.domains)
+    node = NodeKey(request.key_store)
+    witness_dir = request.witness_dir or default_witness_dir(request.trace)
+    witnesses = _attach_witnesses(managers, node, witness_dir, progress)
+    audit = None
+    audit_path = None
+    if request.trace is not None and request.audit:
+        audit_path = audit_path_for(request.trace)
+        audit = AuditConfig(request.checkpoint_interval, SignedHeadLog(audit_path, node.keys()))
+    options = with_security(
+        {
+            # Embedded providers are attested with the node key of the same store.
+            "attestation": AttestationVerifier(key_store=node.store),
+            "trace": request.trace,
+            "domains": managers,
+            "quantum": request.quantum,
+            "fsync": request.fsync,
+            "workload": workload.to_record(),
+            "emit": emit,
+            "audit": audit,
+        }
+    )
+    # Python workloads' anchors are watched for tracebacks (DPL failures are typed errors).
+    watch = FaultWatch() if workload.language == "python" else None
+    kernel = (
+        WatchingKernel(request.seed, watch, **options)
+        if watch is not None
+        else Kernel(request.seed, **options)
+    )
+    faults: dict[int, str] = {}
+    caught: list[str] = []
+    try:
+        workload.function(kernel)
+    except InvariantViolation:
+        raise
+    except Exception as error:  # the workload's setup failed: record it, close the trace
+        faults[0] = format_traceback(error, skip=1)
+        result = kernel.abort(error)
+    else:
+        with interrupts(kernel, enabled=request.handle_signals) as caught:
+            result = kernel.run()
+    if watch is not None:
+        faults.update(watch.tracebacks(result.exits))
+    return RunOutcome(
+        workload=workload,
+        result=result,
+        seed=request.seed,
+        trace=request.trace,
+        audit=audit_path,
+        signer=node.fingerprint if node.loaded else None,
+        key_created=node.created,
+        key_store=node.store.path if node.loaded else None,
+        witnesses=list(witnesses.written) if witnesses is not None else [],
+        faults=faults,
+        signal=caught[0] if caught else None,
+    )
 
 
 def run_workload(
@@ -63,12 +257,14 @@ def run_workload(
     audit: AuditConfig | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Load ``workload`` (unless already loaded), run it, and return the result.
+    """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
+    bare run, without the node's key, witness files or signal handling (see :func:`run`).
 
-    A workload whose setup raises still produces a complete trace: the failure is recorded and
-    the run ends with status ``failed``. ``recorded_target`` replaces the target string written
-    to the trace (a replay that loads the workload from another location keeps the original).
-    ``params`` makes a target string a parameterized workload (see :mod:`xdv.workload`).
+    The managers are ``domains`` when given, else those the workload declares. A workload whose
+    setup raises still produces a complete trace: the failure is recorded and the run ends with
+    status ``failed``. ``recorded_target`` replaces the target string written to the trace (a
+    replay that loads the workload from another location keeps the original). ``params``
+    makes a target string a parameterized workload (see :func:`load_workload`).
     """
     if isinstance(workload, Workload):
         if params is not None:
@@ -77,7 +273,7 @@ def run_workload(
     else:
         loaded = load_workload(workload, expected_digest=expected_digest, params=params)
     if domains is None:
-        domains = declared_domains(loaded)
+        domains = declared_managers(loaded.domains)
     record = loaded.to_record()
     if recorded_target is not None:
         record["target"] = recorded_target

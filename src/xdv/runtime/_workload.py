@@ -26,6 +26,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,28 +35,64 @@ from typing import Any
 
 from xdv import dpl
 from xdv.errors import ErrorCode, TraceError, WorkloadError
-from xdv.trace import canonical_metadata, canonicalize
+from xdv.trace import canonical_metadata, canonicalize, jsonable
 
-__all__ = ["Workload", "load_dpl_program", "load_dpl_workload", "load_workload", "params_digest"]
+__all__ = [
+    "DomainDeclaration",
+    "Workload",
+    "load_dpl_program",
+    "load_dpl_workload",
+    "load_workload",
+    "params_digest",
+]
 
 WorkloadFunction = Callable[[Any], Any]
+DomainDeclaration = Mapping[str, Mapping[str, Any]]
+"""Managers a workload asks for: domain label → manager description (``{"manager": "q"}``)."""
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A loaded workload: the callable, and the record that goes into the trace."""
+    """A loaded workload: the callable, the record that goes into the trace, and what the
+    runtime needs to run it.
+
+    ``domains`` declares the managers beside the K manager (from a Python module's
+    ``XDV_DOMAINS``, a DPL program's regimes, or a Q or Φ job's provider); None means K only.
+    ``language`` is ``"python"`` or ``"dpl"``: it decides which emitted values are outputs.
+    """
 
     target: str
     entry: str
     function: WorkloadFunction
     digest: str
     params: Mapping[str, Any] | None = None
+    domains: DomainDeclaration | None = None
+    language: str = "python"
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"target": self.target, "entry": self.entry, "digest": self.digest}
         if self.params is not None:
             record["params"] = dict(self.params)
         return record
+
+    def output(self, value: Any) -> tuple[bool, Any]:
+        """Whether an emitted ``value`` is an output of the run, and the output itself: every
+        value a Python workload emits; for a DPL program, the value of each ``emit`` (its other
+        effects, such as ``observe`` and ``seal``, are recorded but are not outputs)."""
+        if self.language != "dpl":
+            return True, value
+        if isinstance(value, dict) and value.get("effect") == "emit":
+            return True, value.get("value")
+        return False, None
+
+    def output_line(self, value: Any) -> str | None:
+        """The line ``xdv run`` prints for an emitted ``value`` (None: nothing): text as is,
+        any other value as JSON."""
+        if self.language == "dpl":
+            return dpl.effect_record_text(value)
+        if isinstance(value, str):
+            return value
+        return json.dumps(jsonable(value), sort_keys=True)
 
 
 def params_digest(source_digest: str, params: Mapping[str, Any]) -> str:
@@ -197,8 +234,34 @@ def load_workload(
     if checked is not None:
         function = _bind(function, checked)
     return Workload(
-        target=target, entry=entry_name, function=function, digest=digest, params=checked
+        target=target,
+        entry=entry_name,
+        function=function,
+        digest=digest,
+        params=checked,
+        domains=_declared_domains(module, target),
     )
+
+
+def _declared_domains(module: Any, target: str) -> DomainDeclaration | None:
+    """The module's ``XDV_DOMAINS``, checked for shape (the managers are built, and their
+    descriptions checked, when the run starts)."""
+    declared = getattr(module, "XDV_DOMAINS", None)
+    if declared is None:
+        return None
+    if not isinstance(declared, Mapping):
+        raise WorkloadError(
+            "XDV_DOMAINS must map domain labels to manager descriptions, for example "
+            '{"Q": {"manager": "q"}}',
+            where=target,
+        )
+    for label, description in declared.items():
+        if not isinstance(label, str) or not isinstance(description, Mapping):
+            raise WorkloadError(
+                f'XDV_DOMAINS[{label!r}] must be a manager description such as {{"manager": "q"}}',
+                where=target,
+            )
+    return {label: dict(description) for label, description in declared.items()}
 
 
 def _digest(source: bytes, params: dict[str, Any] | None) -> str:
@@ -265,5 +328,24 @@ def load_dpl_program(
     def workload(kernel: Any) -> None:
         dpl.spawn_dpl(kernel, program)
 
-    loaded = Workload(target=canonical, entry=entry_name, function=workload, digest=digest)
+    loaded = Workload(
+        target=canonical,
+        entry=entry_name,
+        function=workload,
+        digest=digest,
+        domains=_dpl_domains(document),
+        language="dpl",
+    )
     return loaded, document
+
+
+def _dpl_domains(document: Mapping[str, Any]) -> DomainDeclaration | None:
+    """The managers a DPL program needs beside K: the Q manager (Aer provider) when it has Q
+    processes, the Φ manager when it has Φ processes."""
+    regimes = {process["regime"] for process in document["processes"]}
+    declared: dict[str, Mapping[str, Any]] = {}
+    if "Q" in regimes:
+        declared["Q"] = {"manager": "q", "providers": ["aer"]}
+    if "Φ" in regimes:
+        declared["Φ"] = {"manager": "phi"}
+    return declared or None

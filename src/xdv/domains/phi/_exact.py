@@ -224,6 +224,7 @@ class ExactAdmissibilityProvider:
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = int(seed % 2**31)
         solver.parameters.max_deterministic_time = limit
+        solver.parameters.catch_sigint_signal = False  # Ctrl-C is the runtime's to handle
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             raise XdvError(
@@ -315,6 +316,7 @@ class ExactAdmissibilityProvider:
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = 0
         solver.parameters.max_time_in_seconds = self.time_limit_s
+        solver.parameters.catch_sigint_signal = False  # Ctrl-C is the runtime's to handle
         status = solver.solve(model)
         value = (
             int(solver.value(target)) if target is not None and status == cp_model.OPTIMAL else 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 import cbor2
@@ -103,19 +103,46 @@ def sign_witness(payload: Mapping[str, Any], signer: WitnessSigner) -> dict[str,
     return {"payload": canonicalize(dict(payload), "witness"), "signature": block}
 
 
-def verify_witness(document: Any, *, recheck: bool = True) -> dict[str, Any]:
+def verify_witness(
+    document: Any,
+    *,
+    recheck: bool = True,
+    trusted: Collection[str] | None = None,
+    require_signature: bool = False,
+) -> dict[str, Any]:
     """Re-verify a witness document offline; return a report or raise :class:`WitnessError`.
 
     With ``recheck`` an INADMISSIBLE claim is re-decided, and an ADMISSIBLE one is checked to be
     the admissible (lexicographically least) configuration, by the exact provider.
+
+    A valid signature shows that the holder of the key in the signature block signed the
+    witness, which anyone with a key of their own can do. ``trusted`` (key fingerprints) says
+    whose key it must be, and implies ``require_signature``; ``require_signature`` refuses a
+    witness that carries an integrity digest only. Both refusals have code
+    SIGNATURE_INVALID. The report names the ``signer`` (a fingerprint, or None) and whether it
+    is ``trusted`` (None when no keys were given).
     """
+    if trusted is not None:
+        require_signature = True
     if not isinstance(document, Mapping) or set(document) != {"payload", "signature"}:
         raise WitnessError("a witness has exactly 'payload' and 'signature'", where="witness")
     payload, block = document["payload"], document["signature"]
     if not isinstance(payload, Mapping) or payload.get("format") != WITNESS_FORMAT:
         raise WitnessError(f"not a {WITNESS_FORMAT} payload", where="witness.payload")
     message = _message(payload)
-    signature = _check_signature(block, message)
+    signature, signer = _check_signature(block, message)
+    if signer is None and require_signature:
+        raise WitnessError(
+            "the witness carries an integrity digest only, and a signature is required",
+            code=ErrorCode.SIGNATURE_INVALID,
+            where="witness.signature",
+        )
+    if trusted is not None and signer not in trusted:
+        raise WitnessError(
+            f"the witness is signed by key {str(signer)[:16]}…, which is not trusted",
+            code=ErrorCode.SIGNATURE_INVALID,
+            where="witness.signature",
+        )
     kind = payload.get("kind")
     problem_record = payload.get("problem")
     if canonical_hash(problem_record) != payload.get("problem_hash"):
@@ -127,6 +154,8 @@ def verify_witness(document: Any, *, recheck: bool = True) -> dict[str, Any]:
         "status": status,
         "problem_hash": payload.get("problem_hash"),
         "signature": signature,
+        "signer": signer,
+        "trusted": None if trusted is None else signer in trusted,
     }
     if kind == "constraints":
         problem = ConstraintProblem.parse(problem_record)
@@ -233,7 +262,9 @@ def _check_optimum(
         report["rechecked"] = True
 
 
-def _check_signature(block: Any, message: bytes) -> str:
+def _check_signature(block: Any, message: bytes) -> tuple[str, str | None]:
+    """What the signature block is (a description) and the signer's fingerprint (None for an
+    integrity digest), once the block checks out against ``message``."""
     if not isinstance(block, Mapping) or not isinstance(block.get("value"), str):
         raise WitnessError("the signature block is malformed", where="witness.signature")
     try:
@@ -244,7 +275,7 @@ def _check_signature(block: Any, message: bytes) -> str:
     if scheme == "sha256":
         if value != hashlib.sha256(message).digest():
             raise WitnessError("the payload does not match its digest", where="witness.signature")
-        return "sha256 digest (integrity only, unsigned)"
+        return "sha256 digest (integrity only, unsigned)", None
     if scheme == "hybrid":
         try:
             public = HybridPublicKey.from_record(block.get("public"))
@@ -254,5 +285,5 @@ def _check_signature(block: Any, message: bytes) -> str:
             public.verify(message, value, context=_CONTEXT)
         except XdvError:
             raise WitnessError("the hybrid signature does not verify", where="witness") from None
-        return f"hybrid signature by {public.fingerprint}"
+        return f"hybrid signature by {public.fingerprint}", public.fingerprint
     raise WitnessError(f"unknown signature scheme {scheme!r}", where="witness.signature")

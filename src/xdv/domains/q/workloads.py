@@ -1,18 +1,17 @@
 """Workloads of the Q domain that take their inputs as parameters.
 
 ``qrun`` is the workload ``xdv qrun`` runs: one process that reserves a container, runs one
-circuit, emits its counts and releases the container. Its inputs (the submitted circuit text,
-the qubit count, the shots and the reservation terms) are workload parameters, recorded in the
-trace's run-start entry, so ``xdv replay`` rebuilds the run from the trace alone::
+circuit, emits its counts, releases the container and ends with the job's result and the
+granted contract terms as its exit value (``{"job": ..., "contract": ...}``). Its inputs (the
+submitted circuit text, the qubit count, the shots and the reservation terms) are workload
+parameters, recorded in the trace's run-start entry, so ``xdv replay`` rebuilds the run from
+the trace alone::
 
     from xdv import run_workload
-    from xdv.core import KDomainManager
-    from xdv.domains.q import QDomainManager
 
     run_workload(
         QRUN_TARGET,
         params={"circuit": text, "qubits": 2, "shots": 1000, "terms": {"provider": "aer"}},
-        domains=[KDomainManager(), QDomainManager()],
         trace="bell.xdvt",
     )
 """
@@ -32,7 +31,8 @@ __all__ = ["QRUN_TARGET", "qrun", "spawn_qrun"]
 QRUN_TARGET = "xdv.domains.q.workloads:qrun"
 """The workload target ``xdv qrun`` records."""
 
-# Used when the workload is run without explicit managers (the default Aer provider).
+# The managers the workload runs on (the default Aer provider); `xdv qrun` declares the
+# provider it was asked for instead.
 XDV_DOMAINS = {"Q": {"manager": "q"}}
 
 
@@ -41,35 +41,21 @@ def qrun(kernel: Any, *, circuit: str, qubits: int, shots: int, terms: dict[str,
     spawn_qrun(kernel, circuit, qubits, shots, terms)
 
 
-def spawn_qrun(
-    kernel: Any,
-    circuit: str,
-    qubits: int,
-    shots: int,
-    terms: dict[str, Any],
-    *,
-    results: list[dict[str, Any]] | None = None,
-    granted: list[dict[str, Any]] | None = None,
-) -> int:
+def spawn_qrun(kernel: Any, circuit: str, qubits: int, shots: int, terms: dict[str, Any]) -> int:
     """Spawn the process that reserves ``qubits`` under ``terms``, runs ``circuit`` for
-    ``shots`` shots, emits the counts and releases the container; grant it MEASURE(Q→K).
-
-    ``results`` and ``granted`` (optional) collect the job's result and the granted contract
-    terms for the caller; they do not enter the trace. Returns the process id.
+    ``shots`` shots, emits the counts, releases the container and exits with
+    ``{"job": result, "contract": granted terms}``; grant it MEASURE(Q→K). Returns its pid.
     """
 
     _check(circuit, qubits, shots, terms)
 
     def anchor() -> Generator[Any, Any, Any]:
         handle = yield from QHandle.reserve(qubits, **terms)
-        if granted is not None:
-            granted.append(handle.terms)
+        granted = handle.terms
         result = yield from handle.run(circuit, shots)
-        if results is not None:
-            results.append(result)
         yield Emit({"counts": result["counts"], "shots": result["shots"]})
         yield from handle.release()
-        return result["job"]
+        return {"job": result, "contract": granted}
 
     pid: int = kernel.spawn(anchor, name="qrun", domains=("K", "Q"))
     kernel.grant(pid, Operation.MEASURE, "Q", "K")
