@@ -28,17 +28,9 @@ from xdv import Kernel, Operation
 from xdv.core import CapabilityTable, KDomainManager
 from xdv.domains.q import QDomainManager, QHandle, parse_circuit
 from xdv.domains.q._aer import AerProvider
+from xdv.domains.q.testing import BELL
 from xdv.security import AttestationVerifier, TokenAuthority, attest
 from xdv.syscalls import Invoke
-
-BELL = """OPENQASM 3.0;
-include "stdgates.inc";
-qubit[2] q;
-bit[2] c;
-h q[0];
-cx q[0], q[1];
-c = measure q;
-"""
 
 
 def wide_circuit(qubits: int, layers: int) -> str:

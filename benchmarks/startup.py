@@ -32,15 +32,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from xdv.domains.q.testing import BELL
+
 ROOT = Path(__file__).resolve().parents[1]
-BELL = """OPENQASM 3.0;
-include "stdgates.inc";
-qubit[2] q;
-bit[2] c;
-h q[0];
-cx q[0], q[1];
-c = measure q;
-"""
 TARGETS_S = {"help": 0.3, "run": 0.6, "qrun": 2.0}
 
 

@@ -15,16 +15,9 @@ import pytest
 from helpers import WORKLOADS, xdv
 from xdv import KDomainManager, replay, run_workload
 from xdv.domains.phi import PhiDomainManager
+from xdv.domains.q.testing import BELL
 from xdv.security import KeyStore
 
-BELL = """OPENQASM 3.0;
-include "stdgates.inc";
-qubit[2] q;
-bit[2] c;
-h q[0];
-cx q[0], q[1];
-c = measure q;
-"""
 TRIANGLES = "6 7\n1 2 1\n2 3 1\n3 1 1\n4 5 1\n5 6 1\n6 4 1\n1 4 1\n"
 
 

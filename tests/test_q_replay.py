@@ -13,19 +13,11 @@ from tests.workloads.q_teleport import TELEPORT
 from helpers import rechained, xdv
 from xdv import replay
 from xdv.domains.q._aer import AerProvider
+from xdv.domains.q.testing import BELL
 from xdv.domains.q.workloads import QRUN_TARGET
 from xdv.errors import ErrorCode, WorkloadError, XdvError
 from xdv.runtime import load_workload, params_digest
 from xdv.trace import read_trace
-
-BELL = """OPENQASM 3.0;
-include "stdgates.inc";
-qubit[2] q;
-bit[2] c;
-h q[0];
-cx q[0], q[1];
-c = measure q;
-"""
 
 # Teleportation: two mid-circuit measurements, feed-forward on their results, a final one.
 MID_CIRCUIT = TELEPORT

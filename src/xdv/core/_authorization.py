@@ -81,14 +81,7 @@ class CapabilityCheck:
         capability = self.authority.grant(
             pid, operation, origin, target, self._clock.now, expires_at
         )
-        self._record(
-            EventType.CAPABILITY_GRANT,
-            capability.target,
-            pid,
-            capability=capability.id,
-            meta=capability.to_record(),
-        )
-        return capability
+        return self._recorded_grant(capability, pid)
 
     def revoke(self, capability_id: int, reason: str) -> list[Capability]:
         """Revoke a capability and everything derived from it; record it for its holder."""
@@ -157,11 +150,14 @@ class CapabilityCheck:
             scope=scope,
             expires_at=expires_at,
         )
-        capability = token.as_capability()
+        return self._recorded_grant(token.as_capability(), subject)
+
+    def _recorded_grant(self, capability: Capability, holder: int) -> Capability:
+        """Record CAPABILITY_GRANT of ``capability`` to ``holder``; return it."""
         self._record(
             EventType.CAPABILITY_GRANT,
             capability.target,
-            subject,
+            holder,
             capability=capability.id,
             meta=capability.to_record(),
         )
