@@ -16,7 +16,6 @@ from typing import NoReturn
 import click
 
 from xdv.cli._common import EXIT_STATIC, err_console
-from xdv.dpl import DplStaticError, canonical_bytes, compile_source, disassemble, read_text, render
 from xdv.errors import XdvError
 
 __all__ = ["dpl_check", "dpl_dir", "dpl_static_failure"]
@@ -24,6 +23,8 @@ __all__ = ["dpl_check", "dpl_dir", "dpl_static_failure"]
 
 def dpl_static_failure(error: XdvError, as_json: bool) -> NoReturn:
     """Print a DPL program's diagnostics (or another static error) and exit 65."""
+    # The DPL toolchain is imported when a DPL command needs it, not when `xdv` starts.
+    from xdv.dpl import DplStaticError, render
 
     if isinstance(error, DplStaticError):
         if as_json:
@@ -58,6 +59,8 @@ def dpl_static_failure(error: XdvError, as_json: bool) -> NoReturn:
 )
 @click.option("--json", "as_json", is_flag=True, help="Diagnostics as one JSON document.")
 def dpl_check(path: Path, profile: str | None, as_json: bool) -> None:
+    from xdv.dpl import compile_source, read_text
+
     """Check a DPL program; print OK, or the diagnostics (exit 65)."""
 
     try:
@@ -71,6 +74,8 @@ def dpl_check(path: Path, profile: str | None, as_json: bool) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--pretty", is_flag=True, help="A disassembly listing instead of canonical JSON.")
 def dpl_dir(path: Path, pretty: bool) -> None:
+    from xdv.dpl import canonical_bytes, compile_source, disassemble, read_text
+
     """Print the DIR of a DPL program (canonical JSON, or a listing with --pretty)."""
 
     try:

@@ -39,7 +39,6 @@ from xdv.cli._common import (
 )
 from xdv.cli._dpl import dpl_check, dpl_dir, dpl_static_failure
 from xdv.cli._key import key as _key_group
-from xdv.dpl import DplStaticError
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
 from xdv.runtime import load_dpl_program, load_workload
 from xdv.runtime import replay as replay_trace
@@ -95,9 +94,9 @@ def run(
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
     try:
         workload = load_dpl_program(target, entry)[0] if is_dpl else load_workload(target)
-    except DplStaticError as error:
-        dpl_static_failure(error, as_json)
     except XdvError as error:
+        if is_dpl:  # a DPL program's diagnostics, rendered like `xdv check`
+            dpl_static_failure(error, as_json)
         fail(error, EXIT_STATIC, as_json)
 
     def emit(pid: int, value: Any) -> None:

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xdv import dpl
 from xdv.errors import ErrorCode, TraceError, WorkloadError
 from xdv.trace import canonical_metadata, canonicalize, jsonable
 
@@ -89,6 +88,8 @@ class Workload:
         """The line ``xdv run`` prints for an emitted ``value`` (None: nothing): text as is,
         any other value as JSON."""
         if self.language == "dpl":
+            from xdv import dpl  # loaded with the program (see load_dpl_program)
+
             return dpl.effect_record_text(value)
         if isinstance(value, str):
             return value
@@ -318,6 +319,9 @@ def load_dpl_program(
         location += ".ds"
     entry_name = entry or named or "main"
     path = Path(location)
+    # The DPL toolchain loads with the first DPL program, not with every command.
+    from xdv import dpl
+
     text = dpl.read_text(path)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     canonical = _canonical_file_target(path, entry_name if entry_name != "main" else None)
