@@ -55,6 +55,7 @@ __all__ = [
     "ProviderFacts",
     "ProviderIdentity",
     "Signer",
+    "StoredIdentity",
     "attest",
     "embedded_provider",
     "measure_provider",
@@ -114,6 +115,25 @@ class ProviderIdentity:
             code=ErrorCode.KEY_STORE_INVALID,
             where=f"provider {self.provider_id}",
         )
+
+
+class StoredIdentity:
+    """A provider's :attr:`identity`: the one it was given, else its key in its key store
+    (default: the node's), created and pinned on first use (:meth:`ProviderIdentity.from_store`).
+
+    Mixed into XDV's providers; the provider sets ``_identity`` (or None) and ``_key_store``.
+    """
+
+    provider_id: str
+    _identity: ProviderIdentity | None
+    _key_store: KeyStore | None
+
+    @property
+    def identity(self) -> ProviderIdentity:
+        """The identity that signs for this provider (see the class docstring)."""
+        if self._identity is None:
+            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
+        return self._identity
 
 
 @runtime_checkable

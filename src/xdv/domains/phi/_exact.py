@@ -31,7 +31,13 @@ from ortools.sat.python import cp_model
 
 from xdv.domains.phi._problems import INT_BOUND_MAX, ConstraintProblem, IsingProblem
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import KeyStore, ProviderIdentity, embedded_provider, measure_provider
+from xdv.security import (
+    KeyStore,
+    ProviderIdentity,
+    StoredIdentity,
+    embedded_provider,
+    measure_provider,
+)
 
 __all__ = ["ExactAdmissibilityProvider", "ExactResult", "OptimizeResult"]
 
@@ -83,7 +89,7 @@ class OptimizeResult:
 
 
 @embedded_provider
-class ExactAdmissibilityProvider:
+class ExactAdmissibilityProvider(StoredIdentity):
     """Exact admissibility over bounded integers and booleans, and exact Ising optimization
     (OR-Tools CP-SAT)."""
 
@@ -110,14 +116,6 @@ class ExactAdmissibilityProvider:
         self.work_limit_max = work_limit_max
         self._identity = identity
         self._key_store = key_store
-
-    @property
-    def identity(self) -> ProviderIdentity:
-        """The provider's identity: ``identity`` if given, else its key in ``key_store``
-        (default: the node's), created and pinned on first use."""
-        if self._identity is None:
-            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
-        return self._identity
 
     def configuration(self) -> dict[str, Any]:
         return {

@@ -31,7 +31,13 @@ import scipy.sparse
 
 from xdv.domains.phi._problems import IsingProblem
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import KeyStore, ProviderIdentity, embedded_provider, measure_provider
+from xdv.security import (
+    KeyStore,
+    ProviderIdentity,
+    StoredIdentity,
+    embedded_provider,
+    measure_provider,
+)
 
 __all__ = ["AnnealSchedule", "OscillatorCalibration", "PhaseOscillatorProvider"]
 
@@ -167,7 +173,7 @@ class _Structure:
 
 
 @embedded_provider
-class PhaseOscillatorProvider:
+class PhaseOscillatorProvider(StoredIdentity):
     """A coupled phase-oscillator machine (see the module docstring for the model)."""
 
     provider_id = "phase-oscillator"
@@ -187,14 +193,6 @@ class PhaseOscillatorProvider:
         self.progress: Progress | None = None
 
     # -- the provider model (attestation) -------------------------------------------------
-
-    @property
-    def identity(self) -> ProviderIdentity:
-        """The provider's identity: ``identity`` if given, else its key in ``key_store``
-        (default: the node's), created and pinned on first use."""
-        if self._identity is None:
-            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
-        return self._identity
 
     def configuration(self) -> dict[str, Any]:
         return {"provider": self.provider_id, "calibration": self.calibration.to_record()}

@@ -20,7 +20,13 @@ from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
 from xdv.domains.q._provider import QJob, counts_from_hex
 from xdv.domains.q._signing import sign_calibration
 from xdv.errors import ErrorCode, XdvError, describe_exception
-from xdv.security import KeyStore, ProviderIdentity, embedded_provider, measure_provider
+from xdv.security import (
+    KeyStore,
+    ProviderIdentity,
+    StoredIdentity,
+    embedded_provider,
+    measure_provider,
+)
 
 __all__ = ["AerProvider"]
 
@@ -49,7 +55,7 @@ def _uses_only(circuit: Any, supported: set[str]) -> bool:
 
 
 @embedded_provider
-class AerProvider:
+class AerProvider(StoredIdentity):
     """Qiskit Aer behind the QHPI."""
 
     provider_id = "aer"
@@ -71,14 +77,6 @@ class AerProvider:
 
     def _configuration(self) -> dict[str, Any]:
         return {"provider": self.provider_id, "qubits_max": dict(_QUBITS_MAX), **self._versions}
-
-    @property
-    def identity(self) -> ProviderIdentity:
-        """The identity that signs calibration contracts: ``identity`` if given, else this
-        provider's key in ``key_store`` (default: the node's), created and pinned on first use."""
-        if self._identity is None:
-            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
-        return self._identity
 
     def measurement(self) -> str:
         return measure_provider([Path(__file__)], self._configuration())

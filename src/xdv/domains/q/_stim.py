@@ -16,7 +16,13 @@ from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile
 from xdv.domains.q._provider import QJob
 from xdv.domains.q._signing import sign_calibration
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import KeyStore, ProviderIdentity, embedded_provider, measure_provider
+from xdv.security import (
+    KeyStore,
+    ProviderIdentity,
+    StoredIdentity,
+    embedded_provider,
+    measure_provider,
+)
 
 __all__ = ["StimProvider"]
 
@@ -39,7 +45,7 @@ _QUBITS_MAX = 10_000
 
 
 @embedded_provider
-class StimProvider:
+class StimProvider(StoredIdentity):
     """Stim behind the QHPI: Clifford circuits only, method ``stabilizer``."""
 
     provider_id = "stim"
@@ -56,14 +62,6 @@ class StimProvider:
 
     def _configuration(self) -> dict[str, Any]:
         return {"provider": self.provider_id, "qubits_max": _QUBITS_MAX, **self._versions}
-
-    @property
-    def identity(self) -> ProviderIdentity:
-        """The identity that signs calibration contracts: ``identity`` if given, else this
-        provider's key in ``key_store`` (default: the node's), created and pinned on first use."""
-        if self._identity is None:
-            self._identity = ProviderIdentity.from_store(self.provider_id, self._key_store)
-        return self._identity
 
     def measurement(self) -> str:
         return measure_provider([Path(__file__)], self._configuration())
