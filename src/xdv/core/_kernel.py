@@ -155,6 +155,9 @@ class RunResult:
     trace_path: Path | None = None
     trace_bytes: bytes | None = field(default=None, repr=False)
     wall_seconds: float = 0.0  # measured by the injected wall clock; never traced
+    # The exception that ended each process with PROCESS_FAULT (its anchor's own bug), with its
+    # traceback, for people; the trace records only ``Type: message``.
+    exceptions: dict[int, BaseException] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -288,6 +291,7 @@ class Kernel:
         )
         self._steps = 0
         self._ran = False
+        self._exceptions: dict[int, BaseException] = {}
         self._in_loop = False
         self._loop_thread = 0  # the thread running the loop (set by run)
         self._ended = False  # the run (or abort) is over and its trace closed
@@ -587,6 +591,7 @@ class Kernel:
                     table.fail(process, error.code, error.message)
                     break
                 except (Exception, SystemExit) as error:  # the anchor's own bug: its fault alone
+                    self._exceptions[process.pid] = error  # kept for its traceback, not traced
                     table.fail(process, ErrorCode.PROCESS_FAULT, describe_exception(error))
                     break
                 if isinstance(call, Sleep):
@@ -730,4 +735,5 @@ class Kernel:
             if self._wall_start_ns is not None
             else 0.0,
             trace_bytes=writer.getvalue() if writer.path is None and writer.retains else None,
+            exceptions=dict(sorted(self._exceptions.items())),
         )

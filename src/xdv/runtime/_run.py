@@ -29,7 +29,7 @@ from xdv.core import (
 )
 from xdv.errors import InvariantViolation, WorkloadError
 from xdv.runtime._domains import declared_managers
-from xdv.runtime._faults import FaultWatch, WatchingKernel, format_traceback
+from xdv.runtime._faults import format_traceback
 from xdv.runtime._kernel import make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
@@ -202,13 +202,7 @@ def run(
             "audit": audit,
         }
     )
-    # Python workloads' anchors are watched for tracebacks (DPL failures are typed errors).
-    watch = FaultWatch() if workload.language == "python" else None
-    kernel = (
-        WatchingKernel(request.seed, watch, **options)
-        if watch is not None
-        else Kernel(request.seed, **options)
-    )
+    kernel = Kernel(request.seed, **options)
     faults: dict[int, str] = {}
     caught: list[str] = []
     try:
@@ -216,13 +210,13 @@ def run(
     except InvariantViolation:
         raise
     except Exception as error:  # the workload's setup failed: record it, close the trace
-        faults[0] = format_traceback(error, skip=1)
+        faults[0] = format_traceback(error)
         result = kernel.abort(error)
     else:
         with interrupts(kernel, enabled=request.handle_signals) as caught:
             result = kernel.run()
-    if watch is not None:
-        faults.update(watch.tracebacks(result.exits))
+    # The exceptions that ended processes (their anchors' own bugs), as Python reports them.
+    faults.update({pid: format_traceback(error) for pid, error in result.exceptions.items()})
     return RunOutcome(
         workload=workload,
         result=result,

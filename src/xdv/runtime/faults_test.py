@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from xdv.runtime import RunRequest, load_workload, run, run_workload
@@ -51,17 +50,17 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def test_watching_anchors_changes_nothing_in_the_trace(tmp_path: Path) -> None:
+def test_tracebacks_change_nothing_in_the_trace(tmp_path: Path) -> None:
     workload = load_workload(str(ROOT / "tests" / "workloads" / "mixed.py"))
-    watched = run(RunRequest(workload, seed=9, trace=tmp_path / "watched.xdvt", audit=False))
+    reported = run(RunRequest(workload, seed=9, trace=tmp_path / "reported.xdvt", audit=False))
     run_workload(workload, seed=9, trace=tmp_path / "bare.xdvt")
-    assert (tmp_path / "watched.xdvt").read_bytes() == (tmp_path / "bare.xdvt").read_bytes()
-    (pid,) = watched.faults
-    text = watched.faults[pid]
-    assert watched.result.exits[pid].message == "ValueError: a bug in the anchor"
+    assert (tmp_path / "reported.xdvt").read_bytes() == (tmp_path / "bare.xdvt").read_bytes()
+    (pid,) = reported.faults
+    text = reported.faults[pid]
+    assert reported.result.exits[pid].message == "ValueError: a bug in the anchor"
     assert 'mixed.py", line 66, in faulty' in text and text.endswith("a bug in the anchor\n")
     assert "_faults.py" not in text and "_kernel.py" not in text  # only the workload's frames
-    assert b"line 66" not in (tmp_path / "watched.xdvt").read_bytes()
+    assert b"line 66" not in (tmp_path / "reported.xdvt").read_bytes()
 
 
 def test_children_async_anchors_and_callables_are_covered(tmp_path: Path) -> None:
@@ -82,17 +81,3 @@ def test_a_failing_setup_is_reported_with_its_traceback(tmp_path: Path) -> None:
     outcome = run(RunRequest(load_workload(write(tmp_path, text))))
     assert outcome.status == "failed" and 'failing.py", line 2, in main' in outcome.faults[0]
     assert "run_test" not in outcome.faults[0] and "_run.py" not in outcome.faults[0]
-
-
-def test_partials_keep_their_recorded_names() -> None:
-    from xdv.runtime._faults import FaultWatch
-
-    def anchor():  # pragma: no cover - never run
-        yield
-
-    watch = FaultWatch()
-    bound = functools.partial(anchor)
-    assert watch.wrap(bound) is bound
-    wrapped = watch.wrap(anchor)
-    assert wrapped is not anchor and wrapped.__qualname__ == anchor.__qualname__
-    assert watch.wrap(wrapped) is wrapped
