@@ -103,6 +103,8 @@ def _package(module: str) -> str:
         return "xdv"
     if parts[1] == "syscalls":
         return "xdv.core"
+    if parts[1] == "inputs":  # input limits and safe reading: part of the foundation
+        return "xdv.errors"
     if parts[1] == "domains" and len(parts) > 2 and not parts[2].startswith("_"):
         return ".".join(parts[:3])
     return ".".join(parts[:2])

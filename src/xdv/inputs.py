@@ -1,0 +1,180 @@
+"""Input limits and safe reading: the one place every bound on untrusted input is defined.
+
+Everything XDV reads from a user or a tenant (DPL source, OpenQASM, G-set and bqm-json
+problems, traces, audit files, proofs, witnesses, workload descriptions) is read through this
+module, and every bound is a named :class:`Limit` in :data:`LIMITS`, so that ``docs/errors.md``
+can list them all and a test can check that the list and the code agree.
+
+The rules:
+
+* Only regular files are read: a FIFO, a device, a socket or a directory is refused at once
+  (:data:`ErrorCode.INPUT_NOT_REGULAR`), before anything blocks on it.
+* A file is read with a bound: at most ``limit + 1`` bytes are ever read, and a file larger than
+  its format's limit is refused with :data:`ErrorCode.INPUT_LIMIT_EXCEEDED`, naming the limit.
+* Text is decoded strictly: invalid UTF-8 (or ASCII) is :data:`ErrorCode.INPUT_DECODE_FAILED`
+  with the byte offset of the first bad byte.
+* Each breach of a limit is a typed error whose message names the limit and its value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xdv.errors import ErrorCode, XdvError
+
+__all__ = [
+    "LIMITS",
+    "Limit",
+    "decode_text",
+    "exceeded",
+    "limit",
+    "load_json",
+    "read_bounded",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A named bound on untrusted input: ``value`` in ``unit``, applying to ``applies_to``."""
+
+    name: str
+    value: int
+    unit: str
+    applies_to: str
+
+
+_MIB = 1 << 20
+
+# Every bound, by name. docs/errors.md lists each row (tests/test_docs.py checks it).
+LIMITS: dict[str, Limit] = {
+    item.name: item
+    for item in (
+        Limit("source_bytes_max", 4 * _MIB, "bytes", "a DPL, OpenQASM or Python source file"),
+        Limit("problem_bytes_max", 64 * _MIB, "bytes", "a G-set or bqm-json problem file"),
+        Limit("document_bytes_max", 16 * _MIB, "bytes", "a JSON document: witness, proof, DIR"),
+        Limit("trace_bytes_max", 1 << 40, "bytes", "a trace or audit file"),
+        Limit("json_depth_max", 64, "levels", "nesting of any JSON or CBOR value"),
+    )
+}
+
+
+def limit(name: str) -> int:
+    """The value of the limit called ``name``."""
+    return LIMITS[name].value
+
+
+def exceeded(name: str, found: object, where: str, *, code: ErrorCode | None = None) -> XdvError:
+    """The typed error for a breach of limit ``name`` (``found`` says by how much)."""
+    bound = LIMITS[name]
+    return XdvError(
+        f"input exceeds the limit {bound.name} = {bound.value} {bound.unit} "
+        f"({bound.applies_to}): found {found}",
+        code=code if code is not None else ErrorCode.INPUT_LIMIT_EXCEEDED,
+        where=where,
+    )
+
+
+def read_bounded(path: str | Path, limit_name: str, *, what: str = "input") -> bytes:
+    """Read the regular file ``path`` whole, refusing it if it is larger than the limit.
+
+    A path that is not a regular file (FIFO, device, socket, directory) is refused before it is
+    opened for reading; at most ``limit + 1`` bytes are read, so a huge or endless file costs
+    nothing. Raises INPUT_NOT_REGULAR, INPUT_LIMIT_EXCEEDED or, when it cannot be read at all,
+    INVALID_ARGUMENT.
+    """
+    path = Path(path)
+    where = f"{what} {path}"
+    bound = limit(limit_name)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise XdvError(
+            f"cannot read {what}: {error.strerror or error}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where=where,
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise XdvError(
+            f"{what} is not a regular file (only regular files are read)",
+            code=ErrorCode.INPUT_NOT_REGULAR,
+            where=where,
+        )
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO after the check, open does not block.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise XdvError(
+                    f"{what} is not a regular file (only regular files are read)",
+                    code=ErrorCode.INPUT_NOT_REGULAR,
+                    where=where,
+                )
+            data = file.read(bound + 1)
+    except OSError as error:
+        raise XdvError(
+            f"cannot read {what}: {error.strerror or error}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where=where,
+        ) from None
+    if len(data) > bound:
+        raise exceeded(limit_name, f"more than {bound} bytes", where)
+    return data
+
+
+def decode_text(data: bytes, where: str, *, encoding: str = "utf-8") -> str:
+    """Decode ``data`` strictly; a bad byte is INPUT_DECODE_FAILED with its byte offset."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise XdvError(
+            f"input is not valid {encoding}: byte 0x{data[error.start]:02x} at offset "
+            f"{error.start} ({error.reason})",
+            code=ErrorCode.INPUT_DECODE_FAILED,
+            where=where,
+        ) from None
+
+
+def load_json(data: bytes | str, where: str) -> Any:
+    """Parse JSON strictly: UTF-8, nesting at most ``json_depth_max``, no NaN or Infinity.
+
+    The depth is checked on the text before the parser sees it (bracket nesting outside
+    strings), so a deeply nested document never reaches Python's recursive decoder.
+    """
+    text = decode_text(data, where) if isinstance(data, bytes) else data
+    bound = limit("json_depth_max")
+    depth = 0
+    in_string = False
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > bound:
+                raise exceeded("json_depth_max", f"more than {bound} levels", where)
+        elif char in "]}":
+            depth -= 1
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except (ValueError, RecursionError) as error:
+        raise XdvError(
+            f"not valid JSON: {error}",
+            code=ErrorCode.INPUT_DECODE_FAILED,
+            where=where,
+        ) from None
