@@ -54,11 +54,17 @@ _MIB = 1 << 20
 LIMITS: dict[str, Limit] = {
     item.name: item
     for item in (
+        # Files and documents in general.
         Limit("source_bytes_max", 4 * _MIB, "bytes", "a DPL, OpenQASM or Python source file"),
         Limit("problem_bytes_max", 64 * _MIB, "bytes", "a G-set or bqm-json problem file"),
         Limit("document_bytes_max", 16 * _MIB, "bytes", "a JSON document: witness, proof, DIR"),
         Limit("trace_bytes_max", 1 << 40, "bytes", "a trace or audit file"),
         Limit("json_depth_max", 64, "levels", "nesting of any JSON or CBOR value"),
+        # DPL (names start with dpl_).
+        # OpenQASM (names start with qasm_).
+        # Φ problems (names start with problem_).
+        # Traces, audit files, proofs and witnesses (names start with trace_, cbor_, proof_,
+        # witness_).
     )
 }
 
