@@ -228,16 +228,26 @@ class SystemCalls:
         process.send_value = child
         return True
 
+    def _isolated(self, process: _Process, pid: int, what: str) -> None:
+        """Refuse (VHM_ISOLATION) touching an existing process of another VHM."""
+        if pid in self._table.processes:
+            self._table.vhms.check_access(process.pid, pid, what)
+
     def _wait(self, process: _Process, call: Wait) -> bool:
         _require(call.pid, int, "Wait's pid", process.pid)
+        self._isolated(process, call.pid, "wait on")
         return self._table.wait(process, call.pid)
 
     def _suspend(self, process: _Process, call: Suspend) -> bool:
+        _require(call.pid, int, "a child's pid", process.pid)
+        self._isolated(process, call.pid, "suspend")
         target = self._table.child(process, call.pid)
         self._table.set_state(target, ProcessState.SUSPENDED)
         return True
 
     def _resume(self, process: _Process, call: Resume) -> bool:
+        _require(call.pid, int, "a child's pid", process.pid)
+        self._isolated(process, call.pid, "resume")
         target = self._table.child(process, call.pid)
         self._table.set_state(target, ProcessState.ACTIVE)
         if target.parked:
@@ -316,6 +326,7 @@ class SystemCalls:
     def _transfer(self, process: _Process, call: Transfer) -> bool:
         _require(call.to, int, "Transfer's receiver", process.pid)
         owned = self._contracts.owned(process, call.contract)
+        self._isolated(process, call.to, "transfer a contract to")
         target = self._table.get(call.to)
         if target is None or target.state not in (ProcessState.ACTIVE, ProcessState.SUSPENDED):
             raise XdvError(
@@ -392,6 +403,7 @@ class SystemCalls:
             _require(expires_at, int, "the expiry", process.pid)
         capabilities = self._capabilities
         capabilities.require_derive(process.pid)
+        self._isolated(process, to, "delegate a capability to")
         target = self._table.get(to)
         if target is None or target.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
             raise XdvError(

@@ -247,7 +247,7 @@ class Kernel:
             attestation,
         )
         self._contracts = contracts = ContractBook(
-            domains_table, recorder, self.clock, self.limits.contracts_per_process_max
+            domains_table, recorder, self.clock, self.limits.contracts_per_process_max, vhms
         )
         self._table = table = ProcessTable(
             recorder=recorder,
@@ -269,6 +269,7 @@ class Kernel:
             self.clock,
             replay_outcomes,
             self._interrupt_reason,
+            vhms,
         )
         transitions = Transitions(
             recorder=recorder,
@@ -839,6 +840,12 @@ class Kernel:
         table.shutting_down = True
         for process, code, message in endings:
             table.fail(process, code, message)
+        for vhm in self._vhms:
+            if vhm.id != self._vhms.root:  # each created VHM's accounting, for audits
+                usage: dict[str, Any] = {"usage": vhm.usage_record()}
+                if vhm.limits:
+                    usage["quotas"] = dict(vhm.limits)
+                self._recorder.record(EventType.VHM_USAGE, _O, 0, vhm=vhm.id, meta=usage)
         failed = sorted(pid for pid, status_ in table.exits.items() if not status_.ok)
         if status == "aborted" or (status == "ok" and failed):
             status = "failed"

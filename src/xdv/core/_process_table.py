@@ -239,7 +239,7 @@ class ProcessTable:
         vhms = self.vhms
         vhm_id = vhms.vhm_of(parent) if vhm is None else vhm
         pid = self._next_pid
-        vhms.admit(pid, vhm_id)  # refused (nothing charged) when a processes quota is full
+        vhms.admit(pid, vhm_id, parent)  # refused (nothing charged) when a processes quota is full
         self._next_pid += 1
         label = name or str(getattr(anchor_function, "__name__", "process"))
         info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
