@@ -35,12 +35,14 @@ from xdv.core._syscalls import (
     Exit,
     Freeze,
     Invoke,
+    LoadState,
     Now,
     Random,
     Release,
     Reserve,
     Resume,
     Revoke,
+    SaveState,
     Self,
     Sleep,
     Spawn,
@@ -54,7 +56,7 @@ from xdv.core._syscalls import (
 )
 from xdv.core._transition import Transitions
 from xdv.errors import ContractError, DomainError, ErrorCode, XdvError, safe_repr
-from xdv.trace import Domain, EventType
+from xdv.trace import Domain, EventType, canonicalize
 
 __all__ = ["Handler", "SystemCalls"]
 
@@ -78,6 +80,7 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Delegate: EventType.CAPABILITY_DENY,
     Freeze: EventType.DOMAIN_FREEZE,
     Transfer: EventType.RESOURCE_TRANSFER,
+    SaveState: EventType.STATE_SAVE,
 }
 
 
@@ -134,6 +137,8 @@ class SystemCalls:
             Freeze: self._freeze,
             Transfer: self._transfer,
             Contracts: self._contracts_held,
+            SaveState: self._save_state,
+            LoadState: self._load_state,
         }
 
     def handler_for(self, call: Any) -> Handler | None:
@@ -201,6 +206,23 @@ class SystemCalls:
             stream = RandomStream(self._seed, ("process", process.pid, call.name))
             process.streams[call.name] = stream
         process.send_value = stream
+        return True
+
+    def _save_state(self, process: _Process, call: SaveState) -> bool:
+        try:
+            state = canonicalize(call.state, f"state saved by process {process.pid}")
+        except XdvError as error:
+            raise XdvError(
+                f"SaveState takes trace-encodable K data: {error.message}",
+                code=ErrorCode.VHM_SNAPSHOT_INVALID,
+                where=f"process {process.pid}",
+            ) from None
+        process.saved = state
+        self._recorder.record(EventType.STATE_SAVE, Domain.K, process.pid, meta={"state": state})
+        return True
+
+    def _load_state(self, process: _Process, call: LoadState) -> bool:
+        process.send_value = process.saved
         return True
 
     def _exit(self, process: _Process, call: Exit) -> bool:

@@ -11,7 +11,17 @@ from hypothesis import strategies as st
 
 from xdv.core import Kernel, Operation
 from xdv.errors import ErrorCode, XdvError
-from xdv.syscalls import Emit, Reserve, Self, Sleep, Spawn, Wait
+from xdv.syscalls import (
+    Emit,
+    Invoke,
+    LoadState,
+    Reserve,
+    SaveState,
+    Self,
+    Sleep,
+    Spawn,
+    Wait,
+)
 from xdv.trace import EventType, TraceEntry, read_trace
 
 
@@ -381,3 +391,91 @@ def test_quotas_are_conserved_nesting_holds_and_nothing_crosses_vhms(
     for status in result.exits.values():
         if not status.ok:
             assert status.code == "VHM_QUOTA_EXCEEDED", status
+
+
+# ---------------------------------------------------------------- K snapshots and restart
+
+
+def counter(limit: int) -> Any:
+    state = yield LoadState()
+    count = 0 if state is None else state["count"]
+    while count < limit:
+        count += 1
+        yield SaveState({"count": count})
+        yield Sleep(1)
+    return count
+
+
+def restart_run(seed: int = 0) -> tuple[Any, Kernel, int, list[Any]]:
+    """A counter in VHM "t" is snapshotted at L≈6 and restarted from it at L≈12 by the
+    kernel's own code (a K call stands in for the fault-recovery code that will do this)."""
+    kernel = Kernel(seed)
+    tenant = kernel.create_vhm("t")
+    seen: list[Any] = []
+
+    def take() -> int:
+        seen.append(kernel.snapshot_vhm(tenant))
+        return int(seen[-1]["at"])
+
+    def restart() -> list[list[int]]:
+        return [[old, new] for old, new in kernel.restart_vhm(tenant, seen[0]).items()]
+
+    def supervisor() -> Any:
+        lane = yield Reserve("K", "lane")
+        yield Sleep(5)
+        yield Invoke(lane, "call", (take,))
+        yield Sleep(5)
+        return (yield Invoke(lane, "call", (restart,)))
+
+    victim = kernel.spawn(counter, 20, vhm=tenant)
+    kernel.spawn(supervisor)
+    return kernel.run(), kernel, victim, seen
+
+
+def test_restart_from_a_k_snapshot_resumes_from_the_saved_state() -> None:
+    """[XDV-083 §9.1] [XDV-014 §10]"""
+    result, kernel, victim, seen = restart_run()
+    (snapshot,) = seen
+    (record,) = snapshot["processes"]
+    assert record["pid"] == victim and record["anchor"].endswith(":counter")
+    saved_then = record["state"]["count"]
+    assert 0 < saved_then < 20
+    assert set(snapshot) == {"vhm", "name", "at", "processes"}  # K state only: no contracts
+    items = entries(result)
+    (restart,) = of_type(items, EventType.VHM_RESTART)
+    [[old, new]] = restart.metadata["processes"]
+    assert old == victim and restart.vhm == kernel.vhms.vhm_of(new)
+    assert result.exits[victim].code == "VHM_TERMINATED"
+    assert result.exits[new].ok and result.exits[new].value == 20
+    # The restarted process counted on from the snapshot's state, not from its own last one.
+    saves = of_type(items, EventType.STATE_SAVE)
+    before = [e.metadata["state"]["count"] for e in saves if e.process == victim]
+    after = [e.metadata["state"]["count"] for e in saves if e.process == new]
+    assert max(before) > saved_then  # the restart rolled the VHM back to the snapshot
+    assert after == list(range(saved_then + 1, 21))
+    assert restart_run()[0].trace_bytes == result.trace_bytes
+
+
+def test_snapshot_of_another_vhm_or_unencodable_state_is_refused() -> None:
+    kernel = Kernel()
+    a = kernel.create_vhm("a")
+    b = kernel.create_vhm("b")
+    kernel.spawn(counter, 1, vhm=a)
+    snapshot = kernel.snapshot_vhm(a)
+    with pytest.raises(XdvError) as error:
+        kernel.restart_vhm(b, snapshot)
+    assert error.value.code is ErrorCode.VHM_SNAPSHOT_INVALID
+    forged = {**snapshot, "vhm": b}
+    with pytest.raises(XdvError) as forged_error:
+        kernel.restart_vhm(b, forged)
+    assert forged_error.value.code is ErrorCode.VHM_SNAPSHOT_INVALID
+
+    def hoarder() -> Any:
+        try:
+            yield SaveState(object())
+        except XdvError as refused:
+            return refused.code.name
+        return "saved"
+
+    pid = kernel.spawn(hoarder, vhm=b)
+    assert kernel.run().exits[pid].value == "VHM_SNAPSHOT_INVALID"
