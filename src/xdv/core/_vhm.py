@@ -252,6 +252,15 @@ class VhmTable:
         """Every VHM ever created, by id."""
         return iter([self._vhms[key] for key in sorted(self._vhms)])
 
+    def find(self, name: str) -> int:
+        """The id of the live VHM named ``name``, or VHM_UNKNOWN."""
+        for vhm in self._vhms.values():
+            if vhm.live and vhm.name == name:
+                return vhm.id
+        raise XdvError(
+            f"no live VHM named {safe_repr(name)}", code=ErrorCode.VHM_UNKNOWN, where="VHM table"
+        )
+
     def vhm_of(self, pid: int) -> int:
         """The VHM of process ``pid`` (the root's for the operator, pid 0, or unknown pids)."""
         return self._pid_vhm.get(pid, self.root)
