@@ -16,8 +16,9 @@ Ordering model (``docs/design.md`` explains it at length):
 
 The kernel is the loop and the public surface; below the loop it is made of collaborators with
 explicit interfaces, each in its own module: the recorder (``_recorder.py``: trace entries,
-audit checkpoints, output release), the process table (``_process_table.py``: processes, their
-lifecycle, the ready queue), the domain table (``_domains.py``: managers, binding, attestation),
+audit checkpoints, output release), the VHM table (``_vhm.py``: virtual hybrid machines, their
+quotas and usage), the process table (``_process_table.py``: processes, their lifecycle, the
+ready queue), the domain table (``_domains.py``: managers, binding, attestation),
 the capability check (``_authorization.py``), the contract book (``_contracts.py``), the invoker
 (``_invoker.py``: prepare, perform and deliver domain operations), the transition protocol
 (``_transition.py``) and the system-call handlers (``_handlers.py``).
@@ -961,7 +962,7 @@ class Kernel:
         for process, code, message in endings:
             table.fail(process, code, message)
         for vhm in self._vhms:
-            if vhm.id != self._vhms.root:  # each created VHM's accounting, for audits
+            if vhm.live and vhm.id != self._vhms.root:  # each live VHM's accounting, for audits
                 usage: dict[str, Any] = {"usage": vhm.usage_record()}
                 if vhm.limits:
                     usage["quotas"] = dict(vhm.limits)

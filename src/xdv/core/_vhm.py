@@ -71,6 +71,7 @@ HELD_QUOTAS = frozenset({"processes", "qubits", "envelopes"})
 _QUOTA_MAX = 2**62
 _NAME_CHARS_MAX = 64
 _WEIGHT_MAX = 2**20
+VHMS_MAX = 4096  # VHMs a run may create (destroyed ones included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +336,12 @@ class VhmTable:
             raise XdvError(
                 f"a live VHM is already named {name!r}",
                 code=ErrorCode.VHM_INVALID,
+                where="create_vhm",
+            )
+        if len(self._vhms) > VHMS_MAX:
+            raise XdvError(
+                f"a run creates at most {VHMS_MAX} VHMs",
+                code=ErrorCode.LIMIT_EXCEEDED,
                 where="create_vhm",
             )
         vhm_id = self._next_id
