@@ -131,16 +131,30 @@ def test_nested_quota_must_fit_inside_every_ancestor() -> None:
 
 @pytest.mark.spec("XDV-014-9")
 def test_terminate_vhm_ends_only_that_vhms_processes() -> None:
+
+    def holder() -> Any:
+        yield Reserve("K", "lane")
+        yield Sleep(50)
+
     kernel = Kernel()
-    doomed = kernel.create_vhm("doomed")
+    doomed = kernel.create_vhm("doomed", quotas={"processes": 5})
     nested = kernel.create_vhm("nested", parent=doomed)
     survivor = kernel.create_vhm("survivor")
-    a = kernel.spawn(sleeper, 50, vhm=doomed)
+    a = kernel.spawn(holder, vhm=doomed)
     b = kernel.spawn(sleeper, 50, vhm=nested)
     c = kernel.spawn(sleeper, 5, vhm=survivor)
     d = kernel.spawn(sleeper, 5)
-    assert kernel.terminate_vhm(doomed, reason="test") == [a, b]
+    result_holder: list[Any] = []
+
+    def terminator() -> Any:
+        lane = yield Reserve("K", "lane")
+        yield Sleep(3)
+        ended = yield Invoke(lane, "call", (lambda: kernel.terminate_vhm(doomed, reason="test"),))
+        result_holder.append(ended)
+
+    kernel.spawn(terminator)
     result = kernel.run()
+    assert result_holder == [[a, b]]
     assert result.exits[a].code == "VHM_TERMINATED" and result.exits[b].code == "VHM_TERMINATED"
     assert result.exits[c].ok and result.exits[d].ok
     (entry,) = of_type(entries(result), EventType.VHM_TERMINATE)
@@ -148,6 +162,9 @@ def test_terminate_vhm_ends_only_that_vhms_processes() -> None:
     assert entry.status == ErrorCode.VHM_TERMINATED
     kernel_vhms = kernel.vhms
     assert kernel_vhms.get(doomed).processes == () and kernel_vhms.get(doomed).live
+    assert kernel_vhms.get(doomed).usage["processes"] == 0
+    released = [e for e in of_type(entries(result), EventType.RESOURCE_RELEASE) if e.process == a]
+    assert [e.metadata["reason"] for e in released] == ["exit"]
 
 
 # ---------------------------------------------------------------- Spawn never amplifies rights
