@@ -24,8 +24,9 @@ The counts saturate just above their limits, so no count ever grows into a huge 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from xdv.errors import ErrorCode, XdvError
@@ -33,21 +34,11 @@ from xdv.inputs import exceeded, limit
 
 __all__ = ["Expansion", "check_qasm2", "check_qasm3", "check_text", "expansion", "line_of"]
 
-_OPEN = "([{"
-_CLOSE = ")]}"
-_TOKEN = re.compile(
-    r"""
-     (?P<space>\s+)
-    |(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
-    |(?P<string>"[^"\n]*"?)
-    |(?P<real>(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
-    |(?P<int>\d+)
-    |(?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-    |(?P<arrow>->|==)
-    |(?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+# Comments and strings, whose brackets and digits mean nothing (OpenQASM 2 has only line comments;
+# block comments are stripped too, so that their contents are never mistaken for code).
+_IGNORED = re.compile(r'//[^\n]*|/\*.*?(?:\*/|\Z)|"[^"\n]*"?', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^()\[\]{}]+")
+_LONG_DIGITS = re.compile(r"\d{19,}")
 
 
 def line_of(text: str, offset: int) -> int:
@@ -61,6 +52,11 @@ def _at(text: str, offset: int) -> str:
     return f"line {line}, column {column}"
 
 
+def _blank(match: re.Match[str]) -> str:
+    """A comment or string replaced by spaces (newlines kept, so offsets and lines still hold)."""
+    return re.sub(r"[^\n]", " ", match.group())
+
+
 def check_text(text: str, version: int, where: str) -> None:
     """Refuse OpenQASM text whose brackets nest too deeply, or OpenQASM 3 text too large for
     the reference parser. Brackets inside comments and strings are not counted."""
@@ -69,21 +65,33 @@ def check_text(text: str, version: int, where: str) -> None:
         if size > limit("qasm_v3_bytes_max"):
             raise exceeded("qasm_v3_bytes_max", f"{size} bytes of OpenQASM 3", where)
     bound = limit("qasm_nesting_max")
-    depth = 0
-    for match in _TOKEN.finditer(text):
-        if match.lastgroup != "other":
-            continue
-        char = match.group()
-        if char in _OPEN:
-            depth += 1
-            if depth > bound:
-                raise exceeded(
-                    "qasm_nesting_max",
-                    f"more than {bound} levels at {_at(text, match.start())}",
-                    where,
-                )
-        elif char in _CLOSE:
-            depth = max(0, depth - 1)
+    if sum(text.count(char) for char in "([{") <= bound:
+        return
+    import numpy as np
+
+    code = _IGNORED.sub(_blank, text)
+    brackets = np.frombuffer(_NOT_BRACKETS.sub("", code).encode("ascii"), dtype=np.uint8)
+    steps = np.where(np.isin(brackets, np.frombuffer(b"([{", dtype=np.uint8)), 1, -1)
+    # The depth never goes below zero (a stray closing bracket is the parser's to refuse): with
+    # S the running sum, the depth is S minus the lowest S so far (when below zero).
+    running = np.cumsum(steps)
+    depth = running - np.minimum(np.minimum.accumulate(running), 0)
+    if len(depth) and int(depth.max()) > bound:
+        offset = _nth_opening(code, int(np.argmax(depth > bound)))
+        raise exceeded(
+            "qasm_nesting_max", f"more than {bound} levels at {_at(text, offset)}", where
+        )
+
+
+def _nth_opening(code: str, position: int) -> int:
+    """The offset in ``code`` of its bracket number ``position`` (counting every bracket)."""
+    seen = -1
+    for offset, char in enumerate(code):
+        if char in "()[]{}":
+            seen += 1
+            if seen == position:
+                return offset
+    return len(code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,14 +174,15 @@ class _Totals:
         self.statements_max = limit("qasm_statements_max")
         self.calls_max = limit("qasm_gate_calls_max")
 
-    def declare(self, quantum: bool, size: int, name: str, at: str) -> None:
+    def declare(self, quantum: bool, size: int, name: str, at: Callable[[], str]) -> None:
+        """Count a register; ``at`` says where it is (called only to word a refusal)."""
         if quantum:
             self.qubits += size
             if self.qubits > limit("qasm_qubits_max"):
                 raise exceeded(
                     "qasm_qubits_max",
                     f"qubit register {name!r} of size {size} brings the total to "
-                    f"{self.qubits} ({at})",
+                    f"{self.qubits} ({at()})",
                     self.where,
                 )
         else:
@@ -182,11 +191,12 @@ class _Totals:
                 raise exceeded(
                     "qasm_clbits_max",
                     f"bit register {name!r} of size {size} brings the total to "
-                    f"{self.clbits} ({at})",
+                    f"{self.clbits} ({at()})",
                     self.where,
                 )
 
-    def add(self, times: int, cost: tuple[int, int], at: str) -> None:
+    def add(self, times: int, cost: tuple[int, int], at: Callable[[], str]) -> None:
+        """Count ``times`` uses of something that costs ``cost`` (statements, calls)."""
         statements, calls = cost
         self.statements += times * statements
         self.calls += times * calls
@@ -194,156 +204,112 @@ class _Totals:
             raise exceeded(
                 "qasm_statements_max",
                 f"more than {self.statements_max} statements once gates are inlined and "
-                f"broadcast ({at})",
+                f"broadcast ({at()})",
                 self.where,
             )
         if self.refuse_calls and self.calls > self.calls_max:
             raise exceeded(
                 "qasm_gate_calls_max",
-                f"more than {self.calls_max} calls of defined gates once inlined ({at})",
+                f"more than {self.calls_max} calls of defined gates once inlined ({at()})",
                 self.where,
             )
 
 
 # ---------------------------------------------------------------------------- OpenQASM 2
 
-_KEYWORDS_2 = frozenset({"OPENQASM", "include", "qreg", "creg", "gate", "opaque", "if"})
+# The patterns start with a literal (the regular expression engine then skips ahead fast); that
+# the keyword starts a word is checked on each match (_starts_word).
+_REGISTER = re.compile(r"reg\s+([A-Za-z_]\w*)\s*\[\s*(\d+)\s*\]")
+_GATE = re.compile(r"gate\s+([A-Za-z_]\w*)[^;{]*\{([^}]*)\}?")
+_OPAQUE = re.compile(r"opaque[^;]*;?")
+_NAME = re.compile(r"\s*(?:if\s*\([^)]*\)\s*)?([A-Za-z_]\w*)")
+_OPERAND = re.compile(r"\s*([A-Za-z_]\w*)\s*(\[)?")
+_SKIPPED = frozenset({"OPENQASM", "include", "qreg", "creg"})
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _starts_word(code: str, start: int) -> bool:
+    return start == 0 or not _word(code[start - 1])
+
+
+def _as_separator(match: re.Match[str]) -> str:
+    """A definition, in the text of the other statements: one separator, its lines kept."""
+    if not _starts_word(match.string, match.start()):
+        return match.group()
+    return ";" + "\n" * match.group().count("\n")
 
 
 def check_qasm2(text: str, where: str) -> None:
-    """Refuse OpenQASM 2 text that asks for too much (see the module doc)."""
+    """Refuse OpenQASM 2 text that asks for too much (see the module doc). Works on the text
+    with regular expressions (its statements are flat), and stops counting as soon as a limit
+    is passed, so a huge file costs no more than its first statements past the limit."""
+    code = _IGNORED.sub(_blank, text)
     literal_max = (1 << limit("qasm_literal_bits_max")) - 1
-    tokens: list[tuple[str, str, int]] = []
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind in ("space", "comment") or kind is None:
-            continue
-        value = match.group()
-        if kind == "int" and (len(value.lstrip("0")) > 20 or int(value) > literal_max):
+    for match in _LONG_DIGITS.finditer(code):
+        value, start = match.group(), match.start()
+        if start and (code[start - 1] == "." or _word(code[start - 1])):
+            continue  # the fraction of a real, or part of a name
+        if match.end() < len(code) and code[match.end()] in ".eE":
+            continue  # a real
+        if len(value) > 20 or int(value) > literal_max:
             shown = value if len(value) <= 24 else f"{value[:12]}...({len(value)} digits)"
             raise exceeded(
-                "qasm_literal_bits_max",
-                f"the integer {shown} at {_at(text, match.start())}",
-                where,
+                "qasm_literal_bits_max", f"the integer {shown} at {_at(text, start)}", where
             )
-        tokens.append((kind, value, match.start()))
-    _Qasm2Scan(text, tokens, where).run()
-
-
-class _Qasm2Scan:
-    def __init__(self, text: str, tokens: list[tuple[str, str, int]], where: str) -> None:
-        self.text = text
-        self.tokens = tokens
-        self.where = where
-        self.position = 0
-        self.registers: dict[str, int] = {}
-        self.bodies: dict[str, list[str | None]] = {}
-        self.expansion = Expansion({}, {})
-        self.totals = _Totals(where, refuse_calls=True)
-
-    def value(self, offset: int = 0) -> str:
-        index = self.position + offset
-        return self.tokens[index][1] if index < len(self.tokens) else ""
-
-    def skip_past(self, closing: str) -> None:
-        """Move past the next ``closing`` token outside any bracket opened on the way."""
-        depth = 0
-        while self.position < len(self.tokens):
-            value = self.tokens[self.position][1]
-            self.position += 1
-            if depth == 0 and value == closing:
-                return
-            if value in _OPEN:
-                depth += 1
-            elif value in _CLOSE:
-                depth -= 1
-                if depth < 0:
-                    return
-
-    def run(self) -> None:
-        while self.position < len(self.tokens):
-            kind, value, offset = self.tokens[self.position]
-            if kind != "ident":
-                self.position += 1
-            elif value in ("qreg", "creg"):
-                self.register(value == "qreg", offset)
-            elif value == "gate":
-                self.gate()
-            elif value == "if":
-                self.position += 1
-                if self.value() == "(":
-                    self.position += 1
-                    self.skip_past(")")
-            elif value in _KEYWORDS_2:
-                self.skip_past(";")
-            else:
-                self.statement(offset)
-
-    def register(self, quantum: bool, offset: int) -> None:
-        name, opening, size, closing = (self.value(i) for i in range(1, 5))
-        if opening == "[" and closing == "]" and size.isdigit():
-            self.registers[name] = int(size)
-            self.totals.declare(quantum, int(size), name, _at(self.text, offset))
-        self.skip_past(";")
-
-    def gate(self) -> None:
-        name = self.value(1)
-        at = _at(self.text, self.tokens[self.position][2])
-        self.skip_past("{")
-        callees: list[str | None] = []
-        start = self.position
-        while self.position < len(self.tokens):
-            kind, value, _ = self.tokens[self.position]
-            if value == "}":
-                break
-            if self.position == start or self.tokens[self.position - 1][1] == ";":
-                callees.append(value if kind == "ident" else None)
-            self.position += 1
-        self.position += 1
+    totals = _Totals(where, refuse_calls=True)
+    registers: dict[str, int] = {}
+    for match in _REGISTER.finditer(code):
+        start = match.start() - 1
+        if start < 0 or code[start] not in "qc" or (start and _word(code[start - 1])):
+            continue
+        name, size = match.groups()
+        registers[name] = int(size)
+        totals.declare(code[start] == "q", int(size), name, partial(_at, text, start))
+    gates = Expansion({}, {})
+    for match in _GATE.finditer(code):
+        if not _starts_word(code, match.start()):
+            continue
+        name, body = match.groups()
         # Definitions precede their use in OpenQASM 2, so each is expanded as it comes (a name
         # not yet defined counts one; Qiskit's parser refuses it).
         statements, calls = 0, 0
-        for callee in callees:
-            cost = self.expansion.cost(callee) if callee is not None else (1, 0)
+        for statement in (body or "").split(";"):
+            callee = _NAME.match(statement)
+            if callee is None:
+                continue
+            cost = gates.cost(callee.group(1))
             statements += cost[0]
             calls += cost[1]
-        statements_max = self.totals.statements_max
-        if statements > statements_max:
+        if statements > totals.statements_max:
             raise exceeded(
                 "qasm_statements_max",
-                f"gate {name!r} expands to more than {statements_max} statements ({at})",
-                self.where,
+                f"gate {name!r} expands to more than {totals.statements_max} statements "
+                f"({_at(text, match.start())})",
+                where,
             )
-        if name:
-            self.expansion.statements[name] = statements
-            self.expansion.calls[name] = _cap(calls, self.totals.calls_max)
-
-    def statement(self, offset: int) -> None:
-        name = self.value()
-        self.position += 1
-        if self.value() == "(":
-            self.position += 1
-            self.skip_past(")")
+        gates.statements[name] = statements
+        gates.calls[name] = _cap(calls, totals.calls_max)
+    # The statements outside definitions, each with the registers it is broadcast over.
+    flat = _OPAQUE.sub(_as_separator, _GATE.sub(_as_separator, code))
+    line = 1
+    for statement in flat.split(";"):
+        first, line = line, line + statement.count("\n")
+        named = _NAME.match(statement)
+        if named is None or named.group(1) in _SKIPPED:
+            continue
+        rest = statement[named.end() :]
+        if rest.lstrip().startswith("("):
+            rest = rest[rest.rfind(")") + 1 :]  # operands never hold parentheses
         times = 1
-        depth = 0
-        bare = True
-        while self.position < len(self.tokens):
-            kind, value, _ = self.tokens[self.position]
-            self.position += 1
-            if value == ";" and depth == 0:
-                break
-            if value in _OPEN:
-                depth += 1
-                bare = False
-            elif value in _CLOSE:
-                depth -= 1
-            elif depth == 0 and value in (",", "->"):
-                bare = True
-            elif depth == 0 and kind == "ident" and bare:
-                following = self.value()
-                if following != "[":
-                    times = max(times, self.registers.get(value, 1))
-        self.totals.add(times, self.expansion.cost(name), _at(self.text, offset))
+        for operand in re.split(r",|->", rest):
+            bare = _OPERAND.match(operand)
+            if bare is not None and bare.group(2) is None:
+                times = max(times, registers.get(bare.group(1), 1))
+        here = first + statement.count("\n", 0, named.start(1))
+        totals.add(times, gates.cost(named.group(1)), partial("line {}".format, here))
 
 
 # ---------------------------------------------------------------------------- OpenQASM 3
@@ -372,7 +338,8 @@ def check_qasm3(program: Any, where: str) -> bool:
     while pending:
         node = pending.pop()
         span = getattr(node, "span", None)
-        at = f"line {span.start_line}" if span is not None else "the program"
+        at = partial("line {}".format, span.start_line) if span is not None else _program
+
         if isinstance(node, ast.QubitDeclaration):
             size = _literal(node.size)
             if size is None:
@@ -408,6 +375,10 @@ def check_qasm3(program: Any, where: str) -> bool:
         elif not isinstance(node, ast.QuantumGateDefinition):
             totals.add(1, (1, 0), at)
     return known and totals.calls <= totals.calls_max
+
+
+def _program() -> str:
+    return "the program"
 
 
 def _literal(node: Any) -> int | None:
