@@ -16,7 +16,15 @@ from xdv.core import Operation
 from xdv.dpl._build import build_dir
 from xdv.dpl._checker import CheckedProgram, check
 from xdv.dpl._codegen import compile_k
-from xdv.dpl._diagnostics import CODES, Diagnostic, DplStaticError, Source, Span, render
+from xdv.dpl._diagnostics import (
+    CODES,
+    Diagnostic,
+    Diagnostics,
+    DplStaticError,
+    Source,
+    Span,
+    render,
+)
 from xdv.dpl._dir import (
     DIR_FORMAT,
     DIR_VERSION,
@@ -134,7 +142,10 @@ def analyze(text: str, name: str = "<input>", profile: str | None = None) -> Com
     if any(d.severity == "error" for d in diagnostics):
         return Compiled(source, diagnostics, None)
     checked = check(program, profile)
-    diagnostics = diagnostics + checked.diagnostics
+    combined = Diagnostics(text)
+    combined.extend(diagnostics)
+    combined.extend(checked.diagnostics)
+    diagnostics = combined.final()
     if not checked.ok:
         return Compiled(source, diagnostics, None)
     return Compiled(source, diagnostics, build_dir(checked))

@@ -131,13 +131,18 @@ def _generators(program: DirProgram, entry: str) -> set[str]:
         calls[process.name] = found.callees
         if process.effects or found.crosses:
             marked.add(process.name)
-    changed = True
-    while changed:
-        changed = False
-        for name, callees in calls.items():
-            if name not in marked and callees & marked:
-                marked.add(name)
-                changed = True
+    # Mark the callers of marked processes, transitively (a worklist over the reversed call
+    # graph: linear however long a call chain is).
+    callers: dict[str, list[str]] = {}
+    for name, callees in calls.items():
+        for callee in callees:
+            callers.setdefault(callee, []).append(name)
+    pending = list(marked)
+    while pending:
+        for caller in callers.get(pending.pop(), ()):
+            if caller not in marked:
+                marked.add(caller)
+                pending.append(caller)
     return marked
 
 
