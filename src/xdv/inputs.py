@@ -74,6 +74,8 @@ LIMITS: dict[str, Limit] = {
         Limit("dpl_int_bits_max", 4096, "bits", "a DPL integer (literal or computed)"),
         Limit("dpl_string_chars_max", 1 << 20, "characters", "a DPL string or shown value"),
         Limit("dpl_qubits_max", 4096, "qubits", "qubits one DPL Q process allocates"),
+        Limit("dpl_constraint_depth_max", 24, "levels", "nesting of one DPL Φ constraint"),
+        Limit("dpl_constraint_nodes_max", 100_000, "nodes", "size of one DPL Φ constraint"),
         # OpenQASM (names start with qasm_).
         # Φ problems (names start with problem_).
         # Traces, audit files, proofs and witnesses (names start with trace_, cbor_, proof_,

@@ -59,7 +59,18 @@ HELPERS = (
     "_show",
     "_Shape",
     "_cross",
+    "_imul",
+    "_concat",
+    "_interp",
+    "_bounded",
+    "_over",
+    "_B",
 )
+# A multiplication by a literal smaller than this is not checked where it happens: it grows a
+# value by at most 32 bits, and the assignment that keeps the value checks it (docs/dpl.md §12).
+_SMALL_FACTOR = 1 << 32
+# Types whose values hold no integer (or are bounded by construction): stored without a check.
+_UNCHECKED = frozenset({"Float", "Bool", "String", "Unit", "Bits", "Counts", "Witness", "Qubits"})
 
 
 def python_name(key: str) -> str:
@@ -86,6 +97,16 @@ def compile_k(program: DirProgram, entry: str) -> str:
         "    def _steps_left():\n"
         "        return _n\n"
         f"    return {{{exported}, '_steps_left': _steps_left}}\n"
+    )
+
+
+def _small(node: Expression) -> bool:
+    """Whether ``node`` is an integer literal below ``_SMALL_FACTOR`` in magnitude."""
+    return (
+        isinstance(node, Literal)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+        and -_SMALL_FACTOR < node.value < _SMALL_FACTOR
     )
 
 
@@ -212,7 +233,18 @@ class _Codegen(DirVisitor[str, None]):
         self.emit(f"v{node.slot} = {node.value.accept(self)}")
 
     def visit_assign(self, node: Assign) -> None:
-        self.emit(f"v{node.slot} = {node.value.accept(self)}")
+        # A mutable binding is where a value can grow from one loop iteration to the next, so
+        # an integer kept there is checked against dpl_int_bits_max (one inline comparison).
+        value = node.value.accept(self)
+        kind = node.value.type
+        if kind == "Int":
+            self.emit(f"v{node.slot} = {value}")
+            self.emit(f"if not -_B < v{node.slot} < _B:")
+            self.emit(f"_over(v{node.slot})", self.depth + 1)
+        elif kind in _UNCHECKED:
+            self.emit(f"v{node.slot} = {value}")
+        else:
+            self.emit(f"v{node.slot} = _bounded({value})")
 
     def visit_effect(self, node: Effect) -> None:
         self.emit(f"yield _effect({node.kind!r}, {node.value.accept(self)})")
@@ -286,6 +318,10 @@ class _Codegen(DirVisitor[str, None]):
             return f"{helper}({left}, {right})"
         if op == "%":
             return f"_imod({left}, {right})"
+        if op == "*" and node.type == "Int" and not (_small(node.left) or _small(node.right)):
+            return f"_imul({left}, {right})"
+        if op == "+" and node.type == "String":
+            return f"_concat({left}, {right})"
         python = {"&&": "and", "||": "or"}.get(op, op)
         return f"({left} {python} {right})"
 
@@ -299,8 +335,8 @@ class _Codegen(DirVisitor[str, None]):
         return f"(yield from {call})" if node.process in self.generators else call
 
     def visit_cross_call(self, node: CrossCall) -> str:
-        args = "".join(arg.accept(self) + ", " for arg in node.args)
-        return f"(yield from _cross({node.bind}, {node.target!r}, ({args})))"
+        args = "".join(", " + arg.accept(self) for arg in node.args)
+        return f"(yield from _cross({node.bind}, {node.target!r}{args}))"
 
     def visit_quantum_operation(self, node: QuantumOperation) -> str:
         return self.refuse(node)  # q:: operations run only in Q processes
@@ -309,11 +345,8 @@ class _Codegen(DirVisitor[str, None]):
         return self.refuse(node)  # phi:: variables exist only in Φ processes
 
     def visit_interpolation(self, node: Interpolation) -> str:
-        pieces = [
-            repr(part) if isinstance(part, str) else f"_show({part.accept(self)})"
-            for part in node.parts
-        ]
-        return "(" + " + ".join(pieces) + ")" if pieces else "''"
+        pieces = [repr(part) if isinstance(part, str) else part.accept(self) for part in node.parts]
+        return f"_interp({', '.join(pieces)})" if pieces else "''"
 
     def visit_shape_literal(self, node: ShapeLiteral) -> str:
         fields = ", ".join(f"{name!r}: {value.accept(self)}" for name, value in node.fields)

@@ -37,16 +37,22 @@ from xdv.dpl._dir import (
 from xdv.dpl._dir_parse import parse_dir
 from xdv.dpl._lower import PhiValues, evaluate_constraint, lower_phi, lower_q
 from xdv.dpl._values import (
+    INT_MAGNITUDE,
     DplAdmissibilityFailure,
     DplContractViolation,
     DplRuntimeFailure,
     ShapeValue,
     Witness,
+    bounded,
+    concat,
     fdiv,
     field,
     idiv,
     imod,
+    imul,
     index,
+    interpolate,
+    over,
     show,
 )
 from xdv.errors import ErrorCode
@@ -179,6 +185,12 @@ class Program:
             "_show": show,
             "_Shape": ShapeValue,
             "_cross": self.cross,
+            "_imul": imul,
+            "_concat": concat,
+            "_interp": interpolate,
+            "_bounded": bounded,
+            "_over": over,
+            "_B": INT_MAGNITUDE,
         }
         namespace: dict[str, Any] = {}
         exec(compile(self.source, f"<dpl {program.sha256[:12]}>", "exec"), namespace)
@@ -214,7 +226,7 @@ class Program:
 
     # -- binds
 
-    def cross(self, bind_index: int, target: str, args: tuple[Any, ...]) -> Steps:
+    def cross(self, bind_index: int, target: str, *args: Any) -> Steps:
         """Exercise bind ``bind_index`` to run ``target`` (a Q or Φ process)."""
         bind = self.program.binds[bind_index]
         process = self.processes[target]
