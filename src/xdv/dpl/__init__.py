@@ -41,7 +41,7 @@ from xdv.dpl._dir import (
 )
 from xdv.dpl._dir_parse import DirFormatError, parse_dir
 from xdv.dpl._disassemble import disassemble
-from xdv.dpl._init_helpers import read_text
+from xdv.dpl._init_helpers import read_dir_document, read_text
 from xdv.dpl._lower import PhiBuilder, QCircuit, lower_phi, lower_q
 from xdv.dpl._parser import parse
 from xdv.dpl._values import (
@@ -106,6 +106,7 @@ __all__ = [
     "lower_q",
     "parse",
     "parse_dir",
+    "read_dir_document",
     "read_text",
     "render",
     "show",

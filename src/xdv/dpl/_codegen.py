@@ -65,10 +65,15 @@ HELPERS = (
     "_bounded",
     "_over",
     "_B",
+    "_NB",
 )
 # A multiplication by a literal smaller than this is not checked where it happens: it grows a
-# value by at most 32 bits, and the assignment that keeps the value checks it (docs/dpl.md §12).
-_SMALL_FACTOR = 1 << 32
+# value by at most 8 bits, and the assignment that keeps the value checks it (docs/dpl.md §12).
+_SMALL_FACTOR = 1 << 8
+# A loop that makes no call and assigns integers at most this many times checks its integer
+# bindings once per slice (in the slice's branch of its step count) instead of at each store:
+# between two checks a value grows by a bounded amount, and the hot loop pays nothing.
+_DEFERRED_ASSIGNS_MAX = 8
 # Types whose values hold no integer (or are bounded by construction): stored without a check.
 _UNCHECKED = frozenset({"Float", "Bool", "String", "Unit", "Bits", "Counts", "Witness", "Qubits"})
 
@@ -111,6 +116,30 @@ def _small(node: Expression) -> bool:
 
 
 # ---------------------------------------------------------------------- analyses
+
+
+class _Assigns(DirWalker):
+    """How many integer assignments a loop body makes (nested loops included)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def visit_assign(self, node: Assign) -> None:
+        self.count += node.value.type == "Int"
+        super().visit_assign(node)
+
+
+def _deferred(condition: tuple[Expression, ...], body: tuple[Statement, ...]) -> bool:
+    """Whether a loop may check its integer bindings once per slice: it calls nothing (so
+    every step it takes is its own, or a nested loop's, which checks too) and assigns few."""
+    calls = _Calls()
+    calls.walk_expressions(condition)
+    calls.walk_statements(body)
+    if calls.count:
+        return False
+    assigns = _Assigns()
+    assigns.walk_statements(body)
+    return assigns.count <= _DEFERRED_ASSIGNS_MAX
 
 
 class _Calls(DirWalker):
@@ -180,6 +209,9 @@ class _Codegen(DirVisitor[str, None]):
         self.temporaries = 0
         self.depth = 0
         self.generator = False
+        # Mutable Int bindings in scope, innermost block last; whether stores are deferred.
+        self.integers: list[list[int]] = [[]]
+        self.deferred = False
 
     def unsupported(self, node: Node) -> Exception:
         family = "expression" if isinstance(node, Expression) else "statement"
@@ -198,25 +230,38 @@ class _Codegen(DirVisitor[str, None]):
         self.emit(f"def {python_name(process.name)}({params}):", 0)
         self.emit("nonlocal _n", 1)
         self.temporaries = 0
+        self.integers = [[]]
+        self.deferred = False
         self.block(process.body, 1)
         if self.generator:
             self.emit("return None", 1)
             self.emit("yield  # makes this a generator", 1)
         self.emit("", 0)
 
-    def tick(self, steps: int = 1) -> None:
+    def tick(self, steps: int = 1, check: tuple[int, ...] = ()) -> None:
         # Count `steps` VM steps down the slice counter, a closure cell shared by every process
         # of the program (cheaper than a global, an attribute or a list); `_fuel` accounts the
-        # finished slice, enforces the step budget and starts the next slice.
+        # finished slice, enforces the step budget and starts the next slice. `check`: the
+        # integer bindings a deferred loop checks once per slice.
         if steps < 1:
             return
         self.emit(f"if (_n := _n - {steps}) < 0:")
         self.emit("_n = _fuel(_n)", self.depth + 1)
+        if check:
+            self.emit(self.check_integers(check), self.depth + 1)
         if self.generator:
             self.emit("yield _Yield()", self.depth + 1)
 
+    @staticmethod
+    def check_integers(slots: tuple[int, ...]) -> str:
+        return f"_bounded(({''.join(f'v{slot}, ' for slot in slots)}))"
+
+    def visible_integers(self) -> tuple[int, ...]:
+        return tuple(slot for scope in self.integers for slot in scope)
+
     def block(self, body: tuple[Statement, ...], depth: int) -> None:
         outer, self.depth = self.depth, depth
+        self.integers.append([])
         if not body:
             self.emit("pass")
         for node in body:
@@ -225,21 +270,42 @@ class _Codegen(DirVisitor[str, None]):
             # itself.
             self.tick(_count_calls(node.expressions()))
             node.accept(self)
+        self.integers.pop()
         self.depth = outer
+
+    def loop(
+        self, node: While | For, head: str, steps: int, condition: tuple[Expression, ...]
+    ) -> None:
+        deferred = self.deferred or _deferred(condition, node.body)
+        check = self.visible_integers() if deferred else ()
+        self.emit(head)
+        self.depth += 1
+        self.tick(steps, check)
+        self.depth -= 1
+        outer, self.deferred = self.deferred, deferred
+        self.block(node.body, self.depth + 1)
+        self.deferred = outer
+        if check and not outer:
+            # The last slice of the loop, checked once it ends.
+            self.emit(self.check_integers(check))
 
     # -- statements
 
     def visit_let(self, node: Let) -> None:
         self.emit(f"v{node.slot} = {node.value.accept(self)}")
+        if node.mutable and node.type == "Int":
+            self.integers[-1].append(node.slot)
 
     def visit_assign(self, node: Assign) -> None:
         # A mutable binding is where a value can grow from one loop iteration to the next, so
         # an integer kept there is checked against dpl_int_bits_max (one inline comparison).
         value = node.value.accept(self)
         kind = node.value.type
-        if kind == "Int":
+        if kind == "Int" and self.deferred:
+            self.emit(f"v{node.slot} = {value}")  # checked once per slice by its loop
+        elif kind == "Int":
             self.emit(f"v{node.slot} = {value}")
-            self.emit(f"if not -_B < v{node.slot} < _B:")
+            self.emit(f"if not _NB < v{node.slot} < _B:")
             self.emit(f"_over(v{node.slot})", self.depth + 1)
         elif kind in _UNCHECKED:
             self.emit(f"v{node.slot} = {value}")
@@ -267,19 +333,12 @@ class _Codegen(DirVisitor[str, None]):
             self.block(node.otherwise, self.depth + 1)
 
     def visit_while(self, node: While) -> None:
-        self.emit(f"while {node.condition.accept(self)}:")
-        self.depth += 1
-        self.tick(1 + _count_calls((node.condition,)))
-        self.depth -= 1
-        self.block(node.body, self.depth + 1)
+        head = f"while {node.condition.accept(self)}:"
+        self.loop(node, head, 1 + _count_calls((node.condition,)), (node.condition,))
 
     def visit_for(self, node: For) -> None:
         low, high = node.low.accept(self), node.high.accept(self)
-        self.emit(f"for v{node.slot} in range({low}, {high}):")
-        self.depth += 1
-        self.tick()
-        self.depth -= 1
-        self.block(node.body, self.depth + 1)
+        self.loop(node, f"for v{node.slot} in range({low}, {high}):", 1, ())
 
     def visit_break(self, node: Break) -> None:
         self.emit("break")

@@ -191,6 +191,7 @@ class Program:
             "_bounded": bounded,
             "_over": over,
             "_B": INT_MAGNITUDE,
+            "_NB": -INT_MAGNITUDE,
         }
         namespace: dict[str, Any] = {}
         exec(compile(self.source, f"<dpl {program.sha256[:12]}>", "exec"), namespace)
