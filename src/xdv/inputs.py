@@ -76,6 +76,9 @@ LIMITS: dict[str, Limit] = {
         Limit("dpl_qubits_max", 4096, "qubits", "qubits one DPL Q process allocates"),
         Limit("dpl_constraint_depth_max", 24, "levels", "nesting of one DPL Φ constraint"),
         Limit("dpl_constraint_nodes_max", 100_000, "nodes", "size of one DPL Φ constraint"),
+        Limit("dpl_effects_max", 100_000, "effects", "effects one DPL run performs"),
+        Limit("dpl_effect_chars_max", 64 * _MIB, "characters", "text of one DPL run's effects"),
+        Limit("dpl_exercises_max", 1000, "exercises", "bind exercises (Q or Φ jobs) of a run"),
         # OpenQASM (names start with qasm_).
         # Φ problems (names start with problem_).
         # Traces, audit files, proofs and witnesses (names start with trace_, cbor_, proof_,

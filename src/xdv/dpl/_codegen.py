@@ -44,7 +44,7 @@ from xdv.dpl._dir import (
 )
 from xdv.dpl._values import DplRuntimeFailure
 
-__all__ = ["HELPERS", "compile_k", "python_name"]
+__all__ = ["HELPERS", "NODES_PER_STEP", "compile_k", "python_name", "weight"]
 
 # Names the generated code receives from the runtime (the parameters of `_program`).
 HELPERS = (
@@ -88,7 +88,10 @@ def compile_k(program: DirProgram, entry: str) -> str:
     """The Python source of every K process of ``program``: one function ``_program(helpers…,
     slice)`` that returns the process functions by name (and ``_steps_left``)."""
     generators = _generators(program, entry)
-    codegen = _Codegen(generators)
+    weights = {
+        process.name: weight(process.body) for process in program.processes if process.regime == "K"
+    }
+    codegen = _Codegen(generators, weights)
     names = []
     for process in program.processes:
         if process.regime == "K":
@@ -116,6 +119,41 @@ def _small(node: Expression) -> bool:
 
 
 # ---------------------------------------------------------------------- analyses
+
+# One VM step pays for a bounded amount of work: a loop iteration costs one step, plus one per
+# NODES_PER_STEP nodes of its body beyond the first NODES_FREE, and a call one step plus as
+# much for the callee's body (a nested loop's body is charged by its own iterations). Small
+# bodies cost one step; a body of thousands of statements cannot make a step arbitrarily long.
+NODES_PER_STEP = 4
+NODES_FREE = 8
+
+
+def extra_steps(nodes: int) -> int:
+    """The steps a body of ``nodes`` DIR nodes costs beyond the first."""
+    return max(0, nodes - NODES_FREE) // NODES_PER_STEP
+
+
+def weight(body: tuple[Statement, ...]) -> int:
+    """The DIR nodes of ``body`` (statements and expressions), without the bodies of the loops
+    in it, counted with an explicit stack."""
+    count = 0
+    pending: list[object] = list(body)
+    while pending:
+        item = pending.pop()
+        if isinstance(item, tuple):
+            pending.extend(item)
+            continue
+        if not isinstance(item, Node):
+            continue
+        count += 1
+        if isinstance(item, While | For):
+            pending.extend(item.expressions())
+            continue
+        for name in item.__dataclass_fields__:
+            value = getattr(item, name)
+            if isinstance(value, Node | tuple):
+                pending.append(value)
+    return count
 
 
 class _Assigns(DirWalker):
@@ -147,11 +185,13 @@ class _Calls(DirWalker):
 
     def __init__(self) -> None:
         self.callees: set[str] = set()
+        self.called: list[str] = []
         self.crosses = False
         self.count = 0
 
     def visit_call(self, node: Call) -> None:
         self.callees.add(node.process)
+        self.called.append(node.process)
         self.count += 1
         super().visit_call(node)
 
@@ -159,13 +199,6 @@ class _Calls(DirWalker):
         self.crosses = True
         self.count += 1
         super().visit_cross_call(node)
-
-
-def _count_calls(nodes: tuple[Expression, ...]) -> int:
-    """How many process calls (same-regime or across a bind) the expressions make."""
-    calls = _Calls()
-    calls.walk_expressions(nodes)
-    return calls.count
 
 
 def _generators(program: DirProgram, entry: str) -> set[str]:
@@ -203,8 +236,9 @@ class _Codegen(DirVisitor[str, None]):
     """Statements append lines at ``depth`` (inside a generator when ``generator``);
     expressions are Python expression text."""
 
-    def __init__(self, generators: set[str]) -> None:
+    def __init__(self, generators: set[str], weights: dict[str, int]) -> None:
         self.generators = generators
+        self.weights = weights
         self.lines: list[str] = []
         self.temporaries = 0
         self.depth = 0
@@ -268,14 +302,23 @@ class _Codegen(DirVisitor[str, None]):
             # The calls a statement makes (outside its nested blocks) are charged when it
             # starts: one step each, so a leaf call costs its caller one step and nothing in
             # itself.
-            self.tick(_count_calls(node.expressions()))
+            self.tick(self.charge(node.expressions()))
             node.accept(self)
         self.integers.pop()
         self.depth = outer
 
+    def charge(self, nodes: tuple[Expression, ...]) -> int:
+        """The steps the calls in ``nodes`` cost: one per call, and one per NODES_PER_STEP nodes
+        of a K callee's body."""
+        calls = _Calls()
+        calls.walk_expressions(nodes)
+        extra = sum(extra_steps(self.weights.get(name, 0)) for name in calls.called)
+        return calls.count + extra
+
     def loop(
         self, node: While | For, head: str, steps: int, condition: tuple[Expression, ...]
     ) -> None:
+        steps += extra_steps(weight(node.body))
         deferred = self.deferred or _deferred(condition, node.body)
         check = self.visible_integers() if deferred else ()
         self.emit(head)
@@ -334,7 +377,7 @@ class _Codegen(DirVisitor[str, None]):
 
     def visit_while(self, node: While) -> None:
         head = f"while {node.condition.accept(self)}:"
-        self.loop(node, head, 1 + _count_calls((node.condition,)), (node.condition,))
+        self.loop(node, head, 1 + self.charge((node.condition,)), (node.condition,))
 
     def visit_for(self, node: For) -> None:
         low, high = node.low.accept(self), node.high.accept(self)
