@@ -74,6 +74,7 @@ LIMITS: dict[str, Limit] = {
         Limit("dpl_int_bits_max", 4096, "bits", "a DPL integer (literal or computed)"),
         Limit("dpl_string_chars_max", 1 << 20, "characters", "a DPL string or shown value"),
         Limit("dpl_qubits_max", 4096, "qubits", "qubits one DPL Q process allocates"),
+        Limit("dpl_value_cells_max", 1_000_000, "cells", "scalars in one DPL array value"),
         Limit("dpl_constraint_depth_max", 24, "levels", "nesting of one DPL Φ constraint"),
         Limit("dpl_constraint_nodes_max", 100_000, "nodes", "size of one DPL Φ constraint"),
         Limit("dpl_effects_max", 100_000, "effects", "effects one DPL run performs"),

@@ -339,9 +339,10 @@ def test_a_shape_kept_in_a_mutable_binding_is_checked() -> None:
 
 def test_showing_a_shared_array_is_bounded_without_building_its_text() -> None:
     lets = 'let s0 = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; ' + "".join(
-        f"let s{i + 1} = [s{i}, s{i}, s{i}, s{i}]; " for i in range(12)
+        f"let s{i + 1} = [s{i}, s{i}, s{i}, s{i}]; " for i in range(9)
     )
-    _, _, failure = run("K main { " + lets + "emit s12; }")
+    # 4**9 cells (within dpl_value_cells_max) of 32 characters: 8 MiB of text, never built.
+    _, _, failure = run("K main { " + lets + "emit s9; }")
     assert limit_failure(failure, "dpl_string_chars_max"), failure
 
 
@@ -461,3 +462,19 @@ def test_generated_deep_programs_are_refused_or_compile_to_code_cpython_accepts(
     Program(program)  # compiles the K code: never SyntaxError, IndentationError, RecursionError
     assert parse_dir(dir_document(program)) == program
     assert disassemble(program)
+
+
+def test_arrays_built_by_let_chains_are_bounded_statically() -> None:
+    nested = "let a0 = 1; " + "".join(f"let a{i + 1} = [a{i}]; " for i in range(3000))
+    start = time.perf_counter()
+    refused(main(nested), "dpl_type_depth_max")
+    assert time.perf_counter() - start < 5
+    doubled = "let a0 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]; " + "".join(
+        f"let a{i + 1} = [a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}]; "
+        for i in range(6)
+    )
+    refused(main(doubled), "dpl_value_cells_max")
+    shapes = "shape P { a: Int[1000]; b: Int; } shape R { p: P; q: P; } "
+    items = ", ".join(["r"] * 600)
+    refused(shapes + "K f(r: R) { let big = [" + items + "]; } " + main(""), "dpl_value_cells_max")
+    assert analyze(main("let a = [[1, 2], [3, 4]]; emit a;")).ok
