@@ -920,6 +920,14 @@ class _Parser:
 
 def parse(text: str) -> tuple[ast.Program, list[Diagnostic]]:
     """Parse DPL source text; return the program and every lexical and syntax diagnostic."""
+    bound = limit("dpl_source_bytes_max")
+    if len(text) > bound:
+        # Refused before lexing: the front-end's time grows with the text.
+        found = f"a source of {len(text)} characters"
+        span = Span(bound, bound)
+        return ast.Program(), [
+            Diagnostic(LIMIT_CODE, limit_message("dpl_source_bytes_max", found), span)
+        ]
     tokens, diagnostics = tokenize(text)
     parser = _Parser(tokens, diagnostics)
     try:

@@ -149,6 +149,13 @@ def test_blocks_and_loops_at_their_limits_compile_and_run() -> None:
     assert failure is None and emitted[-1]["value"] == "7"
 
 
+def test_a_source_beyond_the_size_bound_is_refused_before_lexing() -> None:
+    text = main("emit [" + "1, " * (limit("dpl_source_bytes_max") // 3) + "1];")
+    start = time.perf_counter()
+    refused(text, "dpl_source_bytes_max")
+    assert time.perf_counter() - start < 5
+
+
 def test_too_many_statements_stop_the_parser_with_one_diagnostic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -378,7 +385,7 @@ def test_source_files_are_read_bounded_and_strictly(tmp_path: Path) -> None:
         read_text(pipe)
     assert error.value.code is ErrorCode.INPUT_NOT_REGULAR
     big = tmp_path / "big.ds"
-    big.write_bytes(b" " * (limit("source_bytes_max") + 1))
+    big.write_bytes(b" " * (limit("dpl_source_bytes_max") + 1))
     with pytest.raises(XdvError) as error:
         read_text(big)
     assert error.value.code is ErrorCode.INPUT_LIMIT_EXCEEDED
