@@ -64,7 +64,7 @@ LIMITS: dict[str, Limit] = {
         # toolchain (checker, DIR, code generation) far below Python's recursion limit, and the
         # generated K code below CPython's own limits (200 nested parentheses, 100 indentation
         # levels, 20 nested loops).
-        Limit("dpl_source_bytes_max", _MIB, "bytes", "a DPL source file (or text) as compiled"),
+        Limit("dpl_source_bytes_max", _MIB // 2, "bytes", "a DPL source file (or compiled text)"),
         Limit("dpl_expression_depth_max", 64, "levels", "nesting of one DPL expression"),
         Limit("dpl_block_depth_max", 32, "levels", "nesting of DPL blocks, else-if chains, forges"),
         Limit("dpl_loop_depth_max", 16, "levels", "nesting of DPL while and for loops"),
