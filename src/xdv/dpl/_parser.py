@@ -461,14 +461,16 @@ class _Parser:
             return ("name", token.text)
         if self.at("["):
             self.nest_type(token.span)
-            self.advance()
-            items: list[Any] = []
-            while not self.at("]"):
-                items.append(self.constant())
-                if not self.accept(","):
-                    break
-            self.expect("]")
-            self.depth -= 1
+            try:
+                self.advance()
+                items: list[Any] = []
+                while not self.at("]"):
+                    items.append(self.constant())
+                    if not self.accept(","):
+                        break
+                self.expect("]")
+            finally:
+                self.depth -= 1
             return items
         raise self.fail("a literal value")
 
