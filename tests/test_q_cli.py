@@ -132,6 +132,20 @@ def test_qrun_bad_input_files_get_typed_errors_and_exit_65(tmp_path: Path) -> No
     assert "byte 0xe9 at offset 28" in messages["latin1.qasm"]
     assert "qasm_literal_bits_max" in messages["panic.qasm"]
     assert "qasm_qubits_max" in messages["huge.qasm"]
+    # A circuit Aer must simulate shot by shot (a conditional) with 100,000 shots: about 30 s of
+    # simulation, refused from its description before the run starts.
+    teleport = tmp_path / "feed_forward.qasm"
+    teleport.write_text(
+        'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nh q[0];\n'
+        "c[0] = measure q[0];\nif (c[0]) x q[1];\nc[1] = measure q[1];\n",
+        encoding="utf-8",
+    )
+    done = xdv("qrun", str(teleport), "--shots", "100000", "--json", timeout=60)
+    assert done.returncode == 65, (done.stdout, done.stderr)
+    error = json.loads(done.stdout)["error"]
+    assert error["code"] == "INPUT_LIMIT_EXCEEDED" and "qasm_work_max" in error["message"]
+    assert "drop the classical control" in error["message"]
+    assert error["where"] == str(teleport)
     fifo = tmp_path / "fifo.qasm"
     os.mkfifo(fifo)
     done = xdv("qrun", str(fifo), "--json", timeout=60)

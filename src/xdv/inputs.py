@@ -107,6 +107,13 @@ LIMITS: dict[str, Limit] = {
         ),
         Limit("qasm_literal_bits_max", 63, "bits", "an integer literal in OpenQASM 2 text"),
         Limit(
+            "qasm_work_max",
+            250_000_000,
+            "work units",
+            "simulation a Q job repeats when it runs shot by shot: (shots - 1) passes of the "
+            "circuit (docs/q-domain.md says how a pass is counted)",
+        ),
+        Limit(
             "qasm_int_bits_max",
             1024,
             "bits",

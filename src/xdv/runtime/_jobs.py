@@ -43,10 +43,12 @@ def q_job(
 ) -> Workload:
     """The Q job that runs ``circuit`` (OpenQASM 2 or 3 text; ``name`` names it in errors) for
     ``shots`` shots on ``provider``; CIRCUIT_INVALID if it does not parse."""
-    from xdv.domains.q import parse_circuit
+    from xdv.domains.q import check_job_work, parse_circuit
     from xdv.domains.q.workloads import QRUN_TARGET
 
     parsed = parse_circuit(circuit, name)
+    # Refused here, before the run starts, as the Q manager would refuse it (exit 65).
+    check_job_work(parsed, shots, provider=provider, method=method, noise=noise, where=name)
     terms: dict[str, Any] = {"provider": provider}
     if method:
         terms["method"] = method

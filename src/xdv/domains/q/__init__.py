@@ -30,6 +30,7 @@ from xdv.domains.q._manager import (
 )
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.domains.q._signing import sign_calibration, verify_calibration
+from xdv.domains.q._work import JobWork, check_job_work, job_work
 
 register_manager_factory("q", manager_from_description)
 
@@ -39,6 +40,7 @@ __all__ = [
     "CalibrationProfile",
     "DecoherenceBudget",
     "JobEstimate",
+    "JobWork",
     "NoCloningViolation",
     "ParsedCircuit",
     "ProfileListing",
@@ -47,9 +49,11 @@ __all__ = [
     "QJob",
     "QProvider",
     "QubitCalibration",
+    "check_job_work",
     "circuit_to_text",
     "estimate",
     "job_diagnostics",
+    "job_work",
     "list_profiles",
     "load_profile",
     "manager_from_description",

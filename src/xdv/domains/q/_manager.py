@@ -19,6 +19,7 @@ key                 meaning                                          default
 ``noise``           simulate the calibration's noise                 ``False``
 ``shots_max``       most shots one job may ask for                   100000
 ``channels``        most classical bits one result may carry         64
+``work_max``        work units a job may repeat shot by shot         ``qasm_work_max``
 ``budget``          ``duration_ns_max``, ``fidelity_min``,           longest T1 of the
                     ``shots_per_window``, ``window``                 mapped qubits, 0, none,
                                                                      1000
@@ -51,6 +52,7 @@ from xdv.domains.q._circuit import (
 )
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.domains.q._signing import verify_calibration
+from xdv.domains.q._work import check_job_work
 from xdv.errors import (
     ContractError,
     DomainError,
@@ -77,12 +79,14 @@ _TERMS = (
     "shots_max",
     "channels",
     "budget",
+    "work_max",
 )
 _MEASURE = frozenset({"MEASURE"})
 _NO_RIGHTS: frozenset[str] = frozenset()
 DEFAULT_CALIBRATION = "fake_sherbrooke"
 _SHOTS_MAX = 100_000
 _SHOTS_LIMIT = 10_000_000
+_WORK_LIMIT = 1 << 40  # a raised work_max: still bounded (about an hour of simulation)
 _CHANNELS = 64
 _DIAGNOSTICS_MAX = 4096
 _CIRCUITS_MEMO_MAX = 256
@@ -135,6 +139,7 @@ class _Container:
     shots_max: int
     channels: int
     noise: bool
+    work_max: int | None = None  # None: the limit qasm_work_max
     invalidated: str | None = None
     measurements: collections.deque[tuple[int, int]] = field(default_factory=collections.deque)
     estimates: dict[str, JobEstimate] = field(default_factory=dict)
@@ -153,6 +158,7 @@ class _Container:
             "shots_max": self.shots_max,
             "channels": self.channels,
             "budget": self.budget.to_record(),
+            **({} if self.work_max is None else {"work_max": self.work_max}),
         }
 
     duration_ns_max: float = 0.0
@@ -358,6 +364,12 @@ class QDomainManager:
                     f"{name} must be an integer in [1, {_SHOTS_LIMIT}], got {safe_repr(value)}",
                     where=where,
                 )
+        work_max = terms.get("work_max")
+        if work_max is not None and (type(work_max) is not int or not 1 <= work_max <= _WORK_LIMIT):
+            raise ContractError(
+                f"work_max must be an integer in [1, {_WORK_LIMIT}], got {safe_repr(work_max)}",
+                where=where,
+            )
         budget = DecoherenceBudget.from_terms(terms.get("budget"), where)
         in_use = self._in_use.setdefault(profile.name, set())
         mapping = self._mapping(terms.get("mapping"), amount, profile, in_use, where)
@@ -382,6 +394,7 @@ class QDomainManager:
             shots_max=shots_max,
             channels=channels,
             noise=noise,
+            work_max=work_max,
         )
         self._next_container += 1
         in_use.update(mapping)
@@ -605,6 +618,17 @@ class QDomainManager:
                 code=ErrorCode.CIRCUIT_INVALID,
                 where=where,
             )
+        # A circuit the provider must simulate shot by shot repeats its work per shot: bounded
+        # (qasm_work_max) from the circuit's description before anything runs.
+        check_job_work(
+            circuit,
+            shots,
+            provider=container.provider.provider_id,
+            method=container.method,
+            noise=container.noise,
+            work_max=container.work_max,
+            where=where,
+        )
         calibration = container.calibration
         delivery = now + self.run_latency
         if not calibration.valid_at(now) or delivery > (
