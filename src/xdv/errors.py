@@ -79,6 +79,15 @@ class ErrorCode(enum.IntEnum):
     PROCESS_INVALID = 405
     DEADLOCK = 406
     RUN_INTERRUPTED = 407
+    # Inter-process communication: channels and messages (43x).
+    CHANNEL_UNKNOWN = 430
+    CHANNEL_CLOSED = 431
+    CHANNEL_TIMEOUT = 432
+    MESSAGE_INVALID = 433
+    MESSAGE_DOMAIN_STATE = 434
+    CHANNEL_CATEGORY = 435
+    CHANNEL_ISOLATED = 436
+    CHANNEL_INVALID = 437
     # Transitions (5xx).
     TRANSITION_FAILED = 500
     INJECTED_FAULT = 501

@@ -11,6 +11,15 @@ from xdv.core._capability import (
     SupportsDerive,
     SupportsFreeze,
 )
+from xdv.core._channels import (
+    CATEGORIES as CHANNEL_CATEGORIES,
+)
+from xdv.core._channels import (
+    CrossingCost,
+    Message,
+    channel_resource,
+    crossing_cost,
+)
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
 from xdv.core._domains import ProviderVerifier
 from xdv.core._faults import FAULT_SITES, FaultPlan, FaultRule
@@ -37,6 +46,7 @@ from xdv.core._recorder import EmitSink
 from xdv.core._transition import PHASES as TRANSITION_PHASES
 
 __all__ = [
+    "CHANNEL_CATEGORIES",
     "FAULT_SITES",
     "LEGAL_TRANSITIONS",
     "TRANSITION_PHASES",
@@ -45,6 +55,7 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
+    "CrossingCost",
     "DerivedCapability",
     "DomainManager",
     "EmitSink",
@@ -57,6 +68,7 @@ __all__ = [
     "Kernel",
     "KernelLimits",
     "LogicalClock",
+    "Message",
     "Operation",
     "Outcome",
     "PreparedCall",
@@ -78,6 +90,8 @@ __all__ = [
     "SupportsTransfer",
     "SystemWallClock",
     "WallClock",
+    "channel_resource",
     "check_transition",
+    "crossing_cost",
     "derive_seed",
 ]
