@@ -131,7 +131,6 @@ def pipeline(
 
 
 @pytest.mark.spec("XDV-021-3.1")
-@pytest.mark.spec("XDV-021-10")
 def test_producer_and_consumer_share_one_channel() -> None:
     result, kernel = run(pipeline(2, [[10, 11, 12, 13, 14]], [], [[]]))
     assert result.ok, result.exits
@@ -633,6 +632,7 @@ def test_malformed_channel_calls_are_typed_errors() -> None:
     ]
 
 
+@pytest.mark.spec("XDV-021-3.1")
 def test_messages_carry_the_fields_of_the_ipc_model() -> None:
     def anchor() -> Steps:
         channel = yield Channel(1)
@@ -657,3 +657,43 @@ def test_messages_carry_the_fields_of_the_ipc_model() -> None:
     assert message.payload == [1, 2] and message.capability > 0 and message.sent_at > 0
     assert channel_resource(message.channel) == "channel:1"
     assert Operation.SEND.name == "SEND" and Operation.RECEIVE.name == "RECEIVE"
+
+
+# ---------------------------------------------------------------- VHMs
+
+
+@pytest.mark.spec("XDV-021-2")
+def test_channels_stay_in_their_vhm_unless_an_operator_declares_them() -> None:
+    kernel = Kernel(seed=6)
+    left, right = kernel.create_vhm("left"), kernel.create_vhm("right")
+    names: dict[str, int] = {}
+
+    def opener(names: dict[str, int]) -> Steps:
+        names["own"] = yield Channel(2)
+        yield Sleep(5)  # the stranger tries it meanwhile
+        shared = yield from caught(Share(names["own"], names["stranger"]))
+        declared = yield Send(names["bridge"], "across")
+        return [shared, declared]
+
+    def stranger(names: dict[str, int]) -> Steps:
+        yield Sleep(2)
+        send = yield from caught(Send(names["own"], "in"))
+        receive = yield from caught(Receive(names["own"], timeout=0))
+        message = yield Receive(names["bridge"])
+        return [send, receive, message.payload, message.sender]
+
+    a = kernel.spawn(opener, names, vhm=left)
+    names["stranger"] = b = kernel.spawn(stranger, names, vhm=right)
+    names["bridge"] = kernel.channel("bridge", 1, senders=[a], receivers=[b])
+    result = kernel.run()
+    assert result.ok, result.exits
+    shared, declared = result.exits[a].value
+    assert shared == ErrorCode.CHANNEL_ISOLATED and declared == 1
+    send, receive, payload, sender = result.exits[b].value
+    assert [send, receive] == [ErrorCode.CHANNEL_ISOLATED, ErrorCode.CHANNEL_ISOLATED]
+    assert [payload, sender] == ["across", a]
+    creates = of_type(result, EventType.CHANNEL_CREATE)
+    assert {e.metadata["name"]: e.metadata["vhm"] for e in creates} == {
+        "bridge": 0,
+        "channel-2": left,
+    }
