@@ -14,6 +14,7 @@ from xdv.core import (
     Kernel,
     Message,
     Operation,
+    RoundRobinPolicy,
     channel_resource,
     crossing_cost,
 )
@@ -523,10 +524,26 @@ def test_crossing_domains_costs_the_sender_logical_time() -> None:
     assert job_send.metadata["cost"] == cost.to_record()
     assert kernel._channels.crossing_ticks == {1: cost.total}
     assert crossing_cost(Domain.K, Domain.K, 10**4).total == 0
+    # A policy that keeps accounts is charged the cost, as K steps of the sender's VHM.
+    accounting = Accounting()
+    run(anchor, policy=accounting)
+    assert accounting.charges == [(0, Domain.K, float(cost.total))]
     # Costs grow with size and are the same every time (deterministic).
     assert crossing_cost(Domain.K, Domain.PHI, 5000) == crossing_cost(Domain.K, Domain.PHI, 5000)
     small, large = crossing_cost(Domain.Q, Domain.K, 10), crossing_cost(Domain.Q, Domain.K, 5000)
     assert large.total > small.total
+
+
+class Accounting(RoundRobinPolicy):
+    """Round-robin order, with the accounting hook a fair-share policy has."""
+
+    name = "accounting"
+
+    def __init__(self) -> None:
+        self.charges: list[tuple[int, Domain, float]] = []
+
+    def charge(self, vhm: int, domain: Domain, units: float) -> None:
+        self.charges.append((vhm, domain, units))
 
 
 # ---------------------------------------------------------------- closing and peers' ends
