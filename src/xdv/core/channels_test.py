@@ -22,6 +22,7 @@ from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import (
     Channel,
     Close,
+    Invoke,
     Now,
     Receive,
     Reserve,
@@ -714,3 +715,35 @@ def test_channels_stay_in_their_vhm_unless_an_operator_declares_them() -> None:
         "bridge": 0,
         "channel-2": left,
     }
+
+
+def test_terminating_a_vhm_ends_its_blocked_receivers_and_closes_their_channel() -> None:
+    kernel = Kernel(seed=1)
+    tenant = kernel.create_vhm("t")
+    names: dict[str, int] = {}
+
+    def waiting(names: dict[str, int], timeout: int | None) -> Steps:
+        yield Receive(names["c"], timeout=timeout)
+
+    def sender(names: dict[str, int]) -> Steps:
+        yield Sleep(30)
+        return (yield from caught(Send(names["c"], 1)))
+
+    def supervisor() -> Steps:
+        lane = yield Reserve("K", "lane")
+        yield Sleep(5)
+        yield Invoke(lane, "call", (lambda: kernel.terminate_vhm(tenant),))
+
+    a = kernel.spawn(waiting, names, 50, vhm=tenant)  # blocked with a timeout (queued)
+    b = kernel.spawn(waiting, names, None, vhm=tenant)  # blocked without one
+    s = kernel.spawn(sender, names)
+    kernel.spawn(supervisor)
+    names["c"] = kernel.channel("c", 1, senders=[s], receivers=[a, b])
+    result = kernel.run()
+    assert result.exits[a].code == result.exits[b].code == "VHM_TERMINATED"
+    assert result.exits[s].value == ErrorCode.CHANNEL_CLOSED
+    (close,) = of_type(result, EventType.CHANNEL_CLOSE)
+    assert "last receiver" in close.metadata["reason"]
+    # The receiver with a timeout never times out: it ended before its deadline.
+    assert not [e for e in of_type(result, EventType.CHANNEL_RECEIVE) if e.status]
+    kernel._channels.check_consistency()
