@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cbor2 import dumps as _dumps
+
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, Operation
 from xdv.core._clock import LogicalClock
@@ -119,9 +121,20 @@ def crossing_cost(source: Domain, target: Domain, size: int) -> CrossingCost:
     step of serialization overhead per started KiB beyond the first.
     """
     latency, overhead, coherence, validation = _COSTS[(source, target)]
-    if latency or overhead or coherence or validation:
-        overhead += max(0, (size - 1) // 1024)
+    if not (latency or overhead or coherence or validation):
+        return _FREE
+    overhead += max(0, (size - 1) // 1024)
     return CrossingCost(latency, overhead, coherence, validation)
+
+
+_FREE = CrossingCost()
+
+
+def _encoded(meta: dict[str, Any]) -> bytes:
+    """A channel entry's metadata in the trace's canonical CBOR: the caller lists the keys in
+    canonical order (shorter first, then bytewise) with unsigned integers, text and lists of
+    them as values, so the plain encoding is the canonical one (the reader re-checks it)."""
+    return _dumps(meta)
 
 
 def channel_resource(channel: int) -> str:
@@ -579,10 +592,16 @@ class ChannelTable:
     ) -> _Queued:
         """Validate and copy a payload; nothing of a refused message remains."""
         pid = process.pid
-        _domain_state(payload, "payload", channel.id, pid)
+        kind = type(payload)
         try:
-            copied = canonicalize(payload, "payload")
-            encoded = canonical_metadata({"m": copied})
+            if kind is str or kind is bytes or (kind is int and 0 <= payload < 1 << 63):
+                # Scalars need neither the walk nor a copy: their plain encoding is canonical.
+                copied = payload
+                encoded = _dumps({"m": payload})
+            else:
+                _domain_state(payload, "payload", channel.id, pid)
+                copied = canonicalize(payload, "payload")
+                encoded = canonical_metadata({"m": copied})
         except TraceError as error:
             raise _invalid(
                 f"a message carries plain data only: {error.message}",
@@ -605,21 +624,19 @@ class ChannelTable:
         """The message enters the channel (CHANNEL_SEND), or goes straight to the first
         receiver that waits for it."""
         channel.sent += 1
-        meta: dict[str, Any] = {
-            "channel": channel.id,
-            "seq": message.seq,
-            "bytes": message.size,
-            "digest": message.digest,
-        }
+        meta: dict[str, Any] = {"seq": message.seq}
         cost = crossing_cost(channel.source, channel.target, message.size)
         if cost.total:
             meta["cost"] = cost.to_record()
+        meta["bytes"] = message.size
+        meta["digest"] = message.digest
+        meta["channel"] = channel.id
         self._record(
             EventType.CHANNEL_SEND,
             Domain.ORCHESTRATION,
             message.sender,
             capability=message.capability,
-            meta=meta,
+            meta=_encoded(meta),
         )
         channel.queue.append(message)
         invariant(len(channel.queue) <= channel.capacity, "a channel never exceeds its capacity")
@@ -723,15 +740,16 @@ class ChannelTable:
             return
         message = channel.queue.popleft()
         channel.delivered += 1
-        meta: dict[str, Any] = {"channel": channel.id, "seq": message.seq, "from": message.sender}
-        if wait.call == "Select":
+        select = wait.call == "Select"
+        meta: dict[str, Any] = {"seq": message.seq, "from": message.sender, "channel": channel.id}
+        if select:
             meta["channels"] = list(wait.channels)
         self._record(
-            EventType.CHANNEL_SELECT if wait.call == "Select" else EventType.CHANNEL_RECEIVE,
+            EventType.CHANNEL_SELECT if select else EventType.CHANNEL_RECEIVE,
             Domain.ORCHESTRATION,
             process.pid,
             capability=capability.id,
-            meta=meta,
+            meta=_encoded(meta),
         )
         process.send_value = Message(
             channel.id,
