@@ -658,10 +658,17 @@ class ChannelTable:
         delay = max(cost, at_least)
         if delay == 0:
             return True
-        if process.queued:  # blocked with a timeout: served before it
-            self._table.dequeue(process)
-        self._table.enqueue(process, self._clock.now + delay)
+        self._ready(process, self._clock.now + delay)
         return False
+
+    def _ready(self, process: _Process, at: int) -> None:
+        """Queue ``process`` to run at ``at``: out of its timeout's place if it waited with
+        one, and not at all if it is suspended and parked (``Resume`` queues it)."""
+        if process.queued:
+            self._table.dequeue(process)
+        if process.parked:
+            return
+        self._table.enqueue(process, at)
 
     # ------------------------------------------------------------------ receiving
 
@@ -810,12 +817,10 @@ class ChannelTable:
         del self.waits[process.pid]
         process.delivery = None
         self._record(EventType.WAKE, Domain.ORCHESTRATION, process.pid, meta=meta)
-        if process.queued:
-            self._table.dequeue(process)
         if channel is not None:
             self._charge(process, channel, size, 1)
         else:
-            self._table.enqueue(process, self._clock.now + at_least)
+            self._ready(process, self._clock.now + at_least)
 
     def _fail(self, wait: _Wait, error: XdvError) -> None:
         """End a blocked call with ``error``: recorded on the call's event, thrown when the

@@ -26,12 +26,14 @@ from xdv.syscalls import (
     Now,
     Receive,
     Reserve,
+    Resume,
     Revoke,
     Select,
     Send,
     Share,
     Sleep,
     Spawn,
+    Suspend,
     Wait,
 )
 from xdv.trace import Domain, EventType, TraceEntry, read_trace
@@ -746,4 +748,27 @@ def test_terminating_a_vhm_ends_its_blocked_receivers_and_closes_their_channel()
     assert "last receiver" in close.metadata["reason"]
     # The receiver with a timeout never times out: it ended before its deadline.
     assert not [e for e in of_type(result, EventType.CHANNEL_RECEIVE) if e.status]
+    kernel._channels.check_consistency()
+
+
+def test_a_suspended_receiver_gets_its_message_when_resumed() -> None:
+    def receiver(channel: int) -> Steps:
+        message = yield Receive(channel, timeout=6)
+        return message.payload
+
+    def parent() -> Steps:
+        channel = yield Channel(1)
+        pid = yield Spawn(receiver, (channel,))
+        yield Share(channel, pid, send=False, receive=True)
+        yield Sleep(2)  # it blocks, with a deadline 6 steps later
+        yield Suspend(pid)
+        yield Sleep(10)  # past its deadline: it stays parked, not timed out
+        yield Send(channel, "kept")
+        yield Resume(pid)
+        status = yield Wait(pid)
+        return status.value
+
+    result, kernel = run(parent)
+    assert result.ok, result.exits
+    assert result.exits[1].value == "kept"
     kernel._channels.check_consistency()
