@@ -535,6 +535,13 @@ class ChannelTable:
                 code=ErrorCode.SYSCALL_INVALID,
                 where=f"process {pid}",
             )
+        if target.info.vhm != process.info.vhm:
+            raise _invalid(
+                f"process {to} belongs to VHM {target.info.vhm}, not to VHM "
+                f"{process.info.vhm}: only an operator connects VHMs (a declared channel)",
+                pid,
+                ErrorCode.CHANNEL_ISOLATED,
+            )
         self._same_vhm(channel, target.info.vhm, pid)
         expiries = [cap.expires_at for cap in held if cap.expires_at is not None]
         rights = [name for name, wanted in (("send", send), ("receive", receive)) if wanted]
@@ -615,15 +622,17 @@ class ChannelTable:
                 pid,
                 ErrorCode.MESSAGE_INVALID,
             )
-        seq = channel.next_seq
-        channel.next_seq += 1
         digest = hashlib.sha256(encoded).hexdigest()[:32]
-        return _Queued(seq, pid, copied, size, digest, capability.id, self._clock.now)
+        # The sequence number is given when the message enters the channel (a blocked send
+        # that never does takes none).
+        return _Queued(0, pid, copied, size, digest, capability.id, self._clock.now)
 
     def _enqueue(self, channel: _Channel, message: _Queued) -> None:
         """The message enters the channel (CHANNEL_SEND), or goes straight to the first
         receiver that waits for it."""
         channel.sent += 1
+        message.seq = channel.next_seq
+        channel.next_seq += 1
         meta: dict[str, Any] = {"seq": message.seq}
         cost = crossing_cost(channel.source, channel.target, message.size)
         if cost.total:

@@ -244,13 +244,14 @@ def test_send_on_a_full_channel_blocks_then_times_out() -> None:
         full = yield from caught(Send(channel, "b", timeout=0))
         late = yield from caught(Send(channel, "c", timeout=3))
         message = yield Receive(channel)
-        return [first, full, late, message.payload, message.seq]
+        after = yield Send(channel, "d")  # the refused sends took no sequence number
+        return [first, full, late, message.payload, after]
 
     result, kernel = run(anchor)
     timeout = ErrorCode.CHANNEL_TIMEOUT
-    assert result.exits[1].value == [1, timeout, timeout, "a", 1]
+    assert result.exits[1].value == [1, timeout, timeout, "a", 2]
     # The refused messages never entered the channel (atomic delivery).
-    assert kernel.channels()[1]["sent"] == 1
+    assert kernel.channels()[1]["sent"] == 2
 
 
 def test_a_blocked_receiver_with_a_timeout_is_served_before_its_deadline() -> None:
