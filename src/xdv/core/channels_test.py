@@ -693,8 +693,10 @@ def test_channels_stay_in_their_vhm_unless_an_operator_declares_them() -> None:
         names["own"] = yield Channel(2)
         yield Sleep(5)  # the stranger tries it meanwhile
         shared = yield from caught(Share(names["own"], names["stranger"]))
+        # Not even a declared channel is shared across VHMs: only the operator connects them.
+        bridged = yield from caught(Share(names["bridge"], names["stranger"]))
         declared = yield Send(names["bridge"], "across")
-        return [shared, declared]
+        return [shared, bridged, declared]
 
     def stranger(names: dict[str, int]) -> Steps:
         yield Sleep(2)
@@ -708,8 +710,8 @@ def test_channels_stay_in_their_vhm_unless_an_operator_declares_them() -> None:
     names["bridge"] = kernel.channel("bridge", 1, senders=[a], receivers=[b])
     result = kernel.run()
     assert result.ok, result.exits
-    shared, declared = result.exits[a].value
-    assert shared == ErrorCode.CHANNEL_ISOLATED and declared == 1
+    shared, bridged, declared = result.exits[a].value
+    assert shared == bridged == ErrorCode.CHANNEL_ISOLATED and declared == 1
     send, receive, payload, sender = result.exits[b].value
     assert [send, receive] == [ErrorCode.CHANNEL_ISOLATED, ErrorCode.CHANNEL_ISOLATED]
     assert [payload, sender] == ["across", a]
