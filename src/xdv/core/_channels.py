@@ -986,6 +986,9 @@ class ChannelTable:
         """An operator declares a channel and grants SEND to ``senders`` and RECEIVE to
         ``receivers`` (live processes)."""
         alive = set(live)
+        sides = (senders, receivers)
+        if not all(isinstance(side, list | tuple | set | frozenset) for side in sides):
+            raise _invalid("a channel's senders and receivers are lists of process ids", 0)
         senders, receivers = list(senders), list(receivers)
         for pid in (*senders, *receivers):
             if type(pid) is not int or pid not in alive:
