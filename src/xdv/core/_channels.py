@@ -43,6 +43,7 @@ from cbor2 import dumps as _dumps
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, Operation
 from xdv.core._clock import LogicalClock
+from xdv.core._faults import FaultPlan
 from xdv.core._interface import ResourceContract
 from xdv.core._lifecycle import ProcessState
 from xdv.core._process import _Process
@@ -323,6 +324,7 @@ class ChannelTable:
         "_capabilities",
         "_charge_policy",
         "_clock",
+        "_faults",
         "_peer_of",
         "_record",
         "_table",
@@ -341,7 +343,9 @@ class ChannelTable:
         capabilities: CapabilityCheck,
         ticks_max: int,
         charge: Callable[[int, Domain, float], None] | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
+        self._faults = faults or FaultPlan()
         self._record = recorder.record
         self._ticks_max = ticks_max
         # The scheduler policy's accounting hook, when it keeps accounts (fair share does):
@@ -578,6 +582,7 @@ class ChannelTable:
             )
         deadline = self._timeout(process, timeout, self._ticks_max)
         message = self._admit(process, channel, payload, capability)
+        self._faults.visit("send", pid)  # an injected fault refuses the whole message
         self._attach(channel.sending_peers, pid, channel.id)
         if len(channel.queue) >= channel.capacity:  # (receivers wait only on empty channels)
             if deadline == 0:
@@ -711,6 +716,7 @@ class ChannelTable:
                     ErrorCode.CHANNEL_CATEGORY,
                 )
         deadline = self._timeout(process, timeout, self._ticks_max)
+        self._faults.visit("receive", pid)  # an injected fault takes nothing
         wait = _Wait(process, call, tuple(channel.id for channel in channels), None)
         for channel in channels:
             self._attach(channel.receiving_peers, pid, channel.id)

@@ -25,6 +25,8 @@ FAULT_SITES = (
     "transition.logging",
     "invoke",
     "reserve",
+    "send",
+    "receive",
 )
 
 

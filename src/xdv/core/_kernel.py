@@ -288,6 +288,7 @@ class Kernel:
             capabilities=capabilities,
             ticks_max=self.limits.sleep_ticks_max,
             charge=getattr(self.policy, "charge", None),
+            faults=self.faults,
         )
         table.on_end = channels.process_ended
         self._calls = SystemCalls(

@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xdv.core import (
+    FaultPlan,
+    FaultRule,
     KDomainManager,
     Kernel,
     Message,
@@ -775,3 +777,24 @@ def test_a_suspended_receiver_gets_its_message_when_resumed() -> None:
     assert result.ok, result.exits
     assert result.exits[1].value == "kept"
     kernel._channels.check_consistency()
+
+
+@pytest.mark.spec("XDV-021-7")
+def test_an_injected_fault_refuses_a_whole_message_and_takes_nothing() -> None:
+    def anchor() -> Steps:
+        channel = yield Channel(4)
+        first = yield Send(channel, "a")
+        failed_send = yield from caught(Send(channel, "b"))
+        second = yield Send(channel, "c")
+        failed_receive = yield from caught(Receive(channel))
+        taken = [(yield Receive(channel)).payload, (yield Receive(channel)).payload]
+        return [first, failed_send, second, failed_receive, taken]
+
+    plan = FaultPlan([FaultRule("send", 2), FaultRule("receive", 1)])
+    result, kernel = run(anchor, faults=plan)
+    injected = ErrorCode.INJECTED_FAULT
+    assert result.exits[1].value == [1, injected, 2, injected, ["a", "c"]]
+    failures = [e.event_type for e in entries(result) if e.status is injected]
+    assert failures == [EventType.CHANNEL_SEND, EventType.CHANNEL_RECEIVE]
+    stats = kernel.channels()[1]
+    assert (stats["sent"], stats["delivered"], stats["queued"]) == (2, 2, 0)
