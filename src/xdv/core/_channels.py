@@ -206,6 +206,7 @@ class _Channel:
         "queue",
         "receivers",
         "receiving_peers",
+        "resource",
         "senders",
         "sending_peers",
         "sent",
@@ -232,6 +233,7 @@ class _Channel:
         self.target = target
         self.vhm = vhm
         self.declared = declared
+        self.resource = channel_resource(channel_id)  # what SEND and RECEIVE rights name
         self.queue: deque[_Queued] = deque()
         self.senders: deque[_Wait] = deque()
         self.receivers: deque[_Wait] = deque()
@@ -244,10 +246,6 @@ class _Channel:
         self.sent = 0
         self.delivered = 0
         self.dropped = 0
-
-    @property
-    def resource(self) -> str:
-        return channel_resource(self.id)
 
     @property
     def category(self) -> str:
@@ -706,8 +704,9 @@ class ChannelTable:
         else:
             ids = (channel_ids,)
         channels = [self._channel(process, channel_id) for channel_id in ids]
+        rights = []
         for channel in channels:
-            self._check(process, Operation.RECEIVE, channel)
+            rights.append(self._check(process, Operation.RECEIVE, channel))
             if channel.target not in process.bindings:
                 raise _invalid(
                     f"channel {channel.id} carries {channel.category} messages and process "
@@ -720,9 +719,9 @@ class ChannelTable:
         wait = _Wait(process, call, tuple(channel.id for channel in channels), None)
         for channel in channels:
             self._attach(channel.receiving_peers, pid, channel.id)
-        for channel in channels:
+        for channel, right in zip(channels, rights, strict=True):
             if channel.queue:
-                self._serve_receiver(wait, channel)
+                self._serve_receiver(wait, channel, right)
                 return True
         if all(channel.closed for channel in channels):
             reasons = "; ".join(f"{c.id}: {c.close_reason}" for c in channels)
@@ -747,19 +746,21 @@ class ChannelTable:
         self._block(wait, deadline, {**where, "op": call.lower()})
         return False
 
-    def _serve_receiver(self, wait: _Wait, channel: _Channel) -> None:
+    def _serve_receiver(
+        self, wait: _Wait, channel: _Channel, capability: Capability | None = None
+    ) -> None:
         """Hand the channel's oldest message to a receiver (CHANNEL_RECEIVE or CHANNEL_SELECT)
-        and let the first blocked sender's message into the freed place. The receiver's right
-        is checked again at this point: it may have expired or been revoked while it waited."""
+        and let the first blocked sender's message into the freed place. A receiver that
+        blocked has its right checked again at this point (``capability`` None): it may have
+        expired or been revoked while it waited."""
         process = wait.process
-        blocked = process.pid in self.waits
-        try:
-            capability = self._check(process, Operation.RECEIVE, channel)
-        except XdvError as error:
-            if not blocked:
-                raise
-            self._fail(wait, error)
-            return
+        blocked = capability is None
+        if capability is None:
+            try:
+                capability = self._check(process, Operation.RECEIVE, channel)
+            except XdvError as error:
+                self._fail(wait, error)
+                return
         message = channel.queue.popleft()
         channel.delivered += 1
         select = wait.call == "Select"
