@@ -13,7 +13,19 @@ from xdv.core._capability import (
 )
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
 from xdv.core._domains import ProviderVerifier
-from xdv.core._faults import FAULT_SITES, FaultPlan, FaultRule
+from xdv.core._fault_handler import FaultStats
+from xdv.core._faults import (
+    FAULT_CLASSES,
+    FAULT_SITES,
+    ClassPolicy,
+    FaultClass,
+    FaultLevel,
+    FaultPlan,
+    FaultRule,
+    RetryPolicy,
+    Threshold,
+    classify,
+)
 from xdv.core._interface import (
     DomainManager,
     Invocation,
@@ -37,6 +49,7 @@ from xdv.core._recorder import EmitSink
 from xdv.core._transition import PHASES as TRANSITION_PHASES
 
 __all__ = [
+    "FAULT_CLASSES",
     "FAULT_SITES",
     "LEGAL_TRANSITIONS",
     "TRANSITION_PHASES",
@@ -45,12 +58,16 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
+    "ClassPolicy",
     "DerivedCapability",
     "DomainManager",
     "EmitSink",
     "ExitStatus",
+    "FaultClass",
+    "FaultLevel",
     "FaultPlan",
     "FaultRule",
+    "FaultStats",
     "FixedWallClock",
     "Invocation",
     "KDomainManager",
@@ -68,6 +85,7 @@ __all__ = [
     "ResourceContract",
     "ResourceGrant",
     "ResourceRequest",
+    "RetryPolicy",
     "RoundRobinPolicy",
     "RunResult",
     "SchedulerPolicy",
@@ -77,7 +95,9 @@ __all__ = [
     "SupportsRights",
     "SupportsTransfer",
     "SystemWallClock",
+    "Threshold",
     "WallClock",
     "check_transition",
+    "classify",
     "derive_seed",
 ]
