@@ -550,7 +550,7 @@ class FaultPlan:
     """The fault configuration of a run: injection rules and policies by fault class (see the
     module docstring). Immutable; the kernel's fault handler keeps the counters."""
 
-    __slots__ = ("policies", "rules")
+    __slots__ = ("_resolved", "policies", "rules")
 
     def __init__(
         self,
@@ -573,6 +573,7 @@ class FaultPlan:
                 raise _invalid(f"the policy of {key!r} is not a ClassPolicy", f"policies.{key}")
         self.rules = tuple(rules)
         self.policies: dict[str, ClassPolicy] = dict(sorted((policies or {}).items()))
+        self._resolved: dict[str, tuple[str, ClassPolicy]] = {}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FaultPlan) and self.to_record() == other.to_record()
@@ -584,17 +585,32 @@ class FaultPlan:
         return f"FaultPlan({self.to_record()!r})"
 
     def policy_for(self, fault: FaultClass) -> tuple[str, ClassPolicy]:
-        """The policy that governs ``fault`` and its key: the class's own entry, else its
-        domain prefix's, else ``*``'s, else an empty policy (key ``""``)."""
-        policies = self.policies
-        if fault.name in policies:
-            return fault.name, policies[fault.name]
-        prefix = fault.name.partition(".")[0]
-        if prefix in policies:
-            return prefix, policies[prefix]
-        if "*" in policies:
-            return "*", policies["*"]
-        return "", _NO_POLICY
+        """The policy that governs ``fault``, and the key of the entry its escalation
+        thresholds come from (faults are counted per that key; ``""`` when none applies).
+
+        Each part of the policy (``retry``, ``fallback``, ``restart``, ``escalate``) comes from
+        the most specific entry that sets it: the class's own, else its domain prefix's
+        (``q``, ``phi``, ``k``, ``orchestration``), else ``*``'s."""
+        resolved = self._resolved.get(fault.name)
+        if resolved is not None:
+            return resolved
+        chain = [
+            (key, self.policies[key])
+            for key in (fault.name, fault.name.partition(".")[0], "*")
+            if key in self.policies
+        ]
+        if not chain:
+            resolved = ("", _NO_POLICY)
+        else:
+            retry = next((p.retry for _, p in chain if p.retry is not None), None)
+            fallback = next((p.fallback for _, p in chain if p.fallback), ())
+            restart = next((p.restart for _, p in chain if p.restart), 0)
+            escalating = next(((k, p.escalate) for k, p in chain if p.escalate), None)
+            key = escalating[0] if escalating is not None else chain[0][0]
+            escalate = escalating[1] if escalating is not None else {}
+            resolved = (key, ClassPolicy(retry, fallback, restart, escalate))
+        self._resolved[fault.name] = resolved
+        return resolved
 
     # ------------------------------------------------------------------ records and files
 
