@@ -37,6 +37,7 @@ from xdv.core._interface import (
     SupportsProviders,
     SupportsRights,
     SupportsTransfer,
+    SupportsUsage,
 )
 from xdv.core._invoker import RecordedOutcome
 from xdv.core._k_manager import KDomainManager
@@ -47,11 +48,14 @@ from xdv.core._process import ExitStatus, ProcessInfo
 from xdv.core._random import RandomStream, derive_seed
 from xdv.core._recorder import EmitSink
 from xdv.core._transition import PHASES as TRANSITION_PHASES
+from xdv.core._vhm import HELD_QUOTAS, QUOTA_NAMES, Vhm, VhmQuotas, VhmTable
 
 __all__ = [
     "FAULT_CLASSES",
     "FAULT_SITES",
+    "HELD_QUOTAS",
     "LEGAL_TRANSITIONS",
+    "QUOTA_NAMES",
     "TRANSITION_PHASES",
     "AuditConfig",
     "AuditSink",
@@ -94,8 +98,12 @@ __all__ = [
     "SupportsProviders",
     "SupportsRights",
     "SupportsTransfer",
+    "SupportsUsage",
     "SystemWallClock",
     "Threshold",
+    "Vhm",
+    "VhmQuotas",
+    "VhmTable",
     "WallClock",
     "check_transition",
     "classify",

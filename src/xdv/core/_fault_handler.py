@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
@@ -47,13 +47,30 @@ from xdv.core._lifecycle import ProcessState
 from xdv.core._process import _Process
 from xdv.core._recorder import Recorder
 from xdv.errors import ErrorCode, XdvError
-from xdv.trace import Domain, EventType
+from xdv.trace import Domain, EventType, canonicalize
 
 if TYPE_CHECKING:
     from xdv.core._invoker import Invoker, Pending
     from xdv.core._process_table import ProcessTable
 
-__all__ = ["FaultHandler", "FaultStats"]
+__all__ = ["FaultHandler", "FaultStats", "VhmControl"]
+
+
+class VhmControl(Protocol):
+    """What the fault handler needs of the kernel's VHMs (the kernel provides it)."""
+
+    def terminate_vhm(self, vhm_id: int, code: ErrorCode, reason: str) -> list[int]:
+        """End every live process of the VHM (and its nested VHMs); return their pids."""
+        ...
+
+    def snapshot_vhm(self, vhm_id: int) -> dict[str, Any]:
+        """A K-state snapshot of the VHM's live processes."""
+        ...
+
+    def restart_vhm(self, vhm_id: int, snapshot: Mapping[str, Any]) -> dict[int, int]:
+        """Restart the VHM's processes from a K snapshot; the new pid of each old pid."""
+        ...
+
 
 _O = Domain.ORCHESTRATION
 _LIVE = (ProcessState.ACTIVE, ProcessState.SUSPENDED, ProcessState.CREATED,
@@ -103,6 +120,12 @@ class FaultHandler:
         self._invoker: Invoker | None = None
         self._defer: Callable[[Callable[[], None]], None] = lambda action: action()
         self._panic: Callable[[str], None] = lambda reason: None
+        self._vhms: VhmControl | None = None
+        self._root_vhm = 0
+        # K snapshots to restart VHMs from (taken when the run starts, for VHMs a restart
+        # policy may restart), and the restarts made so far, by (policy key, VHM).
+        self._snapshots: dict[int, dict[str, Any]] = {}
+        self._restarts: dict[tuple[str, int], int] = {}
         self._series: dict[tuple[str, int | None], list[int]] = {}
         self._delivered: dict[int, ErrorCode] = {}  # pid → the fault just handed to it
         self.quarantined: dict[Domain, int] = {}  # domain → L of its quarantine
@@ -117,12 +140,29 @@ class FaultHandler:
         *,
         defer: Callable[[Callable[[], None]], None],
         panic: Callable[[str], None],
+        vhms: VhmControl | None = None,
+        root_vhm: int = 0,
     ) -> None:
         """Connect the collaborators built after this one (the kernel does it once)."""
         self._table = table
         self._invoker = invoker
         self._defer = defer
         self._panic = panic
+        self._vhms = vhms
+        self._root_vhm = root_vhm
+
+    def run_starts(self, vhm_ids: list[int]) -> None:
+        """The run starts: snapshot the K state of each VHM, when a policy may restart one.
+
+        A restart re-creates the processes of this snapshot, each with the state it last saved
+        (``SaveState``) before the restart: processes checkpoint, the VHM resumes from there."""
+        vhms = self._vhms
+        if vhms is None or not any(policy.restart for policy in self.plan.policies.values()):
+            return
+        for vhm_id in sorted(vhm_ids):
+            snapshot = vhms.snapshot_vhm(vhm_id)
+            if snapshot["processes"]:
+                self._snapshots[vhm_id] = snapshot
 
     @property
     def table(self) -> ProcessTable:
@@ -481,6 +521,7 @@ class FaultHandler:
                     reason,
                     {"count": counts[level], "window": threshold.window},
                     defer,
+                    (name, policy),
                 )
         return reached
 
@@ -492,13 +533,25 @@ class FaultHandler:
         reason: str,
         detail: dict[str, Any],
         defer: bool,
+        governing: tuple[str, ClassPolicy] | None = None,
     ) -> None:
         """Record one escalation to ``level`` and take its action."""
         vhm = process.info.vhm
+        name, policy = governing if governing is not None else (fault.name, ClassPolicy())
+        restart = 0
         if level is FaultLevel.DOMAIN:
             action = self._quarantine(fault.domain, reason)
         elif level is FaultLevel.VHM:
-            action = "terminated" if vhm not in self.terminated_vhms else "already terminated"
+            made = self._restarts.get((name, vhm), 0)
+            if vhm in self.terminated_vhms:
+                action = "already terminated"
+            elif made < policy.restart and vhm in self._snapshots:
+                action, restart = "restarted", made + 1
+            elif vhm == self._root_vhm:
+                # The root VHM is the node's own: isolating it is ending the run.
+                action = "panic (the root VHM)"
+            else:
+                action = "terminated"
         else:
             action = "panic" if self.panicked is None else "already panicked"
         self.stats.escalations += 1
@@ -519,7 +572,11 @@ class FaultHandler:
         if level is FaultLevel.VHM and action == "terminated":
             self.terminated_vhms[vhm] = self._clock.now
             self._run(lambda: self._terminate_vhm(vhm, reason), defer)
-        elif level is FaultLevel.NODE and action == "panic":
+        elif level is FaultLevel.VHM and restart:
+            self._restarts[(name, vhm)] = restart
+            self._series.pop((name, vhm), None)  # the restarted VHM counts afresh
+            self._run(lambda: self._restart_vhm(vhm, fault, restart, reason), defer)
+        elif action.startswith("panic") and self.panicked is None:
             self.panicked = reason
             self._run(lambda: self._node_panic(fault, reason), defer)
 
@@ -541,12 +598,65 @@ class FaultHandler:
         return "quarantined"
 
     def _terminate_vhm(self, vhm: int, reason: str) -> None:
-        table = self.table
-        message = f"VHM {vhm} was terminated by fault escalation: {reason}"
+        message = f"fault escalation: {reason}"
+        if self._vhms is not None:
+            self._vhms.terminate_vhm(vhm, ErrorCode.VHM_TERMINATED, message)
+            return
+        table = self.table  # a kernel without VHM control: end the VHM's processes here
         for pid in sorted(table.processes):
             process = table.processes[pid]
             if process.state in _LIVE and process.info.vhm == vhm:
                 table.fail(process, ErrorCode.VHM_TERMINATED, message)
+
+    def _restart_vhm(self, vhm: int, fault: FaultClass, restart: int, reason: str) -> None:
+        """Restart ``vhm`` from its run-start snapshot, each process with its last saved K
+        state; a restart that cannot be made terminates the VHM instead."""
+        vhms = self._vhms
+        snapshot = self._snapshots[vhm]
+        processes = self.table.processes
+        current = {
+            **snapshot,
+            "at": self._clock.now,
+            "processes": [
+                {**entry, "state": canonicalize(processes[entry["pid"]].saved, "saved state")}
+                for entry in snapshot["processes"]
+            ],
+        }
+        self.stats.restarts += 1
+        self._record(
+            EventType.RECOVERY_RESTART,
+            _O,
+            0,
+            meta={
+                "vhm": vhm,
+                "class": fault.name,
+                "restart": restart,
+                "snapshot": snapshot["at"],
+            },
+        )
+        try:
+            if vhms is None:  # pragma: no cover - restarts need the kernel's VHM control
+                raise XdvError("no VHM control", where="restart")
+            renamed = vhms.restart_vhm(vhm, current)
+        except XdvError as error:
+            self.stats.recoveries_failed += 1
+            self._record(
+                EventType.RECOVERY_FAILED,
+                _O,
+                0,
+                status=ErrorCode.RECOVERY_EXHAUSTED,
+                meta={"class": fault.name, "vhm": vhm, "error": error.message},
+            )
+            self.terminated_vhms[vhm] = self._clock.now
+            self._terminate_vhm(vhm, reason)
+            return
+        # The next restart starts from the processes this one created.
+        self._snapshots[vhm] = {
+            **current,
+            "processes": [
+                {**entry, "pid": renamed[entry["pid"]]} for entry in current["processes"]
+            ],
+        }
 
     def _node_panic(self, fault: FaultClass, reason: str) -> None:
         self._record(
