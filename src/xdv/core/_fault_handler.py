@@ -458,6 +458,18 @@ class FaultHandler:
         pending.fallback = index
         return False
 
+    def activation_failed(
+        self, process: _Process, failure: XdvError, domain: Domain, transition: int
+    ) -> None:
+        """A transition's activation failed with a domain fault: record and count it (the
+        transition's rollback, recorded next, contains it; it is not retried)."""
+        code = failure.code
+        fault = classify(code, domain)
+        if code in CONSEQUENCES or fault.containment != "release":
+            return
+        self._detected(process, fault, code, "transition", failure.message, tr=transition)
+        self._count_and_escalate(process, fault, defer=True)
+
     # ------------------------------------------------------------------ process faults
 
     def process_failed(self, process: _Process, code: ErrorCode) -> None:

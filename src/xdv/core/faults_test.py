@@ -513,3 +513,35 @@ def test_an_injected_transition_fault_rolls_back_and_is_logged() -> None:
     assert (
         rollback.metadata["undone"] == ["reservation"] and rollback.status is ErrorCode.DOMAIN_FAULT
     )
+
+
+@pytest.mark.spec("XDV-024-7")
+def test_a_q_fault_in_a_transition_activation_is_detected_and_rolled_back() -> None:
+    from xdv.core import Operation
+    from xdv.syscalls import Transition
+
+    def anchor() -> Any:
+        try:
+            # A fidelity floor no job meets: the activation fails with DECOHERENCE_EXCEEDED.
+            yield Transition(
+                "K", "Q", "run", (BELL, 8), "qubits", 2, terms={"budget": {"fidelity_min": 1.0}}
+            )
+        except XdvError as error:
+            yield Emit(error.code.name)
+
+    plan = FaultPlan([], {"q": ClassPolicy(escalate={FaultLevel.DOMAIN: Threshold(1, 10)})})
+    kernel = q_kernel(plan)
+    pid = kernel.spawn(anchor, domains=("K",))
+    for operation, origin, target in (("TRANSITION", "K", "Q"), ("MEASURE", "Q", "K")):
+        kernel.grant(pid, Operation[operation], origin, target)
+    result = kernel.run()
+    entries = read_trace(result.trace_bytes or b"").entries
+    assert [value for _, value in result.outputs] == ["DECOHERENCE_EXCEEDED"]
+    (detected,) = events(entries, EventType.FAULT_DETECTED)
+    (rollback,) = events(entries, EventType.TRANSITION_ROLLBACK)
+    assert detected.metadata["source"] == "transition" and detected.seq < rollback.seq
+    assert (
+        rollback.metadata["phase"] == "activation" and "reservation" in rollback.metadata["undone"]
+    )
+    (escalation,) = events(entries, EventType.FAULT_ESCALATED)
+    assert escalation.metadata["action"] == "quarantined" and kernel.check_fault_invariants() == []
