@@ -172,6 +172,35 @@ def test_plan_files_are_read_safely(tmp_path: Path) -> None:
     assert raised.value.code is ErrorCode.INPUT_NOT_REGULAR
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**41) | st.sampled_from(
+        ["invoke", "outcome", "q.provider", "k", "*", "Q", "domain", "vhm", "retry"]
+    ),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(
+        st.sampled_from(
+            ["version", "inject", "policies", "site", "class", "occurrence", "count", "pid",
+             "vhm", "domain", "after", "before", "retry", "fallback", "restart", "escalate",
+             "attempts", "delay", "factor", "delay_max", "node", "window", "q.provider", "k"]
+        ),
+        inner,
+        max_size=4,
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(_JSON)
+@settings(max_examples=150, deadline=None)
+def test_any_document_is_a_plan_or_a_typed_refusal(document: Any) -> None:
+    try:
+        plan = FaultPlan.from_document(document)
+    except XdvError as error:
+        assert error.code is ErrorCode.FAULT_PLAN_INVALID, error
+        return
+    assert FaultPlan.from_record(plan.to_record()) == plan
+
+
 @given(st.integers(0, 2**32))
 @settings(max_examples=30, deadline=None)
 def test_random_plans_are_a_function_of_their_draws(seed: int) -> None:
