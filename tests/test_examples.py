@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import EXAMPLES, xdv
+from xdv.core import FaultPlan
 from xdv.runtime import replay, run_workload
 from xdv.trace import EventType, read_trace
 
@@ -80,3 +81,24 @@ def test_the_multi_tenant_example_isolates_and_accounts() -> None:
             assert record["usage"].get(name, 0) <= bound
     denied = sorted(e.metadata["quota"] for e in entries if e.event_type is EventType.VHM_DENY)
     assert denied == ["processes", "qubits", "shots"]
+
+
+@pytest.mark.spec("XDV-024-8")
+@pytest.mark.spec("XDV-024-10")
+def test_the_fault_isolation_example_restarts_then_ends_only_its_vhm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(EXAMPLES.parent)
+    trace = tmp_path / "isolation.xdvt"
+    plan = FaultPlan.from_file(EXAMPLES / "faults_vhm_plan.json")
+    result = run_workload("examples/fault_isolation.py", faults=plan, trace=trace)
+    outputs = [value for _, value in result.outputs]
+    assert "batch: restarted at job 1" in outputs
+    assert [line for line in outputs if line.startswith("web")] == [
+        f"web: served request {n}" for n in range(8)
+    ]
+    entries = read_trace(trace).entries
+    actions = [e.metadata["action"] for e in entries if e.event_name == "FAULT_ESCALATED"]
+    assert actions == ["restarted", "terminated"]
+    assert {e.vhm for e in entries if e.event_name == "VHM_TERMINATE"} == {1}
+    assert replay(trace).ok
