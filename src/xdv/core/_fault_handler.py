@@ -311,7 +311,10 @@ class FaultHandler:
         return True
 
     def _contain(self, process: _Process, pending: Pending, fault: FaultClass) -> None:
-        """Apply the class's containment rule (XDV-024 §3.3, §4.3) and record it."""
+        """Apply the class's containment rule (XDV-024 §3.3, §4.3) and record it (once: a
+        fallback that found no terms has contained the fault already)."""
+        if pending.contract in self._contracts.dead:
+            return
         self.stats.contained += 1
         contract = process.contracts.get(pending.contract)
         actions: list[str] = ["refused"]

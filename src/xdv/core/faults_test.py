@@ -574,3 +574,23 @@ def test_a_q_fault_in_a_transition_activation_is_detected_and_rolled_back() -> N
     )
     (escalation,) = events(entries, EventType.FAULT_ESCALATED)
     assert escalation.metadata["action"] == "quarantined" and kernel.check_fault_invariants() == []
+
+
+def test_a_fallback_that_no_manager_grants_contains_the_fault_once() -> None:
+    plan = plan_of(
+        {
+            "inject": [{"site": "outcome", "class": "q.provider"}],
+            "policies": {"q.provider": {"fallback": [{"calibration": "no_such_profile"}]}},
+        }
+    )
+    _, result, entries = run_q(plan, jobs=2)
+    assert [value for _, value in result.outputs][:2] == [
+        ["failed", 0, "Q_PROVIDER_FAILED"],
+        ["failed", 1, "CONTRACT_INVALID"],
+    ]
+    (contained,) = events(entries, EventType.FAULT_CONTAINED)
+    assert contained.metadata["actions"] == ["aborted", "invalidated", "released"]
+    refused = [e for e in events(entries, EventType.RESOURCE_RESERVE) if e.status]
+    assert len(refused) == 1 and refused[0].metadata["call"] == "fallback"
+    (failed,) = events(entries, EventType.RECOVERY_FAILED)
+    assert failed.metadata["fallbacks"] == 1 and failed.seq > refused[0].seq
