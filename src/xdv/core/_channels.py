@@ -43,7 +43,7 @@ from cbor2 import dumps as _dumps
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, Operation
 from xdv.core._clock import LogicalClock
-from xdv.core._faults import FaultPlan
+from xdv.core._fault_handler import FaultHandler
 from xdv.core._interface import ResourceContract
 from xdv.core._lifecycle import ProcessState
 from xdv.core._process import _Process
@@ -341,9 +341,9 @@ class ChannelTable:
         capabilities: CapabilityCheck,
         ticks_max: int,
         charge: Callable[[int, Domain, float], None] | None = None,
-        faults: FaultPlan | None = None,
+        faults: FaultHandler | None = None,
     ) -> None:
-        self._faults = faults or FaultPlan()
+        self._faults = faults
         self._record = recorder.record
         self._ticks_max = ticks_max
         # The scheduler policy's accounting hook, when it keeps accounts (fair share does):
@@ -580,7 +580,8 @@ class ChannelTable:
             )
         deadline = self._timeout(process, timeout, self._ticks_max)
         message = self._admit(process, channel, payload, capability)
-        self._faults.visit("send", pid)  # an injected fault refuses the whole message
+        if self._faults is not None:
+            self._faults.visit("send", process)  # an injected fault refuses the whole message
         self._attach(channel.sending_peers, pid, channel.id)
         if len(channel.queue) >= channel.capacity:  # (receivers wait only on empty channels)
             if deadline == 0:
@@ -715,7 +716,8 @@ class ChannelTable:
                     ErrorCode.CHANNEL_CATEGORY,
                 )
         deadline = self._timeout(process, timeout, self._ticks_max)
-        self._faults.visit("receive", pid)  # an injected fault takes nothing
+        if self._faults is not None:
+            self._faults.visit("receive", process)  # an injected fault takes nothing
         wait = _Wait(process, call, tuple(channel.id for channel in channels), None)
         for channel in channels:
             self._attach(channel.receiving_peers, pid, channel.id)
