@@ -657,13 +657,14 @@ class Kernel:
         self._interrupted = reason if isinstance(reason, str) else repr(reason)
         heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
 
-    def _deliver(self, process: _Process) -> None:
+    def _deliver(self, process: _Process) -> bool:
         """At a process's next step: deliver its pending domain outcome, or time out the
-        channel call it is still blocked in."""
+        channel call it is still blocked in. False when fault handling took the process over
+        (see :meth:`Invoker.deliver`): its anchor must not run this step."""
         if type(process.delivery) is Pending:
-            self._invoker.deliver(process)
-        else:
-            self._channels.expire(process)
+            return self._invoker.deliver(process)
+        self._channels.expire(process)
+        return True
 
     def _interrupt_reason(self) -> str | None:
         return self._interrupted

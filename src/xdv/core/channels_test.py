@@ -795,7 +795,13 @@ def test_an_injected_fault_refuses_a_whole_message_and_takes_nothing() -> None:
     injected = ErrorCode.INJECTED_FAULT
     assert result.exits[1].value == [1, injected, 2, injected, ["a", "c"]]
     failures = [e.event_type for e in entries(result) if e.status is injected]
-    assert failures == [EventType.CHANNEL_SEND, EventType.CHANNEL_RECEIVE]
+    # Each injected fault is detected (FAULT_DETECTED) before the refused call is recorded.
+    assert failures == [
+        EventType.FAULT_DETECTED,
+        EventType.CHANNEL_SEND,
+        EventType.FAULT_DETECTED,
+        EventType.CHANNEL_RECEIVE,
+    ]
     stats = kernel.channels()[1]
     assert (stats["sent"], stats["delivered"], stats["queued"]) == (2, 2, 0)
 
