@@ -18,7 +18,11 @@ taken per round, and the median and range (min–max) over the rounds are printe
   layer with a file trace (target: replay no slower);
 * the cost of virtual hybrid machines: the same workload with its processes spread over
   ``--vhms`` VHMs, each bounding processes and steps (so every time slice is checked against
-  and charged to a quota), against the run without VHMs, round by round (target: at least 0.9).
+  and charged to a quota), against the run without VHMs, round by round (target: at least 0.9);
+* one-off costs: each engine's set-up (building it and creating the processes, outside the
+  timed run above), and the first XDV run of the process (a warm-up, before the rounds).
+
+Targets apply to the median.
 
 Usage: ``python benchmarks/orchestration.py [--processes N] [--rounds N] [--repeat N] [--vhms N]``
 """
@@ -57,14 +61,14 @@ def main(kernel):
 
 
 def interleaved(
-    repeat: int, engines: dict[str, Callable[[], tuple[int, float]]]
-) -> dict[str, list[tuple[int, float]]]:
+    repeat: int, engines: dict[str, Callable[[], tuple[int, float, float]]]
+) -> dict[str, list[tuple[int, float, float]]]:
     """Run every engine once per round, ``repeat`` rounds; return each engine's (count,
-    seconds) per round.
+    seconds, set-up seconds) per round.
 
     The garbage collector is paused while timing, for every engine alike (as ``timeit`` does).
     """
-    runs: dict[str, list[tuple[int, float]]] = {name: [] for name in engines}
+    runs: dict[str, list[tuple[int, float, float]]] = {name: [] for name in engines}
     for _ in range(repeat):
         for name, function in engines.items():
             gc.collect()
@@ -83,9 +87,11 @@ def xdv_sleeper(rounds: int) -> Generator[Any, Any, None]:
 
 def run_xdv(
     processes: int, rounds: int, path: Path | None, vhms: int = 0
-) -> tuple[int, float, int]:
-    """(trace entries, seconds, trace bytes) of one traced kernel run; with ``vhms``, the
-    processes are spread round-robin over that many VHMs with process and step quotas."""
+) -> tuple[int, float, float, int]:
+    """(trace entries, seconds, set-up seconds, trace bytes) of one traced kernel run; with
+    ``vhms``, the processes are spread round-robin over that many VHMs with process and step
+    quotas. The set-up builds the trace writer and the kernel and spawns the processes."""
+    setup = time.perf_counter()
     writer = TraceWriter(path, fsync="batch" if path else "never")
     kernel = Kernel(0, trace=writer)
     quotas = {"processes": processes, "steps": 2 * processes * (rounds + 1)}
@@ -97,13 +103,14 @@ def run_xdv(
     seconds = time.perf_counter() - start
     if not result.ok:
         raise SystemExit(f"the XDV run failed: {result.status}")
-    return result.events, seconds, writer.bytes_written
+    return result.events, seconds, start - setup, writer.bytes_written
 
 
-def run_simpy(processes: int, rounds: int) -> tuple[int, float]:
-    """(iterations, seconds) of SimPy on the same workload."""
+def run_simpy(processes: int, rounds: int) -> tuple[int, float, float]:
+    """(iterations, seconds, set-up seconds) of SimPy on the same workload."""
     import simpy
 
+    setup = time.perf_counter()
     environment = simpy.Environment()
     count = [0]
 
@@ -116,11 +123,12 @@ def run_simpy(processes: int, rounds: int) -> tuple[int, float]:
         environment.process(sleeper())
     start = time.perf_counter()
     environment.run()
-    return count[0], time.perf_counter() - start
+    return count[0], time.perf_counter() - start, start - setup
 
 
-def run_heapq(processes: int, rounds: int) -> tuple[int, float]:
-    """(iterations, seconds) of a bare heap-and-generators loop."""
+def run_heapq(processes: int, rounds: int) -> tuple[int, float, float]:
+    """(iterations, seconds, set-up seconds) of a bare heap-and-generators loop."""
+    setup = time.perf_counter()
 
     def sleeper() -> Generator[int, None, None]:
         for _ in range(rounds):
@@ -143,7 +151,7 @@ def run_heapq(processes: int, rounds: int) -> tuple[int, float]:
         count += 1
         sequence += 1
         heapq.heappush(heap, (now + delay, pid, sequence, generator))
-    return count, time.perf_counter() - start
+    return count, time.perf_counter() - start, start - setup
 
 
 def spread(values: list[float], digits: int = 2, scale: float = 1.0) -> str:
@@ -167,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload: {processes} processes x {rounds} sleeps; {repeat} rounds, median (range)")
     print(f"python {sys.version.split()[0]}")
 
-    entries, _, trace_bytes = run_xdv(processes, rounds, None)  # also a warm-up
+    entries, first_run, first_setup, trace_bytes = run_xdv(processes, rounds, None)  # warm-up
     with tempfile.TemporaryDirectory() as folder:
         trace_path = Path(folder) / "bench.xdvt"
         runs = interleaved(
@@ -175,9 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "heapq": lambda: run_heapq(processes, rounds),
                 "simpy": lambda: run_simpy(processes, rounds),
-                "xdv": lambda: run_xdv(processes, rounds, None)[:2],
-                "xdv-vhm": lambda: run_xdv(processes, rounds, None, vhms)[:2],
-                "xdv-file": lambda: run_xdv(processes, rounds, trace_path)[:2],
+                "xdv": lambda: run_xdv(processes, rounds, None)[:3],
+                "xdv-vhm": lambda: run_xdv(processes, rounds, None, vhms)[:3],
+                "xdv-file": lambda: run_xdv(processes, rounds, trace_path)[:3],
             },
         )
         workload = Path(folder) / "bench_workload.py"
@@ -196,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if runs["simpy"][0][0] != iterations or runs["heapq"][0][0] != iterations:
         raise SystemExit("the engines did not do the same work")
-    seconds = {name: [elapsed for _, elapsed in results] for name, results in runs.items()}
+    seconds = {name: [elapsed for _, elapsed, _ in results] for name, results in runs.items()}
+    setups = {name: [setup for _, _, setup in results] for name, results in runs.items()}
     rates = {name: [iterations / elapsed for elapsed in values] for name, values in seconds.items()}
-    print(f"{'engine':40} {'iterations/s, median (range)':>36}")
+    print(f"{'engine':40} {'iterations/s, median (range)':>36} {'set-up ms (one-off)':>26}")
     for name, label in (
         ("heapq", "bare heapq loop (untraced)"),
         ("simpy", "SimPy 4 (untraced)"),
@@ -206,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         ("xdv-vhm", f"XDV kernel, in memory, {vhms} VHMs"),
         ("xdv-file", "XDV kernel, trace file, batch fsync"),
     ):
-        print(f"{label:40} {spread(rates[name], 0):>36}")
+        print(f"{label:40} {spread(rates[name], 0):>36} {spread(setups[name], 1, 1e3):>26}")
     for name, label in (("xdv", "trace in memory"), ("xdv-file", "trace file")):
         # Equal work, so the ratio of rates is the inverse ratio of times, round by round.
         ratios = [
@@ -231,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{entries / iterations:.3f} entries per iteration"
     )
     print(f"bytes per trace entry: {trace_bytes / entries:.1f} (target <= 150)")
+    print(
+        f"first XDV run in this process (warm-up, trace in memory): set-up "
+        f"{first_setup * 1e3:.1f} ms, run {first_run:.3f} s"
+    )
     ratio = [played / took for played, took in zip(replay_times, capture_times, strict=True)]
     print(
         f"capture (run_workload, file trace): {spread(capture_times, 3)} s; "
