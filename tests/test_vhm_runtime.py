@@ -67,7 +67,7 @@ def test_malformed_declarations_are_refused(tmp_path: Path, declaration: str) ->
     source.write_text(f"XDV_VHMS = {declaration}\n\ndef main(kernel):\n    pass\n")
     with pytest.raises(WorkloadError) as error:
         run_workload(str(source))
-    assert error.value.code is ErrorCode.VHM_INVALID
+    assert error.value.code is ErrorCode.WORKLOAD_INVALID
 
 
 def test_the_first_example_of_the_vhm_guide_runs_as_written() -> None:
@@ -80,3 +80,17 @@ def test_the_first_example_of_the_vhm_guide_runs_as_written() -> None:
         "tenant runs in VHM 1",
         "VHM_QUOTA_EXCEEDED",
     ]
+
+
+def test_a_declared_vhm_the_kernel_refuses_fails_the_setup_on_record(tmp_path: Path) -> None:
+    source = tmp_path / "greedy.py"
+    source.write_text(
+        'XDV_VHMS = [{"name": "a", "quotas": {"qubits": 2}},'
+        ' {"name": "b", "parent": "a", "quotas": {"qubits": 3}}]\n\n'
+        "def main(kernel):\n    pass\n"
+    )
+    result = run_workload(str(source))
+    assert result.status == "failed"
+    entries = read_trace(result.trace_bytes).entries
+    (fault,) = [e for e in entries if e.event_type is EventType.FAULT]
+    assert fault.status == ErrorCode.VHM_NESTING_INVALID and fault.metadata["phase"] == "setup"
