@@ -11,9 +11,30 @@ from xdv.core._capability import (
     SupportsDerive,
     SupportsFreeze,
 )
+from xdv.core._channels import (
+    CATEGORIES as CHANNEL_CATEGORIES,
+)
+from xdv.core._channels import (
+    CrossingCost,
+    Message,
+    channel_resource,
+    crossing_cost,
+)
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
 from xdv.core._domains import ProviderVerifier
-from xdv.core._faults import FAULT_SITES, FaultPlan, FaultRule
+from xdv.core._fault_handler import FaultStats
+from xdv.core._faults import (
+    FAULT_CLASSES,
+    FAULT_SITES,
+    ClassPolicy,
+    FaultClass,
+    FaultLevel,
+    FaultPlan,
+    FaultRule,
+    RetryPolicy,
+    Threshold,
+    classify,
+)
 from xdv.core._interface import (
     DomainManager,
     Invocation,
@@ -39,6 +60,8 @@ from xdv.core._transition import PHASES as TRANSITION_PHASES
 from xdv.core._vhm import HELD_QUOTAS, QUOTA_NAMES, Vhm, VhmQuotas, VhmTable
 
 __all__ = [
+    "CHANNEL_CATEGORIES",
+    "FAULT_CLASSES",
     "FAULT_SITES",
     "HELD_QUOTAS",
     "LEGAL_TRANSITIONS",
@@ -49,18 +72,24 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
+    "ClassPolicy",
+    "CrossingCost",
     "DerivedCapability",
     "DomainManager",
     "EmitSink",
     "ExitStatus",
+    "FaultClass",
+    "FaultLevel",
     "FaultPlan",
     "FaultRule",
+    "FaultStats",
     "FixedWallClock",
     "Invocation",
     "KDomainManager",
     "Kernel",
     "KernelLimits",
     "LogicalClock",
+    "Message",
     "Operation",
     "Outcome",
     "PreparedCall",
@@ -72,6 +101,7 @@ __all__ = [
     "ResourceContract",
     "ResourceGrant",
     "ResourceRequest",
+    "RetryPolicy",
     "RoundRobinPolicy",
     "RunResult",
     "SchedulerPolicy",
@@ -82,10 +112,14 @@ __all__ = [
     "SupportsTransfer",
     "SupportsUsage",
     "SystemWallClock",
+    "Threshold",
     "Vhm",
     "VhmQuotas",
     "VhmTable",
     "WallClock",
+    "channel_resource",
     "check_transition",
+    "classify",
+    "crossing_cost",
     "derive_seed",
 ]

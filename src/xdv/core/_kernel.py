@@ -20,8 +20,10 @@ audit checkpoints, output release), the VHM table (``_vhm.py``: virtual hybrid m
 quotas and usage), the process table (``_process_table.py``: processes, their lifecycle, the
 ready queue), the domain table (``_domains.py``: managers, binding, attestation),
 the capability check (``_authorization.py``), the contract book (``_contracts.py``), the invoker
-(``_invoker.py``: prepare, perform and deliver domain operations), the transition protocol
-(``_transition.py``) and the system-call handlers (``_handlers.py``).
+(``_invoker.py``: prepare, perform and deliver domain operations), the fault handler
+(``_fault_handler.py``: detection, containment, escalation and recovery of faults, see
+``docs/faults.md``), the transition protocol (``_transition.py``) and the system-call handlers
+(``_handlers.py``).
 
 Nothing here reads wall time or unseeded randomness. The one wall clock the kernel holds is
 injected (:class:`~xdv.core.WallClock`) and only measures how long a run took, for people; that
@@ -42,13 +44,15 @@ from typing import Any
 from xdv.core._audit import AuditConfig
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
+from xdv.core._channels import ChannelTable
 from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable, ProviderVerifier
+from xdv.core._fault_handler import FaultHandler, FaultStats
 from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
 from xdv.core._interface import DomainManager
-from xdv.core._invoker import Invoker, RecordedOutcome
+from xdv.core._invoker import Invoker, Pending, RecordedOutcome
 from xdv.core._k_manager import KDomainManager, qualified_name
 from xdv.core._lifecycle import ProcessState
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
@@ -112,10 +116,28 @@ class _Interruption:
 
 
 _INTERRUPTION = _Interruption()
-# A key below every policy key: negative infinity is less than any integer.
-_INTERRUPTION_ITEM = (float("-inf"), _INTERRUPTION)
+# A key below every policy key: negative infinity is less than any integer. Its second element
+# (0) sorts it before every deferred action (numbered from 1).
+_INTERRUPTION_ITEM = (float("-inf"), 0, _INTERRUPTION)
 # RUN_END's status field for run statuses that are not OK.
-_END_CODES = {"limit": ErrorCode.LIMIT_EXCEEDED, "interrupted": ErrorCode.RUN_INTERRUPTED}
+_END_CODES = {
+    "limit": ErrorCode.LIMIT_EXCEEDED,
+    "interrupted": ErrorCode.RUN_INTERRUPTED,
+    "panic": ErrorCode.NODE_PANIC,
+}
+
+
+class _Deferred:
+    """A kernel action queued for the loop's next safe point (between two slices), ahead of
+    every process: fault escalations decided while a system call was being handled (ending a
+    VHM, a node panic) run there, never in the middle of the call."""
+
+    __slots__ = ("action", "queued")
+    state = None
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self.queued = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +165,9 @@ class RunResult:
     """The result of :meth:`Kernel.run`.
 
     ``status`` is what RUN_END records: ``"ok"``, ``"failed"`` (a process failed, or the
-    workload's setup did), ``"limit"`` (the step limit ended the run) or ``"interrupted"``
-    (:meth:`Kernel.interrupt` ended it); only ``"ok"`` is :attr:`ok`.
+    workload's setup did), ``"limit"`` (the step limit ended the run), ``"interrupted"``
+    (:meth:`Kernel.interrupt` ended it) or ``"panic"`` (a fault escalated to the node level);
+    only ``"ok"`` is :attr:`ok`. ``faults`` counts what fault handling did.
     """
 
     status: str
@@ -160,6 +183,7 @@ class RunResult:
     # The exception that ended each process with PROCESS_FAULT (its anchor's own bug), with its
     # traceback, for people; the trace records only ``Type: message``.
     exceptions: dict[int, BaseException] = field(default_factory=dict, repr=False, compare=False)
+    faults: FaultStats = field(default_factory=FaultStats, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -272,14 +296,37 @@ class Kernel:
             self._interrupt_reason,
             vhms,
         )
+        self._faults = fault_handler = FaultHandler(
+            self.faults, recorder, self.clock, capabilities, contracts
+        )
+        fault_handler.attach(
+            table,
+            invoker,
+            defer=self._defer,
+            panic=self._panic_now,
+            vhms=self,
+            root_vhm=vhms.root,
+        )
+        table.faults = invoker.faults = fault_handler
+        invoker.table = table
         transitions = Transitions(
             recorder=recorder,
             domains=domains_table,
             capabilities=capabilities,
             contracts=contracts,
             invoker=invoker,
-            faults=self.faults,
+            faults=fault_handler,
         )
+        self._channels = channels = ChannelTable(
+            recorder=recorder,
+            clock=self.clock,
+            table=table,
+            capabilities=capabilities,
+            ticks_max=self.limits.sleep_ticks_max,
+            charge=getattr(self.policy, "charge", None),
+            faults=fault_handler,
+        )
+        table.on_end = channels.process_ended
         self._calls = SystemCalls(
             seed=seed,
             sleep_ticks_max=self.limits.sleep_ticks_max,
@@ -291,7 +338,8 @@ class Kernel:
             contracts=contracts,
             invoker=invoker,
             transitions=transitions,
-            faults=self.faults,
+            faults=fault_handler,
+            channels=channels,
         )
         self._steps = 0
         self._ran = False
@@ -300,6 +348,8 @@ class Kernel:
         self._loop_thread = 0  # the thread running the loop (set by run)
         self._ended = False  # the run (or abort) is over and its trace closed
         self._interrupted: str | None = None
+        self._panicked: str | None = None
+        self._next_deferred = 1
         with self._outside_the_loop():
             recorder.start(
                 {
@@ -464,8 +514,12 @@ class Kernel:
         origin: Domain | str,
         target: Domain | str,
         expires_at: int | None = None,
+        resource: str | None = None,
     ) -> Capability:
         """Grant a capability to a process (an operator action, recorded in the trace).
+
+        ``resource`` limits it to one resource (a channel's name for SEND and RECEIVE, say);
+        None grants it on the whole domain.
 
         Operator actions belong to the setup phase, before :meth:`run`: called while the run
         goes on (from a process's own code) they are refused with OPERATOR_ONLY and recorded.
@@ -481,9 +535,49 @@ class Kernel:
                     code=ErrorCode.INVALID_ARGUMENT,
                     where=f"process {pid}",
                 )
+            if resource is not None and (not isinstance(resource, str) or not resource):
+                raise XdvError(
+                    f"a resource is a non-empty name, got {safe_repr(resource)}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where=f"process {pid}",
+                )
             return self._capabilities.grant(
-                pid, operation, Domain.parse(origin), Domain.parse(target), expires_at
+                pid, operation, Domain.parse(origin), Domain.parse(target), expires_at, resource
             )
+
+    def channel(
+        self,
+        name: str,
+        capacity: int = 1,
+        *,
+        source: Domain | str = Domain.K,
+        target: Domain | str = Domain.K,
+        senders: Iterable[int] = (),
+        receivers: Iterable[int] = (),
+    ) -> int:
+        """Declare a channel (an operator action, recorded): ``senders`` get SEND and
+        ``receivers`` RECEIVE on it; returns its id.
+
+        A declared channel is the one way messages cross VHMs: its parties may belong to
+        different VHMs, and each still needs its capability. Like :meth:`grant`, it belongs
+        to the setup phase.
+        """
+        with self._outside_the_loop():
+            self._operator_action("channel")
+            return self._channels.declare(
+                name,
+                capacity,
+                source,
+                target,
+                senders,
+                receivers,
+                self.vhm,
+                (pid for pid, p in self._table.processes.items() if p.exit is None),
+            )
+
+    def channels(self) -> dict[int, dict[str, Any]]:
+        """Every channel's state and counters (sent, delivered, dropped, queued), by id."""
+        return self._channels.snapshot()
 
     def revoke(self, capability_id: int, reason: str = "operator") -> list[Capability]:
         """Revoke a capability and every capability derived from it (recorded in the trace).
@@ -563,8 +657,39 @@ class Kernel:
         self._interrupted = reason if isinstance(reason, str) else repr(reason)
         heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
 
+    def _deliver(self, process: _Process) -> bool:
+        """At a process's next step: deliver its pending domain outcome, or time out the
+        channel call it is still blocked in. False when fault handling took the process over
+        (see :meth:`Invoker.deliver`): its anchor must not run this step."""
+        if type(process.delivery) is Pending:
+            return self._invoker.deliver(process)
+        self._channels.expire(process)
+        return True
+
     def _interrupt_reason(self) -> str | None:
         return self._interrupted
+
+    def _defer(self, action: Callable[[], None]) -> None:
+        """Queue ``action`` for the loop's next safe point (see :class:`_Deferred`)."""
+        heapq.heappush(self._table.ready, (float("-inf"), self._next_deferred, _Deferred(action)))
+        self._next_deferred += 1
+
+    def _panic_now(self, reason: str) -> None:
+        """A fault escalated to the node level: end the run at the next safe point, with the
+        status ``"panic"`` (system-level panic containment, XDV-024 §5.3)."""
+        if self._panicked is None:
+            self._panicked = reason
+            heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
+
+    @property
+    def fault_stats(self) -> FaultStats:
+        """What fault handling has done so far in this run (detections, recoveries, ...)."""
+        return self._faults.stats
+
+    def check_fault_invariants(self) -> list[str]:
+        """The fault-handling invariants of ``docs/faults.md`` that do not hold now (empty
+        when all hold); cheap enough to call after every step of a simulation."""
+        return self._faults.invariants()
 
     # ------------------------------------------------------------------ the kernel loop
 
@@ -580,6 +705,7 @@ class Kernel:
         self._ran = True
         self._loop_thread = threading.get_ident()
         self._wall_start_ns = self._wall_clock.monotonic_ns()
+        self._faults.run_starts([vhm.id for vhm in self._vhms])
         with self._stopping_cleanly():
             return self._shutdown(self._loop())
 
@@ -619,7 +745,7 @@ class Kernel:
         enqueue = table.enqueue
         calls = self._calls
         handlers = calls.handlers
-        deliver = self._invoker.deliver
+        deliver = self._deliver
         recorder = self._recorder
         writer = recorder.writer
         append = writer.append_encoded
@@ -646,8 +772,12 @@ class Kernel:
             process.queued = False
             if process.state is not active:
                 if process is interruption:  # queued by interrupt(), ahead of every process
-                    status = "interrupted"
+                    status = "interrupted" if self._panicked is None else "panic"
                     break
+                if type(process) is _Deferred:  # a fault escalation's action: a safe point
+                    process.action()
+                    last = None  # whatever runs next, its slice records its dispatch
+                    continue
                 if process.state is suspended:
                     process.parked = True
                 # Otherwise it ended while queued (its VHM was terminated): nothing to run.
@@ -692,8 +822,8 @@ class Kernel:
                 steps += 1
                 now += 1
                 clock.now = now
-                if process.delivery is not None:
-                    deliver(process)
+                if process.delivery is not None and not deliver(process):
+                    break  # fault handling took the process over (a recovery, an escalation)
                 try:
                     error = process.throw_error
                     if error is not None:
@@ -938,7 +1068,11 @@ class Kernel:
         message = error.message if isinstance(error, XdvError) else describe_exception(error)
         with self._stopping_cleanly():
             self._recorder.record(
-                EventType.FAULT, _O, 0, status=code, meta={"error": message, "phase": "setup"}
+                EventType.FAULT,
+                _O,
+                0,
+                status=code,
+                meta={"error": message, "phase": "setup", **self._faults.describe(code)},
             )
             return self._shutdown("aborted")
 
@@ -956,6 +1090,9 @@ class Kernel:
             elif status == "interrupted":
                 code = ErrorCode.RUN_INTERRUPTED
                 message = f"the run was interrupted ({self._interrupted})"
+            elif status == "panic":
+                code = ErrorCode.NODE_PANIC
+                message = f"the node panicked: {self._panicked}"
             elif status == "aborted":
                 code = ErrorCode.WORKLOAD_INVALID
                 message = "the workload's setup failed, so the run never started"
@@ -963,7 +1100,13 @@ class Kernel:
                 code, message = ErrorCode.DEADLOCK, "still suspended when the run ended"
             else:
                 code = ErrorCode.DEADLOCK
-                message = f"blocked forever waiting on process {process.waiting_on}"
+                channels = self._channels.blocked_on(pid)
+                message = (
+                    f"blocked forever waiting on process {process.waiting_on}"
+                    if channels is None
+                    else "blocked forever on channel "
+                    + ", ".join(str(channel) for channel in channels)
+                )
             endings.append((process, code, message))
         table.shutting_down = True
         for process, code, message in endings:
@@ -986,6 +1129,8 @@ class Kernel:
         }
         if status == "interrupted":
             end["reason"] = self._interrupted
+        elif status == "panic":
+            end["reason"] = self._panicked
         recorder.record(
             EventType.RUN_END,
             _O,
@@ -1009,4 +1154,5 @@ class Kernel:
             else 0.0,
             trace_bytes=writer.getvalue() if writer.path is None and writer.retains else None,
             exceptions=dict(sorted(self._exceptions.items())),
+            faults=self._faults.stats,
         )
