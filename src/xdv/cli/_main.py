@@ -288,9 +288,15 @@ def trace() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
 @click.option("--process", "pid", type=int, help="Only entries of this process.")
 @click.option("--event", "event_name", help="Only entries of this event type (e.g. EFFECT).")
+@click.option("--vhm", "vhm", type=int, help="Only entries of this virtual hybrid machine.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many entries.")
 def trace_show(
-    trace_path: Path, as_json: bool, pid: int | None, event_name: str | None, limit: int | None
+    trace_path: Path,
+    as_json: bool,
+    pid: int | None,
+    event_name: str | None,
+    vhm: int | None,
+    limit: int | None,
 ) -> None:
     """Show a trace's entries (the intact prefix of a damaged trace, with a warning)."""
 
@@ -303,6 +309,7 @@ def trace_show(
         for entry in scan.entries
         if (pid is None or entry.process == pid)
         and (event_name is None or entry.event_name == event_name.upper())
+        and (vhm is None or entry.vhm == vhm)
     ]
     if limit is not None:
         entries = entries[:limit]
@@ -311,7 +318,8 @@ def trace_show(
             click.echo(json.dumps(entry.to_json(), sort_keys=True, ensure_ascii=False))
     else:
         table = Table(box=None, header_style="bold")
-        for column in ("#", "L", "event", "dom", "pid", "cap", "contract", "status", "metadata"):
+        columns = ("#", "L", "event", "dom", "pid", "vhm", "cap", "contract", "status", "metadata")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for entry in entries:
             table.add_row(
@@ -320,6 +328,7 @@ def trace_show(
                 entry.event_name,
                 entry.domain_label,
                 str(entry.process),
+                str(entry.vhm),
                 str(entry.capability or ""),
                 str(entry.contract or ""),
                 entry.status_name,

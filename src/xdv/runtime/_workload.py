@@ -297,7 +297,7 @@ def declared_vhms(declared: Any, where: str) -> VhmDeclaration | None:
         return WorkloadError(
             f"XDV_VHMS {why}; expected a list such as "
             '[{"name": "a", "weight": 2, "quotas": {"processes": 4}}]',
-            code=ErrorCode.VHM_INVALID,
+            code=ErrorCode.WORKLOAD_INVALID,
             where=where,
         )
 
