@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, invariant
+from xdv.inputs import FileBytes
 from xdv.trace._format import (
     CHECK_SIZE,
     FRAME_HEAD,
@@ -94,7 +95,7 @@ class TraceWriter:
         fsync: FsyncPolicy | str = FsyncPolicy.BATCH,
         batch_entries: int = 1024,
         batch_bytes: int = 1 << 16,
-        expected: bytes | None = None,
+        expected: bytes | FileBytes | None = None,
         retain: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else None
