@@ -98,7 +98,7 @@ def exceeded(name: str, found: object, where: str, *, code: ErrorCode | None = N
     )
 
 
-def read_bounded(path: str | Path, limit_name: str, *, what: str = "input") -> bytes:
+def read_bounded(path: str | os.PathLike[str], limit_name: str, *, what: str = "input") -> bytes:
     """Read the regular file ``path`` whole, refusing it if it is larger than the limit.
 
     A path that is not a regular file (FIFO, device, socket, directory) is refused before it is
