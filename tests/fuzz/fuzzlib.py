@@ -633,8 +633,10 @@ def _trace_command(rng: random.Random, corpus: Corpus) -> tuple[list[str], dict[
 
 
 def gen_trace(rng: random.Random, corpus: Corpus) -> Case:
-    kind = rng.randrange(4)
-    if kind <= 1:
+    kind = rng.randrange(4) if rng.random() > 0.08 else -1
+    if kind == -1:
+        content, generator = corpus.trace, "valid"
+    elif kind <= 1:
         content, generator = mutate_trace(rng, corpus.trace), "rechained"
     elif kind == 2:
         content, generator = mutate_bytes(rng, corpus.trace, []), "mutation"
@@ -648,8 +650,10 @@ def gen_trace(rng: random.Random, corpus: Corpus) -> Case:
 
 def gen_audit(rng: random.Random, corpus: Corpus) -> Case:
     lines = corpus.audit.splitlines(keepends=True)
-    kind = rng.randrange(5)
-    if kind <= 1:
+    kind = rng.randrange(5) if rng.random() > 0.08 else -1
+    if kind == -1:
+        content, generator = corpus.audit, "valid"
+    elif kind <= 1:
         index = rng.randrange(len(lines))
         lines[index] = mutate_json(rng, lines[index].rstrip(b"\n")) + b"\n"
         content, generator = b"".join(lines), "json-mutation"
@@ -669,8 +673,10 @@ def gen_audit(rng: random.Random, corpus: Corpus) -> Case:
 
 def gen_proof(rng: random.Random, corpus: Corpus) -> Case:
     _, data = _pick(rng, corpus, "proof")
-    kind = rng.randrange(5)
-    if kind <= 1:
+    kind = rng.randrange(5) if rng.random() > 0.08 else -1
+    if kind == -1:
+        content, generator = data, "valid"
+    elif kind <= 1:
         content, generator = mutate_json(rng, data), "json-mutation"
     elif kind == 2:
         content, generator = mutate_bytes(rng, data, _all_bytes(corpus, "proof")), "mutation"
@@ -691,8 +697,10 @@ def gen_proof(rng: random.Random, corpus: Corpus) -> Case:
 
 def gen_witness(rng: random.Random, corpus: Corpus) -> Case:
     _, data = _pick(rng, corpus, "witness")
-    kind = rng.randrange(4)
-    if kind <= 1:
+    kind = rng.randrange(4) if rng.random() > 0.08 else -1
+    if kind == -1:
+        content, generator = data, "valid"
+    elif kind <= 1:
         content, generator = mutate_json(rng, data), "json-mutation"
     elif kind == 2:
         content, generator = mutate_bytes(rng, data, _all_bytes(corpus, "witness")), "mutation"
@@ -793,7 +801,15 @@ def _record(case: Case, result: Result, index: int) -> dict[str, Any]:
 
 
 def _worker(seed: int, formats: tuple[str, ...], base: Path, bound: float) -> None:
-    """Read case indices on stdin, run each in-process, answer one JSON line per case."""
+    """Read case indices on stdin, run each in-process, answer one JSON line per case.
+
+    The worker's address space is capped (``XDV_FUZZ_MEMORY``, 4 GiB unless set), so that an
+    input that makes a command allocate without end fails with MemoryError in the worker
+    instead of taking the machine's memory."""
+    import resource
+
+    cap = int(os.environ.get("XDV_FUZZ_MEMORY", str(4 << 30)))
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     corpus = build_corpus(base / "corpus")
     print("ready", flush=True)
     for line in sys.stdin:
