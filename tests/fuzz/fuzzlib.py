@@ -950,9 +950,21 @@ def main(argv: list[str] | None = None) -> int:
         _worker(options.seed, formats, options.base, options.bound)
         return 0
     started = time.perf_counter()
+
+    def progress(done: int) -> None:
+        if done % 1000 == 0:
+            print(
+                f"{done} cases, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True
+            )
+
     if options.jobs <= 1:
         tallies = campaign(
-            options.cases, options.seed, formats, start=options.start, bound=options.bound
+            options.cases,
+            options.seed,
+            formats,
+            start=options.start,
+            bound=options.bound,
+            progress=progress,
         )
     else:
         from concurrent.futures import ThreadPoolExecutor
@@ -967,6 +979,7 @@ def main(argv: list[str] | None = None) -> int:
                         formats,
                         start=options.start + job * share,
                         bound=options.bound,
+                        progress=progress,
                     ),
                     range(options.jobs),
                 )
