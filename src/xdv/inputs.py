@@ -62,7 +62,25 @@ LIMITS: dict[str, Limit] = {
         Limit("document_bytes_max", 16 * _MIB, "bytes", "a JSON document: witness, proof, DIR"),
         Limit("trace_bytes_max", 1 << 40, "bytes", "a trace or audit file"),
         Limit("json_depth_max", 64, "levels", "nesting of any JSON or CBOR value"),
-        # DPL (names start with dpl_).
+        # DPL (names start with dpl_). The nesting bounds keep every recursive pass of the
+        # toolchain (checker, DIR, code generation) far below Python's recursion limit, and the
+        # generated K code below CPython's own limits (200 nested parentheses, 100 indentation
+        # levels, 20 nested loops).
+        Limit("dpl_expression_depth_max", 64, "levels", "nesting of one DPL expression"),
+        Limit("dpl_block_depth_max", 32, "levels", "nesting of DPL blocks, else-if chains, forges"),
+        Limit("dpl_loop_depth_max", 16, "levels", "nesting of DPL while and for loops"),
+        Limit("dpl_type_depth_max", 16, "levels", "nesting of a DPL type or constant list"),
+        Limit("dpl_statements_max", 100_000, "statements", "statements in one DPL file"),
+        Limit("dpl_diagnostics_max", 100, "diagnostics", "diagnostics reported for one DPL file"),
+        Limit("dpl_line_diagnostics_max", 10, "diagnostics", "diagnostics reported for one line"),
+        Limit("dpl_int_bits_max", 4096, "bits", "a DPL integer (literal or computed)"),
+        Limit("dpl_string_chars_max", 1 << 20, "characters", "a DPL string or shown value"),
+        Limit("dpl_qubits_max", 4096, "qubits", "qubits one DPL Q process allocates"),
+        Limit("dpl_constraint_depth_max", 24, "levels", "nesting of one DPL Φ constraint"),
+        Limit("dpl_constraint_nodes_max", 100_000, "nodes", "size of one DPL Φ constraint"),
+        Limit("dpl_effects_max", 100_000, "effects", "effects one DPL run performs"),
+        Limit("dpl_effect_chars_max", 64 * _MIB, "characters", "text of one DPL run's effects"),
+        Limit("dpl_exercises_max", 1000, "exercises", "bind exercises (Q or Φ jobs) of a run"),
         # OpenQASM (names start with qasm_).
         # Φ problems (names start with problem_).
         # Traces, audit files, proofs and witnesses (names start with trace_, cbor_, proof_,
