@@ -82,7 +82,50 @@ LIMITS: dict[str, Limit] = {
         Limit("dpl_effect_chars_max", 64 * _MIB, "characters", "text of one DPL run's effects"),
         Limit("dpl_exercises_max", 1000, "exercises", "bind exercises (Q or Φ jobs) of a run"),
         # OpenQASM (names start with qasm_).
+        Limit(
+            "qasm_v3_bytes_max",
+            128 * 1024,
+            "bytes",
+            "OpenQASM 3 text (its reference parser reads about 20 kB a second)",
+        ),
+        Limit("qasm_nesting_max", 64, "levels", "nesting of (), [] and {} in OpenQASM text"),
+        Limit("qasm_qubits_max", 10_000, "qubits", "qubits one circuit declares, all registers"),
+        Limit("qasm_clbits_max", 100_000, "bits", "classical bits one circuit declares"),
+        Limit(
+            "qasm_statements_max",
+            100_000,
+            "statements",
+            "statements of one circuit once loops are unrolled, gate definitions inlined and "
+            "gates broadcast over registers",
+        ),
+        Limit(
+            "qasm_gate_calls_max",
+            4096,
+            "calls",
+            "calls of gates the program defines, counted once inlined (a call inside a "
+            "definition counts each time the definition is used)",
+        ),
+        Limit("qasm_literal_bits_max", 63, "bits", "an integer literal in OpenQASM 2 text"),
+        Limit(
+            "qasm_int_bits_max",
+            1024,
+            "bits",
+            "an integer OpenQASM 3 computes before the run (constants, widths, loop bounds)",
+        ),
         # Φ problems (names start with problem_).
+        Limit("problem_spins_max", 1_000_000, "spins", "nodes of a G-set graph, n of a problem"),
+        Limit(
+            "problem_couplings_max",
+            4_000_000,
+            "entries",
+            "edges of a G-set graph; J, Q or h entries of a bqm-json problem",
+        ),
+        Limit(
+            "problem_number_max",
+            1 << 53,
+            "in magnitude",
+            "a weight, coefficient or offset of a problem (finite numbers only)",
+        ),
         # Traces, audit files, proofs and witnesses (names start with trace_, cbor_, proof_,
         # witness_).
         Limit("trace_metadata_bytes_max", _MIB, "bytes", "one trace entry's metadata"),
