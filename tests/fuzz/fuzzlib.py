@@ -841,6 +841,7 @@ def campaign(
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     index = start
     end = start + cases
+    limit_s = bound * 3 + 30
     try:
         while index < end:
             worker = subprocess.Popen(
@@ -860,27 +861,36 @@ def campaign(
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                text=True,
                 env=env,
             )
             assert worker.stdin is not None and worker.stdout is not None
-            if worker.stdout.readline().strip() != "ready":
+            out = worker.stdout.fileno()
+            buffer = b""
+            line, buffer = _next_line(out, buffer, 600)
+            if line != b"ready":
                 raise RuntimeError("the fuzz worker did not start")
+            sent = index
             while index < end:
-                worker.stdin.write(f"{index}\n")
+                # Keep a window of cases queued, so the worker never waits for this process.
+                while sent < end and sent - index < _WINDOW:
+                    worker.stdin.write(f"{sent}\n".encode())
+                    sent += 1
                 worker.stdin.flush()
-                answer = _read_line(worker, bound * 3 + 30)
+                line, buffer = _next_line(out, buffer, limit_s)
                 fmt = formats[index % len(formats)]
                 tally = tallies[fmt]
                 tally.cases += 1
-                if answer is None:  # the worker hangs or died: record, replace it
+                if line is None:  # the worker hangs or died: record, replace it
                     tally.hangs += 1
-                    tally.seconds += bound * 3 + 30
+                    tally.seconds += limit_s
                     tally.failures.append({"index": index, "problem": "hang (worker killed)"})
                     worker.kill()
                     worker.wait()
                     index += 1
                     break
+                answer = json.loads(line)
+                if answer["index"] != index:
+                    raise RuntimeError(f"the worker answered case {answer['index']}, not {index}")
                 tally.seconds += answer["seconds"]
                 if answer["kind"] == "crash":
                     tally.crashes += 1
@@ -899,19 +909,24 @@ def campaign(
     return tallies
 
 
-def _read_line(worker: subprocess.Popen[str], timeout: float) -> dict[str, Any] | None:
-    import selectors
+_WINDOW = 64  # cases queued ahead for a worker
 
-    assert worker.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(worker.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            return None
-    line = worker.stdout.readline()
-    if not line:
-        return None
-    answer: dict[str, Any] = json.loads(line)
-    return answer
+
+def _next_line(fd: int, buffer: bytes, timeout: float) -> tuple[bytes | None, bytes]:
+    """The next line from ``fd`` (without its newline) and what remains buffered, or None if
+    none comes within ``timeout`` seconds or the stream ends."""
+    import select
+
+    while b"\n" not in buffer:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return None, buffer
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None, buffer
+        buffer += chunk
+    line, _, rest = buffer.partition(b"\n")
+    return line.strip(), rest
 
 
 def summary(tallies: dict[str, Tally], wall: float) -> str:
