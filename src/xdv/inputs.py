@@ -66,6 +66,7 @@ LIMITS: dict[str, Limit] = {
         # toolchain (checker, DIR, code generation) far below Python's recursion limit, and the
         # generated K code below CPython's own limits (200 nested parentheses, 100 indentation
         # levels, 20 nested loops).
+        Limit("dpl_source_bytes_max", _MIB // 2, "bytes", "a DPL source file (or compiled text)"),
         Limit("dpl_expression_depth_max", 64, "levels", "nesting of one DPL expression"),
         Limit("dpl_block_depth_max", 32, "levels", "nesting of DPL blocks, else-if chains, forges"),
         Limit("dpl_loop_depth_max", 16, "levels", "nesting of DPL while and for loops"),
@@ -76,6 +77,7 @@ LIMITS: dict[str, Limit] = {
         Limit("dpl_int_bits_max", 4096, "bits", "a DPL integer (literal or computed)"),
         Limit("dpl_string_chars_max", 1 << 20, "characters", "a DPL string or shown value"),
         Limit("dpl_qubits_max", 4096, "qubits", "qubits one DPL Q process allocates"),
+        Limit("dpl_value_cells_max", 1_000_000, "cells", "scalars in one DPL array value"),
         Limit("dpl_constraint_depth_max", 24, "levels", "nesting of one DPL Φ constraint"),
         Limit("dpl_constraint_nodes_max", 100_000, "nodes", "size of one DPL Φ constraint"),
         Limit("dpl_effects_max", 100_000, "effects", "effects one DPL run performs"),

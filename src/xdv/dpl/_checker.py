@@ -41,6 +41,8 @@ __all__ = [
 
 ANY = "Any"
 _QUBITS_MAX = limit("dpl_qubits_max")
+_TYPE_MAX = limit("dpl_type_depth_max")
+_CELLS_MAX = limit("dpl_value_cells_max")
 _NUMERIC = ("Int", "Float")
 _ARITHMETIC = ("+", "-", "*", "/", "%")
 _COMPARISON = ("<", ">", "<=", ">=")
@@ -157,6 +159,7 @@ class _Checker:
         self.bind_index: dict[tuple[str, str], int] = {}
         self.annotations = Annotations()
         self.linear_shapes: set[str] = set()
+        self.known_cells: dict[str, int] = {}
         self.by_name: dict[str, list[str]] = {}  # process name -> keys, in every regime
 
     def error(self, code: str, message: str, span: Span) -> None:
@@ -236,6 +239,69 @@ class _Checker:
                     linear.add(holder)
                     pending.append(holder)
         return linear
+
+    def value_fits(self, type_name: str, span: Span) -> bool:
+        """Whether values of ``type_name`` (built by an array literal) stay within the bounds:
+        at most ``dpl_type_depth_max`` nested arrays and ``dpl_value_cells_max`` cells. A
+        chain of ``let``s can nest or double an array at each step; past the bounds, comparing
+        or storing such values could take unbounded work (P004 otherwise)."""
+        depth = type_name.count("[")
+        if depth > _TYPE_MAX:
+            self.error(
+                LIMIT_CODE,
+                limit_message("dpl_type_depth_max", f"an array nested {depth} levels deep"),
+                span,
+            )
+            return False
+        cells = self.cells(type_name)
+        if cells > _CELLS_MAX:
+            self.error(
+                LIMIT_CODE,
+                limit_message("dpl_value_cells_max", f"an array of more than {_CELLS_MAX} cells"),
+                span,
+            )
+            return False
+        return True
+
+    def cells(self, type_name: str) -> int:
+        """The scalar cells of a value of ``type_name`` (capped just above the bound)."""
+        base, _, suffix = type_name.partition("[")
+        count = self.shape_cells(base)
+        for size in suffix.replace("]", "").split("["):
+            if size.isdigit():
+                count = min(count * int(size), _CELLS_MAX + 1)
+        return count
+
+    def shape_cells(self, name: str) -> int:
+        """The cells of a value of shape ``name`` (1 for any other type), computed once per
+        shape with an explicit stack; a shape that contains itself counts that field as 1."""
+        known = self.known_cells
+        pending = [name]
+        visiting: set[str] = set()
+        while pending:
+            current = pending[-1]
+            fields = self.shapes.get(current)
+            if current in known or fields is None:
+                known.setdefault(current, 1)
+                pending.pop()
+                continue
+            inner = [t.partition("[")[0] for _, t in fields]
+            missing = [b for b in inner if b in self.shapes and b not in known]
+            if missing and current not in visiting:
+                visiting.add(current)
+                pending.extend(b for b in missing if b not in visiting)
+                continue
+            total = 0
+            for _, type_name in fields:
+                base, _, suffix = type_name.partition("[")
+                count = known.get(base, 1)
+                for size in suffix.replace("]", "").split("["):
+                    if size.isdigit():
+                        count = min(count * int(size), _CELLS_MAX + 1)
+                total = min(total + count, _CELLS_MAX + 1)
+            known[current] = max(total, 1)
+            pending.pop()
+        return known.get(name, 1)
 
     def is_linear(self, type_name: str) -> bool:
         base = type_name.split("[", 1)[0]
@@ -841,7 +907,10 @@ class _ProcChecker:
             element = items[0] if items else ANY
             for type_name, item in zip(items, expr.items, strict=True):
                 self.expect_type(element, type_name, item.span)
-            return Facts(f"{element}[{len(items)}]")
+            result = f"{element}[{len(items)}]"
+            if not self.c.value_fits(result, expr.span):
+                return Facts(ANY)
+            return Facts(result)
         if isinstance(expr, ast.Index):
             type_name = self.expr(expr.target).type
             index_type = self.expr(expr.index).type

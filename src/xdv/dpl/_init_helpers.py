@@ -14,13 +14,13 @@ __all__ = ["read_dir_document", "read_text"]
 def read_text(path: Path) -> str:
     """A ``.ds`` file's text (UTF-8).
 
-    Read through :mod:`xdv.inputs`: only a regular file, at most ``source_bytes_max`` bytes,
+    Read through :mod:`xdv.inputs`: only a regular file, at most ``dpl_source_bytes_max`` bytes,
     decoded strictly. A missing file is a WorkloadError; any other refusal keeps its own code
     (INPUT_NOT_REGULAR, INPUT_LIMIT_EXCEEDED, INPUT_DECODE_FAILED with the byte offset).
     """
     if not path.exists() and not path.is_symlink():
         raise WorkloadError(f"DPL source not found: {path}", where=str(path))
-    data = read_bounded(path, "source_bytes_max", what="DPL source")
+    data = read_bounded(path, "dpl_source_bytes_max", what="DPL source")
     return decode_text(data, f"DPL source {path}")
 
 

@@ -461,14 +461,16 @@ class _Parser:
             return ("name", token.text)
         if self.at("["):
             self.nest_type(token.span)
-            self.advance()
-            items: list[Any] = []
-            while not self.at("]"):
-                items.append(self.constant())
-                if not self.accept(","):
-                    break
-            self.expect("]")
-            self.depth -= 1
+            try:
+                self.advance()
+                items: list[Any] = []
+                while not self.at("]"):
+                    items.append(self.constant())
+                    if not self.accept(","):
+                        break
+                self.expect("]")
+            finally:
+                self.depth -= 1
             return items
         raise self.fail("a literal value")
 
@@ -920,6 +922,14 @@ class _Parser:
 
 def parse(text: str) -> tuple[ast.Program, list[Diagnostic]]:
     """Parse DPL source text; return the program and every lexical and syntax diagnostic."""
+    bound = limit("dpl_source_bytes_max")
+    if len(text) > bound:
+        # Refused before lexing: the front-end's time grows with the text.
+        found = f"a source of {len(text)} characters"
+        span = Span(bound, bound)
+        return ast.Program(), [
+            Diagnostic(LIMIT_CODE, limit_message("dpl_source_bytes_max", found), span)
+        ]
     tokens, diagnostics = tokenize(text)
     parser = _Parser(tokens, diagnostics)
     try:

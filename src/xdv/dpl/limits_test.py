@@ -149,6 +149,13 @@ def test_blocks_and_loops_at_their_limits_compile_and_run() -> None:
     assert failure is None and emitted[-1]["value"] == "7"
 
 
+def test_a_source_beyond_the_size_bound_is_refused_before_lexing() -> None:
+    text = main("emit [" + "1, " * (limit("dpl_source_bytes_max") // 3) + "1];")
+    start = time.perf_counter()
+    refused(text, "dpl_source_bytes_max")
+    assert time.perf_counter() - start < 5
+
+
 def test_too_many_statements_stop_the_parser_with_one_diagnostic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -339,9 +346,10 @@ def test_a_shape_kept_in_a_mutable_binding_is_checked() -> None:
 
 def test_showing_a_shared_array_is_bounded_without_building_its_text() -> None:
     lets = 'let s0 = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; ' + "".join(
-        f"let s{i + 1} = [s{i}, s{i}, s{i}, s{i}]; " for i in range(12)
+        f"let s{i + 1} = [s{i}, s{i}, s{i}, s{i}]; " for i in range(9)
     )
-    _, _, failure = run("K main { " + lets + "emit s12; }")
+    # 4**9 cells (within dpl_value_cells_max) of 32 characters: 8 MiB of text, never built.
+    _, _, failure = run("K main { " + lets + "emit s9; }")
     assert limit_failure(failure, "dpl_string_chars_max"), failure
 
 
@@ -377,7 +385,7 @@ def test_source_files_are_read_bounded_and_strictly(tmp_path: Path) -> None:
         read_text(pipe)
     assert error.value.code is ErrorCode.INPUT_NOT_REGULAR
     big = tmp_path / "big.ds"
-    big.write_bytes(b" " * (limit("source_bytes_max") + 1))
+    big.write_bytes(b" " * (limit("dpl_source_bytes_max") + 1))
     with pytest.raises(XdvError) as error:
         read_text(big)
     assert error.value.code is ErrorCode.INPUT_LIMIT_EXCEEDED
@@ -461,3 +469,19 @@ def test_generated_deep_programs_are_refused_or_compile_to_code_cpython_accepts(
     Program(program)  # compiles the K code: never SyntaxError, IndentationError, RecursionError
     assert parse_dir(dir_document(program)) == program
     assert disassemble(program)
+
+
+def test_arrays_built_by_let_chains_are_bounded_statically() -> None:
+    nested = "let a0 = 1; " + "".join(f"let a{i + 1} = [a{i}]; " for i in range(3000))
+    start = time.perf_counter()
+    refused(main(nested), "dpl_type_depth_max")
+    assert time.perf_counter() - start < 5
+    doubled = "let a0 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]; " + "".join(
+        f"let a{i + 1} = [a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}]; "
+        for i in range(6)
+    )
+    refused(main(doubled), "dpl_value_cells_max")
+    shapes = "shape P { a: Int[1000]; b: Int; } shape R { p: P; q: P; } "
+    items = ", ".join(["r"] * 600)
+    refused(shapes + "K f(r: R) { let big = [" + items + "]; } " + main(""), "dpl_value_cells_max")
+    assert analyze(main("let a = [[1, 2], [3, 4]]; emit a;")).ok
