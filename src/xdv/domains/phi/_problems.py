@@ -537,6 +537,8 @@ def parse_gset(source: str | Path) -> tuple[IsingProblem, float]:
         u, v, weight = (_gset_int(token, where) for token in row)
         if not (1 <= u <= n and 1 <= v <= n):
             raise PhiProblemError(f"an edge end lies outside [1, {n}]", where=where)
+        if u == v:
+            raise PhiProblemError(f"an edge joins node {u} to itself", where=where)
         if abs(weight) > NUMBER_MAX:
             raise exceeded("problem_number_max", f"the weight {weight}", where)
         couplings[count] = (u - 1, v - 1, weight)

@@ -153,15 +153,22 @@ def bqm_files(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _job_time(path: Path, problem_format: str) -> float:
+    started = time.perf_counter()
+    with contextlib.suppress(XdvError):
+        phi_job(path, problem_format=problem_format, provider="exact")
+    return time.perf_counter() - started
+
+
 def check(data: bytes, problem_format: str) -> None:
-    """The oracle: a job or an XdvError, within :data:`CASE_SECONDS`."""
+    """The oracle: a job or an XdvError, within :data:`CASE_SECONDS` (a slow case is timed
+    again: a spike of load on the machine passes the second time, a hang does not)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "problem"
         path.write_bytes(data)
-        started = time.perf_counter()
-        with contextlib.suppress(XdvError):
-            phi_job(path, problem_format=problem_format, provider="exact")
-        elapsed = time.perf_counter() - started
+        elapsed = _job_time(path, problem_format)
+        if elapsed >= CASE_SECONDS:
+            elapsed = min(elapsed, _job_time(path, problem_format))
     assert elapsed < CASE_SECONDS, f"{elapsed:.1f} s for {data[:200]!r}"
 
 

@@ -68,7 +68,7 @@ def test_huge_gset_numbers_are_limits_not_overflow_errors(
         (b"3 1\n1 2 1\n2 3 1\n", "g.txt:3", "more than the 1 edges"),
         (b"3 1\n1 4 1\n", "g.txt:2", "outside [1, 3]"),
         (b"3 1\n1 2\n", "g.txt:2", "'u v w'"),
-        (b"3 1\n1 1 1\n", "problem.J", "itself"),
+        (b"3 1\n1 1 1\n", "g.txt:2", "itself"),
         (b"0 0\n", "g.txt:1", "at least one node"),
     ],
 )
