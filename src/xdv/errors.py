@@ -118,6 +118,7 @@ class ErrorCode(enum.IntEnum):
     REPLAY_INPUT_CHANGED = 611
     CHECKPOINT_INVALID = 620
     AUDIT_PROOF_INVALID = 621
+    TRACE_IN_USE = 622
     # Workloads and usage (7xx).
     WORKLOAD_INVALID = 700
     INVALID_ARGUMENT = 701
@@ -145,6 +146,7 @@ class ErrorCode(enum.IntEnum):
     PHI_ERR_PROBLEM_INVALID = 908
     PHI_ERR_WITNESS_INVALID = 909
     PHI_ERR_PROVIDER_FAILED = 910
+    PHI_ERR_WITNESS_UNVERIFIABLE = 911
     # DPL toolchain (10xx).
     DPL_SYNTAX = 1000
     DPL_CHECK = 1001

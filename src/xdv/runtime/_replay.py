@@ -39,6 +39,7 @@ from xdv.trace import (
     TraceWriter,
     decode_body,
     diff_entries,
+    load_trace_bytes,
     scan_trace,
     split_frames,
 )
@@ -210,23 +211,12 @@ def _locate(target: str, source: str | os.PathLike[str] | bytes) -> str:
     return target
 
 
-def _read(source: str | os.PathLike[str] | bytes) -> bytes:
-    if isinstance(source, bytes):
-        return source
-    try:
-        return Path(source).read_bytes()
-    except OSError as error:
-        raise TraceError(
-            f"cannot read the trace: {error.strerror}", code=ErrorCode.TRACE_IO, where=str(source)
-        ) from None
-
-
-def _first_entry(data: bytes) -> TraceEntry:
+def _first_entry(data: Any) -> TraceEntry:
     """The run-start entry, read from the front of the file (the rest is compared as it is
     re-created); a file whose first entry cannot be read is reported as the reader reports it."""
     start = len(PREAMBLE)
     if data[:start] == PREAMBLE and len(data) >= start + FRAME_LENGTH.size:
-        (length,) = FRAME_LENGTH.unpack_from(data, start)
+        (length,) = FRAME_LENGTH.unpack(data[start : start + FRAME_LENGTH.size])
         frame = data[start : start + FRAME_LENGTH.size + length]
         if len(frame) == FRAME_LENGTH.size + length and length >= HEADER.size:
             entry = _decode(frame, 0)
@@ -236,7 +226,7 @@ def _first_entry(data: bytes) -> TraceEntry:
     raise error if error is not None else TraceError("the trace has no run-start entry")
 
 
-def _raise_if_damaged(data: bytes, index: int, *, check_failed: bool) -> None:
+def _raise_if_damaged(data: Any, index: int, *, check_failed: bool) -> None:
     """Raise the reader's error if the recorded trace is damaged, open or torn at or before
     ``index``: that is not a divergence of the run."""
     if check_failed:
@@ -262,7 +252,7 @@ def replay(
 ) -> ReplayReport:
     """Replay a recorded trace; ``workload`` overrides the recorded target's location."""
     mode = ReplayMode(mode)
-    data = _read(source)
+    data, _ = load_trace_bytes(source)
     first = _first_entry(data)
     try:
         plan = _ReplayPlan.from_run_start(first.metadata)

@@ -202,17 +202,25 @@ def run(
     managers = list(domains) if domains is not None else declared_managers(workload.domains)
     node = NodeKey(request.key_store)
     witness_dir = request.witness_dir or default_witness_dir(request.trace)
-    witnesses = _attach_witnesses(managers, node, witness_dir, progress)
-    audit = None
-    audit_path = None
-    if request.trace is not None and request.audit:
-        audit_path = audit_path_for(request.trace)
-        audit = AuditConfig(request.checkpoint_interval, SignedHeadLog(audit_path, node.keys()))
+    # The trace file first: it is locked for the run, so a second run given the same path is
+    # refused (TRACE_IN_USE) here, before it has touched that trace or its audit file.
+    writer = TraceWriter(request.trace, fsync=request.fsync) if request.trace is not None else None
+    try:
+        witnesses = _attach_witnesses(managers, node, witness_dir, progress)
+        audit = None
+        audit_path = None
+        if request.trace is not None and request.audit:
+            audit_path = audit_path_for(request.trace)
+            audit = AuditConfig(request.checkpoint_interval, SignedHeadLog(audit_path, node.keys()))
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
     options = with_security(
         {
             # Embedded providers are attested with the node key of the same store.
             "attestation": AttestationVerifier(key_store=node.store),
-            "trace": request.trace,
+            "trace": writer,
             "domains": managers,
             "quantum": request.quantum,
             "fsync": request.fsync,
