@@ -79,6 +79,7 @@ class ErrorCode(enum.IntEnum):
     PROCESS_INVALID = 405
     DEADLOCK = 406
     RUN_INTERRUPTED = 407
+    SIM_PLAN_INVALID = 440
     # Transitions (5xx).
     TRANSITION_FAILED = 500
     INJECTED_FAULT = 501

@@ -28,8 +28,9 @@ from xdv.core._interface import (
 )
 from xdv.core._invoker import RecordedOutcome
 from xdv.core._k_manager import KDomainManager
-from xdv.core._kernel import Kernel, KernelLimits, RunResult
+from xdv.core._kernel import Kernel, KernelLimits, RunResult, StepObserver
 from xdv.core._lifecycle import LEGAL_TRANSITIONS, ProcessState, check_transition
+from xdv.core._mutants import MUTANTS, Mutant, mutation, register_mutant
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo
 from xdv.core._random import RandomStream, derive_seed
@@ -39,6 +40,7 @@ from xdv.core._transition import PHASES as TRANSITION_PHASES
 __all__ = [
     "FAULT_SITES",
     "LEGAL_TRANSITIONS",
+    "MUTANTS",
     "TRANSITION_PHASES",
     "AuditConfig",
     "AuditSink",
@@ -57,6 +59,7 @@ __all__ = [
     "Kernel",
     "KernelLimits",
     "LogicalClock",
+    "Mutant",
     "Operation",
     "Outcome",
     "PreparedCall",
@@ -71,6 +74,7 @@ __all__ = [
     "RoundRobinPolicy",
     "RunResult",
     "SchedulerPolicy",
+    "StepObserver",
     "SupportsDerive",
     "SupportsFreeze",
     "SupportsProviders",
@@ -80,4 +84,6 @@ __all__ = [
     "WallClock",
     "check_transition",
     "derive_seed",
+    "mutation",
+    "register_mutant",
 ]

@@ -14,6 +14,11 @@ Ordering model (``docs/design.md`` explains it at length):
   invoking process becomes ready at (invocation L + latency) and the outcome is recorded when
   it is next dispatched, however long the provider physically took.
 
+An optional *step observer* (``Kernel(observer=...)``, see :class:`StepObserver`) is called
+between steps: before each step with the number of steps completed so far, so it sees the state
+every completed step left behind. It is for checkers such as ``xdv sim``: it decides nothing,
+records nothing, and a run without one pays a single local ``is None`` test per step.
+
 The kernel is the loop and the public surface; below the loop it is made of collaborators with
 explicit interfaces, each in its own module: the recorder (``_recorder.py``: trace entries,
 audit checkpoints, output release), the process table (``_process_table.py``: processes, their
@@ -36,7 +41,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xdv.core._audit import AuditConfig
 from xdv.core._authorization import CapabilityCheck
@@ -46,12 +51,12 @@ from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable, ProviderVerifier
 from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
-from xdv.core._interface import DomainManager
+from xdv.core._interface import DomainManager, ResourceContract
 from xdv.core._invoker import Invoker, RecordedOutcome
 from xdv.core._k_manager import KDomainManager
 from xdv.core._lifecycle import ProcessState
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
-from xdv.core._process import ExitStatus, _Process
+from xdv.core._process import ExitStatus, ProcessInfo, _Process
 from xdv.core._process_table import ProcessTable
 from xdv.core._random import derive_seed
 from xdv.core._recorder import EmitSink, OutputFailure, Recorder
@@ -78,7 +83,7 @@ from xdv.trace import (
     cbor_uint,
 )
 
-__all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
+__all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult", "StepObserver"]
 
 _O = Domain.ORCHESTRATION
 # Plain integers for the hot path (IntEnum members cost more to pack).
@@ -95,6 +100,20 @@ _pack_until_u16 = struct.Struct(">8sH").pack
 _pack_until_u32 = struct.Struct(">8sI").pack
 _EMPTY_MAP = b"\xa0"
 _LIMIT_MAX = 2**40  # keeps logical time and every counter far inside the trace's u64 fields
+
+
+class StepObserver(Protocol):
+    """Watches a run between its steps (``Kernel(observer=...)``).
+
+    Called by the kernel loop before every step with the number of steps completed so far, so
+    each call sees the state the previous step left (the first call sees the state before the
+    first step). It runs on the loop's thread, must not call the kernel's operator actions or
+    change anything, and records nothing; an exception it raises ends the run and propagates
+    out of :meth:`Kernel.run` (the trace's intact prefix is flushed, as for any escape). The
+    state after the last step is read after :meth:`Kernel.run` returns.
+    """
+
+    def __call__(self, steps: int, /) -> None: ...
 
 
 class _Interruption:
@@ -194,8 +213,10 @@ class Kernel:
         wall_clock: WallClock | None = None,
         audit: AuditConfig | None = None,
         attestation: ProviderVerifier | None = None,
+        observer: StepObserver | None = None,
     ) -> None:
         self.seed = seed
+        self.observer = observer
         self.limits = limits or KernelLimits()
         if not 1 <= quantum <= self.limits.quantum_max:
             raise XdvError(
@@ -412,6 +433,22 @@ class Kernel:
             "managers": self._domains.snapshot(),
         }
 
+    def contracts(self) -> list[ResourceContract]:
+        """Every live resource contract of every process, by contract id (read-only use: a
+        checker's view of what the domains' managers should be holding)."""
+        held = [
+            contract
+            for process in self._table.processes.values()
+            for contract in process.contracts.values()
+        ]
+        return sorted(held, key=lambda contract: contract.id)
+
+    def processes(self) -> dict[int, tuple[ProcessInfo, ProcessState]]:
+        """Every process of the run (live or ended), by pid: its identity and current state."""
+        return {
+            pid: (process.info, process.state) for pid, process in self._table.processes.items()
+        }
+
     def _operator_action(self, action: str) -> None:
         """Refuse an operator action unless the run is still being set up.
 
@@ -530,6 +567,7 @@ class Kernel:
         vhm, node = self.vhm, self.node
         active = ProcessState.ACTIVE
         interruption = _INTERRUPTION
+        observer = self.observer  # None on every run but a checker's (see StepObserver)
         steps = 0
         now = clock.now
         last: _Process | None = None
@@ -568,6 +606,8 @@ class Kernel:
                 # slice's first step is a sleep, by that SLEEP entry itself.
                 recorder.dispatch_pending = pid
             for _ in slice_steps:
+                if observer is not None:
+                    observer(steps)
                 steps += 1
                 now += 1
                 clock.now = now

@@ -1,0 +1,384 @@
+"""Generating and shrinking the plans ``xdv sim`` runs.
+
+A *plan* is a trace-encodable map that describes one whole simulated run (interpreted by
+:mod:`xdv.runtime._sim_workload`)::
+
+    {
+      "quantum": 3,                                    # the kernel's time slice
+      "limits": {"processes_max": 12, "contracts_per_process_max": 4},
+      "managers": {"K": {"lanes": 2, "call_latency": 1}, "Q": {...}, "Φ": {...}},
+      "faults": [{"site": "reserve", "occurrence": 2}],  # today's FaultPlan rules
+      "procs": [{"domains": ["K", "Q"], "priority": 0, "ops": [...], "kids": [...]}],
+    }
+
+:func:`generate_plan` draws a plan from a seed with the kernel's own deterministic random streams,
+so a seed names one plan on every machine. The generator is a table of *features*, each adding
+settings, managers or operations to the plan; a new kernel feature is covered by adding a row.
+
+:func:`shrink_plan` minimizes a failing plan by delta debugging (Zeller's ddmin) over its parts:
+whole processes, then fault rules, then operations, keeping every deletion after which the
+same invariant still breaks.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from xdv.core import FAULT_SITES, RandomStream
+from xdv.errors import ErrorCode, XdvError
+
+__all__ = ["OPCODES", "check_plan", "generate_plan", "plan_size", "shrink_plan"]
+
+Plan = dict[str, Any]
+Spec = dict[str, Any]
+OpMaker = Callable[[RandomStream, "_Context"], list[Any] | None]
+
+
+class _Context:
+    """What an operation generator may refer to: the process's domains, its kids, the plan's
+    managers."""
+
+    def __init__(self, domains: list[str], kids: int, managers: dict[str, Any]) -> None:
+        self.domains = domains
+        self.kids = kids
+        self.managers = managers
+
+    def domain(self, rng: RandomStream) -> str:
+        # Mostly a domain the process is bound to; sometimes one it is not (a refusal).
+        if rng.randbelow(8) == 0:
+            return rng.choice(sorted(self.managers))
+        return rng.choice(self.domains)
+
+
+def _amount(rng: RandomStream, ctx: _Context, domain: str) -> int:
+    if domain == "K":
+        # Up to one more lane than the manager has: over-asking must be refused.
+        return 1 + rng.randbelow(int(ctx.managers["K"]["lanes"]) + 1)
+    if domain == "Q":
+        return 1 + rng.randbelow(3)
+    return 1
+
+
+def _reserve(rng: RandomStream, ctx: _Context) -> list[Any]:
+    domain = ctx.domain(rng)
+    return ["reserve", domain, _amount(rng, ctx, domain), rng.randbelow(4), 4 + rng.randbelow(60)]
+
+
+def _kid_op(name: str) -> OpMaker:
+    def make(rng: RandomStream, ctx: _Context) -> list[Any] | None:
+        if not ctx.kids:
+            return None
+        kid = rng.randbelow(ctx.kids)
+        if name == "transfer":
+            return ["transfer", rng.randbelow(4), kid]
+        if name == "suspend":
+            return ["suspend", kid, rng.randbelow(4)]
+        return [name, kid]
+
+    return make
+
+
+def _derive(name: str) -> OpMaker:
+    def make(rng: RandomStream, ctx: _Context) -> list[Any] | None:
+        if name == "delegate" and not ctx.kids:
+            return None
+        mode = "widen" if rng.randbelow(3) == 0 else "narrow"
+        kid = rng.randbelow(ctx.kids) if ctx.kids else 0
+        return [name, rng.randbelow(4), mode, kid, rng.randbelow(3)]
+
+    return make
+
+
+# (weight, maker): the operations a process draws from. Add a row to cover a new system call.
+OPERATIONS: list[tuple[int, OpMaker]] = [
+    (3, lambda rng, ctx: ["sleep", rng.randbelow(4)]),
+    (1, lambda rng, ctx: ["yield"]),
+    (3, lambda rng, ctx: ["emit"]),
+    (1, lambda rng, ctx: ["random"]),
+    (5, _reserve),
+    (3, lambda rng, ctx: ["release", rng.randbelow(4)]),
+    (3, lambda rng, ctx: ["invoke", rng.randbelow(4), rng.randbelow(1000)]),
+    (2, lambda rng, ctx: ["transition", ctx.domain(rng), rng.randbelow(1000)]),
+    (1, _kid_op("wait")),
+    (2, _kid_op("transfer")),
+    (1, lambda rng, ctx: ["adopt"]),
+    (2, _derive("attenuate")),
+    (2, _derive("delegate")),
+    (1, lambda rng, ctx: ["revoke", rng.randbelow(3)]),
+    (1, _kid_op("suspend")),
+    (1, lambda rng, ctx: ["poke", rng.choice(["parent", "next"])]),
+]
+_TOTAL_WEIGHT = sum(weight for weight, _ in OPERATIONS)
+
+
+def _operation(rng: RandomStream, ctx: _Context) -> list[Any]:
+    while True:
+        pick = rng.randbelow(_TOTAL_WEIGHT)
+        for weight, maker in OPERATIONS:
+            if pick < weight:
+                op = maker(rng, ctx)
+                if op is not None:
+                    return op
+                break
+            pick -= weight
+
+
+def _process(rng: RandomStream, managers: dict[str, Any], depth: int, budget: list[int]) -> Spec:
+    domains = ["K"] + [d for d in ("Q", "Φ") if d in managers and rng.randbelow(2)]
+    kids: list[Spec] = []
+    if depth < 2:
+        for _ in range(rng.randbelow(3)):
+            if budget[0] <= 0:
+                break
+            budget[0] -= 1
+            kids.append(_process(rng, managers, depth + 1, budget))
+    ctx = _Context(domains, len(kids), managers)
+    ops = [_operation(rng, ctx) for _ in range(2 + rng.randbelow(10))]
+    # Each kid is spawned at a random point, and usually waited for later.
+    for index in range(len(kids)):
+        at = rng.randbelow(len(ops) + 1)
+        ops.insert(at, ["spawn", index])
+        if rng.randbelow(3):
+            ops.insert(at + 1 + rng.randbelow(len(ops) - at), ["wait", index])
+    return {"domains": domains, "priority": rng.randbelow(3), "ops": ops, "kids": kids}
+
+
+def _managers(rng: RandomStream) -> dict[str, Any]:
+    managers: dict[str, Any] = {
+        "K": {"manager": "k", "lanes": 1 + rng.randbelow(4), "call_latency": rng.randbelow(3)}
+    }
+    if rng.randbelow(4) == 0:
+        managers["Q"] = {"manager": "q", "providers": ["stim"]}
+    if rng.randbelow(3) == 0:
+        managers["Φ"] = {"manager": "phi", "latency": rng.randbelow(3)}
+    return managers
+
+
+def _faults(rng: RandomStream) -> list[dict[str, Any]]:
+    rules = []
+    for _ in range(rng.randbelow(3)):
+        rules.append({"site": rng.choice(FAULT_SITES), "occurrence": 1 + rng.randbelow(4)})
+    return rules
+
+
+def generate_plan(seed: int) -> Plan:
+    """The plan of ``seed``: the same plan for the same seed, everywhere."""
+    rng = RandomStream(seed, ("sim", "plan"))
+    managers = _managers(rng)
+    budget = [3 + rng.randbelow(5)]  # child processes, all levels together
+    procs = [_process(rng, managers, 0, budget) for _ in range(1 + rng.randbelow(3))]
+    return {
+        "quantum": 1 + rng.randbelow(6),
+        "limits": {
+            "processes_max": 4 + rng.randbelow(16),
+            "contracts_per_process_max": 2 + rng.randbelow(4),
+        },
+        "managers": managers,
+        "faults": _faults(rng),
+        "procs": procs,
+    }
+
+
+# ---------------------------------------------------------------------- checking
+
+_INT = int
+_DOMAIN = "domain"
+_TARGET = "target"
+_MODE = "mode"
+# Every operation the interpreter knows, with the kinds of its arguments.
+OPCODES: dict[str, tuple[Any, ...]] = {
+    "sleep": (_INT,),
+    "yield": (),
+    "emit": (),
+    "random": (),
+    "reserve": (_DOMAIN, _INT, _INT, _INT),
+    "release": (_INT,),
+    "invoke": (_INT, _INT),
+    "transition": (_DOMAIN, _INT),
+    "spawn": (_INT,),
+    "wait": (_INT,),
+    "transfer": (_INT, _INT),
+    "adopt": (),
+    "attenuate": (_INT, _MODE, _INT, _INT),
+    "delegate": (_INT, _MODE, _INT, _INT),
+    "revoke": (_INT,),
+    "suspend": (_INT, _INT),
+    "poke": (_TARGET,),
+}
+_DOMAINS = ("K", "Q", "Φ")
+_KINDS: dict[Any, Callable[[Any], bool]] = {
+    _INT: lambda value: type(value) is int and 0 <= value <= 1 << 20,
+    _DOMAIN: lambda value: value in _DOMAINS,
+    _MODE: lambda value: value in ("narrow", "widen"),
+    _TARGET: lambda value: value in ("parent", "next"),
+}
+
+
+def _invalid(message: str) -> XdvError:
+    return XdvError(message, code=ErrorCode.SIM_PLAN_INVALID, where="simulation plan")
+
+
+def _check_process(spec: Any, where: str, depth: int) -> None:
+    if not isinstance(spec, dict) or not {"domains", "ops", "kids"} <= set(spec):
+        raise _invalid(f"{where} must be a map with domains, ops and kids")
+    domains = spec["domains"]
+    if not isinstance(domains, list) or "K" not in domains or not set(domains) <= set(_DOMAINS):
+        raise _invalid(f"{where}.domains must list K and optionally Q and Φ")
+    if type(spec.get("priority", 0)) is not int:
+        raise _invalid(f"{where}.priority must be an integer")
+    if not isinstance(spec["ops"], list) or not isinstance(spec["kids"], list):
+        raise _invalid(f"{where}.ops and {where}.kids must be lists")
+    for index, op in enumerate(spec["ops"]):
+        kinds = OPCODES.get(op[0]) if isinstance(op, list) and op else None
+        if kinds is None or len(op) != len(kinds) + 1:
+            raise _invalid(f"{where}.ops[{index}] is not an operation of the simulator: {op!r}")
+        for position, (kind, value) in enumerate(zip(kinds, op[1:], strict=True), 1):
+            if not _KINDS[kind](value):
+                raise _invalid(f"{where}.ops[{index}][{position}] is not a valid {kind!s}")
+    if depth > 8:
+        raise _invalid(f"{where} nests deeper than 8 levels")
+    for index, kid in enumerate(spec["kids"]):
+        _check_process(kid, f"{where}.kids[{index}]", depth + 1)
+
+
+def check_plan(plan: Any) -> dict[str, Any]:
+    """``plan`` if it has a plan's shape (the module docstring), else SIM_PLAN_INVALID."""
+    keys = {"quantum", "limits", "managers", "faults", "procs"}
+    if not isinstance(plan, dict) or not keys <= set(plan):
+        raise _invalid(f"a plan is a map with {sorted(keys)}")
+    if type(plan["quantum"]) is not int or not 1 <= plan["quantum"] <= 1024:
+        raise _invalid("quantum must be an integer in 1..1024")
+    limits = plan["limits"]
+    if not isinstance(limits, dict) or not set(limits) <= {
+        "processes_max",
+        "contracts_per_process_max",
+    }:
+        raise _invalid("limits may set processes_max and contracts_per_process_max")
+    managers = plan["managers"]
+    if not isinstance(managers, dict) or "K" not in managers or not set(managers) <= {*_DOMAINS}:
+        raise _invalid("managers must describe the K manager and optionally Q and Φ")
+    faults = plan["faults"]
+    if not isinstance(faults, list) or not all(
+        isinstance(rule, dict)
+        and rule.get("site") in FAULT_SITES
+        and type(rule.get("occurrence", 1)) is int
+        for rule in faults
+    ):
+        raise _invalid(f"faults must be a list of rules naming a site of {list(FAULT_SITES)}")
+    if not isinstance(plan["procs"], list):
+        raise _invalid("procs must be a list of processes")
+    for index, spec in enumerate(plan["procs"]):
+        _check_process(spec, f"procs[{index}]", 0)
+    return plan
+
+
+# ---------------------------------------------------------------------- shrinking
+
+
+def _op_paths(plan: Plan) -> list[tuple[int, ...]]:
+    """The address of every operation: (proc, kid, kid, ..., op index)."""
+    paths: list[tuple[int, ...]] = []
+
+    def walk(spec: Spec, prefix: tuple[int, ...]) -> None:
+        for index in range(len(spec["ops"])):
+            paths.append((*prefix, index))
+        for index, kid in enumerate(spec["kids"]):
+            walk(kid, (*prefix, index))
+
+    for index, spec in enumerate(plan["procs"]):
+        walk(spec, (index,))
+    return paths
+
+
+def _without_ops(plan: Plan, drop: set[tuple[int, ...]]) -> Plan:
+    result = copy.deepcopy(plan)
+
+    def walk(spec: Spec, prefix: tuple[int, ...]) -> None:
+        spec["ops"] = [op for i, op in enumerate(spec["ops"]) if (*prefix, i) not in drop]
+        for index, kid in enumerate(spec["kids"]):
+            walk(kid, (*prefix, index))
+
+    for index, spec in enumerate(result["procs"]):
+        walk(spec, (index,))
+    return result
+
+
+def plan_size(plan: Plan) -> int:
+    """How big a plan is: its operations, processes and fault rules."""
+    return len(_op_paths(plan)) + len(plan["procs"]) + len(plan["faults"])
+
+
+def _ddmin(items: list[Any], fails: Callable[[list[Any]], bool], budget: list[int]) -> list[Any]:
+    """The smallest sublist of ``items`` (1-minimal where the budget allows) that still
+    ``fails``; ``budget`` bounds the test runs."""
+    granularity = 2
+    while len(items) >= 2 and budget[0] > 0:
+        chunk = max(1, len(items) // granularity)
+        reduced = False
+        for start in range(0, len(items), chunk):
+            complement = items[:start] + items[start + chunk :]
+            if budget[0] <= 0:
+                break
+            budget[0] -= 1
+            if fails(complement):
+                items = complement
+                granularity = max(granularity - 1, 2)
+                reduced = True
+                break
+        if not reduced:
+            if granularity >= len(items):
+                break
+            granularity = min(len(items), granularity * 2)
+    if len(items) == 1 and budget[0] > 0:
+        budget[0] -= 1
+        if fails([]):
+            return []
+    return items
+
+
+def shrink_plan(plan: Plan, fails: Callable[[Plan], bool], runs_max: int = 300) -> Plan:
+    """A smaller plan that still ``fails`` (see the module docstring); at most ``runs_max``
+    test runs."""
+    budget = [runs_max]
+    procs = _ddmin(
+        list(range(len(plan["procs"]))),
+        lambda keep: fails({**plan, "procs": [plan["procs"][i] for i in keep]}),
+        budget,
+    )
+    plan = {**plan, "procs": [plan["procs"][i] for i in procs]}
+    rules = _ddmin(list(plan["faults"]), lambda keep: fails({**plan, "faults": keep}), budget)
+    plan = {**plan, "faults": rules}
+    paths = _op_paths(plan)
+    kept = _ddmin(
+        paths,
+        lambda keep: fails(_without_ops(plan, set(paths) - set(keep))),
+        budget,
+    )
+    plan = _without_ops(plan, set(paths) - set(kept))
+    pruned = {**plan, "procs": [_prune(spec) for spec in plan["procs"]]}
+    if pruned != plan and budget[0] > 0 and fails(pruned):
+        plan = pruned
+    return plan
+
+
+# The position of the child index in each operation that names a child.
+_KID_ARGUMENT = {"spawn": 1, "wait": 1, "suspend": 1, "transfer": 2, "delegate": 3}
+
+
+def _prune(spec: Spec) -> Spec:
+    """``spec`` without the children that no operation names (the others renumbered)."""
+    named = sorted(
+        {op[_KID_ARGUMENT[op[0]]] for op in spec["ops"] if op[0] in _KID_ARGUMENT}
+        & set(range(len(spec["kids"])))
+    )
+    renumber = {old: new for new, old in enumerate(named)}
+    ops = []
+    for op in spec["ops"]:
+        position = _KID_ARGUMENT.get(op[0])
+        if position is not None and op[position] in renumber:
+            op = [*op[:position], renumber[op[position]], *op[position + 1 :]]
+        ops.append(op)
+    kids = [_prune(spec["kids"][old]) for old in named]
+    return {**spec, "ops": ops, "kids": kids}
