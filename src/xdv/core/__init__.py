@@ -36,11 +36,14 @@ from xdv.core._process import ExitStatus, ProcessInfo
 from xdv.core._random import RandomStream, derive_seed
 from xdv.core._recorder import EmitSink
 from xdv.core._transition import PHASES as TRANSITION_PHASES
+from xdv.core._vhm import HELD_QUOTAS, QUOTA_NAMES, Vhm, VhmQuotas, VhmTable
 
 __all__ = [
     "FAULT_SITES",
+    "HELD_QUOTAS",
     "LEGAL_TRANSITIONS",
     "MUTANTS",
+    "QUOTA_NAMES",
     "TRANSITION_PHASES",
     "AuditConfig",
     "AuditSink",
@@ -81,6 +84,9 @@ __all__ = [
     "SupportsRights",
     "SupportsTransfer",
     "SystemWallClock",
+    "Vhm",
+    "VhmQuotas",
+    "VhmTable",
     "WallClock",
     "check_transition",
     "derive_seed",

@@ -63,6 +63,7 @@ from xdv.core._recorder import EmitSink, OutputFailure, Recorder
 from xdv.core._refusals import _Recorded
 from xdv.core._syscalls import Sleep
 from xdv.core._transition import Transitions
+from xdv.core._vhm import VhmQuotas, VhmTable
 from xdv.errors import (
     ErrorCode,
     InvariantViolation,
@@ -253,6 +254,7 @@ class Kernel:
         self._recorder = recorder = Recorder(
             writer, self.clock, vhm=vhm, node=node, audit=audit, emit=emit
         )
+        self._vhms = vhms = VhmTable(recorder, self.clock, vhm)
         # Security is injected, never imported: the runtime layer passes the SDBM (signed,
         # attenuable, revocable tokens) and the attestation verifier from xdv.security. A bare
         # kernel has the core's minimal capability table and admits no provider.
@@ -277,7 +279,7 @@ class Kernel:
             contracts=contracts,
             processes_max=self.limits.processes_max,
             waiters_max=self.limits.waiters_per_process_max,
-            vhm=vhm,
+            vhms=vhms,
             node=node,
         )
         self._invoker = invoker = Invoker(
@@ -370,10 +372,109 @@ class Kernel:
         name: str | None = None,
         priority: int = 0,
         domains: Iterable[Domain | str] = (Domain.K,),
+        vhm: int | None = None,
     ) -> int:
-        """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid."""
+        """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid.
+
+        The process runs in VHM ``vhm`` (the root VHM if None) and receives the default
+        capabilities of its declared domains (an operator grant). Refused with VHM_UNKNOWN
+        for a VHM that does not exist (or was destroyed) and VHM_QUOTA_EXCEEDED when the VHM
+        (or an ancestor) already holds its quota of processes.
+        """
         with self._outside_the_loop():
-            return self._table.create(anchor, args, name, priority, tuple(domains), parent=0)
+            if vhm is not None:
+                self._vhms.live(vhm)
+            return self._table.create(
+                anchor, args, name, priority, tuple(domains), parent=0, vhm=vhm
+            )
+
+    # ------------------------------------------------------------------ virtual hybrid machines
+
+    @property
+    def vhms(self) -> VhmTable:
+        """The VHM table: read VHMs with ``kernel.vhms.get(id)`` (weight, parent, quotas,
+        usage, processes), ``vhm_of(pid)`` and ``same_vhm(a, b)``; see :mod:`xdv.core._vhm`."""
+        return self._vhms
+
+    def create_vhm(
+        self,
+        name: str,
+        quotas: VhmQuotas | Mapping[str, int] | None = None,
+        weight: int = 1,
+        parent: int | None = None,
+    ) -> int:
+        """Create a virtual hybrid machine nested in ``parent`` (the root VHM if None) and
+        return its id (recorded as VHM_CREATE). An operator action, like :meth:`grant`.
+
+        ``quotas`` maps quota names (``processes``, ``steps``, ``qubits``, ``shots``,
+        ``qubit_time``, ``envelopes``, ``window_steps``) to bounds; each must fit inside the
+        parent's (VHM_NESTING_INVALID otherwise). ``weight`` is the VHM's share for fair
+        scheduling policies.
+        """
+        with self._outside_the_loop():
+            self._operator_action("create_vhm")
+            return self._vhms.create(name, quotas, weight, parent)
+
+    def destroy_vhm(self, vhm_id: int) -> None:
+        """Destroy an empty VHM (recorded as VHM_DESTROY with its final usage).
+
+        Destruction does not cascade: a VHM with live processes or nested VHMs is refused with
+        VHM_NOT_EMPTY, so nothing ends as a side effect; :meth:`terminate_vhm` ends the
+        processes first. An operator action, like :meth:`grant`.
+        """
+        with self._outside_the_loop():
+            self._operator_action("destroy_vhm")
+            self._vhms.destroy(vhm_id)
+
+    def terminate_vhm(
+        self,
+        vhm_id: int,
+        code: ErrorCode = ErrorCode.VHM_TERMINATED,
+        reason: str = "terminated by the operator",
+    ) -> list[int]:
+        """End every live process of VHM ``vhm_id`` and of the VHMs nested in it, with the
+        failure ``code`` and ``reason``; return their pids.
+
+        Recorded as VHM_TERMINATE, then each process's end as usual (FAULT, PROCESS_EXIT,
+        contract releases, revocations): nothing outside the VHM's subtree is touched. The
+        VHMs stay (empty) until destroyed. The kernel's own code (fault escalation, say) may
+        call it during the run; a process's code may not (OPERATOR_ONLY).
+        """
+        with self._outside_the_loop():
+            if self._ended or (self._in_loop and self._table.running() is not None):
+                self._operator_action("terminate_vhm")
+            vhms = self._vhms
+            vhm = vhms.live(vhm_id)
+            if vhm.id == vhms.root:
+                raise XdvError(
+                    "the root VHM cannot be terminated (end the run instead)",
+                    code=ErrorCode.VHM_INVALID,
+                    where="terminate_vhm",
+                )
+            if not isinstance(code, ErrorCode) or code is ErrorCode.OK:
+                raise XdvError(
+                    f"a termination needs a failure code, got {safe_repr(code)}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where="terminate_vhm",
+                )
+            if not isinstance(reason, str):
+                reason = safe_repr(reason)
+            members = vhms.subtree(vhm_id)
+            pids = sorted(pid for member in members for pid in vhms.get(member).processes)
+            self._recorder.record(
+                EventType.VHM_TERMINATE,
+                _O,
+                0,
+                status=code,
+                vhm=vhm_id,
+                meta={"reason": reason, "processes": pids},
+            )
+            table = self._table
+            for pid in pids:
+                process = table.processes[pid]
+                if process.state not in (ProcessState.TERMINATED, ProcessState.RELEASED):
+                    table.fail(process, code, f"{reason} (VHM {vhm_id} terminated)")
+            return pids
 
     def grant(
         self,
@@ -564,8 +665,10 @@ class Kernel:
         whole_slice = range(quantum)
         round_robin = table.round_robin
         sleep_ticks_max = self.limits.sleep_ticks_max
-        vhm, node = self.vhm, self.node
+        node = self.node
         active = ProcessState.ACTIVE
+        suspended = ProcessState.SUSPENDED
+        steps_left = self._vhms.steps_left
         interruption = _INTERRUPTION
         observer = self.observer  # None on every run but a checker's (see StepObserver)
         steps = 0
@@ -582,8 +685,14 @@ class Kernel:
                 if process is interruption:  # queued by interrupt(), ahead of every process
                     status = "interrupted"
                     break
-                invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")
-                process.parked = True
+                if process.state is suspended:
+                    process.parked = True
+                # Otherwise it ended while queued (its VHM was terminated): nothing to run.
+                continue
+            account = process.account
+            bounded = account and account[0].steps_bounded
+            if bounded and steps_left(account[0]) == 0:
+                self._out_of_steps(process)  # recorded at the current L: no step is taken
                 continue
             # `now` is the logical time of the last step: only this loop moves the clock, so
             # the local copy is always equal to clock.now here.
@@ -598,8 +707,16 @@ class Kernel:
                     status = "limit"
                     break
                 slice_steps = range(budget)
+            cut = False
+            if bounded:
+                # Its VHM (or an ancestor) bounds steps: the slice may not overrun the quota.
+                left = steps_left(account[0])
+                if left is not None and left < budget:
+                    budget, slice_steps, cut = left, range(left), True
+            first_step = steps
             anchor = process.anchor
             pid = process.pid
+            vhm = process.vhm
             if process is not last:
                 # A context switch: the scheduler's decision is recorded, by a DISPATCH entry
                 # that the recorder writes before anything else of this slice, or, when the
@@ -690,11 +807,15 @@ class Kernel:
                     break
             else:
                 # The slice ran out with the process still running.
-                if budget < quantum:
+                if budget < quantum and not cut:
                     status = "limit"
+                    for member in account:
+                        member.steps += steps - first_step
                     break
                 append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 enqueue(process, now + 1)
+            for member in account:  # the slice's steps, charged to the VHM and its ancestors
+                member.steps += steps - first_step
             last = process
             if auditing and writer.count >= recorder.checkpoint_at:
                 recorder.checkpoint()
@@ -702,6 +823,23 @@ class Kernel:
         invariant(now == clock.now, "only the kernel loop moves the logical clock")
         self._steps = steps
         return status
+
+    def _out_of_steps(self, process: _Process) -> None:
+        """End ``process``, whose VHM has no step left under its quota (or an ancestor's)."""
+        vhm = self._vhms.get(process.vhm)
+        error = XdvError(
+            f"VHM {vhm.id} ({vhm.name}) has used its quota of steps",
+            code=ErrorCode.VHM_QUOTA_EXCEEDED,
+            where=f"process {process.pid}",
+        )
+        self._recorder.record(
+            EventType.VHM_DENY,
+            _O,
+            process.pid,
+            status=error.code,
+            meta={"quota": "steps", "error": error.message},
+        )
+        self._table.fail(process, error.code, error.message)
 
     def abort(self, error: BaseException) -> RunResult:
         """End the run before it started because the workload's setup failed."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdv.core._interface import ResourceContract
 from xdv.core._lifecycle import ProcessState
 from xdv.core._random import RandomStream
 from xdv.trace import Domain
+
+if TYPE_CHECKING:
+    from xdv.core._vhm import Vhm
 
 __all__ = ["ExitStatus", "ProcessInfo"]
 
@@ -48,6 +51,7 @@ class _Process:
     """
 
     __slots__ = (
+        "account",
         "anchor",
         "bindings",
         "contracts",
@@ -64,6 +68,7 @@ class _Process:
         "state",
         "streams",
         "throw_error",
+        "vhm",
         "waiters",
         "waiting_on",
     )
@@ -73,6 +78,10 @@ class _Process:
         self.pid = info.pid
         self.priority = info.priority
         self.domains = info.domains
+        # Its VHM's id (stamped in the header of every entry about it) and the VHMs its
+        # dispatched steps are charged to (empty in the root VHM, which is not accounted).
+        self.vhm = info.vhm
+        self.account: tuple[Vhm, ...] = ()
         self.anchor = anchor
         self.state = ProcessState.CREATED
         self.bindings: set[Domain] = set()
