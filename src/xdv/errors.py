@@ -88,6 +88,15 @@ class ErrorCode(enum.IntEnum):
     VHM_NOT_EMPTY = 415
     VHM_TERMINATED = 416
     VHM_SNAPSHOT_INVALID = 417
+    # Inter-process communication: channels and messages (43x).
+    CHANNEL_UNKNOWN = 430
+    CHANNEL_CLOSED = 431
+    CHANNEL_TIMEOUT = 432
+    MESSAGE_INVALID = 433
+    MESSAGE_DOMAIN_STATE = 434
+    CHANNEL_CATEGORY = 435
+    CHANNEL_ISOLATED = 436
+    CHANNEL_INVALID = 437
     # The simulator (44x).
     SIM_PLAN_INVALID = 440
     # Transitions (5xx).

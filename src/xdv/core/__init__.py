@@ -11,6 +11,15 @@ from xdv.core._capability import (
     SupportsDerive,
     SupportsFreeze,
 )
+from xdv.core._channels import (
+    CATEGORIES as CHANNEL_CATEGORIES,
+)
+from xdv.core._channels import (
+    CrossingCost,
+    Message,
+    channel_resource,
+    crossing_cost,
+)
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
 from xdv.core._domains import ProviderVerifier
 from xdv.core._faults import FAULT_SITES, FaultPlan, FaultRule
@@ -39,6 +48,7 @@ from xdv.core._transition import PHASES as TRANSITION_PHASES
 from xdv.core._vhm import HELD_QUOTAS, QUOTA_NAMES, Vhm, VhmQuotas, VhmTable
 
 __all__ = [
+    "CHANNEL_CATEGORIES",
     "FAULT_SITES",
     "HELD_QUOTAS",
     "LEGAL_TRANSITIONS",
@@ -50,6 +60,7 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
+    "CrossingCost",
     "DerivedCapability",
     "DomainManager",
     "EmitSink",
@@ -62,6 +73,7 @@ __all__ = [
     "Kernel",
     "KernelLimits",
     "LogicalClock",
+    "Message",
     "Mutant",
     "Operation",
     "Outcome",
@@ -88,7 +100,9 @@ __all__ = [
     "VhmQuotas",
     "VhmTable",
     "WallClock",
+    "channel_resource",
     "check_transition",
+    "crossing_cost",
     "derive_seed",
     "mutation",
     "register_mutant",

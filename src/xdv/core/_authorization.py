@@ -85,11 +85,17 @@ class CapabilityCheck:
         origin: Domain,
         target: Domain,
         expires_at: int | None = None,
+        resource: str | None = None,
     ) -> Capability:
-        """Grant ``pid`` a capability and record it (CAPABILITY_GRANT)."""
-        capability = self.authority.grant(
-            pid, operation, origin, target, self._clock.now, expires_at
-        )
+        """Grant ``pid`` a capability (on ``resource`` only, if given) and record it
+        (CAPABILITY_GRANT)."""
+        now = self._clock.now
+        if resource is None:  # the authorities' common path keeps its old call shape
+            capability = self.authority.grant(pid, operation, origin, target, now, expires_at)
+        else:
+            capability = self.authority.grant(
+                pid, operation, origin, target, now, expires_at, resource=resource
+            )
         return self._recorded_grant(capability, pid)
 
     def revoke(self, capability_id: int, reason: str) -> list[Capability]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
+from xdv.core._channels import ChannelTable
 from xdv.core._clock import LogicalClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable
@@ -29,6 +30,8 @@ from xdv.core._refusals import _Recorded, _require
 from xdv.core._syscalls import (
     Attenuate,
     Bind,
+    Channel,
+    Close,
     Contracts,
     Delegate,
     Emit,
@@ -37,11 +40,15 @@ from xdv.core._syscalls import (
     Invoke,
     Now,
     Random,
+    Receive,
     Release,
     Reserve,
     Resume,
     Revoke,
+    Select,
     Self,
+    Send,
+    Share,
     Sleep,
     Spawn,
     Suspend,
@@ -78,6 +85,12 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Delegate: EventType.CAPABILITY_DENY,
     Freeze: EventType.DOMAIN_FREEZE,
     Transfer: EventType.RESOURCE_TRANSFER,
+    Channel: EventType.CHANNEL_CREATE,
+    Send: EventType.CHANNEL_SEND,
+    Receive: EventType.CHANNEL_RECEIVE,
+    Select: EventType.CHANNEL_SELECT,
+    Close: EventType.CHANNEL_CLOSE,
+    Share: EventType.CHANNEL_SHARE,
 }
 
 
@@ -98,6 +111,7 @@ class SystemCalls:
         invoker: Invoker,
         transitions: Transitions,
         faults: FaultPlan,
+        channels: ChannelTable,
     ) -> None:
         self._seed = seed
         self._sleep_ticks_max = sleep_ticks_max
@@ -110,6 +124,7 @@ class SystemCalls:
         self._invoker = invoker
         self._transitions = transitions
         self._faults = faults
+        self._channels = channels
         self.handlers: dict[type[Syscall], Handler] = {
             Emit: self._emit,
             Sleep: self._sleep_refused,
@@ -134,6 +149,12 @@ class SystemCalls:
             Freeze: self._freeze,
             Transfer: self._transfer,
             Contracts: self._contracts_held,
+            Channel: self._channel,
+            Send: self._send,
+            Receive: self._receive,
+            Select: self._select,
+            Close: self._close,
+            Share: self._share,
         }
 
     def handler_for(self, call: Any) -> Handler | None:
@@ -376,6 +397,42 @@ class SystemCalls:
             return True
         self._table.enqueue(process, self._clock.now + latency)
         return False
+
+    # ------------------------------------------------------------------ channels
+
+    def _channel(self, process: _Process, call: Channel) -> bool:
+        channels = self._channels
+        channel = channels.open(
+            process.pid,
+            process.info.vhm,
+            call.capacity,
+            call.name,
+            call.source,
+            call.target,
+            declared=False,
+        )
+        channels.grant(channel, process.pid, send=True, receive=True)
+        process.send_value = channel.id
+        return True
+
+    def _send(self, process: _Process, call: Send) -> bool:
+        return self._channels.send(process, call.channel, call.payload, call.timeout)
+
+    def _receive(self, process: _Process, call: Receive) -> bool:
+        return self._channels.receive(process, call.channel, call.timeout, "Receive")
+
+    def _select(self, process: _Process, call: Select) -> bool:
+        return self._channels.receive(process, call.channels, call.timeout, "Select")
+
+    def _close(self, process: _Process, call: Close) -> bool:
+        self._channels.close(process, call.channel)
+        return True
+
+    def _share(self, process: _Process, call: Share) -> bool:
+        process.send_value = self._channels.share(
+            process, call.channel, call.to, call.send, call.receive
+        )
+        return True
 
     # ------------------------------------------------------------------ capabilities
 

@@ -46,13 +46,14 @@ from typing import Any, Protocol
 from xdv.core._audit import AuditConfig
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
+from xdv.core._channels import ChannelTable
 from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable, ProviderVerifier
 from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
 from xdv.core._interface import DomainManager, ResourceContract
-from xdv.core._invoker import Invoker, RecordedOutcome
+from xdv.core._invoker import Invoker, Pending, RecordedOutcome
 from xdv.core._k_manager import KDomainManager
 from xdv.core._lifecycle import ProcessState
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
@@ -299,6 +300,14 @@ class Kernel:
             invoker=invoker,
             faults=self.faults,
         )
+        self._channels = channels = ChannelTable(
+            recorder=recorder,
+            clock=self.clock,
+            table=table,
+            capabilities=capabilities,
+            ticks_max=self.limits.sleep_ticks_max,
+        )
+        table.on_end = channels.process_ended
         self._calls = SystemCalls(
             seed=seed,
             sleep_ticks_max=self.limits.sleep_ticks_max,
@@ -311,6 +320,7 @@ class Kernel:
             invoker=invoker,
             transitions=transitions,
             faults=self.faults,
+            channels=channels,
         )
         self._steps = 0
         self._ran = False
@@ -483,8 +493,12 @@ class Kernel:
         origin: Domain | str,
         target: Domain | str,
         expires_at: int | None = None,
+        resource: str | None = None,
     ) -> Capability:
         """Grant a capability to a process (an operator action, recorded in the trace).
+
+        ``resource`` limits it to one resource (a channel's name for SEND and RECEIVE, say);
+        None grants it on the whole domain.
 
         Operator actions belong to the setup phase, before :meth:`run`: called while the run
         goes on (from a process's own code) they are refused with OPERATOR_ONLY and recorded.
@@ -500,9 +514,49 @@ class Kernel:
                     code=ErrorCode.INVALID_ARGUMENT,
                     where=f"process {pid}",
                 )
+            if resource is not None and (not isinstance(resource, str) or not resource):
+                raise XdvError(
+                    f"a resource is a non-empty name, got {safe_repr(resource)}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where=f"process {pid}",
+                )
             return self._capabilities.grant(
-                pid, operation, Domain.parse(origin), Domain.parse(target), expires_at
+                pid, operation, Domain.parse(origin), Domain.parse(target), expires_at, resource
             )
+
+    def channel(
+        self,
+        name: str,
+        capacity: int = 1,
+        *,
+        source: Domain | str = Domain.K,
+        target: Domain | str = Domain.K,
+        senders: Iterable[int] = (),
+        receivers: Iterable[int] = (),
+    ) -> int:
+        """Declare a channel (an operator action, recorded): ``senders`` get SEND and
+        ``receivers`` RECEIVE on it; returns its id.
+
+        A declared channel is the one way messages cross VHMs: its parties may belong to
+        different VHMs, and each still needs its capability. Like :meth:`grant`, it belongs
+        to the setup phase.
+        """
+        with self._outside_the_loop():
+            self._operator_action("channel")
+            return self._channels.declare(
+                name,
+                capacity,
+                source,
+                target,
+                senders,
+                receivers,
+                self.vhm,
+                (pid for pid, p in self._table.processes.items() if p.exit is None),
+            )
+
+    def channels(self) -> dict[int, dict[str, Any]]:
+        """Every channel's state and counters (sent, delivered, dropped, queued), by id."""
+        return self._channels.snapshot()
 
     def revoke(self, capability_id: int, reason: str = "operator") -> list[Capability]:
         """Revoke a capability and every capability derived from it (recorded in the trace).
@@ -598,6 +652,14 @@ class Kernel:
         self._interrupted = reason if isinstance(reason, str) else repr(reason)
         heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
 
+    def _deliver(self, process: _Process) -> None:
+        """At a process's next step: deliver its pending domain outcome, or time out the
+        channel call it is still blocked in."""
+        if type(process.delivery) is Pending:
+            self._invoker.deliver(process)
+        else:
+            self._channels.expire(process)
+
     def _interrupt_reason(self) -> str | None:
         return self._interrupted
 
@@ -654,7 +716,7 @@ class Kernel:
         enqueue = table.enqueue
         calls = self._calls
         handlers = calls.handlers
-        deliver = self._invoker.deliver
+        deliver = self._deliver
         recorder = self._recorder
         writer = recorder.writer
         append = writer.append_encoded
@@ -874,7 +936,13 @@ class Kernel:
                 code, message = ErrorCode.DEADLOCK, "still suspended when the run ended"
             else:
                 code = ErrorCode.DEADLOCK
-                message = f"blocked forever waiting on process {process.waiting_on}"
+                channels = self._channels.blocked_on(pid)
+                message = (
+                    f"blocked forever waiting on process {process.waiting_on}"
+                    if channels is None
+                    else "blocked forever on channel "
+                    + ", ".join(str(channel) for channel in channels)
+                )
             endings.append((process, code, message))
         table.shutting_down = True
         for process, code, message in endings:

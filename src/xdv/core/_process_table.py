@@ -77,6 +77,7 @@ class ProcessTable:
         "exits",
         "next_seq",
         "node",
+        "on_end",
         "policy",
         "processes",
         "processes_max",
@@ -121,6 +122,9 @@ class ProcessTable:
         self.next_seq = itertools.count(1).__next__
         self._next_pid = 1
         self.shutting_down = False
+        # Called with each process that ends (and whether the run is shutting down), after
+        # its own releases: the channel table closes what the process was the last peer of.
+        self.on_end: Callable[[_Process, bool], None] | None = None
 
     # ------------------------------------------------------------------ lookups
 
@@ -186,6 +190,20 @@ class ProcessTable:
         else:
             key = self.policy.key(ready_at, process.priority, process.pid, self.next_seq())
             heapq.heappush(self.ready, (*key, process))
+
+    def dequeue(self, process: _Process) -> None:
+        """Take a queued process out of the ready queue (a process blocked with a timeout that
+        is served, or ends, before its deadline)."""
+        ready = self.ready
+        for index, item in enumerate(ready):
+            if item[-1] is process:
+                last = ready.pop()
+                if index < len(ready):
+                    ready[index] = last
+                    heapq.heapify(ready)
+                process.queued = False
+                return
+        raise InvariantViolation(f"process {process.pid} is not in the ready queue")
 
     def set_state(self, process: _Process, state: ProcessState) -> None:
         """Move ``process`` to ``state`` (a checked lifecycle move) and record it."""
@@ -370,6 +388,8 @@ class ProcessTable:
             if process in target.waiters:  # at shutdown the target may have ended first
                 target.waiters.remove(process)
             process.waiting_on = None
+        if self.on_end is not None:
+            self.on_end(process, self.shutting_down)
         waiters, process.waiters = process.waiters, []
         if self.shutting_down:
             return  # the run is over: nobody is woken, every survivor is ended in turn

@@ -21,6 +21,8 @@ from xdv.trace import Domain
 __all__ = [
     "Attenuate",
     "Bind",
+    "Channel",
+    "Close",
     "Contracts",
     "Delegate",
     "Emit",
@@ -29,11 +31,15 @@ __all__ = [
     "Invoke",
     "Now",
     "Random",
+    "Receive",
     "Release",
     "Reserve",
     "Resume",
     "Revoke",
+    "Select",
     "Self",
+    "Send",
+    "Share",
     "Sleep",
     "Spawn",
     "Suspend",
@@ -261,3 +267,77 @@ class Freeze(Syscall):
 
     domain: Domain | str
     reason: str = "emergency"
+
+
+@dataclass(slots=True)
+class Channel(Syscall):
+    """Open a channel of ``capacity`` messages carrying ``source``→``target`` messages (one of
+    XDV-021's categories: K→K, K→Q, Q→K, K→Φ, Φ→K); returns its id.
+
+    The channel belongs to this process's VHM, and this process gets SEND and RECEIVE on it;
+    :class:`Share` hands them on. ``name`` is a label for people (default ``channel-<id>``).
+    """
+
+    capacity: int = 1
+    name: str | None = None
+    source: Domain | str = Domain.K
+    target: Domain | str = Domain.K
+
+
+@dataclass(slots=True)
+class Send(Syscall):
+    """Send ``payload`` (plain, trace-encodable data; never Q or Φ state) on ``channel``;
+    returns the message's sequence number on that channel.
+
+    Needs SEND on the channel. If the channel is full the process blocks until a receiver
+    makes room, at most ``timeout`` logical steps (None: no limit; 0: never block), then fails
+    with CHANNEL_TIMEOUT. A message that crosses domains costs the sender logical time.
+    """
+
+    channel: int
+    payload: Any = None
+    timeout: int | None = None
+
+
+@dataclass(slots=True)
+class Receive(Syscall):
+    """Take the oldest message of ``channel``; returns a :class:`~xdv.core.Message`.
+
+    Needs RECEIVE on the channel. If it is empty the process blocks until a message arrives,
+    at most ``timeout`` logical steps (None: no limit; 0: never block), then fails with
+    CHANNEL_TIMEOUT. A closed channel that has been drained fails with CHANNEL_CLOSED.
+    """
+
+    channel: int
+    timeout: int | None = None
+
+
+@dataclass(slots=True)
+class Select(Syscall):
+    """Receive from the first of ``channels`` (in the order given) that has a message, or
+    block until one of them gets one (at most ``timeout`` logical steps); returns the
+    :class:`~xdv.core.Message`, whose ``channel`` says which. Fails with CHANNEL_CLOSED once
+    every channel is closed and drained."""
+
+    channels: tuple[int, ...] | list[int]
+    timeout: int | None = None
+
+
+@dataclass(slots=True)
+class Close(Syscall):
+    """Close ``channel`` for sending (needs SEND on it): blocked senders fail with
+    CHANNEL_CLOSED; receivers still get what is queued, then CHANNEL_CLOSED."""
+
+    channel: int
+
+
+@dataclass(slots=True)
+class Share(Syscall):
+    """Give process ``to`` this process's SEND (``send``) and/or RECEIVE (``receive``) right on
+    ``channel``, limited to that channel and no longer-lived than the right held; returns the
+    new capability ids."""
+
+    channel: int
+    to: int
+    send: bool = True
+    receive: bool = False
