@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdv.core._authorization import CapabilityCheck
+from xdv.core._channels import ChannelTable
 from xdv.core._capability import Operation
 from xdv.core._contracts import ContractBook
 from xdv.core._handlers import SystemCalls
@@ -29,6 +30,7 @@ from xdv.core._k_manager import KDomainManager
 from xdv.core._process_table import ProcessTable
 from xdv.core._random import RandomStream
 from xdv.core._recorder import Recorder
+from xdv.core._vhm import VhmTable
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
 from xdv.trace import Domain, EventType
 
@@ -217,6 +219,58 @@ def _unseeded_random() -> list[Patch]:
     return [(SystemCalls, "_random", random)]
 
 
+def _vhm_skip_quota() -> list[Patch]:
+    original = VhmTable.charge
+
+    def charge(self: VhmTable, vhm: Any, amounts: Any, where: str) -> None:
+        limits = [(member, member.limits) for member in vhm.chain]
+        for member, _ in limits:
+            member.limits = {}  # every bound looks open
+        try:
+            original(self, vhm, amounts, where)
+        finally:
+            for member, bounds in limits:
+                member.limits = bounds
+
+    return [(VhmTable, "charge", charge)]
+
+
+def _vhm_forget_refund() -> list[Patch]:
+    def refund(self: VhmTable, vhm: Any, amounts: Any) -> None:
+        return None
+
+    return [(VhmTable, "refund", refund)]
+
+
+def _vhm_see_other() -> list[Patch]:
+    def check_access(self: VhmTable, pid: int, target: int, what: str) -> None:
+        return None  # every process may touch every other, whatever its VHM
+
+    return [(VhmTable, "check_access", check_access)]
+
+
+def _channel_reorder() -> list[Patch]:
+    original = ChannelTable._enqueue
+
+    def enqueue(self: ChannelTable, channel: Any, message: Any) -> None:
+        original(self, channel, message)
+        if len(channel.queue) >= 2:
+            channel.queue.rotate(1)  # the newest message jumps the queue
+
+    return [(ChannelTable, "_enqueue", enqueue)]
+
+
+def _channel_drop() -> list[Patch]:
+    original = ChannelTable._enqueue
+
+    def enqueue(self: ChannelTable, channel: Any, message: Any) -> None:
+        original(self, channel, message)
+        if message.seq % 2 == 0 and channel.queue and channel.queue[-1] is message:
+            channel.queue.pop()  # silently lost
+
+    return [(ChannelTable, "_enqueue", enqueue)]
+
+
 register_mutant(
     "skip-quota-check", "the K manager grants lanes it does not have", _skip_quota_check
 )
@@ -256,4 +310,29 @@ register_mutant(
     "unseeded-random",
     "a process's random stream depends on more than the run's seed (replay diverges)",
     _unseeded_random,
+)
+register_mutant(
+    "vhm-skip-quota",
+    "a VHM is charged past its quotas (processes, steps) instead of refusing",
+    _vhm_skip_quota,
+)
+register_mutant(
+    "vhm-forget-refund",
+    "an ended process's share of its VHM's processes quota is never returned",
+    _vhm_forget_refund,
+)
+register_mutant(
+    "vhm-see-other",
+    "a process may touch (wait on) a process of another VHM",
+    _vhm_see_other,
+)
+register_mutant(
+    "channel-reorder",
+    "a channel delivers its newest queued message first",
+    _channel_reorder,
+)
+register_mutant(
+    "channel-drop",
+    "a channel silently loses every other message it queues",
+    _channel_drop,
 )

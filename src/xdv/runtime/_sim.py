@@ -36,12 +36,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdv.core import (
+    HELD_QUOTAS,
     MUTANTS,
     DomainManager,
     FaultPlan,
     Kernel,
     KernelLimits,
     Operation,
+    ProcessInfo,
     ProcessState,
     RunResult,
     mutation,
@@ -53,7 +55,7 @@ from xdv.runtime._replay import replay
 from xdv.runtime._sim_plan import check_plan, generate_plan, shrink_plan
 from xdv.runtime._sim_workload import SIM_TARGET
 from xdv.runtime._workload import load_workload
-from xdv.security import Right, Scope, contains
+from xdv.security import ANY_RESOURCE, Right, Scope, contains
 from xdv.trace import Domain, EventType, TraceEntry, read_trace
 
 __all__ = [
@@ -104,6 +106,7 @@ class _Watch:
         self.managers = managers
         self.steps = 0
         self.now = 0
+        self.homes: dict[int, int] = {}  # contract id -> the VHM it was reserved in
 
     def __call__(self, steps: int) -> None:
         kernel = self.kernel
@@ -119,16 +122,24 @@ class _Watch:
             )
         self.steps = steps + 1
         self.now = now
-        violation = check_state(kernel, self.managers)
+        violation = check_state(kernel, self.managers, self.homes)
         if violation is not None:
             raise _Violated(violation)
 
 
-def check_state(kernel: Kernel, managers: Mapping[Domain, DomainManager]) -> Violation | None:
-    """The invariants of the orchestration state between two steps (None: all hold)."""
+def check_state(
+    kernel: Kernel,
+    managers: Mapping[Domain, DomainManager],
+    homes: dict[int, int] | None = None,
+) -> Violation | None:
+    """The invariants of the orchestration state between two steps (None: all hold).
+
+    ``homes`` (contract id → VHM, kept by the caller between calls) lets the check see a
+    contract move to another VHM."""
     now = kernel.clock.now
     processes = kernel.processes()
     contracts = kernel.contracts()
+    homes = {} if homes is None else homes
     seen: set[int] = set()
     amounts: Counter[Domain] = Counter()
     counts: Counter[Domain] = Counter()
@@ -141,16 +152,86 @@ def check_state(kernel: Kernel, managers: Mapping[Domain, DomainManager]) -> Vio
             return Violation(
                 "ownership", f"contract {contract.id} is held by ended process {contract.pid}", now
             )
-        if holder[0].vhm != kernel.vhm:
+        home = homes.setdefault(contract.id, holder[0].vhm)
+        if holder[0].vhm != home:
             return Violation(
-                "isolation", f"contract {contract.id} is held outside VHM {kernel.vhm}", now
+                "isolation",
+                f"contract {contract.id} of VHM {home} is held by process {contract.pid} of "
+                f"VHM {holder[0].vhm}",
+                now,
             )
         amounts[contract.domain] += contract.amount
         counts[contract.domain] += 1
     for pid, (info, _) in processes.items():
-        if info.vhm != kernel.vhm:
-            return Violation("isolation", f"process {pid} is in VHM {info.vhm}", now)
-    return _check_quotas(managers, amounts, counts, now)
+        parent = processes.get(info.parent)
+        if parent is not None and parent[0].vhm != info.vhm:
+            return Violation(
+                "isolation",
+                f"process {pid} (VHM {info.vhm}) is a child of process {info.parent} "
+                f"(VHM {parent[0].vhm})",
+                now,
+            )
+    return (
+        _check_quotas(managers, amounts, counts, now)
+        or _check_vhms(kernel, processes, now)
+        or _check_channels(kernel, now)
+    )
+
+
+def _check_vhms(
+    kernel: Kernel, processes: Mapping[int, tuple[ProcessInfo, ProcessState]], now: int | None
+) -> Violation | None:
+    """Every VHM within its quotas, charged exactly its live processes, and at least the sum
+    of its children (the conservation invariant)."""
+    vhms = kernel.vhms
+    live: Counter[int] = Counter(
+        info.vhm for info, state in processes.values() if state not in _ENDED
+    )
+    for vhm in vhms:
+        if not vhm.live or vhm.id == vhms.root:
+            continue
+        usage = vhm.usage
+        for name, bound in vhm.limits.items():
+            if usage[name] > bound:
+                return Violation(
+                    "quota", f"VHM {vhm.id} uses {usage[name]} {name}, over its quota {bound}", now
+                )
+        members = sum(live[member] for member in vhms.subtree(vhm.id))
+        if usage["processes"] != members:
+            return Violation(
+                "quota",
+                f"VHM {vhm.id} is charged {usage['processes']} processes; {members} are live",
+                now,
+            )
+        for child_id in vhm.children:
+            child = vhms.get(child_id).usage
+            for name, used in child.items():
+                if used > usage[name]:
+                    return Violation(
+                        "quota",
+                        f"VHM {child_id} uses {used} {name}, more than its parent {vhm.id} "
+                        f"({usage[name]})",
+                        now,
+                    )
+    return None
+
+
+def _check_channels(kernel: Kernel, now: int | None) -> Violation | None:
+    """Every channel within its capacity, and every message sent either delivered, dropped
+    (and recorded) or queued: none lost, none duplicated."""
+    for channel_id, stats in kernel.channels().items():
+        if stats["queued"] > stats["capacity"]:
+            return Violation(
+                "messages", f"channel {channel_id} holds {stats['queued']} messages", now
+            )
+        if stats["sent"] != stats["delivered"] + stats["dropped"] + stats["queued"]:
+            return Violation(
+                "messages",
+                f"channel {channel_id}: {stats['sent']} sent, {stats['delivered']} delivered, "
+                f"{stats['dropped']} dropped, {stats['queued']} queued",
+                now,
+            )
+    return None
 
 
 def _check_quotas(
@@ -199,13 +280,17 @@ def _check_quotas(
 # ---------------------------------------------------------------------- end-of-run checks
 
 
+# How a simulated process may legitimately fail: its VHM ran out of steps, or was terminated.
+_ALLOWED_ENDS = frozenset({"VHM_QUOTA_EXCEEDED", "VHM_TERMINATED"})
+
+
 def _check_exits(result: RunResult) -> list[Violation]:
     found = [
         Violation("liveness", f"process {pid} ended {status.code}: {status.message}")
         for pid, status in result.exits.items()
-        if not status.ok
+        if not status.ok and status.code not in _ALLOWED_ENDS
     ]
-    if result.status not in ("ok", "failed") or (result.status == "failed" and not found):
+    if result.status not in ("ok", "failed"):
         found.append(Violation("liveness", f"the run ended {result.status!r}"))
     return found
 
@@ -220,6 +305,12 @@ def _check_released(kernel: Kernel, managers: Mapping[Domain, DomainManager]) ->
     quota = _check_quotas(managers, Counter(), Counter(), None)
     if quota is not None:
         found.append(Violation("release", f"after the run: {quota.detail}"))
+    for vhm in kernel.vhms:
+        if vhm.id == kernel.vhms.root:
+            continue
+        held_usage = {name: vhm.usage[name] for name in HELD_QUOTAS if vhm.usage[name]}
+        if held_usage:
+            found.append(Violation("release", f"VHM {vhm.id} still holds {held_usage}"))
     for pid in kernel.processes():
         held = kernel.authority.held_by(pid)
         if held:
@@ -241,6 +332,14 @@ def _scope_of(meta: Mapping[str, Any]) -> Scope:
     )
 
 
+def _mentions(scope: Scope, operation: str, resource: str) -> bool:
+    """Whether ``scope`` grants ``operation`` on ``resource`` (at some time)."""
+    return any(
+        item["op"] == operation and item.get("resource") in (resource, ANY_RESOURCE)
+        for item in scope.to_record()
+    )
+
+
 def _operation(name: str) -> Operation:
     return Operation[name]
 
@@ -252,8 +351,15 @@ class _TraceCheck:
         self.live: dict[int, tuple[int, Scope]] = {}  # capability id -> (holder, scope)
         self.creating: set[int] = set()  # processes between PROCESS_CREATE and ACTIVE
         self.effects: list[tuple[int, Any]] = []
+        self.sent: dict[int, set[int]] = {}  # channel -> sequence numbers sent
+        self.taken: dict[int, list[int]] = {}  # channel -> sequence numbers received, in order
+        self.dropped: dict[int, set[int]] = {}  # channel -> sequence numbers dropped
+        # Channel rights a process is owed: (holder, operation, channel:N) -> how many.
+        self.owed: Counter[tuple[int, str, str]] = Counter()
+        self.first: Violation | None = None
 
-    def run(self, entries: list[TraceEntry], vhm: int) -> Violation | None:
+    def run(self, entries: list[TraceEntry], vhms: Mapping[int, int]) -> Violation | None:
+        """Check ``entries``; ``vhms`` maps each process to its VHM."""
         last_time = 0
         for index, entry in enumerate(entries):
             at = entry.logical_time
@@ -266,12 +372,18 @@ class _TraceCheck:
                     at,
                 )
             last_time = at
-            if entry.vhm != vhm:
-                return Violation("isolation", f"entry {index} names VHM {entry.vhm}", at)
+            pid = entry.process
+            if pid and entry.vhm != vhms.get(pid, entry.vhm):
+                return Violation(
+                    "isolation",
+                    f"entry {index} ({entry.event_name}) of process {pid} names VHM "
+                    f"{entry.vhm}, not its VHM {vhms[pid]}",
+                    at,
+                )
             found = self._entry(entry, index)
-            if found is not None:
-                return found
-        return None
+            if found is not None and self.first is None:
+                self.first = found  # keep reading: the effects are still needed
+        return self.first
 
     def _entry(self, entry: TraceEntry, index: int) -> Violation | None:
         kind, meta, pid, at = entry.event_type, entry.metadata, entry.process, entry.logical_time
@@ -294,7 +406,7 @@ class _TraceCheck:
                         f"entry {index}: capability {meta['id']} widens its parent {parent}",
                         at,
                     )
-            elif at != 0 and pid not in self.creating:
+            elif at != 0 and pid not in self.creating and not self._owed(pid, meta):
                 return Violation(
                     "capability",
                     f"entry {index}: capability {meta['id']} ({meta['op']} {meta['from']}→"
@@ -316,6 +428,80 @@ class _TraceCheck:
                 )
         elif kind is EventType.EFFECT:
             self.effects.append((pid, meta.get("v")))
+        elif kind is EventType.CHANNEL_SEND and entry.status == 0:
+            sent = self.sent.setdefault(meta["channel"], set())
+            if meta["seq"] in sent:
+                return Violation("messages", f"entry {index}: message {meta['seq']} sent twice", at)
+            sent.add(meta["seq"])
+        elif kind in (EventType.CHANNEL_RECEIVE, EventType.CHANNEL_SELECT) and entry.status == 0:
+            channel, seq = meta["channel"], meta["seq"]
+            taken = self.taken.setdefault(channel, [])
+            if seq not in self.sent.get(channel, ()) or seq in self.dropped.get(channel, ()):
+                return Violation(
+                    "messages",
+                    f"entry {index}: message {seq} of channel {channel} received but never "
+                    "sent (or already dropped)",
+                    at,
+                )
+            if taken and seq <= taken[-1]:
+                return Violation(
+                    "messages",
+                    f"entry {index}: message {seq} of channel {channel} received after "
+                    f"message {taken[-1]} (out of order, or twice)",
+                    at,
+                )
+            taken.append(seq)
+        elif kind is EventType.CHANNEL_CREATE and entry.status == 0 and pid:
+            resource = f"channel:{meta['channel']}"
+            self.owed[(pid, "SEND", resource)] += 1
+            self.owed[(pid, "RECEIVE", resource)] += 1
+        elif kind is EventType.CHANNEL_SHARE and entry.status == 0:
+            resource = f"channel:{meta['channel']}"
+            for right in meta.get("rights", []):
+                operation = "SEND" if right == "send" else "RECEIVE"
+                if not self._holds(pid, operation, resource):
+                    return Violation(
+                        "capability",
+                        f"entry {index}: process {pid} shared {operation} on {resource}, "
+                        "which it does not hold",
+                        at,
+                    )
+                self.owed[(meta["to"], operation, resource)] += 1
+        elif kind is EventType.CHANNEL_CLOSE and entry.status == 0:
+            self.dropped.setdefault(meta["channel"], set()).update(meta.get("dropped", []))
+        return None
+
+    def _owed(self, holder: int, meta: Mapping[str, Any]) -> bool:
+        """Whether a plain grant to ``holder`` is a channel right it is owed (by opening the
+        channel, or by a Share from a holder of the right); consumes it."""
+        scope = meta.get("scope")
+        if not isinstance(scope, list) or len(scope) != 1:
+            return False
+        key = (holder, str(scope[0].get("op")), str(scope[0].get("resource")))
+        if self.owed[key] <= 0:
+            return False
+        self.owed[key] -= 1
+        return True
+
+    def _holds(self, holder: int, operation: str, resource: str) -> bool:
+        return any(
+            owner == holder and _mentions(scope, operation, resource)
+            for owner, scope in self.live.values()
+        )
+
+    def check_channels(self, kernel: Kernel) -> Violation | None:
+        """At the end: every message sent was received, dropped (recorded) or is queued."""
+        stats = kernel.channels()
+        for channel, sent in sorted(self.sent.items()):
+            taken = set(self.taken.get(channel, ()))
+            dropped = self.dropped.get(channel, set())
+            queued = stats[channel]["queued"] if channel in stats else 0
+            if taken & dropped or len(sent) != len(taken) + len(dropped) + queued:
+                return Violation(
+                    "messages",
+                    f"channel {channel}: {len(sent)} messages sent, {len(taken)} received, "
+                    f"{len(dropped)} dropped, {queued} still queued",
+                )
         return None
 
 
@@ -328,6 +514,9 @@ def _check_messages(
         found.append(Violation("messages", "the run's outputs differ from the trace's effects"))
     expected = _expected_emits(plan)
     names = {info.name: pid for pid, (info, _) in kernel.processes().items()}
+    cut_short = {
+        info.name for pid, (info, _) in kernel.processes().items() if not result.exits[pid].ok
+    }
     got: dict[str, list[int]] = {}
     for _, value in effects:
         if isinstance(value, list) and value and value[0] == "!":
@@ -339,7 +528,9 @@ def _check_messages(
         if label not in names:
             continue  # never spawned (a refused spawn, a removed operation)
         sequence = got.pop(label, [])
-        if sequence != list(range(count)):
+        # A process its VHM ended early emitted a prefix of its values.
+        wanted = list(range(len(sequence) if label in cut_short else count))
+        if sequence != wanted or len(sequence) > count:
             found.append(
                 Violation(
                     "messages",
@@ -437,8 +628,10 @@ def run_plan(seed: int, plan: Mapping[str, Any], *, check_replay: bool = True) -
     violations += _check_released(kernel, by_domain)
     data = result.trace_bytes or b""
     checker = _TraceCheck()
+    homes = {pid: info.vhm for pid, (info, _) in kernel.processes().items()}
     try:
-        found = checker.run(list(read_trace(data).entries), kernel.vhm)
+        found = checker.run(list(read_trace(data).entries), homes)
+        found = found or checker.check_channels(kernel)
     except TraceError as error:
         found = Violation("order", f"the trace does not read back: {error}")
     if found is not None:

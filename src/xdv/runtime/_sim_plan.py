@@ -36,14 +36,27 @@ Spec = dict[str, Any]
 OpMaker = Callable[[RandomStream, "_Context"], list[Any] | None]
 
 
+DECLARED_SLOT = 10  # the interpreter's slot of declared channel 0
+
+
 class _Context:
     """What an operation generator may refer to: the process's domains, its kids, the plan's
-    managers."""
+    managers, its declared channels and top-level processes."""
 
-    def __init__(self, domains: list[str], kids: int, managers: dict[str, Any]) -> None:
+    def __init__(
+        self, domains: list[str], kids: int, managers: dict[str, Any], plan: dict[str, Any]
+    ) -> None:
         self.domains = domains
         self.kids = kids
         self.managers = managers
+        self.declared = len(plan.get("channels", []))
+        self.tops = int(plan.get("tops", 1))
+
+    def channel(self, rng: RandomStream) -> int:
+        """A channel slot: one the process may open itself, or a declared channel's."""
+        if self.declared and rng.randbelow(3) == 0:
+            return DECLARED_SLOT + rng.randbelow(self.declared)
+        return rng.randbelow(3)
 
     def domain(self, rng: RandomStream) -> str:
         # Mostly a domain the process is bound to; sometimes one it is not (a refusal).
@@ -91,6 +104,18 @@ def _derive(name: str) -> OpMaker:
     return make
 
 
+def _share(rng: RandomStream, ctx: _Context) -> list[Any] | None:
+    if not ctx.kids:
+        return None
+    mode = rng.choice(["send", "recv", "both"])
+    return ["share", rng.randbelow(3), rng.randbelow(ctx.kids), mode]
+
+
+def _select(rng: RandomStream, ctx: _Context) -> list[Any]:
+    slots = sorted({ctx.channel(rng) for _ in range(1 + rng.randbelow(3))})
+    return ["select", slots, rng.randbelow(5)]
+
+
 # (weight, maker): the operations a process draws from. Add a row to cover a new system call.
 OPERATIONS: list[tuple[int, OpMaker]] = [
     (3, lambda rng, ctx: ["sleep", rng.randbelow(4)]),
@@ -109,6 +134,15 @@ OPERATIONS: list[tuple[int, OpMaker]] = [
     (1, lambda rng, ctx: ["revoke", rng.randbelow(3)]),
     (1, _kid_op("suspend")),
     (1, lambda rng, ctx: ["poke", rng.choice(["parent", "next"])]),
+    # IPC: channels, Send/Receive/Select (always with a timeout: no generated deadlock).
+    (2, lambda rng, ctx: ["chan", rng.randbelow(3), 1 + rng.randbelow(4)]),
+    (2, _share),
+    (4, lambda rng, ctx: ["send", ctx.channel(rng), rng.randbelow(5)]),
+    (3, lambda rng, ctx: ["recv", ctx.channel(rng), rng.randbelow(5)]),
+    (1, _select),
+    (1, lambda rng, ctx: ["close", ctx.channel(rng)]),
+    # VHMs: a process touching a top-level process of another VHM must be refused.
+    (1, lambda rng, ctx: ["peek", rng.randbelow(ctx.tops)]),
 ]
 _TOTAL_WEIGHT = sum(weight for weight, _ in OPERATIONS)
 
@@ -125,7 +159,8 @@ def _operation(rng: RandomStream, ctx: _Context) -> list[Any]:
             pick -= weight
 
 
-def _process(rng: RandomStream, managers: dict[str, Any], depth: int, budget: list[int]) -> Spec:
+def _process(rng: RandomStream, plan: dict[str, Any], depth: int, budget: list[int]) -> Spec:
+    managers = plan["managers"]
     domains = ["K"] + [d for d in ("Q", "Φ") if d in managers and rng.randbelow(2)]
     kids: list[Spec] = []
     if depth < 2:
@@ -133,8 +168,8 @@ def _process(rng: RandomStream, managers: dict[str, Any], depth: int, budget: li
             if budget[0] <= 0:
                 break
             budget[0] -= 1
-            kids.append(_process(rng, managers, depth + 1, budget))
-    ctx = _Context(domains, len(kids), managers)
+            kids.append(_process(rng, plan, depth + 1, budget))
+    ctx = _Context(domains, len(kids), managers, plan)
     ops = [_operation(rng, ctx) for _ in range(2 + rng.randbelow(10))]
     # Each kid is spawned at a random point, and usually waited for later.
     for index in range(len(kids)):
@@ -163,22 +198,66 @@ def _faults(rng: RandomStream) -> list[dict[str, Any]]:
     return rules
 
 
+def _vhms(rng: RandomStream) -> list[dict[str, Any]]:
+    """0 to 3 VHMs, nested at random; a nested VHM's quotas lie within its ancestors'."""
+    vhms: list[dict[str, Any]] = []
+    bounds_of: list[dict[str, int]] = []  # the tightest bound of each VHM's chain, by quota
+    for index in range(rng.randbelow(4)):
+        parent = rng.randbelow(index + 1) - 1 if index else -1  # -1: in the root VHM
+        bounds = bounds_of[parent] if parent >= 0 else {}
+        quotas: dict[str, int] = {}
+        if rng.randbelow(2):
+            quotas["processes"] = 1 + rng.randbelow(bounds.get("processes", 6))
+        if rng.randbelow(6) == 0 and bounds.get("steps", 300) > 20:
+            quotas["steps"] = 20 + rng.randbelow(bounds.get("steps", 300) - 19)
+        for name in ("qubits", "envelopes"):
+            if rng.randbelow(3) == 0:
+                quotas[name] = rng.randbelow(bounds.get(name, 4) + 1)
+        vhm: dict[str, Any] = {"quotas": quotas, "weight": 1 + rng.randbelow(4)}
+        if parent >= 0:
+            vhm["parent"] = parent
+        vhms.append(vhm)
+        bounds_of.append({**bounds, **quotas})
+    return vhms
+
+
+def _channels(rng: RandomStream, tops: int) -> list[dict[str, Any]]:
+    """0 to 2 operator-declared channels between top-level processes (of any VHMs)."""
+    return [
+        {
+            "capacity": 1 + rng.randbelow(4),
+            "senders": sorted({rng.randbelow(tops) for _ in range(1 + rng.randbelow(2))}),
+            "receivers": sorted({rng.randbelow(tops) for _ in range(1 + rng.randbelow(2))}),
+        }
+        for _ in range(rng.randbelow(3))
+    ]
+
+
 def generate_plan(seed: int) -> Plan:
     """The plan of ``seed``: the same plan for the same seed, everywhere."""
     rng = RandomStream(seed, ("sim", "plan"))
-    managers = _managers(rng)
-    budget = [3 + rng.randbelow(5)]  # child processes, all levels together
-    procs = [_process(rng, managers, 0, budget) for _ in range(1 + rng.randbelow(3))]
-    return {
+    tops = 1 + rng.randbelow(3)
+    plan: Plan = {
         "quantum": 1 + rng.randbelow(6),
         "limits": {
             "processes_max": 4 + rng.randbelow(16),
             "contracts_per_process_max": 2 + rng.randbelow(4),
         },
-        "managers": managers,
+        "managers": _managers(rng),
         "faults": _faults(rng),
-        "procs": procs,
+        "vhms": _vhms(rng),
+        "channels": _channels(rng, tops),
+        "tops": tops,
     }
+    budget = [3 + rng.randbelow(5)]  # child processes, all levels together
+    procs = []
+    for _ in range(tops):
+        spec = _process(rng, plan, 0, budget)
+        spec["vhm"] = rng.randbelow(len(plan["vhms"]) + 1) - 1  # -1: the root VHM
+        procs.append(spec)
+    plan["procs"] = procs
+    del plan["tops"]  # used while drawing operations only
+    return plan
 
 
 # ---------------------------------------------------------------------- checking
@@ -187,6 +266,8 @@ _INT = int
 _DOMAIN = "domain"
 _TARGET = "target"
 _MODE = "mode"
+_SHARE = "share mode"
+_SLOTS = "slot list"
 # Every operation the interpreter knows, with the kinds of its arguments.
 OPCODES: dict[str, tuple[Any, ...]] = {
     "sleep": (_INT,),
@@ -206,6 +287,13 @@ OPCODES: dict[str, tuple[Any, ...]] = {
     "revoke": (_INT,),
     "suspend": (_INT, _INT),
     "poke": (_TARGET,),
+    "chan": (_INT, _INT),
+    "share": (_INT, _INT, _SHARE),
+    "send": (_INT, _INT),
+    "recv": (_INT, _INT),
+    "select": (_SLOTS, _INT),
+    "close": (_INT,),
+    "peek": (_INT,),
 }
 _DOMAINS = ("K", "Q", "Φ")
 _KINDS: dict[Any, Callable[[Any], bool]] = {
@@ -213,6 +301,12 @@ _KINDS: dict[Any, Callable[[Any], bool]] = {
     _DOMAIN: lambda value: value in _DOMAINS,
     _MODE: lambda value: value in ("narrow", "widen"),
     _TARGET: lambda value: value in ("parent", "next"),
+    _SHARE: lambda value: value in ("send", "recv", "both"),
+    _SLOTS: lambda value: (
+        isinstance(value, list)
+        and 0 < len(value) <= 8
+        and all(type(item) is int and 0 <= item <= 64 for item in value)
+    ),
 }
 
 
@@ -228,6 +322,8 @@ def _check_process(spec: Any, where: str, depth: int) -> None:
         raise _invalid(f"{where}.domains must list K and optionally Q and Φ")
     if type(spec.get("priority", 0)) is not int:
         raise _invalid(f"{where}.priority must be an integer")
+    if type(spec.get("vhm", -1)) is not int:
+        raise _invalid(f"{where}.vhm must be an integer (-1: the root VHM)")
     if not isinstance(spec["ops"], list) or not isinstance(spec["kids"], list):
         raise _invalid(f"{where}.ops and {where}.kids must be lists")
     for index, op in enumerate(spec["ops"]):
@@ -269,6 +365,28 @@ def check_plan(plan: Any) -> dict[str, Any]:
         raise _invalid(f"faults must be a list of rules naming a site of {list(FAULT_SITES)}")
     if not isinstance(plan["procs"], list):
         raise _invalid("procs must be a list of processes")
+    vhms = plan.get("vhms", [])
+    if not isinstance(vhms, list) or not all(
+        isinstance(vhm, dict)
+        and isinstance(vhm.get("quotas", {}), dict)
+        and (vhm.get("parent") is None or vhm.get("parent") in range(index))
+        for index, vhm in enumerate(vhms)
+    ):
+        raise _invalid("vhms must be a list of {quotas, weight, parent (an earlier index)}")
+    for index, spec in enumerate(plan["procs"]):
+        if isinstance(spec, dict) and spec.get("vhm", -1) not in range(-1, len(vhms)):
+            raise _invalid(f"procs[{index}].vhm names no VHM of the plan")
+    channels = plan.get("channels", [])
+    if not isinstance(channels, list) or not all(
+        isinstance(channel, dict)
+        and type(channel.get("capacity")) is int
+        and all(
+            isinstance(channel.get(side), list) and all(type(item) is int for item in channel[side])
+            for side in ("senders", "receivers")
+        )
+        for channel in channels
+    ):
+        raise _invalid("channels must be a list of {capacity, senders, receivers}")
     for index, spec in enumerate(plan["procs"]):
         _check_process(spec, f"procs[{index}]", 0)
     return plan
@@ -364,7 +482,14 @@ def shrink_plan(plan: Plan, fails: Callable[[Plan], bool], runs_max: int = 300) 
 
 
 # The position of the child index in each operation that names a child.
-_KID_ARGUMENT = {"spawn": 1, "wait": 1, "suspend": 1, "transfer": 2, "delegate": 3}
+_KID_ARGUMENT = {
+    "spawn": 1,
+    "wait": 1,
+    "suspend": 1,
+    "transfer": 2,
+    "delegate": 3,
+    "share": 2,
+}
 
 
 def _prune(spec: Spec) -> Spec:

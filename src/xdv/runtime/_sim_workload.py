@@ -23,16 +23,22 @@ from xdv.core import Operation
 from xdv.errors import XdvError
 from xdv.syscalls import (
     Attenuate,
+    Channel,
+    Close,
     Contracts,
     Delegate,
     Emit,
     Invoke,
     Random,
+    Receive,
     Release,
     Reserve,
     Resume,
     Revoke,
+    Select,
     Self,
+    Send,
+    Share,
     Sleep,
     Spawn,
     Suspend,
@@ -98,11 +104,44 @@ def _scope(domain: str, mode: str) -> list[dict[str, Any]]:
     ]
 
 
-def process(spec: Mapping[str, Any], label: str) -> Generator[Any, Any, Any]:
+def _check_message(message: Any, last: dict[tuple[int, str], int], label: str) -> str | None:
+    """What is wrong with a received message (None: nothing): each sender's messages on a
+    channel arrive once each, in the order sent."""
+    payload = message.payload
+    if not isinstance(payload, dict) or set(payload) != {"from", "n"}:
+        return f"received a payload that was never sent: {payload!r}"
+    key = (message.channel, payload["from"])
+    previous = last.get(key, -1)
+    if payload["n"] <= previous:
+        return (
+            f"received message {payload['n']} of {payload['from']} on channel "
+            f"{message.channel} after message {previous}"
+        )
+    last[key] = payload["n"]
+    return None
+
+
+class Env:
+    """What a simulated process knows beyond its own spec: the channels it may name (its
+    parent's at spawn time, and the operator's declared ones) and the top-level processes
+    (pid and VHM index, by index), filled in by the workload's setup."""
+
+    def __init__(self, channels: dict[int, int], tops: dict[int, tuple[int, int]], vhm: int):
+        self.channels = channels
+        self.tops = tops
+        self.vhm = vhm
+
+
+def process(spec: Mapping[str, Any], label: str, env: Env) -> Generator[Any, Any, Any]:
     """The K anchor of one simulated process: run ``spec["ops"]`` in order."""
     slots: dict[int, Any] = {}  # contract slots
     caps: dict[int, int] = {}  # capability slots (ids of derived capabilities)
     kids: dict[int, int] = {}  # child index -> pid
+    # Channel slots -> channel ids: copied at the first step, when the setup has declared the
+    # plan's channels.
+    channels = dict(env.channels)
+    sent: dict[int, int] = {}  # channel id -> messages sent on it
+    last: dict[tuple[int, str], int] = {}  # (channel, sender label) -> last message number
     kid_specs = spec.get("kids", [])
     emitted = 0
     for op in spec["ops"]:
@@ -154,7 +193,7 @@ def process(spec: Mapping[str, Any], label: str) -> Generator[Any, Any, Any]:
                     kid_label = f"{label}.{index}"
                     kids[index] = yield Spawn(
                         process,
-                        (kid, kid_label),
+                        (kid, kid_label, Env(dict(channels), env.tops, env.vhm)),
                         name=kid_label,
                         priority=kid.get("priority", 0),
                         domains=tuple(kid["domains"]),
@@ -206,6 +245,46 @@ def process(spec: Mapping[str, Any], label: str) -> Generator[Any, Any, Any]:
                     yield Suspend(pid)
                     yield Sleep(op[2])
                     yield Resume(pid)
+            elif name == "chan":
+                _, slot, capacity = op
+                channels[slot] = yield Channel(capacity, name=f"{label}/{slot}")
+            elif name == "share":
+                _, slot, kid, mode = op
+                channel, pid = channels.get(slot), kids.get(kid)
+                if channel is not None and pid is not None:
+                    yield Share(channel, pid, send=mode != "recv", receive=mode != "send")
+            elif name == "send":
+                _, slot, timeout = op
+                channel = channels.get(slot)
+                if channel is not None:
+                    number = sent.get(channel, 0)
+                    sent[channel] = number + 1  # a refused message is never sent again
+                    yield Send(channel, {"from": label, "n": number}, timeout)
+            elif name in ("recv", "select"):
+                if name == "recv":
+                    ids = [channels[op[1]]] if op[1] in channels else []
+                else:
+                    ids = sorted({channels[slot] for slot in op[1] if slot in channels})
+                if ids:
+                    message = yield (
+                        Receive(ids[0], op[2]) if name == "recv" else Select(ids, op[2])
+                    )
+                    wrong = _check_message(message, last, label)
+                    if wrong is not None:
+                        yield Emit(["!", label, wrong])
+            elif name == "close":
+                channel = channels.get(op[1])
+                if channel is not None:
+                    yield Close(channel)
+            elif name == "peek":
+                # Wait on a top-level process of another VHM: it must be refused.
+                top = env.tops.get(op[1])
+                if top is not None and top[1] != env.vhm:
+                    try:
+                        yield Wait(top[0])
+                    except XdvError:
+                        continue
+                    yield Emit(["!", label, f"waited on process {top[0]} of another VHM"])
             elif name == "poke":
                 # Touch a process that is not this one's child: it must be refused.
                 me = yield Self()
@@ -222,20 +301,52 @@ def process(spec: Mapping[str, Any], label: str) -> Generator[Any, Any, Any]:
     return label
 
 
+DECLARED_SLOT = 10
+"""Declared channel ``i`` of a plan is channel slot ``DECLARED_SLOT + i`` of every process."""
+
+
 def main(kernel: Any, *, plan: Mapping[str, Any]) -> None:
-    """Spawn the plan's top-level processes and grant each the extra rights its domains need
-    (MEASURE(Q→K) for Q jobs, PROJECT(Φ→K) for Φ readouts)."""
+    """Create the plan's VHMs, spawn its top-level processes in them, grant each the extra
+    rights its domains need (MEASURE(Q→K) for Q jobs, PROJECT(Φ→K) for Φ readouts) and
+    declare the plan's channels between them."""
+    vhms: list[int] = []
+    for index, vhm in enumerate(plan.get("vhms", [])):
+        parent = vhm.get("parent")
+        vhms.append(
+            kernel.create_vhm(
+                f"vhm-{index}",
+                quotas=vhm.get("quotas"),
+                weight=vhm.get("weight", 1),
+                parent=None if parent is None else vhms[parent],
+            )
+        )
+    tops: dict[int, tuple[int, int]] = {}
+    declared: dict[int, int] = {}
     for index, spec in enumerate(plan["procs"]):
         label = str(index)
-        pid = kernel.spawn(
-            process,
-            spec,
-            label,
-            name=label,
-            priority=spec.get("priority", 0),
-            domains=tuple(spec["domains"]),
-        )
+        vhm_index = spec.get("vhm", -1)
+        env = Env(declared, tops, vhm_index)
+        try:
+            pid = kernel.spawn(
+                process,
+                spec,
+                label,
+                env,
+                name=label,
+                priority=spec.get("priority", 0),
+                domains=tuple(spec["domains"]),
+                vhm=None if vhm_index < 0 else vhms[vhm_index],
+            )
+        except XdvError:
+            continue  # refused (a full processes quota): the plan goes on without it
+        tops[index] = (pid, vhm_index)
         if "Q" in spec["domains"]:
             kernel.grant(pid, Operation.MEASURE, "Q", "K")
         if "Φ" in spec["domains"]:
             kernel.grant(pid, Operation.PROJECT, "Φ", "K")
+    for index, channel in enumerate(plan.get("channels", [])):
+        senders = [tops[i][0] for i in channel["senders"] if i in tops]
+        receivers = [tops[i][0] for i in channel["receivers"] if i in tops]
+        declared[DECLARED_SLOT + index] = kernel.channel(
+            f"declared-{index}", channel["capacity"], senders=senders, receivers=receivers
+        )
