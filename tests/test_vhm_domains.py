@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from xdv.core import KDomainManager
+from xdv.core import KDomainManager, Operation
+from xdv.domains.phi import PhiDomainManager
 from xdv.domains.q import QDomainManager
+from xdv.errors import XdvError
 from xdv.runtime import make_kernel
-from xdv.syscalls import Reserve, Spawn, Wait
+from xdv.syscalls import Invoke, Release, Reserve, Sleep, Spawn, Wait
 from xdv.trace import Domain, EventType, read_trace
 
 
@@ -51,3 +53,122 @@ def test_a_q_parent_still_hands_q_rights_to_its_child() -> None:
     pid = kernel.spawn(parent, domains=("K", "Q"))
     result = kernel.run()
     assert result.ok and result.exits[pid].value == 1
+
+
+BELL = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+h q[0];
+cx q[0], q[1];
+c = measure q;
+"""
+
+
+def q_tenant(qubits: int, duration: int | None, jobs: list[int]) -> Any:
+    """Reserve qubits, run a Bell circuit once per entry of ``jobs`` (its shots), release."""
+    try:
+        contract = yield Reserve("Q", "qubits", qubits, duration=duration)
+    except XdvError as error:
+        return ["reserve", error.code.name]
+    done: list[Any] = []
+    for shots in jobs:
+        try:
+            counts = yield Invoke(contract, "run", (BELL, shots))
+            done.append(sum(counts["counts"].values()))
+        except XdvError as error:
+            done.append(error.code.name)
+    yield Release(contract)
+    return done
+
+
+def run_tenants(quotas: dict[str, int], *plans: tuple[int, int | None, list[int]]) -> Any:
+    kernel = make_kernel(0, domains=[KDomainManager(), QDomainManager()])
+    tenant = kernel.create_vhm("tenant", quotas=quotas)
+    pids = []
+    for plan in plans:
+        pid = kernel.spawn(q_tenant, *plan, domains=("K", "Q"), vhm=tenant)
+        kernel.grant(pid, Operation.MEASURE, "Q", "K")
+        pids.append(pid)
+    result = kernel.run()
+    return result, [result.exits[pid].value for pid in pids], kernel.vhms.get(tenant)
+
+
+def test_qubits_quota_is_held_and_given_back() -> None:
+    """[XDV-014 §4.2] [XDV-083 §4.2]"""
+    result, values, tenant = run_tenants(
+        {"qubits": 4}, (2, None, [10]), (2, None, [10]), (2, None, [10])
+    )
+    assert values[0] == [10] and values[1] == [10]
+    assert values[2] == ["reserve", "VHM_QUOTA_EXCEEDED"]
+    assert tenant.usage["qubits"] == 0 and tenant.usage["shots"] == 20
+    denials = [
+        e for e in read_trace(result.trace_bytes).entries if e.event_type is EventType.VHM_DENY
+    ]
+    assert [(d.domain, d.metadata["quota"]) for d in denials] == [(Domain.Q, "qubits")]
+
+
+def test_shots_and_qubit_time_quotas() -> None:
+    _, values, tenant = run_tenants({"shots": 25, "qubit_time": 100}, (2, 40, [10, 10, 10]))
+    assert values[0] == [10, 10, "VHM_QUOTA_EXCEEDED"]
+    assert tenant.usage["shots"] == 20 and tenant.usage["qubit_time"] == 80
+    _, values, _ = run_tenants({"qubit_time": 100}, (2, 60, [10]), (1, None, [10]))
+    assert values == [["reserve", "VHM_QUOTA_EXCEEDED"], ["reserve", "VHM_QUOTA_EXCEEDED"]]
+
+
+def test_phi_envelopes_and_window_steps_quotas() -> None:
+    """[XDV-014 §4.3] [XDV-083 §4.3]"""
+
+    def phi_tenant(windows: list[int]) -> Any:
+        held, codes = [], []
+        for window in windows:
+            try:
+                held.append((yield Reserve("Φ", "envelope", terms={"window": window})))
+                codes.append("ok")
+            except XdvError as error:
+                codes.append(error.code.name)
+        for contract in held:
+            yield Release(contract)
+        return codes
+
+    kernel = make_kernel(0, domains=[KDomainManager(), PhiDomainManager()])
+    tenant = kernel.create_vhm("phi", quotas={"envelopes": 2, "window_steps": 50})
+    a = kernel.spawn(phi_tenant, [10, 10, 10], domains=("K", "Φ"), vhm=tenant)
+    b = kernel.spawn(phi_tenant, [40, 20], domains=("K", "Φ"), vhm=tenant)
+    result = kernel.run()
+    assert result.exits[a].value == ["ok", "ok", "VHM_QUOTA_EXCEEDED"]
+    assert result.exits[b].value == ["VHM_QUOTA_EXCEEDED", "ok"]
+    usage = kernel.vhms.get(tenant).usage
+    assert usage["envelopes"] == 0 and usage["window_steps"] == 40
+
+
+def test_transfer_and_delegate_across_vhms_are_refused() -> None:
+    """[XDV-014 §7] [XDV-083 §10]"""
+    from xdv.syscalls import Contracts, Delegate, Transfer
+
+    def giver(to: int) -> Any:
+        contract = yield Reserve("K", "lane")
+        codes = []
+        try:
+            yield Transfer(contract, to)
+        except XdvError as error:
+            codes.append(error.code.name)
+        capability = next(iter(kernel.authority.held_by(giver_pid))).id
+        try:
+            yield Delegate(capability, to)
+        except XdvError as error:
+            codes.append(error.code.name)
+        return codes
+
+    def taker() -> Any:
+        yield Sleep(5)
+        return len((yield Contracts()))
+
+    kernel = make_kernel(0)
+    a = kernel.create_vhm("a")
+    b = kernel.create_vhm("b")
+    taker_pid = kernel.spawn(taker, vhm=b)
+    giver_pid = kernel.spawn(giver, taker_pid, vhm=a)
+    result = kernel.run()
+    assert result.exits[giver_pid].value == ["VHM_ISOLATION", "VHM_ISOLATION"]
+    assert result.exits[taker_pid].value == 0

@@ -34,6 +34,7 @@ from xdv.core._interface import (
     SupportsProviders,
     SupportsRights,
     SupportsTransfer,
+    SupportsUsage,
 )
 from xdv.core._invoker import RecordedOutcome
 from xdv.core._k_manager import KDomainManager
@@ -95,6 +96,7 @@ __all__ = [
     "SupportsProviders",
     "SupportsRights",
     "SupportsTransfer",
+    "SupportsUsage",
     "SystemWallClock",
     "Vhm",
     "VhmQuotas",

@@ -54,7 +54,7 @@ from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
 from xdv.core._interface import DomainManager, ResourceContract
 from xdv.core._invoker import Invoker, Pending, RecordedOutcome
-from xdv.core._k_manager import KDomainManager
+from xdv.core._k_manager import KDomainManager, qualified_name
 from xdv.core._lifecycle import ProcessState
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo, _Process
@@ -64,7 +64,7 @@ from xdv.core._recorder import EmitSink, OutputFailure, Recorder
 from xdv.core._refusals import _Recorded
 from xdv.core._syscalls import Sleep
 from xdv.core._transition import Transitions
-from xdv.core._vhm import VhmQuotas, VhmTable
+from xdv.core._vhm import VhmQuotas, VhmTable, snapshot_digest
 from xdv.errors import (
     ErrorCode,
     InvariantViolation,
@@ -269,7 +269,7 @@ class Kernel:
             attestation,
         )
         self._contracts = contracts = ContractBook(
-            domains_table, recorder, self.clock, self.limits.contracts_per_process_max
+            domains_table, recorder, self.clock, self.limits.contracts_per_process_max, vhms
         )
         self._table = table = ProcessTable(
             recorder=recorder,
@@ -291,6 +291,7 @@ class Kernel:
             self.clock,
             replay_outcomes,
             self._interrupt_reason,
+            vhms,
         )
         transitions = Transitions(
             recorder=recorder,
@@ -886,6 +887,126 @@ class Kernel:
         self._steps = steps
         return status
 
+    def snapshot_vhm(self, vhm_id: int) -> dict[str, Any]:
+        """A K-state snapshot of VHM ``vhm_id``: a canonical, trace-encodable record of its live
+        processes (pid, name, parent, priority, declared domains, anchor and the K state each
+        last saved with ``SaveState``) at the current logical time.
+
+        It never holds Q or Φ state, nor contracts: a restart reserves again. Taking a snapshot
+        decides nothing, so it is not recorded; a restart from it records its digest. Like
+        :meth:`terminate_vhm`, the kernel's own code may call it during the run; a process's
+        code may not (it would read another VHM's state).
+        """
+        if self._in_loop and self._table.running() is not None:
+            with self._outside_the_loop():
+                self._operator_action("snapshot_vhm")
+        vhm = self._vhms.live(vhm_id)
+        table = self._table
+        processes: list[dict[str, Any]] = []
+        for pid in vhm.processes:
+            process = table.processes[pid]
+            origin = process.origin
+            info = process.info
+            processes.append(
+                {
+                    "pid": pid,
+                    "name": info.name,
+                    "parent": info.parent,
+                    "priority": info.priority,
+                    "domains": [domain.label for domain in info.domains],
+                    "anchor": qualified_name(origin[0]) if origin is not None else "",
+                    "state": process.saved,
+                }
+            )
+        return {"vhm": vhm.id, "name": vhm.name, "at": self.clock.now, "processes": processes}
+
+    def restart_vhm(self, vhm_id: int, snapshot: Mapping[str, Any]) -> dict[int, int]:
+        """Restart VHM ``vhm_id``'s processes from a K snapshot (:meth:`snapshot_vhm`); return
+        the new pid of each snapshotted pid.
+
+        The VHM's live processes end (VHM_TERMINATED), releasing their contracts; then each
+        process of the snapshot is created again in the VHM with the same anchor function,
+        arguments, name, priority, declared domains and creation rights, and with its saved
+        state, which its anchor reads with ``LoadState``. A parent restarted with it becomes
+        the new process's parent. Recorded as VHM_RESTART (the snapshot's digest and the pid
+        pairs) after the creations. Refused with VHM_SNAPSHOT_INVALID for a snapshot of another
+        VHM or naming a process that is not the VHM's. Like :meth:`terminate_vhm`, the kernel's
+        own code may call it during the run; a process's code may not.
+        """
+        with self._outside_the_loop():
+            if self._ended or (self._in_loop and self._table.running() is not None):
+                self._operator_action("restart_vhm")
+            vhms, table = self._vhms, self._table
+            vhm = vhms.live(vhm_id)
+            plan = self._restart_plan(vhm_id, snapshot)
+            reason = "restarted from a K snapshot"
+            for pid in vhm.processes:
+                table.fail(table.processes[pid], ErrorCode.VHM_TERMINATED, reason)
+            renamed: dict[int, int] = {}
+            for old, entry in plan:
+                original = table.processes[old]
+                assert original.origin is not None  # checked by _restart_plan
+                function, args = original.origin
+                info = original.info
+                renamed[old] = table.create(
+                    function,
+                    args,
+                    info.name,
+                    info.priority,
+                    info.domains,
+                    parent=renamed.get(info.parent, 0),
+                    vhm=vhm_id,
+                    rights=original.rights,
+                    saved=entry.get("state"),
+                )
+            self._recorder.record(
+                EventType.VHM_RESTART,
+                _O,
+                0,
+                vhm=vhm_id,
+                meta={
+                    "snapshot": snapshot_digest(snapshot),
+                    "at": snapshot["at"],
+                    "processes": [[old, new] for old, new in renamed.items()],
+                },
+            )
+            return renamed
+
+    def _restart_plan(
+        self, vhm_id: int, snapshot: Mapping[str, Any]
+    ) -> list[tuple[int, Mapping[str, Any]]]:
+        """The snapshot's processes, checked against the kernel's own records of them."""
+
+        def refuse(why: str) -> XdvError:
+            return XdvError(
+                f"cannot restart VHM {vhm_id}: {why}",
+                code=ErrorCode.VHM_SNAPSHOT_INVALID,
+                where="restart_vhm",
+            )
+
+        if (
+            not isinstance(snapshot, Mapping)
+            or snapshot.get("vhm") != vhm_id
+            or type(snapshot.get("at")) is not int
+            or not isinstance(snapshot.get("processes"), list)
+        ):
+            raise refuse("the snapshot is not one of this VHM (see Kernel.snapshot_vhm)")
+        plan: list[tuple[int, Mapping[str, Any]]] = []
+        for entry in snapshot["processes"]:
+            pid = entry.get("pid") if isinstance(entry, Mapping) else None
+            process = self._table.processes.get(pid) if type(pid) is int else None
+            if (
+                pid is None
+                or process is None
+                or process.vhm != vhm_id
+                or process.origin is None
+                or entry.get("anchor") != qualified_name(process.origin[0])
+            ):
+                raise refuse(f"it names {safe_repr(pid)}, which is not a process of the VHM")
+            plan.append((pid, entry))
+        snapshot_digest(snapshot)  # refuses a snapshot that is not trace-encodable
+        return plan
+
     def _out_of_steps(self, process: _Process) -> None:
         """End ``process``, whose VHM has no step left under its quota (or an ancestor's)."""
         vhm = self._vhms.get(process.vhm)
@@ -947,6 +1068,12 @@ class Kernel:
         table.shutting_down = True
         for process, code, message in endings:
             table.fail(process, code, message)
+        for vhm in self._vhms:
+            if vhm.id != self._vhms.root:  # each created VHM's accounting, for audits
+                usage: dict[str, Any] = {"usage": vhm.usage_record()}
+                if vhm.limits:
+                    usage["quotas"] = dict(vhm.limits)
+                self._recorder.record(EventType.VHM_USAGE, _O, 0, vhm=vhm.id, meta=usage)
         failed = sorted(pid for pid, status_ in table.exits.items() if not status_.ok)
         if status == "aborted" or (status == "ok" and failed):
             status = "failed"

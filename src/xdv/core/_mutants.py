@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdv.core._authorization import CapabilityCheck
-from xdv.core._channels import ChannelTable
 from xdv.core._capability import Operation
+from xdv.core._channels import ChannelTable
 from xdv.core._contracts import ContractBook
 from xdv.core._handlers import SystemCalls
 from xdv.core._k_manager import KDomainManager

@@ -59,11 +59,14 @@ class _Process:
         "domains",
         "exit",
         "info",
+        "origin",
         "parked",
         "pid",
         "priority",
         "queued",
         "ready_at",
+        "rights",
+        "saved",
         "send_value",
         "state",
         "streams",
@@ -96,3 +99,9 @@ class _Process:
         self.queued = False
         self.ready_at = 0
         self.streams: dict[str, RandomStream] = {}
+        # What a restart from a K snapshot needs: the anchor function and its arguments, the
+        # default rights granted at creation, and the last state saved with SaveState (or the
+        # state it was restarted with), which LoadState returns.
+        self.origin: tuple[Any, tuple[Any, ...]] | None = None
+        self.rights: tuple[tuple[Any, Domain, Domain], ...] = ()
+        self.saved: Any = None

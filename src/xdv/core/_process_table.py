@@ -224,6 +224,9 @@ class ProcessTable:
         requested: tuple[Domain | str, ...],
         parent: int,
         vhm: int | None = None,
+        *,
+        rights: Iterable[tuple[Operation, Domain, Domain]] | None = None,
+        saved: Any = None,
     ) -> int:
         """Create, bind and queue a process whose K anchor is ``anchor_function(*args)``.
 
@@ -231,7 +234,8 @@ class ProcessTable:
         operator). Its default capabilities (EXECUTE and ALLOCATE of each declared domain,
         TRANSITION between them) are granted in full when the operator spawns it
         (``parent`` 0); a process's child receives only those its parent holds at that moment:
-        a spawn attenuates rights, it never amplifies them.
+        a spawn attenuates rights, it never amplifies them. A restart from a K snapshot passes
+        the ``rights`` the original process was created with and its ``saved`` state.
         """
         _require(name, (str, type(None)), "a process name", parent)
         _require(priority, int, "a process priority", parent)
@@ -257,12 +261,14 @@ class ProcessTable:
         vhms = self.vhms
         vhm_id = vhms.vhm_of(parent) if vhm is None else vhm
         pid = self._next_pid
-        vhms.admit(pid, vhm_id)  # refused (nothing charged) when a processes quota is full
+        vhms.admit(pid, vhm_id, parent)  # refused (nothing charged) when a processes quota is full
         self._next_pid += 1
         label = name or str(getattr(anchor_function, "__name__", "process"))
         info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
         process = _Process(info, None)
         process.account = vhms.get(vhm_id).chain
+        process.origin = (anchor_function, tuple(args))
+        process.saved = saved
         self.processes[pid] = process
         self._record(
             EventType.PROCESS_CREATE,
@@ -295,15 +301,24 @@ class ProcessTable:
                     where=f"process {pid}",
                 )
             process.anchor = anchor
-            rights = [(Operation.EXECUTE, Domain.K, domain) for domain in domains]
-            rights += [(Operation.ALLOCATE, Domain.K, domain) for domain in domains]
-            rights += [
-                (Operation.TRANSITION, origin, target) for origin in domains for target in domains
-            ]
+            if rights is None:
+                defaults = [(Operation.EXECUTE, Domain.K, domain) for domain in domains]
+                defaults += [(Operation.ALLOCATE, Domain.K, domain) for domain in domains]
+                defaults += [
+                    (Operation.TRANSITION, origin, target)
+                    for origin in domains
+                    for target in domains
+                ]
+                holds = self._capabilities.holds
+                rights = [
+                    (operation, origin, target)
+                    for operation, origin, target in defaults
+                    if parent == 0 or holds(parent, operation, origin, target)
+                ]
+            process.rights = tuple(rights)
             grant = self._capabilities.grant
-            for operation, origin, target in rights:
-                if parent == 0 or self._capabilities.holds(parent, operation, origin, target):
-                    grant(pid, operation, origin, target)
+            for operation, origin, target in process.rights:
+                grant(pid, operation, origin, target)
             for domain in domains:
                 self._domains.bind(process, domain)
             self.set_state(process, ProcessState.BOUND)

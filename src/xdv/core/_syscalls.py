@@ -29,6 +29,7 @@ __all__ = [
     "Exit",
     "Freeze",
     "Invoke",
+    "LoadState",
     "Now",
     "Random",
     "Receive",
@@ -36,6 +37,7 @@ __all__ = [
     "Reserve",
     "Resume",
     "Revoke",
+    "SaveState",
     "Select",
     "Self",
     "Send",
@@ -341,3 +343,20 @@ class Share(Syscall):
     to: int
     send: bool = True
     receive: bool = False
+
+
+@dataclass(slots=True)
+class SaveState(Syscall):
+    """Record ``state`` as this process's K state for snapshots of its VHM (recorded as
+    STATE_SAVE). ``state`` must be trace-encodable K data: never a Q or Φ handle. Returns None.
+
+    A process restarted from a snapshot (:meth:`~xdv.core.Kernel.restart_vhm`) starts over
+    with the state it last saved before the snapshot, which :class:`LoadState` returns."""
+
+    state: Any
+
+
+@dataclass(slots=True)
+class LoadState(Syscall):
+    """Return this process's saved K state: the state it was restarted with, or its own last
+    :class:`SaveState`, or None."""

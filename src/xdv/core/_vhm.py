@@ -370,12 +370,14 @@ class VhmTable:
 
     # ------------------------------------------------------------------ membership
 
-    def admit(self, pid: int, vhm_id: int) -> None:
-        """Make ``pid`` (being created) a member of ``vhm_id``: charge one process.
+    def admit(self, pid: int, vhm_id: int, by: int) -> None:
+        """Make ``pid`` (being created by process ``by``, 0 for the operator) a member of
+        ``vhm_id``: charge one process.
 
-        Raises VHM_QUOTA_EXCEEDED (charging nothing) if a ``processes`` quota is full."""
+        Raises VHM_QUOTA_EXCEEDED (charging nothing, recorded for ``by``) if a ``processes``
+        quota is full."""
         vhm = self.live(vhm_id)
-        self.charge(vhm, {"processes": 1}, f"process {pid}")
+        self.charge(vhm, {"processes": 1}, f"process {by}", pid=by, call="Spawn")
         vhm._pids.add(pid)
         self._pid_vhm[pid] = vhm_id
 
@@ -388,17 +390,30 @@ class VhmTable:
 
     # ------------------------------------------------------------------ charges
 
-    def charge(self, vhm: Vhm, amounts: Mapping[str, int], where: str) -> None:
+    def charge(
+        self,
+        vhm: Vhm,
+        amounts: Mapping[str, int | None],
+        where: str,
+        *,
+        pid: int = 0,
+        call: str | None = None,
+        domain: Domain = Domain.ORCHESTRATION,
+    ) -> None:
         """Charge ``amounts`` (by quota name) to ``vhm`` and its ancestors, all or nothing.
 
-        Raises VHM_QUOTA_EXCEEDED naming the first quota that would be exceeded."""
+        An amount of None has no bound: it is refused by a VHM that bounds that quota and
+        charges nothing otherwise. A refusal is recorded (VHM_DENY, for process ``pid`` and
+        its system call ``call``) and raised as VHM_QUOTA_EXCEEDED naming the quota."""
         chain = vhm.chain
         if not chain or not amounts:
             return
         for name, amount in amounts.items():
-            if name not in vhm._usage or type(amount) is not int or amount < 0:
+            if name not in vhm._usage or (
+                amount is not None and (type(amount) is not int or amount < 0)
+            ):
                 raise XdvError(
-                    f"a usage is a non-negative integer of a known quota, got "
+                    f"a usage is a non-negative integer (or None) of a known quota, got "
                     f"{safe_repr(name)}={safe_repr(amount)}",
                     code=ErrorCode.VHM_INVALID,
                     where=where,
@@ -406,27 +421,46 @@ class VhmTable:
         for name, amount in amounts.items():
             for member in chain:
                 bound = member.limits.get(name)
+                if bound is None:
+                    continue
                 used = member.steps if name == "steps" else member._usage[name]
-                if bound is not None and used + amount > bound:
-                    raise XdvError(
-                        f"VHM {member.id} ({member.name}) would use {used + amount} {name}, "
-                        f"over its quota of {bound}",
-                        code=ErrorCode.VHM_QUOTA_EXCEEDED,
-                        where=where,
+                if amount is None:
+                    message = (
+                        f"VHM {member.id} ({member.name}) bounds {name} at {bound}, and this "
+                        f"request's {name} has no bound"
                     )
+                elif used + amount > bound:
+                    message = (
+                        f"VHM {member.id} ({member.name}) would use {used + amount} {name}, "
+                        f"over its quota of {bound}"
+                    )
+                else:
+                    continue
+                error = XdvError(message, code=ErrorCode.VHM_QUOTA_EXCEEDED, where=where)
+                meta: dict[str, Any] = {"vhm": member.id, "quota": name, "error": error.message}
+                if call is not None:
+                    meta["call"] = call
+                self._record(EventType.VHM_DENY, domain, pid, status=error.code, meta=meta)
+                raise error
         for name, amount in amounts.items():
+            if amount is None:
+                continue
             for member in chain:
                 if name == "steps":
                     member.steps += amount
                 else:
                     member._usage[name] += amount
 
-    def refund(self, vhm: Vhm, amounts: Mapping[str, int]) -> None:
-        """Return held ``amounts`` to ``vhm`` and its ancestors (the inverse of a charge)."""
+    def refund(self, vhm: Vhm, amounts: Mapping[str, int | None], *, all_: bool = False) -> None:
+        """Return ``amounts`` to ``vhm`` and its ancestors: the held ones (something ended), or
+        every one with ``all_`` (a charge undone: the reservation never happened)."""
         for name, amount in amounts.items():
-            if name in HELD_QUOTAS:
+            if amount is not None and (all_ or name in HELD_QUOTAS):
                 for member in vhm.chain:
-                    member._usage[name] -= amount
+                    if name == "steps":
+                        member.steps -= amount
+                    else:
+                        member._usage[name] -= amount
 
     def steps_left(self, vhm: Vhm) -> int | None:
         """The steps ``vhm``'s subtree may still dispatch under every bound of its chain, or
