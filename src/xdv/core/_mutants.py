@@ -222,12 +222,12 @@ def _unseeded_random() -> list[Patch]:
 def _vhm_skip_quota() -> list[Patch]:
     original = VhmTable.charge
 
-    def charge(self: VhmTable, vhm: Any, amounts: Any, where: str) -> None:
+    def charge(self: VhmTable, vhm: Any, *args: Any, **kwargs: Any) -> Any:
         limits = [(member, member.limits) for member in vhm.chain]
         for member, _ in limits:
             member.limits = {}  # every bound looks open
         try:
-            original(self, vhm, amounts, where)
+            return original(self, vhm, *args, **kwargs)
         finally:
             for member, bounds in limits:
                 member.limits = bounds
@@ -236,7 +236,7 @@ def _vhm_skip_quota() -> list[Patch]:
 
 
 def _vhm_forget_refund() -> list[Patch]:
-    def refund(self: VhmTable, vhm: Any, amounts: Any) -> None:
+    def refund(self: VhmTable, vhm: Any, *args: Any, **kwargs: Any) -> None:
         return None
 
     return [(VhmTable, "refund", refund)]

@@ -159,6 +159,50 @@ def _operation(rng: RandomStream, ctx: _Context) -> list[Any]:
             pick -= weight
 
 
+def _insert(rng: RandomStream, ops: list[list[Any]], block: list[list[Any]]) -> None:
+    """Insert ``block`` into ``ops`` at a random point, in order, as one run."""
+    at = rng.randbelow(len(ops) + 1)
+    ops[at:at] = block
+
+
+def _spread(rng: RandomStream, ops: list[list[Any]], items: list[list[Any]]) -> None:
+    """Insert ``items`` into ``ops`` at random points, keeping their order."""
+    at = 0
+    for item in items:
+        at = at + rng.randbelow(len(ops) - at + 1)
+        ops.insert(at, item)
+        at += 1
+
+
+# Motifs: short coherent scenarios that random operations rarely assemble by chance (a channel
+# used by its opener, a pipe to a child, a contract handed to a child). Each returns the block
+# of the process's own operations, and may add operations to the child it claims.
+def _motif_loop(rng: RandomStream, kids: list[Spec], free: list[int]) -> list[list[Any]]:
+    slot, count = rng.randbelow(3), 2 + rng.randbelow(3)
+    return [
+        ["chan", slot, count],
+        *(["send", slot, 0] for _ in range(count)),
+        *(["recv", slot, rng.randbelow(2)] for _ in range(count)),
+    ]
+
+
+def _motif_pipe(rng: RandomStream, kids: list[Spec], free: list[int]) -> list[list[Any]]:
+    kid, slot, count = free.pop(rng.randbelow(len(free))), rng.randbelow(3), 1 + rng.randbelow(4)
+    _spread(rng, kids[kid]["ops"], [["recv", slot, 2 + rng.randbelow(6)] for _ in range(count)])
+    return [
+        ["chan", slot, 1 + rng.randbelow(3)],
+        ["spawn", kid],
+        ["share", slot, kid, rng.choice(["recv", "both"])],
+        *(["send", slot, rng.randbelow(6)] for _ in range(count)),
+    ]
+
+
+def _motif_handover(rng: RandomStream, kids: list[Spec], free: list[int]) -> list[list[Any]]:
+    kid, slot = free.pop(rng.randbelow(len(free))), rng.randbelow(4)
+    _spread(rng, kids[kid]["ops"], [["sleep", 1 + rng.randbelow(3)], ["adopt"]])
+    return [["reserve", "K", 1, slot, 8], ["spawn", kid], ["transfer", slot, kid]]
+
+
 def _process(rng: RandomStream, plan: dict[str, Any], depth: int, budget: list[int]) -> Spec:
     managers = plan["managers"]
     domains = ["K"] + [d for d in ("Q", "Φ") if d in managers and rng.randbelow(2)]
@@ -171,12 +215,17 @@ def _process(rng: RandomStream, plan: dict[str, Any], depth: int, budget: list[i
             kids.append(_process(rng, plan, depth + 1, budget))
     ctx = _Context(domains, len(kids), managers, plan)
     ops = [_operation(rng, ctx) for _ in range(2 + rng.randbelow(10))]
-    # Each kid is spawned at a random point, and usually waited for later.
+    free = list(range(len(kids)))  # kids no motif has claimed
+    for _ in range(rng.randbelow(3)):
+        motifs = [_motif_loop] + ([_motif_pipe, _motif_handover] if free else [])
+        _insert(rng, ops, rng.choice(motifs)(rng, kids, free))
+    # Each other kid is spawned at a random point; every kid is usually waited for later.
     for index in range(len(kids)):
-        at = rng.randbelow(len(ops) + 1)
-        ops.insert(at, ["spawn", index])
+        if index in free:
+            _insert(rng, ops, [["spawn", index]])
         if rng.randbelow(3):
-            ops.insert(at + 1 + rng.randbelow(len(ops) - at), ["wait", index])
+            spawned = next(i for i, op in enumerate(ops) if op == ["spawn", index])
+            ops.insert(spawned + 1 + rng.randbelow(len(ops) - spawned), ["wait", index])
     return {"domains": domains, "priority": rng.randbelow(3), "ops": ops, "kids": kids}
 
 
@@ -255,6 +304,14 @@ def generate_plan(seed: int) -> Plan:
         spec = _process(rng, plan, 0, budget)
         spec["vhm"] = rng.randbelow(len(plan["vhms"]) + 1) - 1  # -1: the root VHM
         procs.append(spec)
+    # The parties of each declared channel use it.
+    for index, channel in enumerate(plan["channels"]):
+        for sender in channel["senders"]:
+            count = 1 + rng.randbelow(3)
+            _spread(rng, procs[sender]["ops"], [["send", DECLARED_SLOT + index, 2]] * count)
+        for receiver in channel["receivers"]:
+            count = 1 + rng.randbelow(3)
+            _spread(rng, procs[receiver]["ops"], [["recv", DECLARED_SLOT + index, 6]] * count)
     plan["procs"] = procs
     del plan["tops"]  # used while drawing operations only
     return plan
