@@ -194,6 +194,7 @@ class _Channel:
         "sending_peers",
         "sent",
         "source",
+        "stopped",
         "target",
         "vhm",
     )
@@ -220,6 +221,7 @@ class _Channel:
         self.receivers: deque[_Wait] = deque()
         self.sending_peers: set[int] = set()
         self.receiving_peers: set[int] = set()
+        self.stopped: set[int] = set()  # the senders that closed their side
         self.closed = False
         self.close_reason = ""
         self.next_seq = 1
@@ -478,6 +480,8 @@ class ChannelTable:
             )
             side.add(pid)
             peers.add(channel.id)
+            if operation is Operation.SEND:
+                channel.stopped.discard(pid)
         return granted
 
     def share(
@@ -531,9 +535,10 @@ class ChannelTable:
         channel = self._channel(process, channel_id)
         capability = self._check(process, Operation.SEND, channel)
         pid = process.pid
-        if channel.closed:
+        if channel.closed or pid in channel.stopped:
             raise _invalid(
-                f"channel {channel.id} is closed ({channel.close_reason})",
+                f"channel {channel.id} is closed "
+                + (f"({channel.close_reason})" if channel.closed else f"by process {pid}"),
                 pid,
                 ErrorCode.CHANNEL_CLOSED,
             )
@@ -837,17 +842,30 @@ class ChannelTable:
     # ------------------------------------------------------------------ closing
 
     def close(self, process: _Process, channel_id: Any) -> None:
-        """The Close system call: a sender closes the channel for sending; what is queued
-        stays receivable."""
+        """The Close system call: this process stops sending on the channel (it needs SEND
+        on it). When no sender is left the channel closes: blocked senders fail with
+        CHANNEL_CLOSED, and receivers still get what is queued, then CHANNEL_CLOSED."""
         channel = self._channel(process, channel_id)
         self._check(process, Operation.SEND, channel)
-        if channel.closed:
+        pid = process.pid
+        if channel.closed or pid in channel.stopped:
             raise _invalid(
-                f"channel {channel.id} is already closed ({channel.close_reason})",
-                process.pid,
+                f"channel {channel.id} is already closed "
+                + (f"({channel.close_reason})" if channel.closed else f"by process {pid}"),
+                pid,
                 ErrorCode.CHANNEL_CLOSED,
             )
-        self._close(channel, process.pid, "closed by a sender", drop=False)
+        channel.stopped.add(pid)
+        channel.sending_peers.discard(pid)
+        if channel.sending_peers:
+            self._record(
+                EventType.CHANNEL_CLOSE,
+                Domain.ORCHESTRATION,
+                pid,
+                meta={"channel": channel.id, "reason": "a sender closed", "closed": False},
+            )
+            return
+        self._close(channel, pid, f"closed by its last sender, process {pid}", drop=False)
 
     def _close(self, channel: _Channel, pid: int, reason: str, *, drop: bool) -> None:
         channel.closed = True
@@ -856,7 +874,7 @@ class ChannelTable:
         if drop:
             channel.dropped += len(channel.queue)
             channel.queue.clear()
-        meta: dict[str, Any] = {"channel": channel.id, "reason": reason}
+        meta: dict[str, Any] = {"channel": channel.id, "reason": reason, "closed": True}
         if dropped:
             meta["dropped"] = dropped
         self._record(EventType.CHANNEL_CLOSE, Domain.ORCHESTRATION, pid, meta=meta)

@@ -327,8 +327,9 @@ class Select(Syscall):
 
 @dataclass(slots=True)
 class Close(Syscall):
-    """Close ``channel`` for sending (needs SEND on it): blocked senders fail with
-    CHANNEL_CLOSED; receivers still get what is queued, then CHANNEL_CLOSED."""
+    """Stop sending on ``channel`` (needs SEND on it). Once no sender is left (each closed,
+    or ended) the channel closes: blocked senders fail with CHANNEL_CLOSED, and receivers
+    still get what is queued, then CHANNEL_CLOSED."""
 
     channel: int
 
