@@ -62,6 +62,13 @@ def _load_plan(path: Path) -> tuple[int, dict[str, Any]]:
     help="Run one saved plan (a violation's reproduction) instead of generated ones.",
 )
 @click.option("--no-shrink", is_flag=True, help="Report violations without shrinking them.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the seeds (the results do not depend on it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def sim(
     seeds: int | None,
@@ -70,6 +77,7 @@ def sim(
     self_testing: bool,
     plan_file: Path | None,
     no_shrink: bool,
+    jobs: int,
     as_json: bool,
 ) -> None:
     """Simulate the whole system: run generated multi-process K/Q/Φ workloads with faults in
@@ -97,6 +105,7 @@ def sim(
             start,
             shrink_violations=not no_shrink,
             progress=None if as_json else _print_if_failed,
+            jobs=jobs,
         )
     except XdvError as error:
         code = EXIT_USAGE if error.code is ErrorCode.SIM_PLAN_INVALID else EXIT_RUNTIME
