@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from xdv.core import KDomainManager, Operation
 from xdv.domains.phi import PhiDomainManager
 from xdv.domains.q import QDomainManager
@@ -14,6 +16,8 @@ from xdv.syscalls import Invoke, Release, Reserve, Sleep, Spawn, Wait
 from xdv.trace import Domain, EventType, read_trace
 
 
+@pytest.mark.spec("XDV-014-11")
+@pytest.mark.spec("XDV-083-10")
 def test_k_only_parent_cannot_mint_q_rights_for_a_child() -> None:
     """The minimal input of the rights-escalation report: a K-only parent spawns a child that
     declares Q. The kernel must not mint ALLOCATE(K→Q) for it: the child's Reserve is refused
@@ -94,8 +98,10 @@ def run_tenants(quotas: dict[str, int], *plans: tuple[int, int | None, list[int]
     return result, [result.exits[pid].value for pid in pids], kernel.vhms.get(tenant)
 
 
+@pytest.mark.spec("XDV-014-4.2")
+@pytest.mark.spec("XDV-083-4.2")
+@pytest.mark.spec("XDV-083-8.1")
 def test_qubits_quota_is_held_and_given_back() -> None:
-    """[XDV-014 §4.2] [XDV-083 §4.2]"""
     result, values, tenant = run_tenants(
         {"qubits": 4}, (2, None, [10]), (2, None, [10]), (2, None, [10])
     )
@@ -108,6 +114,7 @@ def test_qubits_quota_is_held_and_given_back() -> None:
     assert [(d.domain, d.metadata["quota"]) for d in denials] == [(Domain.Q, "qubits")]
 
 
+@pytest.mark.spec("XDV-014-4.2")
 def test_shots_and_qubit_time_quotas() -> None:
     _, values, tenant = run_tenants({"shots": 25, "qubit_time": 100}, (2, 40, [10, 10, 10]))
     assert values[0] == [10, 10, "VHM_QUOTA_EXCEEDED"]
@@ -116,8 +123,9 @@ def test_shots_and_qubit_time_quotas() -> None:
     assert values == [["reserve", "VHM_QUOTA_EXCEEDED"], ["reserve", "VHM_QUOTA_EXCEEDED"]]
 
 
+@pytest.mark.spec("XDV-014-4.3")
+@pytest.mark.spec("XDV-083-4.3")
 def test_phi_envelopes_and_window_steps_quotas() -> None:
-    """[XDV-014 §4.3] [XDV-083 §4.3]"""
 
     def phi_tenant(windows: list[int]) -> Any:
         held, codes = [], []
@@ -142,12 +150,19 @@ def test_phi_envelopes_and_window_steps_quotas() -> None:
     assert usage["envelopes"] == 0 and usage["window_steps"] == 40
 
 
-def test_transfer_and_delegate_across_vhms_are_refused() -> None:
-    """[XDV-014 §7] [XDV-083 §10]"""
+@pytest.mark.parametrize(
+    ("domain", "resource"), [("K", "lane"), ("Q", "qubits"), ("Φ", "envelope")]
+)
+@pytest.mark.spec("XDV-014-7")
+@pytest.mark.spec("XDV-083-3.2")
+@pytest.mark.spec("XDV-083-4.2")
+@pytest.mark.spec("XDV-083-4.3")
+@pytest.mark.spec("XDV-083-10")
+def test_transfer_and_delegate_across_vhms_are_refused(domain: str, resource: str) -> None:
     from xdv.syscalls import Contracts, Delegate, Transfer
 
     def giver(to: int) -> Any:
-        contract = yield Reserve("K", "lane")
+        contract = yield Reserve(domain, resource)
         codes = []
         try:
             yield Transfer(contract, to)
@@ -164,11 +179,13 @@ def test_transfer_and_delegate_across_vhms_are_refused() -> None:
         yield Sleep(5)
         return len((yield Contracts()))
 
-    kernel = make_kernel(0)
+    managers = {"K": [], "Q": [QDomainManager()], "Φ": [PhiDomainManager()]}[domain]
+    kernel = make_kernel(0, domains=[KDomainManager(), *managers])
     a = kernel.create_vhm("a")
     b = kernel.create_vhm("b")
-    taker_pid = kernel.spawn(taker, vhm=b)
-    giver_pid = kernel.spawn(giver, taker_pid, vhm=a)
+    declared = ("K", domain)
+    taker_pid = kernel.spawn(taker, vhm=b, domains=declared)
+    giver_pid = kernel.spawn(giver, taker_pid, vhm=a, domains=declared)
     result = kernel.run()
     assert result.exits[giver_pid].value == ["VHM_ISOLATION", "VHM_ISOLATION"]
     assert result.exits[taker_pid].value == 0

@@ -21,8 +21,9 @@ records nothing, and a run without one pays a single local ``is None`` test per 
 
 The kernel is the loop and the public surface; below the loop it is made of collaborators with
 explicit interfaces, each in its own module: the recorder (``_recorder.py``: trace entries,
-audit checkpoints, output release), the process table (``_process_table.py``: processes, their
-lifecycle, the ready queue), the domain table (``_domains.py``: managers, binding, attestation),
+audit checkpoints, output release), the VHM table (``_vhm.py``: virtual hybrid machines, their
+quotas and usage), the process table (``_process_table.py``: processes, their lifecycle, the
+ready queue), the domain table (``_domains.py``: managers, binding, attestation),
 the capability check (``_authorization.py``), the contract book (``_contracts.py``), the invoker
 (``_invoker.py``: prepare, perform and deliver domain operations), the transition protocol
 (``_transition.py``) and the system-call handlers (``_handlers.py``).
@@ -731,7 +732,6 @@ class Kernel:
         node = self.node
         active = ProcessState.ACTIVE
         suspended = ProcessState.SUSPENDED
-        steps_left = self._vhms.steps_left
         interruption = _INTERRUPTION
         observer = self.observer  # None on every run but a checker's (see StepObserver)
         steps = 0
@@ -752,15 +752,6 @@ class Kernel:
                     process.parked = True
                 # Otherwise it ended while queued (its VHM was terminated): nothing to run.
                 continue
-            account = process.account
-            bounded = account and account[0].steps_bounded
-            if bounded and steps_left(account[0]) == 0:
-                self._out_of_steps(process)  # recorded at the current L: no step is taken
-                continue
-            # `now` is the logical time of the last step: only this loop moves the clock, so
-            # the local copy is always equal to clock.now here.
-            if process.ready_at > now + 1:
-                now = process.ready_at - 1  # skip idle logical time
             if steps <= full_slices_until:
                 budget = quantum
                 slice_steps = whole_slice
@@ -771,11 +762,24 @@ class Kernel:
                     break
                 slice_steps = range(budget)
             cut = False
-            if bounded:
-                # Its VHM (or an ancestor) bounds steps: the slice may not overrun the quota.
-                left = steps_left(account[0])
-                if left is not None and left < budget:
+            bounds = process.step_bounds
+            if bounds:
+                # Its VHM (or an ancestor) bounds steps: the slice may not overrun a quota.
+                left = budget
+                for member in bounds:
+                    room = member.steps_limit - member.steps
+                    if room < left:
+                        left = room
+                if left <= 0:
+                    self._out_of_steps(process)  # recorded at the current L: no step taken
+                    continue
+                if left < budget:
                     budget, slice_steps, cut = left, range(left), True
+            # `now` is the logical time of the last step: only this loop moves the clock, so
+            # the local copy is always equal to clock.now here.
+            if process.ready_at > now + 1:
+                now = process.ready_at - 1  # skip idle logical time
+            account = process.account
             first_step = steps
             anchor = process.anchor
             pid = process.pid
@@ -1069,7 +1073,7 @@ class Kernel:
         for process, code, message in endings:
             table.fail(process, code, message)
         for vhm in self._vhms:
-            if vhm.id != self._vhms.root:  # each created VHM's accounting, for audits
+            if vhm.live and vhm.id != self._vhms.root:  # each live VHM's accounting, for audits
                 usage: dict[str, Any] = {"usage": vhm.usage_record()}
                 if vhm.limits:
                     usage["quotas"] = dict(vhm.limits)

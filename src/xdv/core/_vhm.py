@@ -71,6 +71,7 @@ HELD_QUOTAS = frozenset({"processes", "qubits", "envelopes"})
 _QUOTA_MAX = 2**62
 _NAME_CHARS_MAX = 64
 _WEIGHT_MAX = 2**20
+VHMS_MAX = 4096  # VHMs a run may create (destroyed ones included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +152,8 @@ class Vhm:
         "name",
         "parent",
         "quotas",
+        "step_bounds",
         "steps",
-        "steps_bounded",
         "steps_limit",
         "weight",
     )
@@ -177,8 +178,8 @@ class Vhm:
         # This VHM and its accounted ancestors (the root is never accounted: it has no quotas
         # and its totals are the run's), the ones every charge goes to.
         self.chain: tuple[Vhm, ...] = () if parent is None else (self, *parent.chain)
-        # Whether a VHM of the chain bounds steps (the kernel loop checks only then).
-        self.steps_bounded = any(member.steps_limit is not None for member in self.chain)
+        # The VHMs of the chain that bound steps (the kernel loop checks these per slice).
+        self.step_bounds = tuple(member for member in self.chain if member.steps_limit is not None)
 
     @property
     def usage(self) -> Mapping[str, int]:
@@ -251,6 +252,15 @@ class VhmTable:
     def __iter__(self) -> Iterator[Vhm]:
         """Every VHM ever created, by id."""
         return iter([self._vhms[key] for key in sorted(self._vhms)])
+
+    def find(self, name: str) -> int:
+        """The id of the live VHM named ``name``, or VHM_UNKNOWN."""
+        for vhm in self._vhms.values():
+            if vhm.live and vhm.name == name:
+                return vhm.id
+        raise XdvError(
+            f"no live VHM named {safe_repr(name)}", code=ErrorCode.VHM_UNKNOWN, where="VHM table"
+        )
 
     def vhm_of(self, pid: int) -> int:
         """The VHM of process ``pid`` (the root's for the operator, pid 0, or unknown pids)."""
@@ -326,6 +336,12 @@ class VhmTable:
             raise XdvError(
                 f"a live VHM is already named {name!r}",
                 code=ErrorCode.VHM_INVALID,
+                where="create_vhm",
+            )
+        if len(self._vhms) > VHMS_MAX:
+            raise XdvError(
+                f"a run creates at most {VHMS_MAX} VHMs",
+                code=ErrorCode.LIMIT_EXCEEDED,
                 where="create_vhm",
             )
         vhm_id = self._next_id

@@ -42,8 +42,9 @@ def sleeper(rounds: int) -> Any:
 # ---------------------------------------------------------------- creation and membership
 
 
+@pytest.mark.spec("XDV-014-3.1")
+@pytest.mark.spec("XDV-083-3.1")
 def test_create_vhm_records_it_and_its_processes_carry_its_id_in_every_header() -> None:
-    """[XDV-014 §3.1] [XDV-083 §3.1]"""
 
     def parent() -> Any:
         child = yield Spawn(sleeper, (2,))
@@ -79,6 +80,7 @@ def test_create_vhm_records_it_and_its_processes_carry_its_id_in_every_header() 
     assert info.usage["processes"] == 0 and info.usage["steps"] > 0
 
 
+@pytest.mark.spec("XDV-083-3.1")
 def test_unknown_or_destroyed_vhm_is_refused_at_spawn() -> None:
     kernel = Kernel()
     with pytest.raises(XdvError) as unknown:
@@ -91,6 +93,7 @@ def test_unknown_or_destroyed_vhm_is_refused_at_spawn() -> None:
     assert destroyed.value.code is ErrorCode.VHM_UNKNOWN
 
 
+@pytest.mark.spec("XDV-083-6.1")
 def test_destroy_refuses_a_vhm_with_processes_or_children_and_never_cascades() -> None:
     kernel = Kernel()
     outer = kernel.create_vhm("outer")
@@ -108,8 +111,9 @@ def test_destroy_refuses_a_vhm_with_processes_or_children_and_never_cascades() -
     assert kernel.run().ok
 
 
+@pytest.mark.spec("XDV-014-6.1")
+@pytest.mark.spec("XDV-083-6.1")
 def test_nested_quota_must_fit_inside_every_ancestor() -> None:
-    """[XDV-014 §6.1] [XDV-083 §6.1]"""
     kernel = Kernel()
     outer = kernel.create_vhm("outer", quotas={"steps": 100, "qubits": 5})
     middle = kernel.create_vhm("middle", parent=outer, quotas={"processes": 3})
@@ -125,18 +129,32 @@ def test_nested_quota_must_fit_inside_every_ancestor() -> None:
 # ---------------------------------------------------------------- termination
 
 
+@pytest.mark.spec("XDV-014-9")
 def test_terminate_vhm_ends_only_that_vhms_processes() -> None:
-    """[XDV-014 §9]"""
+
+    def holder() -> Any:
+        yield Reserve("K", "lane")
+        yield Sleep(50)
+
     kernel = Kernel()
-    doomed = kernel.create_vhm("doomed")
+    doomed = kernel.create_vhm("doomed", quotas={"processes": 5})
     nested = kernel.create_vhm("nested", parent=doomed)
     survivor = kernel.create_vhm("survivor")
-    a = kernel.spawn(sleeper, 50, vhm=doomed)
+    a = kernel.spawn(holder, vhm=doomed)
     b = kernel.spawn(sleeper, 50, vhm=nested)
     c = kernel.spawn(sleeper, 5, vhm=survivor)
     d = kernel.spawn(sleeper, 5)
-    assert kernel.terminate_vhm(doomed, reason="test") == [a, b]
+    result_holder: list[Any] = []
+
+    def terminator() -> Any:
+        lane = yield Reserve("K", "lane")
+        yield Sleep(3)
+        ended = yield Invoke(lane, "call", (lambda: kernel.terminate_vhm(doomed, reason="test"),))
+        result_holder.append(ended)
+
+    kernel.spawn(terminator)
     result = kernel.run()
+    assert result_holder == [[a, b]]
     assert result.exits[a].code == "VHM_TERMINATED" and result.exits[b].code == "VHM_TERMINATED"
     assert result.exits[c].ok and result.exits[d].ok
     (entry,) = of_type(entries(result), EventType.VHM_TERMINATE)
@@ -144,6 +162,9 @@ def test_terminate_vhm_ends_only_that_vhms_processes() -> None:
     assert entry.status == ErrorCode.VHM_TERMINATED
     kernel_vhms = kernel.vhms
     assert kernel_vhms.get(doomed).processes == () and kernel_vhms.get(doomed).live
+    assert kernel_vhms.get(doomed).usage["processes"] == 0
+    released = [e for e in of_type(entries(result), EventType.RESOURCE_RELEASE) if e.process == a]
+    assert [e.metadata["reason"] for e in released] == ["exit"]
 
 
 # ---------------------------------------------------------------- Spawn never amplifies rights
@@ -154,6 +175,8 @@ def q_child() -> Any:
     return contract.id
 
 
+@pytest.mark.spec("XDV-014-11")
+@pytest.mark.spec("XDV-083-10")
 def test_a_child_never_receives_rights_its_parent_lacks() -> None:
     """A parent whose ALLOCATE(K→K) the operator revoked spawns a child: the child's Reserve is
     refused, as the parent's is (issue: rights escalation through Spawn)."""
@@ -195,8 +218,9 @@ def test_an_operator_spawn_and_a_holding_parent_still_grant_as_before() -> None:
 # ---------------------------------------------------------------- quotas
 
 
+@pytest.mark.spec("XDV-014-4.1")
+@pytest.mark.spec("XDV-014-5")
 def test_processes_quota_refuses_a_spawn_and_records_the_denial() -> None:
-    """[XDV-014 §4.1] [XDV-014 §5]"""
 
     def parent() -> Any:
         first = yield Spawn(sleeper, (1,))
@@ -219,6 +243,7 @@ def test_processes_quota_refuses_a_spawn_and_records_the_denial() -> None:
     assert kernel.vhms.get(tenant).usage["processes"] == 0
 
 
+@pytest.mark.spec("XDV-014-4.1")
 def test_operator_spawn_over_the_processes_quota_is_a_typed_error() -> None:
     kernel = Kernel()
     tenant = kernel.create_vhm("tenant", quotas={"processes": 1})
@@ -229,8 +254,11 @@ def test_operator_spawn_over_the_processes_quota_is_a_typed_error() -> None:
     assert kernel.run().ok
 
 
+@pytest.mark.spec("XDV-014-4.1")
+@pytest.mark.spec("XDV-014-5")
+@pytest.mark.spec("XDV-083-8.1")
 def test_steps_quota_ends_the_process_that_has_no_step_left() -> None:
-    """[XDV-083 §8.1] The quota is exact: the VHM dispatches exactly its quota of steps."""
+    """The quota is exact: the VHM dispatches exactly its quota of steps."""
     kernel = Kernel(quantum=4)
     outer = kernel.create_vhm("outer", quotas={"steps": 10})
     left = kernel.create_vhm("left", parent=outer)
@@ -250,6 +278,7 @@ def test_steps_quota_ends_the_process_that_has_no_step_left() -> None:
     assert usage[outer] == {"usage": {"steps": 10}, "quotas": {"steps": 10}}
 
 
+@pytest.mark.spec("XDV-014-4.1")
 def test_busy_loop_is_cut_inside_its_time_slice_at_the_quota() -> None:
     from xdv.syscalls import Now
 
@@ -268,8 +297,9 @@ def test_busy_loop_is_cut_inside_its_time_slice_at_the_quota() -> None:
 # ---------------------------------------------------------------- isolation
 
 
+@pytest.mark.spec("XDV-014-7")
+@pytest.mark.spec("XDV-083-3.2")
 def test_wait_across_vhms_is_refused_and_recorded() -> None:
-    """[XDV-014 §7] [XDV-083 §3.2]"""
 
     def prober(target: int) -> Any:
         try:
@@ -348,6 +378,9 @@ def worker(plan: list[str], foreign: int) -> Any:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(vhm_spec, max_size=5), st.lists(work_spec, min_size=1, max_size=6))
+@pytest.mark.spec("XDV-083-8.2")
+@pytest.mark.spec("XDV-083-3.2")
+@pytest.mark.spec("XDV-014-6.1")
 def test_quotas_are_conserved_nesting_holds_and_nothing_crosses_vhms(
     vhm_specs: list[tuple[int, dict[str, int | None]]],
     works: list[tuple[int, list[str]]],
@@ -432,8 +465,8 @@ def restart_run(seed: int = 0) -> tuple[Any, Kernel, int, list[Any]]:
     return kernel.run(), kernel, victim, seen
 
 
+@pytest.mark.spec("XDV-083-9.1")
 def test_restart_from_a_k_snapshot_resumes_from_the_saved_state() -> None:
-    """[XDV-083 §9.1] [XDV-014 §10]"""
     result, kernel, victim, seen = restart_run()
     (snapshot,) = seen
     (record,) = snapshot["processes"]
@@ -456,6 +489,7 @@ def test_restart_from_a_k_snapshot_resumes_from_the_saved_state() -> None:
     assert restart_run()[0].trace_bytes == result.trace_bytes
 
 
+@pytest.mark.spec("XDV-083-9.1")
 def test_snapshot_of_another_vhm_or_unencodable_state_is_refused() -> None:
     kernel = Kernel()
     a = kernel.create_vhm("a")

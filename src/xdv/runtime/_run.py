@@ -33,7 +33,7 @@ from xdv.runtime._faults import format_traceback
 from xdv.runtime._kernel import make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
-from xdv.runtime._workload import Workload, load_workload
+from xdv.runtime._workload import VhmDeclaration, Workload, declared_vhms, load_workload
 from xdv.security import AttestationVerifier, SignedHeadLog, audit_path_for
 from xdv.trace import Domain, FsyncPolicy, TraceWriter, jsonable
 
@@ -144,6 +144,20 @@ class RunOutcome:
         }
 
 
+def create_vhms(kernel: Kernel, declared: VhmDeclaration | None) -> list[int]:
+    """Create a workload's declared VHMs in order (each recorded as VHM_CREATE); return ids."""
+    created: dict[str, int] = {}
+    for item in declared or ():
+        parent = item.get("parent")
+        created[item["name"]] = kernel.create_vhm(
+            item["name"],
+            quotas=item.get("quotas"),
+            weight=item.get("weight", 1),
+            parent=None if parent is None else created[parent],
+        )
+    return list(created.values())
+
+
 def _attach_witnesses(
     managers: list[DomainManager],
     node: NodeKey,
@@ -206,6 +220,7 @@ def run(
     faults: dict[int, str] = {}
     caught: list[str] = []
     try:
+        create_vhms(kernel, workload.vhms)
         workload.function(kernel)
     except InvariantViolation:
         raise
@@ -250,6 +265,7 @@ def run_workload(
     node: int = 0,
     audit: AuditConfig | None = None,
     params: Mapping[str, Any] | None = None,
+    vhms: Any = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
     bare run, without the node's key, witness files or signal handling (see :func:`run`).
@@ -258,7 +274,8 @@ def run_workload(
     setup raises still produces a complete trace: the failure is recorded and the run ends with
     status ``failed``. ``recorded_target`` replaces the target string written to the trace (a
     replay that loads the workload from another location keeps the original). ``params``
-    makes a target string a parameterized workload (see :func:`load_workload`).
+    makes a target string a parameterized workload (see :func:`load_workload`). ``vhms``
+    replaces the workload's declared VHMs (a replay passes the declaration its trace recorded).
     """
     if isinstance(workload, Workload):
         if params is not None:
@@ -271,6 +288,9 @@ def run_workload(
     record = loaded.to_record()
     if recorded_target is not None:
         record["target"] = recorded_target
+    declared = loaded.vhms if vhms is None else declared_vhms(vhms, loaded.target)
+    if declared:
+        record["vhms"] = [dict(item) for item in declared]
     kernel = make_kernel(
         seed,
         trace=trace,
@@ -287,6 +307,7 @@ def run_workload(
         audit=audit,
     )
     try:
+        create_vhms(kernel, declared)
         loaded.function(kernel)
     except InvariantViolation:
         raise
