@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import EXAMPLES
+from helpers import EXAMPLES, ROOT
 from xdv.core import KDomainManager, Operation, channel_resource, crossing_cost
 from xdv.domains.q import QDomainManager, QHandle
 from xdv.domains.q.testing import BELL
@@ -129,3 +130,14 @@ def test_a_channel_run_replays_identically(tmp_path: Path) -> None:
     assert report.ok and report.divergence is None and report.entries == len(entries)
     again = run_workload(str(EXAMPLES / "producer_consumer.py"), seed=7)
     assert again.trace_bytes == path.read_bytes()
+
+
+def doc_examples() -> list[str]:
+    text = (ROOT / "docs" / "ipc.md").read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("index", range(len(doc_examples())))
+def test_the_ipc_guide_examples_run(index: int) -> None:
+    source = doc_examples()[index]
+    exec(compile(source, f"docs/ipc.md example {index + 1}", "exec"), {"__name__": "ipc_doc"})

@@ -25,14 +25,16 @@ NO_CLONING_VIOLATION), nor does a resource contract or raw Φ phase data
 
 Crossing a domain boundary costs logical time (§5 of XDV-021): :func:`crossing_cost` gives
 the deterministic cost of a message by category and size, the sender pays it by becoming ready
-that much later, and the scheduler orders it accordingly. A K→K message costs nothing.
+that much later, and the scheduler orders it accordingly; a policy that keeps accounts (a
+``charge`` method, as a fair-share policy has) is also charged the cost, as K steps of the
+sender's VHM. A K→K message costs nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,6 +308,7 @@ class ChannelTable:
 
     __slots__ = (
         "_capabilities",
+        "_charge_policy",
         "_clock",
         "_peer_of",
         "_record",
@@ -324,9 +327,13 @@ class ChannelTable:
         table: ProcessTable,
         capabilities: CapabilityCheck,
         ticks_max: int,
+        charge: Callable[[int, Domain, float], None] | None = None,
     ) -> None:
         self._record = recorder.record
         self._ticks_max = ticks_max
+        # The scheduler policy's accounting hook, when it keeps accounts (fair share does):
+        # crossing costs are charged to the sender's VHM there too.
+        self._charge_policy = charge
         self._clock = clock
         self._table = table
         self._capabilities = capabilities
@@ -629,6 +636,8 @@ class ChannelTable:
         if cost:
             pid = process.pid
             self.crossing_ticks[pid] = self.crossing_ticks.get(pid, 0) + cost
+            if self._charge_policy is not None:
+                self._charge_policy(process.info.vhm, Domain.K, float(cost))
         delay = max(cost, at_least)
         if delay == 0:
             return True

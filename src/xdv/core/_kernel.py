@@ -308,6 +308,7 @@ class Kernel:
             table=table,
             capabilities=capabilities,
             ticks_max=self.limits.sleep_ticks_max,
+            charge=getattr(self.policy, "charge", None),
         )
         table.on_end = channels.process_ended
         self._calls = SystemCalls(

@@ -14,6 +14,7 @@ from xdv.core import (
     Kernel,
     Message,
     Operation,
+    RoundRobinPolicy,
     channel_resource,
     crossing_cost,
 )
@@ -21,6 +22,7 @@ from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import (
     Channel,
     Close,
+    Invoke,
     Now,
     Receive,
     Reserve,
@@ -523,10 +525,26 @@ def test_crossing_domains_costs_the_sender_logical_time() -> None:
     assert job_send.metadata["cost"] == cost.to_record()
     assert kernel._channels.crossing_ticks == {1: cost.total}
     assert crossing_cost(Domain.K, Domain.K, 10**4).total == 0
+    # A policy that keeps accounts is charged the cost, as K steps of the sender's VHM.
+    accounting = Accounting()
+    run(anchor, policy=accounting)
+    assert accounting.charges == [(0, Domain.K, float(cost.total))]
     # Costs grow with size and are the same every time (deterministic).
     assert crossing_cost(Domain.K, Domain.PHI, 5000) == crossing_cost(Domain.K, Domain.PHI, 5000)
     small, large = crossing_cost(Domain.Q, Domain.K, 10), crossing_cost(Domain.Q, Domain.K, 5000)
     assert large.total > small.total
+
+
+class Accounting(RoundRobinPolicy):
+    """Round-robin order, with the accounting hook a fair-share policy has."""
+
+    name = "accounting"
+
+    def __init__(self) -> None:
+        self.charges: list[tuple[int, Domain, float]] = []
+
+    def charge(self, vhm: int, domain: Domain, units: float) -> None:
+        self.charges.append((vhm, domain, units))
 
 
 # ---------------------------------------------------------------- closing and peers' ends
@@ -697,3 +715,35 @@ def test_channels_stay_in_their_vhm_unless_an_operator_declares_them() -> None:
         "bridge": 0,
         "channel-2": left,
     }
+
+
+def test_terminating_a_vhm_ends_its_blocked_receivers_and_closes_their_channel() -> None:
+    kernel = Kernel(seed=1)
+    tenant = kernel.create_vhm("t")
+    names: dict[str, int] = {}
+
+    def waiting(names: dict[str, int], timeout: int | None) -> Steps:
+        yield Receive(names["c"], timeout=timeout)
+
+    def sender(names: dict[str, int]) -> Steps:
+        yield Sleep(30)
+        return (yield from caught(Send(names["c"], 1)))
+
+    def supervisor() -> Steps:
+        lane = yield Reserve("K", "lane")
+        yield Sleep(5)
+        yield Invoke(lane, "call", (lambda: kernel.terminate_vhm(tenant),))
+
+    a = kernel.spawn(waiting, names, 50, vhm=tenant)  # blocked with a timeout (queued)
+    b = kernel.spawn(waiting, names, None, vhm=tenant)  # blocked without one
+    s = kernel.spawn(sender, names)
+    kernel.spawn(supervisor)
+    names["c"] = kernel.channel("c", 1, senders=[s], receivers=[a, b])
+    result = kernel.run()
+    assert result.exits[a].code == result.exits[b].code == "VHM_TERMINATED"
+    assert result.exits[s].value == ErrorCode.CHANNEL_CLOSED
+    (close,) = of_type(result, EventType.CHANNEL_CLOSE)
+    assert "last receiver" in close.metadata["reason"]
+    # The receiver with a timeout never times out: it ended before its deadline.
+    assert not [e for e in of_type(result, EventType.CHANNEL_RECEIVE) if e.status]
+    kernel._channels.check_consistency()
