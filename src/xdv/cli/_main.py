@@ -39,6 +39,7 @@ from xdv.cli._common import (
 )
 from xdv.cli._dpl import dpl_check, dpl_dir, dpl_static_failure
 from xdv.cli._key import key as _key_group
+from xdv.core import FaultPlan
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
 from xdv.runtime import load_dpl_program, load_workload
 from xdv.runtime import replay as replay_trace
@@ -71,6 +72,12 @@ from xdv.trace import diff_traces, first_divergence, jsonable, read_trace, scan_
     type=click.Path(file_okay=False, path_type=Path),
     help="Where Φ witnesses go (default: beside the trace, else $XDV_HOME/witnesses).",
 )
+@click.option(
+    "--faults",
+    "faults_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fault plan (JSON, see docs/faults.md): faults to inject, recovery and escalation.",
+)
 def run(
     target: str,
     as_json: bool,
@@ -78,6 +85,7 @@ def run(
     fsync: str,
     entry: str | None,
     witness_dir: Path | None,
+    faults_path: Path | None,
     **options: Any,
 ) -> None:
     """Run a workload: a Python file (file.py[:function]), a module (package.module:function)
@@ -88,7 +96,15 @@ def run(
     file (TRACE.audit) of tree heads signed with the node key, created on first use. Witnesses
     of Φ work (DPL prove and seal, Python workloads on the Φ domain) are signed with the same
     key. SIGINT/SIGTERM end the run cleanly (exit 130/143; the trace records the interruption).
+    With --faults the run follows a fault plan (docs/faults.md), recorded in the trace so that
+    `xdv replay` rebuilds it.
     """
+    faults = None
+    if faults_path is not None:
+        try:
+            faults = FaultPlan.from_file(faults_path)
+        except XdvError as error:
+            fail(error, EXIT_USAGE, as_json)
     is_dpl = target.endswith(".ds") or ".ds:" in target
     if entry is not None and not is_dpl:
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
@@ -104,7 +120,9 @@ def run(
         if line is not None and not as_json:
             echo_output(line)
 
-    request = run_request(workload, options, quantum=quantum, fsync=fsync, witness_dir=witness_dir)
+    request = run_request(
+        workload, options, quantum=quantum, fsync=fsync, witness_dir=witness_dir, faults=faults
+    )
     try:
         outcome = run_workload(request, emit=emit)
     except XdvError as error:

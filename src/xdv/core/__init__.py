@@ -22,7 +22,19 @@ from xdv.core._channels import (
 )
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
 from xdv.core._domains import ProviderVerifier
-from xdv.core._faults import FAULT_SITES, FaultPlan, FaultRule
+from xdv.core._fault_handler import FaultStats
+from xdv.core._faults import (
+    FAULT_CLASSES,
+    FAULT_SITES,
+    ClassPolicy,
+    FaultClass,
+    FaultLevel,
+    FaultPlan,
+    FaultRule,
+    RetryPolicy,
+    Threshold,
+    classify,
+)
 from xdv.core._interface import (
     DomainManager,
     Invocation,
@@ -50,6 +62,7 @@ from xdv.core._vhm import HELD_QUOTAS, QUOTA_NAMES, Vhm, VhmQuotas, VhmTable
 
 __all__ = [
     "CHANNEL_CATEGORIES",
+    "FAULT_CLASSES",
     "FAULT_SITES",
     "HELD_QUOTAS",
     "LEGAL_TRANSITIONS",
@@ -61,13 +74,17 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
+    "ClassPolicy",
     "CrossingCost",
     "DerivedCapability",
     "DomainManager",
     "EmitSink",
     "ExitStatus",
+    "FaultClass",
+    "FaultLevel",
     "FaultPlan",
     "FaultRule",
+    "FaultStats",
     "FixedWallClock",
     "Invocation",
     "KDomainManager",
@@ -87,6 +104,7 @@ __all__ = [
     "ResourceContract",
     "ResourceGrant",
     "ResourceRequest",
+    "RetryPolicy",
     "RoundRobinPolicy",
     "RunResult",
     "SchedulerPolicy",
@@ -98,12 +116,14 @@ __all__ = [
     "SupportsTransfer",
     "SupportsUsage",
     "SystemWallClock",
+    "Threshold",
     "Vhm",
     "VhmQuotas",
     "VhmTable",
     "WallClock",
     "channel_resource",
     "check_transition",
+    "classify",
     "crossing_cost",
     "derive_seed",
     "mutation",

@@ -19,7 +19,7 @@ from xdv.core._channels import ChannelTable
 from xdv.core._clock import LogicalClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable
-from xdv.core._faults import FaultPlan
+from xdv.core._fault_handler import FaultHandler
 from xdv.core._invoker import Invoker
 from xdv.core._lifecycle import ProcessState
 from xdv.core._process import _Process
@@ -113,7 +113,7 @@ class SystemCalls:
         contracts: ContractBook,
         invoker: Invoker,
         transitions: Transitions,
-        faults: FaultPlan,
+        faults: FaultHandler,
         channels: ChannelTable,
     ) -> None:
         self._seed = seed
@@ -339,7 +339,7 @@ class SystemCalls:
         capability = self._capabilities.check(
             process.pid, Operation.ALLOCATE, Domain.K, domain, call.resource
         )
-        self._faults.visit("reserve", process.pid)
+        self._faults.visit("reserve", process, domain)
         contract = self._contracts.reserve(
             process,
             domain,
@@ -361,6 +361,8 @@ class SystemCalls:
         return True
 
     def _release(self, process: _Process, call: Release) -> bool:
+        if self._contracts.dead and self._contracts.released_by_fault(process, call.contract):
+            return True  # fault containment released it already: nothing left to do
         # An expired contract can still be released: only using it is refused.
         owned = self._contracts.owned(process, call.contract, check_expiry=False)
         self._contracts.release(process, owned, "released")
@@ -412,14 +414,13 @@ class SystemCalls:
         capability = self._capabilities.check(
             process.pid, Operation.EXECUTE, Domain.K, contract.domain, contract.resource
         )
-        self._faults.visit("invoke", process.pid)
+        self._faults.visit("invoke", process, contract.domain)
         pending, latency = self._invoker.invoke(
             process, contract, capability, call.operation, tuple(call.args)
         )
         process.delivery = pending
         if latency == 0:
-            self._invoker.deliver(process)
-            return True
+            return self._invoker.deliver(process)
         self._table.enqueue(process, self._clock.now + latency)
         return False
 

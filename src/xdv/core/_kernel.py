@@ -51,6 +51,7 @@ from xdv.core._channels import ChannelTable
 from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable, ProviderVerifier
+from xdv.core._fault_handler import FaultHandler, FaultStats
 from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
 from xdv.core._interface import DomainManager, ResourceContract
@@ -132,10 +133,28 @@ class _Interruption:
 
 
 _INTERRUPTION = _Interruption()
-# A key below every policy key: negative infinity is less than any integer.
-_INTERRUPTION_ITEM = (float("-inf"), _INTERRUPTION)
+# A key below every policy key: negative infinity is less than any integer. Its second element
+# (0) sorts it before every deferred action (numbered from 1).
+_INTERRUPTION_ITEM = (float("-inf"), 0, _INTERRUPTION)
 # RUN_END's status field for run statuses that are not OK.
-_END_CODES = {"limit": ErrorCode.LIMIT_EXCEEDED, "interrupted": ErrorCode.RUN_INTERRUPTED}
+_END_CODES = {
+    "limit": ErrorCode.LIMIT_EXCEEDED,
+    "interrupted": ErrorCode.RUN_INTERRUPTED,
+    "panic": ErrorCode.NODE_PANIC,
+}
+
+
+class _Deferred:
+    """A kernel action queued for the loop's next safe point (between two slices), ahead of
+    every process: fault escalations decided while a system call was being handled (ending a
+    VHM, a node panic) run there, never in the middle of the call."""
+
+    __slots__ = ("action", "queued")
+    state = None
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self.queued = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +182,9 @@ class RunResult:
     """The result of :meth:`Kernel.run`.
 
     ``status`` is what RUN_END records: ``"ok"``, ``"failed"`` (a process failed, or the
-    workload's setup did), ``"limit"`` (the step limit ended the run) or ``"interrupted"``
-    (:meth:`Kernel.interrupt` ended it); only ``"ok"`` is :attr:`ok`.
+    workload's setup did), ``"limit"`` (the step limit ended the run), ``"interrupted"``
+    (:meth:`Kernel.interrupt` ended it) or ``"panic"`` (a fault escalated to the node level);
+    only ``"ok"`` is :attr:`ok`. ``faults`` counts what fault handling did.
     """
 
     status: str
@@ -180,6 +200,7 @@ class RunResult:
     # The exception that ended each process with PROCESS_FAULT (its anchor's own bug), with its
     # traceback, for people; the trace records only ``Type: message``.
     exceptions: dict[int, BaseException] = field(default_factory=dict, repr=False, compare=False)
+    faults: FaultStats = field(default_factory=FaultStats, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -294,13 +315,26 @@ class Kernel:
             self._interrupt_reason,
             vhms,
         )
+        self._faults = fault_handler = FaultHandler(
+            self.faults, recorder, self.clock, capabilities, contracts
+        )
+        fault_handler.attach(
+            table,
+            invoker,
+            defer=self._defer,
+            panic=self._panic_now,
+            vhms=self,
+            root_vhm=vhms.root,
+        )
+        table.faults = invoker.faults = fault_handler
+        invoker.table = table
         transitions = Transitions(
             recorder=recorder,
             domains=domains_table,
             capabilities=capabilities,
             contracts=contracts,
             invoker=invoker,
-            faults=self.faults,
+            faults=fault_handler,
         )
         self._channels = channels = ChannelTable(
             recorder=recorder,
@@ -322,7 +356,7 @@ class Kernel:
             contracts=contracts,
             invoker=invoker,
             transitions=transitions,
-            faults=self.faults,
+            faults=fault_handler,
             channels=channels,
         )
         self._steps = 0
@@ -332,6 +366,8 @@ class Kernel:
         self._loop_thread = 0  # the thread running the loop (set by run)
         self._ended = False  # the run (or abort) is over and its trace closed
         self._interrupted: str | None = None
+        self._panicked: str | None = None
+        self._next_deferred = 1
         with self._outside_the_loop():
             recorder.start(
                 {
@@ -655,16 +691,39 @@ class Kernel:
         self._interrupted = reason if isinstance(reason, str) else repr(reason)
         heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
 
-    def _deliver(self, process: _Process) -> None:
+    def _deliver(self, process: _Process) -> bool:
         """At a process's next step: deliver its pending domain outcome, or time out the
-        channel call it is still blocked in."""
+        channel call it is still blocked in. False when fault handling took the process over
+        (see :meth:`Invoker.deliver`): its anchor must not run this step."""
         if type(process.delivery) is Pending:
-            self._invoker.deliver(process)
-        else:
-            self._channels.expire(process)
+            return self._invoker.deliver(process)
+        self._channels.expire(process)
+        return True
 
     def _interrupt_reason(self) -> str | None:
         return self._interrupted
+
+    def _defer(self, action: Callable[[], None]) -> None:
+        """Queue ``action`` for the loop's next safe point (see :class:`_Deferred`)."""
+        heapq.heappush(self._table.ready, (float("-inf"), self._next_deferred, _Deferred(action)))
+        self._next_deferred += 1
+
+    def _panic_now(self, reason: str) -> None:
+        """A fault escalated to the node level: end the run at the next safe point, with the
+        status ``"panic"`` (system-level panic containment, XDV-024 §5.3)."""
+        if self._panicked is None:
+            self._panicked = reason
+            heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
+
+    @property
+    def fault_stats(self) -> FaultStats:
+        """What fault handling has done so far in this run (detections, recoveries, ...)."""
+        return self._faults.stats
+
+    def check_fault_invariants(self) -> list[str]:
+        """The fault-handling invariants of ``docs/faults.md`` that do not hold now (empty
+        when all hold); cheap enough to call after every step of a simulation."""
+        return self._faults.invariants()
 
     # ------------------------------------------------------------------ the kernel loop
 
@@ -680,6 +739,7 @@ class Kernel:
         self._ran = True
         self._loop_thread = threading.get_ident()
         self._wall_start_ns = self._wall_clock.monotonic_ns()
+        self._faults.run_starts([vhm.id for vhm in self._vhms])
         with self._stopping_cleanly():
             return self._shutdown(self._loop())
 
@@ -747,8 +807,12 @@ class Kernel:
             process.queued = False
             if process.state is not active:
                 if process is interruption:  # queued by interrupt(), ahead of every process
-                    status = "interrupted"
+                    status = "interrupted" if self._panicked is None else "panic"
                     break
+                if type(process) is _Deferred:  # a fault escalation's action: a safe point
+                    process.action()
+                    last = None  # whatever runs next, its slice records its dispatch
+                    continue
                 if process.state is suspended:
                     process.parked = True
                 # Otherwise it ended while queued (its VHM was terminated): nothing to run.
@@ -796,8 +860,8 @@ class Kernel:
                 steps += 1
                 now += 1
                 clock.now = now
-                if process.delivery is not None:
-                    deliver(process)
+                if process.delivery is not None and not deliver(process):
+                    break  # fault handling took the process over (a recovery, an escalation)
                 try:
                     error = process.throw_error
                     if error is not None:
@@ -1037,7 +1101,11 @@ class Kernel:
         message = error.message if isinstance(error, XdvError) else describe_exception(error)
         with self._stopping_cleanly():
             self._recorder.record(
-                EventType.FAULT, _O, 0, status=code, meta={"error": message, "phase": "setup"}
+                EventType.FAULT,
+                _O,
+                0,
+                status=code,
+                meta={"error": message, "phase": "setup", **self._faults.describe(code)},
             )
             return self._shutdown("aborted")
 
@@ -1055,6 +1123,9 @@ class Kernel:
             elif status == "interrupted":
                 code = ErrorCode.RUN_INTERRUPTED
                 message = f"the run was interrupted ({self._interrupted})"
+            elif status == "panic":
+                code = ErrorCode.NODE_PANIC
+                message = f"the node panicked: {self._panicked}"
             elif status == "aborted":
                 code = ErrorCode.WORKLOAD_INVALID
                 message = "the workload's setup failed, so the run never started"
@@ -1091,6 +1162,8 @@ class Kernel:
         }
         if status == "interrupted":
             end["reason"] = self._interrupted
+        elif status == "panic":
+            end["reason"] = self._panicked
         recorder.record(
             EventType.RUN_END,
             _O,
@@ -1114,4 +1187,5 @@ class Kernel:
             else 0.0,
             trace_bytes=writer.getvalue() if writer.path is None and writer.retains else None,
             exceptions=dict(sorted(self._exceptions.items())),
+            faults=self._faults.stats,
         )

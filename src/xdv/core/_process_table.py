@@ -13,7 +13,7 @@ import heapq
 import inspect
 import itertools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
@@ -36,6 +36,9 @@ from xdv.errors import (
     safe_repr,
 )
 from xdv.trace import Domain, EventType, canonicalize
+
+if TYPE_CHECKING:
+    from xdv.core._fault_handler import FaultHandler
 
 __all__ = ["ProcessTable"]
 
@@ -75,6 +78,7 @@ class ProcessTable:
         "_next_pid",
         "_record",
         "exits",
+        "faults",
         "next_seq",
         "node",
         "on_end",
@@ -125,6 +129,9 @@ class ProcessTable:
         # Called with each process that ends (and whether the run is shutting down), after
         # its own releases: the channel table closes what the process was the last peer of.
         self.on_end: Callable[[_Process, bool], None] | None = None
+        # The kernel's fault handler (attached after construction): it classifies every FAULT
+        # entry and counts process faults towards escalation.
+        self.faults: FaultHandler | None = None
 
     # ------------------------------------------------------------------ lookups
 
@@ -361,25 +368,23 @@ class ProcessTable:
         """End ``process``: record it, release what it holds and wake its waiters."""
         pid = process.pid
         code = ErrorCode.OK if status.ok else ErrorCode[status.code or "PROCESS_FAULT"]
+        faults = self.faults
         if not status.ok:
-            self._record(
-                EventType.FAULT,
-                Domain.ORCHESTRATION,
-                pid,
-                status=code,
-                meta={"error": status.message},
-            )
+            meta: dict[str, Any] = {"error": status.message}
+            if faults is not None:
+                meta.update(faults.describe(code))
+            self._record(EventType.FAULT, Domain.ORCHESTRATION, pid, status=code, meta=meta)
         check_transition(pid, process.state, ProcessState.TERMINATED)
         process.state = ProcessState.TERMINATED
         process.exit = status
         self.exits[pid] = status
         self.vhms.leave(pid)
-        meta: dict[str, Any] = {"ok": status.ok}
+        exit_meta: dict[str, Any] = {"ok": status.ok}
         if status.ok:
-            meta["value"] = status.value
+            exit_meta["value"] = status.value
         else:
-            meta["error"] = status.code
-        self._record(EventType.PROCESS_EXIT, Domain.ORCHESTRATION, pid, status=code, meta=meta)
+            exit_meta["error"] = status.code
+        self._record(EventType.PROCESS_EXIT, Domain.ORCHESTRATION, pid, status=code, meta=exit_meta)
         self._contracts.release_all(process, "exit")
         for domain in sorted(process.bindings, reverse=True):
             self._domains.unbind(process, domain)
@@ -415,6 +420,11 @@ class ProcessTable:
             waiter.send_value = status
             self._record(EventType.WAKE, Domain.ORCHESTRATION, waiter.pid, meta={"by": pid})
             self.enqueue(waiter, self._clock.now + 1)
+        if faults is not None:
+            if status.ok:
+                faults.forget(pid)
+            else:
+                faults.process_failed(process, code)
 
     def wait(self, process: _Process, pid: int) -> bool:
         """``process`` waits for ``pid`` to end; True if it already has (its status is sent)."""

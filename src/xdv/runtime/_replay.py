@@ -156,10 +156,18 @@ class _ReplayPlan:
             node=_integer(kernel.get("node", 0), "node"),
             limits=limits,
             domains=recorded_managers(start.get("domains") or {}),
-            faults=FaultPlan.from_record(start.get("faults")),
+            faults=_fault_plan(start.get("faults")),
             audit=_audit_config(start.get("audit")),
             vhms=_recorded_vhms(workload.get("vhms")),
         )
+
+
+def _fault_plan(record: Any) -> FaultPlan:
+    """The recorded fault plan; one this XDV cannot read makes the run-start entry malformed."""
+    try:
+        return FaultPlan.from_record(record)
+    except XdvError as error:
+        raise ValueError(f"the fault plan is malformed: {error.message}") from None
 
 
 def _recorded_vhms(record: Any) -> list[Any] | None:

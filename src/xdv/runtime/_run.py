@@ -12,6 +12,7 @@ is the bare form (no node key, no witnesses, no signal handling) that replays an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class RunRequest:
     use). Witnesses are signed with the same key and written to ``witness_dir`` (default:
     beside the trace, else ``$XDV_HOME/witnesses``). ``handle_signals`` lets SIGINT/SIGTERM
     end the run as interrupted (in the main thread; see :mod:`xdv.runtime._signals`).
+    ``faults`` is the run's fault plan (``xdv run --faults PLAN.json``; see ``docs/faults.md``),
+    recorded in the run-start entry so that a replay rebuilds it.
     """
 
     workload: Workload
@@ -64,6 +67,7 @@ class RunRequest:
     key_store: Path | None = None
     witness_dir: Path | None = None
     handle_signals: bool = True
+    faults: FaultPlan | None = None
 
 
 @dataclass
@@ -141,6 +145,7 @@ class RunOutcome:
             "signer": self.signer,
             "witnesses": [str(path) for path in self.witnesses],
             "wall_seconds": result.wall_seconds,
+            "faults": dataclasses.asdict(result.faults),
         }
 
 
@@ -214,6 +219,7 @@ def run(
             "workload": workload.to_record(),
             "emit": emit,
             "audit": audit,
+            "faults": request.faults,
         }
     )
     kernel = Kernel(request.seed, **options)
