@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,33 @@ def test_the_multi_tenant_example_isolates_and_accounts() -> None:
             assert record["usage"].get(name, 0) <= bound
     denied = sorted(e.metadata["quota"] for e in entries if e.event_type is EventType.VHM_DENY)
     assert denied == ["processes", "qubits", "shots"]
+
+
+@pytest.mark.spec("XDV-024-10")
+@pytest.mark.spec("XDV-024-3.3")
+def test_the_fault_plan_example_recovers_and_replays(tmp_path: Path) -> None:
+    trace = tmp_path / "faults.xdvt"
+    example = str(EXAMPLES / "fault_tolerant_q.py")
+    plan = str(EXAMPLES / "faults_plan.json")
+    completed = xdv("run", example, "--faults", plan, "--trace", str(trace))
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[4] == "job 4: DECOHERENCE_EXCEEDED; reserving a new container"
+    assert sum("agreed in 256 of 256" in line for line in lines) == 5
+    shown = xdv("trace", "show", str(trace), "--json").stdout
+    kinds = [json.loads(line)["event"] for line in shown.splitlines()]
+    assert kinds.count("RECOVERY_RETRY") == 2 and kinds.count("RECOVERY_FALLBACK") == 1
+    assert kinds.count("FAULT_DETECTED") == 4 and kinds.count("FAULT_CONTAINED") == 2
+    assert xdv("verify", str(trace)).returncode == 0
+    for mode in ("reexecute", "inject"):
+        replayed = xdv("replay", str(trace), "--mode", mode)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_a_bad_fault_plan_is_a_usage_error_naming_the_field(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"inject": [{"site": "invoke", "occurrence": -1}]}')
+    completed = xdv("run", str(EXAMPLES / "ping_pong.py"), "--faults", str(plan), "--json")
+    assert completed.returncode == 64
+    error = json.loads(completed.stdout)["error"]
+    assert error["code"] == "FAULT_PLAN_INVALID" and "inject[0].occurrence" in error["where"]

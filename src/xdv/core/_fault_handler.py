@@ -130,6 +130,7 @@ class FaultHandler:
         self._delivered: dict[int, ErrorCode] = {}  # pid → the fault just handed to it
         self.quarantined: dict[Domain, int] = {}  # domain → L of its quarantine
         self.terminated_vhms: dict[int, int] = {}  # VHM → L of its termination
+        self._terminating: set[int] = set()  # VHMs whose termination is decided or done
         self.panicked: str | None = None
         self.stats = FaultStats()
 
@@ -511,8 +512,8 @@ class FaultHandler:
         for level, threshold in sorted(policy.escalate.items()):
             if level <= reached and counts[level] >= threshold.count:
                 reason = (
-                    f"{counts[level]} {name} faults within {threshold.window} logical steps "
-                    f"(threshold {threshold.count})"
+                    f"{counts[level]} faults counted under {name!r} within {threshold.window} "
+                    f"logical steps (threshold {threshold.count})"
                 )
                 self._escalate(
                     process,
@@ -540,10 +541,15 @@ class FaultHandler:
         name, policy = governing if governing is not None else (fault.name, ClassPolicy())
         restart = 0
         if level is FaultLevel.DOMAIN:
-            action = self._quarantine(fault.domain, reason)
+            if fault.domain in (Domain.K, Domain.ORCHESTRATION):
+                action = "none (K and orchestration faults are contained by their VHM)"
+            elif fault.domain in self.quarantined:
+                action = "already quarantined"
+            else:
+                action = "quarantined"
         elif level is FaultLevel.VHM:
             made = self._restarts.get((name, vhm), 0)
-            if vhm in self.terminated_vhms:
+            if vhm in self._terminating:
                 action = "already terminated"
             elif made < policy.restart and vhm in self._snapshots:
                 action, restart = "restarted", made + 1
@@ -569,8 +575,10 @@ class FaultHandler:
                 **detail,
             },
         )
-        if level is FaultLevel.VHM and action == "terminated":
-            self.terminated_vhms[vhm] = self._clock.now
+        if level is FaultLevel.DOMAIN and action == "quarantined":
+            self._quarantine(fault.domain, reason)  # safe at once: it only refuses from now on
+        elif level is FaultLevel.VHM and action == "terminated":
+            self._terminating.add(vhm)
             self._run(lambda: self._terminate_vhm(vhm, reason), defer)
         elif level is FaultLevel.VHM and restart:
             self._restarts[(name, vhm)] = restart
@@ -586,18 +594,15 @@ class FaultHandler:
         else:
             action()
 
-    def _quarantine(self, domain: Domain, reason: str) -> str:
-        """Quarantine ``domain`` with the kernel's emergency freeze; the action taken."""
-        if domain in (Domain.K, Domain.ORCHESTRATION):
-            return "none (K and orchestration faults are contained by their VHM)"
-        if domain in self.quarantined:
-            return "already quarantined"
+    def _quarantine(self, domain: Domain, reason: str) -> None:
+        """Quarantine ``domain`` with the kernel's emergency freeze (DOMAIN_FREEZE)."""
         self.quarantined[domain] = self._clock.now
         self._capabilities.quarantine(domain)
         self._capabilities.freeze(domain, f"quarantined: {reason}", 0, sorted(self.table.processes))
-        return "quarantined"
 
     def _terminate_vhm(self, vhm: int, reason: str) -> None:
+        self._terminating.add(vhm)
+        self.terminated_vhms[vhm] = self._clock.now
         message = f"fault escalation: {reason}"
         if self._vhms is not None:
             self._vhms.terminate_vhm(vhm, ErrorCode.VHM_TERMINATED, message)
@@ -647,7 +652,6 @@ class FaultHandler:
                 status=ErrorCode.RECOVERY_EXHAUSTED,
                 meta={"class": fault.name, "vhm": vhm, "error": error.message},
             )
-            self.terminated_vhms[vhm] = self._clock.now
             self._terminate_vhm(vhm, reason)
             return
         # The next restart starts from the processes this one created.
