@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from xdv.core import _fault_handler
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
 from xdv.core._channels import ChannelTable
 from xdv.core._contracts import ContractBook
+from xdv.core._fault_handler import FaultHandler
 from xdv.core._handlers import SystemCalls
 from xdv.core._k_manager import KDomainManager
 from xdv.core._process_table import ProcessTable
@@ -271,6 +273,20 @@ def _channel_drop() -> list[Patch]:
     return [(ChannelTable, "_enqueue", enqueue)]
 
 
+def _misclassify_fault() -> list[Patch]:
+    original = vars(_fault_handler)["classify"]
+    own = original(ErrorCode.PROCESS_FAULT, Domain.K)
+    detected = FaultHandler._detected
+
+    def classify(code: Any, domain: Domain = Domain.K) -> Any:
+        return own  # every fault called the process's own
+
+    def _detected(self: FaultHandler, process: Any, fault: Any, *args: Any, **kwargs: Any) -> None:
+        detected(self, process, own, *args, **kwargs)
+
+    return [(_fault_handler, "classify", classify), (FaultHandler, "_detected", _detected)]
+
+
 register_mutant(
     "skip-quota-check", "the K manager grants lanes it does not have", _skip_quota_check
 )
@@ -335,4 +351,9 @@ register_mutant(
     "channel-drop",
     "a channel silently loses every other message it queues",
     _channel_drop,
+)
+register_mutant(
+    "misclassify-fault",
+    "every fault is classed as the faulting process's own (k.process)",
+    _misclassify_fault,
 )

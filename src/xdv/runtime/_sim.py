@@ -47,6 +47,7 @@ from xdv.core import (
     ProcessInfo,
     ProcessState,
     RunResult,
+    classify,
     mutation,
 )
 from xdv.errors import InvariantViolation, TraceError, XdvError, describe_exception
@@ -126,6 +127,9 @@ class _Watch:
         violation = check_state(kernel, self.managers, self.homes)
         if violation is not None:
             raise _Violated(violation)
+        problems = kernel.check_fault_invariants()
+        if problems:
+            raise _Violated(Violation("faults", "; ".join(problems), now))
 
 
 def check_state(
@@ -281,8 +285,18 @@ def _check_quotas(
 # ---------------------------------------------------------------------- end-of-run checks
 
 
-# How a simulated process may legitimately fail: its VHM ran out of steps, or was terminated.
-_ALLOWED_ENDS = frozenset({"VHM_QUOTA_EXCEEDED", "VHM_TERMINATED"})
+# How a simulated process may legitimately fail (its own code catches every refusal): its VHM
+# ran out of steps, or a fault escalated (its VHM terminated, its domain quarantined, the node
+# panicked), or recovery was exhausted.
+_ALLOWED_ENDS = frozenset(
+    {
+        "VHM_QUOTA_EXCEEDED",
+        "VHM_TERMINATED",
+        "NODE_PANIC",
+        "DOMAIN_QUARANTINED",
+        "RECOVERY_EXHAUSTED",
+    }
+)
 
 
 def _check_exits(result: RunResult) -> list[Violation]:
@@ -291,7 +305,7 @@ def _check_exits(result: RunResult) -> list[Violation]:
         for pid, status in result.exits.items()
         if not status.ok and status.code not in _ALLOWED_ENDS
     ]
-    if result.status not in ("ok", "failed"):
+    if result.status not in ("ok", "failed", "panic"):
         found.append(Violation("liveness", f"the run ended {result.status!r}"))
     return found
 
@@ -333,6 +347,29 @@ def _scope_of(meta: Mapping[str, Any]) -> Scope:
     )
 
 
+def _check_fault_entry(entry: TraceEntry, index: int) -> Violation | None:
+    """A FAULT or FAULT_DETECTED entry names its class, domain and level, and its class is the
+    one its status and domain give."""
+    meta = entry.metadata
+    if not {"class", "domain", "level"} <= set(meta):
+        return Violation(
+            "faults",
+            f"entry {index} ({entry.event_name}) lacks its class, domain or level",
+            entry.logical_time,
+        )
+    try:
+        expected = classify(entry.status, Domain.parse(meta["domain"])).name
+    except XdvError:
+        expected = None
+    if expected != meta["class"]:
+        return Violation(
+            "faults",
+            f"entry {index} ({entry.event_name}) is classed {meta['class']!r}, not {expected!r}",
+            entry.logical_time,
+        )
+    return None
+
+
 def _mentions(scope: Scope, operation: str, resource: str) -> bool:
     """Whether ``scope`` grants ``operation`` on ``resource`` (at some time)."""
     return any(
@@ -355,6 +392,8 @@ class _TraceCheck:
         self.sent: dict[int, set[int]] = {}  # channel -> sequence numbers sent
         self.taken: dict[int, list[int]] = {}  # channel -> sequence numbers received, in order
         self.dropped: dict[int, set[int]] = {}  # channel -> sequence numbers dropped
+        self.results: set[int] = set()  # invocation ids with a DOMAIN_RESULT
+        self.panicked = False
         # Channel rights a process is owed: (holder, operation, channel:N) -> how many.
         self.owed: Counter[tuple[int, str, str]] = Counter()
         self.first: Violation | None = None
@@ -388,6 +427,23 @@ class _TraceCheck:
 
     def _entry(self, entry: TraceEntry, index: int) -> Violation | None:
         kind, meta, pid, at = entry.event_type, entry.metadata, entry.process, entry.logical_time
+        if kind in (EventType.FAULT, EventType.FAULT_DETECTED):
+            found = _check_fault_entry(entry, index)
+            if found is not None:
+                return found
+        if kind is EventType.NODE_PANIC:
+            self.panicked = True
+        elif self.panicked and kind in (EventType.DISPATCH, EventType.SLEEP, EventType.EFFECT):
+            return Violation(
+                "faults", f"entry {index}: process {pid} ran after the node panicked", at
+            )
+        if kind is EventType.DOMAIN_RESULT:
+            invocation = int(meta.get("inv", -1))
+            if invocation in self.results:
+                return Violation(
+                    "faults", f"entry {index}: invocation {invocation} has a second outcome", at
+                )
+            self.results.add(invocation)
         if kind is EventType.PROCESS_CREATE and entry.status == 0:
             self.creating.add(pid)
         elif kind is EventType.PROCESS_STATE and meta.get("state") in ("ACTIVE", "RELEASED"):
@@ -515,9 +571,12 @@ def _check_messages(
         found.append(Violation("messages", "the run's outputs differ from the trace's effects"))
     expected = _expected_emits(plan)
     names = {info.name: pid for pid, (info, _) in kernel.processes().items()}
-    cut_short = {
-        info.name for pid, (info, _) in kernel.processes().items() if not result.exits[pid].ok
-    }
+    processes = kernel.processes()
+    last_pid = {info.name: pid for pid, (info, _) in processes.items()}
+    cut_short = {name for name, pid in last_pid.items() if not result.exits[pid].ok}
+    restarts = Counter(info.name for info, _ in processes.values())
+    for name in restarts:
+        restarts[name] -= 1
     got: dict[str, list[int]] = {}
     for _, value in effects:
         if isinstance(value, list) and value and value[0] == "!":
@@ -529,9 +588,15 @@ def _check_messages(
         if label not in names:
             continue  # never spawned (a refused spawn, a removed operation)
         sequence = got.pop(label, [])
-        # A process its VHM ended early emitted a prefix of its values.
-        wanted = list(range(len(sequence) if label in cut_short else count))
-        if sequence != wanted or len(sequence) > count:
+        # A process restarted from its VHM's snapshot starts its values over from 0; one that
+        # a fault or its VHM ended early emitted a prefix of them.
+        runs = _runs(sequence)
+        complete = label not in cut_short
+        wanted = [
+            list(range(count if complete and i == len(runs) - 1 else len(run)))
+            for i, run in enumerate(runs or [[]])
+        ]
+        if (runs or [[]]) != wanted or len(runs) > restarts.get(label, 0) + 1:
             found.append(
                 Violation(
                     "messages",
@@ -541,6 +606,16 @@ def _check_messages(
     for label in got:
         found.append(Violation("messages", f"values emitted by unknown process {label!r}"))
     return found
+
+
+def _runs(sequence: list[int]) -> list[list[int]]:
+    """``sequence`` cut where it starts over at 0 (a restart)."""
+    runs: list[list[int]] = []
+    for value in sequence:
+        if value == 0 or not runs:
+            runs.append([])
+        runs[-1].append(value)
+    return runs
 
 
 def _expected_emits(plan: Mapping[str, Any]) -> dict[str, int]:

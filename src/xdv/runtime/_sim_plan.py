@@ -26,7 +26,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from xdv.core import FAULT_SITES, RandomStream
+from xdv.core import FaultPlan, RandomStream
 from xdv.errors import ErrorCode, XdvError
 
 __all__ = ["OPCODES", "check_plan", "generate_plan", "plan_size", "shrink_plan"]
@@ -240,11 +240,19 @@ def _managers(rng: RandomStream) -> dict[str, Any]:
     return managers
 
 
-def _faults(rng: RandomStream) -> list[dict[str, Any]]:
-    rules = []
-    for _ in range(rng.randbelow(3)):
-        rules.append({"site": rng.choice(FAULT_SITES), "occurrence": 1 + rng.randbelow(4)})
-    return rules
+# Fallback terms a fault policy may give (the Φ manager offers two providers).
+_FALLBACKS = {"phi": [{"provider": "phase"}, {"provider": "exact"}]}
+
+
+def _faults(rng: RandomStream) -> Any:
+    """A fault plan's record: injection rules at every fault site (outcome faults of Q, Φ and
+    K classes included), and sometimes retry, fallback, restart and escalation policies."""
+    if rng.randbelow(5) == 0:
+        return []
+    plan = FaultPlan.random(
+        rng, rules_max=5, pids_max=8, time_max=60, policies=True, fallbacks=_FALLBACKS
+    )
+    return plan.to_record()
 
 
 def _vhms(rng: RandomStream) -> list[dict[str, Any]]:
@@ -412,14 +420,10 @@ def check_plan(plan: Any) -> dict[str, Any]:
     managers = plan["managers"]
     if not isinstance(managers, dict) or "K" not in managers or not set(managers) <= {*_DOMAINS}:
         raise _invalid("managers must describe the K manager and optionally Q and Φ")
-    faults = plan["faults"]
-    if not isinstance(faults, list) or not all(
-        isinstance(rule, dict)
-        and rule.get("site") in FAULT_SITES
-        and type(rule.get("occurrence", 1)) is int
-        for rule in faults
-    ):
-        raise _invalid(f"faults must be a list of rules naming a site of {list(FAULT_SITES)}")
+    try:
+        FaultPlan.from_record(plan["faults"])
+    except XdvError as error:
+        raise _invalid(f"faults is not a fault plan: {error.message}") from None
     if not isinstance(plan["procs"], list):
         raise _invalid("procs must be a list of processes")
     vhms = plan.get("vhms", [])
@@ -482,7 +486,12 @@ def _without_ops(plan: Plan, drop: set[tuple[int, ...]]) -> Plan:
 
 def plan_size(plan: Plan) -> int:
     """How big a plan is: its operations, processes and fault rules."""
-    return len(_op_paths(plan)) + len(plan["procs"]) + len(plan["faults"])
+    faults = plan["faults"]
+    if isinstance(faults, dict):
+        size = len(faults.get("inject", [])) + len(faults.get("policies", {}))
+    else:
+        size = len(faults)
+    return len(_op_paths(plan)) + len(plan["procs"]) + size
 
 
 def _ddmin(items: list[Any], fails: Callable[[list[Any]], bool], budget: list[int]) -> list[Any]:
@@ -523,8 +532,7 @@ def shrink_plan(plan: Plan, fails: Callable[[Plan], bool], runs_max: int = 300) 
         budget,
     )
     plan = {**plan, "procs": [plan["procs"][i] for i in procs]}
-    rules = _ddmin(list(plan["faults"]), lambda keep: fails({**plan, "faults": keep}), budget)
-    plan = {**plan, "faults": rules}
+    plan = {**plan, "faults": _shrink_faults(plan, fails, budget)}
     paths = _op_paths(plan)
     kept = _ddmin(
         paths,
@@ -536,6 +544,27 @@ def shrink_plan(plan: Plan, fails: Callable[[Plan], bool], runs_max: int = 300) 
     if pruned != plan and budget[0] > 0 and fails(pruned):
         plan = pruned
     return plan
+
+
+def _shrink_faults(plan: Plan, fails: Callable[[Plan], bool], budget: list[int]) -> Any:
+    """The plan's fault plan with as few rules and policies as still fail."""
+    faults = plan["faults"]
+    if isinstance(faults, list):
+        return _ddmin(list(faults), lambda keep: fails({**plan, "faults": keep}), budget)
+    document = dict(faults)
+    document["inject"] = _ddmin(
+        list(document.get("inject", [])),
+        lambda keep: fails({**plan, "faults": {**document, "inject": keep}}),
+        budget,
+    )
+    policies = sorted(document.get("policies", {}).items())
+    kept = _ddmin(
+        policies,
+        lambda keep: fails({**plan, "faults": {**document, "policies": dict(keep)}}),
+        budget,
+    )
+    document["policies"] = dict(kept)
+    return document
 
 
 # The position of the child index in each operation that names a child.
