@@ -1078,9 +1078,11 @@ class Kernel:
 
     def _out_of_steps(self, process: _Process) -> None:
         """End ``process``, whose VHM has no step left under its quota (or an ancestor's)."""
-        vhm = self._vhms.get(process.vhm)
+        vhm = next(
+            member for member in process.step_bounds if member.steps >= (member.steps_limit or 0)
+        )
         error = XdvError(
-            f"VHM {vhm.id} ({vhm.name}) has used its quota of steps",
+            f"VHM {vhm.id} ({vhm.name}) has used its quota of {vhm.steps_limit} steps",
             code=ErrorCode.VHM_QUOTA_EXCEEDED,
             where=f"process {process.pid}",
         )
@@ -1089,7 +1091,7 @@ class Kernel:
             _O,
             process.pid,
             status=error.code,
-            meta={"quota": "steps", "error": error.message},
+            meta={"vhm": vhm.id, "quota": "steps", "error": error.message},
         )
         self._table.fail(process, error.code, error.message)
 

@@ -197,7 +197,7 @@ class Vhm:
         return tuple(sorted(self._pids))
 
     def to_record(self) -> dict[str, Any]:
-        """The VHM's configuration (recorded in VHM_CREATE, and in RUN_START for replay)."""
+        """The VHM's configuration, as VHM_CREATE records it."""
         record: dict[str, Any] = {"id": self.id, "name": self.name, "weight": self.weight}
         if self.parent is not None:
             record["parent"] = self.parent
