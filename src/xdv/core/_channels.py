@@ -38,9 +38,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cbor2 import dumps as _dumps
+
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, Operation
 from xdv.core._clock import LogicalClock
+from xdv.core._fault_handler import FaultHandler
 from xdv.core._interface import ResourceContract
 from xdv.core._lifecycle import ProcessState
 from xdv.core._process import _Process
@@ -119,9 +122,20 @@ def crossing_cost(source: Domain, target: Domain, size: int) -> CrossingCost:
     step of serialization overhead per started KiB beyond the first.
     """
     latency, overhead, coherence, validation = _COSTS[(source, target)]
-    if latency or overhead or coherence or validation:
-        overhead += max(0, (size - 1) // 1024)
+    if not (latency or overhead or coherence or validation):
+        return _FREE
+    overhead += max(0, (size - 1) // 1024)
     return CrossingCost(latency, overhead, coherence, validation)
+
+
+_FREE = CrossingCost()
+
+
+def _encoded(meta: dict[str, Any]) -> bytes:
+    """A channel entry's metadata in the trace's canonical CBOR: the caller lists the keys in
+    canonical order (shorter first, then bytewise) with unsigned integers, text and lists of
+    them as values, so the plain encoding is the canonical one (the reader re-checks it)."""
+    return _dumps(meta)
 
 
 def channel_resource(channel: int) -> str:
@@ -310,6 +324,7 @@ class ChannelTable:
         "_capabilities",
         "_charge_policy",
         "_clock",
+        "_faults",
         "_peer_of",
         "_record",
         "_table",
@@ -328,7 +343,9 @@ class ChannelTable:
         capabilities: CapabilityCheck,
         ticks_max: int,
         charge: Callable[[int, Domain, float], None] | None = None,
+        faults: FaultHandler | None = None,
     ) -> None:
+        self._faults = faults
         self._record = recorder.record
         self._ticks_max = ticks_max
         # The scheduler policy's accounting hook, when it keeps accounts (fair share does):
@@ -522,6 +539,13 @@ class ChannelTable:
                 code=ErrorCode.SYSCALL_INVALID,
                 where=f"process {pid}",
             )
+        if target.info.vhm != process.info.vhm:
+            raise _invalid(
+                f"process {to} belongs to VHM {target.info.vhm}, not to VHM "
+                f"{process.info.vhm}: only an operator connects VHMs (a declared channel)",
+                pid,
+                ErrorCode.CHANNEL_ISOLATED,
+            )
         self._same_vhm(channel, target.info.vhm, pid)
         expiries = [cap.expires_at for cap in held if cap.expires_at is not None]
         rights = [name for name, wanted in (("send", send), ("receive", receive)) if wanted]
@@ -558,6 +582,8 @@ class ChannelTable:
             )
         deadline = self._timeout(process, timeout, self._ticks_max)
         message = self._admit(process, channel, payload, capability)
+        if self._faults is not None:
+            self._faults.visit("send", process)  # an injected fault refuses the whole message
         self._attach(channel.sending_peers, pid, channel.id)
         if len(channel.queue) >= channel.capacity:  # (receivers wait only on empty channels)
             if deadline == 0:
@@ -579,10 +605,16 @@ class ChannelTable:
     ) -> _Queued:
         """Validate and copy a payload; nothing of a refused message remains."""
         pid = process.pid
-        _domain_state(payload, "payload", channel.id, pid)
+        kind = type(payload)
         try:
-            copied = canonicalize(payload, "payload")
-            encoded = canonical_metadata({"m": copied})
+            if kind is str or kind is bytes or (kind is int and 0 <= payload < 1 << 63):
+                # Scalars need neither the walk nor a copy: their plain encoding is canonical.
+                copied = payload
+                encoded = _dumps({"m": payload})
+            else:
+                _domain_state(payload, "payload", channel.id, pid)
+                copied = canonicalize(payload, "payload")
+                encoded = canonical_metadata({"m": copied})
         except TraceError as error:
             raise _invalid(
                 f"a message carries plain data only: {error.message}",
@@ -596,30 +628,30 @@ class ChannelTable:
                 pid,
                 ErrorCode.MESSAGE_INVALID,
             )
-        seq = channel.next_seq
-        channel.next_seq += 1
         digest = hashlib.sha256(encoded).hexdigest()[:32]
-        return _Queued(seq, pid, copied, size, digest, capability.id, self._clock.now)
+        # The sequence number is given when the message enters the channel (a blocked send
+        # that never does takes none).
+        return _Queued(0, pid, copied, size, digest, capability.id, self._clock.now)
 
     def _enqueue(self, channel: _Channel, message: _Queued) -> None:
         """The message enters the channel (CHANNEL_SEND), or goes straight to the first
         receiver that waits for it."""
         channel.sent += 1
-        meta: dict[str, Any] = {
-            "channel": channel.id,
-            "seq": message.seq,
-            "bytes": message.size,
-            "digest": message.digest,
-        }
+        message.seq = channel.next_seq
+        channel.next_seq += 1
+        meta: dict[str, Any] = {"seq": message.seq}
         cost = crossing_cost(channel.source, channel.target, message.size)
         if cost.total:
             meta["cost"] = cost.to_record()
+        meta["bytes"] = message.size
+        meta["digest"] = message.digest
+        meta["channel"] = channel.id
         self._record(
             EventType.CHANNEL_SEND,
             Domain.ORCHESTRATION,
             message.sender,
             capability=message.capability,
-            meta=meta,
+            meta=_encoded(meta),
         )
         channel.queue.append(message)
         invariant(len(channel.queue) <= channel.capacity, "a channel never exceeds its capacity")
@@ -641,10 +673,17 @@ class ChannelTable:
         delay = max(cost, at_least)
         if delay == 0:
             return True
-        if process.queued:  # blocked with a timeout: served before it
-            self._table.dequeue(process)
-        self._table.enqueue(process, self._clock.now + delay)
+        self._ready(process, self._clock.now + delay)
         return False
+
+    def _ready(self, process: _Process, at: int) -> None:
+        """Queue ``process`` to run at ``at``: out of its timeout's place if it waited with
+        one, and not at all if it is suspended and parked (``Resume`` queues it)."""
+        if process.queued:
+            self._table.dequeue(process)
+        if process.parked:
+            return
+        self._table.enqueue(process, at)
 
     # ------------------------------------------------------------------ receiving
 
@@ -678,6 +717,8 @@ class ChannelTable:
                     ErrorCode.CHANNEL_CATEGORY,
                 )
         deadline = self._timeout(process, timeout, self._ticks_max)
+        if self._faults is not None:
+            self._faults.visit("receive", process)  # an injected fault takes nothing
         wait = _Wait(process, call, tuple(channel.id for channel in channels), None)
         for channel in channels:
             self._attach(channel.receiving_peers, pid, channel.id)
@@ -723,15 +764,16 @@ class ChannelTable:
             return
         message = channel.queue.popleft()
         channel.delivered += 1
-        meta: dict[str, Any] = {"channel": channel.id, "seq": message.seq, "from": message.sender}
-        if wait.call == "Select":
+        select = wait.call == "Select"
+        meta: dict[str, Any] = {"seq": message.seq, "from": message.sender, "channel": channel.id}
+        if select:
             meta["channels"] = list(wait.channels)
         self._record(
-            EventType.CHANNEL_SELECT if wait.call == "Select" else EventType.CHANNEL_RECEIVE,
+            EventType.CHANNEL_SELECT if select else EventType.CHANNEL_RECEIVE,
             Domain.ORCHESTRATION,
             process.pid,
             capability=capability.id,
-            meta=meta,
+            meta=_encoded(meta),
         )
         process.send_value = Message(
             channel.id,
@@ -792,12 +834,10 @@ class ChannelTable:
         del self.waits[process.pid]
         process.delivery = None
         self._record(EventType.WAKE, Domain.ORCHESTRATION, process.pid, meta=meta)
-        if process.queued:
-            self._table.dequeue(process)
         if channel is not None:
             self._charge(process, channel, size, 1)
         else:
-            self._table.enqueue(process, self._clock.now + at_least)
+            self._ready(process, self._clock.now + at_least)
 
     def _fail(self, wait: _Wait, error: XdvError) -> None:
         """End a blocked call with ``error``: recorded on the call's event, thrown when the
@@ -954,6 +994,9 @@ class ChannelTable:
         """An operator declares a channel and grants SEND to ``senders`` and RECEIVE to
         ``receivers`` (live processes)."""
         alive = set(live)
+        sides = (senders, receivers)
+        if not all(isinstance(side, list | tuple | set | frozenset) for side in sides):
+            raise _invalid("a channel's senders and receivers are lists of process ids", 0)
         senders, receivers = list(senders), list(receivers)
         for pid in (*senders, *receivers):
             if type(pid) is not int or pid not in alive:

@@ -343,6 +343,7 @@ class Kernel:
             capabilities=capabilities,
             ticks_max=self.limits.sleep_ticks_max,
             charge=getattr(self.policy, "charge", None),
+            faults=fault_handler,
         )
         table.on_end = channels.process_ended
         self._calls = SystemCalls(

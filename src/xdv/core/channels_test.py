@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xdv.core import (
+    FaultPlan,
+    FaultRule,
     KDomainManager,
     Kernel,
     Message,
@@ -26,12 +28,14 @@ from xdv.syscalls import (
     Now,
     Receive,
     Reserve,
+    Resume,
     Revoke,
     Select,
     Send,
     Share,
     Sleep,
     Spawn,
+    Suspend,
     Wait,
 )
 from xdv.trace import Domain, EventType, TraceEntry, read_trace
@@ -242,13 +246,14 @@ def test_send_on_a_full_channel_blocks_then_times_out() -> None:
         full = yield from caught(Send(channel, "b", timeout=0))
         late = yield from caught(Send(channel, "c", timeout=3))
         message = yield Receive(channel)
-        return [first, full, late, message.payload, message.seq]
+        after = yield Send(channel, "d")  # the refused sends took no sequence number
+        return [first, full, late, message.payload, after]
 
     result, kernel = run(anchor)
     timeout = ErrorCode.CHANNEL_TIMEOUT
-    assert result.exits[1].value == [1, timeout, timeout, "a", 1]
+    assert result.exits[1].value == [1, timeout, timeout, "a", 2]
     # The refused messages never entered the channel (atomic delivery).
-    assert kernel.channels()[1]["sent"] == 1
+    assert kernel.channels()[1]["sent"] == 2
 
 
 def test_a_blocked_receiver_with_a_timeout_is_served_before_its_deadline() -> None:
@@ -690,8 +695,10 @@ def test_channels_stay_in_their_vhm_unless_an_operator_declares_them() -> None:
         names["own"] = yield Channel(2)
         yield Sleep(5)  # the stranger tries it meanwhile
         shared = yield from caught(Share(names["own"], names["stranger"]))
+        # Not even a declared channel is shared across VHMs: only the operator connects them.
+        bridged = yield from caught(Share(names["bridge"], names["stranger"]))
         declared = yield Send(names["bridge"], "across")
-        return [shared, declared]
+        return [shared, bridged, declared]
 
     def stranger(names: dict[str, int]) -> Steps:
         yield Sleep(2)
@@ -705,8 +712,8 @@ def test_channels_stay_in_their_vhm_unless_an_operator_declares_them() -> None:
     names["bridge"] = kernel.channel("bridge", 1, senders=[a], receivers=[b])
     result = kernel.run()
     assert result.ok, result.exits
-    shared, declared = result.exits[a].value
-    assert shared == ErrorCode.CHANNEL_ISOLATED and declared == 1
+    shared, bridged, declared = result.exits[a].value
+    assert shared == bridged == ErrorCode.CHANNEL_ISOLATED and declared == 1
     send, receive, payload, sender = result.exits[b].value
     assert [send, receive] == [ErrorCode.CHANNEL_ISOLATED, ErrorCode.CHANNEL_ISOLATED]
     assert [payload, sender] == ["across", a]
@@ -747,3 +754,127 @@ def test_terminating_a_vhm_ends_its_blocked_receivers_and_closes_their_channel()
     # The receiver with a timeout never times out: it ended before its deadline.
     assert not [e for e in of_type(result, EventType.CHANNEL_RECEIVE) if e.status]
     kernel._channels.check_consistency()
+
+
+def test_a_suspended_receiver_gets_its_message_when_resumed() -> None:
+    def receiver(channel: int) -> Steps:
+        message = yield Receive(channel, timeout=6)
+        return message.payload
+
+    def parent() -> Steps:
+        channel = yield Channel(1)
+        pid = yield Spawn(receiver, (channel,))
+        yield Share(channel, pid, send=False, receive=True)
+        yield Sleep(2)  # it blocks, with a deadline 6 steps later
+        yield Suspend(pid)
+        yield Sleep(10)  # past its deadline: it stays parked, not timed out
+        yield Send(channel, "kept")
+        yield Resume(pid)
+        status = yield Wait(pid)
+        return status.value
+
+    result, kernel = run(parent)
+    assert result.ok, result.exits
+    assert result.exits[1].value == "kept"
+    kernel._channels.check_consistency()
+
+
+@pytest.mark.spec("XDV-021-7")
+def test_an_injected_fault_refuses_a_whole_message_and_takes_nothing() -> None:
+    def anchor() -> Steps:
+        channel = yield Channel(4)
+        first = yield Send(channel, "a")
+        failed_send = yield from caught(Send(channel, "b"))
+        second = yield Send(channel, "c")
+        failed_receive = yield from caught(Receive(channel))
+        taken = [(yield Receive(channel)).payload, (yield Receive(channel)).payload]
+        return [first, failed_send, second, failed_receive, taken]
+
+    plan = FaultPlan([FaultRule("send", 2), FaultRule("receive", 1)])
+    result, kernel = run(anchor, faults=plan)
+    injected = ErrorCode.INJECTED_FAULT
+    assert result.exits[1].value == [1, injected, 2, injected, ["a", "c"]]
+    failures = [e.event_type for e in entries(result) if e.status is injected]
+    # Each injected fault is detected (FAULT_DETECTED), then the call fails with it.
+    detected = EventType.FAULT_DETECTED
+    assert failures == [detected, EventType.CHANNEL_SEND, detected, EventType.CHANNEL_RECEIVE]
+    stats = kernel.channels()[1]
+    assert (stats["sent"], stats["delivered"], stats["queued"]) == (2, 2, 0)
+
+
+# ---------------------------------------------------------------- random mixes of calls
+
+channel_op = st.one_of(
+    st.tuples(st.just("send"), st.integers(0, 2), st.sampled_from([None, 0, 1, 3])),
+    st.tuples(st.just("receive"), st.integers(0, 2), st.sampled_from([None, 0, 2, 5])),
+    st.tuples(st.just("select"), st.integers(0, 2), st.sampled_from([None, 0, 4])),
+    st.tuples(st.just("close"), st.integers(0, 2), st.none()),
+    st.tuples(st.just("sleep"), st.integers(0, 3), st.none()),
+)
+
+
+def scripted(names: dict[str, list[int]], script: list[tuple[str, int, Any]]) -> Steps:
+    channels = names["channels"]
+    outcomes = []
+    for index, (op, which, timeout) in enumerate(script):
+        channel = channels[which % 3]
+        if op == "send":
+            call: Any = Send(channel, index, timeout=timeout)
+        elif op == "receive":
+            call = Receive(channel, timeout=timeout)
+        elif op == "select":
+            call = Select([channel, channels[(which + 1) % 3]], timeout=timeout)
+        elif op == "close":
+            call = Close(channel)
+        else:
+            call = Sleep(which)
+        value = yield from caught(call)
+        outcomes.append(value.seq if isinstance(value, Message) else value)
+    return outcomes
+
+
+@pytest.mark.spec("XDV-021-3.3")
+@pytest.mark.spec("XDV-021-8")
+@settings(max_examples=30, deadline=None)
+@given(
+    scripts=st.lists(st.lists(channel_op, max_size=8), min_size=1, max_size=4),
+    capacities=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),
+    quantum=st.integers(1, 3),
+)
+def test_any_mix_of_calls_keeps_every_channel_consistent_and_replays(
+    scripts: list[list[tuple[str, int, Any]]], capacities: tuple[int, int, int], quantum: int
+) -> None:
+    def build() -> tuple[Any, Kernel]:
+        kernel = Kernel(seed=8, quantum=quantum)
+        names: dict[str, list[int]] = {"channels": []}
+        pids = [kernel.spawn(scripted, names, script) for script in scripts]
+        for number, capacity in enumerate(capacities):
+            names["channels"].append(
+                kernel.channel(f"c{number}", capacity, senders=pids, receivers=pids)
+            )
+        return kernel.run(), kernel
+
+    result, kernel = build()
+    # Every process ends: normally, or (blocked forever) with DEADLOCK; nothing else escapes.
+    assert all(status.ok or status.code == "DEADLOCK" for status in result.exits.values())
+    kernel._channels.check_consistency()
+    # From the trace: each channel's queue stays within its capacity, and its messages are
+    # taken at most once each, in sequence order.
+    queued = dict.fromkeys((1, 2, 3), 0)
+    taken: dict[int, list[int]] = {1: [], 2: [], 3: []}
+    for entry in entries(result):
+        if entry.status is not ErrorCode.OK:
+            continue
+        meta = entry.metadata
+        if entry.event_type is EventType.CHANNEL_SEND:
+            queued[meta["channel"]] += 1
+        elif entry.event_type in (EventType.CHANNEL_RECEIVE, EventType.CHANNEL_SELECT):
+            queued[meta["channel"]] -= 1
+            taken[meta["channel"]].append(meta["seq"])
+        elif entry.event_type is EventType.CHANNEL_CLOSE:
+            queued[meta["channel"]] -= len(meta.get("dropped", []))
+        for number, count in queued.items():
+            assert 0 <= count <= capacities[number - 1]
+    for seqs in taken.values():
+        assert seqs == sorted(set(seqs))
+    assert build()[0].trace_bytes == result.trace_bytes
