@@ -38,6 +38,7 @@ from xdv.cli._common import (
     run_request,
 )
 from xdv.cli._dpl import dpl_check, dpl_dir, dpl_static_failure
+from xdv.cli._faults import faults as _faults_group
 from xdv.cli._key import key as _key_group
 from xdv.core import FaultPlan
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
@@ -393,6 +394,7 @@ def main(argv: list[str] | None = None) -> None:
 # Commands registered on the group (the Q module registers its own on import).
 cli.add_command(_audit_group)
 cli.add_command(_key_group)
+cli.add_command(_faults_group)
 cli.add_command(dpl_check)
 cli.add_command(dpl_dir)
 _phi.register(cli)

@@ -311,7 +311,10 @@ class FaultHandler:
         return True
 
     def _contain(self, process: _Process, pending: Pending, fault: FaultClass) -> None:
-        """Apply the class's containment rule (XDV-024 §3.3, §4.3) and record it."""
+        """Apply the class's containment rule (XDV-024 §3.3, §4.3) and record it (once: a
+        fallback that found no terms has contained the fault already)."""
+        if pending.contract in self._contracts.dead:
+            return
         self.stats.contained += 1
         contract = process.contracts.get(pending.contract)
         actions: list[str] = ["refused"]
@@ -457,6 +460,18 @@ class FaultHandler:
             return True
         pending.fallback = index
         return False
+
+    def activation_failed(
+        self, process: _Process, failure: XdvError, domain: Domain, transition: int
+    ) -> None:
+        """A transition's activation failed with a domain fault: record and count it (the
+        transition's rollback, recorded next, contains it; it is not retried)."""
+        code = failure.code
+        fault = classify(code, domain)
+        if code in CONSEQUENCES or fault.containment != "release":
+            return
+        self._detected(process, fault, code, "transition", failure.message, tr=transition)
+        self._count_and_escalate(process, fault, defer=True)
 
     # ------------------------------------------------------------------ process faults
 

@@ -252,6 +252,10 @@ class Transitions:
             for name, action in reversed(undo):
                 action()
                 undone.append(name)
+            if phase == "activation" and isinstance(raised, DomainError):
+                # A Q measurement failure or Φ instability inside the transition: detected and
+                # counted like any domain fault; the rollback below is its containment.
+                faults.activation_failed(process, failure, target, transition_id)
             record(
                 EventType.TRANSITION_ROLLBACK,
                 target,

@@ -172,6 +172,35 @@ def test_plan_files_are_read_safely(tmp_path: Path) -> None:
     assert raised.value.code is ErrorCode.INPUT_NOT_REGULAR
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**41) | st.sampled_from(
+        ["invoke", "outcome", "q.provider", "k", "*", "Q", "domain", "vhm", "retry"]
+    ),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(
+        st.sampled_from(
+            ["version", "inject", "policies", "site", "class", "occurrence", "count", "pid",
+             "vhm", "domain", "after", "before", "retry", "fallback", "restart", "escalate",
+             "attempts", "delay", "factor", "delay_max", "node", "window", "q.provider", "k"]
+        ),
+        inner,
+        max_size=4,
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(_JSON)
+@settings(max_examples=150, deadline=None)
+def test_any_document_is_a_plan_or_a_typed_refusal(document: Any) -> None:
+    try:
+        plan = FaultPlan.from_document(document)
+    except XdvError as error:
+        assert error.code is ErrorCode.FAULT_PLAN_INVALID, error
+        return
+    assert FaultPlan.from_record(plan.to_record()) == plan
+
+
 @given(st.integers(0, 2**32))
 @settings(max_examples=30, deadline=None)
 def test_random_plans_are_a_function_of_their_draws(seed: int) -> None:
@@ -513,3 +542,55 @@ def test_an_injected_transition_fault_rolls_back_and_is_logged() -> None:
     assert (
         rollback.metadata["undone"] == ["reservation"] and rollback.status is ErrorCode.DOMAIN_FAULT
     )
+
+
+@pytest.mark.spec("XDV-024-7")
+def test_a_q_fault_in_a_transition_activation_is_detected_and_rolled_back() -> None:
+    from xdv.core import Operation
+    from xdv.syscalls import Transition
+
+    def anchor() -> Any:
+        try:
+            # A fidelity floor no job meets: the activation fails with DECOHERENCE_EXCEEDED.
+            yield Transition(
+                "K", "Q", "run", (BELL, 8), "qubits", 2, terms={"budget": {"fidelity_min": 1.0}}
+            )
+        except XdvError as error:
+            yield Emit(error.code.name)
+
+    plan = FaultPlan([], {"q": ClassPolicy(escalate={FaultLevel.DOMAIN: Threshold(1, 10)})})
+    kernel = q_kernel(plan)
+    pid = kernel.spawn(anchor, domains=("K",))
+    for operation, origin, target in (("TRANSITION", "K", "Q"), ("MEASURE", "Q", "K")):
+        kernel.grant(pid, Operation[operation], origin, target)
+    result = kernel.run()
+    entries = read_trace(result.trace_bytes or b"").entries
+    assert [value for _, value in result.outputs] == ["DECOHERENCE_EXCEEDED"]
+    (detected,) = events(entries, EventType.FAULT_DETECTED)
+    (rollback,) = events(entries, EventType.TRANSITION_ROLLBACK)
+    assert detected.metadata["source"] == "transition" and detected.seq < rollback.seq
+    assert (
+        rollback.metadata["phase"] == "activation" and "reservation" in rollback.metadata["undone"]
+    )
+    (escalation,) = events(entries, EventType.FAULT_ESCALATED)
+    assert escalation.metadata["action"] == "quarantined" and kernel.check_fault_invariants() == []
+
+
+def test_a_fallback_that_no_manager_grants_contains_the_fault_once() -> None:
+    plan = plan_of(
+        {
+            "inject": [{"site": "outcome", "class": "q.provider"}],
+            "policies": {"q.provider": {"fallback": [{"calibration": "no_such_profile"}]}},
+        }
+    )
+    _, result, entries = run_q(plan, jobs=2)
+    assert [value for _, value in result.outputs][:2] == [
+        ["failed", 0, "Q_PROVIDER_FAILED"],
+        ["failed", 1, "CONTRACT_INVALID"],
+    ]
+    (contained,) = events(entries, EventType.FAULT_CONTAINED)
+    assert contained.metadata["actions"] == ["aborted", "invalidated", "released"]
+    refused = [e for e in events(entries, EventType.RESOURCE_RESERVE) if e.status]
+    assert len(refused) == 1 and refused[0].metadata["call"] == "fallback"
+    (failed,) = events(entries, EventType.RECOVERY_FAILED)
+    assert failed.metadata["fallbacks"] == 1 and failed.seq > refused[0].seq
