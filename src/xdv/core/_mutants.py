@@ -28,6 +28,7 @@ from xdv.core._channels import ChannelTable
 from xdv.core._contracts import ContractBook
 from xdv.core._fault_handler import FaultHandler
 from xdv.core._handlers import SystemCalls
+from xdv.core._invoker import Invoker
 from xdv.core._k_manager import KDomainManager
 from xdv.core._process_table import ProcessTable
 from xdv.core._random import RandomStream
@@ -287,6 +288,17 @@ def _misclassify_fault() -> list[Patch]:
     return [(_fault_handler, "classify", classify), (FaultHandler, "_detected", _detected)]
 
 
+def _duplicate_outcome() -> list[Patch]:
+    original = Invoker.record_result
+
+    def record_result(self: Invoker, process: Any, pending: Any) -> None:
+        original(self, process, pending)
+        if pending.invocation % 2 == 0:
+            original(self, process, pending)  # the outcome is delivered a second time
+
+    return [(Invoker, "record_result", record_result)]
+
+
 register_mutant(
     "skip-quota-check", "the K manager grants lanes it does not have", _skip_quota_check
 )
@@ -356,4 +368,9 @@ register_mutant(
     "misclassify-fault",
     "every fault is classed as the faulting process's own (k.process)",
     _misclassify_fault,
+)
+register_mutant(
+    "duplicate-outcome",
+    "every other domain outcome is recorded (delivered) twice",
+    _duplicate_outcome,
 )
