@@ -65,6 +65,7 @@ class ErrorCode(enum.IntEnum):
     CONTRACT_EXPIRED = 201
     RESOURCE_EXHAUSTED = 202
     RESOURCE_UNKNOWN = 203
+    ADMISSION_TIMEOUT = 204
     # Domains and providers (3xx).
     DOMAIN_UNAVAILABLE = 300
     DOMAIN_NOT_BOUND = 301
@@ -79,6 +80,10 @@ class ErrorCode(enum.IntEnum):
     PROCESS_INVALID = 405
     DEADLOCK = 406
     RUN_INTERRUPTED = 407
+    # Scheduler (42x).
+    POLICY_INVALID = 420
+    DEADLINE_INVALID = 421
+    SCHEDULER_INVARIANT = 422
     # Transitions (5xx).
     TRANSITION_FAILED = 500
     INJECTED_FAULT = 501

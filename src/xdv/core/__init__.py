@@ -1,6 +1,7 @@
 """The deterministic orchestration core: the kernel, its clock and random streams, processes, the
 domain interface every manager implements, and the K domain manager (the kernel's own domain)."""
 
+from xdv.core._admission import PlacementContext
 from xdv.core._audit import AuditConfig, AuditSink
 from xdv.core._capability import (
     Capability,
@@ -26,11 +27,23 @@ from xdv.core._interface import (
     SupportsRights,
     SupportsTransfer,
 )
+from xdv.core._invariants import assert_scheduler, check_scheduler
 from xdv.core._invoker import RecordedOutcome
 from xdv.core._k_manager import KDomainManager
 from xdv.core._kernel import Kernel, KernelLimits, RunResult
 from xdv.core._lifecycle import LEGAL_TRANSITIONS, ProcessState, check_transition
-from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
+from xdv.core._policy import (
+    ComposedPolicy,
+    EarliestDeadlinePolicy,
+    FairSharePolicy,
+    PlacementPolicy,
+    PriorityPolicy,
+    RoundRobinPolicy,
+    SchedulerPolicy,
+    parse_policy,
+    policy_names,
+    register_policy,
+)
 from xdv.core._process import ExitStatus, ProcessInfo
 from xdv.core._random import RandomStream, derive_seed
 from xdv.core._recorder import EmitSink
@@ -45,10 +58,13 @@ __all__ = [
     "Capability",
     "CapabilityAuthority",
     "CapabilityTable",
+    "ComposedPolicy",
     "DerivedCapability",
     "DomainManager",
+    "EarliestDeadlinePolicy",
     "EmitSink",
     "ExitStatus",
+    "FairSharePolicy",
     "FaultPlan",
     "FaultRule",
     "FixedWallClock",
@@ -59,7 +75,10 @@ __all__ = [
     "LogicalClock",
     "Operation",
     "Outcome",
+    "PlacementContext",
+    "PlacementPolicy",
     "PreparedCall",
+    "PriorityPolicy",
     "ProcessInfo",
     "ProcessState",
     "ProviderVerifier",
@@ -78,6 +97,11 @@ __all__ = [
     "SupportsTransfer",
     "SystemWallClock",
     "WallClock",
+    "assert_scheduler",
+    "check_scheduler",
     "check_transition",
     "derive_seed",
+    "parse_policy",
+    "policy_names",
+    "register_policy",
 ]

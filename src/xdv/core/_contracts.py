@@ -8,7 +8,7 @@ for the resources, checks the handle a process passes back, and records releases
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xdv.core._capability import Capability
@@ -30,7 +30,7 @@ class ContractBook:
     ``contracts`` holds exactly its live contracts, at most ``contracts_max`` of them.
     """
 
-    __slots__ = ("_clock", "_domains", "_next_contract", "_record", "contracts_max")
+    __slots__ = ("_clock", "_domains", "_next_contract", "_record", "contracts_max", "on_release")
 
     def __init__(
         self, domains: DomainTable, recorder: Recorder, clock: LogicalClock, contracts_max: int
@@ -40,6 +40,9 @@ class ContractBook:
         self._clock = clock
         self.contracts_max = contracts_max
         self._next_contract = 1
+        # Told of every release (holder, contract, whether the use is charged): the admission
+        # queue grants what now fits. Set by the kernel.
+        self.on_release: Callable[[_Process, ResourceContract, bool], None] | None = None
 
     def check_room(self, holder: _Process, caller: _Process) -> None:
         """LIMIT_EXCEEDED if ``holder`` already holds its limit of contracts."""
@@ -147,6 +150,8 @@ class ContractBook:
             contract=contract.id,
             meta={"reason": why},
         )
+        if self.on_release is not None:
+            self.on_release(process, contract, True)
 
     def release_all(self, process: _Process, why: str) -> None:
         """Release every contract ``process`` holds, in id order."""
@@ -158,6 +163,8 @@ class ContractBook:
         rollback entry says what was undone)."""
         self._domains.manager(contract.domain).release(contract)
         del process.contracts[contract.id]
+        if self.on_release is not None:
+            self.on_release(process, contract, False)
 
     def transfer(
         self,

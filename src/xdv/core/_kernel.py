@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xdv.core._admission import AdmissionQueue, _Deadline
 from xdv.core._audit import AuditConfig
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
@@ -50,10 +51,11 @@ from xdv.core._interface import DomainManager
 from xdv.core._invoker import Invoker, RecordedOutcome
 from xdv.core._k_manager import KDomainManager
 from xdv.core._lifecycle import ProcessState
-from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
+from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy, parse_policy
 from xdv.core._process import ExitStatus, _Process
 from xdv.core._process_table import ProcessTable
 from xdv.core._random import derive_seed
+from xdv.core._ready import PolicyQueue
 from xdv.core._recorder import EmitSink, OutputFailure, Recorder
 from xdv.core._refusals import _Recorded
 from xdv.core._syscalls import Sleep
@@ -110,8 +112,9 @@ class _Interruption:
 
 
 _INTERRUPTION = _Interruption()
-# A key below every policy key: negative infinity is less than any integer.
-_INTERRUPTION_ITEM = (float("-inf"), _INTERRUPTION)
+# A key below every policy key: negative infinity is less than any integer (twice, so that it
+# also sorts before an admission deadline that is due, whose key is (-inf, sequence number)).
+_INTERRUPTION_ITEM = (float("-inf"), float("-inf"), _INTERRUPTION)
 # RUN_END's status field for run statuses that are not OK.
 _END_CODES = {"limit": ErrorCode.LIMIT_EXCEEDED, "interrupted": ErrorCode.RUN_INTERRUPTED}
 
@@ -181,7 +184,7 @@ class Kernel:
         trace: str | Path | TraceWriter | None = None,
         domains: Iterable[DomainManager] | None = None,
         quantum: int = 8,
-        policy: SchedulerPolicy | None = None,
+        policy: SchedulerPolicy | str | None = None,
         limits: KernelLimits | None = None,
         faults: FaultPlan | None = None,
         workload: Mapping[str, Any] | None = None,
@@ -219,6 +222,8 @@ class Kernel:
                     where="kernel configuration",
                 )
         self.quantum = quantum
+        if isinstance(policy, str):
+            policy = parse_policy(policy)
         self.policy: SchedulerPolicy = policy or RoundRobinPolicy()
         self.clock = LogicalClock()
         self._wall_clock: WallClock = wall_clock or SystemWallClock()
@@ -268,6 +273,16 @@ class Kernel:
             replay_outcomes,
             self._interrupt_reason,
         )
+        self._admission = admission = AdmissionQueue(
+            recorder=recorder,
+            clock=self.clock,
+            table=table,
+            contracts=contracts,
+            domains=domains_table,
+            capabilities=capabilities,
+            policy=self.policy,
+        )
+        self.policy.attach(self._vhm_weight)
         transitions = Transitions(
             recorder=recorder,
             domains=domains_table,
@@ -288,6 +303,7 @@ class Kernel:
             invoker=invoker,
             transitions=transitions,
             faults=self.faults,
+            admission=admission,
         )
         self._steps = 0
         self._ran = False
@@ -304,7 +320,7 @@ class Kernel:
                     "workload": dict(workload) if workload else {},
                     "kernel": {
                         "quantum": self.quantum,
-                        "policy": self.policy.name,
+                        "policy": self.policy.spec,
                         "vhm": self.vhm,
                         "node": self.node,
                         "limits": self.limits.to_record(),
@@ -349,10 +365,72 @@ class Kernel:
         name: str | None = None,
         priority: int = 0,
         domains: Iterable[Domain | str] = (Domain.K,),
+        deadline: int | None = None,
     ) -> int:
-        """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid."""
+        """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid.
+
+        ``deadline`` is the logical time it should finish by (earliest-deadline-first)."""
         with self._outside_the_loop():
-            return self._table.create(anchor, args, name, priority, tuple(domains), parent=0)
+            return self._table.create(
+                anchor, args, name, priority, tuple(domains), parent=0, deadline=deadline
+            )
+
+    def _vhm_weight(self, vhm: int) -> int:
+        """The scheduling weight of VHM ``vhm`` (1 where no VHM table says otherwise)."""
+        table = getattr(self, "vhms", None)
+        weight = getattr(table, "weight", None)
+        if weight is None:
+            return 1
+        value = weight(vhm)
+        return value if type(value) is int and value >= 1 else 1
+
+    def scheduler_snapshot(self) -> dict[str, Any]:
+        """The scheduler's state at this point: policy, ready queue, admission queue and every
+        process's scheduling fields (what :func:`~xdv.core.check_scheduler` checks)."""
+        table = self._table
+        live = [
+            process
+            for process in table.processes.values()
+            if process.state in (ProcessState.ACTIVE, ProcessState.SUSPENDED)
+        ]
+        priorities = [process.priority for process in live]
+        span = max(priorities) - min(priorities) if priorities else 0
+        return {
+            "policy": self.policy.spec,
+            "starvation_bound": self.policy.starvation_bound(len(live), self.quantum, span),
+            "now": self.clock.now,
+            "quantum": self.quantum,
+            "ready": [
+                item[-1].pid
+                for item in sorted(table.ready, key=lambda entry: entry[:-1])
+                if isinstance(item[-1], _Process)
+            ]
+            + (
+                [
+                    item[-1].pid
+                    for item in sorted(table.queue.timers, key=lambda e: e[:-1])
+                    if isinstance(item[-1], _Process)
+                ]
+                if table.queue is not None
+                else []
+            ),
+            "waiting": self._admission.waiting(),
+            "processes": {
+                pid: {
+                    "state": process.state.name,
+                    "queued": process.queued,
+                    "ready_at": process.ready_at,
+                    "priority": process.priority,
+                    "deadline": process.deadline,
+                    "admission": process.admission is not None,
+                    "contracts": [
+                        {**contract.to_record(), "capability": contract.capability}
+                        for _, contract in sorted(process.contracts.items())
+                    ],
+                }
+                for pid, process in sorted(table.processes.items())
+            },
+        }
 
     def grant(
         self,
@@ -510,9 +588,17 @@ class Kernel:
         """The kernel loop; returns the run status ("ok", "limit" or "interrupted")."""
         clock = self.clock
         table = self._table
-        ready = table.ready
-        pop = heapq.heappop
+        round_robin = table.round_robin
+        ready: Any
+        pop: Callable[[Any], Any]
+        if round_robin:
+            ready = table.ready
+            pop = heapq.heappop
+        else:  # the policy queue moves due timers and pops by policy key
+            ready = table.queue
+            pop = PolicyQueue.pop_item
         push = heapq.heappush
+        admission = self._admission
         enqueue = table.enqueue
         calls = self._calls
         handlers = calls.handlers
@@ -525,7 +611,6 @@ class Kernel:
         steps_max = self.limits.steps_max
         full_slices_until = steps_max - quantum  # while steps <= this, a whole quantum fits
         whole_slice = range(quantum)
-        round_robin = table.round_robin
         sleep_ticks_max = self.limits.sleep_ticks_max
         vhm, node = self.vhm, self.node
         active = ProcessState.ACTIVE
@@ -544,6 +629,9 @@ class Kernel:
                 if process is interruption:  # queued by interrupt(), ahead of every process
                     status = "interrupted"
                     break
+                if type(process) is _Deadline:  # a waiting reservation's deadline has come
+                    admission.expire(process)
+                    continue
                 invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")
                 process.parked = True
                 continue
@@ -694,6 +782,9 @@ class Kernel:
                 message = "the workload's setup failed, so the run never started"
             elif process.state is ProcessState.SUSPENDED:
                 code, message = ErrorCode.DEADLOCK, "still suspended when the run ended"
+            elif process.admission is not None:
+                code = ErrorCode.DEADLOCK
+                message = f"blocked forever {AdmissionQueue.describe(process)}"
             else:
                 code = ErrorCode.DEADLOCK
                 message = f"blocked forever waiting on process {process.waiting_on}"

@@ -48,9 +48,11 @@ class _Process:
     """
 
     __slots__ = (
+        "admission",
         "anchor",
         "bindings",
         "contracts",
+        "deadline",
         "delivery",
         "domains",
         "exit",
@@ -87,3 +89,7 @@ class _Process:
         self.queued = False
         self.ready_at = 0
         self.streams: dict[str, RandomStream] = {}
+        # Scheduling: the deadline in logical time (earliest-deadline-first), and the
+        # reservation this process waits to be admitted for (an admission-queue entry), if any.
+        self.deadline: int | None = None
+        self.admission: Any = None

@@ -8,7 +8,7 @@ recorded run (:func:`replay`). Every ``xdv`` command that runs something goes th
 
 from xdv.runtime._domains import declared_managers, recorded_managers
 from xdv.runtime._jobs import JobFailed, phi_job, phi_report, q_job, q_report
-from xdv.runtime._kernel import make_kernel
+from xdv.runtime._kernel import build_policy, make_kernel
 from xdv.runtime._node import NodeKey, default_witness_dir, xdv_home
 from xdv.runtime._replay import ReplayMode, ReplayReport, recorded_outcomes, replay
 from xdv.runtime._run import RunOutcome, RunRequest, run, run_workload
@@ -30,6 +30,7 @@ __all__ = [
     "RunOutcome",
     "RunRequest",
     "Workload",
+    "build_policy",
     "declared_managers",
     "default_witness_dir",
     "load_dpl_program",

@@ -26,11 +26,12 @@ from xdv.core import (
     KernelLimits,
     RecordedOutcome,
     RunResult,
+    SchedulerPolicy,
 )
 from xdv.errors import InvariantViolation, WorkloadError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
-from xdv.runtime._kernel import make_kernel, with_security
+from xdv.runtime._kernel import build_policy, make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import Workload, load_workload
@@ -52,6 +53,7 @@ class RunRequest:
     use). Witnesses are signed with the same key and written to ``witness_dir`` (default:
     beside the trace, else ``$XDV_HOME/witnesses``). ``handle_signals`` lets SIGINT/SIGTERM
     end the run as interrupted (in the main thread; see :mod:`xdv.runtime._signals`).
+    ``policy`` is the scheduler policy spec (``docs/scheduler.md``), recorded in RUN_START.
     """
 
     workload: Workload
@@ -64,6 +66,7 @@ class RunRequest:
     key_store: Path | None = None
     witness_dir: Path | None = None
     handle_signals: bool = True
+    policy: str = "round-robin"
 
 
 @dataclass
@@ -196,6 +199,7 @@ def run(
             "trace": request.trace,
             "domains": managers,
             "quantum": request.quantum,
+            "policy": build_policy(request.policy),
             "fsync": request.fsync,
             "workload": workload.to_record(),
             "emit": emit,
@@ -250,6 +254,7 @@ def run_workload(
     node: int = 0,
     audit: AuditConfig | None = None,
     params: Mapping[str, Any] | None = None,
+    policy: str | SchedulerPolicy | None = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
     bare run, without the node's key, witness files or signal handling (see :func:`run`).
@@ -258,7 +263,8 @@ def run_workload(
     setup raises still produces a complete trace: the failure is recorded and the run ends with
     status ``failed``. ``recorded_target`` replaces the target string written to the trace (a
     replay that loads the workload from another location keeps the original). ``params``
-    makes a target string a parameterized workload (see :func:`load_workload`).
+    makes a target string a parameterized workload (see :func:`load_workload`). ``policy``
+    is the scheduler policy (a spec string or a policy object; default round-robin).
     """
     if isinstance(workload, Workload):
         if params is not None:
@@ -276,6 +282,7 @@ def run_workload(
         trace=trace,
         domains=domains,
         quantum=quantum,
+        policy=build_policy(policy),
         faults=faults,
         limits=limits,
         workload=record,
