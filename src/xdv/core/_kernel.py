@@ -630,6 +630,12 @@ class Kernel:
                     status = "interrupted"
                     break
                 if type(process) is _Deadline:  # a waiting reservation's deadline has come
+                    # Nothing is ready before it: skip the idle time up to the step before the
+                    # deadline, so the failed request's process wakes at the deadline itself.
+                    at = process.waiting.deadline or 0
+                    if process.waiting.state == "waiting" and at > now + 1:
+                        now = at - 1
+                        clock.now = now
                     admission.expire(process)
                     continue
                 invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from xdv.core import Kernel, SchedulerPolicy, parse_policy
+from xdv.errors import XdvError
 from xdv.security import AttestationVerifier, TokenAuthority
 
 __all__ = ["build_policy", "make_kernel", "with_security"]
@@ -23,9 +24,12 @@ def build_policy(spec: str | SchedulerPolicy | None) -> SchedulerPolicy:
         spec = "round-robin"
     if not isinstance(spec, str):
         return spec
-    if "fidelity" in spec:
-        import xdv.domains.q  # noqa: F401  (registers the fidelity policy)
-    return parse_policy(spec)
+    try:
+        return parse_policy(spec)
+    except XdvError:
+        import xdv.domains.q  # noqa: F401  (registers the Q domain's fidelity policy)
+
+        return parse_policy(spec)
 
 
 def make_kernel(seed: int = 0, **options: Any) -> Kernel:
