@@ -15,9 +15,12 @@ taken per round, and the median and range (min–max) over the rounds are printe
 * iterations per second of each engine, and trace entries per second and per iteration of XDV;
 * bytes per trace entry (target: at most 150);
 * replay (re-execute, comparing every entry) against capture speed, both through the runtime
-  layer with a file trace (target: replay no slower).
+  layer with a file trace (target: replay no slower);
+* the cost of virtual hybrid machines: the same workload with its processes spread over
+  ``--vhms`` VHMs, each bounding processes and steps (so every time slice is checked against
+  and charged to a quota), against the run without VHMs, round by round (target: at least 0.9).
 
-Usage: ``python benchmarks/orchestration.py [--processes N] [--rounds N] [--repeat N]``
+Usage: ``python benchmarks/orchestration.py [--processes N] [--rounds N] [--repeat N] [--vhms N]``
 """
 
 from __future__ import annotations
@@ -78,12 +81,17 @@ def xdv_sleeper(rounds: int) -> Generator[Any, Any, None]:
         yield Sleep(1)
 
 
-def run_xdv(processes: int, rounds: int, path: Path | None) -> tuple[int, float, int]:
-    """(trace entries, seconds, trace bytes) of one traced kernel run."""
+def run_xdv(
+    processes: int, rounds: int, path: Path | None, vhms: int = 0
+) -> tuple[int, float, int]:
+    """(trace entries, seconds, trace bytes) of one traced kernel run; with ``vhms``, the
+    processes are spread round-robin over that many VHMs with process and step quotas."""
     writer = TraceWriter(path, fsync="batch" if path else "never")
     kernel = Kernel(0, trace=writer)
-    for _ in range(processes):
-        kernel.spawn(xdv_sleeper, rounds)
+    quotas = {"processes": processes, "steps": 2 * processes * (rounds + 1)}
+    tenants = [kernel.create_vhm(f"tenant-{index}", quotas=quotas) for index in range(vhms)]
+    for number in range(processes):
+        kernel.spawn(xdv_sleeper, rounds, vhm=tenants[number % vhms] if vhms else None)
     start = time.perf_counter()
     result = kernel.run()
     seconds = time.perf_counter() - start
@@ -151,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--vhms", type=int, default=4)
     arguments = parser.parse_args(argv)
     processes, rounds, repeat = arguments.processes, arguments.rounds, arguments.repeat
+    vhms = max(1, arguments.vhms)
     iterations = processes * rounds
     print(f"workload: {processes} processes x {rounds} sleeps; {repeat} rounds, median (range)")
     print(f"python {sys.version.split()[0]}")
@@ -166,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 "heapq": lambda: run_heapq(processes, rounds),
                 "simpy": lambda: run_simpy(processes, rounds),
                 "xdv": lambda: run_xdv(processes, rounds, None)[:2],
+                "xdv-vhm": lambda: run_xdv(processes, rounds, None, vhms)[:2],
                 "xdv-file": lambda: run_xdv(processes, rounds, trace_path)[:2],
             },
         )
@@ -192,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         ("heapq", "bare heapq loop (untraced)"),
         ("simpy", "SimPy 4 (untraced)"),
         ("xdv", "XDV kernel, trace in memory"),
+        ("xdv-vhm", f"XDV kernel, in memory, {vhms} VHMs"),
         ("xdv-file", "XDV kernel, trace file, batch fsync"),
     ):
         print(f"{label:40} {spread(rates[name], 0):>36}")
@@ -205,6 +217,14 @@ def main(argv: list[str] | None = None) -> int:
             f"equal-work ratio, XDV ({label}) / SimPy: {spread(ratios)}   "
             "(workload iterations per second; target >= 0.4)"
         )
+    vhm_ratios = [
+        plain / with_vhms
+        for plain, with_vhms in zip(seconds["xdv"], seconds["xdv-vhm"], strict=True)
+    ]
+    print(
+        f"VHM cost: rate with {vhms} VHMs (process and step quotas) / rate without: "
+        f"{spread(vhm_ratios)}   (equal work, trace in memory; target >= 0.9)"
+    )
     entry_rates = [entries / elapsed for elapsed in seconds["xdv"]]
     print(
         f"XDV trace entries/s (in memory): {spread(entry_rates, 0)}; "

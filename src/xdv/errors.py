@@ -80,6 +80,15 @@ class ErrorCode(enum.IntEnum):
     PROCESS_INVALID = 405
     DEADLOCK = 406
     RUN_INTERRUPTED = 407
+    # Virtual hybrid machines (41x).
+    VHM_UNKNOWN = 410
+    VHM_INVALID = 411
+    VHM_QUOTA_EXCEEDED = 412
+    VHM_NESTING_INVALID = 413
+    VHM_ISOLATION = 414
+    VHM_NOT_EMPTY = 415
+    VHM_TERMINATED = 416
+    VHM_SNAPSHOT_INVALID = 417
     # Scheduler (42x).
     POLICY_INVALID = 420
     DEADLINE_INVALID = 421

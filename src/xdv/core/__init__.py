@@ -26,6 +26,7 @@ from xdv.core._interface import (
     SupportsProviders,
     SupportsRights,
     SupportsTransfer,
+    SupportsUsage,
 )
 from xdv.core._invariants import assert_scheduler, check_scheduler
 from xdv.core._invoker import RecordedOutcome
@@ -48,10 +49,13 @@ from xdv.core._process import ExitStatus, ProcessInfo
 from xdv.core._random import RandomStream, derive_seed
 from xdv.core._recorder import EmitSink
 from xdv.core._transition import PHASES as TRANSITION_PHASES
+from xdv.core._vhm import HELD_QUOTAS, QUOTA_NAMES, Vhm, VhmQuotas, VhmTable
 
 __all__ = [
     "FAULT_SITES",
+    "HELD_QUOTAS",
     "LEGAL_TRANSITIONS",
+    "QUOTA_NAMES",
     "TRANSITION_PHASES",
     "AuditConfig",
     "AuditSink",
@@ -95,7 +99,11 @@ __all__ = [
     "SupportsProviders",
     "SupportsRights",
     "SupportsTransfer",
+    "SupportsUsage",
     "SystemWallClock",
+    "Vhm",
+    "VhmQuotas",
+    "VhmTable",
     "WallClock",
     "assert_scheduler",
     "check_scheduler",

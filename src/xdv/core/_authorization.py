@@ -69,6 +69,15 @@ class CapabilityCheck:
             )
         return self._check(pid, operation, origin, target, self._clock.now, resource)
 
+    def holds(self, pid: int, operation: Operation, origin: Domain, target: Domain) -> bool:
+        """Whether ``pid`` may do ``operation`` from ``origin`` to ``target`` on the domain as a
+        whole right now (a :meth:`check` that answers instead of refusing; records nothing)."""
+        try:
+            self.check(pid, operation, origin, target)
+        except XdvError:
+            return False
+        return True
+
     def grant(
         self,
         pid: int,

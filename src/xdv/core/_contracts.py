@@ -17,6 +17,7 @@ from xdv.core._domains import DomainTable
 from xdv.core._interface import ResourceContract, ResourceRequest
 from xdv.core._process import _Process
 from xdv.core._recorder import Recorder
+from xdv.core._vhm import VhmTable
 from xdv.errors import ContractError, DomainError, ErrorCode, XdvError, safe_repr
 from xdv.trace import Domain, EventType, canonicalize
 
@@ -30,12 +31,30 @@ class ContractBook:
     ``contracts`` holds exactly its live contracts, at most ``contracts_max`` of them.
     """
 
-    __slots__ = ("_clock", "_domains", "_next_contract", "_record", "contracts_max", "on_release")
+    __slots__ = (
+        "_charged",
+        "_clock",
+        "_domains",
+        "_next_contract",
+        "_record",
+        "_vhms",
+        "contracts_max",
+        "on_release",
+    )
 
     def __init__(
-        self, domains: DomainTable, recorder: Recorder, clock: LogicalClock, contracts_max: int
+        self,
+        domains: DomainTable,
+        recorder: Recorder,
+        clock: LogicalClock,
+        contracts_max: int,
+        vhms: VhmTable,
     ) -> None:
         self._domains = domains
+        self._vhms = vhms
+        # What each live contract was charged to its holder's VHM (by contract id); the held
+        # part goes back when the contract is released, all of it when a rollback withdraws it.
+        self._charged: dict[int, Mapping[str, int | None]] = {}
         self._record = recorder.record
         self._clock = clock
         self.contracts_max = contracts_max
@@ -95,9 +114,18 @@ class ContractBook:
         else:
             terms = canonicalize(dict(terms), "reservation terms")
         now = self._clock.now
-        grant = self._domains.manager(domain).request_resources(
-            ResourceRequest(process.pid, domain, resource, amount, duration, now, terms)
-        )
+        request = ResourceRequest(process.pid, domain, resource, amount, duration, now, terms)
+        manager = self._domains.manager(domain)
+        vhm = self._vhms.get(process.vhm)
+        usage = self._domains.usage(request) if vhm.chain else {}
+        if usage:
+            where = f"process {process.pid}"
+            self._vhms.charge(vhm, usage, where, pid=process.pid, call="Reserve", domain=domain)
+        try:
+            grant = manager.request_resources(request)
+        except BaseException:
+            self._vhms.refund(vhm, usage, all_=True)
+            raise
         granted = canonicalize(dict(grant.detail), "granted contract terms")
         contract = ResourceContract(
             id=self._next_contract,
@@ -112,6 +140,8 @@ class ContractBook:
         )
         self._next_contract += 1
         process.contracts[contract.id] = contract
+        if usage:
+            self._charged[contract.id] = usage
         return contract
 
     def owned(
@@ -142,6 +172,7 @@ class ContractBook:
         """Return the contract's resources to its manager and record RESOURCE_RELEASE."""
         self._domains.manager(contract.domain).release(contract)
         del process.contracts[contract.id]
+        self._uncharge(process, contract.id, everything=False)
         self._record(
             EventType.RESOURCE_RELEASE,
             contract.domain,
@@ -160,11 +191,17 @@ class ContractBook:
 
     def withdraw(self, process: _Process, contract: ResourceContract) -> None:
         """Forget a contract without recording anything (a rolled-back reservation, whose
-        rollback entry says what was undone)."""
+        rollback entry says what was undone): its VHM charge is undone too."""
         self._domains.manager(contract.domain).release(contract)
         del process.contracts[contract.id]
+        self._uncharge(process, contract.id, everything=True)
         if self.on_release is not None:
             self.on_release(process, contract, False)
+
+    def _uncharge(self, process: _Process, contract_id: int, *, everything: bool) -> None:
+        usage = self._charged.pop(contract_id, None)
+        if usage:
+            self._vhms.refund(self._vhms.get(process.vhm), usage, all_=everything)
 
     def transfer(
         self,

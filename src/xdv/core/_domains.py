@@ -16,9 +16,11 @@ from xdv.core._clock import LogicalClock
 from xdv.core._interface import (
     DomainManager,
     ResourceContract,
+    ResourceRequest,
     SupportsProviders,
     SupportsRights,
     SupportsTransfer,
+    SupportsUsage,
 )
 from xdv.core._process import _Process
 from xdv.core._recorder import Recorder
@@ -51,6 +53,7 @@ class DomainTable:
         "_record",
         "_rights",
         "_transfers",
+        "_usage",
         "attestation",
     )
 
@@ -65,6 +68,7 @@ class DomainTable:
         self._providers: dict[Domain, SupportsProviders] = {}
         self._rights: dict[Domain, SupportsRights] = {}
         self._transfers: dict[Domain, SupportsTransfer] = {}
+        self._usage: dict[Domain, SupportsUsage] = {}
         self._known_rights: dict[tuple[Domain, str], tuple[Operation, ...]] = {}
         for manager in managers:
             domain = manager.domain
@@ -81,6 +85,8 @@ class DomainTable:
                 self._rights[domain] = manager
             if isinstance(manager, SupportsTransfer):
                 self._transfers[domain] = manager
+            if isinstance(manager, SupportsUsage):
+                self._usage[domain] = manager
         if Domain.K not in self._managers:
             raise XdvError(
                 "a kernel needs a K domain manager: every process has a K anchor",
@@ -103,6 +109,12 @@ class DomainTable:
                 where=f"domain {parsed.label}",
             )
         return manager
+
+    def usage(self, request: ResourceRequest) -> Mapping[str, int | None]:
+        """What the manager of ``request``'s domain says granting it would use (VHM quota
+        names), or nothing for a manager without :class:`SupportsUsage`."""
+        manager = self._usage.get(request.domain)
+        return {} if manager is None else manager.usage(request)
 
     def attest(self, pid: int, domain: Domain) -> None:
         """Refuse to bind a domain whose providers are not (or no longer) attested."""

@@ -36,12 +36,14 @@ from xdv.core._syscalls import (
     Exit,
     Freeze,
     Invoke,
+    LoadState,
     Now,
     Random,
     Release,
     Reserve,
     Resume,
     Revoke,
+    SaveState,
     Self,
     Sleep,
     Spawn,
@@ -55,7 +57,7 @@ from xdv.core._syscalls import (
 )
 from xdv.core._transition import Transitions
 from xdv.errors import ContractError, DomainError, ErrorCode, XdvError, safe_repr
-from xdv.trace import Domain, EventType
+from xdv.trace import Domain, EventType, canonicalize
 
 __all__ = ["Handler", "SystemCalls"]
 
@@ -79,6 +81,7 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Delegate: EventType.CAPABILITY_DENY,
     Freeze: EventType.DOMAIN_FREEZE,
     Transfer: EventType.RESOURCE_TRANSFER,
+    SaveState: EventType.STATE_SAVE,
 }
 
 
@@ -137,6 +140,8 @@ class SystemCalls:
             Freeze: self._freeze,
             Transfer: self._transfer,
             Contracts: self._contracts_held,
+            SaveState: self._save_state,
+            LoadState: self._load_state,
         }
 
     def handler_for(self, call: Any) -> Handler | None:
@@ -206,6 +211,23 @@ class SystemCalls:
         process.send_value = stream
         return True
 
+    def _save_state(self, process: _Process, call: SaveState) -> bool:
+        try:
+            state = canonicalize(call.state, f"state saved by process {process.pid}")
+        except XdvError as error:
+            raise XdvError(
+                f"SaveState takes trace-encodable K data: {error.message}",
+                code=ErrorCode.VHM_SNAPSHOT_INVALID,
+                where=f"process {process.pid}",
+            ) from None
+        process.saved = state
+        self._recorder.record(EventType.STATE_SAVE, Domain.K, process.pid, meta={"state": state})
+        return True
+
+    def _load_state(self, process: _Process, call: LoadState) -> bool:
+        process.send_value = process.saved
+        return True
+
     def _exit(self, process: _Process, call: Exit) -> bool:
         self._table.finish(process, call.value)
         return False
@@ -232,16 +254,26 @@ class SystemCalls:
         process.send_value = child
         return True
 
+    def _isolated(self, process: _Process, pid: int, what: str) -> None:
+        """Refuse (VHM_ISOLATION) touching an existing process of another VHM."""
+        if pid in self._table.processes:
+            self._table.vhms.check_access(process.pid, pid, what)
+
     def _wait(self, process: _Process, call: Wait) -> bool:
         _require(call.pid, int, "Wait's pid", process.pid)
+        self._isolated(process, call.pid, "wait on")
         return self._table.wait(process, call.pid)
 
     def _suspend(self, process: _Process, call: Suspend) -> bool:
+        _require(call.pid, int, "a child's pid", process.pid)
+        self._isolated(process, call.pid, "suspend")
         target = self._table.child(process, call.pid)
         self._table.set_state(target, ProcessState.SUSPENDED)
         return True
 
     def _resume(self, process: _Process, call: Resume) -> bool:
+        _require(call.pid, int, "a child's pid", process.pid)
+        self._isolated(process, call.pid, "resume")
         target = self._table.child(process, call.pid)
         self._table.set_state(target, ProcessState.ACTIVE)
         if target.parked:
@@ -364,6 +396,7 @@ class SystemCalls:
     def _transfer(self, process: _Process, call: Transfer) -> bool:
         _require(call.to, int, "Transfer's receiver", process.pid)
         owned = self._contracts.owned(process, call.contract)
+        self._isolated(process, call.to, "transfer a contract to")
         target = self._table.get(call.to)
         if target is None or target.state not in (ProcessState.ACTIVE, ProcessState.SUSPENDED):
             raise XdvError(
@@ -440,6 +473,7 @@ class SystemCalls:
             _require(expires_at, int, "the expiry", process.pid)
         capabilities = self._capabilities
         capabilities.require_derive(process.pid)
+        self._isolated(process, to, "delegate a capability to")
         target = self._table.get(to)
         if target is None or target.state in (ProcessState.TERMINATED, ProcessState.RELEASED):
             raise XdvError(

@@ -29,6 +29,7 @@ __all__ = [
     "SupportsProviders",
     "SupportsRights",
     "SupportsTransfer",
+    "SupportsUsage",
 ]
 
 
@@ -100,6 +101,9 @@ class PreparedCall:
     operation: str
     record: Mapping[str, Any]
     parsed: Any = None
+    usage: Mapping[str, int] = field(default_factory=dict)
+    """What running it uses, by VHM quota name (Q: ``shots``): charged to the invoking
+    process's VHM before the operation is recorded, and refused over a quota."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,4 +244,19 @@ class SupportsTransfer(Protocol):
     def transfer(self, contract: ResourceContract, pid: int) -> Mapping[str, Any]:
         """Hand ``contract`` (still owned by its current holder) to process ``pid``, or raise a
         typed refusal; return trace-encodable facts for the RESOURCE_TRANSFER entry."""
+        ...
+
+
+@runtime_checkable
+class SupportsUsage(Protocol):
+    """A manager whose reservations count against VHM quotas (Q qubits and qubit·time, Φ
+    envelopes and window steps). The kernel asks before the manager grants anything and
+    charges the answer to the reserving process's VHM and its ancestors; the core knows the
+    quota names (:data:`~xdv.core.QUOTA_NAMES`), never a domain's rules."""
+
+    def usage(self, request: ResourceRequest) -> Mapping[str, int | None]:
+        """What granting ``request`` would use, by quota name; ``None`` for an amount with no
+        bound (a reservation without a duration has no qubit·time), which a VHM bounding that
+        quota refuses. Must not change anything; a malformed request may answer anything, since
+        :meth:`DomainManager.request_resources` refuses it afterwards."""
         ...

@@ -22,6 +22,7 @@ from xdv.core._interface import DomainManager, Invocation, ResourceContract
 from xdv.core._process import _Process
 from xdv.core._random import derive_seed
 from xdv.core._recorder import Recorder
+from xdv.core._vhm import VhmTable
 from xdv.errors import (
     DomainError,
     ErrorCode,
@@ -80,6 +81,7 @@ class Invoker:
         "_record",
         "_replay_outcomes",
         "_seed",
+        "_vhms",
     )
 
     def __init__(
@@ -91,8 +93,10 @@ class Invoker:
         clock: LogicalClock,
         replay_outcomes: Mapping[int, RecordedOutcome] | None,
         interrupted: Callable[[], str | None],
+        vhms: VhmTable,
     ) -> None:
         self._seed = seed
+        self._vhms = vhms
         self._domains = domains
         self._capabilities = capabilities
         self._record = recorder.record
@@ -118,6 +122,16 @@ class Invoker:
         manager = self._domains.manager(domain)
         latency = manager.latency(operation)
         prepared = manager.prepare(operation, args)
+        if prepared.usage:
+            vhm = self._vhms.get(process.vhm)
+            self._vhms.charge(
+                vhm,
+                prepared.usage,
+                f"process {process.pid}",
+                pid=process.pid,
+                call="Invoke",
+                domain=domain,
+            )
         number = self._next_invocation
         invocation = Invocation(
             id=number,

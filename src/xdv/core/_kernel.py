@@ -16,8 +16,9 @@ Ordering model (``docs/design.md`` explains it at length):
 
 The kernel is the loop and the public surface; below the loop it is made of collaborators with
 explicit interfaces, each in its own module: the recorder (``_recorder.py``: trace entries,
-audit checkpoints, output release), the process table (``_process_table.py``: processes, their
-lifecycle, the ready queue), the domain table (``_domains.py``: managers, binding, attestation),
+audit checkpoints, output release), the VHM table (``_vhm.py``: virtual hybrid machines, their
+quotas and usage), the process table (``_process_table.py``: processes, their lifecycle, the
+ready queue), the domain table (``_domains.py``: managers, binding, attestation),
 the capability check (``_authorization.py``), the contract book (``_contracts.py``), the invoker
 (``_invoker.py``: prepare, perform and deliver domain operations), the transition protocol
 (``_transition.py``) and the system-call handlers (``_handlers.py``).
@@ -49,7 +50,7 @@ from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
 from xdv.core._interface import DomainManager
 from xdv.core._invoker import Invoker, RecordedOutcome
-from xdv.core._k_manager import KDomainManager
+from xdv.core._k_manager import KDomainManager, qualified_name
 from xdv.core._lifecycle import ProcessState
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy, parse_policy
 from xdv.core._process import ExitStatus, _Process
@@ -60,6 +61,7 @@ from xdv.core._recorder import EmitSink, OutputFailure, Recorder
 from xdv.core._refusals import _Recorded
 from xdv.core._syscalls import Sleep
 from xdv.core._transition import Transitions
+from xdv.core._vhm import VhmQuotas, VhmTable, snapshot_digest
 from xdv.errors import (
     ErrorCode,
     InvariantViolation,
@@ -237,6 +239,7 @@ class Kernel:
         self._recorder = recorder = Recorder(
             writer, self.clock, vhm=vhm, node=node, audit=audit, emit=emit
         )
+        self._vhms = vhms = VhmTable(recorder, self.clock, vhm)
         # Security is injected, never imported: the runtime layer passes the SDBM (signed,
         # attenuable, revocable tokens) and the attestation verifier from xdv.security. A bare
         # kernel has the core's minimal capability table and admits no provider.
@@ -250,7 +253,7 @@ class Kernel:
             attestation,
         )
         self._contracts = contracts = ContractBook(
-            domains_table, recorder, self.clock, self.limits.contracts_per_process_max
+            domains_table, recorder, self.clock, self.limits.contracts_per_process_max, vhms
         )
         self._table = table = ProcessTable(
             recorder=recorder,
@@ -261,7 +264,7 @@ class Kernel:
             contracts=contracts,
             processes_max=self.limits.processes_max,
             waiters_max=self.limits.waiters_per_process_max,
-            vhm=vhm,
+            vhms=vhms,
             node=node,
         )
         self._invoker = invoker = Invoker(
@@ -272,6 +275,7 @@ class Kernel:
             self.clock,
             replay_outcomes,
             self._interrupt_reason,
+            vhms,
         )
         self._admission = admission = AdmissionQueue(
             recorder=recorder,
@@ -365,24 +369,37 @@ class Kernel:
         name: str | None = None,
         priority: int = 0,
         domains: Iterable[Domain | str] = (Domain.K,),
+        vhm: int | None = None,
         deadline: int | None = None,
     ) -> int:
         """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid.
 
-        ``deadline`` is the logical time it should finish by (earliest-deadline-first)."""
+        The process runs in VHM ``vhm`` (the root VHM if None) and receives the default
+        capabilities of its declared domains (an operator grant). Refused with VHM_UNKNOWN
+        for a VHM that does not exist (or was destroyed) and VHM_QUOTA_EXCEEDED when the VHM
+        (or an ancestor) already holds its quota of processes. ``deadline`` is the logical
+        time it should finish by (used by the earliest-deadline-first policy).
+        """
         with self._outside_the_loop():
+            if vhm is not None:
+                self._vhms.live(vhm)
             return self._table.create(
-                anchor, args, name, priority, tuple(domains), parent=0, deadline=deadline
+                anchor,
+                args,
+                name,
+                priority,
+                tuple(domains),
+                parent=0,
+                vhm=vhm,
+                deadline=deadline,
             )
 
     def _vhm_weight(self, vhm: int) -> int:
         """The scheduling weight of VHM ``vhm`` (1 where no VHM table says otherwise)."""
-        table = getattr(self, "vhms", None)
-        weight = getattr(table, "weight", None)
-        if weight is None:
-            return 1
-        value = weight(vhm)
-        return value if type(value) is int and value >= 1 else 1
+        try:
+            return self._vhms.get(vhm).weight
+        except XdvError:
+            return 1  # a VHM that no longer exists competes with the smallest weight
 
     def scheduler_snapshot(self) -> dict[str, Any]:
         """The scheduler's state at this point: policy, ready queue, admission queue and every
@@ -431,6 +448,94 @@ class Kernel:
                 for pid, process in sorted(table.processes.items())
             },
         }
+
+    # ------------------------------------------------------------------ virtual hybrid machines
+
+    @property
+    def vhms(self) -> VhmTable:
+        """The VHM table: read VHMs with ``kernel.vhms.get(id)`` (weight, parent, quotas,
+        usage, processes), ``vhm_of(pid)`` and ``same_vhm(a, b)``; see :mod:`xdv.core._vhm`."""
+        return self._vhms
+
+    def create_vhm(
+        self,
+        name: str,
+        quotas: VhmQuotas | Mapping[str, int] | None = None,
+        weight: int = 1,
+        parent: int | None = None,
+    ) -> int:
+        """Create a virtual hybrid machine nested in ``parent`` (the root VHM if None) and
+        return its id (recorded as VHM_CREATE). An operator action, like :meth:`grant`.
+
+        ``quotas`` maps quota names (``processes``, ``steps``, ``qubits``, ``shots``,
+        ``qubit_time``, ``envelopes``, ``window_steps``) to bounds; each must fit inside the
+        parent's (VHM_NESTING_INVALID otherwise). ``weight`` is the VHM's share for fair
+        scheduling policies.
+        """
+        with self._outside_the_loop():
+            self._operator_action("create_vhm")
+            return self._vhms.create(name, quotas, weight, parent)
+
+    def destroy_vhm(self, vhm_id: int) -> None:
+        """Destroy an empty VHM (recorded as VHM_DESTROY with its final usage).
+
+        Destruction does not cascade: a VHM with live processes or nested VHMs is refused with
+        VHM_NOT_EMPTY, so nothing ends as a side effect; :meth:`terminate_vhm` ends the
+        processes first. An operator action, like :meth:`grant`.
+        """
+        with self._outside_the_loop():
+            self._operator_action("destroy_vhm")
+            self._vhms.destroy(vhm_id)
+
+    def terminate_vhm(
+        self,
+        vhm_id: int,
+        code: ErrorCode = ErrorCode.VHM_TERMINATED,
+        reason: str = "terminated by the operator",
+    ) -> list[int]:
+        """End every live process of VHM ``vhm_id`` and of the VHMs nested in it, with the
+        failure ``code`` and ``reason``; return their pids.
+
+        Recorded as VHM_TERMINATE, then each process's end as usual (FAULT, PROCESS_EXIT,
+        contract releases, revocations): nothing outside the VHM's subtree is touched. The
+        VHMs stay (empty) until destroyed. The kernel's own code (fault escalation, say) may
+        call it during the run; a process's code may not (OPERATOR_ONLY).
+        """
+        with self._outside_the_loop():
+            if self._ended or (self._in_loop and self._table.running() is not None):
+                self._operator_action("terminate_vhm")
+            vhms = self._vhms
+            vhm = vhms.live(vhm_id)
+            if vhm.id == vhms.root:
+                raise XdvError(
+                    "the root VHM cannot be terminated (end the run instead)",
+                    code=ErrorCode.VHM_INVALID,
+                    where="terminate_vhm",
+                )
+            if not isinstance(code, ErrorCode) or code is ErrorCode.OK:
+                raise XdvError(
+                    f"a termination needs a failure code, got {safe_repr(code)}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where="terminate_vhm",
+                )
+            if not isinstance(reason, str):
+                reason = safe_repr(reason)
+            members = vhms.subtree(vhm_id)
+            pids = sorted(pid for member in members for pid in vhms.get(member).processes)
+            self._recorder.record(
+                EventType.VHM_TERMINATE,
+                _O,
+                0,
+                status=code,
+                vhm=vhm_id,
+                meta={"reason": reason, "processes": pids},
+            )
+            table = self._table
+            for pid in pids:
+                process = table.processes[pid]
+                if process.state not in (ProcessState.TERMINATED, ProcessState.RELEASED):
+                    table.fail(process, code, f"{reason} (VHM {vhm_id} terminated)")
+            return pids
 
     def grant(
         self,
@@ -612,8 +717,10 @@ class Kernel:
         full_slices_until = steps_max - quantum  # while steps <= this, a whole quantum fits
         whole_slice = range(quantum)
         sleep_ticks_max = self.limits.sleep_ticks_max
-        vhm, node = self.vhm, self.node
+        node = self.node
         active = ProcessState.ACTIVE
+        suspended = ProcessState.SUSPENDED
+        steps_left = self._vhms.steps_left
         interruption = _INTERRUPTION
         steps = 0
         now = clock.now
@@ -638,8 +745,14 @@ class Kernel:
                         clock.now = now
                     admission.expire(process)
                     continue
-                invariant(process.state is ProcessState.SUSPENDED, "only live processes queue")
-                process.parked = True
+                if process.state is suspended:
+                    process.parked = True
+                # Otherwise it ended while queued (its VHM was terminated): nothing to run.
+                continue
+            account = process.account
+            bounded = account and account[0].steps_bounded
+            if bounded and steps_left(account[0]) == 0:
+                self._out_of_steps(process)  # recorded at the current L: no step is taken
                 continue
             # `now` is the logical time of the last step: only this loop moves the clock, so
             # the local copy is always equal to clock.now here.
@@ -654,8 +767,16 @@ class Kernel:
                     status = "limit"
                     break
                 slice_steps = range(budget)
+            cut = False
+            if bounded:
+                # Its VHM (or an ancestor) bounds steps: the slice may not overrun the quota.
+                left = steps_left(account[0])
+                if left is not None and left < budget:
+                    budget, slice_steps, cut = left, range(left), True
+            first_step = steps
             anchor = process.anchor
             pid = process.pid
+            vhm = process.vhm
             if process is not last:
                 # A context switch: the scheduler's decision is recorded, by a DISPATCH entry
                 # that the recorder writes before anything else of this slice, or, when the
@@ -744,11 +865,15 @@ class Kernel:
                     break
             else:
                 # The slice ran out with the process still running.
-                if budget < quantum:
+                if budget < quantum and not cut:
                     status = "limit"
+                    for member in account:
+                        member.steps += steps - first_step
                     break
                 append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 enqueue(process, now + 1)
+            for member in account:  # the slice's steps, charged to the VHM and its ancestors
+                member.steps += steps - first_step
             last = process
             if auditing and writer.count >= recorder.checkpoint_at:
                 recorder.checkpoint()
@@ -756,6 +881,143 @@ class Kernel:
         invariant(now == clock.now, "only the kernel loop moves the logical clock")
         self._steps = steps
         return status
+
+    def snapshot_vhm(self, vhm_id: int) -> dict[str, Any]:
+        """A K-state snapshot of VHM ``vhm_id``: a canonical, trace-encodable record of its live
+        processes (pid, name, parent, priority, declared domains, anchor and the K state each
+        last saved with ``SaveState``) at the current logical time.
+
+        It never holds Q or Φ state, nor contracts: a restart reserves again. Taking a snapshot
+        decides nothing, so it is not recorded; a restart from it records its digest. Like
+        :meth:`terminate_vhm`, the kernel's own code may call it during the run; a process's
+        code may not (it would read another VHM's state).
+        """
+        if self._in_loop and self._table.running() is not None:
+            with self._outside_the_loop():
+                self._operator_action("snapshot_vhm")
+        vhm = self._vhms.live(vhm_id)
+        table = self._table
+        processes: list[dict[str, Any]] = []
+        for pid in vhm.processes:
+            process = table.processes[pid]
+            origin = process.origin
+            info = process.info
+            processes.append(
+                {
+                    "pid": pid,
+                    "name": info.name,
+                    "parent": info.parent,
+                    "priority": info.priority,
+                    "domains": [domain.label for domain in info.domains],
+                    "anchor": qualified_name(origin[0]) if origin is not None else "",
+                    "state": process.saved,
+                }
+            )
+        return {"vhm": vhm.id, "name": vhm.name, "at": self.clock.now, "processes": processes}
+
+    def restart_vhm(self, vhm_id: int, snapshot: Mapping[str, Any]) -> dict[int, int]:
+        """Restart VHM ``vhm_id``'s processes from a K snapshot (:meth:`snapshot_vhm`); return
+        the new pid of each snapshotted pid.
+
+        The VHM's live processes end (VHM_TERMINATED), releasing their contracts; then each
+        process of the snapshot is created again in the VHM with the same anchor function,
+        arguments, name, priority, declared domains and creation rights, and with its saved
+        state, which its anchor reads with ``LoadState``. A parent restarted with it becomes
+        the new process's parent. Recorded as VHM_RESTART (the snapshot's digest and the pid
+        pairs) after the creations. Refused with VHM_SNAPSHOT_INVALID for a snapshot of another
+        VHM or naming a process that is not the VHM's. Like :meth:`terminate_vhm`, the kernel's
+        own code may call it during the run; a process's code may not.
+        """
+        with self._outside_the_loop():
+            if self._ended or (self._in_loop and self._table.running() is not None):
+                self._operator_action("restart_vhm")
+            vhms, table = self._vhms, self._table
+            vhm = vhms.live(vhm_id)
+            plan = self._restart_plan(vhm_id, snapshot)
+            reason = "restarted from a K snapshot"
+            for pid in vhm.processes:
+                table.fail(table.processes[pid], ErrorCode.VHM_TERMINATED, reason)
+            renamed: dict[int, int] = {}
+            for old, entry in plan:
+                original = table.processes[old]
+                assert original.origin is not None  # checked by _restart_plan
+                function, args = original.origin
+                info = original.info
+                renamed[old] = table.create(
+                    function,
+                    args,
+                    info.name,
+                    info.priority,
+                    info.domains,
+                    parent=renamed.get(info.parent, 0),
+                    vhm=vhm_id,
+                    rights=original.rights,
+                    saved=entry.get("state"),
+                )
+            self._recorder.record(
+                EventType.VHM_RESTART,
+                _O,
+                0,
+                vhm=vhm_id,
+                meta={
+                    "snapshot": snapshot_digest(snapshot),
+                    "at": snapshot["at"],
+                    "processes": [[old, new] for old, new in renamed.items()],
+                },
+            )
+            return renamed
+
+    def _restart_plan(
+        self, vhm_id: int, snapshot: Mapping[str, Any]
+    ) -> list[tuple[int, Mapping[str, Any]]]:
+        """The snapshot's processes, checked against the kernel's own records of them."""
+
+        def refuse(why: str) -> XdvError:
+            return XdvError(
+                f"cannot restart VHM {vhm_id}: {why}",
+                code=ErrorCode.VHM_SNAPSHOT_INVALID,
+                where="restart_vhm",
+            )
+
+        if (
+            not isinstance(snapshot, Mapping)
+            or snapshot.get("vhm") != vhm_id
+            or type(snapshot.get("at")) is not int
+            or not isinstance(snapshot.get("processes"), list)
+        ):
+            raise refuse("the snapshot is not one of this VHM (see Kernel.snapshot_vhm)")
+        plan: list[tuple[int, Mapping[str, Any]]] = []
+        for entry in snapshot["processes"]:
+            pid = entry.get("pid") if isinstance(entry, Mapping) else None
+            process = self._table.processes.get(pid) if type(pid) is int else None
+            if (
+                pid is None
+                or process is None
+                or process.vhm != vhm_id
+                or process.origin is None
+                or entry.get("anchor") != qualified_name(process.origin[0])
+            ):
+                raise refuse(f"it names {safe_repr(pid)}, which is not a process of the VHM")
+            plan.append((pid, entry))
+        snapshot_digest(snapshot)  # refuses a snapshot that is not trace-encodable
+        return plan
+
+    def _out_of_steps(self, process: _Process) -> None:
+        """End ``process``, whose VHM has no step left under its quota (or an ancestor's)."""
+        vhm = self._vhms.get(process.vhm)
+        error = XdvError(
+            f"VHM {vhm.id} ({vhm.name}) has used its quota of steps",
+            code=ErrorCode.VHM_QUOTA_EXCEEDED,
+            where=f"process {process.pid}",
+        )
+        self._recorder.record(
+            EventType.VHM_DENY,
+            _O,
+            process.pid,
+            status=error.code,
+            meta={"quota": "steps", "error": error.message},
+        )
+        self._table.fail(process, error.code, error.message)
 
     def abort(self, error: BaseException) -> RunResult:
         """End the run before it started because the workload's setup failed."""
@@ -798,6 +1060,12 @@ class Kernel:
         table.shutting_down = True
         for process, code, message in endings:
             table.fail(process, code, message)
+        for vhm in self._vhms:
+            if vhm.live and vhm.id != self._vhms.root:  # each live VHM's accounting, for audits
+                usage: dict[str, Any] = {"usage": vhm.usage_record()}
+                if vhm.limits:
+                    usage["quotas"] = dict(vhm.limits)
+                self._recorder.record(EventType.VHM_USAGE, _O, 0, vhm=vhm.id, meta=usage)
         failed = sorted(pid for pid, status_ in table.exits.items() if not status_.ok)
         if status == "aborted" or (status == "ok" and failed):
             status = "failed"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdv.core._interface import ResourceContract
 from xdv.core._lifecycle import ProcessState
 from xdv.core._random import RandomStream
 from xdv.trace import Domain
+
+if TYPE_CHECKING:
+    from xdv.core._vhm import Vhm
 
 __all__ = ["ExitStatus", "ProcessInfo"]
 
@@ -48,6 +51,7 @@ class _Process:
     """
 
     __slots__ = (
+        "account",
         "admission",
         "anchor",
         "bindings",
@@ -57,15 +61,19 @@ class _Process:
         "domains",
         "exit",
         "info",
+        "origin",
         "parked",
         "pid",
         "priority",
         "queued",
         "ready_at",
+        "rights",
+        "saved",
         "send_value",
         "state",
         "streams",
         "throw_error",
+        "vhm",
         "waiters",
         "waiting_on",
     )
@@ -75,6 +83,10 @@ class _Process:
         self.pid = info.pid
         self.priority = info.priority
         self.domains = info.domains
+        # Its VHM's id (stamped in the header of every entry about it) and the VHMs its
+        # dispatched steps are charged to (empty in the root VHM, which is not accounted).
+        self.vhm = info.vhm
+        self.account: tuple[Vhm, ...] = ()
         self.anchor = anchor
         self.state = ProcessState.CREATED
         self.bindings: set[Domain] = set()
@@ -93,3 +105,9 @@ class _Process:
         # reservation this process waits to be admitted for (an admission-queue entry), if any.
         self.deadline: int | None = None
         self.admission: Any = None
+        # What a restart from a K snapshot needs: the anchor function and its arguments, the
+        # default rights granted at creation, and the last state saved with SaveState (or the
+        # state it was restarted with), which LoadState returns.
+        self.origin: tuple[Any, tuple[Any, ...]] | None = None
+        self.rights: tuple[tuple[Any, Domain, Domain], ...] = ()
+        self.saved: Any = None

@@ -27,6 +27,7 @@ from xdv.core._process import ExitStatus, ProcessInfo, _Process
 from xdv.core._ready import PolicyQueue
 from xdv.core._recorder import Recorder
 from xdv.core._refusals import _require
+from xdv.core._vhm import VhmTable
 from xdv.errors import (
     ErrorCode,
     InvariantViolation,
@@ -85,7 +86,7 @@ class ProcessTable:
         "ready",
         "round_robin",
         "shutting_down",
-        "vhm",
+        "vhms",
         "waiters_max",
     )
 
@@ -100,7 +101,7 @@ class ProcessTable:
         contracts: ContractBook,
         processes_max: int,
         waiters_max: int,
-        vhm: int,
+        vhms: VhmTable,
         node: int,
     ) -> None:
         self._record = recorder.record
@@ -112,7 +113,7 @@ class ProcessTable:
         self._contracts = contracts
         self.processes_max = processes_max
         self.waiters_max = waiters_max
-        self.vhm = vhm
+        self.vhms = vhms
         self.node = node
         self.processes: dict[int, _Process] = {}
         self.exits: dict[int, ExitStatus] = {}
@@ -224,9 +225,21 @@ class ProcessTable:
         priority: int,
         requested: tuple[Domain | str, ...],
         parent: int,
+        vhm: int | None = None,
+        *,
         deadline: int | None = None,
+        rights: Iterable[tuple[Operation, Domain, Domain]] | None = None,
+        saved: Any = None,
     ) -> int:
-        """Create, bind and queue a process whose K anchor is ``anchor_function(*args)``."""
+        """Create, bind and queue a process whose K anchor is ``anchor_function(*args)``.
+
+        The process belongs to VHM ``vhm`` (its parent's when None, the root's for the
+        operator). Its default capabilities (EXECUTE and ALLOCATE of each declared domain,
+        TRANSITION between them) are granted in full when the operator spawns it
+        (``parent`` 0); a process's child receives only those its parent holds at that moment:
+        a spawn attenuates rights, it never amplifies them. A restart from a K snapshot passes
+        the ``rights`` the original process was created with and its ``saved`` state.
+        """
         _require(name, (str, type(None)), "a process name", parent)
         _require(priority, int, "a process priority", parent)
         _require(deadline, (int, type(None)), "a process deadline", parent)
@@ -255,12 +268,18 @@ class ProcessTable:
                 where="spawn",
             )
         domains = tuple(sorted({Domain.parse(domain) for domain in requested}))
+        vhms = self.vhms
+        vhm_id = vhms.vhm_of(parent) if vhm is None else vhm
         pid = self._next_pid
+        vhms.admit(pid, vhm_id, parent)  # refused (nothing charged) when a processes quota is full
         self._next_pid += 1
         label = name or str(getattr(anchor_function, "__name__", "process"))
-        info = ProcessInfo(pid, label, parent, priority, self.vhm, self.node, domains)
+        info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
         process = _Process(info, None)
         process.deadline = deadline
+        process.account = vhms.get(vhm_id).chain
+        process.origin = (anchor_function, tuple(args))
+        process.saved = saved
         self.processes[pid] = process
         meta: dict[str, Any] = {
             "name": label,
@@ -291,13 +310,24 @@ class ProcessTable:
                     where=f"process {pid}",
                 )
             process.anchor = anchor
+            if rights is None:
+                defaults = [(Operation.EXECUTE, Domain.K, domain) for domain in domains]
+                defaults += [(Operation.ALLOCATE, Domain.K, domain) for domain in domains]
+                defaults += [
+                    (Operation.TRANSITION, origin, target)
+                    for origin in domains
+                    for target in domains
+                ]
+                holds = self._capabilities.holds
+                rights = [
+                    (operation, origin, target)
+                    for operation, origin, target in defaults
+                    if parent == 0 or holds(parent, operation, origin, target)
+                ]
+            process.rights = tuple(rights)
             grant = self._capabilities.grant
-            for domain in domains:
-                grant(pid, Operation.EXECUTE, Domain.K, domain)
-                grant(pid, Operation.ALLOCATE, Domain.K, domain)
-            for origin in domains:
-                for target in domains:
-                    grant(pid, Operation.TRANSITION, origin, target)
+            for operation, origin, target in process.rights:
+                grant(pid, operation, origin, target)
             for domain in domains:
                 self._domains.bind(process, domain)
             self.set_state(process, ProcessState.BOUND)
@@ -350,6 +380,7 @@ class ProcessTable:
         process.state = ProcessState.TERMINATED
         process.exit = status
         self.exits[pid] = status
+        self.vhms.leave(pid)
         meta: dict[str, Any] = {"ok": status.ok}
         if status.ok:
             meta["value"] = status.value

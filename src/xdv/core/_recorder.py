@@ -1,11 +1,12 @@
 """The recorder: the one way the kernel writes its trace.
 
 It owns the trace writer of a run and everything tied to the entries it appends: stamping them
-with the logical time and the kernel's VHM and node ids, the DISPATCH entry of a context switch,
-the audit tree and its checkpoints, and the release of emitted values once their entries are
-durable. Every other collaborator records through :meth:`Recorder.record`; only the kernel loop
-appends its hot entries (SLEEP, PREEMPT) straight to the writer, and it does so only where the
-recorder's rules say it may (see :attr:`Recorder.dispatch_pending`).
+with the logical time, the VHM of the process each entry is about and the kernel's node id,
+the DISPATCH entry of a context switch, the audit tree and its checkpoints, and the release of
+emitted values once their entries are durable. Every other collaborator records through
+:meth:`Recorder.record`; only the kernel loop appends its hot entries (SLEEP, PREEMPT) straight
+to the writer, and it does so only where the recorder's rules say it may (see
+:attr:`Recorder.dispatch_pending`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Recorder:
         "dispatch_pending",
         "node",
         "outputs",
+        "pid_vhm",
         "run_hash",
         "vhm",
         "writer",
@@ -89,8 +91,11 @@ class Recorder:
         self.writer = writer
         self._append = writer.append
         self.clock = clock
-        self.vhm = vhm
+        self.vhm = vhm  # the root VHM: entries about the operator (pid 0) and the run
         self.node = node
+        # The VHM of every process (the VHM table fills it at creation); the header's VHM
+        # field of an entry about a process holds the process's own VHM.
+        self.pid_vhm: dict[int, int] = {}
         self.audit = audit
         # Auditing: the Merkle tree over entry hashes, and the entry count at which the next
         # checkpoint is due (never, without auditing).
@@ -126,8 +131,12 @@ class Recorder:
         capability: int = 0,
         contract: int = 0,
         meta: dict[str, Any] | None = None,
+        vhm: int | None = None,
     ) -> int:
-        """Append one entry at the current logical time; return its sequence number."""
+        """Append one entry at the current logical time; return its sequence number.
+
+        The header's VHM field is ``vhm`` when given (an entry about a VHM itself), else the
+        VHM of process ``pid``."""
         if self.dispatch_pending:
             self.write_dispatch()
         return self._append(
@@ -136,7 +145,7 @@ class Recorder:
             domain,
             status,
             pid,
-            self.vhm,
+            self.pid_vhm.get(pid, self.vhm) if vhm is None else vhm,
             self.node,
             capability,
             contract,
@@ -147,7 +156,13 @@ class Recorder:
         """Write the pending DISPATCH entry (the loop's context switch) now."""
         pid, self.dispatch_pending = self.dispatch_pending, 0
         self.writer.append_encoded(
-            self.clock.now, DISPATCH, ORCHESTRATION, pid, self.vhm, self.node, EMPTY_MAP
+            self.clock.now,
+            DISPATCH,
+            ORCHESTRATION,
+            pid,
+            self.pid_vhm.get(pid, self.vhm),
+            self.node,
+            EMPTY_MAP,
         )
 
     def record_effect(self, pid: int, value: Any) -> None:
@@ -158,7 +173,8 @@ class Recorder:
             self.write_dispatch()
         # Queued before it is recorded, so the sync that makes its entry durable releases it.
         self._pending_outputs.append((self.writer.count, pid, value))
-        self._append(self.clock.now, EFFECT, K, 0, pid, self.vhm, self.node, 0, 0, metadata)
+        vhm = self.pid_vhm.get(pid, self.vhm)
+        self._append(self.clock.now, EFFECT, K, 0, pid, vhm, self.node, 0, 0, metadata)
         self.outputs.append((pid, value))
 
     def _release_outputs(self, durable_count: int) -> None:

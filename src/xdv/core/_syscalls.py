@@ -27,12 +27,14 @@ __all__ = [
     "Exit",
     "Freeze",
     "Invoke",
+    "LoadState",
     "Now",
     "Random",
     "Release",
     "Reserve",
     "Resume",
     "Revoke",
+    "SaveState",
     "Self",
     "Sleep",
     "Spawn",
@@ -277,3 +279,20 @@ class Freeze(Syscall):
 
     domain: Domain | str
     reason: str = "emergency"
+
+
+@dataclass(slots=True)
+class SaveState(Syscall):
+    """Record ``state`` as this process's K state for snapshots of its VHM (recorded as
+    STATE_SAVE). ``state`` must be trace-encodable K data: never a Q or Φ handle. Returns None.
+
+    A process restarted from a snapshot (:meth:`~xdv.core.Kernel.restart_vhm`) starts over
+    with the state it last saved before the snapshot, which :class:`LoadState` returns."""
+
+    state: Any
+
+
+@dataclass(slots=True)
+class LoadState(Syscall):
+    """Return this process's saved K state: the state it was restarted with, or its own last
+    :class:`SaveState`, or None."""

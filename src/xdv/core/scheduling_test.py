@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -292,18 +291,46 @@ def test_fair_share_divides_slices_by_vhm_weight() -> None:
     processes = []
     for pid in range(1, 13):
         process = _process(pid)
-        process.info = SimpleNamespace(vhm=(pid - 1) % 3 + 1)
+        process.vhm = (pid - 1) % 3 + 1
         processes.append(process)
         queue.push(process, 1)
     served = {1: 0, 2: 0, 3: 0}
     for step in range(600):
         clock.now = step
         process = queue.pop_item()[-1]
-        served[process.info.vhm] += 1
+        served[process.vhm] += 1
         process.ready_at = step + 1
         queue.push(process, step + 1)
     assert served[2] / served[1] == pytest.approx(2, rel=0.05)
     assert served[3] / served[1] == pytest.approx(3, rel=0.05)
+
+
+@pytest.mark.spec("XDV-082-9.2")
+def test_fair_share_across_real_vhms_follows_their_weights() -> None:
+    """In a run, backlogged VHMs of weights 1, 2 and 4 get K steps in proportion 1:2:4."""
+    steps: dict[int, int] = {}
+
+    def busy(vhm: int) -> Any:
+        for _ in range(2000):
+            yield Now()
+            steps[vhm] = steps.get(vhm, 0) + 1
+
+    kernel = Kernel(quantum=4, policy="fair-share")
+    for weight in (1, 2, 4):
+        vhm = kernel.create_vhm(f"w{weight}", weight=weight)
+        for _ in range(2):
+            kernel.spawn(busy, weight, vhm=vhm)
+    seen: list[dict[int, int]] = []
+
+    def sampler() -> Any:
+        yield Sleep(1400)  # all three are still backlogged then
+        seen.append(dict(steps))
+
+    kernel.spawn(sampler, priority=5)
+    assert kernel.run().ok
+    sample = seen[0]
+    assert sample[2] / sample[1] == pytest.approx(2, rel=0.1)
+    assert sample[4] / sample[1] == pytest.approx(4, rel=0.1)
 
 
 def test_fair_share_charges_other_domains() -> None:

@@ -118,6 +118,7 @@ class _ReplayPlan:
     domains: list[DomainManager]
     faults: FaultPlan
     audit: AuditConfig | None
+    vhms: list[Any] | None = None
 
     @classmethod
     def from_run_start(cls, start: dict[str, Any]) -> _ReplayPlan:
@@ -165,7 +166,17 @@ class _ReplayPlan:
             domains=recorded_managers(start.get("domains") or {}),
             faults=FaultPlan.from_record(start.get("faults")),
             audit=_audit_config(start.get("audit")),
+            vhms=_recorded_vhms(workload.get("vhms")),
         )
+
+
+def _recorded_vhms(record: Any) -> list[Any] | None:
+    """The VHMs the workload declared (rebuilt before its setup runs), or None."""
+    if record is None:
+        return None
+    if not isinstance(record, list):
+        raise TypeError(f"the VHM declaration is {safe_repr(record)}, not a list")
+    return record
 
 
 def _audit_config(record: Any) -> AuditConfig | None:
@@ -281,6 +292,7 @@ def replay(
             vhm=plan.vhm,
             node=plan.node,
             audit=plan.audit,
+            vhms=plan.vhms,
         )
     except EntryMismatch as diverged:
         _raise_if_damaged(data, diverged.index, check_failed=diverged.check_failed)

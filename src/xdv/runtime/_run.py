@@ -34,7 +34,7 @@ from xdv.runtime._faults import format_traceback
 from xdv.runtime._kernel import build_policy, make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
-from xdv.runtime._workload import Workload, load_workload
+from xdv.runtime._workload import VhmDeclaration, Workload, declared_vhms, load_workload
 from xdv.security import AttestationVerifier, SignedHeadLog, audit_path_for
 from xdv.trace import Domain, FsyncPolicy, TraceWriter, jsonable
 
@@ -147,6 +147,20 @@ class RunOutcome:
         }
 
 
+def create_vhms(kernel: Kernel, declared: VhmDeclaration | None) -> list[int]:
+    """Create a workload's declared VHMs in order (each recorded as VHM_CREATE); return ids."""
+    created: dict[str, int] = {}
+    for item in declared or ():
+        parent = item.get("parent")
+        created[item["name"]] = kernel.create_vhm(
+            item["name"],
+            quotas=item.get("quotas"),
+            weight=item.get("weight", 1),
+            parent=None if parent is None else created[parent],
+        )
+    return list(created.values())
+
+
 def _attach_witnesses(
     managers: list[DomainManager],
     node: NodeKey,
@@ -210,6 +224,7 @@ def run(
     faults: dict[int, str] = {}
     caught: list[str] = []
     try:
+        create_vhms(kernel, workload.vhms)
         workload.function(kernel)
     except InvariantViolation:
         raise
@@ -255,6 +270,7 @@ def run_workload(
     audit: AuditConfig | None = None,
     params: Mapping[str, Any] | None = None,
     policy: str | SchedulerPolicy | None = None,
+    vhms: Any = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
     bare run, without the node's key, witness files or signal handling (see :func:`run`).
@@ -265,6 +281,8 @@ def run_workload(
     replay that loads the workload from another location keeps the original). ``params``
     makes a target string a parameterized workload (see :func:`load_workload`). ``policy``
     is the scheduler policy (a spec string or a policy object; default round-robin).
+    ``vhms`` replaces the workload's declared VHMs (a replay passes the declaration its trace
+    recorded).
     """
     if isinstance(workload, Workload):
         if params is not None:
@@ -277,6 +295,9 @@ def run_workload(
     record = loaded.to_record()
     if recorded_target is not None:
         record["target"] = recorded_target
+    declared = loaded.vhms if vhms is None else declared_vhms(vhms, loaded.target)
+    if declared:
+        record["vhms"] = [dict(item) for item in declared]
     kernel = make_kernel(
         seed,
         trace=trace,
@@ -294,6 +315,7 @@ def run_workload(
         audit=audit,
     )
     try:
+        create_vhms(kernel, declared)
         loaded.function(kernel)
     except InvariantViolation:
         raise

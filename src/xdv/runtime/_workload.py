@@ -17,6 +17,18 @@ and is loaded with ``params={...}`` (a map of trace-encodable values). The param
 recorded beside the target, the digest then covers them as well as the source, and a replay
 passes the recorded parameters back, so a run whose inputs are values rather than files (such as
 ``xdv qrun``'s circuit) is rebuilt exactly.
+
+A Python workload may declare virtual hybrid machines as data, in a module-level ``XDV_VHMS``
+list; the runtime creates them, in order, before calling the workload function, and records
+the declaration beside the target so a replay rebuilds them::
+
+    XDV_VHMS = [
+        {"name": "tenant-a", "weight": 2, "quotas": {"processes": 8, "qubits": 5}},
+        {"name": "batch", "parent": "tenant-a", "quotas": {"steps": 10_000}},
+    ]
+
+    def main(kernel):
+        kernel.spawn(job, vhm=kernel.vhms.find("batch"))
 """
 
 from __future__ import annotations
@@ -33,11 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xdv.errors import ErrorCode, TraceError, WorkloadError
+from xdv.errors import ErrorCode, TraceError, WorkloadError, safe_repr
 from xdv.trace import canonical_metadata, canonicalize, jsonable
 
 __all__ = [
     "DomainDeclaration",
+    "VhmDeclaration",
     "Workload",
     "load_dpl_program",
     "load_dpl_workload",
@@ -48,6 +61,11 @@ __all__ = [
 WorkloadFunction = Callable[[Any], Any]
 DomainDeclaration = Mapping[str, Mapping[str, Any]]
 """Managers a workload asks for: domain label → manager description (``{"manager": "q"}``)."""
+VhmDeclaration = tuple[Mapping[str, Any], ...]
+"""VHMs a workload asks for, in creation order: ``{"name", "weight"?, "quotas"?, "parent"?}``
+(``parent`` names an earlier VHM of the list; absent: the root VHM)."""
+_VHM_KEYS = frozenset({"name", "weight", "quotas", "parent"})
+_VHMS_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -67,11 +85,14 @@ class Workload:
     params: Mapping[str, Any] | None = None
     domains: DomainDeclaration | None = None
     language: str = "python"
+    vhms: VhmDeclaration | None = None
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"target": self.target, "entry": self.entry, "digest": self.digest}
         if self.params is not None:
             record["params"] = dict(self.params)
+        if self.vhms:
+            record["vhms"] = [dict(item) for item in self.vhms]
         return record
 
     def output(self, value: Any) -> tuple[bool, Any]:
@@ -241,6 +262,7 @@ def load_workload(
         digest=digest,
         params=checked,
         domains=_declared_domains(module, target),
+        vhms=declared_vhms(getattr(module, "XDV_VHMS", None), target),
     )
 
 
@@ -263,6 +285,43 @@ def _declared_domains(module: Any, target: str) -> DomainDeclaration | None:
                 where=target,
             )
     return {label: dict(description) for label, description in declared.items()}
+
+
+def declared_vhms(declared: Any, where: str) -> VhmDeclaration | None:
+    """A VHM declaration (a module's ``XDV_VHMS``, or the one a trace recorded), checked for
+    shape and made canonical; the kernel checks the values when it creates the VHMs."""
+    if declared is None:
+        return None
+
+    def refuse(why: str) -> WorkloadError:
+        return WorkloadError(
+            f"XDV_VHMS {why}; expected a list such as "
+            '[{"name": "a", "weight": 2, "quotas": {"processes": 4}}]',
+            code=ErrorCode.VHM_INVALID,
+            where=where,
+        )
+
+    if not isinstance(declared, list | tuple) or len(declared) > _VHMS_MAX:
+        raise refuse(f"must be a list of at most {_VHMS_MAX} VHM descriptions")
+    names: set[str] = set()
+    checked: list[Mapping[str, Any]] = []
+    for item in declared:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise refuse(f"has {safe_repr(item)}, which is not a map with a text name")
+        unknown = sorted(str(key) for key in item if key not in _VHM_KEYS)
+        if unknown:
+            raise refuse(f"entry {item['name']!r} has unknown keys {unknown}")
+        parent = item.get("parent")
+        if parent is not None and parent not in names:
+            raise refuse(f"entry {item['name']!r} names parent {safe_repr(parent)} before it")
+        if item.get("quotas") is not None and not isinstance(item["quotas"], Mapping):
+            raise refuse(f"entry {item['name']!r} has quotas that are not a map")
+        names.add(item["name"])
+        try:
+            checked.append(canonicalize(dict(item), "XDV_VHMS"))
+        except TraceError as error:
+            raise refuse(f"cannot enter a trace: {error.message}") from None
+    return tuple(checked)
 
 
 def _digest(source: bytes, params: dict[str, Any] | None) -> str:

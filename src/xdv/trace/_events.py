@@ -101,3 +101,11 @@ class EventType(enum.IntEnum):
     EFFECT = 110
 
     CHECKPOINT = 120
+
+    VHM_CREATE = 130
+    VHM_DESTROY = 131
+    VHM_USAGE = 132
+    VHM_DENY = 133
+    VHM_TERMINATE = 134
+    STATE_SAVE = 135
+    VHM_RESTART = 136

@@ -324,6 +324,13 @@ class PhiDomainManager:
             )
         return float(value)
 
+    def usage(self, request: ResourceRequest) -> dict[str, int | None]:
+        """What a reservation uses against VHM quotas: one envelope and its coherence window's
+        steps (a malformed window counts nothing: the reservation is refused anyway)."""
+        window = request.terms.get("window", self.window)
+        steps = window if type(window) is int and window > 0 else 0
+        return {"envelopes": 1, "window_steps": steps}
+
     def request_resources(self, request: ResourceRequest) -> ResourceGrant:
         where = "Φ.request_resources"
         if request.resource != "envelope":

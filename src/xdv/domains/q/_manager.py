@@ -292,6 +292,13 @@ class QDomainManager:
         self._bound.add(pid)
         return {"providers": sorted(self._providers)}
 
+    def usage(self, request: ResourceRequest) -> dict[str, int | None]:
+        """What a reservation uses against VHM quotas: its qubits, and qubits × duration of
+        qubit·time (no bound without a duration)."""
+        amount = request.amount if type(request.amount) is int and request.amount > 0 else 0
+        duration = request.duration
+        return {"qubits": amount, "qubit_time": None if duration is None else amount * duration}
+
     def request_resources(self, request: ResourceRequest) -> ResourceGrant:
         where = "Q.request_resources"
         if request.resource != "qubits":
@@ -495,7 +502,8 @@ class QDomainManager:
         no arguments. ``execute`` receives the parsed value, never the raw arguments."""
         if operation == "run":
             job = self._run_args(args)
-            return PreparedCall(operation, {**job.circuit.record(), "shots": job.shots}, job)
+            record = {**job.circuit.record(), "shots": job.shots}
+            return PreparedCall(operation, record, job, usage={"shots": job.shots})
         if operation == "refusal":
             kind = self._refusal_kind(args)
             return PreparedCall(operation, {"refused": kind}, kind)

@@ -1,0 +1,144 @@
+"""Three tenants share one hybrid node, each in its own virtual hybrid machine (VHM).
+
+``XDV_VHMS`` declares the VHMs as data: ``xdv run`` creates them before ``main`` runs and
+records them in the trace, so ``xdv replay`` rebuilds them. Each VHM has a weight (its share
+under a fair-share scheduler) and quotas per domain:
+
+* ``research`` runs a Bell-pair job on Q and a constraint problem on Φ;
+* ``students`` is nested in ``research`` (its quotas fit inside research's, and what it uses
+  counts against research's too): its Q jobs hit the qubit and shot quotas, which are typed
+  errors the process can catch;
+* ``batch`` does K work only, under a bound on its live processes (a third worker is refused)
+  and a budget of dispatched steps (a process of a VHM that has spent it would be ended with
+  VHM_QUOTA_EXCEEDED, and nothing outside the VHM would notice).
+
+Run:    xdv run examples/multi_tenant.py --trace tenants.xdvt
+Replay: xdv replay tenants.xdvt
+"""
+
+from xdv import Operation
+from xdv.errors import XdvError
+from xdv.syscalls import Emit, Invoke, Release, Reserve, Self, Sleep, Spawn, Wait
+
+XDV_DOMAINS = {"Q": {"manager": "q"}, "Φ": {"manager": "phi"}}
+
+XDV_VHMS = [
+    {
+        "name": "research",
+        "weight": 3,
+        "quotas": {"processes": 4, "qubits": 5, "shots": 3000, "envelopes": 1, "window_steps": 64},
+    },
+    {
+        "name": "students",
+        "parent": "research",
+        "weight": 1,
+        "quotas": {"processes": 1, "qubits": 2, "shots": 500},
+    },
+    {"name": "batch", "weight": 1, "quotas": {"processes": 3, "steps": 200}},
+]
+
+BELL = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+h q[0];
+cx q[0], q[1];
+c = measure q;
+"""
+
+# Find x, n with n * m == -12, n >= 4 or x, and m >= -3 (the exact provider answers).
+PROBLEM = {
+    "variables": [
+        {"name": "x", "kind": "bool"},
+        {"name": "n", "kind": "int", "lo": 0, "hi": 10},
+        {"name": "m", "kind": "int", "lo": -5, "hi": 5},
+    ],
+    "constraints": [
+        {
+            "op": "or",
+            "args": [
+                {"op": "bool", "var": "x"},
+                {"op": ">=", "lhs": {"var": "n"}, "rhs": {"const": 4}},
+            ],
+        },
+        {
+            "op": "==",
+            "lhs": {"op": "*", "args": [{"var": "n"}, {"var": "m"}]},
+            "rhs": {"const": -12},
+        },
+        {"op": "not", "arg": {"op": "<", "lhs": {"var": "m"}, "rhs": {"const": -3}}},
+    ],
+}
+
+
+def bell_pairs(shots: int, jobs: int):
+    """Reserve two qubits and run the Bell circuit ``jobs`` times; report what happened."""
+    me = yield Self()
+    try:
+        qubits = yield Reserve("Q", "qubits", 2)
+    except XdvError as error:
+        yield Emit(f"{me.name}: reservation refused ({error.code.name})")
+        return 0
+    correlated = 0
+    for job in range(jobs):
+        try:
+            result = yield Invoke(qubits, "run", (BELL, shots))
+        except XdvError as error:
+            yield Emit(f"{me.name}: job {job} refused ({error.code.name})")
+            break
+        counts = result["counts"]
+        correlated += counts.get("00", 0) + counts.get("11", 0)
+        yield Emit(f"{me.name}: job {job} gave {sum(counts.values())} shots, all correlated")
+    yield Release(qubits)
+    return correlated
+
+
+def greedy_student():
+    """Asks for more qubits than its VHM allows, then runs within the quota."""
+    try:
+        yield Reserve("Q", "qubits", 3)
+    except XdvError as error:
+        yield Emit(f"student: 3 qubits refused ({error.code.name})")
+    return (yield from bell_pairs(300, 2))
+
+
+def solver():
+    envelope = yield Reserve("Φ", "envelope", terms={"provider": "exact", "window": 64})
+    result = yield Invoke(envelope, "solve", (PROBLEM,))
+    yield Release(envelope)
+    yield Emit(f"solver: {result['status']} with {result['assignment']}")
+
+
+def count_primes(limit: int):
+    """K work: one step per candidate, so the batch VHM's step quota bounds it."""
+    found = 0
+    for candidate in range(2, limit):
+        if all(candidate % divisor for divisor in range(2, int(candidate**0.5) + 1)):
+            found += 1
+        yield Sleep(0)
+    return found
+
+
+def batch_driver():
+    workers = []
+    for limit in (40, 60, 80):
+        try:
+            workers.append((yield Spawn(count_primes, (limit,), name=f"primes<{limit}")))
+        except XdvError as error:
+            yield Emit(f"batch: no room for a worker up to {limit} ({error.code.name})")
+    for pid in workers:
+        status = yield Wait(pid)
+        yield Emit(f"batch: worker {pid} found {status.value} primes")
+
+
+def main(kernel):
+    research = kernel.vhms.find("research")
+    students = kernel.vhms.find("students")
+    batch = kernel.vhms.find("batch")
+    bell = kernel.spawn(bell_pairs, 1000, 2, name="research-q", domains=("K", "Q"), vhm=research)
+    kernel.grant(bell, Operation.MEASURE, "Q", "K")
+    phi = kernel.spawn(solver, name="research-phi", domains=("K", "Φ"), vhm=research)
+    kernel.grant(phi, Operation.PROJECT, "Φ", "K")
+    student = kernel.spawn(greedy_student, name="student", domains=("K", "Q"), vhm=students)
+    kernel.grant(student, Operation.MEASURE, "Q", "K")
+    kernel.spawn(batch_driver, name="batch", vhm=batch)

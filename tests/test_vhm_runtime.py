@@ -1,0 +1,108 @@
+"""Workloads that declare VHMs as data (``XDV_VHMS``): created before the workload's setup,
+recorded in RUN_START, rebuilt by replay; and the multi-tenant example's isolation and
+accounting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import EXAMPLES
+from xdv.errors import ErrorCode, WorkloadError
+from xdv.runtime import replay, run_workload
+from xdv.trace import EventType, read_trace
+
+WORKLOAD = """
+from xdv.syscalls import Emit, Self, Sleep
+
+XDV_VHMS = [
+    {"name": "gold", "weight": 4, "quotas": {"processes": 2, "steps": 50}},
+    {"name": "tin", "parent": "gold", "quotas": {"steps": 10}},
+]
+
+
+def job(rounds):
+    me = yield Self()
+    for _ in range(rounds):
+        yield Sleep(1)
+    yield Emit(me.vhm)
+
+
+def main(kernel):
+    kernel.spawn(job, 3, vhm=kernel.vhms.find("gold"))
+    kernel.spawn(job, 2, vhm=kernel.vhms.find("tin"))
+"""
+
+
+@pytest.mark.spec("XDV-014-10")
+@pytest.mark.spec("XDV-083-11")
+def test_declared_vhms_are_recorded_and_rebuilt_by_replay(tmp_path: Path) -> None:
+    source = tmp_path / "tenants.py"
+    source.write_text(WORKLOAD)
+    trace = tmp_path / "tenants.xdvt"
+    result = run_workload(str(source), trace=trace)
+    assert result.ok and sorted(value for _, value in result.outputs) == [1, 2]
+    entries = read_trace(trace.read_bytes()).entries
+    recorded = entries[0].metadata["workload"]["vhms"]
+    assert [item["name"] for item in recorded] == ["gold", "tin"]
+    creates = [e for e in entries if e.event_type is EventType.VHM_CREATE]
+    assert [(e.vhm, e.metadata["name"]) for e in creates] == [(1, "gold"), (2, "tin")]
+    assert replay(trace).ok
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        '{"name": "x"}',
+        '[{"name": "x", "parent": "later"}, {"name": "later"}]',
+        '[{"name": "x", "cpus": 1}]',
+        '[{"name": "x", "quotas": [1]}]',
+        '["x"]',
+    ],
+)
+def test_malformed_declarations_are_refused(tmp_path: Path, declaration: str) -> None:
+    source = tmp_path / "bad.py"
+    source.write_text(f"XDV_VHMS = {declaration}\n\ndef main(kernel):\n    pass\n")
+    with pytest.raises(WorkloadError) as error:
+        run_workload(str(source))
+    assert error.value.code is ErrorCode.VHM_INVALID
+
+
+@pytest.mark.spec("XDV-014-5")
+@pytest.mark.spec("XDV-083-8.2")
+def test_the_multi_tenant_example_isolates_and_accounts() -> None:
+    result = run_workload(str(EXAMPLES / "multi_tenant.py"))
+    assert result.ok
+    entries = read_trace(result.trace_bytes).entries
+    vhm_of = {
+        e.process: e.vhm
+        for e in entries
+        if e.event_type is EventType.PROCESS_CREATE and not e.status
+    }
+    assert sorted(set(vhm_of.values())) == [1, 2, 3]
+    for entry in entries:
+        if entry.process in vhm_of:
+            assert entry.vhm == vhm_of[entry.process]
+    usage = {e.vhm: e.metadata for e in entries if e.event_type is EventType.VHM_USAGE}
+    research, students = usage[1]["usage"], usage[2]["usage"]
+    for name, used in students.items():
+        assert research.get(name, 0) >= used  # a nested VHM's use counts against its parent
+    for record in usage.values():
+        for name, bound in record.get("quotas", {}).items():
+            assert record["usage"].get(name, 0) <= bound
+    denied = sorted(e.metadata["quota"] for e in entries if e.event_type is EventType.VHM_DENY)
+    assert denied == ["processes", "qubits", "shots"]
+
+
+def test_the_first_example_of_the_vhm_guide_runs_as_written() -> None:
+    text = (EXAMPLES.parent / "docs" / "vhm.md").read_text(encoding="utf-8")
+    block = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(block, "docs/vhm.md", "exec"), namespace)
+    result = namespace["result"]
+    assert [value for _, value in result.outputs] == [  # type: ignore[attr-defined]
+        "tenant runs in VHM 1",
+        "VHM_QUOTA_EXCEEDED",
+    ]
