@@ -33,7 +33,7 @@ from xdv.core._capability import Capability, Operation
 from xdv.core._clock import LogicalClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable
-from xdv.core._interface import ResourceContract
+from xdv.core._interface import ResourceContract, ResourceRequest
 from xdv.core._policy import SchedulerPolicy, vhm_of
 from xdv.core._process import _Process
 from xdv.core._process_table import ProcessTable
@@ -105,7 +105,7 @@ class AdmissionQueue:
         capabilities: CapabilityCheck,
         policy: SchedulerPolicy,
         patience: int = 256,
-        backfill: int = 8,
+        backfill: int = 16,
     ) -> None:
         self._recorder = recorder
         self._record = recorder.record
@@ -118,6 +118,11 @@ class AdmissionQueue:
         self.patience = patience
         self.backfill = backfill
         self._place = getattr(policy, "place", None)
+        # Policies whose order of waiting requests changes while they wait (fair share) rank
+        # them afresh at every decision; see grant().
+        self._rank = getattr(policy, "rank", None)
+        self._hold = getattr(policy, "hold", None)
+        self._precharged: dict[int, tuple[float, bool]] = {}
         self.queues: dict[Domain, list[tuple[Any, ...]]] = {}
         self._tickets = 0
         self.granted = 0
@@ -193,7 +198,38 @@ class AdmissionQueue:
             self._record(
                 EventType.PLACEMENT, domain, process.pid, contract=contract.id, meta=placement
             )
+        if self._hold is not None and domain is not Domain.K:
+            self._precharge(process, contract, duration, terms)
         return contract
+
+    def _precharge(
+        self,
+        process: _Process,
+        contract: ResourceContract,
+        duration: int | None,
+        terms: Mapping[str, Any] | None,
+    ) -> None:
+        """Charge a fair-share policy for a grant now, so a VHM cannot take more while its use
+        is unaccounted: the domain's own usage figure when it states one (Φ window steps, Q
+        qubit-time of a bounded contract), which is final, else amount x the expected hold,
+        settled at release (released())."""
+        request = ResourceRequest(
+            process.pid,
+            contract.domain,
+            contract.resource,
+            contract.amount,
+            duration,
+            contract.issued_at,
+            dict(terms or {}),
+        )
+        usage = self._domains.usage(request)
+        stated = usage.get("window_steps") or usage.get("qubit_time")
+        if isinstance(stated, int) and stated > 0:
+            estimate, final = float(stated), True
+        else:
+            estimate, final = float(contract.amount * (duration or self._hold or 1)), False
+        self._precharged[contract.id] = (estimate, final)
+        self.policy.charge(vhm_of(process), contract.domain, estimate)
 
     def _live(self, domain: Domain) -> tuple[ResourceContract, ...]:
         return tuple(
@@ -247,7 +283,7 @@ class AdmissionQueue:
             reason=reason,
         )
         process.ready_at = now  # the policy keys a waiting request by when it started waiting
-        key = self.policy.key(process, now)
+        key = self._rank(process) if self._rank is not None else self.policy.key(process, now)
         heapq.heappush(self.queues.setdefault(domain, []), (*key, self._tickets, waiting))
         process.admission = waiting
         meta: dict[str, Any] = {
@@ -266,9 +302,14 @@ class AdmissionQueue:
         """A contract of ``contract.domain`` was released: charge its use to the holder's VHM
         and grant what now fits, in policy order."""
         domain = contract.domain
+        precharged, final = self._precharged.pop(contract.id, (0.0, False))
         if charge:
             held = max(1, self._clock.now - contract.issued_at)
-            self.policy.charge(vhm_of(holder), domain, float(contract.amount * held))
+            used = 0.0 if final else float(contract.amount * held) - precharged
+            if used:
+                self.policy.charge(vhm_of(holder), domain, used)
+        elif precharged:
+            self.policy.charge(vhm_of(holder), domain, -precharged)
         if self._table.shutting_down:
             return
         heap = self.queues.get(domain)
@@ -286,12 +327,27 @@ class AdmissionQueue:
         failures = 0
         granted = 0
         head = True
+        # The smallest amount refused so far, per (resource, terms): a later request for as
+        # much or more under the same terms would be refused too, so it is not tried again.
+        refused: dict[tuple[str, str], int] = {}
         while heap and failures <= self.backfill:
             item = heapq.heappop(heap)
             waiting: _Waiting = item[-1]
             if waiting.state != "waiting":
                 continue
             process = waiting.process
+            if self._rank is not None:
+                fresh = (*self._rank(process), waiting.ticket, waiting)
+                if heap and fresh[:-1] > heap[0][:-1]:
+                    heapq.heappush(heap, fresh)  # its rank grew past another's: decide later
+                    continue
+                item = fresh
+            same = (waiting.resource, repr(sorted((waiting.terms or {}).items())))
+            if self._place is None and waiting.amount >= refused.get(same, waiting.amount + 1):
+                kept.append(item)
+                failures += 1
+                head = False
+                continue
             try:
                 capability = self._capabilities.check(
                     process.pid, Operation.ALLOCATE, Domain.K, domain, waiting.resource
@@ -310,6 +366,7 @@ class AdmissionQueue:
                 if error.code in SHORTAGES:
                     kept.append(item)
                     failures += 1
+                    refused[same] = min(refused.get(same, waiting.amount), waiting.amount)
                     if head and now - waiting.since >= self.patience:
                         break  # the head has waited long enough: nothing overtakes it now
                     head = False

@@ -230,32 +230,38 @@ class EarliestDeadlinePolicy(_Base):
 class FairSharePolicy(_Base):
     """Weighted fair share across VHMs over all three domains.
 
-    Start-time fair queueing on weighted virtual time: each VHM ``v`` has a finish tag ``F_v``
-    and the policy a virtual time ``V`` (the largest start tag handed out so far). A process of
-    ``v`` that becomes ready gets the start tag ``S = max(V, F_v)`` as its key, and ``F_v``
-    advances by ``1 / weight(v)`` (one time slice). Resource use in the other domains advances
-    ``F_v`` too (:meth:`charge`): Q qubit-steps divided by ``q`` (the Q capacity in qubits),
-    Φ window-steps divided by ``phi`` (windows at a time), each in units of one time slice of
-    ``quantum`` steps. So a VHM of weight 2 gets twice the dominant service of a VHM of weight 1
-    when both are backlogged, whatever domain the service is in.
+    Start-time fair queueing on weighted virtual time: each VHM ``v`` has a processor finish tag
+    ``F_v`` and the policy a virtual time ``V`` (the start tag of the work in service). A process
+    of ``v`` that becomes ready gets the start tag ``S = max(V, F_v)``, and ``F_v`` advances by
+    ``1 / weight(v)`` (one time slice). Resource use (:meth:`charge`) accumulates apart, in
+    ``U_v``: Q qubit-steps divided by ``q`` (the Q capacity in qubits), Φ window-steps divided by
+    ``phi`` (windows at a time), K lane-steps, each in time slices of ``quantum`` steps and
+    divided by the weight. The key is ``S + U_v``, so a VHM of weight 2 gets twice the service
+    of a VHM of weight 1 when both are backlogged, whatever domain the service is in.
 
-    Keys are fixed when a process becomes ready, so dispatch and admission cost one heap
-    operation (logarithmic in the number of queued items).
+    Dispatch keys are fixed when a process becomes ready, so dispatch costs one heap operation
+    (logarithmic in the number of queued items). Waiting reservations are ordered by
+    :meth:`rank`, the VHM's current tag, which the admission queue re-reads lazily when it
+    decides (tags only grow, so a stored rank is a lower bound). Q and Φ reservations are
+    charged when granted, with the contract's duration or ``hold`` steps as the estimate, and
+    settled at release against the time actually held.
     """
 
     name = "fair-share"
 
-    def __init__(self, q: int = 27, phi: int = 1, quantum: int = 8) -> None:
+    def __init__(self, q: int = 27, phi: int = 1, quantum: int = 8, hold: int = 64) -> None:
         self.q = q
         self.phi = phi
         self.quantum = quantum
+        self.hold = hold
         self.virtual = 0.0
-        self.finish: dict[int, float] = {}
+        self.finish: dict[int, float] = {}  # processor finish tags, per VHM
+        self.used: dict[int, float] = {}  # weighted Q, Φ and lane use, in time slices
         self.started: dict[int, float] = {}
         self._weight: WeightLookup = lambda vhm: 1
 
     def params(self) -> dict[str, Any]:
-        return {"phi": self.phi, "q": self.q, "quantum": self.quantum}
+        return {"hold": self.hold, "phi": self.phi, "q": self.q, "quantum": self.quantum}
 
     def attach(self, weight: WeightLookup) -> None:
         self._weight = weight
@@ -270,7 +276,7 @@ class FairSharePolicy(_Base):
         start = finish if finish > self.virtual else self.virtual
         self.finish[vhm] = start + 1.0 / self.weight(vhm)
         self.started[process.pid] = start
-        return (start, process.ready_at, process.pid)
+        return (start + self.used.get(vhm, 0.0), process.ready_at, process.pid)
 
     def dispatched(self, process: _Process) -> None:
         # The virtual time is the start tag of the work in service (start-time fair queueing):
@@ -286,10 +292,16 @@ class FairSharePolicy(_Base):
             slices = units / (self.phi * self.quantum)
         else:
             slices = units / self.quantum
-        if slices <= 0:
-            return
-        base = max(self.finish.get(vhm, 0.0), self.virtual)
-        self.finish[vhm] = base + slices / self.weight(vhm)
+        # Resource use is kept apart from the processor's tags: catching up with the virtual
+        # time when a VHM is idle on the processor must not erase what it holds elsewhere.
+        self.used[vhm] = max(0.0, self.used.get(vhm, 0.0) + slices / self.weight(vhm))
+
+    def rank(self, process: _Process) -> tuple[Any, ...]:
+        """What ``process``'s VHM has consumed, weighted (its processor tag plus its resource
+        use): the admission queue orders waiting requests by it, re-reading it when it
+        decides (it only grows while they wait)."""
+        vhm = vhm_of(process)
+        return (self.finish.get(vhm, 0.0) + self.used.get(vhm, 0.0),)
 
     def starvation_bound(self, processes: int, quantum: int, priority_span: int) -> int | None:
         return None  # bounded in virtual time (weights), not in a fixed number of steps
@@ -373,11 +385,12 @@ def _edf(params: Mapping[str, str]) -> SchedulerPolicy:
 
 
 def _fair_share(params: Mapping[str, str]) -> SchedulerPolicy:
-    _no_params("fair-share", params, ("q", "phi", "quantum"))
+    _no_params("fair-share", params, ("q", "phi", "quantum", "hold"))
     return FairSharePolicy(
         q=_int_param("fair-share", params, "q", 27, 1),
         phi=_int_param("fair-share", params, "phi", 1, 1),
         quantum=_int_param("fair-share", params, "quantum", 8, 1),
+        hold=_int_param("fair-share", params, "hold", 64, 1),
     )
 
 

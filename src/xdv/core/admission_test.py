@@ -254,3 +254,25 @@ def test_invariants_hold_while_requests_wait() -> None:
     kernel.spawn(monitor)
     assert kernel.run().ok
     assert any(snapshot for snapshot in found) is False
+
+
+@pytest.mark.spec("XDV-082-9.2")
+def test_fair_share_admits_by_vhm_weight() -> None:
+    """Two VHMs of weights 1 and 3 keep asking for one lane: grants follow the weights."""
+    kernel = Kernel(domains=[KDomainManager(lanes=1)], policy="fair-share")
+    grants: list[int] = []
+
+    def looper(vhm: int) -> Any:
+        for _ in range(30):
+            contract = yield Reserve("K", "lane", 1, wait=True)
+            grants.append(vhm)
+            yield Sleep(4)
+            yield Release(contract)
+
+    for weight in (1, 3):
+        vhm = kernel.create_vhm(f"w{weight}", weight=weight)
+        for _ in range(3):
+            kernel.spawn(looper, weight, vhm=vhm)
+    assert kernel.run().ok
+    first = grants[:40]
+    assert first.count(3) / first.count(1) == pytest.approx(3, rel=0.3)

@@ -337,8 +337,8 @@ def test_fair_share_charges_other_domains() -> None:
     policy = FairSharePolicy(q=10, phi=1, quantum=4)
     policy.charge(1, Domain.Q, 10 * 4 * 3.0)  # 10 qubits for 12 steps = 3 slices
     policy.charge(2, Domain.PHI, 4.0)  # one window for 4 steps = 1 slice
-    assert policy.finish[1] == pytest.approx(3.0)
-    assert policy.finish[2] == pytest.approx(1.0)
+    assert policy.used[1] == pytest.approx(3.0)
+    assert policy.used[2] == pytest.approx(1.0)
     busy = _process(1)
     idle = _process(2)
     assert policy.key(idle, 0) < policy.key(busy, 0)
