@@ -295,3 +295,15 @@ def test_cli_policy_option(tmp_path: Path) -> None:
     refused = xdv("run", str(EXAMPLES / "ping_pong.py"), "--policy", "priority:aging=x")
     assert refused.returncode == 64
     assert "aging must be an integer" in refused.stderr
+
+
+def test_the_documented_monitor_example_runs() -> None:
+    """The invariant-checking example of docs/scheduler.md runs as written."""
+    from helpers import ROOT
+
+    text = (ROOT / "docs" / "scheduler.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+    (example,) = [block for block in blocks if "check_scheduler" in block]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "docs/scheduler.md", "exec"), namespace)
+    assert namespace["kernel"].clock.now >= 100
