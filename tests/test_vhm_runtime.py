@@ -70,32 +70,6 @@ def test_malformed_declarations_are_refused(tmp_path: Path, declaration: str) ->
     assert error.value.code is ErrorCode.VHM_INVALID
 
 
-@pytest.mark.spec("XDV-014-5")
-@pytest.mark.spec("XDV-083-8.2")
-def test_the_multi_tenant_example_isolates_and_accounts() -> None:
-    result = run_workload(str(EXAMPLES / "multi_tenant.py"))
-    assert result.ok
-    entries = read_trace(result.trace_bytes).entries
-    vhm_of = {
-        e.process: e.vhm
-        for e in entries
-        if e.event_type is EventType.PROCESS_CREATE and not e.status
-    }
-    assert sorted(set(vhm_of.values())) == [1, 2, 3]
-    for entry in entries:
-        if entry.process in vhm_of:
-            assert entry.vhm == vhm_of[entry.process]
-    usage = {e.vhm: e.metadata for e in entries if e.event_type is EventType.VHM_USAGE}
-    research, students = usage[1]["usage"], usage[2]["usage"]
-    for name, used in students.items():
-        assert research.get(name, 0) >= used  # a nested VHM's use counts against its parent
-    for record in usage.values():
-        for name, bound in record.get("quotas", {}).items():
-            assert record["usage"].get(name, 0) <= bound
-    denied = sorted(e.metadata["quota"] for e in entries if e.event_type is EventType.VHM_DENY)
-    assert denied == ["processes", "qubits", "shots"]
-
-
 def test_the_first_example_of_the_vhm_guide_runs_as_written() -> None:
     text = (EXAMPLES.parent / "docs" / "vhm.md").read_text(encoding="utf-8")
     block = re.findall(r"```python\n(.*?)```", text, re.S)[0]

@@ -720,7 +720,6 @@ class Kernel:
         node = self.node
         active = ProcessState.ACTIVE
         suspended = ProcessState.SUSPENDED
-        steps_left = self._vhms.steps_left
         interruption = _INTERRUPTION
         steps = 0
         now = clock.now
@@ -749,15 +748,6 @@ class Kernel:
                     process.parked = True
                 # Otherwise it ended while queued (its VHM was terminated): nothing to run.
                 continue
-            account = process.account
-            bounded = account and account[0].steps_bounded
-            if bounded and steps_left(account[0]) == 0:
-                self._out_of_steps(process)  # recorded at the current L: no step is taken
-                continue
-            # `now` is the logical time of the last step: only this loop moves the clock, so
-            # the local copy is always equal to clock.now here.
-            if process.ready_at > now + 1:
-                now = process.ready_at - 1  # skip idle logical time
             if steps <= full_slices_until:
                 budget = quantum
                 slice_steps = whole_slice
@@ -768,11 +758,24 @@ class Kernel:
                     break
                 slice_steps = range(budget)
             cut = False
-            if bounded:
-                # Its VHM (or an ancestor) bounds steps: the slice may not overrun the quota.
-                left = steps_left(account[0])
-                if left is not None and left < budget:
+            bounds = process.step_bounds
+            if bounds:
+                # Its VHM (or an ancestor) bounds steps: the slice may not overrun a quota.
+                left = budget
+                for member in bounds:
+                    room = member.steps_limit - member.steps
+                    if room < left:
+                        left = room
+                if left <= 0:
+                    self._out_of_steps(process)  # recorded at the current L: no step taken
+                    continue
+                if left < budget:
                     budget, slice_steps, cut = left, range(left), True
+            # `now` is the logical time of the last step: only this loop moves the clock, so
+            # the local copy is always equal to clock.now here.
+            if process.ready_at > now + 1:
+                now = process.ready_at - 1  # skip idle logical time
+            account = process.account
             first_step = steps
             anchor = process.anchor
             pid = process.pid
@@ -1004,9 +1007,11 @@ class Kernel:
 
     def _out_of_steps(self, process: _Process) -> None:
         """End ``process``, whose VHM has no step left under its quota (or an ancestor's)."""
-        vhm = self._vhms.get(process.vhm)
+        vhm = next(
+            member for member in process.step_bounds if member.steps >= (member.steps_limit or 0)
+        )
         error = XdvError(
-            f"VHM {vhm.id} ({vhm.name}) has used its quota of steps",
+            f"VHM {vhm.id} ({vhm.name}) has used its quota of {vhm.steps_limit} steps",
             code=ErrorCode.VHM_QUOTA_EXCEEDED,
             where=f"process {process.pid}",
         )
@@ -1015,7 +1020,7 @@ class Kernel:
             _O,
             process.pid,
             status=error.code,
-            meta={"quota": "steps", "error": error.message},
+            meta={"vhm": vhm.id, "quota": "steps", "error": error.message},
         )
         self._table.fail(process, error.code, error.message)
 

@@ -71,6 +71,7 @@ class _Process:
         "saved",
         "send_value",
         "state",
+        "step_bounds",
         "streams",
         "throw_error",
         "vhm",
@@ -87,6 +88,7 @@ class _Process:
         # dispatched steps are charged to (empty in the root VHM, which is not accounted).
         self.vhm = info.vhm
         self.account: tuple[Vhm, ...] = ()
+        self.step_bounds: tuple[Vhm, ...] = ()
         self.anchor = anchor
         self.state = ProcessState.CREATED
         self.bindings: set[Domain] = set()

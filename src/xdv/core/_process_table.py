@@ -277,7 +277,9 @@ class ProcessTable:
         info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
         process = _Process(info, None)
         process.deadline = deadline
-        process.account = vhms.get(vhm_id).chain
+        vhm_record = vhms.get(vhm_id)
+        process.account = vhm_record.chain
+        process.step_bounds = vhm_record.step_bounds
         process.origin = (anchor_function, tuple(args))
         process.saved = saved
         self.processes[pid] = process

@@ -152,8 +152,8 @@ class Vhm:
         "name",
         "parent",
         "quotas",
+        "step_bounds",
         "steps",
-        "steps_bounded",
         "steps_limit",
         "weight",
     )
@@ -178,8 +178,8 @@ class Vhm:
         # This VHM and its accounted ancestors (the root is never accounted: it has no quotas
         # and its totals are the run's), the ones every charge goes to.
         self.chain: tuple[Vhm, ...] = () if parent is None else (self, *parent.chain)
-        # Whether a VHM of the chain bounds steps (the kernel loop checks only then).
-        self.steps_bounded = any(member.steps_limit is not None for member in self.chain)
+        # The VHMs of the chain that bound steps (the kernel loop checks these per slice).
+        self.step_bounds = tuple(member for member in self.chain if member.steps_limit is not None)
 
     @property
     def usage(self) -> Mapping[str, int]:
@@ -197,7 +197,7 @@ class Vhm:
         return tuple(sorted(self._pids))
 
     def to_record(self) -> dict[str, Any]:
-        """The VHM's configuration (recorded in VHM_CREATE, and in RUN_START for replay)."""
+        """The VHM's configuration, as VHM_CREATE records it."""
         record: dict[str, Any] = {"id": self.id, "name": self.name, "weight": self.weight}
         if self.parent is not None:
             record["parent"] = self.parent

@@ -273,7 +273,7 @@ def test_steps_quota_ends_the_process_that_has_no_step_left() -> None:
     assert vhms.get(outer).usage["steps"] == 10
     assert vhms.get(right).usage["steps"] == 3 and vhms.get(left).usage["steps"] == 7
     denials = of_type(entries(result), EventType.VHM_DENY)
-    assert sorted(entry.process for entry in denials) == [a, b]
+    assert {entry.process: entry.metadata["vhm"] for entry in denials} == {a: outer, b: right}
     usage = {entry.vhm: entry.metadata for entry in of_type(entries(result), EventType.VHM_USAGE)}
     assert usage[outer] == {"usage": {"steps": 10}, "quotas": {"steps": 10}}
 
