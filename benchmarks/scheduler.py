@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'admission grant (kernel path)':34} " + " ".join(f"{f'{n} waiting':>22}" for n in sizes)
     )
-    for spec in ("round-robin", "fair-share"):
+    for spec in ("round-robin",):
         cells = []
         for size in sizes:
             values = [admission_cost(spec, size) for _ in range(args.repeat)]
