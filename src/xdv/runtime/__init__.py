@@ -10,7 +10,7 @@ which generates, runs, checks and shrinks random workloads in the real kernel.
 
 from xdv.runtime._domains import declared_managers, recorded_managers
 from xdv.runtime._jobs import JobFailed, phi_job, phi_report, q_job, q_report
-from xdv.runtime._kernel import make_kernel
+from xdv.runtime._kernel import build_policy, make_kernel
 from xdv.runtime._node import NodeKey, default_witness_dir, xdv_home
 from xdv.runtime._replay import ReplayMode, ReplayReport, recorded_outcomes, replay
 from xdv.runtime._run import RunOutcome, RunRequest, run, run_workload
@@ -52,6 +52,7 @@ __all__ = [
     "SimReport",
     "Violation",
     "Workload",
+    "build_policy",
     "check_plan",
     "check_state",
     "declared_managers",
