@@ -16,6 +16,7 @@ patched code, so the switchboard never imports upward.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -299,6 +300,20 @@ def _duplicate_outcome() -> list[Patch]:
     return [(Invoker, "record_result", record_result)]
 
 
+def _double_queue() -> list[Patch]:
+    original = ProcessTable.enqueue
+
+    def enqueue(self: ProcessTable, process: Any, ready_at: int) -> None:
+        original(self, process, ready_at)
+        if process.pid % 2 == 0:  # queued a second time
+            if self.queue is None:
+                heapq.heappush(self.ready, (ready_at, -process.priority, process.pid, process))
+            else:
+                self.queue.push(process, ready_at)
+
+    return [(ProcessTable, "enqueue", enqueue)]
+
+
 register_mutant(
     "skip-quota-check", "the K manager grants lanes it does not have", _skip_quota_check
 )
@@ -373,4 +388,9 @@ register_mutant(
     "duplicate-outcome",
     "every other domain outcome is recorded (delivered) twice",
     _duplicate_outcome,
+)
+register_mutant(
+    "double-queue",
+    "a process of even pid is queued twice when it becomes ready",
+    _double_queue,
 )

@@ -26,7 +26,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from xdv.core import FaultPlan, RandomStream
+from xdv.core import FaultPlan, RandomStream, parse_policy
 from xdv.errors import ErrorCode, XdvError
 
 __all__ = ["OPCODES", "check_plan", "generate_plan", "plan_size", "shrink_plan"]
@@ -79,6 +79,13 @@ def _reserve(rng: RandomStream, ctx: _Context) -> list[Any]:
     return ["reserve", domain, _amount(rng, ctx, domain), rng.randbelow(4), 4 + rng.randbelow(60)]
 
 
+def _await(rng: RandomStream, ctx: _Context) -> list[Any]:
+    """A reservation that waits in the admission queue, at most 1 to 30 steps."""
+    domain = ctx.domain(rng)
+    amount = _amount(rng, ctx, domain)
+    return ["await", domain, amount, rng.randbelow(4), 4 + rng.randbelow(60), 1 + rng.randbelow(30)]
+
+
 def _kid_op(name: str) -> OpMaker:
     def make(rng: RandomStream, ctx: _Context) -> list[Any] | None:
         if not ctx.kids:
@@ -123,6 +130,7 @@ OPERATIONS: list[tuple[int, OpMaker]] = [
     (3, lambda rng, ctx: ["emit"]),
     (1, lambda rng, ctx: ["random"]),
     (5, _reserve),
+    (2, _await),
     (3, lambda rng, ctx: ["release", rng.randbelow(4)]),
     (3, lambda rng, ctx: ["invoke", rng.randbelow(4), rng.randbelow(1000)]),
     (2, lambda rng, ctx: ["transition", ctx.domain(rng), rng.randbelow(1000)]),
@@ -226,7 +234,22 @@ def _process(rng: RandomStream, plan: dict[str, Any], depth: int, budget: list[i
         if rng.randbelow(3):
             spawned = next(i for i, op in enumerate(ops) if op == ["spawn", index])
             ops.insert(spawned + 1 + rng.randbelow(len(ops) - spawned), ["wait", index])
-    return {"domains": domains, "priority": rng.randbelow(3), "ops": ops, "kids": kids}
+    spec: Spec = {"domains": domains, "priority": rng.randbelow(3), "ops": ops, "kids": kids}
+    if rng.randbelow(3) == 0:
+        spec["deadline"] = 10 + rng.randbelow(300)  # for earliest-deadline-first
+    return spec
+
+
+# Scheduler policies a plan may run under (specs for xdv.core.parse_policy).
+POLICIES = (
+    "round-robin",
+    "round-robin",
+    "priority",
+    "priority:aging=4",
+    "fair-share",
+    "edf",
+    "priority+fair-share",
+)
 
 
 def _managers(rng: RandomStream) -> dict[str, Any]:
@@ -295,6 +318,7 @@ def generate_plan(seed: int) -> Plan:
     rng = RandomStream(seed, ("sim", "plan"))
     tops = 1 + rng.randbelow(3)
     plan: Plan = {
+        "policy": rng.choice(POLICIES),
         "quantum": 1 + rng.randbelow(6),
         "limits": {
             "processes_max": 4 + rng.randbelow(16),
@@ -340,6 +364,7 @@ OPCODES: dict[str, tuple[Any, ...]] = {
     "emit": (),
     "random": (),
     "reserve": (_DOMAIN, _INT, _INT, _INT),
+    "await": (_DOMAIN, _INT, _INT, _INT, _INT),
     "release": (_INT,),
     "invoke": (_INT, _INT),
     "transition": (_DOMAIN, _INT),
@@ -387,6 +412,8 @@ def _check_process(spec: Any, where: str, depth: int) -> None:
         raise _invalid(f"{where}.domains must list K and optionally Q and Φ")
     if type(spec.get("priority", 0)) is not int:
         raise _invalid(f"{where}.priority must be an integer")
+    if spec.get("deadline") is not None and not _KINDS[_INT](spec["deadline"]):
+        raise _invalid(f"{where}.deadline must be a logical time")
     if type(spec.get("vhm", -1)) is not int:
         raise _invalid(f"{where}.vhm must be an integer (-1: the root VHM)")
     if not isinstance(spec["ops"], list) or not isinstance(spec["kids"], list):
@@ -420,6 +447,13 @@ def check_plan(plan: Any) -> dict[str, Any]:
     managers = plan["managers"]
     if not isinstance(managers, dict) or "K" not in managers or not set(managers) <= {*_DOMAINS}:
         raise _invalid("managers must describe the K manager and optionally Q and Φ")
+    policy = plan.get("policy", "round-robin")
+    try:
+        parse_policy(policy) if isinstance(policy, str) else None
+    except XdvError as error:
+        raise _invalid(f"policy is not a scheduler policy: {error.message}") from None
+    if not isinstance(policy, str):
+        raise _invalid("policy must be a scheduler policy spec such as 'fair-share'")
     try:
         FaultPlan.from_record(plan["faults"])
     except XdvError as error:

@@ -29,6 +29,7 @@ from xdv.syscalls import (
     Delegate,
     Emit,
     Invoke,
+    Now,
     Random,
     Receive,
     Release,
@@ -163,6 +164,17 @@ def process(spec: Mapping[str, Any], label: str, env: Env) -> Generator[Any, Any
                 slots[slot] = yield Reserve(
                     domain, _RESOURCE[domain], amount, terms=_terms(domain, amount, window)
                 )
+            elif name == "await":
+                # A reservation that waits in the admission queue, until a deadline.
+                _, domain, amount, slot, window, patience = op
+                now = yield Now()
+                slots[slot] = yield Reserve(
+                    domain,
+                    _RESOURCE[domain],
+                    amount,
+                    terms=_terms(domain, amount, window),
+                    deadline=now + patience,
+                )
             elif name == "release":
                 contract = slots.pop(op[1], None)
                 if contract is not None:
@@ -197,6 +209,7 @@ def process(spec: Mapping[str, Any], label: str, env: Env) -> Generator[Any, Any
                         name=kid_label,
                         priority=kid.get("priority", 0),
                         domains=tuple(kid["domains"]),
+                        deadline=kid.get("deadline"),
                     )
             elif name == "wait":
                 pid = kids.get(op[1])
@@ -336,6 +349,7 @@ def main(kernel: Any, *, plan: Mapping[str, Any]) -> None:
                 priority=spec.get("priority", 0),
                 domains=tuple(spec["domains"]),
                 vhm=None if vhm_index < 0 else vhms[vhm_index],
+                deadline=spec.get("deadline"),
             )
         except XdvError:
             continue  # refused (a full processes quota): the plan goes on without it
