@@ -319,3 +319,22 @@ def test_phirun_exact_on_g1(tmp_path: Path) -> None:
     report = json.loads(completed.stdout)
     assert report["status"] in ("OPTIMAL", "FEASIBLE")
     assert 0 < report["cut"] <= 11624 <= report["cut_bound"]
+
+
+def test_phirun_bad_problem_files_get_typed_errors_and_exit_65(tmp_path: Path) -> None:
+    """Deeply nested bqm-json and a FIFO: each is a typed error with exit 65, never a
+    RecursionError traceback or a blocked read (the other bad inputs, huge numbers and fields of
+    the wrong type, take the same path: src/xdv/domains/phi/problems_test.py)."""
+    import os
+
+    cases = [("deep.json", "bqm-json", "[" * 50_000 + "]" * 50_000, "INPUT_LIMIT_EXCEEDED")]
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    for name, problem_format, content, code in [*cases, ("fifo.txt", "gset", None, None)]:
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content, encoding="ascii")
+        done = xdv("phirun", str(path), "--format", problem_format, "--json", timeout=60)
+        assert done.returncode == 65, (name, done.stdout, done.stderr)
+        assert json.loads(done.stdout)["error"]["code"] == (code or "INPUT_NOT_REGULAR")
+        assert "Traceback" not in done.stderr

@@ -107,3 +107,33 @@ def test_calibrations_details_and_json_list_every_profile() -> None:
             assert (
                 f": {rows[name]['qubits']} qubits, {rows[name]['two_qubit_gate']}, " in lines[name]
             )
+
+
+def test_qrun_bad_input_files_get_typed_errors_and_exit_65(tmp_path: Path) -> None:
+    """Non-UTF-8 text, a literal Qiskit's parser panics on, a huge register, a FIFO: each is a
+    typed input error with exit 65, never a traceback or exit 1 (the mismatch code)."""
+    import os
+
+    cases = {
+        "latin1.qasm": (b"OPENQASM 2.0;\nqreg q[1];\n// \xe9\n", "INPUT_DECODE_FAILED"),
+        "panic.qasm": (b"OPENQASM 2.0;\nqreg q[1000000000000000000000000000000];\n", None),
+        "huge.qasm": (b"OPENQASM 3.0;\nqubit[2000000000] q;\n", "INPUT_LIMIT_EXCEEDED"),
+    }
+    messages = {}
+    for name, (content, code) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        done = xdv("qrun", str(path), "--json", timeout=60)
+        assert done.returncode == 65, (name, done.stdout, done.stderr)
+        error = json.loads(done.stdout)["error"]
+        assert error["code"] == (code or "INPUT_LIMIT_EXCEEDED"), error
+        assert "Traceback" not in done.stderr and "panicked" not in done.stderr
+        messages[name] = error["message"]
+    assert "byte 0xe9 at offset 28" in messages["latin1.qasm"]
+    assert "qasm_literal_bits_max" in messages["panic.qasm"]
+    assert "qasm_qubits_max" in messages["huge.qasm"]
+    fifo = tmp_path / "fifo.qasm"
+    os.mkfifo(fifo)
+    done = xdv("qrun", str(fifo), "--json", timeout=60)
+    assert done.returncode == 65
+    assert json.loads(done.stdout)["error"]["code"] == "INPUT_NOT_REGULAR"

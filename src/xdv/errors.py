@@ -159,6 +159,7 @@ class ErrorCode(enum.IntEnum):
     DPL_ADMISSIBILITY = 1003
     DPL_CONTRACT_VIOLATION = 1004
     DPL_DIR_INVALID = 1005
+    DPL_LIMIT_EXCEEDED = 1006
 
 
 class XdvError(Exception):

@@ -60,9 +60,72 @@ LIMITS: dict[str, Limit] = {
         Limit("document_bytes_max", 16 * _MIB, "bytes", "a JSON document: witness, proof, DIR"),
         Limit("trace_bytes_max", 1 << 40, "bytes", "a trace or audit file"),
         Limit("json_depth_max", 64, "levels", "nesting of any JSON or CBOR value"),
-        # DPL (names start with dpl_).
+        # DPL (names start with dpl_). The nesting bounds keep every recursive pass of the
+        # toolchain (checker, DIR, code generation) far below Python's recursion limit, and the
+        # generated K code below CPython's own limits (200 nested parentheses, 100 indentation
+        # levels, 20 nested loops).
+        Limit("dpl_source_bytes_max", _MIB // 2, "bytes", "a DPL source file (or compiled text)"),
+        Limit("dpl_expression_depth_max", 64, "levels", "nesting of one DPL expression"),
+        Limit("dpl_block_depth_max", 32, "levels", "nesting of DPL blocks, else-if chains, forges"),
+        Limit("dpl_loop_depth_max", 16, "levels", "nesting of DPL while and for loops"),
+        Limit("dpl_type_depth_max", 16, "levels", "nesting of a DPL type or constant list"),
+        Limit("dpl_statements_max", 100_000, "statements", "statements in one DPL file"),
+        Limit("dpl_diagnostics_max", 100, "diagnostics", "diagnostics reported for one DPL file"),
+        Limit("dpl_line_diagnostics_max", 10, "diagnostics", "diagnostics reported for one line"),
+        Limit("dpl_int_bits_max", 4096, "bits", "a DPL integer (literal or computed)"),
+        Limit("dpl_string_chars_max", 1 << 20, "characters", "a DPL string or shown value"),
+        Limit("dpl_qubits_max", 4096, "qubits", "qubits one DPL Q process allocates"),
+        Limit("dpl_value_cells_max", 1_000_000, "cells", "scalars in one DPL array value"),
+        Limit("dpl_constraint_depth_max", 24, "levels", "nesting of one DPL Φ constraint"),
+        Limit("dpl_constraint_nodes_max", 100_000, "nodes", "size of one DPL Φ constraint"),
+        Limit("dpl_effects_max", 100_000, "effects", "effects one DPL run performs"),
+        Limit("dpl_effect_chars_max", 64 * _MIB, "characters", "text of one DPL run's effects"),
+        Limit("dpl_exercises_max", 1000, "exercises", "bind exercises (Q or Φ jobs) of a run"),
         # OpenQASM (names start with qasm_).
+        Limit(
+            "qasm_v3_bytes_max",
+            128 * 1024,
+            "bytes",
+            "OpenQASM 3 text (its reference parser reads about 20 kB a second)",
+        ),
+        Limit("qasm_nesting_max", 64, "levels", "nesting of (), [] and {} in OpenQASM text"),
+        Limit("qasm_qubits_max", 10_000, "qubits", "qubits one circuit declares, all registers"),
+        Limit("qasm_clbits_max", 100_000, "bits", "classical bits one circuit declares"),
+        Limit(
+            "qasm_statements_max",
+            100_000,
+            "statements",
+            "statements of one circuit once loops are unrolled, gate definitions inlined and "
+            "gates broadcast over registers",
+        ),
+        Limit(
+            "qasm_gate_calls_max",
+            4096,
+            "calls",
+            "calls of gates the program defines, counted once inlined (a call inside a "
+            "definition counts each time the definition is used)",
+        ),
+        Limit("qasm_literal_bits_max", 63, "bits", "an integer literal in OpenQASM 2 text"),
+        Limit(
+            "qasm_int_bits_max",
+            1024,
+            "bits",
+            "an integer OpenQASM 3 computes before the run (constants, widths, loop bounds)",
+        ),
         # Φ problems (names start with problem_).
+        Limit("problem_spins_max", 1_000_000, "spins", "nodes of a G-set graph, n of a problem"),
+        Limit(
+            "problem_couplings_max",
+            4_000_000,
+            "entries",
+            "edges of a G-set graph; J, Q or h entries of a bqm-json problem",
+        ),
+        Limit(
+            "problem_number_max",
+            1 << 53,
+            "in magnitude",
+            "a weight, coefficient or offset of a problem (finite numbers only)",
+        ),
         # Traces, audit files, proofs and witnesses (names start with trace_, cbor_, proof_,
         # witness_).
     )

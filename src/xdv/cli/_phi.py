@@ -75,7 +75,7 @@ def phirun(
     provider (phase: anneal; exact: CP-SAT optimization), classical verification, witness and
     trace. The witness is signed with the node key; with --trace the run is audited and signed
     like any `xdv run`, and `xdv replay` rebuilds it from the trace alone."""
-    if not problem_file.is_file():
+    if not problem_file.exists():
         fail(XdvError(f"no such file: {problem_file}", where="phirun"), EXIT_USAGE, as_json)
     try:
         workload = phi_job(
@@ -114,7 +114,11 @@ def phirun(
     try:
         report = phi_report(outcome, source=problem_file.name, problem_format=problem_format)
     except XdvError as error:
-        static = error.code in (ErrorCode.PHI_ERR_PROBLEM_INVALID, ErrorCode.OPERATION_UNSUPPORTED)
+        static = error.code in (
+            ErrorCode.PHI_ERR_PROBLEM_INVALID,
+            ErrorCode.OPERATION_UNSUPPORTED,
+            ErrorCode.INPUT_LIMIT_EXCEEDED,
+        )
         fail(
             XdvError(f"the Φ job failed: {error.code.name}: {error.message}", code=error.code),
             EXIT_STATIC if static else EXIT_RUNTIME,

@@ -23,6 +23,7 @@ from xdv.cli._common import (
     run_request,
 )
 from xdv.errors import XdvError
+from xdv.inputs import decode_text, read_bounded
 from xdv.runtime import q_job, q_report, run
 
 
@@ -52,8 +53,9 @@ def qrun(
     like any `xdv run`, and `xdv replay` rebuilds it from the trace alone.
     """
     try:
+        text = decode_text(read_bounded(file, "source_bytes_max", what="circuit"), str(file))
         workload = q_job(
-            file.read_text(encoding="utf-8"),
+            text,
             name=str(file),
             shots=shots,
             provider=provider,

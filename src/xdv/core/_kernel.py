@@ -25,8 +25,10 @@ audit checkpoints, output release), the VHM table (``_vhm.py``: virtual hybrid m
 quotas and usage), the process table (``_process_table.py``: processes, their lifecycle, the
 ready queue), the domain table (``_domains.py``: managers, binding, attestation),
 the capability check (``_authorization.py``), the contract book (``_contracts.py``), the invoker
-(``_invoker.py``: prepare, perform and deliver domain operations), the transition protocol
-(``_transition.py``) and the system-call handlers (``_handlers.py``).
+(``_invoker.py``: prepare, perform and deliver domain operations), the fault handler
+(``_fault_handler.py``: detection, containment, escalation and recovery of faults, see
+``docs/faults.md``), the transition protocol (``_transition.py``) and the system-call handlers
+(``_handlers.py``).
 
 Nothing here reads wall time or unseeded randomness. The one wall clock the kernel holds is
 injected (:class:`~xdv.core.WallClock`) and only measures how long a run took, for people; that

@@ -16,7 +16,15 @@ from xdv.core import Operation
 from xdv.dpl._build import build_dir
 from xdv.dpl._checker import CheckedProgram, check
 from xdv.dpl._codegen import compile_k
-from xdv.dpl._diagnostics import CODES, Diagnostic, DplStaticError, Source, Span, render
+from xdv.dpl._diagnostics import (
+    CODES,
+    Diagnostic,
+    Diagnostics,
+    DplStaticError,
+    Source,
+    Span,
+    render,
+)
 from xdv.dpl._dir import (
     DIR_FORMAT,
     DIR_VERSION,
@@ -33,7 +41,7 @@ from xdv.dpl._dir import (
 )
 from xdv.dpl._dir_parse import DirFormatError, parse_dir
 from xdv.dpl._disassemble import disassemble
-from xdv.dpl._init_helpers import read_text
+from xdv.dpl._init_helpers import read_dir_document, read_text
 from xdv.dpl._lower import PhiBuilder, QCircuit, lower_phi, lower_q
 from xdv.dpl._parser import parse
 from xdv.dpl._values import (
@@ -98,6 +106,7 @@ __all__ = [
     "lower_q",
     "parse",
     "parse_dir",
+    "read_dir_document",
     "read_text",
     "render",
     "show",
@@ -134,7 +143,10 @@ def analyze(text: str, name: str = "<input>", profile: str | None = None) -> Com
     if any(d.severity == "error" for d in diagnostics):
         return Compiled(source, diagnostics, None)
     checked = check(program, profile)
-    diagnostics = diagnostics + checked.diagnostics
+    combined = Diagnostics(text)
+    combined.extend(diagnostics)
+    combined.extend(checked.diagnostics)
+    diagnostics = combined.final()
     if not checked.ok:
         return Compiled(source, diagnostics, None)
     return Compiled(source, diagnostics, build_dir(checked))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from xdv.dpl import _ast as ast
-from xdv.dpl._diagnostics import Diagnostic, Span
+from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Span, limit_message
 from xdv.dpl._types import (
     CLAUSES,
     LINEAR_PRIMITIVES,
@@ -25,6 +25,7 @@ from xdv.dpl._types import (
     RESOURCES,
     normalize_type,
 )
+from xdv.inputs import limit
 
 __all__ = [
     "LITERAL_TYPES",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 ANY = "Any"
+_QUBITS_MAX = limit("dpl_qubits_max")
+_TYPE_MAX = limit("dpl_type_depth_max")
+_CELLS_MAX = limit("dpl_value_cells_max")
 _NUMERIC = ("Int", "Float")
 _ARITHMETIC = ("+", "-", "*", "/", "%")
 _COMPARISON = ("<", ">", "<=", ">=")
@@ -154,6 +158,9 @@ class _Checker:
         self.binds: list[dict[str, Any]] = []
         self.bind_index: dict[tuple[str, str], int] = {}
         self.annotations = Annotations()
+        self.linear_shapes: set[str] = set()
+        self.known_cells: dict[str, int] = {}
+        self.by_name: dict[str, list[str]] = {}  # process name -> keys, in every regime
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.diagnostics.append(Diagnostic(code, message, span))
@@ -176,6 +183,7 @@ class _Checker:
                 fields.append((name, self.resolve_type(declared)))
             if self.shapes.get(shape.name) == []:
                 self.shapes[shape.name] = fields
+        self.linear_shapes = self.find_linear_shapes()
         for proc in self.program.procs:
             key = proc_key(proc.regime, proc.name)
             if key in self.procs:
@@ -183,6 +191,7 @@ class _Checker:
                 continue
             returns = self.resolve_type(proc.returns) if proc.returns else "Unit"
             self.procs[key] = ProcInfo(proc, key, returns)
+            self.by_name.setdefault(proc.name, []).append(key)
         for bind in self.program.binds:
             self.check_bind(bind)
         for info in list(self.procs.values()):
@@ -206,14 +215,97 @@ class _Checker:
         self.error("T204", f"unknown type {ref.name!r}", ref.span)
         return ANY
 
-    def is_linear(self, type_name: str, seen: frozenset[str] = frozenset()) -> bool:
-        if type_name in LINEAR_PRIMITIVES:
-            return True
-        if type_name.endswith("]"):
-            return self.is_linear(type_name[: type_name.rindex("[")], seen)
-        if type_name in self.shapes and type_name not in seen:
-            return any(self.is_linear(t, seen | {type_name}) for _, t in self.shapes[type_name])
-        return False
+    def find_linear_shapes(self) -> set[str]:
+        """The shapes that hold a linear value, directly or through other shapes and arrays.
+
+        Computed once, by propagation from the shapes holding a linear primitive to the shapes
+        that hold those (each shape is visited once: no recursion, and no path explosion over
+        shapes that share field types)."""
+        holders: dict[str, list[str]] = {}
+        linear: set[str] = set()
+        pending: list[str] = []
+        for name, fields in self.shapes.items():
+            for _, type_name in fields:
+                base = type_name.split("[", 1)[0]
+                if base in LINEAR_PRIMITIVES:
+                    if name not in linear:
+                        linear.add(name)
+                        pending.append(name)
+                else:
+                    holders.setdefault(base, []).append(name)
+        while pending:
+            for holder in holders.get(pending.pop(), ()):
+                if holder not in linear:
+                    linear.add(holder)
+                    pending.append(holder)
+        return linear
+
+    def value_fits(self, type_name: str, span: Span) -> bool:
+        """Whether values of ``type_name`` (built by an array literal) stay within the bounds:
+        at most ``dpl_type_depth_max`` nested arrays and ``dpl_value_cells_max`` cells. A
+        chain of ``let``s can nest or double an array at each step; past the bounds, comparing
+        or storing such values could take unbounded work (P004 otherwise)."""
+        depth = type_name.count("[")
+        if depth > _TYPE_MAX:
+            self.error(
+                LIMIT_CODE,
+                limit_message("dpl_type_depth_max", f"an array nested {depth} levels deep"),
+                span,
+            )
+            return False
+        cells = self.cells(type_name)
+        if cells > _CELLS_MAX:
+            self.error(
+                LIMIT_CODE,
+                limit_message("dpl_value_cells_max", f"an array of more than {_CELLS_MAX} cells"),
+                span,
+            )
+            return False
+        return True
+
+    def cells(self, type_name: str) -> int:
+        """The scalar cells of a value of ``type_name`` (capped just above the bound)."""
+        base, _, suffix = type_name.partition("[")
+        count = self.shape_cells(base)
+        for size in suffix.replace("]", "").split("["):
+            if size.isdigit():
+                count = min(count * int(size), _CELLS_MAX + 1)
+        return count
+
+    def shape_cells(self, name: str) -> int:
+        """The cells of a value of shape ``name`` (1 for any other type), computed once per
+        shape with an explicit stack; a shape that contains itself counts that field as 1."""
+        known = self.known_cells
+        pending = [name]
+        visiting: set[str] = set()
+        while pending:
+            current = pending[-1]
+            fields = self.shapes.get(current)
+            if current in known or fields is None:
+                known.setdefault(current, 1)
+                pending.pop()
+                continue
+            inner = [t.partition("[")[0] for _, t in fields]
+            missing = [b for b in inner if b in self.shapes and b not in known]
+            if missing and current not in visiting:
+                visiting.add(current)
+                pending.extend(b for b in missing if b not in visiting)
+                continue
+            total = 0
+            for _, type_name in fields:
+                base, _, suffix = type_name.partition("[")
+                count = known.get(base, 1)
+                for size in suffix.replace("]", "").split("["):
+                    if size.isdigit():
+                        count = min(count * int(size), _CELLS_MAX + 1)
+                total = min(total + count, _CELLS_MAX + 1)
+            known[current] = max(total, 1)
+            pending.pop()
+        return known.get(name, 1)
+
+    def is_linear(self, type_name: str) -> bool:
+        base = type_name.split("[", 1)[0]
+        return base in LINEAR_PRIMITIVES or base in self.linear_shapes
 
     # ------------------------------------------------------------------ binds
 
@@ -222,7 +314,7 @@ class _Checker:
         for ref in (bind.source, bind.target):
             key = proc_key(ref.regime, ref.name)
             if key not in self.procs:
-                others = [k for k in self.procs if k.split("::", 1)[1] == ref.name]
+                others = self.by_name.get(ref.name, [])
                 if others:
                     self.error(
                         "R105", f"bind names {key}, but the process is {others[0]}", ref.span
@@ -297,20 +389,25 @@ class _Checker:
                 )
 
     def close_effects(self) -> None:
+        # Effects flow from callee to caller: a worklist over the reversed call graph, so each
+        # process is revisited only when its set grows (at most three times), never a pass over
+        # every process per step of a long call chain.
+        callers: dict[str, list[ProcInfo]] = {}
         for info in self.procs.values():
             info.all_effects = set(info.effects)
-        changed = True
-        while changed:
-            changed = False
-            for info in self.procs.values():
-                for callee, _, _ in info.calls:
-                    target = self.procs.get(callee)
-                    if target and not target.all_effects <= info.all_effects:
-                        info.all_effects |= target.all_effects
-                        changed = True
+            for callee, _, _ in info.calls:
+                callers.setdefault(callee, []).append(info)
+        pending = [info for info in self.procs.values() if info.all_effects]
+        while pending:
+            info = pending.pop()
+            for caller in callers.get(info.key, ()):
+                if not info.all_effects <= caller.all_effects:
+                    caller.all_effects |= info.all_effects
+                    pending.append(caller)
 
     def kernel_profile(self) -> None:
         graph = {key: {c for c, _, _ in info.calls} for key, info in self.procs.items()}
+        recursive = _on_cycles(graph)
         for key, info in self.procs.items():
             if info.has_while is not None:
                 self.error(
@@ -319,20 +416,12 @@ class _Checker:
                     Span(info.has_while.start, info.has_while.start + 5),
                 )
             # A process that can reach itself through calls recurses.
-            stack, seen = list(graph[key]), set()
-            while stack:
-                current = stack.pop()
-                if current == key:
-                    self.error(
-                        "K802",
-                        f"{key} is recursive; the kernel profile forbids recursion",
-                        info.proc.name_span,
-                    )
-                    break
-                if current in seen or current not in graph:
-                    continue
-                seen.add(current)
-                stack.extend(graph[current])
+            if key in recursive:
+                self.error(
+                    "K802",
+                    f"{key} is recursive; the kernel profile forbids recursion",
+                    info.proc.name_span,
+                )
             for callee, span, in_expression in info.calls:
                 target = self.procs.get(callee)
                 if in_expression and target is not None and target.all_effects:
@@ -342,6 +431,52 @@ class _Checker:
                         "call it as a statement",
                         span,
                     )
+
+
+def _on_cycles(graph: dict[str, set[str]]) -> set[str]:
+    """The nodes of ``graph`` that can reach themselves (Tarjan's strongly connected
+    components, iteratively: linear in the graph, and no recursion however long a chain)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[str] = set()
+    for root in graph:
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, successors = work[-1]
+            if successors:
+                child = successors.pop()
+                if child not in graph:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, sorted(graph[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in graph[node]:
+                    found.update(component)
+    return found
 
 
 class _ProcChecker:
@@ -772,7 +907,10 @@ class _ProcChecker:
             element = items[0] if items else ANY
             for type_name, item in zip(items, expr.items, strict=True):
                 self.expect_type(element, type_name, item.span)
-            return Facts(f"{element}[{len(items)}]")
+            result = f"{element}[{len(items)}]"
+            if not self.c.value_fits(result, expr.span):
+                return Facts(ANY)
+            return Facts(result)
         if isinstance(expr, ast.Index):
             type_name = self.expr(expr.target).type
             index_type = self.expr(expr.index).type
@@ -909,7 +1047,7 @@ class _ProcChecker:
         target = self.c.procs.get(key)
         args = [self.expr(arg).type for arg in expr.args]
         if target is None:
-            others = [k for k in self.c.procs if k.split("::", 1)[1] == expr.name]
+            others = self.c.by_name.get(expr.name, [])
             if others and namespace is None:
                 self.error(
                     "R101",
@@ -990,6 +1128,16 @@ class _ProcChecker:
                 self.error("T203", "q::alloc takes one argument (the qubit count)", expr.span)
             if size is not None and size < 1:
                 self.error("T201", "q::alloc needs at least one qubit", expr.span)
+                size = None
+            if size is not None and self.info.qubits + size > _QUBITS_MAX:
+                self.error(
+                    LIMIT_CODE,
+                    limit_message(
+                        "dpl_qubits_max",
+                        f"{self.info.key} allocates more than {_QUBITS_MAX} qubits",
+                    ),
+                    expr.span,
+                )
                 size = None
             if size is not None:
                 self.info.qubits += size
@@ -1087,7 +1235,11 @@ class _ProcChecker:
         if isinstance(expr, ast.Unary) and expr.op == "-":
             negative, expr = True, expr.operand
         if isinstance(expr, ast.Literal) and expr.kind in ("int", "float"):
-            value = float(expr.value)
+            try:
+                value = float(expr.value)
+            except OverflowError:
+                self.error("T201", "a rotation angle must be within a float's range", expr.span)
+                return None
             return -value if negative else value
         self.error("T201", "a rotation angle must be a number literal", expr.span)
         return None

@@ -9,19 +9,31 @@ when any lexical or syntax error is present and ``DPL_CHECK`` otherwise.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import LIMITS, limit
 
 __all__ = [
     "CODES",
+    "LIMIT_CODE",
     "Diagnostic",
+    "Diagnostics",
     "DplStaticError",
     "Source",
     "Span",
+    "limit_message",
     "render",
 ]
+
+# The diagnostic of a breached toolchain limit, and the note that says how many were dropped.
+LIMIT_CODE = "P004"
+DROPPED_CODE = "P005"
+_NEWLINE = re.compile("\n")
+# The most characters of a source line a rendered diagnostic shows.
+_SHOWN_MAX = 120
 
 
 class Span(NamedTuple):
@@ -41,10 +53,7 @@ class Source:
     def __init__(self, text: str, name: str = "<input>") -> None:
         self.text = text
         self.name = name
-        self._line_starts = [0]
-        for index, char in enumerate(text):
-            if char == "\n":
-                self._line_starts.append(index + 1)
+        self._line_starts = _line_starts(text)
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
@@ -70,6 +79,8 @@ CODES: dict[str, str] = {
     "P001": "unexpected token",
     "P002": "effect used inside an expression",
     "P003": "too many errors; parsing stopped",
+    "P004": "input exceeds a limit of this implementation",
+    "P005": "further diagnostics were dropped",
     "U001": "construct not supported by this implementation",
     "R101": "cross-regime call without a bind",
     "R102": "bind exists only in the other direction",
@@ -112,6 +123,16 @@ CODES: dict[str, str] = {
 }
 
 
+def _line_starts(text: str) -> list[int]:
+    return [0, *(match.end() for match in _NEWLINE.finditer(text))]
+
+
+def limit_message(name: str, found: str) -> str:
+    """The message of a breached limit: the limit's name, value and unit, and what was found."""
+    bound = LIMITS[name]
+    return f"{found}: exceeds the limit {bound.name} = {bound.value} {bound.unit}"
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One finding: ``code`` (see :data:`CODES`), ``message``, ``span``, ``severity``."""
@@ -137,19 +158,84 @@ class Diagnostic:
         }
 
 
+class Diagnostics(list[Diagnostic]):
+    """The diagnostics of one file, bounded: at most ``dpl_diagnostics_max`` are kept, and at
+    most ``dpl_line_diagnostics_max`` for any one line; the others are only counted
+    (``dropped``), so a file of garbage costs neither memory nor output. :meth:`final` adds a
+    note saying how many were dropped."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.dropped = 0
+        self._text = text
+        self._starts: list[int] | None = None
+        self._per_line: dict[int, int] = {}
+        self._file_max = limit("dpl_diagnostics_max")
+        self._line_max = limit("dpl_line_diagnostics_max")
+
+    def append(self, diagnostic: Diagnostic) -> None:
+        if len(self) >= self._file_max:
+            self.dropped += 1
+            return
+        if self._starts is None:
+            self._starts = _line_starts(self._text)
+        line = bisect.bisect_right(self._starts, diagnostic.span.start)
+        count = self._per_line.get(line, 0)
+        if count >= self._line_max:
+            self.dropped += 1
+            return
+        self._per_line[line] = count + 1
+        super().append(diagnostic)
+
+    def extend(self, diagnostics: Any) -> None:
+        for diagnostic in diagnostics:
+            self.append(diagnostic)
+
+    def errors(self) -> int:
+        """How many errors were found, kept or dropped (a dropped one may be an error)."""
+        return sum(1 for d in self if d.severity == "error") + self.dropped
+
+    def final(self) -> list[Diagnostic]:
+        """The kept diagnostics, and a note with the number dropped when there were any."""
+        kept = list(self)
+        if self.dropped:
+            end = len(self._text)
+            kept.append(
+                Diagnostic(
+                    DROPPED_CODE,
+                    f"{self.dropped} further diagnostic(s) not shown "
+                    f"(dpl_diagnostics_max = {self._file_max} per file, "
+                    f"dpl_line_diagnostics_max = {self._line_max} per line)",
+                    Span(end, end),
+                    "note",
+                )
+            )
+        return kept
+
+
 def render(diagnostic: Diagnostic, source: Source) -> str:
     """``error[CODE]: message``, the location, the source line and a caret under the span."""
     line, column = source.position(diagnostic.span.start)
     end_line, end_column = source.position(diagnostic.span.end)
     text = source.line_text(line)
     width = max(1, (end_column - column) if end_line == line else len(text) - column + 1)
+    offset = column - 1
+    if len(text) > _SHOWN_MAX:
+        # A long line is shown as a window around the column, so that output stays small.
+        start = max(0, offset - _SHOWN_MAX // 3)
+        shown = text[start : start + _SHOWN_MAX]
+        prefix = "…" if start > 0 else ""
+        suffix = "…" if start + _SHOWN_MAX < len(text) else ""
+        offset = offset - start + len(prefix)
+        width = max(1, min(width, len(shown) + len(prefix) - offset))
+        text = prefix + shown + suffix
     gutter = " " * len(str(line))
     return (
         f"{diagnostic.severity}[{diagnostic.code}]: {diagnostic.message}\n"
         f"{gutter}--> {source.name}:{line}:{column}\n"
         f"{gutter} |\n"
         f"{line} | {text.expandtabs(1)}\n"
-        f"{gutter} | {' ' * (column - 1)}{'^' * width}"
+        f"{gutter} | {' ' * offset}{'^' * width}"
     )
 
 
@@ -165,8 +251,12 @@ class DplStaticError(XdvError):
         syntax = any(d.code[0] in "LPU" for d in errors)
         first = errors[0] if errors else diagnostics[0]
         line, column = source.position(first.span.start)
+        if any(d.code == LIMIT_CODE for d in errors):
+            code = ErrorCode.DPL_LIMIT_EXCEEDED
+        else:
+            code = ErrorCode.DPL_SYNTAX if syntax else ErrorCode.DPL_CHECK
         super().__init__(
             f"{len(errors)} error(s); first: [{first.code}] {first.message}",
-            code=ErrorCode.DPL_SYNTAX if syntax else ErrorCode.DPL_CHECK,
+            code=code,
             where=f"{source.name}:{line}:{column}",
         )

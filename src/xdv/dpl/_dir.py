@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, NoReturn, TypeAlias, TypeVar
 
 from xdv.dpl._values import DplRuntimeFailure
+from xdv.errors import ErrorCode, XdvError
 
 __all__ = [
     "DIR_FORMAT",
@@ -837,9 +838,18 @@ def canonical_bytes(value: Any) -> bytes:
     as its DIR document."""
     if isinstance(value, DirProgram):
         value = dir_document(value)
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    except (ValueError, TypeError, RecursionError) as error:
+        # A float that is not finite, an integer beyond Python's decimal conversion limit, a
+        # lone surrogate, a value JSON has no form for, or one nested too deeply.
+        raise XdvError(
+            f"value has no canonical JSON form: {type(error).__name__}: {str(error)[:200]}",
+            code=ErrorCode.DPL_DIR_INVALID,
+            where="canonical_bytes",
+        ) from None
 
 
 def dir_document(program: DirProgram) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from xdv.dpl._dir import (
 )
 from xdv.dpl._types import CLAUSES, RESOURCES
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import limit
 
 __all__ = [
     "EXPRESSION_TAGS",
@@ -85,14 +86,16 @@ def parse_dir(document: object) -> DirProgram:
     bound processes, bind numbers, slots), and a ``sha256`` equal to the document's digest.
     Anything else raises :class:`DirFormatError` with the path of the offending value.
     """
+    _check_depth(document)
     root = _object(
         document, "", ("format", "version", "shapes", "processes", "binds", "sha256"), ()
     )
     if root["format"] != DIR_FORMAT:
-        raise _malformed("format", f"is {root['format']!r}, not {DIR_FORMAT!r}")
+        raise _malformed("format", f"is {_shown(root['format'])}, not {DIR_FORMAT!r}")
     if type(root["version"]) is not int or root["version"] != DIR_VERSION:
         raise _malformed(
-            "version", f"is {root['version']!r}; this implementation reads version {DIR_VERSION}"
+            "version",
+            f"is {_shown(root['version'])}; this implementation reads version {DIR_VERSION}",
         )
     shapes = tuple(
         _shape(item, f"shapes[{index}]")
@@ -113,6 +116,36 @@ def parse_dir(document: object) -> DirProgram:
     if program.sha256 != digest:
         raise _malformed("sha256", "does not match the document's digest")
     return program
+
+
+# The deepest document the compiler writes: two JSON levels per expression level (a node and
+# an argument list) and per block (a statement and its body list), and a few for the frame.
+_DEPTH_MAX = 2 * (limit("dpl_expression_depth_max") + limit("dpl_block_depth_max")) + 8
+_MAGNITUDE = 1 << limit("dpl_int_bits_max")
+_QUBITS_MAX = limit("dpl_qubits_max")
+
+
+def _check_depth(document: object) -> None:
+    """Refuse a value nested deeper than any document the compiler writes, before the
+    recursive reader meets it (measured with an explicit stack, not recursion)."""
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > _DEPTH_MAX:
+            raise _malformed("", f"is nested deeper than {_DEPTH_MAX} levels")
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend((item, depth + 1) for item in value)
+
+
+def _shown(value: object) -> str:
+    """A short repr of a value from the document (an integer too large to write, or a long
+    string, is never written out whole)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "a very large integer"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _malformed(path: str, problem: str) -> DirFormatError:
@@ -172,9 +205,10 @@ def _boolean(value: object, path: str) -> bool:
     return value
 
 
-def _count(value: object, path: str) -> int:
-    if type(value) is not int or value < 0:
-        raise _malformed(path, f"must be a non-negative integer, not {value!r}")
+def _count(value: object, path: str, most: int = 1 << 31) -> int:
+    if type(value) is not int or not 0 <= value <= most:
+        shown = repr(value) if type(value) is not int or value.bit_length() < 64 else "larger"
+        raise _malformed(path, f"must be an integer from 0 to {most}, not {shown[:40]}")
     return value
 
 
@@ -188,7 +222,11 @@ def _flag(fields: dict[str, Any], key: str, path: str) -> bool:
 
 
 def _scalar(value: object, path: str) -> Scalar:
-    if isinstance(value, bool | int | str):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -_MAGNITUDE < value < _MAGNITUDE:
+            raise _malformed(path, "is an integer beyond dpl_int_bits_max")
+        return value
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -235,7 +273,7 @@ def _process(value: object, path: str) -> DirProcess:
     name = _string(fields["name"], _join(path, "name"))
     regime = _string(fields["regime"], _join(path, "regime"))
     if regime not in REGIMES:
-        raise _malformed(_join(path, "regime"), f"is {regime!r}, not one of K, Q, Φ")
+        raise _malformed(_join(path, "regime"), f"is {_shown(regime)}, not one of K, Q, Φ")
     if not name.startswith(f"{regime}::") or len(name) == len(regime) + 2:
         raise _malformed(_join(path, "name"), f"must be {regime}::NAME")
     forge = fields["forge"]
@@ -269,7 +307,7 @@ def _process(value: object, path: str) -> DirProcess:
         ),
         effects=effects,
         slots=slots,
-        qubits=_count(fields["qubits"], _join(path, "qubits")),
+        qubits=_count(fields["qubits"], _join(path, "qubits"), _QUBITS_MAX),
         body=_block(fields["body"], _join(path, "body")),
     )
 
@@ -341,7 +379,7 @@ def _statement(value: object, path: str) -> Statement:
         raise _malformed(path, "must be a statement object with a string 's'")
     parser = _STATEMENTS.get(value["s"])
     if parser is None:
-        raise _malformed(_join(path, "s"), f"names no statement: {value['s']!r}")
+        raise _malformed(_join(path, "s"), f"names no statement: {_shown(value['s'])}")
     return parser(value, path)
 
 
@@ -353,11 +391,11 @@ def _expression(value: object, path: str) -> Expression:
         namespace = value.get("ns")
         parser = _STANDARD.get(namespace) if isinstance(namespace, str) else None
         if parser is None:
-            raise _malformed(_join(path, "ns"), f"names no library: {namespace!r}")
+            raise _malformed(_join(path, "ns"), f"names no library: {_shown(namespace)}")
         return parser(value, path)
     found = _EXPRESSIONS.get(tag)
     if found is None:
-        raise _malformed(_join(path, "k"), f"names no expression: {tag!r}")
+        raise _malformed(_join(path, "k"), f"names no expression: {_shown(tag)}")
     return found(value, path)
 
 
@@ -390,7 +428,7 @@ def _variable(value: dict[str, Any], path: str) -> Expression:
         name=_name(fields, path),
         slot=_count(fields["slot"], _join(path, "slot")),
         is_symbolic=_flag(fields, "sym", path),
-        size=_count(fields["size"], _join(path, "size")) if "size" in fields else None,
+        size=_count(fields["size"], _join(path, "size"), _QUBITS_MAX) if "size" in fields else None,
     )
 
 
@@ -441,7 +479,7 @@ def _quantum_operation(value: dict[str, Any], path: str) -> Expression:
         type=_type(fields, path),
         function=_name(fields, path, "fn"),
         args=_expressions(fields["args"], _join(path, "args")),
-        size=None if size is None else _count(size, _join(path, "size")),
+        size=None if size is None else _count(size, _join(path, "size"), _QUBITS_MAX),
     )
 
 
@@ -530,7 +568,9 @@ def _effect(value: dict[str, Any], path: str) -> Statement:
     fields = _object(value, path, ("s", "effect", "e"), ())
     kind = _name(fields, path, "effect")
     if kind not in EFFECT_KINDS:
-        raise _malformed(_join(path, "effect"), f"is {kind!r}, not one of emit, observe, seal")
+        raise _malformed(
+            _join(path, "effect"), f"is {_shown(kind)}, not one of emit, observe, seal"
+        )
     return Effect(kind=kind, value=_expression(fields["e"], _join(path, "e")))
 
 
@@ -647,7 +687,7 @@ def _check_references(program: DirProgram) -> None:
     for index, bind in enumerate(program.binds):
         for end, name in (("source", bind.source), ("target", bind.target)):
             if name not in names:
-                raise _malformed(f"binds[{index}].{end}", f"names no process: {name!r}")
+                raise _malformed(f"binds[{index}].{end}", f"names no process: {_shown(name)}")
     for index, process in enumerate(program.processes):
         checker = _References(program, names, process, f"processes[{index}]")
         checker.walk_statements(process.body)
@@ -677,7 +717,7 @@ class _References(DirWalker):
     def visit_call(self, node: Call) -> None:
         target = self.names.get(node.process)
         if target is None or target.regime != "K":
-            raise _malformed(self.path, f"calls {node.process!r}, which is not a K process")
+            raise _malformed(self.path, f"calls {_shown(node.process)}, which is not a K process")
         super().visit_call(node)
 
     def visit_cross_call(self, node: CrossCall) -> None:

@@ -1,19 +1,33 @@
-"""Reading DPL source files (shared by the loader and the CLI)."""
+"""Reading DPL source files and DIR documents (shared by the loader and the CLI)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from xdv.errors import WorkloadError
+from xdv.inputs import decode_text, load_json, read_bounded
 
-__all__ = ["read_text"]
+__all__ = ["read_dir_document", "read_text"]
 
 
 def read_text(path: Path) -> str:
-    """A ``.ds`` file's text (UTF-8); a missing or undecodable file is a WorkloadError."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise WorkloadError(f"DPL source not found: {path}", where=str(path)) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise WorkloadError(f"cannot read {path}: {error}", where=str(path)) from None
+    """A ``.ds`` file's text (UTF-8).
+
+    Read through :mod:`xdv.inputs`: only a regular file, at most ``dpl_source_bytes_max`` bytes,
+    decoded strictly. A missing file is a WorkloadError; any other refusal keeps its own code
+    (INPUT_NOT_REGULAR, INPUT_LIMIT_EXCEEDED, INPUT_DECODE_FAILED with the byte offset).
+    """
+    if not path.exists() and not path.is_symlink():
+        raise WorkloadError(f"DPL source not found: {path}", where=str(path))
+    data = read_bounded(path, "dpl_source_bytes_max", what="DPL source")
+    return decode_text(data, f"DPL source {path}")
+
+
+def read_dir_document(path: Path) -> Any:
+    """The JSON value of a DIR document file: a regular file of at most ``document_bytes_max``
+    bytes, strict UTF-8, nesting at most ``json_depth_max`` (so a DIR document read from
+    outside is shallower than the deepest program the compiler accepts), parsed by
+    :func:`xdv.inputs.load_json`. The value still has to pass :func:`~xdv.dpl.parse_dir`."""
+    data = read_bounded(path, "document_bytes_max", what="DIR document")
+    return load_json(data, f"DIR document {path}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from xdv.dpl._diagnostics import Diagnostic, Span
+from xdv.dpl._diagnostics import Diagnostic, Diagnostics, Span
 
 __all__ = ["KEYWORDS", "RESERVED_V02", "Token", "tokenize"]
 
@@ -130,10 +130,11 @@ _TOKEN = re.compile(
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 
-def tokenize(text: str) -> tuple[list[Token], list[Diagnostic]]:
-    """Split ``text`` into tokens (ending with ``eof``) and the lexical diagnostics found."""
+def tokenize(text: str) -> tuple[list[Token], Diagnostics]:
+    """Split ``text`` into tokens (ending with ``eof``) and the lexical diagnostics found (a
+    bounded list: a file of stray characters keeps only the first few)."""
     tokens: list[Token] = []
-    diagnostics: list[Diagnostic] = []
+    diagnostics = Diagnostics(text)
     append = tokens.append
     match_at = _TOKEN.match
     index = 0

@@ -45,6 +45,8 @@ from xdv.dpl._values import (
     index,
     show,
 )
+from xdv.errors import ErrorCode
+from xdv.inputs import LIMITS, limit
 
 __all__ = ["PhiBuilder", "PhiValues", "QCircuit", "Sym", "lower_phi", "lower_q"]
 
@@ -277,13 +279,38 @@ class _Problem(PhiValues[None]):
 
 
 class Sym:
-    """A symbolic Φ value: an integer term, a boolean expression, or a boolean variable."""
+    """A symbolic Φ value: an integer term, a boolean expression, or a boolean variable, with
+    the nesting ``depth`` and node count ``size`` of its canonical form (bounded: a chain of
+    ``let``s can reuse a term twice per step, and its written form would double each time)."""
 
-    __slots__ = ("kind", "node")
+    __slots__ = ("depth", "kind", "node", "size")
 
-    def __init__(self, kind: str, node: dict[str, Any]) -> None:
+    def __init__(self, kind: str, node: dict[str, Any], depth: int = 1, size: int = 1) -> None:
         self.kind = kind  # "term", "expr" or "boolvar"
         self.node = node
+        self.depth = depth
+        self.size = size
+
+
+_DEPTH_MAX = limit("dpl_constraint_depth_max")
+_SIZE_MAX = limit("dpl_constraint_nodes_max")
+
+
+def _measured(kind: str, node: dict[str, Any], levels: int, *parts: Any) -> Sym:
+    """A symbolic value ``levels`` deeper than its deepest part, refused beyond the bounds."""
+    depth = levels + max((part.depth if isinstance(part, Sym) else 1) for part in parts)
+    size = levels + sum((part.size if isinstance(part, Sym) else 1) for part in parts)
+    for name, found, bound in (
+        ("dpl_constraint_depth_max", f"a constraint nested {depth} levels deep", _DEPTH_MAX),
+        ("dpl_constraint_nodes_max", f"a constraint of {size} nodes", _SIZE_MAX),
+    ):
+        if (depth if name.endswith("depth_max") else size) > bound:
+            unit = LIMITS[name].unit
+            raise DplRuntimeFailure(
+                f"{found}: exceeds the limit {name} = {bound} {unit}",
+                code=ErrorCode.DPL_LIMIT_EXCEEDED,
+            )
+    return Sym(kind, node, depth, size)
 
 
 _TRUE = {"op": "==", "lhs": {"const": 1}, "rhs": {"const": 1}}
@@ -336,31 +363,37 @@ class PhiBuilder:
 
     def binary(self, op: str, left: Any, right: Any) -> Sym:
         if op in ("+", "-", "*"):
-            return Sym("term", {"op": op, "args": [self.term(left), self.term(right)]})
+            node = {"op": op, "args": [self.term(left), self.term(right)]}
+            return _measured("term", node, 1, left, right)
         if op in ("==", "!=") and any(
             isinstance(side, Sym) and side.kind == "expr" for side in (left, right)
         ):
             # Equality of two conditions: both hold or neither does.
             a, b = self.expr(left), self.expr(right)
-            same = {
+            same: dict[str, Any] = {
                 "op": "or",
                 "args": [
                     {"op": "and", "args": [a, b]},
                     {"op": "and", "args": [{"op": "not", "arg": a}, {"op": "not", "arg": b}]},
                 ],
             }
-            return Sym("expr", same if op == "==" else {"op": "not", "arg": same})
+            if op == "==":
+                return _measured("expr", same, 3, left, right, left, right)
+            return _measured("expr", {"op": "not", "arg": same}, 4, left, right, left, right)
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            return Sym("expr", {"op": op, "lhs": self.term(left), "rhs": self.term(right)})
+            compared: dict[str, Any] = {"op": op, "lhs": self.term(left), "rhs": self.term(right)}
+            return _measured("expr", compared, 1, left, right)
         if op in ("&&", "||"):
             word = "and" if op == "&&" else "or"
-            return Sym("expr", {"op": word, "args": [self.expr(left), self.expr(right)]})
+            node = {"op": word, "args": [self.expr(left), self.expr(right)]}
+            return _measured("expr", node, 1, left, right)
         raise DplRuntimeFailure(f"'{op}' cannot be expressed as a constraint")
 
     def unary(self, op: str, operand: Any) -> Sym:
         if op == "!":
-            return Sym("expr", {"op": "not", "arg": self.expr(operand)})
-        return Sym("term", {"op": "-", "args": [{"const": 0}, self.term(operand)]})
+            return _measured("expr", {"op": "not", "arg": self.expr(operand)}, 1, operand)
+        node = {"op": "-", "args": [{"const": 0}, self.term(operand)]}
+        return _measured("term", node, 1, operand)
 
 
 def evaluate_constraint(node: dict[str, Any], assignment: dict[str, Any]) -> bool:

@@ -8,17 +8,32 @@ the v0.2 K extensions side by side; see ``docs/dpl.md`` for the grammar actually
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from xdv.dpl import _ast as ast
-from xdv.dpl._diagnostics import Diagnostic, Span
+from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Diagnostics, Span, limit_message
 from xdv.dpl._lexer import RESERVED_V02, Token, tokenize
+from xdv.inputs import limit
 
 __all__ = ["parse"]
 
 _REGIMES = ("K", "Q", "Φ")
 _ERRORS_MAX = 50
-_DEPTH_MAX = 200  # nesting bound: deeper input is reported, never a Python RecursionError
+# Nesting bounds (docs/errors.md section 7), checked here, before any deeper pass runs: every
+# later pass recurses over the tree, so bounding its height here bounds them all, and keeps the
+# generated K code within CPython's parser limits. The expression bound applies both to the
+# parser's own recursion (parentheses, unary operators, sub-expressions) and to the height of
+# the tree it builds (a chain `a + b + c` is one level deeper per operator).
+_EXPRESSION_MAX = limit("dpl_expression_depth_max")
+_BLOCK_MAX = limit("dpl_block_depth_max")
+_LOOP_MAX = limit("dpl_loop_depth_max")
+_TYPE_MAX = limit("dpl_type_depth_max")
+_STATEMENTS_MAX = limit("dpl_statements_max")
+_INT_BITS_MAX = limit("dpl_int_bits_max")
+# Decimal digits beyond which a literal surely exceeds the integer bound (checked before the
+# text is converted, so a huge literal is never converted at all).
+_INT_DIGITS_MAX = _INT_BITS_MAX * 30103 // 100000 + 2
 _BINARY: dict[str, int] = {
     "||": 1,
     "&&": 2,
@@ -59,11 +74,15 @@ class _Stop(Exception):
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, tokens: list[Token], diagnostics: Diagnostics) -> None:
         self.tokens = tokens
         self.position = 0
         self.diagnostics = diagnostics
-        self.depth = 0
+        self.depth = 0  # expression recursion
+        self.blocks = 0  # nested blocks, else-if links and forges
+        self.loops = 0
+        self.statements = 0
+        self.stopped = False
 
     # ------------------------------------------------------------------ helpers
 
@@ -90,13 +109,24 @@ class _Parser:
         return None
 
     def error(self, code: str, message: str, span: Span) -> None:
-        errors = sum(1 for d in self.diagnostics if d.severity == "error")
-        if errors == _ERRORS_MAX:
-            self.diagnostics.append(Diagnostic("P003", "too many errors; parsing stopped", span))
-        if errors >= _ERRORS_MAX:
-            self.position = len(self.tokens) - 1
-            raise _Stop
+        if self.diagnostics.errors() >= _ERRORS_MAX:
+            if not self.stopped:
+                self.diagnostics.append(
+                    Diagnostic("P003", "too many errors; parsing stopped", span)
+                )
+            self.halt()
         self.diagnostics.append(Diagnostic(code, message, span))
+
+    def halt(self) -> _Stop:
+        """Stop parsing altogether: skip to the end of the input."""
+        self.stopped = True
+        self.position = len(self.tokens) - 1
+        raise _Stop
+
+    def beyond(self, name: str, found: str, span: Span) -> _Stop:
+        """Record the breach of limit ``name`` (a P004 diagnostic) and abandon the construct."""
+        self.error(LIMIT_CODE, limit_message(name, found), span)
+        return _Stop()
 
     def fail(self, expected: str) -> _Stop:
         token = self.token
@@ -190,9 +220,55 @@ class _Parser:
 
     def nest(self) -> None:
         self.depth += 1
-        if self.depth > _DEPTH_MAX:
-            self.error("P001", f"nesting deeper than {_DEPTH_MAX} levels", self.token.span)
+        if self.depth > _EXPRESSION_MAX:
+            self.depth -= 1
+            raise self.beyond(
+                "dpl_expression_depth_max",
+                f"expression nested more than {_EXPRESSION_MAX} levels deep",
+                self.token.span,
+            )
+
+    def taller(self, height: int, span: Span) -> int:
+        """The height of a node over children at most ``height`` tall, refused beyond the
+        expression bound (a long operator chain is as deep as it is long)."""
+        height += 1
+        if height > _EXPRESSION_MAX:
+            raise self.beyond(
+                "dpl_expression_depth_max",
+                f"expression nested more than {_EXPRESSION_MAX} levels deep",
+                span,
+            )
+        return height
+
+    def enter_block(self, span: Span) -> None:
+        self.blocks += 1
+        if self.blocks > _BLOCK_MAX:
+            self.blocks -= 1
+            raise self.beyond(
+                "dpl_block_depth_max", f"blocks nested more than {_BLOCK_MAX} levels deep", span
+            )
+
+    def integer(self, token: Token) -> int:
+        """The value of an integer literal, refused beyond ``dpl_int_bits_max``."""
+        text = token.text
+        value = int(text) if len(text) <= _INT_DIGITS_MAX else None
+        if value is None or value.bit_length() > _INT_BITS_MAX:
+            raise self.beyond(
+                "dpl_int_bits_max", f"an integer literal of {len(text)} digits", token.span
+            )
+        return value
+
+    def floating(self, token: Token) -> float:
+        """The value of a float literal; one beyond the range of a binary64 float is L006."""
+        value = float(token.text)
+        if not math.isfinite(value):
+            self.error(
+                "L006",
+                f"malformed number: {token.text[:20]}… is beyond the range of a float",
+                token.span,
+            )
             raise _Stop
+        return value
 
     # ------------------------------------------------------------------ declarations
 
@@ -203,6 +279,8 @@ class _Parser:
             try:
                 self.item(program, None)
             except _Stop:
+                if self.stopped:
+                    break
                 if self.position == start:
                     self.advance()
                 self.sync_item()
@@ -217,14 +295,20 @@ class _Parser:
             name = self.ident("a forge name").text
             program.forges.append(name)
             self.expect("{")
-            while not self.at("}") and self.token.kind != "eof":
-                start = self.position
-                try:
-                    self.item(program, name)
-                except _Stop:
-                    if self.position == start:
-                        self.advance()
-                    self.sync_item()
+            self.enter_block(token.span)
+            try:
+                while not self.at("}") and self.token.kind != "eof":
+                    start = self.position
+                    try:
+                        self.item(program, name)
+                    except _Stop:
+                        if self.stopped:
+                            raise
+                        if self.position == start:
+                            self.advance()
+                        self.sync_item()
+            finally:
+                self.blocks -= 1
             self.expect("}", "'}' closing the forge")
         elif self.at("shape"):
             program.shapes.append(self.shape(forge))
@@ -358,10 +442,10 @@ class _Parser:
             token = self.token
         if token.kind == "int":
             self.advance()
-            return -int(token.text) if negative else int(token.text)
+            return -self.integer(token) if negative else self.integer(token)
         if token.kind == "float":
             self.advance()
-            return -float(token.text) if negative else float(token.text)
+            return -self.floating(token) if negative else self.floating(token)
         if negative:
             raise self.fail("a number after '-'")
         if token.kind == "string":
@@ -375,15 +459,27 @@ class _Parser:
         ):
             self.advance()
             return ("name", token.text)
-        if self.accept("["):
+        if self.at("["):
+            self.nest_type(token.span)
+            self.advance()
             items: list[Any] = []
             while not self.at("]"):
                 items.append(self.constant())
                 if not self.accept(","):
                     break
             self.expect("]")
+            self.depth -= 1
             return items
         raise self.fail("a literal value")
+
+    def nest_type(self, span: Span) -> None:
+        """One level deeper in a type or a constant list (counted with expression recursion)."""
+        self.depth += 1
+        if self.depth > _TYPE_MAX:
+            self.depth -= 1
+            raise self.beyond(
+                "dpl_type_depth_max", f"type or list nested more than {_TYPE_MAX} levels", span
+            )
 
     def bind(self, forge: str | None) -> ast.Bind:
         start = self.advance().span
@@ -427,12 +523,22 @@ class _Parser:
         return ast.Clause(name.text, "==" if op == "=" else op, value, name.span.cover(end), bare)
 
     def type_ref(self) -> ast.TypeRef:
+        # The depth counter is shared with expressions; a type starts from where it is
+        # written, so its own nesting is measured from there.
+        outer, self.depth = self.depth, 0
+        try:
+            return self.nested_type()
+        finally:
+            self.depth = outer
+
+    def nested_type(self) -> ast.TypeRef:
         token = self.token
+        self.nest_type(token.span)
         if token.kind == "keyword" and token.text in _REGIMES and self.peek().text == "[":
             # `K[Int]`: the regime marker of the v0.2 draft wraps the type.
             self.advance()
             self.advance()
-            inner = self.type_ref()
+            inner = self.nested_type()
             end = self.expect("]").span
             result = ast.TypeRef(inner.name, token.span.cover(end), inner.args, inner.size)
         else:
@@ -442,8 +548,9 @@ class _Parser:
                 self.error("U001", "generic types are not supported", self.token.span)
                 raise _Stop
         while self.at("[") and self.peek().kind == "int":
+            self.nest_type(self.token.span)
             self.advance()
-            size = int(self.advance().text)
+            size = self.integer(self.advance())
             end = self.expect("]").span
             result = ast.TypeRef("array", result.span.cover(end), [result], size)
         return result
@@ -452,7 +559,13 @@ class _Parser:
 
     def block(self) -> ast.Block:
         start = self.expect("{", "'{' opening a block").span
-        self.nest()
+        self.enter_block(start)
+        try:
+            return self.block_rest(start)
+        finally:
+            self.blocks -= 1
+
+    def block_rest(self, start: Span) -> ast.Block:
         statements: list[ast.Stmt] = []
         tail: ast.Expr | None = None
         while not self.at("}") and self.token.kind != "eof":
@@ -460,9 +573,19 @@ class _Parser:
                 statements.append(ast.ExprStmt(tail.span, tail))
                 tail = None
             begin = self.position
+            self.statements += 1
+            if self.statements > _STATEMENTS_MAX:
+                self.error(
+                    LIMIT_CODE,
+                    limit_message("dpl_statements_max", f"more than {_STATEMENTS_MAX} statements"),
+                    self.token.span,
+                )
+                self.halt()
             try:
                 statement, needs_semicolon = self.statement()
             except _Stop:
+                if self.stopped:
+                    raise
                 if self.position == begin:
                     self.advance()
                 self.sync_statement()
@@ -479,7 +602,6 @@ class _Parser:
                     self.accept(";")
                 statements.append(statement)
         end = self.expect("}", "'}' closing the block").span
-        self.depth -= 1
         return ast.Block(statements, tail, start.cover(end))
 
     def statement(self) -> tuple[ast.Stmt, bool]:
@@ -523,7 +645,7 @@ class _Parser:
         if self.at("while"):
             self.advance()
             condition = self.expression(no_shape=True)
-            body = self.block()
+            body = self.loop_body(token.span)
             return ast.While(token.span.cover(body.span), condition, body), False
         if self.at("for"):
             self.advance()
@@ -532,7 +654,7 @@ class _Parser:
             low = self.expression(no_shape=True)
             self.expect("..", "'..' in a range")
             high = self.expression(no_shape=True)
-            body = self.block()
+            body = self.loop_body(token.span)
             return ast.For(
                 token.span.cover(body.span), name.text, low, high, body, name.span
             ), False
@@ -550,6 +672,17 @@ class _Parser:
         value = self.expression()
         return ast.ExprStmt(value.span, value), True
 
+    def loop_body(self, span: Span) -> ast.Block:
+        self.loops += 1
+        try:
+            if self.loops > _LOOP_MAX:
+                raise self.beyond(
+                    "dpl_loop_depth_max", f"loops nested more than {_LOOP_MAX} levels deep", span
+                )
+            return self.block()
+        finally:
+            self.loops -= 1
+
     def if_statement(self) -> ast.If:
         start = self.advance().span
         condition = self.expression(no_shape=True)
@@ -557,7 +690,12 @@ class _Parser:
         otherwise: ast.Block | None = None
         if self.accept("else"):
             if self.at("if"):
-                nested = self.if_statement()
+                # `else if` nests the second `if` in the first one's else block.
+                self.enter_block(self.token.span)
+                try:
+                    nested = self.if_statement()
+                finally:
+                    self.blocks -= 1
                 otherwise = ast.Block([nested], None, nested.span)
             else:
                 otherwise = self.block()
@@ -567,112 +705,136 @@ class _Parser:
     # ------------------------------------------------------------------ expressions
 
     def expression(self, no_shape: bool = False) -> ast.Expr:
+        return self.measured(no_shape)[0]
+
+    # Each method below returns the expression and its height (a leaf is 1 tall); every
+    # node's height is checked as it is built (`taller`), so no tree deeper than the bound
+    # ever leaves the parser.
+
+    def measured(self, no_shape: bool = False) -> tuple[ast.Expr, int]:
         self.nest()
         try:
             return self.binary(1, no_shape)
         finally:
             self.depth -= 1
 
-    def binary(self, level: int, no_shape: bool) -> ast.Expr:
-        left = self.unary(no_shape)
+    def binary(self, level: int, no_shape: bool) -> tuple[ast.Expr, int]:
+        left, height = self.unary(no_shape)
         while True:
             token = self.token
             precedence = _BINARY.get(token.text) if token.kind == "op" else None
             if precedence is None or precedence < level:
-                return left
+                return left, height
             self.advance()
-            right = self.binary(precedence + 1, no_shape)
-            left = ast.Binary(left.span.cover(right.span), token.text, left, right)
+            self.nest()
+            try:
+                right, right_height = self.binary(precedence + 1, no_shape)
+            finally:
+                self.depth -= 1
+            span = left.span.cover(right.span)
+            height = self.taller(max(height, right_height), span)
+            left = ast.Binary(span, token.text, left, right)
 
-    def unary(self, no_shape: bool) -> ast.Expr:
+    def unary(self, no_shape: bool) -> tuple[ast.Expr, int]:
         token = self.token
         if self.at("-") or self.at("!"):
             self.advance()
             self.nest()
             try:
-                operand = self.unary(no_shape)
+                operand, height = self.unary(no_shape)
             finally:
                 self.depth -= 1
-            return ast.Unary(token.span.cover(operand.span), token.text, operand)
-        return self.postfix(self.primary(no_shape))
+            span = token.span.cover(operand.span)
+            return ast.Unary(span, token.text, operand), self.taller(height, span)
+        return self.postfix(*self.primary(no_shape))
 
-    def postfix(self, expr: ast.Expr) -> ast.Expr:
+    def postfix(self, expr: ast.Expr, height: int) -> tuple[ast.Expr, int]:
         while True:
             if self.at("."):
                 self.advance()
                 name = self.ident("a field name")
-                expr = ast.Field(expr.span.cover(name.span), expr, name.text)
+                span = expr.span.cover(name.span)
+                height = self.taller(height, span)
+                expr = ast.Field(span, expr, name.text)
             elif self.at("["):
                 self.advance()
-                index = self.expression()
+                index, index_height = self.measured()
                 end = self.expect("]").span
-                expr = ast.Index(expr.span.cover(end), expr, index)
+                span = expr.span.cover(end)
+                height = self.taller(max(height, index_height), span)
+                expr = ast.Index(span, expr, index)
             elif self.token.kind == "ident" and self.token.text == "as":
                 self.error("U001", "casts ('as') are not supported", self.token.span)
                 raise _Stop
             else:
-                return expr
+                return expr, height
 
-    def arguments(self) -> tuple[list[ast.Expr], Span]:
+    def arguments(self) -> tuple[list[ast.Expr], Span, int]:
         self.expect("(")
         args: list[ast.Expr] = []
+        height = 0
         while not self.at(")"):
-            args.append(self.expression())
+            arg, arg_height = self.measured()
+            args.append(arg)
+            height = max(height, arg_height)
             if not self.accept(","):
                 break
         end = self.expect(")", "')' closing the arguments").span
-        return args, end
+        return args, end, height
 
-    def primary(self, no_shape: bool) -> ast.Expr:
+    def primary(self, no_shape: bool) -> tuple[ast.Expr, int]:
         token = self.token
         if token.kind == "int":
             self.advance()
-            return ast.Literal(token.span, "int", int(token.text))
+            return ast.Literal(token.span, "int", self.integer(token)), 1
         if token.kind == "float":
             self.advance()
-            return ast.Literal(token.span, "float", float(token.text))
+            return ast.Literal(token.span, "float", self.floating(token)), 1
         if token.kind == "string":
             self.advance()
             return self.string(token)
         if self.at("true") or self.at("false"):
             self.advance()
-            return ast.Literal(token.span, "bool", token.text == "true")
+            return ast.Literal(token.span, "bool", token.text == "true"), 1
         if self.at("("):
             self.advance()
-            inner = self.expression()
+            inner = self.measured()
             self.expect(")")
             return inner
         if self.at("["):
             self.advance()
             items: list[ast.Expr] = []
+            height = 0
             while not self.at("]"):
-                items.append(self.expression())
+                item, item_height = self.measured()
+                items.append(item)
+                height = max(height, item_height)
                 if not self.accept(","):
                     break
             end = self.expect("]").span
-            return ast.ArrayLit(token.span.cover(end), items)
+            span = token.span.cover(end)
+            return ast.ArrayLit(span, items), self.taller(height, span)
         if token.kind == "keyword" and token.text in _REGIMES and self.peek().text == "::":
             self.advance()
             self.advance()
             name = self.ident("a process name")
-            args, end = self.arguments()
-            return ast.Call(token.span.cover(end), token.text, name.text, args, name.span)
+            args, end, height = self.arguments()
+            span = token.span.cover(end)
+            return ast.Call(span, token.text, name.text, args, name.span), self.taller(height, span)
         if token.kind == "ident":
             name = self.ident()
             if self.at("::"):
                 self.advance()
                 function = self.ident("a library function", library=True)
-                args, end = self.arguments()
-                return ast.Call(
-                    name.span.cover(end),
-                    name.text,
-                    function.text,
-                    args,
-                    name.span.cover(function.span),
-                )
+                args, end, height = self.arguments()
+                span = name.span.cover(end)
+                where = name.span.cover(function.span)
+                call = ast.Call(span, name.text, function.text, args, where)
+                return call, self.taller(height, span)
             if self.at("("):
-                args, end = self.arguments()
-                return ast.Call(name.span.cover(end), None, name.text, args, name.span)
+                args, end, height = self.arguments()
+                span = name.span.cover(end)
+                return ast.Call(span, None, name.text, args, name.span), self.taller(height, span)
             if (
                 not no_shape
                 and self.at("{")
@@ -681,27 +843,31 @@ class _Parser:
                 and self.peek(2).text == ":"
             ):
                 return self.shape_literal(name)
-            return ast.Name(name.span, name.text)
+            return ast.Name(name.span, name.text), 1
         raise self.fail("an expression")
 
-    def shape_literal(self, name: Token) -> ast.ShapeLit:
+    def shape_literal(self, name: Token) -> tuple[ast.ShapeLit, int]:
         self.expect("{")
         fields: list[tuple[str, ast.Expr, Span]] = []
+        height = 0
         while not self.at("}"):
             field_name = self.ident("a field name")
             self.expect(":")
-            value = self.expression()
+            value, value_height = self.measured()
+            height = max(height, value_height)
             fields.append((field_name.text, value, field_name.span.cover(value.span)))
             if not self.accept(","):
                 break
         end = self.expect("}").span
-        return ast.ShapeLit(name.span.cover(end), name.text, fields)
+        span = name.span.cover(end)
+        return ast.ShapeLit(span, name.text, fields), self.taller(height, span)
 
-    def string(self, token: Token) -> ast.Expr:
+    def string(self, token: Token) -> tuple[ast.Expr, int]:
         body = token.text
         if "{" not in body.replace("\x00{", ""):
-            return ast.Literal(token.span, "string", body.replace("\x00", ""))
+            return ast.Literal(token.span, "string", body.replace("\x00", "")), 1
         parts: list[str | ast.Expr] = []
+        height = 0
         text: list[str] = []
         index = 0
         while index < len(body):
@@ -716,44 +882,56 @@ class _Parser:
                     self.error(
                         "P001", "'{' in a string opens a hole that is never closed", token.span
                     )
-                    return ast.Literal(token.span, "string", body.replace("\x00", ""))
+                    return ast.Literal(token.span, "string", body.replace("\x00", "")), 1
                 hole = body[index + 1 : end]
                 if text:
                     parts.append("".join(text))
                     text = []
-                parts.append(self.hole(hole, token.span))
+                part, part_height = self.hole(hole, token.span)
+                parts.append(part)
+                height = max(height, part_height)
                 index = end + 1
                 continue
             text.append(char)
             index += 1
         if text:
             parts.append("".join(text))
-        return ast.Interp(token.span, parts)
+        return ast.Interp(token.span, parts), self.taller(height, token.span)
 
-    def hole(self, text: str, span: Span) -> ast.Expr:
+    def hole(self, text: str, span: Span) -> tuple[ast.Expr, int]:
         tokens, lexical = tokenize(text)
         if lexical or len(tokens) == 1:
             self.error("P001", f"invalid interpolation hole {{{text}}}", span)
-            return ast.Literal(span, "string", "")
+            return ast.Literal(span, "string", ""), 1
         # Every token of the hole points at the whole string literal.
         tokens = [Token(t.kind, t.text, span) for t in tokens]
         inner = _Parser(tokens, self.diagnostics)
         inner.depth = self.depth
         try:
-            expr = inner.expression()
+            measured = inner.measured()
             if inner.token.kind != "eof":
                 raise inner.fail("the end of the interpolation hole")
         except _Stop:
-            return ast.Literal(span, "string", "")
-        return expr
+            if inner.stopped:
+                self.halt()
+            return ast.Literal(span, "string", ""), 1
+        return measured
 
 
 def parse(text: str) -> tuple[ast.Program, list[Diagnostic]]:
     """Parse DPL source text; return the program and every lexical and syntax diagnostic."""
+    bound = limit("dpl_source_bytes_max")
+    if len(text) > bound:
+        # Refused before lexing: the front-end's time grows with the text.
+        found = f"a source of {len(text)} characters"
+        span = Span(bound, bound)
+        return ast.Program(), [
+            Diagnostic(LIMIT_CODE, limit_message("dpl_source_bytes_max", found), span)
+        ]
     tokens, diagnostics = tokenize(text)
     parser = _Parser(tokens, diagnostics)
     try:
         program = parser.program()
     except _Stop:
         program = ast.Program()
-    return program, diagnostics
+    return program, diagnostics.final()

@@ -8,21 +8,37 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import LIMITS, limit
 
 __all__ = [
+    "INT_BITS_MAX",
+    "INT_MAGNITUDE",
+    "STRING_CHARS_MAX",
     "DplAdmissibilityFailure",
     "DplContractViolation",
     "DplRuntimeFailure",
     "ShapeValue",
     "Witness",
+    "bounded",
+    "concat",
     "concrete_binary",
     "fdiv",
     "field",
     "idiv",
     "imod",
+    "imul",
     "index",
+    "interpolate",
+    "over",
     "show",
 ]
+
+# Integers are exact but bounded: every integer the VM keeps has at most INT_BITS_MAX bits
+# (|v| < INT_MAGNITUDE), and every string at most STRING_CHARS_MAX characters, so no program can
+# make one operation, or one value, take unbounded time or memory.
+INT_BITS_MAX = limit("dpl_int_bits_max")
+INT_MAGNITUDE = 1 << INT_BITS_MAX
+STRING_CHARS_MAX = limit("dpl_string_chars_max")
 
 
 class DplRuntimeFailure(XdvError):
@@ -41,6 +57,63 @@ class DplContractViolation(XdvError):
     """A bind's contract cannot be met (§11.6): the bind is not exercised, nothing crosses."""
 
     default_code = ErrorCode.DPL_CONTRACT_VIOLATION
+
+
+def _too_large(name: str, found: str) -> DplRuntimeFailure:
+    bound = LIMITS[name]
+    return DplRuntimeFailure(
+        f"{found}: exceeds the limit {bound.name} = {bound.value} {bound.unit}",
+        code=ErrorCode.DPL_LIMIT_EXCEEDED,
+    )
+
+
+def over(value: int) -> None:
+    """Raise the runtime failure for an integer beyond ``dpl_int_bits_max`` (the generated code
+    compares the magnitude inline and calls this only when it is too large)."""
+    raise _too_large("dpl_int_bits_max", f"an integer of {int(value).bit_length()} bits")
+
+
+def imul(left: int, right: int) -> int:
+    """``left * right`` on Int, refused beyond ``dpl_int_bits_max``."""
+    product = left * right
+    if -INT_MAGNITUDE < product < INT_MAGNITUDE:
+        return product
+    raise _too_large("dpl_int_bits_max", f"a product of {product.bit_length()} bits")
+
+
+def concat(left: str, right: str) -> str:
+    """``left + right`` on String, refused beyond ``dpl_string_chars_max``."""
+    if len(left) + len(right) > STRING_CHARS_MAX:
+        raise _too_large("dpl_string_chars_max", f"a string of {len(left) + len(right)} characters")
+    return left + right
+
+
+def interpolate(*parts: Any) -> str:
+    """An interpolated string: text parts as they are, the others as they show."""
+    pieces = []
+    total = 0
+    for part in parts:
+        text = part if isinstance(part, str) else show(part)
+        total += len(text)
+        if total > STRING_CHARS_MAX:
+            raise _too_large("dpl_string_chars_max", "an interpolated string")
+        pieces.append(text)
+    return "".join(pieces)
+
+
+def bounded(value: Any) -> Any:
+    """``value`` when every integer in it is within ``dpl_int_bits_max``; checked where a
+    composite value (a shape or an array) is stored in a mutable binding."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, int) and not -INT_MAGNITUDE < item < INT_MAGNITUDE:
+            over(item)
+        elif isinstance(item, tuple | list):
+            pending.extend(item)
+        elif isinstance(item, ShapeValue):
+            pending.extend(item.values.values())
+    return value
 
 
 class ShapeValue:
@@ -92,7 +165,58 @@ class Witness:
 
 
 def show(value: Any) -> str:
-    """How a value prints in ``emit`` and string interpolation."""
+    """How a value prints in ``emit`` and string interpolation.
+
+    Built piece by piece with a running length, so a value whose text would exceed
+    ``dpl_string_chars_max`` (an array sharing one long string many times, arrays of arrays)
+    is refused before its text is built, and nesting costs no recursion.
+    """
+    if isinstance(value, str):
+        return value
+    pieces: list[str] = []
+    total = 0
+    # Work items: a value to show, or punctuation to append as it is.
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Text):
+            text = item.text
+        elif isinstance(item, ShapeValue):
+            pending.append(_Text(" }"))
+            for position, (key, inner) in enumerate(reversed(item.values.items())):
+                pending.append(inner)
+                last = position == len(item.values) - 1
+                pending.append(_Text(f"{item.name} {{ {key}: " if last else f", {key}: "))
+            if not item.values:
+                pending.append(_Text(f"{item.name} {{ "))
+            continue
+        elif isinstance(item, tuple | list):
+            pending.append(_Text("]"))
+            for position, inner in enumerate(reversed(item)):
+                pending.append(inner)
+                if position != len(item) - 1:
+                    pending.append(_Text(", "))
+            pending.append(_Text("["))
+            continue
+        else:
+            text = _show_scalar(item)
+        total += len(text)
+        if total > STRING_CHARS_MAX:
+            raise _too_large("dpl_string_chars_max", "the text of a shown value")
+        pieces.append(text)
+    return "".join(pieces)
+
+
+class _Text:
+    """Punctuation in :func:`show`'s work list (never a value)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _show_scalar(value: Any) -> str:
     if isinstance(value, str):
         return value
     if value is True:
@@ -103,17 +227,12 @@ def show(value: Any) -> str:
         try:
             return repr(value)
         except ValueError:  # an integer beyond Python's decimal conversion limit
-            raise DplRuntimeFailure(
-                f"an integer of {int(value).bit_length()} bits is too large to show"
+            raise _too_large(
+                "dpl_int_bits_max", f"an integer of {int(value).bit_length()} bits"
             ) from None
-    if isinstance(value, ShapeValue):
-        inner = ", ".join(f"{k}: {show(v)}" for k, v in value.values.items())
-        return f"{value.name} {{ {inner} }}"
     if isinstance(value, Witness):
         inner = ", ".join(f"{k}: {show(v)}" for k, v in value.assignment.items())
         return f"witness[{value.digest[:12]}] {{ {inner} }}"
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(show(item) for item in value) + "]"
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, separators=(", ", ": "))
     if value is None:
@@ -182,6 +301,10 @@ def concrete_binary(op: str, left: Any, right: Any) -> Any:
         return idiv(left, right) if isinstance(left, int) else fdiv(left, right)
     if op == "%":
         return imod(left, right)
+    if op == "*" and isinstance(left, int) and not isinstance(left, bool):
+        return imul(left, right)
+    if op == "+" and isinstance(left, str):
+        return concat(left, right)
     operation = _OPERATIONS.get(op)
     if operation is None:
         raise DplRuntimeFailure(f"unknown operator {op!r}")

@@ -37,19 +37,26 @@ from xdv.dpl._dir import (
 from xdv.dpl._dir_parse import parse_dir
 from xdv.dpl._lower import PhiValues, evaluate_constraint, lower_phi, lower_q
 from xdv.dpl._values import (
+    INT_MAGNITUDE,
     DplAdmissibilityFailure,
     DplContractViolation,
     DplRuntimeFailure,
     ShapeValue,
     Witness,
+    bounded,
+    concat,
     fdiv,
     field,
     idiv,
     imod,
+    imul,
     index,
+    interpolate,
+    over,
     show,
 )
 from xdv.errors import ErrorCode
+from xdv.inputs import LIMITS, limit
 from xdv.syscalls import Bind, Emit, Invoke, Now, Release, Reserve, Syscall, Yield
 from xdv.trace import Domain
 
@@ -62,6 +69,11 @@ __all__ = [
 
 SLICE_STEPS = 1024
 STEPS_MAX = 50_000_000
+# A string the program builds costs one step per this many characters (copying it is work).
+CHARS_PER_STEP = 64
+EFFECTS_MAX = limit("dpl_effects_max")
+EFFECT_CHARS_MAX = limit("dpl_effect_chars_max")
+EXERCISES_MAX = limit("dpl_exercises_max")
 SHOTS_DEFAULT = 1024
 # The fewest logical steps one bind exercise to Q or Φ can take (reserve, then invoke).
 BIND_EXERCISE_STEPS_MIN = 2
@@ -117,6 +129,14 @@ class KernelDomainAdapter:
         return (yield from self._session(Domain.PHI, "envelope", 1, terms, "solve", (problem,)))
 
 
+def _beyond(name: str, found: str) -> DplRuntimeFailure:
+    bound = LIMITS[name]
+    return DplRuntimeFailure(
+        f"{found}: exceeds the limit {bound.name} = {bound.value} {bound.unit}",
+        code=ErrorCode.DPL_LIMIT_EXCEEDED,
+    )
+
+
 def _effect(kind: str, value: Any) -> Emit:
     text = show(value)
     record: dict[str, Any] = {"effect": kind, "value": text}
@@ -165,12 +185,16 @@ class Program:
         self.steps_max = min(x for x in (steps_max, budget, STEPS_MAX) if isinstance(x, int))
         self.slice_steps = slice_steps
         self.steps = 0
+        self.debt = 0  # steps owed for work done between two slices (strings built)
+        self.effects = 0
+        self.effect_chars = 0
+        self.exercises = 0
         self.adapter: DomainAdapter = adapter or KernelDomainAdapter()
         self.source = compile_k(program, self.entry)
         helpers: dict[str, Any] = {
             "_fuel": self._fuel,
             "_Yield": Yield,
-            "_effect": _effect,
+            "_effect": self.effect,
             "_idiv": idiv,
             "_imod": imod,
             "_fdiv": fdiv,
@@ -179,6 +203,13 @@ class Program:
             "_show": show,
             "_Shape": ShapeValue,
             "_cross": self.cross,
+            "_imul": imul,
+            "_concat": self.concat,
+            "_interp": self.interpolate,
+            "_bounded": bounded,
+            "_over": over,
+            "_B": INT_MAGNITUDE,
+            "_NB": -INT_MAGNITUDE,
         }
         namespace: dict[str, Any] = {}
         exec(compile(self.source, f"<dpl {program.sha256[:12]}>", "exec"), namespace)
@@ -192,7 +223,8 @@ class Program:
         return self.program.regimes
 
     def _fuel(self, left: int) -> int:
-        self.steps += self.slice_steps - left
+        self.steps += self.slice_steps - left + self.debt
+        self.debt = 0
         if self.steps > self.steps_max:
             raise DplRuntimeFailure(
                 f"step budget of {self.steps_max} exhausted", code=ErrorCode.DPL_RUNTIME
@@ -201,8 +233,33 @@ class Program:
 
     @property
     def steps_used(self) -> int:
-        """VM steps taken so far (calls and loop iterations)."""
-        return self.steps + self.slice_steps - self._steps_left()
+        """VM steps taken so far (calls and loop iterations, and strings built)."""
+        return self.steps + self.debt + self.slice_steps - self._steps_left()
+
+    def concat(self, left: str, right: str) -> str:
+        """String ``+``: bounded (``dpl_string_chars_max``) and charged by its length."""
+        text = concat(left, right)
+        self.debt += len(text) // CHARS_PER_STEP
+        return text
+
+    def interpolate(self, *parts: Any) -> str:
+        """An interpolated string: bounded and charged like :meth:`concat`."""
+        text = interpolate(*parts)
+        self.debt += len(text) // CHARS_PER_STEP
+        return text
+
+    def effect(self, kind: str, value: Any) -> Emit:
+        """The ``Emit`` of one effect, counted against ``dpl_effects_max`` and, by its text,
+        ``dpl_effect_chars_max`` (every effect is a trace entry)."""
+        record = _effect(kind, value)
+        self.effects += 1
+        self.effect_chars += len(record.value["value"])
+        self.debt += len(record.value["value"]) // CHARS_PER_STEP
+        if self.effects > EFFECTS_MAX:
+            raise _beyond("dpl_effects_max", f"more than {EFFECTS_MAX} effects")
+        if self.effect_chars > EFFECT_CHARS_MAX:
+            raise _beyond("dpl_effect_chars_max", f"more than {EFFECT_CHARS_MAX} characters")
+        return record
 
     def anchor(self) -> Steps:
         """The K anchor of the kernel process that runs the entry process."""
@@ -214,8 +271,11 @@ class Program:
 
     # -- binds
 
-    def cross(self, bind_index: int, target: str, args: tuple[Any, ...]) -> Steps:
+    def cross(self, bind_index: int, target: str, *args: Any) -> Steps:
         """Exercise bind ``bind_index`` to run ``target`` (a Q or Φ process)."""
+        self.exercises += 1
+        if self.exercises > EXERCISES_MAX:
+            raise _beyond("dpl_exercises_max", f"more than {EXERCISES_MAX} bind exercises")
         bind = self.program.binds[bind_index]
         process = self.processes[target]
         latency = bind.clause("latency_us")

@@ -11,12 +11,12 @@ circuit or problem is a static error, before anything runs); :func:`q_report` an
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from xdv.core import ExitStatus
 from xdv.errors import ErrorCode, TraceError, XdvError
+from xdv.inputs import load_json, read_bounded
 from xdv.runtime._run import RunOutcome
 from xdv.runtime._workload import Workload, load_workload
 
@@ -120,13 +120,16 @@ def phi_job(
     if problem_format == "gset":
         problem, _ = parse_gset(problem_path)
     else:
+        # Regular files only, at most problem_bytes_max, strict UTF-8, nesting bounded before
+        # the JSON decoder recurses: each breach is a typed INPUT_* error naming the file.
+        where = str(problem_path)
+        raw = load_json(read_bounded(problem_path, "problem_bytes_max", what="problem"), where)
         try:
-            raw = json.loads(problem_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+            problem = IsingProblem.parse(raw)
+        except XdvError as error:  # the field at fault, in the file at fault
             raise PhiProblemError(
-                f"cannot read {problem_path.name} as JSON: {error}", where=str(problem_path)
+                error.message, code=error.code, where=f"{where}: {error.where}"
             ) from None
-        problem = IsingProblem.parse(raw)
     if provider == "exact" and (budget_ms is not None or schedule):
         raise XdvError(
             "an anneal budget or schedule applies to the phase provider; the exact provider's "

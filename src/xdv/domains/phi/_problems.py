@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xdv.errors import ErrorCode, XdvError, safe_repr
+from xdv.inputs import decode_text, exceeded, limit, read_bounded
 from xdv.trace import canonicalize
 
 __all__ = [
@@ -48,7 +49,9 @@ INT_BOUND_MAX = 2**40
 """Integer variable bounds must lie within ±2**40 (CP-SAT works on 64-bit integers)."""
 
 VARIABLES_MAX = 100_000
-SPINS_MAX = 1_000_000
+SPINS_MAX = limit("problem_spins_max")
+COUPLINGS_MAX = limit("problem_couplings_max")
+NUMBER_MAX = limit("problem_number_max")
 
 _COMPARISONS = ("==", "!=", "<=", "<", ">=", ">")
 _LOGICAL = ("and", "or")
@@ -108,7 +111,7 @@ class ConstraintProblem:
                 f"a constraint problem is a mapping, got {type(problem).__name__}",
                 where="problem",
             )
-        unknown = sorted(set(problem) - {"variables", "constraints"})
+        unknown = sorted(str(key) for key in set(problem) - {"variables", "constraints"})
         if unknown:
             raise PhiProblemError(f"unknown keys {unknown}", where="problem")
         raw_variables = problem.get("variables")
@@ -325,49 +328,52 @@ class IsingProblem:
         offset: float = 0.0,
         labels: tuple[Any, ...] | None = None,
     ) -> IsingProblem:
-        """Validate and normalise an Ising problem; raise :class:`PhiProblemError`."""
-        if type(n) is not int or not 1 <= n <= SPINS_MAX:
+        """Validate and normalise an Ising problem; raise :class:`PhiProblemError` naming the
+        field at fault (``problem.J[3][2]``), or INPUT_LIMIT_EXCEEDED for a problem past the
+        limits ``problem_spins_max``, ``problem_couplings_max`` or ``problem_number_max``."""
+        if type(n) is not int or n < 1:
             raise PhiProblemError(f"n must be an integer in [1, {SPINS_MAX}]", where="problem.n")
+        if n > SPINS_MAX:
+            raise exceeded("problem_spins_max", f"n = {n}", "problem.n")
         fields = np.zeros(n, dtype=np.float64)
         if isinstance(h, Mapping):
+            _count(h, "problem.h")
             for index, value in h.items():
-                fields[_spin_index(index, n, "problem.h")] += _finite(value, "problem.h")
+                fields[_spin_index(index, n, "problem.h")] += _finite(
+                    value, f"problem.h[{index!r}]"
+                )
         elif h is not None:
-            items = list(h)
+            if not isinstance(h, Sequence | np.ndarray) or isinstance(h, str | bytes):
+                raise PhiProblemError(
+                    f"h is a list of n numbers or of [i, h_i] pairs, got {type(h).__name__}",
+                    where="problem.h",
+                )
+            items = list(h[: COUPLINGS_MAX + 1])
+            _count(items, "problem.h")
             if items and isinstance(items[0], list | tuple):
-                for pair in items:
-                    if len(pair) != 2:
-                        raise PhiProblemError("h pairs are [i, h_i]", where="problem.h")
-                    fields[_spin_index(pair[0], n, "problem.h")] += _finite(pair[1], "problem.h")
+                for position, pair in enumerate(items):
+                    where = f"problem.h[{position}]"
+                    if not isinstance(pair, list | tuple) or len(pair) != 2:
+                        raise PhiProblemError("h pairs are [i, h_i]", where=where)
+                    fields[_spin_index(pair[0], n, f"{where}[0]")] += _finite(
+                        pair[1], f"{where}[1]"
+                    )
             else:
                 if len(items) != n:
                     raise PhiProblemError(
                         f"h has {len(items)} entries, n is {n}", where="problem.h"
                     )
-                fields[:] = [_finite(value, "problem.h") for value in items]
-        array = np.asarray(couplings, dtype=object) if len(couplings) else np.zeros((0, 3))
-        if array.ndim != 2 or array.shape[1] != 3:
-            raise PhiProblemError("couplings are [[i, j, J_ij], ...]", where="problem.J")
-        try:
-            i = array[:, 0].astype(np.int64)
-            j = array[:, 1].astype(np.int64)
-            w = array[:, 2].astype(np.float64)
-        except (TypeError, ValueError):
-            raise PhiProblemError("couplings are [[i, j, J_ij], ...]", where="problem.J") from None
-        if len(i) and (i.min() < 0 or j.min() < 0 or i.max() >= n or j.max() >= n):
-            raise PhiProblemError(f"a coupling index lies outside [0, {n})", where="problem.J")
-        if np.any(i == j):
-            raise PhiProblemError("a coupling joins a spin to itself", where="problem.J")
-        if not np.all(np.isfinite(w)):
-            raise PhiProblemError("a coupling is not finite", where="problem.J")
+                fields[:] = [
+                    _finite(value, f"problem.h[{position}]") for position, value in enumerate(items)
+                ]
+        i, j, w = _couplings(couplings, n)
         lo, hi = np.minimum(i, j), np.maximum(i, j)
         keys = lo * n + hi
         unique, inverse = np.unique(keys, return_inverse=True)
         merged = np.zeros(len(unique), dtype=np.float64)
         np.add.at(merged, inverse, w)
         rows, cols = unique // n, unique % n
-        if not math.isfinite(offset):
-            raise PhiProblemError("offset is not finite", where="problem.offset")
+        offset = _finite(offset, "problem.offset")
         digest = canonical_hash(
             {
                 "kind": "ising",
@@ -395,8 +401,10 @@ class IsingProblem:
             )
         kind = problem.get("kind", "ising")
         n = problem.get("n")
+        if type(n) is int and n > SPINS_MAX:
+            raise exceeded("problem_spins_max", f"n = {n}", "problem.n")
         if kind == "ising":
-            unknown = sorted(set(problem) - {"kind", "n", "h", "J", "offset"})
+            unknown = sorted(str(key) for key in set(problem) - {"kind", "n", "h", "J", "offset"})
             if unknown:
                 raise PhiProblemError(f"unknown keys {unknown}", where="problem")
             return cls.build(
@@ -406,7 +414,7 @@ class IsingProblem:
                 _finite(problem.get("offset", 0.0), "problem.offset"),
             )
         if kind == "qubo":
-            unknown = sorted(set(problem) - {"kind", "n", "Q", "offset"})
+            unknown = sorted(str(key) for key in set(problem) - {"kind", "n", "Q", "offset"})
             if unknown:
                 raise PhiProblemError(f"unknown keys {unknown}", where="problem")
             if type(n) is not int or n < 1:
@@ -443,16 +451,20 @@ class IsingProblem:
 def _ising_from_qubo(n: int, entries: Any, offset: Any) -> IsingProblem:
     # x = (1 + s) / 2:  q_ii x_i -> q_ii/2 (1 + s_i);
     # q_ij x_i x_j -> q/4 (1 + s_i + s_j + s_i s_j)
+    if n > SPINS_MAX:
+        raise exceeded("problem_spins_max", f"n = {n}", "problem.n")
     h = np.zeros(n)
     couplings: list[tuple[int, int, float]] = []
     constant = _finite(offset, "problem.offset")
-    if not isinstance(entries, Sequence):
+    if not isinstance(entries, Sequence) or isinstance(entries, str | bytes):
         raise PhiProblemError("Q is [[i, j, q], ...]", where="problem.Q")
-    for entry in entries:
-        if not isinstance(entry, Sequence) or len(entry) != 3:
-            raise PhiProblemError("Q is [[i, j, q], ...]", where="problem.Q")
-        i, j = _spin_index(entry[0], n, "problem.Q"), _spin_index(entry[1], n, "problem.Q")
-        q = _finite(entry[2], "problem.Q")
+    _count(entries, "problem.Q")
+    for position, entry in enumerate(entries):
+        where = f"problem.Q[{position}]"
+        if not isinstance(entry, list | tuple) or len(entry) != 3:
+            raise PhiProblemError("Q entries are [i, j, q]", where=where)
+        i, j = _spin_index(entry[0], n, f"{where}[0]"), _spin_index(entry[1], n, f"{where}[1]")
+        q = _finite(entry[2], f"{where}[2]")
         if i == j:
             h[i] += q / 2
             constant += q / 2
@@ -484,29 +496,112 @@ def parse_gset(source: str | Path) -> tuple[IsingProblem, float]:
     """Read a G-set MaxCut graph; return the Ising problem and the total edge weight ``W``.
 
     The cut of spins ``s`` is ``(W - (E(s) - offset)) / 2`` with ``J_ij = w_ij`` and ``h = 0``.
+
+    The file is read through :func:`xdv.inputs.read_bounded` (regular files only, at most
+    ``problem_bytes_max``) and decoded as ASCII; the header's counts are checked against
+    ``problem_spins_max`` and ``problem_couplings_max`` before anything is allocated, and each
+    weight against ``problem_number_max``. A malformed line is PHI_ERR_PROBLEM_INVALID naming
+    the file and the line.
     """
     path = Path(source)
-    try:
-        lines = path.read_text(encoding="ascii").split("\n")
-    except (OSError, UnicodeDecodeError) as error:
-        raise PhiProblemError(f"cannot read {path.name}: {error}", where=str(path)) from None
-    rows = [line.split() for line in lines if line.strip()]
-    if not rows or len(rows[0]) != 2:
-        raise PhiProblemError("the first line must be 'nodes edges'", where=f"{path.name}:1")
-    try:
-        n, m = int(rows[0][0]), int(rows[0][1])
-        data = np.array([[int(x) for x in row] for row in rows[1:]], dtype=np.int64)
-    except ValueError:
-        raise PhiProblemError("G-set lines hold integers", where=path.name) from None
-    if (m and data.shape != (m, 3)) or (not m and len(data)):
-        raise PhiProblemError(f"expected {m} edges 'u v w', got {len(data)} lines", where=path.name)
+    text = decode_text(
+        read_bounded(path, "problem_bytes_max", what="G-set file"), str(path), encoding="ascii"
+    )
+    lines = (
+        (number, line.split())
+        for number, line in enumerate(text.split("\n"), start=1)
+        if line.strip()
+    )
+    number, header = next(lines, (1, []))
+    if len(header) != 2:
+        raise PhiProblemError("the first line must be 'nodes edges'", where=f"{path.name}:{number}")
+    n, m = (_gset_int(token, f"{path.name}:{number}") for token in header)
+    if n < 1 or m < 0:
+        raise PhiProblemError(
+            f"the graph needs at least one node and no negative edge count, got {n} {m}",
+            where=f"{path.name}:{number}",
+        )
+    if n > SPINS_MAX:
+        raise exceeded("problem_spins_max", f"{n} nodes", f"{path.name}:{number}")
+    if m > COUPLINGS_MAX:
+        raise exceeded("problem_couplings_max", f"{m} edges", f"{path.name}:{number}")
     couplings = np.zeros((m, 3), dtype=np.float64)
-    if m:
-        couplings[:, 0] = data[:, 0] - 1
-        couplings[:, 1] = data[:, 1] - 1
-        couplings[:, 2] = data[:, 2]
+    count = 0
+    total = 0
+    for number, row in lines:
+        where = f"{path.name}:{number}"
+        if count == m:
+            raise PhiProblemError(f"more than the {m} edges the header declares", where=where)
+        if len(row) != 3:
+            raise PhiProblemError("an edge line is 'u v w'", where=where)
+        u, v, weight = (_gset_int(token, where) for token in row)
+        if not (1 <= u <= n and 1 <= v <= n):
+            raise PhiProblemError(f"an edge end lies outside [1, {n}]", where=where)
+        if abs(weight) > NUMBER_MAX:
+            raise exceeded("problem_number_max", f"the weight {weight}", where)
+        couplings[count] = (u - 1, v - 1, weight)
+        total += weight
+        count += 1
+    if count != m:
+        raise PhiProblemError(f"expected {m} edges 'u v w', got {count} lines", where=path.name)
     problem = IsingProblem.build(n, None, couplings)
-    return problem, float(data[:, 2].sum()) if m else 0.0
+    return problem, float(total)
+
+
+def _gset_int(token: str, where: str) -> int:
+    """A G-set integer (a token of at most 20 characters: nothing longer fits the limits)."""
+    if len(token) > 20:
+        raise exceeded("problem_number_max", f"a number of {len(token)} digits", where)
+    try:
+        return int(token)
+    except ValueError:
+        raise PhiProblemError(f"G-set lines hold integers, got {token!r}", where=where) from None
+
+
+def _count(items: Any, where: str) -> None:
+    if len(items) > COUPLINGS_MAX:
+        raise exceeded("problem_couplings_max", f"more than {COUPLINGS_MAX} entries", where)
+
+
+def _couplings(couplings: Any, n: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """The coupling columns ``(i, j, J_ij)`` of ``[[i, j, J_ij], ...]``, validated."""
+    where = "problem.J"
+    if isinstance(couplings, np.ndarray) and couplings.dtype.kind in "iuf":
+        # A numeric array (a G-set file's edges): checked column by column.
+        if couplings.size == 0:
+            couplings = couplings.reshape(0, 3)
+        if couplings.ndim != 2 or couplings.shape[1] != 3:
+            raise PhiProblemError("couplings are [[i, j, J_ij], ...]", where=where)
+        _count(couplings, where)
+        ends = couplings[:, :2].astype(np.float64)
+        weights = couplings[:, 2].astype(np.float64)
+        if not np.all(np.isfinite(weights)):
+            raise PhiProblemError("a coupling is not finite", where=where)
+        if np.any(np.abs(weights) > NUMBER_MAX):
+            raise exceeded("problem_number_max", "a coupling weight", where)
+        if np.any(ends != np.floor(ends)) or np.any((ends < 0) | (ends >= n)):
+            raise PhiProblemError(f"a coupling index lies outside [0, {n})", where=where)
+        i, j = ends[:, 0].astype(np.int64), ends[:, 1].astype(np.int64)
+        w = weights
+    else:
+        if not isinstance(couplings, Sequence | np.ndarray) or isinstance(couplings, str | bytes):
+            raise PhiProblemError(
+                f"couplings are [[i, j, J_ij], ...], got {type(couplings).__name__}", where=where
+            )
+        _count(couplings, where)
+        i = np.zeros(len(couplings), dtype=np.int64)
+        j = np.zeros(len(couplings), dtype=np.int64)
+        w = np.zeros(len(couplings), dtype=np.float64)
+        for position, entry in enumerate(couplings):
+            at = f"{where}[{position}]"
+            if not isinstance(entry, list | tuple | np.ndarray) or len(entry) != 3:
+                raise PhiProblemError("a coupling is [i, j, J_ij]", where=at)
+            i[position] = _spin_index(entry[0], n, f"{at}[0]")
+            j[position] = _spin_index(entry[1], n, f"{at}[1]")
+            w[position] = _finite(entry[2], f"{at}[2]")
+    if np.any(i == j):
+        raise PhiProblemError("a coupling joins a spin to itself", where=where)
+    return i, j, w
 
 
 def ising_cut(problem: IsingProblem, spins: npt.NDArray[Any]) -> float | None:
@@ -524,14 +619,20 @@ def ising_cut_for_energy(problem: IsingProblem, energy: float) -> float:
 
 
 def _spin_index(value: Any, n: int, where: str) -> int:
+    if isinstance(value, np.integer):
+        value = value.item()
     if type(value) is not int or not 0 <= value < n:
         raise PhiProblemError(f"spin index {safe_repr(value)} outside [0, {n})", where=where)
     return value
 
 
 def _finite(value: Any, where: str) -> float:
+    """A finite number within ``problem_number_max`` in magnitude, as a float (an integer too
+    large for a float is refused by the limit, never met as an OverflowError)."""
     if isinstance(value, np.floating | np.integer):
         value = value.item()
-    if type(value) not in (int, float) or not math.isfinite(value):
+    if type(value) not in (int, float) or (type(value) is float and not math.isfinite(value)):
         raise PhiProblemError(f"expected a finite number, got {safe_repr(value)}", where=where)
+    if abs(value) > NUMBER_MAX:
+        raise exceeded("problem_number_max", safe_repr(value), where)
     return float(value)

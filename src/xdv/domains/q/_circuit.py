@@ -16,13 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from xdv.domains.q._qasm3 import (
-    Qasm3Unsupported,
-    check_gate_expansion,
-    parse_program,
-    translate,
-)
+from xdv.domains.q._bounds import check_qasm2, check_qasm3, check_text
+from xdv.domains.q._qasm3 import Qasm3Limit, Qasm3Unsupported, parse_program, translate
 from xdv.errors import ErrorCode, XdvError, describe_exception
+from xdv.inputs import exceeded
 
 __all__ = [
     "ParsedCircuit",
@@ -91,6 +88,24 @@ def circuit_to_text(circuit: Any, where: str = "Q circuit") -> str:
         raise _invalid(
             f"the circuit cannot be written as OpenQASM 3: {describe_exception(error)}", where
         ) from None
+    except BaseException as error:
+        if not _is_panic(error):
+            raise
+        raise _invalid(
+            f"the circuit cannot be written as OpenQASM 3: {_panic(error)}", where
+        ) from None
+
+
+def _is_panic(error: BaseException) -> bool:
+    """Whether ``error`` is a Rust panic surfacing from an extension module (PyO3's
+    ``pyo3_runtime.PanicException``, which derives from BaseException so that ``except
+    Exception`` lets it through). Matched by name: the class is not importable."""
+    kind = type(error)
+    return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
+
+
+def _panic(error: BaseException) -> str:
+    return f"the parser failed internally (PanicException: {_clip(str(error))})"
 
 
 def circuit_source(source: Any, where: str = "Q circuit") -> str:
@@ -126,17 +141,24 @@ def parse_circuit(source: Any, where: str = "Q circuit") -> ParsedCircuit:
 
 
 def parse_text(source: str, where: str = "Q circuit") -> ParsedCircuit:
-    """Parse OpenQASM text already checked by :func:`circuit_source`."""
-    from qiskit import qasm2
+    """Parse OpenQASM text already checked by :func:`circuit_source`.
 
+    The text is first measured against the OpenQASM input limits (INPUT_LIMIT_EXCEEDED, naming
+    the limit and the line); whatever the parsers and importers then raise, Rust panics
+    included, becomes CIRCUIT_INVALID.
+    """
     version = 2 if _VERSION_2.search(source) else 3
+    check_text(source, version, where)
     try:
         if version == 2:
-            circuit = qasm2.loads(
-                source, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS, strict=False
-            )
+            check_qasm2(source, where)
+            circuit = _load_qasm2(source)
         else:
-            circuit = _load_qasm3(source)
+            circuit = _load_qasm3(source, where)
+    except XdvError:
+        raise
+    except Qasm3Limit as error:
+        raise exceeded(error.limit, _clip(str(error)), where) from None
     except Qasm3Unsupported as error:
         raise _invalid(f"OpenQASM 3 text is not supported: {_clip(str(error))}", where) from None
     except Exception as error:
@@ -146,6 +168,10 @@ def parse_text(source: str, where: str = "Q circuit") -> ParsedCircuit:
             f"OpenQASM {version} text does not parse: {type(error).__name__}: {_clip(str(error))}",
             where,
         ) from None
+    except BaseException as error:
+        if not _is_panic(error):
+            raise  # KeyboardInterrupt, SystemExit and the like are never swallowed
+        raise _invalid(f"OpenQASM {version} text does not parse: {_panic(error)}", where) from None
     check_no_state_access(circuit, where)
     if circuit.num_qubits == 0:
         raise _invalid("the circuit declares no qubits", where)
@@ -166,23 +192,38 @@ def _clip(text: str) -> str:
     return " ".join(text.split())[:400]
 
 
-def _load_qasm3(source: str) -> Any:
+def _load_qasm2(source: str) -> Any:
+    from qiskit import qasm2
+
+    return qasm2.loads(source, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS, strict=False)
+
+
+def _load_qasm3(source: str, where: str) -> Any:
     """Qiskit's importer first (it covers what it supports faithfully and fast); programs it
     refuses go through XDV's own front-end (:mod:`xdv.domains.q._qasm3`), whose refusal, naming
     the construct and its line and column, is the one reported. So do programs the importer
     turns into loop instructions: XDV's front-end unrolls loops under a bound on the total
-    statements, so a loop of any length is either a finite circuit or refused here."""
-    from qiskit import qasm3
+    statements, so a loop of any length is either a finite circuit or refused here.
 
-    # The importer inlines gate definitions by itself, so a program whose definitions explode
-    # is refused on the reference parser's AST before the importer sees it.
-    check_gate_expansion(parse_program(source))
+    The text is parsed once, by the reference parser; its AST is measured against the input
+    limits before the importer sees it (the importer allocates every declared qubit and keeps
+    gate definitions nested), and programs whose sizes only XDV's front-end can work out go to
+    that front-end directly."""
+    program = parse_program(source)
+    if not check_qasm3(program, where):
+        return translate(program)
     try:
-        circuit = qasm3.loads(source)
+        from qiskit_qasm3_import import convert
+
+        circuit = convert(program)
     except Exception:
-        return translate(source)
+        return translate(program)
+    except BaseException as error:
+        if not _is_panic(error):
+            raise
+        return translate(program)
     if _holds(circuit, _LOOPS):
-        return translate(source)
+        return translate(program)
     return circuit
 
 

@@ -7,7 +7,8 @@ The ``openqasm3`` package turns the text into an AST; this module walks that AST
   declarations, loop variables, casts, bit indexing of integers, arithmetic with ``pi``) are
   evaluated here, and ``if`` statements over them choose their branch here;
 * ``for`` loops over ranges or sets are unrolled, under a bound on the total number of
-  statements executed (:data:`STATEMENTS_MAX`), so a hostile program cannot blow up;
+  statements executed (:data:`STATEMENTS_MAX`, the input limit ``qasm_statements_max``), so a
+  hostile program cannot blow up;
 * gate definitions are inlined at each call (parameters bound to their values);
 * ``include "stdgates.inc"`` brings in the standard gates, mapped onto Qiskit's gate classes;
 * ``if`` statements over measured bits become ``QuantumCircuit.if_test`` blocks: one bit
@@ -15,7 +16,9 @@ The ``openqasm3`` package turns the text into an AST; this module walks that AST
   against an integer.
 
 Everything else is refused with :class:`Qasm3Unsupported`, which names the construct and the
-line and column of the statement it occurs in. Callers turn it into CIRCUIT_INVALID.
+line and column of the statement it occurs in. Callers turn it into CIRCUIT_INVALID, and its
+subclass :class:`Qasm3Limit` (a program past one of the input limits of :mod:`xdv.inputs`) into
+INPUT_LIMIT_EXCEEDED.
 """
 
 from __future__ import annotations
@@ -25,22 +28,24 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xdv.inputs import limit
+
 __all__ = [
     "STATEMENTS_MAX",
+    "Qasm3Limit",
     "Qasm3Unsupported",
-    "check_gate_expansion",
     "parse_program",
     "translate",
 ]
 
 # Statements executed while building one circuit (loop iterations, inlined gate bodies and
 # broadcast applications each count): past this, the program is refused.
-STATEMENTS_MAX = 100_000
+STATEMENTS_MAX = limit("qasm_statements_max")
 # Declared qubits and bits, all registers together.
-QUBITS_MAX = 10_000
-CLBITS_MAX = 100_000
+QUBITS_MAX = limit("qasm_qubits_max")
+CLBITS_MAX = limit("qasm_clbits_max")
 # Integers stay below 2**INT_BITS_MAX in magnitude (no ``2 ** 10**9``).
-INT_BITS_MAX = 1024
+INT_BITS_MAX = limit("qasm_int_bits_max")
 
 _CONSTANTS = {"pi": math.pi, "π": math.pi, "tau": math.tau, "τ": math.tau, "euler": math.e}
 _FUNCTIONS: dict[str, Callable[[float], float]] = {
@@ -66,6 +71,14 @@ class Qasm3Unsupported(Exception):
         super().__init__(f"{where}{message}")
         self.line = line
         self.column = column
+
+
+class Qasm3Limit(Qasm3Unsupported):
+    """A program past the input limit called ``limit`` (the message says by how much)."""
+
+    def __init__(self, limit_name: str, message: str, line: int | None, column: int | None):
+        super().__init__(message, line, column)
+        self.limit = limit_name
 
 
 @dataclass
@@ -201,45 +214,6 @@ def parse_program(source: str) -> Any:
         raise Qasm3Unsupported(f"the program is not well formed: {error}", None, None) from None
 
 
-def check_gate_expansion(program: Any) -> None:
-    """Refuse a program whose gate definitions expand, when fully inlined, to more than
-    :data:`STATEMENTS_MAX` statements (a chain of definitions that each call the previous one
-    twice doubles at every level). Runs on the AST before any importer expands anything."""
-    from openqasm3 import ast
-
-    bodies: dict[str, list[Any]] = {}
-    for statement in program.statements:
-        if isinstance(statement, ast.QuantumGateDefinition):
-            bodies[statement.name.name] = list(statement.body)
-    sizes: dict[str, int] = {}
-
-    def size(name: str, depth: int) -> int:
-        if name not in bodies:
-            return 1  # a built-in or standard gate
-        if name in sizes:
-            return sizes[name]
-        if depth > len(bodies):  # a definition that reaches itself
-            raise Qasm3Unsupported(f"gate {name!r} is defined in terms of itself", None, None)
-        total = 0
-        for statement in bodies[name]:
-            callee = getattr(getattr(statement, "name", None), "name", None)
-            if isinstance(statement, ast.QuantumGate) and isinstance(callee, str):
-                total += size(callee, depth + 1)
-            else:
-                total += 1
-            if total > STATEMENTS_MAX:
-                raise Qasm3Unsupported(
-                    f"gate {name!r} expands to more than {STATEMENTS_MAX} statements",
-                    statement.span.start_line if statement.span else None,
-                    statement.span.start_column if statement.span else None,
-                )
-        sizes[name] = total
-        return total
-
-    for name in bodies:
-        size(name, 0)
-
-
 def _offending_token(error: BaseException) -> Any:
     seen: set[int] = set()
     pending: list[Any] = [error]
@@ -256,9 +230,10 @@ def _offending_token(error: BaseException) -> Any:
     return None
 
 
-def translate(source: str) -> Any:
-    """Parse OpenQASM 3 text and build the ``QuantumCircuit`` it describes (see module doc)."""
-    program = parse_program(source)
+def translate(source: Any) -> Any:
+    """Build the ``QuantumCircuit`` that OpenQASM 3 text, or the reference parser's AST of it,
+    describes (see the module doc)."""
+    program = parse_program(source) if isinstance(source, str) else source
     return _Translator().run(program)
 
 
@@ -284,12 +259,20 @@ class _Translator:
             return Qasm3Unsupported(message, None, None)
         return Qasm3Unsupported(message, span.start_line, span.start_column)
 
+    def beyond(self, limit_name: str, message: str) -> Qasm3Limit:
+        """The refusal of a program past the input limit ``limit_name``."""
+        span = getattr(self.statement, "span", None)
+        if span is None:
+            return Qasm3Limit(limit_name, message, None, None)
+        return Qasm3Limit(limit_name, message, span.start_line, span.start_column)
+
     def step(self, count: int = 1) -> None:
         self.steps += count
         if self.steps > STATEMENTS_MAX:
-            raise self.fail(
+            raise self.beyond(
+                "qasm_statements_max",
                 f"the program unrolls to more than {STATEMENTS_MAX} statements (loops and gate "
-                "calls together)"
+                "calls together)",
             )
 
     def run(self, program: Any) -> Any:
@@ -363,8 +346,12 @@ class _Translator:
             raise self.fail("qubits are declared only at the top level of the program")
         size = 1 if node.size is None else self.const_int(node.size)
         name = node.qubit.name
-        if size < 1 or self.qubits + size > QUBITS_MAX:
-            raise self.fail(f"qubit register {name!r} of size {size} (at most {QUBITS_MAX} in all)")
+        if size < 1:
+            raise self.fail(f"qubit register {name!r} of size {size}")
+        if self.qubits + size > QUBITS_MAX:
+            raise self.beyond(
+                "qasm_qubits_max", f"qubit register {name!r} of size {size} (at most {QUBITS_MAX})"
+            )
         self.qubits += size
         register = QuantumRegister(size, name)
         self.circuit.add_register(register)
@@ -381,8 +368,13 @@ class _Translator:
             if self.scope.parent is not None or self.runtime_depth:
                 raise self.fail("bits are declared only at the top level of the program")
             size = 1 if node.type.size is None else self.const_int(node.type.size)
-            if size < 1 or self.clbits + size > CLBITS_MAX:
-                raise self.fail(f"bit register {name!r} of size {size} (at most {CLBITS_MAX})")
+            if size < 1:
+                raise self.fail(f"bit register {name!r} of size {size}")
+            if self.clbits + size > CLBITS_MAX:
+                raise self.beyond(
+                    "qasm_clbits_max",
+                    f"bit register {name!r} of size {size} (at most {CLBITS_MAX})",
+                )
             self.clbits += size
             register = ClassicalRegister(size, name)
             self.circuit.add_register(register)
@@ -557,16 +549,18 @@ class _Translator:
             if stride == 0:
                 raise self.fail("a loop range with step 0")
             values = iter(range(start, end + (1 if stride > 0 else -1), stride))
-            count = len(range(start, end + (1 if stride > 0 else -1), stride))
+            # Worked out, not len(range(...)): that overflows past 2**63 iterations.
+            count = max(0, (end - start) // stride + 1)
         elif isinstance(declared, ast.DiscreteSet):
             items = [self.eval(value) for value in declared.values]
             values, count = iter(items), len(items)
         else:
             raise self.fail("a loop over anything but a range or a set {...} is not supported")
         if count * max(1, len(node.block)) > STATEMENTS_MAX - self.steps:
-            raise self.fail(
+            raise self.beyond(
+                "qasm_statements_max",
                 f"the loop runs {count} times; with its body that is more than the "
-                f"{STATEMENTS_MAX} statements a program may unroll to"
+                f"{STATEMENTS_MAX} statements a program may unroll to",
             )
         loop_type = node.type
         for value in values:
@@ -751,8 +745,10 @@ class _Translator:
                 value = math.trunc(value)
             width = None if type_node.size is None else self.const_int(type_node.size)
             if width is not None:
-                if not 1 <= width <= INT_BITS_MAX:
-                    raise self.fail(f"integer width {width} (at most {INT_BITS_MAX})")
+                if width > INT_BITS_MAX:
+                    raise self.beyond("qasm_int_bits_max", f"integer width {width}")
+                if width < 1:
+                    raise self.fail(f"integer width {width}")
                 return _wrap(int(value), width, isinstance(type_node, ast.IntType)), width
             return int(value), None
         raise self.fail(f"classical type {_describe(type_node)} is not supported")
@@ -861,7 +857,9 @@ class _Translator:
         if op == "**":
             if integers and rhs >= 0:
                 if abs(int(lhs)) > 1 and int(rhs) > INT_BITS_MAX:
-                    raise self.fail(f"the integer {lhs!r} ** {rhs!r} is too large")
+                    raise self.beyond(
+                        "qasm_int_bits_max", f"the integer {lhs!r} ** {rhs!r} is too large"
+                    )
                 return self.checked(int(lhs) ** int(rhs))
             try:
                 power = float(lhs) ** float(rhs)
@@ -872,7 +870,9 @@ class _Translator:
             return power
         if integers and op in ("&", "|", "^", "<<", ">>"):
             a, b = int(lhs), int(rhs)
-            if op in ("<<", ">>") and not 0 <= b <= INT_BITS_MAX:
+            if op in ("<<", ">>") and b > INT_BITS_MAX:
+                raise self.beyond("qasm_int_bits_max", f"shift by {b}")
+            if op in ("<<", ">>") and b < 0:
                 raise self.fail(f"shift by {b}")
             if op == "&":
                 return a & b
@@ -885,7 +885,7 @@ class _Translator:
 
     def checked(self, value: int) -> int:
         if abs(value).bit_length() > INT_BITS_MAX:
-            raise self.fail(f"an integer wider than {INT_BITS_MAX} bits")
+            raise self.beyond("qasm_int_bits_max", f"an integer wider than {INT_BITS_MAX} bits")
         return value
 
 

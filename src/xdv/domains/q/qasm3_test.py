@@ -21,12 +21,20 @@ def unitary_of(text: str) -> object:
     return Operator(translate(text))
 
 
-def refused(text: str) -> str:
-    """The CIRCUIT_INVALID message ``parse_circuit`` gives for ``text``."""
+def refused(text: str, code: ErrorCode = ErrorCode.CIRCUIT_INVALID) -> str:
+    """The message of the error (CIRCUIT_INVALID unless ``code`` says otherwise)
+    ``parse_circuit`` gives for ``text``."""
     with pytest.raises(XdvError) as raised:
         parse_circuit(text)
-    assert raised.value.code is ErrorCode.CIRCUIT_INVALID
+    assert raised.value.code is code, raised.value
     return raised.value.message
+
+
+def beyond_limit(text: str, name: str) -> str:
+    """The INPUT_LIMIT_EXCEEDED message for ``text``, which must name the limit ``name``."""
+    message = refused(text, ErrorCode.INPUT_LIMIT_EXCEEDED)
+    assert f"limit {name} =" in message, message
+    return message
 
 
 def test_constants_casts_and_bit_indexing_are_evaluated_before_the_run() -> None:
@@ -123,11 +131,12 @@ def test_unsupported_constructs_are_refused_with_their_line(
 
 
 def test_a_loop_that_unrolls_too_far_is_refused_quickly() -> None:
-    message = refused(HEADER + "qubit q;\nfor uint i in [0: 1000000000000] { x q; }\n")
+    text = HEADER + "qubit q;\nfor uint i in [0: 1000000000000] { x q; }\n"
+    message = beyond_limit(text, "qasm_statements_max")
     assert str(STATEMENTS_MAX) in message and "line 4," in message
     # Nested loops, each small, together past the bound.
     nested = "qubit q;\nfor int i in [0:999] { for int j in [0:999] { x q; } }\n"
-    assert "statements" in refused(HEADER + nested)
+    beyond_limit(HEADER + nested, "qasm_statements_max")
     # Gates that call gates grow exponentially; the same bound stops the front-end (Qiskit's
     # importer, tried first by parse_circuit, expands such programs itself: see docs/q-domain.md).
     gates = "gate g0 a { x a; }\n" + "".join(
@@ -138,9 +147,13 @@ def test_a_loop_that_unrolls_too_far_is_refused_quickly() -> None:
 
 
 def test_huge_numbers_are_refused_not_computed() -> None:
-    assert "too large" in refused(HEADER + "qubit q;\nint k = 2 ** 100000000;\n")
-    assert "shift" in refused(HEADER + "qubit q;\nint k = 1 << 100000000;\n")
-    assert "qubit register" in refused(HEADER + "qubit[100000000000] q;\n")
+    assert "too large" in beyond_limit(
+        HEADER + "qubit q;\nint k = 2 ** 100000000;\n", "qasm_int_bits_max"
+    )
+    assert "shift" in beyond_limit(
+        HEADER + "qubit q;\nint k = 1 << 100000000;\n", "qasm_int_bits_max"
+    )
+    assert "qubit register" in beyond_limit(HEADER + "qubit[100000000000] q;\n", "qasm_qubits_max")
 
 
 @settings(max_examples=60, deadline=None)
@@ -149,7 +162,7 @@ def test_arbitrary_text_is_a_circuit_or_circuit_invalid(text: str) -> None:
     try:
         parse_circuit(HEADER + "qubit[2] q;\nbit[2] c;\n" + text)
     except XdvError as error:
-        assert error.code is ErrorCode.CIRCUIT_INVALID
+        assert error.code in (ErrorCode.CIRCUIT_INVALID, ErrorCode.INPUT_LIMIT_EXCEEDED)
 
 
 def test_translate_refusals_carry_line_and_column() -> None:
@@ -167,5 +180,5 @@ def test_exploding_gate_definitions_are_refused_before_any_importer_expands_them
     lines += ["qubit[1] q;", "g59 q[0];"]
     with pytest.raises(XdvError) as raised:
         parse_circuit("\n".join(lines))
-    assert raised.value.code is ErrorCode.CIRCUIT_INVALID
+    assert raised.value.code is ErrorCode.INPUT_LIMIT_EXCEEDED
     assert "expands to more than" in raised.value.message
