@@ -65,6 +65,7 @@ class ErrorCode(enum.IntEnum):
     CONTRACT_EXPIRED = 201
     RESOURCE_EXHAUSTED = 202
     RESOURCE_UNKNOWN = 203
+    ADMISSION_TIMEOUT = 204
     # Domains and providers (3xx).
     DOMAIN_UNAVAILABLE = 300
     DOMAIN_NOT_BOUND = 301
@@ -88,6 +89,10 @@ class ErrorCode(enum.IntEnum):
     VHM_NOT_EMPTY = 415
     VHM_TERMINATED = 416
     VHM_SNAPSHOT_INVALID = 417
+    # Scheduler (42x).
+    POLICY_INVALID = 420
+    DEADLINE_INVALID = 421
+    SCHEDULER_INVARIANT = 422
     # Inter-process communication: channels and messages (43x).
     CHANNEL_UNKNOWN = 430
     CHANNEL_CLOSED = 431
@@ -97,6 +102,8 @@ class ErrorCode(enum.IntEnum):
     CHANNEL_CATEGORY = 435
     CHANNEL_ISOLATED = 436
     CHANNEL_INVALID = 437
+    # The simulator (44x).
+    SIM_PLAN_INVALID = 440
     # Transitions (5xx).
     TRANSITION_FAILED = 500
     INJECTED_FAULT = 501

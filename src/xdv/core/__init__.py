@@ -1,6 +1,7 @@
 """The deterministic orchestration core: the kernel, its clock and random streams, processes, the
 domain interface every manager implements, and the K domain manager (the kernel's own domain)."""
 
+from xdv.core._admission import PlacementContext
 from xdv.core._audit import AuditConfig, AuditSink
 from xdv.core._capability import (
     Capability,
@@ -48,11 +49,24 @@ from xdv.core._interface import (
     SupportsTransfer,
     SupportsUsage,
 )
+from xdv.core._invariants import assert_scheduler, check_scheduler
 from xdv.core._invoker import RecordedOutcome
 from xdv.core._k_manager import KDomainManager
-from xdv.core._kernel import Kernel, KernelLimits, RunResult
+from xdv.core._kernel import Kernel, KernelLimits, RunResult, StepObserver
 from xdv.core._lifecycle import LEGAL_TRANSITIONS, ProcessState, check_transition
-from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
+from xdv.core._mutants import MUTANTS, Mutant, mutation, register_mutant
+from xdv.core._policy import (
+    ComposedPolicy,
+    EarliestDeadlinePolicy,
+    FairSharePolicy,
+    PlacementPolicy,
+    PriorityPolicy,
+    RoundRobinPolicy,
+    SchedulerPolicy,
+    parse_policy,
+    policy_names,
+    register_policy,
+)
 from xdv.core._process import ExitStatus, ProcessInfo
 from xdv.core._random import RandomStream, derive_seed
 from xdv.core._recorder import EmitSink
@@ -65,6 +79,7 @@ __all__ = [
     "FAULT_SITES",
     "HELD_QUOTAS",
     "LEGAL_TRANSITIONS",
+    "MUTANTS",
     "QUOTA_NAMES",
     "TRANSITION_PHASES",
     "AuditConfig",
@@ -73,11 +88,14 @@ __all__ = [
     "CapabilityAuthority",
     "CapabilityTable",
     "ClassPolicy",
+    "ComposedPolicy",
     "CrossingCost",
     "DerivedCapability",
     "DomainManager",
+    "EarliestDeadlinePolicy",
     "EmitSink",
     "ExitStatus",
+    "FairSharePolicy",
     "FaultClass",
     "FaultLevel",
     "FaultPlan",
@@ -90,9 +108,13 @@ __all__ = [
     "KernelLimits",
     "LogicalClock",
     "Message",
+    "Mutant",
     "Operation",
     "Outcome",
+    "PlacementContext",
+    "PlacementPolicy",
     "PreparedCall",
+    "PriorityPolicy",
     "ProcessInfo",
     "ProcessState",
     "ProviderVerifier",
@@ -105,6 +127,7 @@ __all__ = [
     "RoundRobinPolicy",
     "RunResult",
     "SchedulerPolicy",
+    "StepObserver",
     "SupportsDerive",
     "SupportsFreeze",
     "SupportsProviders",
@@ -117,9 +140,16 @@ __all__ = [
     "VhmQuotas",
     "VhmTable",
     "WallClock",
+    "assert_scheduler",
     "channel_resource",
+    "check_scheduler",
     "check_transition",
     "classify",
     "crossing_cost",
     "derive_seed",
+    "mutation",
+    "parse_policy",
+    "policy_names",
+    "register_mutant",
+    "register_policy",
 ]

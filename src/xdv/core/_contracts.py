@@ -8,7 +8,7 @@ for the resources, checks the handle a process passes back, and records releases
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xdv.core._capability import Capability
@@ -41,6 +41,7 @@ class ContractBook:
         "contracts_max",
         "dead",
         "forwarded",
+        "on_release",
         "requested",
     )
 
@@ -70,6 +71,9 @@ class ContractBook:
         # is accepted and changes nothing.
         self.dead: dict[int, tuple[str, Domain]] = {}
         self.forwarded: dict[int, int] = {}
+        # Told of every release (holder, contract, whether the use is charged): the admission
+        # queue grants what now fits. Set by the kernel.
+        self.on_release: Callable[[_Process, ResourceContract, bool], None] | None = None
 
     def check_room(self, holder: _Process, caller: _Process) -> None:
         """LIMIT_EXCEEDED if ``holder`` already holds its limit of contracts."""
@@ -241,6 +245,8 @@ class ContractBook:
             contract=contract.id,
             meta={"reason": why},
         )
+        if self.on_release is not None:
+            self.on_release(process, contract, True)
 
     def release_all(self, process: _Process, why: str) -> None:
         """Release every contract ``process`` holds, in id order."""
@@ -254,6 +260,8 @@ class ContractBook:
         del process.contracts[contract.id]
         self.requested.pop(contract.id, None)
         self._uncharge(process, contract.id, everything=True)
+        if self.on_release is not None:
+            self.on_release(process, contract, False)
 
     def _uncharge(self, process: _Process, contract_id: int, *, everything: bool) -> None:
         usage = self._charged.pop(contract_id, None)

@@ -60,13 +60,14 @@ FAULT_SITES = (
     "transition.logging",
     "invoke",
     "reserve",
+    "outcome",
     "send",
     "receive",
-    "outcome",
 )
 """Where a fault can be injected. ``outcome`` is the delivery of an ``Invoke``'s outcome: the
 operation ran, and its result is replaced by the fault (a measurement that failed, an envelope
-that lost its stability)."""
+that lost its stability). ``send`` and ``receive`` are a channel's: a fault refuses the whole
+message, or takes nothing from the channel."""
 
 PLAN_VERSION = 1
 _ITEMS_MAX = 256  # rules, policies and fallbacks a plan may hold

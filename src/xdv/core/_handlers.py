@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from xdv.core._admission import SHORTAGES, AdmissionQueue
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
 from xdv.core._channels import ChannelTable
@@ -115,8 +116,10 @@ class SystemCalls:
         transitions: Transitions,
         faults: FaultHandler,
         channels: ChannelTable,
+        admission: AdmissionQueue,
     ) -> None:
         self._seed = seed
+        self.admission = admission
         self._sleep_ticks_max = sleep_ticks_max
         self._recorder = recorder
         self._clock = clock
@@ -263,6 +266,7 @@ class SystemCalls:
                 call.priority,
                 tuple(call.domains),
                 parent=process.pid,
+                deadline=call.deadline,
             )
         except XdvError as error:
             if len(table.processes) != count_before:
@@ -340,15 +344,59 @@ class SystemCalls:
             process.pid, Operation.ALLOCATE, Domain.K, domain, call.resource
         )
         self._faults.visit("reserve", process, domain)
-        contract = self._contracts.reserve(
-            process,
-            domain,
-            call.resource,
-            call.amount,
-            call.duration,
-            capability,
-            terms=call.terms,
-        )
+        _require(call.wait, bool, "Reserve's wait", process.pid)
+        _require(call.resolve, bool, "Reserve's resolve", process.pid)
+        _require(call.deadline, (int, type(None)), "Reserve's deadline", process.pid)
+        deadline = call.deadline
+        now = self._clock.now
+        if deadline is not None and not now < deadline < 2**63:
+            raise XdvError(
+                f"an admission deadline is a logical time after now (L={now}), got {deadline}",
+                code=ErrorCode.DEADLINE_INVALID,
+                where=f"process {process.pid}",
+            )
+        wait = call.wait or deadline is not None
+        admission = self.admission
+        if wait and admission.must_queue(domain):
+            self._contracts.check_room(process, process)
+            admission.wait(
+                process,
+                domain,
+                call.resource,
+                call.amount,
+                call.duration,
+                call.terms,
+                call.resolve,
+                deadline,
+                "queued behind the head of the admission queue",
+            )
+            return False
+        try:
+            contract = admission.reserve_now(
+                process,
+                domain,
+                call.resource,
+                call.amount,
+                call.duration,
+                call.terms,
+                call.resolve,
+                capability,
+            )
+        except XdvError as error:
+            if not wait or error.code not in SHORTAGES:
+                raise
+            admission.wait(
+                process,
+                domain,
+                call.resource,
+                call.amount,
+                call.duration,
+                call.terms,
+                call.resolve,
+                deadline,
+                error.message,
+            )
+            return False
         self._recorder.record(
             EventType.RESOURCE_RESERVE,
             domain,

@@ -14,6 +14,11 @@ Ordering model (``docs/design.md`` explains it at length):
   invoking process becomes ready at (invocation L + latency) and the outcome is recorded when
   it is next dispatched, however long the provider physically took.
 
+An optional *step observer* (``Kernel(observer=...)``, see :class:`StepObserver`) is called
+between steps: before each step with the number of steps completed so far, so it sees the state
+every completed step left behind. It is for checkers such as ``xdv sim``: it decides nothing,
+records nothing, and a run without one pays a single local ``is None`` test per step.
+
 The kernel is the loop and the public surface; below the loop it is made of collaborators with
 explicit interfaces, each in its own module: the recorder (``_recorder.py``: trace entries,
 audit checkpoints, output release), the VHM table (``_vhm.py``: virtual hybrid machines, their
@@ -39,8 +44,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from xdv.core._admission import AdmissionQueue, _Deadline
 from xdv.core._audit import AuditConfig
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
@@ -51,14 +57,15 @@ from xdv.core._domains import DomainTable, ProviderVerifier
 from xdv.core._fault_handler import FaultHandler, FaultStats
 from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
-from xdv.core._interface import DomainManager
+from xdv.core._interface import DomainManager, ResourceContract
 from xdv.core._invoker import Invoker, Pending, RecordedOutcome
 from xdv.core._k_manager import KDomainManager, qualified_name
 from xdv.core._lifecycle import ProcessState
-from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
-from xdv.core._process import ExitStatus, _Process
+from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy, parse_policy
+from xdv.core._process import ExitStatus, ProcessInfo, _Process
 from xdv.core._process_table import ProcessTable
 from xdv.core._random import derive_seed
+from xdv.core._ready import PolicyQueue
 from xdv.core._recorder import EmitSink, OutputFailure, Recorder
 from xdv.core._refusals import _Recorded
 from xdv.core._syscalls import Sleep
@@ -84,7 +91,7 @@ from xdv.trace import (
     cbor_uint,
 )
 
-__all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
+__all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult", "StepObserver"]
 
 _O = Domain.ORCHESTRATION
 # Plain integers for the hot path (IntEnum members cost more to pack).
@@ -103,6 +110,20 @@ _EMPTY_MAP = b"\xa0"
 _LIMIT_MAX = 2**40  # keeps logical time and every counter far inside the trace's u64 fields
 
 
+class StepObserver(Protocol):
+    """Watches a run between its steps (``Kernel(observer=...)``).
+
+    Called by the kernel loop before every step with the number of steps completed so far, so
+    each call sees the state the previous step left (the first call sees the state before the
+    first step). It runs on the loop's thread, must not call the kernel's operator actions or
+    change anything, and records nothing; an exception it raises ends the run and propagates
+    out of :meth:`Kernel.run` (the trace's intact prefix is flushed, as for any escape). The
+    state after the last step is read after :meth:`Kernel.run` returns.
+    """
+
+    def __call__(self, steps: int, /) -> None: ...
+
+
 class _Interruption:
     """The ready-queue item :meth:`Kernel.interrupt` queues: its key sorts before every
     process's, and it is never ACTIVE, so the loop meets it on the path it already takes for
@@ -116,9 +137,10 @@ class _Interruption:
 
 
 _INTERRUPTION = _Interruption()
-# A key below every policy key: negative infinity is less than any integer. Its second element
-# (0) sorts it before every deferred action (numbered from 1).
-_INTERRUPTION_ITEM = (float("-inf"), 0, _INTERRUPTION)
+# A key below every policy key: negative infinity is less than any integer (twice, so that it
+# also sorts before a due admission deadline or a deferred fault action, whose keys are
+# (-inf, sequence number)).
+_INTERRUPTION_ITEM = (float("-inf"), float("-inf"), _INTERRUPTION)
 # RUN_END's status field for run statuses that are not OK.
 _END_CODES = {
     "limit": ErrorCode.LIMIT_EXCEEDED,
@@ -207,7 +229,7 @@ class Kernel:
         trace: str | Path | TraceWriter | None = None,
         domains: Iterable[DomainManager] | None = None,
         quantum: int = 8,
-        policy: SchedulerPolicy | None = None,
+        policy: SchedulerPolicy | str | None = None,
         limits: KernelLimits | None = None,
         faults: FaultPlan | None = None,
         workload: Mapping[str, Any] | None = None,
@@ -220,8 +242,10 @@ class Kernel:
         wall_clock: WallClock | None = None,
         audit: AuditConfig | None = None,
         attestation: ProviderVerifier | None = None,
+        observer: StepObserver | None = None,
     ) -> None:
         self.seed = seed
+        self.observer = observer
         self.limits = limits or KernelLimits()
         if not 1 <= quantum <= self.limits.quantum_max:
             raise XdvError(
@@ -245,6 +269,8 @@ class Kernel:
                     where="kernel configuration",
                 )
         self.quantum = quantum
+        if isinstance(policy, str):
+            policy = parse_policy(policy)
         self.policy: SchedulerPolicy = policy or RoundRobinPolicy()
         self.clock = LogicalClock()
         self._wall_clock: WallClock = wall_clock or SystemWallClock()
@@ -309,6 +335,16 @@ class Kernel:
         )
         table.faults = invoker.faults = fault_handler
         invoker.table = table
+        self._admission = admission = AdmissionQueue(
+            recorder=recorder,
+            clock=self.clock,
+            table=table,
+            contracts=contracts,
+            domains=domains_table,
+            capabilities=capabilities,
+            policy=self.policy,
+        )
+        self.policy.attach(self._vhm_weight)
         transitions = Transitions(
             recorder=recorder,
             domains=domains_table,
@@ -340,6 +376,7 @@ class Kernel:
             transitions=transitions,
             faults=fault_handler,
             channels=channels,
+            admission=admission,
         )
         self._steps = 0
         self._ran = False
@@ -349,7 +386,6 @@ class Kernel:
         self._ended = False  # the run (or abort) is over and its trace closed
         self._interrupted: str | None = None
         self._panicked: str | None = None
-        self._next_deferred = 1
         with self._outside_the_loop():
             recorder.start(
                 {
@@ -358,7 +394,7 @@ class Kernel:
                     "workload": dict(workload) if workload else {},
                     "kernel": {
                         "quantum": self.quantum,
-                        "policy": self.policy.name,
+                        "policy": self.policy.spec,
                         "vhm": self.vhm,
                         "node": self.node,
                         "limits": self.limits.to_record(),
@@ -404,20 +440,84 @@ class Kernel:
         priority: int = 0,
         domains: Iterable[Domain | str] = (Domain.K,),
         vhm: int | None = None,
+        deadline: int | None = None,
     ) -> int:
         """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid.
 
         The process runs in VHM ``vhm`` (the root VHM if None) and receives the default
         capabilities of its declared domains (an operator grant). Refused with VHM_UNKNOWN
         for a VHM that does not exist (or was destroyed) and VHM_QUOTA_EXCEEDED when the VHM
-        (or an ancestor) already holds its quota of processes.
+        (or an ancestor) already holds its quota of processes. ``deadline`` is the logical
+        time it should finish by (used by the earliest-deadline-first policy).
         """
         with self._outside_the_loop():
             if vhm is not None:
                 self._vhms.live(vhm)
             return self._table.create(
-                anchor, args, name, priority, tuple(domains), parent=0, vhm=vhm
+                anchor,
+                args,
+                name,
+                priority,
+                tuple(domains),
+                parent=0,
+                vhm=vhm,
+                deadline=deadline,
             )
+
+    def _vhm_weight(self, vhm: int) -> int:
+        """The scheduling weight of VHM ``vhm`` (1 where no VHM table says otherwise)."""
+        try:
+            return self._vhms.get(vhm).weight
+        except XdvError:
+            return 1  # a VHM that no longer exists competes with the smallest weight
+
+    def scheduler_snapshot(self) -> dict[str, Any]:
+        """The scheduler's state at this point: policy, ready queue, admission queue and every
+        process's scheduling fields (what :func:`~xdv.core.check_scheduler` checks)."""
+        table = self._table
+        live = [
+            process
+            for process in table.processes.values()
+            if process.state in (ProcessState.ACTIVE, ProcessState.SUSPENDED)
+        ]
+        priorities = [process.priority for process in live]
+        span = max(priorities) - min(priorities) if priorities else 0
+        return {
+            "policy": self.policy.spec,
+            "starvation_bound": self.policy.starvation_bound(len(live), self.quantum, span),
+            "now": self.clock.now,
+            "quantum": self.quantum,
+            "ready": [
+                item[-1].pid
+                for item in sorted(table.ready, key=lambda entry: entry[:-1])
+                if isinstance(item[-1], _Process)
+            ]
+            + (
+                [
+                    item[-1].pid
+                    for item in sorted(table.queue.timers, key=lambda e: e[:-1])
+                    if isinstance(item[-1], _Process)
+                ]
+                if table.queue is not None
+                else []
+            ),
+            "waiting": self._admission.waiting(),
+            "processes": {
+                pid: {
+                    "state": process.state.name,
+                    "queued": process.queued,
+                    "ready_at": process.ready_at,
+                    "priority": process.priority,
+                    "deadline": process.deadline,
+                    "admission": process.admission is not None,
+                    "contracts": [
+                        {**contract.to_record(), "capability": contract.capability}
+                        for _, contract in sorted(process.contracts.items())
+                    ],
+                }
+                for pid, process in sorted(table.processes.items())
+            },
+        }
 
     # ------------------------------------------------------------------ virtual hybrid machines
 
@@ -609,6 +709,22 @@ class Kernel:
             "managers": self._domains.snapshot(),
         }
 
+    def contracts(self) -> list[ResourceContract]:
+        """Every live resource contract of every process, by contract id (read-only use: a
+        checker's view of what the domains' managers should be holding)."""
+        held = [
+            contract
+            for process in self._table.processes.values()
+            for contract in process.contracts.values()
+        ]
+        return sorted(held, key=lambda contract: contract.id)
+
+    def processes(self) -> dict[int, tuple[ProcessInfo, ProcessState]]:
+        """Every process of the run (live or ended), by pid: its identity and current state."""
+        return {
+            pid: (process.info, process.state) for pid, process in self._table.processes.items()
+        }
+
     def _operator_action(self, action: str) -> None:
         """Refuse an operator action unless the run is still being set up.
 
@@ -671,8 +787,11 @@ class Kernel:
 
     def _defer(self, action: Callable[[], None]) -> None:
         """Queue ``action`` for the loop's next safe point (see :class:`_Deferred`)."""
-        heapq.heappush(self._table.ready, (float("-inf"), self._next_deferred, _Deferred(action)))
-        self._next_deferred += 1
+        # The table's sequence numbers are unique among every queued item, so two items never
+        # tie on their keys (admission deadlines take theirs from the same counter).
+        heapq.heappush(
+            self._table.ready, (float("-inf"), self._table.next_seq(), _Deferred(action))
+        )
 
     def _panic_now(self, reason: str) -> None:
         """A fault escalated to the node level: end the run at the next safe point, with the
@@ -739,9 +858,17 @@ class Kernel:
         """The kernel loop; returns the run status ("ok", "limit" or "interrupted")."""
         clock = self.clock
         table = self._table
-        ready = table.ready
-        pop = heapq.heappop
+        round_robin = table.round_robin
+        ready: Any
+        pop: Callable[[Any], Any]
+        if round_robin:
+            ready = table.ready
+            pop = heapq.heappop
+        else:  # the policy queue moves due timers and pops by policy key
+            ready = table.queue
+            pop = PolicyQueue.pop_item
         push = heapq.heappush
+        admission = self._admission
         enqueue = table.enqueue
         calls = self._calls
         handlers = calls.handlers
@@ -754,12 +881,12 @@ class Kernel:
         steps_max = self.limits.steps_max
         full_slices_until = steps_max - quantum  # while steps <= this, a whole quantum fits
         whole_slice = range(quantum)
-        round_robin = table.round_robin
         sleep_ticks_max = self.limits.sleep_ticks_max
         node = self.node
         active = ProcessState.ACTIVE
         suspended = ProcessState.SUSPENDED
         interruption = _INTERRUPTION
+        observer = self.observer  # None on every run but a checker's (see StepObserver)
         steps = 0
         now = clock.now
         last: _Process | None = None
@@ -777,6 +904,15 @@ class Kernel:
                 if type(process) is _Deferred:  # a fault escalation's action: a safe point
                     process.action()
                     last = None  # whatever runs next, its slice records its dispatch
+                    continue
+                if type(process) is _Deadline:  # a waiting reservation's deadline has come
+                    # Nothing is ready before it: skip the idle time up to the step before the
+                    # deadline, so the failed request's process wakes at the deadline itself.
+                    at = process.waiting.deadline or 0
+                    if process.waiting.state == "waiting" and at > now + 1:
+                        now = at - 1
+                        clock.now = now
+                    admission.expire(process)
                     continue
                 if process.state is suspended:
                     process.parked = True
@@ -819,6 +955,8 @@ class Kernel:
                 # slice's first step is a sleep, by that SLEEP entry itself.
                 recorder.dispatch_pending = pid
             for _ in slice_steps:
+                if observer is not None:
+                    observer(steps)
                 steps += 1
                 now += 1
                 clock.now = now
@@ -1098,6 +1236,9 @@ class Kernel:
                 message = "the workload's setup failed, so the run never started"
             elif process.state is ProcessState.SUSPENDED:
                 code, message = ErrorCode.DEADLOCK, "still suspended when the run ended"
+            elif process.admission is not None:
+                code = ErrorCode.DEADLOCK
+                message = f"blocked forever {AdmissionQueue.describe(process)}"
             else:
                 code = ErrorCode.DEADLOCK
                 channels = self._channels.blocked_on(pid)

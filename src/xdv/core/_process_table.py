@@ -24,6 +24,7 @@ from xdv.core._k_manager import qualified_name
 from xdv.core._lifecycle import ProcessState, check_transition
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo, _Process
+from xdv.core._ready import PolicyQueue
 from xdv.core._recorder import Recorder
 from xdv.core._refusals import _require
 from xdv.core._vhm import VhmTable
@@ -77,6 +78,7 @@ class ProcessTable:
         "_domains",
         "_next_pid",
         "_record",
+        "admission",
         "exits",
         "faults",
         "next_seq",
@@ -85,6 +87,7 @@ class ProcessTable:
         "policy",
         "processes",
         "processes_max",
+        "queue",
         "ready",
         "round_robin",
         "shutting_down",
@@ -119,11 +122,20 @@ class ProcessTable:
         self.node = node
         self.processes: dict[int, _Process] = {}
         self.exits: dict[int, ExitStatus] = {}
-        # Heap items are the policy key followed by the process; keys end with the unique
-        # enqueue sequence number, so the process itself is never compared.
-        self.ready: list[tuple[Any, ...]] = []
         # Enqueue sequence numbers: unique and increasing, the last element of every key.
         self.next_seq = itertools.count(1).__next__
+        # Round-robin: one heap of (ready-at L, -priority, pid, process), popped by the kernel
+        # loop directly. Any other policy: a PolicyQueue (timers by ready time, due processes by
+        # policy key), whose ``due`` heap is ``ready``; items end with the sequence number and
+        # the process, so the process itself is never compared.
+        self.queue: PolicyQueue | None = None
+        if self.round_robin:
+            self.ready: list[tuple[Any, ...]] = []
+        else:
+            self.queue = PolicyQueue(policy, clock, self.next_seq)
+            self.ready = self.queue.due
+        # The admission queue (set by the kernel): told when a waiting process ends.
+        self.admission: Any = None
         self._next_pid = 1
         self.shutting_down = False
         # Called with each process that ends (and whether the run is shutting down), after
@@ -192,24 +204,34 @@ class ProcessTable:
         if self.round_robin:
             # The default policy's key, inlined (the kernel loop does the same for a sleep).
             # A process is queued at most once, so (ready-at L, -priority, pid) is already
-            # unique and orders exactly as the policy's key with its enqueue sequence number.
+            # unique and orders exactly as the policy's key with an enqueue sequence number.
             heapq.heappush(self.ready, (ready_at, -process.priority, process.pid, process))
         else:
-            key = self.policy.key(ready_at, process.priority, process.pid, self.next_seq())
-            heapq.heappush(self.ready, (*key, process))
+            assert self.queue is not None
+            self.queue.push(process, ready_at)
+
+    def push_timer(self, at: int, item: Any, tag: int) -> None:
+        """Queue ``item`` (not a process: an admission deadline) to be met by the kernel loop
+        at logical time ``at``, ahead of the processes ready then; ``tag`` is unique."""
+        if self.queue is None:
+            heapq.heappush(self.ready, (at, float("-inf"), -tag, item))
+        else:
+            self.queue.push_timer(at, item)
 
     def dequeue(self, process: _Process) -> None:
         """Take a queued process out of the ready queue (a process blocked with a timeout that
-        is served, or ends, before its deadline)."""
-        ready = self.ready
-        for index, item in enumerate(ready):
-            if item[-1] is process:
-                last = ready.pop()
-                if index < len(ready):
-                    ready[index] = last
-                    heapq.heapify(ready)
-                process.queued = False
-                return
+        is served, or ends, before its deadline). Under a policy other than round-robin the
+        process may still wait among the policy queue's timers."""
+        heaps = [self.ready] if self.queue is None else [self.queue.due, self.queue.timers]
+        for heap in heaps:
+            for index, item in enumerate(heap):
+                if item[-1] is process:
+                    last = heap.pop()
+                    if index < len(heap):
+                        heap[index] = last
+                        heapq.heapify(heap)
+                    process.queued = False
+                    return
         raise InvariantViolation(f"process {process.pid} is not in the ready queue")
 
     def set_state(self, process: _Process, state: ProcessState) -> None:
@@ -232,6 +254,7 @@ class ProcessTable:
         parent: int,
         vhm: int | None = None,
         *,
+        deadline: int | None = None,
         rights: Iterable[tuple[Operation, Domain, Domain]] | None = None,
         saved: Any = None,
     ) -> int:
@@ -246,6 +269,13 @@ class ProcessTable:
         """
         _require(name, (str, type(None)), "a process name", parent)
         _require(priority, int, "a process priority", parent)
+        _require(deadline, (int, type(None)), "a process deadline", parent)
+        if deadline is not None and not 0 <= deadline < 2**63:
+            raise XdvError(
+                f"a deadline is a logical time in [0, 2**63), got {deadline}",
+                code=ErrorCode.DEADLINE_INVALID,
+                where=f"process {parent}",
+            )
         _require(args, (tuple, list), "spawn arguments", parent)
         if not callable(anchor_function):
             raise XdvError(
@@ -273,24 +303,23 @@ class ProcessTable:
         label = name or str(getattr(anchor_function, "__name__", "process"))
         info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
         process = _Process(info, None)
+        process.deadline = deadline
         vhm_record = vhms.get(vhm_id)
         process.account = vhm_record.chain
         process.step_bounds = vhm_record.step_bounds
         process.origin = (anchor_function, tuple(args))
         process.saved = saved
         self.processes[pid] = process
-        self._record(
-            EventType.PROCESS_CREATE,
-            Domain.ORCHESTRATION,
-            pid,
-            meta={
-                "name": label,
-                "parent": parent,
-                "priority": priority,
-                "domains": [domain.label for domain in domains],
-                "anchor": qualified_name(anchor_function),
-            },
-        )
+        meta: dict[str, Any] = {
+            "name": label,
+            "parent": parent,
+            "priority": priority,
+            "domains": [domain.label for domain in domains],
+            "anchor": qualified_name(anchor_function),
+        }
+        if deadline is not None:
+            meta["deadline"] = deadline
+        self._record(EventType.PROCESS_CREATE, Domain.ORCHESTRATION, pid, meta=meta)
         try:
             if Domain.K not in domains:
                 raise XdvError(
@@ -385,6 +414,8 @@ class ProcessTable:
         else:
             exit_meta["error"] = status.code
         self._record(EventType.PROCESS_EXIT, Domain.ORCHESTRATION, pid, status=code, meta=exit_meta)
+        if process.admission is not None:
+            self.admission.cancel(process)
         self._contracts.release_all(process, "exit")
         for domain in sorted(process.bindings, reverse=True):
             self._domains.unbind(process, domain)

@@ -102,13 +102,18 @@ class Random(Syscall):
 
 @dataclass(slots=True)
 class Spawn(Syscall):
-    """Create a child process; returns its process id."""
+    """Create a child process; returns its process id.
+
+    ``deadline`` is an absolute logical time the child should finish by (used by the
+    earliest-deadline-first policy; None: no deadline).
+    """
 
     anchor: Callable[..., Any]
     args: tuple[Any, ...] = ()
     name: str | None = None
     priority: int = 0
     domains: tuple[Domain | str, ...] = (Domain.K,)
+    deadline: int | None = None
 
 
 @dataclass(slots=True)
@@ -147,6 +152,14 @@ class Reserve(Syscall):
     ``terms`` carries domain-specific contract terms (a Q calibration profile and decoherence
     budget, a Φ coherence window, ...): a trace-encodable mapping the domain's manager reads and
     answers in the contract it grants.
+
+    Admission: with ``wait=True`` a reservation the domain cannot meet now (its resources are
+    held by other contracts) waits in the admission queue instead of failing, and is granted in
+    scheduler-policy order as contracts are released; ``deadline`` (an absolute logical time,
+    which implies ``wait``) bounds the wait, after which the call fails with ADMISSION_TIMEOUT.
+    ``resolve=True`` lets the domain resolve a conflict with another contract by adjusting the
+    request (Q: other free physical qubits than the ``mapping`` asked for; Φ: the earliest free
+    window start at or after the ``start`` asked for), recorded as CONFLICT_RESOLVED.
     """
 
     domain: Domain | str
@@ -154,6 +167,9 @@ class Reserve(Syscall):
     amount: int = 1
     duration: int | None = None
     terms: Mapping[str, Any] | None = None
+    wait: bool = False
+    deadline: int | None = None
+    resolve: bool = False
 
 
 @dataclass(slots=True)

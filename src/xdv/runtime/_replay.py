@@ -26,6 +26,7 @@ from typing import Any
 from xdv.core import AuditConfig, DomainManager, FaultPlan, KernelLimits, RecordedOutcome
 from xdv.errors import ErrorCode, TraceError, XdvError, safe_repr
 from xdv.runtime._domains import recorded_managers
+from xdv.runtime._kernel import build_policy
 from xdv.runtime._run import run_workload
 from xdv.trace import (
     FRAME_EVENT_TYPE,
@@ -111,6 +112,7 @@ class _ReplayPlan:
     params: dict[str, Any] | None
     seed: int
     quantum: int
+    policy: str
     vhm: int
     node: int
     limits: KernelLimits
@@ -130,13 +132,18 @@ class _ReplayPlan:
                 where="RUN_START",
             )
         kernel = start.get("kernel") or {}
-        if kernel.get("policy") != "round-robin":
+        policy = kernel.get("policy", "round-robin")
+        if not isinstance(policy, str):
+            raise TypeError(f"the scheduler policy is {safe_repr(policy)}, not a spec string")
+        try:
+            build_policy(policy)  # refuse an unknown or malformed policy before running
+        except XdvError as error:
             raise XdvError(
-                f"the trace uses scheduler policy {safe_repr(kernel.get('policy'))}, "
-                "which this XDV cannot rebuild",
+                f"the trace uses scheduler policy {safe_repr(policy)}, which this XDV cannot "
+                f"rebuild: {error.message}",
                 code=ErrorCode.REPLAY_INPUT_CHANGED,
                 where="RUN_START",
-            )
+            ) from None
         seed = start["seed"]
         if type(seed) is not int:
             raise TypeError(f"the seed is {safe_repr(seed)}")
@@ -153,6 +160,7 @@ class _ReplayPlan:
             params=params,
             seed=seed,
             quantum=_integer(kernel.get("quantum", 8), "quantum"),
+            policy=policy,
             vhm=_integer(kernel.get("vhm", 0), "vhm"),
             node=_integer(kernel.get("node", 0), "node"),
             limits=limits,
@@ -271,6 +279,7 @@ def replay(
             seed=plan.seed,
             trace=writer,
             quantum=plan.quantum,
+            policy=plan.policy,
             domains=plan.domains,
             faults=plan.faults,
             limits=plan.limits,

@@ -27,11 +27,12 @@ from xdv.core import (
     KernelLimits,
     RecordedOutcome,
     RunResult,
+    SchedulerPolicy,
 )
 from xdv.errors import InvariantViolation, WorkloadError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
-from xdv.runtime._kernel import make_kernel, with_security
+from xdv.runtime._kernel import build_policy, make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import VhmDeclaration, Workload, declared_vhms, load_workload
@@ -55,6 +56,7 @@ class RunRequest:
     end the run as interrupted (in the main thread; see :mod:`xdv.runtime._signals`).
     ``faults`` is the run's fault plan (``xdv run --faults PLAN.json``; see ``docs/faults.md``),
     recorded in the run-start entry so that a replay rebuilds it.
+    ``policy`` is the scheduler policy spec (``docs/scheduler.md``), recorded in RUN_START.
     """
 
     workload: Workload
@@ -68,6 +70,7 @@ class RunRequest:
     witness_dir: Path | None = None
     handle_signals: bool = True
     faults: FaultPlan | None = None
+    policy: str = "round-robin"
 
 
 @dataclass
@@ -223,6 +226,7 @@ def run(
             "trace": writer,
             "domains": managers,
             "quantum": request.quantum,
+            "policy": build_policy(request.policy),
             "fsync": request.fsync,
             "workload": workload.to_record(),
             "emit": emit,
@@ -279,6 +283,7 @@ def run_workload(
     node: int = 0,
     audit: AuditConfig | None = None,
     params: Mapping[str, Any] | None = None,
+    policy: str | SchedulerPolicy | None = None,
     vhms: Any = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
@@ -288,8 +293,10 @@ def run_workload(
     setup raises still produces a complete trace: the failure is recorded and the run ends with
     status ``failed``. ``recorded_target`` replaces the target string written to the trace (a
     replay that loads the workload from another location keeps the original). ``params``
-    makes a target string a parameterized workload (see :func:`load_workload`). ``vhms``
-    replaces the workload's declared VHMs (a replay passes the declaration its trace recorded).
+    makes a target string a parameterized workload (see :func:`load_workload`). ``policy``
+    is the scheduler policy (a spec string or a policy object; default round-robin).
+    ``vhms`` replaces the workload's declared VHMs (a replay passes the declaration its trace
+    recorded).
     """
     if isinstance(workload, Workload):
         if params is not None:
@@ -310,6 +317,7 @@ def run_workload(
         trace=trace,
         domains=domains,
         quantum=quantum,
+        policy=build_policy(policy),
         faults=faults,
         limits=limits,
         workload=record,

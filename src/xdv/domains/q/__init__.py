@@ -28,6 +28,7 @@ from xdv.domains.q._manager import (
     manager_from_description,
     provider_factories,
 )
+from xdv.domains.q._placement import FidelityPlacementPolicy, best_chain, chain_log_fidelity
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.domains.q._signing import sign_calibration, verify_calibration
 
@@ -38,6 +39,7 @@ __all__ = [
     "CalibrationContract",
     "CalibrationProfile",
     "DecoherenceBudget",
+    "FidelityPlacementPolicy",
     "JobEstimate",
     "NoCloningViolation",
     "ParsedCircuit",
@@ -47,6 +49,8 @@ __all__ = [
     "QJob",
     "QProvider",
     "QubitCalibration",
+    "best_chain",
+    "chain_log_fidelity",
     "circuit_to_text",
     "estimate",
     "job_diagnostics",
