@@ -775,7 +775,6 @@ class Kernel:
             # the local copy is always equal to clock.now here.
             if process.ready_at > now + 1:
                 now = process.ready_at - 1  # skip idle logical time
-            account = process.account
             first_step = steps
             anchor = process.anchor
             pid = process.pid
@@ -870,13 +869,16 @@ class Kernel:
                 # The slice ran out with the process still running.
                 if budget < quantum and not cut:
                     status = "limit"
-                    for member in account:
+                    for member in process.account:
                         member.steps += steps - first_step
                     break
                 append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 enqueue(process, now + 1)
-            for member in account:  # the slice's steps, charged to the VHM and its ancestors
-                member.steps += steps - first_step
+            account = process.account
+            if account:  # the slice's steps, charged to its VHM and the VHM's ancestors
+                used = steps - first_step
+                for member in account:
+                    member.steps += used
             last = process
             if auditing and writer.count >= recorder.checkpoint_at:
                 recorder.checkpoint()

@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdv.core import Kernel, Operation
+from xdv.core import KDomainManager, Kernel, Operation, ResourceRequest
 from xdv.errors import ErrorCode, XdvError
 from xdv.syscalls import (
     Emit,
     Invoke,
     LoadState,
+    Release,
     Reserve,
     SaveState,
     Self,
@@ -513,3 +514,69 @@ def test_snapshot_of_another_vhm_or_unencodable_state_is_refused() -> None:
 
     pid = kernel.spawn(hoarder, vhm=b)
     assert kernel.run().exits[pid].value == "VHM_SNAPSHOT_INVALID"
+
+
+class MeteredK(KDomainManager):
+    """The K manager, declaring each lane it grants as one envelope of VHM usage (the generic
+    hook a Q or Φ manager implements, on the kernel's own domain)."""
+
+    def usage(self, request: ResourceRequest) -> dict[str, int | None]:
+        return {"envelopes": request.amount, "window_steps": request.duration}
+
+
+holding = st.lists(
+    st.tuples(st.sampled_from(["reserve", "release", "sleep"]), st.integers(1, 3)), max_size=10
+)
+
+
+@pytest.mark.spec("XDV-083-8.1")
+@pytest.mark.spec("XDV-083-8.2")
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), holding), min_size=1, max_size=5))
+def test_held_usage_always_equals_what_live_contracts_hold(
+    plans: list[tuple[int, list[tuple[str, int]]]],
+) -> None:
+    """Through reservations, refusals, releases and exits, a VHM's held usage is exactly the sum
+    of its subtree's live contracts, within every quota, and back to zero at the end."""
+    kernel = Kernel(2, domains=[MeteredK(lanes=64)])
+    outer = kernel.create_vhm("outer", quotas={"envelopes": 5, "window_steps": 20})
+    inner = kernel.create_vhm("inner", parent=outer, quotas={"envelopes": 3})
+    other = kernel.create_vhm("other", quotas={"envelopes": 2})
+    vhms = [outer, inner, other]
+    problems: list[str] = []
+
+    def check() -> None:
+        for vhm_id in vhms:
+            vhm = kernel.vhms.get(vhm_id)
+            held = sum(
+                contract.amount
+                for member in kernel.vhms.subtree(vhm_id)
+                for pid in kernel.vhms.get(member).processes
+                for contract in kernel._table.processes[pid].contracts.values()
+            )
+            if vhm.usage["envelopes"] != held:
+                problems.append(f"VHM {vhm_id}: usage {vhm.usage['envelopes']} != held {held}")
+            for name, bound in vhm.quotas.to_record().items():
+                if vhm.usage[name] > bound:
+                    problems.append(f"VHM {vhm_id}: {name} over its quota")
+
+    def tenant(plan: list[tuple[str, int]]) -> Any:
+        held = []
+        for action, amount in plan:
+            check()
+            if action == "reserve":
+                try:
+                    held.append((yield Reserve("K", "lane", amount, duration=amount)))
+                except XdvError as error:
+                    assert error.code is ErrorCode.VHM_QUOTA_EXCEEDED
+            elif action == "release" and held:
+                yield Release(held.pop(0))
+            else:
+                yield Sleep(amount)
+        check()
+
+    for index, plan in plans:
+        kernel.spawn(tenant, plan, vhm=vhms[index])
+    result = kernel.run()
+    assert result.ok and problems == []
+    assert all(kernel.vhms.get(vhm_id).usage["envelopes"] == 0 for vhm_id in vhms)

@@ -283,7 +283,7 @@ class TokenLifecycle(RuleBasedStateMachine):
 
 # The default run is bounded (about ten thousand operations, seconds); the soak (`--long`, over
 # a million operations) runs the same machine for much longer.
-EXAMPLES = 4300 if LONG else 20
+EXAMPLES = 4300 if LONG else 25
 OPERATIONS_MIN = 1_000_000 if LONG else 10_000
 TokenLifecycle.TestCase.settings = settings(
     max_examples=int(os.environ.get("XDV_TOKEN_EXAMPLES", EXAMPLES)),
