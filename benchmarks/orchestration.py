@@ -18,9 +18,18 @@ taken per round, and the median and range (min–max) over the rounds are printe
   layer with a file trace (target: replay no slower);
 * the cost of virtual hybrid machines: the same workload with its processes spread over
   ``--vhms`` VHMs, each bounding processes and steps (so every time slice is checked against
-  and charged to a quota), against the run without VHMs, round by round (target: at least 0.9).
+  and charged to a quota), against the run without VHMs, round by round (target: at least 0.9);
+* one-off costs: each engine's set-up (building it and creating the processes, outside the
+  timed run above), and the first XDV run of the process (a warm-up, before the rounds).
 
-Usage: ``python benchmarks/orchestration.py [--processes N] [--rounds N] [--repeat N] [--vhms N]``
+Targets apply to the median.
+
+With ``--cpu-time`` every engine is timed by this process's CPU time instead of wall time: on a
+machine other work keeps busy, wall-time rates swing with the load while CPU time stays close
+to the work done (the ratios are what to compare).
+
+Usage: ``python benchmarks/orchestration.py [--processes N] [--rounds N] [--repeat N] [--vhms N]
+[--cpu-time]``
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ from xdv.runtime import replay, run_workload
 from xdv.syscalls import Sleep
 from xdv.trace import TraceWriter
 
+clock: Callable[[], float] = time.perf_counter  # time.process_time with --cpu-time
+
 WORKLOAD_SOURCE = """
 from xdv.syscalls import Sleep
 
@@ -57,14 +68,14 @@ def main(kernel):
 
 
 def interleaved(
-    repeat: int, engines: dict[str, Callable[[], tuple[int, float]]]
-) -> dict[str, list[tuple[int, float]]]:
+    repeat: int, engines: dict[str, Callable[[], tuple[int, float, float]]]
+) -> dict[str, list[tuple[int, float, float]]]:
     """Run every engine once per round, ``repeat`` rounds; return each engine's (count,
-    seconds) per round.
+    seconds, set-up seconds) per round.
 
     The garbage collector is paused while timing, for every engine alike (as ``timeit`` does).
     """
-    runs: dict[str, list[tuple[int, float]]] = {name: [] for name in engines}
+    runs: dict[str, list[tuple[int, float, float]]] = {name: [] for name in engines}
     for _ in range(repeat):
         for name, function in engines.items():
             gc.collect()
@@ -83,27 +94,30 @@ def xdv_sleeper(rounds: int) -> Generator[Any, Any, None]:
 
 def run_xdv(
     processes: int, rounds: int, path: Path | None, vhms: int = 0
-) -> tuple[int, float, int]:
-    """(trace entries, seconds, trace bytes) of one traced kernel run; with ``vhms``, the
-    processes are spread round-robin over that many VHMs with process and step quotas."""
+) -> tuple[int, float, float, int]:
+    """(trace entries, seconds, set-up seconds, trace bytes) of one traced kernel run; with
+    ``vhms``, the processes are spread round-robin over that many VHMs with process and step
+    quotas. The set-up builds the trace writer and the kernel and spawns the processes."""
+    setup = clock()
     writer = TraceWriter(path, fsync="batch" if path else "never")
     kernel = Kernel(0, trace=writer)
     quotas = {"processes": processes, "steps": 2 * processes * (rounds + 1)}
     tenants = [kernel.create_vhm(f"tenant-{index}", quotas=quotas) for index in range(vhms)]
     for number in range(processes):
         kernel.spawn(xdv_sleeper, rounds, vhm=tenants[number % vhms] if vhms else None)
-    start = time.perf_counter()
+    start = clock()
     result = kernel.run()
-    seconds = time.perf_counter() - start
+    seconds = clock() - start
     if not result.ok:
         raise SystemExit(f"the XDV run failed: {result.status}")
-    return result.events, seconds, writer.bytes_written
+    return result.events, seconds, start - setup, writer.bytes_written
 
 
-def run_simpy(processes: int, rounds: int) -> tuple[int, float]:
-    """(iterations, seconds) of SimPy on the same workload."""
+def run_simpy(processes: int, rounds: int) -> tuple[int, float, float]:
+    """(iterations, seconds, set-up seconds) of SimPy on the same workload."""
     import simpy
 
+    setup = clock()
     environment = simpy.Environment()
     count = [0]
 
@@ -114,13 +128,14 @@ def run_simpy(processes: int, rounds: int) -> tuple[int, float]:
 
     for _ in range(processes):
         environment.process(sleeper())
-    start = time.perf_counter()
+    start = clock()
     environment.run()
-    return count[0], time.perf_counter() - start
+    return count[0], clock() - start, start - setup
 
 
-def run_heapq(processes: int, rounds: int) -> tuple[int, float]:
-    """(iterations, seconds) of a bare heap-and-generators loop."""
+def run_heapq(processes: int, rounds: int) -> tuple[int, float, float]:
+    """(iterations, seconds, set-up seconds) of a bare heap-and-generators loop."""
+    setup = clock()
 
     def sleeper() -> Generator[int, None, None]:
         for _ in range(rounds):
@@ -133,7 +148,7 @@ def run_heapq(processes: int, rounds: int) -> tuple[int, float]:
         sequence += 1
     heapq.heapify(heap)
     count = 0
-    start = time.perf_counter()
+    start = clock()
     while heap:
         now, pid, _, generator = heapq.heappop(heap)
         try:
@@ -143,7 +158,7 @@ def run_heapq(processes: int, rounds: int) -> tuple[int, float]:
         count += 1
         sequence += 1
         heapq.heappush(heap, (now + delay, pid, sequence, generator))
-    return count, time.perf_counter() - start
+    return count, clock() - start, start - setup
 
 
 def spread(values: list[float], digits: int = 2, scale: float = 1.0) -> str:
@@ -160,14 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--vhms", type=int, default=4)
+    parser.add_argument("--cpu-time", action="store_true", help="time by CPU time, not wall time")
     arguments = parser.parse_args(argv)
+    global clock
+    clock = time.process_time if arguments.cpu_time else time.perf_counter
     processes, rounds, repeat = arguments.processes, arguments.rounds, arguments.repeat
     vhms = max(1, arguments.vhms)
     iterations = processes * rounds
     print(f"workload: {processes} processes x {rounds} sleeps; {repeat} rounds, median (range)")
-    print(f"python {sys.version.split()[0]}")
+    timer = "CPU" if arguments.cpu_time else "wall"
+    print(f"python {sys.version.split()[0]}; timed by {timer} time")
 
-    entries, _, trace_bytes = run_xdv(processes, rounds, None)  # also a warm-up
+    entries, first_run, first_setup, trace_bytes = run_xdv(processes, rounds, None)  # warm-up
     with tempfile.TemporaryDirectory() as folder:
         trace_path = Path(folder) / "bench.xdvt"
         runs = interleaved(
@@ -175,30 +194,31 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "heapq": lambda: run_heapq(processes, rounds),
                 "simpy": lambda: run_simpy(processes, rounds),
-                "xdv": lambda: run_xdv(processes, rounds, None)[:2],
-                "xdv-vhm": lambda: run_xdv(processes, rounds, None, vhms)[:2],
-                "xdv-file": lambda: run_xdv(processes, rounds, trace_path)[:2],
+                "xdv": lambda: run_xdv(processes, rounds, None)[:3],
+                "xdv-vhm": lambda: run_xdv(processes, rounds, None, vhms)[:3],
+                "xdv-file": lambda: run_xdv(processes, rounds, trace_path)[:3],
             },
         )
         workload = Path(folder) / "bench_workload.py"
         workload.write_text(WORKLOAD_SOURCE.format(processes=processes, rounds=rounds))
         capture_times, replay_times = [], []
         for _ in range(repeat):
-            start = time.perf_counter()
+            start = clock()
             captured = run_workload(str(workload), trace=trace_path)
-            capture_times.append(time.perf_counter() - start)
-            start = time.perf_counter()
+            capture_times.append(clock() - start)
+            start = clock()
             report = replay(trace_path)
-            replay_times.append(time.perf_counter() - start)
+            replay_times.append(clock() - start)
             if not report.ok:
                 print("replay diverged!", report.divergence)
                 return 1
 
     if runs["simpy"][0][0] != iterations or runs["heapq"][0][0] != iterations:
         raise SystemExit("the engines did not do the same work")
-    seconds = {name: [elapsed for _, elapsed in results] for name, results in runs.items()}
+    seconds = {name: [elapsed for _, elapsed, _ in results] for name, results in runs.items()}
+    setups = {name: [setup for _, _, setup in results] for name, results in runs.items()}
     rates = {name: [iterations / elapsed for elapsed in values] for name, values in seconds.items()}
-    print(f"{'engine':40} {'iterations/s, median (range)':>36}")
+    print(f"{'engine':40} {'iterations/s, median (range)':>36} {'set-up ms (one-off)':>26}")
     for name, label in (
         ("heapq", "bare heapq loop (untraced)"),
         ("simpy", "SimPy 4 (untraced)"),
@@ -206,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         ("xdv-vhm", f"XDV kernel, in memory, {vhms} VHMs"),
         ("xdv-file", "XDV kernel, trace file, batch fsync"),
     ):
-        print(f"{label:40} {spread(rates[name], 0):>36}")
+        print(f"{label:40} {spread(rates[name], 0):>36} {spread(setups[name], 1, 1e3):>26}")
     for name, label in (("xdv", "trace in memory"), ("xdv-file", "trace file")):
         # Equal work, so the ratio of rates is the inverse ratio of times, round by round.
         ratios = [
@@ -231,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{entries / iterations:.3f} entries per iteration"
     )
     print(f"bytes per trace entry: {trace_bytes / entries:.1f} (target <= 150)")
+    print(
+        f"first XDV run in this process (warm-up, trace in memory): set-up "
+        f"{first_setup * 1e3:.1f} ms, run {first_run:.3f} s"
+    )
     ratio = [played / took for played, took in zip(replay_times, capture_times, strict=True)]
     print(
         f"capture (run_workload, file trace): {spread(capture_times, 3)} s; "

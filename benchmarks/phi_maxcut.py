@@ -1,18 +1,23 @@
 """MaxCut on G-set graphs through the Φ manager, against dwave-samplers' simulated annealing.
 
 Usage: python benchmarks/phi_maxcut.py [--graphs G1,G22,G43,G55] [--replicas N] [--steps N]
-       [--sa-reads N] [--sa-sweeps N] [--seed N]
+       [--sa-reads N] [--sa-sweeps N] [--seed N] [--seeds N] [--exact-work-limit W]
 
-For each graph it runs one Φ job (kernel, coherence-window contract, phase provider, classical
-verification, witness) and one SimulatedAnnealingSampler call in the same process, and prints
-cut / best-known and wall time for both. The test data lives in ../shared/testdata/gset/
-relative to the repository root. This script takes minutes; it is not part of the test run.
+For each graph and each of ``--seeds`` seeds (``--seed``, ``--seed`` + 1, ...) it runs one Φ job
+(kernel, coherence-window contract, phase provider, classical verification, witness) and one
+SimulatedAnnealingSampler call with that seed, back to back in the same process, and prints the
+median and range (min–max) over the seeds of the cut, of cut / best-known (on the median cut)
+and of the wall time, for both. The Φ time covers the whole job, reading the graph included; SA's
+time covers the sampler call, and reading the graph and building its model is timed apart (the
+one-off cost before SA's first sample). The test data lives in ../shared/testdata/gset/ relative
+to the repository root. This script takes minutes; it is not part of the test run.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,12 +34,21 @@ def best_known() -> dict[str, int]:
         }
 
 
-def run_sa(path: Path, reads: int, sweeps: int, seed: int) -> tuple[float, float]:
+def spread(values: list[float], digits: int) -> str:
+    """``median (min–max)`` of ``values``."""
+    low, middle, high = min(values), statistics.median(values), max(values)
+    return f"{middle:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def run_sa(path: Path, reads: int, sweeps: int, seed: int) -> tuple[float, float, float]:
+    """SA's cut, the wall time of the sampler call, and the wall time of reading the graph and
+    building the model before it."""
     import dimod
     from dwave.samplers import SimulatedAnnealingSampler
 
     from xdv.domains.phi import parse_gset
 
+    setup = time.perf_counter()
     problem, total = parse_gset(path)
     bqm = dimod.BinaryQuadraticModel.from_ising(
         {},
@@ -44,12 +58,13 @@ def run_sa(path: Path, reads: int, sweeps: int, seed: int) -> tuple[float, float
         },
     )
     start = time.perf_counter()
+    setup = start - setup
     sampleset = SimulatedAnnealingSampler().sample(
         bqm, num_reads=reads, num_sweeps=sweeps, seed=seed
     )
     elapsed = time.perf_counter() - start
     energy = float(sampleset.first.energy)
-    return (total - energy) / 2, elapsed
+    return (total - energy) / 2, elapsed, setup
 
 
 def _run_job(path: Path, folder: str, seed: int, **options: Any) -> dict[str, Any]:
@@ -97,7 +112,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--sa-reads", type=int, default=32)
     parser.add_argument("--sa-sweeps", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per graph")
     parser.add_argument(
         "--exact-work-limit",
         type=float,
@@ -107,29 +123,49 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"no G-set data at {DATA}")
     known = best_known()
+    seeds = range(args.seed, args.seed + max(1, args.seeds))
     print(
         f"phase provider: {args.replicas} replicas x {args.steps} steps; "
-        f"SA: {args.sa_reads} reads x {args.sa_sweeps} sweeps; seed {args.seed}"
-    )
-    print(
-        f"{'graph':6} {'best':>7} {'phi cut':>8} {'phi/best':>9} {'phi s':>7} "
-        f"{'SA cut':>8} {'SA/best':>8} {'SA s':>7}"
+        f"SA: {args.sa_reads} reads x {args.sa_sweeps} sweeps; seeds {seeds.start}-"
+        f"{seeds.stop - 1}: medians (ranges) over {len(seeds)} seeds; wall times in seconds",
+        flush=True,
     )
     for name in args.graphs.split(","):
         path = DATA / f"{name}.txt"
-        phi_cut, phi_time, _ = run_phi(path, args.replicas, args.steps, args.seed)
-        sa_cut, sa_time = run_sa(path, args.sa_reads, args.sa_sweeps, args.seed)
         best = known[name]
+        phi_cuts, phi_times, sa_cuts, sa_times, sa_setups = [], [], [], [], []
+        exact: list[tuple[float, float, str, float]] = []
+        for seed in seeds:  # both solvers per seed, back to back
+            phi_cut, phi_time, _ = run_phi(path, args.replicas, args.steps, seed)
+            sa_cut, sa_time, sa_setup = run_sa(path, args.sa_reads, args.sa_sweeps, seed)
+            phi_cuts.append(phi_cut)
+            phi_times.append(phi_time)
+            sa_cuts.append(sa_cut)
+            sa_times.append(sa_time)
+            sa_setups.append(sa_setup)
+            if args.exact_work_limit is not None:
+                exact.append(run_exact(path, args.exact_work_limit, seed))
+        print(f"{name} (best known cut {best})", flush=True)
         print(
-            f"{name:6} {best:7d} {phi_cut:8.0f} {phi_cut / best:9.4f} {phi_time:7.2f} "
-            f"{sa_cut:8.0f} {sa_cut / best:8.4f} {sa_time:7.2f}",
+            f"  phi  cut {spread(phi_cuts, 0)}, "
+            f"{statistics.median(phi_cuts) / best:.4f} of best; {spread(phi_times, 2)} s "
+            "(the whole job)",
             flush=True,
         )
-        if args.exact_work_limit is not None:
-            cut, elapsed, status, bound = run_exact(path, args.exact_work_limit, args.seed)
+        print(
+            f"  SA   cut {spread(sa_cuts, 0)}, "
+            f"{statistics.median(sa_cuts) / best:.4f} of best; {spread(sa_times, 2)} s "
+            f"(sampling; reading the graph and building the model: {spread(sa_setups, 2)} s)",
+            flush=True,
+        )
+        if exact:
+            cuts = [cut for cut, _, _, _ in exact]
+            statuses = ", ".join(sorted({status for _, _, status, _ in exact}))
             print(
-                f"{'':6} exact (work {args.exact_work_limit:g}): cut {cut:.0f} "
-                f"({cut / best:.4f} of best), {status}, cut <= {bound:.0f}, {elapsed:.2f} s",
+                f"  exact (work {args.exact_work_limit:g}) cut {spread(cuts, 0)}, "
+                f"{statistics.median(cuts) / best:.4f} of best; "
+                f"{spread([elapsed for _, elapsed, _, _ in exact], 2)} s (the whole job); "
+                f"{statuses}; cut <= {spread([bound for _, _, _, bound in exact], 0)}",
                 flush=True,
             )
 

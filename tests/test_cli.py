@@ -45,6 +45,7 @@ RUN_JSON_KEYS = {
     "signer",
     "witnesses",
     "wall_seconds",
+    "faults",
 }
 
 

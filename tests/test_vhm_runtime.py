@@ -4,12 +4,13 @@ accounting."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES
+from helpers import EXAMPLES, xdv
 from xdv.errors import ErrorCode, WorkloadError
 from xdv.runtime import replay, run_workload
 from xdv.trace import EventType, read_trace
@@ -67,7 +68,7 @@ def test_malformed_declarations_are_refused(tmp_path: Path, declaration: str) ->
     source.write_text(f"XDV_VHMS = {declaration}\n\ndef main(kernel):\n    pass\n")
     with pytest.raises(WorkloadError) as error:
         run_workload(str(source))
-    assert error.value.code is ErrorCode.VHM_INVALID
+    assert error.value.code is ErrorCode.WORKLOAD_INVALID
 
 
 def test_the_first_example_of_the_vhm_guide_runs_as_written() -> None:
@@ -80,3 +81,31 @@ def test_the_first_example_of_the_vhm_guide_runs_as_written() -> None:
         "tenant runs in VHM 1",
         "VHM_QUOTA_EXCEEDED",
     ]
+
+
+def test_a_declared_vhm_the_kernel_refuses_fails_the_setup_on_record(tmp_path: Path) -> None:
+    source = tmp_path / "greedy.py"
+    source.write_text(
+        'XDV_VHMS = [{"name": "a", "quotas": {"qubits": 2}},'
+        ' {"name": "b", "parent": "a", "quotas": {"qubits": 3}}]\n\n'
+        "def main(kernel):\n    pass\n"
+    )
+    result = run_workload(str(source))
+    assert result.status == "failed"
+    entries = read_trace(result.trace_bytes).entries
+    (fault,) = [e for e in entries if e.event_type is EventType.FAULT]
+    assert fault.status == ErrorCode.VHM_NESTING_INVALID and fault.metadata["phase"] == "setup"
+
+
+def test_trace_show_filters_and_shows_the_vhm(tmp_path: Path) -> None:
+    source = tmp_path / "tenants.py"
+    source.write_text(WORKLOAD)
+    trace = tmp_path / "tenants.xdvt"
+    assert run_workload(str(source), trace=trace).ok
+    shown = xdv("trace", "show", str(trace), "--vhm", "2", "--json")
+    assert shown.returncode == 0
+    rows = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert rows and all(row["vhm"] == 2 for row in rows)
+    assert {row["event"] for row in rows} >= {"VHM_CREATE", "PROCESS_CREATE", "SLEEP"}
+    table = xdv("trace", "show", str(trace), "--limit", "3")
+    assert table.returncode == 0 and " vhm " in table.stdout.splitlines()[0]

@@ -29,11 +29,13 @@ from xdv.errors import ErrorCode, XdvError
 
 __all__ = [
     "LIMITS",
+    "FileBytes",
     "Limit",
     "decode_text",
     "exceeded",
     "limit",
     "load_json",
+    "open_bounded",
     "read_bounded",
 ]
 
@@ -135,6 +137,17 @@ LIMITS: dict[str, Limit] = {
         ),
         # Traces, audit files, proofs and witnesses (names start with trace_, cbor_, proof_,
         # witness_).
+        Limit("trace_metadata_bytes_max", _MIB, "bytes", "one trace entry's metadata"),
+        Limit("cbor_depth_max", 64, "levels", "nesting of a trace entry's metadata (CBOR)"),
+        Limit("trace_audit_bytes_max", 256 * _MIB, "bytes", "an audit file of signed heads"),
+        Limit("trace_audit_line_max", 1 << 16, "characters", "one line of an audit file"),
+        Limit("proof_path_max", 128, "hashes", "the audit path of a Merkle proof"),
+        Limit(
+            "witness_enumeration_spins_max",
+            16,
+            "spins",
+            "an OPTIMAL witness re-decided by enumeration (larger ones need a trusted signer)",
+        ),
     )
 }
 
@@ -155,7 +168,7 @@ def exceeded(name: str, found: object, where: str, *, code: ErrorCode | None = N
     )
 
 
-def read_bounded(path: str | Path, limit_name: str, *, what: str = "input") -> bytes:
+def read_bounded(path: str | os.PathLike[str], limit_name: str, *, what: str = "input") -> bytes:
     """Read the regular file ``path`` whole, refusing it if it is larger than the limit.
 
     A path that is not a regular file (FIFO, device, socket, directory) is refused before it is
@@ -166,31 +179,12 @@ def read_bounded(path: str | Path, limit_name: str, *, what: str = "input") -> b
     path = Path(path)
     where = f"{what} {path}"
     bound = limit(limit_name)
+    fd, size = _open_regular(path, what)
+    if size > bound:  # refused by its size, before anything is read
+        os.close(fd)
+        raise exceeded(limit_name, f"{size} bytes", where)
     try:
-        mode = os.stat(path).st_mode
-    except OSError as error:
-        raise XdvError(
-            f"cannot read {what}: {error.strerror or error}",
-            code=ErrorCode.INVALID_ARGUMENT,
-            where=where,
-        ) from None
-    if not stat.S_ISREG(mode):
-        raise XdvError(
-            f"{what} is not a regular file (only regular files are read)",
-            code=ErrorCode.INPUT_NOT_REGULAR,
-            where=where,
-        )
-    try:
-        # O_NONBLOCK: if the path was swapped for a FIFO after the check, open does not block.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise XdvError(
-                    f"{what} is not a regular file (only regular files are read)",
-                    code=ErrorCode.INPUT_NOT_REGULAR,
-                    where=where,
-                )
-            data = file.read(bound + 1)
+        data = _read_capped(fd, size, bound)
     except OSError as error:
         raise XdvError(
             f"cannot read {what}: {error.strerror or error}",
@@ -199,6 +193,131 @@ def read_bounded(path: str | Path, limit_name: str, *, what: str = "input") -> b
         ) from None
     if len(data) > bound:
         raise exceeded(limit_name, f"more than {bound} bytes", where)
+    return data
+
+
+_WHOLE_BYTES_MAX = 64 * _MIB  # open_bounded reads a file this small whole
+_WINDOW_BYTES = 4 * _MIB  # and reads a larger one in windows of this size
+
+
+def _open_regular(path: Path, what: str) -> tuple[int, int]:
+    """Open ``path`` for reading if it is a regular file: (descriptor, size). A FIFO, device,
+    socket or directory is refused before it is opened (and again after, for a swapped path)."""
+    where = f"{what} {path}"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise XdvError(
+            f"cannot read {what}: {error.strerror or error}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where=where,
+        ) from None
+    refusal = XdvError(
+        f"{what} is not a regular file (only regular files are read)",
+        code=ErrorCode.INPUT_NOT_REGULAR,
+        where=where,
+    )
+    if not stat.S_ISREG(mode):
+        raise refusal
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise XdvError(
+            f"cannot read {what}: {error.strerror or error}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where=where,
+        ) from None
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(fd)
+        raise refusal
+    return fd, status.st_size
+
+
+def _read_capped(fd: int, size: int, bound: int) -> bytes:
+    """Read the open file ``fd`` (``size`` bytes by its status) to its end, but never more
+    than ``bound + 1`` bytes, and close it. Reading asks for the size known, not the bound, so
+    a large bound allocates nothing; a file that grew meanwhile is read on, up to the bound."""
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(min(size, bound) + 1)
+        while size < len(data) <= bound:  # grew meanwhile: read on in chunks, to the bound
+            chunk = file.read(min(_MIB, bound + 1 - len(data)))
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+class FileBytes:
+    """A read-only, bytes-like view of a large regular file, read on demand.
+
+    It supports ``len()`` and slicing (which returns :class:`bytes`), the two operations the
+    trace reader and the replay comparison use, and keeps one window of the file in memory:
+    a sequential walk over a file of any size costs a few megabytes, and a sparse file of
+    zeros is refused at its first frame instead of being read whole. Reads use ``pread``, so a
+    file cut short while it is read gives short slices (which the reader reports as a torn
+    tail), never a crash.
+    """
+
+    __slots__ = ("_fd", "_size", "_start", "_window")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+        self._start = 0
+        self._window = b""
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index: slice) -> bytes:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("FileBytes supports contiguous slices only")
+        start, stop, _ = index.indices(self._size)
+        if stop <= start:
+            return b""
+        window_end = self._start + len(self._window)
+        if not (self._start <= start and stop <= window_end):
+            span = max(stop - start, _WINDOW_BYTES)
+            self._window = os.pread(self._fd, span, start)
+            self._start = start
+        return self._window[start - self._start : stop - self._start]
+
+    def close(self) -> None:
+        """Close the file (closing twice is allowed)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self._window = b""
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def open_bounded(path: str | Path, limit_name: str, *, what: str = "input") -> bytes | FileBytes:
+    """The content of the regular file ``path``: its bytes when it is small, else a
+    :class:`FileBytes` view reading it in windows.
+
+    As :func:`read_bounded`, a file that is not regular is refused at once and one larger than
+    the limit ``limit_name`` is refused (here by its size, before anything is read).
+    """
+    path = Path(path)
+    fd, size = _open_regular(path, what)
+    if size > limit(limit_name):
+        os.close(fd)
+        raise exceeded(limit_name, f"{size} bytes", f"{what} {path}")
+    if size > _WHOLE_BYTES_MAX:
+        return FileBytes(fd, size)
+    try:
+        data = _read_capped(fd, size, limit(limit_name))
+    except OSError as error:
+        raise XdvError(
+            f"cannot read {what}: {error.strerror or error}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where=f"{what} {path}",
+        ) from None
+    if len(data) > limit(limit_name):
+        raise exceeded(limit_name, f"more than {limit(limit_name)} bytes", f"{what} {path}")
     return data
 
 

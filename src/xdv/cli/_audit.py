@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import exceeded, limit, load_json, read_bounded
 from xdv.security import HEAD_SIGNATURE_CONTEXT as _CONTEXT
 from xdv.security import AuditFile, HybridPublicKey, audit_path_for, head_message
 from xdv.trace import (
@@ -59,7 +60,7 @@ def _signed_head(trace_path: Path, size: int) -> dict[str, Any] | None:
     path = audit_path_for(trace_path)
     if not path.exists():
         return None
-    parsed = AuditFile.parse(path.read_bytes())
+    parsed = AuditFile.parse(read_bounded(path, "trace_audit_bytes_max", what="audit file"))
     for head in parsed.heads:
         if head.size == size:
             return {
@@ -129,19 +130,43 @@ def prove(
     text = json.dumps(document, indent=1, sort_keys=True) + "\n"
     if output is None:
         click.echo(text, nl=False)
-    else:
-        output.write_text(text)
-
-
-def _hex(document: dict[str, Any], key: str) -> bytes:
+        return
     try:
-        return bytes.fromhex(document[key])
-    except (KeyError, TypeError, ValueError):
+        output.write_text(text)
+    except OSError as error:
+        _echo_failure(
+            XdvError(
+                f"cannot write the proof: {error.strerror or error}",
+                code=ErrorCode.OUTPUT_FAILED,
+                where=str(output),
+            ),
+            False,
+        )
+
+
+_HASH_HEX = 64  # a SHA-256 hash, in hex
+
+
+def _hex(document: dict[str, Any], key: str, *, hash_size: bool = True) -> bytes:
+    """The hex field ``key`` of ``document``; a hash (32 bytes) unless ``hash_size`` is off."""
+    value = document.get(key) if isinstance(document, dict) else None
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        data = bytes.fromhex(value)
+    except (TypeError, ValueError):
         raise XdvError(
             f"the proof's {key!r} is missing or not hex",
             code=ErrorCode.AUDIT_PROOF_INVALID,
             where="proof",
         ) from None
+    if hash_size and len(data) != _HASH_HEX // 2:
+        raise XdvError(
+            f"the proof's {key!r} is {len(data)} bytes, not a 32-byte hash",
+            code=ErrorCode.AUDIT_PROOF_INVALID,
+            where="proof",
+        )
+    return data
 
 
 def check_proof(
@@ -161,11 +186,15 @@ def check_proof(
     path = document.get("path")
     if not isinstance(path, list):
         raise invalid("the proof has no path")
+    if len(path) > limit("proof_path_max"):
+        raise exceeded("proof_path_max", f"{len(path)} hashes", "proof")
     hashes = []
     for item in path:
+        if not isinstance(item, str) or len(item) != _HASH_HEX:
+            raise invalid("a path element is not a 32-byte hash in hex")
         try:
             hashes.append(bytes.fromhex(item))
-        except (TypeError, ValueError):
+        except ValueError:
             raise invalid("a path element is not hex") from None
     result: dict[str, Any] = {"kind": document.get("kind"), "size": size}
     # Anchor the root first: a path proves nothing about a root nobody vouches for.
@@ -205,7 +234,7 @@ def check_proof(
             "signed head (a head signed by a key the proof itself supplies proves nothing)"
         )
     if document.get("kind") == "inclusion":
-        frame = _hex(document, "frame")
+        frame = _hex(document, "frame", hash_size=False)
         if len(frame) < FRAME_LENGTH.size:
             raise invalid("the entry frame is truncated")
         leaf = frame_hash(frame)
@@ -232,6 +261,17 @@ def check_proof(
     return result
 
 
+def _read_proof(proof_path: str) -> bytes:
+    """The proof's bytes, from a regular file or standard input, read with the document limit."""
+    if proof_path != "-":
+        return read_bounded(proof_path, "document_bytes_max", what="proof")
+    bound = limit("document_bytes_max")
+    data = sys.stdin.buffer.read(bound + 1)
+    if len(data) > bound:
+        raise exceeded("document_bytes_max", f"more than {bound} bytes", "proof on stdin")
+    return data
+
+
 @audit.command("verify-proof")
 @click.argument("proof_path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--root", "root_hex", help="Expected tree root (hex), e.g. from a trusted source.")
@@ -242,19 +282,15 @@ def verify_proof(
 ) -> None:
     """Verify a proof written by ``xdv audit prove``; exit 1 if it does not hold."""
     try:
-        text = sys.stdin.read() if proof_path == "-" else Path(proof_path).read_text()
-        document = json.loads(text)
-    except (OSError, ValueError) as error:
-        _echo_failure(
-            XdvError(
-                f"cannot read the proof: {error}", code=ErrorCode.AUDIT_PROOF_INVALID, where="proof"
-            ),
-            as_json,
-        )
-    try:
         root = bytes.fromhex(root_hex) if root_hex is not None else None
     except ValueError:
         raise click.UsageError("--root must be hex") from None
+    if root is not None and len(root) != _HASH_HEX // 2:
+        raise click.UsageError("--root must be a 32-byte tree root (64 hex digits)")
+    try:
+        document = load_json(_read_proof(proof_path), "proof")
+    except XdvError as error:
+        _echo_failure(error, as_json)
     try:
         result = check_proof(document, root=root, trusted=set(trusted_keys) or None)
     except XdvError as error:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from xdv.errors import ErrorCode, XdvError
-from xdv.runtime import RunOutcome, RunRequest, Workload
+from xdv.runtime import RunOutcome, RunRequest, Workload, build_policy
 from xdv.trace import jsonable
 
 EXIT_OK = 0
@@ -93,6 +93,14 @@ def cli() -> None:
     """XDV, the Cross-Domain Virtualizer: K, Q and Φ computation under one deterministic core."""
 
 
+def _check_policy(context: click.Context, parameter: click.Parameter, value: str) -> str:
+    """Refuse a policy spec that does not parse, as a usage error (exit 64)."""
+    try:
+        return build_policy(value).spec
+    except XdvError as error:
+        raise click.BadParameter(error.message) from None
+
+
 def run_options(function: F) -> F:
     """The options of every command that makes a run: seed, trace, and the node's audit and
     signing setup (``--audit/--no-audit``, ``--checkpoint-interval``, ``--key-store``)."""
@@ -124,6 +132,14 @@ def run_options(function: F) -> F:
             help="Entries between audit checkpoints.",
         ),
         click.option(
+            "--policy",
+            default="round-robin",
+            show_default=True,
+            callback=_check_policy,
+            help="Scheduler policy: NAME[:key=value,...], parts joined with '+' "
+            "(round-robin, priority, fair-share, edf, fidelity; see docs/scheduler.md).",
+        ),
+        click.option(
             "--key-store",
             type=click.Path(file_okay=False, path_type=Path),
             help="Node key store whose key signs the audit file and witnesses "
@@ -146,6 +162,7 @@ def run_request(workload: Workload, options: dict[str, Any], **settings: Any) ->
         checkpoint_interval=options["checkpoint_interval"],
         key_store=options["key_store"],
         handle_signals=True,
+        policy=options["policy"],
         **settings,
     )
 

@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from xdv.cli import _phi, _q
+from xdv.cli import _phi, _q, _sim
 from xdv.cli._audit import audit as _audit_group
 from xdv.cli._common import (
     EXIT_INTERRUPTED,
@@ -38,7 +38,9 @@ from xdv.cli._common import (
     run_request,
 )
 from xdv.cli._dpl import dpl_check, dpl_dir, dpl_static_failure
+from xdv.cli._faults import faults as _faults_group
 from xdv.cli._key import key as _key_group
+from xdv.core import FaultPlan
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
 from xdv.runtime import load_dpl_program, load_workload
 from xdv.runtime import replay as replay_trace
@@ -71,6 +73,12 @@ from xdv.trace import diff_traces, first_divergence, jsonable, read_trace, scan_
     type=click.Path(file_okay=False, path_type=Path),
     help="Where Φ witnesses go (default: beside the trace, else $XDV_HOME/witnesses).",
 )
+@click.option(
+    "--faults",
+    "faults_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fault plan (JSON, see docs/faults.md): faults to inject, recovery and escalation.",
+)
 def run(
     target: str,
     as_json: bool,
@@ -78,6 +86,7 @@ def run(
     fsync: str,
     entry: str | None,
     witness_dir: Path | None,
+    faults_path: Path | None,
     **options: Any,
 ) -> None:
     """Run a workload: a Python file (file.py[:function]), a module (package.module:function)
@@ -88,7 +97,15 @@ def run(
     file (TRACE.audit) of tree heads signed with the node key, created on first use. Witnesses
     of Φ work (DPL prove and seal, Python workloads on the Φ domain) are signed with the same
     key. SIGINT/SIGTERM end the run cleanly (exit 130/143; the trace records the interruption).
+    With --faults the run follows a fault plan (docs/faults.md), recorded in the trace so that
+    `xdv replay` rebuilds it.
     """
+    faults = None
+    if faults_path is not None:
+        try:
+            faults = FaultPlan.from_file(faults_path)
+        except XdvError as error:
+            fail(error, EXIT_USAGE, as_json)
     is_dpl = target.endswith(".ds") or ".ds:" in target
     if entry is not None and not is_dpl:
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
@@ -104,7 +121,9 @@ def run(
         if line is not None and not as_json:
             echo_output(line)
 
-    request = run_request(workload, options, quantum=quantum, fsync=fsync, witness_dir=witness_dir)
+    request = run_request(
+        workload, options, quantum=quantum, fsync=fsync, witness_dir=witness_dir, faults=faults
+    )
     try:
         outcome = run_workload(request, emit=emit)
     except XdvError as error:
@@ -269,9 +288,15 @@ def trace() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
 @click.option("--process", "pid", type=int, help="Only entries of this process.")
 @click.option("--event", "event_name", help="Only entries of this event type (e.g. EFFECT).")
+@click.option("--vhm", "vhm", type=int, help="Only entries of this virtual hybrid machine.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many entries.")
 def trace_show(
-    trace_path: Path, as_json: bool, pid: int | None, event_name: str | None, limit: int | None
+    trace_path: Path,
+    as_json: bool,
+    pid: int | None,
+    event_name: str | None,
+    vhm: int | None,
+    limit: int | None,
 ) -> None:
     """Show a trace's entries (the intact prefix of a damaged trace, with a warning)."""
 
@@ -284,6 +309,7 @@ def trace_show(
         for entry in scan.entries
         if (pid is None or entry.process == pid)
         and (event_name is None or entry.event_name == event_name.upper())
+        and (vhm is None or entry.vhm == vhm)
     ]
     if limit is not None:
         entries = entries[:limit]
@@ -292,7 +318,8 @@ def trace_show(
             click.echo(json.dumps(entry.to_json(), sort_keys=True, ensure_ascii=False))
     else:
         table = Table(box=None, header_style="bold")
-        for column in ("#", "L", "event", "dom", "pid", "cap", "contract", "status", "metadata"):
+        columns = ("#", "L", "event", "dom", "pid", "vhm", "cap", "contract", "status", "metadata")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for entry in entries:
             table.add_row(
@@ -301,6 +328,7 @@ def trace_show(
                 entry.event_name,
                 entry.domain_label,
                 str(entry.process),
+                str(entry.vhm),
                 str(entry.capability or ""),
                 str(entry.contract or ""),
                 entry.status_name,
@@ -375,7 +403,9 @@ def main(argv: list[str] | None = None) -> None:
 # Commands registered on the group (the Q module registers its own on import).
 cli.add_command(_audit_group)
 cli.add_command(_key_group)
+cli.add_command(_faults_group)
 cli.add_command(dpl_check)
 cli.add_command(dpl_dir)
 _phi.register(cli)
+_sim.register(cli)
 _ = _q

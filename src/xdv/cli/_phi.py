@@ -24,6 +24,7 @@ from xdv.cli._common import (
     run_request,
 )
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import load_json, read_bounded
 from xdv.runtime import phi_job, phi_report, run
 from xdv.trace import jsonable
 
@@ -183,13 +184,17 @@ def witness_verify(
     from xdv.domains.phi import verify_witness
 
     try:
-        document = json.loads(witness_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        data = read_bounded(witness_file, "document_bytes_max", what="witness")
+    except XdvError as error:
         fail(
-            XdvError(f"cannot read {witness_file}: {error}", where="witness verify"),
-            EXIT_USAGE,
+            error,
+            EXIT_USAGE if error.code is ErrorCode.INVALID_ARGUMENT else EXIT_MISMATCH,
             as_json,
         )
+    try:
+        document = load_json(data, f"witness {witness_file}")
+    except XdvError as error:
+        fail(error, EXIT_MISMATCH, as_json)
     try:
         report = verify_witness(
             document,
@@ -203,7 +208,8 @@ def witness_verify(
         click.echo(json.dumps({"ok": True, **jsonable(report)}, sort_keys=True))
     else:
         click.echo(
-            f"OK: {report['kind']} witness {report['digest'][:16]}…, status {report['status']}, "
+            f"OK: {report['kind']} witness {report['digest'][:16]}…, status {report['status']} "
+            f"(checked: {', '.join(report['checked'])}), "
             f"{report['signature']}" + (" (trusted)" if report["trusted"] else "")
         )
 

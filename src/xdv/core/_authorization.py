@@ -36,7 +36,16 @@ class CapabilityCheck:
     it succeeds.
     """
 
-    __slots__ = ("_check", "_clock", "_deriver", "_freezer", "_record", "authority", "frozen")
+    __slots__ = (
+        "_check",
+        "_clock",
+        "_deriver",
+        "_freezer",
+        "_record",
+        "authority",
+        "frozen",
+        "quarantined",
+    )
 
     def __init__(
         self, authority: CapabilityAuthority, recorder: Recorder, clock: LogicalClock
@@ -48,6 +57,8 @@ class CapabilityCheck:
         self._record = recorder.record
         self._clock = clock
         self.frozen: set[Domain] = set()
+        # Frozen by fault escalation (XDV-024 §5.3) rather than by a Freeze call.
+        self.quarantined: set[Domain] = set()
 
     def check(
         self,
@@ -62,6 +73,12 @@ class CapabilityCheck:
         frozen = self.frozen
         if frozen and (origin in frozen or target in frozen):
             domain = origin if origin in frozen else target
+            if domain in self.quarantined:
+                raise UnauthorizedError(
+                    f"domain {domain.label} is quarantined after a fault escalation",
+                    code=ErrorCode.DOMAIN_QUARANTINED,
+                    where=f"process {pid}",
+                )
             raise UnauthorizedError(
                 f"domain {domain.label} is frozen",
                 code=ErrorCode.DOMAIN_FROZEN,
@@ -85,11 +102,17 @@ class CapabilityCheck:
         origin: Domain,
         target: Domain,
         expires_at: int | None = None,
+        resource: str | None = None,
     ) -> Capability:
-        """Grant ``pid`` a capability and record it (CAPABILITY_GRANT)."""
-        capability = self.authority.grant(
-            pid, operation, origin, target, self._clock.now, expires_at
-        )
+        """Grant ``pid`` a capability (on ``resource`` only, if given) and record it
+        (CAPABILITY_GRANT)."""
+        now = self._clock.now
+        if resource is None:  # the authorities' common path keeps its old call shape
+            capability = self.authority.grant(pid, operation, origin, target, now, expires_at)
+        else:
+            capability = self.authority.grant(
+                pid, operation, origin, target, now, expires_at, resource=resource
+            )
         return self._recorded_grant(capability, pid)
 
     def revoke(self, capability_id: int, reason: str) -> list[Capability]:
@@ -171,6 +194,11 @@ class CapabilityCheck:
             meta=capability.to_record(),
         )
         return capability
+
+    def quarantine(self, domain: Domain) -> None:
+        """Mark ``domain`` as quarantined by fault escalation; :meth:`freeze` then freezes it,
+        and refusals name the quarantine (DOMAIN_QUARANTINED)."""
+        self.quarantined.add(domain)
 
     def freeze(
         self, domain: Domain, reason: str, pid: int, holders: Iterable[int]

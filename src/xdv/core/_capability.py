@@ -37,6 +37,8 @@ class Operation(enum.IntEnum):
     PROJECT = 4
     TRANSITION = 5
     FREEZE = 6
+    SEND = 7
+    RECEIVE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,9 @@ class Capability:
     detail: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     """Extra trace-encodable facts an authority records with the grant (a signed token's
     scope and parent, for instance); merged into :meth:`to_record`."""
+    resource: str | None = None
+    """The one resource the capability is limited to (a channel's name, say), or None for
+    the whole domain."""
 
     def describe(self) -> str:
         return (
@@ -69,6 +74,8 @@ class Capability:
         }
         if self.expires_at is not None:
             record["expires"] = self.expires_at
+        if self.resource is not None:
+            record["resource"] = self.resource
         if self.detail:
             record.update(self.detail)
         return record
@@ -85,7 +92,11 @@ class CapabilityAuthority(Protocol):
         target: Domain,
         now: int,
         expires_at: int | None = None,
-    ) -> Capability: ...
+        resource: str | None = None,
+    ) -> Capability:
+        """Grant ``holder`` the right on ``resource`` only (a channel's name, say), or on
+        the whole domain when ``resource`` is None."""
+        ...
 
     def check(
         self,
@@ -174,8 +185,11 @@ class CapabilityTable:
         target: Domain,
         now: int,
         expires_at: int | None = None,
+        resource: str | None = None,
     ) -> Capability:
-        capability = Capability(self._next_id, holder, operation, origin, target, now, expires_at)
+        capability = Capability(
+            self._next_id, holder, operation, origin, target, now, expires_at, resource=resource
+        )
         self._next_id += 1
         self._live[capability.id] = capability
         self._index.setdefault((holder, operation, origin, target), []).append(capability.id)
@@ -195,6 +209,8 @@ class CapabilityTable:
         if ids:
             for capability_id in ids:
                 capability = self._live[capability_id]
+                if capability.resource is not None and capability.resource != resource:
+                    continue  # limited to another resource (or the request is domain-wide)
                 if capability.expires_at is None or now <= capability.expires_at:
                     return capability
                 expired = capability

@@ -8,7 +8,7 @@ for the resources, checks the handle a process passes back, and records releases
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xdv.core._capability import Capability
@@ -39,6 +39,10 @@ class ContractBook:
         "_record",
         "_vhms",
         "contracts_max",
+        "dead",
+        "forwarded",
+        "on_release",
+        "requested",
     )
 
     def __init__(
@@ -58,6 +62,18 @@ class ContractBook:
         self._clock = clock
         self.contracts_max = contracts_max
         self._next_contract = 1
+        # What each live contract was reserved with (resource, amount, duration, terms asked
+        # for), so a fallback can reserve the same with other terms.
+        self.requested: dict[int, tuple[str, int, int | None, Mapping[str, Any]]] = {}
+        # Fault containment: contracts it released (id → why), and the replacement a
+        # fallback reserved for a released one (old id → new id). A handle of a released
+        # contract follows its replacement; without one it is refused, and releasing it again
+        # is accepted and changes nothing.
+        self.dead: dict[int, tuple[str, Domain]] = {}
+        self.forwarded: dict[int, int] = {}
+        # Told of every release (holder, contract, whether the use is charged): the admission
+        # queue grants what now fits. Set by the kernel.
+        self.on_release: Callable[[_Process, ResourceContract, bool], None] | None = None
 
     def check_room(self, holder: _Process, caller: _Process) -> None:
         """LIMIT_EXCEEDED if ``holder`` already holds its limit of contracts."""
@@ -136,6 +152,7 @@ class ContractBook:
         )
         self._next_contract += 1
         process.contracts[contract.id] = contract
+        self.requested[contract.id] = (resource, amount, duration, terms)
         if usage:
             self._charged[contract.id] = usage
         return contract
@@ -150,7 +167,11 @@ class ContractBook:
                 where=f"process {process.pid}",
             )
         owned = process.contracts.get(handle.id)
-        if owned is None or owned != handle:
+        if owned is None and (self.dead or self.forwarded):
+            owned = self._follow(process, handle)
+        elif owned is not None and owned != handle:
+            owned = None
+        if owned is None:
             raise ContractError(
                 f"contract {handle.id} is not a live contract of process {process.pid}",
                 where=f"process {process.pid}",
@@ -164,10 +185,57 @@ class ContractBook:
             )
         return owned
 
+    def _follow(self, process: _Process, handle: ResourceContract) -> ResourceContract | None:
+        """The live contract a released handle now stands for (its fallback replacement), or
+        the refusal of a handle whose contract fault containment released; None otherwise."""
+        if handle.pid != process.pid and handle.id not in self.forwarded:
+            return None
+        current = handle.id
+        while current in self.forwarded:
+            current = self.forwarded[current]
+        live = process.contracts.get(current)
+        if live is not None:
+            return live
+        if current in self.dead:
+            why, domain = self.dead[current]
+            raise ContractError(
+                f"contract {handle.id} was invalidated and released by fault containment ({why})",
+                # A Φ envelope's refusal keeps the Φ domain's own code for an invalid envelope.
+                code=ErrorCode.PHI_ERR_ENVELOPE_INVALID
+                if domain is Domain.PHI
+                else ErrorCode.CONTRACT_INVALID,
+                where=f"process {process.pid}",
+            )
+        return None
+
+    def released_by_fault(self, process: _Process, handle: Any) -> bool:
+        """Whether ``handle`` names a contract of ``process`` that fault containment released
+        (with no live replacement): releasing it again changes nothing."""
+        if not isinstance(handle, ResourceContract) or handle.id in process.contracts:
+            return False
+        current = handle.id
+        while current in self.forwarded:
+            current = self.forwarded[current]
+        return current in self.dead and current not in process.contracts
+
+    def kill(self, contract: ResourceContract, why: str) -> None:
+        """Mark a contract as released by fault containment."""
+        self.dead[contract.id] = (why, contract.domain)
+
+    def forward(self, old: int, new: int) -> None:
+        """Make handles of the released contract ``old`` stand for its replacement ``new``."""
+        self.forwarded[old] = new
+
+    def drop(self, process: _Process, contract: ResourceContract) -> None:
+        """Forget a contract whose manager failed to release it (the fault handler escalates)."""
+        process.contracts.pop(contract.id, None)
+        self.requested.pop(contract.id, None)
+
     def release(self, process: _Process, contract: ResourceContract, why: str) -> None:
         """Return the contract's resources to its manager and record RESOURCE_RELEASE."""
         self._domains.manager(contract.domain).release(contract)
         del process.contracts[contract.id]
+        self.requested.pop(contract.id, None)
         self._uncharge(process, contract.id, everything=False)
         self._record(
             EventType.RESOURCE_RELEASE,
@@ -177,6 +245,8 @@ class ContractBook:
             contract=contract.id,
             meta={"reason": why},
         )
+        if self.on_release is not None:
+            self.on_release(process, contract, True)
 
     def release_all(self, process: _Process, why: str) -> None:
         """Release every contract ``process`` holds, in id order."""
@@ -188,7 +258,10 @@ class ContractBook:
         rollback entry says what was undone): its VHM charge is undone too."""
         self._domains.manager(contract.domain).release(contract)
         del process.contracts[contract.id]
+        self.requested.pop(contract.id, None)
         self._uncharge(process, contract.id, everything=True)
+        if self.on_release is not None:
+            self.on_release(process, contract, False)
 
     def _uncharge(self, process: _Process, contract_id: int, *, everything: bool) -> None:
         usage = self._charged.pop(contract_id, None)

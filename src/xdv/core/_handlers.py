@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from xdv.core._admission import SHORTAGES, AdmissionQueue
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
+from xdv.core._channels import ChannelTable
 from xdv.core._clock import LogicalClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable
-from xdv.core._faults import FaultPlan
+from xdv.core._fault_handler import FaultHandler
 from xdv.core._invoker import Invoker
 from xdv.core._lifecycle import ProcessState
 from xdv.core._process import _Process
@@ -29,6 +31,8 @@ from xdv.core._refusals import _Recorded, _require
 from xdv.core._syscalls import (
     Attenuate,
     Bind,
+    Channel,
+    Close,
     Contracts,
     Delegate,
     Emit,
@@ -38,12 +42,16 @@ from xdv.core._syscalls import (
     LoadState,
     Now,
     Random,
+    Receive,
     Release,
     Reserve,
     Resume,
     Revoke,
     SaveState,
+    Select,
     Self,
+    Send,
+    Share,
     Sleep,
     Spawn,
     Suspend,
@@ -80,6 +88,12 @@ _FAILURE_EVENT: dict[type[Syscall], EventType] = {
     Delegate: EventType.CAPABILITY_DENY,
     Freeze: EventType.DOMAIN_FREEZE,
     Transfer: EventType.RESOURCE_TRANSFER,
+    Channel: EventType.CHANNEL_CREATE,
+    Send: EventType.CHANNEL_SEND,
+    Receive: EventType.CHANNEL_RECEIVE,
+    Select: EventType.CHANNEL_SELECT,
+    Close: EventType.CHANNEL_CLOSE,
+    Share: EventType.CHANNEL_SHARE,
     SaveState: EventType.STATE_SAVE,
 }
 
@@ -100,9 +114,12 @@ class SystemCalls:
         contracts: ContractBook,
         invoker: Invoker,
         transitions: Transitions,
-        faults: FaultPlan,
+        faults: FaultHandler,
+        channels: ChannelTable,
+        admission: AdmissionQueue,
     ) -> None:
         self._seed = seed
+        self.admission = admission
         self._sleep_ticks_max = sleep_ticks_max
         self._recorder = recorder
         self._clock = clock
@@ -113,6 +130,7 @@ class SystemCalls:
         self._invoker = invoker
         self._transitions = transitions
         self._faults = faults
+        self._channels = channels
         self.handlers: dict[type[Syscall], Handler] = {
             Emit: self._emit,
             Sleep: self._sleep_refused,
@@ -137,6 +155,12 @@ class SystemCalls:
             Freeze: self._freeze,
             Transfer: self._transfer,
             Contracts: self._contracts_held,
+            Channel: self._channel,
+            Send: self._send,
+            Receive: self._receive,
+            Select: self._select,
+            Close: self._close,
+            Share: self._share,
             SaveState: self._save_state,
             LoadState: self._load_state,
         }
@@ -242,6 +266,7 @@ class SystemCalls:
                 call.priority,
                 tuple(call.domains),
                 parent=process.pid,
+                deadline=call.deadline,
             )
         except XdvError as error:
             if len(table.processes) != count_before:
@@ -318,16 +343,60 @@ class SystemCalls:
         capability = self._capabilities.check(
             process.pid, Operation.ALLOCATE, Domain.K, domain, call.resource
         )
-        self._faults.visit("reserve", process.pid)
-        contract = self._contracts.reserve(
-            process,
-            domain,
-            call.resource,
-            call.amount,
-            call.duration,
-            capability,
-            terms=call.terms,
-        )
+        self._faults.visit("reserve", process, domain)
+        _require(call.wait, bool, "Reserve's wait", process.pid)
+        _require(call.resolve, bool, "Reserve's resolve", process.pid)
+        _require(call.deadline, (int, type(None)), "Reserve's deadline", process.pid)
+        deadline = call.deadline
+        now = self._clock.now
+        if deadline is not None and not now < deadline < 2**63:
+            raise XdvError(
+                f"an admission deadline is a logical time after now (L={now}), got {deadline}",
+                code=ErrorCode.DEADLINE_INVALID,
+                where=f"process {process.pid}",
+            )
+        wait = call.wait or deadline is not None
+        admission = self.admission
+        if wait and admission.must_queue(domain):
+            self._contracts.check_room(process, process)
+            admission.wait(
+                process,
+                domain,
+                call.resource,
+                call.amount,
+                call.duration,
+                call.terms,
+                call.resolve,
+                deadline,
+                "queued behind the head of the admission queue",
+            )
+            return False
+        try:
+            contract = admission.reserve_now(
+                process,
+                domain,
+                call.resource,
+                call.amount,
+                call.duration,
+                call.terms,
+                call.resolve,
+                capability,
+            )
+        except XdvError as error:
+            if not wait or error.code not in SHORTAGES:
+                raise
+            admission.wait(
+                process,
+                domain,
+                call.resource,
+                call.amount,
+                call.duration,
+                call.terms,
+                call.resolve,
+                deadline,
+                error.message,
+            )
+            return False
         self._recorder.record(
             EventType.RESOURCE_RESERVE,
             domain,
@@ -340,6 +409,8 @@ class SystemCalls:
         return True
 
     def _release(self, process: _Process, call: Release) -> bool:
+        if self._contracts.dead and self._contracts.released_by_fault(process, call.contract):
+            return True  # fault containment released it already: nothing left to do
         # An expired contract can still be released: only using it is refused.
         owned = self._contracts.owned(process, call.contract, check_expiry=False)
         self._contracts.release(process, owned, "released")
@@ -391,14 +462,13 @@ class SystemCalls:
         capability = self._capabilities.check(
             process.pid, Operation.EXECUTE, Domain.K, contract.domain, contract.resource
         )
-        self._faults.visit("invoke", process.pid)
+        self._faults.visit("invoke", process, contract.domain)
         pending, latency = self._invoker.invoke(
             process, contract, capability, call.operation, tuple(call.args)
         )
         process.delivery = pending
         if latency == 0:
-            self._invoker.deliver(process)
-            return True
+            return self._invoker.deliver(process)
         self._table.enqueue(process, self._clock.now + latency)
         return False
 
@@ -409,6 +479,42 @@ class SystemCalls:
             return True
         self._table.enqueue(process, self._clock.now + latency)
         return False
+
+    # ------------------------------------------------------------------ channels
+
+    def _channel(self, process: _Process, call: Channel) -> bool:
+        channels = self._channels
+        channel = channels.open(
+            process.pid,
+            process.info.vhm,
+            call.capacity,
+            call.name,
+            call.source,
+            call.target,
+            declared=False,
+        )
+        channels.grant(channel, process.pid, send=True, receive=True)
+        process.send_value = channel.id
+        return True
+
+    def _send(self, process: _Process, call: Send) -> bool:
+        return self._channels.send(process, call.channel, call.payload, call.timeout)
+
+    def _receive(self, process: _Process, call: Receive) -> bool:
+        return self._channels.receive(process, call.channel, call.timeout, "Receive")
+
+    def _select(self, process: _Process, call: Select) -> bool:
+        return self._channels.receive(process, call.channels, call.timeout, "Select")
+
+    def _close(self, process: _Process, call: Close) -> bool:
+        self._channels.close(process, call.channel)
+        return True
+
+    def _share(self, process: _Process, call: Share) -> bool:
+        process.send_value = self._channels.share(
+            process, call.channel, call.to, call.send, call.receive
+        )
+        return True
 
     # ------------------------------------------------------------------ capabilities
 

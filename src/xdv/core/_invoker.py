@@ -12,10 +12,10 @@ import concurrent.futures
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdv.core._authorization import CapabilityCheck
-from xdv.core._capability import Capability
+from xdv.core._capability import Capability, Operation
 from xdv.core._clock import LogicalClock
 from xdv.core._domains import DomainTable
 from xdv.core._interface import DomainManager, Invocation, ResourceContract
@@ -32,6 +32,10 @@ from xdv.errors import (
     describe_exception,
 )
 from xdv.trace import Domain, EventType, canonicalize
+
+if TYPE_CHECKING:
+    from xdv.core._fault_handler import FaultHandler
+    from xdv.core._process_table import ProcessTable
 
 __all__ = ["FUTURE_POLL_SECONDS", "Invoker", "Pending", "RecordedOutcome"]
 
@@ -51,7 +55,12 @@ class RecordedOutcome:
 
 @dataclass(slots=True)
 class Pending:
-    """A domain outcome waiting for its logical delivery point."""
+    """A domain outcome waiting for its logical delivery point.
+
+    ``operation`` and ``args`` say what was invoked (a recovery runs it again); ``attempt``
+    counts the retries and ``fallback`` the fallback terms tried so far; ``injected`` is the
+    index of the fault-plan rule that replaced the outcome, if one did.
+    """
 
     invocation: int
     domain: Domain
@@ -60,9 +69,15 @@ class Pending:
     status: ErrorCode
     value: Any
     error: str | None
+    operation: str = ""
+    args: tuple[Any, ...] = ()
+    attempt: int = 0
+    fallback: int = 0
+    injected: int | None = None
 
 
 _INJECTED = object()  # marks an outcome to be taken from the recorded trace when delivered
+_RETRY = object()  # marks a retry waiting for its back-off to end (see FaultHandler)
 
 
 class Invoker:
@@ -82,6 +97,8 @@ class Invoker:
         "_replay_outcomes",
         "_seed",
         "_vhms",
+        "faults",
+        "table",
     )
 
     def __init__(
@@ -104,6 +121,9 @@ class Invoker:
         self._replay_outcomes = replay_outcomes
         self._interrupted = interrupted
         self._next_invocation = 1
+        # Attached by the kernel after construction (they are built on the invoker).
+        self.faults: FaultHandler | None = None
+        self.table: ProcessTable | None = None
 
     def invoke(
         self,
@@ -174,6 +194,8 @@ class Invoker:
             ErrorCode.OK,
             None,
             None,
+            invocation.operation,
+            invocation.args,
         )
         if self._replay_outcomes is not None:
             # Looked up when delivered: an outcome that was never delivered (its process ended
@@ -194,23 +216,112 @@ class Invoker:
             pending.error = describe_exception(error)
         return pending
 
-    def deliver(self, process: _Process) -> None:
-        """Record a pending outcome at its delivery point and hand it to the process."""
+    def deliver(self, process: _Process) -> bool:
+        """Record a pending outcome at its delivery point and hand it to the process.
+
+        False when fault handling took the process over instead (a recovery queued it again,
+        or an escalation ended it): then its anchor must not run this step."""
         pending: Pending = process.delivery
         process.delivery = None
+        if pending.value is _RETRY:
+            return self._retry(process, pending)
         self.resolve(pending)
-        if pending.domain in self._capabilities.frozen and pending.status is ErrorCode.OK:
-            pending.status, pending.value = ErrorCode.DOMAIN_FROZEN, None
-            pending.error = f"domain {pending.domain.label} was frozen before the outcome arrived"
+        faults = self.faults
+        if faults is not None and faults.rules:
+            faults.inject_outcome(process, pending)
+        capabilities = self._capabilities
+        if pending.domain in capabilities.frozen and pending.status is ErrorCode.OK:
+            quarantined = pending.domain in capabilities.quarantined
+            pending.status = (
+                ErrorCode.DOMAIN_QUARANTINED if quarantined else ErrorCode.DOMAIN_FROZEN
+            )
+            pending.value = None
+            pending.error = (
+                f"domain {pending.domain.label} was "
+                f"{'quarantined' if quarantined else 'frozen'} before the outcome arrived"
+            )
         self.record_result(process, pending)
         if pending.status is ErrorCode.OK:
             process.send_value = pending.value
-        else:
+            return True
+        if faults is not None and not faults.outcome_failed(process, pending):
+            return False
+        process.throw_error = DomainError(
+            pending.error or pending.status.name,
+            code=pending.status,
+            where=f"invocation {pending.invocation}",
+        )
+        return True
+
+    def retry_marker(self, pending: Pending, attempt: int) -> Pending:
+        """The delivery item that runs ``pending``'s operation again when its back-off ends."""
+        return Pending(
+            pending.invocation,
+            pending.domain,
+            pending.capability,
+            pending.contract,
+            pending.status,
+            _RETRY,
+            pending.error,
+            pending.operation,
+            pending.args,
+            attempt,
+            pending.fallback,
+        )
+
+    def _retry(self, process: _Process, marker: Pending) -> bool:
+        """A retry's back-off ended: invoke the operation again on the same contract."""
+        contract = process.contracts.get(marker.contract)
+        if contract is None:  # pragma: no cover - a blocked process cannot give its contract up
             process.throw_error = DomainError(
-                pending.error or pending.status.name,
-                code=pending.status,
-                where=f"invocation {pending.invocation}",
+                f"contract {marker.contract} ended before its retry",
+                code=ErrorCode.CONTRACT_INVALID,
+                where=f"invocation {marker.invocation}",
             )
+            return True
+        return self.reinvoke(
+            process, contract, marker, attempt=marker.attempt, fallback=marker.fallback
+        )
+
+    def reinvoke(
+        self,
+        process: _Process,
+        contract: ResourceContract,
+        previous: Pending,
+        *,
+        attempt: int,
+        fallback: int,
+    ) -> bool:
+        """Invoke ``previous``'s operation again under ``contract`` (a recovery): like an
+        ``Invoke`` system call, with its checks and records. False when the process waits for
+        the new outcome; True when it got one (or the refusal) at once."""
+        table = self.table
+        if table is None:  # pragma: no cover - attached by the kernel
+            raise InvariantViolation("the invoker is attached to the process table")
+        try:
+            capability = self._capabilities.check(
+                process.pid, Operation.EXECUTE, Domain.K, contract.domain, contract.resource
+            )
+            pending, latency = self.invoke(
+                process, contract, capability, previous.operation, previous.args
+            )
+        except XdvError as error:
+            self._record(
+                EventType.DOMAIN_INVOKE,
+                contract.domain,
+                process.pid,
+                status=error.code,
+                contract=contract.id,
+                meta={"error": error.message, "call": "recovery"},
+            )
+            process.throw_error = error
+            return True
+        pending.attempt, pending.fallback = attempt, fallback
+        process.delivery = pending
+        if latency == 0:
+            return self.deliver(process)
+        table.enqueue(process, self._clock.now + latency)
+        return False
 
     def resolve(self, pending: Pending) -> None:
         """Fix a pending outcome's value: look it up (inject replay) or wait for its future."""

@@ -14,14 +14,21 @@ Ordering model (``docs/design.md`` explains it at length):
   invoking process becomes ready at (invocation L + latency) and the outcome is recorded when
   it is next dispatched, however long the provider physically took.
 
+An optional *step observer* (``Kernel(observer=...)``, see :class:`StepObserver`) is called
+between steps: before each step with the number of steps completed so far, so it sees the state
+every completed step left behind. It is for checkers such as ``xdv sim``: it decides nothing,
+records nothing, and a run without one pays a single local ``is None`` test per step.
+
 The kernel is the loop and the public surface; below the loop it is made of collaborators with
 explicit interfaces, each in its own module: the recorder (``_recorder.py``: trace entries,
 audit checkpoints, output release), the VHM table (``_vhm.py``: virtual hybrid machines, their
 quotas and usage), the process table (``_process_table.py``: processes, their lifecycle, the
 ready queue), the domain table (``_domains.py``: managers, binding, attestation),
 the capability check (``_authorization.py``), the contract book (``_contracts.py``), the invoker
-(``_invoker.py``: prepare, perform and deliver domain operations), the transition protocol
-(``_transition.py``) and the system-call handlers (``_handlers.py``).
+(``_invoker.py``: prepare, perform and deliver domain operations), the fault handler
+(``_fault_handler.py``: detection, containment, escalation and recovery of faults, see
+``docs/faults.md``), the transition protocol (``_transition.py``) and the system-call handlers
+(``_handlers.py``).
 
 Nothing here reads wall time or unseeded randomness. The one wall clock the kernel holds is
 injected (:class:`~xdv.core.WallClock`) and only measures how long a run took, for people; that
@@ -37,24 +44,28 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from xdv.core._admission import AdmissionQueue, _Deadline
 from xdv.core._audit import AuditConfig
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Capability, CapabilityAuthority, CapabilityTable, Operation
+from xdv.core._channels import ChannelTable
 from xdv.core._clock import LogicalClock, SystemWallClock, WallClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable, ProviderVerifier
+from xdv.core._fault_handler import FaultHandler, FaultStats
 from xdv.core._faults import FaultPlan
 from xdv.core._handlers import SystemCalls
-from xdv.core._interface import DomainManager
-from xdv.core._invoker import Invoker, RecordedOutcome
+from xdv.core._interface import DomainManager, ResourceContract
+from xdv.core._invoker import Invoker, Pending, RecordedOutcome
 from xdv.core._k_manager import KDomainManager, qualified_name
 from xdv.core._lifecycle import ProcessState
-from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
-from xdv.core._process import ExitStatus, _Process
+from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy, parse_policy
+from xdv.core._process import ExitStatus, ProcessInfo, _Process
 from xdv.core._process_table import ProcessTable
 from xdv.core._random import derive_seed
+from xdv.core._ready import PolicyQueue
 from xdv.core._recorder import EmitSink, OutputFailure, Recorder
 from xdv.core._refusals import _Recorded
 from xdv.core._syscalls import Sleep
@@ -80,7 +91,7 @@ from xdv.trace import (
     cbor_uint,
 )
 
-__all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult"]
+__all__ = ["EmitSink", "Kernel", "KernelLimits", "RecordedOutcome", "RunResult", "StepObserver"]
 
 _O = Domain.ORCHESTRATION
 # Plain integers for the hot path (IntEnum members cost more to pack).
@@ -99,6 +110,20 @@ _EMPTY_MAP = b"\xa0"
 _LIMIT_MAX = 2**40  # keeps logical time and every counter far inside the trace's u64 fields
 
 
+class StepObserver(Protocol):
+    """Watches a run between its steps (``Kernel(observer=...)``).
+
+    Called by the kernel loop before every step with the number of steps completed so far, so
+    each call sees the state the previous step left (the first call sees the state before the
+    first step). It runs on the loop's thread, must not call the kernel's operator actions or
+    change anything, and records nothing; an exception it raises ends the run and propagates
+    out of :meth:`Kernel.run` (the trace's intact prefix is flushed, as for any escape). The
+    state after the last step is read after :meth:`Kernel.run` returns.
+    """
+
+    def __call__(self, steps: int, /) -> None: ...
+
+
 class _Interruption:
     """The ready-queue item :meth:`Kernel.interrupt` queues: its key sorts before every
     process's, and it is never ACTIVE, so the loop meets it on the path it already takes for
@@ -112,10 +137,29 @@ class _Interruption:
 
 
 _INTERRUPTION = _Interruption()
-# A key below every policy key: negative infinity is less than any integer.
-_INTERRUPTION_ITEM = (float("-inf"), _INTERRUPTION)
+# A key below every policy key: negative infinity is less than any integer (twice, so that it
+# also sorts before a due admission deadline or a deferred fault action, whose keys are
+# (-inf, sequence number)).
+_INTERRUPTION_ITEM = (float("-inf"), float("-inf"), _INTERRUPTION)
 # RUN_END's status field for run statuses that are not OK.
-_END_CODES = {"limit": ErrorCode.LIMIT_EXCEEDED, "interrupted": ErrorCode.RUN_INTERRUPTED}
+_END_CODES = {
+    "limit": ErrorCode.LIMIT_EXCEEDED,
+    "interrupted": ErrorCode.RUN_INTERRUPTED,
+    "panic": ErrorCode.NODE_PANIC,
+}
+
+
+class _Deferred:
+    """A kernel action queued for the loop's next safe point (between two slices), ahead of
+    every process: fault escalations decided while a system call was being handled (ending a
+    VHM, a node panic) run there, never in the middle of the call."""
+
+    __slots__ = ("action", "queued")
+    state = None
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self.queued = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +187,9 @@ class RunResult:
     """The result of :meth:`Kernel.run`.
 
     ``status`` is what RUN_END records: ``"ok"``, ``"failed"`` (a process failed, or the
-    workload's setup did), ``"limit"`` (the step limit ended the run) or ``"interrupted"``
-    (:meth:`Kernel.interrupt` ended it); only ``"ok"`` is :attr:`ok`.
+    workload's setup did), ``"limit"`` (the step limit ended the run), ``"interrupted"``
+    (:meth:`Kernel.interrupt` ended it) or ``"panic"`` (a fault escalated to the node level);
+    only ``"ok"`` is :attr:`ok`. ``faults`` counts what fault handling did.
     """
 
     status: str
@@ -160,6 +205,7 @@ class RunResult:
     # The exception that ended each process with PROCESS_FAULT (its anchor's own bug), with its
     # traceback, for people; the trace records only ``Type: message``.
     exceptions: dict[int, BaseException] = field(default_factory=dict, repr=False, compare=False)
+    faults: FaultStats = field(default_factory=FaultStats, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -183,7 +229,7 @@ class Kernel:
         trace: str | Path | TraceWriter | None = None,
         domains: Iterable[DomainManager] | None = None,
         quantum: int = 8,
-        policy: SchedulerPolicy | None = None,
+        policy: SchedulerPolicy | str | None = None,
         limits: KernelLimits | None = None,
         faults: FaultPlan | None = None,
         workload: Mapping[str, Any] | None = None,
@@ -196,8 +242,10 @@ class Kernel:
         wall_clock: WallClock | None = None,
         audit: AuditConfig | None = None,
         attestation: ProviderVerifier | None = None,
+        observer: StepObserver | None = None,
     ) -> None:
         self.seed = seed
+        self.observer = observer
         self.limits = limits or KernelLimits()
         if not 1 <= quantum <= self.limits.quantum_max:
             raise XdvError(
@@ -221,6 +269,8 @@ class Kernel:
                     where="kernel configuration",
                 )
         self.quantum = quantum
+        if isinstance(policy, str):
+            policy = parse_policy(policy)
         self.policy: SchedulerPolicy = policy or RoundRobinPolicy()
         self.clock = LogicalClock()
         self._wall_clock: WallClock = wall_clock or SystemWallClock()
@@ -272,14 +322,47 @@ class Kernel:
             self._interrupt_reason,
             vhms,
         )
+        self._faults = fault_handler = FaultHandler(
+            self.faults, recorder, self.clock, capabilities, contracts
+        )
+        fault_handler.attach(
+            table,
+            invoker,
+            defer=self._defer,
+            panic=self._panic_now,
+            vhms=self,
+            root_vhm=vhms.root,
+        )
+        table.faults = invoker.faults = fault_handler
+        invoker.table = table
+        self._admission = admission = AdmissionQueue(
+            recorder=recorder,
+            clock=self.clock,
+            table=table,
+            contracts=contracts,
+            domains=domains_table,
+            capabilities=capabilities,
+            policy=self.policy,
+        )
+        self.policy.attach(self._vhm_weight)
         transitions = Transitions(
             recorder=recorder,
             domains=domains_table,
             capabilities=capabilities,
             contracts=contracts,
             invoker=invoker,
-            faults=self.faults,
+            faults=fault_handler,
         )
+        self._channels = channels = ChannelTable(
+            recorder=recorder,
+            clock=self.clock,
+            table=table,
+            capabilities=capabilities,
+            ticks_max=self.limits.sleep_ticks_max,
+            charge=getattr(self.policy, "charge", None),
+            faults=fault_handler,
+        )
+        table.on_end = channels.process_ended
         self._calls = SystemCalls(
             seed=seed,
             sleep_ticks_max=self.limits.sleep_ticks_max,
@@ -291,7 +374,9 @@ class Kernel:
             contracts=contracts,
             invoker=invoker,
             transitions=transitions,
-            faults=self.faults,
+            faults=fault_handler,
+            channels=channels,
+            admission=admission,
         )
         self._steps = 0
         self._ran = False
@@ -300,6 +385,7 @@ class Kernel:
         self._loop_thread = 0  # the thread running the loop (set by run)
         self._ended = False  # the run (or abort) is over and its trace closed
         self._interrupted: str | None = None
+        self._panicked: str | None = None
         with self._outside_the_loop():
             recorder.start(
                 {
@@ -308,7 +394,7 @@ class Kernel:
                     "workload": dict(workload) if workload else {},
                     "kernel": {
                         "quantum": self.quantum,
-                        "policy": self.policy.name,
+                        "policy": self.policy.spec,
                         "vhm": self.vhm,
                         "node": self.node,
                         "limits": self.limits.to_record(),
@@ -354,20 +440,84 @@ class Kernel:
         priority: int = 0,
         domains: Iterable[Domain | str] = (Domain.K,),
         vhm: int | None = None,
+        deadline: int | None = None,
     ) -> int:
         """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid.
 
         The process runs in VHM ``vhm`` (the root VHM if None) and receives the default
         capabilities of its declared domains (an operator grant). Refused with VHM_UNKNOWN
         for a VHM that does not exist (or was destroyed) and VHM_QUOTA_EXCEEDED when the VHM
-        (or an ancestor) already holds its quota of processes.
+        (or an ancestor) already holds its quota of processes. ``deadline`` is the logical
+        time it should finish by (used by the earliest-deadline-first policy).
         """
         with self._outside_the_loop():
             if vhm is not None:
                 self._vhms.live(vhm)
             return self._table.create(
-                anchor, args, name, priority, tuple(domains), parent=0, vhm=vhm
+                anchor,
+                args,
+                name,
+                priority,
+                tuple(domains),
+                parent=0,
+                vhm=vhm,
+                deadline=deadline,
             )
+
+    def _vhm_weight(self, vhm: int) -> int:
+        """The scheduling weight of VHM ``vhm`` (1 where no VHM table says otherwise)."""
+        try:
+            return self._vhms.get(vhm).weight
+        except XdvError:
+            return 1  # a VHM that no longer exists competes with the smallest weight
+
+    def scheduler_snapshot(self) -> dict[str, Any]:
+        """The scheduler's state at this point: policy, ready queue, admission queue and every
+        process's scheduling fields (what :func:`~xdv.core.check_scheduler` checks)."""
+        table = self._table
+        live = [
+            process
+            for process in table.processes.values()
+            if process.state in (ProcessState.ACTIVE, ProcessState.SUSPENDED)
+        ]
+        priorities = [process.priority for process in live]
+        span = max(priorities) - min(priorities) if priorities else 0
+        return {
+            "policy": self.policy.spec,
+            "starvation_bound": self.policy.starvation_bound(len(live), self.quantum, span),
+            "now": self.clock.now,
+            "quantum": self.quantum,
+            "ready": [
+                item[-1].pid
+                for item in sorted(table.ready, key=lambda entry: entry[:-1])
+                if isinstance(item[-1], _Process)
+            ]
+            + (
+                [
+                    item[-1].pid
+                    for item in sorted(table.queue.timers, key=lambda e: e[:-1])
+                    if isinstance(item[-1], _Process)
+                ]
+                if table.queue is not None
+                else []
+            ),
+            "waiting": self._admission.waiting(),
+            "processes": {
+                pid: {
+                    "state": process.state.name,
+                    "queued": process.queued,
+                    "ready_at": process.ready_at,
+                    "priority": process.priority,
+                    "deadline": process.deadline,
+                    "admission": process.admission is not None,
+                    "contracts": [
+                        {**contract.to_record(), "capability": contract.capability}
+                        for _, contract in sorted(process.contracts.items())
+                    ],
+                }
+                for pid, process in sorted(table.processes.items())
+            },
+        }
 
     # ------------------------------------------------------------------ virtual hybrid machines
 
@@ -464,8 +614,12 @@ class Kernel:
         origin: Domain | str,
         target: Domain | str,
         expires_at: int | None = None,
+        resource: str | None = None,
     ) -> Capability:
         """Grant a capability to a process (an operator action, recorded in the trace).
+
+        ``resource`` limits it to one resource (a channel's name for SEND and RECEIVE, say);
+        None grants it on the whole domain.
 
         Operator actions belong to the setup phase, before :meth:`run`: called while the run
         goes on (from a process's own code) they are refused with OPERATOR_ONLY and recorded.
@@ -481,9 +635,49 @@ class Kernel:
                     code=ErrorCode.INVALID_ARGUMENT,
                     where=f"process {pid}",
                 )
+            if resource is not None and (not isinstance(resource, str) or not resource):
+                raise XdvError(
+                    f"a resource is a non-empty name, got {safe_repr(resource)}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where=f"process {pid}",
+                )
             return self._capabilities.grant(
-                pid, operation, Domain.parse(origin), Domain.parse(target), expires_at
+                pid, operation, Domain.parse(origin), Domain.parse(target), expires_at, resource
             )
+
+    def channel(
+        self,
+        name: str,
+        capacity: int = 1,
+        *,
+        source: Domain | str = Domain.K,
+        target: Domain | str = Domain.K,
+        senders: Iterable[int] = (),
+        receivers: Iterable[int] = (),
+    ) -> int:
+        """Declare a channel (an operator action, recorded): ``senders`` get SEND and
+        ``receivers`` RECEIVE on it; returns its id.
+
+        A declared channel is the one way messages cross VHMs: its parties may belong to
+        different VHMs, and each still needs its capability. Like :meth:`grant`, it belongs
+        to the setup phase.
+        """
+        with self._outside_the_loop():
+            self._operator_action("channel")
+            return self._channels.declare(
+                name,
+                capacity,
+                source,
+                target,
+                senders,
+                receivers,
+                self.vhm,
+                (pid for pid, p in self._table.processes.items() if p.exit is None),
+            )
+
+    def channels(self) -> dict[int, dict[str, Any]]:
+        """Every channel's state and counters (sent, delivered, dropped, queued), by id."""
+        return self._channels.snapshot()
 
     def revoke(self, capability_id: int, reason: str = "operator") -> list[Capability]:
         """Revoke a capability and every capability derived from it (recorded in the trace).
@@ -513,6 +707,22 @@ class Kernel:
             "processes": self._table.snapshot(),
             "capabilities": self.authority.snapshot(),
             "managers": self._domains.snapshot(),
+        }
+
+    def contracts(self) -> list[ResourceContract]:
+        """Every live resource contract of every process, by contract id (read-only use: a
+        checker's view of what the domains' managers should be holding)."""
+        held = [
+            contract
+            for process in self._table.processes.values()
+            for contract in process.contracts.values()
+        ]
+        return sorted(held, key=lambda contract: contract.id)
+
+    def processes(self) -> dict[int, tuple[ProcessInfo, ProcessState]]:
+        """Every process of the run (live or ended), by pid: its identity and current state."""
+        return {
+            pid: (process.info, process.state) for pid, process in self._table.processes.items()
         }
 
     def _operator_action(self, action: str) -> None:
@@ -563,8 +773,42 @@ class Kernel:
         self._interrupted = reason if isinstance(reason, str) else repr(reason)
         heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
 
+    def _deliver(self, process: _Process) -> bool:
+        """At a process's next step: deliver its pending domain outcome, or time out the
+        channel call it is still blocked in. False when fault handling took the process over
+        (see :meth:`Invoker.deliver`): its anchor must not run this step."""
+        if type(process.delivery) is Pending:
+            return self._invoker.deliver(process)
+        self._channels.expire(process)
+        return True
+
     def _interrupt_reason(self) -> str | None:
         return self._interrupted
+
+    def _defer(self, action: Callable[[], None]) -> None:
+        """Queue ``action`` for the loop's next safe point (see :class:`_Deferred`)."""
+        # The table's sequence numbers are unique among every queued item, so two items never
+        # tie on their keys (admission deadlines take theirs from the same counter).
+        heapq.heappush(
+            self._table.ready, (float("-inf"), self._table.next_seq(), _Deferred(action))
+        )
+
+    def _panic_now(self, reason: str) -> None:
+        """A fault escalated to the node level: end the run at the next safe point, with the
+        status ``"panic"`` (system-level panic containment, XDV-024 §5.3)."""
+        if self._panicked is None:
+            self._panicked = reason
+            heapq.heappush(self._table.ready, _INTERRUPTION_ITEM)
+
+    @property
+    def fault_stats(self) -> FaultStats:
+        """What fault handling has done so far in this run (detections, recoveries, ...)."""
+        return self._faults.stats
+
+    def check_fault_invariants(self) -> list[str]:
+        """The fault-handling invariants of ``docs/faults.md`` that do not hold now (empty
+        when all hold); cheap enough to call after every step of a simulation."""
+        return self._faults.invariants()
 
     # ------------------------------------------------------------------ the kernel loop
 
@@ -580,6 +824,7 @@ class Kernel:
         self._ran = True
         self._loop_thread = threading.get_ident()
         self._wall_start_ns = self._wall_clock.monotonic_ns()
+        self._faults.run_starts([vhm.id for vhm in self._vhms])
         with self._stopping_cleanly():
             return self._shutdown(self._loop())
 
@@ -613,13 +858,21 @@ class Kernel:
         """The kernel loop; returns the run status ("ok", "limit" or "interrupted")."""
         clock = self.clock
         table = self._table
-        ready = table.ready
-        pop = heapq.heappop
+        round_robin = table.round_robin
+        ready: Any
+        pop: Callable[[Any], Any]
+        if round_robin:
+            ready = table.ready
+            pop = heapq.heappop
+        else:  # the policy queue moves due timers and pops by policy key
+            ready = table.queue
+            pop = PolicyQueue.pop_item
         push = heapq.heappush
+        admission = self._admission
         enqueue = table.enqueue
         calls = self._calls
         handlers = calls.handlers
-        deliver = self._invoker.deliver
+        deliver = self._deliver
         recorder = self._recorder
         writer = recorder.writer
         append = writer.append_encoded
@@ -628,12 +881,12 @@ class Kernel:
         steps_max = self.limits.steps_max
         full_slices_until = steps_max - quantum  # while steps <= this, a whole quantum fits
         whole_slice = range(quantum)
-        round_robin = table.round_robin
         sleep_ticks_max = self.limits.sleep_ticks_max
         node = self.node
         active = ProcessState.ACTIVE
         suspended = ProcessState.SUSPENDED
         interruption = _INTERRUPTION
+        observer = self.observer  # None on every run but a checker's (see StepObserver)
         steps = 0
         now = clock.now
         last: _Process | None = None
@@ -646,8 +899,21 @@ class Kernel:
             process.queued = False
             if process.state is not active:
                 if process is interruption:  # queued by interrupt(), ahead of every process
-                    status = "interrupted"
+                    status = "interrupted" if self._panicked is None else "panic"
                     break
+                if type(process) is _Deferred:  # a fault escalation's action: a safe point
+                    process.action()
+                    last = None  # whatever runs next, its slice records its dispatch
+                    continue
+                if type(process) is _Deadline:  # a waiting reservation's deadline has come
+                    # Nothing is ready before it: skip the idle time up to the step before the
+                    # deadline, so the failed request's process wakes at the deadline itself.
+                    at = process.waiting.deadline or 0
+                    if process.waiting.state == "waiting" and at > now + 1:
+                        now = at - 1
+                        clock.now = now
+                    admission.expire(process)
+                    continue
                 if process.state is suspended:
                     process.parked = True
                 # Otherwise it ended while queued (its VHM was terminated): nothing to run.
@@ -679,7 +945,6 @@ class Kernel:
             # the local copy is always equal to clock.now here.
             if process.ready_at > now + 1:
                 now = process.ready_at - 1  # skip idle logical time
-            account = process.account
             first_step = steps
             anchor = process.anchor
             pid = process.pid
@@ -690,11 +955,13 @@ class Kernel:
                 # slice's first step is a sleep, by that SLEEP entry itself.
                 recorder.dispatch_pending = pid
             for _ in slice_steps:
+                if observer is not None:
+                    observer(steps)
                 steps += 1
                 now += 1
                 clock.now = now
-                if process.delivery is not None:
-                    deliver(process)
+                if process.delivery is not None and not deliver(process):
+                    break  # fault handling took the process over (a recovery, an escalation)
                 try:
                     error = process.throw_error
                     if error is not None:
@@ -774,13 +1041,16 @@ class Kernel:
                 # The slice ran out with the process still running.
                 if budget < quantum and not cut:
                     status = "limit"
-                    for member in account:
+                    for member in process.account:
                         member.steps += steps - first_step
                     break
                 append(now, _PREEMPT, _ORCHESTRATION, pid, vhm, node, _EMPTY_MAP)
                 enqueue(process, now + 1)
-            for member in account:  # the slice's steps, charged to the VHM and its ancestors
-                member.steps += steps - first_step
+            account = process.account
+            if account:  # the slice's steps, charged to its VHM and the VHM's ancestors
+                used = steps - first_step
+                for member in account:
+                    member.steps += used
             last = process
             if auditing and writer.count >= recorder.checkpoint_at:
                 recorder.checkpoint()
@@ -936,7 +1206,11 @@ class Kernel:
         message = error.message if isinstance(error, XdvError) else describe_exception(error)
         with self._stopping_cleanly():
             self._recorder.record(
-                EventType.FAULT, _O, 0, status=code, meta={"error": message, "phase": "setup"}
+                EventType.FAULT,
+                _O,
+                0,
+                status=code,
+                meta={"error": message, "phase": "setup", **self._faults.describe(code)},
             )
             return self._shutdown("aborted")
 
@@ -954,14 +1228,26 @@ class Kernel:
             elif status == "interrupted":
                 code = ErrorCode.RUN_INTERRUPTED
                 message = f"the run was interrupted ({self._interrupted})"
+            elif status == "panic":
+                code = ErrorCode.NODE_PANIC
+                message = f"the node panicked: {self._panicked}"
             elif status == "aborted":
                 code = ErrorCode.WORKLOAD_INVALID
                 message = "the workload's setup failed, so the run never started"
             elif process.state is ProcessState.SUSPENDED:
                 code, message = ErrorCode.DEADLOCK, "still suspended when the run ended"
+            elif process.admission is not None:
+                code = ErrorCode.DEADLOCK
+                message = f"blocked forever {AdmissionQueue.describe(process)}"
             else:
                 code = ErrorCode.DEADLOCK
-                message = f"blocked forever waiting on process {process.waiting_on}"
+                channels = self._channels.blocked_on(pid)
+                message = (
+                    f"blocked forever waiting on process {process.waiting_on}"
+                    if channels is None
+                    else "blocked forever on channel "
+                    + ", ".join(str(channel) for channel in channels)
+                )
             endings.append((process, code, message))
         table.shutting_down = True
         for process, code, message in endings:
@@ -984,6 +1270,8 @@ class Kernel:
         }
         if status == "interrupted":
             end["reason"] = self._interrupted
+        elif status == "panic":
+            end["reason"] = self._panicked
         recorder.record(
             EventType.RUN_END,
             _O,
@@ -1007,4 +1295,5 @@ class Kernel:
             else 0.0,
             trace_bytes=writer.getvalue() if writer.path is None and writer.retains else None,
             exceptions=dict(sorted(self._exceptions.items())),
+            faults=self._faults.stats,
         )

@@ -52,9 +52,11 @@ class _Process:
 
     __slots__ = (
         "account",
+        "admission",
         "anchor",
         "bindings",
         "contracts",
+        "deadline",
         "delivery",
         "domains",
         "exit",
@@ -101,6 +103,10 @@ class _Process:
         self.queued = False
         self.ready_at = 0
         self.streams: dict[str, RandomStream] = {}
+        # Scheduling: the deadline in logical time (earliest-deadline-first), and the
+        # reservation this process waits to be admitted for (an admission-queue entry), if any.
+        self.deadline: int | None = None
+        self.admission: Any = None
         # What a restart from a K snapshot needs: the anchor function and its arguments, the
         # default rights granted at creation, and the last state saved with SaveState (or the
         # state it was restarted with), which LoadState returns.

@@ -13,7 +13,7 @@ import heapq
 import inspect
 import itertools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
@@ -24,6 +24,7 @@ from xdv.core._k_manager import qualified_name
 from xdv.core._lifecycle import ProcessState, check_transition
 from xdv.core._policy import RoundRobinPolicy, SchedulerPolicy
 from xdv.core._process import ExitStatus, ProcessInfo, _Process
+from xdv.core._ready import PolicyQueue
 from xdv.core._recorder import Recorder
 from xdv.core._refusals import _require
 from xdv.core._vhm import VhmTable
@@ -36,6 +37,9 @@ from xdv.errors import (
     safe_repr,
 )
 from xdv.trace import Domain, EventType, canonicalize
+
+if TYPE_CHECKING:
+    from xdv.core._fault_handler import FaultHandler
 
 __all__ = ["ProcessTable"]
 
@@ -74,12 +78,16 @@ class ProcessTable:
         "_domains",
         "_next_pid",
         "_record",
+        "admission",
         "exits",
+        "faults",
         "next_seq",
         "node",
+        "on_end",
         "policy",
         "processes",
         "processes_max",
+        "queue",
         "ready",
         "round_robin",
         "shutting_down",
@@ -114,13 +122,28 @@ class ProcessTable:
         self.node = node
         self.processes: dict[int, _Process] = {}
         self.exits: dict[int, ExitStatus] = {}
-        # Heap items are the policy key followed by the process; keys end with the unique
-        # enqueue sequence number, so the process itself is never compared.
-        self.ready: list[tuple[Any, ...]] = []
         # Enqueue sequence numbers: unique and increasing, the last element of every key.
         self.next_seq = itertools.count(1).__next__
+        # Round-robin: one heap of (ready-at L, -priority, pid, process), popped by the kernel
+        # loop directly. Any other policy: a PolicyQueue (timers by ready time, due processes by
+        # policy key), whose ``due`` heap is ``ready``; items end with the sequence number and
+        # the process, so the process itself is never compared.
+        self.queue: PolicyQueue | None = None
+        if self.round_robin:
+            self.ready: list[tuple[Any, ...]] = []
+        else:
+            self.queue = PolicyQueue(policy, clock, self.next_seq)
+            self.ready = self.queue.due
+        # The admission queue (set by the kernel): told when a waiting process ends.
+        self.admission: Any = None
         self._next_pid = 1
         self.shutting_down = False
+        # Called with each process that ends (and whether the run is shutting down), after
+        # its own releases: the channel table closes what the process was the last peer of.
+        self.on_end: Callable[[_Process, bool], None] | None = None
+        # The kernel's fault handler (attached after construction): it classifies every FAULT
+        # entry and counts process faults towards escalation.
+        self.faults: FaultHandler | None = None
 
     # ------------------------------------------------------------------ lookups
 
@@ -181,11 +204,35 @@ class ProcessTable:
         if self.round_robin:
             # The default policy's key, inlined (the kernel loop does the same for a sleep).
             # A process is queued at most once, so (ready-at L, -priority, pid) is already
-            # unique and orders exactly as the policy's key with its enqueue sequence number.
+            # unique and orders exactly as the policy's key with an enqueue sequence number.
             heapq.heappush(self.ready, (ready_at, -process.priority, process.pid, process))
         else:
-            key = self.policy.key(ready_at, process.priority, process.pid, self.next_seq())
-            heapq.heappush(self.ready, (*key, process))
+            assert self.queue is not None
+            self.queue.push(process, ready_at)
+
+    def push_timer(self, at: int, item: Any, tag: int) -> None:
+        """Queue ``item`` (not a process: an admission deadline) to be met by the kernel loop
+        at logical time ``at``, ahead of the processes ready then; ``tag`` is unique."""
+        if self.queue is None:
+            heapq.heappush(self.ready, (at, float("-inf"), -tag, item))
+        else:
+            self.queue.push_timer(at, item)
+
+    def dequeue(self, process: _Process) -> None:
+        """Take a queued process out of the ready queue (a process blocked with a timeout that
+        is served, or ends, before its deadline). Under a policy other than round-robin the
+        process may still wait among the policy queue's timers."""
+        heaps = [self.ready] if self.queue is None else [self.queue.due, self.queue.timers]
+        for heap in heaps:
+            for index, item in enumerate(heap):
+                if item[-1] is process:
+                    last = heap.pop()
+                    if index < len(heap):
+                        heap[index] = last
+                        heapq.heapify(heap)
+                    process.queued = False
+                    return
+        raise InvariantViolation(f"process {process.pid} is not in the ready queue")
 
     def set_state(self, process: _Process, state: ProcessState) -> None:
         """Move ``process`` to ``state`` (a checked lifecycle move) and record it."""
@@ -207,6 +254,7 @@ class ProcessTable:
         parent: int,
         vhm: int | None = None,
         *,
+        deadline: int | None = None,
         rights: Iterable[tuple[Operation, Domain, Domain]] | None = None,
         saved: Any = None,
     ) -> int:
@@ -221,6 +269,13 @@ class ProcessTable:
         """
         _require(name, (str, type(None)), "a process name", parent)
         _require(priority, int, "a process priority", parent)
+        _require(deadline, (int, type(None)), "a process deadline", parent)
+        if deadline is not None and not 0 <= deadline < 2**63:
+            raise XdvError(
+                f"a deadline is a logical time in [0, 2**63), got {deadline}",
+                code=ErrorCode.DEADLINE_INVALID,
+                where=f"process {parent}",
+            )
         _require(args, (tuple, list), "spawn arguments", parent)
         if not callable(anchor_function):
             raise XdvError(
@@ -248,24 +303,23 @@ class ProcessTable:
         label = name or str(getattr(anchor_function, "__name__", "process"))
         info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
         process = _Process(info, None)
+        process.deadline = deadline
         vhm_record = vhms.get(vhm_id)
         process.account = vhm_record.chain
         process.step_bounds = vhm_record.step_bounds
         process.origin = (anchor_function, tuple(args))
         process.saved = saved
         self.processes[pid] = process
-        self._record(
-            EventType.PROCESS_CREATE,
-            Domain.ORCHESTRATION,
-            pid,
-            meta={
-                "name": label,
-                "parent": parent,
-                "priority": priority,
-                "domains": [domain.label for domain in domains],
-                "anchor": qualified_name(anchor_function),
-            },
-        )
+        meta: dict[str, Any] = {
+            "name": label,
+            "parent": parent,
+            "priority": priority,
+            "domains": [domain.label for domain in domains],
+            "anchor": qualified_name(anchor_function),
+        }
+        if deadline is not None:
+            meta["deadline"] = deadline
+        self._record(EventType.PROCESS_CREATE, Domain.ORCHESTRATION, pid, meta=meta)
         try:
             if Domain.K not in domains:
                 raise XdvError(
@@ -343,25 +397,25 @@ class ProcessTable:
         """End ``process``: record it, release what it holds and wake its waiters."""
         pid = process.pid
         code = ErrorCode.OK if status.ok else ErrorCode[status.code or "PROCESS_FAULT"]
+        faults = self.faults
         if not status.ok:
-            self._record(
-                EventType.FAULT,
-                Domain.ORCHESTRATION,
-                pid,
-                status=code,
-                meta={"error": status.message},
-            )
+            meta: dict[str, Any] = {"error": status.message}
+            if faults is not None:
+                meta.update(faults.describe(code))
+            self._record(EventType.FAULT, Domain.ORCHESTRATION, pid, status=code, meta=meta)
         check_transition(pid, process.state, ProcessState.TERMINATED)
         process.state = ProcessState.TERMINATED
         process.exit = status
         self.exits[pid] = status
         self.vhms.leave(pid)
-        meta: dict[str, Any] = {"ok": status.ok}
+        exit_meta: dict[str, Any] = {"ok": status.ok}
         if status.ok:
-            meta["value"] = status.value
+            exit_meta["value"] = status.value
         else:
-            meta["error"] = status.code
-        self._record(EventType.PROCESS_EXIT, Domain.ORCHESTRATION, pid, status=code, meta=meta)
+            exit_meta["error"] = status.code
+        self._record(EventType.PROCESS_EXIT, Domain.ORCHESTRATION, pid, status=code, meta=exit_meta)
+        if process.admission is not None:
+            self.admission.cancel(process)
         self._contracts.release_all(process, "exit")
         for domain in sorted(process.bindings, reverse=True):
             self._domains.unbind(process, domain)
@@ -387,6 +441,8 @@ class ProcessTable:
             if process in target.waiters:  # at shutdown the target may have ended first
                 target.waiters.remove(process)
             process.waiting_on = None
+        if self.on_end is not None:
+            self.on_end(process, self.shutting_down)
         waiters, process.waiters = process.waiters, []
         if self.shutting_down:
             return  # the run is over: nobody is woken, every survivor is ended in turn
@@ -395,6 +451,11 @@ class ProcessTable:
             waiter.send_value = status
             self._record(EventType.WAKE, Domain.ORCHESTRATION, waiter.pid, meta={"by": pid})
             self.enqueue(waiter, self._clock.now + 1)
+        if faults is not None:
+            if status.ok:
+                faults.forget(pid)
+            else:
+                faults.process_failed(process, code)
 
     def wait(self, process: _Process, pid: int) -> bool:
         """``process`` waits for ``pid`` to end; True if it already has (its status is sent)."""

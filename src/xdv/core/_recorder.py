@@ -130,7 +130,7 @@ class Recorder:
         status: int = 0,
         capability: int = 0,
         contract: int = 0,
-        meta: dict[str, Any] | None = None,
+        meta: dict[str, Any] | bytes | None = None,
         vhm: int | None = None,
     ) -> int:
         """Append one entry at the current logical time; return its sequence number.

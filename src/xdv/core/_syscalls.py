@@ -21,6 +21,8 @@ from xdv.trace import Domain
 __all__ = [
     "Attenuate",
     "Bind",
+    "Channel",
+    "Close",
     "Contracts",
     "Delegate",
     "Emit",
@@ -30,12 +32,16 @@ __all__ = [
     "LoadState",
     "Now",
     "Random",
+    "Receive",
     "Release",
     "Reserve",
     "Resume",
     "Revoke",
     "SaveState",
+    "Select",
     "Self",
+    "Send",
+    "Share",
     "Sleep",
     "Spawn",
     "Suspend",
@@ -96,13 +102,18 @@ class Random(Syscall):
 
 @dataclass(slots=True)
 class Spawn(Syscall):
-    """Create a child process; returns its process id."""
+    """Create a child process; returns its process id.
+
+    ``deadline`` is an absolute logical time the child should finish by (used by the
+    earliest-deadline-first policy; None: no deadline).
+    """
 
     anchor: Callable[..., Any]
     args: tuple[Any, ...] = ()
     name: str | None = None
     priority: int = 0
     domains: tuple[Domain | str, ...] = (Domain.K,)
+    deadline: int | None = None
 
 
 @dataclass(slots=True)
@@ -141,6 +152,14 @@ class Reserve(Syscall):
     ``terms`` carries domain-specific contract terms (a Q calibration profile and decoherence
     budget, a Φ coherence window, ...): a trace-encodable mapping the domain's manager reads and
     answers in the contract it grants.
+
+    Admission: with ``wait=True`` a reservation the domain cannot meet now (its resources are
+    held by other contracts) waits in the admission queue instead of failing, and is granted in
+    scheduler-policy order as contracts are released; ``deadline`` (an absolute logical time,
+    which implies ``wait``) bounds the wait, after which the call fails with ADMISSION_TIMEOUT.
+    ``resolve=True`` lets the domain resolve a conflict with another contract by adjusting the
+    request (Q: other free physical qubits than the ``mapping`` asked for; Φ: the earliest free
+    window start at or after the ``start`` asked for), recorded as CONFLICT_RESOLVED.
     """
 
     domain: Domain | str
@@ -148,6 +167,9 @@ class Reserve(Syscall):
     amount: int = 1
     duration: int | None = None
     terms: Mapping[str, Any] | None = None
+    wait: bool = False
+    deadline: int | None = None
+    resolve: bool = False
 
 
 @dataclass(slots=True)
@@ -263,6 +285,81 @@ class Freeze(Syscall):
 
     domain: Domain | str
     reason: str = "emergency"
+
+
+@dataclass(slots=True)
+class Channel(Syscall):
+    """Open a channel of ``capacity`` messages carrying ``source``→``target`` messages (one of
+    XDV-021's categories: K→K, K→Q, Q→K, K→Φ, Φ→K); returns its id.
+
+    The channel belongs to this process's VHM, and this process gets SEND and RECEIVE on it;
+    :class:`Share` hands them on. ``name`` is a label for people (default ``channel-<id>``).
+    """
+
+    capacity: int = 1
+    name: str | None = None
+    source: Domain | str = Domain.K
+    target: Domain | str = Domain.K
+
+
+@dataclass(slots=True)
+class Send(Syscall):
+    """Send ``payload`` (plain, trace-encodable data; never Q or Φ state) on ``channel``;
+    returns the message's sequence number on that channel.
+
+    Needs SEND on the channel. If the channel is full the process blocks until a receiver
+    makes room, at most ``timeout`` logical steps (None: no limit; 0: never block), then fails
+    with CHANNEL_TIMEOUT. A message that crosses domains costs the sender logical time.
+    """
+
+    channel: int
+    payload: Any = None
+    timeout: int | None = None
+
+
+@dataclass(slots=True)
+class Receive(Syscall):
+    """Take the oldest message of ``channel``; returns a :class:`~xdv.core.Message`.
+
+    Needs RECEIVE on the channel. If it is empty the process blocks until a message arrives,
+    at most ``timeout`` logical steps (None: no limit; 0: never block), then fails with
+    CHANNEL_TIMEOUT. A closed channel that has been drained fails with CHANNEL_CLOSED.
+    """
+
+    channel: int
+    timeout: int | None = None
+
+
+@dataclass(slots=True)
+class Select(Syscall):
+    """Receive from the first of ``channels`` (in the order given) that has a message, or
+    block until one of them gets one (at most ``timeout`` logical steps); returns the
+    :class:`~xdv.core.Message`, whose ``channel`` says which. Fails with CHANNEL_CLOSED once
+    every channel is closed and drained."""
+
+    channels: tuple[int, ...] | list[int]
+    timeout: int | None = None
+
+
+@dataclass(slots=True)
+class Close(Syscall):
+    """Stop sending on ``channel`` (needs SEND on it). Once no sender is left (each closed,
+    or ended) the channel closes: blocked senders fail with CHANNEL_CLOSED, and receivers
+    still get what is queued, then CHANNEL_CLOSED."""
+
+    channel: int
+
+
+@dataclass(slots=True)
+class Share(Syscall):
+    """Give process ``to`` this process's SEND (``send``) and/or RECEIVE (``receive``) right on
+    ``channel``, limited to that channel and no longer-lived than the right held; returns the
+    new capability ids."""
+
+    channel: int
+    to: int
+    send: bool = True
+    receive: bool = False
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ from xdv.core._authorization import CapabilityCheck
 from xdv.core._capability import Operation
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable
-from xdv.core._faults import FaultPlan
+from xdv.core._fault_handler import FaultHandler
 from xdv.core._interface import ResourceContract
 from xdv.core._invoker import Invoker
 from xdv.core._process import _Process
@@ -79,7 +79,7 @@ class Transitions:
         capabilities: CapabilityCheck,
         contracts: ContractBook,
         invoker: Invoker,
-        faults: FaultPlan,
+        faults: FaultHandler,
     ) -> None:
         self._recorder = recorder
         self._domains = domains
@@ -154,7 +154,7 @@ class Transitions:
 
         try:
             phase = "capability"
-            faults.visit("transition.capability", pid)
+            faults.visit("transition.capability", process, target)
             for domain in (source, target):
                 domains.manager(domain)
             if source not in process.bindings:
@@ -170,7 +170,7 @@ class Transitions:
             done(phase)
 
             phase = "reservation"
-            faults.visit("transition.reservation", pid)
+            faults.visit("transition.reservation", process, target)
             target_manager = domains.manager(target)
             # The binding phase comes after the reservation, so it is not required here.
             contract = self._contracts.reserve(
@@ -188,12 +188,12 @@ class Transitions:
             done(phase, resource=contract.resource, amount=contract.amount)
 
             phase = "contract"
-            faults.visit("transition.contract", pid)
+            faults.visit("transition.contract", process, target)
             target_manager.validate_contract(contract, call.operation, call.latency_max)
             done(phase)
 
             phase = "binding"
-            faults.visit("transition.binding", pid)
+            faults.visit("transition.binding", process, target)
             newly_bound = target not in process.bindings
             if newly_bound:
                 # The same attestation check as Bind: no provider is used unattested.
@@ -209,12 +209,12 @@ class Transitions:
             done(phase, new=newly_bound)
 
             phase = "projection"
-            faults.visit("transition.projection", pid)
+            faults.visit("transition.projection", process, target)
             projected = domains.manager(source).project(pid, tuple(call.args))
             done(phase)
 
             phase = "activation"
-            faults.visit("transition.activation", pid)
+            faults.visit("transition.activation", process, target)
             invoker = self._invoker
             pending, latency = invoker.invoke(
                 process,
@@ -235,7 +235,7 @@ class Transitions:
             done(phase)
 
             phase = "logging"
-            faults.visit("transition.logging", pid)
+            faults.visit("transition.logging", process, target)
         except InvariantViolation:
             raise
         except Exception as raised:
@@ -252,6 +252,10 @@ class Transitions:
             for name, action in reversed(undo):
                 action()
                 undone.append(name)
+            if phase == "activation" and isinstance(raised, DomainError):
+                # A Q measurement failure or Φ instability inside the transition: detected and
+                # counted like any domain fault; the rollback below is its containment.
+                faults.activation_failed(process, failure, target, transition_id)
             record(
                 EventType.TRANSITION_ROLLBACK,
                 target,

@@ -580,3 +580,32 @@ def test_held_usage_always_equals_what_live_contracts_hold(
     result = kernel.run()
     assert result.ok and problems == []
     assert all(kernel.vhms.get(vhm_id).usage["envelopes"] == 0 for vhm_id in vhms)
+
+
+@pytest.mark.spec("XDV-014-11")
+@pytest.mark.parametrize("revoked", [0, 1, 2, 3, 4, 5, 6, 7])
+def test_a_child_holds_exactly_the_default_rights_its_parent_still_holds(revoked: int) -> None:
+    """Every subset of the parent's default rights revoked: the child's are the rest."""
+    kernel_box: list[Kernel] = []
+
+    def child() -> Any:
+        yield Sleep(1)
+
+    def parent() -> Any:
+        pid = yield Spawn(child)
+        mine = {c.operation.name for c in kernel_box[0].authority.held_by(parent_pid)}
+        theirs = {c.operation.name for c in kernel_box[0].authority.held_by(pid)}
+        yield Wait(pid)
+        return [sorted(mine), sorted(theirs)]
+
+    kernel = Kernel()
+    kernel_box.append(kernel)
+    parent_pid = kernel.spawn(parent)
+    held = sorted(kernel.authority.held_by(parent_pid), key=lambda c: c.operation.name)
+    assert len(held) == 3
+    for bit, capability in enumerate(held):
+        if revoked >> bit & 1:
+            kernel.revoke(capability.id)
+    result = kernel.run()
+    mine, theirs = result.exits[parent_pid].value
+    assert theirs == mine and len(mine) == 3 - bin(revoked).count("1")

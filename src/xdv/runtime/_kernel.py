@@ -9,10 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from xdv.core import Kernel
+from xdv.core import Kernel, SchedulerPolicy, parse_policy
+from xdv.errors import XdvError
 from xdv.security import AttestationVerifier, TokenAuthority
 
-__all__ = ["make_kernel", "with_security"]
+__all__ = ["build_policy", "make_kernel", "with_security"]
+
+
+def build_policy(spec: str | SchedulerPolicy | None) -> SchedulerPolicy:
+    """The scheduler policy ``spec`` names (``NAME[:key=value,...][+NAME...]``; see
+    ``docs/scheduler.md``), loading the Q domain first when the spec names its ``fidelity``
+    placement policy. A policy object is returned as it is; None is round-robin."""
+    if spec is None:
+        spec = "round-robin"
+    if not isinstance(spec, str):
+        return spec
+    try:
+        return parse_policy(spec)
+    except XdvError:
+        import xdv.domains.q  # noqa: F401  (registers the Q domain's fidelity policy)
+
+        return parse_policy(spec)
 
 
 def make_kernel(seed: int = 0, **options: Any) -> Kernel:

@@ -26,6 +26,7 @@ from typing import Any
 from xdv.core import AuditConfig, DomainManager, FaultPlan, KernelLimits, RecordedOutcome
 from xdv.errors import ErrorCode, TraceError, XdvError, safe_repr
 from xdv.runtime._domains import recorded_managers
+from xdv.runtime._kernel import build_policy
 from xdv.runtime._run import run_workload
 from xdv.trace import (
     FRAME_EVENT_TYPE,
@@ -39,6 +40,7 @@ from xdv.trace import (
     TraceWriter,
     decode_body,
     diff_entries,
+    load_trace_bytes,
     scan_trace,
     split_frames,
 )
@@ -110,6 +112,7 @@ class _ReplayPlan:
     params: dict[str, Any] | None
     seed: int
     quantum: int
+    policy: str
     vhm: int
     node: int
     limits: KernelLimits
@@ -129,13 +132,18 @@ class _ReplayPlan:
                 where="RUN_START",
             )
         kernel = start.get("kernel") or {}
-        if kernel.get("policy") != "round-robin":
+        policy = kernel.get("policy", "round-robin")
+        if not isinstance(policy, str):
+            raise TypeError(f"the scheduler policy is {safe_repr(policy)}, not a spec string")
+        try:
+            build_policy(policy)  # refuse an unknown or malformed policy before running
+        except XdvError as error:
             raise XdvError(
-                f"the trace uses scheduler policy {safe_repr(kernel.get('policy'))}, "
-                "which this XDV cannot rebuild",
+                f"the trace uses scheduler policy {safe_repr(policy)}, which this XDV cannot "
+                f"rebuild: {error.message}",
                 code=ErrorCode.REPLAY_INPUT_CHANGED,
                 where="RUN_START",
-            )
+            ) from None
         seed = start["seed"]
         if type(seed) is not int:
             raise TypeError(f"the seed is {safe_repr(seed)}")
@@ -152,14 +160,23 @@ class _ReplayPlan:
             params=params,
             seed=seed,
             quantum=_integer(kernel.get("quantum", 8), "quantum"),
+            policy=policy,
             vhm=_integer(kernel.get("vhm", 0), "vhm"),
             node=_integer(kernel.get("node", 0), "node"),
             limits=limits,
             domains=recorded_managers(start.get("domains") or {}),
-            faults=FaultPlan.from_record(start.get("faults")),
+            faults=_fault_plan(start.get("faults")),
             audit=_audit_config(start.get("audit")),
             vhms=_recorded_vhms(workload.get("vhms")),
         )
+
+
+def _fault_plan(record: Any) -> FaultPlan:
+    """The recorded fault plan; one this XDV cannot read makes the run-start entry malformed."""
+    try:
+        return FaultPlan.from_record(record)
+    except XdvError as error:
+        raise ValueError(f"the fault plan is malformed: {error.message}") from None
 
 
 def _recorded_vhms(record: Any) -> list[Any] | None:
@@ -202,23 +219,12 @@ def _locate(target: str, source: str | os.PathLike[str] | bytes) -> str:
     return target
 
 
-def _read(source: str | os.PathLike[str] | bytes) -> bytes:
-    if isinstance(source, bytes):
-        return source
-    try:
-        return Path(source).read_bytes()
-    except OSError as error:
-        raise TraceError(
-            f"cannot read the trace: {error.strerror}", code=ErrorCode.TRACE_IO, where=str(source)
-        ) from None
-
-
-def _first_entry(data: bytes) -> TraceEntry:
+def _first_entry(data: Any) -> TraceEntry:
     """The run-start entry, read from the front of the file (the rest is compared as it is
     re-created); a file whose first entry cannot be read is reported as the reader reports it."""
     start = len(PREAMBLE)
     if data[:start] == PREAMBLE and len(data) >= start + FRAME_LENGTH.size:
-        (length,) = FRAME_LENGTH.unpack_from(data, start)
+        (length,) = FRAME_LENGTH.unpack(data[start : start + FRAME_LENGTH.size])
         frame = data[start : start + FRAME_LENGTH.size + length]
         if len(frame) == FRAME_LENGTH.size + length and length >= HEADER.size:
             entry = _decode(frame, 0)
@@ -228,7 +234,7 @@ def _first_entry(data: bytes) -> TraceEntry:
     raise error if error is not None else TraceError("the trace has no run-start entry")
 
 
-def _raise_if_damaged(data: bytes, index: int, *, check_failed: bool) -> None:
+def _raise_if_damaged(data: Any, index: int, *, check_failed: bool) -> None:
     """Raise the reader's error if the recorded trace is damaged, open or torn at or before
     ``index``: that is not a divergence of the run."""
     if check_failed:
@@ -254,7 +260,7 @@ def replay(
 ) -> ReplayReport:
     """Replay a recorded trace; ``workload`` overrides the recorded target's location."""
     mode = ReplayMode(mode)
-    data = _read(source)
+    data, _ = load_trace_bytes(source)
     first = _first_entry(data)
     try:
         plan = _ReplayPlan.from_run_start(first.metadata)
@@ -273,6 +279,7 @@ def replay(
             seed=plan.seed,
             trace=writer,
             quantum=plan.quantum,
+            policy=plan.policy,
             domains=plan.domains,
             faults=plan.faults,
             limits=plan.limits,

@@ -12,6 +12,7 @@ is the bare form (no node key, no witnesses, no signal handling) that replays an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,12 @@ from xdv.core import (
     KernelLimits,
     RecordedOutcome,
     RunResult,
+    SchedulerPolicy,
 )
 from xdv.errors import InvariantViolation, WorkloadError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
-from xdv.runtime._kernel import make_kernel, with_security
+from xdv.runtime._kernel import build_policy, make_kernel, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import VhmDeclaration, Workload, declared_vhms, load_workload
@@ -52,6 +54,9 @@ class RunRequest:
     use). Witnesses are signed with the same key and written to ``witness_dir`` (default:
     beside the trace, else ``$XDV_HOME/witnesses``). ``handle_signals`` lets SIGINT/SIGTERM
     end the run as interrupted (in the main thread; see :mod:`xdv.runtime._signals`).
+    ``faults`` is the run's fault plan (``xdv run --faults PLAN.json``; see ``docs/faults.md``),
+    recorded in the run-start entry so that a replay rebuilds it.
+    ``policy`` is the scheduler policy spec (``docs/scheduler.md``), recorded in RUN_START.
     """
 
     workload: Workload
@@ -64,6 +69,8 @@ class RunRequest:
     key_store: Path | None = None
     witness_dir: Path | None = None
     handle_signals: bool = True
+    faults: FaultPlan | None = None
+    policy: str = "round-robin"
 
 
 @dataclass
@@ -141,6 +148,7 @@ class RunOutcome:
             "signer": self.signer,
             "witnesses": [str(path) for path in self.witnesses],
             "wall_seconds": result.wall_seconds,
+            "faults": dataclasses.asdict(result.faults),
         }
 
 
@@ -197,23 +205,33 @@ def run(
     managers = list(domains) if domains is not None else declared_managers(workload.domains)
     node = NodeKey(request.key_store)
     witness_dir = request.witness_dir or default_witness_dir(request.trace)
-    witnesses = _attach_witnesses(managers, node, witness_dir, progress)
-    audit = None
-    audit_path = None
-    if request.trace is not None and request.audit:
-        audit_path = audit_path_for(request.trace)
-        audit = AuditConfig(request.checkpoint_interval, SignedHeadLog(audit_path, node.keys()))
+    # The trace file first: it is locked for the run, so a second run given the same path is
+    # refused (TRACE_IN_USE) here, before it has touched that trace or its audit file.
+    writer = TraceWriter(request.trace, fsync=request.fsync) if request.trace is not None else None
+    try:
+        witnesses = _attach_witnesses(managers, node, witness_dir, progress)
+        audit = None
+        audit_path = None
+        if request.trace is not None and request.audit:
+            audit_path = audit_path_for(request.trace)
+            audit = AuditConfig(request.checkpoint_interval, SignedHeadLog(audit_path, node.keys()))
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
     options = with_security(
         {
             # Embedded providers are attested with the node key of the same store.
             "attestation": AttestationVerifier(key_store=node.store),
-            "trace": request.trace,
+            "trace": writer,
             "domains": managers,
             "quantum": request.quantum,
+            "policy": build_policy(request.policy),
             "fsync": request.fsync,
             "workload": workload.to_record(),
             "emit": emit,
             "audit": audit,
+            "faults": request.faults,
         }
     )
     kernel = Kernel(request.seed, **options)
@@ -265,6 +283,7 @@ def run_workload(
     node: int = 0,
     audit: AuditConfig | None = None,
     params: Mapping[str, Any] | None = None,
+    policy: str | SchedulerPolicy | None = None,
     vhms: Any = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
@@ -274,8 +293,10 @@ def run_workload(
     setup raises still produces a complete trace: the failure is recorded and the run ends with
     status ``failed``. ``recorded_target`` replaces the target string written to the trace (a
     replay that loads the workload from another location keeps the original). ``params``
-    makes a target string a parameterized workload (see :func:`load_workload`). ``vhms``
-    replaces the workload's declared VHMs (a replay passes the declaration its trace recorded).
+    makes a target string a parameterized workload (see :func:`load_workload`). ``policy``
+    is the scheduler policy (a spec string or a policy object; default round-robin).
+    ``vhms`` replaces the workload's declared VHMs (a replay passes the declaration its trace
+    recorded).
     """
     if isinstance(workload, Workload):
         if params is not None:
@@ -296,6 +317,7 @@ def run_workload(
         trace=trace,
         domains=domains,
         quantum=quantum,
+        policy=build_policy(policy),
         faults=faults,
         limits=limits,
         workload=record,

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from xdv.errors import ErrorCode, TraceError, WorkloadError, safe_repr
+from xdv.inputs import read_bounded
 from xdv.trace import canonical_metadata, canonicalize, jsonable
 
 __all__ = [
@@ -206,7 +207,7 @@ def load_workload(
         if not path.is_file():
             raise WorkloadError(f"workload file not found: {location}", where=target)
         target = _canonical_file_target(path, entry)
-        source = path.read_bytes()
+        source = read_bounded(path, "source_bytes_max", what="workload")
         digest = _digest(source, checked)
         _check_digest(target, digest, expected_digest, parameterized=checked is not None)
         # A stable module name (the file's stem, not its location or digest) keeps the names
@@ -297,7 +298,7 @@ def declared_vhms(declared: Any, where: str) -> VhmDeclaration | None:
         return WorkloadError(
             f"XDV_VHMS {why}; expected a list such as "
             '[{"name": "a", "weight": 2, "quotas": {"processes": 4}}]',
-            code=ErrorCode.VHM_INVALID,
+            code=ErrorCode.WORKLOAD_INVALID,
             where=where,
         )
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from xdv.errors import ErrorCode, TraceError, UnauthorizedError, XdvError
+from xdv.inputs import exceeded, limit, load_json, read_bounded
 from xdv.security._keys import HybridKeyPair, HybridPublicKey
 from xdv.trace import (
     EventType,
@@ -49,7 +50,7 @@ __all__ = ["AuditFile", "AuditReport", "SignedHeadLog", "audit_path_for", "verif
 
 _CONTEXT = b"xdv-tree-head"
 HEAD_SIGNATURE_CONTEXT = _CONTEXT  # what tree-head signatures are bound to
-_LINE_CHARS_MAX = 1 << 16  # a head line is about 4.6 kB
+_LINE_CHARS_MAX = limit("trace_audit_line_max")  # a head line is about 4.6 kB
 AUDIT_SUFFIX = ".audit"
 
 
@@ -173,19 +174,25 @@ class AuditFile:
         lines = data.decode("utf-8", errors="replace").splitlines()
         if not lines:
             raise _audit_error("the audit file is empty", 0)
-        if any(len(line) > _LINE_CHARS_MAX for line in lines):
-            raise _audit_error("a line of the audit file is too long", 0)
+        for number, line in enumerate(lines, start=1):
+            if len(line) > _LINE_CHARS_MAX:
+                raise exceeded(
+                    "trace_audit_line_max",
+                    f"{len(line)} characters",
+                    f"audit file line {number}",
+                    code=ErrorCode.CHECKPOINT_INVALID,
+                )
         try:
-            header = json.loads(lines[0])
+            header = load_json(lines[0], "audit file line 1")
             if not isinstance(header, dict) or header.get("xdv-audit") != 1:
                 raise ValueError("not an XDV audit header (version 1)")
             key = HybridPublicKey.from_record(header.get("key"))
-        except (ValueError, UnauthorizedError, RecursionError) as error:
+        except (ValueError, XdvError, RecursionError) as error:
             raise _audit_error(f"bad header: {_reason(error)}", 1) from None
         heads = []
         for number, text in enumerate(lines[1:], start=2):
             try:
-                record = json.loads(text)
+                record = load_json(text, f"audit file line {number}")
                 run = bytes.fromhex(record["run"])
                 root = bytes.fromhex(record["root"])
                 size = record["size"]
@@ -193,7 +200,7 @@ class AuditFile:
                 signature = base64.b64decode(record["sig"], validate=True)
                 if type(size) is not int or not 1 <= size < 2**63 or type(final) is not bool:
                     raise ValueError("size must be a positive integer and final a boolean")
-            except (ValueError, KeyError, TypeError, RecursionError) as error:
+            except (ValueError, KeyError, TypeError, RecursionError, XdvError) as error:
                 raise _audit_error(f"malformed tree head: {_reason(error)}", number) from None
             heads.append(SignedHead(run, size, root, final, signature, number))
         return cls(key, heads)
@@ -320,11 +327,14 @@ def verify_audit(
 
 
 def _read(path: str | os.PathLike[str]) -> bytes:
+    """The audit file's bytes: a regular file, read with ``trace_audit_bytes_max``."""
     try:
-        return Path(path).read_bytes()
-    except OSError as error:
+        return read_bounded(path, "trace_audit_bytes_max", what="audit file")
+    except XdvError as error:
+        if error.code is not ErrorCode.INVALID_ARGUMENT:
+            raise
         raise XdvError(
-            f"cannot read the audit file: {error.strerror}",
+            f"cannot read the audit file: {error.message}",
             code=ErrorCode.TRACE_IO,
             where=Path(path).name,
         ) from None

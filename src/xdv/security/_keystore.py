@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import load_json, read_bounded
 from xdv.security._keys import HybridKeyPair, HybridPublicKey
 
 __all__ = ["KeyStore", "ProviderRegistry", "default_key_store_path"]
@@ -58,6 +59,18 @@ def default_key_store_path() -> Path:
 
 def _error(message: str, path: Path) -> XdvError:
     return XdvError(message, code=ErrorCode.KEY_STORE_INVALID, where=f"key store {path.name}")
+
+
+def _read_json(path: Path) -> Any:
+    """A key store file's JSON: a regular file, read and parsed within the document limits;
+    any failure is the store's (KEY_STORE_INVALID), naming the file and the kind of failure
+    only (a parser's message may quote the content, and a key file's content is secret)."""
+    try:
+        return load_json(
+            read_bounded(path, "document_bytes_max", what="key store file"), f"key store {path}"
+        )
+    except XdvError as error:
+        raise _error(f"{path.name} is malformed or unreadable ({error.code.name})", path) from None
 
 
 def check_provider_id(provider_id: str) -> str:
@@ -130,7 +143,7 @@ class KeyStore:
         """The stored public key (no private material is read)."""
         path = self.path / _PUBLIC
         try:
-            return HybridPublicKey.from_record(json.loads(path.read_text()))
+            return HybridPublicKey.from_record(_read_json(path))
         except (OSError, ValueError) as error:
             raise _error(f"cannot read {path.name}: {type(error).__name__}", path) from None
 
@@ -206,7 +219,7 @@ class KeyStore:
         if directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise _error("the key store directory is writable by group or others", private)
         try:
-            record = json.loads(private.read_text())
+            record = _read_json(private)
             if record.get("version") != 1:
                 raise ValueError(f"unknown version {record.get('version')!r}")
             seed = bytes.fromhex(record["seed"])
@@ -324,7 +337,7 @@ def _read(path: Path) -> dict[str, HybridPublicKey]:
             path,
         )
     try:
-        record: Any = json.loads(path.read_text())
+        record: Any = _read_json(path)
         if not isinstance(record, dict) or record.get("version") != 1:
             raise ValueError("unknown version")
         providers = record["providers"]

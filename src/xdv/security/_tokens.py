@@ -540,8 +540,9 @@ class TokenAuthority:
         target: Domain,
         now: int,
         expires_at: int | None = None,
+        resource: str | None = None,
     ) -> Capability:
-        scope = Scope.of(Right(operation, origin, target), "*", 0, FOREVER)
+        scope = Scope.of(Right(operation, origin, target), resource or "*", 0, FOREVER)
         return self._view(self.mint(holder, scope, now, expires_at).id)
 
     def check(

@@ -21,7 +21,11 @@ their UTF-8 bytes and then bytewise (the order RFC 8949 section 4.2.1 gives for 
 integers in the minimal encoding and within [-2**64, 2**64); floats always as binary64 and
 finite; text, byte strings, arrays, booleans and null; nothing else (no tags, no indefinite
 lengths). :func:`canonical_metadata` is the only writer and the reader re-encodes every map to
-check it was canonical.
+check it was canonical. Before a map is decoded at all, :func:`profile_violation` walks its
+item heads (iteratively) and refuses any tag, indefinite length, reserved or simple value
+outside the profile, and nesting deeper than ``cbor_depth_max``: a tag such as CBOR's shared
+references (28/29) can build a value that contains itself, and such a value must never reach
+a decoder or a walker.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 import cbor2
 
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, safe_repr
+from xdv.inputs import limit
 from xdv.trace._events import Domain, EventType
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "frame_entries",
     "frame_hash",
     "jsonable",
+    "profile_violation",
 ]
 
 MAGIC = b"XDVTRACE"
@@ -71,8 +77,10 @@ CHECK_SIZE = 4
 FRAME_PREVIOUS_HASH = slice(FRAME_LENGTH.size + 49, FRAME_LENGTH.size + 81)
 FRAME_EVENT_TYPE = slice(FRAME_LENGTH.size + 16, FRAME_LENGTH.size + 18)
 
-metadata_bytes_max = 1 << 20  # one entry's metadata; keeps a corrupt length from allocating GBs
+# One entry's metadata; keeps a corrupt length from allocating gigabytes.
+metadata_bytes_max = limit("trace_metadata_bytes_max")
 body_bytes_max = HEADER.size + metadata_bytes_max
+depth_max = limit("cbor_depth_max")
 _INT_MIN = -(2**64)
 _INT_MAX = 2**64 - 1
 _EMPTY_MAP = b"\xa0"
@@ -86,7 +94,9 @@ def canonicalize(value: Any, path: str = "metadata") -> Any:
     value below ``path``.
     """
     try:
-        return _canonical(value)
+        return _canonical(value, 0)
+    except RecursionError:  # cannot happen within the depth limit; kept as a typed refusal
+        raise _too_deep(path) from None
     except _Refused:
         # Walk again, tracking paths, for the error that says where (values are not mutated,
         # so the second walk meets the same refusal).
@@ -100,23 +110,41 @@ class _Refused(Exception):
     """Raised by :func:`_canonical` (which tracks no path) at the first value it refuses."""
 
 
-def _canonical(value: Any) -> Any:
-    """The fast walk of :func:`canonicalize`: no path strings are built on the way down."""
+def _too_deep(path: str) -> TraceError:
+    return TraceError(
+        f"the value nests deeper than the limit cbor_depth_max = {depth_max} levels "
+        "(a value that contains itself nests without end)",
+        code=ErrorCode.TRACE_UNENCODABLE,
+        where=path,
+    )
+
+
+def _canonical(value: Any, depth: int) -> Any:
+    """The fast walk of :func:`canonicalize`: no path strings are built on the way down.
+
+    ``depth`` counts the containers above ``value``; the walk refuses to go deeper than
+    ``cbor_depth_max``, so neither a deep value nor one that contains itself can exhaust the
+    stack.
+    """
     kind = type(value)
     if kind is str or (kind is int and _INT_MIN <= value <= _INT_MAX):
         return value
     if value is None or kind is bool or kind is bytes:
         return value
     if kind is dict:
+        if depth >= depth_max:
+            raise _Refused
         items = []
         for key, item in value.items():
             if type(key) is not str:
                 raise _Refused
-            items.append((key, _canonical(item)))
+            items.append((key, _canonical(item, depth + 1)))
         items.sort(key=_key_order)
         return dict(items)
     if kind is list or kind is tuple:
-        return [_canonical(item) for item in value]
+        if depth >= depth_max:
+            raise _Refused
+        return [_canonical(item, depth + 1) for item in value]
     if kind is float and math.isfinite(value):
         return value
     if (
@@ -126,14 +154,16 @@ def _canonical(value: Any) -> Any:
         and not (isinstance(value, bool))
     ):
         base = int if isinstance(value, int) else str if isinstance(value, str) else float
-        return _canonical(base(value))
+        return _canonical(base(value), depth)
     raise _Refused
 
 
-def _canonicalize_at(value: Any, path: str) -> Any:
+def _canonicalize_at(value: Any, path: str, depth: int = 0) -> Any:
     """:func:`canonicalize` tracking the path of every value, so a refusal names where the
     offending value sits (the slow path, taken only once a refusal is known to come)."""
     kind = type(value)
+    if (kind is dict or kind is list or kind is tuple) and depth >= depth_max:
+        raise _too_deep(path)
     if value is None or kind is bool or kind is str or kind is bytes:
         return value
     if kind is int:
@@ -161,15 +191,18 @@ def _canonicalize_at(value: Any, path: str) -> Any:
                     code=ErrorCode.TRACE_UNENCODABLE,
                     where=path,
                 )
-            items.append((key, _canonicalize_at(item, f"{path}.{key}")))
+            items.append((key, _canonicalize_at(item, f"{path}.{key}", depth + 1)))
         items.sort(key=_key_order)
         return dict(items)
     if kind is list or kind is tuple:
-        return [_canonicalize_at(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [
+            _canonicalize_at(item, f"{path}[{index}]", depth + 1)
+            for index, item in enumerate(value)
+        ]
     if isinstance(value, int | str | float) and not isinstance(value, bool):
         # Enum members and other subclasses: store the plain value.
         base = int if isinstance(value, int) else str if isinstance(value, str) else float
-        return _canonicalize_at(base(value), path)
+        return _canonicalize_at(base(value), path, depth)
     refusal = getattr(value, "__xdv_refusal__", None)
     if refusal is not None:  # a value that must never be serialized says why (e.g. Q handles)
         raise refusal(f"recorded in a trace (at {path})")
@@ -189,7 +222,23 @@ def _key_order(item: tuple[str, Any]) -> tuple[int, str]:
 
 
 def canonical_metadata(metadata: dict[str, Any] | None) -> bytes:
-    """Encode a metadata map in the canonical profile."""
+    """Encode a metadata map in the canonical profile.
+
+    Text that is not valid Unicode (a lone surrogate, which Python strings may hold but UTF-8
+    cannot encode) is refused with TRACE_UNENCODABLE, like any other value outside the profile.
+    """
+    try:
+        return _canonical_metadata(metadata)
+    except UnicodeEncodeError as error:
+        raise TraceError(
+            f"text in the metadata is not valid Unicode ({error.reason}: "
+            f"{safe_repr(error.object[error.start : error.end])})",
+            code=ErrorCode.TRACE_UNENCODABLE,
+            where="metadata",
+        ) from None
+
+
+def _canonical_metadata(metadata: dict[str, Any] | None) -> bytes:
     if not metadata:
         return _EMPTY_MAP
     if len(metadata) == 1:
@@ -212,6 +261,81 @@ def canonical_metadata(metadata: dict[str, Any] | None) -> bytes:
             where="metadata",
         )
     return encoded
+
+
+def _outside_profile(byte: int) -> bool:
+    """Whether an initial byte can never begin an item of the profile: any tag (major type
+    6), any reserved or indefinite additional information (28..31), and in major type 7
+    anything but false, true, null and a binary64 float."""
+    major, info = byte >> 5, byte & 31
+    if major == 6 or info >= 28:
+        return True
+    return major == 7 and info not in (20, 21, 22, 27)
+
+
+_OUTSIDE = bytes(byte for byte in range(256) if _outside_profile(byte))
+_CONTAINERS = bytes(range(0x80, 0xC0))  # array and map heads
+_ARGUMENT_BYTES = {24: 1, 25: 2, 26: 4, 27: 8}
+
+
+def profile_violation(raw: bytes) -> str | None:
+    """Why ``raw`` is not one CBOR item within the trace profile's forms, or None.
+
+    The walk is iterative and looks only at item heads (string payloads are skipped, arrays
+    and maps counted), so it costs no recursion whatever the input: it refuses tags, indefinite
+    lengths, reserved and simple values, nesting deeper than ``cbor_depth_max``, truncation and
+    trailing bytes. What it passes is safe to hand to the decoder; key order, minimal integers
+    and float widths are then checked by re-encoding (see :func:`decode_body`).
+    """
+    size = len(raw)
+    # Fast path: no byte anywhere could begin an item outside the profile and there are too
+    # few container heads to nest too deep; such bytes decode safely (the decoder reports any
+    # truncation itself).
+    if len(raw.translate(None, _OUTSIDE)) == size and (
+        size - len(raw.translate(None, _CONTAINERS)) <= depth_max
+    ):
+        return None
+    offset = 0
+    remaining = [1]  # items still expected at each open level
+    while remaining:
+        if remaining[-1] == 0:
+            remaining.pop()
+            continue
+        remaining[-1] -= 1
+        if offset >= size:
+            return f"the value is truncated at byte {offset}"
+        byte = raw[offset]
+        if _outside_profile(byte):
+            major, info = byte >> 5, byte & 31
+            if major == 6:
+                return f"a CBOR tag at byte {offset} (tags are outside the trace format)"
+            if info == 31:
+                return f"an indefinite length at byte {offset}"
+            return f"initial byte 0x{byte:02x} at byte {offset} is outside the trace format"
+        major, info = byte >> 5, byte & 31
+        offset += 1
+        if info < 24:
+            argument = info
+        else:
+            width = _ARGUMENT_BYTES[info]
+            if offset + width > size:
+                return f"the value is truncated at byte {offset}"
+            argument = int.from_bytes(raw[offset : offset + width], "big")
+            offset += width
+        if major in (2, 3):
+            if argument > size - offset:
+                return f"a string at byte {offset} runs past the end"
+            offset += argument
+        elif major in (4, 5):
+            if argument:
+                if len(remaining) > depth_max:
+                    return f"nesting deeper than the limit cbor_depth_max = {depth_max}"
+                remaining.append(argument if major == 4 else 2 * argument)
+        elif major == 7 and info == 27:
+            pass  # the float's eight bytes were its argument
+    if offset != size:
+        return f"{size - offset} bytes follow the value"
+    return None
 
 
 _SMALL_UINTS = [bytes((value,)) for value in range(24)]
@@ -368,6 +492,13 @@ def decode_body(body: bytes, *, index: int, offset: int) -> TraceEntry:
         prev_hash,
     ) = HEADER.unpack_from(body)
     raw_metadata = body[HEADER.size :]
+    violation = profile_violation(raw_metadata)
+    if violation is not None:
+        raise TraceError(
+            f"entry {index} metadata is outside the trace's CBOR profile: {violation}",
+            entry_index=index,
+            offset=offset,
+        )
     try:
         metadata = cbor2.loads(raw_metadata)
     except Exception as error:  # cbor2 raises several unrelated types on bad input

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xdv.errors import ErrorCode, TraceError
+from xdv.errors import ErrorCode, TraceError, XdvError
+from xdv.inputs import FileBytes, open_bounded
 from xdv.trace._events import Domain, EventType
 from xdv.trace._format import (
     CHECK_SIZE,
@@ -29,8 +30,10 @@ from xdv.trace._format import (
 )
 
 __all__ = [
+    "Data",
     "Trace",
     "TraceScan",
+    "load_trace_bytes",
     "read_trace",
     "scan_trace",
     "split_frames",
@@ -82,19 +85,36 @@ class Trace:
         return self.entries[-1].hash if self.entries else GENESIS_HASH
 
 
-def _load(source: str | os.PathLike[str] | bytes) -> tuple[bytes, Path | None]:
-    if isinstance(source, bytes):
+Data = bytes | FileBytes
+"""A trace's bytes: read whole when small, else a view reading the file in windows."""
+
+
+Source = str | os.PathLike[str] | bytes | FileBytes
+"""A trace given by path, or as its bytes."""
+
+
+def load_trace_bytes(source: Source) -> tuple[Data, Path | None]:
+    """The bytes of a trace given as bytes or as a path, read with the trace limits.
+
+    Only a regular file is read (a FIFO, device or directory is refused at once), a file over
+    ``trace_bytes_max`` is refused by its size, and a large file is read on demand, so that
+    neither a huge nor a sparse file is ever read whole into memory.
+    """
+    if isinstance(source, bytes | FileBytes):
         return source, None
     path = Path(source)
     try:
-        return path.read_bytes(), path
-    except OSError as error:
-        raise TraceError(
-            f"cannot read the trace: {error.strerror}", code=ErrorCode.TRACE_IO, where=str(path)
-        ) from None
+        return open_bounded(path, "trace_bytes_max", what="the trace"), path
+    except XdvError as error:
+        if error.code is not ErrorCode.INVALID_ARGUMENT:
+            raise  # not regular, or over the limit: the typed refusal as it is
+        raise TraceError(error.message, code=ErrorCode.TRACE_IO, where=str(path)) from None
 
 
-def scan_trace(source: str | os.PathLike[str] | bytes) -> TraceScan:
+_load = load_trace_bytes
+
+
+def scan_trace(source: Source) -> TraceScan:
     """Walk a trace, checking framing, checks, canonical encoding, chain and ordering.
 
     Never raises for bad content (only for an unreadable file): the first problem is returned
@@ -106,7 +126,7 @@ def scan_trace(source: str | os.PathLike[str] | bytes) -> TraceScan:
     return scan
 
 
-def _scan_into(data: bytes, scan: TraceScan) -> TraceError | None:
+def _scan_into(data: Data, scan: TraceScan) -> TraceError | None:
     if len(data) < len(PREAMBLE):
         return TraceError(
             f"the file is {len(data)} bytes, shorter than the {len(PREAMBLE)}-byte preamble",
@@ -144,7 +164,7 @@ def _scan_into(data: bytes, scan: TraceScan) -> TraceError | None:
                 entry_index=index,
                 offset=offset,
             )
-        (length,) = FRAME_LENGTH.unpack_from(data, offset)
+        (length,) = FRAME_LENGTH.unpack(data[offset : offset + FRAME_LENGTH.size])
         if length > body_bytes_max:
             return TraceError(
                 f"entry {index} declares {length} bytes, over the {body_bytes_max}-byte limit",
@@ -232,7 +252,7 @@ def _check_entry(
     return None
 
 
-def split_frames(source: str | os.PathLike[str] | bytes) -> list[bytes]:
+def split_frames(source: Source) -> list[bytes]:
     """The frames (length and body, without the check) of a trace, checking only the framing.
 
     Replay uses it to pick out the entries it needs to decode; anything torn still raises.
@@ -244,13 +264,13 @@ def split_frames(source: str | os.PathLike[str] | bytes) -> list[bytes]:
         raise error if error is not None else TraceError("bad preamble", offset=0)
     frames: list[bytes] = []
     offset, size = len(PREAMBLE), len(data)
-    unpack_length = FRAME_LENGTH.unpack_from
+    unpack_length = FRAME_LENGTH.unpack
     while offset < size:
         if size - offset < FRAME_LENGTH.size:
             raise TraceError(
                 "torn tail", code=ErrorCode.TRACE_TORN, entry_index=len(frames), offset=offset
             )
-        (length,) = unpack_length(data, offset)
+        (length,) = unpack_length(data[offset : offset + FRAME_LENGTH.size])
         end = offset + FRAME_LENGTH.size + length
         if length > body_bytes_max:
             raise TraceError(
@@ -271,7 +291,7 @@ def split_frames(source: str | os.PathLike[str] | bytes) -> list[bytes]:
     return frames
 
 
-def read_trace(source: str | os.PathLike[str] | bytes, *, allow_open: bool = False) -> Trace:
+def read_trace(source: Source, *, allow_open: bool = False) -> Trace:
     """Open a trace for use. Raise :class:`TraceError` on any problem.
 
     With ``allow_open`` a trace whose chain is intact but which has no run-end entry (a run
@@ -329,9 +349,7 @@ class VerifyReport:
         }
 
 
-def verify_trace(
-    source: str | os.PathLike[str] | bytes, *, allow_open: bool = False
-) -> VerifyReport:
+def verify_trace(source: Source, *, allow_open: bool = False) -> VerifyReport:
     """Check a whole trace: framing, checks, canonical form, hash chain, order, completeness."""
     scan = scan_trace(source)
     error = scan.error

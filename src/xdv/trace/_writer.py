@@ -15,13 +15,16 @@ Durability policy (``docs/trace-format.md`` has the long form):
 from __future__ import annotations
 
 import enum
+import fcntl
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, invariant
+from xdv.inputs import FileBytes
 from xdv.trace._format import (
     CHECK_SIZE,
     FRAME_HEAD,
@@ -94,7 +97,7 @@ class TraceWriter:
         fsync: FsyncPolicy | str = FsyncPolicy.BATCH,
         batch_entries: int = 1024,
         batch_bytes: int = 1 << 16,
-        expected: bytes | None = None,
+        expected: bytes | FileBytes | None = None,
         retain: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else None
@@ -134,14 +137,7 @@ class TraceWriter:
         if self.path is None:
             self._memory = bytearray(PREAMBLE)
         else:
-            try:
-                self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 - lives with self
-            except OSError as error:
-                raise TraceError(
-                    f"cannot create the trace file: {error.strerror}",
-                    code=ErrorCode.TRACE_IO,
-                    where=str(self.path),
-                ) from None
+            self._file = _create_locked(self.path)
             try:
                 self._write_file(PREAMBLE)
             except TraceWriteFailure as failure:
@@ -370,6 +366,52 @@ class TraceWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _create_locked(path: Path) -> BinaryIO:
+    """Open ``path`` as a new, empty trace file that this writer alone writes.
+
+    The file is locked (an exclusive ``flock``) before it is emptied: while one run writes a
+    trace, a second run given the same path is refused with TRACE_IN_USE before it has changed
+    a byte, so neither run's trace is lost. The lock goes with the file when the writer closes
+    it (or when the process ends). An existing trace that no run holds is replaced, as before.
+    Only a regular file can be a trace: a FIFO, a device or a directory is refused at once.
+    """
+    where = str(path)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as error:
+        raise TraceError(
+            f"cannot create the trace file: {error.strerror}", code=ErrorCode.TRACE_IO, where=where
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TraceError(
+                "the trace path is not a regular file (a trace is written to a regular file)",
+                code=ErrorCode.INPUT_NOT_REGULAR,
+                where=where,
+            )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TraceError(
+                "another run is writing this trace file; choose another --trace path or wait "
+                "for that run to end",
+                code=ErrorCode.TRACE_IN_USE,
+                where=where,
+            ) from None
+        os.set_blocking(fd, True)
+        os.ftruncate(fd, 0)
+        return os.fdopen(fd, "wb", buffering=0)
+    except TraceError:
+        os.close(fd)
+        raise
+    except OSError as error:
+        os.close(fd)
+        raise TraceError(
+            f"cannot create the trace file: {error.strerror}", code=ErrorCode.TRACE_IO, where=where
+        ) from None
 
 
 def _fsync_directory(directory: Path) -> None:

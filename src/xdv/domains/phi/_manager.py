@@ -416,6 +416,23 @@ class PhiDomainManager:
             },
         )
 
+    def resolve_conflict(
+        self, resource: str, amount: int, terms: dict[str, Any], now: int
+    ) -> dict[str, Any] | None:
+        """Resolve a window that overlaps another envelope's: the same terms with the earliest
+        start at or after the one asked for at which the window fits (XDV-023 §6: resolved,
+        not only refused), or None when the request names no start."""
+        start = terms.get("start")
+        if resource != "envelope" or type(start) is not int:
+            return None
+        provider = terms.get("provider", "exact")
+        duration = terms.get("window", self.window)
+        if provider not in ("exact", "phase") or type(duration) is not int or duration < 1:
+            return None
+        share = terms.get("share", provider == "exact")
+        probe = CoherenceWindow(0, duration, 1.0, (), share is True)
+        return {**terms, "start": self._earliest_start(provider, probe, max(start, now))}
+
     def _conflict(self, provider: str, window: CoherenceWindow) -> _Envelope | None:
         for envelope in sorted(self._envelopes.values(), key=lambda e: e.id):
             if envelope.provider != provider or envelope.state in ("invalid",):

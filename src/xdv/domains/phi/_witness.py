@@ -12,8 +12,15 @@ The payload is deterministic, so its digest can enter a trace; the signature blo
 randomized (hedged post-quantum signatures), so it never does. Anyone can re-verify a witness
 offline with :func:`verify_witness`: the problem hash is recomputed, the configuration is checked
 against the constraints (or its energy, and cut for MaxCut problems, recomputed), an INADMISSIBLE
-claim is re-decided with the exact provider, an OPTIMAL claim on a small Ising problem is
-re-decided by enumeration, and the signature block is checked.
+claim is re-decided with the exact provider, and the signature block is checked.
+
+An OPTIMAL claim is accepted only when it can be established: on a small Ising problem
+(``witness_enumeration_spins_max`` spins or fewer) it is re-decided by enumerating every
+configuration; on a larger one it rests on a certificate, the exact provider's proven bound in
+a witness signed by a key the verifier trusts. Anything else is refused as unverifiable
+(PHI_ERR_WITNESS_UNVERIFIABLE): a witness can be signed by anyone's key, and the energy of the
+worst configuration checks out as well as that of the best. The report's ``checked`` list says
+what was established.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import numpy as np
 from xdv.domains.phi._exact import ExactAdmissibilityProvider
 from xdv.domains.phi._problems import ConstraintProblem, IsingProblem, canonical_hash, ising_cut
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import limit
 from xdv.security import HybridKeyPair, HybridPublicKey
 from xdv.trace import canonicalize
 
@@ -87,7 +95,13 @@ class HybridSigner:
 
 
 def _message(payload: Mapping[str, Any]) -> bytes:
-    return WITNESS_FORMAT.encode() + b"\0" + cbor2.dumps(canonicalize(dict(payload), "witness"))
+    try:
+        return WITNESS_FORMAT.encode() + b"\0" + cbor2.dumps(canonicalize(dict(payload), "witness"))
+    except UnicodeEncodeError as error:  # a lone surrogate: text UTF-8 cannot carry
+        raise WitnessError(
+            f"the payload holds text that is not valid Unicode ({error.reason})",
+            where="witness.payload",
+        ) from None
 
 
 def payload_digest(payload: Mapping[str, Any]) -> str:
@@ -122,6 +136,20 @@ def verify_witness(
     SIGNATURE_INVALID. The report names the ``signer`` (a fingerprint, or None) and whether it
     is ``trusted`` (None when no keys were given).
     """
+    try:
+        return _verify(document, recheck, trusted, require_signature)
+    except XdvError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError, IndexError) as error:
+        # A malformed part the checks above did not anticipate is a bad witness, never a crash.
+        raise WitnessError(
+            f"the witness is malformed: {type(error).__name__}: {error}", where="witness"
+        ) from None
+
+
+def _verify(
+    document: Any, recheck: bool, trusted: Collection[str] | None, require_signature: bool
+) -> dict[str, Any]:
     if trusted is not None:
         require_signature = True
     if not isinstance(document, Mapping) or set(document) != {"payload", "signature"}:
@@ -156,6 +184,7 @@ def verify_witness(
         "signature": signature,
         "signer": signer,
         "trusted": None if trusted is None else signer in trusted,
+        "checked": ["signature" if signer is not None else "integrity digest", "problem hash"],
     }
     if kind == "constraints":
         problem = ConstraintProblem.parse(problem_record)
@@ -168,6 +197,7 @@ def verify_witness(
                 raise WitnessError(
                     f"the configuration violates constraint(s) {violated}", where="witness"
                 )
+            report["checked"].append("constraints")
         elif status != "INADMISSIBLE":
             raise WitnessError(f"unknown status {status!r}", where="witness.payload.status")
         if recheck:
@@ -181,6 +211,7 @@ def verify_witness(
                     where="witness",
                 )
             report["rechecked"] = True
+            report["checked"].append(f"{status} re-decided by the exact provider")
     elif kind == "ising":
         problem_ising = IsingProblem.parse(problem_record)
         spins = payload.get("configuration")
@@ -191,7 +222,10 @@ def verify_witness(
         ):
             raise WitnessError("the configuration is not a spin vector", where="witness")
         energy = float(problem_ising.energy(np.array(spins)))
-        claimed = (payload.get("verification") or {}).get("energy")
+        verification = payload.get("verification")
+        if not isinstance(verification, Mapping):
+            raise WitnessError("the witness has no verification record", where="witness")
+        claimed = verification.get("energy")
         if not isinstance(claimed, float | int) or not math.isclose(
             energy, claimed, rel_tol=1e-9, abs_tol=1e-6
         ):
@@ -200,14 +234,23 @@ def verify_witness(
                 where="witness",
             )
         report["energy"] = energy
-        _check_optimum(payload, problem_ising, np.array(spins), energy, recheck, report)
+        report["checked"].append("energy")
+        certifier = (
+            signer
+            if trusted is not None
+            and signer in trusted
+            and isinstance(payload.get("attestation"), Mapping)
+            and payload["attestation"].get("provider") == _EXACT_PROVIDER
+            else None
+        )
+        _check_optimum(payload, problem_ising, np.array(spins), energy, recheck, report, certifier)
     else:
         raise WitnessError(f"unknown problem kind {kind!r}", where="witness.payload.kind")
     report["verified"] = True
     return report
 
 
-_RECHECK_SPINS_MAX = 16
+_EXACT_PROVIDER = ExactAdmissibilityProvider.provider_id
 
 
 def _check_optimum(
@@ -217,8 +260,14 @@ def _check_optimum(
     energy: float,
     recheck: bool,
     report: dict[str, Any],
+    certifier: str | None,
 ) -> None:
-    """Check an ising witness's status, cut and bound claims (exact optimization results)."""
+    """Check an ising witness's status, cut and bound claims (exact optimization results).
+
+    ``certifier`` is the trusted key that signed a witness of the exact provider (None
+    otherwise): its signed bound is the certificate of optimality on problems too large to
+    enumerate.
+    """
     status = payload.get("status")
     if status not in ("SAMPLE", "OPTIMAL", "FEASIBLE"):
         raise WitnessError(f"unknown status {status!r}", where="witness.payload.status")
@@ -236,6 +285,7 @@ def _check_optimum(
                 where="witness",
             )
         report["cut"] = cut
+        report["checked"].append("cut")
     if status == "SAMPLE":
         return
     bound = verification.get("bound")
@@ -250,7 +300,9 @@ def _check_optimum(
             f"the bound {bound!r} does not fit a {status} claim at energy {energy}",
             where="witness.payload.verification",
         )
-    if recheck and optimal and problem.n <= _RECHECK_SPINS_MAX:
+    if not optimal:
+        return  # a FEASIBLE claim's bound is the solver's, reported but not established
+    if recheck and problem.n <= limit("witness_enumeration_spins_max"):
         # Small problems: re-decide the optimality claim by enumerating every configuration.
         codes = np.arange(2**problem.n, dtype=np.int64)[:, None] >> np.arange(problem.n)
         least = float(problem.energy(2 * (codes & 1) - 1).min())
@@ -260,6 +312,25 @@ def _check_optimum(
                 where="witness",
             )
         report["rechecked"] = True
+        report["checked"].append("optimality, by enumeration")
+    elif certifier is not None:
+        report["checked"].append(
+            f"optimality, by the exact provider's bound signed by trusted key {certifier}"
+        )
+    else:
+        how = (
+            "re-checking is off"
+            if recheck is False and problem.n <= limit("witness_enumeration_spins_max")
+            else f"{problem.n} spins are more than the witness_enumeration_spins_max = "
+            f"{limit('witness_enumeration_spins_max')} that are re-decided by enumeration"
+        )
+        raise WitnessError(
+            f"the OPTIMAL claim cannot be established: {how}, and the witness is not the exact "
+            "provider's signed by a trusted key (pass --trusted-key with the fingerprint of "
+            "the node that ran it)",
+            code=ErrorCode.PHI_ERR_WITNESS_UNVERIFIABLE,
+            where="witness.payload.status",
+        )
 
 
 def _check_signature(block: Any, message: bytes) -> tuple[str, str | None]:

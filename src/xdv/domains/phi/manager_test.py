@@ -375,7 +375,11 @@ def test_a_breach_found_by_diagnostics_uses_the_stability_breach_code() -> None:
     manager = PhiDomainManager(instability_at=(5,))
     _, items, _ = run(breach_workload, manager=manager)
     codes = [ErrorCode(e.status).name for e in results(items) if e.status]
-    assert codes == ["PHI_ERR_STABILITY_BREACH", "PHI_ERR_ENVELOPE_INVALID"]
+    assert codes == ["PHI_ERR_STABILITY_BREACH"]
+    # Fault containment released the envelope's contract (XDV-024 §4.3): the next use of its
+    # handle is refused by the kernel, with the Φ code for an invalid envelope.
+    (refusal,) = [e for e in items if e.event_type is EventType.DOMAIN_INVOKE and e.status]
+    assert ErrorCode(refusal.status).name == "PHI_ERR_ENVELOPE_INVALID"
 
 
 def test_bad_arguments_are_typed_errors_that_name_the_place() -> None:

@@ -28,6 +28,7 @@ from xdv.domains.q._manager import (
     manager_from_description,
     provider_factories,
 )
+from xdv.domains.q._placement import FidelityPlacementPolicy, best_chain, chain_log_fidelity
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.domains.q._signing import sign_calibration, verify_calibration
 from xdv.domains.q._work import JobWork, check_job_work, job_work
@@ -39,6 +40,7 @@ __all__ = [
     "CalibrationContract",
     "CalibrationProfile",
     "DecoherenceBudget",
+    "FidelityPlacementPolicy",
     "JobEstimate",
     "JobWork",
     "NoCloningViolation",
@@ -49,6 +51,8 @@ __all__ = [
     "QJob",
     "QProvider",
     "QubitCalibration",
+    "best_chain",
+    "chain_log_fidelity",
     "check_job_work",
     "circuit_to_text",
     "estimate",

@@ -456,6 +456,30 @@ class QDomainManager:
         container.pid = pid
         return {"container": container.id}
 
+    def in_use(self, profile: str) -> frozenset[int]:
+        """The physical qubits of calibration profile ``profile`` held by live containers (what
+        a placement policy reads; it never changes anything)."""
+        return frozenset(self._in_use.get(profile, ()))
+
+    def resolve_conflict(
+        self, resource: str, amount: int, terms: dict[str, Any], now: int
+    ) -> dict[str, Any] | None:
+        """Resolve a reservation whose ``mapping`` names qubits another container holds: the
+        same terms with the lowest free qubits of the same profile instead, or None when the
+        profile has fewer than ``amount`` free qubits (XDV-023 §6: resolved, not only
+        refused)."""
+        if resource != "qubits" or not isinstance(terms.get("mapping"), list):
+            return None
+        name = terms.get("calibration", self.default_calibration)
+        if not isinstance(name, str):
+            return None
+        profile = load_profile(name)
+        taken = self._in_use.get(profile.name, set())
+        free = [q for q in range(profile.size) if q not in taken][:amount]
+        if len(free) < amount:
+            return None
+        return {**terms, "mapping": free}
+
     def release(self, contract: ResourceContract) -> None:
         container = self._containers.pop(int(contract.terms["container"]))
         self._in_use[container.profile.name].difference_update(container.mapping)
