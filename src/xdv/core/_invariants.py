@@ -8,8 +8,8 @@ Checked:
 
 * order: logical time never goes back between two snapshots of one run;
 * queues: a process is queued at most once, only while ACTIVE or SUSPENDED, never while it
-  waits for admission; every waiting request belongs to a live, unqueued process that waits
-  for exactly that request;
+  waits for admission; every waiting request belongs to a live (ACTIVE, or SUSPENDED while it
+  keeps its place in the admission queue), unqueued process that waits for exactly that request;
 * domain constraints: no physical qubit of a Q calibration profile is in two live contracts,
   and no two Φ windows on one provider overlap unless both are shared;
 * capability scope: every live contract names the capability it was granted under;
@@ -104,7 +104,7 @@ def check_scheduler(
         violations.append("queues: a process has more than one waiting reservation")
     for pid in waiting_pids:
         process = processes.get(pid)
-        if process is None or process["state"] != "ACTIVE" or not process["admission"]:
+        if process is None or process["state"] not in _QUEUEABLE or not process["admission"]:
             violations.append(f"queues: waiting reservation of process {pid}, which is not waiting")
     for pid, process in processes.items():
         if process["admission"] and pid not in waiting_pids:
