@@ -13,7 +13,9 @@ Checked:
 * domain constraints: no physical qubit of a Q calibration profile is in two live contracts,
   and no two Φ windows on one provider overlap unless both are shared;
 * capability scope: every live contract names the capability it was granted under;
-* starvation: no ready process has waited longer than the policy's bound (when it has one).
+* starvation: no ready process has waited longer than the policy's bound (when it has one),
+  taken over the processes that lived during its wait (the process's own ``starvation_bound``
+  in the snapshot) where the snapshot gives one, else over the processes live now.
 """
 
 from __future__ import annotations
@@ -120,12 +122,15 @@ def check_scheduler(
                 f"capability scope: contract {record.get('id')} of process {pid} names no "
                 "capability"
             )
-    bound = snapshot.get("starvation_bound")
-    if isinstance(bound, int):
-        for pid in ready:
-            process = processes.get(pid)
-            if process is None or process["state"] != "ACTIVE":
-                continue
+    default = snapshot.get("starvation_bound")
+    for pid in ready:
+        process = processes.get(pid)
+        if process is None or process["state"] != "ACTIVE":
+            continue
+        # A process's own bound (over the processes that lived during its wait) where the
+        # snapshot gives one, else the bound over the processes live now.
+        bound = process.get("starvation_bound", default)
+        if isinstance(bound, int):
             waited = now - int(process["ready_at"])
             if waited > bound:
                 violations.append(

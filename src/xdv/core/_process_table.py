@@ -304,6 +304,7 @@ class ProcessTable:
         info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
         process = _Process(info, None)
         process.deadline = deadline
+        process.born = self._clock.now
         vhm_record = vhms.get(vhm_id)
         process.account = vhm_record.chain
         process.step_bounds = vhm_record.step_bounds
@@ -405,6 +406,7 @@ class ProcessTable:
             self._record(EventType.FAULT, Domain.ORCHESTRATION, pid, status=code, meta=meta)
         check_transition(pid, process.state, ProcessState.TERMINATED)
         process.state = ProcessState.TERMINATED
+        process.ended_at = self._clock.now
         process.exit = status
         self.exits[pid] = status
         self.vhms.leave(pid)

@@ -417,3 +417,55 @@ def test_the_invariant_check_catches_violations() -> None:
         previous = good if name == "order" else None
         found = check_scheduler(snapshot, previous)
         assert any(v.startswith(name) for v in found), (name, found)
+
+
+def _spins(count: int) -> Any:
+    for _ in range(count):
+        yield Sleep(0)
+
+
+@pytest.mark.spec("XDV-012-9")
+def test_a_wait_is_bounded_by_the_processes_that_lived_during_it() -> None:
+    """A process that waited for a high-priority one is not starved once that one has ended:
+    its bound counts every process that lived during its wait."""
+    found: list[str] = []
+
+    def low() -> Any:
+        yield Spawn(_spins, (3,), priority=2)
+        yield Sleep(5)
+
+    kernel = Kernel(
+        quantum=1,
+        policy="priority",
+        observer=lambda _: found.extend(check_scheduler(kernel.scheduler_snapshot())),
+    )
+    kernel.spawn(low)
+    kernel.spawn(_spins, 3)
+    assert kernel.run().ok
+    assert found == []
+
+
+@pytest.mark.spec("XDV-012-9")
+def test_an_ended_process_does_not_widen_a_later_wait() -> None:
+    """The bound stays a real check: a process that ended before a wait began does not count."""
+    processes = {
+        1: {"state": "ACTIVE", "ready_at": 8, "admission": False, "contracts": []},
+        2: {"state": "RELEASED", "ready_at": 0, "admission": False, "contracts": []},
+    }
+    snapshot: dict[str, Any] = {
+        "now": 20,
+        "starvation_bound": 100,
+        "ready": [1],
+        "waiting": [],
+        "processes": processes,
+    }
+    assert check_scheduler(snapshot) == []
+    processes[1]["starvation_bound"] = 5
+    assert [v.split(":")[0] for v in check_scheduler(snapshot)] == ["starvation"]
+    # The kernel's own bound for a wait that began after a high-priority process ended.
+    kernel = Kernel(quantum=1, policy="priority:aging=10")
+    kernel.spawn(_spins, 1, priority=5)
+    kernel.spawn(_spins, 1)
+    assert kernel.run().ok
+    assert kernel._wait_bound(0) == 10 * 5 + 1
+    assert kernel._wait_bound(kernel.clock.now + 1) == 0

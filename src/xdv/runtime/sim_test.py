@@ -29,9 +29,6 @@ SEEDS = 200 if not os.environ.get("XDV_LONG") else 5000
 # reproduction in the simulator's report: (invariant, a phrase of its message). Anything else
 # fails the test; remove an entry once its bug is fixed.
 KNOWN_ISSUES = (
-    # The starvation bound is computed from the processes live at each check: once a
-    # high-priority process ends, a process that waited for it is reported as starved.
-    ("scheduler", "starvation:"),
     # A node panic (or a VHM's termination) ends processes that are still in the ready queue,
     # which the kernel loop skips when it meets them; the scheduler's invariants count them as
     # queued in state RELEASED.
