@@ -942,7 +942,8 @@ class Kernel:
                     continue
                 if process.state is suspended:
                     process.parked = True
-                # Otherwise it ended while queued (its VHM was terminated): nothing to run.
+                # Otherwise it ended: nothing to run (an ending process leaves the queue, so
+                # this is only a safeguard).
                 continue
             if steps <= full_slices_until:
                 budget = quantum

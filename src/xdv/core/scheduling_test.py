@@ -24,7 +24,7 @@ from xdv.core import (
 from xdv.core._process import ProcessInfo, _Process
 from xdv.core._ready import PolicyQueue
 from xdv.errors import ErrorCode, XdvError
-from xdv.syscalls import Emit, Now, Sleep, Spawn, Yield
+from xdv.syscalls import Emit, Invoke, Now, Reserve, Sleep, Spawn, Yield
 from xdv.trace import Domain, EventType, read_trace
 
 SPECS = [
@@ -469,3 +469,36 @@ def test_an_ended_process_does_not_widen_a_later_wait() -> None:
     assert kernel.run().ok
     assert kernel._wait_bound(0) == 10 * 5 + 1
     assert kernel._wait_bound(kernel.clock.now + 1) == 0
+
+
+@pytest.mark.spec("XDV-012-9")
+@pytest.mark.parametrize("policy", ["round-robin", "priority"])
+def test_a_process_ended_while_ready_leaves_the_ready_queue(policy: str) -> None:
+    """Terminating a VHM ends processes that are ready (or sleeping) at once, and they leave
+    the ready queue with their end: the queue holds only live processes at every step."""
+    found: list[str] = []
+    kernel = Kernel(
+        quantum=1,
+        policy=policy,
+        observer=lambda _: found.extend(check_scheduler(kernel.scheduler_snapshot())),
+    )
+    doomed = kernel.create_vhm("doomed")
+    spinners = [kernel.spawn(_spins, 20, vhm=doomed) for _ in range(3)]
+    sleeper = kernel.spawn(_sleeper, vhm=doomed)
+    ended: list[Any] = []
+
+    def terminator() -> Any:
+        lane = yield Reserve("K", "lane")
+        yield Sleep(3)
+        ended.append((yield Invoke(lane, "call", (lambda: kernel.terminate_vhm(doomed),))))
+        yield Sleep(2)
+
+    kernel.spawn(terminator)
+    result = kernel.run()
+    assert ended == [[*spinners, sleeper]]
+    assert all(result.exits[pid].code == "VHM_TERMINATED" for pid in ended[0])
+    assert found == []
+
+
+def _sleeper() -> Any:
+    yield Sleep(30)
