@@ -55,7 +55,6 @@ class _Process:
         "admission",
         "anchor",
         "bindings",
-        "born",
         "contracts",
         "deadline",
         "delivery",
@@ -109,9 +108,8 @@ class _Process:
         # reservation this process waits to be admitted for (an admission-queue entry), if any.
         self.deadline: int | None = None
         self.admission: Any = None
-        # When it was created and when it ended (logical times; None while live): the scheduler
-        # snapshot bounds a ready process's wait by the processes that lived during the wait.
-        self.born = 0
+        # When it ended (logical time; None while live): the scheduler snapshot bounds a ready
+        # process's wait by the processes that lived during the wait.
         self.ended_at: int | None = None
         # What a restart from a K snapshot needs: the anchor function and its arguments, the
         # default rights granted at creation, and the last state saved with SaveState (or the

@@ -304,7 +304,6 @@ class ProcessTable:
         info = ProcessInfo(pid, label, parent, priority, vhm_id, self.node, domains)
         process = _Process(info, None)
         process.deadline = deadline
-        process.born = self._clock.now
         vhm_record = vhms.get(vhm_id)
         process.account = vhm_record.chain
         process.step_bounds = vhm_record.step_bounds
