@@ -12,6 +12,14 @@ stream of small ones. A request still waiting at its deadline fails with ADMISSI
 (ADMISSION_TIMEOUT entry); one whose process ends while waiting is withdrawn
 (ADMISSION_CANCEL); one still waiting when the run ends is reported as a deadlock.
 
+A waiting process that its parent suspends keeps its place in the queue but is not granted
+anything while suspended (a suspended process acquires nothing, and a grant would hold the
+resource for a process that cannot use it); it is passed over without counting against the
+backfill limit, and a suspended head does not make new requests queue behind it. Its resumption
+retries the grant at once. Its deadline still runs: a deadline is a logical time, so a request
+whose deadline passes while its process is suspended fails with ADMISSION_TIMEOUT, which the
+process sees once resumed.
+
 Conflicts between contracts (XDV-023 §6) are resolved in this order: capability checked at the
 call (and again at the grant), the domain's own answer, a resolution the domain offers when the
 request allows one (``resolve=True``: CONFLICT_RESOLVED), then deferral here in policy order,
@@ -34,6 +42,7 @@ from xdv.core._clock import LogicalClock
 from xdv.core._contracts import ContractBook
 from xdv.core._domains import DomainTable
 from xdv.core._interface import ResourceContract, ResourceRequest
+from xdv.core._lifecycle import ProcessState
 from xdv.core._policy import SchedulerPolicy, vhm_of
 from xdv.core._process import _Process
 from xdv.core._process_table import ProcessTable
@@ -136,7 +145,11 @@ class AdmissionQueue:
         """Whether a new waiting request must queue behind the domain's head (which has waited
         ``patience`` steps) instead of trying first."""
         head = self.head(domain)
-        return head is not None and self._clock.now - head.since >= self.patience
+        return (
+            head is not None
+            and head.process.state is not ProcessState.SUSPENDED
+            and self._clock.now - head.since >= self.patience
+        )
 
     def head(self, domain: Domain) -> _Waiting | None:
         """The first waiting request of ``domain`` in policy order, or None."""
@@ -336,6 +349,9 @@ class AdmissionQueue:
             if waiting.state != "waiting":
                 continue
             process = waiting.process
+            if process.state is ProcessState.SUSPENDED:
+                kept.append(item)  # keeps its place; granted nothing until resumed
+                continue
             if self._rank is not None:
                 fresh = (*self._rank(process), waiting.ticket, waiting)
                 if heap and fresh[:-1] > heap[0][:-1]:

@@ -300,6 +300,9 @@ class SystemCalls:
         if target.parked:
             target.parked = False
             self._table.enqueue(target, self._clock.now + 1)
+        elif target.admission is not None:
+            # It was passed over while suspended: what fits now is granted now.
+            self.admission.grant(target.admission.domain)
         return True
 
     # ------------------------------------------------------------------ domains and resources

@@ -8,12 +8,14 @@ Checked:
 
 * order: logical time never goes back between two snapshots of one run;
 * queues: a process is queued at most once, only while ACTIVE or SUSPENDED, never while it
-  waits for admission; every waiting request belongs to a live, unqueued process that waits
-  for exactly that request;
+  waits for admission; every waiting request belongs to a live (ACTIVE, or SUSPENDED while it
+  keeps its place in the admission queue), unqueued process that waits for exactly that request;
 * domain constraints: no physical qubit of a Q calibration profile is in two live contracts,
   and no two Φ windows on one provider overlap unless both are shared;
 * capability scope: every live contract names the capability it was granted under;
-* starvation: no ready process has waited longer than the policy's bound (when it has one).
+* starvation: no ready process has waited longer than the policy's bound (when it has one),
+  taken over the processes that lived during its wait (the process's own ``starvation_bound``
+  in the snapshot) where the snapshot gives one, else over the processes live now.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def check_scheduler(
         violations.append("queues: a process has more than one waiting reservation")
     for pid in waiting_pids:
         process = processes.get(pid)
-        if process is None or process["state"] != "ACTIVE" or not process["admission"]:
+        if process is None or process["state"] not in _QUEUEABLE or not process["admission"]:
             violations.append(f"queues: waiting reservation of process {pid}, which is not waiting")
     for pid, process in processes.items():
         if process["admission"] and pid not in waiting_pids:
@@ -120,12 +122,15 @@ def check_scheduler(
                 f"capability scope: contract {record.get('id')} of process {pid} names no "
                 "capability"
             )
-    bound = snapshot.get("starvation_bound")
-    if isinstance(bound, int):
-        for pid in ready:
-            process = processes.get(pid)
-            if process is None or process["state"] != "ACTIVE":
-                continue
+    default = snapshot.get("starvation_bound")
+    for pid in ready:
+        process = processes.get(pid)
+        if process is None or process["state"] != "ACTIVE":
+            continue
+        # A process's own bound (over the processes that lived during its wait) where the
+        # snapshot gives one, else the bound over the processes live now.
+        bound = process.get("starvation_bound", default)
+        if isinstance(bound, int):
             waited = now - int(process["ready_at"])
             if waited > bound:
                 violations.append(

@@ -471,9 +471,26 @@ class Kernel:
         except XdvError:
             return 1  # a VHM that no longer exists competes with the smallest weight
 
+    def _wait_bound(self, since: int) -> int | None:
+        """The policy's starvation bound for a process ready since L=``since``: computed from
+        every process that lived at some point of the wait (created by now, not ended before
+        ``since``), not only from those live now, since a process that competed and then ended
+        may rightly have delayed it. Monotone in the wait: the set only grows as it goes on."""
+        priorities = [
+            process.priority
+            for process in self._table.processes.values()
+            if process.ended_at is None or process.ended_at >= since
+        ]
+        span = max(priorities) - min(priorities) if priorities else 0
+        return self.policy.starvation_bound(len(priorities), self.quantum, span)
+
     def scheduler_snapshot(self) -> dict[str, Any]:
         """The scheduler's state at this point: policy, ready queue, admission queue and every
-        process's scheduling fields (what :func:`~xdv.core.check_scheduler` checks)."""
+        process's scheduling fields (what :func:`~xdv.core.check_scheduler` checks).
+
+        ``starvation_bound`` is the policy's bound over the processes live now; each queued
+        active process also carries its own ``starvation_bound``, over the processes that lived
+        during its wait, which is what its wait is checked against."""
         table = self._table
         live = [
             process
@@ -482,6 +499,12 @@ class Kernel:
         ]
         priorities = [process.priority for process in live]
         span = max(priorities) - min(priorities) if priorities else 0
+        bounds: dict[int, int | None] = {}
+        for process in table.processes.values():
+            if process.queued and process.state is ProcessState.ACTIVE:
+                since = process.ready_at
+                if since not in bounds:
+                    bounds[since] = self._wait_bound(since)
         return {
             "policy": self.policy.spec,
             "starvation_bound": self.policy.starvation_bound(len(live), self.quantum, span),
@@ -507,6 +530,9 @@ class Kernel:
                     "state": process.state.name,
                     "queued": process.queued,
                     "ready_at": process.ready_at,
+                    "starvation_bound": bounds.get(process.ready_at)
+                    if process.queued and process.state is ProcessState.ACTIVE
+                    else None,
                     "priority": process.priority,
                     "deadline": process.deadline,
                     "admission": process.admission is not None,
@@ -916,7 +942,8 @@ class Kernel:
                     continue
                 if process.state is suspended:
                     process.parked = True
-                # Otherwise it ended while queued (its VHM was terminated): nothing to run.
+                # Otherwise it ended: nothing to run (an ending process leaves the queue, so
+                # this is only a safeguard).
                 continue
             if steps <= full_slices_until:
                 budget = quantum

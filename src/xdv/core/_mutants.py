@@ -31,6 +31,7 @@ from xdv.core._fault_handler import FaultHandler
 from xdv.core._handlers import SystemCalls
 from xdv.core._invoker import Invoker
 from xdv.core._k_manager import KDomainManager
+from xdv.core._policy import PriorityPolicy
 from xdv.core._process_table import ProcessTable
 from xdv.core._random import RandomStream
 from xdv.core._recorder import Recorder
@@ -314,6 +315,13 @@ def _double_queue() -> list[Patch]:
     return [(ProcessTable, "enqueue", enqueue)]
 
 
+def _forget_aging() -> list[Patch]:
+    def key(self: PriorityPolicy, process: Any, now: int) -> tuple[Any, ...]:
+        return (-process.priority, process.pid)  # how long it has been ready is ignored
+
+    return [(PriorityPolicy, "key", key)]
+
+
 register_mutant(
     "skip-quota-check", "the K manager grants lanes it does not have", _skip_quota_check
 )
@@ -393,4 +401,9 @@ register_mutant(
     "double-queue",
     "a process of even pid is queued twice when it becomes ready",
     _double_queue,
+)
+register_mutant(
+    "forget-aging",
+    "the priority policy orders by priority alone, forgetting how long a process has been ready",
+    _forget_aging,
 )

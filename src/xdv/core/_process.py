@@ -59,6 +59,7 @@ class _Process:
         "deadline",
         "delivery",
         "domains",
+        "ended_at",
         "exit",
         "info",
         "origin",
@@ -107,6 +108,9 @@ class _Process:
         # reservation this process waits to be admitted for (an admission-queue entry), if any.
         self.deadline: int | None = None
         self.admission: Any = None
+        # When it ended (logical time; None while live): the scheduler snapshot bounds a ready
+        # process's wait by the processes that lived during the wait.
+        self.ended_at: int | None = None
         # What a restart from a K snapshot needs: the anchor function and its arguments, the
         # default rights granted at creation, and the last state saved with SaveState (or the
         # state it was restarted with), which LoadState returns.

@@ -405,6 +405,7 @@ class ProcessTable:
             self._record(EventType.FAULT, Domain.ORCHESTRATION, pid, status=code, meta=meta)
         check_transition(pid, process.state, ProcessState.TERMINATED)
         process.state = ProcessState.TERMINATED
+        process.ended_at = self._clock.now
         process.exit = status
         self.exits[pid] = status
         self.vhms.leave(pid)
@@ -416,6 +417,11 @@ class ProcessTable:
         self._record(EventType.PROCESS_EXIT, Domain.ORCHESTRATION, pid, status=code, meta=exit_meta)
         if process.admission is not None:
             self.admission.cancel(process)
+        if process.queued and not self.shutting_down:
+            # Ended while ready (its VHM was terminated, its node panicked, it was blocked with
+            # a timeout): it leaves the ready queue now, so the queue holds only live processes.
+            # At shutdown every survivor ends in turn and nothing runs again: left as it is.
+            self.dequeue(process)
         self._contracts.release_all(process, "exit")
         for domain in sorted(process.bindings, reverse=True):
             self._domains.unbind(process, domain)

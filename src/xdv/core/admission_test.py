@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from xdv.core import KDomainManager, Kernel, check_scheduler, parse_policy
 from xdv.core._process import ProcessInfo, _Process
 from xdv.errors import ErrorCode, XdvError
-from xdv.syscalls import Emit, Now, Release, Reserve, Revoke, Sleep
+from xdv.syscalls import Emit, Now, Release, Reserve, Resume, Revoke, Sleep, Spawn, Suspend
 from xdv.trace import Domain, EventType, read_trace
 
 
@@ -276,3 +276,32 @@ def test_fair_share_admits_by_vhm_weight() -> None:
     assert kernel.run().ok
     first = grants[:40]
     assert first.count(3) / first.count(1) == pytest.approx(3, rel=0.3)
+
+
+def test_a_suspended_waiter_keeps_its_place_but_is_granted_only_once_resumed() -> None:
+    found: list[str] = []
+    resumed: list[int] = []
+
+    def parent() -> Any:
+        child = yield Spawn(_waiter, (1, 40))
+        yield Sleep(2)
+        yield Suspend(child)  # it waits for admission now
+        yield Sleep(12)  # the holder releases its lanes meanwhile
+        resumed.append((yield Now()))
+        yield Resume(child)
+
+    kernel = Kernel(
+        domains=[KDomainManager(lanes=2)],
+        observer=lambda _: found.extend(check_scheduler(kernel.scheduler_snapshot())),
+    )
+    kernel.spawn(_holder, 6, 2)
+    kernel.spawn(parent)
+    result = kernel.run()
+    assert result.trace_bytes is not None and found == []
+    entries = read_trace(result.trace_bytes).entries
+    grant = next(e for e in entries if e.event_type is EventType.ADMISSION_GRANT)
+    release = next(e for e in entries if e.event_type is EventType.RESOURCE_RELEASE)
+    # The lanes were free long before, but a suspended process acquires nothing.
+    assert release.logical_time < resumed[0] <= grant.logical_time
+    assert [value[0] for _, value in result.outputs] == ["granted"]
+    assert result.outputs[0][1][1] > grant.logical_time

@@ -24,7 +24,7 @@ from xdv.core import (
 from xdv.core._process import ProcessInfo, _Process
 from xdv.core._ready import PolicyQueue
 from xdv.errors import ErrorCode, XdvError
-from xdv.syscalls import Emit, Now, Sleep, Spawn, Yield
+from xdv.syscalls import Emit, Invoke, Now, Reserve, Sleep, Spawn, Yield
 from xdv.trace import Domain, EventType, read_trace
 
 SPECS = [
@@ -417,3 +417,88 @@ def test_the_invariant_check_catches_violations() -> None:
         previous = good if name == "order" else None
         found = check_scheduler(snapshot, previous)
         assert any(v.startswith(name) for v in found), (name, found)
+
+
+def _spins(count: int) -> Any:
+    for _ in range(count):
+        yield Sleep(0)
+
+
+@pytest.mark.spec("XDV-012-9")
+def test_a_wait_is_bounded_by_the_processes_that_lived_during_it() -> None:
+    """A process that waited for a high-priority one is not starved once that one has ended:
+    its bound counts every process that lived during its wait."""
+    found: list[str] = []
+
+    def low() -> Any:
+        yield Spawn(_spins, (3,), priority=2)
+        yield Sleep(5)
+
+    kernel = Kernel(
+        quantum=1,
+        policy="priority",
+        observer=lambda _: found.extend(check_scheduler(kernel.scheduler_snapshot())),
+    )
+    kernel.spawn(low)
+    kernel.spawn(_spins, 3)
+    assert kernel.run().ok
+    assert found == []
+
+
+@pytest.mark.spec("XDV-012-9")
+def test_an_ended_process_does_not_widen_a_later_wait() -> None:
+    """The bound stays a real check: a process that ended before a wait began does not count."""
+    processes = {
+        1: {"state": "ACTIVE", "ready_at": 8, "admission": False, "contracts": []},
+        2: {"state": "RELEASED", "ready_at": 0, "admission": False, "contracts": []},
+    }
+    snapshot: dict[str, Any] = {
+        "now": 20,
+        "starvation_bound": 100,
+        "ready": [1],
+        "waiting": [],
+        "processes": processes,
+    }
+    assert check_scheduler(snapshot) == []
+    processes[1]["starvation_bound"] = 5
+    assert [v.split(":")[0] for v in check_scheduler(snapshot)] == ["starvation"]
+    # The kernel's own bound for a wait that began after a high-priority process ended.
+    kernel = Kernel(quantum=1, policy="priority:aging=10")
+    kernel.spawn(_spins, 1, priority=5)
+    kernel.spawn(_spins, 1)
+    assert kernel.run().ok
+    assert kernel._wait_bound(0) == 10 * 5 + 1
+    assert kernel._wait_bound(kernel.clock.now + 1) == 0
+
+
+@pytest.mark.spec("XDV-012-9")
+@pytest.mark.parametrize("policy", ["round-robin", "priority"])
+def test_a_process_ended_while_ready_leaves_the_ready_queue(policy: str) -> None:
+    """Terminating a VHM ends processes that are ready (or sleeping) at once, and they leave
+    the ready queue with their end: the queue holds only live processes at every step."""
+    found: list[str] = []
+    kernel = Kernel(
+        quantum=1,
+        policy=policy,
+        observer=lambda _: found.extend(check_scheduler(kernel.scheduler_snapshot())),
+    )
+    doomed = kernel.create_vhm("doomed")
+    spinners = [kernel.spawn(_spins, 20, vhm=doomed) for _ in range(3)]
+    sleeper = kernel.spawn(_sleeper, vhm=doomed)
+    ended: list[Any] = []
+
+    def terminator() -> Any:
+        lane = yield Reserve("K", "lane")
+        yield Sleep(3)
+        ended.append((yield Invoke(lane, "call", (lambda: kernel.terminate_vhm(doomed),))))
+        yield Sleep(2)
+
+    kernel.spawn(terminator)
+    result = kernel.run()
+    assert ended == [[*spinners, sleeper]]
+    assert all(result.exits[pid].code == "VHM_TERMINATED" for pid in ended[0])
+    assert found == []
+
+
+def _sleeper() -> Any:
+    yield Sleep(30)

@@ -28,18 +28,7 @@ SEEDS = 200 if not os.environ.get("XDV_LONG") else 5000
 # Violations the simulator finds in the scheduler as merged today, each with a minimal
 # reproduction in the simulator's report: (invariant, a phrase of its message). Anything else
 # fails the test; remove an entry once its bug is fixed.
-KNOWN_ISSUES = (
-    # A process waiting in the admission queue can be suspended by its parent; the scheduler's
-    # invariants then find a waiting reservation whose process is not waiting.
-    ("scheduler", "which is not waiting"),
-    # The starvation bound is computed from the processes live at each check: once a
-    # high-priority process ends, a process that waited for it is reported as starved.
-    ("scheduler", "starvation:"),
-    # A node panic (or a VHM's termination) ends processes that are still in the ready queue,
-    # which the kernel loop skips when it meets them; the scheduler's invariants count them as
-    # queued in state RELEASED.
-    ("scheduler", "is queued in state RELEASED"),
-)
+KNOWN_ISSUES: tuple[tuple[str, str], ...] = ()
 
 
 def _unknown(violations: list[Any]) -> list[Any]:
