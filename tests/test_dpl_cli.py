@@ -88,3 +88,31 @@ def test_hybrid_example_runs_on_the_q_and_phi_managers_and_replays(tmp_path: Pat
     assert xdv("verify", str(trace)).returncode == 0
     replayed = xdv("replay", str(trace))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_bad_and_pathological_sources_get_typed_errors_and_small_output(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.ds"
+    garbage.write_text("@" * 100_000)
+    checked = xdv("check", str(garbage))
+    assert checked.returncode == 65
+    assert "note[P005]" in checked.stderr and "error(s) shown" in checked.stderr
+    assert len(checked.stderr) < 10_000  # not 15 GB: ten diagnostics and a note, windowed
+    assert "Traceback" not in checked.stderr
+    undecodable = tmp_path / "bad.ds"
+    undecodable.write_bytes(b"K main { emit 1; }\n\xff")
+    refused = xdv("check", "--json", str(undecodable))
+    assert refused.returncode == 65
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "INPUT_DECODE_FAILED" and "offset 19" in error["message"]
+    deep = tmp_path / "deep.ds"
+    deep.write_text("K main { emit " + "+".join(["1"] * 5000) + "; }")
+    limited = xdv("check", "--json", str(deep))
+    assert limited.returncode == 65
+    (diagnostic,) = json.loads(limited.stdout)["diagnostics"]
+    assert diagnostic["code"] == "P004" and "dpl_expression_depth_max" in diagnostic["message"]
+    squares = tmp_path / "squares.ds"
+    squares.write_text("K main { mut let x = 3; " + "x = x * x; " * 40 + "emit x; }")
+    ran = xdv("run", str(squares))
+    assert ran.returncode == 70
+    assert "DPL_LIMIT_EXCEEDED" in ran.stdout + ran.stderr
+    assert "dpl_int_bits_max" in ran.stdout + ran.stderr

@@ -42,7 +42,10 @@ def dpl_static_failure(error: XdvError, as_json: bool) -> NoReturn:
             for diagnostic in error.diagnostics:
                 click.echo(render(diagnostic, error.source), err=True)
             errors = sum(1 for d in error.diagnostics if d.severity == "error")
-            click.echo(f"{errors} error(s)", err=True)
+            dropped = any(d.code == "P005" for d in error.diagnostics)
+            # With the diagnostic caps reached, the count is of those shown (the note says how
+            # many more there were).
+            click.echo(f"{errors} error(s){' shown' if dropped else ''}", err=True)
     elif as_json:
         click.echo(json.dumps({"ok": False, "error": error.to_record()}, sort_keys=True))
     else:

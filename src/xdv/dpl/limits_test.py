@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +20,7 @@ from xdv.dpl import (
     DirFormatError,
     DplStaticError,
     Program,
+    Span,
     analyze,
     canonical_bytes,
     compile_dir,
@@ -31,6 +32,8 @@ from xdv.dpl import (
     read_text,
     render,
 )
+from xdv.dpl import _ast as ast
+from xdv.dpl import _checker as checker
 from xdv.dpl import _parser as parser
 from xdv.dpl import _vm as vm
 from xdv.errors import ErrorCode, XdvError
@@ -45,9 +48,9 @@ LOOP_MAX = limit("dpl_loop_depth_max")
 def refused(text: str, limit_name: str) -> None:
     """``text`` is rejected with a P004 diagnostic naming ``limit_name``, quickly, and
     ``compile_dir`` raises DPL_LIMIT_EXCEEDED."""
-    start = time.perf_counter()
+    start = time.process_time()
     compiled = analyze(text)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     assert not compiled.ok
     found = [d for d in compiled.diagnostics if d.code == "P004"]
     assert found, [(d.code, d.message) for d in compiled.diagnostics[:5]]
@@ -151,9 +154,9 @@ def test_blocks_and_loops_at_their_limits_compile_and_run() -> None:
 
 def test_a_source_beyond_the_size_bound_is_refused_before_lexing() -> None:
     text = main("emit [" + "1, " * (limit("dpl_source_bytes_max") // 3) + "1];")
-    start = time.perf_counter()
+    start = time.process_time()
     refused(text, "dpl_source_bytes_max")
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 def test_too_many_statements_stop_the_parser_with_one_diagnostic(
@@ -243,9 +246,9 @@ def test_parse_dir_refuses_deep_documents_and_huge_numbers_without_recursion() -
 
 def test_a_line_of_garbage_gives_a_few_diagnostics_and_a_note() -> None:
     text = "@" * 100_000
-    start = time.perf_counter()
+    start = time.process_time()
     compiled = analyze(text)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     codes = [d.code for d in compiled.diagnostics]
     assert codes[-1] == "P005"
     assert len(codes) <= limit("dpl_line_diagnostics_max") + 1
@@ -272,22 +275,42 @@ def test_shapes_sharing_field_types_are_checked_in_linear_time() -> None:
     # Each shape holds the next one twice: a search along every path visits 2**n shapes.
     shapes = " ".join(f"shape S{i} {{ a: S{i + 1}; b: S{i + 1}; }}" for i in range(60))
     text = shapes + " shape S60 { q: Qubits; } " + main("emit 1;")
-    start = time.perf_counter()
+    start = time.process_time()
     assert analyze(text).ok
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 def test_long_call_chains_are_closed_in_linear_time() -> None:
-    count = 3000
+    count = 500
     processes = " ".join(f"K f{i}() {{ f{i + 1}(); }}" for i in range(count))
     text = processes + f" K f{count}() {{ emit 1; }} " + main("f0();")
-    start = time.perf_counter()
     compiled = analyze(text, profile="kernel")
     assert compiled.ok, [d.message for d in compiled.diagnostics[:3]]
-    Program(compiled.program)  # every caller of an effectful process is a generator
-    assert time.perf_counter() - start < 10
+    program = compiled.program
+    assert program is not None
+    assert all(p.effects == ("emit",) for p in program.processes)  # propagated to every caller
+    Program(program)  # and every caller of an effectful process is a generator
     recursive = analyze(processes + f" K f{count}() {{ f0(); }} " + main("f0();"), "x", "kernel")
     assert sum(d.code == "K802" for d in recursive.diagnostics) >= 1
+    # The graph passes themselves, on a chain far longer than a source could hold: a pass
+    # per step of the chain (quadratic) would not finish.
+    size = 20_000
+    graph = {f"p{i}": {f"p{i + 1}"} for i in range(size)}
+    graph[f"p{size}"] = {"p0"}
+    start = time.process_time()
+    assert len(checker._on_cycles(graph)) == size + 1
+    graph[f"p{size}"] = set()
+    assert checker._on_cycles(graph) == set()
+    facts = checker._Checker(ast.Program(), None)
+    for i in range(size):
+        info = checker.ProcInfo(cast(Any, None), f"p{i}", "Unit")
+        info.calls.append((f"p{i + 1}", Span(0, 0), False))
+        facts.procs[info.key] = info
+    last = checker.ProcInfo(cast(Any, None), f"p{size}", "Unit", effects={"seal"})
+    facts.procs[last.key] = last
+    facts.close_effects()
+    assert facts.procs["p0"].all_effects == {"seal"}
+    assert time.process_time() - start < 10
 
 
 def test_a_loop_with_a_large_body_pays_steps_by_its_size() -> None:
@@ -330,9 +353,9 @@ def test_effects_per_run_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_values_beyond_their_bounds_are_runtime_failures_naming_the_limit(
     body: str, limit_name: str
 ) -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     _, _, failure = run(main(body))
-    assert time.perf_counter() - start < 10
+    assert time.process_time() - start < 10
     assert limit_failure(failure, limit_name), failure
 
 
@@ -473,9 +496,9 @@ def test_generated_deep_programs_are_refused_or_compile_to_code_cpython_accepts(
 
 def test_arrays_built_by_let_chains_are_bounded_statically() -> None:
     nested = "let a0 = 1; " + "".join(f"let a{i + 1} = [a{i}]; " for i in range(3000))
-    start = time.perf_counter()
+    start = time.process_time()
     refused(main(nested), "dpl_type_depth_max")
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     doubled = "let a0 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]; " + "".join(
         f"let a{i + 1} = [a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}, a{i}]; "
         for i in range(6)
