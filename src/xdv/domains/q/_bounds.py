@@ -10,9 +10,10 @@ with a typed INPUT_LIMIT_EXCEEDED naming the limit and the line, before anything
 
 * :func:`check_text` runs on the text of either version: bracket nesting (deep nesting makes the
   parsers recurse), and for OpenQASM 3 the size the reference parser can read in reasonable time.
-* :func:`check_qasm2` scans OpenQASM 2 with a small tokenizer: literals, registers, gate
-  definitions and the statements that use them. Text it cannot make sense of is left to Qiskit's
-  parser, whose syntax errors are better; the scan only ever refuses what is too large.
+* :func:`check_qasm2` reads OpenQASM 2 (whose statements are flat) with regular expressions:
+  integer literals, registers, gate definitions and the statements that use them. Text it cannot
+  make sense of is left to Qiskit's parser, whose syntax errors are better; the scan only ever
+  refuses what is too large.
 * :func:`check_qasm3` does the same on the reference parser's AST and says whether Qiskit's
   importer may be given the program (every size known and within bounds) or whether it must go
   through XDV's own front-end, which inlines definitions flat and enforces the same limits as it
