@@ -381,3 +381,14 @@ def test_every_limit_of_this_area_is_named_and_positive() -> None:
         "witness_enumeration_spins_max",
     ):
         assert LIMITS[name].value > 0
+
+
+def test_an_audit_file_of_one_endless_line_is_refused_before_it_is_decoded() -> None:
+    from xdv.security import AuditFile
+
+    started = time.process_time()
+    with pytest.raises(XdvError) as refused:
+        AuditFile.parse(b"\0" * (64 << 20))  # what a sparse file under the size limit reads as
+    assert refused.value.code is ErrorCode.CHECKPOINT_INVALID
+    assert "trace_audit_line_max" in refused.value.message
+    assert time.process_time() - started < 1.0

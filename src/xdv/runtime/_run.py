@@ -205,15 +205,14 @@ def run(
     managers = list(domains) if domains is not None else declared_managers(workload.domains)
     node = NodeKey(request.key_store)
     witness_dir = request.witness_dir or default_witness_dir(request.trace)
-    auditing = request.trace is not None and request.audit
+    witnesses = _attach_witnesses(managers, node, witness_dir, progress)
     # The node key before the trace: loading (or creating) it touches only the key store, which
     # may be the folder the trace goes into.
-    keys = node.keys() if auditing else None
-    # Then the trace file: it is locked for the run, so a second run given the same path is
-    # refused (TRACE_IN_USE) here, before it has touched that trace or its audit file.
+    keys = node.keys() if request.trace is not None and request.audit else None
+    # The trace file before the audit file: it is locked for the run, so a second run given the
+    # same path is refused (TRACE_IN_USE) here, before it has touched that trace or its audit.
     writer = TraceWriter(request.trace, fsync=request.fsync) if request.trace is not None else None
     try:
-        witnesses = _attach_witnesses(managers, node, witness_dir, progress)
         audit = None
         audit_path = None
         if request.trace is not None and keys is not None:

@@ -171,6 +171,20 @@ class AuditFile:
 
     @classmethod
     def parse(cls, data: bytes) -> AuditFile:
+        # Line lengths are checked on the bytes, before anything is decoded or split: a huge
+        # file of one endless line is refused at the cost of a scan, not of a copy of itself.
+        start, number = 0, 1
+        while start < len(data):
+            end = data.find(b"\n", start, start + _LINE_CHARS_MAX * 4 + 2)
+            if end < 0 and len(data) - start > _LINE_CHARS_MAX * 4 + 1:
+                raise exceeded(
+                    "trace_audit_line_max",
+                    f"more than {_LINE_CHARS_MAX} characters",
+                    f"audit file line {number}",
+                    code=ErrorCode.CHECKPOINT_INVALID,
+                )
+            start = len(data) if end < 0 else end + 1
+            number += 1
         lines = data.decode("utf-8", errors="replace").splitlines()
         if not lines:
             raise _audit_error("the audit file is empty", 0)
