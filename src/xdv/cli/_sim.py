@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 
+from xdv import runtime  # its simulator loads on first use (see xdv.runtime.__getattr__)
 from xdv.cli._common import EXIT_MISMATCH, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, err_console, fail
 from xdv.errors import ErrorCode, XdvError
 from xdv.inputs import load_json, read_bounded
-from xdv.runtime import SeedReport, check_plan, run_plan, self_test, simulate
 from xdv.trace import jsonable
+
+if TYPE_CHECKING:
+    from xdv.runtime import SeedReport
 
 __all__ = ["register", "sim"]
 
@@ -45,7 +48,7 @@ def _load_plan(path: Path) -> tuple[int, dict[str, Any]]:
             code=ErrorCode.SIM_PLAN_INVALID,
             where=str(path),
         )
-    return document["seed"], check_plan(document.get("plan"))
+    return document["seed"], runtime.check_plan(document.get("plan"))
 
 
 @click.command()
@@ -91,7 +94,7 @@ def sim(
             _self_test(as_json)
         if plan_file is not None:
             seed, plan = _load_plan(plan_file)
-            report = run_plan(seed, plan)
+            report = runtime.run_plan(seed, plan)
             if as_json:
                 click.echo(json.dumps(jsonable(report.to_json()), sort_keys=True))
             elif report.violations:
@@ -100,7 +103,7 @@ def sim(
                 click.echo(f"plan of seed {seed}: no violation ({report.steps} steps)")
             sys.exit(EXIT_MISMATCH if report.violations else EXIT_OK)
         count = seeds if seeds is not None else (LONG_SEEDS if long_mode else 100)
-        result = simulate(
+        result = runtime.simulate(
             count,
             start,
             shrink_violations=not no_shrink,
@@ -128,7 +131,7 @@ def _print_if_failed(report: SeedReport) -> None:
 
 
 def _self_test(as_json: bool) -> None:
-    report = self_test()
+    report = runtime.self_test()
     if as_json:
         click.echo(json.dumps(jsonable(report.to_json()), ensure_ascii=False, sort_keys=True))
     else:
