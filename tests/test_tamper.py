@@ -266,17 +266,18 @@ def real_traces(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[bytes, b
 
 
 @pytest.mark.spec("XDV-034-4.2")
-def test_ten_thousand_mutations_are_all_detected(
+def test_thousands_of_mutations_are_all_detected(
     real_traces: list[tuple[bytes, bytes]], request: pytest.FixtureRequest
 ) -> None:
-    scale = 10 if request.config.getoption("--long") else 1
+    # 5,000 mutations in the default run, 100,000 with --long.
+    scale = 10 if request.config.getoption("--long") else 0.5
     rng = random.Random(20261126)
     total = 0
     missed: list[str] = []
     for trace, audit in real_traces:
         assert not detected(trace, audit)
     for mutation, count in [*MUTATIONS, (foreign_signature, FOREIGN_SIGNED)]:
-        for _ in range(count * scale):
+        for _ in range(max(1, int(count * scale))):
             trace, audit = real_traces[rng.randrange(len(real_traces))]
             mutated_trace, mutated_audit = mutation(rng, trace, audit)
             if (mutated_trace, mutated_audit) == (trace, audit):
@@ -284,13 +285,13 @@ def test_ten_thousand_mutations_are_all_detected(
             total += 1
             if not detected(mutated_trace, mutated_audit):
                 missed.append(mutation.__name__)
-    assert total >= 10_000 * scale
+    assert total >= int(10_000 * scale)
     assert missed == []
 
 
 @pytest.mark.spec("XDV-034-4.2")
 def test_clean_signed_traces_all_pass(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    count = 10_000 if request.config.getoption("--long") else 1_000
+    count = 10_000 if request.config.getoption("--long") else 500
     for seed in range(count):
         trace, audit = signed_run(tmp_path, "tests.workloads.no_random:main", seed, 32)
         report = verify_audit(trace, audit, trusted=TRUSTED)

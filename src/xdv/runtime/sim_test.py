@@ -23,7 +23,7 @@ from xdv.runtime import (
 from xdv.runtime._sim_plan import plan_size
 from xdv.syscalls import Emit, Sleep
 
-SEEDS = 200 if not os.environ.get("XDV_LONG") else 5000
+SEEDS = 100 if not os.environ.get("XDV_LONG") else 5000
 
 # Violations the simulator finds in the scheduler as merged today, each with a minimal
 # reproduction in the simulator's report: (invariant, a phrase of its message). Anything else
