@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from xdv.core import Kernel
 from xdv.dpl import Program, analyze, dir_document, disassemble, parse_dir
+from xdv.dpl._lexer import _OPERATORS  # the operator tokens, as the lexer knows them
 from xdv.errors import XdvError
 from xdv.inputs import limit
 
@@ -84,37 +85,7 @@ TOKENS = [
         "Φ::solve",
         "K::main",
     ],
-    *[
-        "::",
-        "->",
-        "=>",
-        "==",
-        "!=",
-        "<=",
-        ">=",
-        "&&",
-        "||",
-        "..",
-        "+",
-        "-",
-        "*",
-        "/",
-        "%",
-        "<",
-        ">",
-        "=",
-        "!",
-        ".",
-        "{",
-        "}",
-        "(",
-        ")",
-        "[",
-        "]",
-        ";",
-        ",",
-        ":",
-    ],
+    *_OPERATORS,
     "0",
     "1",
     "7",
