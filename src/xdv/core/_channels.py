@@ -76,6 +76,12 @@ SELECT_CASES_MAX = 64
 _PAYLOAD_DEPTH_MAX = 64
 
 _K, _Q, _PHI = Domain.K, Domain.Q, Domain.PHI
+# The event a blocked call's failure is recorded on, by call.
+_CALL_EVENTS = {
+    "Send": EventType.CHANNEL_SEND,
+    "Receive": EventType.CHANNEL_RECEIVE,
+    "Select": EventType.CHANNEL_SELECT,
+}
 CATEGORIES: dict[tuple[Domain, Domain], str] = {
     (_K, _K): "classical IPC",
     (_K, _Q): "job submission",
@@ -843,22 +849,21 @@ class ChannelTable:
     def _fail(self, wait: _Wait, error: XdvError) -> None:
         """End a blocked call with ``error``: recorded on the call's event, thrown when the
         process next runs."""
-        process = wait.process
-        event = {
-            "Send": EventType.CHANNEL_SEND,
-            "Receive": EventType.CHANNEL_RECEIVE,
-            "Select": EventType.CHANNEL_SELECT,
-        }[wait.call]
+        self._record_failure(wait, error)
+        wait.process.send_value = None
+        self._wake(wait, {"by": 0, "channel": wait.channels[0]}, 1)
+
+    def _record_failure(self, wait: _Wait, error: XdvError) -> None:
+        """Record a blocked call's failure on its own event; it is thrown when the process
+        next runs."""
         self._record(
-            event,
+            _CALL_EVENTS[wait.call],
             Domain.ORCHESTRATION,
-            process.pid,
+            wait.process.pid,
             status=error.code,
             meta={"error": error.message, "call": wait.call},
         )
-        process.throw_error = error
-        process.send_value = None
-        self._wake(wait, {"by": 0, "channel": wait.channels[0]}, 1)
+        wait.process.throw_error = error
 
     def expire(self, process: _Process) -> None:
         """Called by the kernel when a process blocked with a timeout is dispatched at its
@@ -875,19 +880,7 @@ class ChannelTable:
             process.pid,
             ErrorCode.CHANNEL_TIMEOUT,
         )
-        event = {
-            "Send": EventType.CHANNEL_SEND,
-            "Receive": EventType.CHANNEL_RECEIVE,
-            "Select": EventType.CHANNEL_SELECT,
-        }[wait.call]
-        self._record(
-            event,
-            Domain.ORCHESTRATION,
-            process.pid,
-            status=error.code,
-            meta={"error": error.message, "call": wait.call},
-        )
-        process.throw_error = error
+        self._record_failure(wait, error)
 
     # ------------------------------------------------------------------ closing
 

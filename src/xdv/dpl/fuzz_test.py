@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from xdv.core import Kernel
 from xdv.dpl import Program, analyze, dir_document, disassemble, parse_dir
-from xdv.dpl._lexer import _OPERATORS  # the operator tokens, as the lexer knows them
+from xdv.dpl._lexer import _OPERATORS, KEYWORDS  # the tokens, as the lexer knows them
 from xdv.errors import XdvError
 from xdv.inputs import limit
 
@@ -36,35 +36,8 @@ CASE_SECONDS = 10.0
 STEPS = 20_000
 
 TOKENS = [
+    *sorted(KEYWORDS),
     *[
-        "forge",
-        "shape",
-        "proc",
-        "bind",
-        "uses",
-        "return",
-        "let",
-        "constrain",
-        "prove",
-        "observe",
-        "emit",
-        "seal",
-        "linear",
-        "contract",
-        "K",
-        "Q",
-        "Φ",
-        "from",
-        "true",
-        "false",
-        "mut",
-        "if",
-        "else",
-        "while",
-        "for",
-        "in",
-        "break",
-        "continue",
         "main",
         "f",
         "g",
