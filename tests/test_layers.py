@@ -2,7 +2,7 @@
 
 The packages form one stack; each layer imports only the layers below it::
 
-    errors → trace → core → security → domains → dpl → runtime → cli
+    errors → trace → core → security → domains → dpl → runtime → qiskit → dimod → service → cli
 
 ``xdv.syscalls`` is the public face of the core's system calls and counts as ``core``; the
 package root (``xdv/__init__.py``, which resolves public names lazily) and ``__main__`` sit on
@@ -25,14 +25,35 @@ import pytest
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "xdv"
 
-LAYERS = ["errors", "trace", "core", "security", "domains", "dpl", "runtime", "cli"]
+LAYERS = [
+    "errors",
+    "trace",
+    "core",
+    "security",
+    "domains",
+    "dpl",
+    "runtime",
+    "qiskit",  # the Qiskit primitives (xdv.qiskit), over the runtime
+    "dimod",  # the Ocean sampler (xdv.dimod), over the runtime
+    "service",  # the node service (xdv serve), over the runtime
+    "cli",
+]
 TOP = len(LAYERS)  # the package root and __main__
 
 # Function-level imports allowed: modules whose import needs an optional extra (the q and phi
 # extras), imported where they are used so that K-only runs never load them; and the DPL
 # toolchain (tens of milliseconds of class construction), loaded with the first DPL program so
 # that `xdv --help` and Python runs start without it (benchmarks/startup.py).
-DEFERRED_OK = ("xdv.domains.q", "xdv.domains.phi", "xdv.dpl")
+DEFERRED_OK = (
+    "xdv.domains.q",
+    "xdv.domains.phi",
+    "xdv.dpl",
+    # The node service (FastAPI, uvicorn) and the Qiskit/Ocean interfaces load only with the
+    # commands that use them, so that `xdv --help` and plain runs start without them.
+    "xdv.service",
+    "xdv.qiskit",
+    "xdv.dimod",
+)
 
 
 @dataclass(frozen=True)
