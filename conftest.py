@@ -52,6 +52,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run long soak/fuzz modes (many more examples and operations)",
     )
+    parser.addoption(
+        "--system",
+        action="store_true",
+        default=False,
+        help="also run the end-to-end system tests (marker `system`): real servers killed "
+        "under load and similar; CI runs them as a separate step",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,9 +75,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--long"):
         return
     skip = pytest.mark.skip(reason="long mode: run with --long")
+    skip_system = pytest.mark.skip(reason="system test: run with --system (CI does)")
+    system = config.getoption("--system")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+        elif "system" in item.keywords and not system:
+            item.add_marker(skip_system)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
