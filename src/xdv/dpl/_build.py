@@ -277,7 +277,14 @@ class _Builder:
             args = (
                 self.expr(expr.args[0]),
                 *(ir.Literal(type="Int", value=index) for index in target.indices),
-                *(ir.Literal(type="Float", value=angle) for angle in target.angles),
+                *(
+                    ir.Literal(type="Float", value=angle)
+                    if angle is not None
+                    else self.expr(arg)  # over the Q process's classical parameters
+                    for angle, arg in zip(
+                        target.angles, expr.args[len(expr.args) - len(target.angles) :], strict=True
+                    )
+                ),
             )
         return ir.QuantumOperation(
             type=type_name, function=target.name, args=args, size=self.notes.sizes.get(id(expr))

@@ -20,7 +20,9 @@ from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Span, limit_message
 from xdv.dpl._types import (
     CLAUSES,
     LINEAR_PRIMITIVES,
+    q_classical,
     PHI_FUNCTIONS,
+    Q_CLAUSES,
     Q_GATES,
     RESOURCES,
     normalize_type,
@@ -91,7 +93,7 @@ class CallTarget(NamedTuple):
     name: str
     bind: int = -1
     indices: tuple[int, ...] = ()
-    angles: tuple[float, ...] = ()
+    angles: tuple[float | None, ...] = ()
 
 
 @dataclass
@@ -362,6 +364,7 @@ class _Checker:
 
     def check_bind_effects(self) -> None:
         for bind in self.binds:
+            self.check_device_clauses(bind)
             target = self.procs.get(bind["target"])
             if target is None or target.proc.regime == "K":
                 continue  # a K target's effects are its own; contracts govern Q and Φ work
@@ -387,6 +390,30 @@ class _Checker:
                     "'witness_transfer == true'",
                     bind["span"],
                 )
+
+    def check_device_clauses(self, bind: dict[str, Any]) -> None:
+        """Clauses that describe a Q device or a Q result belong on a bind with a Q process at
+        one end (``C608``); ``observable`` goes with ``observation == expectation``."""
+        target = self.procs.get(bind["target"])
+        source = self.procs.get(bind["source"])
+        if target is None or source is None:
+            return
+        contract = bind["contract"]
+        if "Q" not in (target.proc.regime, source.proc.regime):
+            for name in sorted(Q_CLAUSES & set(contract)):
+                self.error(
+                    "C608",
+                    f"clause {name!r} applies to a bind to a Q process, not to {bind['target']}",
+                    bind["span"],
+                )
+            return
+        expectation = contract.get("observation", {}).get("value") == "expectation"
+        if "observable" in contract and not expectation:
+            self.error(
+                "C608",
+                "clause 'observable' needs 'observation == expectation'",
+                bind["span"],
+            )
 
     def close_effects(self) -> None:
         # Effects flow from callee to caller: a worklist over the reversed call graph, so each
@@ -553,7 +580,7 @@ class _ProcChecker:
             type_name = self.c.resolve_type(param.declared)
             var = self.declare(param.name, type_name, param.span, parameter=True)
             self.info.param_types.append(type_name)
-            if self.regime == "Q" and not var.linear:
+            if self.regime == "Q" and not var.linear and not q_classical(type_name):
                 self.error(
                     "N304", f"parameter {param.name!r} of a Q process must be linear", param.span
                 )
@@ -750,7 +777,12 @@ class _ProcChecker:
         var = self.declare(statement.name, type_name, statement.name_span, statement.mutable)
         var.symbolic = phi_var or facts.symbolic
         var.qsize = facts.size
-        if self.regime == "Q" and not var.linear and type_name != ANY:
+        if (
+            self.regime == "Q"
+            and not var.linear
+            and type_name != ANY
+            and not q_classical(type_name)
+        ):
             self.error(
                 "N304",
                 f"{statement.name!r} has type {type_name}; Q processes hold only linear values",
@@ -1112,10 +1144,14 @@ class _ProcChecker:
                     self.c.binds[index]["contract"].get("observation", {}).get("value", "sample")
                 )
             result = "Counts" if observation == "counts" else "Bits"
-            if params:
+            if params and not all(
+                q_classical(self.c.resolve_type(param.declared)) for param in params
+            ):
                 self.error(
                     "N304", f"{key} takes linear parameters a K process cannot supply", expr.span
                 )
+            if observation == "expectation":
+                result = "Float"
         return Facts(result)
 
     def q_call(self, expr: ast.Call) -> Facts:
@@ -1190,10 +1226,9 @@ class _ProcChecker:
             if index in indices:
                 self.error("N301", f"qubit {index} is used twice in one gate", arg.span)
             indices.append(index)
-        angle_values = []
+        angle_values: list[float | None] = []
         for arg in expr.args[1 + qubits :]:
-            value = self.static_number(arg)
-            angle_values.append(value if value is not None else 0.0)
+            angle_values.append(self.angle(arg))
         self.notes.calls[id(expr)] = CallTarget(
             "quantum", name, indices=tuple(indices), angles=tuple(angle_values)
         )
@@ -1228,6 +1263,18 @@ class _ProcChecker:
         if isinstance(expr, ast.Literal) and expr.kind == "int":
             return int(expr.value)
         self.error("T201", "a qubit count or index must be an integer literal", expr.span)
+        return None
+
+    def angle(self, expr: ast.Expr) -> float | None:
+        """A rotation angle: a number literal (its value), or an expression over the Q
+        process's classical parameters (None: the lowering evaluates it per call)."""
+        literal = expr.operand if isinstance(expr, ast.Unary) and expr.op == "-" else expr
+        if isinstance(literal, ast.Literal) and literal.kind in ("int", "float"):
+            value = self.static_number(expr)
+            return value if value is not None else 0.0
+        facts = self.expr(expr)
+        if facts.type not in ("Float", "Int", ANY):
+            self.error("T201", f"a rotation angle is a number, not {facts.type}", expr.span)
         return None
 
     def static_number(self, expr: ast.Expr) -> float | None:

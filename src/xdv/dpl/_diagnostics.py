@@ -114,6 +114,7 @@ CODES: dict[str, str] = {
     "C605": "witness crosses a bind without witness_transfer",
     "C606": "linearity cannot be relaxed",
     "C607": "duplicate contract clause",
+    "C608": "contract clause does not apply to the bind's target",
     "S701": "missing return on some path",
     "S702": "unknown resource",
     "S703": "resource bound exceeded",

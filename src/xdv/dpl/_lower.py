@@ -12,6 +12,7 @@ the proved assignment (``_vm.py``).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Generic, TypeVar
 
 from xdv.dpl._dir import (
@@ -37,6 +38,7 @@ from xdv.dpl._dir import (
     Unary,
     Variable,
 )
+from xdv.dpl._types import Q_GATES, q_classical
 from xdv.dpl._values import (
     DplRuntimeFailure,
     ShapeValue,
@@ -66,11 +68,17 @@ def _angle(value: float) -> str:
     return repr(float(value))
 
 
-def lower_q(process: DirProcess) -> QCircuit:
-    """Lower one Q process's DIR to OpenQASM 3 source."""
+def lower_q(process: DirProcess, args: tuple[Any, ...] = ()) -> QCircuit:
+    """Lower one Q process's DIR to OpenQASM 3 source, its classical parameters bound to
+    ``args`` (each angle over them becomes a number in the text, so the circuit of each call is
+    complete and the trace's record of it replays)."""
     if process.regime != "Q":
         raise DplRuntimeFailure(f"lower_q takes a Q process, not {process.name}")
-    lowering = _QLowering(process.name)
+    if len(args) != len(process.params):
+        raise DplRuntimeFailure(
+            f"{process.name} takes {len(process.params)} argument(s), {len(args)} given"
+        )
+    lowering = _QLowering(process.name, _QClassical(process, args, None))
     for node in process.body:
         node.accept(lowering)
     header = ["OPENQASM 3.0;", 'include "stdgates.inc";', f"qubit[{lowering.qubits}] q;"]
@@ -85,8 +93,9 @@ class _QLowering(DirVisitor[list[int], None]):
     """Expressions give the qubits of a register (allocating and applying gates as they go);
     ``let`` names a register, ``observe`` measures one, an expression statement applies one."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, classical: _QClassical) -> None:
         self.name = name
+        self.classical = classical
         self.registers: dict[int, list[int]] = {}
         self.statements: list[str] = []
         self.qubits = 0
@@ -97,6 +106,9 @@ class _QLowering(DirVisitor[list[int], None]):
         return DplRuntimeFailure(f"{self.name}: a Q process has no {family} {node.tag!r}")
 
     def visit_let(self, node: Let) -> None:
+        if q_classical(node.type):
+            self.classical.env[node.slot] = self.classical.value(node.value)
+            return
         self.registers[node.slot] = node.value.accept(self)
 
     def visit_effect(self, node: Effect) -> None:
@@ -128,11 +140,12 @@ class _QLowering(DirVisitor[list[int], None]):
         if node.function == "join" or not node.args:
             raise DplRuntimeFailure(f"{self.name}: q::{node.function} lacks its register(s)")
         qubits = node.args[0].accept(self)
-        constants = [arg for arg in node.args[1:] if isinstance(arg, Literal)]
-        if len(constants) != len(node.args) - 1:
-            raise DplRuntimeFailure(f"{self.name}: q::{node.function} takes constant operands")
-        indices = [int(arg.value) for arg in constants if arg.type == "Int"]
-        angles = [float(arg.value) for arg in constants if arg.type == "Float"]
+        taken, _ = Q_GATES.get(node.function, (len(node.args) - 1, 0))
+        constants = [arg for arg in node.args[1 : 1 + taken] if isinstance(arg, Literal)]
+        if len(constants) != taken:
+            raise DplRuntimeFailure(f"{self.name}: q::{node.function} takes constant qubits")
+        indices = [int(arg.value) for arg in constants]
+        angles = [self.angle(node.function, arg) for arg in node.args[1 + taken :]]
         if any(not 0 <= position < len(qubits) for position in indices):
             raise DplRuntimeFailure(
                 f"{self.name}: a q::{node.function} index is outside its register"
@@ -141,6 +154,16 @@ class _QLowering(DirVisitor[list[int], None]):
         parameters = f"({', '.join(_angle(a) for a in angles)})" if angles else ""
         self.statements.append(f"{node.function}{parameters} {operands};")
         return qubits
+
+    def angle(self, function: str, node: Expression) -> float:
+        """A rotation angle's value: a literal, or an expression over the call's arguments."""
+        value = self.classical.value(node)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DplRuntimeFailure(f"{self.name}: a q::{function} angle is not a number")
+        angle = float(value)
+        if not math.isfinite(angle):
+            raise DplRuntimeFailure(f"{self.name}: a q::{function} angle is {angle}")
+        return angle
 
     visit_literal = visit_binary = visit_unary = visit_call = DirVisitor.refuse
     visit_cross_call = visit_decision_variable = visit_interpolation = DirVisitor.refuse
@@ -217,6 +240,15 @@ class PhiValues(DirVisitor[Any, S], Generic[S]):
     # handle them there) and q:: operations belong to Q.
     visit_call = visit_cross_call = visit_quantum_operation = DirVisitor.refuse
     visit_decision_variable = DirVisitor.refuse
+
+
+class _QClassical(PhiValues[None]):
+    """The classical values of a Q process (its parameters, and what it binds from them):
+    expressions only; the Q lowering runs the statements."""
+
+    visit_let = visit_assign = visit_effect = visit_constrain = DirVisitor.refuse
+    visit_prove = visit_return = visit_if = visit_while = visit_for = DirVisitor.refuse
+    visit_break = visit_continue = visit_expression_statement = DirVisitor.refuse
 
 
 def prove_position(process: DirProcess) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = [
@@ -10,7 +11,10 @@ __all__ = [
     "PHI_FUNCTIONS",
     "Q_GATES",
     "RESOURCES",
+    "Q_CLAUSES",
     "normalize_type",
+    "parse_observable_term",
+    "q_classical",
 ]
 
 _INT = {
@@ -57,6 +61,17 @@ LINEAR_PRIMITIVES = frozenset({"Qubits"})
 def normalize_type(name: str) -> str | None:
     """The canonical name of a primitive type written ``name``, or None if it is not one."""
     return _ALIASES.get(name)
+
+
+# The classical values a Q process may take as parameters and bind: numbers, booleans and
+# fixed arrays of them (angles, counts, tables); lowering binds them into the circuit per call.
+_Q_CLASSICAL = frozenset({"Int", "Float", "Bool"})
+
+
+def q_classical(type_name: str) -> bool:
+    """Whether a Q process may hold a value of ``type_name`` (a number, a boolean, or a fixed
+    array of them): a classical parameter, not a quantum state."""
+    return type_name.split("[", 1)[0] in _Q_CLASSICAL
 
 
 # q:: standard library: name -> (qubit indices taken, angle parameters taken).
@@ -112,8 +127,23 @@ CLAUSES: dict[str, tuple[frozenset[str], Any, str]] = {
     "linearity_enforced": (frozenset({"=="}), lambda v: isinstance(v, bool), "true or false"),
     "observation": (
         frozenset({"=="}),
-        lambda v: v in ("sample", "counts"),
-        "sample or counts",
+        lambda v: v in ("sample", "counts", "expectation"),
+        "sample, counts or expectation",
+    ),
+    "observable": (
+        frozenset({"=="}),
+        lambda v: isinstance(v, list) and 0 < len(v) <= 256 and all(
+            isinstance(term, str) and parse_observable_term(term) is not None for term in v
+        ),
+        "a list of terms such as \"ZZI\" or \"-0.5*IZZ\" (Z or I per measured bit, bit 0 "
+        "rightmost, an optional coefficient)",
+    ),
+    "calibration": (frozenset({"=="}), lambda v: isinstance(v, str), "a calibration profile"),
+    "noise": (frozenset({"=="}), lambda v: isinstance(v, bool), "true or false"),
+    "fidelity_min": (
+        frozenset({"==", ">="}),
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
+        "a number from 0 to 1",
     ),
     "record": (frozenset({"=="}), lambda v: isinstance(v, bool), "true or false"),
     "shots": (
@@ -128,3 +158,24 @@ CLAUSES: dict[str, tuple[frozenset[str], Any, str]] = {
         "a non-negative number",
     ),
 }
+
+# Clauses that only a bind to a Q process can carry (the device's terms and how a result crosses).
+Q_CLAUSES = frozenset({"observation", "observable", "calibration", "noise", "fidelity_min"})
+_TERM_CHARS_MAX = 64
+
+
+def parse_observable_term(term: str) -> tuple[float, str] | None:
+    """``"COEFFICIENT*PAULIS"`` or ``"PAULIS"`` → (coefficient, Paulis), where the Paulis are
+    ``I`` or ``Z`` per measured bit, the rightmost for bit 0; None if malformed."""
+    coefficient_text, _, paulis = term.rpartition("*")
+    if not paulis or len(paulis) > _TERM_CHARS_MAX or set(paulis) - {"I", "Z"}:
+        return None
+    coefficient = 1.0
+    if coefficient_text:
+        try:
+            coefficient = float(coefficient_text)
+        except ValueError:
+            return None
+        if not math.isfinite(coefficient):
+            return None
+    return coefficient, paulis

@@ -55,7 +55,8 @@ from xdv.dpl._values import (
     over,
     show,
 )
-from xdv.errors import ErrorCode
+from xdv.dpl._types import parse_observable_term
+from xdv.errors import ErrorCode, XdvError
 from xdv.inputs import LIMITS, limit
 from xdv.syscalls import Bind, Emit, Invoke, Now, Release, Reserve, Syscall, Yield
 from xdv.trace import Domain
@@ -169,6 +170,7 @@ class Program:
         adapter: DomainAdapter | None = None,
         steps_max: int | None = None,
         slice_steps: int = SLICE_STEPS,
+        fidelity_min: float = 0.0,
     ) -> None:
         program = document if isinstance(document, DirProgram) else parse_dir(document)
         self.program = program
@@ -184,6 +186,8 @@ class Program:
         budget = steps.argument("max") if steps is not None else None
         self.steps_max = min(x for x in (steps_max, budget, STEPS_MAX) if isinstance(x, int))
         self.slice_steps = slice_steps
+        # The least estimated fidelity every Q job of the run must reach (`--fidelity-min`).
+        self.fidelity_min = float(fidelity_min)
         self.steps = 0
         self.debt = 0  # steps owed for work done between two slices (strings built)
         self.effects = 0
@@ -304,7 +308,7 @@ class Program:
             return None
 
         if process.regime == "Q":
-            value = yield from self.run_q(process, bind)
+            value = yield from self.run_q(process, bind, args)
             yield from check_latency()
             # The Q process's `observe` statements are its measurement: one traced effect, in
             # program order, carrying what crosses back (never amplitudes).
@@ -325,14 +329,27 @@ class Program:
             )
         return value
 
-    def run_q(self, process: DirProcess, bind: DirBind) -> Steps:
-        circuit = lower_q(process)
+    def run_q(self, process: DirProcess, bind: DirBind, args: tuple[Any, ...] = ()) -> Steps:
+        circuit = lower_q(process, args)
         shots = _whole(bind.value("shots", SHOTS_DEFAULT), "shots")
         terms: dict[str, Any] = {"shots_max": shots}
         provider = bind.clause("provider")
         if provider is not None:
             terms["provider"] = provider.value
-        outcome = yield from self.adapter.run_circuit(circuit.text, circuit.qubits, shots, terms)
+        terms.update(self.device_terms(bind))
+        try:
+            outcome = yield from self.adapter.run_circuit(
+                circuit.text, circuit.qubits, shots, terms
+            )
+        except XdvError as error:
+            if error.code is not ErrorCode.DECOHERENCE_EXCEEDED:
+                raise
+            # The device's own refusal of the contract's fidelity floor (or its duration
+            # budget): the bind's contract cannot be met, and nothing crosses.
+            raise DplContractViolation(
+                f"bind {bind.source} -> {process.name}: {error.message}",
+                where=process.name,
+            ) from None
         counts = outcome.get("counts") if isinstance(outcome, dict) else None
         if (
             not isinstance(counts, dict)
@@ -342,7 +359,26 @@ class Program:
             raise DplRuntimeFailure(f"the Q manager's outcome for {process.name} has no counts")
         if bind.value("observation", "sample") == "counts":
             return dict(sorted(counts.items()))
+        if bind.value("observation", "sample") == "expectation":
+            return expectation(counts, bind.value("observable", None), process.name)
         return min(counts, key=lambda bits: (-counts[bits], bits))
+
+    def device_terms(self, bind: DirBind) -> dict[str, Any]:
+        """The Q reservation terms a bind's contract sets: calibration profile, noise, and the
+        least estimated fidelity (the larger of the clause and the run's floor)."""
+        terms: dict[str, Any] = {}
+        calibration = bind.clause("calibration")
+        if calibration is not None:
+            terms["calibration"] = calibration.value
+        if bind.value("noise", False) is True:
+            terms["noise"] = True
+        floor = bind.value("fidelity_min", 0.0)
+        if isinstance(floor, bool) or not isinstance(floor, int | float):
+            raise DplRuntimeFailure(f"contract clause fidelity_min is not a number: {floor!r}")
+        floor = max(float(floor), self.fidelity_min)
+        if floor > 0.0:
+            terms["budget"] = {"fidelity_min": floor}
+        return terms
 
     def run_phi(
         self,
@@ -371,6 +407,31 @@ class Program:
         if status != "ADMISSIBLE" or not isinstance(outcome.get("assignment"), dict):
             raise DplRuntimeFailure(f"the Φ manager's outcome for {process.name} is malformed")
         return (yield from _run_witnessed(process, args, problem, outcome["assignment"]))
+
+
+def expectation(counts: Mapping[str, int], observable: Any, name: str) -> float:
+    """The mean over the shots of a diagonal observable: each term (a coefficient and ``I``/``Z``
+    per measured bit, bit 0 rightmost) adds its coefficient times the parity ``(-1)^k`` of the
+    measured bits under its ``Z``s; without ``observable``, the parity of every bit."""
+    width = len(next(iter(counts)))
+    raw_terms = list(observable) if isinstance(observable, list | tuple) else ["Z" * width]
+    terms: list[tuple[float, list[int]]] = []
+    for raw in raw_terms:
+        parsed = parse_observable_term(raw) if isinstance(raw, str) else None
+        if parsed is None or len(parsed[1]) != width:
+            raise DplRuntimeFailure(
+                f"{name} measures {width} bit(s); the observable term {raw!r} does not match"
+            )
+        coefficient, paulis = parsed
+        # Both strings write bit 0 rightmost, so a term's character i governs bits[i].
+        terms.append((coefficient, [i for i, pauli in enumerate(paulis) if pauli == "Z"]))
+    total_shots = sum(counts.values())
+    value = 0.0
+    for bits, count in sorted(counts.items()):
+        for coefficient, positions in terms:
+            ones = sum(1 for position in positions if bits[position] == "1")
+            value += coefficient * count * (-1 if ones % 2 else 1)
+    return value / total_shots
 
 
 def _run_witnessed(

@@ -110,11 +110,20 @@ def test_q_values_are_linear() -> None:
 @pytest.mark.spec("XDV-051-3.2")
 def test_regimes_keep_their_own_values() -> None:
     assert codes(
-        "proc Q::p() -> Bits uses qubits(n=1) linear { let n = 1; let r = q::alloc(1); observe r; }"
+        "proc Q::p() -> Bits uses qubits(n=1) linear { let n = \"a\"; let r = q::alloc(1); "
+        "observe r; }"
     ) == ["N304"]
     assert codes(
-        "proc Q::p(n: i64) -> Bits uses qubits(n=1) linear { let r = q::alloc(1); observe r; }"
+        "proc Q::p(n: String) -> Bits uses qubits(n=1) linear { let r = q::alloc(1); observe r; }"
     ) == ["N304"]
+    # Classical numbers (parameters, and values bound from them) are a Q process's own.
+    assert (
+        codes(
+            "proc Q::p(n: f64, a: f64[2]) -> Bits uses qubits(n=1) linear { let t = n * 2.0; "
+            "let r = q::alloc(1); let r = q::rx(r, 0, t + a[1]); observe r; }"
+        )
+        == []
+    )
     assert codes("K main { let r = q::alloc(1); }") == ["R104", "N302"]
     assert codes("K main { let x = phi::int(0, 1); }") == ["R104", "W504"]
 
