@@ -159,10 +159,10 @@ def _check_lowering(case: Case, program: DirProgram, request: str) -> None:
     assert match is not None
     name = match.group(1)
     process = processes[name]
-    if process.regime == "Q":
-        _golden(f"{case.stem}.{name.replace('::', '_')}.qasm", lower_q(process).text)
-        return
     args = tuple(json.loads(a) for a in match.group(2).split(",")) if match.group(2) else ()
+    if process.regime == "Q":
+        _golden(f"{case.stem}.{name.replace('::', '_')}.qasm", lower_q(process, args).text)
+        return
     problem = lower_phi(process, args)
     _golden(
         f"{case.stem}.{name.replace('::', '_').replace('Φ', 'phi')}.problem.json",

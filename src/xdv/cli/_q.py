@@ -34,6 +34,11 @@ from xdv.runtime import q_job, q_report, run
 @click.option("--method", help="Simulation method (aer: statevector, density_matrix, ...).")
 @click.option("--calibration", help="Calibration profile (see `xdv calibrations`).")
 @click.option("--noise", is_flag=True, help="Simulate the calibration's noise.")
+@click.option(
+    "--fidelity-min",
+    type=click.FloatRange(0.0, 1.0),
+    help="Refuse the job (DECOHERENCE_EXCEEDED) if its estimated fidelity is below this.",
+)
 @run_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def qrun(
@@ -43,6 +48,7 @@ def qrun(
     method: str | None,
     calibration: str | None,
     noise: bool,
+    fidelity_min: float | None,
     as_json: bool,
     **options: Any,
 ) -> None:
@@ -62,6 +68,7 @@ def qrun(
             method=method,
             calibration=calibration,
             noise=noise,
+            fidelity_min=fidelity_min,
         )
     except XdvError as error:
         fail(error, EXIT_STATIC, as_json)

@@ -170,7 +170,6 @@ class Program:
         adapter: DomainAdapter | None = None,
         steps_max: int | None = None,
         slice_steps: int = SLICE_STEPS,
-        fidelity_min: float = 0.0,
     ) -> None:
         program = document if isinstance(document, DirProgram) else parse_dir(document)
         self.program = program
@@ -186,8 +185,6 @@ class Program:
         budget = steps.argument("max") if steps is not None else None
         self.steps_max = min(x for x in (steps_max, budget, STEPS_MAX) if isinstance(x, int))
         self.slice_steps = slice_steps
-        # The least estimated fidelity every Q job of the run must reach (`--fidelity-min`).
-        self.fidelity_min = float(fidelity_min)
         self.steps = 0
         self.debt = 0  # steps owed for work done between two slices (strings built)
         self.effects = 0
@@ -365,7 +362,7 @@ class Program:
 
     def device_terms(self, bind: DirBind) -> dict[str, Any]:
         """The Q reservation terms a bind's contract sets: calibration profile, noise, and the
-        least estimated fidelity (the larger of the clause and the run's floor)."""
+        least estimated fidelity each job must reach."""
         terms: dict[str, Any] = {}
         calibration = bind.clause("calibration")
         if calibration is not None:
@@ -375,9 +372,8 @@ class Program:
         floor = bind.value("fidelity_min", 0.0)
         if isinstance(floor, bool) or not isinstance(floor, int | float):
             raise DplRuntimeFailure(f"contract clause fidelity_min is not a number: {floor!r}")
-        floor = max(float(floor), self.fidelity_min)
         if floor > 0.0:
-            terms["budget"] = {"fidelity_min": floor}
+            terms["budget"] = {"fidelity_min": float(floor)}
         return terms
 
     def run_phi(

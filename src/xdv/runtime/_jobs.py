@@ -40,9 +40,12 @@ def q_job(
     method: str | None = None,
     calibration: str | None = None,
     noise: bool = False,
+    fidelity_min: float | None = None,
 ) -> Workload:
     """The Q job that runs ``circuit`` (OpenQASM 2 or 3 text; ``name`` names it in errors) for
-    ``shots`` shots on ``provider``; CIRCUIT_INVALID if it does not parse."""
+    ``shots`` shots on ``provider``; CIRCUIT_INVALID if it does not parse. ``fidelity_min`` is
+    the least estimated fidelity the job may have (the decoherence budget's floor): below it
+    the Q manager refuses the job with DECOHERENCE_EXCEEDED before it runs."""
     from xdv.domains.q import check_job_work, parse_circuit
     from xdv.domains.q.workloads import QRUN_TARGET
 
@@ -56,6 +59,8 @@ def q_job(
         terms["calibration"] = calibration
     if noise:
         terms["noise"] = True
+    if fidelity_min is not None:
+        terms["budget"] = {"fidelity_min": float(fidelity_min)}
     loaded = load_workload(
         QRUN_TARGET,
         params={"circuit": circuit, "qubits": parsed.qubits, "shots": shots, "terms": terms},
