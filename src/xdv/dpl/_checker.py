@@ -22,6 +22,7 @@ from xdv.dpl._types import (
     LINEAR_PRIMITIVES,
     q_classical,
     PHI_FUNCTIONS,
+    PHI_PROBLEMS,
     Q_CLAUSES,
     Q_GATES,
     RESOURCES,
@@ -516,6 +517,9 @@ class _ProcChecker:
         self.loop_depth = 0
         self.branch_depth = 0
         self.witnessed = False
+        # What a Φ process states: "constraints" (decision variables and `constrain`) or
+        # "problem" (one phi::maxcut/ising/qubo problem); the two do not mix (W505).
+        self.phi_form: str | None = None
         self.qubits_budget: int | None = None
         self.notes = checker.annotations
         self.types = checker.annotations.types
@@ -804,6 +808,7 @@ class _ProcChecker:
             self.error(
                 "W501", "a constraint after the witness is not covered by it", statement.span
             )
+        self.phi_state("constraints", statement.span)
         type_name = self.expr(statement.condition, constraint=True).type
         if type_name not in ("Bool", ANY):
             self.error(
@@ -1237,6 +1242,9 @@ class _ProcChecker:
     def phi_call(self, expr: ast.Call, let_binding: bool) -> Facts:
         if self.regime != "Φ":
             self.error("R104", "phi:: operations are permitted only in Φ processes", expr.span)
+        if expr.name in PHI_PROBLEMS:
+            return self.phi_problem(expr, let_binding)
+        self.phi_state("constraints", expr.span)
         arity = PHI_FUNCTIONS.get(expr.name)
         if arity is None:
             self.error(
@@ -1258,6 +1266,51 @@ class _ProcChecker:
                 self.error("W504", "variable bounds must be known before solving", arg.span)
         self.notes.calls[id(expr)] = CallTarget("decision", expr.name)
         return Facts("Int" if expr.name == "int" else "Bool", symbolic=True)
+
+    def phi_state(self, form: str, span: Span) -> None:
+        """Note what the Φ process states; a problem beside constraints, or a second problem,
+        is ``W505``."""
+        if self.regime != "Φ":
+            return
+        if self.phi_form == "problem" or (self.phi_form is not None and form == "problem"):
+            self.error(
+                "W505",
+                "a phi::maxcut/ising/qubo problem is the whole problem of its Φ process: no "
+                "other problem, decision variable or constraint may join it",
+                span,
+            )
+        self.phi_form = self.phi_form or form
+
+    def phi_problem(self, expr: ast.Call, let_binding: bool) -> Facts:
+        """``phi::maxcut(n, us, vs[, ws])``, ``phi::ising(n, h, us, vs, js)`` or
+        ``phi::qubo(n, is, js, qs)``: an optimization problem stated by its data (a spin
+        count, then arrays of indices and numbers), annealed or solved exactly."""
+        if self.regime != "Φ":
+            self.error("R104", "phi:: operations are permitted only in Φ processes", expr.span)
+        if not let_binding:
+            self.error(
+                "W504", f"phi::{expr.name} states the process's problem: bind it with 'let'",
+                expr.span,
+            )
+        self.phi_state("problem", expr.span)
+        counts = PHI_PROBLEMS[expr.name]
+        args = [self.expr(arg) for arg in expr.args]
+        if len(args) not in counts:
+            written = " or ".join(str(count) for count in counts)
+            self.error("T203", f"phi::{expr.name} takes {written} arguments", expr.span)
+        for position, (facts, arg) in enumerate(zip(args, expr.args, strict=True)):
+            if facts.symbolic:
+                self.error("W504", "a problem's data must be known before solving", arg.span)
+            if position == 0:
+                self.expect_type("Int", facts.type, arg.span)
+            elif facts.type != ANY and (
+                "[" not in facts.type or facts.type.split("[", 1)[0] not in ("Int", "Float")
+            ):
+                self.error(
+                    "T201", f"phi::{expr.name} takes arrays of numbers, not {facts.type}", arg.span
+                )
+        self.notes.calls[id(expr)] = CallTarget("decision", expr.name)
+        return Facts("Float", symbolic=True)
 
     def static_int(self, expr: ast.Expr) -> int | None:
         if isinstance(expr, ast.Literal) and expr.kind == "int":

@@ -107,6 +107,7 @@ CODES: dict[str, str] = {
     "W502": "Φ process produces no witness",
     "W503": "constraint is not boolean",
     "W504": "operation not expressible as a constraint",
+    "W505": "an optimization problem mixed with other Φ problem statements",
     "C601": "unknown contract clause",
     "C602": "contract clause value has the wrong type",
     "C603": "contract clause operator not allowed",

@@ -38,7 +38,7 @@ from xdv.dpl._dir import (
     Unary,
     Variable,
 )
-from xdv.dpl._types import Q_GATES, q_classical
+from xdv.dpl._types import PHI_PROBLEMS, Q_GATES, q_classical
 from xdv.dpl._values import (
     DplRuntimeFailure,
     ShapeValue,
@@ -281,7 +281,10 @@ class _Problem(PhiValues[None]):
 
     def visit_let(self, node: Let) -> None:
         value = node.value
-        if isinstance(value, DecisionVariable):
+        if isinstance(value, DecisionVariable) and value.function in PHI_PROBLEMS:
+            data = tuple(arg.accept(self) for arg in value.args)
+            self.env[node.slot] = self.problem_builder.optimization(node.name, value.function, data)
+        elif isinstance(value, DecisionVariable):
             builder = self.problem_builder
             if value.function == "int":
                 if len(value.args) != 2:
@@ -355,6 +358,8 @@ class PhiBuilder:
     def __init__(self) -> None:
         self.variables: list[dict[str, Any]] = []
         self.constraints: list[dict[str, Any]] = []
+        # An Ising problem (the Φ domain's dictionary form) when the process states one.
+        self.ising: dict[str, Any] | None = None
 
     def integer(self, name: str, low: int, high: int) -> Sym:
         if low > high:
@@ -367,7 +372,42 @@ class PhiBuilder:
         return Sym("boolvar", {"var": name})
 
     def problem(self) -> dict[str, Any]:
+        if self.ising is not None:
+            return dict(self.ising)
         return {"variables": list(self.variables), "constraints": list(self.constraints)}
+
+    def optimization(self, name: str, function: str, data: tuple[Any, ...]) -> Sym:
+        """The problem of ``let name = phi::maxcut/ising/qubo(…)``, in the Φ domain's Ising
+        dictionary form; ``"dpl"`` says how the witness reads it (the objective's name, its
+        form and, for MaxCut, the total edge weight: cut = (weight - energy) / 2)."""
+        n = _whole_number(data[0], f"phi::{function} spin count")
+        if not 1 <= n <= _SPINS_MAX:
+            raise DplRuntimeFailure(
+                f"phi::{function} takes 1 to {_SPINS_MAX} spins, not {n}",
+                code=ErrorCode.DPL_LIMIT_EXCEEDED,
+            )
+        arrays = [_numbers(item, f"phi::{function} argument {i + 2}") for i, item in enumerate(data[1:])]
+        meta: dict[str, Any] = {"objective": name, "form": function}
+        if function == "maxcut":
+            us, vs = arrays[0], arrays[1]
+            ws = arrays[2] if len(arrays) > 2 else [1.0] * len(us)
+            _same_length(function, us, vs, ws)
+            couplings = [[_spin(u, n, function), _spin(v, n, function), float(w)] for u, v, w in zip(us, vs, ws, strict=True)]
+            meta["weight"] = float(sum(ws))
+            self.ising = {"kind": "ising", "n": n, "J": couplings, "dpl": meta}
+        elif function == "ising":
+            h, us, vs, js = arrays
+            if len(h) != n:
+                raise DplRuntimeFailure(f"phi::ising takes {n} fields h, got {len(h)}")
+            _same_length(function, us, vs, js)
+            couplings = [[_spin(u, n, function), _spin(v, n, function), float(j)] for u, v, j in zip(us, vs, js, strict=True)]
+            self.ising = {"kind": "ising", "n": n, "h": [float(x) for x in h], "J": couplings, "dpl": meta}
+        else:
+            rows, columns, qs = arrays
+            _same_length(function, rows, columns, qs)
+            entries = [[_spin(i, n, function), _spin(j, n, function), float(q)] for i, j, q in zip(rows, columns, qs, strict=True)]
+            self.ising = {"kind": "qubo", "n": n, "Q": entries, "dpl": meta}
+        return Sym("term", {"var": name})
 
     # -- translation of values to the canonical forms
 
@@ -426,6 +466,36 @@ class PhiBuilder:
             return _measured("expr", {"op": "not", "arg": self.expr(operand)}, 1, operand)
         node = {"op": "-", "args": [{"const": 0}, self.term(operand)]}
         return _measured("term", node, 1, operand)
+
+
+_SPINS_MAX = limit("problem_spins_max")
+
+
+def _whole_number(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DplRuntimeFailure(f"{what} must be an integer, got {show(value)}")
+    return value
+
+
+def _numbers(value: Any, what: str) -> list[int | float]:
+    if not isinstance(value, tuple | list) or any(
+        isinstance(item, bool) or not isinstance(item, int | float) for item in value
+    ):
+        raise DplRuntimeFailure(f"{what} must be an array of numbers")
+    if any(isinstance(item, float) and not math.isfinite(item) for item in value):
+        raise DplRuntimeFailure(f"{what} holds a number that is not finite")
+    return list(value)
+
+
+def _same_length(function: str, *arrays: list[int | float]) -> None:
+    if len({len(array) for array in arrays}) != 1:
+        raise DplRuntimeFailure(f"phi::{function}'s index and weight arrays differ in length")
+
+
+def _spin(value: int | float, n: int, function: str) -> int:
+    if isinstance(value, float) or not 0 <= value < n:
+        raise DplRuntimeFailure(f"phi::{function}: spin index {value} is outside 0..{n - 1}")
+    return int(value)
 
 
 def evaluate_constraint(node: dict[str, Any], assignment: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ __all__ = [
     "CLAUSES",
     "LINEAR_PRIMITIVES",
     "PHI_FUNCTIONS",
+    "PHI_PROBLEMS",
     "Q_GATES",
     "RESOURCES",
     "Q_CLAUSES",
@@ -94,6 +95,10 @@ Q_GATES: dict[str, tuple[int, int]] = {
 }
 # phi:: standard library: decision-variable constructors and their argument counts.
 PHI_FUNCTIONS: dict[str, int] = {"int": 2, "bool": 0}
+# phi:: problems for the phase-oscillator machine (or the exact optimizer): an Ising/QUBO/MaxCut
+# problem stated by its data, with the argument counts each form takes. Such a problem is the
+# whole problem of its Φ process (no other decision variables, no constraints).
+PHI_PROBLEMS: dict[str, tuple[int, ...]] = {"maxcut": (3, 4), "ising": (5,), "qubo": (4,)}
 
 # Resources a `uses` qualifier may name, per regime, with their allowed arguments and types.
 RESOURCES: dict[str, dict[str, dict[str, type]]] = {

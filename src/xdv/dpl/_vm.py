@@ -93,6 +93,11 @@ class DomainAdapter(Protocol):
         """Solve a canonical constraint problem; return the Φ manager's outcome value."""
         ...
 
+    def minimize(self, problem: dict[str, Any], operation: str, terms: Mapping[str, Any]) -> Steps:
+        """Minimize an Ising/QUBO problem with Φ ``operation`` (``anneal`` on the phase
+        machine, ``optimize`` exactly); return the Φ manager's outcome value."""
+        ...
+
 
 class KernelDomainAdapter:
     """Reaches the managers through system calls: bind once, reserve, invoke, release."""
@@ -128,6 +133,9 @@ class KernelDomainAdapter:
 
     def solve(self, problem: dict[str, Any], terms: Mapping[str, Any]) -> Steps:
         return (yield from self._session(Domain.PHI, "envelope", 1, terms, "solve", (problem,)))
+
+    def minimize(self, problem: dict[str, Any], operation: str, terms: Mapping[str, Any]) -> Steps:
+        return (yield from self._session(Domain.PHI, "envelope", 1, terms, operation, (problem,)))
 
 
 def _beyond(name: str, found: str) -> DplRuntimeFailure:
@@ -360,6 +368,32 @@ class Program:
             return expectation(counts, bind.value("observable", None), process.name)
         return min(counts, key=lambda bits: (-counts[bits], bits))
 
+    def run_optimization(
+        self,
+        process: DirProcess,
+        args: tuple[Any, ...],
+        problem: dict[str, Any],
+        terms: dict[str, Any],
+        check_latency: Callable[[], Steps],
+    ) -> Steps:
+        """A Φ process that states an Ising/QUBO/MaxCut problem: annealed by the phase
+        machine (``provider == phase``) or optimized exactly (CP-SAT); the spins are checked
+        classically, then the statements after ``prove`` run with the witness."""
+        request = dict(problem)
+        meta = request.pop("dpl")
+        operation = "anneal" if terms.get("provider") == "phase" else "optimize"
+        outcome = yield from self.adapter.minimize(request, operation, terms)
+        yield from check_latency()
+        assignment = _optimization_assignment(process.name, request, meta, outcome)
+        run = _Witnessed(process, args, request, assignment)
+        for node in process.body:
+            result = node.accept(run)
+            if isinstance(result, Emit):
+                yield result
+            elif isinstance(result, _Returned):
+                return result.value
+        return None
+
     def device_terms(self, bind: DirBind) -> dict[str, Any]:
         """The Q reservation terms a bind's contract sets: calibration profile, noise, and the
         least estimated fidelity each job must reach."""
@@ -392,6 +426,8 @@ class Program:
             clause = bind.clause(name)
             if clause is not None:
                 terms[name] = clause.value
+        if "kind" in problem:
+            return (yield from self.run_optimization(process, args, problem, terms, check_latency))
         outcome = yield from self.adapter.solve(problem, terms)
         yield from check_latency()
         status = outcome.get("status") if isinstance(outcome, dict) else None
@@ -403,6 +439,60 @@ class Program:
         if status != "ADMISSIBLE" or not isinstance(outcome.get("assignment"), dict):
             raise DplRuntimeFailure(f"the Φ manager's outcome for {process.name} is malformed")
         return (yield from _run_witnessed(process, args, problem, outcome["assignment"]))
+
+
+def _optimization_assignment(
+    name: str, problem: dict[str, Any], meta: dict[str, Any], outcome: Any
+) -> dict[str, Any]:
+    """What a Φ optimization's witness holds, from the manager's outcome, after checking the
+    spins classically against the problem (the energy they give is the energy reported)."""
+    spins = outcome.get("spins") if isinstance(outcome, dict) else None
+    n = problem["n"]
+    if (
+        not isinstance(spins, list)
+        or len(spins) != n
+        or any(spin not in (-1, 1) or isinstance(spin, bool) for spin in spins)
+    ):
+        raise DplRuntimeFailure(
+            f"the Φ manager's outcome for {name} has no spin configuration",
+            code=ErrorCode.PHI_ERR_WITNESS_INVALID,
+        )
+    energy = _ising_energy(problem, spins)
+    reported = outcome.get("energy")
+    if not isinstance(reported, int | float) or abs(float(reported) - energy) > 1e-6 * max(
+        1.0, abs(energy)
+    ):
+        raise DplRuntimeFailure(
+            f"the witness for {name} reports energy {reported!r}; its spins give {energy}",
+            code=ErrorCode.PHI_ERR_WITNESS_INVALID,
+        )
+    stability = outcome.get("stability")
+    witness = outcome.get("witness")
+    assignment: dict[str, Any] = {
+        "spins": tuple(spins),
+        "bits": tuple((1 + spin) // 2 for spin in spins),
+        "energy": energy,
+        "status": str(outcome.get("status") or (witness or {}).get("status") or "SAMPLE"),
+        "stability": float(stability.get("stability", 0.0)) if isinstance(stability, dict) else 0.0,
+        "digest": str((witness or {}).get("digest", "")),
+    }
+    if isinstance(outcome.get("order_parameter"), int | float):
+        assignment["order_parameter"] = float(outcome["order_parameter"])
+    if meta["form"] == "maxcut":
+        assignment["cut"] = (meta["weight"] - energy) / 2
+    assignment[meta["objective"]] = assignment.get("cut", energy)
+    return assignment
+
+
+def _ising_energy(problem: dict[str, Any], spins: list[int]) -> float:
+    """The energy of ``spins`` under a problem in the Ising or QUBO dictionary form (a QUBO
+    reads spin s as the bit (1 + s) / 2)."""
+    if problem["kind"] == "qubo":
+        bits = [(1 + spin) // 2 for spin in spins]
+        return float(sum(q * bits[i] * bits[j] for i, j, q in problem["Q"]))
+    value = sum(h * spin for h, spin in zip(problem.get("h", ()), spins, strict=False))
+    value += sum(j * spins[a] * spins[b] for a, b, j in problem["J"])
+    return float(value)
 
 
 def expectation(counts: Mapping[str, int], observable: Any, name: str) -> float:
