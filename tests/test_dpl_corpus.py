@@ -159,7 +159,7 @@ def _check_lowering(case: Case, program: DirProgram, request: str) -> None:
     assert match is not None
     name = match.group(1)
     process = processes[name]
-    args = tuple(json.loads(a) for a in match.group(2).split(",")) if match.group(2) else ()
+    args = tuple(json.loads(f"[{match.group(2)}]")) if match.group(2) else ()
     if process.regime == "Q":
         _golden(f"{case.stem}.{name.replace('::', '_')}.qasm", lower_q(process, args).text)
         return
