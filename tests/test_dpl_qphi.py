@@ -56,9 +56,7 @@ def _qaoa_expected_cut(gamma: float, beta: float) -> float:
 @pytest.mark.spec("XDV-051-5.1")
 def test_qaoa_example_reaches_its_approximation_ratio() -> None:
     lines = _run(EXAMPLES / "qaoa.ds")
-    exact = max(
-        _cut(list(sides)) for sides in itertools.product((0, 1), repeat=QAOA_NODES)
-    )
+    exact = max(_cut(list(sides)) for sides in itertools.product((0, 1), repeat=QAOA_NODES))
     refined = re.fullmatch(r"refined: gamma (\S+) beta (\S+) expected cut (\S+)", lines[1])
     assert refined is not None, lines
     gamma, beta, measured = (float(value) for value in refined.groups())
@@ -128,7 +126,7 @@ def test_qrun_refuses_a_job_below_its_fidelity_floor() -> None:
     statuses = {}
     for floor in (0.99, 0.5):
         result = run_workload(q_job(circuit, shots=8, fidelity_min=floor), seed=1)
-        statuses[floor] = list(result.exits.values())[0]
+        statuses[floor] = next(iter(result.exits.values()))
     refused = statuses[0.99]
     assert not refused.ok and refused.code == "DECOHERENCE_EXCEEDED"
     assert "below the budget's 0.99" in (refused.message or "")

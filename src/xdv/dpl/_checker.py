@@ -20,13 +20,13 @@ from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Span, limit_message
 from xdv.dpl._types import (
     CLAUSES,
     LINEAR_PRIMITIVES,
-    q_classical,
     PHI_FUNCTIONS,
     PHI_PROBLEMS,
     Q_CLAUSES,
     Q_GATES,
     RESOURCES,
     normalize_type,
+    q_classical,
 )
 from xdv.inputs import limit
 
@@ -1289,7 +1289,8 @@ class _ProcChecker:
             self.error("R104", "phi:: operations are permitted only in Φ processes", expr.span)
         if not let_binding:
             self.error(
-                "W504", f"phi::{expr.name} states the process's problem: bind it with 'let'",
+                "W504",
+                f"phi::{expr.name} states the process's problem: bind it with 'let'",
                 expr.span,
             )
         self.phi_state("problem", expr.span)

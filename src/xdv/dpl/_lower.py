@@ -386,13 +386,18 @@ class PhiBuilder:
                 f"phi::{function} takes 1 to {_SPINS_MAX} spins, not {n}",
                 code=ErrorCode.DPL_LIMIT_EXCEEDED,
             )
-        arrays = [_numbers(item, f"phi::{function} argument {i + 2}") for i, item in enumerate(data[1:])]
+        arrays = [
+            _numbers(item, f"phi::{function} argument {i + 2}") for i, item in enumerate(data[1:])
+        ]
         meta: dict[str, Any] = {"objective": name, "form": function}
         if function == "maxcut":
             us, vs = arrays[0], arrays[1]
             ws = arrays[2] if len(arrays) > 2 else [1.0] * len(us)
             _same_length(function, us, vs, ws)
-            couplings = [[_spin(u, n, function), _spin(v, n, function), float(w)] for u, v, w in zip(us, vs, ws, strict=True)]
+            couplings = [
+                [_spin(u, n, function), _spin(v, n, function), float(w)]
+                for u, v, w in zip(us, vs, ws, strict=True)
+            ]
             meta["weight"] = float(sum(ws))
             self.ising = {"kind": "ising", "n": n, "J": couplings, "dpl": meta}
         elif function == "ising":
@@ -400,12 +405,24 @@ class PhiBuilder:
             if len(h) != n:
                 raise DplRuntimeFailure(f"phi::ising takes {n} fields h, got {len(h)}")
             _same_length(function, us, vs, js)
-            couplings = [[_spin(u, n, function), _spin(v, n, function), float(j)] for u, v, j in zip(us, vs, js, strict=True)]
-            self.ising = {"kind": "ising", "n": n, "h": [float(x) for x in h], "J": couplings, "dpl": meta}
+            couplings = [
+                [_spin(u, n, function), _spin(v, n, function), float(j)]
+                for u, v, j in zip(us, vs, js, strict=True)
+            ]
+            self.ising = {
+                "kind": "ising",
+                "n": n,
+                "h": [float(x) for x in h],
+                "J": couplings,
+                "dpl": meta,
+            }
         else:
             rows, columns, qs = arrays
             _same_length(function, rows, columns, qs)
-            entries = [[_spin(i, n, function), _spin(j, n, function), float(q)] for i, j, q in zip(rows, columns, qs, strict=True)]
+            entries = [
+                [_spin(i, n, function), _spin(j, n, function), float(q)]
+                for i, j, q in zip(rows, columns, qs, strict=True)
+            ]
             self.ising = {"kind": "qubo", "n": n, "Q": entries, "dpl": meta}
         return Sym("term", {"var": name})
 

@@ -10,9 +10,9 @@ __all__ = [
     "LINEAR_PRIMITIVES",
     "PHI_FUNCTIONS",
     "PHI_PROBLEMS",
+    "Q_CLAUSES",
     "Q_GATES",
     "RESOURCES",
-    "Q_CLAUSES",
     "normalize_type",
     "parse_observable_term",
     "q_classical",
@@ -137,10 +137,12 @@ CLAUSES: dict[str, tuple[frozenset[str], Any, str]] = {
     ),
     "observable": (
         frozenset({"=="}),
-        lambda v: isinstance(v, list) and 0 < len(v) <= 256 and all(
-            isinstance(term, str) and parse_observable_term(term) is not None for term in v
+        lambda v: (
+            isinstance(v, list)
+            and 0 < len(v) <= 256
+            and all(isinstance(term, str) and parse_observable_term(term) is not None for term in v)
         ),
-        "a list of terms such as \"ZZI\" or \"-0.5*IZZ\" (Z or I per measured bit, bit 0 "
+        'a list of terms such as "ZZI" or "-0.5*IZZ" (Z or I per measured bit, bit 0 '
         "rightmost, an optional coefficient)",
     ),
     "calibration": (frozenset({"=="}), lambda v: isinstance(v, str), "a calibration profile"),

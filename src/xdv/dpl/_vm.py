@@ -36,6 +36,7 @@ from xdv.dpl._dir import (
 )
 from xdv.dpl._dir_parse import parse_dir
 from xdv.dpl._lower import PhiValues, evaluate_constraint, lower_phi, lower_q
+from xdv.dpl._types import parse_observable_term
 from xdv.dpl._values import (
     INT_MAGNITUDE,
     DplAdmissibilityFailure,
@@ -55,7 +56,6 @@ from xdv.dpl._values import (
     over,
     show,
 )
-from xdv.dpl._types import parse_observable_term
 from xdv.errors import ErrorCode, XdvError
 from xdv.inputs import LIMITS, limit
 from xdv.syscalls import Bind, Emit, Invoke, Now, Release, Reserve, Syscall, Yield
@@ -365,7 +365,7 @@ class Program:
         if bind.value("observation", "sample") == "counts":
             return dict(sorted(counts.items()))
         if bind.value("observation", "sample") == "expectation":
-            return expectation(counts, bind.value("observable", None), process.name)
+            return expectation(counts, bind.value("observable", ()), process.name)
         return min(counts, key=lambda bits: (-counts[bits], bits))
 
     def run_optimization(
@@ -500,7 +500,8 @@ def expectation(counts: Mapping[str, int], observable: Any, name: str) -> float:
     per measured bit, bit 0 rightmost) adds its coefficient times the parity ``(-1)^k`` of the
     measured bits under its ``Z``s; without ``observable``, the parity of every bit."""
     width = len(next(iter(counts)))
-    raw_terms = list(observable) if isinstance(observable, list | tuple) else ["Z" * width]
+    raw_terms = list(observable) if isinstance(observable, list | tuple) else []
+    raw_terms = raw_terms or ["Z" * width]
     terms: list[tuple[float, list[int]]] = []
     for raw in raw_terms:
         parsed = parse_observable_term(raw) if isinstance(raw, str) else None

@@ -110,7 +110,7 @@ def test_q_values_are_linear() -> None:
 @pytest.mark.spec("XDV-051-3.2")
 def test_regimes_keep_their_own_values() -> None:
     assert codes(
-        "proc Q::p() -> Bits uses qubits(n=1) linear { let n = \"a\"; let r = q::alloc(1); "
+        'proc Q::p() -> Bits uses qubits(n=1) linear { let n = "a"; let r = q::alloc(1); '
         "observe r; }"
     ) == ["N304"]
     assert codes(
