@@ -16,7 +16,9 @@ from xdv.dpl._lower import evaluate_constraint
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCES = [p.read_text("utf-8") for p in sorted((ROOT / "tests" / "dpl").rglob("*.ds"))]
-SOURCES.append((ROOT / "examples" / "hybrid.ds").read_text("utf-8"))
+SOURCES.extend(
+    (ROOT / "examples" / name).read_text("utf-8") for name in ("hybrid.ds", "qaoa.ds", "vqe.ds")
+)
 
 
 def q_processes() -> list[DirProcess]:
@@ -28,9 +30,17 @@ def q_processes() -> list[DirProcess]:
     return found
 
 
+def _sample(type_name: str) -> object:
+    """A value of a Q process's classical parameter type (``f64[2]`` → ``(0.5, 0.5)``)."""
+    if type_name.endswith("]"):
+        element, _, size = type_name[:-1].rpartition("[")
+        return tuple(_sample(element) for _ in range(int(size)))
+    return {"Int": 1, "Bool": True}.get(type_name, 0.5)
+
+
 @pytest.mark.parametrize("process", q_processes(), ids=lambda p: p.name)
 def test_every_q_lowering_is_valid_openqasm3(process: DirProcess) -> None:
-    circuit = lower_q(process)
+    circuit = lower_q(process, tuple(_sample(type_name) for _, type_name in process.params))
     program = openqasm3.parse(circuit.text)
     gates = [s for s in program.statements if type(s).__name__ == "QuantumGate"]
     measures = [s for s in program.statements if "Measurement" in type(s).__name__]
