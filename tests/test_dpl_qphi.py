@@ -142,3 +142,108 @@ def test_qrun_has_a_fidelity_floor_option() -> None:
     assert usage.exit_code == 0 and "--fidelity-min" in usage.output
     wrong = CliRunner().invoke(cli, ["qrun", __file__, "--fidelity-min", "1.5"])
     assert wrong.exit_code == 2 and "1.5" in wrong.output
+
+
+class _Adapter:
+    """A domain adapter with computed answers: fixed counts for every circuit, and the least
+    energy by enumeration for an optimization (``lie`` reports a wrong energy instead)."""
+
+    def __init__(self, lie: bool = False) -> None:
+        self.lie = lie
+        self.terms: list[dict[str, Any]] = []
+        self.operations: list[str] = []
+
+    def run_circuit(self, circuit: str, qubits: int, shots: int, terms: Any) -> Any:
+        self.terms.append(dict(terms))
+        return {"counts": {"00": shots // 2 + 3, "11": shots // 2 - 3}, "shots": shots}
+        yield  # a generator, like the kernel adapter
+
+    def solve(self, problem: dict[str, Any], terms: Any) -> Any:
+        raise AssertionError("an optimization problem is never 'solve'd")
+        yield
+
+    def minimize(self, problem: dict[str, Any], operation: str, terms: Any) -> Any:
+        self.operations.append(operation)
+        n = problem["n"]
+
+        def energy(spins: tuple[int, ...]) -> float:
+            return float(sum(j * spins[a] * spins[b] for a, b, j in problem["J"]))
+
+        best = min(itertools.product((-1, 1), repeat=n), key=energy)
+        reported = energy(best) + (1.0 if self.lie else 0.0)
+        return {
+            "spins": list(best),
+            "energy": reported,
+            "status": "OPTIMAL",
+            "stability": {"stability": 1.0},
+            "witness": {"digest": "00"},
+        }
+        yield
+
+
+def _run_with(source: str, adapter: _Adapter) -> tuple[list[str], list[Any]]:
+    from xdv.core import Kernel
+    from xdv.dpl import Program, compile_source
+
+    program = Program(compile_source(source), adapter=adapter)
+    lines: list[str] = []
+
+    def sink(pid: int, value: Any) -> None:
+        text = effect_record_text(value)
+        if text is not None:
+            lines.append(text)
+
+    kernel = Kernel(3, emit=sink)
+    kernel.spawn(program.anchor, name="dpl")
+    result = kernel.run()
+    return lines, [status for status in result.exits.values() if not status.ok]
+
+
+def test_expectation_and_device_terms_reach_the_adapter() -> None:
+    source = """
+    proc Q::pair(t: f64) -> Bits uses qubits(n = 2) linear {
+        let r = q::alloc(2); let r = q::ry(r, 0, t); let r = q::cx(r, 0, 1); observe r;
+    }
+    proc K::main() {
+        let parity = Q::pair(0.5);
+        emit "{parity}";
+        let weighted = Q::pair(0.25);
+        emit "{weighted}";
+    }
+    bind K::main -> Q::pair contract {
+        observation == expectation; shots == 100; calibration == fake_sherbrooke;
+        noise == true; fidelity_min >= 0.75;
+    }
+    """
+    adapter = _Adapter()
+    lines, failures = _run_with(source, adapter)
+    # Counts {"00": 53, "11": 47}: the parity of both bits is +1 on every shot.
+    assert lines == ["1.0", "1.0"] and not failures
+    assert adapter.terms[0] == {
+        "shots_max": 100,
+        "calibration": "fake_sherbrooke",
+        "noise": True,
+        "budget": {"fidelity_min": 0.75},
+    }
+    weighted = source.replace("shots == 100;", 'shots == 100; observable == ["2*IZ", "-1*II"];')
+    lines, _ = _run_with(weighted, _Adapter())
+    # 2 * (53 - 47) / 100 - 1
+    assert [float(line) for line in lines] == pytest.approx([-0.88, -0.88])
+
+
+def test_an_optimization_witness_is_checked_against_its_problem() -> None:
+    source = """
+    proc Φ::cut() -> Witness {
+        let c = phi::maxcut(3, [0, 1, 2], [1, 2, 0]);
+        prove w from c;
+        return w;
+    }
+    proc K::main() { let w = Φ::cut(); emit "{w.cut} {w.bits} {w.status}"; }
+    bind K::main -> Φ::cut contract { witness_transfer == true; provider == phase; }
+    """
+    adapter = _Adapter()
+    lines, failures = _run_with(source, adapter)
+    assert not failures and adapter.operations == ["anneal"]
+    assert lines == ["2.0 [0, 0, 1] OPTIMAL"]  # a triangle: at most two of three edges cut
+    lines, failures = _run_with(source, _Adapter(lie=True))
+    assert lines == [] and [status.code for status in failures] == ["PHI_ERR_WITNESS_INVALID"]

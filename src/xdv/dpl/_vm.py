@@ -319,6 +319,9 @@ class Program:
             # program order, carrying what crosses back (never amplitudes).
             record = _effect("observe", value)
             record.value["process"] = process.name
+            if args:
+                # The classical arguments the circuit was lowered with, for an audit to read.
+                record.value["arguments"] = [show(arg) for arg in args]
             yield record
         else:
             value = yield from self.run_phi(process, args, bind, check_latency)
