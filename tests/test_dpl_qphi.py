@@ -70,6 +70,10 @@ def test_qaoa_example_reaches_its_approximation_ratio() -> None:
     assert ratio == pytest.approx(measured / exact) and ratio >= 0.9
     sampled = lines[4].removeprefix("sampled cut ")
     assert _cut([int(bit) for bit in reversed(sampled)]) == exact
+    annealed = re.fullmatch(r"phase machine: cut (\S+) sides \[(.*)\]", lines[5])
+    assert annealed is not None, lines
+    sides = [int(side) for side in annealed.group(2).split(", ")]
+    assert float(annealed.group(1)) == _cut(sides) == exact
 
 
 @pytest.mark.slow
