@@ -1284,9 +1284,8 @@ class _ProcChecker:
     def phi_problem(self, expr: ast.Call, let_binding: bool) -> Facts:
         """``phi::maxcut(n, us, vs[, ws])``, ``phi::ising(n, h, us, vs, js)`` or
         ``phi::qubo(n, is, js, qs)``: an optimization problem stated by its data (a spin
-        count, then arrays of indices and numbers), annealed or solved exactly."""
-        if self.regime != "Φ":
-            self.error("R104", "phi:: operations are permitted only in Φ processes", expr.span)
+        count, then arrays of indices and numbers), annealed or solved exactly (outside Φ,
+        ``phi_call`` has reported ``R104``)."""
         if not let_binding:
             self.error(
                 "W504",

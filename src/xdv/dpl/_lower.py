@@ -381,9 +381,12 @@ class PhiBuilder:
         dictionary form; ``"dpl"`` says how the witness reads it (the objective's name, its
         form and, for MaxCut, the total edge weight: cut = (weight - energy) / 2)."""
         n = _whole_number(data[0], f"phi::{function} spin count")
-        if not 1 <= n <= _SPINS_MAX:
+        if n < 1:
+            raise DplRuntimeFailure(f"phi::{function} needs at least one spin, not {n}")
+        if n > _SPINS_MAX:
             raise DplRuntimeFailure(
-                f"phi::{function} takes 1 to {_SPINS_MAX} spins, not {n}",
+                f"phi::{function} of {n} spins: exceeds the limit problem_spins_max = "
+                f"{_SPINS_MAX} spins",
                 code=ErrorCode.DPL_LIMIT_EXCEEDED,
             )
         arrays = [
