@@ -162,6 +162,11 @@ class ErrorCode(enum.IntEnum):
     DPL_CONTRACT_VIOLATION = 1004
     DPL_DIR_INVALID = 1005
     DPL_LIMIT_EXCEEDED = 1006
+    # Providers: Φ sampler providers, shipped adapters and plug-ins (121x).
+    PHI_SAMPLER_PARAMS_INVALID = 1210
+    PHI_PROVIDER_UNAVAILABLE = 1211
+    PHI_PROVIDER_UNKNOWN = 1212
+    PHI_PROVIDER_INVALID = 1213
 
 
 class XdvError(Exception):
