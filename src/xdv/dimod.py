@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dimod
 import numpy as np
@@ -36,7 +36,7 @@ __all__ = ["XdvSampler"]
 _PROVIDERS_BUILT_IN = ("phase", "exact")
 
 
-class XdvSampler(dimod.Sampler):  # type: ignore[misc]
+class XdvSampler(dimod.Sampler):  # type: ignore[misc,name-defined]
     """A dimod sampler backed by XDV's Φ domain.
 
     ``provider`` (default ``"phase"``) is the Φ provider every call uses unless the call names
@@ -121,9 +121,10 @@ class XdvSampler(dimod.Sampler):  # type: ignore[misc]
         labels = list(bqm.variables)
         if not labels:
             # Nothing to sample: no Φ problem has zero spins, so no run is made.
-            return dimod.SampleSet.from_samples_bqm(
+            empty = dimod.SampleSet.from_samples_bqm(  # type: ignore[no-untyped-call]
                 (np.empty((0, 0), dtype=np.int8), []), bqm, info={"provider": name, "run": None}
             )
+            return cast(dimod.SampleSet, empty)
         problem = ising_from_bqm(bqm)
         params = {**self.params, **params}
         operation = None
@@ -172,14 +173,16 @@ class XdvSampler(dimod.Sampler):  # type: ignore[misc]
         }
         if "status" in report:
             info["status"] = report["status"]
-        sampleset = dimod.SampleSet.from_samples_bqm((samples, labels), bqm, info=info)
+        sampleset = dimod.SampleSet.from_samples_bqm(  # type: ignore[no-untyped-call]
+            (samples, labels), bqm, info=info
+        )
         # The kernel verified its energies on the Ising form; dimod's agree with them.
         xdv_energies = report["reads"]["energies"] if "reads" in report else [report["energy"]]
         invariant(
             np.allclose(sampleset.record.energy, xdv_energies, rtol=1e-9, atol=1e-6),
             "dimod's energies match the kernel's verified energies",
         )
-        return sampleset
+        return cast(dimod.SampleSet, sampleset)
 
 
 def _outcome_spins(outcome: Any) -> list[int]:

@@ -120,7 +120,6 @@ def phi_job(
     problem is PHI_ERR_PROBLEM_INVALID, options of another provider OPERATION_UNSUPPORTED.
     """
     from xdv.domains.phi import IsingProblem, PhiProblemError, parse_gset
-    from xdv.domains.phi.workloads import PHIRUN_TARGET, phirun_params
 
     if problem_format == "gset":
         problem, _ = parse_gset(problem_path)

@@ -39,6 +39,7 @@ from xdv.core import (
     ResourceGrant,
     ResourceRequest,
 )
+from xdv.domains import plugin_of
 from xdv.domains.phi._exact import ExactAdmissibilityProvider, OptimizeResult
 from xdv.domains.phi._oscillator import (
     AnnealSchedule,
@@ -320,8 +321,24 @@ class PhiDomainManager:
 
     # -- description, attestation surface ---------------------------------------------------
 
+    def _sampler_record(self, name: str) -> dict[str, Any]:
+        """A sampler provider's entry in the description: a shipped adapter's configuration,
+        or a plug-in's loader record (and the configuration it was given, if any)."""
+        entry = self.sampler_configs[name]
+        plugin = plugin_of(self.samplers[name])
+        if plugin is None:
+            return entry
+        record: dict[str, Any] = {"plugin": plugin.to_record()}
+        if "config" in entry:
+            record["config"] = entry["config"]
+        return record
+
     def describe(self) -> dict[str, Any]:
-        extra = {"providers": self.sampler_configs} if self.sampler_configs else {}
+        extra = (
+            {"providers": {name: self._sampler_record(name) for name in self.sampler_configs}}
+            if self.sampler_configs
+            else {}
+        )
         return {
             **extra,
             "manager": "phi",
@@ -679,7 +696,8 @@ class PhiDomainManager:
             raise params_error(
                 f"unknown options {unknown} ('sample' takes reads and params)", where
             )
-        invariant(isinstance(problem, IsingProblem), "'sample' parses an Ising problem")
+        if not isinstance(problem, IsingProblem):  # pragma: no cover - parsed as Ising
+            raise PhiProblemError("'sample' takes an Ising problem", where=where)
         reads = check_reads(options.get("reads", 1), problem.n, where)
         params = options.get("params", {})
         if not isinstance(params, Mapping):
@@ -880,7 +898,8 @@ class PhiDomainManager:
     ) -> dict[str, Any]:
         """``reads`` reads of ``ising`` on the envelope's provider, each verified."""
         reads = call.reads
-        invariant(reads is not None, "a sample arrives with its reads")
+        if reads is None:  # pragma: no cover - prepare() always sets it
+            raise PhiError("a sample arrives without its reads", where=f"envelope {envelope.id}")
         extra: dict[str, Any] = {}
         if envelope.provider == "phase":
             # Each read is one replica of an anneal; more reads than the device has replicas
@@ -900,7 +919,8 @@ class PhiDomainManager:
                 )
                 self.phase.anneal(envelope.id, ising, schedule, rng)
                 blocks.append(self.phase.samples(envelope.id, schedule.polish))
-            invariant(schedule is not None, "at least one anneal ran")
+            if schedule is None:  # pragma: no cover - reads ≥ 1
+                raise PhiError("no anneal ran", where=f"envelope {envelope.id}")
             spins = np.concatenate(blocks)
             batch = SampleBatch(spins, None, {"schedule": schedule.to_record()})
             extra["order_parameter"] = self.phase.metrics(envelope.id)["order_parameter"]
@@ -954,8 +974,14 @@ class PhiDomainManager:
         if cut is not None:
             verification["cut"] = cut
         payload = self._payload(
-            envelope, invocation, "ising", ising.to_record(), ising.digest, "SAMPLE",
-            best_spins, verification,
+            envelope,
+            invocation,
+            "ising",
+            ising.to_record(),
+            ising.digest,
+            "SAMPLE",
+            best_spins,
+            verification,
         )
         output: dict[str, Any] = {
             "spins": best_spins,
@@ -1130,8 +1156,9 @@ class PhiDomainManager:
             injected = any("injected" in point for point in envelope.timeline)
             noise = 1.0 - math.exp(-self.instability_variance / 2.0) if injected else 0.0
             metrics = {"stability": 1.0 - noise, "noise_index": noise, "drift": 0.0}
-            checksum = self._read_digests.get(envelope.id) or (
-                hashlib.sha256(f"{envelope.id}:{now}".encode()).hexdigest()[:32]
+            checksum = (
+                self._read_digests.get(envelope.id)
+                or (hashlib.sha256(f"{envelope.id}:{now}".encode()).hexdigest()[:32])
             )
         return PhiStabilityReport(
             envelope.id,

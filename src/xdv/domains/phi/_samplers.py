@@ -15,10 +15,13 @@ extra):
 * ``dwave``: a dwave-system sampler (``DWaveSampler`` behind an ``EmbeddingComposite``) when
   the machine is configured for D-Wave's cloud service (provider id ``dwave-system``).
 
-Any other name is looked up as a plug-in: an entry point of the group ``xdv.phi_providers``
-whose name is the provider's name and whose object is a factory ``factory(config) ->
-provider``. The manager records ``{name: config}`` in its description, so a replay rebuilds the
-same provider from the trace; the provider's own ``configuration()`` enters its measurement.
+Any other name is a plug-in, found and built by XDV's plug-in loader
+(:func:`xdv.domains.load_plugin`): an entry point of the group ``xdv.phi_providers``, or an entry
+of ``$XDV_HOME/providers.toml``, naming a factory ``factory(config) -> provider`` whose
+provider's id is the plug-in's name. The manager records each sampler provider in its
+description (a shipped adapter's configuration; a plug-in's loader record), so a replay
+rebuilds the same provider from the trace; the provider's own ``configuration()`` enters its
+measurement.
 
 Wall time never decides a result: a parameter that would let it (tabu's ``timeout``, an
 interrupt function) is refused (PHI_SAMPLER_PARAMS_INVALID), and tabu's search length is its
@@ -27,6 +30,7 @@ number of restarts, a work measure.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import math
 from collections.abc import Callable, Mapping
@@ -124,24 +128,33 @@ def check_reads(reads: Any, n: int, where: str) -> int:
 
 # -- the D-Wave adapters ----------------------------------------------------------------------
 
-# Each parameter: (kind, low, high) for numbers, or the tuple of allowed strings.
-_Spec = tuple[str, float, float] | tuple[str, tuple[str, ...]]
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """A sampler parameter: ``kind`` (int, float, range, bool, choice), bounds, choices."""
+
+    kind: str
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[str, ...] = ()
+
 
 _WALL_TIME = frozenset({"timeout", "interrupt_function"})
 
 
 def _check_value(name: str, value: Any, spec: _Spec, where: str) -> Any:
-    kind = spec[0]
+    kind = spec.kind
     if kind == "choice":
-        choices = spec[1]
-        if value not in choices:  # type: ignore[operator]
-            raise params_error(f"{name} must be one of {list(choices)}, got {safe_repr(value)}", where)  # type: ignore[arg-type]
+        if value not in spec.choices:
+            raise params_error(
+                f"{name} must be one of {list(spec.choices)}, got {safe_repr(value)}", where
+            )
         return value
     if kind == "bool":
         if type(value) is not bool:
             raise params_error(f"{name} must be a boolean, got {safe_repr(value)}", where)
         return value
-    low, high = float(spec[1]), float(spec[2])  # type: ignore[arg-type]
+    low, high = spec.low, spec.high
     if kind == "int":
         if type(value) is not int or not low <= value <= high:
             raise params_error(
@@ -193,7 +206,7 @@ def _check_params(
 
 
 def _seed32(seed: int) -> int:
-    """A 31-bit sampler seed (what the samplers accept) derived from the kernel's per-invocation seed."""
+    """A 31-bit sampler seed (what the samplers take) from the kernel's per-invocation seed."""
     return int(np.random.default_rng([seed, 2]).integers(0, 2**31 - 1))
 
 
@@ -326,12 +339,12 @@ class SimulatedAnnealingProvider(_OceanSampler):
     provider_id = "dwave-sa"
     sampler_name = "SimulatedAnnealingSampler"
     parameters: Mapping[str, _Spec] = {
-        "num_sweeps": ("int", 1, 10_000_000),
-        "num_sweeps_per_beta": ("int", 1, 10_000_000),
-        "beta_range": ("range", 0, 1e12),
-        "beta_schedule_type": ("choice", ("linear", "geometric")),
-        "randomize_order": ("bool", 0, 0),
-        "proposal_acceptance_criteria": ("choice", ("Metropolis", "Gibbs")),
+        "num_sweeps": _Spec("int", 1, 10_000_000),
+        "num_sweeps_per_beta": _Spec("int", 1, 10_000_000),
+        "beta_range": _Spec("range", 0, 1e12),
+        "beta_schedule_type": _Spec("choice", choices=("linear", "geometric")),
+        "randomize_order": _Spec("bool"),
+        "proposal_acceptance_criteria": _Spec("choice", choices=("Metropolis", "Gibbs")),
     }
 
 
@@ -346,12 +359,12 @@ class TabuProvider(_OceanSampler):
     provider_id = "dwave-tabu"
     sampler_name = "TabuSampler"
     parameters: Mapping[str, _Spec] = {
-        "tenure": ("int", 0, 1_000_000),
-        "num_restarts": ("int", 0, 1_000_000),
-        "energy_threshold": ("float", -1e300, 1e300),
-        "coefficient_z_first": ("int", 1, 10_000_000),
-        "coefficient_z_restart": ("int", 1, 10_000_000),
-        "lower_bound_z": ("int", 1, 100_000_000),
+        "tenure": _Spec("int", 0, 1_000_000),
+        "num_restarts": _Spec("int", 0, 1_000_000),
+        "energy_threshold": _Spec("float", -1e300, 1e300),
+        "coefficient_z_first": _Spec("int", 1, 10_000_000),
+        "coefficient_z_restart": _Spec("int", 1, 10_000_000),
+        "lower_bound_z": _Spec("int", 1, 100_000_000),
     }
     defaults: Mapping[str, Any] = {"num_restarts": 0, "timeout": 86_400_000}
 
@@ -367,7 +380,7 @@ class DWaveSystemProvider(StoredIdentity):
 
     provider_id = "dwave-system"
     transforms = frozenset({"sample"})
-    parameters: Mapping[str, _Spec] = {"annealing_time": ("float", 0.5, 2000.0)}
+    parameters: Mapping[str, _Spec] = {"annealing_time": _Spec("float", 0.5, 2000.0)}
 
     def __init__(
         self,
@@ -449,66 +462,50 @@ SHIPPED_SAMPLERS: dict[str, SamplerFactory] = {
 # -- resolving a provider name ------------------------------------------------------------------
 
 
-def _invalid(message: str, name: str) -> XdvError:
-    return XdvError(message, code=ErrorCode.PHI_PROVIDER_INVALID, where=f"Φ provider {name}")
-
-
-def _plugin(name: str, config: Mapping[str, Any]) -> Any:
-    """Build plug-in ``name`` through its entry point's factory."""
-    found = [
-        point
-        for point in importlib.metadata.entry_points(group=PHI_PROVIDER_GROUP)
-        if point.name == name
-    ]
-    if not found:
-        raise XdvError(
-            f"no Φ provider is called {name!r}: the built-in ones are {sorted(BUILT_IN)}, the "
-            f"shipped adapters {sorted(SHIPPED_SAMPLERS)}, and no installed package offers it "
-            f"as an entry point of the group {PHI_PROVIDER_GROUP!r}",
-            code=ErrorCode.PHI_PROVIDER_UNKNOWN,
-            where=f"Φ provider {name}",
-        )
-    if len({point.value for point in found}) > 1:
-        raise _invalid(
-            f"several installed packages offer a Φ provider called {name!r}: "
-            f"{sorted(point.value for point in found)}",
-            name,
-        )
-    try:
-        factory = found[0].load()
-        return factory(dict(config))
-    except XdvError:
-        raise
-    except Exception as error:
-        raise _invalid(
-            f"the plug-in {found[0].value!r} failed: {type(error).__name__}: {error}", name
-        ) from None
-
-
 def sampler_provider(
-    name: str, config: Mapping[str, Any], key_store: KeyStore | None = None
+    name: str, entry: Mapping[str, Any], key_store: KeyStore | None = None
 ) -> PhiSamplerProvider:
-    """The sampler provider called ``name`` with ``config``: a shipped adapter, else the
-    plug-in of that name (PHI_PROVIDER_UNKNOWN if there is none, PHI_PROVIDER_INVALID if its
-    factory fails or returns something that is not a sampler provider)."""
-    if not isinstance(name, str) or not name.isidentifier() or name in BUILT_IN:
-        raise XdvError(
-            f"{safe_repr(name)} cannot name a sampler provider (names are identifiers, and "
-            f"{sorted(BUILT_IN)} are built in)",
-            code=ErrorCode.PHI_PROVIDER_UNKNOWN,
-            where="Φ providers",
-        )
-    if not isinstance(config, Mapping):
-        raise _invalid(f"the configuration must be a mapping, got {safe_repr(config)}", name)
+    """The sampler provider a manager description's ``providers[name]`` entry describes: a
+    shipped adapter (``entry`` is its configuration), else a plug-in of the group
+    ``xdv.phi_providers`` built by XDV's plug-in loader (``entry`` may hold ``config``, which
+    replaces the configuration file's, and, in a trace, the ``plugin`` record a replay rebuilds
+    it from). PLUGIN_* errors come from the loader; PHI_PROVIDER_INVALID if the provider does
+    not answer ``sample``."""
+    from xdv.domains import PLUGIN_GROUPS, load_plugin, provider_from_record
+
+    if not isinstance(entry, Mapping):
+        raise _invalid(f"the provider's entry must be a mapping, got {safe_repr(entry)}", name)
+    if name in BUILT_IN:
+        raise _invalid(f"{name!r} is built into the Φ manager, not a sampler provider", name)
     shipped = SHIPPED_SAMPLERS.get(name)
-    provider = shipped(config, key_store) if shipped is not None else _plugin(name, config)
-    if not isinstance(provider, PhiSamplerProvider) or "sample" not in getattr(
-        provider, "transforms", ()
-    ):
+    provider: Any
+    if shipped is not None:
+        provider = shipped(entry, key_store)
+    elif isinstance(entry.get("plugin"), Mapping) and "config" not in entry:
+        # A replay: the plug-in the trace names, with this machine's configuration.
+        provider = provider_from_record(entry["plugin"], interface=PhiSamplerProvider)
+    else:
+        unknown = sorted(set(entry) - {"config", "plugin"})
+        if unknown:
+            raise _invalid(f"a plug-in's entry takes only 'config', not {unknown}", name)
+        config = entry.get("config")
+        if config is not None and not isinstance(config, Mapping):
+            raise _invalid("a plug-in's config must be a mapping", name)
+        provider = load_plugin(
+            PLUGIN_GROUPS["phi"],
+            name,
+            interface=PhiSamplerProvider,
+            config=None if config is None else dict(config),
+        )
+    if not isinstance(provider, PhiSamplerProvider) or "sample" not in provider.transforms:
         raise _invalid(
-            f"the factory of {name!r} returned {type(provider).__name__}, which is not a Φ "
-            "sampler provider (provider_id, identity, measurement(), declaration(), "
-            "configuration(), check_params(), sample() and the 'sample' transform)",
+            f"{name!r} built {type(provider).__name__}, which is not a Φ sampler provider "
+            "(provider_id, identity, measurement(), declaration(), configuration(), "
+            "check_params(), sample() and the 'sample' transform)",
             name,
         )
     return provider
+
+
+def _invalid(message: str, name: str) -> XdvError:
+    return XdvError(message, code=ErrorCode.PHI_PROVIDER_INVALID, where=f"Φ provider {name}")

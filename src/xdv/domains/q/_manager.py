@@ -42,6 +42,7 @@ from xdv.core import (
     ResourceGrant,
     ResourceRequest,
 )
+from xdv.domains import PLUGIN_GROUPS, load_plugin, plugin_of, provider_from_record
 from xdv.domains.q._budget import DecoherenceBudget, JobEstimate, estimate
 from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile, load_profile
 from xdv.domains.q._circuit import (
@@ -285,13 +286,20 @@ class QDomainManager:
             "default_calibration": self.default_calibration,
             "workers": self.workers,
             "providers": {
-                provider_id: {
-                    "measurement": self._attested[provider_id].measurement,
-                    "declaration": dict(self._attested[provider_id].declaration),
-                }
+                provider_id: self._provider_record(provider_id, provider)
                 for provider_id, provider in sorted(self._providers.items())
             },
         }
+
+    def _provider_record(self, provider_id: str, provider: QProvider) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "measurement": self._attested[provider_id].measurement,
+            "declaration": dict(self._attested[provider_id].declaration),
+        }
+        plugin = plugin_of(provider)
+        if plugin is not None:  # replay rebuilds it through the same plug-in factory
+            record["plugin"] = plugin.to_record()
+        return record
 
     def init(self, pid: int) -> dict[str, Any]:
         invariant(pid not in self._bound, f"process {pid} is bound to Q only once")
@@ -888,7 +896,18 @@ def manager_from_description(description: Mapping[str, Any]) -> QDomainManager:
     (replay), or a workload's declaration such as ``{"manager": "q"}`` (missing keys take the
     defaults)."""
     factories = provider_factories()
-    providers = {name: factories[name]() for name in sorted(description.get("providers", ["aer"]))}
+    listed = description.get("providers", ["aer"])
+    providers: dict[str, QProvider] = {}
+    for name in sorted(listed):
+        factory = factories.get(name)
+        recorded = listed.get(name) if isinstance(listed, Mapping) else None
+        plugin = recorded.get("plugin") if isinstance(recorded, Mapping) else None
+        if isinstance(plugin, Mapping):  # a replay: the plug-in the trace names
+            providers[name] = provider_from_record(plugin, interface=QProvider)
+        elif factory is not None:
+            providers[name] = factory()
+        else:  # a third-party provider: an entry point or a providers.toml entry
+            providers[name] = load_plugin(PLUGIN_GROUPS["q"], name, interface=QProvider)
     return QDomainManager(
         providers,
         run_latency=int(description.get("run_latency", 1)),
