@@ -195,7 +195,8 @@ def phi_problem_job(
         ) from None
     if provider in _PHI_BUILT_IN:
         return loaded
-    declared = {**XDV_DOMAINS["Φ"], "providers": {provider: dict(config or {})}}
+    entry = {"config": dict(config)} if config else {}
+    declared = {**XDV_DOMAINS["Φ"], "providers": {provider: entry}}
     return dataclasses.replace(loaded, domains={"Φ": declared})
 
 

@@ -41,6 +41,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from xdv.domains import PLUGIN_GROUPS, load_plugin, provider_from_record
 from xdv.domains.phi._problems import IsingProblem
 from xdv.domains.phi._provider import PhiProvider
 from xdv.errors import ErrorCode, XdvError, safe_repr
@@ -325,8 +326,10 @@ class _OceanSampler(StoredIdentity):
         sampleset = self._sampler().sample(
             _bqm(problem), num_reads=reads, seed=_seed32(seed), **arguments
         )
-        info = {k: v for k, v in arguments.items() if k != "timeout"}
-        return _batch(sampleset, problem.n, info)
+        parameters = {k: v for k, v in arguments.items() if k != "timeout"}
+        return _batch(
+            sampleset, problem.n, {"sampler": self.sampler_name, "parameters": parameters}
+        )
 
 
 @embedded_provider
@@ -465,32 +468,30 @@ SHIPPED_SAMPLERS: dict[str, SamplerFactory] = {
 def sampler_provider(
     name: str, entry: Mapping[str, Any], key_store: KeyStore | None = None
 ) -> PhiSamplerProvider:
-    """The sampler provider a manager description's ``providers[name]`` entry describes: a
-    shipped adapter (``entry`` is its configuration), else a plug-in of the group
-    ``xdv.phi_providers`` built by XDV's plug-in loader (``entry`` may hold ``config``, which
-    replaces the configuration file's, and, in a trace, the ``plugin`` record a replay rebuilds
-    it from). PLUGIN_* errors come from the loader; PHI_PROVIDER_INVALID if the provider does
+    """The sampler provider a manager description's ``providers[name]`` entry describes. The
+    entry may hold ``config``: a shipped adapter's configuration, or a plug-in's (which then
+    replaces the configuration file's). Any name but a shipped adapter's is a plug-in of the
+    group ``xdv.phi_providers`` built by XDV's plug-in loader; in a trace its entry also holds
+    the loader's ``plugin`` record, which a replay rebuilds it from. PLUGIN_* errors come from the loader; PHI_PROVIDER_INVALID if the provider does
     not answer ``sample``."""
-    from xdv.domains import PLUGIN_GROUPS, load_plugin, provider_from_record
-
     if not isinstance(entry, Mapping):
         raise _invalid(f"the provider's entry must be a mapping, got {safe_repr(entry)}", name)
     if name in BUILT_IN:
         raise _invalid(f"{name!r} is built into the Φ manager, not a sampler provider", name)
+    unknown = sorted(set(entry) - {"config", "plugin"})
+    if unknown:
+        raise _invalid(f"a provider's entry holds 'config' (and 'plugin'), not {unknown}", name)
+    config = entry.get("config")
+    if config is not None and not isinstance(config, Mapping):
+        raise _invalid("a provider's config must be a mapping", name)
     shipped = SHIPPED_SAMPLERS.get(name)
     provider: Any
     if shipped is not None:
-        provider = shipped(entry, key_store)
-    elif isinstance(entry.get("plugin"), Mapping) and "config" not in entry:
+        provider = shipped(dict(config or {}), key_store)
+    elif isinstance(entry.get("plugin"), Mapping) and config is None:
         # A replay: the plug-in the trace names, with this machine's configuration.
         provider = provider_from_record(entry["plugin"], interface=PhiSamplerProvider)
     else:
-        unknown = sorted(set(entry) - {"config", "plugin"})
-        if unknown:
-            raise _invalid(f"a plug-in's entry takes only 'config', not {unknown}", name)
-        config = entry.get("config")
-        if config is not None and not isinstance(config, Mapping):
-            raise _invalid("a plug-in's config must be a mapping", name)
         provider = load_plugin(
             PLUGIN_GROUPS["phi"],
             name,
