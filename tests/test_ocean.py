@@ -18,7 +18,9 @@ import dimod
 import dimod.testing
 import numpy as np
 import pytest
-from helpers import xdv
+from click.testing import CliRunner
+
+from xdv.cli import cli
 from xdv.dimod import XdvSampler
 from xdv.domains import PluginError
 from xdv.domains.phi import PhiDomainManager, verify_witness
@@ -141,16 +143,19 @@ def test_phirun_runs_the_dwave_adapters_and_the_trace_replays(tmp_path: Path) ->
     graph = tmp_path / "ring.txt"
     graph.write_text("6 6\n1 2 1\n2 3 1\n3 4 1\n4 5 1\n5 6 1\n6 1 1\n")
     trace = tmp_path / "ring.xdvt"
-    result = xdv("phirun", str(graph), "--provider", "sa", "--trace", str(trace), "--json")
-    assert result.returncode == 0, result.stderr
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["phirun", str(graph), "--provider", "sa", "--trace", str(trace), "--json"]
+    )
+    assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["cut"] == 6 and len(report["reads"]["energies"]) == 16
-    assert report["provider"] == "sa" and report["sampler"]
-    assert xdv("replay", str(trace)).returncode == 0
-    text = xdv("phirun", str(graph), "--provider", "tabu")
-    assert text.returncode == 0 and "cut 6" in text.stdout and "reads 16" in text.stdout
-    refused = xdv("phirun", str(graph), "--provider", "sa", "--budget-ms", "1")
-    assert refused.returncode != 0 and "OPERATION_UNSUPPORTED" in refused.stderr
+    assert report["provider"] == "sa" and report["sampler"]["sampler"]
+    assert runner.invoke(cli, ["replay", str(trace)]).exit_code == 0
+    text = runner.invoke(cli, ["phirun", str(graph), "--provider", "tabu"])
+    assert text.exit_code == 0 and "cut 6" in text.stdout and "reads 16" in text.stdout
+    refused = runner.invoke(cli, ["phirun", str(graph), "--provider", "sa", "--budget-ms", "1"])
+    assert refused.exit_code != 0 and "OPERATION_UNSUPPORTED" in refused.output
 
 
 # -- a third-party sampler provider ------------------------------------------------------------

@@ -10,10 +10,14 @@ does not depend on which provider answered.
 Three sampler providers ship with XDV, adapters of D-Wave's Ocean software (the ``dwave``
 extra):
 
-* ``sa``: dwave-samplers' ``SimulatedAnnealingSampler`` (provider id ``dwave-sa``);
-* ``tabu``: dwave-samplers' ``TabuSampler`` (provider id ``dwave-tabu``);
+* ``sa``: dwave-samplers' ``SimulatedAnnealingSampler``;
+* ``tabu``: dwave-samplers' ``TabuSampler``;
 * ``dwave``: a dwave-system sampler (``DWaveSampler`` behind an ``EmbeddingComposite``) when
-  the machine is configured for D-Wave's cloud service (provider id ``dwave-system``).
+  the machine is configured for D-Wave's cloud service.
+
+Each adapter's provider id is its name, as the plug-in loader requires of every provider in the
+group, where the adapters are also listed (``pyproject.toml``); the shipped names always resolve
+to these classes, whatever else is installed.
 
 Any other name is a plug-in, found and built by XDV's plug-in loader
 (:func:`xdv.domains.load_plugin`): an entry point of the group ``xdv.phi_providers``, or an entry
@@ -339,7 +343,7 @@ class SimulatedAnnealingProvider(_OceanSampler):
     (``linear``, ``geometric``), ``randomize_order``, ``proposal_acceptance_criteria``
     (``Metropolis``, ``Gibbs``); the library's defaults otherwise."""
 
-    provider_id = "dwave-sa"
+    provider_id = "sa"
     sampler_name = "SimulatedAnnealingSampler"
     parameters: Mapping[str, _Spec] = {
         "num_sweeps": _Spec("int", 1, 10_000_000),
@@ -359,7 +363,7 @@ class TabuProvider(_OceanSampler):
     per-read ``timeout`` (wall time) is refused and set out of reach (24 h), so the number of
     restarts alone bounds the search."""
 
-    provider_id = "dwave-tabu"
+    provider_id = "tabu"
     sampler_name = "TabuSampler"
     parameters: Mapping[str, _Spec] = {
         "tenure": _Spec("int", 0, 1_000_000),
@@ -381,7 +385,7 @@ class DWaveSystemProvider(StoredIdentity):
     reproducible: a trace of such a run replays by injection (``xdv replay --inject``), not by
     re-execution. Not tested here (it needs credentials)."""
 
-    provider_id = "dwave-system"
+    provider_id = "dwave"
     transforms = frozenset({"sample"})
     parameters: Mapping[str, _Spec] = {"annealing_time": _Spec("float", 0.5, 2000.0)}
 
