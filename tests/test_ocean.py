@@ -224,4 +224,4 @@ def test_the_ocean_walkthrough_runs_as_written(
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "ocean_walkthrough"}
     for block in blocks:
-        exec(compile(block, "docs/ocean.md", "exec"), namespace)  # noqa: S102
+        exec(compile(block, "docs/ocean.md", "exec"), namespace)

@@ -476,8 +476,8 @@ def sampler_provider(
     entry may hold ``config``: a shipped adapter's configuration, or a plug-in's (which then
     replaces the configuration file's). Any name but a shipped adapter's is a plug-in of the
     group ``xdv.phi_providers`` built by XDV's plug-in loader; in a trace its entry also holds
-    the loader's ``plugin`` record, which a replay rebuilds it from. PLUGIN_* errors come from the loader; PHI_PROVIDER_INVALID if the provider does
-    not answer ``sample``."""
+    the loader's ``plugin`` record, which a replay rebuilds it from. PLUGIN_* errors come from
+    the loader; PHI_PROVIDER_INVALID if the provider does not answer ``sample``."""
     if not isinstance(entry, Mapping):
         raise _invalid(f"the provider's entry must be a mapping, got {safe_repr(entry)}", name)
     if name in BUILT_IN:
