@@ -21,11 +21,12 @@ import pytest
 from click.testing import CliRunner
 
 from xdv.cli import cli
+from xdv.core import KDomainManager
 from xdv.dimod import XdvSampler
 from xdv.domains import PluginError
-from xdv.domains.phi import PhiDomainManager, verify_witness
+from xdv.domains.phi import PhiDomainManager, ising_from_bqm, verify_witness
 from xdv.errors import ErrorCode, XdvError
-from xdv.runtime import replay
+from xdv.runtime import JobFailed, RunRequest, phi_problem_job, phi_report, replay, run
 from xdv.trace import read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,3 +226,19 @@ def test_the_ocean_walkthrough_runs_as_written(
     namespace: dict[str, object] = {"__name__": "ocean_walkthrough"}
     for block in blocks:
         exec(compile(block, "docs/ocean.md", "exec"), namespace)
+
+
+def test_a_sampler_envelope_under_a_phase_diffusion_burst_breaches_its_contract() -> None:
+    """The Φ contract holds for sampler providers too: a fault injected into the envelope's
+    window drops its stability below tolerance, the envelope is invalidated and nothing is
+    projected (the reads never reach the caller)."""
+    problem = ising_from_bqm(MODEL)
+    job = phi_problem_job(problem, "sa", {"reads": 4, "params": {"num_sweeps": 20}})
+    faulty = PhiDomainManager(providers={"sa": {}}, instability_at=(2,), window=1_000_000)
+    outcome = run(RunRequest(job, handle_signals=False), domains=[KDomainManager(), faulty])
+    with pytest.raises(JobFailed) as caught:
+        phi_report(outcome, source="model", problem_format="dimod")
+    assert caught.value.code is ErrorCode.PHI_ERR_STABILITY_BREACH
+    clean = PhiDomainManager(providers={"sa": {}}, window=1_000_000)
+    outcome = run(RunRequest(job, handle_signals=False), domains=[KDomainManager(), clean])
+    assert outcome.ok
