@@ -6,6 +6,7 @@ third-party Φ sampler plug-in installed as a real distribution, and the walk-th
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
 import shutil
@@ -242,3 +243,12 @@ def test_a_sampler_envelope_under_a_phase_diffusion_burst_breaches_its_contract(
     clean = PhiDomainManager(providers={"sa": {}}, window=1_000_000)
     outcome = run(RunRequest(job, handle_signals=False), domains=[KDomainManager(), clean])
     assert outcome.ok
+
+
+def test_the_dwave_system_adapter_without_dwave_system_is_unavailable_typed() -> None:
+    if importlib.util.find_spec("dwave.system") is not None:
+        pytest.skip("dwave-system is installed here; the adapter needs an account to run")
+    with pytest.raises(XdvError) as caught:
+        XdvSampler("dwave").sample(MODEL, num_reads=2)
+    assert caught.value.code is ErrorCode.PHI_PROVIDER_UNAVAILABLE
+    assert "dwave-system" in caught.value.message
