@@ -57,6 +57,7 @@ from xdv.domains.phi._samplers import (
     PhiSamplerProvider,
     SampleBatch,
     check_reads,
+    descend,
     params_error,
     sampler_provider,
 )
@@ -918,7 +919,8 @@ class PhiDomainManager:
                     self.phase.calibration,
                 )
                 self.phase.anneal(envelope.id, ising, schedule, rng)
-                blocks.append(self.phase.samples(envelope.id, schedule.polish))
+                block = self.phase.samples(envelope.id)
+                blocks.append(descend(ising, block) if schedule.polish else block)
             if schedule is None:  # pragma: no cover - reads ≥ 1
                 raise PhiError("no anneal ran", where=f"envelope {envelope.id}")
             spins = np.concatenate(blocks)

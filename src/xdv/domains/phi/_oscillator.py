@@ -448,17 +448,11 @@ class PhaseOscillatorProvider(StoredIdentity):
             "polish_flips": flips,
         }
 
-    def samples(self, envelope: int, polish: bool) -> npt.NDArray[np.int8]:
-        """Every replica's binarized spins (replicas × n), each optionally descended to a
-        1-flip local minimum: the reads of a Φ ``sample`` (never phases)."""
+    def samples(self, envelope: int) -> npt.NDArray[np.int8]:
+        """Every replica's binarized spins (replicas × n): the reads of a Φ ``sample`` (never
+        phases; any classical polish is the caller's)."""
         structure = self._structure(envelope)
-        problem = structure.problem
-        if problem is None:  # pragma: no cover
-            raise XdvError("no problem loaded", code=ErrorCode.PHI_ERR_ENVELOPE_INVALID)
-        spins = np.where(np.cos(structure.phases.T) >= 0, 1, -1).astype(np.int8)
-        if polish:
-            spins, _ = _descend(problem, spins)
-        return np.asarray(spins, dtype=np.int8)
+        return np.where(np.cos(structure.phases.T) >= 0, 1, -1).astype(np.int8)
 
 
 def _descend(problem: IsingProblem, spins: npt.NDArray[np.int8]) -> tuple[Any, int]:
