@@ -13,6 +13,7 @@ run seed gives the same counts.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ class AerProvider(StoredIdentity):
         self._versions = {"qiskit": qiskit.__version__, "qiskit-aer": qiskit_aer.__version__}
         self._simulators: dict[str, Any] = {}
         self._noise_models: dict[tuple[str, tuple[int, ...], str], Any] = {}
-        self._translations: dict[tuple[str, str, tuple[str, ...] | None], Any] = {}
+        self._translations: dict[
+            tuple[str, str, tuple[str, ...] | None, tuple[tuple[int, int], ...] | None], Any
+        ] = {}
         self._supported_gates: dict[str, set[str]] = {}
         self._identity = identity
         self._key_store = key_store
@@ -245,7 +248,6 @@ def build_noise_model(
     profile: CalibrationProfile, mapping: tuple[int, ...], *, pauli_only: bool = False
 ) -> Any:
     """An Aer noise model on logical qubits 0..n-1 placed on ``mapping``'s physical qubits."""
-    from qiskit.quantum_info import average_gate_fidelity
     from qiskit_aer.noise import (
         NoiseModel,
         ReadoutError,
@@ -258,7 +260,7 @@ def build_noise_model(
     one_qubit = [gate for gate in profile.basis if gate in ("sx", "x")]
     two = profile.two_qubit_gate
 
-    def gate_error(error: float, qubits: int, relaxation: Any) -> Any:
+    def gate_error(error: float, qubits: int, relaxation: tuple[Any, float] | None) -> Any:
         # The calibrated gate error is the gate's whole average infidelity, relaxation during
         # the gate included: the depolarizing part makes up only what relaxation does not
         # explain (the construction Qiskit Aer uses for device noise models), so relaxation
@@ -266,22 +268,31 @@ def build_noise_model(
         # d = 2**n: p = d·(r - (1 - F_r)) / (d·F_r - 1).
         dimension = 2**qubits
         error = min(error, dimension / (dimension + 1))
-        relaxation_fidelity = 1.0 if relaxation is None else average_gate_fidelity(relaxation)
+        if relaxation is None:
+            channel, relaxation_fidelity = None, 1.0
+        else:
+            channel, process_fidelity = relaxation
+            relaxation_fidelity = (dimension * process_fidelity + 1) / (dimension + 1)
         infidelity = 1.0 - relaxation_fidelity
         parameter = 0.0
         if error > infidelity:
             parameter = dimension * (error - infidelity) / (dimension * relaxation_fidelity - 1)
             parameter = min(parameter, 4**qubits / (4**qubits - 1))
-        if relaxation is None:
+        if channel is None:
             return depolarizing_error(parameter, qubits)
         if parameter <= 0.0:
-            return relaxation
-        return depolarizing_error(parameter, qubits).compose(relaxation)
+            return channel
+        return depolarizing_error(parameter, qubits).compose(channel)
 
-    def relaxation(physical: int, ns: float) -> Any:
+    def relaxation(physical: int, ns: float) -> tuple[Any, float]:
+        """Thermal relaxation over ``ns`` and its process fidelity: its Pauli transfer matrix
+        keeps X and Y at exp(-t/T2) and Z at exp(-t/T1), so F_pro = (1 + 2e^(-t/T2) +
+        e^(-t/T1)) / 4 (computed here rather than from the channel's superoperator)."""
         qubit = profile.qubits[physical]
         # T2 cannot exceed 2·T1 physically; a snapshot's rounding may say otherwise.
-        return thermal_relaxation_error(qubit.t1_ns, min(qubit.t2_ns, 2 * qubit.t1_ns), ns)
+        t2 = min(qubit.t2_ns, 2 * qubit.t1_ns)
+        fidelity = (1 + 2 * math.exp(-ns / t2) + math.exp(-ns / qubit.t1_ns)) / 4
+        return thermal_relaxation_error(qubit.t1_ns, t2, ns), fidelity
 
     for logical, physical in enumerate(mapping):
         calibration = profile.qubits[physical]
@@ -294,15 +305,20 @@ def build_noise_model(
             model.add_quantum_error(error, gate, [logical])
         p01 = calibration.readout_error
         model.add_readout_error(ReadoutError([[1 - p01, p01], [p01, 1 - p01]]), [logical])
-    for a, physical_a in enumerate(mapping):
-        for b, physical_b in enumerate(mapping):
-            if a == b:
-                continue
-            pair_error, ns = profile.pair(physical_a, physical_b)
-            both = (
-                None
-                if pauli_only
-                else relaxation(physical_a, ns).expand(relaxation(physical_b, ns))
+    coupling = container_coupling(profile, mapping)
+    if coupling is not None:  # routed: two-qubit gates act on coupled pairs only
+        pairs = sorted({pair for a, b in coupling for pair in ((a, b), (b, a))})
+    else:
+        pairs = [(a, b) for a in range(len(mapping)) for b in range(len(mapping)) if a != b]
+    for a, b in pairs:
+        physical_a, physical_b = mapping[a], mapping[b]
+        pair_error, ns = profile.pair(physical_a, physical_b)
+        both = None
+        if not pauli_only:
+            (channel_a, fidelity_a), (channel_b, fidelity_b) = (
+                relaxation(physical_a, ns),
+                relaxation(physical_b, ns),
             )
-            model.add_quantum_error(gate_error(pair_error, 2, both), two, [a, b])
+            both = (channel_a.expand(channel_b), fidelity_a * fidelity_b)
+        model.add_quantum_error(gate_error(pair_error, 2, both), two, [a, b])
     return model
