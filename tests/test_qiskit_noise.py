@@ -12,6 +12,8 @@ lowest-numbered qubits, and this test rejected with p < 1e-8.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit, transpile
@@ -96,5 +98,5 @@ def test_noisy_containers_land_on_the_best_calibrated_chain() -> None:
     lowest = [profile.qubits[q].readout_error for q in plain]
     assert max(readout) < 0.06 < max(lowest) and sum(readout) < sum(lowest) / 2
     assert 6 not in noisy and 9 not in noisy
-    for a, b in zip(noisy, noisy[1:], strict=False):  # a chain of coupled qubits
+    for a, b in itertools.pairwise(noisy):  # a chain of coupled qubits
         assert (a, b) in profile.pairs or (b, a) in profile.pairs
