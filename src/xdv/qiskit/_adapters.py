@@ -22,6 +22,7 @@ backend; a device is not seeded, so its traces replay in inject mode only (XDV-0
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,11 @@ class BackendProvider(_Adapter):
                 seed_transpiler=0,
             )
             isa = manager.run(circuit)
-            sampler = SamplerV2(mode=self._backend)
+            with warnings.catch_warnings():
+                # qiskit-ibm-runtime 0.50 deprecates SamplerV2 for a client-side Sampler; the
+                # V2 path is the one IBM documents for devices today.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                sampler = SamplerV2(mode=self._backend)
             if self._simulated:
                 sampler.options.simulator.seed_simulator = job.seed
             result = sampler.run([isa], shots=job.shots).result()
