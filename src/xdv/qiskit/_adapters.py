@@ -22,8 +22,10 @@ backend; a device is not seeded, so its traces replay in inject mode only (XDV-0
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +224,7 @@ class BraketProvider(_Adapter):
         try:
             basic = transpile(unitary, basis_gates=["u", "cx"], optimization_level=0)
             source = qasm3.dumps(basic, includes=(), basis_gates=("U",), disable_constants=True)
-            with warnings.catch_warnings():
+            with _quiet_braket(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if self._local:
                     targets = ", ".join(f"q[{qubit}]" for qubit in measured)
@@ -266,6 +268,19 @@ class BraketProvider(_Adapter):
             bits = format(value, f"0{width}b")
             counts[bits] = counts.get(bits, 0) + int(count)
         return counts
+
+
+@contextlib.contextmanager
+def _quiet_braket() -> Iterator[None]:
+    """The local simulator logs a warning for every program that defines a gate with a control
+    modifier (how cx is spelled out in OpenQASM 3 without stdgates.inc): not for our users."""
+    interpreter = logging.getLogger("braket.default_simulator.openqasm.interpreter")
+    level = interpreter.level
+    interpreter.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        interpreter.setLevel(level)
 
 
 def _final_measurements(circuit: Any, provider: str) -> dict[int, int]:
