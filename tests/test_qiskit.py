@@ -155,3 +155,11 @@ def test_pauli_groups_are_qubit_wise_commuting() -> None:
         "ZI",
         "ZZ",
     ]
+
+
+def test_a_circuit_without_registers_warns_and_samples_nothing() -> None:
+    circuit = QuantumCircuit(1)
+    circuit.h(0)
+    with pytest.warns(UserWarning, match="no output classical registers"):
+        result = XdvSampler().run([circuit], shots=10).result()
+    assert len(result[0].data) == 0 and "xdv" not in result.metadata
