@@ -354,7 +354,7 @@ def _build(spec: PluginSpec, interface: type | None) -> Any:
             spec.name,
         )
     if spec.identity is not None:
-        fingerprint = provider.identity.fingerprint
+        fingerprint = getattr(getattr(provider, "identity", None), "fingerprint", None)
         if fingerprint != spec.identity:
             raise PluginError(
                 f"provider {spec.name!r} presents an identity key other than the one its "

@@ -15,7 +15,10 @@ key                 meaning                                          default
 ``provider``        provider id (``aer``, ``stim``)                  ``aer``
 ``method``          simulation method of that provider               the provider's first
 ``calibration``     calibration profile name (a device snapshot)     ``fake_sherbrooke``
-``mapping``         physical qubits for logical 0..n-1 (distinct)    lowest free qubits
+``mapping``         physical qubits for logical 0..n-1 (distinct)    lowest free qubits;
+                                                                     with ``noise``, the
+                                                                     best calibrated free
+                                                                     chain (``best_chain``)
 ``noise``           simulate the calibration's noise                 ``False``
 ``shots_max``       most shots one job may ask for                   100000
 ``channels``        most classical bits one result may carry         64
@@ -51,6 +54,7 @@ from xdv.domains.q._circuit import (
     circuit_source,
     parse_text,
 )
+from xdv.domains.q._placement import best_chain
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.domains.q._signing import verify_calibration
 from xdv.domains.q._work import check_job_work
@@ -380,7 +384,7 @@ class QDomainManager:
             )
         budget = DecoherenceBudget.from_terms(terms.get("budget"), where)
         in_use = self._in_use.setdefault(profile.name, set())
-        mapping = self._mapping(terms.get("mapping"), amount, profile, in_use, where)
+        mapping = self._mapping(terms.get("mapping"), amount, profile, in_use, where, noise)
         # Checks done; from here the reservation cannot fail, so nothing changes on a refusal.
         self._reattest(provider)
         calibration = provider.calibrate(
@@ -416,16 +420,24 @@ class QDomainManager:
         profile: CalibrationProfile,
         in_use: set[int],
         where: str,
+        noise: bool = False,
     ) -> tuple[int, ...]:
         if requested is None:
-            free = [q for q in range(profile.size) if q not in in_use][:amount]
+            free = [q for q in range(profile.size) if q not in in_use]
             if len(free) < amount:
                 raise ResourceError(
                     f"{amount} qubits asked of {profile.name}; {profile.size - len(in_use)} of "
                     f"{profile.size} are free",
                     where=where,
                 )
-            return tuple(free)
+            if noise:
+                # A noisy run is only as good as the qubits it lands on: like a device's own
+                # transpiler, take the best-calibrated chain of free coupled qubits (on
+                # fake_sherbrooke the lowest-numbered ones include a 26% readout error).
+                chosen = best_chain(profile, amount, free)
+                invariant(chosen is not None, "enough free qubits give a placement")
+                return chosen[1] if chosen is not None else tuple(free[:amount])
+            return tuple(free[:amount])
         if (
             not isinstance(requested, list)
             or len(requested) != amount
