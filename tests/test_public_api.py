@@ -18,6 +18,7 @@ PACKAGES = [
     "xdv.syscalls",
     "xdv.errors",
     "xdv.dpl",
+    "xdv.qiskit",
 ]
 
 

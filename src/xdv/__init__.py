@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "load_workload": "xdv.runtime",
     "replay": "xdv.runtime",
     "run_workload": "xdv.runtime",
+    "run_circuit": "xdv.qiskit",
 }
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "load_workload",
     "read_trace",
     "replay",
+    "run_circuit",
     "run_workload",
     "syscalls",
     "verify_trace",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:
         derive_seed,
     )
     from xdv.errors import ErrorCode, InvariantViolation, XdvError, invariant
+    from xdv.qiskit import run_circuit
     from xdv.runtime import ReplayMode, ReplayReport, load_workload, replay, run_workload
     from xdv.trace import Domain, EventType, Trace, TraceEntry, read_trace, verify_trace
 

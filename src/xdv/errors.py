@@ -141,6 +141,9 @@ class ErrorCode(enum.IntEnum):
     MEASUREMENT_RATE_EXCEEDED = 804
     CIRCUIT_INVALID = 805
     Q_PROVIDER_FAILED = 806
+    # Q interfaces: Qiskit primitives and provider adapters (81x-82x).
+    Q_PUB_INVALID = 810
+    Q_ADAPTER_FAILED = 811
     # Φ domain (9xx).
     PHI_ERR_COHERENCE_TIMEOUT = 900
     PHI_ERR_STABILITY_BREACH = 901
@@ -162,6 +165,17 @@ class ErrorCode(enum.IntEnum):
     DPL_CONTRACT_VIOLATION = 1004
     DPL_DIR_INVALID = 1005
     DPL_LIMIT_EXCEEDED = 1006
+    # Providers: third-party plug-ins (12xx).
+    PLUGIN_NOT_FOUND = 1200
+    PLUGIN_LOAD_FAILED = 1201
+    PLUGIN_FACTORY_FAILED = 1202
+    PLUGIN_INVALID = 1203
+    PLUGIN_CONFIG_INVALID = 1204
+    PLUGIN_VERSION_MISMATCH = 1205
+    # Providers: Φ sampler providers, the shipped adapters and plug-ins (121x).
+    PHI_SAMPLER_PARAMS_INVALID = 1210
+    PHI_PROVIDER_UNAVAILABLE = 1211
+    PHI_PROVIDER_INVALID = 1212
 
 
 class XdvError(Exception):

@@ -130,6 +130,12 @@ LIMITS: dict[str, Limit] = {
             "edges of a G-set graph; J, Q or h entries of a bqm-json problem",
         ),
         Limit(
+            "phi_sample_spins_max",
+            262_144,
+            "spins",
+            "reads times spins of one Φ sample call (every read enters the trace)",
+        ),
+        Limit(
             "problem_number_max",
             1 << 53,
             "in magnitude",

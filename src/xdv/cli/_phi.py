@@ -42,7 +42,12 @@ __all__ = ["phirun", "register", "witness"]
     help="gset: a MaxCut graph; bqm-json: an Ising/QUBO problem in the Φ dictionary form.",
 )
 @click.option(
-    "--provider", type=click.Choice(["phase", "exact"]), default="phase", show_default=True
+    "--provider",
+    type=click.Choice(["phase", "exact", "sa", "tabu"]),
+    default="phase",
+    show_default=True,
+    help="phase: the oscillator machine; exact: CP-SAT; sa, tabu: D-Wave's simulated annealing "
+    "and tabu samplers (the dwave extra), 16 reads.",
 )
 @click.option(
     "--budget-ms",
@@ -139,11 +144,16 @@ def phirun(
             f"stability {stability['stability']:.4f}  work {report['solver']['work']:.4g}  "
             f"checksum {stability['checksum']}"
         )
-    else:
+    elif "order_parameter" in report:
         click.echo(
             f"stability {stability['stability']:.4f}  noise index "
             f"{stability['noise_index']:.4f}  order parameter {report['order_parameter']:.4f}  "
             f"checksum {stability['checksum']}"
+        )
+    else:  # a sampler provider's reads
+        click.echo(
+            f"stability {stability['stability']:.4f}  reads {len(report['reads']['energies'])}"
+            f"  checksum {stability['checksum']}"
         )
     click.echo(f"witness {report['witness']['file'] or report['witness']['digest']}")
     if report["trace"]:

@@ -30,7 +30,12 @@ from xdv.runtime import q_job, q_report, run
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--shots", type=click.IntRange(1, 10_000_000), default=1024, show_default=True)
-@click.option("--provider", type=click.Choice(["aer", "stim"]), default="aer", show_default=True)
+@click.option(
+    "--provider",
+    default="aer",
+    show_default=True,
+    help="aer, stim, or a provider plug-in (xdv.q_providers entry point or providers.toml).",
+)
 @click.option("--method", help="Simulation method (aer: statevector, density_matrix, ...).")
 @click.option("--calibration", help="Calibration profile (see `xdv calibrations`).")
 @click.option("--noise", is_flag=True, help="Simulate the calibration's noise.")

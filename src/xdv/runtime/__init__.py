@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from xdv.runtime._domains import declared_managers, recorded_managers
-from xdv.runtime._jobs import JobFailed, phi_job, phi_report, q_job, q_report
+from xdv.runtime._jobs import JobFailed, phi_job, phi_problem_job, phi_report, q_job, q_report
 from xdv.runtime._kernel import build_policy, make_kernel
 from xdv.runtime._node import NodeKey, default_witness_dir, xdv_home
 from xdv.runtime._replay import ReplayMode, ReplayReport, recorded_outcomes, replay
@@ -53,6 +53,7 @@ __all__ = [
     "make_kernel",
     "params_digest",
     "phi_job",
+    "phi_problem_job",
     "phi_report",
     "q_job",
     "q_report",

@@ -43,6 +43,22 @@ _DEFAULT_DESCRIPTIONS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+# Errors of building a declared manager that reach the caller as they are.
+_PASSED_ON = frozenset(
+    {
+        ErrorCode.PROVIDER_KEY_MISMATCH,
+        ErrorCode.PLUGIN_NOT_FOUND,
+        ErrorCode.PLUGIN_LOAD_FAILED,
+        ErrorCode.PLUGIN_FACTORY_FAILED,
+        ErrorCode.PLUGIN_INVALID,
+        ErrorCode.PLUGIN_CONFIG_INVALID,
+        ErrorCode.PHI_PROVIDER_UNAVAILABLE,
+        ErrorCode.PHI_PROVIDER_INVALID,
+        ErrorCode.PHI_SAMPLER_PARAMS_INVALID,
+    }
+)
+
+
 def declared_managers(declared: DomainDeclaration | None) -> list[DomainManager]:
     """The managers a workload declares, beside the K manager (see the module docstring)."""
     managers: dict[Domain, DomainManager] = {Domain.K: KDomainManager()}
@@ -72,6 +88,8 @@ def declared_managers(declared: DomainDeclaration | None) -> list[DomainManager]
                 where=where,
             ) from None
         except XdvError as error:
+            if error.code in _PASSED_ON:  # a plug-in's own failure says more than "invalid"
+                raise
             raise WorkloadError(
                 f"{where} does not describe a manager this XDV can build ({error.message})",
                 where=where,

@@ -20,9 +20,11 @@ from xdv.inputs import load_json, read_bounded
 from xdv.runtime._run import RunOutcome
 from xdv.runtime._workload import Workload, load_workload
 
-__all__ = ["JobFailed", "phi_job", "phi_report", "q_job", "q_report"]
+__all__ = ["JobFailed", "phi_job", "phi_problem_job", "phi_report", "q_job", "q_report"]
 
 _PHI_ANNEAL_DEFAULTS = {"replicas": 16, "steps": 3000}
+_PHI_READS_DEFAULT = 16
+_PHI_BUILT_IN = ("phase", "exact")
 
 
 class JobFailed(XdvError):
@@ -118,11 +120,11 @@ def phi_job(
     On the ``phase`` provider the job anneals: ``schedule`` overrides the anneal schedule
     (defaults: 16 replicas, 3000 steps) and ``budget_ms`` sets its length in modelled device
     milliseconds. On the ``exact`` provider it optimizes with CP-SAT within ``work_limit`` units
-    of deterministic time (default: the provider's). A malformed problem is
-    PHI_ERR_PROBLEM_INVALID, options of the other provider OPERATION_UNSUPPORTED.
+    of deterministic time (default: the provider's). On a sampler provider (``sa``, ``tabu``,
+    a plug-in) it samples 16 reads, ``schedule`` giving the sampler's parameters. A malformed
+    problem is PHI_ERR_PROBLEM_INVALID, options of another provider OPERATION_UNSUPPORTED.
     """
     from xdv.domains.phi import IsingProblem, PhiProblemError, parse_gset
-    from xdv.domains.phi.workloads import PHIRUN_TARGET, phirun_params
 
     if problem_format == "gset":
         problem, _ = parse_gset(problem_path)
@@ -137,6 +139,13 @@ def phi_job(
             raise PhiProblemError(
                 error.message, code=error.code, where=f"{where}: {error.where}"
             ) from None
+    if provider not in _PHI_BUILT_IN and (budget_ms is not None or work_limit is not None):
+        raise XdvError(
+            "--budget-ms and --work-limit apply to the phase and exact providers; a sampler "
+            "provider's search is set by its own parameters",
+            code=ErrorCode.OPERATION_UNSUPPORTED,
+            where="--budget-ms" if budget_ms is not None else "--work-limit",
+        )
     if provider == "exact" and (budget_ms is not None or schedule):
         raise XdvError(
             "an anneal budget or schedule applies to the phase provider; the exact provider's "
@@ -154,25 +163,54 @@ def phi_job(
     options: dict[str, Any]
     if provider == "exact":
         options = {} if work_limit is None else {"work_limit": work_limit}
-    else:
+    elif provider == "phase":
         options = {**_PHI_ANNEAL_DEFAULTS, **(schedule or {})}
         if budget_ms is not None:
             options.pop("steps")
             options["budget_ms"] = budget_ms
+    else:
+        options = {"reads": _PHI_READS_DEFAULT, "params": dict(schedule or {})}
+    return phi_problem_job(problem, provider, options, where=str(problem_path))
+
+
+def phi_problem_job(
+    problem: Any,
+    provider: str,
+    options: dict[str, Any],
+    *,
+    operation: str | None = None,
+    config: dict[str, Any] | None = None,
+    where: str = "problem",
+) -> Workload:
+    """The Φ job that runs ``problem`` (an :class:`~xdv.domains.phi.IsingProblem`) on
+    ``provider`` with the operation's ``options``: ``anneal`` on ``phase``, ``optimize`` on
+    ``exact``, ``sample`` on a sampler provider (built from ``config``), unless ``operation``
+    says otherwise (``sample`` on ``phase``: every replica a read). The Φ manager is declared
+    with the sampler provider installed, so the trace records it and a replay rebuilds it."""
+    from xdv.domains.phi import PhiProblemError
+    from xdv.domains.phi.workloads import PHIRUN_TARGET, XDV_DOMAINS, phirun_params
+
     try:
-        return load_workload(PHIRUN_TARGET, params=phirun_params(problem, provider, options))
+        loaded = load_workload(
+            PHIRUN_TARGET, params=phirun_params(problem, provider, options, operation)
+        )
     except TraceError as error:  # the problem is too large for the run-start entry
         raise PhiProblemError(
-            f"the problem cannot be recorded in a trace: {error.message}",
-            where=str(problem_path),
+            f"the problem cannot be recorded in a trace: {error.message}", where=where
         ) from None
+    if provider in _PHI_BUILT_IN:
+        return loaded
+    entry = {"config": dict(config)} if config else {}
+    declared = {**XDV_DOMAINS["Φ"], "providers": {provider: entry}}
+    return dataclasses.replace(loaded, domains={"Φ": declared})
 
 
 def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict[str, Any]:
     """The report of a finished Φ job (``source`` and ``problem_format`` describe the input
     file): energy, stability, witness, and per operation the cut, order parameter and readout
-    (anneal) or status, bound, solver figures, cut and cut bound (optimize); JobFailed if the
-    job failed."""
+    (anneal), the cut, every read (spins and energies) and the sampler's facts (sample), or
+    status, bound, solver figures, cut and cut bound (optimize); JobFailed if the job
+    failed."""
     from xdv.domains.phi import IsingProblem
 
     result = _job_status(outcome, "Φ job").value
@@ -197,9 +235,10 @@ def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict
         "wall_seconds": outcome.result.wall_seconds,
         **_common(outcome),
     }
-    if "status" not in result:  # an anneal
-        report["order_parameter"] = result["order_parameter"]
-        report["readout"] = result["readout"]
+    if "status" not in result:  # an anneal or a sample
+        for key in ("order_parameter", "readout", "sampler", "reads"):
+            if key in result:
+                report[key] = result[key]
         if not any(record.get("h") or ()):
             weight = sum(float(coupling[2]) for coupling in record.get("J", ()))
             report["cut"] = (weight - (result["energy"] - problem.offset)) / 2

@@ -7,9 +7,11 @@ embedding that wants XDV's full behaviour, builds its kernel here instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from xdv.core import Kernel, SchedulerPolicy, parse_policy
+from xdv.core import DomainManager, Kernel, SchedulerPolicy, parse_policy
+from xdv.domains import attest_plugins
 from xdv.errors import XdvError
 from xdv.security import AttestationVerifier, TokenAuthority
 
@@ -43,5 +45,19 @@ def with_security(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with the security layer's authority and attestation verifier filled in
     (what :func:`make_kernel` passes to the kernel)."""
     options.setdefault("authority", TokenAuthority())
-    options.setdefault("attestation", AttestationVerifier())
+    if "attestation" not in options:
+        verifier = AttestationVerifier()
+        # Plug-in providers attest themselves with their own identity key (pinned on first use).
+        attest_plugins(verifier, run_providers(options.get("domains") or ()))
+        options["attestation"] = verifier
     return options
+
+
+def run_providers(managers: Iterable[DomainManager]) -> list[Any]:
+    """Every provider of ``managers`` (those that list theirs with ``providers()``)."""
+    found: list[Any] = []
+    for manager in managers:
+        listing = getattr(manager, "providers", None)
+        if callable(listing):
+            found.extend(value for _, value in sorted(listing().items()))
+    return found

@@ -29,10 +29,11 @@ from xdv.core import (
     RunResult,
     SchedulerPolicy,
 )
+from xdv.domains import attest_plugins
 from xdv.errors import InvariantViolation, WorkloadError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
-from xdv.runtime._kernel import build_policy, make_kernel, with_security
+from xdv.runtime._kernel import build_policy, make_kernel, run_providers, with_security
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import VhmDeclaration, Workload, declared_vhms, load_workload
@@ -222,10 +223,13 @@ def run(
         if writer is not None:
             writer.close()
         raise
+    verifier = AttestationVerifier(key_store=node.store)
+    # Plug-in providers attest themselves with their own identity key (pinned on first use).
+    attest_plugins(verifier, run_providers(managers))
     options = with_security(
         {
             # Embedded providers are attested with the node key of the same store.
-            "attestation": AttestationVerifier(key_store=node.store),
+            "attestation": verifier,
             "trace": writer,
             "domains": managers,
             "quantum": request.quantum,

@@ -1,4 +1,5 @@
-"""The Φ (phase-native) domain: manager, providers, witnesses, coherence windows.
+"""The Φ (phase-native) domain: manager, providers (built in, the D-Wave sampler adapters and
+plug-ins), witnesses, coherence windows.
 
 Importing this package registers the ``"phi"`` manager factory, so a replay rebuilds the Φ
 manager from the description recorded in the trace.
@@ -26,6 +27,14 @@ from xdv.domains.phi._problems import (
     parse_gset,
 )
 from xdv.domains.phi._provider import PhiProvider
+from xdv.domains.phi._samplers import (
+    SHIPPED_SAMPLERS,
+    DWaveSystemProvider,
+    PhiSamplerProvider,
+    SampleBatch,
+    SimulatedAnnealingProvider,
+    TabuProvider,
+)
 from xdv.domains.phi._witness import (
     DigestSigner,
     HybridSigner,
@@ -37,9 +46,11 @@ from xdv.domains.phi._witness import (
 )
 
 __all__ = [
+    "SHIPPED_SAMPLERS",
     "AnnealSchedule",
     "CoherenceWindow",
     "ConstraintProblem",
+    "DWaveSystemProvider",
     "DigestSigner",
     "ExactAdmissibilityProvider",
     "HybridSigner",
@@ -50,8 +61,12 @@ __all__ = [
     "PhiError",
     "PhiProblemError",
     "PhiProvider",
+    "PhiSamplerProvider",
     "PhiStabilityReport",
     "PhiTransformResult",
+    "SampleBatch",
+    "SimulatedAnnealingProvider",
+    "TabuProvider",
     "WitnessError",
     "WitnessSigner",
     "ising_from_bqm",

@@ -4,7 +4,9 @@ A process reserves resource ``"envelope"`` (amount 1) in domain Φ. The reservat
 optional) are:
 
 * ``provider`` — ``"exact"`` (default; OR-Tools CP-SAT admissibility and exact Ising
-  optimization) or ``"phase"`` (the coupled phase-oscillator machine);
+  optimization), ``"phase"`` (the coupled phase-oscillator machine), or the name of a sampler
+  provider the manager was built with (``providers``: the D-Wave adapters ``sa``, ``tabu``,
+  ``dwave`` and plug-ins of the entry-point group ``xdv.phi_providers``);
 * ``window`` — the coherence window's duration in logical steps (default 64);
 * ``start`` — the window's start L (default: the earliest L ≥ now at which the window does not
   overlap another window on the same provider);
@@ -37,6 +39,7 @@ from xdv.core import (
     ResourceGrant,
     ResourceRequest,
 )
+from xdv.domains import plugin_of
 from xdv.domains.phi._exact import ExactAdmissibilityProvider, OptimizeResult
 from xdv.domains.phi._oscillator import (
     AnnealSchedule,
@@ -49,6 +52,14 @@ from xdv.domains.phi._problems import (
     PhiProblemError,
     ising_cut,
     ising_cut_for_energy,
+)
+from xdv.domains.phi._samplers import (
+    PhiSamplerProvider,
+    SampleBatch,
+    check_reads,
+    descend,
+    params_error,
+    sampler_provider,
 )
 from xdv.domains.phi._witness import (
     WITNESS_FORMAT,
@@ -79,11 +90,25 @@ __all__ = [
 
 WitnessSink = Callable[[dict[str, Any]], None]
 
-_PROVIDER_OPS = ("solve", "optimize", "anneal", "load", "shift", "couple", "lock", "readout")
+_PROVIDER_OPS = (
+    "solve",
+    "optimize",
+    "anneal",
+    "sample",
+    "load",
+    "shift",
+    "couple",
+    "lock",
+    "readout",
+)
 _MANAGER_OPS = ("stability", "diagnostics")
 OPERATIONS = _PROVIDER_OPS + _MANAGER_OPS
-_MUTATING = frozenset({"anneal", "load", "shift", "couple", "lock"})
-_PROJECTING = frozenset({"solve", "optimize", "anneal", "readout"})
+_MUTATING = frozenset({"anneal", "sample", "load", "shift", "couple", "lock"})
+_PROJECTING = frozenset({"solve", "optimize", "anneal", "sample", "readout"})
+# The phase provider answers ``sample`` as anneals of at most ``replicas_max`` replicas each,
+# every replica one read (composed by the manager from the provider's own transforms).
+_PHASE_COMPOSED = frozenset({"sample"})
+_SAMPLE_OPTIONS = frozenset({"reads", "params"})
 RAW_PHASE_OPERATIONS = frozenset(
     {"phases", "raw_phases", "read_phases", "dump", "clone", "copy", "export", "peek"}
 )
@@ -182,6 +207,8 @@ class _ProblemCall:
     schedule: AnnealSchedule | None = None
     work_limit: float | None = None
     replicas: int | None = None
+    reads: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +271,7 @@ class PhiDomainManager:
         signer: WitnessSigner | None = None,
         witness_sink: WitnessSink | None = None,
         key_store: KeyStore | None = None,
+        providers: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if type(window) is not int or window < 1:
             raise ContractError(f"the default window must be ≥ 1 step, got {window!r}", where="Φ")
@@ -256,6 +284,28 @@ class PhiDomainManager:
         self.exact = ExactAdmissibilityProvider(
             time_limit_s=exact_time_limit_s, key_store=key_store
         )
+        # Sampler providers by name, built from their recorded configurations (for replay).
+        if providers is not None and not isinstance(providers, Mapping):
+            raise ContractError("providers must map provider names to configurations", where="Φ")
+        self.sampler_configs: dict[str, dict[str, Any]] = canonicalize(
+            {str(name): dict(config) for name, config in (providers or {}).items()},
+            "Φ providers",
+        )
+        self.samplers: dict[str, PhiSamplerProvider] = {}
+        for name, config in sorted(self.sampler_configs.items()):
+            sampler = sampler_provider(name, config, key_store)
+            taken = {self.phase.provider_id, self.exact.provider_id} | {
+                other.provider_id for other in self.samplers.values()
+            }
+            if sampler.provider_id in taken:
+                raise XdvError(
+                    f"provider {name!r} has the id {sampler.provider_id!r}, which another "
+                    "provider of this manager already has",
+                    code=ErrorCode.PHI_PROVIDER_INVALID,
+                    where=f"Φ provider {name}",
+                )
+            self.samplers[name] = sampler
+        self._read_digests: dict[int, str] = {}
         self.window = window
         self.tolerance = tolerance
         self.transform_latency = latency
@@ -272,8 +322,26 @@ class PhiDomainManager:
 
     # -- description, attestation surface ---------------------------------------------------
 
+    def _sampler_record(self, name: str) -> dict[str, Any]:
+        """A sampler provider's entry in the description: a shipped adapter's configuration,
+        or a plug-in's loader record (and the configuration it was given, if any)."""
+        entry = self.sampler_configs[name]
+        plugin = plugin_of(self.samplers[name])
+        if plugin is None:
+            return entry
+        record: dict[str, Any] = {"plugin": plugin.to_record()}
+        if "config" in entry:
+            record["config"] = entry["config"]
+        return record
+
     def describe(self) -> dict[str, Any]:
+        extra = (
+            {"providers": {name: self._sampler_record(name) for name in self.sampler_configs}}
+            if self.sampler_configs
+            else {}
+        )
         return {
+            **extra,
             "manager": "phi",
             "calibration": self.phase.calibration.to_record(),
             "exact_time_limit_s": self.exact.time_limit_s,
@@ -295,11 +363,17 @@ class PhiDomainManager:
             latency=int(description["latency"]),
             instability_at=tuple(int(t) for t in description["instability_at"]),
             instability_variance=float(description["instability_variance"]),
+            providers=description.get("providers"),
         )
 
     def providers(self) -> dict[str, Any]:
         """The providers by reservation name (for attestation)."""
-        return {"exact": self.exact, "phase": self.phase}
+        return {"exact": self.exact, "phase": self.phase, **self.samplers}
+
+    def _offered(self, provider: str) -> frozenset[str]:
+        """The transforms a contract on ``provider`` may authorize."""
+        offered = frozenset(self.providers()[provider].transforms)
+        return offered | _PHASE_COMPOSED if provider == "phase" else offered
 
     def rights(self, operation: str) -> frozenset[str]:
         """Capability operations beyond EXECUTE that ``operation`` needs (PROJECT for readouts)."""
@@ -353,11 +427,13 @@ class PhiDomainManager:
                 f"unknown Φ terms {unknown} (allowed: {sorted(allowed)})", where=where
             )
         provider = terms.get("provider", "exact")
-        if provider not in ("exact", "phase"):
+        if not isinstance(provider, str) or provider not in self.providers():
             raise ContractError(
-                f"provider must be 'exact' or 'phase', got {safe_repr(provider)}", where=where
+                f"provider must be one of {sorted(self.providers())}, got {safe_repr(provider)}"
+                " (a sampler provider is installed by the manager's providers setting)",
+                where=where,
             )
-        offered = self.providers()[provider].transforms | set(_MANAGER_OPS)
+        offered = self._offered(provider) | set(_MANAGER_OPS)
         duration = terms.get("window", self.window)
         if type(duration) is not int or not 1 <= duration <= 2**40:
             raise ContractError(
@@ -427,7 +503,12 @@ class PhiDomainManager:
             return None
         provider = terms.get("provider", "exact")
         duration = terms.get("window", self.window)
-        if provider not in ("exact", "phase") or type(duration) is not int or duration < 1:
+        if (
+            not isinstance(provider, str)
+            or provider not in self.providers()
+            or type(duration) is not int
+            or duration < 1
+        ):
             return None
         share = terms.get("share", provider == "exact")
         probe = CoherenceWindow(0, duration, 1.0, (), share is True)
@@ -518,7 +599,7 @@ class PhiDomainManager:
         if operation in _MANAGER_OPS:
             return
         provider = self.providers()[envelope.provider]
-        if operation not in provider.transforms:
+        if operation not in self._offered(envelope.provider):
             raise DomainError(
                 f"provider {provider.provider_id!r} does not offer {operation!r} "
                 f"(it offers {sorted(provider.transforms)})",
@@ -538,7 +619,7 @@ class PhiDomainManager:
         summary and the canonical options, a shift's angle and indices, an evolution's steps and
         strength. ``execute`` receives the parsed value, never the raw arguments."""
         where = f"Φ.{operation}"
-        if operation in ("solve", "optimize", "anneal", "load"):
+        if operation in ("solve", "optimize", "anneal", "sample", "load"):
             call = self._problem_call(operation, args, where)
             return PreparedCall(
                 operation, {"problem": call.summary, "options": dict(call.options)}, call
@@ -577,6 +658,9 @@ class PhiDomainManager:
             raise PhiProblemError("options must be a mapping", where=where)
         options: dict[str, Any] = canonicalize(dict(raw_options), f"{where}.options")
         schedule, work_limit, replicas = None, None, None
+        if operation == "sample":
+            reads, params = self._sample_options(options, problem, where)
+            return _ProblemCall(problem, summary, options, reads=reads, params=params)
         if operation == "anneal":
             schedule = AnnealSchedule.from_terms(options, self.phase.calibration)
         elif operation == "optimize" and isinstance(problem, IsingProblem):
@@ -601,6 +685,25 @@ class PhiDomainManager:
                 where=where,
             )
         return float(limit)
+
+    @staticmethod
+    def _sample_options(
+        options: Mapping[str, Any], problem: ConstraintProblem | IsingProblem, where: str
+    ) -> tuple[int, dict[str, Any]]:
+        """A ``sample`` call's ``reads`` (default 1) and the provider's ``params`` (checked by
+        the provider when it runs); PHI_SAMPLER_PARAMS_INVALID for anything else."""
+        unknown = sorted(set(options) - _SAMPLE_OPTIONS)
+        if unknown:
+            raise params_error(
+                f"unknown options {unknown} ('sample' takes reads and params)", where
+            )
+        if not isinstance(problem, IsingProblem):  # pragma: no cover - parsed as Ising
+            raise PhiProblemError("'sample' takes an Ising problem", where=where)
+        reads = check_reads(options.get("reads", 1), problem.n, where)
+        params = options.get("params", {})
+        if not isinstance(params, Mapping):
+            raise params_error("params must be a mapping of the provider's parameters", where)
+        return reads, dict(params)
 
     @staticmethod
     def _replicas(options: Mapping[str, Any], where: str) -> int:
@@ -710,7 +813,7 @@ class PhiDomainManager:
         self, envelope: _Envelope, invocation: Invocation, rng: np.random.Generator
     ) -> dict[str, Any]:
         operation, call = invocation.operation, invocation.parsed
-        if operation in ("solve", "optimize", "anneal", "load"):
+        if operation in ("solve", "optimize", "anneal", "sample", "load"):
             invariant(isinstance(call, _ProblemCall), f"a Φ {operation!r} arrives prepared")
             problem = call.problem
             if isinstance(problem, ConstraintProblem):  # "solve"
@@ -729,6 +832,9 @@ class PhiDomainManager:
                     problem, seed=invocation.seed, work_limit=call.work_limit
                 )
                 return self._optimum(envelope, invocation, problem, optimum)
+            if operation == "sample":
+                invariant(isinstance(problem, IsingProblem), "a sample arrives with its problem")
+                return self._sample(envelope, invocation, problem, call, rng)
             if operation == "load":
                 invariant(call.replicas is not None, "a load arrives with its replicas")
                 self.phase.load(envelope.id, problem, call.replicas, rng)
@@ -782,6 +888,116 @@ class PhiDomainManager:
             "readout": {k: v for k, v in readout.items() if k not in ("spins", "energy")},
             "witness": self._witness(payload),
         }
+
+    def _sample(
+        self,
+        envelope: _Envelope,
+        invocation: Invocation,
+        ising: IsingProblem,
+        call: _ProblemCall,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
+        """``reads`` reads of ``ising`` on the envelope's provider, each verified."""
+        reads = call.reads
+        if reads is None:  # pragma: no cover - prepare() always sets it
+            raise PhiError("a sample arrives without its reads", where=f"envelope {envelope.id}")
+        extra: dict[str, Any] = {}
+        if envelope.provider == "phase":
+            # Each read is one replica of an anneal; more reads than the device has replicas
+            # run as successive anneals of the same envelope.
+            replicas_max = self.phase.calibration.replicas_max
+            terms = dict(call.params)
+            if "replicas" in terms:
+                raise params_error(
+                    "the phase provider runs one replica per read: give reads, not replicas",
+                    f"envelope {envelope.id}",
+                )
+            blocks, schedule = [], None
+            for first in range(0, reads, replicas_max):
+                schedule = AnnealSchedule.from_terms(
+                    {**terms, "replicas": min(replicas_max, reads - first)},
+                    self.phase.calibration,
+                )
+                self.phase.anneal(envelope.id, ising, schedule, rng)
+                block = self.phase.samples(envelope.id)
+                blocks.append(descend(ising, block) if schedule.polish else block)
+            if schedule is None:  # pragma: no cover - reads ≥ 1
+                raise PhiError("no anneal ran", where=f"envelope {envelope.id}")
+            spins = np.concatenate(blocks)
+            batch = SampleBatch(spins, None, {"schedule": schedule.to_record()})
+            extra["order_parameter"] = self.phase.metrics(envelope.id)["order_parameter"]
+        else:
+            sampler = self.samplers[envelope.provider]
+            batch = sampler.sample(ising, reads, invocation.seed, call.params)
+        return {**self._reads(envelope, invocation, ising, reads, batch), **extra}
+
+    def _reads(
+        self,
+        envelope: _Envelope,
+        invocation: Invocation,
+        ising: IsingProblem,
+        reads: int,
+        batch: SampleBatch,
+    ) -> dict[str, Any]:
+        """Verify every read classically (shape, ±1 entries, energy recomputed and compared
+        with the provider's) and witness the best (the first of the lowest energy)."""
+        where = f"envelope {envelope.id}"
+        spins = np.asarray(batch.spins)
+        if spins.shape != (reads, ising.n) or not np.all(np.abs(spins) == 1):
+            raise PhiError(
+                f"the provider returned reads of shape {spins.shape} for {reads} reads of "
+                f"{ising.n} spins (each entry ±1)",
+                code=ErrorCode.PHI_ERR_PROVIDER_FAILED,
+                where=where,
+            )
+        spins = spins.astype(np.int8)
+        energies = np.asarray(ising.energy(spins), dtype=np.float64).reshape(reads)
+        if batch.energies is not None:
+            reported = np.asarray(batch.energies, dtype=np.float64)
+            if reported.shape != energies.shape or not np.allclose(
+                reported, energies, rtol=1e-9, atol=1e-6
+            ):
+                raise PhiError(
+                    "the provider's energies do not verify against the reads",
+                    code=ErrorCode.PHI_ERR_PROVIDER_FAILED,
+                    where=where,
+                )
+        best = int(np.argmin(energies))
+        best_spins = [int(x) for x in spins[best]]
+        energy = float(energies[best])
+        self._read_digests[envelope.id] = hashlib.sha256(spins.tobytes()).hexdigest()[:32]
+        verification: dict[str, Any] = {
+            "energy": energy,
+            "spins": ising.n,
+            "reads": reads,
+            "checked_by": "kernel",
+        }
+        cut = ising_cut(ising, np.array(best_spins))
+        if cut is not None:
+            verification["cut"] = cut
+        payload = self._payload(
+            envelope,
+            invocation,
+            "ising",
+            ising.to_record(),
+            ising.digest,
+            "SAMPLE",
+            best_spins,
+            verification,
+        )
+        output: dict[str, Any] = {
+            "spins": best_spins,
+            "energy": energy,
+            "reads": {
+                "spins": spins.tolist(),
+                "energies": [float(e) for e in energies],
+            },
+            "sampler": canonicalize(dict(batch.info), "Φ sampler info"),
+        }
+        if cut is not None:
+            output["cut"] = cut
+        output["witness"] = self._witness(payload)
+        return output
 
     def _optimum(
         self,
@@ -942,7 +1158,10 @@ class PhiDomainManager:
             injected = any("injected" in point for point in envelope.timeline)
             noise = 1.0 - math.exp(-self.instability_variance / 2.0) if injected else 0.0
             metrics = {"stability": 1.0 - noise, "noise_index": noise, "drift": 0.0}
-            checksum = hashlib.sha256(f"{envelope.id}:{now}".encode()).hexdigest()[:32]
+            checksum = (
+                self._read_digests.get(envelope.id)
+                or (hashlib.sha256(f"{envelope.id}:{now}".encode()).hexdigest()[:32])
+            )
         return PhiStabilityReport(
             envelope.id,
             float(metrics["stability"]),

@@ -448,6 +448,12 @@ class PhaseOscillatorProvider(StoredIdentity):
             "polish_flips": flips,
         }
 
+    def samples(self, envelope: int) -> npt.NDArray[np.int8]:
+        """Every replica's binarized spins (replicas × n): the reads of a Φ ``sample`` (never
+        phases; any classical polish is the caller's)."""
+        structure = self._structure(envelope)
+        return np.where(np.cos(structure.phases.T) >= 0, 1, -1).astype(np.int8)
+
 
 def _descend(problem: IsingProblem, spins: npt.NDArray[np.int8]) -> tuple[Any, int]:
     """Greedy steepest single-flip descent per replica until no flip lowers the energy."""

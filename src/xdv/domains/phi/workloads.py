@@ -36,30 +36,44 @@ PHIRUN_TARGET = "xdv.domains.phi.workloads:phirun"
 """The workload target ``xdv phirun`` records."""
 
 PHIRUN_OPERATIONS = {"phase": "anneal", "exact": "optimize"}
-"""The Φ operation ``phirun`` invokes on each provider."""
+"""The Φ operation ``phirun`` invokes on the built-in providers (``sample`` on any other)."""
 
 # A long default coherence window: one job, however long its anneal.
 XDV_DOMAINS = {"Φ": {"manager": "phi", "window": 1_000_000}}
 
 
-def phirun_params(problem: IsingProblem, provider: str, options: dict[str, Any]) -> dict[str, Any]:
+def phirun_params(
+    problem: IsingProblem,
+    provider: str,
+    options: dict[str, Any],
+    operation: str | None = None,
+) -> dict[str, Any]:
     """The parameters of a ``phirun`` job: ``problem`` in its dictionary form (without the
-    fields when they are all zero, as for MaxCut), ``provider`` and the operation's
-    ``options``."""
+    fields when they are all zero, as for MaxCut), ``provider``, the operation's ``options``
+    and, when given, the ``operation`` (default: the provider's, :data:`PHIRUN_OPERATIONS`)."""
     record = problem.to_record()
     if not any(record["h"]):
         del record["h"]
-    return {"problem": record, "provider": provider, "options": dict(options)}
+    params = {"problem": record, "provider": provider, "options": dict(options)}
+    if operation is not None:
+        params["operation"] = operation
+    return params
 
 
-def phirun(kernel: Any, *, problem: dict[str, Any], provider: str, options: dict[str, Any]) -> None:
+def phirun(
+    kernel: Any,
+    *,
+    problem: dict[str, Any],
+    provider: str,
+    options: dict[str, Any],
+    operation: str | None = None,
+) -> None:
     """Spawn the one process of an ``xdv phirun`` job and grant it PROJECT(Φ→K)."""
     parsed = IsingProblem.parse(problem)
-    operation = PHIRUN_OPERATIONS.get(provider)
-    if operation is None:
+    operation = operation or PHIRUN_OPERATIONS.get(provider, "sample")
+    if operation not in ("anneal", "optimize", "sample"):
         raise PhiProblemError(
-            f"phirun runs on the providers {sorted(PHIRUN_OPERATIONS)}, not {provider!r}",
-            where="phirun",
+            f"phirun anneals, optimizes or samples, not {operation!r}", where="phirun"
         )
     if not isinstance(options, dict):
         raise PhiProblemError("phirun options must be a map", where="phirun")
@@ -78,9 +92,10 @@ def phirun(kernel: Any, *, problem: dict[str, Any], provider: str, options: dict
 def phi_job(
     problem: Any, terms: dict[str, Any], options: dict[str, Any], operation: str = "anneal"
 ) -> Generator[Any, Any, Any]:
-    """The K anchor of a Φ job: reserve a coherence-window contract, anneal (phase provider) or
-    optimize (exact provider), emit the energy and witness digest, release; return the
-    operation's result."""
+    """The K anchor of a Φ job: reserve a coherence-window contract, anneal (phase provider),
+    optimize (exact provider) or sample (a sampler provider, or the phase provider with every
+    replica a read), emit the energy and witness digest, release; return the operation's
+    result."""
 
     contract = yield Reserve("Φ", "envelope", terms=terms)
     result = yield Invoke(contract, operation, (problem, options))

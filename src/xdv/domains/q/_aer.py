@@ -13,6 +13,7 @@ run seed gives the same counts.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ class AerProvider(StoredIdentity):
         self._versions = {"qiskit": qiskit.__version__, "qiskit-aer": qiskit_aer.__version__}
         self._simulators: dict[str, Any] = {}
         self._noise_models: dict[tuple[str, tuple[int, ...], str], Any] = {}
-        self._translations: dict[tuple[str, str, tuple[str, ...] | None], Any] = {}
+        self._translations: dict[
+            tuple[str, str, tuple[str, ...] | None, tuple[tuple[int, int], ...] | None], Any
+        ] = {}
         self._supported_gates: dict[str, set[str]] = {}
         self._identity = identity
         self._key_store = key_store
@@ -121,7 +124,7 @@ class AerProvider(StoredIdentity):
         options: dict[str, Any] = {"shots": job.shots, "seed_simulator": job.seed}
         if job.noise:
             basis = (*profile.basis, "measure", "reset", "delay", "barrier", "if_else", "for_loop")
-            circuit = self._translated(job, basis)
+            circuit = self._translated(job, basis, container_coupling(profile, job.mapping))
             options["noise_model"] = self._noise_model(profile, job.mapping, job.method)
         else:
             circuit = self._translated(job, None)
@@ -141,24 +144,45 @@ class AerProvider(StoredIdentity):
             ) from None
         return counts_from_hex(dict(raw), job.circuit.clbits)
 
-    def _translated(self, job: QJob, basis: tuple[str, ...] | None) -> Any:
+    def _translated(
+        self,
+        job: QJob,
+        basis: tuple[str, ...] | None,
+        coupling: tuple[tuple[int, int], ...] | None = None,
+    ) -> Any:
         """The job's circuit in gates Aer runs (``basis`` for noisy runs; else Aer's own set).
 
-        Translation is deterministic (optimization level 0, fixed transpiler seed) and cached by
-        the circuit's hash."""
-        key = (job.circuit.sha256, job.method, basis)
+        A noisy run is also routed onto ``coupling`` (the calibration's couplings among the
+        container's qubits, on logical indices): SWAPs are inserted where the circuit couples
+        qubits the device does not, as the device itself would need. Translation is
+        deterministic (optimization level 0, trivial initial layout, fixed transpiler seed)
+        and cached by the circuit's hash."""
+        key = (job.circuit.sha256, job.method, basis, coupling)
         cached = self._translations.get(key)
         if cached is not None:
             return cached
         circuit = job.circuit.circuit
         supported = set(basis) if basis is not None else self._supported(job.method)
-        if not _uses_only(circuit, supported):
+        if coupling is not None or not _uses_only(circuit, supported):
             from qiskit import transpile
 
             if basis is None:  # Aer's own target knows every gate it runs
                 circuit = transpile(
                     circuit,
                     backend=self._simulator(job.method),
+                    optimization_level=0,
+                    seed_transpiler=0,
+                )
+            elif coupling is not None:
+                from qiskit.transpiler import CouplingMap
+
+                circuit = transpile(
+                    circuit,
+                    basis_gates=sorted(supported - {"barrier"}),
+                    coupling_map=CouplingMap([list(edge) for edge in coupling]),
+                    initial_layout=list(range(circuit.num_qubits)),
+                    layout_method="trivial",
+                    routing_method="sabre",
                     optimization_level=0,
                     seed_transpiler=0,
                 )
@@ -195,6 +219,31 @@ class AerProvider(StoredIdentity):
         return model
 
 
+def container_coupling(
+    profile: CalibrationProfile, mapping: tuple[int, ...]
+) -> tuple[tuple[int, int], ...] | None:
+    """The calibration's two-qubit couplings among ``mapping``'s physical qubits, on logical
+    indices (directed as the device's gate is), when they connect every qubit of the container;
+    None otherwise (a container spread over disconnected qubits runs unrouted, each uncoupled
+    pair at the profile's median two-qubit error: see docs/q-domain.md)."""
+    index = {physical: logical for logical, physical in enumerate(mapping)}
+    edges = sorted(
+        (index[a], index[b]) for a, b in profile.pairs if a in index and b in index and a != b
+    )
+    if len(mapping) < 2:
+        return None
+    reached = {0}
+    frontier = [0]
+    while frontier:
+        node = frontier.pop()
+        for a, b in edges:
+            for here, there in ((a, b), (b, a)):
+                if here == node and there not in reached:
+                    reached.add(there)
+                    frontier.append(there)
+    return tuple(edges) if len(reached) == len(mapping) else None
+
+
 def build_noise_model(
     profile: CalibrationProfile, mapping: tuple[int, ...], *, pauli_only: bool = False
 ) -> Any:
@@ -211,33 +260,65 @@ def build_noise_model(
     one_qubit = [gate for gate in profile.basis if gate in ("sx", "x")]
     two = profile.two_qubit_gate
 
-    def depolarizing_parameter(error: float, qubits: int) -> float:
-        # An average gate infidelity r corresponds to depolarizing p = r·d/(d-1), d = 2**n.
+    def gate_error(error: float, qubits: int, relaxation: tuple[Any, float] | None) -> Any:
+        # The calibrated gate error is the gate's whole average infidelity, relaxation during
+        # the gate included: the depolarizing part makes up only what relaxation does not
+        # explain (the construction Qiskit Aer uses for device noise models), so relaxation
+        # is not counted twice. With F_r the relaxation channel's average gate fidelity and
+        # d = 2**n: p = d·(r - (1 - F_r)) / (d·F_r - 1).
         dimension = 2**qubits
-        return float(min(error * dimension / (dimension - 1), 1.0))
+        error = min(error, dimension / (dimension + 1))
+        if relaxation is None:
+            channel, relaxation_fidelity = None, 1.0
+        else:
+            channel, process_fidelity = relaxation
+            relaxation_fidelity = (dimension * process_fidelity + 1) / (dimension + 1)
+        infidelity = 1.0 - relaxation_fidelity
+        parameter = 0.0
+        if error > infidelity:
+            parameter = dimension * (error - infidelity) / (dimension * relaxation_fidelity - 1)
+            parameter = min(parameter, 4**qubits / (4**qubits - 1))
+        if channel is None:
+            return depolarizing_error(parameter, qubits)
+        if parameter <= 0.0:
+            return channel
+        return depolarizing_error(parameter, qubits).compose(channel)
+
+    def relaxation(physical: int, ns: float) -> tuple[Any, float]:
+        """Thermal relaxation over ``ns`` and its process fidelity: its Pauli transfer matrix
+        keeps X and Y at exp(-t/T2) and Z at exp(-t/T1), so F_pro = (1 + 2e^(-t/T2) +
+        e^(-t/T1)) / 4 (computed here rather than from the channel's superoperator)."""
+        qubit = profile.qubits[physical]
+        # T2 cannot exceed 2·T1 physically; a snapshot's rounding may say otherwise.
+        t2 = min(qubit.t2_ns, 2 * qubit.t1_ns)
+        fidelity = (1 + 2 * math.exp(-ns / t2) + math.exp(-ns / qubit.t1_ns)) / 4
+        return thermal_relaxation_error(qubit.t1_ns, t2, ns), fidelity
 
     for logical, physical in enumerate(mapping):
         calibration = profile.qubits[physical]
-        error = depolarizing_error(depolarizing_parameter(calibration.gate_error, 1), 1)
-        if not pauli_only:
-            error = error.compose(
-                thermal_relaxation_error(calibration.t1_ns, calibration.t2_ns, calibration.gate_ns)
-            )
+        error = gate_error(
+            calibration.gate_error,
+            1,
+            None if pauli_only else relaxation(physical, calibration.gate_ns),
+        )
         for gate in one_qubit:
             model.add_quantum_error(error, gate, [logical])
         p01 = calibration.readout_error
         model.add_readout_error(ReadoutError([[1 - p01, p01], [p01, 1 - p01]]), [logical])
-    for a, physical_a in enumerate(mapping):
-        for b, physical_b in enumerate(mapping):
-            if a == b:
-                continue
-            gate_error, ns = profile.pair(physical_a, physical_b)
-            error = depolarizing_error(depolarizing_parameter(gate_error, 2), 2)
-            if not pauli_only:
-                qa, qb = profile.qubits[physical_a], profile.qubits[physical_b]
-                relaxation = thermal_relaxation_error(qa.t1_ns, qa.t2_ns, ns).expand(
-                    thermal_relaxation_error(qb.t1_ns, qb.t2_ns, ns)
-                )
-                error = error.compose(relaxation)
-            model.add_quantum_error(error, two, [a, b])
+    coupling = container_coupling(profile, mapping)
+    if coupling is not None:  # routed: two-qubit gates act on coupled pairs only
+        pairs = sorted({pair for a, b in coupling for pair in ((a, b), (b, a))})
+    else:
+        pairs = [(a, b) for a in range(len(mapping)) for b in range(len(mapping)) if a != b]
+    for a, b in pairs:
+        physical_a, physical_b = mapping[a], mapping[b]
+        pair_error, ns = profile.pair(physical_a, physical_b)
+        both = None
+        if not pauli_only:
+            (channel_a, fidelity_a), (channel_b, fidelity_b) = (
+                relaxation(physical_a, ns),
+                relaxation(physical_b, ns),
+            )
+            both = (channel_a.expand(channel_b), fidelity_a * fidelity_b)
+        model.add_quantum_error(gate_error(pair_error, 2, both), two, [a, b])
     return model

@@ -15,7 +15,10 @@ key                 meaning                                          default
 ``provider``        provider id (``aer``, ``stim``)                  ``aer``
 ``method``          simulation method of that provider               the provider's first
 ``calibration``     calibration profile name (a device snapshot)     ``fake_sherbrooke``
-``mapping``         physical qubits for logical 0..n-1 (distinct)    lowest free qubits
+``mapping``         physical qubits for logical 0..n-1 (distinct)    lowest free qubits;
+                                                                     with ``noise``, the
+                                                                     best calibrated free
+                                                                     chain (``best_chain``)
 ``noise``           simulate the calibration's noise                 ``False``
 ``shots_max``       most shots one job may ask for                   100000
 ``channels``        most classical bits one result may carry         64
@@ -42,6 +45,7 @@ from xdv.core import (
     ResourceGrant,
     ResourceRequest,
 )
+from xdv.domains import PLUGIN_GROUPS, load_plugin, plugin_of, provider_from_record
 from xdv.domains.q._budget import DecoherenceBudget, JobEstimate, estimate
 from xdv.domains.q._calibration import CalibrationContract, CalibrationProfile, load_profile
 from xdv.domains.q._circuit import (
@@ -50,6 +54,7 @@ from xdv.domains.q._circuit import (
     circuit_source,
     parse_text,
 )
+from xdv.domains.q._placement import best_chain
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.domains.q._signing import verify_calibration
 from xdv.domains.q._work import check_job_work
@@ -285,13 +290,20 @@ class QDomainManager:
             "default_calibration": self.default_calibration,
             "workers": self.workers,
             "providers": {
-                provider_id: {
-                    "measurement": self._attested[provider_id].measurement,
-                    "declaration": dict(self._attested[provider_id].declaration),
-                }
+                provider_id: self._provider_record(provider_id, provider)
                 for provider_id, provider in sorted(self._providers.items())
             },
         }
+
+    def _provider_record(self, provider_id: str, provider: QProvider) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "measurement": self._attested[provider_id].measurement,
+            "declaration": dict(self._attested[provider_id].declaration),
+        }
+        plugin = plugin_of(provider)
+        if plugin is not None:  # replay rebuilds it through the same plug-in factory
+            record["plugin"] = plugin.to_record()
+        return record
 
     def init(self, pid: int) -> dict[str, Any]:
         invariant(pid not in self._bound, f"process {pid} is bound to Q only once")
@@ -372,7 +384,7 @@ class QDomainManager:
             )
         budget = DecoherenceBudget.from_terms(terms.get("budget"), where)
         in_use = self._in_use.setdefault(profile.name, set())
-        mapping = self._mapping(terms.get("mapping"), amount, profile, in_use, where)
+        mapping = self._mapping(terms.get("mapping"), amount, profile, in_use, where, noise)
         # Checks done; from here the reservation cannot fail, so nothing changes on a refusal.
         self._reattest(provider)
         calibration = provider.calibrate(
@@ -408,16 +420,24 @@ class QDomainManager:
         profile: CalibrationProfile,
         in_use: set[int],
         where: str,
+        noise: bool = False,
     ) -> tuple[int, ...]:
         if requested is None:
-            free = [q for q in range(profile.size) if q not in in_use][:amount]
+            free = [q for q in range(profile.size) if q not in in_use]
             if len(free) < amount:
                 raise ResourceError(
                     f"{amount} qubits asked of {profile.name}; {profile.size - len(in_use)} of "
                     f"{profile.size} are free",
                     where=where,
                 )
-            return tuple(free)
+            if noise:
+                # A noisy run is only as good as the qubits it lands on: like a device's own
+                # transpiler, take the best-calibrated chain of free coupled qubits (on
+                # fake_sherbrooke the lowest-numbered ones include a 26% readout error).
+                chosen = best_chain(profile, amount, free)
+                invariant(chosen is not None, "enough free qubits give a placement")
+                return chosen[1] if chosen is not None else tuple(free[:amount])
+            return tuple(free[:amount])
         if (
             not isinstance(requested, list)
             or len(requested) != amount
@@ -888,7 +908,18 @@ def manager_from_description(description: Mapping[str, Any]) -> QDomainManager:
     (replay), or a workload's declaration such as ``{"manager": "q"}`` (missing keys take the
     defaults)."""
     factories = provider_factories()
-    providers = {name: factories[name]() for name in sorted(description.get("providers", ["aer"]))}
+    listed = description.get("providers", ["aer"])
+    providers: dict[str, QProvider] = {}
+    for name in sorted(listed):
+        factory = factories.get(name)
+        recorded = listed.get(name) if isinstance(listed, Mapping) else None
+        plugin = recorded.get("plugin") if isinstance(recorded, Mapping) else None
+        if isinstance(plugin, Mapping):  # a replay: the plug-in the trace names
+            providers[name] = provider_from_record(plugin, interface=QProvider)
+        elif factory is not None:
+            providers[name] = factory()
+        else:  # a third-party provider: an entry point or a providers.toml entry
+            providers[name] = load_plugin(PLUGIN_GROUPS["q"], name, interface=QProvider)
     return QDomainManager(
         providers,
         run_latency=int(description.get("run_latency", 1)),
