@@ -29,10 +29,11 @@ from xdv.core import (
     RunResult,
     SchedulerPolicy,
 )
-from xdv.errors import InvariantViolation, WorkloadError
+from xdv.errors import ErrorCode, InvariantViolation, WorkloadError, XdvError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
 from xdv.runtime._kernel import build_policy, make_kernel, with_security
+from xdv.runtime._limits import ISOLATION_MODES, WorkerLimits
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import VhmDeclaration, Workload, declared_vhms, load_workload
@@ -57,6 +58,10 @@ class RunRequest:
     ``faults`` is the run's fault plan (``xdv run --faults PLAN.json``; see ``docs/faults.md``),
     recorded in the run-start entry so that a replay rebuilds it.
     ``policy`` is the scheduler policy spec (``docs/scheduler.md``), recorded in RUN_START.
+    ``isolation`` is ``"inprocess"`` (the workload's code runs in this process) or
+    ``"process"`` (it runs in a separate worker process under ``limits``, default
+    :class:`WorkerLimits` (); see ``docs/isolation.md``). It is not recorded: the trace of an
+    isolated run is the trace of the same run in process.
     """
 
     workload: Workload
@@ -71,6 +76,16 @@ class RunRequest:
     handle_signals: bool = True
     faults: FaultPlan | None = None
     policy: str = "round-robin"
+    isolation: str = "inprocess"
+    limits: WorkerLimits | None = None
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATION_MODES:
+            raise XdvError(
+                f"isolation must be one of {list(ISOLATION_MODES)}, got {self.isolation!r}",
+                code=ErrorCode.INVALID_ARGUMENT,
+                where="run request",
+            )
 
 
 @dataclass
