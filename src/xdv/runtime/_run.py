@@ -32,6 +32,7 @@ from xdv.core import (
 from xdv.errors import ErrorCode, InvariantViolation, WorkloadError, XdvError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
+from xdv.runtime._isolation import load_isolated, worker_session
 from xdv.runtime._kernel import build_policy, make_kernel, with_security
 from xdv.runtime._limits import ISOLATION_MODES, WorkerLimits
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
@@ -216,7 +217,23 @@ def run(
     receives (done, total) of long provider work (Φ anneals); ``domains`` replaces the
     managers the workload declares (for embedding; commands never pass it).
     """
-    workload = request.workload
+    # An isolated workload's worker starts (and loads the module) before anything is created.
+    with worker_session(request.workload, request.isolation, request.limits) as (
+        workload,
+        setup,
+    ):
+        return _run(request, workload, setup, emit=emit, progress=progress, domains=domains)
+
+
+def _run(
+    request: RunRequest,
+    workload: Workload,
+    setup: Callable[[Kernel], Any],
+    *,
+    emit: EmitSink | None,
+    progress: Progress | None,
+    domains: Iterable[DomainManager] | None,
+) -> RunOutcome:
     managers = list(domains) if domains is not None else declared_managers(workload.domains)
     node = NodeKey(request.key_store)
     witness_dir = request.witness_dir or default_witness_dir(request.trace)
@@ -257,7 +274,7 @@ def run(
     caught: list[str] = []
     try:
         create_vhms(kernel, workload.vhms)
-        workload.function(kernel)
+        setup(kernel)
     except InvariantViolation:
         raise
     except Exception as error:  # the workload's setup failed: record it, close the trace
@@ -303,6 +320,8 @@ def run_workload(
     params: Mapping[str, Any] | None = None,
     policy: str | SchedulerPolicy | None = None,
     vhms: Any = None,
+    isolation: str = "inprocess",
+    worker_limits: WorkerLimits | None = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
     bare run, without the node's key, witness files or signal handling (see :func:`run`).
@@ -314,14 +333,58 @@ def run_workload(
     makes a target string a parameterized workload (see :func:`load_workload`). ``policy``
     is the scheduler policy (a spec string or a policy object; default round-robin).
     ``vhms`` replaces the workload's declared VHMs (a replay passes the declaration its trace
-    recorded).
+    recorded). ``isolation`` and ``worker_limits`` are as in :class:`RunRequest`.
     """
     if isinstance(workload, Workload):
         if params is not None:
             raise WorkloadError("params apply to a target string, not a loaded workload")
         loaded = workload
+    elif isolation == "process":
+        loaded = load_isolated(workload, expected_digest=expected_digest, params=params)
     else:
         loaded = load_workload(workload, expected_digest=expected_digest, params=params)
+    with worker_session(loaded, isolation, worker_limits) as (loaded, setup):
+        return _run_workload(
+            loaded,
+            setup,
+            seed=seed,
+            trace=trace,
+            emit=emit,
+            fsync=fsync,
+            quantum=quantum,
+            domains=domains,
+            faults=faults,
+            limits=limits,
+            replay_outcomes=replay_outcomes,
+            recorded_target=recorded_target,
+            vhm=vhm,
+            node=node,
+            audit=audit,
+            policy=policy,
+            vhms=vhms,
+        )
+
+
+def _run_workload(
+    loaded: Workload,
+    setup: Callable[[Kernel], Any],
+    *,
+    seed: int,
+    trace: str | Path | TraceWriter | None,
+    emit: EmitSink | None,
+    fsync: FsyncPolicy | str,
+    quantum: int,
+    domains: Iterable[DomainManager] | None,
+    faults: FaultPlan | None,
+    limits: KernelLimits | None,
+    replay_outcomes: dict[int, RecordedOutcome] | None,
+    recorded_target: str | None,
+    vhm: int,
+    node: int,
+    audit: AuditConfig | None,
+    policy: str | SchedulerPolicy | None,
+    vhms: Any,
+) -> RunResult:
     if domains is None:
         domains = declared_managers(loaded.domains)
     record = loaded.to_record()
@@ -348,7 +411,7 @@ def run_workload(
     )
     try:
         create_vhms(kernel, declared)
-        loaded.function(kernel)
+        setup(kernel)
     except InvariantViolation:
         raise
     except Exception as error:  # the workload's setup failed: record it, close the trace
