@@ -12,8 +12,10 @@ is the bare form (no node key, no witnesses, no signal handling) that replays an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,6 @@ from xdv.core import (
 from xdv.errors import ErrorCode, InvariantViolation, WorkloadError, XdvError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
-from xdv.runtime._isolation import load_isolated, worker_session
 from xdv.runtime._kernel import build_policy, make_kernel, with_security
 from xdv.runtime._limits import ISOLATION_MODES, WorkerLimits
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
@@ -168,6 +169,18 @@ class RunOutcome:
         }
 
 
+def _session(
+    workload: Workload, isolation: str, limits: WorkerLimits | None
+) -> AbstractContextManager[tuple[Workload, Callable[[Kernel], Any]]]:
+    """The workload to run and its setup function; for an isolated workload, with its worker
+    process running for the block (loaded on first use: most runs never need it)."""
+    if isolation != "process":
+        return contextlib.nullcontext((workload, workload.function))
+    from xdv.runtime._isolation import worker_session
+
+    return worker_session(workload, isolation, limits)
+
+
 def create_vhms(kernel: Kernel, declared: VhmDeclaration | None) -> list[int]:
     """Create a workload's declared VHMs in order (each recorded as VHM_CREATE); return ids."""
     created: dict[str, int] = {}
@@ -218,7 +231,7 @@ def run(
     managers the workload declares (for embedding; commands never pass it).
     """
     # An isolated workload's worker starts (and loads the module) before anything is created.
-    with worker_session(request.workload, request.isolation, request.limits) as (
+    with _session(request.workload, request.isolation, request.limits) as (
         workload,
         setup,
     ):
@@ -339,11 +352,11 @@ def run_workload(
         if params is not None:
             raise WorkloadError("params apply to a target string, not a loaded workload")
         loaded = workload
-    elif isolation == "process":
-        loaded = load_isolated(workload, expected_digest=expected_digest, params=params)
     else:
-        loaded = load_workload(workload, expected_digest=expected_digest, params=params)
-    with worker_session(loaded, isolation, worker_limits) as (loaded, setup):
+        loaded = load_workload(
+            workload, expected_digest=expected_digest, params=params, isolation=isolation
+        )
+    with _session(loaded, isolation, worker_limits) as (loaded, setup):
         return _run_workload(
             loaded,
             setup,

@@ -184,8 +184,13 @@ def load_workload(
     *,
     expected_digest: str | None = None,
     params: Mapping[str, Any] | None = None,
+    isolation: str = "inprocess",
 ) -> Workload:
     """Import ``target`` and return its workload function.
+
+    With ``isolation="process"`` a Python file is not imported: its workload is loaded for a
+    worker process (see ``docs/isolation.md``; ``XDV_DOMAINS`` and ``XDV_VHMS`` must then be
+    literals); a DPL program loads as usual (its code runs in the kernel's DPL machine).
 
     With ``params`` the workload is parameterized: the function is called as
     ``function(kernel, **params)`` and the digest covers the parameters (:func:`params_digest`).
@@ -196,7 +201,12 @@ def load_workload(
     refusal = (
         ErrorCode.WORKLOAD_INVALID if expected_digest is None else ErrorCode.REPLAY_INPUT_CHANGED
     )
-    if target.endswith(".ds") or ".ds:" in target:
+    is_dpl = target.endswith(".ds") or ".ds:" in target
+    if isolation == "process" and not is_dpl:
+        from xdv.runtime._isolation import load_isolated
+
+        return load_isolated(target, expected_digest=expected_digest, params=params)
+    if is_dpl:
         if params is not None:
             raise WorkloadError("DPL workloads take no parameters", code=refusal, where=target)
         return load_dpl_workload(target, expected_digest=expected_digest)
