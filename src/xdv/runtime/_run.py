@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -176,9 +177,11 @@ def _session(
     process running for the block (loaded on first use: most runs never need it)."""
     if isolation != "process":
         return contextlib.nullcontext((workload, workload.function))
-    from xdv.runtime._isolation import worker_session
-
-    return worker_session(workload, isolation, limits)
+    # Loaded on first use, like the simulator (see xdv.runtime): most runs never need it.
+    isolation_module = importlib.import_module("xdv.runtime._isolation")
+    session: AbstractContextManager[tuple[Workload, Callable[[Kernel], Any]]]
+    session = isolation_module.worker_session(workload, isolation, limits)
+    return session
 
 
 def create_vhms(kernel: Kernel, declared: VhmDeclaration | None) -> list[int]:

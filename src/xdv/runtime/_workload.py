@@ -203,9 +203,12 @@ def load_workload(
     )
     is_dpl = target.endswith(".ds") or ".ds:" in target
     if isolation == "process" and not is_dpl:
-        from xdv.runtime._isolation import load_isolated
-
-        return load_isolated(target, expected_digest=expected_digest, params=params)
+        # Loaded on first use, like the simulator (see xdv.runtime).
+        isolation_module = importlib.import_module("xdv.runtime._isolation")
+        isolated: Workload = isolation_module.load_isolated(
+            target, expected_digest=expected_digest, params=params
+        )
+        return isolated
     if is_dpl:
         if params is not None:
             raise WorkloadError("DPL workloads take no parameters", code=refusal, where=target)
