@@ -5,7 +5,6 @@ workloads end with typed faults while the kernel, and what it already accepted, 
 from __future__ import annotations
 
 import os
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
