@@ -31,7 +31,7 @@ from xdv.runtime._isolation import WorkerSession, worker_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
-WORKLOAD = '''
+WORKLOAD = """
 from xdv.syscalls import Now
 
 def caller(calls):
@@ -40,7 +40,7 @@ def caller(calls):
 
 def main(kernel, calls):
     kernel.spawn(caller, calls)
-'''
+"""
 
 
 def _child_cpu(pid: int) -> float:

@@ -591,13 +591,13 @@ class WorkerSession:
         body = data.get("$x") if isinstance(data, dict) else None
         if (
             not isinstance(body, list)
-            or len(body) != 5
+            or len(body) not in (5, 6)
             or body[0] not in ("xdv", "exc", "exit")
             or type(body[1]) is not str
             or type(body[3]) is not str
         ):
             raise self._protocol("a malformed error")
-        kind, name, code, message, extra = body
+        kind, name, code, message, extra = body[:5]
         if kind == "xdv":
             if code not in ErrorCode.__members__ or not (extra is None or type(extra) is str):
                 raise self._protocol("an error with an unknown code")
@@ -615,6 +615,8 @@ class WorkerSession:
             cls_found.__module__ = str(extra)
             self.foreign[key] = cls_found
         made: BaseException = cls_found(message)
+        if len(body) == 6 and type(body[5]) is str:
+            made.xdv_worker_traceback = body[5]  # type: ignore[attr-defined]
         return made
 
     def _answer(self, answer: dict[str, Any], expected: str) -> Any:

@@ -27,6 +27,7 @@ from xdv import errors as _errors
 from xdv import syscalls as _syscalls
 from xdv.core import RandomStream
 from xdv.errors import ErrorCode, WorkloadError, XdvError
+from xdv.runtime._faults import format_traceback
 from xdv.runtime._link import Link, LinkBroken, decode_plain, encode_plain
 
 __all__ = ["KernelProxy", "main"]
@@ -37,6 +38,7 @@ _MIB = 1 << 20
 _NOFILE = 256
 _FSIZE = 64 * _MIB
 _DEPTH_MAX = 200
+_TRACEBACK_CHARS = 16384
 
 # The kernel methods a workload's setup may call (the same names as on the kernel).
 PROXY_METHODS = (
@@ -85,6 +87,7 @@ def _exception_record(error: BaseException) -> dict[str, Any]:
             None,
             str(error),
             kind.__module__,
+            format_traceback(error)[-_TRACEBACK_CHARS:],
         ]
     }
 
@@ -242,7 +245,7 @@ class Worker:
         return value
 
     def decode_error(self, data: Any) -> BaseException:
-        kind, name, code, message, where = data["$x"]
+        kind, name, code, message, where = data["$x"][:5]
         if kind == "xdv":
             cls = getattr(_errors, name, None)
             if not (isinstance(cls, type) and issubclass(cls, XdvError)):
