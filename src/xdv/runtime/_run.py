@@ -175,6 +175,12 @@ def _session(
 ) -> AbstractContextManager[tuple[Workload, Callable[[Kernel], Any]]]:
     """The workload to run and its setup function; for an isolated workload, with its worker
     process running for the block (loaded on first use: most runs never need it)."""
+    if isolation not in ISOLATION_MODES:
+        raise XdvError(
+            f"isolation must be one of {list(ISOLATION_MODES)}, got {isolation!r}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where="run",
+        )
     if isolation != "process":
         return contextlib.nullcontext((workload, workload.function))
     # Loaded on first use, like the simulator (see xdv.runtime): most runs never need it.

@@ -11,6 +11,7 @@ resource limits and, when started as root, drops to an unprivileged user.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import enum
@@ -253,6 +254,12 @@ class Worker:
             error = cls.__new__(cls)
             XdvError.__init__(error, message, code=ErrorCode[code], where=where)
             return error
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type) and issubclass(builtin, Exception):
+            with contextlib.suppress(Exception):
+                made: BaseException = builtin(message)
+                if str(made) == message:
+                    return made
         return RuntimeError(f"{name}: {message}")
 
     # Requests.
