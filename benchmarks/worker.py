@@ -7,7 +7,7 @@ Three measurements, each printed as the median and range (min–max) over ``--re
   one-off cost of every isolated run.
 * ``round trip``: the same workload (one process making ``--calls`` ``Now`` system calls) run
   by the kernel in process and isolated, the worker already started; microseconds per system
-  call of ``kernel.run`` alone, wall and CPU (the kernel's process plus the worker's). The two
+  call of ``kernel.run`` alone: wall, the kernel process's CPU and the worker's CPU. The two
   modes alternate round by round, so a slow spell of a shared machine hits both.
 * ``small run``: the whole ``run_workload`` of ``examples/ping_pong.py`` (load, worker start,
   setup, run, stop) in process and isolated, alternating, wall milliseconds.
@@ -70,8 +70,8 @@ def start_cost(target: str, repeat: int) -> tuple[list[float], list[float]]:
     return walls, cpus
 
 
-def round_trip(target: str, isolation: str, calls: int) -> tuple[float, float]:
-    """Microseconds per system call of kernel.run (wall, CPU of both processes)."""
+def round_trip(target: str, isolation: str, calls: int) -> tuple[float, float, float]:
+    """Microseconds per system call of kernel.run: wall, the kernel's CPU, the worker's CPU."""
     workload = load_workload(target, params={"calls": calls}, isolation=isolation)
     with worker_session(workload, isolation, None) as (loaded, setup):
         kernel = make_kernel(0, workload=loaded.to_record())
@@ -87,10 +87,9 @@ def round_trip(target: str, isolation: str, calls: int) -> tuple[float, float]:
         result = kernel.run()
         wall = time.perf_counter() - began
         cpu = time.process_time() - cpu_before
-        if session_pid:
-            cpu += _child_cpu(session_pid) - worker_before
+        worker = _child_cpu(session_pid) - worker_before if session_pid else 0.0
     assert result.ok, result.status
-    return wall / calls * 1e6, cpu / calls * 1e6
+    return wall / calls * 1e6, cpu / calls * 1e6, worker / calls * 1e6
 
 
 def alternate(repeat: int, runs: dict[str, Callable[[], Any]]) -> dict[str, list[Any]]:
@@ -112,8 +111,8 @@ def main() -> None:
 
         walls, cpus = start_cost(target, options.repeat)
         print(f"worker start ({options.repeat} rounds)")
-        print(f"  wall             {_summary(walls, 'ms')}")
-        print(f"  worker CPU       {_summary(cpus, 'ms')}")
+        print(f"  wall                 {_summary(walls, 'ms')}")
+        print(f"  worker CPU           {_summary(cpus, 'ms')}")
 
         found = alternate(
             options.repeat,
@@ -124,8 +123,10 @@ def main() -> None:
         )
         print(f"system call round trip ({options.calls} Now calls, {options.repeat} rounds)")
         for mode, values in found.items():
-            print(f"  {mode:9} wall    {_summary([wall for wall, _ in values], 'µs')}")
-            print(f"  {mode:9} CPU     {_summary([cpu for _, cpu in values], 'µs')}")
+            print(f"  {mode:9} wall        {_summary([item[0] for item in values], 'µs')}")
+            print(f"  {mode:9} kernel CPU  {_summary([item[1] for item in values], 'µs')}")
+            if mode == "process":
+                print(f"  {mode:9} worker CPU  {_summary([item[2] for item in values], 'µs')}")
         ratio = [
             isolated[0] / inprocess[0]
             for inprocess, isolated in zip(found["inprocess"], found["process"], strict=True)
@@ -143,7 +144,7 @@ def main() -> None:
     )
     print(f"small run: examples/ping_pong.py, whole run_workload ({options.repeat} rounds)")
     for mode, values in runs.items():
-        print(f"  {mode:9} wall    {_summary(values, 'ms')}")
+        print(f"  {mode:9} wall        {_summary(values, 'ms')}")
 
 
 if __name__ == "__main__":

@@ -74,8 +74,14 @@ _ERRORS = {
     if isinstance(cls, type) and issubclass(cls, XdvError)
 }
 _FOREIGN_TYPES_MAX = 1024
+# The worker's first statements: XDV's own package first on the import path, then the worker
+# module loaded without running xdv.runtime's __init__ (the kernel side's modules: a third of
+# the start-up), which is left for the workload to import for real if it wants it.
 _BOOT = (
-    "import sys; sys.path.insert(0, sys.argv.pop(3)); from xdv.runtime._worker import main; main()"
+    "import os, sys, types; root = sys.argv.pop(3); sys.path.insert(0, root); import xdv; "
+    "stub = types.ModuleType('xdv.runtime'); "
+    "stub.__path__ = [os.path.join(root, 'xdv', 'runtime')]; sys.modules['xdv.runtime'] = stub; "
+    "from xdv.runtime._worker import main; del sys.modules['xdv.runtime']; main()"
 )
 
 

@@ -130,6 +130,7 @@ class Link:
             "the other side closed the pipe", code=ErrorCode.WORKER_DIED
         )
         self.messages = 0
+        self._buffer = bytearray()
         self.bytes_max = limit("worker_message_bytes_max")
 
     def send(self, message: Any) -> None:
@@ -150,22 +151,25 @@ class Link:
             raise self.on_eof() from None
 
     def _read(self, count: int) -> bytes:
-        chunks = []
-        while count:
+        """Exactly ``count`` bytes, read in chunks of up to 64 KiB (one read usually brings a
+        whole message: its length and its body)."""
+        buffer = self._buffer
+        while len(buffer) < count:
             if self.deadline is not None:
                 left = self.deadline - time.monotonic()
                 ready = left > 0 and select.select([self.read_fd], [], [], left)[0]
                 if not ready:
                     raise self.on_timeout()
             try:
-                chunk = os.read(self.read_fd, min(count, 1 << 20))
+                chunk = os.read(self.read_fd, max(count - len(buffer), 1 << 16))
             except OSError:
                 chunk = b""
             if not chunk:
                 raise self.on_eof()
-            chunks.append(chunk)
-            count -= len(chunk)
-        return b"".join(chunks)
+            buffer += chunk
+        data = bytes(buffer[:count])
+        del buffer[:count]
+        return data
 
     def receive(self) -> Any:
         """Read one message, checked for size and for the CBOR profile before it is decoded."""

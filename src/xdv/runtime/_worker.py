@@ -35,6 +35,9 @@ __all__ = ["KernelProxy", "main"]
 
 _SYSCALLS = {name: getattr(_syscalls, name) for name in _syscalls.__all__ if name != "Syscall"}
 _SYSCALL_TYPES = frozenset(_SYSCALLS.values())
+_SYSCALL_FIELDS = {
+    cls: tuple(field.name for field in dataclasses.fields(cls)) for cls in _SYSCALL_TYPES
+}
 _MIB = 1 << 20
 _NOFILE = 256
 _FSIZE = 64 * _MIB
@@ -169,7 +172,7 @@ class Worker:
             return {"$k": 0}
         kind = type(value)
         if kind in _SYSCALL_TYPES:
-            fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+            fields = {name: getattr(value, name) for name in _SYSCALL_FIELDS[kind]}
             return {"$c": [kind.__name__, self.encode(fields, depth + 1)]}
         if isinstance(value, enum.Enum):
             return {"$e": [kind.__module__, kind.__qualname__, value.name]}
