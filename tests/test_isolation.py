@@ -4,6 +4,7 @@ workloads end with typed faults while the kernel, and what it already accepted, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 from pathlib import Path
@@ -268,8 +269,18 @@ def main(kernel):
             "format)",
             False,
         ),
+        (
+            # A well-formed answer, out of turn, naming a kernel object it was never given.
+            "import os, sys, cbor2\n    forged = cbor2.dumps({'r': {'y': {'$h': 999}}})\n"
+            "    os.write(int(sys.argv[2]), len(forged).to_bytes(4, 'big') + forged)\n"
+            "    import time\n    time.sleep(60)",
+            None,
+            "WORKER_PROTOCOL",
+            "the worker sent an unknown handle",
+            False,
+        ),
     ],
-    ids=["cpu", "wall", "memory", "exit", "oversized", "garbage"],
+    ids=["cpu", "wall", "memory", "exit", "oversized", "garbage", "forged"],
 )
 def test_a_hostile_worker_ends_with_a_typed_fault(
     body: str,
@@ -438,3 +449,39 @@ def test_xdv_run_isolate(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["replay", "--isolate", str(trace)]).exit_code == 0
     refused = runner.invoke(cli, ["run", *base, "--memory-limit", "100"])
     assert refused.exit_code == 2
+
+
+def test_link_values_round_trip_and_frames_are_checked() -> None:
+    from xdv.runtime._link import Link, LinkBroken, decode_plain, encode_plain
+
+    def encode(value: Any) -> Any:
+        return encode_plain(value, encode)
+
+    def decode(data: Any) -> Any:
+        return decode_plain(data, decode)
+
+    value = {
+        1: [None, True, 2**80, -(2**70), float("inf"), 0.5, "τ", b"\x00"],
+        ("t", 1): frozenset({1}),
+        "s": {2, 3},
+        "{'$d': 1}": {"$d": [1]},
+    }
+    read_fd, write_fd = os.pipe()
+    try:
+        link = Link(read_fd, write_fd, lambda body: None, repr, RuntimeError)
+        link.send(encode(value))
+        assert decode(link.receive()) == value
+        decoded_nan = decode(encode(float("nan")))
+        assert decoded_nan != decoded_nan
+        os.write(write_fd, b"\x00\x00\x00\x01\xff")  # a break byte: outside the profile
+        with pytest.raises(LinkBroken) as broken:
+            link.receive()
+        assert broken.value.code is ErrorCode.WORKER_PROTOCOL
+        os.close(write_fd)
+        with pytest.raises(LinkBroken) as ended:
+            link.receive()
+        assert ended.value.code is ErrorCode.WORKER_DIED
+    finally:
+        os.close(read_fd)
+        with contextlib.suppress(OSError):
+            os.close(write_fd)
