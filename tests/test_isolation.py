@@ -367,6 +367,10 @@ def test_loading_an_isolated_workload_imports_nothing(tmp_path: Path) -> None:
     with pytest.raises(XdvError) as refused:
         load_workload(computed, isolation="process")
     assert refused.value.code is ErrorCode.WORKER_START_FAILED
+    # A module target could run anything importable: refused, never run in process instead.
+    with pytest.raises(XdvError) as module:
+        run(RunRequest(load_workload("examples.ping_pong:main"), isolation="process"))
+    assert module.value.code is ErrorCode.WORKER_START_FAILED
 
 
 def test_an_import_failure_is_refused_before_the_run(tmp_path: Path) -> None:

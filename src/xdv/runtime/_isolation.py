@@ -52,6 +52,7 @@ from xdv.runtime._workload import (
     _digest,
     _split,
     declared_vhms,
+    is_builtin_target,
 )
 from xdv.trace import Domain, EventType
 
@@ -161,7 +162,7 @@ def load_isolated(
     _check_digest(canonical, digest, expected_digest, parameterized=checked is not None)
     try:
         tree = ast.parse(source, filename=str(path))
-    except (SyntaxError, ValueError) as error:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         raise WorkloadError(
             f"importing {location} failed: {type(error).__name__}: {error}", where=canonical
         ) from None
@@ -193,12 +194,12 @@ def load_isolated(
 
 def isolated(workload: Workload) -> Workload:
     """``workload`` ready for a worker process: as it is when loaded for isolation; a Python
-    file workload loaded in process is loaded again (same digest) without the import; other
-    workloads (DPL programs, Q and Φ jobs) run no workload Python code and stay as they are."""
+    file workload loaded in process is loaded again (same digest) without the import (a module
+    target is refused); DPL programs and XDV's own workloads (Q and Φ jobs) run no user Python
+    code and stay as they are."""
     if isinstance(workload.function, IsolatedEntry) or workload.language != "python":
         return workload
-    location, _ = _split(workload.target)
-    if not location.endswith(".py"):
+    if is_builtin_target(workload.target):
         return workload
     return load_isolated(
         workload.target,
