@@ -154,6 +154,8 @@ LIMITS: dict[str, Limit] = {
             "spins",
             "an OPTIMAL witness re-decided by enumeration (larger ones need a trusted signer)",
         ),
+        # Isolated workloads (names start with worker_).
+        Limit("worker_message_bytes_max", 16 * _MIB, "bytes", "one message of a worker process"),
     )
 }
 
