@@ -343,16 +343,20 @@ class _Bindings(DirWalker):
         self.stores: dict[int, list[Expression]] = {}
         self.ranges: dict[int, Expression] = {}
 
+    def store(self, slot: int, value: Expression) -> None:
+        if type(slot) is int:  # any other slot is refused where the generator writes it
+            self.stores.setdefault(slot, []).append(value)
+
     def visit_let(self, node: Let) -> None:
-        self.stores.setdefault(node.slot, []).append(node.value)
+        self.store(node.slot, node.value)
         super().visit_let(node)
 
     def visit_assign(self, node: Assign) -> None:
-        self.stores.setdefault(node.slot, []).append(node.value)
+        self.store(node.slot, node.value)
         super().visit_assign(node)
 
     def visit_for(self, node: For) -> None:
-        self.stores.setdefault(node.slot, []).append(node.low)
+        self.store(node.slot, node.low)
         self.ranges[node.slot] = node.high
         super().visit_for(node)
 
