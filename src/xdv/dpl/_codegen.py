@@ -3,7 +3,11 @@
 Each K process becomes one Python function; a process that performs effects, crosses a bind or
 calls one that does becomes a generator (its effects and cross-regime calls are system calls),
 the others plain functions. Every call and every loop iteration costs one VM step, counted down
-a slice counter shared by the program's functions (``docs/dpl.md`` §10).
+a slice counter shared by the program's functions (``docs/dpl.md`` §10); a loop that makes no
+call and holds no loop runs in chunks that settle the counter once (``chunked_while``).
+
+No text of the program reaches the source: names are the generator's own and strings are ASCII
+literals (``_Codegen``'s docstring, ``docs/dpl.md`` §10, ``codegen_safety_test.py``).
 """
 
 from __future__ import annotations
@@ -157,9 +161,6 @@ _BINARY_OPERATORS = {
     "||": "or",
 }
 _UNARY_OPERATORS = {"-": "-", "!": "not "}
-# Integer literals up to this magnitude are written into the source as they are; larger ones
-# (and every float) are read from the program's constant table.
-_INLINE_INT_MAGNITUDE = 1 << 62
 
 
 def _local(slot: object) -> str:
@@ -182,9 +183,7 @@ def _text(value: object) -> str:
 def _simple(node: Expression) -> bool:
     """Whether ``node`` reads a local or is a literal: evaluating it twice costs nothing, can
     fail in no way and has no effect."""
-    return isinstance(node, Variable) or (
-        isinstance(node, Literal) and type(node.value) is int and -(1 << 62) < node.value < 1 << 62
-    )
+    return isinstance(node, Variable) or (isinstance(node, Literal) and type(node.value) is int)
 
 
 def _small(node: Expression) -> bool:
