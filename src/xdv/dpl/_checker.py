@@ -12,6 +12,7 @@ with an ``Any`` type where a type could not be determined, so one run reports ev
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -19,12 +20,14 @@ from xdv.dpl import _ast as ast
 from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Span, limit_message
 from xdv.dpl._types import (
     CLAUSES,
+    INT_WIDTHS,
     LINEAR_PRIMITIVES,
     PHI_FUNCTIONS,
     Q_GATES,
     RESOURCES,
     normalize_type,
 )
+from xdv.dpl._values import DplRuntimeFailure, concrete_binary
 from xdv.inputs import limit
 
 __all__ = [
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 ANY = "Any"
+# The return type of a process that declares none but returns values, until it is inferred.
+_INFER = "?"
 _QUBITS_MAX = limit("dpl_qubits_max")
 _TYPE_MAX = limit("dpl_type_depth_max")
 _CELLS_MAX = limit("dpl_value_cells_max")
@@ -48,6 +53,8 @@ _ARITHMETIC = ("+", "-", "*", "/", "%")
 _COMPARISON = ("<", ">", "<=", ">=")
 _EQUALITY = ("==", "!=")
 _EFFECTS = ("emit", "observe", "seal")
+# The bitwise operators of the public dialect: Int operands, an Int result (docs/dpl.md §3).
+_BITWISE = ("&", "|", "^", "<<", ">>")
 # The type of a literal of each lexical kind.
 LITERAL_TYPES = {"int": "Int", "float": "Float", "bool": "Bool", "string": "String"}
 
@@ -107,6 +114,7 @@ class Annotations:
     slots: dict[int, int] = field(default_factory=dict)
     let_types: dict[int, str] = field(default_factory=dict)
     calls: dict[int, CallTarget] = field(default_factory=dict)
+    constants: dict[int, Any] = field(default_factory=dict)  # a name that is a `const`
 
 
 @dataclass
@@ -161,6 +169,13 @@ class _Checker:
         self.linear_shapes: set[str] = set()
         self.known_cells: dict[str, int] = {}
         self.by_name: dict[str, list[str]] = {}  # process name -> keys, in every regime
+        # Modules: (forge, regime, name) -> key, and (regime, name) -> keys in every forge.
+        self.by_forge: dict[tuple[str | None, str, str], str] = {}
+        self.by_regime_name: dict[tuple[str, str], list[str]] = {}
+        self.forges: set[str | None] = set(program.forges)
+        # Constants: (forge, name) -> (type, value), folded where they are used.
+        self.consts: dict[tuple[str | None, str], tuple[str, Any]] = {}
+        self.return_conflicts: dict[str, str] = {}  # key -> message, from return inference
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.diagnostics.append(Diagnostic(code, message, span))
@@ -184,16 +199,31 @@ class _Checker:
             if self.shapes.get(shape.name) == []:
                 self.shapes[shape.name] = fields
         self.linear_shapes = self.find_linear_shapes()
+        self.declare_consts()
+        forges_of: dict[tuple[str, str], set[str | None]] = {}
+        for proc in self.program.procs:
+            forges_of.setdefault((proc.regime, proc.name), set()).add(proc.forge)
         for proc in self.program.procs:
             key = proc_key(proc.regime, proc.name)
+            if len(forges_of[(proc.regime, proc.name)]) > 1:
+                # The same name in several forges (modules): each is known by its forge.
+                key = proc_key(proc.regime, f"{proc.forge or '_'}.{proc.name}")
             if key in self.procs:
                 self.error("R106", f"process {key} is declared twice", proc.name_span)
                 continue
-            returns = self.resolve_type(proc.returns) if proc.returns else "Unit"
+            if proc.returns:
+                returns = self.resolve_type(proc.returns)
+            else:
+                returns = _INFER if proc.regime == "K" and _returns_value(proc.body) else "Unit"
             self.procs[key] = ProcInfo(proc, key, returns)
             self.by_name.setdefault(proc.name, []).append(key)
+            self.by_forge[(proc.forge, proc.regime, proc.name)] = key
+            self.by_regime_name.setdefault((proc.regime, proc.name), []).append(key)
         for bind in self.program.binds:
             self.check_bind(bind)
+        for info in list(self.procs.values()):
+            if info.returns == _INFER:
+                self.infer_returns(info)
         for info in list(self.procs.values()):
             _ProcChecker(self, info).run()
         self.close_effects()
@@ -203,6 +233,143 @@ class _Checker:
         return CheckedProgram(
             self.diagnostics, self.procs, self.shapes, self.binds, self.program, self.annotations
         )
+
+    # ------------------------------------------------------------------ modules, constants
+
+    def resolve_proc(
+        self, regime: str, name: str, context: str | None, forge: str | None = None
+    ) -> str | None:
+        """The key of process ``regime::name`` as seen from forge ``context``: the process of
+        forge ``forge`` when qualified (``Forge::K::name``), else the one of the caller's own
+        forge, else the only one of that name; None when there is none (or several: the
+        caller reports R195 through :meth:`ambiguous`)."""
+        if forge is not None:
+            return self.by_forge.get((forge, regime, name))
+        own = self.by_forge.get((context, regime, name))
+        if own is not None:
+            return own
+        keys = self.by_regime_name.get((regime, name), [])
+        return keys[0] if len(keys) == 1 else None
+
+    def ambiguous(self, regime: str, name: str) -> list[str]:
+        """The keys of ``regime::name`` when more than one forge declares it."""
+        keys = self.by_regime_name.get((regime, name), [])
+        return keys if len(keys) > 1 else []
+
+    def bound_targets(self, source: str, name: str) -> list[str]:
+        """The targets named ``name`` of the binds from process ``source`` (a call by plain
+        name is resolved through the bind that declares it, §3.19 and §4.6)."""
+        found: list[str] = []
+        for bind in self.binds:
+            target = self.procs.get(bind["target"])
+            if bind["source"] == source and target is not None and target.proc.name == name:
+                if bind["target"] not in found:
+                    found.append(bind["target"])
+        return found
+
+    def declare_consts(self) -> None:
+        """Fold every ``const`` item, in source order (a constant may use earlier ones)."""
+        for item in self.program.consts:
+            key = (item.forge, item.name)
+            if key in self.consts:
+                self.error("R106", f"constant {item.name!r} is declared twice", item.name_span)
+                continue
+            folded = self.fold(item.value, item.forge)
+            if folded is None:
+                self.consts[key] = (ANY, 0)
+                continue
+            type_name, value = folded
+            if item.declared is not None:
+                declared = self.resolve_type(item.declared)
+                if declared not in (ANY, type_name):
+                    self.error("T201", f"expected {declared}, found {type_name}", item.value.span)
+                width = INT_WIDTHS.get(item.declared.name)
+                if width is not None and isinstance(value, int) and not isinstance(value, bool):
+                    bits, signed = width
+                    low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+                    if not low <= value < high:
+                        self.error(
+                            "T297",
+                            f"constant {item.name} = {value} does not fit {item.declared.name}",
+                            item.value.span,
+                        )
+            self.consts[key] = (type_name, value)
+
+    def find_const(
+        self, name: str, context: str | None, forge: str | None = None
+    ) -> tuple[str, Any] | None:
+        """Constant ``name`` as seen from forge ``context`` (own forge, then top level, then
+        the only forge that declares it), or of forge ``forge`` when qualified."""
+        if forge is not None:
+            return self.consts.get((forge, name))
+        for scope in (context, None):
+            if (scope, name) in self.consts:
+                return self.consts[(scope, name)]
+        found = [value for (scope, other), value in self.consts.items() if other == name]
+        return found[0] if len(found) == 1 else None
+
+    def fold(self, expr: ast.Expr, context: str | None) -> tuple[str, Any] | None:
+        """The type and value of a constant expression (literals, constants, operators), or
+        None after a T295 diagnostic."""
+        if isinstance(expr, ast.Literal):
+            return LITERAL_TYPES[expr.kind], expr.value
+        if isinstance(expr, ast.Name):
+            found = self.find_const(expr.name, context, expr.forge)
+            if found is None:
+                self.error("T295", f"{expr.name!r} is not a constant", expr.span)
+            return found
+        if isinstance(expr, ast.Unary):
+            inner = self.fold(expr.operand, context)
+            if inner is None:
+                return None
+            type_name, value = inner
+            if expr.op == "!" and type_name == "Bool":
+                return "Bool", not value
+            if expr.op == "-" and type_name in _NUMERIC:
+                return type_name, -value
+            if expr.op == "~" and type_name == "Int":
+                return "Int", ~value
+            self.error("T295", f"'{expr.op}' does not apply to {type_name}", expr.span)
+            return None
+        if isinstance(expr, ast.Binary):
+            left = self.fold(expr.left, context)
+            right = self.fold(expr.right, context)
+            if left is None or right is None:
+                return None
+            if left[0] != right[0] or left[0] not in ("Int", "Float", "Bool", "String"):
+                self.error("T295", f"'{expr.op}' on {left[0]} and {right[0]}", expr.span)
+                return None
+            try:
+                value = concrete_binary(expr.op, left[1], right[1])
+            except (DplRuntimeFailure, TypeError, ValueError) as error:
+                self.error("T295", f"constant expression fails: {error}", expr.span)
+                return None
+            result = "Bool" if isinstance(value, bool) else left[0]
+            return result, value
+        self.error("T295", "a constant must be a literal, a constant or an operator", expr.span)
+        return None
+
+    def infer_returns(self, info: ProcInfo) -> None:
+        """The return type of a K process that declares none but returns values: the type of
+        its `return` values, found by checking its body once without reporting (a call to a
+        process still being inferred counts as Any, which ends recursion)."""
+        if info.returns != _INFER:
+            return
+        info.returns = ANY
+        scratch = copy.copy(self)
+        scratch.diagnostics = []
+        scratch.annotations = Annotations()
+        shadow = ProcInfo(info.proc, info.key, ANY)
+        checker = _ProcChecker(scratch, shadow)
+        checker.run()
+        found = sorted({t for t in checker.returned if t != ANY})
+        if len(found) == 1:
+            info.returns = found[0]
+        elif len(found) > 1:
+            self.return_conflicts[info.key] = (
+                f"{info.key} returns values of different types ({', '.join(found)}); "
+                "declare its return type"
+            )
 
     def resolve_type(self, ref: ast.TypeRef) -> str:
         if ref.name == "array" and ref.args:
@@ -312,7 +479,9 @@ class _Checker:
     def check_bind(self, bind: ast.Bind) -> None:
         ends: list[str] = []
         for ref in (bind.source, bind.target):
-            key = proc_key(ref.regime, ref.name)
+            key = self.resolve_proc(ref.regime, ref.name, bind.forge) or proc_key(
+                ref.regime, ref.name
+            )
             if key not in self.procs:
                 others = self.by_name.get(ref.name, [])
                 if others:
@@ -363,8 +532,11 @@ class _Checker:
     def check_bind_effects(self) -> None:
         for bind in self.binds:
             target = self.procs.get(bind["target"])
-            if target is None or target.proc.regime == "K":
-                continue  # a K target's effects are its own; contracts govern Q and Φ work
+            source = self.procs.get(bind["source"])
+            if target is None or bind["source"] == bind["target"]:
+                continue  # contracts govern every bind, K -> K included (§10.12)
+            if target.proc.regime == "K" and (source is None or source.proc.regime != "K"):
+                continue  # only K starts calls: such a bind never carries the K target's work
             effects = set(target.all_effects)
             if target.proc.regime == "Q":
                 effects.discard("observe")  # a Q result crosses as governed by `observation`
@@ -433,6 +605,23 @@ class _Checker:
                     )
 
 
+def _returns_value(block: ast.Block) -> bool:
+    """Whether a body has a ``return`` with a value anywhere (its return type is inferred)."""
+    pending: list[ast.Block] = [block]
+    while pending:
+        current = pending.pop()
+        for statement in current.statements:
+            if isinstance(statement, ast.Return) and statement.value is not None:
+                return True
+            if isinstance(statement, ast.If):
+                pending.append(statement.then)
+                if statement.otherwise is not None:
+                    pending.append(statement.otherwise)
+            elif isinstance(statement, ast.While | ast.For):
+                pending.append(statement.body)
+    return False
+
+
 def _on_cycles(graph: dict[str, set[str]]) -> set[str]:
     """The nodes of ``graph`` that can reach themselves (Tarjan's strongly connected
     components, iteratively: linear in the graph, and no recursion however long a chain)."""
@@ -492,6 +681,7 @@ class _ProcChecker:
         self.qubits_budget: int | None = None
         self.notes = checker.annotations
         self.types = checker.annotations.types
+        self.returned: list[str] = []  # the types of explicit `return` values (inference)
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.c.error(code, message, span)
@@ -565,6 +755,9 @@ class _ProcChecker:
             )
         self.block(proc.body, tail_returns=True)
         self.pop()
+        conflict = self.c.return_conflicts.get(self.info.key)
+        if conflict is not None:
+            self.error("T201", conflict, proc.name_span)
         if self.regime == "Q" and "observe" not in self.info.effects:
             self.error(
                 "R104",
@@ -830,6 +1023,8 @@ class _ProcChecker:
                 self.error("T201", f"missing return value of type {expected}", statement.span)
             return
         type_name = self.expr(statement.value).type
+        if not statement.implicit:
+            self.returned.append(type_name)
         if expected == "Unit" and not statement.implicit:
             self.error(
                 "T201",
@@ -872,6 +1067,13 @@ class _ProcChecker:
         if isinstance(expr, ast.Unary):
             operand = self.expr(expr.operand, constraint=constraint)
             wanted = "Bool" if expr.op == "!" else None
+            if expr.op == "~":
+                if operand.symbolic:
+                    self.error(
+                        "W504", "'~' on decision variables cannot be expressed", expr.span
+                    )
+                self.expect_type("Int", operand.type, expr.operand.span)
+                return Facts("Int")
             if wanted:
                 self.expect_type("Bool", operand.type, expr.operand.span)
             elif operand.type not in (*_NUMERIC, ANY):
@@ -924,7 +1126,12 @@ class _ProcChecker:
         raise AssertionError(f"unknown expression {type(expr).__name__}")
 
     def name(self, expr: ast.Name) -> Facts:
-        var = self.lookup(expr.name)
+        var = self.lookup(expr.name) if expr.forge is None else None
+        if var is None:
+            constant = self.c.find_const(expr.name, self.proc.forge, expr.forge)
+            if constant is not None:
+                self.notes.constants[id(expr)] = constant[1]
+                return Facts(constant[0])
         if var is None:
             self.error("T202", f"undefined name {expr.name!r}", expr.span)
             return Facts(ANY)
@@ -963,6 +1170,8 @@ class _ProcChecker:
                 f"'{op}' on decision variables cannot be expressed as a constraint",
                 expr.span,
             )
+        if op in _BITWISE:
+            return self.bitwise_type(expr, left, right)
         both = {left_type, right_type}
         if ANY in both:
             result = "Bool" if op in (*_COMPARISON, *_EQUALITY, "&&", "||") else ANY
@@ -1005,6 +1214,21 @@ class _ProcChecker:
             self.error("T201", "'%' needs Int operands", expr.span)
         return left_type
 
+    def bitwise_type(self, expr: ast.Binary, left: Facts, right: Facts) -> str:
+        """``& | ^ << >>``: two Int operands, an Int result; never in a constraint."""
+        if left.symbolic or right.symbolic:
+            self.error(
+                "W504",
+                f"'{expr.op}' on decision variables cannot be expressed as a constraint",
+                expr.span,
+            )
+        for facts, side in ((left, expr.left), (right, expr.right)):
+            if facts.type not in ("Int", ANY):
+                self.error(
+                    "T201", f"'{expr.op}' needs Int operands, found {facts.type}", side.span
+                )
+        return "Int"
+
     def shape_literal(self, expr: ast.ShapeLit) -> Facts:
         if expr.name not in self.c.shapes:
             self.error("T204", f"unknown shape {expr.name!r}", expr.span)
@@ -1044,7 +1268,38 @@ class _ProcChecker:
             return Facts(ANY)
         regime = namespace or self.regime
         key = proc_key(regime, expr.name)
+        bound = self.c.bound_targets(self.info.key, expr.name) if namespace is None else []
+        if len(bound) > 1:
+            self.error(
+                "R195",
+                f"{expr.name}(…) names several bound processes ({', '.join(bound)}); "
+                "write the regime (R::name)",
+                expr.name_span,
+            )
+        if len(bound) == 1:
+            # A call by plain name goes through the bind that declares its target.
+            key = bound[0]
+            regime = self.c.procs[key].proc.regime
+        else:
+            resolved = self.c.resolve_proc(regime, expr.name, self.proc.forge, expr.forge)
+            if resolved is not None:
+                key = resolved
+            elif expr.forge is not None and expr.forge not in self.c.forges:
+                self.error("R196", f"unknown forge {expr.forge!r}", expr.span)
+                for arg in expr.args:
+                    self.expr(arg)
+                return Facts(ANY)
+            elif self.c.ambiguous(regime, expr.name):
+                self.error(
+                    "R195",
+                    f"{regime}::{expr.name} is declared in several forges "
+                    f"({', '.join(self.c.ambiguous(regime, expr.name))}); qualify it "
+                    f"(Forge::{regime}::{expr.name})",
+                    expr.name_span,
+                )
         target = self.c.procs.get(key)
+        if target is not None and target.returns == _INFER:
+            self.c.infer_returns(target)
         args = [self.expr(arg).type for arg in expr.args]
         if target is None:
             others = self.c.by_name.get(expr.name, [])
@@ -1067,6 +1322,13 @@ class _ProcChecker:
             for param, type_name, arg in zip(params, args, expr.args, strict=True):
                 declared = self.c.resolve_type(param.declared)
                 self.expect_type(declared, type_name, arg.span)
+        if regime == self.regime == "K" and (self.info.key, key) in self.c.bind_index:
+            # A bound K -> K call goes through its bind, under the contract (§10.12).
+            index = self.c.bind_index[(self.info.key, key)]
+            self.info.calls.append((key, expr.span, not statement))
+            self.info.cross.append((key, index))
+            self.notes.calls[id(expr)] = CallTarget("cross", key, index)
+            return Facts(target.returns)
         if regime == self.regime:
             if self.regime != "K":
                 self.error(

@@ -66,6 +66,8 @@ HELPERS = (
     "_over",
     "_B",
     "_NB",
+    "_shl",
+    "_shr",
 )
 # A multiplication by a literal smaller than this is not checked where it happens: it grows a
 # value by at most 8 bits, and the assignment that keeps the value checks it (docs/dpl.md §12).
@@ -81,7 +83,9 @@ _UNCHECKED = frozenset({"Float", "Bool", "String", "Unit", "Bits", "Counts", "Wi
 def python_name(key: str) -> str:
     """The Python function name of process ``key`` (``K::main`` → ``k_main``)."""
     regime, name = key.split("::", 1)
-    return {"K": "k_", "Q": "q_", "Φ": "phi_"}[regime] + name
+    # A module-qualified key (`K::Forge.name`) keeps its forge: `.` becomes a letter that no
+    # DPL identifier (ASCII only) contains.
+    return {"K": "k_", "Q": "q_", "Φ": "phi_"}[regime] + name.replace(".", "ǂ")
 
 
 def compile_k(program: DirProgram, entry: str) -> str:
@@ -424,11 +428,15 @@ class _Codegen(DirVisitor[str, None]):
             return f"_imul({left}, {right})"
         if op == "+" and node.type == "String":
             return f"_concat({left}, {right})"
+        if op in ("<<", ">>"):
+            return f"{'_shl' if op == '<<' else '_shr'}({left}, {right})"
         python = {"&&": "and", "||": "or"}.get(op, op)
         return f"({left} {python} {right})"
 
     def visit_unary(self, node: Unary) -> str:
         operand = node.operand.accept(self)
+        if node.op == "~":
+            return f"(~{operand})"
         return f"(not {operand})" if node.op == "!" else f"(-{operand})"
 
     def visit_call(self, node: Call) -> str:

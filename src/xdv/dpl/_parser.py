@@ -43,11 +43,18 @@ _BINARY: dict[str, int] = {
     ">": 4,
     "<=": 4,
     ">=": 4,
-    "+": 5,
-    "-": 5,
-    "*": 6,
-    "/": 6,
-    "%": 6,
+    # The bitwise operators of the public dialect bind tighter than comparisons and looser
+    # than arithmetic, as in Rust: `a & m == 0` is `(a & m) == 0`.
+    "|": 5,
+    "^": 6,
+    "&": 7,
+    "<<": 8,
+    ">>": 8,
+    "+": 9,
+    "-": 9,
+    "*": 10,
+    "/": 10,
+    "%": 10,
 }
 _STATEMENT_START = frozenset(
     {
@@ -213,6 +220,8 @@ class _Parser:
 
     def _item_ahead(self) -> bool:
         token = self.token
+        if token.kind == "ident" and token.text == "const" and self.peek().kind == "ident":
+            return True
         if token.kind != "keyword" or token.text not in _ITEM_START:
             return False
         # A regime starts a declaration (`K main`, `K name(`) but not a type (`K[Int]`).
@@ -251,7 +260,11 @@ class _Parser:
     def integer(self, token: Token) -> int:
         """The value of an integer literal, refused beyond ``dpl_int_bits_max``."""
         text = token.text
-        value = int(text) if len(text) <= _INT_DIGITS_MAX else None
+        if text[:2] in ("0x", "0X", "0b", "0B"):
+            # Power-of-two bases convert in linear time; the bit bound below still applies.
+            value = int(text, 0) if len(text) <= 4 * _INT_DIGITS_MAX else None
+        else:
+            value = int(text) if len(text) <= _INT_DIGITS_MAX else None
         if value is None or value.bit_length() > _INT_BITS_MAX:
             raise self.beyond(
                 "dpl_int_bits_max", f"an integer literal of {len(text)} digits", token.span
@@ -318,8 +331,20 @@ class _Parser:
             program.binds.append(self.bind(forge))
         elif token.kind == "keyword" and token.text in _REGIMES:
             program.procs.append(self.short_proc(forge))
+        elif token.kind == "ident" and token.text == "const" and self.peek().kind == "ident":
+            program.consts.append(self.const(forge))
         else:
             raise self.fail("a declaration (forge, shape, proc, bind, or K name …)")
+
+    def const(self, forge: str | None) -> ast.Const:
+        """``const NAME (: Type)? = expr ;`` (the public dialect's named constants)."""
+        start = self.advance().span
+        name = self.ident("a constant name")
+        declared = self.type_ref() if self.accept(":") else None
+        self.expect("=")
+        value = self.expression()
+        end = self.expect(";", "';' after the constant").span
+        return ast.Const(name.text, declared, value, start.cover(end), name.span, forge)
 
     def shape(self, forge: str | None) -> ast.Shape:
         start = self.advance().span
@@ -739,7 +764,7 @@ class _Parser:
 
     def unary(self, no_shape: bool) -> tuple[ast.Expr, int]:
         token = self.token
-        if self.at("-") or self.at("!"):
+        if self.at("-") or self.at("!") or self.at("~"):
             self.advance()
             self.nest()
             try:
@@ -825,6 +850,13 @@ class _Parser:
             return ast.Call(span, token.text, name.text, args, name.span), self.taller(height, span)
         if token.kind == "ident":
             name = self.ident()
+            if (
+                self.at("::")
+                and self.peek().kind == "keyword"
+                and self.peek().text in _REGIMES
+                and self.peek(2).text == "::"
+            ):
+                return self.qualified(name)
             if self.at("::"):
                 self.advance()
                 function = self.ident("a library function", library=True)
@@ -847,6 +879,20 @@ class _Parser:
                 return self.shape_literal(name)
             return ast.Name(name.span, name.text), 1
         raise self.fail("an expression")
+
+    def qualified(self, forge: Token) -> tuple[ast.Expr, int]:
+        """``Forge::K::name(…)`` (a process of another forge, possibly in another file) or
+        ``Forge::K::NAME`` (one of its constants)."""
+        self.advance()
+        regime = self.advance()
+        self.advance()
+        name = self.ident("a process or constant name")
+        if self.at("("):
+            args, end, height = self.arguments()
+            span = forge.span.cover(end)
+            call = ast.Call(span, regime.text, name.text, args, name.span, forge.text)
+            return call, self.taller(height, span)
+        return ast.Name(forge.span.cover(name.span), name.text, forge.text), 1
 
     def shape_literal(self, name: Token) -> tuple[ast.ShapeLit, int]:
         self.expect("{")

@@ -6,6 +6,7 @@ from typing import Any
 
 __all__ = [
     "CLAUSES",
+    "INT_WIDTHS",
     "LINEAR_PRIMITIVES",
     "PHI_FUNCTIONS",
     "Q_GATES",
@@ -33,6 +34,15 @@ _INT = {
     "UInt64",
     "Size",
     "Byte",
+}
+# The written integer types with a width: name -> (bits, signed). Integers are exact (docs/dpl.md
+# §3); the width bounds constants (T297) and documents the rest.
+INT_WIDTHS: dict[str, tuple[int, bool]] = {
+    **{f"i{bits}": (bits, True) for bits in (8, 16, 32, 64)},
+    **{f"Int{bits}": (bits, True) for bits in (8, 16, 32, 64)},
+    **{f"u{bits}": (bits, False) for bits in (8, 16, 32, 64)},
+    **{f"UInt{bits}": (bits, False) for bits in (8, 16, 32, 64)},
+    "Byte": (8, False),
 }
 _FLOAT = {"f32", "f64", "Float", "Float32", "Float64"}
 _ALIASES = {

@@ -16,6 +16,7 @@ canonical constraint problem (``_lower.py``) and solved through the Φ manager's
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
@@ -53,6 +54,8 @@ from xdv.dpl._values import (
     index,
     interpolate,
     over,
+    shift_left,
+    shift_right,
     show,
 )
 from xdv.errors import ErrorCode
@@ -77,6 +80,8 @@ EXERCISES_MAX = limit("dpl_exercises_max")
 SHOTS_DEFAULT = 1024
 # The fewest logical steps one bind exercise to Q or Φ can take (reserve, then invoke).
 BIND_EXERCISE_STEPS_MIN = 2
+# The fewest logical steps one exercise of a bind between two K processes takes (the call).
+K_EXERCISE_STEPS_MIN = 1
 
 Steps = Generator[Syscall, Any, Any]
 
@@ -210,10 +215,13 @@ class Program:
             "_over": over,
             "_B": INT_MAGNITUDE,
             "_NB": -INT_MAGNITUDE,
+            "_shl": shift_left,
+            "_shr": shift_right,
         }
         namespace: dict[str, Any] = {}
         exec(compile(self.source, f"<dpl {program.sha256[:12]}>", "exec"), namespace)
         functions = namespace["_program"](*(helpers[name] for name in HELPERS), slice_steps)
+        self._functions: dict[str, Callable[..., Any]] = functions
         self._steps_left: Callable[[], int] = functions["_steps_left"]
         self._entry_function: Callable[[], Any] = functions[python_name(self.entry)]
 
@@ -278,6 +286,8 @@ class Program:
             raise _beyond("dpl_exercises_max", f"more than {EXERCISES_MAX} bind exercises")
         bind = self.program.binds[bind_index]
         process = self.processes[target]
+        if process.regime == "K":
+            return (yield from self.cross_k(bind_index, bind, process, args))
         latency = bind.clause("latency_us")
         bound = 0
         if latency is not None:
@@ -320,6 +330,48 @@ class Program:
                     "bind": bind_index,
                     "source": bind.source,
                     "target": target,
+                    "result_sha256": hashlib.sha256(show(value).encode()).hexdigest(),
+                }
+            )
+        return value
+
+    def cross_k(
+        self, bind_index: int, bind: DirBind, process: DirProcess, args: tuple[Any, ...]
+    ) -> Steps:
+        """Exercise a bind between two K processes (§10.12): the contract holds for it too.
+
+        A K exercise takes at least ``K_EXERCISE_STEPS_MIN`` logical step (the invocation) plus
+        the VM steps the target takes; a latency bound below the minimum is a violation before
+        anything runs, and one exceeded withholds the result (nothing crosses back). The
+        target's effects are those its contract's ``effects_allowed`` permits (C604)."""
+        latency = bind.clause("latency_us")
+        bound = 0
+        if latency is not None:
+            bound = _whole(latency.value, "latency_us") - (1 if latency.op == "<" else 0)
+            if bound < K_EXERCISE_STEPS_MIN:
+                raise DplContractViolation(
+                    f"bind {bind.source} -> {process.name}: latency_us {latency.op} "
+                    f"{latency.value} cannot be met (a K exercise takes at least "
+                    f"{K_EXERCISE_STEPS_MIN} logical step); the bind is not exercised",
+                    where=f"bind {bind_index}",
+                )
+        before = self.steps_used
+        outcome = self._functions[python_name(process.name)](*args)
+        value = (yield from outcome) if inspect.isgenerator(outcome) else outcome
+        taken = K_EXERCISE_STEPS_MIN + self.steps_used - before
+        if latency is not None and taken > bound:
+            raise DplContractViolation(
+                f"bind {bind.source} -> {process.name} took {taken} logical steps, over "
+                f"latency_us {latency.op} {latency.value}; nothing crosses",
+                where=f"bind {bind_index}",
+            )
+        if bind.value("record", False):
+            yield Emit(
+                {
+                    "effect": "bind",
+                    "bind": bind_index,
+                    "source": bind.source,
+                    "target": process.name,
                     "result_sha256": hashlib.sha256(show(value).encode()).hexdigest(),
                 }
             )
