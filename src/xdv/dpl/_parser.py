@@ -16,7 +16,7 @@ from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Diagnostics, Span, limi
 from xdv.dpl._lexer import RESERVED_V02, Token, tokenize
 from xdv.inputs import limit
 
-__all__ = ["parse"]
+__all__ = ["parse", "parse_files"]
 
 _REGIMES = ("K", "Q", "Φ")
 _ERRORS_MAX = 50
@@ -983,3 +983,39 @@ def parse(text: str) -> tuple[ast.Program, list[Diagnostic]]:
     except _Stop:
         program = ast.Program()
     return program, diagnostics.final()
+
+
+def parse_files(texts: list[str]) -> tuple[ast.Program, list[Diagnostic], list[int]]:
+    """Parse the files of one source tree as one program (modules, docs/dpl.md §2).
+
+    Each file is lexed on its own (a construct never runs from one file into the next) and
+    the tokens are parsed together, their spans offset into the texts joined by newlines;
+    the third result is the offset where each file starts in that joined text."""
+    joined = "\n".join(texts)
+    bound = limit("dpl_source_bytes_max")
+    if len(joined) > bound:
+        found = f"a source tree of {len(joined)} characters"
+        span = Span(bound, bound)
+        return ast.Program(), [
+            Diagnostic(LIMIT_CODE, limit_message("dpl_source_bytes_max", found), span)
+        ], []
+    starts: list[int] = []
+    tokens: list[Token] = []
+    diagnostics = Diagnostics(joined)
+    base = 0
+    for text in texts:
+        starts.append(base)
+        file_tokens, file_diagnostics = tokenize(text)
+        for token in file_tokens[:-1]:
+            tokens.append(Token(token.kind, token.text, Span(token.span.start + base, token.span.end + base)))
+        for diagnostic in file_diagnostics:
+            span = Span(diagnostic.span.start + base, diagnostic.span.end + base)
+            diagnostics.append(Diagnostic(diagnostic.code, diagnostic.message, span, diagnostic.severity))
+        base += len(text) + 1
+    tokens.append(Token("eof", "", Span(len(joined), len(joined))))
+    parser = _Parser(tokens, diagnostics)
+    try:
+        program = parser.program()
+    except _Stop:
+        program = ast.Program()
+    return program, diagnostics.final(), starts

@@ -179,6 +179,15 @@ class Program:
         self.program = program
         self.processes = {process.name: process for process in program.processes}
         self.entry = entry if "::" in entry else f"K::{entry}"
+        if self.entry not in self.processes and "." in entry and "::" not in entry:
+            # `Forge.name` names the process of one forge of a source tree (modules).
+            forge, _, name = entry.partition(".")
+            for candidate in program.processes:
+                if candidate.forge == forge and candidate.name in (
+                    f"K::{name}",
+                    f"K::{forge}.{name}",
+                ):
+                    self.entry = candidate.name
         process = self.processes.get(self.entry)
         if process is None or process.regime != "K" or process.params:
             raise DplRuntimeFailure(

@@ -382,11 +382,24 @@ def load_dpl_program(
     # The DPL toolchain loads with the first DPL program, not with every command.
     from xdv import dpl
 
-    text = dpl.read_text(path)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     canonical = _canonical_file_target(path, entry_name if entry_name != "main" else None)
-    _check_digest(canonical, digest, expected_digest)
-    document = dpl.compile_source(text, path.name)
+    if path.is_dir():
+        # A source tree (modules): every .ds file under it, compiled as one program; its
+        # digest covers each file's relative path and text, in order.
+        files = dpl.read_tree(path)
+        hasher = hashlib.sha256()
+        for name, content in files:
+            for part in (name, content):
+                data = part.encode("utf-8")
+                hasher.update(len(data).to_bytes(8, "big") + data)
+        digest = hasher.hexdigest()
+        _check_digest(canonical, digest, expected_digest)
+        document = dpl.compile_tree(files, path.name)
+    else:
+        text = dpl.read_text(path)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        _check_digest(canonical, digest, expected_digest)
+        document = dpl.compile_source(text, path.name)
     program = dpl.Program(document, entry_name, steps_max=steps_max)
 
     def workload(kernel: Any) -> None:
