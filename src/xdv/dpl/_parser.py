@@ -184,6 +184,12 @@ class _Parser:
             if token.kind == "op" and token.text in "({[":
                 depth += 1
             elif token.kind == "op" and token.text in ")}]":
+                if depth == 0 and token.text != "}":
+                    # A ')' or ']' opened before the error (the statement was abandoned
+                    # inside it): skipping it keeps the rest of the statement from being
+                    # reported again as follow-on errors.
+                    self.advance()
+                    continue
                 if depth == 0:
                     return
                 depth -= 1
