@@ -176,6 +176,9 @@ class _Checker:
         # Constants: (forge, name) -> (type, value), folded where they are used.
         self.consts: dict[tuple[str | None, str], tuple[str, Any]] = {}
         self.return_conflicts: dict[str, str] = {}  # key -> message, from return inference
+        # Linear-value Q processes (the spec's examples): no q:: operation and no `observe`;
+        # every value in them is linear by regime, and they return what they compute.
+        self.linear_q: set[str] = set()
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.diagnostics.append(Diagnostic(code, message, span))
@@ -216,6 +219,8 @@ class _Checker:
             else:
                 returns = _INFER if proc.regime == "K" and _returns_value(proc.body) else "Unit"
             self.procs[key] = ProcInfo(proc, key, returns)
+            if proc.regime == "Q" and not _quantum_body(proc.body):
+                self.linear_q.add(key)
             self.by_name.setdefault(proc.name, []).append(key)
             self.by_forge[(proc.forge, proc.regime, proc.name)] = key
             self.by_regime_name.setdefault((proc.regime, proc.name), []).append(key)
@@ -605,6 +610,52 @@ class _Checker:
                     )
 
 
+def _quantum_body(block: ast.Block) -> bool:
+    """Whether a Q body allocates, transforms or observes qubits (a circuit process); one that
+    does none of these is a linear-value process (the spec's examples of §4.4 and §5.6)."""
+    found = False
+    pending: list[Any] = [block]
+    while pending and not found:
+        item = pending.pop()
+        if isinstance(item, ast.Block):
+            pending.extend(item.statements)
+            if item.tail is not None:
+                pending.append(item.tail)
+        elif isinstance(item, ast.Effect):
+            found = item.kind == "observe"
+            pending.append(item.value)
+        elif isinstance(item, ast.Call):
+            found = item.namespace == "q"
+            pending.extend(item.args)
+        elif isinstance(item, ast.Let | ast.Assign | ast.Return | ast.ExprStmt):
+            value = getattr(item, "value", None)
+            if value is not None:
+                pending.append(value)
+        elif isinstance(item, ast.If):
+            pending.extend([item.condition, item.then])
+            if item.otherwise is not None:
+                pending.append(item.otherwise)
+        elif isinstance(item, ast.While):
+            pending.extend([item.condition, item.body])
+        elif isinstance(item, ast.For):
+            pending.extend([item.low, item.high, item.body])
+        elif isinstance(item, ast.Binary):
+            pending.extend([item.left, item.right])
+        elif isinstance(item, ast.Unary):
+            pending.append(item.operand)
+        elif isinstance(item, ast.Field):
+            pending.append(item.target)
+        elif isinstance(item, ast.Index):
+            pending.extend([item.target, item.index])
+        elif isinstance(item, ast.ArrayLit):
+            pending.extend(item.items)
+        elif isinstance(item, ast.ShapeLit):
+            pending.extend(value for _, value, _ in item.fields)
+        elif isinstance(item, ast.Interp):
+            pending.extend(part for part in item.parts if not isinstance(part, str))
+    return found
+
+
 def _returns_value(block: ast.Block) -> bool:
     """Whether a body has a ``return`` with a value anywhere (its return type is inferred)."""
     pending: list[ast.Block] = [block]
@@ -682,6 +733,7 @@ class _ProcChecker:
         self.notes = checker.annotations
         self.types = checker.annotations.types
         self.returned: list[str] = []  # the types of explicit `return` values (inference)
+        self.linear_values = info.key in checker.linear_q
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.c.error(code, message, span)
@@ -698,8 +750,10 @@ class _ProcChecker:
     ) -> _Var:
         # A value is linear by its type; in a K or Φ process marked `linear`, every parameter is
         # linear too (used exactly once), whatever its type.
-        linear = self.c.is_linear(type_name) or (
-            parameter and self.proc.linear and self.regime != "Q"
+        linear = (
+            self.c.is_linear(type_name)
+            or (parameter and self.proc.linear and self.regime != "Q")
+            or self.linear_values
         )
         previous = self.scopes[-1].get(name)
         if previous is not None and previous.linear and not previous.consumed:
@@ -747,7 +801,11 @@ class _ProcChecker:
                 self.error(
                     "N304", f"parameter {param.name!r} of a Q process must be linear", param.span
                 )
-        if self.regime == "Q" and self.info.returns not in ("Unit", "Bits", ANY):
+        if (
+            self.regime == "Q"
+            and not self.linear_values
+            and self.info.returns not in ("Unit", "Bits", ANY)
+        ):
             self.error(
                 "T201",
                 "a Q process returns its measured bits: declare '-> Bits' or nothing",
@@ -758,7 +816,14 @@ class _ProcChecker:
         conflict = self.c.return_conflicts.get(self.info.key)
         if conflict is not None:
             self.error("T201", conflict, proc.name_span)
-        if self.regime == "Q" and "observe" not in self.info.effects:
+        if self.linear_values and self.info.returns not in ("Unit", ANY):
+            if not self.returns_on_all_paths(proc.body, tail_returns=True):
+                self.error(
+                    "S701",
+                    f"{self.info.key} declares '-> {self.info.returns}' but never returns",
+                    proc.name_span,
+                )
+        elif self.regime == "Q" and "observe" not in self.info.effects:
             self.error(
                 "R104",
                 f"{self.info.key} never observes a register; a Q process's result is what it "
@@ -793,7 +858,11 @@ class _ProcChecker:
             return
         for key, value in resource.arguments.items():
             kind = spec.get(key)
-            if kind is None or not isinstance(value, kind) or isinstance(value, bool):
+            if (
+                kind is None
+                or not isinstance(value, kind)
+                or (isinstance(value, bool) and kind is not bool)
+            ):
                 self.error(
                     "S702",
                     f"resource {resource.name!r} takes {sorted(spec)}; "
@@ -1010,7 +1079,7 @@ class _ProcChecker:
 
     def return_statement(self, statement: ast.Return) -> None:
         expected = self.info.returns
-        if self.regime == "Q":
+        if self.regime == "Q" and not self.linear_values:
             self.error(
                 "R104", "a Q process returns what it observes; 'return' is not used", statement.span
             )
@@ -1329,6 +1398,11 @@ class _ProcChecker:
             self.info.cross.append((key, index))
             self.notes.calls[id(expr)] = CallTarget("cross", key, index)
             return Facts(target.returns)
+        if regime == self.regime == "Q" and self.linear_values and key in self.c.linear_q:
+            # Linear-value Q processes call each other directly (§4.4.4); the arguments move.
+            self.info.calls.append((key, expr.span, not statement))
+            self.notes.calls[id(expr)] = CallTarget("process", key)
+            return Facts(target.returns)
         if regime == self.regime:
             if self.regime != "K":
                 self.error(
@@ -1367,6 +1441,8 @@ class _ProcChecker:
         self.info.cross.append((key, index))
         self.notes.calls[id(expr)] = CallTarget("cross", key, index)
         result = target.returns
+        if regime == "Q" and key in self.c.linear_q:
+            return Facts(result)  # a linear-value Q process returns what it computes
         if regime == "Q":
             observation = "sample"
             if index >= 0:

@@ -327,7 +327,7 @@ def _use(value: object, path: str, regime: str) -> DirUse:
     arguments = _mapping(fields["args"], _join(path, "args"))
     for key, item in arguments.items():
         kind = spec.get(key)
-        if kind is None or not isinstance(item, kind) or isinstance(item, bool):
+        if kind is None or not isinstance(item, kind) or (isinstance(item, bool) and kind is not bool):
             raise _malformed(f"{path}.args.{key}", f"is not an argument of {name}")
     return DirUse(
         name=name,
@@ -716,8 +716,12 @@ class _References(DirWalker):
 
     def visit_call(self, node: Call) -> None:
         target = self.names.get(node.process)
-        if target is None or target.regime != "K":
-            raise _malformed(self.path, f"calls {_shown(node.process)}, which is not a K process")
+        # K calls K; a linear-value Q process calls Q processes (§4.4.4).
+        wanted = "Q" if self.process.regime == "Q" else "K"
+        if target is None or target.regime != wanted:
+            raise _malformed(
+                self.path, f"calls {_shown(node.process)}, which is not a {wanted} process"
+            )
         super().visit_call(node)
 
     def visit_cross_call(self, node: CrossCall) -> None:

@@ -93,7 +93,13 @@ PHI_FUNCTIONS: dict[str, int] = {"int": 2, "bool": 0}
 # Resources a `uses` qualifier may name, per regime, with their allowed arguments and types.
 RESOURCES: dict[str, dict[str, dict[str, type]]] = {
     "K": {"steps": {"max": int}},
-    "Q": {"qubits": {"n": int}},
+    "Q": {
+        "qubits": {"n": int},
+        # The quantum device a process needs (§8.5.1): `kind = "simulator"` is the embedded
+        # provider; any other kind is unavailable, and exercising the process fails before it
+        # runs. `calibrated = true` asks for a calibration contract (the simulator has one).
+        "QuantumDevice": {"kind": str, "calibrated": bool, "qubits": int},
+    },
     "Φ": {"envelope": {"window": int, "tolerance": float, "provider": str}},
 }
 

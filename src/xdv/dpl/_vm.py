@@ -23,16 +23,19 @@ from typing import Any, Protocol
 
 from xdv.dpl._codegen import HELPERS, compile_k, python_name
 from xdv.dpl._dir import (
+    Call,
     Constrain,
     DecisionVariable,
     DirBind,
     DirProcess,
     DirProgram,
     DirVisitor,
+    DirWalker,
     Effect,
     ExpressionStatement,
     Let,
     Prove,
+    QuantumOperation,
     Return,
 )
 from xdv.dpl._dir_parse import parse_dir
@@ -295,7 +298,7 @@ class Program:
             raise _beyond("dpl_exercises_max", f"more than {EXERCISES_MAX} bind exercises")
         bind = self.program.binds[bind_index]
         process = self.processes[target]
-        if process.regime == "K":
+        if process.regime == "K" or _linear_values(process):
             return (yield from self.cross_k(bind_index, bind, process, args))
         latency = bind.clause("latency_us")
         bound = 0
@@ -365,8 +368,13 @@ class Program:
                     where=f"bind {bind_index}",
                 )
         before = self.steps_used
-        outcome = self._functions[python_name(process.name)](*args)
-        value = (yield from outcome) if inspect.isgenerator(outcome) else outcome
+        if process.regime == "Q":
+            # A linear-value Q process: its declared device must be available before it runs.
+            _check_devices(process)
+            value = _run_linear(self.processes, process, args)
+        else:
+            outcome = self._functions[python_name(process.name)](*args)
+            value = (yield from outcome) if inspect.isgenerator(outcome) else outcome
         taken = K_EXERCISE_STEPS_MIN + self.steps_used - before
         if latency is not None and taken > bound:
             raise DplContractViolation(
@@ -523,6 +531,86 @@ class _Witnessed(PhiValues["Emit | _Returned | None"]):
 
     visit_assign = visit_if = visit_while = visit_for = DirVisitor.refuse
     visit_break = visit_continue = DirVisitor.refuse
+
+
+class _HasQuantum(DirWalker):
+    """Finds a q:: operation or an `observe` in a Q body (a circuit, not linear values)."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def visit_quantum_operation(self, node: QuantumOperation) -> None:
+        self.found = True
+
+    def visit_effect(self, node: Effect) -> None:
+        self.found = self.found or node.kind == "observe"
+        super().visit_effect(node)
+
+
+def _linear_values(process: DirProcess) -> bool:
+    """Whether ``process`` is a linear-value Q process (no qubits, no measurement)."""
+    if process.regime != "Q":
+        return False
+    finder = _HasQuantum()
+    finder.walk_statements(process.body)
+    return not finder.found
+
+
+def _check_devices(process: DirProcess) -> None:
+    """§8.5.1: a declared resource must be available before the process runs."""
+    for use in process.uses:
+        if use.name == "QuantumDevice":
+            kind = use.argument("kind")
+            if kind not in (None, "simulator"):
+                raise DplRuntimeFailure(
+                    f"{process.name} uses QuantumDevice(kind = {kind!r}), which is not "
+                    "available (this node offers kind = \"simulator\"); it does not run",
+                    where=process.name,
+                )
+
+
+def _run_linear(
+    processes: Mapping[str, DirProcess], process: DirProcess, args: tuple[Any, ...]
+) -> Any:
+    """Run a linear-value Q process: its statements in order, its calls to other such
+    processes directly; the checker has made every value in it used exactly once."""
+    run = _LinearValues(processes, process, args)
+    for node in process.body:
+        outcome = node.accept(run)
+        if isinstance(outcome, _Returned):
+            return outcome.value
+    return None
+
+
+class _LinearValues(PhiValues["_Returned | None"]):
+    """The statements of a linear-value Q process (`let`, `return`, expression statements) and
+    its calls to other linear-value Q processes."""
+
+    def __init__(
+        self, processes: Mapping[str, DirProcess], process: DirProcess, args: tuple[Any, ...]
+    ) -> None:
+        super().__init__(process, args, None)
+        self.processes = processes
+
+    def visit_let(self, node: Let) -> _Returned | None:
+        self.env[node.slot] = node.value.accept(self)
+        return None
+
+    def visit_return(self, node: Return) -> _Returned | None:
+        return _Returned(None if node.value is None else node.value.accept(self))
+
+    def visit_expression_statement(self, node: ExpressionStatement) -> _Returned | None:
+        node.value.accept(self)
+        return None
+
+    def visit_call(self, node: Call) -> Any:  # type: ignore[override]
+        callee = self.processes[node.process]
+        args = tuple(arg.accept(self) for arg in node.args)
+        return _run_linear(self.processes, callee, args)
+
+    visit_assign = visit_if = visit_while = visit_for = DirVisitor.refuse
+    visit_break = visit_continue = visit_effect = DirVisitor.refuse
+    visit_constrain = visit_prove = DirVisitor.refuse
 
 
 def effect_record_text(record: Any) -> str | None:
