@@ -124,7 +124,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "{": "\x00{",
 
 
 _TOKEN = re.compile(
-    r"[ \t\r\n]*(?:(?P<line>//[^\n]*)"
+    r"[ \t\r\n]*(?:(?P<line>//[^\n]*|#[^\n]*)"
     r"|(?P<block>/\*.*?\*/)"
     r"|(?P<open>/\*)"
     r"|(?P<ident>[A-Za-z][A-Za-z0-9_]*)"
