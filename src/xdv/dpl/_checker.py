@@ -1345,6 +1345,9 @@ class _ProcChecker:
                 "write the regime (R::name)",
                 expr.name_span,
             )
+            for arg in expr.args:
+                self.expr(arg)
+            return Facts(ANY)
         if len(bound) == 1:
             # A call by plain name goes through the bind that declares its target.
             key = bound[0]
@@ -1366,6 +1369,9 @@ class _ProcChecker:
                     f"(Forge::{regime}::{expr.name})",
                     expr.name_span,
                 )
+                for arg in expr.args:
+                    self.expr(arg)
+                return Facts(ANY)
         target = self.c.procs.get(key)
         if target is not None and target.returns == _INFER:
             self.c.infer_returns(target)
