@@ -267,9 +267,13 @@ class _Checker:
         found: list[str] = []
         for bind in self.binds:
             target = self.procs.get(bind["target"])
-            if bind["source"] == source and target is not None and target.proc.name == name:
-                if bind["target"] not in found:
-                    found.append(bind["target"])
+            if (
+                bind["source"] == source
+                and target is not None
+                and target.proc.name == name
+                and bind["target"] not in found
+            ):
+                found.append(bind["target"])
         return found
 
     def declare_consts(self) -> None:
@@ -1138,9 +1142,7 @@ class _ProcChecker:
             wanted = "Bool" if expr.op == "!" else None
             if expr.op == "~":
                 if operand.symbolic:
-                    self.error(
-                        "W504", "'~' on decision variables cannot be expressed", expr.span
-                    )
+                    self.error("W504", "'~' on decision variables cannot be expressed", expr.span)
                 self.expect_type("Int", operand.type, expr.operand.span)
                 return Facts("Int")
             if wanted:
@@ -1293,9 +1295,7 @@ class _ProcChecker:
             )
         for facts, side in ((left, expr.left), (right, expr.right)):
             if facts.type not in ("Int", ANY):
-                self.error(
-                    "T201", f"'{expr.op}' needs Int operands, found {facts.type}", side.span
-                )
+                self.error("T201", f"'{expr.op}' needs Int operands, found {facts.type}", side.span)
         return "Int"
 
     def shape_literal(self, expr: ast.ShapeLit) -> Facts:
@@ -1399,10 +1399,10 @@ class _ProcChecker:
                 self.expect_type(declared, type_name, arg.span)
         if regime == self.regime == "K" and (self.info.key, key) in self.c.bind_index:
             # A bound K -> K call goes through its bind, under the contract (§10.12).
-            index = self.c.bind_index[(self.info.key, key)]
+            through = self.c.bind_index[(self.info.key, key)]
             self.info.calls.append((key, expr.span, not statement))
-            self.info.cross.append((key, index))
-            self.notes.calls[id(expr)] = CallTarget("cross", key, index)
+            self.info.cross.append((key, through))
+            self.notes.calls[id(expr)] = CallTarget("cross", key, through)
             return Facts(target.returns)
         if regime == self.regime == "Q" and self.linear_values and key in self.c.linear_q:
             # Linear-value Q processes call each other directly (§4.4.4); the arguments move.

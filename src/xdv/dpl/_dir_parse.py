@@ -327,7 +327,11 @@ def _use(value: object, path: str, regime: str) -> DirUse:
     arguments = _mapping(fields["args"], _join(path, "args"))
     for key, item in arguments.items():
         kind = spec.get(key)
-        if kind is None or not isinstance(item, kind) or (isinstance(item, bool) and kind is not bool):
+        if (
+            kind is None
+            or not isinstance(item, kind)
+            or (isinstance(item, bool) and kind is not bool)
+        ):
             raise _malformed(f"{path}.args.{key}", f"is not an argument of {name}")
     return DirUse(
         name=name,

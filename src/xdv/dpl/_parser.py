@@ -1002,9 +1002,11 @@ def parse_files(texts: list[str]) -> tuple[ast.Program, list[Diagnostic], list[i
     if len(joined) > bound:
         found = f"a source tree of {len(joined)} characters"
         span = Span(bound, bound)
-        return ast.Program(), [
-            Diagnostic(LIMIT_CODE, limit_message("dpl_source_bytes_max", found), span)
-        ], []
+        return (
+            ast.Program(),
+            [Diagnostic(LIMIT_CODE, limit_message("dpl_source_bytes_max", found), span)],
+            [],
+        )
     starts: list[int] = []
     tokens: list[Token] = []
     diagnostics = Diagnostics(joined)
@@ -1013,10 +1015,14 @@ def parse_files(texts: list[str]) -> tuple[ast.Program, list[Diagnostic], list[i
         starts.append(base)
         file_tokens, file_diagnostics = tokenize(text)
         for token in file_tokens[:-1]:
-            tokens.append(Token(token.kind, token.text, Span(token.span.start + base, token.span.end + base)))
+            tokens.append(
+                Token(token.kind, token.text, Span(token.span.start + base, token.span.end + base))
+            )
         for diagnostic in file_diagnostics:
             span = Span(diagnostic.span.start + base, diagnostic.span.end + base)
-            diagnostics.append(Diagnostic(diagnostic.code, diagnostic.message, span, diagnostic.severity))
+            diagnostics.append(
+                Diagnostic(diagnostic.code, diagnostic.message, span, diagnostic.severity)
+            )
         base += len(text) + 1
     tokens.append(Token("eof", "", Span(len(joined), len(joined))))
     parser = _Parser(tokens, diagnostics)

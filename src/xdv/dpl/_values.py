@@ -21,8 +21,6 @@ __all__ = [
     "Witness",
     "bounded",
     "concat",
-    "shift_left",
-    "shift_right",
     "concrete_binary",
     "fdiv",
     "field",
@@ -32,6 +30,8 @@ __all__ = [
     "index",
     "interpolate",
     "over",
+    "shift_left",
+    "shift_right",
     "show",
 ]
 

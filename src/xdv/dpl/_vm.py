@@ -564,7 +564,7 @@ def _check_devices(process: DirProcess) -> None:
             if kind not in (None, "simulator"):
                 raise DplRuntimeFailure(
                     f"{process.name} uses QuantumDevice(kind = {kind!r}), which is not "
-                    "available (this node offers kind = \"simulator\"); it does not run",
+                    'available (this node offers kind = "simulator"); it does not run',
                     where=process.name,
                 )
 

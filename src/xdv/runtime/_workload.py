@@ -196,7 +196,7 @@ def load_workload(
     refusal = (
         ErrorCode.WORKLOAD_INVALID if expected_digest is None else ErrorCode.REPLAY_INPUT_CHANGED
     )
-    if target.endswith(".ds") or ".ds:" in target:
+    if target.endswith(".ds") or ".ds:" in target or _dpl_tree(target) is not None:
         if params is not None:
             raise WorkloadError("DPL workloads take no parameters", code=refusal, where=target)
         return load_dpl_workload(target, expected_digest=expected_digest)
@@ -377,6 +377,9 @@ def load_dpl_program(
     location, _, named = target.partition(".ds:")
     if named:
         location += ".ds"
+    tree = _dpl_tree(target)
+    if tree is not None:
+        location, named = tree
     entry_name = entry or named or "main"
     path = Path(location)
     # The DPL toolchain loads with the first DPL program, not with every command.
@@ -414,6 +417,17 @@ def load_dpl_program(
         language="dpl",
     )
     return loaded, document
+
+
+def _dpl_tree(target: str) -> tuple[str, str] | None:
+    """A DPL source tree target, ``DIR`` or ``DIR:entry``, as (directory, entry or ""); None
+    when ``target`` names no directory."""
+    if Path(target).is_dir():
+        return target, ""
+    location, separator, entry = target.rpartition(":")
+    if separator and location and Path(location).is_dir():
+        return location, entry
+    return None
 
 
 def _dpl_domains(document: Mapping[str, Any]) -> DomainDeclaration | None:
