@@ -873,6 +873,13 @@ class _ProcChecker:
                     f"{key} = {value!r} is not valid",
                     resource.span,
                 )
+        device = resource.arguments.get("device", "stdout")
+        if resource.name == "Console" and device != "stdout":
+            self.error(
+                "S702",
+                f'Console(device = {device!r}) is not available: a run\'s console is "stdout"',
+                resource.span,
+            )
         if resource.name == "qubits":
             count = resource.arguments.get("n")
             self.qubits_budget = count if isinstance(count, int) else None

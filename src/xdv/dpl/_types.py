@@ -92,7 +92,8 @@ PHI_FUNCTIONS: dict[str, int] = {"int": 2, "bool": 0}
 
 # Resources a `uses` qualifier may name, per regime, with their allowed arguments and types.
 RESOURCES: dict[str, dict[str, dict[str, type]]] = {
-    "K": {"steps": {"max": int}},
+    # `Console(device = "stdout")`: where `emit` prints (the only console a run has).
+    "K": {"steps": {"max": int}, "Console": {"device": str}},
     "Q": {
         "qubits": {"n": int},
         # The quantum device a process needs (§8.5.1): `kind = "simulator"` is the embedded
