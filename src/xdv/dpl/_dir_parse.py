@@ -720,12 +720,11 @@ class _References(DirWalker):
 
     def visit_call(self, node: Call) -> None:
         target = self.names.get(node.process)
-        # K calls K; a linear-value Q process calls Q processes (§4.4.4).
-        wanted = "Q" if self.process.regime == "Q" else "K"
-        if target is None or target.regime != wanted:
-            raise _malformed(
-                self.path, f"calls {_shown(node.process)}, which is not a {wanted} process"
-            )
+        # Calls name K processes; a (linear-value) Q process may also call Q processes.
+        if target is None or (
+            target.regime != "K" and not (target.regime == "Q" == self.process.regime)
+        ):
+            raise _malformed(self.path, f"calls {_shown(node.process)}, which is not a K process")
         super().visit_call(node)
 
     def visit_cross_call(self, node: CrossCall) -> None:

@@ -24,8 +24,14 @@ def q_processes() -> list[DirProcess]:
     for text in SOURCES:
         program = analyze(text).program
         if program is not None:
-            found.extend(p for p in program.processes if p.regime == "Q")
+            # Circuit processes (those that observe qubits); a linear-value Q process has no
+            # circuit (docs/dpl.md section 4).
+            found.extend(p for p in program.processes if p.regime == "Q" and _observes(p.body))
     return found
+
+
+def _observes(body: tuple[object, ...]) -> bool:
+    return any(getattr(node, "kind", None) == "observe" for node in body)
 
 
 @pytest.mark.parametrize("process", q_processes(), ids=lambda p: p.name)
