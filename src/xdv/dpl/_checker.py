@@ -226,9 +226,11 @@ class _Checker:
             self.by_regime_name.setdefault((proc.regime, proc.name), []).append(key)
         for bind in self.program.binds:
             self.check_bind(bind)
-        for info in list(self.procs.values()):
-            if info.returns == _INFER:
-                self.infer_returns(info)
+        pending = [info for info in self.procs.values() if info.returns == _INFER]
+        for info in pending:
+            info.returns = ANY  # until inferred (a recursive call sees Any)
+        for info in self.inference_order(pending):
+            self.infer_returns(info)
         for info in list(self.procs.values()):
             _ProcChecker(self, info).run()
         self.close_effects()
@@ -358,13 +360,43 @@ class _Checker:
         self.error("T295", "a constant must be a literal, a constant or an operator", expr.span)
         return None
 
+    def inference_order(self, pending: list[ProcInfo]) -> list[ProcInfo]:
+        """``pending`` with every process after the K processes it calls (a depth-first
+        postorder of the call graph, iterative: no recursion however long a call chain)."""
+        wanted = {info.key: info for info in pending}
+        done: set[str] = set()
+        order: list[ProcInfo] = []
+        for root in pending:
+            if root.key in done:
+                continue
+            done.add(root.key)
+            stack: list[tuple[ProcInfo, list[str]]] = [(root, self.callees(root))]
+            while stack:
+                info, callees = stack[-1]
+                if callees:
+                    callee = callees.pop()
+                    if callee in wanted and callee not in done:
+                        done.add(callee)
+                        stack.append((wanted[callee], self.callees(wanted[callee])))
+                    continue
+                stack.pop()
+                order.append(info)
+        return order
+
+    def callees(self, info: ProcInfo) -> list[str]:
+        """The keys of the K processes ``info``'s body calls (by syntax, before checking)."""
+        found: list[str] = []
+        for call in _calls(info.proc.body):
+            if call.namespace in (None, "K"):
+                key = self.resolve_proc("K", call.name, info.proc.forge, call.forge)
+                if key is not None:
+                    found.append(key)
+        return found
+
     def infer_returns(self, info: ProcInfo) -> None:
         """The return type of a K process that declares none but returns values: the type of
-        its `return` values, found by checking its body once without reporting (a call to a
-        process still being inferred counts as Any, which ends recursion)."""
-        if info.returns != _INFER:
-            return
-        info.returns = ANY
+        its `return` values, found by checking its body once without reporting (callees are
+        inferred first, see :meth:`inference_order`; a recursive call counts as Any)."""
         scratch = copy.copy(self)
         scratch.diagnostics = []
         scratch.annotations = Annotations()
@@ -617,19 +649,33 @@ class _Checker:
 def _quantum_body(block: ast.Block) -> bool:
     """Whether a Q body allocates, transforms or observes qubits (a circuit process); one that
     does none of these is a linear-value process (the spec's examples of §4.4 and §5.6)."""
-    found = False
+    return any(
+        (isinstance(node, ast.Effect) and node.kind == "observe")
+        or (isinstance(node, ast.Call) and node.namespace == "q")
+        for node in _nodes(block)
+    )
+
+
+def _calls(block: ast.Block) -> list[ast.Call]:
+    """Every call in a body, in no particular order."""
+    return [node for node in _nodes(block) if isinstance(node, ast.Call)]
+
+
+def _nodes(block: ast.Block) -> list[Any]:
+    """Every block, statement and expression of a body, walked iteratively (a deep body cannot
+    exhaust the stack)."""
+    nodes: list[Any] = []
     pending: list[Any] = [block]
-    while pending and not found:
+    while pending:
         item = pending.pop()
+        nodes.append(item)
         if isinstance(item, ast.Block):
             pending.extend(item.statements)
             if item.tail is not None:
                 pending.append(item.tail)
         elif isinstance(item, ast.Effect):
-            found = item.kind == "observe"
             pending.append(item.value)
         elif isinstance(item, ast.Call):
-            found = item.namespace == "q"
             pending.extend(item.args)
         elif isinstance(item, ast.Let | ast.Assign | ast.Return | ast.ExprStmt):
             value = getattr(item, "value", None)
@@ -657,7 +703,7 @@ def _quantum_body(block: ast.Block) -> bool:
             pending.extend(value for _, value, _ in item.fields)
         elif isinstance(item, ast.Interp):
             pending.extend(part for part in item.parts if not isinstance(part, str))
-    return found
+    return nodes
 
 
 def _returns_value(block: ast.Block) -> bool:
@@ -1380,8 +1426,6 @@ class _ProcChecker:
                     self.expr(arg)
                 return Facts(ANY)
         target = self.c.procs.get(key)
-        if target is not None and target.returns == _INFER:
-            self.c.infer_returns(target)
         args = [self.expr(arg).type for arg in expr.args]
         if target is None:
             others = self.c.by_name.get(expr.name, [])
