@@ -205,14 +205,17 @@ class _Parser:
                 return
             self.advance()
 
-    def sync_item(self) -> None:
-        """Skip to the next token that can start a declaration at the outer level."""
+    def sync_item(self, in_forge: bool = False) -> None:
+        """Skip to the next token that can start a declaration at the outer level (inside a
+        forge, also stop before the '}' that closes it, which is not part of the error)."""
         depth = 0
         while self.token.kind != "eof":
             token = self.token
             if token.kind == "op" and token.text == "{":
                 depth += 1
             elif token.kind == "op" and token.text == "}":
+                if in_forge and depth == 0:
+                    return
                 depth -= 1
                 if depth <= 0:
                     self.advance()
@@ -325,7 +328,7 @@ class _Parser:
                             raise
                         if self.position == start:
                             self.advance()
-                        self.sync_item()
+                        self.sync_item(in_forge=True)
             finally:
                 self.blocks -= 1
             self.expect("}", "'}' closing the forge")
