@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
 
-from xdv.dpl._codegen import HELPERS, compile_k, python_name
+from xdv.dpl._codegen import GENERATED_BUILTINS, HELPERS, compile_k, python_name
 from xdv.dpl._dir import (
     Call,
     Constrain,
@@ -230,7 +230,9 @@ class Program:
             "_shl": shift_left,
             "_shr": shift_right,
         }
-        namespace: dict[str, Any] = {}
+        # The generated code runs with no builtins but the two it spells itself: a DPL name
+        # never reaches the source (``_codegen.py``), and nothing else is there to reach.
+        namespace: dict[str, Any] = {"__builtins__": dict(GENERATED_BUILTINS)}
         exec(compile(self.source, f"<dpl {program.sha256[:12]}>", "exec"), namespace)
         functions = namespace["_program"](*(helpers[name] for name in HELPERS), slice_steps)
         self._functions: dict[str, Callable[..., Any]] = functions
