@@ -1426,6 +1426,24 @@ class _ProcChecker:
                     self.expr(arg)
                 return Facts(ANY)
         target = self.c.procs.get(key)
+        if target is None and namespace is None and not bound:
+            reverse = [
+                bind["source"]
+                for bind in self.c.binds
+                if bind["target"] == self.info.key
+                and bind["source"] in self.c.procs
+                and self.c.procs[bind["source"]].proc.name == expr.name
+            ]
+            if reverse:
+                self.error(
+                    "R102",
+                    f"bind {reverse[0]} -> {self.info.key} goes the other way; this "
+                    f"call needs 'bind {self.info.key} -> {reverse[0]}'",
+                    expr.span,
+                )
+                for arg in expr.args:
+                    self.expr(arg)
+                return Facts(ANY)
         args = [self.expr(arg).type for arg in expr.args]
         if target is None:
             others = self.c.by_name.get(expr.name, [])
