@@ -116,3 +116,25 @@ def test_bad_and_pathological_sources_get_typed_errors_and_small_output(tmp_path
     assert ran.returncode == 70
     assert "DPL_LIMIT_EXCEEDED" in ran.stdout + ran.stderr
     assert "dpl_int_bits_max" in ran.stdout + ran.stderr
+
+
+@pytest.mark.spec("XDV-052-5.4")
+def test_binds_between_k_processes_are_enforced(tmp_path: Path) -> None:
+    from xdv.runtime import load_dpl_workload, run_workload
+
+    def outcome(name: str) -> tuple[list[str], list[str | None]]:
+        printed: list[str] = []
+
+        def sink(pid: int, value: object) -> None:
+            if isinstance(value, dict) and value.get("effect") == "emit":
+                printed.append(str(value["value"]))
+
+        workload = load_dpl_workload(str(CORPUS / "binds" / f"{name}.ds"))
+        result = run_workload(workload, seed=1, trace=tmp_path / f"{name}.xdvt", emit=sink)
+        return printed, [status.code for status in result.exits.values()]
+
+    # Unmeetable: nothing invoked, no effect after the call.
+    assert outcome("k_to_k_unmeetable") == (["before"], ["DPL_CONTRACT_VIOLATION"])
+    # Exceeded: the target ran, its result did not cross.
+    assert outcome("k_to_k_latency_exceeded") == (["start"], ["DPL_CONTRACT_VIOLATION"])
+    assert outcome("k_to_k_met") == (["helper 21", "after 42"], [None])

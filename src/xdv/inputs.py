@@ -72,6 +72,7 @@ LIMITS: dict[str, Limit] = {
         Limit("dpl_loop_depth_max", 16, "levels", "nesting of DPL while and for loops"),
         Limit("dpl_type_depth_max", 16, "levels", "nesting of a DPL type or constant list"),
         Limit("dpl_statements_max", 100_000, "statements", "statements in one DPL file"),
+        Limit("dpl_files_max", 256, "files", "`.ds` files in one DPL source tree"),
         Limit("dpl_diagnostics_max", 100, "diagnostics", "diagnostics reported for one DPL file"),
         Limit("dpl_line_diagnostics_max", 10, "diagnostics", "diagnostics reported for one line"),
         Limit("dpl_int_bits_max", 4096, "bits", "a DPL integer (literal or computed)"),

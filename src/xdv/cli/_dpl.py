@@ -54,7 +54,7 @@ def dpl_static_failure(error: XdvError, as_json: bool) -> NoReturn:
 
 
 @click.command("check")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--profile",
     type=click.Choice(["kernel"]),
@@ -62,12 +62,15 @@ def dpl_static_failure(error: XdvError, as_json: bool) -> NoReturn:
 )
 @click.option("--json", "as_json", is_flag=True, help="Diagnostics as one JSON document.")
 def dpl_check(path: Path, profile: str | None, as_json: bool) -> None:
-    from xdv.dpl import compile_source, read_text
-
-    """Check a DPL program; print OK, or the diagnostics (exit 65)."""
+    """Check a DPL program (a .ds file, or a directory of them: one program of modules);
+    print OK, or the diagnostics (exit 65)."""
+    from xdv.dpl import compile_source, compile_tree, read_text, read_tree
 
     try:
-        compile_source(read_text(path), path.name, profile)
+        if path.is_dir():
+            compile_tree(read_tree(path), path.name, profile)
+        else:
+            compile_source(read_text(path), path.name, profile)
     except XdvError as error:
         dpl_static_failure(error, as_json)
     click.echo(json.dumps({"ok": True, "diagnostics": []}) if as_json else "OK")

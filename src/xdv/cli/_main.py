@@ -171,7 +171,7 @@ def run(
             faults = FaultPlan.from_file(faults_path)
         except XdvError as error:
             fail(error, EXIT_USAGE, as_json)
-    is_dpl = target.endswith(".ds") or ".ds:" in target
+    is_dpl = target.endswith(".ds") or ".ds:" in target or Path(target).is_dir()
     if entry is not None and not is_dpl:
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
     try:

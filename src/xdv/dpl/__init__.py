@@ -23,6 +23,7 @@ from xdv.dpl._diagnostics import (
     DplStaticError,
     Source,
     Span,
+    TreeSource,
     render,
 )
 from xdv.dpl._dir import (
@@ -41,9 +42,9 @@ from xdv.dpl._dir import (
 )
 from xdv.dpl._dir_parse import DirFormatError, parse_dir
 from xdv.dpl._disassemble import disassemble
-from xdv.dpl._init_helpers import read_dir_document, read_text
+from xdv.dpl._init_helpers import read_dir_document, read_text, read_tree
 from xdv.dpl._lower import PhiBuilder, QCircuit, lower_phi, lower_q
-from xdv.dpl._parser import parse
+from xdv.dpl._parser import parse, parse_files
 from xdv.dpl._values import (
     DplAdmissibilityFailure,
     DplContractViolation,
@@ -91,14 +92,17 @@ __all__ = [
     "ShapeValue",
     "Source",
     "Span",
+    "TreeSource",
     "Witness",
     "analyze",
+    "analyze_tree",
     "build_dir",
     "canonical_bytes",
     "check",
     "compile_dir",
     "compile_k",
     "compile_source",
+    "compile_tree",
     "dir_document",
     "disassemble",
     "effect_record_text",
@@ -108,6 +112,7 @@ __all__ = [
     "parse_dir",
     "read_dir_document",
     "read_text",
+    "read_tree",
     "render",
     "show",
     "spawn_dpl",
@@ -150,6 +155,37 @@ def analyze(text: str, name: str = "<input>", profile: str | None = None) -> Com
     if not checked.ok:
         return Compiled(source, diagnostics, None)
     return Compiled(source, diagnostics, build_dir(checked))
+
+
+def analyze_tree(
+    files: list[tuple[str, str]], name: str = "<tree>", profile: str | None = None
+) -> Compiled:
+    """Parse and check the files of a source tree as one program (modules: each file's forge
+    is visible to the others, and ``Forge::K::name`` names a process of another forge); the
+    diagnostics' spans are in the joined text, which :class:`TreeSource` maps back to files."""
+    program, diagnostics, starts = parse_files([text for _, text in files])
+    source = TreeSource(files, starts, name)
+    if any(d.severity == "error" for d in diagnostics):
+        return Compiled(source, diagnostics, None)
+    checked = check(program, profile)
+    combined = Diagnostics(source.text)
+    combined.extend(diagnostics)
+    combined.extend(checked.diagnostics)
+    diagnostics = combined.final()
+    if not checked.ok:
+        return Compiled(source, diagnostics, None)
+    return Compiled(source, diagnostics, build_dir(checked))
+
+
+def compile_tree(
+    files: list[tuple[str, str]], name: str = "<tree>", profile: str | None = None
+) -> dict[str, Any]:
+    """The DIR document of a source tree (see :func:`analyze_tree`); raises
+    :class:`DplStaticError` on any error."""
+    compiled = analyze_tree(files, name, profile)
+    if compiled.program is None:
+        raise DplStaticError(compiled.diagnostics, compiled.source)
+    return dir_document(compiled.program)
 
 
 def compile_dir(text: str, name: str = "<input>", profile: str | None = None) -> DirProgram:

@@ -73,9 +73,10 @@ class Literal(Expr):
 
 @dataclass(slots=True)
 class Name(Expr):
-    """A reference to a binding."""
+    """A reference to a binding (or to a constant; ``forge`` is set for ``Forge::K::NAME``)."""
 
     name: str
+    forge: str | None = None
 
 
 @dataclass(slots=True)
@@ -104,6 +105,7 @@ class Call(Expr):
     name: str
     args: list[Expr]
     name_span: Span
+    forge: str | None = None  # `Forge::K::name(…)`: the forge that declares the process
 
 
 @dataclass(slots=True)
@@ -334,6 +336,19 @@ class Bind:
 
 
 @dataclass(slots=True)
+class Const:
+    """``const NAME: Type = expr;``: a named compile-time constant of a forge (an extension of
+    the public dialect; the value is folded where the name is used)."""
+
+    name: str
+    declared: TypeRef | None
+    value: Expr
+    span: Span
+    name_span: Span
+    forge: str | None = None
+
+
+@dataclass(slots=True)
 class Program:
     """Everything declared, in source order (forge membership kept on each item)."""
 
@@ -341,3 +356,4 @@ class Program:
     procs: list[Proc] = field(default_factory=list)
     binds: list[Bind] = field(default_factory=list)
     forges: list[str] = field(default_factory=list)
+    consts: list[Const] = field(default_factory=list)

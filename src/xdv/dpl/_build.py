@@ -191,6 +191,9 @@ class _Builder:
 
     def name(self, expr: ast.Name) -> ir.Expression:
         key = id(expr)
+        if key in self.notes.constants:
+            # A `const` is folded where it is used: DIR holds its value.
+            return ir.Literal(type=self.types[key], value=self.notes.constants[key])
         return ir.Variable(
             type=self.types[key],
             name=expr.name,

@@ -12,6 +12,7 @@ with an ``Any`` type where a type could not be determined, so one run reports ev
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -19,6 +20,7 @@ from xdv.dpl import _ast as ast
 from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Span, limit_message
 from xdv.dpl._types import (
     CLAUSES,
+    INT_WIDTHS,
     LINEAR_PRIMITIVES,
     PHI_FUNCTIONS,
     PHI_PROBLEMS,
@@ -28,6 +30,7 @@ from xdv.dpl._types import (
     normalize_type,
     q_classical,
 )
+from xdv.dpl._values import DplRuntimeFailure, concrete_binary
 from xdv.inputs import limit
 
 __all__ = [
@@ -43,6 +46,8 @@ __all__ = [
 ]
 
 ANY = "Any"
+# The return type of a process that declares none but returns values, until it is inferred.
+_INFER = "?"
 _QUBITS_MAX = limit("dpl_qubits_max")
 _TYPE_MAX = limit("dpl_type_depth_max")
 _CELLS_MAX = limit("dpl_value_cells_max")
@@ -51,6 +56,8 @@ _ARITHMETIC = ("+", "-", "*", "/", "%")
 _COMPARISON = ("<", ">", "<=", ">=")
 _EQUALITY = ("==", "!=")
 _EFFECTS = ("emit", "observe", "seal")
+# The bitwise operators of the public dialect: Int operands, an Int result (docs/dpl.md §3).
+_BITWISE = ("&", "|", "^", "<<", ">>")
 # The type of a literal of each lexical kind.
 LITERAL_TYPES = {"int": "Int", "float": "Float", "bool": "Bool", "string": "String"}
 
@@ -110,6 +117,7 @@ class Annotations:
     slots: dict[int, int] = field(default_factory=dict)
     let_types: dict[int, str] = field(default_factory=dict)
     calls: dict[int, CallTarget] = field(default_factory=dict)
+    constants: dict[int, Any] = field(default_factory=dict)  # a name that is a `const`
 
 
 @dataclass
@@ -164,6 +172,16 @@ class _Checker:
         self.linear_shapes: set[str] = set()
         self.known_cells: dict[str, int] = {}
         self.by_name: dict[str, list[str]] = {}  # process name -> keys, in every regime
+        # Modules: (forge, regime, name) -> key, and (regime, name) -> keys in every forge.
+        self.by_forge: dict[tuple[str | None, str, str], str] = {}
+        self.by_regime_name: dict[tuple[str, str], list[str]] = {}
+        self.forges: set[str | None] = set(program.forges)
+        # Constants: (forge, name) -> (type, value), folded where they are used.
+        self.consts: dict[tuple[str | None, str], tuple[str, Any]] = {}
+        self.return_conflicts: dict[str, str] = {}  # key -> message, from return inference
+        # Linear-value Q processes (the spec's examples): no q:: operation and no `observe`;
+        # every value in them is linear by regime, and they return what they compute.
+        self.linear_q: set[str] = set()
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.diagnostics.append(Diagnostic(code, message, span))
@@ -187,16 +205,35 @@ class _Checker:
             if self.shapes.get(shape.name) == []:
                 self.shapes[shape.name] = fields
         self.linear_shapes = self.find_linear_shapes()
+        self.declare_consts()
+        forges_of: dict[tuple[str, str], set[str | None]] = {}
+        for proc in self.program.procs:
+            forges_of.setdefault((proc.regime, proc.name), set()).add(proc.forge)
         for proc in self.program.procs:
             key = proc_key(proc.regime, proc.name)
+            if len(forges_of[(proc.regime, proc.name)]) > 1:
+                # The same name in several forges (modules): each is known by its forge.
+                key = proc_key(proc.regime, f"{proc.forge or '_'}.{proc.name}")
             if key in self.procs:
                 self.error("R106", f"process {key} is declared twice", proc.name_span)
                 continue
-            returns = self.resolve_type(proc.returns) if proc.returns else "Unit"
+            if proc.returns:
+                returns = self.resolve_type(proc.returns)
+            else:
+                returns = _INFER if proc.regime == "K" and _returns_value(proc.body) else "Unit"
             self.procs[key] = ProcInfo(proc, key, returns)
+            if proc.regime == "Q" and not _quantum_body(proc.body):
+                self.linear_q.add(key)
             self.by_name.setdefault(proc.name, []).append(key)
+            self.by_forge[(proc.forge, proc.regime, proc.name)] = key
+            self.by_regime_name.setdefault((proc.regime, proc.name), []).append(key)
         for bind in self.program.binds:
             self.check_bind(bind)
+        pending = [info for info in self.procs.values() if info.returns == _INFER]
+        for info in pending:
+            info.returns = ANY  # until inferred (a recursive call sees Any)
+        for info in self.inference_order(pending):
+            self.infer_returns(info)
         for info in list(self.procs.values()):
             _ProcChecker(self, info).run()
         self.close_effects()
@@ -206,6 +243,177 @@ class _Checker:
         return CheckedProgram(
             self.diagnostics, self.procs, self.shapes, self.binds, self.program, self.annotations
         )
+
+    # ------------------------------------------------------------------ modules, constants
+
+    def resolve_proc(
+        self, regime: str, name: str, context: str | None, forge: str | None = None
+    ) -> str | None:
+        """The key of process ``regime::name`` as seen from forge ``context``: the process of
+        forge ``forge`` when qualified (``Forge::K::name``), else the one of the caller's own
+        forge, else the only one of that name; None when there is none (or several: the
+        caller reports R195 through :meth:`ambiguous`)."""
+        if forge is not None:
+            return self.by_forge.get((forge, regime, name))
+        own = self.by_forge.get((context, regime, name))
+        if own is not None:
+            return own
+        keys = self.by_regime_name.get((regime, name), [])
+        return keys[0] if len(keys) == 1 else None
+
+    def ambiguous(self, regime: str, name: str) -> list[str]:
+        """The keys of ``regime::name`` when more than one forge declares it."""
+        keys = self.by_regime_name.get((regime, name), [])
+        return keys if len(keys) > 1 else []
+
+    def bound_targets(self, source: str, name: str) -> list[str]:
+        """The targets named ``name`` of the binds from process ``source`` (a call by plain
+        name is resolved through the bind that declares it, §3.19 and §4.6)."""
+        found: list[str] = []
+        for bind in self.binds:
+            target = self.procs.get(bind["target"])
+            if (
+                bind["source"] == source
+                and target is not None
+                and target.proc.name == name
+                and bind["target"] not in found
+            ):
+                found.append(bind["target"])
+        return found
+
+    def declare_consts(self) -> None:
+        """Fold every ``const`` item, in source order (a constant may use earlier ones)."""
+        for item in self.program.consts:
+            key = (item.forge, item.name)
+            if key in self.consts:
+                self.error("R106", f"constant {item.name!r} is declared twice", item.name_span)
+                continue
+            folded = self.fold(item.value, item.forge)
+            if folded is None:
+                self.consts[key] = (ANY, 0)
+                continue
+            type_name, value = folded
+            if item.declared is not None:
+                declared = self.resolve_type(item.declared)
+                if declared not in (ANY, type_name):
+                    self.error("T201", f"expected {declared}, found {type_name}", item.value.span)
+                width = INT_WIDTHS.get(item.declared.name)
+                if width is not None and isinstance(value, int) and not isinstance(value, bool):
+                    bits, signed = width
+                    low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+                    if not low <= value < high:
+                        self.error(
+                            "T297",
+                            f"constant {item.name} = {value} does not fit {item.declared.name}",
+                            item.value.span,
+                        )
+            self.consts[key] = (type_name, value)
+
+    def find_const(
+        self, name: str, context: str | None, forge: str | None = None
+    ) -> tuple[str, Any] | None:
+        """Constant ``name`` as seen from forge ``context`` (own forge, then top level, then
+        the only forge that declares it), or of forge ``forge`` when qualified."""
+        if forge is not None:
+            return self.consts.get((forge, name))
+        for scope in (context, None):
+            if (scope, name) in self.consts:
+                return self.consts[(scope, name)]
+        found = [value for (scope, other), value in self.consts.items() if other == name]
+        return found[0] if len(found) == 1 else None
+
+    def fold(self, expr: ast.Expr, context: str | None) -> tuple[str, Any] | None:
+        """The type and value of a constant expression (literals, constants, operators), or
+        None after a T295 diagnostic."""
+        if isinstance(expr, ast.Literal):
+            return LITERAL_TYPES[expr.kind], expr.value
+        if isinstance(expr, ast.Name):
+            found = self.find_const(expr.name, context, expr.forge)
+            if found is None:
+                self.error("T295", f"{expr.name!r} is not a constant", expr.span)
+            return found
+        if isinstance(expr, ast.Unary):
+            inner = self.fold(expr.operand, context)
+            if inner is None:
+                return None
+            type_name, value = inner
+            if expr.op == "!" and type_name == "Bool":
+                return "Bool", not value
+            if expr.op == "-" and type_name in _NUMERIC:
+                return type_name, -value
+            if expr.op == "~" and type_name == "Int":
+                return "Int", ~value
+            self.error("T295", f"'{expr.op}' does not apply to {type_name}", expr.span)
+            return None
+        if isinstance(expr, ast.Binary):
+            left = self.fold(expr.left, context)
+            right = self.fold(expr.right, context)
+            if left is None or right is None:
+                return None
+            if left[0] != right[0] or left[0] not in ("Int", "Float", "Bool", "String"):
+                self.error("T295", f"'{expr.op}' on {left[0]} and {right[0]}", expr.span)
+                return None
+            try:
+                value = concrete_binary(expr.op, left[1], right[1])
+            except (DplRuntimeFailure, TypeError, ValueError) as error:
+                self.error("T295", f"constant expression fails: {error}", expr.span)
+                return None
+            result = "Bool" if isinstance(value, bool) else left[0]
+            return result, value
+        self.error("T295", "a constant must be a literal, a constant or an operator", expr.span)
+        return None
+
+    def inference_order(self, pending: list[ProcInfo]) -> list[ProcInfo]:
+        """``pending`` with every process after the K processes it calls (a depth-first
+        postorder of the call graph, iterative: no recursion however long a call chain)."""
+        wanted = {info.key: info for info in pending}
+        done: set[str] = set()
+        order: list[ProcInfo] = []
+        for root in pending:
+            if root.key in done:
+                continue
+            done.add(root.key)
+            stack: list[tuple[ProcInfo, list[str]]] = [(root, self.callees(root))]
+            while stack:
+                info, callees = stack[-1]
+                if callees:
+                    callee = callees.pop()
+                    if callee in wanted and callee not in done:
+                        done.add(callee)
+                        stack.append((wanted[callee], self.callees(wanted[callee])))
+                    continue
+                stack.pop()
+                order.append(info)
+        return order
+
+    def callees(self, info: ProcInfo) -> list[str]:
+        """The keys of the K processes ``info``'s body calls (by syntax, before checking)."""
+        found: list[str] = []
+        for call in _calls(info.proc.body):
+            if call.namespace in (None, "K"):
+                key = self.resolve_proc("K", call.name, info.proc.forge, call.forge)
+                if key is not None:
+                    found.append(key)
+        return found
+
+    def infer_returns(self, info: ProcInfo) -> None:
+        """The return type of a K process that declares none but returns values: the type of
+        its `return` values, found by checking its body once without reporting (callees are
+        inferred first, see :meth:`inference_order`; a recursive call counts as Any)."""
+        scratch = copy.copy(self)
+        scratch.diagnostics = []
+        scratch.annotations = Annotations()
+        shadow = ProcInfo(info.proc, info.key, ANY)
+        checker = _ProcChecker(scratch, shadow)
+        checker.run()
+        found = sorted({t for t in checker.returned if t != ANY})
+        if len(found) == 1:
+            info.returns = found[0]
+        elif len(found) > 1:
+            self.return_conflicts[info.key] = (
+                f"{info.key} returns values of different types ({', '.join(found)}); "
+                "declare its return type"
+            )
 
     def resolve_type(self, ref: ast.TypeRef) -> str:
         if ref.name == "array" and ref.args:
@@ -315,7 +523,9 @@ class _Checker:
     def check_bind(self, bind: ast.Bind) -> None:
         ends: list[str] = []
         for ref in (bind.source, bind.target):
-            key = proc_key(ref.regime, ref.name)
+            key = self.resolve_proc(ref.regime, ref.name, bind.forge) or proc_key(
+                ref.regime, ref.name
+            )
             if key not in self.procs:
                 others = self.by_name.get(ref.name, [])
                 if others:
@@ -367,8 +577,11 @@ class _Checker:
         for bind in self.binds:
             self.check_device_clauses(bind)
             target = self.procs.get(bind["target"])
-            if target is None or target.proc.regime == "K":
-                continue  # a K target's effects are its own; contracts govern Q and Φ work
+            source = self.procs.get(bind["source"])
+            if target is None or bind["source"] == bind["target"]:
+                continue  # contracts govern every bind, K -> K included (§10.12)
+            if target.proc.regime == "K" and (source is None or source.proc.regime != "K"):
+                continue  # only K starts calls: such a bind never carries the K target's work
             effects = set(target.all_effects)
             if target.proc.regime == "Q":
                 effects.discard("observe")  # a Q result crosses as governed by `observation`
@@ -461,6 +674,83 @@ class _Checker:
                     )
 
 
+def _quantum_body(block: ast.Block) -> bool:
+    """Whether a Q body allocates, transforms or observes qubits (a circuit process); one that
+    does none of these is a linear-value process (the spec's examples of §4.4 and §5.6)."""
+    return any(
+        (isinstance(node, ast.Effect) and node.kind == "observe")
+        or (isinstance(node, ast.Call) and node.namespace == "q")
+        for node in _nodes(block)
+    )
+
+
+def _calls(block: ast.Block) -> list[ast.Call]:
+    """Every call in a body, in no particular order."""
+    return [node for node in _nodes(block) if isinstance(node, ast.Call)]
+
+
+def _nodes(block: ast.Block) -> list[Any]:
+    """Every block, statement and expression of a body, walked iteratively (a deep body cannot
+    exhaust the stack)."""
+    nodes: list[Any] = []
+    pending: list[Any] = [block]
+    while pending:
+        item = pending.pop()
+        nodes.append(item)
+        if isinstance(item, ast.Block):
+            pending.extend(item.statements)
+            if item.tail is not None:
+                pending.append(item.tail)
+        elif isinstance(item, ast.Effect):
+            pending.append(item.value)
+        elif isinstance(item, ast.Call):
+            pending.extend(item.args)
+        elif isinstance(item, ast.Let | ast.Assign | ast.Return | ast.ExprStmt):
+            value = getattr(item, "value", None)
+            if value is not None:
+                pending.append(value)
+        elif isinstance(item, ast.If):
+            pending.extend([item.condition, item.then])
+            if item.otherwise is not None:
+                pending.append(item.otherwise)
+        elif isinstance(item, ast.While):
+            pending.extend([item.condition, item.body])
+        elif isinstance(item, ast.For):
+            pending.extend([item.low, item.high, item.body])
+        elif isinstance(item, ast.Binary):
+            pending.extend([item.left, item.right])
+        elif isinstance(item, ast.Unary):
+            pending.append(item.operand)
+        elif isinstance(item, ast.Field):
+            pending.append(item.target)
+        elif isinstance(item, ast.Index):
+            pending.extend([item.target, item.index])
+        elif isinstance(item, ast.ArrayLit):
+            pending.extend(item.items)
+        elif isinstance(item, ast.ShapeLit):
+            pending.extend(value for _, value, _ in item.fields)
+        elif isinstance(item, ast.Interp):
+            pending.extend(part for part in item.parts if not isinstance(part, str))
+    return nodes
+
+
+def _returns_value(block: ast.Block) -> bool:
+    """Whether a body has a ``return`` with a value anywhere (its return type is inferred)."""
+    pending: list[ast.Block] = [block]
+    while pending:
+        current = pending.pop()
+        for statement in current.statements:
+            if isinstance(statement, ast.Return) and statement.value is not None:
+                return True
+            if isinstance(statement, ast.If):
+                pending.append(statement.then)
+                if statement.otherwise is not None:
+                    pending.append(statement.otherwise)
+            elif isinstance(statement, ast.While | ast.For):
+                pending.append(statement.body)
+    return False
+
+
 def _on_cycles(graph: dict[str, set[str]]) -> set[str]:
     """The nodes of ``graph`` that can reach themselves (Tarjan's strongly connected
     components, iteratively: linear in the graph, and no recursion however long a chain)."""
@@ -523,6 +813,8 @@ class _ProcChecker:
         self.qubits_budget: int | None = None
         self.notes = checker.annotations
         self.types = checker.annotations.types
+        self.returned: list[str] = []  # the types of explicit `return` values (inference)
+        self.linear_values = info.key in checker.linear_q
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.c.error(code, message, span)
@@ -539,8 +831,10 @@ class _ProcChecker:
     ) -> _Var:
         # A value is linear by its type; in a K or Φ process marked `linear`, every parameter is
         # linear too (used exactly once), whatever its type.
-        linear = self.c.is_linear(type_name) or (
-            parameter and self.proc.linear and self.regime != "Q"
+        linear = (
+            self.c.is_linear(type_name)
+            or (parameter and self.proc.linear and self.regime != "Q")
+            or self.linear_values
         )
         previous = self.scopes[-1].get(name)
         if previous is not None and previous.linear and not previous.consumed:
@@ -588,7 +882,11 @@ class _ProcChecker:
                 self.error(
                     "N304", f"parameter {param.name!r} of a Q process must be linear", param.span
                 )
-        if self.regime == "Q" and self.info.returns not in ("Unit", "Bits", ANY):
+        if (
+            self.regime == "Q"
+            and not self.linear_values
+            and self.info.returns not in ("Unit", "Bits", ANY)
+        ):
             self.error(
                 "T201",
                 "a Q process returns its measured bits: declare '-> Bits' or nothing",
@@ -596,7 +894,17 @@ class _ProcChecker:
             )
         self.block(proc.body, tail_returns=True)
         self.pop()
-        if self.regime == "Q" and "observe" not in self.info.effects:
+        conflict = self.c.return_conflicts.get(self.info.key)
+        if conflict is not None:
+            self.error("T201", conflict, proc.name_span)
+        if self.linear_values and self.info.returns not in ("Unit", ANY):
+            if not self.returns_on_all_paths(proc.body, tail_returns=True):
+                self.error(
+                    "S701",
+                    f"{self.info.key} declares '-> {self.info.returns}' but never returns",
+                    proc.name_span,
+                )
+        elif self.regime == "Q" and "observe" not in self.info.effects:
             self.error(
                 "R104",
                 f"{self.info.key} never observes a register; a Q process's result is what it "
@@ -631,13 +939,24 @@ class _ProcChecker:
             return
         for key, value in resource.arguments.items():
             kind = spec.get(key)
-            if kind is None or not isinstance(value, kind) or isinstance(value, bool):
+            if (
+                kind is None
+                or not isinstance(value, kind)
+                or (isinstance(value, bool) and kind is not bool)
+            ):
                 self.error(
                     "S702",
                     f"resource {resource.name!r} takes {sorted(spec)}; "
                     f"{key} = {value!r} is not valid",
                     resource.span,
                 )
+        device = resource.arguments.get("device", "stdout")
+        if resource.name == "Console" and device != "stdout":
+            self.error(
+                "S702",
+                f'Console(device = {device!r}) is not available: a run\'s console is "stdout"',
+                resource.span,
+            )
         if resource.name == "qubits":
             count = resource.arguments.get("n")
             self.qubits_budget = count if isinstance(count, int) else None
@@ -854,7 +1173,7 @@ class _ProcChecker:
 
     def return_statement(self, statement: ast.Return) -> None:
         expected = self.info.returns
-        if self.regime == "Q":
+        if self.regime == "Q" and not self.linear_values:
             self.error(
                 "R104", "a Q process returns what it observes; 'return' is not used", statement.span
             )
@@ -867,6 +1186,8 @@ class _ProcChecker:
                 self.error("T201", f"missing return value of type {expected}", statement.span)
             return
         type_name = self.expr(statement.value).type
+        if not statement.implicit:
+            self.returned.append(type_name)
         if expected == "Unit" and not statement.implicit:
             self.error(
                 "T201",
@@ -909,6 +1230,11 @@ class _ProcChecker:
         if isinstance(expr, ast.Unary):
             operand = self.expr(expr.operand, constraint=constraint)
             wanted = "Bool" if expr.op == "!" else None
+            if expr.op == "~":
+                if operand.symbolic:
+                    self.error("W504", "'~' on decision variables cannot be expressed", expr.span)
+                self.expect_type("Int", operand.type, expr.operand.span)
+                return Facts("Int")
             if wanted:
                 self.expect_type("Bool", operand.type, expr.operand.span)
             elif operand.type not in (*_NUMERIC, ANY):
@@ -961,7 +1287,12 @@ class _ProcChecker:
         raise AssertionError(f"unknown expression {type(expr).__name__}")
 
     def name(self, expr: ast.Name) -> Facts:
-        var = self.lookup(expr.name)
+        var = self.lookup(expr.name) if expr.forge is None else None
+        if var is None:
+            constant = self.c.find_const(expr.name, self.proc.forge, expr.forge)
+            if constant is not None:
+                self.notes.constants[id(expr)] = constant[1]
+                return Facts(constant[0])
         if var is None:
             self.error("T202", f"undefined name {expr.name!r}", expr.span)
             return Facts(ANY)
@@ -1000,6 +1331,8 @@ class _ProcChecker:
                 f"'{op}' on decision variables cannot be expressed as a constraint",
                 expr.span,
             )
+        if op in _BITWISE:
+            return self.bitwise_type(expr, left, right)
         both = {left_type, right_type}
         if ANY in both:
             result = "Bool" if op in (*_COMPARISON, *_EQUALITY, "&&", "||") else ANY
@@ -1042,6 +1375,19 @@ class _ProcChecker:
             self.error("T201", "'%' needs Int operands", expr.span)
         return left_type
 
+    def bitwise_type(self, expr: ast.Binary, left: Facts, right: Facts) -> str:
+        """``& | ^ << >>``: two Int operands, an Int result; never in a constraint."""
+        if left.symbolic or right.symbolic:
+            self.error(
+                "W504",
+                f"'{expr.op}' on decision variables cannot be expressed as a constraint",
+                expr.span,
+            )
+        for facts, side in ((left, expr.left), (right, expr.right)):
+            if facts.type not in ("Int", ANY):
+                self.error("T201", f"'{expr.op}' needs Int operands, found {facts.type}", side.span)
+        return "Int"
+
     def shape_literal(self, expr: ast.ShapeLit) -> Facts:
         if expr.name not in self.c.shapes:
             self.error("T204", f"unknown shape {expr.name!r}", expr.span)
@@ -1081,7 +1427,60 @@ class _ProcChecker:
             return Facts(ANY)
         regime = namespace or self.regime
         key = proc_key(regime, expr.name)
+        bound = self.c.bound_targets(self.info.key, expr.name) if namespace is None else []
+        if len(bound) > 1:
+            self.error(
+                "R195",
+                f"{expr.name}(…) names several bound processes ({', '.join(bound)}); "
+                "write the regime (R::name)",
+                expr.name_span,
+            )
+            for arg in expr.args:
+                self.expr(arg)
+            return Facts(ANY)
+        if len(bound) == 1:
+            # A call by plain name goes through the bind that declares its target.
+            key = bound[0]
+            regime = self.c.procs[key].proc.regime
+        else:
+            resolved = self.c.resolve_proc(regime, expr.name, self.proc.forge, expr.forge)
+            if resolved is not None:
+                key = resolved
+            elif expr.forge is not None and expr.forge not in self.c.forges:
+                self.error("R196", f"unknown forge {expr.forge!r}", expr.span)
+                for arg in expr.args:
+                    self.expr(arg)
+                return Facts(ANY)
+            elif self.c.ambiguous(regime, expr.name):
+                self.error(
+                    "R195",
+                    f"{regime}::{expr.name} is declared in several forges "
+                    f"({', '.join(self.c.ambiguous(regime, expr.name))}); qualify it "
+                    f"(Forge::{regime}::{expr.name})",
+                    expr.name_span,
+                )
+                for arg in expr.args:
+                    self.expr(arg)
+                return Facts(ANY)
         target = self.c.procs.get(key)
+        if target is None and namespace is None and not bound:
+            reverse = [
+                bind["source"]
+                for bind in self.c.binds
+                if bind["target"] == self.info.key
+                and bind["source"] in self.c.procs
+                and self.c.procs[bind["source"]].proc.name == expr.name
+            ]
+            if reverse:
+                self.error(
+                    "R102",
+                    f"bind {reverse[0]} -> {self.info.key} goes the other way; this "
+                    f"call needs 'bind {self.info.key} -> {reverse[0]}'",
+                    expr.span,
+                )
+                for arg in expr.args:
+                    self.expr(arg)
+                return Facts(ANY)
         args = [self.expr(arg).type for arg in expr.args]
         if target is None:
             others = self.c.by_name.get(expr.name, [])
@@ -1104,6 +1503,18 @@ class _ProcChecker:
             for param, type_name, arg in zip(params, args, expr.args, strict=True):
                 declared = self.c.resolve_type(param.declared)
                 self.expect_type(declared, type_name, arg.span)
+        if regime == self.regime == "K" and (self.info.key, key) in self.c.bind_index:
+            # A bound K -> K call goes through its bind, under the contract (§10.12).
+            through = self.c.bind_index[(self.info.key, key)]
+            self.info.calls.append((key, expr.span, not statement))
+            self.info.cross.append((key, through))
+            self.notes.calls[id(expr)] = CallTarget("cross", key, through)
+            return Facts(target.returns)
+        if regime == self.regime == "Q" and self.linear_values and key in self.c.linear_q:
+            # Linear-value Q processes call each other directly (§4.4.4); the arguments move.
+            self.info.calls.append((key, expr.span, not statement))
+            self.notes.calls[id(expr)] = CallTarget("process", key)
+            return Facts(target.returns)
         if regime == self.regime:
             if self.regime != "K":
                 self.error(
@@ -1142,6 +1553,8 @@ class _ProcChecker:
         self.info.cross.append((key, index))
         self.notes.calls[id(expr)] = CallTarget("cross", key, index)
         result = target.returns
+        if regime == "Q" and key in self.c.linear_q:
+            return Facts(result)  # a linear-value Q process returns what it computes
         if regime == "Q":
             observation = "sample"
             if index >= 0:

@@ -79,6 +79,8 @@ HELPERS = (
     "_over",
     "_B",
     "_NB",
+    "_shl",
+    "_shr",
 )
 # The only builtins the generated code names (it runs with these and no others).
 GENERATED_BUILTINS: dict[str, object] = {"range": range, "BaseException": BaseException}
@@ -159,8 +161,14 @@ _BINARY_OPERATORS = {
     ">=": ">=",
     "&&": "and",
     "||": "or",
+    # The bitwise operators of the public dialect (Int operands; shifts go through helpers).
+    "&": "&",
+    "|": "|",
+    "^": "^",
+    "<<": "<<",
+    ">>": ">>",
 }
-_UNARY_OPERATORS = {"-": "-", "!": "not "}
+_UNARY_OPERATORS = {"-": "-", "!": "not ", "~": "~"}
 
 
 def _local(slot: object) -> str:
@@ -794,6 +802,9 @@ class _Codegen(DirVisitor[str, None]):
             return f"({t} if {bounds} else _imul({t}, 1))"
         if op == "+" and node.type == "String":
             return f"_concat({left}, {right})"
+        if op in ("<<", ">>"):
+            # Shifts are checked (a negative count, a result beyond dpl_int_bits_max).
+            return f"{'_shl' if op == '<<' else '_shr'}({left}, {right})"
         return f"({left} {python} {right})"
 
     def checked_product(self, node: Expression) -> bool:

@@ -24,6 +24,7 @@ __all__ = [
     "DplStaticError",
     "Source",
     "Span",
+    "TreeSource",
     "limit_message",
     "render",
 ]
@@ -61,6 +62,11 @@ class Source:
         line = bisect.bisect_right(self._line_starts, offset) - 1
         return line + 1, offset - self._line_starts[line] + 1
 
+    def localize(self, span: Span) -> tuple[Source, Span]:
+        """The file a span lies in and the span within it (itself here; a source tree maps a
+        span of its joined text to one of its files)."""
+        return self, span
+
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its terminator."""
         start = self._line_starts[line - 1]
@@ -89,6 +95,8 @@ CODES: dict[str, str] = {
     "R105": "bind names a process with the wrong regime",
     "R106": "duplicate declaration",
     "R107": "entry process missing or not callable",
+    "R195": "ambiguous process name",
+    "R196": "unknown forge",
     "T201": "type mismatch",
     "T202": "undefined name",
     "T203": "wrong number of arguments",
@@ -97,6 +105,8 @@ CODES: dict[str, str] = {
     "T206": "unknown field",
     "T207": "shape literal fields do not match the shape",
     "T208": "break or continue outside a loop",
+    "T295": "not a constant expression",
+    "T297": "constant does not fit its integer width",
     "N301": "linear value used more than once",
     "N302": "linear value not consumed",
     "N303": "linear value captured by a loop or branch",
@@ -135,6 +145,25 @@ def limit_message(name: str, found: str) -> str:
     return f"{found}: exceeds the limit {bound.name} = {bound.value} {bound.unit}"
 
 
+class TreeSource(Source):
+    """The files of a source tree joined by newlines (as the parser reads them): a span of the
+    joined text is reported in the file it lies in, with that file's lines and columns."""
+
+    def __init__(self, files: list[tuple[str, str]], starts: list[int], name: str) -> None:
+        super().__init__("\n".join(text for _, text in files), name)
+        self.files = [Source(text, file_name) for file_name, text in files]
+        self.starts = starts
+
+    def localize(self, span: Span) -> tuple[Source, Span]:
+        if not self.starts:
+            return self, span
+        index = max(0, bisect.bisect_right(self.starts, span.start) - 1)
+        base = self.starts[index]
+        file = self.files[index]
+        end = min(span.end - base, len(file.text))
+        return file, Span(min(span.start - base, len(file.text)), max(end, 0))
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One finding: ``code`` (see :data:`CODES`), ``message``, ``span``, ``severity``."""
@@ -146,8 +175,9 @@ class Diagnostic:
 
     def to_json(self, source: Source) -> dict[str, Any]:
         """A JSON-friendly record with 1-based line and column numbers."""
-        line, column = source.position(self.span.start)
-        end_line, end_column = source.position(self.span.end)
+        source, span = source.localize(self.span)
+        line, column = source.position(span.start)
+        end_line, end_column = source.position(span.end)
         return {
             "code": self.code,
             "severity": self.severity,
@@ -217,8 +247,9 @@ class Diagnostics(list[Diagnostic]):
 
 def render(diagnostic: Diagnostic, source: Source) -> str:
     """``error[CODE]: message``, the location, the source line and a caret under the span."""
-    line, column = source.position(diagnostic.span.start)
-    end_line, end_column = source.position(diagnostic.span.end)
+    source, span = source.localize(diagnostic.span)
+    line, column = source.position(span.start)
+    end_line, end_column = source.position(span.end)
     text = source.line_text(line)
     width = max(1, (end_column - column) if end_line == line else len(text) - column + 1)
     offset = column - 1
@@ -252,7 +283,8 @@ class DplStaticError(XdvError):
         errors = [d for d in diagnostics if d.severity == "error"]
         syntax = any(d.code[0] in "LPU" for d in errors)
         first = errors[0] if errors else diagnostics[0]
-        line, column = source.position(first.span.start)
+        located, span = source.localize(first.span)
+        line, column = located.position(span.start)
         if any(d.code == LIMIT_CODE for d in errors):
             code = ErrorCode.DPL_LIMIT_EXCEEDED
         else:
@@ -260,5 +292,5 @@ class DplStaticError(XdvError):
         super().__init__(
             f"{len(errors)} error(s); first: [{first.code}] {first.message}",
             code=code,
-            where=f"{source.name}:{line}:{column}",
+            where=f"{located.name}:{line}:{column}",
         )

@@ -327,7 +327,11 @@ def _use(value: object, path: str, regime: str) -> DirUse:
     arguments = _mapping(fields["args"], _join(path, "args"))
     for key, item in arguments.items():
         kind = spec.get(key)
-        if kind is None or not isinstance(item, kind) or isinstance(item, bool):
+        if (
+            kind is None
+            or not isinstance(item, kind)
+            or (isinstance(item, bool) and kind is not bool)
+        ):
             raise _malformed(f"{path}.args.{key}", f"is not an argument of {name}")
     return DirUse(
         name=name,
@@ -716,7 +720,10 @@ class _References(DirWalker):
 
     def visit_call(self, node: Call) -> None:
         target = self.names.get(node.process)
-        if target is None or target.regime != "K":
+        # Calls name K processes; a (linear-value) Q process may also call Q processes.
+        if target is None or (
+            target.regime != "K" and not (target.regime == "Q" == self.process.regime)
+        ):
             raise _malformed(self.path, f"calls {_shown(node.process)}, which is not a K process")
         super().visit_call(node)
 

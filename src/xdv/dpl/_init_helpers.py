@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xdv.errors import WorkloadError
-from xdv.inputs import decode_text, load_json, read_bounded
+from xdv.errors import ErrorCode, WorkloadError
+from xdv.inputs import decode_text, limit, load_json, read_bounded
 
-__all__ = ["read_dir_document", "read_text"]
+__all__ = ["read_dir_document", "read_text", "read_tree"]
 
 
 def read_text(path: Path) -> str:
@@ -31,3 +31,26 @@ def read_dir_document(path: Path) -> Any:
     :func:`xdv.inputs.load_json`. The value still has to pass :func:`~xdv.dpl.parse_dir`."""
     data = read_bounded(path, "document_bytes_max", what="DIR document")
     return load_json(data, f"DIR document {path}")
+
+
+def read_tree(path: Path) -> list[tuple[str, str]]:
+    """The ``.ds`` files under directory ``path``, as (path relative to it, text) in the order
+    of their relative paths (so a tree always compiles the same way wherever it lies). Each
+    file is read like :func:`read_text`; at most ``dpl_files_max`` files, and symbolic links
+    are not followed."""
+    if not path.is_dir():
+        raise WorkloadError(f"DPL source tree not found: {path}", where=str(path))
+    found = sorted(
+        (item for item in path.rglob("*.ds") if item.is_file() and not item.is_symlink()),
+        key=lambda item: item.relative_to(path).as_posix(),
+    )
+    bound = limit("dpl_files_max")
+    if len(found) > bound:
+        raise WorkloadError(
+            f"a DPL source tree of {len(found)} files: exceeds the limit dpl_files_max = {bound}",
+            code=ErrorCode.INPUT_LIMIT_EXCEEDED,
+            where=str(path),
+        )
+    if not found:
+        raise WorkloadError(f"no .ds files under {path}", where=str(path))
+    return [(item.relative_to(path).as_posix(), read_text(item)) for item in found]

@@ -81,6 +81,8 @@ _OPERATORS = (
     "&&",
     "||",
     "..",
+    "<<",
+    ">>",
     "+",
     "-",
     "*",
@@ -100,6 +102,12 @@ _OPERATORS = (
     ";",
     ",",
     ":",
+    # Bitwise operators of the public dialect (docs/dpl.md §3): after their two-character
+    # neighbours, so that `&&`, `||`, `<=` and `>=` still win.
+    "&",
+    "|",
+    "^",
+    "~",
 )
 
 
@@ -116,10 +124,11 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "{": "\x00{",
 
 
 _TOKEN = re.compile(
-    r"[ \t\r\n]*(?:(?P<line>//[^\n]*)"
+    r"[ \t\r\n]*(?:(?P<line>//[^\n]*|#[^\n]*)"
     r"|(?P<block>/\*.*?\*/)"
     r"|(?P<open>/\*)"
     r"|(?P<ident>[A-Za-z][A-Za-z0-9_]*)"
+    r"|(?P<radix>0[xX][0-9A-Fa-f_]*[0-9A-Fa-f]|0[bB][01_]*[01])(?P<radixjunk>[A-Za-z0-9_]+)?"
     r"|(?P<number>[0-9]+(?:\.[0-9]+)?(?P<junk>[A-Za-z_][A-Za-z0-9_]*)?)"
     r"|(?P<op>" + "|".join(re.escape(op) for op in _OPERATORS) + r")"
     r"|(?P<phi>Φ)|(?P<end>$))",
@@ -151,6 +160,17 @@ def tokenize(text: str) -> tuple[list[Token], Diagnostics]:
         if kind == "ident":
             word = match.group(kind)
             append(Token("keyword" if word in KEYWORDS else "ident", word, Span(index, end)))
+        elif kind == "radix" or kind == "radixjunk":
+            # Hexadecimal and binary literals (`0xFF`, `0b1010`, `_` between digits).
+            lexeme = match.group("radix")
+            index = match.start("radix")
+            if match.group("radixjunk"):
+                diagnostics.append(
+                    Diagnostic("L006", f"malformed number {text[index:end]!r}", Span(index, end))
+                )
+                append(Token("int", "0", Span(index, end)))
+            else:
+                append(Token("int", lexeme, Span(index, end)))
         elif kind == "op":
             append(Token("op", match.group(kind), Span(index, end)))
         elif kind == "number" or kind == "junk":

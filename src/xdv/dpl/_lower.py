@@ -217,6 +217,8 @@ class PhiValues(DirVisitor[Any, S], Generic[S]):
         operand = node.operand.accept(self)
         if isinstance(operand, Sym):
             return self.symbolic_builder().unary(node.op, operand)
+        if node.op == "~":
+            return ~operand
         return (not operand) if node.op == "!" else -operand
 
     def visit_interpolation(self, node: Interpolation) -> Any:

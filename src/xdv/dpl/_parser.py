@@ -16,7 +16,7 @@ from xdv.dpl._diagnostics import LIMIT_CODE, Diagnostic, Diagnostics, Span, limi
 from xdv.dpl._lexer import RESERVED_V02, Token, tokenize
 from xdv.inputs import limit
 
-__all__ = ["parse"]
+__all__ = ["parse", "parse_files"]
 
 _REGIMES = ("K", "Q", "Φ")
 _ERRORS_MAX = 50
@@ -43,11 +43,18 @@ _BINARY: dict[str, int] = {
     ">": 4,
     "<=": 4,
     ">=": 4,
-    "+": 5,
-    "-": 5,
-    "*": 6,
-    "/": 6,
-    "%": 6,
+    # The bitwise operators of the public dialect bind tighter than comparisons and looser
+    # than arithmetic, as in Rust: `a & m == 0` is `(a & m) == 0`.
+    "|": 5,
+    "^": 6,
+    "&": 7,
+    "<<": 8,
+    ">>": 8,
+    "+": 9,
+    "-": 9,
+    "*": 10,
+    "/": 10,
+    "%": 10,
 }
 _STATEMENT_START = frozenset(
     {
@@ -177,6 +184,12 @@ class _Parser:
             if token.kind == "op" and token.text in "({[":
                 depth += 1
             elif token.kind == "op" and token.text in ")}]":
+                if depth == 0 and token.text != "}":
+                    # A ')' or ']' opened before the error (the statement was abandoned
+                    # inside it): skipping it keeps the rest of the statement from being
+                    # reported again as follow-on errors.
+                    self.advance()
+                    continue
                 if depth == 0:
                     return
                 depth -= 1
@@ -192,14 +205,17 @@ class _Parser:
                 return
             self.advance()
 
-    def sync_item(self) -> None:
-        """Skip to the next token that can start a declaration at the outer level."""
+    def sync_item(self, in_forge: bool = False) -> None:
+        """Skip to the next token that can start a declaration at the outer level (inside a
+        forge, also stop before the '}' that closes it, which is not part of the error)."""
         depth = 0
         while self.token.kind != "eof":
             token = self.token
             if token.kind == "op" and token.text == "{":
                 depth += 1
             elif token.kind == "op" and token.text == "}":
+                if in_forge and depth == 0:
+                    return
                 depth -= 1
                 if depth <= 0:
                     self.advance()
@@ -213,6 +229,8 @@ class _Parser:
 
     def _item_ahead(self) -> bool:
         token = self.token
+        if token.kind == "ident" and token.text == "const" and self.peek().kind == "ident":
+            return True
         if token.kind != "keyword" or token.text not in _ITEM_START:
             return False
         # A regime starts a declaration (`K main`, `K name(`) but not a type (`K[Int]`).
@@ -251,7 +269,11 @@ class _Parser:
     def integer(self, token: Token) -> int:
         """The value of an integer literal, refused beyond ``dpl_int_bits_max``."""
         text = token.text
-        value = int(text) if len(text) <= _INT_DIGITS_MAX else None
+        if text[:2] in ("0x", "0X", "0b", "0B"):
+            # Power-of-two bases convert in linear time; the bit bound below still applies.
+            value = int(text, 0) if len(text) <= 4 * _INT_DIGITS_MAX else None
+        else:
+            value = int(text) if len(text) <= _INT_DIGITS_MAX else None
         if value is None or value.bit_length() > _INT_BITS_MAX:
             raise self.beyond(
                 "dpl_int_bits_max", f"an integer literal of {len(text)} digits", token.span
@@ -306,7 +328,7 @@ class _Parser:
                             raise
                         if self.position == start:
                             self.advance()
-                        self.sync_item()
+                        self.sync_item(in_forge=True)
             finally:
                 self.blocks -= 1
             self.expect("}", "'}' closing the forge")
@@ -318,8 +340,20 @@ class _Parser:
             program.binds.append(self.bind(forge))
         elif token.kind == "keyword" and token.text in _REGIMES:
             program.procs.append(self.short_proc(forge))
+        elif token.kind == "ident" and token.text == "const" and self.peek().kind == "ident":
+            program.consts.append(self.const(forge))
         else:
             raise self.fail("a declaration (forge, shape, proc, bind, or K name …)")
+
+    def const(self, forge: str | None) -> ast.Const:
+        """``const NAME (: Type)? = expr ;`` (the public dialect's named constants)."""
+        start = self.advance().span
+        name = self.ident("a constant name")
+        declared = self.type_ref() if self.accept(":") else None
+        self.expect("=")
+        value = self.expression()
+        end = self.expect(";", "';' after the constant").span
+        return ast.Const(name.text, declared, value, start.cover(end), name.span, forge)
 
     def shape(self, forge: str | None) -> ast.Shape:
         start = self.advance().span
@@ -739,7 +773,7 @@ class _Parser:
 
     def unary(self, no_shape: bool) -> tuple[ast.Expr, int]:
         token = self.token
-        if self.at("-") or self.at("!"):
+        if self.at("-") or self.at("!") or self.at("~"):
             self.advance()
             self.nest()
             try:
@@ -825,6 +859,13 @@ class _Parser:
             return ast.Call(span, token.text, name.text, args, name.span), self.taller(height, span)
         if token.kind == "ident":
             name = self.ident()
+            if (
+                self.at("::")
+                and self.peek().kind == "keyword"
+                and self.peek().text in _REGIMES
+                and self.peek(2).text == "::"
+            ):
+                return self.qualified(name)
             if self.at("::"):
                 self.advance()
                 function = self.ident("a library function", library=True)
@@ -847,6 +888,20 @@ class _Parser:
                 return self.shape_literal(name)
             return ast.Name(name.span, name.text), 1
         raise self.fail("an expression")
+
+    def qualified(self, forge: Token) -> tuple[ast.Expr, int]:
+        """``Forge::K::name(…)`` (a process of another forge, possibly in another file) or
+        ``Forge::K::NAME`` (one of its constants)."""
+        self.advance()
+        regime = self.advance()
+        self.advance()
+        name = self.ident("a process or constant name")
+        if self.at("("):
+            args, end, height = self.arguments()
+            span = forge.span.cover(end)
+            call = ast.Call(span, regime.text, name.text, args, name.span, forge.text)
+            return call, self.taller(height, span)
+        return ast.Name(forge.span.cover(name.span), name.text, forge.text), 1
 
     def shape_literal(self, name: Token) -> tuple[ast.ShapeLit, int]:
         self.expect("{")
@@ -937,3 +992,45 @@ def parse(text: str) -> tuple[ast.Program, list[Diagnostic]]:
     except _Stop:
         program = ast.Program()
     return program, diagnostics.final()
+
+
+def parse_files(texts: list[str]) -> tuple[ast.Program, list[Diagnostic], list[int]]:
+    """Parse the files of one source tree as one program (modules, docs/dpl.md §2).
+
+    Each file is lexed on its own (a construct never runs from one file into the next) and
+    the tokens are parsed together, their spans offset into the texts joined by newlines;
+    the third result is the offset where each file starts in that joined text."""
+    joined = "\n".join(texts)
+    bound = limit("dpl_source_bytes_max")
+    if len(joined) > bound:
+        found = f"a source tree of {len(joined)} characters"
+        span = Span(bound, bound)
+        return (
+            ast.Program(),
+            [Diagnostic(LIMIT_CODE, limit_message("dpl_source_bytes_max", found), span)],
+            [],
+        )
+    starts: list[int] = []
+    tokens: list[Token] = []
+    diagnostics = Diagnostics(joined)
+    base = 0
+    for text in texts:
+        starts.append(base)
+        file_tokens, file_diagnostics = tokenize(text)
+        for token in file_tokens[:-1]:
+            tokens.append(
+                Token(token.kind, token.text, Span(token.span.start + base, token.span.end + base))
+            )
+        for diagnostic in file_diagnostics:
+            span = Span(diagnostic.span.start + base, diagnostic.span.end + base)
+            diagnostics.append(
+                Diagnostic(diagnostic.code, diagnostic.message, span, diagnostic.severity)
+            )
+        base += len(text) + 1
+    tokens.append(Token("eof", "", Span(len(joined), len(joined))))
+    parser = _Parser(tokens, diagnostics)
+    try:
+        program = parser.program()
+    except _Stop:
+        program = ast.Program()
+    return program, diagnostics.final(), starts

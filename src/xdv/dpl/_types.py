@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "CLAUSES",
+    "INT_WIDTHS",
     "LINEAR_PRIMITIVES",
     "PHI_FUNCTIONS",
     "PHI_PROBLEMS",
@@ -38,6 +39,15 @@ _INT = {
     "UInt64",
     "Size",
     "Byte",
+}
+# The written integer types with a width: name -> (bits, signed). Integers are exact (docs/dpl.md
+# §3); the width bounds constants (T297) and documents the rest.
+INT_WIDTHS: dict[str, tuple[int, bool]] = {
+    **{f"i{bits}": (bits, True) for bits in (8, 16, 32, 64)},
+    **{f"Int{bits}": (bits, True) for bits in (8, 16, 32, 64)},
+    **{f"u{bits}": (bits, False) for bits in (8, 16, 32, 64)},
+    **{f"UInt{bits}": (bits, False) for bits in (8, 16, 32, 64)},
+    "Byte": (8, False),
 }
 _FLOAT = {"f32", "f64", "Float", "Float32", "Float64"}
 _ALIASES = {
@@ -102,8 +112,15 @@ PHI_PROBLEMS: dict[str, tuple[int, ...]] = {"maxcut": (3, 4), "ising": (5,), "qu
 
 # Resources a `uses` qualifier may name, per regime, with their allowed arguments and types.
 RESOURCES: dict[str, dict[str, dict[str, type]]] = {
-    "K": {"steps": {"max": int}},
-    "Q": {"qubits": {"n": int}},
+    # `Console(device = "stdout")`: where `emit` prints (the only console a run has).
+    "K": {"steps": {"max": int}, "Console": {"device": str}},
+    "Q": {
+        "qubits": {"n": int},
+        # The quantum device a process needs (§8.5.1): `kind = "simulator"` is the embedded
+        # provider; any other kind is unavailable, and exercising the process fails before it
+        # runs. `calibrated = true` asks for a calibration contract (the simulator has one).
+        "QuantumDevice": {"kind": str, "calibrated": bool, "qubits": int},
+    },
     "Φ": {"envelope": {"window": int, "tolerance": float, "provider": str}},
 }
 

@@ -30,6 +30,8 @@ __all__ = [
     "index",
     "interpolate",
     "over",
+    "shift_left",
+    "shift_right",
     "show",
 ]
 
@@ -79,6 +81,24 @@ def imul(left: int, right: int) -> int:
     if -INT_MAGNITUDE < product < INT_MAGNITUDE:
         return product
     raise _too_large("dpl_int_bits_max", f"a product of {product.bit_length()} bits")
+
+
+def shift_left(left: int, count: int) -> int:
+    """``left << count`` on Int: a negative count is a runtime failure, and the result is
+    refused beyond ``dpl_int_bits_max`` (checked before it is computed)."""
+    if count < 0:
+        raise DplRuntimeFailure(f"shift by a negative count ({count})")
+    if left and int(left).bit_length() + count > INT_BITS_MAX:
+        raise _too_large("dpl_int_bits_max", f"a shift to {int(left).bit_length() + count} bits")
+    return left << count
+
+
+def shift_right(left: int, count: int) -> int:
+    """``left >> count`` on Int (arithmetic: rounds toward minus infinity); a negative count
+    is a runtime failure."""
+    if count < 0:
+        raise DplRuntimeFailure(f"shift by a negative count ({count})")
+    return left >> min(count, INT_BITS_MAX + 1)
 
 
 def concat(left: str, right: str) -> str:
@@ -292,6 +312,11 @@ _OPERATIONS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": lambda a, b: a >= b,
     "&&": lambda a, b: a and b,
     "||": lambda a, b: a or b,
+    "&": lambda a, b: a & b,
+    "|": lambda a, b: a | b,
+    "^": lambda a, b: a ^ b,
+    "<<": shift_left,
+    ">>": shift_right,
 }
 
 

@@ -16,22 +16,26 @@ canonical constraint problem (``_lower.py``) and solved through the Φ manager's
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
 
 from xdv.dpl._codegen import GENERATED_BUILTINS, HELPERS, compile_k, python_name
 from xdv.dpl._dir import (
+    Call,
     Constrain,
     DecisionVariable,
     DirBind,
     DirProcess,
     DirProgram,
     DirVisitor,
+    DirWalker,
     Effect,
     ExpressionStatement,
     Let,
     Prove,
+    QuantumOperation,
     Return,
 )
 from xdv.dpl._dir_parse import parse_dir
@@ -54,6 +58,8 @@ from xdv.dpl._values import (
     index,
     interpolate,
     over,
+    shift_left,
+    shift_right,
     show,
 )
 from xdv.errors import ErrorCode, XdvError
@@ -78,6 +84,8 @@ EXERCISES_MAX = limit("dpl_exercises_max")
 SHOTS_DEFAULT = 1024
 # The fewest logical steps one bind exercise to Q or Φ can take (reserve, then invoke).
 BIND_EXERCISE_STEPS_MIN = 2
+# The fewest logical steps one exercise of a bind between two K processes takes (the call).
+K_EXERCISE_STEPS_MIN = 1
 
 Steps = Generator[Syscall, Any, Any]
 
@@ -183,6 +191,15 @@ class Program:
         self.program = program
         self.processes = {process.name: process for process in program.processes}
         self.entry = entry if "::" in entry else f"K::{entry}"
+        if self.entry not in self.processes and "." in entry and "::" not in entry:
+            # `Forge.name` names the process of one forge of a source tree (modules).
+            forge, _, name = entry.partition(".")
+            for candidate in program.processes:
+                if candidate.forge == forge and candidate.name in (
+                    f"K::{name}",
+                    f"K::{forge}.{name}",
+                ):
+                    self.entry = candidate.name
         process = self.processes.get(self.entry)
         if process is None or process.regime != "K" or process.params:
             raise DplRuntimeFailure(
@@ -219,12 +236,15 @@ class Program:
             "_over": over,
             "_B": INT_MAGNITUDE,
             "_NB": -INT_MAGNITUDE,
+            "_shl": shift_left,
+            "_shr": shift_right,
         }
         # The generated code runs with no builtins but the two it spells itself: a DPL name
         # never reaches the source (``_codegen.py``), and nothing else is there to reach.
         namespace: dict[str, Any] = {"__builtins__": dict(GENERATED_BUILTINS)}
         exec(compile(self.source, f"<dpl {program.sha256[:12]}>", "exec"), namespace)
         functions = namespace["_program"](*(helpers[name] for name in HELPERS), slice_steps)
+        self._functions: dict[str, Callable[..., Any]] = functions
         self._steps_left: Callable[[], int] = functions["_steps_left"]
         self._entry_function: Callable[[], Any] = functions[python_name(self.entry)]
 
@@ -289,6 +309,8 @@ class Program:
             raise _beyond("dpl_exercises_max", f"more than {EXERCISES_MAX} bind exercises")
         bind = self.program.binds[bind_index]
         process = self.processes[target]
+        if process.regime == "K" or _linear_values(process):
+            return (yield from self.cross_k(bind_index, bind, process, args))
         latency = bind.clause("latency_us")
         bound = 0
         if latency is not None:
@@ -334,6 +356,53 @@ class Program:
                     "bind": bind_index,
                     "source": bind.source,
                     "target": target,
+                    "result_sha256": hashlib.sha256(show(value).encode()).hexdigest(),
+                }
+            )
+        return value
+
+    def cross_k(
+        self, bind_index: int, bind: DirBind, process: DirProcess, args: tuple[Any, ...]
+    ) -> Steps:
+        """Exercise a bind between two K processes (§10.12): the contract holds for it too.
+
+        A K exercise takes at least ``K_EXERCISE_STEPS_MIN`` logical step (the invocation) plus
+        the VM steps the target takes; a latency bound below the minimum is a violation before
+        anything runs, and one exceeded withholds the result (nothing crosses back). The
+        target's effects are those its contract's ``effects_allowed`` permits (C604)."""
+        latency = bind.clause("latency_us")
+        bound = 0
+        if latency is not None:
+            bound = _whole(latency.value, "latency_us") - (1 if latency.op == "<" else 0)
+            if bound < K_EXERCISE_STEPS_MIN:
+                raise DplContractViolation(
+                    f"bind {bind.source} -> {process.name}: latency_us {latency.op} "
+                    f"{latency.value} cannot be met (a K exercise takes at least "
+                    f"{K_EXERCISE_STEPS_MIN} logical step); the bind is not exercised",
+                    where=f"bind {bind_index}",
+                )
+        before = self.steps_used
+        if process.regime == "Q":
+            # A linear-value Q process: its declared device must be available before it runs.
+            _check_devices(process)
+            value = _run_linear(self.processes, process, args)
+        else:
+            outcome = self._functions[python_name(process.name)](*args)
+            value = (yield from outcome) if inspect.isgenerator(outcome) else outcome
+        taken = K_EXERCISE_STEPS_MIN + self.steps_used - before
+        if latency is not None and taken > bound:
+            raise DplContractViolation(
+                f"bind {bind.source} -> {process.name} took {taken} logical steps, over "
+                f"latency_us {latency.op} {latency.value}; nothing crosses",
+                where=f"bind {bind_index}",
+            )
+        if bind.value("record", False):
+            yield Emit(
+                {
+                    "effect": "bind",
+                    "bind": bind_index,
+                    "source": bind.source,
+                    "target": process.name,
                     "result_sha256": hashlib.sha256(show(value).encode()).hexdigest(),
                 }
             )
@@ -615,6 +684,86 @@ class _Witnessed(PhiValues["Emit | _Returned | None"]):
 
     visit_assign = visit_if = visit_while = visit_for = DirVisitor.refuse
     visit_break = visit_continue = DirVisitor.refuse
+
+
+class _HasQuantum(DirWalker):
+    """Finds a q:: operation or an `observe` in a Q body (a circuit, not linear values)."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def visit_quantum_operation(self, node: QuantumOperation) -> None:
+        self.found = True
+
+    def visit_effect(self, node: Effect) -> None:
+        self.found = self.found or node.kind == "observe"
+        super().visit_effect(node)
+
+
+def _linear_values(process: DirProcess) -> bool:
+    """Whether ``process`` is a linear-value Q process (no qubits, no measurement)."""
+    if process.regime != "Q":
+        return False
+    finder = _HasQuantum()
+    finder.walk_statements(process.body)
+    return not finder.found
+
+
+def _check_devices(process: DirProcess) -> None:
+    """§8.5.1: a declared resource must be available before the process runs."""
+    for use in process.uses:
+        if use.name == "QuantumDevice":
+            kind = use.argument("kind")
+            if kind not in (None, "simulator"):
+                raise DplRuntimeFailure(
+                    f"{process.name} uses QuantumDevice(kind = {kind!r}), which is not "
+                    'available (this node offers kind = "simulator"); it does not run',
+                    where=process.name,
+                )
+
+
+def _run_linear(
+    processes: Mapping[str, DirProcess], process: DirProcess, args: tuple[Any, ...]
+) -> Any:
+    """Run a linear-value Q process: its statements in order, its calls to other such
+    processes directly; the checker has made every value in it used exactly once."""
+    run = _LinearValues(processes, process, args)
+    for node in process.body:
+        outcome = node.accept(run)
+        if isinstance(outcome, _Returned):
+            return outcome.value
+    return None
+
+
+class _LinearValues(PhiValues["_Returned | None"]):
+    """The statements of a linear-value Q process (`let`, `return`, expression statements) and
+    its calls to other linear-value Q processes."""
+
+    def __init__(
+        self, processes: Mapping[str, DirProcess], process: DirProcess, args: tuple[Any, ...]
+    ) -> None:
+        super().__init__(process, args, None)
+        self.processes = processes
+
+    def visit_let(self, node: Let) -> _Returned | None:
+        self.env[node.slot] = node.value.accept(self)
+        return None
+
+    def visit_return(self, node: Return) -> _Returned | None:
+        return _Returned(None if node.value is None else node.value.accept(self))
+
+    def visit_expression_statement(self, node: ExpressionStatement) -> _Returned | None:
+        node.value.accept(self)
+        return None
+
+    def visit_call(self, node: Call) -> Any:  # type: ignore[override]
+        callee = self.processes[node.process]
+        args = tuple(arg.accept(self) for arg in node.args)
+        return _run_linear(self.processes, callee, args)
+
+    visit_assign = visit_if = visit_while = visit_for = DirVisitor.refuse
+    visit_break = visit_continue = visit_effect = DirVisitor.refuse
+    visit_constrain = visit_prove = DirVisitor.refuse
 
 
 def effect_record_text(record: Any) -> str | None:

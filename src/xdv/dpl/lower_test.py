@@ -26,7 +26,9 @@ def q_processes() -> list[DirProcess]:
     for text in SOURCES:
         program = analyze(text).program
         if program is not None:
-            found.extend(p for p in program.processes if p.regime == "Q")
+            # Circuit processes (those that observe qubits); a linear-value Q process has no
+            # circuit (docs/dpl.md section 4).
+            found.extend(p for p in program.processes if p.regime == "Q" and _observes(p.body))
     return found
 
 
@@ -36,6 +38,10 @@ def _sample(type_name: str) -> object:
         element, _, size = type_name[:-1].rpartition("[")
         return tuple(_sample(element) for _ in range(int(size)))
     return {"Int": 1, "Bool": True}.get(type_name, 0.5)
+
+
+def _observes(body: tuple[object, ...]) -> bool:
+    return any(getattr(node, "kind", None) == "observe" for node in body)
 
 
 @pytest.mark.parametrize("process", q_processes(), ids=lambda p: p.name)

@@ -209,7 +209,7 @@ def load_workload(
     refusal = (
         ErrorCode.WORKLOAD_INVALID if expected_digest is None else ErrorCode.REPLAY_INPUT_CHANGED
     )
-    is_dpl = target.endswith(".ds") or ".ds:" in target
+    is_dpl = target.endswith(".ds") or ".ds:" in target or _dpl_tree(target) is not None
     if isolation == "process" and not is_dpl and not is_builtin_target(target):
         # Loaded on first use, like the simulator (see xdv.runtime).
         isolation_module = importlib.import_module("xdv.runtime._isolation")
@@ -398,16 +398,32 @@ def load_dpl_program(
     location, _, named = target.partition(".ds:")
     if named:
         location += ".ds"
+    tree = _dpl_tree(target)
+    if tree is not None:
+        location, named = tree
     entry_name = entry or named or "main"
     path = Path(location)
     # The DPL toolchain loads with the first DPL program, not with every command.
     from xdv import dpl
 
-    text = dpl.read_text(path)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     canonical = _canonical_file_target(path, entry_name if entry_name != "main" else None)
-    _check_digest(canonical, digest, expected_digest)
-    document = dpl.compile_source(text, path.name)
+    if path.is_dir():
+        # A source tree (modules): every .ds file under it, compiled as one program; its
+        # digest covers each file's relative path and text, in order.
+        files = dpl.read_tree(path)
+        hasher = hashlib.sha256()
+        for name, content in files:
+            for part in (name, content):
+                data = part.encode("utf-8")
+                hasher.update(len(data).to_bytes(8, "big") + data)
+        digest = hasher.hexdigest()
+        _check_digest(canonical, digest, expected_digest)
+        document = dpl.compile_tree(files, path.name)
+    else:
+        text = dpl.read_text(path)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        _check_digest(canonical, digest, expected_digest)
+        document = dpl.compile_source(text, path.name)
     program = dpl.Program(document, entry_name, steps_max=steps_max)
 
     def workload(kernel: Any) -> None:
@@ -422,6 +438,17 @@ def load_dpl_program(
         language="dpl",
     )
     return loaded, document
+
+
+def _dpl_tree(target: str) -> tuple[str, str] | None:
+    """A DPL source tree target, ``DIR`` or ``DIR:entry``, as (directory, entry or ""); None
+    when ``target`` names no directory."""
+    if Path(target).is_dir():
+        return target, ""
+    location, separator, entry = target.rpartition(":")
+    if separator and location and Path(location).is_dir():
+        return location, entry
+    return None
 
 
 def _dpl_domains(document: Mapping[str, Any]) -> DomainDeclaration | None:
