@@ -160,9 +160,10 @@ class AerProvider(StoredIdentity):
 
         A noisy run is also routed onto ``coupling`` (the calibration's couplings among the
         container's qubits, on logical indices): SWAPs are inserted where the circuit couples
-        qubits the device does not, as the device itself would need. Translation is
-        deterministic (optimization level 0, trivial initial layout, fixed transpiler seed)
-        and cached by the circuit's hash."""
+        qubits the device does not, as the device itself would need, at optimization level 1
+        (runs of single-qubit gates merged, as Qiskit's default preset does; otherwise level
+        0). Translation is deterministic (trivial initial layout, fixed transpiler seed) and
+        cached by the circuit's hash."""
         key = (job.circuit.sha256, job.method, basis, coupling)
         cached = self._translations.get(key)
         if cached is not None:
@@ -189,7 +190,7 @@ class AerProvider(StoredIdentity):
                     initial_layout=list(range(circuit.num_qubits)),
                     layout_method="trivial",
                     routing_method="sabre",
-                    optimization_level=0,
+                    optimization_level=1,
                     seed_transpiler=0,
                 )
             else:
