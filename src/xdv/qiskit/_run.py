@@ -113,14 +113,21 @@ def execute(circuits: Sequence[Any], shots: Sequence[int], options: QOptions) ->
         )
         texts.append(text)
         widths.append(parsed.qubits)
+    terms = options.terms()
+    qubits = max(widths)
+    if options.noise and options.mapping is None:
+        # Where the device's own transpiler would put the widest circuit (and route it).
+        from xdv.domains.q import DEFAULT_CALIBRATION, circuit_placement, load_profile
+
+        widest = circuits[widths.index(qubits)]
+        profile = load_profile(options.calibration or DEFAULT_CALIBRATION)
+        placement = circuit_placement(profile, widest)
+        if placement is not None:
+            terms["mapping"] = list(placement)
+            qubits = len(placement)
     loaded = load_workload(
         CIRCUITS_TARGET,
-        params={
-            "circuits": texts,
-            "shots": list(shots),
-            "qubits": max(widths),
-            "terms": options.terms(),
-        },
+        params={"circuits": texts, "shots": list(shots), "qubits": qubits, "terms": terms},
     )
     workload = dataclasses.replace(
         loaded, domains={"Q": {"manager": "q", "providers": [options.provider]}}

@@ -59,13 +59,23 @@ def q_job(
         terms["method"] = method
     if calibration:
         terms["calibration"] = calibration
+    qubits = parsed.qubits
     if noise:
         terms["noise"] = True
+        # A noisy job goes where the device's own transpiler would put it (and route it).
+        from xdv.domains.q import DEFAULT_CALIBRATION, circuit_placement, load_profile
+
+        placement = circuit_placement(
+            load_profile(calibration or DEFAULT_CALIBRATION), parsed.circuit
+        )
+        if placement is not None:
+            terms["mapping"] = list(placement)
+            qubits = len(placement)
     if fidelity_min is not None:
         terms["budget"] = {"fidelity_min": float(fidelity_min)}
     loaded = load_workload(
         QRUN_TARGET,
-        params={"circuit": circuit, "qubits": parsed.qubits, "shots": shots, "terms": terms},
+        params={"circuit": circuit, "qubits": qubits, "shots": shots, "terms": terms},
     )
     # Only the provider asked for is installed (and recorded), not the default one.
     return dataclasses.replace(loaded, domains={"Q": {"manager": "q", "providers": [provider]}})

@@ -261,6 +261,9 @@ def _run(
     node = NodeKey(request.key_store)
     witness_dir = request.witness_dir or default_witness_dir(request.trace)
     witnesses = _attach_witnesses(managers, node, witness_dir, progress)
+    verifier = AttestationVerifier(key_store=node.store)
+    # Plug-in providers attest themselves with their own identity key (pinned on first use).
+    attest_plugins(verifier, run_providers(managers))
     # The node key before the trace: loading (or creating) it touches only the key store, which
     # may be the folder the trace goes into.
     keys = node.keys() if request.trace is not None and request.audit else None
@@ -277,9 +280,6 @@ def _run(
         if writer is not None:
             writer.close()
         raise
-    verifier = AttestationVerifier(key_store=node.store)
-    # Plug-in providers attest themselves with their own identity key (pinned on first use).
-    attest_plugins(verifier, run_providers(managers))
     options = with_security(
         {
             # Embedded providers are attested with the node key of the same store.

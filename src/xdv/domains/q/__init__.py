@@ -28,7 +28,12 @@ from xdv.domains.q._manager import (
     manager_from_description,
     provider_factories,
 )
-from xdv.domains.q._placement import FidelityPlacementPolicy, best_chain, chain_log_fidelity
+from xdv.domains.q._placement import (
+    FidelityPlacementPolicy,
+    best_chain,
+    chain_log_fidelity,
+    circuit_placement,
+)
 from xdv.domains.q._provider import QJob, QProvider
 from xdv.domains.q._signing import sign_calibration, verify_calibration
 from xdv.domains.q._work import JobWork, check_job_work, job_work
@@ -54,6 +59,7 @@ __all__ = [
     "best_chain",
     "chain_log_fidelity",
     "check_job_work",
+    "circuit_placement",
     "circuit_to_text",
     "estimate",
     "job_diagnostics",

@@ -42,6 +42,11 @@ _QUBITS_MAX = {
 
 
 _TRANSLATIONS_MAX = 256
+_NOISE_MODELS_MAX = 64
+_NOISE_MODELS: dict[tuple[str, tuple[int, ...], str], Any] = {}
+_TRANSLATIONS: dict[
+    tuple[str, str, tuple[str, ...] | None, tuple[tuple[int, int], ...] | None], Any
+] = {}
 
 
 def _uses_only(circuit: Any, supported: set[str]) -> bool:
@@ -70,10 +75,11 @@ class AerProvider(StoredIdentity):
 
         self._versions = {"qiskit": qiskit.__version__, "qiskit-aer": qiskit_aer.__version__}
         self._simulators: dict[str, Any] = {}
-        self._noise_models: dict[tuple[str, tuple[int, ...], str], Any] = {}
-        self._translations: dict[
-            tuple[str, str, tuple[str, ...] | None, tuple[tuple[int, int], ...] | None], Any
-        ] = {}
+        # Shared by every Aer provider of the process: both are pure functions of immutable
+        # inputs (the profile's digest and the placement; the circuit's hash and the basis), and
+        # each run builds its own provider, so per-instance caches would never be hit twice.
+        self._noise_models = _NOISE_MODELS
+        self._translations = _TRANSLATIONS
         self._supported_gates: dict[str, set[str]] = {}
         self._identity = identity
         self._key_store = key_store
@@ -154,9 +160,10 @@ class AerProvider(StoredIdentity):
 
         A noisy run is also routed onto ``coupling`` (the calibration's couplings among the
         container's qubits, on logical indices): SWAPs are inserted where the circuit couples
-        qubits the device does not, as the device itself would need. Translation is
-        deterministic (optimization level 0, trivial initial layout, fixed transpiler seed)
-        and cached by the circuit's hash."""
+        qubits the device does not, as the device itself would need, at optimization level 1
+        (runs of single-qubit gates merged, as Qiskit's default preset does; otherwise level
+        0). Translation is deterministic (trivial initial layout, fixed transpiler seed) and
+        cached by the circuit's hash."""
         key = (job.circuit.sha256, job.method, basis, coupling)
         cached = self._translations.get(key)
         if cached is not None:
@@ -183,7 +190,7 @@ class AerProvider(StoredIdentity):
                     initial_layout=list(range(circuit.num_qubits)),
                     layout_method="trivial",
                     routing_method="sabre",
-                    optimization_level=0,
+                    optimization_level=1,
                     seed_transpiler=0,
                 )
             else:
@@ -194,7 +201,7 @@ class AerProvider(StoredIdentity):
                     seed_transpiler=0,
                 )
         if len(self._translations) >= _TRANSLATIONS_MAX:
-            self._translations.pop(next(iter(self._translations)))
+            self._translations.pop(next(iter(self._translations)), None)
         self._translations[key] = circuit
         return circuit
 
@@ -211,10 +218,12 @@ class AerProvider(StoredIdentity):
         self, profile: CalibrationProfile, mapping: tuple[int, ...], method: str
     ) -> Any:
         pauli_only = method == "stabilizer"
-        key = (profile.name, mapping, "pauli" if pauli_only else "full")
+        key = (profile.digest, mapping, "pauli" if pauli_only else "full")
         model = self._noise_models.get(key)
         if model is None:
             model = build_noise_model(profile, mapping, pauli_only=pauli_only)
+            if len(self._noise_models) >= _NOISE_MODELS_MAX:
+                self._noise_models.pop(next(iter(self._noise_models)), None)
             self._noise_models[key] = model
         return model
 

@@ -31,7 +31,7 @@ from xdv.domains.q._calibration import CalibrationProfile, load_profile
 from xdv.errors import ErrorCode, XdvError
 from xdv.trace import Domain
 
-__all__ = ["FidelityPlacementPolicy", "chain_log_fidelity"]
+__all__ = ["FidelityPlacementPolicy", "chain_log_fidelity", "circuit_placement"]
 
 
 def _node(profile: CalibrationProfile, qubit: int) -> float:
@@ -258,3 +258,80 @@ def _fidelity(params: Mapping[str, str]) -> FidelityPlacementPolicy:
 
 
 register_policy("fidelity", _fidelity)
+
+
+_TARGETS: dict[str, Any] = {}
+
+
+def _target(profile: CalibrationProfile) -> Any:
+    """A Qiskit transpiler target holding the profile's calibration (gate and readout errors and
+    durations, couplings), as a device's own target does: what noise-aware layout reads."""
+    found = _TARGETS.get(profile.digest)
+    if found is not None:
+        return found
+    from qiskit.circuit import Measure, Parameter
+    from qiskit.circuit.library import CXGate, CZGate, ECRGate, RZGate, SXGate, XGate
+    from qiskit.transpiler import InstructionProperties, Target
+
+    target = Target(num_qubits=profile.size)
+    single = {"sx": SXGate(), "x": XGate()}
+    for name, gate in single.items():
+        if name in profile.basis:
+            target.add_instruction(
+                gate,
+                {
+                    (q,): InstructionProperties(
+                        error=profile.qubits[q].gate_error,
+                        duration=profile.qubits[q].gate_ns * 1e-9,
+                    )
+                    for q in range(profile.size)
+                },
+            )
+    target.add_instruction(
+        RZGate(Parameter("θ")),
+        {(q,): InstructionProperties(error=0.0) for q in range(profile.size)},
+    )
+    two = {"ecr": ECRGate(), "cx": CXGate(), "cz": CZGate()}[profile.two_qubit_gate]
+    target.add_instruction(
+        two,
+        {
+            (a, b): InstructionProperties(error=error, duration=ns * 1e-9)
+            for (a, b), (error, ns) in sorted(profile.pairs.items())
+        },
+    )
+    target.add_instruction(
+        Measure(),
+        {
+            (q,): InstructionProperties(
+                error=profile.qubits[q].readout_error, duration=profile.qubits[q].readout_ns * 1e-9
+            )
+            for q in range(profile.size)
+        },
+    )
+    _TARGETS[profile.digest] = target
+    return target
+
+
+def circuit_placement(profile: CalibrationProfile, circuit: Any) -> tuple[int, ...] | None:
+    """The physical qubits a noisy run of ``circuit`` should hold on ``profile``: where Qiskit's
+    noise-aware layout (optimization level 1, fixed seed, on a target built from the calibration)
+    puts its qubits, in order, then the qubits its routing passes through. None when the circuit
+    does not fit or the layout fails (the Q manager then takes the best chain)."""
+    from qiskit import transpile
+
+    if circuit.num_qubits < 2 or circuit.num_qubits > profile.size:
+        return None
+    try:
+        compiled = transpile(
+            circuit, target=_target(profile), optimization_level=1, seed_transpiler=0
+        )
+        layout = compiled.layout.initial_index_layout(filter_ancillas=True)
+    except Exception:  # no layout: the manager's own placement applies
+        return None
+    placed = list(layout[: circuit.num_qubits])
+    used: set[int] = set()
+    for instruction in compiled.data:
+        if instruction.operation.num_qubits == 2:
+            used.update(compiled.find_bit(qubit).index for qubit in instruction.qubits)
+    extra = sorted(used - set(placed))
+    return tuple(placed + extra)
