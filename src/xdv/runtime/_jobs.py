@@ -22,7 +22,7 @@ from xdv.runtime._workload import Workload, load_workload
 
 __all__ = ["JobFailed", "phi_job", "phi_report", "q_job", "q_report"]
 
-_PHI_ANNEAL_DEFAULTS = {"replicas": 16, "steps": 3000}
+_PHI_ANNEAL_DEFAULTS = {"replicas": 32, "steps": 1000}
 
 
 class JobFailed(XdvError):
@@ -111,7 +111,7 @@ def phi_job(
     ``problem_format="bqm-json"`` an Ising/QUBO problem in the Φ dictionary form).
 
     On the ``phase`` provider the job anneals: ``schedule`` overrides the anneal schedule
-    (defaults: 16 replicas, 3000 steps) and ``budget_ms`` sets its length in modelled device
+    (defaults: 32 replicas, 1000 steps) and ``budget_ms`` sets its length in modelled device
     milliseconds. On the ``exact`` provider it optimizes with CP-SAT within ``work_limit`` units
     of deterministic time (default: the provider's). A malformed problem is
     PHI_ERR_PROBLEM_INVALID, options of the other provider OPERATION_UNSUPPORTED.

@@ -2,10 +2,11 @@
 replicas, a steepest single-flip descent and a tabu search.
 
 Every kernel is a deterministic function of its arguments: no threads, no fast-math, and its
-own random numbers from a per-replica xorshift64* stream whose state the caller passes in (and
-gets back, advanced). The coupling matrix arrives in compressed-row form, symmetric (each
-coupling stored in both rows), with the fields ``h`` apart; ``f_i = Σ_j J_ij s_j + h_i`` is the
-local field of spin ``i`` and flipping it changes the Ising energy by ``−2 s_i f_i``.
+own random numbers from per-replica 64-bit states that the caller passes in (and gets back,
+advanced): a xorshift64* stream, or a counter hashed by splitmix64's output function. The
+coupling matrix arrives in compressed-row form, symmetric (each coupling stored in both rows),
+with the fields ``h`` apart; ``f_i = Σ_j J_ij s_j + h_i`` is the local field of spin ``i`` and
+flipping it changes the Ising energy by ``−2 s_i f_i``.
 
 Imported only when a phase anneal or readout runs, so importing the Φ domain stays cheap;
 numba caches the compiled code beside this file (or in ``NUMBA_CACHE_DIR``).
@@ -31,6 +32,17 @@ def _next(state: Any) -> tuple[Any, float]:
     state ^= state >> np.uint64(27)
     word = state * np.uint64(2685821657736338717)
     return state, float(word >> np.uint64(11)) * _SCALE
+
+
+@njit(cache=True, inline="always")
+def _hash(counter: Any) -> float:
+    """A uniform number in [0, 1) from a 64-bit counter (splitmix64's output function): no
+    state carried from one draw to the next, so a loop of draws pipelines."""
+    z = counter * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) * _SCALE
 
 
 @njit(cache=True)
@@ -82,12 +94,16 @@ def sb_steps(
         state = states[r]
         for k in range(start, stop):
             detune = 1.0 - k / steps
-            for i in range(n):
-                push = -(detune + omega[i]) * xr[i] - gain * fr[i]
-                if noise > 0.0:
-                    state, u = _next(state)
-                    push += noise * (2.0 * u - 1.0)
-                yr[i] += dt * push
+            if noise > 0.0:
+                for i in range(n):
+                    u = _hash(state + np.uint64(i))
+                    yr[i] += dt * (
+                        noise * (2.0 * u - 1.0) - (detune + omega[i]) * xr[i] - gain * fr[i]
+                    )
+                state += np.uint64(n)
+            else:
+                for i in range(n):
+                    yr[i] += dt * (-(detune + omega[i]) * xr[i] - gain * fr[i])
             m = 0
             for i in range(n):
                 xi = xr[i] + dt * yr[i]
@@ -151,7 +167,8 @@ def tabu(
     states: Any,
 ) -> int:
     """Tabu search from every replica (in place): ``iterations`` single flips, each the best
-    move not tabu (a move that beats the replica's best energy is always allowed); a flipped
+    move not tabu (a move that beats the replica's best energy is always allowed; ties broken at
+    random); a flipped
     spin stays tabu for ``tenure`` plus a random 0..``tenure`` iterations. Each replica ends at
     the best configuration it visited; ``energies`` (the replicas' energies on entry) is
     updated to match. Returns the number of flips."""
@@ -168,11 +185,20 @@ def tabu(
         best_spins[:] = sr
         until[:] = 0
         for it in range(iterations):
-            pick, pick_delta = -1, np.inf
+            pick, pick_delta, ties = -1, np.inf, 0
             for i in range(n):
                 delta = -2.0 * sr[i] * fr[i]
-                if delta < pick_delta and (until[i] <= it or energy + delta < best_energy - 1e-9):
-                    pick, pick_delta = i, delta
+                if delta > pick_delta + 1e-9:
+                    continue
+                if until[i] > it and energy + delta >= best_energy - 1e-9:
+                    continue
+                if delta < pick_delta - 1e-9:
+                    pick, pick_delta, ties = i, delta, 1
+                else:  # an equally good move: each of the tied moves is kept with equal chance
+                    ties += 1
+                    state, u = _next(state)
+                    if u * ties < 1.0:
+                        pick = i
             if pick < 0:
                 break
             sr[pick] = -sr[pick]
