@@ -108,7 +108,8 @@ def phi_job(
     schedule: dict[str, Any] | None = None,
 ) -> Workload:
     """The Φ job that solves the problem in ``problem_path`` (a G-set MaxCut graph, or with
-    ``problem_format="bqm-json"`` an Ising/QUBO problem in the Φ dictionary form).
+    ``problem_format="bqm-json"`` an Ising/QUBO problem in the Φ dictionary form or dimod's
+    serialization of a binary quadratic model).
 
     On the ``phase`` provider the job anneals: ``schedule`` overrides the anneal schedule
     (defaults: 32 replicas, 1000 steps) and ``budget_ms`` sets its length in modelled device
@@ -116,9 +117,10 @@ def phi_job(
     of deterministic time (default: the provider's). A malformed problem is
     PHI_ERR_PROBLEM_INVALID, options of the other provider OPERATION_UNSUPPORTED.
     """
-    from xdv.domains.phi import IsingProblem, PhiProblemError, parse_gset
+    from xdv.domains.phi import PhiProblemError, parse_gset, parse_problem_document
     from xdv.domains.phi.workloads import PHIRUN_TARGET, phirun_params
 
+    solution: dict[str, Any] | None = None
     if problem_format == "gset":
         problem, _ = parse_gset(problem_path)
     else:
@@ -127,7 +129,7 @@ def phi_job(
         where = str(problem_path)
         raw = load_json(read_bounded(problem_path, "problem_bytes_max", what="problem"), where)
         try:
-            problem = IsingProblem.parse(raw)
+            problem, solution = parse_problem_document(raw)
         except XdvError as error:  # the field at fault, in the file at fault
             raise PhiProblemError(
                 error.message, code=error.code, where=f"{where}: {error.where}"
@@ -155,7 +157,9 @@ def phi_job(
             options.pop("steps")
             options["budget_ms"] = budget_ms
     try:
-        return load_workload(PHIRUN_TARGET, params=phirun_params(problem, provider, options))
+        return load_workload(
+            PHIRUN_TARGET, params=phirun_params(problem, provider, options, solution)
+        )
     except TraceError as error:  # the problem is too large for the run-start entry
         raise PhiProblemError(
             f"the problem cannot be recorded in a trace: {error.message}",
@@ -165,7 +169,9 @@ def phi_job(
 
 def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict[str, Any]:
     """The report of a finished Φ job (``source`` and ``problem_format`` describe the input
-    file): energy, stability, witness, and per operation the cut, order parameter and readout
+    file): energy, stability, witness, the solution (for a G-set graph the partition, two lists
+    of 1-based vertex numbers, the side holding vertex 1 first; for a BQM the sample, label to
+    value in the model's vartype, 0/1 or ±1), and per operation the cut, order parameter and readout
     (anneal) or status, bound, solver figures, cut and cut bound (optimize); JobFailed if the
     job failed."""
     from xdv.domains.phi import IsingProblem
@@ -192,6 +198,7 @@ def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict
         "wall_seconds": outcome.result.wall_seconds,
         **_common(outcome),
     }
+    report["solution"] = _solution(result.get("spins"), params.get("solution"), problem_format)
     if "status" not in result:  # an anneal
         report["order_parameter"] = result["order_parameter"]
         report["readout"] = result["readout"]
@@ -206,3 +213,20 @@ def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict
             report["cut"] = result["cut"]
             report["cut_bound"] = result["cut_bound"]
     return report
+
+
+def _solution(
+    spins: Any, presentation: dict[str, Any] | None, problem_format: str
+) -> dict[str, Any] | None:
+    """The partition (G-set) or the labelled sample (BQM) of the reported spins."""
+    if not isinstance(spins, list):
+        return None
+    if problem_format == "gset":
+        first = spins[0] if spins else 1
+        same = [vertex for vertex, spin in enumerate(spins, start=1) if spin == first]
+        other = [vertex for vertex, spin in enumerate(spins, start=1) if spin != first]
+        return {"partition": [same, other]}
+    vartype = (presentation or {}).get("vartype", "SPIN")
+    labels = (presentation or {}).get("labels") or list(range(len(spins)))
+    values = [(1 + spin) // 2 if vartype == "BINARY" else spin for spin in spins]
+    return {"vartype": vartype, "sample": dict(zip(labels, values, strict=True))}

@@ -24,6 +24,7 @@ from xdv.domains.phi._problems import (
     PhiProblemError,
     ising_from_bqm,
     parse_gset,
+    parse_problem_document,
 )
 from xdv.domains.phi._provider import PhiProvider
 from xdv.domains.phi._witness import (
@@ -56,6 +57,7 @@ __all__ = [
     "WitnessSigner",
     "ising_from_bqm",
     "parse_gset",
+    "parse_problem_document",
     "payload_digest",
     "sign_witness",
     "verify_witness",

@@ -42,18 +42,35 @@ PHIRUN_OPERATIONS = {"phase": "anneal", "exact": "optimize"}
 XDV_DOMAINS = {"Φ": {"manager": "phi", "window": 1_000_000}}
 
 
-def phirun_params(problem: IsingProblem, provider: str, options: dict[str, Any]) -> dict[str, Any]:
+def phirun_params(
+    problem: IsingProblem,
+    provider: str,
+    options: dict[str, Any],
+    solution: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The parameters of a ``phirun`` job: ``problem`` in its dictionary form (without the
-    fields when they are all zero, as for MaxCut), ``provider`` and the operation's
-    ``options``."""
+    fields when they are all zero, as for MaxCut), ``provider``, the operation's ``options``
+    and, for a BQM, how to present the solution (``vartype`` and ``labels``, from
+    :func:`~xdv.domains.phi.parse_problem_document`)."""
     record = problem.to_record()
     if not any(record["h"]):
         del record["h"]
-    return {"problem": record, "provider": provider, "options": dict(options)}
+    params = {"problem": record, "provider": provider, "options": dict(options)}
+    if solution is not None:
+        params["solution"] = dict(solution)
+    return params
 
 
-def phirun(kernel: Any, *, problem: dict[str, Any], provider: str, options: dict[str, Any]) -> None:
-    """Spawn the one process of an ``xdv phirun`` job and grant it PROJECT(Φ→K)."""
+def phirun(
+    kernel: Any,
+    *,
+    problem: dict[str, Any],
+    provider: str,
+    options: dict[str, Any],
+    solution: dict[str, Any] | None = None,
+) -> None:
+    """Spawn the one process of an ``xdv phirun`` job and grant it PROJECT(Φ→K).
+    ``solution`` only describes how the report presents the spins; the run ignores it."""
     parsed = IsingProblem.parse(problem)
     operation = PHIRUN_OPERATIONS.get(provider)
     if operation is None:
