@@ -24,7 +24,7 @@ __all__ = ["descend", "local_fields", "sb_steps", "tabu"]
 _SCALE = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _next(state: Any) -> tuple[Any, float]:
     """Advance a xorshift64* state; return it and a uniform number in [0, 1)."""
     state ^= state >> np.uint64(12)
@@ -34,7 +34,7 @@ def _next(state: Any) -> tuple[Any, float]:
     return state, float(word >> np.uint64(11)) * _SCALE
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _hash(counter: Any) -> float:
     """A uniform number in [0, 1) from a 64-bit counter (splitmix64's output function): no
     state carried from one draw to the next, so a loop of draws pipelines."""
