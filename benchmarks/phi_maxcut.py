@@ -164,7 +164,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graphs", default="G1,G22,G43,G55,G11,G14")
     parser.add_argument("--replicas", type=int, default=32)
-    parser.add_argument("--ladder", default="125,250,500,1000,2000,4000,8000,16000")
+    parser.add_argument(
+        "--ladder", default="125,180,250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11300"
+    )
     parser.add_argument("--tabu", type=int, default=0, help="tabu iterations per replica")
     parser.add_argument("--sa-reads", type=int, default=32)
     parser.add_argument("--sa-sweeps", type=int, default=1000)
