@@ -48,7 +48,6 @@ _RANDOM_MARGIN = 2 / math.pi  # mean |cos φ| of uniformly random phases
 _SETTLE = 0.1  # the last tenth of an anneal holds a strong lock at zero temperature
 _LOCK_FINAL = 2.0
 _DYNAMICS = ("sb", "phase")
-_TABU_MAX = 10_000_000
 _SB_DT = 0.5  # the bifurcation model's step (dimensionless); device time per step is dt
 _SB_START = 0.1  # initial amplitudes are uniform in ±_SB_START
 _CHUNKS = 100  # progress reports per anneal
@@ -165,8 +164,8 @@ class AnnealSchedule:
             problems.append("polish must be a boolean")
         if self.dynamics not in _DYNAMICS:
             problems.append(f"dynamics must be one of {list(_DYNAMICS)}")
-        if type(self.tabu) is not int or not 0 <= self.tabu <= _TABU_MAX:
-            problems.append(f"tabu must be an integer in [0, {_TABU_MAX}]")
+        if type(self.tabu) is not int or not 0 <= self.tabu <= calibration.steps_max:
+            problems.append(f"tabu must be an integer in [0, {calibration.steps_max}]")
         if problems:
             raise XdvError(
                 "; ".join(problems),
