@@ -1,19 +1,28 @@
-"""The phase provider: a simulated network of coupled phase oscillators.
+"""The phase provider: a simulated network of coupled oscillators (an oscillator machine).
 
 Each envelope holds ``replicas × n`` oscillator phases (the *phase structure*). The phases never
 leave this module: transforms change them, and readouts return only binarized spins, energies and
-summary metrics. The model (also in ``docs/phi-domain.md``) integrates, by Euler–Maruyama with
-step ``dt``, the stochastic phase equation
+summary metrics. An anneal runs one of two dynamics (both in ``docs/phi-domain.md``):
+
+* discrete simulated bifurcation (``dynamics="sb"``, the default): each oscillator's in-phase
+  and quadrature amplitudes (x, y) under a rising pump, inelastic walls at |x| = 1 and the
+  coupling force of the signs of x, run by compiled kernels (``_kernels``) that keep every
+  replica's local fields up to date incrementally; the phase is ``atan2(y, x)`` afterwards;
+* the phase model (``dynamics="phase"``, and the ``couple`` and ``lock`` transforms), which
+  integrates, by Euler–Maruyama with step ``dt``, the stochastic phase equation
 
     dφ_i = [ω_i + κ·(Σ_j J_ij sin(φ_i − φ_j) + h_i sin φ_i) − λ(t) sin 2φ_i] dt + √(2·D(t)·dt) ξ_i
 
-which is the gradient flow of the Lyapunov function
-``V = κ·(Σ_{i<j} J_ij cos(φ_i − φ_j) + Σ_i h_i cos φ_i) − (λ/2) Σ_i cos 2φ_i`` plus detuning and
-noise. With ``s_i = sign(cos φ_i)`` the first part of ``V`` is the Ising energy of ``s``; the
-second-harmonic injection term ``λ`` pulls every phase to 0 or π (binarization). ``ω_i`` is the
-calibrated detuning (drift), ``D(t)`` the calibrated phase diffusion plus, during an anneal, the
-schedule's temperature. All randomness comes from a numpy ``Generator`` seeded by the kernel's
-per-invocation seed, so a transform is a deterministic function of its inputs.
+  the gradient flow of ``V = κ·(Σ_{i<j} J_ij cos(φ_i − φ_j) + Σ_i h_i cos φ_i) −
+  (λ/2) Σ_i cos 2φ_i`` plus detuning and noise; the second-harmonic injection term ``λ`` pulls
+  every phase to 0 or π (binarization).
+
+With ``s_i = sign(cos φ_i)`` both lower the Ising energy of ``s``. ``ω_i`` is the calibrated
+detuning (drift), ``D(t)`` the calibrated phase diffusion plus, during an anneal, the schedule's
+temperature. All randomness comes from a numpy ``Generator`` seeded by the kernel's
+per-invocation seed (the kernels' own streams are seeded from it), so a transform is a
+deterministic function of its inputs. A readout's optional polish (steepest single-flip descent,
+then tabu search) refines the binarized spins classically.
 """
 
 from __future__ import annotations
@@ -84,7 +93,7 @@ class AnnealSchedule:
 
     * ``"sb"`` (the default), discrete simulated bifurcation: each oscillator's in-phase and
       quadrature amplitudes (x, y) evolve under a pump that ramps linearly from 0 to 1 over the
-      steps, a Kerr-free inelastic wall at |x| = 1 and the coupling force
+      steps, an inelastic wall at |x| = 1 and the coupling force
       ``−gain·(Σ_j J_ij sgn x_j + h_i)``; the gain is ``coupling`` (default 1) times
       ``0.5/(√n·σ_J)``, σ_J the RMS coupling over all ordered pairs. ``temperature`` (default 0)
       adds annealed momentum noise falling as ``(1 − t)²``;
