@@ -213,6 +213,8 @@ def test_phirun_refuses_bad_input(tmp_path: Path) -> None:
     graph = str(write_graph(tmp_path))
     exact = xdv("phirun", graph, "--provider", "exact", "--budget-ms", "1")
     assert exact.returncode == 65 and "OPERATION_UNSUPPORTED" in exact.stderr
+    tabu = xdv("phirun", graph, "--provider", "exact", "--tabu", "5")
+    assert tabu.returncode == 65 and "OPERATION_UNSUPPORTED" in tabu.stderr
     phase = xdv("phirun", graph, "--work-limit", "1")
     assert phase.returncode == 65 and "OPERATION_UNSUPPORTED" in phase.stderr
     assert xdv("phirun", str(tmp_path / "missing.txt")).returncode == 64
@@ -241,10 +243,21 @@ def test_phirun_accepts_a_bqm_json_problem(tmp_path: Path) -> None:
         json.dumps({"kind": "qubo", "n": 3, "Q": [[0, 0, -1], [1, 1, -1], [0, 1, 2], [2, 2, 1]]})
     )
     completed = xdv(
-        "phirun", str(problem), "--format", "bqm-json", "--json", "--witness-dir", str(tmp_path)
+        "phirun",
+        str(problem),
+        "--format",
+        "bqm-json",
+        "--tabu",
+        "20",
+        "--json",
+        "--witness-dir",
+        str(tmp_path),
     )
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout)["energy"] == -1  # x = (1, 0, 0) or (0, 1, 0)
+    report = json.loads(completed.stdout)
+    assert report["energy"] == -1  # x = (1, 0, 0) or (0, 1, 0)
+    assert report["solution"]["vartype"] == "BINARY"
+    assert sorted(report["solution"]["sample"].values()) == [0, 0, 1]
 
 
 def test_phirun_on_g1(tmp_path: Path) -> None:

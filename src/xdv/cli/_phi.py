@@ -50,6 +50,12 @@ __all__ = ["phirun", "register", "witness"]
     help="Anneal length in modelled device milliseconds (never wall time); phase provider.",
 )
 @click.option(
+    "--tabu",
+    type=click.IntRange(0, 1_000_000),
+    help="Phase provider: tabu-search iterations per replica after the anneal's descent "
+    "(default 0).",
+)
+@click.option(
     "--work-limit",
     type=click.FloatRange(0.001, 600.0),
     help="Exact provider: CP-SAT deterministic-time limit (a work measure, never wall time; "
@@ -67,6 +73,7 @@ def phirun(
     problem_format: str,
     provider: str,
     budget_ms: float | None,
+    tabu: int | None,
     work_limit: float | None,
     witness_dir: Path | None,
     as_json: bool,
@@ -85,6 +92,7 @@ def phirun(
             provider=provider,
             budget_ms=budget_ms,
             work_limit=work_limit,
+            schedule=None if tabu is None else {"tabu": tabu},
         )
     except XdvError as error:
         fail(error, EXIT_STATIC, as_json)
