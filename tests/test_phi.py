@@ -201,6 +201,8 @@ def test_phirun_is_deterministic_and_prints_text(tmp_path: Path) -> None:
     assert outputs[0][1] == outputs[1][1]
     text = outputs[0][0]
     assert text.startswith("cut 5\n") and "stability" in text and "witness" in text
+    sides = [line.split(": ")[1].split() for line in text.splitlines() if line.startswith("side ")]
+    assert len(sides) == 2 and sorted(map(int, sides[0] + sides[1])) == [1, 2, 3, 4, 5, 6]
 
 
 def test_phirun_refuses_bad_input(tmp_path: Path) -> None:
@@ -211,6 +213,8 @@ def test_phirun_refuses_bad_input(tmp_path: Path) -> None:
     graph = str(write_graph(tmp_path))
     exact = xdv("phirun", graph, "--provider", "exact", "--budget-ms", "1")
     assert exact.returncode == 65 and "OPERATION_UNSUPPORTED" in exact.stderr
+    tabu = xdv("phirun", graph, "--provider", "exact", "--tabu", "5")
+    assert tabu.returncode == 65 and "OPERATION_UNSUPPORTED" in tabu.stderr
     phase = xdv("phirun", graph, "--work-limit", "1")
     assert phase.returncode == 65 and "OPERATION_UNSUPPORTED" in phase.stderr
     assert xdv("phirun", str(tmp_path / "missing.txt")).returncode == 64
@@ -239,10 +243,21 @@ def test_phirun_accepts_a_bqm_json_problem(tmp_path: Path) -> None:
         json.dumps({"kind": "qubo", "n": 3, "Q": [[0, 0, -1], [1, 1, -1], [0, 1, 2], [2, 2, 1]]})
     )
     completed = xdv(
-        "phirun", str(problem), "--format", "bqm-json", "--json", "--witness-dir", str(tmp_path)
+        "phirun",
+        str(problem),
+        "--format",
+        "bqm-json",
+        "--tabu",
+        "20",
+        "--json",
+        "--witness-dir",
+        str(tmp_path),
     )
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout)["energy"] == -1  # x = (1, 0, 0) or (0, 1, 0)
+    report = json.loads(completed.stdout)
+    assert report["energy"] == -1  # x = (1, 0, 0) or (0, 1, 0)
+    assert report["solution"]["vartype"] == "BINARY"
+    assert sorted(report["solution"]["sample"].values()) == [0, 0, 1]
 
 
 def test_phirun_on_g1(tmp_path: Path) -> None:
@@ -338,3 +353,52 @@ def test_phirun_bad_problem_files_get_typed_errors_and_exit_65(tmp_path: Path) -
         assert done.returncode == 65, (name, done.stdout, done.stderr)
         assert json.loads(done.stdout)["error"]["code"] == (code or "INPUT_NOT_REGULAR")
         assert "Traceback" not in done.stderr
+
+
+def _phi_run(graph: Path, folder: Path, progress: object = None) -> tuple[dict[str, object], bytes]:
+    from xdv.runtime import RunRequest, phi_job, phi_report, run
+
+    request = RunRequest(
+        phi_job(graph, schedule={"replicas": 4, "steps": 200}),
+        seed=5,
+        trace=folder / "run.xdvt",
+        audit=False,
+        key_store=folder / "keys",
+        witness_dir=folder,
+        handle_signals=False,
+    )
+    outcome = run(request, progress=progress)  # type: ignore[arg-type]
+    report = phi_report(outcome, source=graph.name, problem_format="gset")
+    return report, (folder / "run.xdvt").read_bytes()
+
+
+def test_progress_never_changes_the_trace_and_the_partition_gives_the_cut(tmp_path: Path) -> None:
+    graph = write_graph(tmp_path)
+    calls: list[tuple[int, int]] = []
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    watched, trace = _phi_run(
+        graph, tmp_path / "a", lambda done, total: calls.append((done, total))
+    )
+    plain, again = _phi_run(graph, tmp_path / "b")
+    assert calls and calls[-1] == (200, 200)
+    assert trace == again and watched["solution"] == plain["solution"]
+    side = set(watched["solution"]["partition"][0])  # type: ignore[index]
+    assert 1 in side
+    edges = [tuple(map(int, line.split()[:2])) for line in TRIANGLES.splitlines()[1:]]
+    assert sum((a in side) != (b in side) for a, b in edges) == watched["cut"] == 5
+
+
+def test_phirun_reads_a_dimod_serialization_and_prints_the_sample(tmp_path: Path) -> None:
+    dimod = pytest.importorskip("dimod")
+    bqm = dimod.BinaryQuadraticModel(
+        {"a": 1.0, "b": -2.0, "c": 0.5}, {("a", "b"): 3.0, ("b", "c"): -1.0}, 0.5, "BINARY"
+    )
+    problem = tmp_path / "bqm.json"
+    problem.write_text(json.dumps(bqm.to_serializable()))
+    done = xdv("phirun", str(problem), "--format", "bqm-json", "--witness-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "sample (BINARY) a=0 b=1 c=1" in done.stdout.splitlines()
+    assert "energy -2" in done.stdout.splitlines()  # dimod's ExactSolver agrees: -2 at 0, 1, 1
+    # No terminal, no progress display: standard error holds only the key notice.
+    assert all(line.startswith("created node key") for line in done.stderr.splitlines())

@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xdv.cli._common import (
     EXIT_MISMATCH,
     EXIT_RUNTIME,
     EXIT_STATIC,
     EXIT_USAGE,
-    err_console,
     fail,
     interrupted,
     note_key,
@@ -23,6 +21,7 @@ from xdv.cli._common import (
     run_options,
     run_request,
 )
+from xdv.cli._progress import spinner, steps_bar
 from xdv.errors import ErrorCode, XdvError
 from xdv.inputs import load_json, read_bounded
 from xdv.runtime import phi_job, phi_report, run
@@ -39,7 +38,8 @@ __all__ = ["phirun", "register", "witness"]
     type=click.Choice(["gset", "bqm-json"]),
     default="gset",
     show_default=True,
-    help="gset: a MaxCut graph; bqm-json: an Ising/QUBO problem in the Φ dictionary form.",
+    help="gset: a MaxCut graph; bqm-json: an Ising/QUBO problem in the Φ dictionary form, or "
+    "a dimod BinaryQuadraticModel.to_serializable() document.",
 )
 @click.option(
     "--provider",
@@ -53,6 +53,12 @@ __all__ = ["phirun", "register", "witness"]
     "--budget-ms",
     type=click.FloatRange(0.001, 1e6),
     help="Anneal length in modelled device milliseconds (never wall time); phase provider.",
+)
+@click.option(
+    "--tabu",
+    type=click.IntRange(0, 1_000_000),
+    help="Phase provider: tabu-search iterations per replica after the anneal's descent "
+    "(default 0).",
 )
 @click.option(
     "--work-limit",
@@ -72,6 +78,7 @@ def phirun(
     problem_format: str,
     provider: str,
     budget_ms: float | None,
+    tabu: int | None,
     work_limit: float | None,
     witness_dir: Path | None,
     as_json: bool,
@@ -90,28 +97,18 @@ def phirun(
             provider=provider,
             budget_ms=budget_ms,
             work_limit=work_limit,
+            schedule=None if tabu is None else {"tabu": tabu},
         )
     except XdvError as error:
         fail(error, EXIT_STATIC, as_json)
     request = run_request(workload, options, witness_dir=witness_dir)
     try:
-        if not as_json and err_console.is_terminal and provider == "phase":
-            with Progress(
-                TextColumn("anneal"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("anneal", total=None)
-
-                def advance(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
+        if provider == "phase":
+            with steps_bar("anneal", as_json) as advance:
                 outcome = run(request, progress=advance)
         else:
-            outcome = run(request)
+            with spinner(f"{provider} provider", as_json):
+                outcome = run(request)
     except XdvError as error:
         fail(error, run_failure_exit(error), as_json)
     note_key(outcome, as_json)
@@ -155,9 +152,22 @@ def phirun(
             f"stability {stability['stability']:.4f}  reads {len(report['reads']['energies'])}"
             f"  checksum {stability['checksum']}"
         )
+    _echo_solution(report.get("solution"))
     click.echo(f"witness {report['witness']['file'] or report['witness']['digest']}")
     if report["trace"]:
         click.echo(f"trace {report['trace']}")
+
+
+def _echo_solution(solution: dict[str, Any] | None) -> None:
+    """Print a MaxCut partition (two lines of vertex numbers) or a BQM sample (label=value)."""
+    if not solution:
+        return
+    if "partition" in solution:
+        for name, side in zip("AB", solution["partition"], strict=True):
+            click.echo(f"side {name} ({len(side)} vertices): {' '.join(map(str, side))}")
+        return
+    pairs = " ".join(f"{label}={value}" for label, value in solution["sample"].items())
+    click.echo(f"sample ({solution['vartype']}) {pairs}")
 
 
 @click.group("witness")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,20 @@ from xdv.cli._common import (
     run_options,
     run_request,
 )
+from xdv.cli._progress import spinner
 from xdv.errors import XdvError
 from xdv.inputs import decode_text, read_bounded
 from xdv.runtime import q_job, q_report, run
+
+_QUBITS_LONG = 20  # circuits this wide show a spinner on a terminal
+_REGISTER = re.compile(r"\b(?:qreg\s+\w+\s*\[\s*(\d+)\s*\]|qubit\s*\[\s*(\d+)\s*\])")
+
+
+def _long(text: str) -> bool:
+    """Whether a circuit declares at least ``_QUBITS_LONG`` qubits (a rough count of its
+    quantum registers, only to decide whether to show a spinner)."""
+    total = sum(int(a or b) for a, b in _REGISTER.findall(text))
+    return total >= _QUBITS_LONG
 
 
 @cli.command()
@@ -78,7 +90,8 @@ def qrun(
     except XdvError as error:
         fail(error, EXIT_STATIC, as_json)
     try:
-        outcome = run(run_request(workload, options))
+        with spinner(f"{provider} simulation", as_json or not _long(text)):
+            outcome = run(run_request(workload, options))
     except XdvError as error:
         fail(error, run_failure_exit(error), as_json)
     note_key(outcome, as_json)

@@ -22,7 +22,7 @@ from xdv.runtime._workload import Workload, load_workload
 
 __all__ = ["JobFailed", "phi_job", "phi_problem_job", "phi_report", "q_job", "q_report"]
 
-_PHI_ANNEAL_DEFAULTS = {"replicas": 16, "steps": 3000}
+_PHI_ANNEAL_DEFAULTS = {"replicas": 32, "steps": 1000}
 _PHI_READS_DEFAULT = 16
 _PHI_BUILT_IN = ("phase", "exact")
 
@@ -125,17 +125,19 @@ def phi_job(
     schedule: dict[str, Any] | None = None,
 ) -> Workload:
     """The Φ job that solves the problem in ``problem_path`` (a G-set MaxCut graph, or with
-    ``problem_format="bqm-json"`` an Ising/QUBO problem in the Φ dictionary form).
+    ``problem_format="bqm-json"`` an Ising/QUBO problem in the Φ dictionary form or dimod's
+    serialization of a binary quadratic model).
 
     On the ``phase`` provider the job anneals: ``schedule`` overrides the anneal schedule
-    (defaults: 16 replicas, 3000 steps) and ``budget_ms`` sets its length in modelled device
+    (defaults: 32 replicas, 1000 steps) and ``budget_ms`` sets its length in modelled device
     milliseconds. On the ``exact`` provider it optimizes with CP-SAT within ``work_limit`` units
     of deterministic time (default: the provider's). On a sampler provider (``sa``, ``tabu``,
     a plug-in) it samples 16 reads, ``schedule`` giving the sampler's parameters. A malformed
     problem is PHI_ERR_PROBLEM_INVALID, options of another provider OPERATION_UNSUPPORTED.
     """
-    from xdv.domains.phi import IsingProblem, PhiProblemError, parse_gset
+    from xdv.domains.phi import PhiProblemError, parse_gset, parse_problem_document
 
+    solution: dict[str, Any] | None = None
     if problem_format == "gset":
         problem, _ = parse_gset(problem_path)
     else:
@@ -144,7 +146,7 @@ def phi_job(
         where = str(problem_path)
         raw = load_json(read_bounded(problem_path, "problem_bytes_max", what="problem"), where)
         try:
-            problem = IsingProblem.parse(raw)
+            problem, solution = parse_problem_document(raw)
         except XdvError as error:  # the field at fault, in the file at fault
             raise PhiProblemError(
                 error.message, code=error.code, where=f"{where}: {error.where}"
@@ -180,7 +182,7 @@ def phi_job(
             options["budget_ms"] = budget_ms
     else:
         options = {"reads": _PHI_READS_DEFAULT, "params": dict(schedule or {})}
-    return phi_problem_job(problem, provider, options, where=str(problem_path))
+    return phi_problem_job(problem, provider, options, solution=solution, where=str(problem_path))
 
 
 def phi_problem_job(
@@ -190,19 +192,21 @@ def phi_problem_job(
     *,
     operation: str | None = None,
     config: dict[str, Any] | None = None,
+    solution: dict[str, Any] | None = None,
     where: str = "problem",
 ) -> Workload:
     """The Φ job that runs ``problem`` (an :class:`~xdv.domains.phi.IsingProblem`) on
     ``provider`` with the operation's ``options``: ``anneal`` on ``phase``, ``optimize`` on
     ``exact``, ``sample`` on a sampler provider (built from ``config``), unless ``operation``
     says otherwise (``sample`` on ``phase``: every replica a read). The Φ manager is declared
-    with the sampler provider installed, so the trace records it and a replay rebuilds it."""
+    with the sampler provider installed, so the trace records it and a replay rebuilds it.
+    ``solution`` says how the report presents a BQM's spins (its vartype and labels)."""
     from xdv.domains.phi import PhiProblemError
     from xdv.domains.phi.workloads import PHIRUN_TARGET, XDV_DOMAINS, phirun_params
 
     try:
         loaded = load_workload(
-            PHIRUN_TARGET, params=phirun_params(problem, provider, options, operation)
+            PHIRUN_TARGET, params=phirun_params(problem, provider, options, operation, solution)
         )
     except TraceError as error:  # the problem is too large for the run-start entry
         raise PhiProblemError(
@@ -217,10 +221,12 @@ def phi_problem_job(
 
 def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict[str, Any]:
     """The report of a finished Φ job (``source`` and ``problem_format`` describe the input
-    file): energy, stability, witness, and per operation the cut, order parameter and readout
-    (anneal), the cut, every read (spins and energies) and the sampler's facts (sample), or
-    status, bound, solver figures, cut and cut bound (optimize); JobFailed if the job
-    failed."""
+    file): energy, stability, witness, the solution (for a G-set graph the partition, two lists
+    of 1-based vertex numbers, the side holding vertex 1 first; for a BQM the sample, label to
+    value in the model's vartype, 0/1 or ±1), and per operation the cut, order parameter and
+    readout (anneal), the cut, every read (spins and energies) and the sampler's facts
+    (sample), or status, bound, solver figures, cut and cut bound (optimize); JobFailed if the
+    job failed."""
     from xdv.domains.phi import IsingProblem
 
     result = _job_status(outcome, "Φ job").value
@@ -245,6 +251,7 @@ def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict
         "wall_seconds": outcome.result.wall_seconds,
         **_common(outcome),
     }
+    report["solution"] = _solution(result.get("spins"), params.get("solution"), problem_format)
     if "status" not in result:  # an anneal or a sample
         for key in ("order_parameter", "readout", "sampler", "reads"):
             if key in result:
@@ -260,3 +267,20 @@ def phi_report(outcome: RunOutcome, *, source: str, problem_format: str) -> dict
             report["cut"] = result["cut"]
             report["cut_bound"] = result["cut_bound"]
     return report
+
+
+def _solution(
+    spins: Any, presentation: dict[str, Any] | None, problem_format: str
+) -> dict[str, Any] | None:
+    """The partition (G-set) or the labelled sample (BQM) of the reported spins."""
+    if not isinstance(spins, list):
+        return None
+    if problem_format == "gset":
+        first = spins[0] if spins else 1
+        same = [vertex for vertex, spin in enumerate(spins, start=1) if spin == first]
+        other = [vertex for vertex, spin in enumerate(spins, start=1) if spin != first]
+        return {"partition": [same, other]}
+    vartype = (presentation or {}).get("vartype", "SPIN")
+    labels = (presentation or {}).get("labels") or list(range(len(spins)))
+    values = [(1 + spin) // 2 if vartype == "BINARY" else spin for spin in spins]
+    return {"vartype": vartype, "sample": dict(zip(labels, values, strict=True))}

@@ -25,6 +25,7 @@ from xdv.domains.phi._problems import (
     PhiProblemError,
     ising_from_bqm,
     parse_gset,
+    parse_problem_document,
 )
 from xdv.domains.phi._provider import PhiProvider
 from xdv.domains.phi._samplers import (
@@ -71,6 +72,7 @@ __all__ = [
     "WitnessSigner",
     "ising_from_bqm",
     "parse_gset",
+    "parse_problem_document",
     "payload_digest",
     "sign_witness",
     "verify_witness",

@@ -841,7 +841,7 @@ class PhiDomainManager:
                 return {"loaded": problem.summary()}
             invariant(call.schedule is not None, "an anneal arrives with its schedule")
             self.phase.anneal(envelope.id, problem, call.schedule, rng)
-            return self._readout(envelope, invocation, call.schedule.polish)
+            return self._readout(envelope, invocation, call.schedule.polish, call.schedule.tabu)
         if operation == "shift":
             invariant(isinstance(call, _Shift), "a Φ shift arrives prepared")
             self.phase.shift(envelope.id, call.angle, call.indices)
@@ -857,8 +857,10 @@ class PhiDomainManager:
             return self._readout(envelope, invocation, polish=False)
         return {}  # "stability": the report alone
 
-    def _readout(self, envelope: _Envelope, invocation: Invocation, polish: bool) -> dict[str, Any]:
-        readout = self.phase.readout(envelope.id, polish)
+    def _readout(
+        self, envelope: _Envelope, invocation: Invocation, polish: bool, tabu: int = 0
+    ) -> dict[str, Any]:
+        readout = self.phase.readout(envelope.id, polish, tabu)
         metrics = self.phase.metrics(envelope.id)
         ising = self.phase._structure(envelope.id).problem
         if ising is None:  # pragma: no cover

@@ -1,19 +1,28 @@
-"""The phase provider: a simulated network of coupled phase oscillators.
+"""The phase provider: a simulated network of coupled oscillators (an oscillator machine).
 
 Each envelope holds ``replicas × n`` oscillator phases (the *phase structure*). The phases never
 leave this module: transforms change them, and readouts return only binarized spins, energies and
-summary metrics. The model (also in ``docs/phi-domain.md``) integrates, by Euler–Maruyama with
-step ``dt``, the stochastic phase equation
+summary metrics. An anneal runs one of two dynamics (both in ``docs/phi-domain.md``):
+
+* discrete simulated bifurcation (``dynamics="sb"``, the default): each oscillator's in-phase
+  and quadrature amplitudes (x, y) under a rising pump, inelastic walls at |x| = 1 and the
+  coupling force of the signs of x, run by compiled kernels (``_kernels``) that keep every
+  replica's local fields up to date incrementally; the phase is ``atan2(y, x)`` afterwards;
+* the phase model (``dynamics="phase"``, and the ``couple`` and ``lock`` transforms), which
+  integrates, by Euler–Maruyama with step ``dt``, the stochastic phase equation
 
     dφ_i = [ω_i + κ·(Σ_j J_ij sin(φ_i − φ_j) + h_i sin φ_i) − λ(t) sin 2φ_i] dt + √(2·D(t)·dt) ξ_i
 
-which is the gradient flow of the Lyapunov function
-``V = κ·(Σ_{i<j} J_ij cos(φ_i − φ_j) + Σ_i h_i cos φ_i) − (λ/2) Σ_i cos 2φ_i`` plus detuning and
-noise. With ``s_i = sign(cos φ_i)`` the first part of ``V`` is the Ising energy of ``s``; the
-second-harmonic injection term ``λ`` pulls every phase to 0 or π (binarization). ``ω_i`` is the
-calibrated detuning (drift), ``D(t)`` the calibrated phase diffusion plus, during an anneal, the
-schedule's temperature. All randomness comes from a numpy ``Generator`` seeded by the kernel's
-per-invocation seed, so a transform is a deterministic function of its inputs.
+  the gradient flow of ``V = κ·(Σ_{i<j} J_ij cos(φ_i − φ_j) + Σ_i h_i cos φ_i) −
+  (λ/2) Σ_i cos 2φ_i`` plus detuning and noise; the second-harmonic injection term ``λ`` pulls
+  every phase to 0 or π (binarization).
+
+With ``s_i = sign(cos φ_i)`` both lower the Ising energy of ``s``. ``ω_i`` is the calibrated
+detuning (drift), ``D(t)`` the calibrated phase diffusion plus, during an anneal, the schedule's
+temperature. All randomness comes from a numpy ``Generator`` seeded by the kernel's
+per-invocation seed (the kernels' own streams are seeded from it), so a transform is a
+deterministic function of its inputs. A readout's optional polish (steepest single-flip descent,
+then tabu search) refines the binarized spins classically.
 """
 
 from __future__ import annotations
@@ -47,6 +56,10 @@ Progress = Callable[[int, int], None]
 _RANDOM_MARGIN = 2 / math.pi  # mean |cos φ| of uniformly random phases
 _SETTLE = 0.1  # the last tenth of an anneal holds a strong lock at zero temperature
 _LOCK_FINAL = 2.0
+_DYNAMICS = ("sb", "phase")
+_SB_DT = 0.5  # the bifurcation model's step (dimensionless); device time per step is dt
+_SB_START = 0.1  # initial amplitudes are uniform in ±_SB_START
+_CHUNKS = 100  # progress reports per anneal
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +89,35 @@ class OscillatorCalibration:
 class AnnealSchedule:
     """An anneal: ``steps`` integration steps over ``replicas`` independent copies.
 
-    Over the first 90 % of the steps the injection strength ramps linearly from 0 to
-    ``lock_max`` and the temperature falls as ``temperature·(1 − t/0.9)²``; the last 10 % settle
-    at zero temperature under a strong lock (``max(lock_max, 2)``), so the readout is
-    binarized. The coupling gain κ is ``coupling`` divided by the largest RMS field random
-    phases would produce, ``max_i √((Σ_j J_ij² + h_i²)/2)``. With ``polish`` the
-    readout descends to the nearest single-flip local minimum of the Ising energy (a classical
-    refinement of the binarized spins; both energies are reported).
+    ``dynamics`` picks the model (``docs/phi-domain.md`` has both):
+
+    * ``"sb"`` (the default), discrete simulated bifurcation: each oscillator's in-phase and
+      quadrature amplitudes (x, y) evolve under a pump that ramps linearly from 0 to 1 over the
+      steps, an inelastic wall at |x| = 1 and the coupling force
+      ``−gain·(Σ_j J_ij sgn x_j + h_i)``; the gain is ``coupling`` (default 1) times
+      ``0.5/(√n·σ_J)``, σ_J the RMS coupling over all ordered pairs. ``temperature`` (default 0)
+      adds annealed momentum noise falling as ``(1 − t)²``;
+    * ``"phase"``, the Kuramoto-type phase model with second-harmonic injection: over the
+      first 90 % of the steps the injection ramps linearly from 0 to ``lock_max`` and the
+      temperature (default 1) falls as ``temperature·(1 − t/0.9)²``; the last 10 % settle at
+      zero temperature under a strong lock (``max(lock_max, 2)``). Its gain κ is ``coupling``
+      (default 1.6) over the largest RMS field random phases would produce,
+      ``max_i √((Σ_j J_ij² + h_i²)/2)``.
+
+    With ``polish`` the readout descends every replica to the nearest single-flip local minimum
+    of the Ising energy; ``tabu`` more iterations of tabu search then continue from each
+    replica (a classical refinement of the binarized spins; the energy before it is reported
+    too).
     """
 
     steps: int = 1000
     replicas: int = 16
-    coupling: float = 1.6
+    coupling: float | None = None
     lock_max: float = 0.5
-    temperature: float = 1.0
+    temperature: float | None = None
     polish: bool = True
+    dynamics: str = "sb"
+    tabu: int = 0
 
     @classmethod
     def from_terms(
@@ -104,6 +131,8 @@ class AnnealSchedule:
             "lock_max",
             "temperature",
             "polish",
+            "dynamics",
+            "tabu",
             "budget_ms",
         }
         unknown = sorted(set(terms) - allowed)
@@ -136,16 +165,36 @@ class AnnealSchedule:
             problems.append(f"replicas must be in [1, {calibration.replicas_max}]")
         for name in ("coupling", "lock_max", "temperature"):
             value = getattr(self, name)
+            if value is None and name != "lock_max":
+                continue
             if type(value) not in (int, float) or not 0 <= value <= 100:
                 problems.append(f"{name} must be a number in [0, 100]")
         if type(self.polish) is not bool:
             problems.append("polish must be a boolean")
+        if self.dynamics not in _DYNAMICS:
+            problems.append(f"dynamics must be one of {list(_DYNAMICS)}")
+        if type(self.tabu) is not int or not 0 <= self.tabu <= calibration.steps_max:
+            problems.append(f"tabu must be an integer in [0, {calibration.steps_max}]")
         if problems:
             raise XdvError(
                 "; ".join(problems),
                 code=ErrorCode.PHI_ERR_PROBLEM_INVALID,
                 where="anneal schedule",
             )
+
+    @property
+    def gain(self) -> float:
+        """The coupling factor, the dynamics' default where none was given."""
+        if self.coupling is not None:
+            return float(self.coupling)
+        return 1.0 if self.dynamics == "sb" else 1.6
+
+    @property
+    def heat(self) -> float:
+        """The starting temperature, the dynamics' default where none was given."""
+        if self.temperature is not None:
+            return float(self.temperature)
+        return 0.0 if self.dynamics == "sb" else 1.0
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,7 +203,7 @@ class AnnealSchedule:
 class _Structure:
     """One envelope's phase structure and bookkeeping. Never leaves the provider."""
 
-    __slots__ = ("binarized", "elapsed", "injected", "omega", "phases", "problem")
+    __slots__ = ("_matrix", "binarized", "elapsed", "injected", "omega", "phases", "problem")
 
     def __init__(self, phases: Any, omega: FloatArray, problem: IsingProblem | None) -> None:
         self.phases = phases
@@ -163,6 +212,16 @@ class _Structure:
         self.elapsed = 0.0
         self.injected = 0.0
         self.binarized = False
+        self._matrix: scipy.sparse.csr_matrix | None = None
+
+    def matrix(self) -> scipy.sparse.csr_matrix:
+        """The symmetric coupling matrix J (each coupling in both rows), built once."""
+        if self._matrix is None:
+            problem = self.problem
+            if problem is None:  # pragma: no cover - load() always sets it
+                raise XdvError("no problem loaded", code=ErrorCode.PHI_ERR_ENVELOPE_INVALID)
+            self._matrix = _symmetric(problem)
+        return self._matrix
 
     def __reduce__(self) -> Any:
         raise XdvError(
@@ -198,8 +257,10 @@ class PhaseOscillatorProvider(StoredIdentity):
         return {"provider": self.provider_id, "calibration": self.calibration.to_record()}
 
     def measurement(self) -> str:
+        here = Path(__file__)
         return measure_provider(
-            [Path(__file__), Path(__file__).with_name("_problems.py")], self.configuration()
+            [here, here.with_name("_kernels.py"), here.with_name("_problems.py")],
+            self.configuration(),
         )
 
     def declaration(self) -> dict[str, Any]:
@@ -305,17 +366,76 @@ class PhaseOscillatorProvider(StoredIdentity):
         """Anneal ``problem`` from fresh random phases under ``schedule``."""
         self.load(envelope, problem, schedule.replicas, rng)
         structure = self._structures[envelope]
-        lock_max, temperature, settle = schedule.lock_max, schedule.temperature, _SETTLE
+        if schedule.dynamics == "sb":
+            self._bifurcate(structure, schedule, rng)
+            structure.binarized = True
+            return
+        lock_max, temperature, settle = schedule.lock_max, schedule.heat, _SETTLE
         lock_final = max(lock_max, _LOCK_FINAL)
         self._integrate(
             structure,
             schedule.steps,
-            schedule.coupling,
+            schedule.gain,
             lambda t: lock_max * t / (1 - settle) if t < 1 - settle else lock_final,
             lambda t: temperature * (1.0 - t / (1 - settle)) ** 2 if t < 1 - settle else 0.0,
             rng,
         )
         structure.binarized = True
+
+    def _bifurcate(
+        self, structure: _Structure, schedule: AnnealSchedule, rng: np.random.Generator
+    ) -> None:
+        """Discrete simulated bifurcation of every replica (compiled kernel, in chunks so that
+        progress can be reported between them). The oscillator's phase is the angle of its
+        amplitude pair, ``φ = atan2(y, x)``, so the readout's ``sign(cos φ)`` is ``sign(x)``."""
+        from xdv.domains.phi import _kernels
+
+        problem = structure.problem
+        if problem is None:  # pragma: no cover - load() always sets it
+            raise XdvError("no problem loaded", code=ErrorCode.PHI_ERR_ENVELOPE_INVALID)
+        n, replicas, steps = problem.n, schedule.replicas, schedule.steps
+        matrix = structure.matrix()
+        indptr, indices, data = _csr_arrays(matrix)
+        h = np.ascontiguousarray(problem.h, dtype=np.float64)
+        pairs = n * (n - 1)
+        sigma = math.sqrt((float(np.dot(data, data)) + float(np.dot(h, h))) / max(pairs, 1))
+        gain = schedule.gain * 0.5 / (math.sqrt(n) * sigma) if sigma > 0 else 0.0
+        x = rng.uniform(-_SB_START, _SB_START, size=(replicas, n))
+        y = rng.uniform(-_SB_START, _SB_START, size=(replicas, n))
+        spins = np.where(x >= 0, 1, -1).astype(np.int8)
+        fields = _kernels.local_fields(indptr, indices, data, h, spins)
+        states = rng.integers(1, 2**63, size=replicas, dtype=np.uint64)
+        omega = np.ascontiguousarray(structure.omega.ravel(), dtype=np.float64)
+        calibration = self.calibration
+        heat = schedule.heat
+        chunk = max(1, -(-steps // _CHUNKS))
+        for start in range(0, steps, chunk):
+            stop = min(steps, start + chunk)
+            t = start / steps
+            diffusion = calibration.diffusion + heat * (1.0 - t) ** 2
+            # A uniform kick on [-a, a] has variance a²/3: a = √3·√(2·D·Δt).
+            noise = math.sqrt(3.0 * 2.0 * diffusion * calibration.dt) / _SB_DT
+            _kernels.sb_steps(
+                indptr,
+                indices,
+                data,
+                omega,
+                x,
+                y,
+                spins,
+                fields,
+                states,
+                start,
+                stop,
+                steps,
+                _SB_DT,
+                gain,
+                noise,
+            )
+            if self.progress is not None:
+                self.progress(stop, steps)
+        structure.phases = np.ascontiguousarray(np.arctan2(y, x).T, dtype=np.float32)
+        structure.elapsed += steps * calibration.dt
 
     def inject_instability(self, envelope: int, variance: float, rng: np.random.Generator) -> None:
         """Fault hook: a phase-diffusion burst of ``variance`` rad² on every oscillator."""
@@ -338,17 +458,7 @@ class PhaseOscillatorProvider(StoredIdentity):
         problem = structure.problem
         if problem is None:  # pragma: no cover - load() always sets it
             raise XdvError("no problem loaded", code=ErrorCode.PHI_ERR_ENVELOPE_INVALID)
-        n = problem.n
-        matrix = scipy.sparse.coo_matrix(
-            (
-                np.concatenate([problem.weights, problem.weights]),
-                (
-                    np.concatenate([problem.rows, problem.cols]),
-                    np.concatenate([problem.cols, problem.rows]),
-                ),
-            ),
-            shape=(n, n),
-        ).tocsr()
+        matrix = structure.matrix()
         # Gain: ``coupling`` over the largest RMS field that random phases would produce.
         squares = np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel() + problem.h**2
         gain = coupling / max(math.sqrt(float(squares.max()) / 2.0), 1e-12)
@@ -425,9 +535,11 @@ class PhaseOscillatorProvider(StoredIdentity):
         structure = self._structure(envelope)
         return hashlib.sha256(structure.phases.tobytes()).hexdigest()[:32]
 
-    def readout(self, envelope: int, polish: bool) -> dict[str, Any]:
-        """Binarize every replica, optionally descend to a 1-flip local minimum, and return the
-        best replica's spins with energies and the order parameter (never phases)."""
+    def readout(self, envelope: int, polish: bool, tabu: int = 0) -> dict[str, Any]:
+        """Binarize every replica, optionally descend to a 1-flip local minimum and run ``tabu``
+        iterations of tabu search from each, and return the best replica's spins with energies
+        and the order parameter (never phases). The tabu search's random tenures come from the
+        structure's checksum, so a readout is a function of the phase structure."""
         structure = self._structure(envelope)
         problem = structure.problem
         if problem is None:  # pragma: no cover
@@ -435,8 +547,23 @@ class PhaseOscillatorProvider(StoredIdentity):
         spins = np.where(np.cos(structure.phases.T) >= 0, 1, -1).astype(np.int8)
         raw = problem.energy(spins)
         flips = 0
-        if polish:
-            spins, flips = _descend(problem, spins)
+        if polish or tabu:
+            from xdv.domains.phi import _kernels
+
+            indptr, indices, data = _csr_arrays(structure.matrix())
+            h = np.ascontiguousarray(problem.h, dtype=np.float64)
+            spins = np.ascontiguousarray(spins)
+            flips += int(_kernels.descend(indptr, indices, data, h, spins))
+            if tabu:
+                energies = problem.energy(spins)
+                seed = int.from_bytes(bytes.fromhex(self.checksum(envelope))[:8], "little")
+                states = np.random.default_rng(seed).integers(
+                    1, 2**63, size=spins.shape[0], dtype=np.uint64
+                )
+                tenure = max(10, problem.n // 100)
+                flips += int(
+                    _kernels.tabu(indptr, indices, data, h, spins, energies, tabu, tenure, states)
+                )
         energies = problem.energy(spins)
         best = int(np.argmin(energies))
         return {
@@ -455,10 +582,10 @@ class PhaseOscillatorProvider(StoredIdentity):
         return np.where(np.cos(structure.phases.T) >= 0, 1, -1).astype(np.int8)
 
 
-def _descend(problem: IsingProblem, spins: npt.NDArray[np.int8]) -> tuple[Any, int]:
-    """Greedy steepest single-flip descent per replica until no flip lowers the energy."""
+def _symmetric(problem: IsingProblem) -> scipy.sparse.csr_matrix:
+    """J as a symmetric CSR matrix (each coupling in both rows; duplicates summed)."""
     n = problem.n
-    matrix = scipy.sparse.coo_matrix(
+    return scipy.sparse.coo_matrix(
         (
             np.concatenate([problem.weights, problem.weights]),
             (
@@ -468,22 +595,12 @@ def _descend(problem: IsingProblem, spins: npt.NDArray[np.int8]) -> tuple[Any, i
         ),
         shape=(n, n),
     ).tocsr()
-    s = spins.astype(np.float64)
-    local = s @ matrix + problem.h  # local field f_i; flipping i changes E by -2 s_i f_i
-    replicas = np.arange(s.shape[0])
-    flips = 0
-    for _ in range(10 * n):
-        gain = -2.0 * s * local
-        best = np.argmin(gain, axis=1)
-        improving = gain[replicas, best] < -1e-9
-        if not improving.any():
-            break
-        rows = replicas[improving]
-        columns = best[improving]
-        old = s[rows, columns].copy()
-        s[rows, columns] = -old
-        # f changes by -2 old_i J[i, :] for each flipped spin i.
-        delta = matrix[columns].toarray() * (-2.0 * old)[:, None]
-        local[rows] += delta
-        flips += len(rows)
-    return s.astype(np.int8), flips
+
+
+def _csr_arrays(matrix: scipy.sparse.csr_matrix) -> tuple[Any, Any, Any]:
+    """The compressed-row arrays in the kernels' types (int64 offsets, float64 values)."""
+    return (
+        np.ascontiguousarray(matrix.indptr, dtype=np.int64),
+        np.ascontiguousarray(matrix.indices, dtype=np.int64),
+        np.ascontiguousarray(matrix.data, dtype=np.float64),
+    )

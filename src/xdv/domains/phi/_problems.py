@@ -492,6 +492,32 @@ def ising_from_bqm(bqm: Any) -> IsingProblem:
     return IsingProblem.build(len(labels), h, couplings, float(offset), labels)
 
 
+def parse_problem_document(document: Any) -> tuple[IsingProblem, dict[str, Any]]:
+    """Read a decoded bqm-json document: the Φ dictionary form (``kind: ising`` or ``qubo``)
+    or dimod's serialization of a binary quadratic model (``BinaryQuadraticModel
+    .to_serializable()``, recognised by its ``type``). Returns the Ising problem and how to
+    present its solution: ``{"vartype": "SPIN" | "BINARY", "labels": [...] | None}`` (the
+    model's variable labels in spin order, text or integers, others as text)."""
+    if isinstance(document, Mapping) and document.get("type") == "BinaryQuadraticModel":
+        try:
+            import dimod
+
+            bqm = dimod.BinaryQuadraticModel.from_serializable(dict(document))
+        except Exception as error:  # dimod's own refusal, whatever its type
+            raise PhiProblemError(
+                f"not a readable dimod BinaryQuadraticModel serialization: {error}",
+                where="problem",
+            ) from None
+        problem = ising_from_bqm(bqm)
+        labels = [
+            label if type(label) in (str, int) else str(label) for label in problem.labels or ()
+        ]
+        return problem, {"vartype": bqm.vartype.name, "labels": labels}
+    problem = IsingProblem.parse(document)
+    kind = document.get("kind", "ising") if isinstance(document, Mapping) else "ising"
+    return problem, {"vartype": "BINARY" if kind == "qubo" else "SPIN", "labels": None}
+
+
 def parse_gset(source: str | Path) -> tuple[IsingProblem, float]:
     """Read a G-set MaxCut graph; return the Ising problem and the total edge weight ``W``.
 

@@ -47,16 +47,21 @@ def phirun_params(
     provider: str,
     options: dict[str, Any],
     operation: str | None = None,
+    solution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The parameters of a ``phirun`` job: ``problem`` in its dictionary form (without the
-    fields when they are all zero, as for MaxCut), ``provider``, the operation's ``options``
-    and, when given, the ``operation`` (default: the provider's, :data:`PHIRUN_OPERATIONS`)."""
+    fields when they are all zero, as for MaxCut), ``provider``, the operation's ``options``,
+    when given the ``operation`` (default: the provider's, :data:`PHIRUN_OPERATIONS`) and, for
+    a BQM, how to present the solution (``vartype`` and ``labels``, from
+    :func:`~xdv.domains.phi.parse_problem_document`)."""
     record = problem.to_record()
     if not any(record["h"]):
         del record["h"]
     params = {"problem": record, "provider": provider, "options": dict(options)}
     if operation is not None:
         params["operation"] = operation
+    if solution is not None:
+        params["solution"] = dict(solution)
     return params
 
 
@@ -67,8 +72,10 @@ def phirun(
     provider: str,
     options: dict[str, Any],
     operation: str | None = None,
+    solution: dict[str, Any] | None = None,
 ) -> None:
-    """Spawn the one process of an ``xdv phirun`` job and grant it PROJECT(Φ→K)."""
+    """Spawn the one process of an ``xdv phirun`` job and grant it PROJECT(Φ→K).
+    ``solution`` only describes how the report presents the spins; the run ignores it."""
     parsed = IsingProblem.parse(problem)
     operation = operation or PHIRUN_OPERATIONS.get(provider, "sample")
     if operation not in ("anneal", "optimize", "sample"):
