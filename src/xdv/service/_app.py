@@ -354,6 +354,7 @@ class _BodyLimit:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > self.bound:
+                    await self._drain(receive, 0)
                     await self._refuse(send, declared)
                     return
         seen = 0
@@ -370,7 +371,19 @@ class _BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge as error:
+            await self._drain(receive, seen)
             await self._refuse(send, error.size)
+
+    async def _drain(self, receive: Receive, seen: int) -> None:
+        """Read what the client still sends (up to eight times the bound, then give up) before
+        answering, so that the client reads the refusal instead of a reset connection."""
+        more = True
+        while more and seen <= 8 * self.bound:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            more = bool(message.get("more_body"))
 
     async def _refuse(self, send: Send, size: int) -> None:
         error = ServiceError(
@@ -387,7 +400,6 @@ class _BodyLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
                 ],
             }
         )
