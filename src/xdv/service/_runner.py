@@ -34,6 +34,7 @@ EXIT_STATIC = 65
 EXIT_RUNTIME = 70
 EXIT_INTERRUPTED = 130
 _EXIT_BY_FAILURE = {"DPL_ADMISSIBILITY": 71, "DPL_CONTRACT_VIOLATION": 72}
+RUNNER_NICENESS = 10
 
 
 class StaticFailure(XdvError):
@@ -222,6 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent", type=int, required=True)
     arguments = parser.parse_args(argv)
     _die_with_parent(arguments.parent)
+    # Runs yield the processor to the node's control plane: an acknowledgement (a committed
+    # submission) never waits behind a run.
+    with contextlib.suppress(OSError):
+        os.nice(RUNNER_NICENESS)
     # Outside a run SIGINT is ignored (a cancel that arrives just after the run ended does
     # nothing); during a run the runtime's handler ends the run as interrupted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
