@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -73,9 +72,7 @@ async def acknowledgements(url: str, token: str, requests: int, clients: int) ->
             latencies.append(time.perf_counter() - begun)
             assert answer.status_code == 202, answer.text
 
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, limits=limits, timeout=60
-    ) as http:
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
         await http.get("/v1/jobs")  # one warm request (token verified once, then cached)
         begun = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
@@ -152,9 +149,7 @@ def worker_start_cost(home: Path, repeats: int) -> list[float] | None:
             workload = runtime.load_workload(str(source))
             begun = time.perf_counter()
             try:
-                runtime.run(
-                    runtime.RunRequest(workload, handle_signals=False, isolation=mode)
-                )
+                runtime.run(runtime.RunRequest(workload, handle_signals=False, isolation=mode))
             except Exception:  # the interface without its implementation
                 return None
             timings[mode] = time.perf_counter() - begun
@@ -207,21 +202,29 @@ def main() -> None:
                 process.terminate()
                 process.wait()
             figures.setdefault("start_s", []).append(started)
-            figures.setdefault("peer_jobs_per_s", []).append(
-                in_process_peer(home, arguments.jobs)
+            figures.setdefault("peer_jobs_per_s", []).append(in_process_peer(home, arguments.jobs))
+            print(
+                f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.3g}" for k, v in figures.items())
             )
-            print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.3g}" for k, v in figures.items()))
-    print(f"\n{arguments.clients} clients, {arguments.requests} submissions per repeat, "
-          f"{arguments.repeats} repeats (median [min, max]):")
+    print(
+        f"\n{arguments.clients} clients, {arguments.requests} submissions per repeat, "
+        f"{arguments.repeats} repeats (median [min, max]):"
+    )
     print(f"  acknowledged submissions/s  {summary(figures['acks_per_s'], '/s')}  (target >= 500)")
     print(f"  latency p50                 {summary(figures['p50_ms'], 'ms')}")
     print(f"  latency p99                 {summary(figures['p99_ms'], 'ms')}  (target <= 50)")
-    print(f"  server CPU per ack          {summary(figures['server_cpu_ms_per_ack'], 'ms', 2)}"
-          "  (its capacity on one free core: 1000 / this acks/s)")
-    print(f"  completed K-only DPL jobs/s {summary(figures['node_jobs_per_s'], '/s')}  "
-          f"(node, 2 runners, {arguments.jobs} jobs)")
-    print(f"  peer: same runs in process  {summary(figures['peer_jobs_per_s'], '/s')}  "
-          "(xdv.runtime.run, one after the other)")
+    print(
+        f"  server CPU per ack          {summary(figures['server_cpu_ms_per_ack'], 'ms', 2)}"
+        "  (its capacity on one free core: 1000 / this acks/s)"
+    )
+    print(
+        f"  completed K-only DPL jobs/s {summary(figures['node_jobs_per_s'], '/s')}  "
+        f"(node, 2 runners, {arguments.jobs} jobs)"
+    )
+    print(
+        f"  peer: same runs in process  {summary(figures['peer_jobs_per_s'], '/s')}  "
+        "(xdv.runtime.run, one after the other)"
+    )
     print(f"  server start to first answer {summary(figures['start_s'], 's', 2)}")
     print(f"  first job turnaround        {summary(figures['first_job_s'], 's', 3)}")
     with tempfile.TemporaryDirectory() as folder:

@@ -133,7 +133,9 @@ def test_thousands_of_malformed_requests_get_typed_4xx_answers(tmp_path: Path) -
                 if roll < 0.85:
                     headers["Authorization"] = f"Bearer {token}"
                 elif roll < 0.95:
-                    headers["Authorization"] = f"Bearer {token[: generator.randrange(1, len(token))]}"
+                    headers["Authorization"] = (
+                        f"Bearer {token[: generator.randrange(1, len(token))]}"
+                    )
                 method, path = generator.choice(
                     [("POST", "/v1/jobs")] * 8
                     + [("GET", "/v1/jobs/%00"), ("DELETE", "/v1/jobs/x"), ("PATCH", "/v1/jobs")]
@@ -165,7 +167,10 @@ def test_q_and_phi_jobs_run_through_the_node(tmp_path: Path) -> None:
     token = create_tenant(tmp_path, "lab")["token"]
     small = create_tenant(tmp_path, "small", quotas={"qubits": 1})["token"]
     node = Node(tmp_path, runners=2).start()
-    bell = 'OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[2]; h q[0]; cx q[0],q[1]; measure q -> c;'
+    bell = (
+        'OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[2]; '
+        "h q[0]; cx q[0],q[1]; measure q -> c;"
+    )
     try:
         with node.client(token) as http:
             submitted = {

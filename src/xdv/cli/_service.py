@@ -343,7 +343,9 @@ def _show_job(job: dict[str, Any], as_json: bool) -> None:
 @server_option
 @token_option
 @json_option
-def jobs(state: str | None, limit: int, server: str | None, token: str | None, as_json: bool) -> None:
+def jobs(
+    state: str | None, limit: int, server: str | None, token: str | None, as_json: bool
+) -> None:
     """List your jobs on a node, newest first."""
     client = _client(server, token)
     try:
@@ -412,11 +414,13 @@ def cancel(job_id: str, server: str | None, token: str | None, as_json: bool) ->
     if as_json:
         click.echo(json.dumps({"ok": True, **answer}, sort_keys=True))
     else:
-        click.echo(f"{job_id}: {answer['state']}" + (" (cancelling)" if answer.get("cancel_requested") else ""))
+        click.echo(
+            f"{job_id}: {answer['state']}"
+            + (" (cancelling)" if answer.get("cancel_requested") else "")
+        )
 
 
 def register(group: click.Group) -> None:
     """Add the node service's commands to the ``xdv`` command group."""
     for command in (serve, tenant, submit, jobs, job, cancel):
         group.add_command(command)
-

@@ -22,7 +22,13 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import xdv.runtime
@@ -84,7 +90,9 @@ _SUBMISSION_SCHEMA: dict[str, Any] = {
 }
 
 
-def _invalid(message: str, where: str, code: ErrorCode = ErrorCode.SERVICE_REQUEST_INVALID) -> ServiceError:
+def _invalid(
+    message: str, where: str, code: ErrorCode = ErrorCode.SERVICE_REQUEST_INVALID
+) -> ServiceError:
     return ServiceError(message, code=code, where=where)
 
 
@@ -186,10 +194,16 @@ class _Metrics:
             "xdv_jobs_submitted", "Jobs acknowledged (committed)", ["kind"], registry=self.registry
         )
         self.finished = Counter(
-            "xdv_jobs_finished", "Jobs that ended, by final state", ["state"], registry=self.registry
+            "xdv_jobs_finished",
+            "Jobs that ended, by final state",
+            ["state"],
+            registry=self.registry,
         )
         self.refused = Counter(
-            "xdv_requests_refused", "Requests refused, by error code", ["code"], registry=self.registry
+            "xdv_requests_refused",
+            "Requests refused, by error code",
+            ["code"],
+            registry=self.registry,
         )
         queued = Gauge("xdv_jobs_queued", "Jobs waiting for a runner", registry=self.registry)
         queued.set_function(service.pool.depth)
@@ -464,7 +478,9 @@ def create_app(home: Path, *, runners: int = 2, durable: bool = False) -> FastAP
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = (
-            ErrorCode.SERVICE_NOT_FOUND if error.status_code == 404 else ErrorCode.SERVICE_REQUEST_INVALID
+            ErrorCode.SERVICE_NOT_FOUND
+            if error.status_code == 404
+            else ErrorCode.SERVICE_REQUEST_INVALID
         )
         typed = ServiceError(str(error.detail), code=code, where=request.url.path[:128])
         service.metrics.refused.labels(code.name).inc()
@@ -498,7 +514,9 @@ def create_app(home: Path, *, runners: int = 2, durable: bool = False) -> FastAP
         """The tenant's most recent jobs, newest first (``?state=`` filters)."""
         principal = service.authorize(request, READ)
         if state is not None and state not in JOB_STATES:
-            raise _invalid(f"unknown state {state[:32]!r} (states: {', '.join(JOB_STATES)})", "state")
+            raise _invalid(
+                f"unknown state {state[:32]!r} (states: {', '.join(JOB_STATES)})", "state"
+            )
         count = min(max(1, limit_), limit("service_jobs_listed_max"))
         jobs = service.store.jobs(principal.tenant, state, count)
         return {"jobs": [job_view(job, full=False) for job in jobs]}

@@ -90,9 +90,7 @@ class ServiceClient:
         query: dict[str, Any] = {"limit": limit}
         if state is not None:
             query["state"] = state
-        result: list[dict[str, Any]] = self._request("GET", "/v1/jobs", params=query).json()[
-            "jobs"
-        ]
+        result: list[dict[str, Any]] = self._request("GET", "/v1/jobs", params=query).json()["jobs"]
         return result
 
     def cancel(self, job_id: str) -> dict[str, Any]:

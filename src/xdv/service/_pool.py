@@ -20,6 +20,7 @@ SERVICE_RUNNER_FAILED and is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import os
@@ -162,10 +163,8 @@ class RunnerPool:
         for runner in self.runners:
             if runner.job == job_id and runner.process is not None:
                 runner.cancelled = True
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     runner.process.send_signal(signal.SIGINT)
-                except ProcessLookupError:
-                    pass
                 return True
         return False
 

@@ -107,7 +107,11 @@ def job_workload(job: dict[str, Any], directory: Path) -> Workload:
                 )
             loaded = load_workload(
                 NESTED_TARGET,
-                params={"target": inner.target, "params": dict(inner.params or {}), "tenant": tenant},
+                params={
+                    "target": inner.target,
+                    "params": dict(inner.params or {}),
+                    "tenant": tenant,
+                },
             )
             loaded = dataclasses.replace(loaded, domains=inner.domains)
     except StaticFailure:
@@ -150,10 +154,10 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
         stale.unlink(missing_ok=True)
     try:
         workload = job_workload(job, directory)
-    except StaticFailure as failure:
-        error: dict[str, Any] = failure.to_record()
-        if failure.diagnostics is not None:
-            error["diagnostics"] = failure.diagnostics
+    except StaticFailure as refusal:
+        error: dict[str, Any] = refusal.to_record()
+        if refusal.diagnostics is not None:
+            error["diagnostics"] = refusal.diagnostics
         return {"state": "failed", "exit_code": EXIT_STATIC, "error": error, "outputs": []}
     request = RunRequest(
         workload,

@@ -183,7 +183,9 @@ class NodeStore:
 
     def tokens(self) -> list[tuple[int, bytes]]:
         """Every issued token, in id order: (id, signed bytes)."""
-        return [(int(i), bytes(d)) for i, d in self.query("SELECT id, data FROM tokens ORDER BY id")]
+        return [
+            (int(i), bytes(d)) for i, d in self.query("SELECT id, data FROM tokens ORDER BY id")
+        ]
 
     def revocations_after(self, seq: int) -> list[tuple[int, int]]:
         """Revocations recorded after ``seq``: (seq, token id), in order."""

@@ -217,7 +217,12 @@ def tenant_token(home: Path, name: str, *, read_only: bool = True) -> dict[str, 
             )
     finally:
         store.close()
-    return {"tenant": name, "token_id": child.id, "read_only": read_only, "token": encode_token(data)}
+    return {
+        "tenant": name,
+        "token_id": child.id,
+        "read_only": read_only,
+        "token": encode_token(data),
+    }
 
 
 def revoke(home: Path, name: str, token_id: int | None = None) -> list[int]:
@@ -240,7 +245,7 @@ def revoke(home: Path, name: str, token_id: int | None = None) -> list[int]:
                 if token_id is None
                 else db.execute("SELECT tenant FROM tokens WHERE id = ?", (token_id,)).fetchone()
             )
-            if owner is None or int(owner[0]) != tenant["id"]:
+            if token_id is None or owner is None or int(owner[0]) != tenant["id"]:
                 raise ServiceError(
                     f"tenant {name!r} has no token {token_id}",
                     code=ErrorCode.CAPABILITY_INVALID,
