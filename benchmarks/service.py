@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -58,25 +59,66 @@ def start_node(home: Path) -> tuple[subprocess.Popen[str], str, float]:
     return process, url, time.perf_counter() - begun
 
 
-async def acknowledgements(url: str, token: str, requests: int, clients: int) -> dict[str, float]:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """Send one HTTP/1.1 request on a kept-alive connection; return the answer's status."""
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def acknowledgements(
+    url: str, token: str, requests: int, clients: int, rate: float | None = None
+) -> dict[str, float]:
+    """``clients`` connections, each sending submissions one after the other (a minimal
+    HTTP/1.1 keep-alive client on asyncio streams, so that the load generator costs far less
+    processor time than the server it measures). Without ``rate`` each client sends its next
+    request when the last is answered (the most the node acknowledges); with ``rate`` the
+    clients together send ``rate`` requests a second on a fixed schedule, and a latency is
+    counted from the request's scheduled time (a late send counts against the node)."""
     latencies: list[float] = []
     remaining = [requests]
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    address = httpx.URL(url)
+    body = json.dumps({"kind": "dpl", "source": TINY}).encode()
+    request = (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: {address.host}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
-    async def client(http: httpx.AsyncClient) -> None:
-        while remaining[0] > 0:
-            remaining[0] -= 1
-            begun = time.perf_counter()
-            answer = await http.post("/v1/jobs", json={"kind": "dpl", "source": TINY})
-            latencies.append(time.perf_counter() - begun)
-            assert answer.status_code == 202, answer.text
+    interval = None if rate is None else clients / rate
+    start = time.perf_counter() + 0.05
 
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
-        await http.get("/v1/jobs")  # one warm request (token verified once, then cached)
-        begun = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        elapsed = time.perf_counter() - begun
+    async def client(index: int) -> None:
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        sent = 0
+        try:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                if interval is None:
+                    begun = time.perf_counter()
+                else:
+                    begun = start + interval * (sent + index / clients)
+                    await asyncio.sleep(max(0.0, begun - time.perf_counter()))
+                sent += 1
+                status = await _exchange(reader, writer, request)
+                latencies.append(time.perf_counter() - begun)
+                assert status == 202, status
+        finally:
+            writer.close()
+
+    begun = time.perf_counter()
+    await asyncio.gather(*(client(index) for index in range(clients)))
+    elapsed = time.perf_counter() - begun
     latencies.sort()
     return {
         "acks_per_s": len(latencies) / elapsed,
@@ -191,6 +233,12 @@ def main() -> None:
                 )
                 for name, value in acks.items():
                     figures.setdefault(name, []).append(value)
+                paced = asyncio.run(
+                    acknowledgements(url, token, arguments.requests, arguments.clients, 500.0)
+                )
+                figures.setdefault("paced_p50_ms", []).append(paced["p50_ms"])
+                figures.setdefault("paced_p99_ms", []).append(paced["p99_ms"])
+                figures.setdefault("paced_acks_per_s", []).append(paced["acks_per_s"])
                 # Let the acknowledged jobs drain before the end-to-end figure.
                 with httpx.Client(base_url=url) as http:
                     while http.get("/v1/health").json()["queued"] > 0:
@@ -210,9 +258,17 @@ def main() -> None:
         f"\n{arguments.clients} clients, {arguments.requests} submissions per repeat, "
         f"{arguments.repeats} repeats (median [min, max]):"
     )
-    print(f"  acknowledged submissions/s  {summary(figures['acks_per_s'], '/s')}  (target >= 500)")
+    print(
+        f"  acknowledged submissions/s  {summary(figures['acks_per_s'], '/s')}  (target >= 500; "
+        "each client sends when answered)"
+    )
     print(f"  latency p50                 {summary(figures['p50_ms'], 'ms')}")
-    print(f"  latency p99                 {summary(figures['p99_ms'], 'ms')}  (target <= 50)")
+    print(f"  latency p99                 {summary(figures['p99_ms'], 'ms')}  (closed loop)")
+    print(
+        f"  at 500 submissions/s offered: {summary(figures['paced_acks_per_s'], '/s')} "
+        f"acknowledged, p50 {summary(figures['paced_p50_ms'], 'ms')}, "
+        f"p99 {summary(figures['paced_p99_ms'], 'ms')}  (target p99 <= 50)"
+    )
     print(
         f"  server CPU per ack          {summary(figures['server_cpu_ms_per_ack'], 'ms', 2)}"
         "  (its capacity on one free core: 1000 / this acks/s)"
