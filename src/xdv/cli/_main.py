@@ -42,11 +42,67 @@ from xdv.cli._faults import faults as _faults_group
 from xdv.cli._key import key as _key_group
 from xdv.core import FaultPlan
 from xdv.errors import ErrorCode, InvariantViolation, TraceError, XdvError
-from xdv.runtime import load_dpl_program, load_workload
+from xdv.runtime import WorkerLimits, load_dpl_program, load_workload
 from xdv.runtime import replay as replay_trace
 from xdv.runtime import run as run_workload
 from xdv.security import verify_audit
 from xdv.trace import diff_traces, first_divergence, jsonable, read_trace, scan_trace, verify_trace
+
+
+def isolation_options(function: Any) -> Any:
+    """``--isolate`` and the worker's limits (``--cpu-limit``, ``--memory-limit``,
+    ``--wall-limit``) of a command that runs a workload."""
+    defaults = WorkerLimits()
+    decorators = [
+        click.option(
+            "--isolate",
+            is_flag=True,
+            help="Run a Python workload's code in a separate, limited worker process "
+            "(docs/isolation.md).",
+        ),
+        click.option(
+            "--cpu-limit",
+            type=float,
+            help=f"With --isolate: the worker's CPU seconds (default {defaults.cpu_s:g}).",
+        ),
+        click.option(
+            "--memory-limit",
+            type=int,
+            help=f"With --isolate: the worker's memory in MiB (default {defaults.memory_mb}).",
+        ),
+        click.option(
+            "--wall-limit",
+            type=float,
+            help=f"With --isolate: the worker's wall-clock seconds (default {defaults.wall_s:g}).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def worker_limits(
+    isolate: bool,
+    cpu: float | None,
+    memory: int | None,
+    wall: float | None,
+    as_json: bool,
+) -> WorkerLimits | None:
+    """The worker limits the options ask for (None: the defaults); a limit without
+    --isolate is a usage error."""
+    given: dict[str, Any] = {
+        name: value
+        for name, value in (("cpu_s", cpu), ("memory_mb", memory), ("wall_s", wall))
+        if value is not None
+    }
+    if not isolate:
+        if given:
+            raise click.UsageError("--cpu-limit, --memory-limit and --wall-limit need --isolate")
+        return None
+    try:
+        return WorkerLimits(**given)
+    except XdvError as error:
+        fail(error, EXIT_USAGE, as_json)
 
 
 @cli.command()
@@ -79,6 +135,7 @@ from xdv.trace import diff_traces, first_divergence, jsonable, read_trace, scan_
     type=click.Path(dir_okay=False, path_type=Path),
     help="Fault plan (JSON, see docs/faults.md): faults to inject, recovery and escalation.",
 )
+@isolation_options
 def run(
     target: str,
     as_json: bool,
@@ -87,6 +144,10 @@ def run(
     entry: str | None,
     witness_dir: Path | None,
     faults_path: Path | None,
+    isolate: bool,
+    cpu_limit: float | None,
+    memory_limit: int | None,
+    wall_limit: float | None,
     **options: Any,
 ) -> None:
     """Run a workload: a Python file (file.py[:function]), a module (package.module:function)
@@ -98,8 +159,12 @@ def run(
     of Φ work (DPL prove and seal, Python workloads on the Φ domain) are signed with the same
     key. SIGINT/SIGTERM end the run cleanly (exit 130/143; the trace records the interruption).
     With --faults the run follows a fault plan (docs/faults.md), recorded in the trace so that
-    `xdv replay` rebuilds it.
+    `xdv replay` rebuilds it. With --isolate a Python file's code runs in a worker process
+    under CPU, memory and wall-clock limits, never in this one (docs/isolation.md); the trace
+    is the same as without it.
     """
+    limits = worker_limits(isolate, cpu_limit, memory_limit, wall_limit, as_json)
+    isolation = "process" if isolate else "inprocess"
     faults = None
     if faults_path is not None:
         try:
@@ -110,7 +175,11 @@ def run(
     if entry is not None and not is_dpl:
         raise click.UsageError("--entry names a DPL process; for Python use file.py:function")
     try:
-        workload = load_dpl_program(target, entry)[0] if is_dpl else load_workload(target)
+        workload = (
+            load_dpl_program(target, entry)[0]
+            if is_dpl
+            else load_workload(target, isolation=isolation)
+        )
     except XdvError as error:
         if is_dpl:  # a DPL program's diagnostics, rendered like `xdv check`
             dpl_static_failure(error, as_json)
@@ -122,7 +191,14 @@ def run(
             echo_output(line)
 
     request = run_request(
-        workload, options, quantum=quantum, fsync=fsync, witness_dir=witness_dir, faults=faults
+        workload,
+        options,
+        quantum=quantum,
+        fsync=fsync,
+        witness_dir=witness_dir,
+        faults=faults,
+        isolation=isolation,
+        limits=limits,
     )
     try:
         outcome = run_workload(request, emit=emit)
@@ -159,11 +235,31 @@ def run(
 )
 @click.option("--workload", help="Workload target to use instead of the recorded one.")
 @click.option("--json", "as_json", is_flag=True)
-def replay(trace_path: Path, mode: str, workload: str | None, as_json: bool) -> None:
-    """Replay a recorded run and check that it produces the identical trace."""
+@isolation_options
+def replay(
+    trace_path: Path,
+    mode: str,
+    workload: str | None,
+    as_json: bool,
+    isolate: bool,
+    cpu_limit: float | None,
+    memory_limit: int | None,
+    wall_limit: float | None,
+) -> None:
+    """Replay a recorded run and check that it produces the identical trace.
 
+    With --isolate a Python workload's code runs in a worker process (as for `xdv run
+    --isolate`); the trace of a run made with or without --isolate replays either way."""
+
+    limits = worker_limits(isolate, cpu_limit, memory_limit, wall_limit, as_json)
     try:
-        report = replay_trace(trace_path, mode, workload=workload)
+        report = replay_trace(
+            trace_path,
+            mode,
+            workload=workload,
+            isolation="process" if isolate else "inprocess",
+            limits=limits,
+        )
     except XdvError as error:
         fail(
             error,

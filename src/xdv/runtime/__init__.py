@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from xdv.runtime._domains import declared_managers, recorded_managers
 from xdv.runtime._jobs import JobFailed, phi_job, phi_report, q_job, q_report
 from xdv.runtime._kernel import build_policy, make_kernel
+from xdv.runtime._limits import ISOLATION_MODES, WorkerLimits
 from xdv.runtime._node import NodeKey, default_witness_dir, xdv_home
 from xdv.runtime._replay import ReplayMode, ReplayReport, recorded_outcomes, replay
 from xdv.runtime._run import RunOutcome, RunRequest, run, run_workload
@@ -28,6 +29,7 @@ from xdv.runtime._workload import (
 
 __all__ = [
     "INTERRUPT_SIGNALS",
+    "ISOLATION_MODES",
     "SIM_TARGET",
     "JobFailed",
     "MutantResult",
@@ -40,6 +42,7 @@ __all__ = [
     "SelfTestReport",
     "SimReport",
     "Violation",
+    "WorkerLimits",
     "Workload",
     "build_policy",
     "check_plan",

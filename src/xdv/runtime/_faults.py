@@ -21,7 +21,11 @@ _PACKAGE = str(Path(__file__).resolve().parents[1])  # the xdv package's own sou
 
 def format_traceback(error: BaseException) -> str:
     """``error``'s traceback as Python prints it, without the leading frames of XDV's own
-    code (the kernel loop or the runtime that called into the workload)."""
+    code (the kernel loop or the runtime that called into the workload). For an exception
+    raised in an isolated workload's worker process, the traceback the worker reported."""
+    reported = getattr(error, "xdv_worker_traceback", None)
+    if isinstance(reported, str):
+        return reported
     tb: TracebackType | None = error.__traceback__
     while (
         tb is not None

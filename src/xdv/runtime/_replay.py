@@ -27,6 +27,7 @@ from xdv.core import AuditConfig, DomainManager, FaultPlan, KernelLimits, Record
 from xdv.errors import ErrorCode, TraceError, XdvError, safe_repr
 from xdv.runtime._domains import recorded_managers
 from xdv.runtime._kernel import build_policy
+from xdv.runtime._limits import WorkerLimits
 from xdv.runtime._run import run_workload
 from xdv.trace import (
     FRAME_EVENT_TYPE,
@@ -257,8 +258,12 @@ def replay(
     mode: ReplayMode | str = ReplayMode.REEXECUTE,
     *,
     workload: str | None = None,
+    isolation: str = "inprocess",
+    limits: WorkerLimits | None = None,
 ) -> ReplayReport:
-    """Replay a recorded trace; ``workload`` overrides the recorded target's location."""
+    """Replay a recorded trace; ``workload`` overrides the recorded target's location.
+    ``isolation="process"`` runs a Python workload's code in a worker process under
+    ``limits`` (as :class:`~xdv.runtime.RunRequest` does); the trace is the same either way."""
     mode = ReplayMode(mode)
     data, _ = load_trace_bytes(source)
     first = _first_entry(data)
@@ -291,6 +296,8 @@ def replay(
             node=plan.node,
             audit=plan.audit,
             vhms=plan.vhms,
+            isolation=isolation,
+            worker_limits=limits,
         )
     except EntryMismatch as diverged:
         _raise_if_damaged(data, diverged.index, check_failed=diverged.check_failed)

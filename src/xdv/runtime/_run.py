@@ -12,8 +12,11 @@ is the bare form (no node key, no witnesses, no signal handling) that replays an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +32,11 @@ from xdv.core import (
     RunResult,
     SchedulerPolicy,
 )
-from xdv.errors import InvariantViolation, WorkloadError
+from xdv.errors import ErrorCode, InvariantViolation, WorkloadError, XdvError
 from xdv.runtime._domains import declared_managers
 from xdv.runtime._faults import format_traceback
 from xdv.runtime._kernel import build_policy, make_kernel, with_security
+from xdv.runtime._limits import ISOLATION_MODES, WorkerLimits
 from xdv.runtime._node import NodeKey, WitnessFiles, default_witness_dir
 from xdv.runtime._signals import interrupts
 from xdv.runtime._workload import VhmDeclaration, Workload, declared_vhms, load_workload
@@ -57,6 +61,10 @@ class RunRequest:
     ``faults`` is the run's fault plan (``xdv run --faults PLAN.json``; see ``docs/faults.md``),
     recorded in the run-start entry so that a replay rebuilds it.
     ``policy`` is the scheduler policy spec (``docs/scheduler.md``), recorded in RUN_START.
+    ``isolation`` is ``"inprocess"`` (the workload's code runs in this process) or
+    ``"process"`` (it runs in a separate worker process under ``limits``, default
+    :class:`WorkerLimits` (); see ``docs/isolation.md``). It is not recorded: the trace of an
+    isolated run is the trace of the same run in process.
     """
 
     workload: Workload
@@ -71,6 +79,16 @@ class RunRequest:
     handle_signals: bool = True
     faults: FaultPlan | None = None
     policy: str = "round-robin"
+    isolation: str = "inprocess"
+    limits: WorkerLimits | None = None
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATION_MODES:
+            raise XdvError(
+                f"isolation must be one of {list(ISOLATION_MODES)}, got {self.isolation!r}",
+                code=ErrorCode.INVALID_ARGUMENT,
+                where="run request",
+            )
 
 
 @dataclass
@@ -152,6 +170,26 @@ class RunOutcome:
         }
 
 
+def _session(
+    workload: Workload, isolation: str, limits: WorkerLimits | None
+) -> AbstractContextManager[tuple[Workload, Callable[[Kernel], Any]]]:
+    """The workload to run and its setup function; for an isolated workload, with its worker
+    process running for the block (loaded on first use: most runs never need it)."""
+    if isolation not in ISOLATION_MODES:
+        raise XdvError(
+            f"isolation must be one of {list(ISOLATION_MODES)}, got {isolation!r}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where="run",
+        )
+    if isolation != "process":
+        return contextlib.nullcontext((workload, workload.function))
+    # Loaded on first use, like the simulator (see xdv.runtime): most runs never need it.
+    isolation_module = importlib.import_module("xdv.runtime._isolation")
+    session: AbstractContextManager[tuple[Workload, Callable[[Kernel], Any]]]
+    session = isolation_module.worker_session(workload, isolation, limits)
+    return session
+
+
 def create_vhms(kernel: Kernel, declared: VhmDeclaration | None) -> list[int]:
     """Create a workload's declared VHMs in order (each recorded as VHM_CREATE); return ids."""
     created: dict[str, int] = {}
@@ -201,7 +239,23 @@ def run(
     receives (done, total) of long provider work (Φ anneals); ``domains`` replaces the
     managers the workload declares (for embedding; commands never pass it).
     """
-    workload = request.workload
+    # An isolated workload's worker starts (and loads the module) before anything is created.
+    with _session(request.workload, request.isolation, request.limits) as (
+        workload,
+        setup,
+    ):
+        return _run(request, workload, setup, emit=emit, progress=progress, domains=domains)
+
+
+def _run(
+    request: RunRequest,
+    workload: Workload,
+    setup: Callable[[Kernel], Any],
+    *,
+    emit: EmitSink | None,
+    progress: Progress | None,
+    domains: Iterable[DomainManager] | None,
+) -> RunOutcome:
     managers = list(domains) if domains is not None else declared_managers(workload.domains)
     node = NodeKey(request.key_store)
     witness_dir = request.witness_dir or default_witness_dir(request.trace)
@@ -242,7 +296,7 @@ def run(
     caught: list[str] = []
     try:
         create_vhms(kernel, workload.vhms)
-        workload.function(kernel)
+        setup(kernel)
     except InvariantViolation:
         raise
     except Exception as error:  # the workload's setup failed: record it, close the trace
@@ -288,6 +342,8 @@ def run_workload(
     params: Mapping[str, Any] | None = None,
     policy: str | SchedulerPolicy | None = None,
     vhms: Any = None,
+    isolation: str = "inprocess",
+    worker_limits: WorkerLimits | None = None,
 ) -> RunResult:
     """Load ``workload`` (unless already loaded), run it, and return the kernel's result: the
     bare run, without the node's key, witness files or signal handling (see :func:`run`).
@@ -299,14 +355,58 @@ def run_workload(
     makes a target string a parameterized workload (see :func:`load_workload`). ``policy``
     is the scheduler policy (a spec string or a policy object; default round-robin).
     ``vhms`` replaces the workload's declared VHMs (a replay passes the declaration its trace
-    recorded).
+    recorded). ``isolation`` and ``worker_limits`` are as in :class:`RunRequest`.
     """
     if isinstance(workload, Workload):
         if params is not None:
             raise WorkloadError("params apply to a target string, not a loaded workload")
         loaded = workload
     else:
-        loaded = load_workload(workload, expected_digest=expected_digest, params=params)
+        loaded = load_workload(
+            workload, expected_digest=expected_digest, params=params, isolation=isolation
+        )
+    with _session(loaded, isolation, worker_limits) as (loaded, setup):
+        return _run_workload(
+            loaded,
+            setup,
+            seed=seed,
+            trace=trace,
+            emit=emit,
+            fsync=fsync,
+            quantum=quantum,
+            domains=domains,
+            faults=faults,
+            limits=limits,
+            replay_outcomes=replay_outcomes,
+            recorded_target=recorded_target,
+            vhm=vhm,
+            node=node,
+            audit=audit,
+            policy=policy,
+            vhms=vhms,
+        )
+
+
+def _run_workload(
+    loaded: Workload,
+    setup: Callable[[Kernel], Any],
+    *,
+    seed: int,
+    trace: str | Path | TraceWriter | None,
+    emit: EmitSink | None,
+    fsync: FsyncPolicy | str,
+    quantum: int,
+    domains: Iterable[DomainManager] | None,
+    faults: FaultPlan | None,
+    limits: KernelLimits | None,
+    replay_outcomes: dict[int, RecordedOutcome] | None,
+    recorded_target: str | None,
+    vhm: int,
+    node: int,
+    audit: AuditConfig | None,
+    policy: str | SchedulerPolicy | None,
+    vhms: Any,
+) -> RunResult:
     if domains is None:
         domains = declared_managers(loaded.domains)
     record = loaded.to_record()
@@ -333,7 +433,7 @@ def run_workload(
     )
     try:
         create_vhms(kernel, declared)
-        loaded.function(kernel)
+        setup(kernel)
     except InvariantViolation:
         raise
     except Exception as error:  # the workload's setup failed: record it, close the trace

@@ -171,6 +171,13 @@ def _bind(function: WorkloadFunction, params: dict[str, Any]) -> WorkloadFunctio
     return bound
 
 
+def is_builtin_target(target: str) -> bool:
+    """Whether ``target`` names a workload of XDV's own (``xdv.module:function``, such as the
+    Q and Φ job drivers), which runs in process even in an isolated run: it is not user code."""
+    location, entry = _split(target)
+    return entry is not None and location.startswith("xdv.") and not Path(location).exists()
+
+
 def _split(target: str) -> tuple[str, str | None]:
     # "C:\\x.py" style drive letters are not a concern on the platforms XDV supports.
     if ":" in target:
@@ -184,8 +191,14 @@ def load_workload(
     *,
     expected_digest: str | None = None,
     params: Mapping[str, Any] | None = None,
+    isolation: str = "inprocess",
 ) -> Workload:
     """Import ``target`` and return its workload function.
+
+    With ``isolation="process"`` a Python file is not imported: its workload is loaded for a
+    worker process (see ``docs/isolation.md``; ``XDV_DOMAINS`` and ``XDV_VHMS`` must then be
+    literals; other module targets are refused); a DPL program and XDV's own workloads (the Q
+    and Φ job drivers) load as usual: no user Python code runs for them.
 
     With ``params`` the workload is parameterized: the function is called as
     ``function(kernel, **params)`` and the digest covers the parameters (:func:`params_digest`).
@@ -196,7 +209,15 @@ def load_workload(
     refusal = (
         ErrorCode.WORKLOAD_INVALID if expected_digest is None else ErrorCode.REPLAY_INPUT_CHANGED
     )
-    if target.endswith(".ds") or ".ds:" in target:
+    is_dpl = target.endswith(".ds") or ".ds:" in target
+    if isolation == "process" and not is_dpl and not is_builtin_target(target):
+        # Loaded on first use, like the simulator (see xdv.runtime).
+        isolation_module = importlib.import_module("xdv.runtime._isolation")
+        isolated: Workload = isolation_module.load_isolated(
+            target, expected_digest=expected_digest, params=params
+        )
+        return isolated
+    if is_dpl:
         if params is not None:
             raise WorkloadError("DPL workloads take no parameters", code=refusal, where=target)
         return load_dpl_workload(target, expected_digest=expected_digest)

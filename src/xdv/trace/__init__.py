@@ -16,6 +16,7 @@ from xdv.trace._format import (
     decode_body,
     frame_hash,
     jsonable,
+    profile_violation,
 )
 from xdv.trace._merkle import (
     MerkleAccumulator,
@@ -68,6 +69,7 @@ __all__ = [
     "inclusion_proof",
     "jsonable",
     "load_trace_bytes",
+    "profile_violation",
     "read_trace",
     "scan_trace",
     "split_frames",
