@@ -69,7 +69,7 @@ _PARAMS: dict[str, dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]
     "python": {
         "entry": ((str,), lambda v: 0 < len(v) <= 256, "the workload function"),
         "cpu_s": (_NUMBER, lambda v: 0 < v <= 3600, "CPU seconds in (0, 3600]"),
-        "memory_mb": ((int,), lambda v: 16 <= v <= 65536, "an integer in [16, 65536]"),
+        "memory_mb": ((int,), lambda v: 64 <= v <= 65536, "an integer in [64, 65536]"),
         "wall_s": (_NUMBER, lambda v: 0 < v <= 3600, "seconds in (0, 3600]"),
     },
 }

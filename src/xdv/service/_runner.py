@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from xdv.errors import ErrorCode, XdvError
-from xdv.runtime import RunOutcome, RunRequest, Workload, load_workload, phi_job, q_job, run
+from xdv.runtime import (
+    RunOutcome,
+    RunRequest,
+    WorkerLimits,
+    Workload,
+    load_workload,
+    phi_job,
+    q_job,
+    run,
+)
 from xdv.security import audit_path_for
 from xdv.service._workloads import DPL_TARGET, NESTED_TARGET, dpl_document
 from xdv.trace import canonicalize, jsonable
@@ -35,6 +44,10 @@ EXIT_RUNTIME = 70
 EXIT_INTERRUPTED = 130
 _EXIT_BY_FAILURE = {"DPL_ADMISSIBILITY": 71, "DPL_CONTRACT_VIOLATION": 72}
 RUNNER_NICENESS = 10
+# A Python job's worker limits unless its params set them (docs/service.md).
+PYTHON_CPU_S = 30.0
+PYTHON_MEMORY_MB = 1024
+PYTHON_WALL_S = 120.0
 
 
 class StaticFailure(XdvError):
@@ -84,6 +97,18 @@ def job_workload(job: dict[str, Any], directory: Path) -> Workload:
             if "Φ" in regimes:
                 domains["Φ"] = {"manager": "phi"}
             loaded = dataclasses.replace(loaded, language="dpl", domains=domains or None)
+        elif kind == "python":
+            path = directory / "workload.py"
+            path.write_text(source, encoding="utf-8")
+            entry = params.get("entry")
+            target = f"{path}:{entry}" if entry else str(path)
+            # Read, never imported here: the code runs only in the isolated worker process.
+            loaded = load_workload(target, isolation="process")
+            own = tuple(
+                item if item.get("parent") is not None else {**item, "parent": tenant}
+                for item in loaded.vhms or ()
+            )
+            return dataclasses.replace(loaded, vhms=_vhm_declaration(job) + own)
         else:
             if kind == "qasm":
                 inner = q_job(
@@ -143,6 +168,18 @@ def _result(outcome: RunOutcome, kind: str) -> Any:
     return None
 
 
+def _setup_error(outcome: RunOutcome) -> dict[str, Any]:
+    """The error of a run whose setup failed: the typed error its traceback ends with (the
+    runtime keeps tracebacks out of the trace; the last line is ``Type: CODE: message``)."""
+    lines = outcome.faults.get(0, "").strip().splitlines()
+    last = lines[-1] if lines else ""
+    _, _, described = last.partition(": ")
+    name, _, message = described.partition(": ")
+    if name in ErrorCode.__members__:
+        return {"code": name, "message": message}
+    return {"code": ErrorCode.WORKLOAD_INVALID.name, "message": last}
+
+
 def execute(job: dict[str, Any]) -> dict[str, Any]:
     """Make ``job``'s run; return its report (state, exit code, outputs, result, error, trace
     figures). The trace is ``job["trace"]``; a partial trace of an earlier attempt is
@@ -159,6 +196,8 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
         if refusal.diagnostics is not None:
             error["diagnostics"] = refusal.diagnostics
         return {"state": "failed", "exit_code": EXIT_STATIC, "error": error, "outputs": []}
+    isolated = job["kind"] == "python"
+    params = job["params"]
     request = RunRequest(
         workload,
         seed=job["seed"],
@@ -167,6 +206,14 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
         witness_dir=directory,
         handle_signals=True,
         policy="fair-share",
+        isolation="process" if isolated else "inprocess",
+        limits=WorkerLimits(
+            cpu_s=params.get("cpu_s", PYTHON_CPU_S),
+            memory_mb=params.get("memory_mb", PYTHON_MEMORY_MB),
+            wall_s=params.get("wall_s", PYTHON_WALL_S),
+        )
+        if isolated
+        else None,
     )
     try:
         outcome = run(request)
@@ -206,8 +253,10 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
         report["state"] = "interrupted"
     elif failure is not None:
         report["error"] = {"code": failure.code, "message": failure.message}
-        if 0 in outcome.faults:
-            report["error"]["traceback"] = outcome.faults[0]
+    elif not outcome.ok:  # the workload's setup failed (or a limit ended the run)
+        report["error"] = _setup_error(outcome)
+    if report["error"] is not None and 0 in outcome.faults:
+        report["error"]["traceback"] = outcome.faults[0]
     return report
 
 
