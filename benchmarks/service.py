@@ -188,7 +188,7 @@ def worker_start_cost(home: Path, repeats: int) -> list[float] | None:
     for _ in range(repeats):
         timings = {}
         for mode in ("inprocess", "process"):
-            workload = runtime.load_workload(str(source))
+            workload = runtime.load_workload(str(source), isolation=mode)
             begun = time.perf_counter()
             try:
                 runtime.run(runtime.RunRequest(workload, handle_signals=False, isolation=mode))

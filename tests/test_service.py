@@ -13,19 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-import xdv.runtime as xdv_runtime
 from helpers import xdv
 from node_helpers import Node, wait_finished
 from xdv.core import FairSharePolicy
-from xdv.errors import ErrorCode
 from xdv.runtime import replay
 from xdv.service import (
     JOB_KINDS,
     RunnerPool,
-    ServiceError,
     create_tenant,
     node_store,
-    parse_submission,
     revoke,
     tenant_token,
 )
@@ -309,11 +305,39 @@ def test_queued_jobs_are_ordered_by_weighted_fair_share(tmp_path: Path) -> None:
     assert isinstance(pool._policy, FairSharePolicy)
 
 
-def test_python_jobs_are_refused_unless_the_runtime_isolates_them() -> None:
-    body = b'{"kind": "python", "source": "def main(kernel): pass"}'
-    if hasattr(xdv_runtime, "WorkerLimits"):
-        assert parse_submission(body)["kind"] == "python"
-    else:
-        with pytest.raises(ServiceError) as refused:
-            parse_submission(body)
-        assert refused.value.code is ErrorCode.SERVICE_ISOLATION_UNAVAILABLE
+PYTHON_JOB = """
+from xdv.syscalls import Emit
+
+def count(n):
+    for i in range(n):
+        yield Emit(i)
+
+def main(kernel):
+    kernel.spawn(count, 3, vhm=kernel.vhms.find("bob"))
+"""
+
+
+def test_python_jobs_run_isolated_under_their_limits(node: dict[str, Any]) -> None:
+    with _http(node, "bob") as http:
+        ok = http.post("/v1/jobs", json={"kind": "python", "source": PYTHON_JOB}).json()
+        hang = http.post(
+            "/v1/jobs",
+            json={
+                "kind": "python",
+                "source": "import time\n\ndef main(kernel):\n    time.sleep(60)\n",
+                "params": {"wall_s": 0.5},
+            },
+        ).json()
+        bad = http.post(
+            "/v1/jobs", json={"kind": "python", "source": "def main(kernel) oops"}
+        ).json()
+        done = wait_finished(http, ok["id"])
+        assert done["state"] == "succeeded" and done["outputs"] == [0, 1, 2], done
+        hung = wait_finished(http, hang["id"])
+        assert hung["state"] == "failed" and hung["error"]["code"].startswith("WORKER_"), hung
+        broken = wait_finished(http, bad["id"])
+        assert broken["exit_code"] == 65 and broken["error"]["code"] == "WORKLOAD_INVALID"
+        refused = http.post(
+            "/v1/jobs", json={"kind": "python", "source": "", "params": {"memory_mb": 1}}
+        )
+        assert refused.status_code == 422 and _error(refused) == "SERVICE_REQUEST_INVALID"
