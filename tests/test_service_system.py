@@ -35,7 +35,7 @@ def test_sigkill_under_concurrent_load_loses_and_duplicates_nothing(tmp_path: Pa
 
     def client(index: int) -> None:
         with node.client(token) as http:
-            for number in range(8):
+            for number in range(6):
                 key = f"c{index}-{number}"
                 body = {
                     "kind": "dpl",
@@ -60,13 +60,13 @@ def test_sigkill_under_concurrent_load_loses_and_duplicates_nothing(tmp_path: Pa
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 30
-    while len(acknowledged) < 20 and time.monotonic() < deadline:
+    while len(acknowledged) < 16 and time.monotonic() < deadline:
         time.sleep(0.005)
     node.kill()  # mid-load: submissions in flight, jobs queued and running
     stop.set()
     for thread in threads:
         thread.join()
-    assert len(acknowledged) >= 20
+    assert len(acknowledged) >= 16
     node = Node(tmp_path, runners=2).start()
     try:
         with node.client(token) as http:
@@ -117,7 +117,7 @@ def test_thousands_of_malformed_requests_get_typed_4xx_answers(tmp_path: Path) -
     def fuzz(seed: int) -> None:
         generator = random.Random(seed)
         with httpx.Client(base_url=node.url, timeout=30) as http:
-            for _ in range(350):
+            for _ in range(300):
                 data = bytearray(valid)
                 for _ in range(generator.randint(1, 6)):
                     choice = generator.random()
@@ -155,7 +155,7 @@ def test_thousands_of_malformed_requests_get_typed_4xx_answers(tmp_path: Path) -
         for thread in threads:
             thread.join()
         assert not problems, problems[:5]
-        assert len(statuses) == 2100
+        assert len(statuses) == 1800
         assert any(400 <= status < 500 for status in statuses)
         assert httpx.get(f"{node.url}/v1/health").json()["ok"]
     finally:
