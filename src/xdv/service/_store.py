@@ -201,40 +201,41 @@ class NodeStore:
     def insert_job(self, job: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Commit a new job (state ``queued``); return it and True. With an idempotency key the
         tenant used before, return that job and False instead (SERVICE_IDEMPOTENCY_CONFLICT if
-        its request differs). The row is committed when this returns."""
-        with self.transaction() as db:
-            key = job["idempotency_key"]
-            if key is not None:
-                found = db.execute(
-                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE tenant = ? AND idempotency_key = ?",
-                    (job["tenant"], key),
-                ).fetchone()
-                if found is not None:
-                    existing = _job(found)
-                    if existing["request_digest"] != job["request_digest"]:
-                        raise ServiceError(
-                            f"idempotency key {key!r} was used for another request "
-                            f"(job {existing['id']})",
-                            code=ErrorCode.SERVICE_IDEMPOTENCY_CONFLICT,
-                            where="idempotency_key",
-                        )
-                    return existing, False
-            cursor = db.execute(
+        its request differs). The row is committed when this returns: one statement in
+        autocommit mode, so a submission costs one write transaction."""
+        key = job["idempotency_key"]
+        row = (
+            job["id"],
+            job["tenant"],
+            job["kind"],
+            job["source"],
+            json.dumps(job["params"], sort_keys=True),
+            job["seed"],
+            key,
+            job["request_digest"],
+            job["submitted"],
+        )
+        with self._lock:
+            cursor = self._db.execute(
                 "INSERT INTO jobs (id, tenant, kind, source, params, seed, idempotency_key, "
-                "request_digest, state, submitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
-                (
-                    job["id"],
-                    job["tenant"],
-                    job["kind"],
-                    job["source"],
-                    json.dumps(job["params"], sort_keys=True),
-                    job["seed"],
-                    key,
-                    job["request_digest"],
-                    job["submitted"],
-                ),
+                "request_digest, state, submitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) "
+                "ON CONFLICT (tenant, idempotency_key) DO NOTHING",
+                row,
             )
-        return {**job, "seq": cursor.lastrowid, "state": "queued", "attempts": 0}, True
+            if cursor.rowcount == 1:
+                return {**job, "seq": cursor.lastrowid, "state": "queued", "attempts": 0}, True
+            found = self._db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE tenant = ? AND idempotency_key = ?",
+                (job["tenant"], key),
+            ).fetchone()
+        existing = _job(found)
+        if existing["request_digest"] != job["request_digest"]:
+            raise ServiceError(
+                f"idempotency key {key!r} was used for another request (job {existing['id']})",
+                code=ErrorCode.SERVICE_IDEMPOTENCY_CONFLICT,
+                where="idempotency_key",
+            )
+        return existing, False
 
     def unfinished_count(self, tenant: int) -> int:
         rows = self.query(
