@@ -278,8 +278,15 @@ class NodeStore:
 
     def recover(self) -> int:
         """After a restart: jobs the previous server left running go back to the queue (they
-        run again from the start with their recorded seed). Returns how many."""
+        run again from the start with their recorded seed), except those whose cancel was
+        asked, which end cancelled. Returns how many were queued again."""
         with self.transaction() as db:
+            # A running job whose cancel was asked stays cancelled: it is not made again.
+            db.execute(
+                "UPDATE jobs SET state = 'cancelled', finished = ? "
+                "WHERE state = 'running' AND cancel_requested = 1",
+                (time.time(),),
+            )
             cursor = db.execute(
                 "UPDATE jobs SET state = 'queued', started = NULL WHERE state = 'running'"
             )
