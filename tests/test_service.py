@@ -249,8 +249,10 @@ def test_cancelling_a_running_and_a_queued_job(node: dict[str, Any]) -> None:
 
 def test_health_metrics_and_the_openapi_document(node: dict[str, Any]) -> None:
     server: Node = node["server"]
+    with _http(node, "bob") as http:
+        assert http.post("/v1/jobs", json={"kind": "dpl", "source": HELLO}).status_code == 202
     health = httpx.get(f"{server.url}/v1/health").json()
-    assert health["ok"] and health["runners"] == 1
+    assert health["ok"] and health["runners"] == 1 and health["python_isolation"]
     metrics = httpx.get(f"{server.url}/metrics")
     assert metrics.status_code == 200
     assert 'xdv_jobs_submitted_total{kind="dpl"}' in metrics.text
