@@ -134,10 +134,18 @@ def end_to_end(url: str, token: str, jobs: int) -> float:
             http.post("/v1/jobs", json={"kind": "dpl", "source": TINY, "seed": n}).json()["id"]
             for n in range(jobs)
         ]
-        for job_id in ids:
-            while http.get(f"/v1/jobs/{job_id}").json()["state"] not in FINISHED:
-                time.sleep(0.01)
-        return jobs / (time.perf_counter() - begun)
+        # Poll the node's counts (not each job) every 20 ms: the poller stays off the
+        # runners' processor time.
+        while True:
+            health = http.get("/v1/health").json()
+            if health["queued"] == 0 and health["running"] == 0:
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - begun
+        listed = http.get("/v1/jobs", params={"limit": jobs}).json()["jobs"]
+        assert {job["id"] for job in listed} == set(ids)
+        assert all(job["state"] == "succeeded" for job in listed)
+        return jobs / elapsed
 
 
 def first_job(url: str, token: str) -> float:
