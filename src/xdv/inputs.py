@@ -155,6 +155,10 @@ LIMITS: dict[str, Limit] = {
             "spins",
             "an OPTIMAL witness re-decided by enumeration (larger ones need a trusted signer)",
         ),
+        # The node service (xdv serve).
+        Limit("service_body_bytes_max", 2 * _MIB, "bytes", "the body of one HTTP request"),
+        Limit("service_jobs_listed_max", 1000, "jobs", "jobs one GET /v1/jobs answers"),
+        Limit("service_queued_jobs_max", 10_000, "jobs", "unfinished jobs of one tenant"),
         # Isolated workloads (names start with worker_).
         Limit("worker_message_bytes_max", 16 * _MIB, "bytes", "one message of a worker process"),
     )
