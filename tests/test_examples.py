@@ -19,6 +19,7 @@ def test_there_are_examples() -> None:
     assert len(EXAMPLE_FILES) >= 2
 
 
+@pytest.mark.system  # every example end to end, twice: CI's system step
 @pytest.mark.parametrize("example", EXAMPLE_FILES, ids=lambda path: path.name)
 def test_example_runs_and_replays(example: Path, tmp_path: Path) -> None:
     trace = tmp_path / "example.xdvt"

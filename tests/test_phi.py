@@ -75,7 +75,10 @@ def test_phirun_solves_maxcut_and_its_witness_verifies_offline(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     "options",
-    [("--budget-ms", "0.3", "--seed", "6"), ("--provider", "exact", "--seed", "2")],
+    [
+        ("--budget-ms", "0.3", "--seed", "6"),
+        pytest.param(("--provider", "exact", "--seed", "2"), marks=pytest.mark.system),
+    ],
     ids=["phase", "exact"],
 )
 def test_a_phirun_trace_is_signed_and_replays_in_both_modes(
@@ -113,6 +116,7 @@ def test_a_phirun_trace_of_g1_replays(tmp_path: Path) -> None:
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
 
 
+@pytest.mark.system  # eight commands end to end: CI's system step
 def test_witness_verify_pins_the_node_key(tmp_path: Path) -> None:
     from xdv.domains.phi import DigestSigner, HybridSigner, sign_witness
     from xdv.security import HybridKeyPair

@@ -237,7 +237,7 @@ def test_cancelling_a_running_and_a_queued_job(node: dict[str, Any]) -> None:
         answer = http.delete(f"/v1/jobs/{long['id']}")
         assert answer.status_code == 202 and answer.json()["cancel_requested"]
         ended = wait_finished(http, long["id"])
-        assert ended["state"] == "cancelled" and ended["exit_code"] == 130
+        assert ended["state"] == "cancelled" and ended["exit_code"] == 130, json.dumps(ended)[:1500]
         assert ended["result"]["status"] == "interrupted"
         again = http.delete(f"/v1/jobs/{long['id']}")
         assert again.status_code == 409 and _error(again) == "SERVICE_JOB_FINISHED"

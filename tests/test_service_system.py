@@ -117,7 +117,7 @@ def test_thousands_of_malformed_requests_get_typed_4xx_answers(tmp_path: Path) -
     def fuzz(seed: int) -> None:
         generator = random.Random(seed)
         with httpx.Client(base_url=node.url, timeout=30) as http:
-            for _ in range(300):
+            for _ in range(500):
                 data = bytearray(valid)
                 for _ in range(generator.randint(1, 6)):
                     choice = generator.random()
@@ -155,7 +155,7 @@ def test_thousands_of_malformed_requests_get_typed_4xx_answers(tmp_path: Path) -
         for thread in threads:
             thread.join()
         assert not problems, problems[:5]
-        assert len(statuses) == 1800
+        assert len(statuses) == 3000
         assert any(400 <= status < 500 for status in statuses)
         assert httpx.get(f"{node.url}/v1/health").json()["ok"]
     finally:

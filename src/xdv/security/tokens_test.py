@@ -281,10 +281,10 @@ class TokenLifecycle(RuleBasedStateMachine):
             assert held == expected
 
 
-# The default run is bounded (about ten thousand operations, seconds); the soak (`--long`, over
+# The default run is bounded (about five thousand operations, seconds); the soak (`--long`, over
 # a million operations) runs the same machine for much longer.
-EXAMPLES = 4300 if LONG else 25
-OPERATIONS_MIN = 1_000_000 if LONG else 10_000
+EXAMPLES = 4300 if LONG else 12
+OPERATIONS_MIN = 1_000_000 if LONG else 5_000
 TokenLifecycle.TestCase.settings = settings(
     max_examples=int(os.environ.get("XDV_TOKEN_EXAMPLES", EXAMPLES)),
     stateful_step_count=1000,

@@ -193,8 +193,12 @@ class RunnerPool:
         runner.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "xdv.service._runner",
+                "-c",
+                # A SIGINT (a cancel) is remembered from the first instruction, before the
+                # runner's imports: a cancel sent while it starts is neither its death nor lost.
+                "import signal; pending = []; "
+                "signal.signal(signal.SIGINT, lambda number, frame: pending.append(number)); "
+                "from xdv.service._runner import main; main(pending=pending)",
                 "--reply-fd",
                 str(write_fd),
                 "--parent",

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -269,8 +270,10 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The runner's loop: one job per line on standard input, one report per line out."""
+def main(argv: list[str] | None = None, *, pending: list[int] | None = None) -> None:
+    """The runner's loop: one job per line on standard input, one report per line out.
+    ``pending`` holds the SIGINTs that arrived before ``main`` (the pool starts the runner with
+    a handler that records them from its first instruction)."""
     parser = argparse.ArgumentParser(prog="xdv.service._runner")
     parser.add_argument("--reply-fd", type=int, required=True)
     parser.add_argument("--parent", type=int, required=True)
@@ -280,14 +283,19 @@ def main(argv: list[str] | None = None) -> None:
     # submission) never waits behind a run.
     with contextlib.suppress(OSError):
         os.nice(RUNNER_NICENESS)
-    # Outside a run SIGINT is ignored (a cancel that arrives just after the run ended does
-    # nothing); during a run the runtime's handler ends the run as interrupted.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Outside a run a SIGINT (a cancel) is remembered, not acted on: one that comes while a job
+    # is being handed over is passed on to that job's run as soon as the run is listening (see
+    # _CancelRelay); during a run the runtime's own handler ends the run as interrupted. The
+    # memory is cleared after each report, so a cancel of a job that has just ended does nothing.
+    if pending is None:
+        pending = []
+        signal.signal(signal.SIGINT, lambda number, frame: pending.append(number))
     replies = os.fdopen(arguments.reply_fd, "w", encoding="utf-8")
     from xdv import dpl  # noqa: F401  (loaded once, before the first job, not during it)
 
     for line in sys.stdin:
         job = json.loads(line)
+        relay = _CancelRelay(pending)
         try:
             report = execute(job)
         except Exception as error:  # a bug in a run: report it, keep serving
@@ -300,8 +308,36 @@ def main(argv: list[str] | None = None) -> None:
                 },
                 "outputs": [],
             }
+        finally:
+            relay.stop()
         replies.write(json.dumps(report, sort_keys=True, default=str) + "\n")
         replies.flush()
+        pending.clear()
+
+
+class _CancelRelay:
+    """Pass a cancel that arrived before the run to the run: wait (in a thread) until the
+    runtime's SIGINT handler replaces the runner's, then, if a cancel is pending, signal this
+    process once. A SIGINT that comes later reaches the runtime's handler itself, so none is
+    lost between the two."""
+
+    def __init__(self, pending: list[int]) -> None:
+        self._pending = pending
+        self._runner_handler = signal.getsignal(signal.SIGINT)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    def _relay(self) -> None:
+        while not self._stopped.wait(0.002):
+            if signal.getsignal(signal.SIGINT) is not self._runner_handler:
+                if self._pending:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
 
 if __name__ == "__main__":
