@@ -25,7 +25,7 @@ from xdv.service import (
     revoke,
     tenant_token,
 )
-from xdv.trace import read_trace, verify_trace
+from xdv.trace import EventType, read_trace, verify_trace
 
 HELLO = 'K main { emit "hello"; let x = 6 * 7; emit "x = {x}"; }'
 LONG = "K main { mut let i = 0; while i < 100000000 { i = i + 1; } emit 1; }"
@@ -39,6 +39,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "bob": create_tenant(home, "bob")["token"],
         "slow": create_tenant(home, "slow", rate=0.5, burst=3)["token"],
         "doomed": create_tenant(home, "doomed")["token"],
+        "tiny": create_tenant(home, "tiny", quotas={"processes": 1})["token"],
     }
     tokens["alice-ro"] = tenant_token(home, "alice")["token"]
     server = Node(home, runners=1).start()
@@ -343,3 +344,25 @@ def test_python_jobs_run_isolated_under_their_limits(node: dict[str, Any]) -> No
             "/v1/jobs", json={"kind": "python", "source": "", "params": {"memory_mb": 1}}
         )
         assert refused.status_code == 422 and _error(refused) == "SERVICE_REQUEST_INVALID"
+
+
+@pytest.mark.spec("XDV-043-3.1")
+def test_a_python_jobs_unplaced_processes_run_under_its_tenants_quotas(
+    node: dict[str, Any],
+) -> None:
+    # The setup names no VHM: its processes go into the tenant's VHM (one process at most).
+    source = PYTHON_JOB.replace(', vhm=kernel.vhms.find("bob"))', ")\n    kernel.spawn(count, 2)")
+    with _http(node, "tiny") as http:
+        job = wait_finished(
+            http, http.post("/v1/jobs", json={"kind": "python", "source": source}).json()["id"]
+        )
+    assert job["state"] == "failed" and job["outputs"] == [], job
+    assert "VHM_QUOTA_EXCEEDED" in json.dumps(job)
+    with _http(node, "bob") as http:
+        job = wait_finished(
+            http, http.post("/v1/jobs", json={"kind": "python", "source": source}).json()["id"]
+        )
+        trace = read_trace(http.get(f"/v1/jobs/{job['id']}/trace").content)
+    assert job["state"] == "succeeded" and sorted(job["outputs"]) == [0, 0, 1, 1, 2], job
+    spawned = {e.vhm for e in trace.entries if e.event_type is EventType.PROCESS_CREATE}
+    assert spawned == {1}  # the tenant's VHM, never the root (0)

@@ -61,6 +61,8 @@ def test_declared_vhms_are_recorded_and_rebuilt_by_replay(tmp_path: Path) -> Non
         '[{"name": "x", "cpus": 1}]',
         '[{"name": "x", "quotas": [1]}]',
         '["x"]',
+        '[{"name": "x", "default": 1}]',
+        '[{"name": "x", "default": True}, {"name": "y", "default": True}]',
     ],
 )
 def test_malformed_declarations_are_refused(tmp_path: Path, declaration: str) -> None:
@@ -69,6 +71,45 @@ def test_malformed_declarations_are_refused(tmp_path: Path, declaration: str) ->
     with pytest.raises(WorkloadError) as error:
         run_workload(str(source))
     assert error.value.code is ErrorCode.WORKLOAD_INVALID
+
+
+DEFAULTED = """
+from xdv.syscalls import Emit, Self
+
+XDV_VHMS = [{"name": "tenant", "default": True, "quotas": {"processes": 2}}]
+
+
+def job():
+    me = yield Self()
+    yield Emit(me.vhm)
+
+
+def main(kernel):
+    for _ in range(SPAWNS):
+        kernel.spawn(job)
+"""
+
+
+@pytest.mark.spec("XDV-014-10")
+@pytest.mark.parametrize("isolation", ["inprocess", "process"])
+def test_the_default_vhm_takes_the_setups_unplaced_spawns(tmp_path: Path, isolation: str) -> None:
+    source = tmp_path / "defaulted.py"
+    source.write_text(DEFAULTED.replace("SPAWNS", "2"))
+    trace = tmp_path / "defaulted.xdvt"
+    result = run_workload(str(source), trace=trace, isolation=isolation)
+    assert result.ok and [value for _, value in result.outputs] == [1, 1]
+    assert replay(trace).ok
+    source.write_text(DEFAULTED.replace("SPAWNS", "3"))  # one more than the quota
+    refused = run_workload(str(source), isolation=isolation)
+    assert refused.status == "failed"
+    entries = read_trace(refused.trace_bytes).entries
+    assert any(e.status == ErrorCode.VHM_QUOTA_EXCEEDED for e in entries)
+    escape = DEFAULTED.replace("SPAWNS", "1").replace("spawn(job)", "spawn(job, vhm=0)")
+    source.write_text(escape)
+    escaped = run_workload(str(source), isolation=isolation)  # the root VHM: outside
+    assert escaped.status == "failed"
+    entries = read_trace(escaped.trace_bytes).entries
+    assert any(e.status == ErrorCode.VHM_ISOLATION for e in entries)
 
 
 def test_the_first_example_of_the_vhm_guide_runs_as_written() -> None:

@@ -285,6 +285,7 @@ class Kernel:
             writer, self.clock, vhm=vhm, node=node, audit=audit, emit=emit
         )
         self._vhms = vhms = VhmTable(recorder, self.clock, vhm)
+        self._spawn_vhm: int | None = None  # where operator spawns naming no VHM go
         # Security is injected, never imported: the runtime layer passes the SDBM (signed,
         # attenuable, revocable tokens) and the attestation verifier from xdv.security. A bare
         # kernel has the core's minimal capability table and admits no provider.
@@ -444,13 +445,23 @@ class Kernel:
     ) -> int:
         """Create a hybrid process whose K anchor is ``anchor(*args)``; return its pid.
 
-        The process runs in VHM ``vhm`` (the root VHM if None) and receives the default
+        The process runs in VHM ``vhm`` (if None, the spawn VHM set by
+        :meth:`set_spawn_vhm`, by default the root VHM; once a spawn VHM is set, a ``vhm``
+        outside its subtree is refused with VHM_ISOLATION) and receives the default
         capabilities of its declared domains (an operator grant). Refused with VHM_UNKNOWN
         for a VHM that does not exist (or was destroyed) and VHM_QUOTA_EXCEEDED when the VHM
         (or an ancestor) already holds its quota of processes. ``deadline`` is the logical
         time it should finish by (used by the earliest-deadline-first policy).
         """
         with self._outside_the_loop():
+            if vhm is None:
+                vhm = self._spawn_vhm
+            elif self._spawn_vhm is not None and vhm not in self._vhms.subtree(self._spawn_vhm):
+                raise XdvError(
+                    f"VHM {vhm} is outside VHM {self._spawn_vhm}, where this run's spawns go",
+                    code=ErrorCode.VHM_ISOLATION,
+                    where="spawn",
+                )
             if vhm is not None:
                 self._vhms.live(vhm)
             return self._table.create(
@@ -571,6 +582,17 @@ class Kernel:
         with self._outside_the_loop():
             self._operator_action("create_vhm")
             return self._vhms.create(name, quotas, weight, parent)
+
+    def set_spawn_vhm(self, vhm_id: int | None) -> None:
+        """Make operator spawns that name no VHM go into VHM ``vhm_id`` (None: the root VHM),
+        so that a workload's setup cannot place processes outside the VHM it was given. The
+        runtime sets it from a workload's VHM declaration (``"default": true``), which the
+        run-start entry records; each spawn records its VHM. An operator action."""
+        with self._outside_the_loop():
+            self._operator_action("set_spawn_vhm")
+            if vhm_id is not None:
+                self._vhms.live(vhm_id)
+            self._spawn_vhm = vhm_id
 
     def destroy_vhm(self, vhm_id: int) -> None:
         """Destroy an empty VHM (recorded as VHM_DESTROY with its final usage).

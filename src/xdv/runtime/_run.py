@@ -192,7 +192,9 @@ def _session(
 
 
 def create_vhms(kernel: Kernel, declared: VhmDeclaration | None) -> list[int]:
-    """Create a workload's declared VHMs in order (each recorded as VHM_CREATE); return ids."""
+    """Create a workload's declared VHMs in order (each recorded as VHM_CREATE); return ids.
+    The one declared ``"default": true`` becomes the kernel's spawn VHM: the setup's spawns
+    that name no VHM go into it (:meth:`~xdv.core.Kernel.set_spawn_vhm`)."""
     created: dict[str, int] = {}
     for item in declared or ():
         parent = item.get("parent")
@@ -202,6 +204,8 @@ def create_vhms(kernel: Kernel, declared: VhmDeclaration | None) -> list[int]:
             weight=item.get("weight", 1),
             parent=None if parent is None else created[parent],
         )
+        if item.get("default"):
+            kernel.set_spawn_vhm(created[item["name"]])
     return list(created.values())
 
 

@@ -65,7 +65,7 @@ DomainDeclaration = Mapping[str, Mapping[str, Any]]
 VhmDeclaration = tuple[Mapping[str, Any], ...]
 """VHMs a workload asks for, in creation order: ``{"name", "weight"?, "quotas"?, "parent"?}``
 (``parent`` names an earlier VHM of the list; absent: the root VHM)."""
-_VHM_KEYS = frozenset({"name", "weight", "quotas", "parent"})
+_VHM_KEYS = frozenset({"name", "weight", "quotas", "parent", "default"})
 _VHMS_MAX = 256
 
 
@@ -338,6 +338,11 @@ def declared_vhms(declared: Any, where: str) -> VhmDeclaration | None:
             raise refuse(f"entry {item['name']!r} names parent {safe_repr(parent)} before it")
         if item.get("quotas") is not None and not isinstance(item["quotas"], Mapping):
             raise refuse(f"entry {item['name']!r} has quotas that are not a map")
+        if "default" in item:
+            if not isinstance(item["default"], bool):
+                raise refuse(f"entry {item['name']!r} has a default that is not true or false")
+            if item["default"] and any(other.get("default") for other in checked):
+                raise refuse(f"entry {item['name']!r} is a second default VHM")
         names.add(item["name"])
         try:
             checked.append(canonicalize(dict(item), "XDV_VHMS"))

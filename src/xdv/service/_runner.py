@@ -109,7 +109,10 @@ def job_workload(job: dict[str, Any], directory: Path) -> Workload:
                 item if item.get("parent") is not None else {**item, "parent": tenant}
                 for item in loaded.vhms or ()
             )
-            return dataclasses.replace(loaded, vhms=_vhm_declaration(job) + own)
+            # The tenant's VHM is the default: what the setup spawns without naming a VHM
+            # runs in it, under the tenant's quotas.
+            (tenant_vhm,) = _vhm_declaration(job)
+            return dataclasses.replace(loaded, vhms=({**tenant_vhm, "default": True}, *own))
         else:
             if kind == "qasm":
                 inner = q_job(
