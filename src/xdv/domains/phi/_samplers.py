@@ -302,6 +302,7 @@ class _OceanSampler(StoredIdentity):
     transforms = frozenset({"sample"})
     sampler_name = ""
     distribution = "dwave-samplers"
+    library = "dwave.samplers"  # the module whose distribution's version is recorded
     parameters: Mapping[str, _Spec] = {}
     defaults: Mapping[str, Any] = {}
 
@@ -315,7 +316,7 @@ class _OceanSampler(StoredIdentity):
         where = f"provider {self.provider_id}"
         # The configuration sets default parameters (checked as a call's would be).
         self.config = _check_params(dict(config or {}), self.parameters, where)
-        self.version = _library_version("dwave.samplers", self.distribution, where)
+        self.version = _library_version(self.library, self.distribution, where)
         self._identity = identity
         self._key_store = key_store
 
@@ -411,7 +412,7 @@ class TabuProvider(_OceanSampler):
 
 
 @embedded_provider
-class DWaveSystemProvider(StoredIdentity):
+class DWaveSystemProvider(_OceanSampler):
     """A dwave-system sampler (``DWaveSampler`` behind ``EmbeddingComposite``) as a Φ sampler
     provider (name ``dwave``), for a machine configured for D-Wave's cloud service
     (``dwave config create`` or ``DWAVE_API_TOKEN``). Configuration: ``solver`` (a solver name
@@ -420,7 +421,8 @@ class DWaveSystemProvider(StoredIdentity):
     re-execution. Not tested here (it needs credentials)."""
 
     provider_id = "dwave"
-    transforms = frozenset({"sample"})
+    distribution = "dwave-system"
+    library = "dwave.system"
     parameters: Mapping[str, _Spec] = {"annealing_time": _Spec("float", 0.5, 2000.0)}
 
     def __init__(
@@ -430,34 +432,22 @@ class DWaveSystemProvider(StoredIdentity):
         identity: ProviderIdentity | None = None,
         key_store: KeyStore | None = None,
     ) -> None:
-        where = f"provider {self.provider_id}"
         config = dict(config or {})
         solver = config.pop("solver", None)
         if solver is not None and not isinstance(solver, str | dict):
-            raise params_error("solver must be a name or a feature filter", where)
+            raise params_error(
+                "solver must be a name or a feature filter", f"provider {self.provider_id}"
+            )
         self.solver = solver
-        self.config = _check_params(config, self.parameters, where)
-        self.version = _library_version("dwave.system", "dwave-system", where)
-        self._identity = identity
-        self._key_store = key_store
-
-    @classmethod
-    def from_config(
-        cls, config: Mapping[str, Any], key_store: KeyStore | None = None
-    ) -> DWaveSystemProvider:
-        """The adapter for ``config`` (``solver``, ``annealing_time``)."""
-        return cls(config, key_store=key_store)
+        super().__init__(config, identity=identity, key_store=key_store)
 
     def configuration(self) -> dict[str, Any]:
         return {
             "provider": self.provider_id,
-            "library": {"dwave-system": self.version},
+            "library": {self.distribution: self.version},
             "solver": self.solver,
             "config": dict(self.config),
         }
-
-    def measurement(self) -> str:
-        return measure_provider([Path(__file__)], self.configuration())
 
     def declaration(self) -> dict[str, Any]:
         return {
@@ -468,9 +458,6 @@ class DWaveSystemProvider(StoredIdentity):
             "reads_max": READS_MAX,
             "readout": ["reads", "energies"],
         }
-
-    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return _check_params(params, self.parameters, f"provider {self.provider_id}")
 
     def sample(
         self, problem: IsingProblem, reads: int, seed: int, params: Mapping[str, Any]
