@@ -2,7 +2,8 @@
 
 The packages form one stack; each layer imports only the layers below it::
 
-    errors → trace → core → security → domains → dpl → runtime → qiskit → dimod → service → cli
+    errors → trace → core → security → domains → dpl → runtime → qiskit → dimod → telemetry →
+    view → service → cluster → cts → cli
 
 ``xdv.syscalls`` is the public face of the core's system calls and counts as ``core``; the
 package root (``xdv/__init__.py``, which resolves public names lazily) and ``__main__`` sit on
@@ -35,7 +36,11 @@ LAYERS = [
     "runtime",
     "qiskit",  # the Qiskit primitives (xdv.qiskit), over the runtime
     "dimod",  # the Ocean sampler (xdv.dimod), over the runtime
+    "telemetry",  # metrics and spans derived from traces (xdv telemetry)
+    "view",  # XDV View, the read-only web view of traces (xdv view)
     "service",  # the node service (xdv serve), over the runtime
+    "cluster",  # XDV nodes as Ray actors (xdv cluster), over the node service
+    "cts",  # the conformance test suite (xdv cts), over everything it checks
     "cli",
 ]
 TOP = len(LAYERS)  # the package root and __main__
@@ -53,6 +58,12 @@ DEFERRED_OK = (
     "xdv.service",
     "xdv.qiskit",
     "xdv.dimod",
+    # Telemetry (OpenTelemetry), the view (FastAPI, Jinja), the cluster (Ray) and the
+    # conformance suite load only with the commands that use them.
+    "xdv.telemetry",
+    "xdv.view",
+    "xdv.cluster",
+    "xdv.cts",
 )
 
 
