@@ -124,3 +124,9 @@ class EventType(enum.IntEnum):
     CHANNEL_BLOCK = 144
     CHANNEL_CLOSE = 145
     CHANNEL_SHARE = 146
+
+    # The sealed node-to-node transport of a cluster (158-161).
+    LINK_ESTABLISHED = 158
+    LINK_HANDSHAKE_REFUSED = 159
+    LINK_FRAME_REFUSED = 160
+    LINK_CLOSED = 161
