@@ -97,6 +97,7 @@ _SEQUENCE_END = 2**64 - 1
 _REFUSALS_MAX = 1024
 _HELLO_CONTEXT = b"xdv-link-hello"
 _REPLY_CONTEXT = b"xdv-link-reply"
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 Role = Literal["initiator", "responder"]
 
@@ -620,7 +621,7 @@ class Link:
         the link is not established (nothing is consumed by a refused seal)."""
         if self._state != "established":
             raise self._state_error("seal")
-        if not isinstance(payload, bytes | bytearray | memoryview):
+        if not isinstance(payload, _BYTES_LIKE):
             raise XdvError(
                 f"a payload is bytes, got {type(payload).__name__}",
                 code=ErrorCode.INVALID_ARGUMENT,
@@ -642,9 +643,7 @@ class Link:
             )
         direction = 0 if self.role == "initiator" else 1
         header = _HEADER.pack(_FRAME_TAG, self.link_id, direction, sequence, size + _AEAD_TAG_SIZE)
-        sealed = self._send_aead.encrypt(
-            _nonce(sequence), bytes(payload), header + self._send_binding
-        )
+        sealed = self._send_aead.encrypt(_nonce(sequence), payload, header + self._send_binding)
         self._send_next = sequence + 1
         return header + sealed
 
@@ -669,7 +668,7 @@ class Link:
             raise FrameRefused(record) from None
 
     def _open(self, frame: object) -> bytes:
-        if not isinstance(frame, bytes | bytearray | memoryview):
+        if not isinstance(frame, _BYTES_LIKE):
             raise _Refuse(
                 ErrorCode.TRANSPORT_FRAME_MALFORMED, f"a frame is bytes, got {type(frame).__name__}"
             )
@@ -705,7 +704,9 @@ class Link:
         header = data[:FRAME_HEADER_SIZE]
         try:
             payload = self._receive_aead.decrypt(
-                _nonce(sequence), data[FRAME_HEADER_SIZE:], header + self._receive_binding
+                _nonce(sequence),
+                memoryview(data)[FRAME_HEADER_SIZE:],
+                header + self._receive_binding,
             )
         except InvalidTag:
             raise _Refuse(
