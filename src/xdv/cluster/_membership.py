@@ -397,6 +397,10 @@ class Membership:
         self._by_id = {entry.node_id: entry for entry in self.nodes}
         self._digest = hashlib.sha256(b"XDV-MEMBERSHIP-1" + self.canonical()).hexdigest()
 
+    def __reduce__(self) -> tuple[type[Membership], tuple[int, tuple[NodeEntry, ...]]]:
+        # Pickled (e.g. to another process) as its epoch and entries, checked again on arrival.
+        return (Membership, (self.epoch, self.nodes))
+
     # ------------------------------------------------------------------ records
 
     def to_record(self) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from xdv.cluster._membership import Membership, NodeEntry, NodeIdentity
+from xdv.cluster._membership import Membership, NodeEntry, NodeIdentity, check_node_id
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError, safe_repr
 from xdv.security import (
     SIGNATURE_SIZE,
@@ -234,10 +234,10 @@ def _parse(message: object, kind: int) -> _Parsed:
         if len(raw) != size or size == 0:
             raise _Refuse(ErrorCode.TRANSPORT_HANDSHAKE_INVALID, f"the {what} is truncated")
         try:
-            ids.append(raw.decode("ascii"))
-        except UnicodeDecodeError:
+            ids.append(check_node_id(raw.decode("ascii")))
+        except (UnicodeDecodeError, XdvError):
             raise _Refuse(
-                ErrorCode.TRANSPORT_HANDSHAKE_INVALID, f"a node id in the {what} is not ASCII"
+                ErrorCode.TRANSPORT_HANDSHAKE_INVALID, f"a node id in the {what} is not valid"
             ) from None
         offset += 1 + size
     return _Parsed(kind, epoch, digest, ids[0], ids[1], data[:offset], data[offset:])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,9 @@ def test_membership_is_sorted_canonical_and_round_trips() -> None:
     assert Membership(4, MEMBERSHIP.nodes).digest() != MEMBERSHIP.digest()
     assert MEMBERSHIP.entry("c") == NODES["c"].entry()
     assert len(MEMBERSHIP.digest_bytes()) == 32
+    # Memberships and entries travel between processes (pickle), checked again on arrival.
+    copied = pickle.loads(pickle.dumps(MEMBERSHIP))
+    assert copied == MEMBERSHIP and copied.entry("c") == MEMBERSHIP.entry("c")
 
 
 def test_unknown_nodes_are_typed_errors() -> None:

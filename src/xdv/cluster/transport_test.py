@@ -271,6 +271,8 @@ def test_damaged_or_misaddressed_handshake_messages_are_refused() -> None:
         (b"", ErrorCode.TRANSPORT_HANDSHAKE_INVALID),
         (b"XLH1\x02" + hello[5:], ErrorCode.TRANSPORT_HANDSHAKE_INVALID),
         ("text", ErrorCode.TRANSPORT_HANDSHAKE_INVALID),
+        (hello.replace(b"\x01a\x01b", b"\x01A\x01b", 1), ErrorCode.TRANSPORT_HANDSHAKE_INVALID),
+        (hello.replace(b"\x01a\x01b", b"\x01\xff\x01b", 1), ErrorCode.TRANSPORT_HANDSHAKE_INVALID),
     ]
     for message, code in cases:
         with pytest.raises(HandshakeRefused) as raised:
