@@ -73,6 +73,7 @@ __all__ = [
     "Refusal",
     "closed_event",
     "established_event",
+    "initiator_of",
     "refusal_event",
 ]
 
@@ -284,7 +285,6 @@ class Link:
     """
 
     __slots__ = (
-        "_hello",
         "_hello_digest",
         "_keys",
         "_receive_aead",
@@ -349,7 +349,6 @@ class Link:
         self.refusals_dropped = 0
         self.refused_total = 0
         self._state = "pending" if role == "initiator" else "established"
-        self._hello = b""
         self._hello_digest = b""
 
     # ------------------------------------------------------------------ handshake
@@ -404,7 +403,6 @@ class Link:
             keys=keys,
             payload_max=payload_max,
         )
-        link._hello = hello
         link._hello_digest = hashlib.sha256(hello).digest()
         return link, hello
 
@@ -538,7 +536,6 @@ class Link:
             record = self._record("handshake", None, refusal, reply)
             raise HandshakeRefused(record) from None
         self._state = "established"
-        self._hello = b""
 
     def _check_reply(self, reply: bytes) -> None:
         parsed = _parse(reply, _REPLY)
@@ -585,6 +582,11 @@ class Link:
     def established(self) -> bool:
         """Whether the link carries frames (handshake done, not closed)."""
         return self._state == "established"
+
+    def belongs_to(self, membership: Membership) -> bool:
+        """Whether this link was made under ``membership`` (same epoch and digest); a link of
+        any other membership must not be used, and its frames would not open."""
+        return isinstance(membership, Membership) and membership == self.membership
 
     @property
     def state(self) -> str:
@@ -781,6 +783,21 @@ class Link:
 
 def _nonce(sequence: int) -> bytes:
     return b"\x00\x00\x00\x00" + sequence.to_bytes(8, "big")
+
+
+def initiator_of(node_a: str, node_b: str) -> str:
+    """Which of two distinct members opens the link between them: the one with the smaller
+    node id. A fixed rule, so two nodes never race to open two links to each other and the
+    recorded roles do not depend on timing."""
+    check_node_id(node_a)
+    check_node_id(node_b)
+    if node_a == node_b:
+        raise XdvError(
+            "a node does not open a link to itself",
+            code=ErrorCode.TRANSPORT_HANDSHAKE_INVALID,
+            where=f"link {node_a}",
+        )
+    return min(node_a, node_b)
 
 
 # ---------------------------------------------------------------------- trace events

@@ -22,6 +22,7 @@ from xdv.cluster._transport import (
     _prefix,
     closed_event,
     established_event,
+    initiator_of,
     refusal_event,
 )
 from xdv.errors import ErrorCode, XdvError
@@ -309,6 +310,10 @@ def test_link_state_errors() -> None:
     with pytest.raises(XdvError) as raised:
         Link.initiate(NODES["a"], "a", MEMBERSHIP)
     assert raised.value.code is ErrorCode.TRANSPORT_HANDSHAKE_INVALID
+    assert initiator_of("b", "a") == initiator_of("a", "b") == "a"
+    with pytest.raises(XdvError) as raised:
+        initiator_of("c", "c")
+    assert raised.value.code is ErrorCode.TRANSPORT_HANDSHAKE_INVALID
     assert left.refusals == ()
 
 
@@ -403,6 +408,7 @@ def test_frames_of_another_link_direction_or_epoch_are_refused() -> None:
     old_left, _ = pair_from_keys(b"epoch")
     _, new_right = pair_from_keys(b"epoch", following)
     assert old_left.link_id == new_right.link_id
+    assert old_left.belongs_to(MEMBERSHIP) and not old_left.belongs_to(following)
     assert refused(new_right, old_left.seal(b"x")).code is ErrorCode.TRANSPORT_FRAME_FORGED
     assert right.open(reflected) == b"x"  # meant for right, it opens there
     assert right.open(left.seal(b"fine")) == b"fine"
