@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from xdv.cluster._transport import (
     refusal_event,
 )
 from xdv.errors import ErrorCode, XdvError
-from xdv.security import derive_session, kem_initiate
+from xdv.security import SessionKeys, derive_session, kem_initiate
 from xdv.trace import EventType, canonical_metadata
 
 NAMES = ("a", "b", "c", "d")
@@ -58,13 +59,18 @@ def handshake(
     return left, right
 
 
-def pair_from_keys(seed: bytes = b"pair", membership: Membership = MEMBERSHIP) -> tuple[Link, Link]:
-    """Two ends of a link over fixed session keys (no handshake: cheap, byte-stable)."""
-    keys = derive_session(
+@functools.cache
+def fixed_keys(seed: bytes) -> SessionKeys:
+    return derive_session(
         hashlib.sha256(b"classical" + seed).digest(),
         hashlib.sha256(b"post-quantum" + seed).digest(),
         hashlib.sha256(b"transcript" + seed).digest(),
     )
+
+
+def pair_from_keys(seed: bytes = b"pair", membership: Membership = MEMBERSHIP) -> tuple[Link, Link]:
+    """Two ends of a link over fixed session keys (no handshake: cheap, byte-stable)."""
+    keys = fixed_keys(seed)
     left = Link(local="a", peer="b", role="initiator", membership=membership, keys=keys)
     right = Link(local="b", peer="a", role="responder", membership=membership, keys=keys)
     left._state = "established"
@@ -291,6 +297,36 @@ def test_damaged_or_misaddressed_handshake_messages_are_refused() -> None:
     with pytest.raises(HandshakeRefused):
         left.complete(hello)  # a hello is not a reply
     assert left.state == "pending" and len(left.refusals) == 2
+
+
+FIXED_LEFT, FIXED_HELLO = Link.initiate(NODES["a"], "b", MEMBERSHIP, random=counter_random(7))
+FIXED_RIGHT, FIXED_REPLY = Link.accept(NODES["b"], FIXED_HELLO, MEMBERSHIP)
+HANDSHAKE_REFUSALS = {
+    ErrorCode.TRANSPORT_HANDSHAKE_INVALID,
+    ErrorCode.TRANSPORT_EPOCH_MISMATCH,
+    ErrorCode.MEMBERSHIP_NODE_UNKNOWN,
+    ErrorCode.TRANSPORT_PEER_UNAUTHENTICATED,
+}
+
+
+@pytest.mark.spec("XDV-040-6.3")
+@given(st.data())
+def test_any_altered_handshake_byte_is_refused(data: st.DataObject) -> None:
+    which = data.draw(st.sampled_from(["hello", "reply"]))
+    message = FIXED_HELLO if which == "hello" else FIXED_REPLY
+    position = data.draw(st.integers(0, len(message) - 1))
+    flip = data.draw(st.integers(1, 255))
+    damaged = message[:position] + bytes([message[position] ^ flip]) + message[position + 1 :]
+    if which == "hello":
+        with pytest.raises(HandshakeRefused) as raised:
+            Link.accept(NODES["b"], damaged, MEMBERSHIP)
+        assert raised.value.code in HANDSHAKE_REFUSALS
+    else:
+        # A refused reply leaves the link pending, so one pending link serves every example.
+        with pytest.raises(HandshakeRefused) as raised:
+            FIXED_LEFT.complete(damaged)
+        assert raised.value.code in HANDSHAKE_REFUSALS
+        assert FIXED_LEFT.state == "pending"
 
 
 def test_link_state_errors() -> None:
