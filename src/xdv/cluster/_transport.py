@@ -738,7 +738,7 @@ class Link:
         self._state = "closed"
         return closed_event(self)
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ internals
 
     def _record(
         self,
