@@ -561,6 +561,20 @@ def test_opening_decisions_replay_identically(items: list[tuple[bytes, int]]) ->
     assert run() == run()
 
 
+@pytest.mark.spec("XDV-040-3.2")
+@given(st.binary(max_size=120), st.binary(max_size=120))
+def test_arbitrary_bytes_are_refused_with_a_typed_refusal(junk: bytes, junk_hello: bytes) -> None:
+    left, right = pair_from_keys()
+    with pytest.raises(FrameRefused):
+        right.open(junk)
+    with pytest.raises(FrameRefused):
+        right.open(b"XLF1" + right.link_id + b"\x00" + junk)
+    assert right.received == 0 and right.open(left.seal(b"ok")) == b"ok"
+    with pytest.raises(HandshakeRefused) as raised:
+        Link.accept(NODES["b"], b"XLH1\x01" + junk_hello, MEMBERSHIP)
+    assert raised.value.code in HANDSHAKE_REFUSALS
+
+
 # ---------------------------------------------------------------------- golden formats
 
 
