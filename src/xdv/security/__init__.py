@@ -1,6 +1,6 @@
 """XDV security: hybrid signatures, the node key store (node and provider keys, the provider
 registry), capability tokens, the provider model and its attestation, hybrid key agreement and
-the Merkle audit log."""
+the Merkle audit log, and the measured boot (boot log, capability root, signed boot quotes)."""
 
 from xdv.security._attestation import (
     AttestableProvider,
@@ -23,6 +23,20 @@ from xdv.security._audit import (
     head_message,
     verify_audit,
 )
+from xdv.security._boot import (
+    BOOT_STAGES,
+    QUOTE_FORMAT,
+    BootError,
+    BootEvent,
+    BootLog,
+    BootQuote,
+    MeasuredBoot,
+    RootCapability,
+    expected_measurements,
+    measure_files,
+    measure_value,
+    verify_quote,
+)
 from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
 from xdv.security._keystore import KeyStore, ProviderRegistry, default_key_store_path
 from xdv.security._scope import ANY_RESOURCE, FOREVER, Right, Scope, contains, intersection, union
@@ -30,23 +44,31 @@ from xdv.security._tokens import DEPTH_MAX, CapabilityToken, TokenAuthority
 
 __all__ = [
     "ANY_RESOURCE",
+    "BOOT_STAGES",
     "DEPTH_MAX",
     "FOREVER",
     "HEAD_SIGNATURE_CONTEXT",
+    "QUOTE_FORMAT",
     "SIGNATURE_SIZE",
     "AttestableProvider",
     "AttestationVerifier",
     "AuditFile",
     "AuditReport",
+    "BootError",
+    "BootEvent",
+    "BootLog",
+    "BootQuote",
     "CapabilityToken",
     "HybridKeyPair",
     "HybridPublicKey",
     "KeyStore",
+    "MeasuredBoot",
     "ProviderAttestation",
     "ProviderFacts",
     "ProviderIdentity",
     "ProviderRegistry",
     "Right",
+    "RootCapability",
     "Scope",
     "SignedHeadLog",
     "Signer",
@@ -57,9 +79,13 @@ __all__ = [
     "contains",
     "default_key_store_path",
     "embedded_provider",
+    "expected_measurements",
     "head_message",
     "intersection",
+    "measure_files",
     "measure_provider",
+    "measure_value",
     "union",
     "verify_audit",
+    "verify_quote",
 ]
