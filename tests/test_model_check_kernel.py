@@ -71,6 +71,7 @@ class Observed:
     committed: list[int] = field(default_factory=list)
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
     reached: dict[int, list[str]] = field(default_factory=dict)
+    kernel_problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -128,6 +129,8 @@ def run_path(path: Sequence[Step], rules: Sequence[FaultRule], processes: int) -
                 outcome = error.code.name
             observed.after.append(kernel.snapshot())
             observed.outcomes.append(outcome)
+            # The kernel's own always-on fault invariants, after every call.
+            observed.kernel_problems.extend(kernel.check_fault_invariants())
             cursor[0] += 1
 
     kernel = Kernel(domains=[KDomainManager(lanes=LANES)], faults=FaultPlan(list(rules)))
@@ -243,6 +246,7 @@ class KernelSystem:
                 and (pre["managers"] != post["managers"] or pre["processes"] != post["processes"])
             ):
                 problems.append("a committed transition kept part of its reservation")
+        problems.extend(f"kernel invariant: {text}" for text in observed.kernel_problems)
         lanes = sum(observed.live)
         in_use = [item["managers"]["K"]["lanes_in_use"] for item in observed.after[-1:]]
         if in_use and in_use[0] != lanes:
@@ -282,6 +286,8 @@ def _check(
 @pytest.mark.spec("XDV-053-6.2")
 def test_the_transition_protocol_is_atomic_under_every_fault() -> None:
     _check(1, ("reserve", "release", *TRANSITION_KINDS), 4, 7, 57, "transition protocol")
+    # Two processes contending for the lanes, every interleaving of two calls.
+    _check(2, ("reserve", *TRANSITION_KINDS), 2, 6, 60, "transition protocol")
 
 
 @pytest.mark.spec("XDV-053-5.3")
