@@ -31,6 +31,7 @@ from xdv.security import (
     MeasuredBoot,
     expected_measurements,
     measure_files,
+    measure_kernel,
     verify_quote,
 )
 
@@ -402,3 +403,40 @@ def test_verify_quote_command_reports_each_differing_component(tmp_path: Path) -
         ["node", "verify-quote", str(quote_path), "--trusted-key", OTHER.public.fingerprint],
     )
     assert wrong.exit_code == 65 and "QUOTE_KEY_UNTRUSTED" in wrong.output
+
+
+@pytest.mark.spec("XDV-062-3.4")
+def test_the_kernel_stage_measures_each_subpackage_of_the_code(tmp_path: Path) -> None:
+    import xdv
+
+    installed = MeasuredBoot(KEY)
+    measure_kernel(installed)
+    components = [event.component for event in installed.log.events]
+    package = Path(xdv.__file__).parent
+    subpackages = {
+        f"xdv/{path.name}" for path in package.iterdir() if (path / "__init__.py").is_file()
+    }
+    assert subpackages <= set(components) and {"xdv/*", "runtime"} <= set(components)
+    assert {event.stage for event in installed.log.events} == {"kernel"}
+    # A copy of a small package: a changed file changes its subpackage's component only, and
+    # compiled caches are not measured.
+    root = tmp_path / "pkg"
+    (root / "core" / "__pycache__").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "core" / "__init__.py").write_text("A = 1\n")
+    (root / "core" / "__pycache__" / "x.pyc").write_bytes(b"cache")
+    (root / "trace").mkdir()
+    (root / "trace" / "__init__.py").write_text("B = 1\n")
+
+    def digests() -> dict[str, str]:
+        boot = MeasuredBoot(KEY)
+        measure_kernel(boot, root)
+        return {event.component: event.digest for event in boot.log.events}
+
+    first = digests()
+    assert set(first) == {"xdv/*", "xdv/core", "xdv/trace", "runtime"}
+    (root / "core" / "__pycache__" / "x.pyc").write_bytes(b"other cache")
+    assert digests() == first
+    (root / "core" / "__init__.py").write_text("A = 2\n")
+    changed = digests()
+    assert {name for name in first if first[name] != changed[name]} == {"xdv/core"}

@@ -34,6 +34,7 @@ from xdv.security._boot import (
     RootCapability,
     expected_measurements,
     measure_files,
+    measure_kernel,
     measure_value,
     verify_quote,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "head_message",
     "intersection",
     "measure_files",
+    "measure_kernel",
     "measure_provider",
     "measure_value",
     "union",

@@ -35,9 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,7 @@ __all__ = [
     "RootCapability",
     "expected_measurements",
     "measure_files",
+    "measure_kernel",
     "measure_value",
     "verify_quote",
 ]
@@ -472,6 +476,40 @@ class MeasuredBoot:
         :data:`NONCE_BYTES_MAX` bytes)."""
         self.root  # noqa: B018 - a quote is of a completed boot only
         return BootQuote.sign(self._key, self.boot, self.log.events, nonce)
+
+
+def measure_kernel(boot: MeasuredBoot, root: Path | None = None) -> None:
+    """The ``kernel`` stage: the package at ``root`` (default: the installed ``xdv``), one
+    component per subpackage (``xdv/NAME``) and ``xdv/*`` for its top-level files (compiled
+    caches and hidden files left out), then the ``runtime`` component."""
+    root = root if root is not None else Path(__file__).resolve().parents[1]
+    groups: dict[str, list[Path]] = {}
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if (
+            not path.is_file()
+            or "__pycache__" in relative.parts
+            or path.suffix in (".pyc", ".pyo")
+            or any(part.startswith(".") for part in relative.parts)
+        ):
+            continue
+        group = f"xdv/{relative.parts[0]}" if len(relative.parts) > 1 else "xdv/*"
+        groups.setdefault(group, []).append(path)
+    for group in sorted(groups):
+        boot.measure("kernel", group, digest=measure_files(root, groups[group]))
+    try:
+        version = importlib.metadata.version("xdv")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    boot.measure(
+        "kernel",
+        "runtime",
+        {
+            "python": platform.python_version(),
+            "implementation": sys.implementation.name,
+            "xdv": version,
+        },
+    )
 
 
 def _malformed(message: str) -> BootError:

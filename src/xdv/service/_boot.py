@@ -31,15 +31,12 @@ import functools
 import importlib.metadata
 import importlib.util
 import os
-import platform
 import re
-import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import xdv
 from xdv.domains import PLUGIN_GROUPS, available_plugins
 from xdv.errors import ErrorCode, XdvError
 from xdv.inputs import LIMITS
@@ -50,6 +47,7 @@ from xdv.security import (
     MeasuredBoot,
     ProviderFacts,
     measure_files,
+    measure_kernel,
     measure_value,
 )
 from xdv.service._errors import ServiceError
@@ -89,37 +87,6 @@ def _count_boot(home: Path) -> int:
     staged.write_text(f"{number}\n", encoding="ascii")
     os.replace(staged, directory / _COUNT)
     return number
-
-
-def _kernel(boot: MeasuredBoot) -> None:
-    root = Path(xdv.__file__).parent
-    groups: dict[str, list[Path]] = {}
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if (
-            not path.is_file()
-            or "__pycache__" in relative.parts
-            or path.suffix in (".pyc", ".pyo")
-            or any(part.startswith(".") for part in relative.parts)
-        ):
-            continue
-        group = f"xdv/{relative.parts[0]}" if len(relative.parts) > 1 else "xdv/*"
-        groups.setdefault(group, []).append(path)
-    for group in sorted(groups):
-        boot.measure("kernel", group, digest=measure_files(root, groups[group]))
-    try:
-        version = importlib.metadata.version("xdv")
-    except importlib.metadata.PackageNotFoundError:
-        version = None
-    boot.measure(
-        "kernel",
-        "runtime",
-        {
-            "python": platform.python_version(),
-            "implementation": sys.implementation.name,
-            "xdv": version,
-        },
-    )
 
 
 def _configuration(boot: MeasuredBoot, home: Path, options: Mapping[str, Any]) -> None:
@@ -252,7 +219,7 @@ def boot_node(
     log_path = home / BOOT_DIRECTORY / _LOG if persist else None
     boot = MeasuredBoot(key, boot=number, log_path=log_path)
     steps: list[tuple[str, Callable[[], None]]] = [
-        ("kernel", lambda: _kernel(boot)),
+        ("kernel", lambda: measure_kernel(boot)),
         ("configuration", lambda: _configuration(boot, home, dict(options or {}))),
         ("providers", lambda: _providers(boot, home, key)),
     ]
