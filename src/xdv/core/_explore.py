@@ -22,7 +22,7 @@ counterexample.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from xdv.errors import ErrorCode, XdvError
@@ -87,7 +87,6 @@ class Exploration(Generic[Action]):
     counterexample: Counterexample[Action] | None = None
     exhausted: bool = False
     """True when no new state was left to expand before the depth bound."""
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
