@@ -23,6 +23,7 @@ from xdv.core._channels import (
 )
 from xdv.core._clock import FixedWallClock, LogicalClock, SystemWallClock, WallClock
 from xdv.core._domains import ProviderVerifier
+from xdv.core._explore import Counterexample, ExplorableSystem, Exploration, explore
 from xdv.core._fault_handler import FaultStats
 from xdv.core._faults import (
     FAULT_CLASSES,
@@ -89,12 +90,15 @@ __all__ = [
     "CapabilityTable",
     "ClassPolicy",
     "ComposedPolicy",
+    "Counterexample",
     "CrossingCost",
     "DerivedCapability",
     "DomainManager",
     "EarliestDeadlinePolicy",
     "EmitSink",
     "ExitStatus",
+    "ExplorableSystem",
+    "Exploration",
     "FairSharePolicy",
     "FaultClass",
     "FaultLevel",
@@ -147,6 +151,7 @@ __all__ = [
     "classify",
     "crossing_cost",
     "derive_seed",
+    "explore",
     "mutation",
     "parse_policy",
     "policy_names",

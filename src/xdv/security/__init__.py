@@ -1,6 +1,6 @@
 """XDV security: hybrid signatures, the node key store (node and provider keys, the provider
 registry), capability tokens, the provider model and its attestation, hybrid key agreement and
-the Merkle audit log."""
+the Merkle audit log, and the measured boot (boot log, capability root, signed boot quotes)."""
 
 from xdv.security._attestation import (
     AttestableProvider,
@@ -23,6 +23,21 @@ from xdv.security._audit import (
     head_message,
     verify_audit,
 )
+from xdv.security._boot import (
+    BOOT_STAGES,
+    QUOTE_FORMAT,
+    BootError,
+    BootEvent,
+    BootLog,
+    BootQuote,
+    MeasuredBoot,
+    RootCapability,
+    expected_measurements,
+    measure_files,
+    measure_kernel,
+    measure_value,
+    verify_quote,
+)
 from xdv.security._kem import Encapsulation, KemKeyPair, KemPublicKey, SessionKeys, derive_session
 from xdv.security._kem import initiate as kem_initiate
 from xdv.security._kem import respond as kem_respond
@@ -33,14 +48,20 @@ from xdv.security._tokens import DEPTH_MAX, CapabilityToken, TokenAuthority
 
 __all__ = [
     "ANY_RESOURCE",
+    "BOOT_STAGES",
     "DEPTH_MAX",
     "FOREVER",
     "HEAD_SIGNATURE_CONTEXT",
+    "QUOTE_FORMAT",
     "SIGNATURE_SIZE",
     "AttestableProvider",
     "AttestationVerifier",
     "AuditFile",
     "AuditReport",
+    "BootError",
+    "BootEvent",
+    "BootLog",
+    "BootQuote",
     "CapabilityToken",
     "Encapsulation",
     "HybridKeyPair",
@@ -48,11 +69,13 @@ __all__ = [
     "KemKeyPair",
     "KemPublicKey",
     "KeyStore",
+    "MeasuredBoot",
     "ProviderAttestation",
     "ProviderFacts",
     "ProviderIdentity",
     "ProviderRegistry",
     "Right",
+    "RootCapability",
     "Scope",
     "SessionKeys",
     "SignedHeadLog",
@@ -65,11 +88,16 @@ __all__ = [
     "default_key_store_path",
     "derive_session",
     "embedded_provider",
+    "expected_measurements",
     "head_message",
     "intersection",
     "kem_initiate",
     "kem_respond",
+    "measure_files",
+    "measure_kernel",
     "measure_provider",
+    "measure_value",
     "union",
     "verify_audit",
+    "verify_quote",
 ]

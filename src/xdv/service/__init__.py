@@ -10,6 +10,7 @@ and the limits.
 """
 
 from xdv.service._app import API_VERSION, NodeService, create_app, job_view, parse_submission
+from xdv.service._boot import BOOT_DIRECTORY, boot_node, boot_number, quote_route
 from xdv.service._client import DEFAULT_SERVER, ServiceClient, kind_for
 from xdv.service._errors import ServiceError, error_body, status_for
 from xdv.service._pool import LANES, RunnerPool, lane_of
@@ -33,6 +34,7 @@ from xdv.service._workloads import DPL_TARGET, NESTED_TARGET, dpl_job, nested_jo
 
 __all__ = [
     "API_VERSION",
+    "BOOT_DIRECTORY",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "DEFAULT_SERVER",
@@ -52,6 +54,8 @@ __all__ = [
     "RunnerPool",
     "ServiceClient",
     "ServiceError",
+    "boot_node",
+    "boot_number",
     "create_app",
     "create_tenant",
     "decode_token",
@@ -66,6 +70,7 @@ __all__ = [
     "nested_job",
     "node_store",
     "parse_submission",
+    "quote_route",
     "revoke",
     "serve",
     "status_for",

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import xdv.runtime
 from xdv.errors import ErrorCode, XdvError
 from xdv.inputs import limit, load_json
+from xdv.service._boot import boot_node, quote_route
 from xdv.service._errors import ServiceError, error_body, status_for
 from xdv.service._pool import RunnerPool
 from xdv.service._store import FINISHED, JOB_KINDS, JOB_STATES, NodeStore
@@ -221,7 +222,10 @@ class NodeService:
         home.mkdir(parents=True, exist_ok=True)
         (home / "traces").mkdir(exist_ok=True)
         self.store = NodeStore(home / "node.db", durable=durable)
-        self.gate = Gatekeeper(home, self.store)
+        # Measured boot first: the capability authority exists only once the node's code,
+        # configuration and providers are measured (docs/boot.md).
+        self.boot = boot_node(home, options={"runners": runners, "durable": durable}, persist=True)
+        self.gate = Gatekeeper(home, self.store, authority=self.boot.authority())
         self.pool = RunnerPool(self.store, home, runners, on_finish=self._finished)
         self.metrics = _Metrics(self)
         self.rates = _RateLimit()
@@ -568,6 +572,8 @@ def create_app(home: Path, *, runners: int = 2, durable: bool = False) -> FastAP
             "recovered": service.recovered,
             "python_isolation": isolation_available(),
         }
+
+    quote_route(app, service.boot)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     async def metrics() -> Response:

@@ -283,10 +283,14 @@ class Principal:
 class Gatekeeper:
     """The server's check of bearer tokens (see the module docstring)."""
 
-    def __init__(self, home: Path, store: NodeStore) -> None:
+    def __init__(
+        self, home: Path, store: NodeStore, *, authority: TokenAuthority | None = None
+    ) -> None:
         self._store = store
-        keys, _ = KeyStore(home / "keys").load_or_create()
-        self.authority = TokenAuthority(keys)
+        if authority is None:
+            keys, _ = KeyStore(home / "keys").load_or_create()
+            authority = TokenAuthority(keys)
+        self.authority = authority  # the node's, from its measured boot (xdv serve)
         self._known: dict[bytes, CapabilityToken] = {}  # digest of bearer bytes → token
         self._tenants: dict[int, dict[str, Any]] = {}
         self._revocation_seq = 0
