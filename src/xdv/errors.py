@@ -202,6 +202,12 @@ class ErrorCode(enum.IntEnum):
     PHI_SAMPLER_PARAMS_INVALID = 1210
     PHI_PROVIDER_UNAVAILABLE = 1211
     PHI_PROVIDER_INVALID = 1212
+    # Telemetry: metrics, alerts and their export, derived from traces (140x).
+    TELEMETRY_THRESHOLDS_INVALID = 1400
+    TELEMETRY_FORMAT_UNKNOWN = 1401
+    TELEMETRY_EXPORT_FAILED = 1402
+    TELEMETRY_ENDPOINT_INVALID = 1403
+    TELEMETRY_SNAPSHOT_INVALID = 1404
 
 
 class XdvError(Exception):
