@@ -8,7 +8,25 @@ same for the same trace; the exporters only format a snapshot. ``docs/telemetry.
 the schema, the alert rules, the formats and the mapping of logical time to timestamps.
 """
 
+from xdv.telemetry._aggregate import AGGREGATES, Aggregate
 from xdv.telemetry._derive import SPANS_MAX, iter_entries, metrics_from_entries, metrics_from_trace
+from xdv.telemetry._otlp import (
+    SCOPE,
+    export_otlp,
+    otlp_requests,
+    to_metrics_data,
+    to_otlp_json,
+    to_spans,
+)
+from xdv.telemetry._prometheus import SnapshotCollector, metric_families, to_prometheus
+from xdv.telemetry._render import (
+    FORMATS,
+    alerts,
+    alerts_jsonl,
+    check_format,
+    render,
+    schema_json,
+)
 from xdv.telemetry._schema import (
     COUNTER,
     GAUGE,
@@ -31,26 +49,43 @@ from xdv.telemetry._snapshot import (
 from xdv.telemetry._thresholds import TelemetryError, Thresholds, load_thresholds
 
 __all__ = [
+    "AGGREGATES",
     "COUNTER",
+    "FORMATS",
     "GAUGE",
     "HISTOGRAM",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "SCOPE",
     "SERIES_PER_METRIC_MAX",
     "SPANS_MAX",
+    "Aggregate",
     "Alert",
     "HistogramSeries",
     "MetricData",
     "MetricSpec",
     "RunInfo",
     "Series",
+    "SnapshotCollector",
     "Snapshot",
     "Span",
     "TelemetryError",
     "Thresholds",
+    "alerts",
+    "alerts_jsonl",
+    "check_format",
+    "export_otlp",
     "iter_entries",
     "load_thresholds",
+    "metric_families",
     "metric_spec",
     "metrics_from_entries",
     "metrics_from_trace",
+    "otlp_requests",
+    "render",
+    "schema_json",
+    "to_metrics_data",
+    "to_otlp_json",
+    "to_prometheus",
+    "to_spans",
 ]

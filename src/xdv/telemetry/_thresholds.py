@@ -55,6 +55,8 @@ class Thresholds:
                 ok = type(value) is int and value >= 1
             else:
                 ok = type(value) in (int, float) and math.isfinite(value) and value >= 0
+            if ok and not isinstance(field.default, int):
+                object.__setattr__(self, field.name, float(value))
             if not ok:
                 raise TelemetryError(
                     f"threshold {field.name} must be a "
