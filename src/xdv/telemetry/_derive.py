@@ -133,12 +133,13 @@ def iter_entries(source: Source, *, allow_open: bool = False) -> Iterator[TraceE
             _raise_scan_error(source)
         (length,) = unpack(data[offset : offset + length_size])
         end = offset + length_size + length
-        frame = data[offset:end]
-        check = data[end : end + _CHECK_BYTES]
-        if len(frame) != length_size + length or len(check) != _CHECK_BYTES:
+        # One read per frame: the length, the body and the check.
+        framed = data[offset : end + _CHECK_BYTES]
+        if len(framed) != length_size + length + _CHECK_BYTES:
             _raise_scan_error(source)
+        frame = framed[:-_CHECK_BYTES]
         digest = frame_hash(frame)
-        if digest[:_CHECK_BYTES] != check:
+        if digest[:_CHECK_BYTES] != framed[-_CHECK_BYTES:]:
             _raise_scan_error(source)
         try:
             entry = decode_body(frame[length_size:], index=index, offset=offset)
@@ -148,10 +149,10 @@ def iter_entries(source: Source, *, allow_open: bool = False) -> Iterator[TraceE
             entry.seq != index
             or entry.prev_hash != previous_hash
             or entry.logical_time < previous_time
+            or (index == 0) != (entry.event_type is EventType.RUN_START)
             or not isinstance(entry.event_type, EventType)
             or not isinstance(entry.domain, Domain)
             or not isinstance(entry.status, ErrorCode)
-            or (index == 0) != (entry.event_type is EventType.RUN_START)
         ):
             _raise_scan_error(source)
         yield entry
@@ -274,8 +275,9 @@ class _Builder:
 
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
-        self.values: dict[str, dict[Labels, int | float]] = {}
-        self.histograms: dict[str, dict[Labels, _Histogram]] = {}
+        # Tables keyed by label values (in the schema's label order).
+        self.values: dict[str, dict[tuple[str, ...], int | float]] = {}
+        self.histograms: dict[str, dict[tuple[str, ...], _Histogram]] = {}
         self.bounds: dict[str, tuple[float, ...]] = {}
         self.label_names: dict[str, tuple[str, ...]] = {}
         for spec in SCHEMA:
@@ -298,7 +300,7 @@ class _Builder:
         self.node = 0
         self.entries = 0
         self.last_time = 0
-        self.head = GENESIS_HASH
+        self.last: TraceEntry | None = None
         self.end_status: str | None = None
         self.end_steps = 0
         self.running = -1
@@ -345,11 +347,12 @@ class _Builder:
 
     # -- aggregation --------------------------------------------------------------------------
 
-    def _labels(self, name: str, values: tuple[str, ...], table: dict[Labels, Any]) -> Labels:
-        labels = tuple(zip(self.label_names[name], values, strict=True))
-        if labels not in table and len(table) >= SERIES_PER_METRIC_MAX:
-            labels = tuple((key, OTHER) for key in self.label_names[name])
-        return labels
+    def _labels(
+        self, name: str, values: tuple[str, ...], table: dict[tuple[str, ...], Any]
+    ) -> tuple[str, ...]:
+        if values not in table and len(table) >= SERIES_PER_METRIC_MAX:
+            return (OTHER,) * len(values)
+        return values
 
     def inc(self, name: str, *values: str, amount: int | float = 1) -> None:
         table = self.values[name]
@@ -422,7 +425,7 @@ class _Builder:
     def add(self, entry: TraceEntry) -> None:
         self.entries += 1
         self.last_time = entry.logical_time
-        self.head = entry.hash
+        self.last = entry
         event = entry.event_type
         handler = self.handlers.get(event)  # type: ignore[call-overload]
         if handler is not None:
@@ -844,7 +847,7 @@ class _Builder:
         self.values["xdv_run_logical_time"][()] = self.last_time
         self.values["xdv_run_steps_total"][()] = self.end_steps
         status = self.end_status if self.end_status is not None else "open"
-        self.values["xdv_run_info"][(("status", status), ("policy", self.policy))] = 1
+        self.values["xdv_run_info"][(status, self.policy)] = 1
         spans = list(self.spans)
         # Spans the trace never closed (an open trace) end at its last logical time.
         for process in self.processes.values():
@@ -882,24 +885,25 @@ class _Builder:
             if spec.kind == HISTOGRAM:
                 series = [
                     HistogramSeries(
-                        labels,
+                        tuple(zip(spec.labels, values, strict=True)),
                         item.count,
                         item.sum,
                         tuple(item.buckets),
                         item.min,
                         item.max,
                     )
-                    for labels, item in self.histograms[spec.name].items()
+                    for values, item in self.histograms[spec.name].items()
                 ]
             else:
                 series = [
-                    Series(labels, value) for labels, value in self.values[spec.name].items()
+                    Series(tuple(zip(spec.labels, values, strict=True)), value)
+                    for values, value in self.values[spec.name].items()
                 ]
             series.sort(key=lambda item: _label_order(item.labels))
             metrics.append(MetricData(spec, tuple(series)))
         run = RunInfo(
             trace_id=self.trace_id,
-            head_hash=self.head.hex(),
+            head_hash=(self.last.hash if self.last is not None else GENESIS_HASH).hex(),
             entries=self.entries,
             complete=self.end_status is not None,
             status=status,
