@@ -449,3 +449,23 @@ def test_metrics_are_a_pure_function_of_the_trace_bytes(programs: list[list[str]
     ]
     assert snapshot.value("xdv_k_process_exits_total") == count[EventType.PROCESS_EXIT]
     assert sum(1 for span in snapshot.spans if span.kind == "process") == len(programs)
+
+
+@pytest.mark.spec("XDV-070-9")
+@pytest.mark.spec("XDV-072-8.1")
+def test_a_replayed_run_reports_the_same_telemetry(traces: dict[str, Path], tmp_path: Path) -> None:
+    """Telemetry is derived from the trace alone, so the run made again (same workload, same
+    seed) and a replay reproduce it exactly: metrics, spans and alerts, in the same order."""
+    from xdv.runtime import replay
+
+    for name, workload in (
+        ("hybrid", load_workload(str(EXAMPLES / "hybrid_offload.py"))),
+        ("refused", q_job(BELL, shots=300, calibration="fake_manila", fidelity_min=0.99)),
+    ):
+        again = _run(workload, tmp_path, name)
+        assert replay(again, "reexecute").ok
+        first = metrics_from_trace(traces[name])
+        second = metrics_from_trace(again)
+        assert second.to_bytes() == first.to_bytes()
+        assert to_otlp_json(second) == to_otlp_json(first)
+    assert [alert.rule for alert in metrics_from_trace(traces["refused"]).alerts] == ["q.refused"]

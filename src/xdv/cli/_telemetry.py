@@ -45,6 +45,13 @@ _USAGE_CODES = frozenset(
     help="Write there instead of standard output.",
 )
 @click.option("--endpoint", help="Send the metrics and spans to this OTLP/HTTP receiver (base URL).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=10.0,
+    show_default=True,
+    help="Seconds the OTLP export may take, retries included.",
+)
 @click.option("--alerts", "show_alerts", is_flag=True, help="Print the threshold alerts instead.")
 @click.option(
     "--thresholds",
@@ -58,6 +65,7 @@ def telemetry(
     format_name: str,
     output: Path | None,
     endpoint: str | None,
+    timeout: float,
     show_alerts: bool,
     thresholds: Path | None,
     allow_open: bool,
@@ -83,7 +91,7 @@ def telemetry(
         fail(error, EXIT_USAGE if error.code in _USAGE_CODES else EXIT_RUNTIME, as_json)
     if endpoint is not None:
         try:
-            sent = export_otlp(snapshot, endpoint)
+            sent = export_otlp(snapshot, endpoint, timeout=timeout)
         except XdvError as error:
             fail(error, EXIT_USAGE if error.code in _USAGE_CODES else EXIT_RUNTIME, as_json)
         summary = {"ok": True, "endpoint": endpoint, **sent}
