@@ -368,6 +368,7 @@ def test_a_python_jobs_unplaced_processes_run_under_its_tenants_quotas(
     assert spawned == {1}  # the tenant's VHM, never the root (0)
 
 
+@pytest.mark.spec("XDV-070-5.2")
 def test_metrics_carry_trace_derived_totals_per_tenant(node: dict[str, Any]) -> None:
     """A finished job's trace is measured once and added to its tenant's totals on /metrics;
     the figures are the trace's own (xdv.telemetry over the downloaded trace)."""

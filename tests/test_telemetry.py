@@ -469,3 +469,47 @@ def test_a_replayed_run_reports_the_same_telemetry(traces: dict[str, Path], tmp_
         assert second.to_bytes() == first.to_bytes()
         assert to_otlp_json(second) == to_otlp_json(first)
     assert [alert.rule for alert in metrics_from_trace(traces["refused"]).alerts] == ["q.refused"]
+
+
+@pytest.mark.spec("XDV-070-5.2")
+def test_snapshots_merge_per_tenant_in_any_order_and_each_trace_counts_once(
+    traces: dict[str, Path],
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from xdv.telemetry import Aggregate
+
+    snapshots = [
+        ("alice", metrics_from_trace(traces["q"])),
+        ("bob", metrics_from_trace(traces["hybrid"])),
+        ("alice", metrics_from_trace(traces["refused"])),
+    ]
+    texts = []
+    for order in (snapshots, snapshots[::-1]):
+        aggregate = Aggregate(("tenant",))
+        for tenant, snapshot in order:
+            assert aggregate.add(snapshot, tenant)
+            assert not aggregate.add(snapshot, tenant)  # the same trace again: not counted
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(aggregate)
+        texts.append(generate_latest(registry).decode())
+    assert texts[0] == texts[1]
+    values = _prometheus_values(texts[0])
+    assert values[("xdv_traced_jobs_total", (("tenant", "alice"),))] == 2
+    assert values[("xdv_traced_q_shots_total", (("tenant", "alice"),))] == 300
+    assert values[("xdv_traced_q_jobs_total", (("status", "DECOHERENCE_EXCEEDED"), ("tenant", "alice")))] == 1
+    assert values[("xdv_traced_entries_total", (("tenant", "bob"),))] == snapshots[1][1].run.entries
+    assert values[("xdv_traced_traces", ())] == 3
+
+
+def test_every_metric_and_alert_rule_is_documented() -> None:
+    text = (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8")
+    for spec in SCHEMA:
+        assert f"| `{spec.name}` | {spec.kind} | `{spec.unit}` |" in text, spec.name
+    for rule in ("q.fidelity", "q.decoherence_margin", "q.decoherence_budget", "q.readout_error",
+                 "q.refused", "phi.stability", "phi.noise", "phi.drift",
+                 "phi.coherence_violation", "security.denials", "fault.escalated",
+                 "fault.recovery_failed", "node.panic"):
+        assert f"| `{rule}` |" in text, rule
+    for name in Thresholds().to_json():
+        assert f"`{name}`" in text, name

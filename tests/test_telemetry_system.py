@@ -187,3 +187,48 @@ def test_the_command_sends_otlp_to_a_receiver(tmp_path: Path) -> None:
     refused = xdv("telemetry", str(trace), "--endpoint", url, "--timeout", "1", "--json")
     assert refused.returncode == 70
     assert json.loads(refused.stdout)["error"]["code"] == "TELEMETRY_EXPORT_FAILED"
+
+
+@pytest.mark.spec("XDV-072-4.3.1")
+@pytest.mark.spec("XDV-070-7")
+def test_a_stability_breach_its_escalation_and_the_panic_fire_critical_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xdv.core import FaultPlan
+    from xdv.runtime import RunRequest, load_workload, run
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    plan = FaultPlan.from_document(
+        {
+            "version": 1,
+            "inject": [{"site": "outcome", "class": "phi.stability", "occurrence": 1}],
+            "policies": {"phi": {"escalate": {"vhm": {"count": 1, "window": 100}}}},
+        }
+    )
+    path = tmp_path / "breach.xdvt"
+    request = RunRequest(
+        load_workload("tests.workloads.phi_declared:main"),
+        seed=3,
+        trace=path,
+        audit=False,
+        fsync="never",
+        key_store=tmp_path / "keys",
+        witness_dir=tmp_path,
+        handle_signals=False,
+        faults=plan,
+    )
+    run(request)
+    entries = read_trace(path).entries
+    breach = next(e for e in entries if e.event_type is EventType.DOMAIN_RESULT and e.status)
+    escalation = next(e for e in entries if e.event_type is EventType.FAULT_ESCALATED)
+    panic = next(e for e in entries if e.event_type is EventType.NODE_PANIC)
+    snapshot = metrics_from_trace(path)
+    assert [(a.rule, a.severity, a.seq) for a in snapshot.alerts] == [
+        ("phi.coherence_violation", "critical", breach.seq),
+        ("fault.escalated", "critical", escalation.seq),
+        ("node.panic", "critical", panic.seq),
+    ]
+    assert snapshot.value("xdv_phi_coherence_violations_total", code="PHI_ERR_STABILITY_BREACH") == 1
+    assert snapshot.value("xdv_faults_detected_total", **{"class": "phi.stability"}) == 1
+    assert snapshot.value("xdv_faults_escalated_total", level=escalation.metadata["to"]) == 1
+    assert snapshot.value("xdv_node_panics_total") == 1 and snapshot.run.status == "panic"

@@ -190,7 +190,7 @@ SCHEMA: tuple[MetricSpec, ...] = (
        "Largest drift after a transform", "DOMAIN_RESULT `stability.drift`"),
     _m("xdv_phi_coherence_violations_total", C, "{violation}", ("vhm", "code"), "Φ",
        "stability", "Coherence timeouts and stability breaches",
-       "any entry with status PHI_ERR_COHERENCE_TIMEOUT or PHI_ERR_STABILITY_BREACH"),
+       "DOMAIN_RESULT (Φ) with status PHI_ERR_COHERENCE_TIMEOUT or PHI_ERR_STABILITY_BREACH"),
     # Security.
     _m("xdv_security_grants_total", C, "{capability}", ("domain",), "S", "security",
        "Capabilities granted", "CAPABILITY_GRANT"),
@@ -201,7 +201,7 @@ SCHEMA: tuple[MetricSpec, ...] = (
        "Refused derivations and operator actions", "CAPABILITY_DENY"),
     _m("xdv_security_refusals_total", C, "{refusal}", ("domain", "code"), "S", "security",
        "Failed system calls and refused requests, by error code",
-       "any entry with a non-OK status other than PROCESS_EXIT, DOMAIN_RESULT and FAULT*"),
+       "a failed system call: a non-OK status under the call's event type (trace-format §7.2)"),
     _m("xdv_security_attestations_total", C, "{attestation}", ("domain", "status"), "S",
        "security", "Provider attestation verdicts", "ATTESTATION"),
     _m("xdv_security_freezes_total", C, "{freeze}", ("domain",), "S", "security",
