@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,11 @@ def main() -> None:
         for size in (int(item) for item in options.sizes.split(",")):
             path = Path(folder) / f"t{size}.xdvt"
             count = make_trace(path, size)
-            read = timed(lambda: scan_trace(path), options.repeat)
-            snap = timed(lambda: metrics_from_trace(path), options.repeat)
+            read = timed(partial(scan_trace, path), options.repeat)
+            snap = timed(partial(metrics_from_trace, path), options.repeat)
             snapshot = metrics_from_trace(path)
-            prometheus = timed(lambda: to_prometheus(snapshot), options.repeat)
-            otlp = timed(lambda: to_otlp_json(snapshot), options.repeat)
+            prometheus = timed(partial(to_prometheus, snapshot), options.repeat)
+            otlp = timed(partial(to_otlp_json, snapshot), options.repeat)
             rate = count / (statistics.median(snap) / 1000)
             print(
                 f"{count:>8} {spread(read):>26} {spread(snap):>26} {spread(prometheus):>26} "

@@ -140,7 +140,7 @@ def test_golden_snapshot_prometheus_and_otlp_of_the_mixed_trace() -> None:
     # Every timestamp is a logical time of the trace: nothing later than its last entry.
     entries = read_trace(GOLDEN / "mixed.xdvt").entries
     last = entries[-1].logical_time
-    metrics_line, spans_line = to_otlp_json(snapshot).splitlines()
+    _, spans_line = to_otlp_json(snapshot).splitlines()
     request = Parse(spans_line, ExportTraceServiceRequest())
     times = [
         (span.start_time_unix_nano, span.end_time_unix_nano)
@@ -171,7 +171,9 @@ def test_k_metrics_match_the_hybrid_examples_trace(traces: dict[str, Path]) -> N
     assert (commits, rollbacks) == (2, 1)  # the impatient worker's rollback, then two commits
     assert snapshot.value("xdv_transitions_total", outcome="commit") == commits
     assert snapshot.value("xdv_transitions_total", outcome="rollback") == rollbacks
-    revoked = sum(len(entry.metadata["ids"]) for entry in _events(path, EventType.CAPABILITY_REVOKE))
+    revoked = sum(
+        len(entry.metadata["ids"]) for entry in _events(path, EventType.CAPABILITY_REVOKE)
+    )
     assert snapshot.value("xdv_security_revocations_total") == revoked
     # One span per process, each from its creation to its exit, named as the trace names it.
     created = {entry.process: entry for entry in _events(path, EventType.PROCESS_CREATE)}
@@ -232,7 +234,11 @@ def test_q_alerts_fire_at_the_logical_time_of_the_job(traces: dict[str, Path]) -
         q_readout_error_max=diagnostics["readout_error"] / 2,
     )
     fired = alerts(path, limits)
-    assert [alert.rule for alert in fired] == ["q.fidelity", "q.decoherence_margin", "q.readout_error"]
+    assert [alert.rule for alert in fired] == [
+        "q.fidelity",
+        "q.decoherence_margin",
+        "q.readout_error",
+    ]
     for alert in fired:
         assert (alert.logical_time, alert.seq) == (result.logical_time, result.seq)
         assert alert.contract == result.contract and alert.domain == "Q"
@@ -249,7 +255,13 @@ def test_q_alerts_fire_at_the_logical_time_of_the_job(traces: dict[str, Path]) -
 
 def test_thresholds_are_data_with_typed_refusals(tmp_path: Path) -> None:
     assert Thresholds.from_json({"q_fidelity_min": 1}).q_fidelity_min == 1.0
-    for bad in ({"q_fidelity_min": -1}, {"nope": 1}, {"denials_max": 0}, [], {"phi_drift_max": "x"}):
+    for bad in (
+        {"q_fidelity_min": -1},
+        {"nope": 1},
+        {"denials_max": 0},
+        [],
+        {"phi_drift_max": "x"},
+    ):
         with pytest.raises(TelemetryError) as caught:
             Thresholds.from_json(bad)
         assert caught.value.code is ErrorCode.TELEMETRY_THRESHOLDS_INVALID
@@ -329,7 +341,7 @@ def test_otlp_json_parses_into_the_otlp_requests_with_the_snapshots_values(
 class _Receiver(BaseHTTPRequestHandler):
     bodies: dict[str, list[bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 (the handler's interface)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.bodies.setdefault(self.path, []).append(body)
         self.send_response(200)
@@ -419,7 +431,9 @@ def _worker(program: list[str]) -> Any:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs=_programs(), seed=st.integers(0, 2**16))
-def test_metrics_are_a_pure_function_of_the_trace_bytes(programs: list[list[str]], seed: int) -> None:
+def test_metrics_are_a_pure_function_of_the_trace_bytes(
+    programs: list[list[str]], seed: int
+) -> None:
     from xdv.core import Kernel
 
     def run_once() -> bytes:
@@ -444,9 +458,10 @@ def test_metrics_are_a_pure_function_of_the_trace_bytes(programs: list[list[str]
     assert snapshot.value("xdv_trace_entries_total") == len(entries)
     assert snapshot.value("xdv_k_effects_total") == count[EventType.EFFECT]
     assert snapshot.value("xdv_faults_total") == count[EventType.FAULT]
-    assert snapshot.value("xdv_k_scheduler_decisions_total", decision="yield") == count[
-        EventType.YIELD
-    ]
+    assert (
+        snapshot.value("xdv_k_scheduler_decisions_total", decision="yield")
+        == count[EventType.YIELD]
+    )
     assert snapshot.value("xdv_k_process_exits_total") == count[EventType.PROCESS_EXIT]
     assert sum(1 for span in snapshot.spans if span.kind == "process") == len(programs)
 
@@ -497,7 +512,12 @@ def test_snapshots_merge_per_tenant_in_any_order_and_each_trace_counts_once(
     values = _prometheus_values(texts[0])
     assert values[("xdv_traced_jobs_total", (("tenant", "alice"),))] == 2
     assert values[("xdv_traced_q_shots_total", (("tenant", "alice"),))] == 300
-    assert values[("xdv_traced_q_jobs_total", (("status", "DECOHERENCE_EXCEEDED"), ("tenant", "alice")))] == 1
+    assert (
+        values[
+            ("xdv_traced_q_jobs_total", (("status", "DECOHERENCE_EXCEEDED"), ("tenant", "alice")))
+        ]
+        == 1
+    )
     assert values[("xdv_traced_entries_total", (("tenant", "bob"),))] == snapshots[1][1].run.entries
     assert values[("xdv_traced_traces", ())] == 3
 
@@ -506,10 +526,21 @@ def test_every_metric_and_alert_rule_is_documented() -> None:
     text = (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8")
     for spec in SCHEMA:
         assert f"| `{spec.name}` | {spec.kind} | `{spec.unit}` |" in text, spec.name
-    for rule in ("q.fidelity", "q.decoherence_margin", "q.decoherence_budget", "q.readout_error",
-                 "q.refused", "phi.stability", "phi.noise", "phi.drift",
-                 "phi.coherence_violation", "security.denials", "fault.escalated",
-                 "fault.recovery_failed", "node.panic"):
+    for rule in (
+        "q.fidelity",
+        "q.decoherence_margin",
+        "q.decoherence_budget",
+        "q.readout_error",
+        "q.refused",
+        "phi.stability",
+        "phi.noise",
+        "phi.drift",
+        "phi.coherence_violation",
+        "security.denials",
+        "fault.escalated",
+        "fault.recovery_failed",
+        "node.panic",
+    ):
         assert f"| `{rule}` |" in text, rule
     for name in Thresholds().to_json():
         assert f"`{name}`" in text, name

@@ -120,9 +120,10 @@ def test_a_100k_entry_trace_is_measured_in_one_bounded_pass(tmp_path: Path) -> N
     assert snapshot.value("xdv_trace_entries_total") == len(entries)
     assert snapshot.value("xdv_k_effects_total") == counts[EventType.EFFECT]
     assert snapshot.value("xdv_invocations_total") == counts[EventType.DOMAIN_RESULT]
-    assert snapshot.value("xdv_k_scheduler_decisions_total", decision="dispatch") == counts[
-        EventType.DISPATCH
-    ]
+    assert (
+        snapshot.value("xdv_k_scheduler_decisions_total", decision="dispatch")
+        == counts[EventType.DISPATCH]
+    )
     # Every process and every invocation is a span (under SPANS_MAX, so none is dropped).
     assert len(snapshot.spans) == 8 + counts[EventType.DOMAIN_INVOKE]
     assert snapshot.spans_dropped == 0
@@ -152,7 +153,7 @@ def test_label_sets_past_the_bound_fold_into_other(tmp_path: Path) -> None:
 class _Receiver(BaseHTTPRequestHandler):
     bodies: dict[str, list[bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 (the handler's interface)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.bodies.setdefault(self.path, []).append(body)
         self.send_response(200)
@@ -228,7 +229,9 @@ def test_a_stability_breach_its_escalation_and_the_panic_fire_critical_alerts(
         ("fault.escalated", "critical", escalation.seq),
         ("node.panic", "critical", panic.seq),
     ]
-    assert snapshot.value("xdv_phi_coherence_violations_total", code="PHI_ERR_STABILITY_BREACH") == 1
+    assert (
+        snapshot.value("xdv_phi_coherence_violations_total", code="PHI_ERR_STABILITY_BREACH") == 1
+    )
     assert snapshot.value("xdv_faults_detected_total", **{"class": "phi.stability"}) == 1
     assert snapshot.value("xdv_faults_escalated_total", level=escalation.metadata["to"]) == 1
     assert snapshot.value("xdv_node_panics_total") == 1 and snapshot.run.status == "panic"

@@ -44,7 +44,9 @@ _USAGE_CODES = frozenset(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write there instead of standard output.",
 )
-@click.option("--endpoint", help="Send the metrics and spans to this OTLP/HTTP receiver (base URL).")
+@click.option(
+    "--endpoint", help="Send the metrics and spans to this OTLP/HTTP receiver (base URL)."
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1, max=600),

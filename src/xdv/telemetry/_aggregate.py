@@ -65,7 +65,9 @@ class Aggregate(Collector):
         self.labels = labels
         self._lock = threading.Lock()
         self._seen: set[str] = set()
-        self._totals: dict[str, dict[tuple[str, ...], float]] = {name: {} for name, *_ in AGGREGATES}
+        self._totals: dict[str, dict[tuple[str, ...], float]] = {
+            name: {} for name, *_ in AGGREGATES
+        }
 
     def add(self, snapshot: Snapshot, *values: str) -> bool:
         """Count ``snapshot`` under the label ``values``; False if its trace was counted."""

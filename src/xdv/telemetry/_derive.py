@@ -14,18 +14,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from xdv.errors import ErrorCode, TraceError
-from xdv.trace import (
-    FRAME_LENGTH,
-    GENESIS_HASH,
-    PREAMBLE,
-    Domain,
-    EventType,
-    TraceEntry,
-    decode_body,
-    frame_hash,
-    load_trace_bytes,
-    scan_trace,
-)
 from xdv.telemetry._schema import (
     GAUGE,
     HISTOGRAM,
@@ -44,6 +32,18 @@ from xdv.telemetry._snapshot import (
     Span,
 )
 from xdv.telemetry._thresholds import Thresholds
+from xdv.trace import (
+    FRAME_LENGTH,
+    GENESIS_HASH,
+    PREAMBLE,
+    Domain,
+    EventType,
+    TraceEntry,
+    decode_body,
+    frame_hash,
+    load_trace_bytes,
+    scan_trace,
+)
 
 __all__ = ["SPANS_MAX", "iter_entries", "metrics_from_entries", "metrics_from_trace"]
 
@@ -247,8 +247,18 @@ class _Process:
 
 
 class _Invocation:
-    __slots__ = ("attributes", "contract", "domain", "op", "parent", "process", "seq", "span",
-                 "start", "vhm")
+    __slots__ = (
+        "attributes",
+        "contract",
+        "domain",
+        "op",
+        "parent",
+        "process",
+        "seq",
+        "span",
+        "start",
+        "vhm",
+    )
 
     def __init__(self, entry: TraceEntry, span: str | None, parent: str | None) -> None:
         self.seq = entry.seq
@@ -310,7 +320,7 @@ class _Builder:
         # Contract id → (domain label, calibration or provider, fidelity floor, tolerance).
         self.contracts: dict[int, tuple[str, str, float]] = {}
         self.q_diagnostics: dict[int, dict[str, Any]] = {}
-        self.handlers: dict[EventType, Callable[[TraceEntry], None]] = {
+        self.handlers: dict[EventType | int, Callable[[TraceEntry], None]] = {
             EventType.RUN_START: self._run_start,
             EventType.RUN_END: self._run_end,
             EventType.PROCESS_CREATE: self._process_create,
@@ -363,11 +373,11 @@ class _Builder:
         table = self.values[name]
         labels = self._labels(name, values, table)
         old = table.get(labels)
-        if old is None or (
-            (name in _GAUGE_MIN and value < old) or (name in _GAUGE_MAX and value > old)
+        if (
+            old is None
+            or ((name in _GAUGE_MIN and value < old) or (name in _GAUGE_MAX and value > old))
+            or (name not in _GAUGE_MIN and name not in _GAUGE_MAX)
         ):
-            table[labels] = value
-        elif name not in _GAUGE_MIN and name not in _GAUGE_MAX:
             table[labels] = value
 
     def observe(self, name: str, value: float, *values: str) -> None:
@@ -427,7 +437,7 @@ class _Builder:
         self.last_time = entry.logical_time
         self.last = entry
         event = entry.event_type
-        handler = self.handlers.get(event)  # type: ignore[call-overload]
+        handler = self.handlers.get(event)
         if handler is not None:
             handler(entry)
         if entry.status and event in _SYSCALL_EVENTS:
@@ -778,9 +788,7 @@ class _Builder:
         self._count_denial(entry)
 
     def _attestation(self, entry: TraceEntry) -> None:
-        self.inc(
-            "xdv_security_attestations_total", _label(entry.domain), _code_name(entry.status)
-        )
+        self.inc("xdv_security_attestations_total", _label(entry.domain), _code_name(entry.status))
 
     def _freeze(self, entry: TraceEntry) -> None:
         if not entry.status:
@@ -811,8 +819,7 @@ class _Builder:
             "critical" if target in ("vhm", "node") else "warning",
             level,
             0.0,
-            f"{fault_class} escalated to the {target} level: "
-            f"{entry.metadata.get('action', '?')}",
+            f"{fault_class} escalated to the {target} level: {entry.metadata.get('action', '?')}",
             domain=domain,
         )
 

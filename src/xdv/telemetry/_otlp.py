@@ -13,7 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -127,7 +127,9 @@ def to_spans(snapshot: Snapshot) -> list[ReadableSpan]:
         parent = (
             None
             if span.parent_id is None
-            else SpanContext(trace_id, int(span.parent_id, 16), False, TraceFlags(TraceFlags.SAMPLED))
+            else SpanContext(
+                trace_id, int(span.parent_id, 16), False, TraceFlags(TraceFlags.SAMPLED)
+            )
         )
         if span.status == "OK":
             status = Status(StatusCode.OK)
@@ -205,13 +207,11 @@ def export_otlp(snapshot: Snapshot, endpoint: str, *, timeout: float = 10.0) -> 
     logger.setLevel(logging.CRITICAL)
     try:
         sent_metrics = metric_exporter.export(metrics, timeout_millis=timeout * 1000)
-        sent_spans = (
-            span_exporter.export(spans) if spans else SpanExportResult.SUCCESS
-        )
+        sent_spans = span_exporter.export(spans) if spans else SpanExportResult.SUCCESS
     finally:
         logger.setLevel(level)
         metric_exporter.shutdown()
-        span_exporter.shutdown()
+        span_exporter.shutdown()  # type: ignore[no-untyped-call]
     if sent_metrics is not MetricExportResult.SUCCESS or sent_spans is not SpanExportResult.SUCCESS:
         failed = "metrics" if sent_metrics is not MetricExportResult.SUCCESS else "spans"
         raise TelemetryError(
@@ -219,5 +219,7 @@ def export_otlp(snapshot: Snapshot, endpoint: str, *, timeout: float = 10.0) -> 
             code=ErrorCode.TELEMETRY_EXPORT_FAILED,
             where=base,
         )
-    count = sum(len(scope.metrics) for item in metrics.resource_metrics for scope in item.scope_metrics)
+    count = sum(
+        len(scope.metrics) for item in metrics.resource_metrics for scope in item.scope_metrics
+    )
     return {"metrics": count, "spans": len(spans)}

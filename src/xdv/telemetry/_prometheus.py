@@ -3,7 +3,8 @@ that yields the snapshot's metric families in schema order, series sorted by lab
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import cast
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -19,6 +20,9 @@ from xdv.telemetry._schema import COUNTER, HISTOGRAM
 from xdv.telemetry._snapshot import HistogramSeries, MetricData, Series, Snapshot
 
 __all__ = ["SnapshotCollector", "metric_families", "to_prometheus"]
+
+# Prometheus's own spelling of a bucket bound (`0.1`, `1.0`, `1e+06`).
+_go_float = cast(Callable[[float], str], floatToGoString)
 
 
 def metric_families(
@@ -39,7 +43,7 @@ def metric_families(
                 cumulative, buckets = 0, []
                 for bound, count in zip(spec.buckets, item.bucket_counts, strict=False):
                     cumulative += count
-                    buckets.append((floatToGoString(bound), float(cumulative)))
+                    buckets.append((_go_float(bound), float(cumulative)))
                 buckets.append(("+Inf", float(item.count)))
                 family.add_metric(
                     extra_values + [value for _, value in item.labels], buckets, item.sum

@@ -51,7 +51,9 @@ def alerts(source: Any, thresholds: Thresholds | None = None) -> tuple[Alert, ..
 
 def alerts_jsonl(snapshot: Snapshot) -> str:
     """The snapshot's alerts as JSON lines (sorted keys), one alert a line."""
-    return "".join(canonical_json(alert.to_json()).decode("utf-8") + "\n" for alert in snapshot.alerts)
+    return "".join(
+        canonical_json(alert.to_json()).decode("utf-8") + "\n" for alert in snapshot.alerts
+    )
 
 
 def schema_json() -> dict[str, Any]:

@@ -58,10 +58,13 @@ class Thresholds:
             if ok and not isinstance(field.default, int):
                 object.__setattr__(self, field.name, float(value))
             if not ok:
+                wanted = (
+                    "a positive integer"
+                    if isinstance(field.default, int)
+                    else "a finite number >= 0"
+                )
                 raise TelemetryError(
-                    f"threshold {field.name} must be a "
-                    f"{'positive integer' if isinstance(field.default, int) else 'finite number >= 0'}"
-                    f", got {value!r}",
+                    f"threshold {field.name} must be {wanted}, got {value!r}",
                     where=field.name,
                 )
 
