@@ -338,6 +338,22 @@ def test_otlp_json_parses_into_the_otlp_requests_with_the_snapshots_values(
     assert job.trace_id.hex() == snapshot.run.trace_id
 
 
+def test_the_file_exporter_appends_otlp_json_lines(traces: dict[str, Path], tmp_path: Path) -> None:
+    from xdv.telemetry import OtlpJsonLinesExporter, to_metrics_data, to_spans
+
+    snapshot = metrics_from_trace(traces["hybrid"])
+    path = tmp_path / "export.jsonl"
+    exporter = OtlpJsonLinesExporter(path)
+    exporter.write(snapshot)
+    exporter.export_metrics(to_metrics_data(snapshot))
+    assert exporter.export(to_spans(snapshot)).name == "SUCCESS"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert "\n".join(lines[:2]) + "\n" == to_otlp_json(snapshot)
+    metrics, spans = otlp_requests(snapshot)
+    assert Parse(lines[2], ExportMetricsServiceRequest()) == metrics
+    assert Parse(lines[3], ExportTraceServiceRequest()) == spans
+
+
 class _Receiver(BaseHTTPRequestHandler):
     bodies: dict[str, list[bytes]]
 

@@ -12,6 +12,7 @@ from xdv.telemetry._aggregate import AGGREGATES, Aggregate
 from xdv.telemetry._derive import SPANS_MAX, iter_entries, metrics_from_entries, metrics_from_trace
 from xdv.telemetry._otlp import (
     SCOPE,
+    OtlpJsonLinesExporter,
     export_otlp,
     otlp_requests,
     to_metrics_data,
@@ -64,6 +65,7 @@ __all__ = [
     "HistogramSeries",
     "MetricData",
     "MetricSpec",
+    "OtlpJsonLinesExporter",
     "RunInfo",
     "Series",
     "Snapshot",

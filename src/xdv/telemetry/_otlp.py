@@ -10,6 +10,9 @@ stamped with the trace's last logical time.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,6 +37,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -44,6 +48,7 @@ from xdv.telemetry._thresholds import TelemetryError
 
 __all__ = [
     "SCOPE",
+    "OtlpJsonLinesExporter",
     "export_otlp",
     "otlp_requests",
     "to_metrics_data",
@@ -166,11 +171,7 @@ def to_otlp_json(snapshot: Snapshot) -> str:
     """The snapshot as OTLP/JSON lines: the metrics request, then the traces request, each one
     line of JSON with sorted keys (protobuf's JSON mapping: lowerCamelCase names, 64-bit
     integers as strings, ids in base64)."""
-    lines = [
-        canonical_json(MessageToDict(request)).decode("utf-8")
-        for request in otlp_requests(snapshot)
-    ]
-    return "\n".join(lines) + "\n"
+    return "".join(_json_line(request) for request in otlp_requests(snapshot))
 
 
 def _check_endpoint(endpoint: str) -> str:
@@ -194,7 +195,6 @@ def export_otlp(snapshot: Snapshot, endpoint: str, *, timeout: float = 10.0) -> 
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.metrics.export import MetricExportResult
-    from opentelemetry.sdk.trace.export import SpanExportResult
 
     base = _check_endpoint(endpoint)
     metrics = to_metrics_data(snapshot)
@@ -223,3 +223,36 @@ def export_otlp(snapshot: Snapshot, endpoint: str, *, timeout: float = 10.0) -> 
         len(scope.metrics) for item in metrics.resource_metrics for scope in item.scope_metrics
     )
     return {"metrics": count, "spans": len(spans)}
+
+
+def _json_line(request: ExportMetricsServiceRequest | ExportTraceServiceRequest) -> str:
+    return canonical_json(MessageToDict(request)).decode("utf-8") + "\n"
+
+
+class OtlpJsonLinesExporter(SpanExporter):
+    """A file exporter: each export appends one OTLP/JSON line (an export request, keys
+    sorted) to ``path``. It is an SDK span exporter (``export(spans)``) and exports metrics
+    data too (:meth:`export_metrics`); :meth:`write` appends a whole snapshot (its metrics
+    line, then its spans line), which is what ``to_otlp_json`` returns."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def _append(self, line: str) -> None:
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(line)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._append(_json_line(encode_spans(spans)))
+        return SpanExportResult.SUCCESS
+
+    def export_metrics(self, metrics_data: MetricsData) -> None:
+        """Append the metrics export request of ``metrics_data``."""
+        self._append(_json_line(encode_metrics(metrics_data)))
+
+    def write(self, snapshot: Snapshot) -> None:
+        """Append the snapshot: its metrics request line, then its spans request line."""
+        self._append(to_otlp_json(snapshot))
+
+    def shutdown(self) -> None:
+        """Nothing to release: every export opens and closes the file."""
