@@ -366,3 +366,46 @@ def test_a_python_jobs_unplaced_processes_run_under_its_tenants_quotas(
     assert job["state"] == "succeeded" and sorted(job["outputs"]) == [0, 0, 1, 1, 2], job
     spawned = {e.vhm for e in trace.entries if e.event_type is EventType.PROCESS_CREATE}
     assert spawned == {1}  # the tenant's VHM, never the root (0)
+
+
+@pytest.mark.spec("XDV-070-5.2")
+def test_metrics_carry_trace_derived_totals_per_tenant(node: dict[str, Any]) -> None:
+    """A finished job's trace is measured once and added to its tenant's totals on /metrics;
+    the figures are the trace's own (xdv.telemetry over the downloaded trace)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from xdv.telemetry import metrics_from_trace
+
+    server: Node = node["server"]
+
+    def totals() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = httpx.get(f"{server.url}/metrics").text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name.startswith("xdv_traced_")
+        }
+
+    with _http(node, "alice") as http:
+        # The tenant's earlier jobs end first, so that only this job moves its totals.
+        for earlier in http.get("/v1/jobs").json()["jobs"]:
+            wait_finished(http, earlier["id"])
+        before = totals()
+        ack = http.post("/v1/jobs", json={"kind": "dpl", "source": HELLO, "seed": 11})
+        job = wait_finished(http, ack.json()["id"])
+        trace = http.get(f"/v1/jobs/{job['id']}/trace").content
+    snapshot = metrics_from_trace(trace)
+    after = totals()
+    tenant = (("tenant", "alice"),)
+
+    def grew(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+        key = (name, tuple(sorted(tenant + labels)))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("xdv_traced_jobs_total") == 1
+    assert grew("xdv_traced_entries_total") == snapshot.run.entries
+    assert grew("xdv_traced_steps_total") == snapshot.value("xdv_run_steps_total") > 0
+    assert after[("xdv_traced_traces", ())] >= 1
+    # Scrapes read the totals only: a second scrape is the same.
+    assert totals() == after

@@ -229,6 +229,12 @@ class ErrorCode(enum.IntEnum):
     QUOTE_CHAIN_MISMATCH = 1527
     QUOTE_NONCE_MISMATCH = 1528
     QUOTE_MEASUREMENT_MISMATCH = 1529
+    # Telemetry: metrics, alerts and their export, derived from traces (140x).
+    TELEMETRY_THRESHOLDS_INVALID = 1400
+    TELEMETRY_FORMAT_UNKNOWN = 1401
+    TELEMETRY_EXPORT_FAILED = 1402
+    TELEMETRY_ENDPOINT_INVALID = 1403
+    TELEMETRY_SNAPSHOT_INVALID = 1404
 
 
 class XdvError(Exception):

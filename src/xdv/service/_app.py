@@ -38,6 +38,7 @@ from xdv.service._boot import boot_node, quote_route
 from xdv.service._errors import ServiceError, error_body, status_for
 from xdv.service._pool import RunnerPool
 from xdv.service._store import FINISHED, JOB_KINDS, JOB_STATES, NodeStore
+from xdv.service._telemetry import TraceTelemetry
 from xdv.service._tenants import READ, SUBMIT, Gatekeeper, Principal
 
 __all__ = ["API_VERSION", "NodeService", "create_app"]
@@ -212,6 +213,8 @@ class _Metrics:
         running.set_function(service.pool.running)
         restarts = Gauge("xdv_runner_restarts", "Runners replaced", registry=self.registry)
         restarts.set_function(lambda: service.pool.restarts)
+        # Trace-derived totals per tenant (docs/telemetry.md, "/metrics").
+        self.traced = TraceTelemetry(self.registry)
 
 
 class NodeService:
@@ -254,6 +257,7 @@ class NodeService:
         if job is not None:
             self._count(job["tenant"], -1)
         self.metrics.finished.labels(state).inc()
+        self.metrics.traced.job_finished(self.store, job, job_id)
 
     def authorize(self, request: Request, right: Any) -> Principal:
         principal = self.gate.check(request.headers.get("authorization"), right)
