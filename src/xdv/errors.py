@@ -202,6 +202,13 @@ class ErrorCode(enum.IntEnum):
     PHI_SAMPLER_PARAMS_INVALID = 1210
     PHI_PROVIDER_UNAVAILABLE = 1211
     PHI_PROVIDER_INVALID = 1212
+    # Conformance test suite, `xdv cts` (15xx).
+    CTS_CASE_INVALID = 1500
+    CTS_CASE_DUPLICATE = 1501
+    CTS_FILTER_EMPTY = 1502
+    CTS_ADAPTER_FAILED = 1503
+    CTS_REPORT_INVALID = 1504
+    CTS_REPORT_UNTRUSTED = 1505
 
 
 class XdvError(Exception):
