@@ -65,6 +65,16 @@ def _spec_ids(tokens: list[str], has_errors: bool) -> list[str]:
     return found or ["DPL-v0.2"]
 
 
+# Diagnostic families and the domain type system clauses (XDV-051) they enforce.
+_TYPE_CLAUSES = [
+    ("R10", "XDV-051-3.3"),
+    ("L", "XDV-051-4.3"),
+    ("C60", "XDV-051-5.1"),
+    ("W501", "XDV-051-4.4"),
+    ("F401", "XDV-051-4.4"),
+]
+
+
 def dpl_cases() -> int:
     count = 0
     for path in sorted(CORPUS.rglob("*.ds")):
@@ -153,6 +163,10 @@ def dpl_cases() -> int:
             expect["diagnostics"] = sorted(
                 {f"{code}@{line + header_lines}" for line, code in errors}
             )
+            for _, code in errors:
+                for prefix, clause in _TYPE_CLAUSES:
+                    if code.startswith(prefix) and clause not in data["spec"]:
+                        data["spec"].append(clause)
         target = CASES / "dpl" / relative
         write_case(target, data, text)
         count += 1
@@ -175,7 +189,7 @@ def q_cases() -> int:
             shots = 16 + 8 * value
             data = {
                 "id": f"q.basis.n{qubits}-{bits}",
-                "spec": ["XDV-032-4.1", "XDV-060-6", "XDV-004-5.1"],
+                "spec": ["XDV-032-4.1", "XDV-060-6", "XDV-004-5.1", "XDV-015-7", "XDV-023-3.2"],
                 "description": (
                     f"X on qubits {flips or 'none'} of {qubits}, measured: every one of "
                     f"{shots} shots reads {bits} (measurement is the only Q→K projection)"
@@ -196,7 +210,7 @@ def q_cases() -> int:
                             "RESOURCE_RELEASE",
                             "RUN_END",
                         ],
-                        "present": ["ATTESTATION"],
+                        "present": ["ATTESTATION", "CAPABILITY_GRANT"],
                         "counts": {"DOMAIN_INVOKE": 1, "DOMAIN_RESULT": 1},
                     },
                 },
@@ -320,7 +334,7 @@ def trace_cases() -> int:
             expected = code
             data: dict[str, Any] = {
                 "id": f"trace.tamper.{base}-{name}",
-                "spec": [clause, "XDV-034-4.2"],
+                "spec": [clause, "XDV-034-4.2"] + (["XDV-031-4.1"] if mutation is None else []),
                 "description": (
                     f"The trace of a {'Python' if base == 'k' else 'DPL'} run, "
                     + ("intact, verifies" if mutation is None else f"damaged ({json.dumps(mutation)}), is rejected with {expected}")

@@ -9,6 +9,9 @@ expect:
   exit: ok
   outputs:
   - CHANNEL_UNKNOWN
+  trace:
+    absent:
+    - TRANSITION_COMMIT
 ---"""
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403

@@ -10,6 +10,9 @@ expect:
   exit: ok
   outputs:
   - DOMAIN_UNAVAILABLE
+  trace:
+    absent:
+    - TRANSITION_COMMIT
 ---"""
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403

@@ -3,6 +3,7 @@ id: kernel.round-robin-alternation
 spec:
 - XDV-005-3.3
 - XDV-012-4.1
+- XDV-001-3.1
 description: 'Two processes that emit then sleep 2 steps alternate: ping before pong in each round (pid
   order breaks the tie).'
 level: core

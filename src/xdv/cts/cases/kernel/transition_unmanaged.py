@@ -3,6 +3,7 @@ id: kernel.transition-unmanaged
 spec:
 - XDV-022-2.1
 - XDV-022-6.1
+- XDV-003-7
 description: A transition into a domain with no manager is refused, with DOMAIN_UNAVAILABLE; the process
   catches the typed error and goes on.
 level: core
@@ -10,6 +11,9 @@ expect:
   exit: ok
   outputs:
   - DOMAIN_UNAVAILABLE
+  trace:
+    absent:
+    - TRANSITION_COMMIT
 ---"""
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403

@@ -4,6 +4,8 @@ spec:
 - XDV-032-4.1
 - XDV-060-6
 - XDV-004-5.1
+- XDV-015-7
+- XDV-023-3.2
 description: 'X on qubits [0] of 3, measured: every one of 24 shots reads 001 (measurement is the only
   Q→K projection)'
 level: hybrid
@@ -27,6 +29,7 @@ expect:
     - RUN_END
     present:
     - ATTESTATION
+    - CAPABILITY_GRANT
     counts:
       DOMAIN_INVOKE: 1
       DOMAIN_RESULT: 1
