@@ -81,9 +81,13 @@ def _text(document: dict[str, Any]) -> str:
 
 
 @pytest.mark.spec("XDV-084-3")
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.sampled_from(_BAD_VALUES), st.sampled_from(["drop", "set"]))
-def test_case_validation_names_file_and_field(tmp_path: Path, bad: tuple[str, Any], how: str) -> None:
+def test_case_validation_names_file_and_field(
+    tmp_path: Path, bad: tuple[str, Any], how: str
+) -> None:
     path = tmp_path / "kernel" / "example.py"
     path.parent.mkdir(exist_ok=True)
     assert cts.parse_case(_text(_GOOD), path, "kernel/example.py").id == "kernel.example"
@@ -122,7 +126,9 @@ def _small_run(**options: Any) -> tuple[list[cts.Case], list[cts.CaseResult]]:
     return chosen, cts.run_cases(chosen, **options)
 
 
-@pytest.mark.spec("XDV-084-4.1", "XDV-084-9.1", "XDV-084-13")
+@pytest.mark.spec("XDV-084-4.1")
+@pytest.mark.spec("XDV-084-9.1")
+@pytest.mark.spec("XDV-084-13")
 def test_filtered_run_signed_report_and_tampering(tmp_path: Path) -> None:
     chosen, results = _small_run()
     assert [r.status for r in results] == ["pass"] * 3, results
@@ -257,7 +263,10 @@ def test_xdv_cli_satisfies_the_adapter_contract(tmp_path: Path) -> None:
 
 
 @pytest.mark.system
-@pytest.mark.spec("XDV-084-4.1", "XDV-084-9.1", "XDV-084-12", "XDV-084-13")
+@pytest.mark.spec("XDV-084-4.1")
+@pytest.mark.spec("XDV-084-9.1")
+@pytest.mark.spec("XDV-084-12")
+@pytest.mark.spec("XDV-084-13")
 def test_full_suite_run_and_verify(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     answer = xdv(

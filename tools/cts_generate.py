@@ -56,9 +56,7 @@ def write_case(path: Path, data: dict[str, Any], body: str = "") -> None:
 def _spec_ids(tokens: list[str], has_errors: bool) -> list[str]:
     found = []
     for token in tokens:
-        if token.startswith("§"):
-            found.append(f"DPL-{token}")
-        elif token in ("v0.2-K", "v0.2"):
+        if token.startswith("§") or token in ("v0.2-K", "v0.2"):
             found.append(f"DPL-{token}")
         elif token == "XDV-050":
             found.append("XDV-050-3.2" if has_errors else "XDV-050-3.1")
@@ -138,7 +136,10 @@ def dpl_cases() -> int:
             expect["exit"] = "static"
             expect["diagnostics"] = []  # filled below with shifted lines
         elif runs:
-            exit_class = {"DPL_CONTRACT_VIOLATION": "contract", "DPL_ADMISSIBILITY": "admissibility"}
+            exit_class = {
+                "DPL_CONTRACT_VIOLATION": "contract",
+                "DPL_ADMISSIBILITY": "admissibility",
+            }
             expect["exit"] = exit_class.get(runtime or "", "runtime") if runtime else "ok"
             if runtime:
                 expect["code"] = runtime
@@ -154,19 +155,22 @@ def dpl_cases() -> int:
             expect["exit"] = "ok"
         data["expect"] = expect
         if errors:
-            # The front matter shifts the program's lines: lines count from the case file's top.
-            draft = _front(data)
-            header_lines = draft.count("\n") + 2 + len(errors)
-            for _ in range(3):
-                expect["diagnostics"] = [f"{code}@{line + header_lines}" for line, code in errors]
-                header_lines = _front(data).count("\n") + 2
-            expect["diagnostics"] = sorted(
-                {f"{code}@{line + header_lines}" for line, code in errors}
-            )
             for _, code in errors:
                 for prefix, clause in _TYPE_CLAUSES:
                     if code.startswith(prefix) and clause not in data["spec"]:
                         data["spec"].append(clause)
+            # The front matter shifts the program's lines: lines count from the case file's top.
+            # Its own length depends on the line numbers it lists, so settle it by iterating.
+            header_lines = 0
+            for _ in range(5):
+                expect["diagnostics"] = sorted(
+                    {f"{code}@{line + header_lines}" for line, code in errors}
+                )
+                header_lines = _front(data).count("\n") + 2
+            expect["diagnostics"] = sorted(
+                {f"{code}@{line + header_lines}" for line, code in errors}
+            )
+            assert _front(data).count("\n") + 2 == header_lines
         target = CASES / "dpl" / relative
         write_case(target, data, text)
         count += 1
@@ -215,7 +219,9 @@ def q_cases() -> int:
                     },
                 },
             }
-            write_case(CASES / "q" / "basis" / f"n{qubits}_{bits}.qasm", data, "\n".join(lines) + "\n")
+            write_case(
+                CASES / "q" / "basis" / f"n{qubits}_{bits}.qasm", data, "\n".join(lines) + "\n"
+            )
             count += 1
     return count
 
@@ -268,7 +274,12 @@ def phi_cases() -> int:
                 "exit": "ok",
                 "result": {"status": "OPTIMAL", "cut": best, "cut_bound": best},
                 "trace": {
-                    "order": ["RESOURCE_RESERVE", "DOMAIN_INVOKE", "DOMAIN_RESULT", "RESOURCE_RELEASE"],
+                    "order": [
+                        "RESOURCE_RESERVE",
+                        "DOMAIN_INVOKE",
+                        "DOMAIN_RESULT",
+                        "RESOURCE_RELEASE",
+                    ],
                     "present": ["ATTESTATION"],
                 },
             },
@@ -337,7 +348,11 @@ def trace_cases() -> int:
                 "spec": [clause, "XDV-034-4.2"] + (["XDV-031-4.1"] if mutation is None else []),
                 "description": (
                     f"The trace of a {'Python' if base == 'k' else 'DPL'} run, "
-                    + ("intact, verifies" if mutation is None else f"damaged ({json.dumps(mutation)}), is rejected with {expected}")
+                    + (
+                        "intact, verifies"
+                        if mutation is None
+                        else f"damaged ({json.dumps(mutation)}), is rejected with {expected}"
+                    )
                 ),
                 "level": "core",
                 "action": "verify",

@@ -1,19 +1,31 @@
 """Writes the hand-written Python conformance cases (kernel, ipc, hypervisor, distributed) under
 src/xdv/cts/cases/. Each expectation is stated from the profile clause it names; run from the
 repository root: ``python tools/cts_handwritten.py``."""
-import sys
+
 from pathlib import Path
+
 import yaml
+
 C = Path("src/xdv/cts/cases")
+
 
 def case(path, meta, body):
     p = C / path
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text('"""---\n' + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100) + '---"""\n' + body.lstrip("\n"), encoding="utf-8")
+    p.write_text(
+        '"""---\n'
+        + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+        + '---"""\n'
+        + body.lstrip("\n"),
+        encoding="utf-8",
+    )
+
 
 HEAD = "from xdv.errors import XdvError\nfrom xdv.syscalls import *  # noqa: F403\n\n"
 
-PROBE = HEAD + '''
+PROBE = (
+    HEAD
+    + """
 def probe(op):
     try:
         yield op
@@ -24,14 +36,35 @@ def probe(op):
 
 def main(kernel):
     kernel.spawn(probe, {op})
-'''
+"""
+)
 
-case("kernel/round_robin.py", {
- "id": "kernel.round-robin-alternation", "spec": ["XDV-005-3.3", "XDV-012-4.1", "XDV-001-3.1"],
- "description": "Two processes that emit then sleep 2 steps alternate: ping before pong in each round (pid order breaks the tie).",
- "level": "core", "expect": {"exit": "ok", "outputs": ["ping 0", "pong 0", "ping 1", "pong 1", "ping 2", "pong 2"],
- "trace": {"counts": {"PROCESS_CREATE": 2, "PROCESS_EXIT": 2}, "order": ["RUN_START", "PROCESS_CREATE", "PROCESS_CREATE", "DISPATCH", "PROCESS_EXIT", "PROCESS_EXIT", "RUN_END"]}}},
-HEAD + '''
+case(
+    "kernel/round_robin.py",
+    {
+        "id": "kernel.round-robin-alternation",
+        "spec": ["XDV-005-3.3", "XDV-012-4.1", "XDV-001-3.1"],
+        "description": "Two processes that emit then sleep 2 steps alternate: ping before pong in each round (pid order breaks the tie).",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs": ["ping 0", "pong 0", "ping 1", "pong 1", "ping 2", "pong 2"],
+            "trace": {
+                "counts": {"PROCESS_CREATE": 2, "PROCESS_EXIT": 2},
+                "order": [
+                    "RUN_START",
+                    "PROCESS_CREATE",
+                    "PROCESS_CREATE",
+                    "DISPATCH",
+                    "PROCESS_EXIT",
+                    "PROCESS_EXIT",
+                    "RUN_END",
+                ],
+            },
+        },
+    },
+    HEAD
+    + """
 def player(name, rounds):
     for index in range(rounds):
         yield Emit(f"{name} {index}")
@@ -41,13 +74,20 @@ def player(name, rounds):
 def main(kernel):
     kernel.spawn(player, "ping", 3)
     kernel.spawn(player, "pong", 3)
-''')
+""",
+)
 
-case("kernel/sleep_order.py", {
- "id": "kernel.sleep-wakes-in-logical-order", "spec": ["XDV-005-7", "XDV-082-2", "XDV-082-6.2"],
- "description": "Processes sleeping 9, 1 and 4 logical steps wake in order of their wake-up time, not of creation.",
- "level": "core", "expect": {"exit": "ok", "outputs": ["b", "c", "a"], "trace": {"counts": {"SLEEP": 3}}}},
-HEAD + '''
+case(
+    "kernel/sleep_order.py",
+    {
+        "id": "kernel.sleep-wakes-in-logical-order",
+        "spec": ["XDV-005-7", "XDV-082-2", "XDV-082-6.2"],
+        "description": "Processes sleeping 9, 1 and 4 logical steps wake in order of their wake-up time, not of creation.",
+        "level": "core",
+        "expect": {"exit": "ok", "outputs": ["b", "c", "a"], "trace": {"counts": {"SLEEP": 3}}},
+    },
+    HEAD
+    + """
 def sleeper(name, steps):
     yield Sleep(steps)
     yield Emit(name)
@@ -57,13 +97,20 @@ def main(kernel):
     kernel.spawn(sleeper, "a", 9)
     kernel.spawn(sleeper, "b", 1)
     kernel.spawn(sleeper, "c", 4)
-''')
+""",
+)
 
-case("kernel/pids.py", {
- "id": "kernel.pids-in-creation-order", "spec": ["XDV-004-2.1"],
- "description": "Process ids are 1, 2, 3 in creation order; a child spawned later gets the next id, 4.",
- "level": "core", "expect": {"exit": "ok", "outputs": [1, 2, 3, 4]}},
-HEAD + '''
+case(
+    "kernel/pids.py",
+    {
+        "id": "kernel.pids-in-creation-order",
+        "spec": ["XDV-004-2.1"],
+        "description": "Process ids are 1, 2, 3 in creation order; a child spawned later gets the next id, 4.",
+        "level": "core",
+        "expect": {"exit": "ok", "outputs": [1, 2, 3, 4]},
+    },
+    HEAD
+    + """
 def child():
     me = yield Self()
     yield Emit(me.pid)
@@ -82,13 +129,24 @@ def main(kernel):
     kernel.spawn(parent, True)
     kernel.spawn(parent, False)
     kernel.spawn(parent, False)
-''')
+""",
+)
 
-case("kernel/wait_value.py", {
- "id": "kernel.wait-returns-exit-value", "spec": ["XDV-020-7", "XDV-020-6"],
- "description": "A parent waiting on a child gets the child's return value (6 * 7) once it has ended; both exits are recorded.",
- "level": "core", "expect": {"exit": "ok", "outputs": [42], "trace": {"present": ["WAIT"], "counts": {"PROCESS_EXIT": 2}}}},
-HEAD + '''
+case(
+    "kernel/wait_value.py",
+    {
+        "id": "kernel.wait-returns-exit-value",
+        "spec": ["XDV-020-7", "XDV-020-6"],
+        "description": "A parent waiting on a child gets the child's return value (6 * 7) once it has ended; both exits are recorded.",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs": [42],
+            "trace": {"present": ["WAIT"], "counts": {"PROCESS_EXIT": 2}},
+        },
+    },
+    HEAD
+    + """
 def child(a, b):
     yield Sleep(3)
     return a * b
@@ -102,13 +160,20 @@ def parent():
 
 def main(kernel):
     kernel.spawn(parent)
-''')
+""",
+)
 
-case("kernel/clock.py", {
- "id": "kernel.logical-clock-monotonic", "spec": ["XDV-005-7", "XDV-005-3.2"],
- "description": "Now() read around sleeps only ever increases, by at least the steps slept.",
- "level": "core", "expect": {"exit": "ok", "outputs": ["monotonic"]}},
-HEAD + '''
+case(
+    "kernel/clock.py",
+    {
+        "id": "kernel.logical-clock-monotonic",
+        "spec": ["XDV-005-7", "XDV-005-3.2"],
+        "description": "Now() read around sleeps only ever increases, by at least the steps slept.",
+        "level": "core",
+        "expect": {"exit": "ok", "outputs": ["monotonic"]},
+    },
+    HEAD
+    + """
 def reader():
     times = []
     for steps in (1, 3, 2, 5):
@@ -128,14 +193,25 @@ def busy():
 def main(kernel):
     kernel.spawn(reader)
     kernel.spawn(busy)
-''')
+""",
+)
 
-case("kernel/fault_contained.py", {
- "id": "kernel.fault-ends-only-its-process", "spec": ["XDV-010-12", "XDV-020-7"],
- "description": "A process whose anchor raises ends alone (PROCESS_FAULT); its neighbour emits all its lines; the run fails.",
- "level": "core", "expect": {"exit": "runtime", "code": "PROCESS_FAULT", "outputs": ["steady 0", "steady 1", "steady 2"],
-  "trace": {"present": ["FAULT"], "counts": {"PROCESS_EXIT": 2}}}},
-HEAD + '''
+case(
+    "kernel/fault_contained.py",
+    {
+        "id": "kernel.fault-ends-only-its-process",
+        "spec": ["XDV-010-12", "XDV-020-7"],
+        "description": "A process whose anchor raises ends alone (PROCESS_FAULT); its neighbour emits all its lines; the run fails.",
+        "level": "core",
+        "expect": {
+            "exit": "runtime",
+            "code": "PROCESS_FAULT",
+            "outputs": ["steady 0", "steady 1", "steady 2"],
+            "trace": {"present": ["FAULT"], "counts": {"PROCESS_EXIT": 2}},
+        },
+    },
+    HEAD
+    + """
 def faulty():
     yield Sleep(1)
     raise ValueError("broken on purpose")
@@ -150,25 +226,73 @@ def steady():
 def main(kernel):
     kernel.spawn(faulty)
     kernel.spawn(steady)
-''')
+""",
+)
 
 for name, op, code, spec, text in [
-    ("wait_unknown", "Wait(99)", "PROCESS_UNKNOWN", ["XDV-020-6"], "Waiting on a process id that was never created is refused"),
-    ("bind_unmanaged", 'Bind("Q")', "DOMAIN_UNAVAILABLE", ["XDV-011-5.2", "XDV-002-3.1"], "Binding to a domain with no manager (Q not declared) is refused"),
-    ("reserve_unmanaged", 'Reserve("Q", "qubits", 2)', "DOMAIN_UNAVAILABLE", ["XDV-011-5.2", "XDV-030-2.2"], "Reserving in a domain with no manager is refused"),
-    ("receive_unknown", "Receive(5)", "CHANNEL_UNKNOWN", ["XDV-021-8"], "Receiving on a channel that does not exist is refused"),
-    ("transition_unmanaged", 'Transition("K", "Q", "run")', "DOMAIN_UNAVAILABLE", ["XDV-022-2.1", "XDV-022-6.1", "XDV-003-7"], "A transition into a domain with no manager is refused"),
+    (
+        "wait_unknown",
+        "Wait(99)",
+        "PROCESS_UNKNOWN",
+        ["XDV-020-6"],
+        "Waiting on a process id that was never created is refused",
+    ),
+    (
+        "bind_unmanaged",
+        'Bind("Q")',
+        "DOMAIN_UNAVAILABLE",
+        ["XDV-011-5.2", "XDV-002-3.1"],
+        "Binding to a domain with no manager (Q not declared) is refused",
+    ),
+    (
+        "reserve_unmanaged",
+        'Reserve("Q", "qubits", 2)',
+        "DOMAIN_UNAVAILABLE",
+        ["XDV-011-5.2", "XDV-030-2.2"],
+        "Reserving in a domain with no manager is refused",
+    ),
+    (
+        "receive_unknown",
+        "Receive(5)",
+        "CHANNEL_UNKNOWN",
+        ["XDV-021-8"],
+        "Receiving on a channel that does not exist is refused",
+    ),
+    (
+        "transition_unmanaged",
+        'Transition("K", "Q", "run")',
+        "DOMAIN_UNAVAILABLE",
+        ["XDV-022-2.1", "XDV-022-6.1", "XDV-003-7"],
+        "A transition into a domain with no manager is refused",
+    ),
 ]:
-    case(f"kernel/{name}.py", {
-      "id": f"kernel.{name.replace('_', '-')}", "spec": spec,
-      "description": f"{text}, with {code}; the process catches the typed error and goes on.",
-      "level": "core", "expect": {"exit": "ok", "outputs": [code], "trace": {"absent": ["TRANSITION_COMMIT"]}}}, PROBE.format(op=op))
+    case(
+        f"kernel/{name}.py",
+        {
+            "id": f"kernel.{name.replace('_', '-')}",
+            "spec": spec,
+            "description": f"{text}, with {code}; the process catches the typed error and goes on.",
+            "level": "core",
+            "expect": {"exit": "ok", "outputs": [code], "trace": {"absent": ["TRANSITION_COMMIT"]}},
+        },
+        PROBE.format(op=op),
+    )
 
-case("kernel/preemption.py", {
- "id": "kernel.preempt-at-quantum", "spec": ["XDV-012-4.2", "XDV-082-6.2"],
- "description": "Two processes of 30 busy steps each: with the default quantum of 8 each is preempted at the end of its slices, so they finish in turn.",
- "level": "core", "expect": {"exit": "ok", "outputs": ["a done", "b done"], "trace": {"at_least": {"PREEMPT": 4}}}},
-HEAD + '''
+case(
+    "kernel/preemption.py",
+    {
+        "id": "kernel.preempt-at-quantum",
+        "spec": ["XDV-012-4.2", "XDV-082-6.2"],
+        "description": "Two processes of 30 busy steps each: with the default quantum of 8 each is preempted at the end of its slices, so they finish in turn.",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs": ["a done", "b done"],
+            "trace": {"at_least": {"PREEMPT": 4}},
+        },
+    },
+    HEAD
+    + """
 def busy(name):
     for _ in range(30):
         yield Now()
@@ -178,13 +302,26 @@ def busy(name):
 def main(kernel):
     kernel.spawn(busy, "a")
     kernel.spawn(busy, "b")
-''')
+""",
+)
 
-case("kernel/reserve_release.py", {
- "id": "kernel.reserve-then-release", "spec": ["XDV-011-8", "XDV-011-5.2"],
- "description": "A K reservation is granted as a contract, used, and released; both are recorded in that order.",
- "level": "core", "expect": {"exit": "ok", "outputs": [9], "trace": {"order": ["RESOURCE_RESERVE", "DOMAIN_INVOKE", "DOMAIN_RESULT", "RESOURCE_RELEASE"]}}},
-HEAD + '''
+case(
+    "kernel/reserve_release.py",
+    {
+        "id": "kernel.reserve-then-release",
+        "spec": ["XDV-011-8", "XDV-011-5.2"],
+        "description": "A K reservation is granted as a contract, used, and released; both are recorded in that order.",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs": [9],
+            "trace": {
+                "order": ["RESOURCE_RESERVE", "DOMAIN_INVOKE", "DOMAIN_RESULT", "RESOURCE_RELEASE"]
+            },
+        },
+    },
+    HEAD
+    + """
 def square(value):
     return value * value
 
@@ -198,14 +335,25 @@ def worker():
 
 def main(kernel):
     kernel.spawn(worker)
-''')
+""",
+)
 
 # IPC
-case("ipc/fifo.py", {
- "id": "ipc.channel-fifo", "spec": ["XDV-021-3.3", "XDV-021-7", "XDV-021-9"],
- "description": "Five messages through a channel of capacity 2 arrive in the order sent, the sender blocking while it is full.",
- "level": "core", "expect": {"exit": "ok", "outputs": [1, 2, 3, 4, 5], "trace": {"counts": {"CHANNEL_SEND": 5, "CHANNEL_RECEIVE": 5, "CHANNEL_CREATE": 1}}}},
-HEAD + '''
+case(
+    "ipc/fifo.py",
+    {
+        "id": "ipc.channel-fifo",
+        "spec": ["XDV-021-3.3", "XDV-021-7", "XDV-021-9"],
+        "description": "Five messages through a channel of capacity 2 arrive in the order sent, the sender blocking while it is full.",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs": [1, 2, 3, 4, 5],
+            "trace": {"counts": {"CHANNEL_SEND": 5, "CHANNEL_RECEIVE": 5, "CHANNEL_CREATE": 1}},
+        },
+    },
+    HEAD
+    + """
 def producer(channel):
     for number in range(1, 6):
         yield Send(channel, number)
@@ -224,13 +372,20 @@ def consumer():
 
 def main(kernel):
     kernel.spawn(consumer)
-''')
+""",
+)
 
-case("ipc/closed.py", {
- "id": "ipc.closed-channel", "spec": ["XDV-021-8"],
- "description": "Once every sender has closed a channel and it is drained, a receive fails with CHANNEL_CLOSED.",
- "level": "core", "expect": {"exit": "ok", "outputs": ["first", "CHANNEL_CLOSED"]}},
-HEAD + '''
+case(
+    "ipc/closed.py",
+    {
+        "id": "ipc.closed-channel",
+        "spec": ["XDV-021-8"],
+        "description": "Once every sender has closed a channel and it is drained, a receive fails with CHANNEL_CLOSED.",
+        "level": "core",
+        "expect": {"exit": "ok", "outputs": ["first", "CHANNEL_CLOSED"]},
+    },
+    HEAD
+    + """
 def solo():
     channel = yield Channel(1)
     yield Send(channel, "first")
@@ -246,13 +401,20 @@ def solo():
 
 def main(kernel):
     kernel.spawn(solo)
-''')
+""",
+)
 
-case("ipc/no_alias.py", {
- "id": "ipc.payload-copied", "spec": ["XDV-021-4.4"],
- "description": "A payload is copied when sent: changing the sender's list afterwards does not change what the receiver gets.",
- "level": "core", "expect": {"exit": "ok", "outputs": [[1, 2, 3]]}},
-HEAD + '''
+case(
+    "ipc/no_alias.py",
+    {
+        "id": "ipc.payload-copied",
+        "spec": ["XDV-021-4.4"],
+        "description": "A payload is copied when sent: changing the sender's list afterwards does not change what the receiver gets.",
+        "level": "core",
+        "expect": {"exit": "ok", "outputs": [[1, 2, 3]]},
+    },
+    HEAD
+    + """
 def solo():
     channel = yield Channel(1)
     data = [1, 2, 3]
@@ -264,14 +426,25 @@ def solo():
 
 def main(kernel):
     kernel.spawn(solo)
-''')
+""",
+)
 
 # Hypervisor
-case("hypervisor/cross_vhm_wait.py", {
- "id": "hypervisor.cross-vhm-wait-refused", "spec": ["XDV-014-7", "XDV-083-3.2"],
- "description": "A process may not wait on a process of another VHM: refused with VHM_ISOLATION; within its own VHM it may.",
- "level": "core", "expect": {"exit": "ok", "outputs_include": ["VHM_ISOLATION"], "trace": {"counts": {"VHM_CREATE": 2}}}},
-HEAD + '''
+case(
+    "hypervisor/cross_vhm_wait.py",
+    {
+        "id": "hypervisor.cross-vhm-wait-refused",
+        "spec": ["XDV-014-7", "XDV-083-3.2"],
+        "description": "A process may not wait on a process of another VHM: refused with VHM_ISOLATION; within its own VHM it may.",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs_include": ["VHM_ISOLATION"],
+            "trace": {"counts": {"VHM_CREATE": 2}},
+        },
+    },
+    HEAD
+    + """
 def target():
     yield Sleep(20)
 
@@ -289,13 +462,20 @@ def main(kernel):
     right = kernel.create_vhm("right")
     other = kernel.spawn(target, vhm=right)
     kernel.spawn(prober, other, vhm=left)
-''')
+""",
+)
 
-case("hypervisor/process_quota.py", {
- "id": "hypervisor.process-quota", "spec": ["XDV-014-4.1", "XDV-083-8.2"],
- "description": "A VHM with a quota of 2 live processes refuses a third spawn with VHM_QUOTA_EXCEEDED.",
- "level": "core", "expect": {"exit": "ok", "outputs": ["VHM_QUOTA_EXCEEDED"]}},
-HEAD + '''
+case(
+    "hypervisor/process_quota.py",
+    {
+        "id": "hypervisor.process-quota",
+        "spec": ["XDV-014-4.1", "XDV-083-8.2"],
+        "description": "A VHM with a quota of 2 live processes refuses a third spawn with VHM_QUOTA_EXCEEDED.",
+        "level": "core",
+        "expect": {"exit": "ok", "outputs": ["VHM_QUOTA_EXCEEDED"]},
+    },
+    HEAD
+    + """
 def idle():
     yield Sleep(10)
 
@@ -312,24 +492,39 @@ def parent():
 def main(kernel):
     tenant = kernel.create_vhm("tenant", quotas={"processes": 2})
     kernel.spawn(parent, vhm=tenant)
-''')
+""",
+)
 
-case("hypervisor/nesting.py", {
- "id": "hypervisor.nested-quota-bound", "spec": ["XDV-014-6.1", "XDV-083-6.1"],
- "description": "A nested VHM whose quota exceeds its parent's is refused (VHM_NESTING_INVALID) when the setup creates it: only the parent VHM exists and no process starts.",
- "level": "core", "expect": {"exit": "runtime", "trace": {"counts": {"VHM_CREATE": 1, "PROCESS_CREATE": 0}}}},
-HEAD + '''
+case(
+    "hypervisor/nesting.py",
+    {
+        "id": "hypervisor.nested-quota-bound",
+        "spec": ["XDV-014-6.1", "XDV-083-6.1"],
+        "description": "A nested VHM whose quota exceeds its parent's is refused (VHM_NESTING_INVALID) when the setup creates it: only the parent VHM exists and no process starts.",
+        "level": "core",
+        "expect": {"exit": "runtime", "trace": {"counts": {"VHM_CREATE": 1, "PROCESS_CREATE": 0}}},
+    },
+    HEAD
+    + """
 def main(kernel):
     parent = kernel.create_vhm("parent", quotas={"processes": 2})
     kernel.create_vhm("child", quotas={"processes": 5}, parent=parent)
-''')
+""",
+)
 
 # distributed placeholder
-case("distributed/global_order.py", {
- "id": "distributed.global-order-twice", "spec": ["XDV-005-3.2"],
- "description": "A two-node workload run twice gives the same global logical order (runs on a cluster).",
- "level": "distributed", "requires": ["cluster"], "expect": {"exit": "ok", "outputs": ["a 0", "b 0"]}},
-HEAD + '''
+case(
+    "distributed/global_order.py",
+    {
+        "id": "distributed.global-order-twice",
+        "spec": ["XDV-005-3.2"],
+        "description": "A two-node workload run twice gives the same global logical order (runs on a cluster).",
+        "level": "distributed",
+        "requires": ["cluster"],
+        "expect": {"exit": "ok", "outputs": ["a 0", "b 0"]},
+    },
+    HEAD
+    + """
 def worker(name):
     yield Emit(f"{name} 0")
 
@@ -337,4 +532,5 @@ def worker(name):
 def main(kernel):
     kernel.spawn(worker, "a")
     kernel.spawn(worker, "b")
-''')
+""",
+)

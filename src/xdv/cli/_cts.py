@@ -14,20 +14,21 @@ from typing import Any
 import click
 
 from xdv.cli._common import EXIT_MISMATCH, EXIT_OK, EXIT_USAGE, err_console, fail
-from xdv.errors import XdvError
+from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import NodeKey
 
 __all__ = ["register"]
 
 
-def _selected(filter_: str | None, level: str | None, cases_dir: Path | None) -> tuple[Any, list[Any]]:
+def _selected(
+    filter_: str | None, level: str | None, cases_dir: Path | None
+) -> tuple[Any, list[Any]]:
     from xdv import cts
 
     root = cases_dir or cts.CASES_ROOT
     cases = cts.load_cases(root)
     chosen = cts.select(cases, filter_, level)
     if not chosen:
-        from xdv.errors import ErrorCode
-
         raise XdvError(
             "no case matches the selection",
             code=ErrorCode.CTS_FILTER_EMPTY,
@@ -45,14 +46,38 @@ _LEVELS = click.Choice(["core", "hybrid", "distributed"])
 
 
 @cts_group.command("run")
-@click.option("--impl", "impl", help="Test another implementation: the command line of its adapter (docs/conformance.md).")
-@click.option("--filter", "filter_", help="Only cases whose id, path or a spec clause contains this (a glob with *).")
+@click.option(
+    "--impl",
+    "impl",
+    help="Test another implementation: the command line of its adapter (docs/conformance.md).",
+)
+@click.option(
+    "--filter",
+    "filter_",
+    help="Only cases whose id, path or a spec clause contains this (a glob with *).",
+)
 @click.option("--level", type=_LEVELS, help="Only cases of this level (and core).")
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary on stdout.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the signed report here.")
-@click.option("--key-store", type=click.Path(file_okay=False, path_type=Path), help="The node key store that signs the report (default $XDV_HOME/keys).")
-@click.option("--cases", "cases_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Another case directory (default: the shipped suite).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the signed report here.",
+)
+@click.option(
+    "--key-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The node key store that signs the report (default $XDV_HOME/keys).",
+)
+@click.option(
+    "--cases",
+    "cases_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Another case directory (default: the shipped suite).",
+)
 def cts_run(
     impl: str | None,
     filter_: str | None,
@@ -66,7 +91,6 @@ def cts_run(
     """Run the suite (in process against this XDV, or against --impl), print the verdicts and,
     with -o, write the signed report. Exit 0 when no selected case failed, 1 otherwise."""
     from xdv import cts
-    from xdv.runtime import NodeKey
 
     started = time.monotonic()
     try:
@@ -126,10 +150,17 @@ def cts_run(
 
 
 @cts_group.command("list")
-@click.option("--filter", "filter_", help="Only cases whose id, path or a spec clause contains this.")
+@click.option(
+    "--filter", "filter_", help="Only cases whose id, path or a spec clause contains this."
+)
 @click.option("--level", type=_LEVELS, help="Only cases of this level (and core).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
-@click.option("--cases", "cases_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Another case directory.")
+@click.option(
+    "--cases",
+    "cases_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Another case directory.",
+)
 def cts_list(filter_: str | None, level: str | None, as_json: bool, cases_dir: Path | None) -> None:
     """List the cases and the coverage per spec clause and document."""
     from xdv import cts
@@ -182,7 +213,12 @@ def cts_list(filter_: str | None, level: str | None, as_json: bool, cases_dir: P
 
 @cts_group.command("verify")
 @click.argument("report", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--trusted-key", "trusted_keys", multiple=True, help="Accept only a report signed by this key fingerprint (repeatable).")
+@click.option(
+    "--trusted-key",
+    "trusted_keys",
+    multiple=True,
+    help="Accept only a report signed by this key fingerprint (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def cts_verify(report: Path, trusted_keys: tuple[str, ...], as_json: bool) -> None:
     """Check a signed conformance report: its form, its figures against its results, and its
@@ -192,9 +228,11 @@ def cts_verify(report: Path, trusted_keys: tuple[str, ...], as_json: bool) -> No
     try:
         data = report.read_bytes()
     except OSError as error:
-        from xdv.errors import ErrorCode
-
-        fail(XdvError(str(error), code=ErrorCode.INVALID_ARGUMENT, where=str(report)), EXIT_USAGE, as_json)
+        fail(
+            XdvError(str(error), code=ErrorCode.INVALID_ARGUMENT, where=str(report)),
+            EXIT_USAGE,
+            as_json,
+        )
     try:
         check = cts.verify_report(data, set(trusted_keys) or None)
     except XdvError as error:

@@ -147,7 +147,9 @@ def _front_matter(text: str, suffix: str, where: str) -> tuple[str, str]:
     return matter, body
 
 
-def _strings(value: Any, where: str, name: str, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+def _strings(
+    value: Any, where: str, name: str, pattern: re.Pattern[str] | None = None
+) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise _fail(where, name, "must be a list of strings")
     for item in value:
@@ -221,7 +223,7 @@ def _check_options(value: Any, where: str) -> dict[str, Any]:
         kind = _OPTIONS.get(key)
         if kind is None:
             raise _fail(where, f"options.{key}", f"unknown option (known: {sorted(_OPTIONS)})")
-        if not isinstance(item, kind) or isinstance(item, bool) and kind is not bool:
+        if not isinstance(item, kind) or (isinstance(item, bool) and kind is not bool):
             raise _fail(where, f"options.{key}", f"has the wrong type ({type(item).__name__})")
     return dict(value)
 

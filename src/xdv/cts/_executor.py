@@ -17,7 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from xdv.core import FaultPlan
 from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import (
+    RunRequest,
+    load_dpl_program,
+    load_workload,
+    phi_job,
+    phi_report,
+    q_job,
+    q_report,
+)
+from xdv.runtime import replay as replay_trace
+from xdv.runtime import run as run_workload
+from xdv.security import verify_audit
+from xdv.trace import jsonable, verify_trace
 
 __all__ = [
     "EXIT_BY_STATUS",
@@ -29,7 +43,14 @@ __all__ = [
     "xdv_code_digest",
 ]
 
-EXIT_BY_STATUS = {0: "ok", 64: "usage", 65: "static", 70: "runtime", 71: "admissibility", 72: "contract"}
+EXIT_BY_STATUS = {
+    0: "ok",
+    64: "usage",
+    65: "static",
+    70: "runtime",
+    71: "admissibility",
+    72: "contract",
+}
 """The contract's exit statuses of ``run``, ``check``, ``qrun`` and ``phirun``."""
 
 _EXIT_BY_CODE = {
@@ -92,17 +113,13 @@ class Executor(Protocol):
 
 def _json(value: Any) -> Any:
     """``value`` as JSON would carry it (tuples become lists, keys strings)."""
-    from xdv.trace import jsonable
-
     return json.loads(json.dumps(jsonable(value), sort_keys=True))
 
 
 def xdv_code_digest() -> str:
     """SHA-256 over XDV's Python source files (relative path and content, in order), the
     conformance cases excluded (the suite has its own digest)."""
-    import xdv
-
-    root = Path(xdv.__file__).parent
+    root = Path(__file__).resolve().parents[1]
     hasher = hashlib.sha256()
     files = sorted(
         (p for p in root.rglob("*.py") if "cases" not in p.relative_to(root).parts),
@@ -112,6 +129,16 @@ def xdv_code_digest() -> str:
         for part in (path.relative_to(root).as_posix().encode(), path.read_bytes()):
             hasher.update(len(part).to_bytes(8, "big") + part)
     return hasher.hexdigest()
+
+
+def _version() -> str:
+    """XDV's version, as its package metadata states it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("xdv")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _first_failure(exits: dict[str, Any]) -> str | None:
@@ -136,12 +163,11 @@ class InProcessExecutor:
         self.key_store = key_store
 
     def identity(self) -> Identity:
-        import xdv
+        return Identity("xdv", _version(), xdv_code_digest())
 
-        return Identity("xdv", xdv.__version__, xdv_code_digest())
-
-    def _outcome(self, workload: Any, options: dict[str, Any], trace: Path, faults: Any = None) -> Any:
-        from xdv.runtime import RunRequest, run
+    def _outcome(
+        self, workload: Any, options: dict[str, Any], trace: Path, faults: Any = None
+    ) -> Any:
 
         request = RunRequest(
             workload,
@@ -152,11 +178,9 @@ class InProcessExecutor:
             handle_signals=False,
             faults=faults,
         )
-        return run(request)
+        return run_workload(request)
 
     def run(self, program: Path, options: dict[str, Any], trace: Path) -> Observation:
-        from xdv.core import FaultPlan
-        from xdv.runtime import load_dpl_program, load_workload
 
         faults = None
         if "faults" in options:
@@ -200,7 +224,6 @@ class InProcessExecutor:
         return Observation("ok")
 
     def qrun(self, circuit: Path, options: dict[str, Any], trace: Path) -> Observation:
-        from xdv.runtime import q_job, q_report
 
         try:
             workload = q_job(
@@ -217,7 +240,6 @@ class InProcessExecutor:
         return self._job(workload, options, trace, lambda outcome: q_report(outcome))
 
     def phirun(self, problem: Path, options: dict[str, Any], trace: Path) -> Observation:
-        from xdv.runtime import phi_job, phi_report
 
         problem_format = str(options.get("format", "gset"))
         try:
@@ -249,8 +271,6 @@ class InProcessExecutor:
         return Observation("ok", result=document, trace=trace)
 
     def verify(self, trace: Path) -> tuple[bool, str | None]:
-        from xdv.security import verify_audit
-        from xdv.trace import verify_trace
 
         try:
             report = verify_trace(trace)
@@ -263,10 +283,9 @@ class InProcessExecutor:
         return True, None
 
     def replay(self, trace: Path) -> tuple[bool, str]:
-        from xdv.runtime import replay
 
         try:
-            report = replay(trace)
+            report = replay_trace(trace)
         except XdvError as error:
             return False, f"replay refused: {error.code.name}: {error.message}"
         if report.ok:

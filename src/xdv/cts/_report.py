@@ -23,6 +23,7 @@ from xdv.cts._case import LEVELS, Case
 from xdv.cts._executor import Identity
 from xdv.cts._runner import CaseResult
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
+from xdv.security import HybridPublicKey
 
 __all__ = [
     "CTS_VERSION",
@@ -105,9 +106,7 @@ def _totals(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 def _derived(results: Sequence[Mapping[str, Any]], partial: bool) -> dict[str, Any]:
     """Everything a report derives from its results: totals, per level, coverage per spec
     clause and per document, replay and invariant status, the certification."""
-    levels = {
-        level: _totals([r for r in results if r["level"] == level]) for level in LEVELS
-    }
+    levels = {level: _totals([r for r in results if r["level"] == level]) for level in LEVELS}
     coverage: dict[str, dict[str, int]] = {}
     documents: dict[str, dict[str, int]] = {}
     for result in results:
@@ -118,7 +117,9 @@ def _derived(results: Sequence[Mapping[str, Any]], partial: bool) -> dict[str, A
                 row[result["status"]] += 1
     replays = [r["replay"] for r in results if r["replay"] != "none"]
     verifies = [r["verify"] for r in results if r["verify"] != "none"]
-    invariants = [r for r in results if r["area"].startswith(("invariants", "kernel", "hypervisor"))]
+    invariants = [
+        r for r in results if r["area"].startswith(("invariants", "kernel", "hypervisor"))
+    ]
     return {
         "totals": _totals(results),
         "levels": levels,
@@ -257,8 +258,6 @@ def _check_results(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 def verify_report(data: bytes, trusted: set[str] | None = None) -> ReportCheck:
     """Check a report file's bytes: canonical form, fields, consistency of every derived
     figure with the results, and the signature (by one of ``trusted``, when given)."""
-    from xdv.security import HybridPublicKey
-
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -21,6 +21,7 @@ from typing import Any
 
 from xdv.cts._case import Case
 from xdv.cts._executor import AdapterExecutor, Executor, InProcessExecutor, Observation
+from xdv.trace import EventType, read_trace
 
 __all__ = ["CaseResult", "available_features", "mutate_trace", "run_case", "run_cases"]
 
@@ -161,8 +162,6 @@ def _subset(expected: Any, actual: Any, path: str) -> str | None:
 
 
 def _trace_events(trace: Path) -> list[str]:
-    from xdv.trace import EventType, read_trace
-
     names = []
     for entry in read_trace(trace, allow_open=True).entries:
         kind = entry.event_type
@@ -226,7 +225,7 @@ def _check(case: Case, seen: Observation) -> str | None:
             return why
     if "outputs" in expect:
         want = json.loads(json.dumps(expect["outputs"]))
-        if not _subset(want, seen.outputs, "outputs") is None or len(want) != len(seen.outputs):
+        if _subset(want, seen.outputs, "outputs") is not None or len(want) != len(seen.outputs):
             return f"outputs {json.dumps(seen.outputs)[:300]}, expected {json.dumps(want)[:300]}"
     for item in expect.get("outputs_include", ()):
         if not any(_equal(item, output) for output in seen.outputs):
@@ -318,11 +317,9 @@ def _run_batch(
 ) -> list[CaseResult]:
     """Run ``cases`` one after another in fresh directories under ``base``."""
     home = Path(tempfile.mkdtemp(prefix="home-", dir=base))
-    executor: Executor
-    if impl is None:
-        executor = InProcessExecutor(home / "keys")
-    else:
-        executor = AdapterExecutor(impl, home)
+    executor: Executor = (
+        InProcessExecutor(home / "keys") if impl is None else AdapterExecutor(impl, home)
+    )
     results = []
     for case in cases:
         workdir = Path(tempfile.mkdtemp(prefix="case-", dir=base))
@@ -362,7 +359,7 @@ def run_cases(
                 results.extend(batch)
         else:
             # Interleaved batches: Q and Φ cases (the slow ones) spread over the workers.
-            batches = [chosen[start::jobs * 4] for start in range(jobs * 4)]
+            batches = [chosen[start :: jobs * 4] for start in range(jobs * 4)]
             pool: ProcessPoolExecutor | ThreadPoolExecutor
             if impl is None:
                 import multiprocessing

@@ -13,6 +13,7 @@ expect:
       VHM_CREATE: 1
       PROCESS_CREATE: 0
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

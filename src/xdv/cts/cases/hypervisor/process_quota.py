@@ -10,6 +10,7 @@ expect:
   outputs:
   - VHM_QUOTA_EXCEEDED
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

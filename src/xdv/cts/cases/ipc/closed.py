@@ -10,6 +10,7 @@ expect:
   - first
   - CHANNEL_CLOSED
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -10,6 +10,7 @@ expect:
   outputs:
   - monotonic
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

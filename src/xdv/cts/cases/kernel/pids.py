@@ -12,6 +12,7 @@ expect:
   - 3
   - 4
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -16,6 +16,7 @@ expect:
     - DOMAIN_RESULT
     - RESOURCE_RELEASE
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

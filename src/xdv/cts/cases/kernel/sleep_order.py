@@ -16,6 +16,7 @@ expect:
     counts:
       SLEEP: 3
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -15,6 +15,7 @@ expect:
     absent:
     - TRANSITION_COMMIT
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 
