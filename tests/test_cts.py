@@ -250,13 +250,13 @@ def test_a_broken_adapter_fails_cases(tmp_path: Path) -> None:
 def test_xdv_cli_satisfies_the_adapter_contract(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     answer = xdv(
-        "cts", "run", "--impl", f"{sys.executable} -m xdv", "--filter", "kernel.*", "--jobs", "2",
+        "cts", "run", "--impl", f"{sys.executable} -m xdv", "--filter", "kernel.w*", "--jobs", "2",
         "--json", "-o", str(report), "--key-store", str(tmp_path / "keys"),
         env={"XDV_HOME": str(tmp_path / "home")},
     )  # fmt: skip
     assert answer.returncode == 0, answer.stdout + answer.stderr
     summary = json.loads(answer.stdout)
-    assert summary["totals"]["fail"] == 0 and summary["totals"]["pass"] >= 10
+    assert summary["totals"] == {"pass": 2, "fail": 0, "skip": 0}
     assert summary["implementation"]["command"].endswith("-m xdv")
     verified = xdv("cts", "verify", str(report), "--trusted-key", summary["signer"], "--json")
     assert verified.returncode == 0, verified.stdout + verified.stderr

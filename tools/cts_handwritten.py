@@ -534,3 +534,247 @@ def main(kernel):
     kernel.spawn(worker, "b")
 """,
 )
+
+# Security: capabilities, operator actions, isolation of channels and contracts
+SECURITY = (
+    HEAD
+    + """
+XDV_DOMAINS = {{"Q": {{"manager": "q"}}}}
+
+
+def probe(op):
+    try:
+        yield op
+        yield Emit("accepted")
+    except XdvError as error:
+        yield Emit(error.code.name)
+
+
+def main(kernel):
+    kernel.spawn(probe, {op})
+"""
+)
+
+for name, op, code, spec, text, needs in [
+    (
+        "reserve_undeclared_q",
+        'Reserve("Q", "qubits", 1)',
+        "DOMAIN_UNAUTHORIZED",
+        ["XDV-002-3.5", "XDV-002-3.1", "XDV-030-2.2"],
+        "A process that did not declare Q may not reserve qubits, though Q has a manager",
+        ["q"],
+    ),
+    (
+        "bind_undeclared_q",
+        'Bind("Q")',
+        "DOMAIN_UNAUTHORIZED",
+        ["XDV-002-3.5", "XDV-004-3.1"],
+        "A process that did not declare Q may not bind to it without an operator grant",
+        ["q"],
+    ),
+    (
+        "freeze_without_right",
+        'Freeze("Q")',
+        "DOMAIN_UNAUTHORIZED",
+        ["XDV-015-8.2", "XDV-015-7"],
+        "A process without FREEZE(K→Q) may not freeze the Q domain",
+        ["q"],
+    ),
+    (
+        "revoke_unknown",
+        "Revoke(9999)",
+        "CAPABILITY_INVALID",
+        ["XDV-030-6", "XDV-002-8.2"],
+        "Revoking a capability id nobody was given (a forged id) is refused",
+        ["q"],
+    ),
+    (
+        "attenuate_unknown",
+        "Attenuate(9999)",
+        "CAPABILITY_INVALID",
+        ["XDV-015-3.4", "XDV-030-6"],
+        "Deriving from a capability id nobody was given (a forged parent) is refused",
+        ["q"],
+    ),
+]:
+    case(
+        f"security/{name}.py",
+        {
+            "id": f"security.{name.replace('_', '-')}",
+            "spec": spec,
+            "description": f"{text}: {code}, caught by the process; nothing is granted.",
+            "level": "hybrid",
+            "requires": needs,
+            "expect": {
+                "exit": "ok",
+                "outputs": [code],
+                "trace": {
+                    "absent": ["RESOURCE_RESERVE:OK", "DOMAIN_FREEZE:OK"],
+                    "counts": {"DOMAIN_BIND:OK": 1},
+                },
+            },
+        },
+        SECURITY.format(op=op),
+    )
+
+case(
+    "security/operator_only.py",
+    {
+        "id": "security.grant-from-a-process-refused",
+        "spec": ["XDV-002-3.5", "XDV-030-7"],
+        "description": "Granting is an operator action: kernel.grant called from a running process is refused with OPERATOR_ONLY.",
+        "level": "core",
+        "expect": {"exit": "ok", "outputs": ["OPERATOR_ONLY"]},
+    },
+    HEAD
+    + """
+from xdv import Operation
+
+
+def sneaky(kernel):
+    me = yield Self()
+    try:
+        kernel.grant(me.pid, Operation.EXECUTE, "K", "K")
+        yield Emit("granted")
+    except XdvError as error:
+        yield Emit(error.code.name)
+
+
+def main(kernel):
+    kernel.spawn(sneaky, kernel)
+""",
+)
+
+ISOLATION = (
+    HEAD
+    + """
+def idle():
+    yield Sleep(30)
+
+
+def tenant(other):
+{body}
+
+def main(kernel):
+    left = kernel.create_vhm("left")
+    right = kernel.create_vhm("right")
+    other = kernel.spawn(idle, vhm=right)
+    kernel.spawn(tenant, other, vhm=left)
+"""
+)
+
+case(
+    "hypervisor/share_channel_across.py",
+    {
+        "id": "hypervisor.channel-not-shared-across-vhms",
+        "spec": ["XDV-021-2", "XDV-014-7"],
+        "description": "A channel belongs to its opener's VHM: sharing it with a process of another VHM is refused with CHANNEL_ISOLATED.",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs": ["CHANNEL_ISOLATED"],
+            "trace": {
+                "absent": ["CHANNEL_SHARE:OK"],
+                "present": ["CHANNEL_SHARE:CHANNEL_ISOLATED"],
+            },
+        },
+    },
+    ISOLATION.format(
+        body="""    channel = yield Channel(1)
+    try:
+        yield Share(channel, other, send=True)
+        yield Emit("shared")
+    except XdvError as error:
+        yield Emit(error.code.name)
+"""
+    ),
+)
+
+case(
+    "hypervisor/transfer_across.py",
+    {
+        "id": "hypervisor.contract-not-transferred-across-vhms",
+        "spec": ["XDV-083-3.2", "XDV-014-7"],
+        "description": "A contract can be handed only within a VHM: a transfer to a process of another VHM is refused with VHM_ISOLATION and the contract stays with its holder, who releases it.",
+        "level": "core",
+        "expect": {
+            "exit": "ok",
+            "outputs": ["VHM_ISOLATION", "released"],
+            "trace": {
+                "absent": ["RESOURCE_TRANSFER:OK"],
+                "present": ["RESOURCE_TRANSFER:VHM_ISOLATION"],
+                "counts": {"RESOURCE_RELEASE:OK": 1},
+            },
+        },
+    },
+    ISOLATION.format(
+        body="""    contract = yield Reserve("K", "lane", 1)
+    try:
+        yield Transfer(contract, other)
+        yield Emit("transferred")
+    except XdvError as error:
+        yield Emit(error.code.name)
+    yield Release(contract)
+    yield Emit("released")
+"""
+    ),
+)
+
+# Q no-cloning (XDV-084 §5.1): every way of duplicating or exporting a Q container is refused
+NO_CLONING = """import copy
+import pickle
+
+from xdv import Operation
+from xdv.domains.q import QHandle
+from xdv.errors import XdvError
+from xdv.syscalls import Emit
+
+XDV_DOMAINS = {{"Q": {{"manager": "q"}}}}
+
+BELL = "\\n".join(
+    ["OPENQASM 3.0;", 'include "stdgates.inc";', "qubit[2] q;", "bit[2] c;", "h q[0];"]
+    + ["cx q[0], q[1];", "c = measure q;", ""]
+)
+
+
+def anchor():
+    handle = yield from QHandle.reserve(2)
+    try:
+        {action}
+        yield Emit("duplicated")
+    except XdvError as error:
+        yield Emit(error.code.name)
+    result = yield from handle.run(BELL, 10)
+    yield Emit(sorted(result["counts"]) <= ["00", "11"])
+
+
+def main(kernel):
+    pid = kernel.spawn(anchor, domains=("K", "Q"))
+    kernel.grant(pid, Operation.MEASURE, "Q", "K")
+"""
+
+for name, action in [
+    ("copy", "copy.copy(handle)"),
+    ("deepcopy", "copy.deepcopy(handle)"),
+    ("pickle", "pickle.dumps(handle)"),
+    ("getstate", "handle.__getstate__()"),
+    ("snapshot", "handle.snapshot()"),
+    ("statevector", "handle.statevector()"),
+    ("amplitudes", "handle.amplitudes()"),
+]:
+    case(
+        f"q/no_cloning/{name}.py",
+        {
+            "id": f"q.no-cloning.{name}",
+            "spec": ["XDV-032-5", "XDV-032-9", "XDV-032-3.1", "XDV-060-8"],
+            "description": f"Trying to {name} a Q container is refused with NO_CLONING_VIOLATION and logged (as the failure of the container's next operation); the container stays usable and a Bell pair still reads only 00 or 11.",
+            "level": "hybrid",
+            "requires": ["q"],
+            "expect": {
+                "exit": "ok",
+                "outputs": ["NO_CLONING_VIOLATION", True],
+                "trace": {"counts": {"DOMAIN_RESULT:NO_CLONING_VIOLATION": 1}},
+            },
+        },
+        NO_CLONING.format(action=action),
+    )

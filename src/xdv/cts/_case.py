@@ -56,6 +56,7 @@ _FLIP_FIELDS = ("length", "header", "metadata", "check", "prev_hash", "seq", "ev
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _SPEC = re.compile(r"^(XDV-\d{3}-\d+(\.\d+)*|DPL-(§\d+(\.\d+)*|v0\.2(-K)?))$")
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_EVENT = re.compile(r"^[A-Z][A-Z0-9_]*(:[A-Z][A-Z0-9_]*)?$")
 _DIAGNOSTIC = re.compile(r"^[A-Z]\d{3}(@\d+)?$")
 _EXTENSIONS = {".ds": "run", ".py": "run", ".qasm": "qrun", ".yaml": None}
 _OPEN = {".ds": "/*---", ".qasm": "/*---", ".py": '"""---'}
@@ -173,8 +174,8 @@ def _check_trace(value: Any, where: str) -> None:
         else:
             names = list(_strings(item, where, f"expect.trace.{key}"))
         for name in names:
-            if not _CODE.match(name):
-                raise _fail(where, f"expect.trace.{key}", f"{name!r} is not an event name")
+            if not _EVENT.match(name):
+                raise _fail(where, f"expect.trace.{key}", f"{name!r} is not TYPE or TYPE:STATUS")
 
 
 def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:

@@ -161,12 +161,22 @@ def _subset(expected: Any, actual: Any, path: str) -> str | None:
     return None
 
 
-def _trace_events(trace: Path) -> list[str]:
-    names = []
+def _trace_events(trace: Path) -> list[tuple[str, str]]:
+    """(event type, status) of every entry: names, ``OK`` for status 0."""
+    events = []
     for entry in read_trace(trace, allow_open=True).entries:
-        kind = entry.event_type
-        names.append(kind.name if isinstance(kind, EventType) else str(int(kind)))
-    return names
+        kind, status = entry.event_type, entry.status
+        name = kind.name if isinstance(kind, EventType) else str(int(kind))
+        code = "OK" if int(status) == 0 else getattr(status, "name", str(int(status)))
+        events.append((name, code))
+    return events
+
+
+def _matches(pattern: str, event: tuple[str, str]) -> bool:
+    """Whether ``event`` is what ``pattern`` names: ``TYPE`` (any status) or ``TYPE:STATUS``
+    (``OK``, or an error code name)."""
+    name, _, status = pattern.partition(":")
+    return event[0] == name and (not status or event[1] == status)
 
 
 def _check_trace(expected: dict[str, Any], trace: Path | None) -> str | None:
@@ -176,26 +186,29 @@ def _check_trace(expected: dict[str, Any], trace: Path | None) -> str | None:
         events = _trace_events(trace)
     except Exception as error:
         return f"the trace cannot be read: {error}"
-    present = set(events)
-    for name in expected.get("present", ()):
-        if name not in present:
-            return f"trace: no {name} entry"
-    for name in expected.get("absent", ()):
-        if name in present:
-            return f"trace: an unexpected {name} entry"
+
+    def count(pattern: str) -> int:
+        return sum(1 for event in events if _matches(pattern, event))
+
+    for pattern in expected.get("present", ()):
+        if not count(pattern):
+            return f"trace: no {pattern} entry"
+    for pattern in expected.get("absent", ()):
+        if count(pattern):
+            return f"trace: an unexpected {pattern} entry"
     order = list(expected.get("order", ()))
     position = 0
-    for name in events:
-        if position < len(order) and name == order[position]:
+    for event in events:
+        if position < len(order) and _matches(order[position], event):
             position += 1
     if position < len(order):
         return f"trace: {order[position]} does not follow {' → '.join(order[:position]) or 'start'}"
-    for name, count in (expected.get("counts") or {}).items():
-        if events.count(name) != count:
-            return f"trace: {events.count(name)} {name} entries, expected {count}"
-    for name, count in (expected.get("at_least") or {}).items():
-        if events.count(name) < count:
-            return f"trace: {events.count(name)} {name} entries, expected at least {count}"
+    for pattern, wanted in (expected.get("counts") or {}).items():
+        if count(pattern) != wanted:
+            return f"trace: {count(pattern)} {pattern} entries, expected {wanted}"
+    for pattern, wanted in (expected.get("at_least") or {}).items():
+        if count(pattern) < wanted:
+            return f"trace: {count(pattern)} {pattern} entries, expected at least {wanted}"
     return None
 
 

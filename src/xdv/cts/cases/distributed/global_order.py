@@ -12,7 +12,6 @@ expect:
   - a 0
   - b 0
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

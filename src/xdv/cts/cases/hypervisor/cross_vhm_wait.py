@@ -14,7 +14,6 @@ expect:
     counts:
       VHM_CREATE: 2
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -13,7 +13,6 @@ expect:
       VHM_CREATE: 1
       PROCESS_CREATE: 0
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

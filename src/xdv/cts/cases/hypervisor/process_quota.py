@@ -10,7 +10,6 @@ expect:
   outputs:
   - VHM_QUOTA_EXCEEDED
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

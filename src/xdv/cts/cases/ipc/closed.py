@@ -10,7 +10,6 @@ expect:
   - first
   - CHANNEL_CLOSED
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

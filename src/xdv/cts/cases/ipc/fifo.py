@@ -21,7 +21,6 @@ expect:
       CHANNEL_RECEIVE: 5
       CHANNEL_CREATE: 1
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -12,7 +12,6 @@ expect:
     - 2
     - 3
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -10,7 +10,6 @@ expect:
   outputs:
   - monotonic
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

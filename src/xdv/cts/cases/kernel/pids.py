@@ -12,7 +12,6 @@ expect:
   - 3
   - 4
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

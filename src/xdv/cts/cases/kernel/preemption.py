@@ -15,7 +15,6 @@ expect:
     at_least:
       PREEMPT: 4
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -13,7 +13,6 @@ expect:
     absent:
     - TRANSITION_COMMIT
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

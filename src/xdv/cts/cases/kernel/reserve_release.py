@@ -16,7 +16,6 @@ expect:
     - DOMAIN_RESULT
     - RESOURCE_RELEASE
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

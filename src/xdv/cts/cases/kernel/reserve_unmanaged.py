@@ -14,7 +14,6 @@ expect:
     absent:
     - TRANSITION_COMMIT
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -29,7 +29,6 @@ expect:
     - PROCESS_EXIT
     - RUN_END
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

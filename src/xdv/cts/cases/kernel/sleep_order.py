@@ -16,7 +16,6 @@ expect:
     counts:
       SLEEP: 3
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

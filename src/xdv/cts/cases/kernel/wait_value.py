@@ -16,7 +16,6 @@ expect:
     counts:
       PROCESS_EXIT: 2
 ---"""
-
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 
