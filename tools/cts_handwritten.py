@@ -778,3 +778,170 @@ for name, action in [
         },
         NO_CLONING.format(action=action),
     )
+
+# Φ coherence windows, envelope isolation, stability (XDV-084 §6)
+PHI = """from xdv import Operation
+from xdv.errors import XdvError
+from xdv.syscalls import *  # noqa: F403
+
+XDV_DOMAINS = {{"Φ": {{"manager": "phi"}}}}
+RING = {{"kind": "ising", "n": 6, "J": [[i, (i + 1) % 6, 1.0] for i in range(6)]}}
+
+
+def attempt(call):
+    try:
+        value = yield call
+    except XdvError as error:
+        return error.code.name
+    return value["transform"]["status"] if isinstance(value, dict) and "transform" in value else "OK"
+
+{body}
+"""
+
+case(
+    "phi/envelope/window.py",
+    {
+        "id": "phi.envelope.transform-outside-window",
+        "spec": ["XDV-061-4.3", "XDV-033-4.1", "XDV-004-6.1", "XDV-013-6.3"],
+        "description": "An envelope with a 5-step window: a load inside it runs; a shift after sleeping 10 steps is rejected (PHI_ERR_COHERENCE_TIMEOUT) and invalidates the envelope, so the next shift is PHI_ERR_ENVELOPE_INVALID.",
+        "level": "hybrid",
+        "requires": ["phi"],
+        "expect": {
+            "exit": "ok",
+            "outputs": ["OK", "PHI_ERR_COHERENCE_TIMEOUT", "PHI_ERR_ENVELOPE_INVALID"],
+            "trace": {
+                "counts": {"DOMAIN_RESULT:PHI_ERR_COHERENCE_TIMEOUT": 1},
+                "present": ["FAULT_DETECTED"],
+            },
+        },
+    },
+    PHI.format(
+        body="""
+def anchor():
+    contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 5})
+    yield Emit((yield from attempt(Invoke(contract, "load", (RING,)))))
+    yield Sleep(10)
+    yield Emit((yield from attempt(Invoke(contract, "shift", (0.1,)))))
+    yield Emit((yield from attempt(Invoke(contract, "shift", (0.1,)))))
+    yield Release(contract)
+
+
+def main(kernel):
+    pid = kernel.spawn(anchor, domains=("K", "Φ"))
+    kernel.grant(pid, Operation.PROJECT, "Φ", "K")
+"""
+    ),
+)
+
+case(
+    "phi/envelope/before_window.py",
+    {
+        "id": "phi.envelope.transform-before-window",
+        "spec": ["XDV-061-4.3", "XDV-012-5.1", "XDV-023-4.3"],
+        "description": "A second envelope on the same provider gets a window that starts after the first one's 50-step window; a transform invoked before its window opens is rejected with PHI_ERR_COHERENCE_TIMEOUT.",
+        "level": "hybrid",
+        "requires": ["phi"],
+        "expect": {"exit": "ok", "outputs": [True, "PHI_ERR_COHERENCE_TIMEOUT"]},
+    },
+    PHI.format(
+        body="""
+def holder():
+    contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 50})
+    yield Sleep(60)
+    yield Release(contract)
+
+
+def early():
+    yield Sleep(1)
+    contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 5})
+    yield Emit(contract.terms["window"]["start"] >= 50)
+    yield Emit((yield from attempt(Invoke(contract, "load", (RING,)))))
+
+
+def main(kernel):
+    for anchor in (holder, early):
+        pid = kernel.spawn(anchor, domains=("K", "Φ"))
+        kernel.grant(pid, Operation.PROJECT, "Φ", "K")
+"""
+    ),
+)
+
+case(
+    "phi/envelope/cross_vhm.py",
+    {
+        "id": "phi.envelope.not-transferred-across-vhms",
+        "spec": ["XDV-083-4.3", "XDV-061-7", "XDV-013-6.2"],
+        "description": "An envelope contract cannot be handed to a process of another VHM (VHM_ISOLATION); its owner still uses it.",
+        "level": "hybrid",
+        "requires": ["phi"],
+        "expect": {
+            "exit": "ok",
+            "outputs": ["VHM_ISOLATION", "OK"],
+            "trace": {"absent": ["RESOURCE_TRANSFER:OK"]},
+        },
+    },
+    PHI.format(
+        body="""
+def idle():
+    yield Sleep(40)
+
+
+def owner(other):
+    contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 30})
+    try:
+        yield Transfer(contract, other)
+        yield Emit("transferred")
+    except XdvError as error:
+        yield Emit(error.code.name)
+    yield Emit((yield from attempt(Invoke(contract, "load", (RING,)))))
+    yield Release(contract)
+
+
+def main(kernel):
+    left = kernel.create_vhm("left")
+    right = kernel.create_vhm("right")
+    other = kernel.spawn(idle, vhm=right, domains=("K", "Φ"))
+    pid = kernel.spawn(owner, other, vhm=left, domains=("K", "Φ"))
+    kernel.grant(pid, Operation.PROJECT, "Φ", "K")
+"""
+    ),
+)
+
+case(
+    "phi/envelope/stability_injected.py",
+    {
+        "id": "phi.envelope.stability-breach-injected",
+        "spec": ["XDV-033-6.3", "XDV-061-6.3", "XDV-024-4.3", "XDV-024-10"],
+        "description": "A fault plan injects a stability breach into the first Φ outcome: the transform halts (PHI_ERR_STABILITY_BREACH), the breach is detected and logged, the envelope is invalidated (the next transform is PHI_ERR_ENVELOPE_INVALID), and the run replays with its plan.",
+        "level": "hybrid",
+        "requires": ["phi"],
+        "options": {
+            "faults": {
+                "version": 1,
+                "inject": [{"site": "outcome", "class": "phi.stability", "occurrence": 1}],
+            }
+        },
+        "expect": {
+            "exit": "ok",
+            "outputs": ["PHI_ERR_STABILITY_BREACH", "PHI_ERR_ENVELOPE_INVALID"],
+            "trace": {
+                "present": ["FAULT_DETECTED"],
+                "order": ["DOMAIN_RESULT:PHI_ERR_STABILITY_BREACH", "FAULT_DETECTED"],
+            },
+        },
+    },
+    PHI.format(
+        body="""
+def anchor():
+    contract = yield Reserve("Φ", "envelope", terms={"provider": "phase", "window": 20})
+    yield Emit((yield from attempt(Invoke(contract, "load", (RING,)))))
+    yield Emit((yield from attempt(Invoke(contract, "shift", (0.1,)))))
+    yield Release(contract)
+
+
+def main(kernel):
+    pid = kernel.spawn(anchor, domains=("K", "Φ"))
+    kernel.grant(pid, Operation.PROJECT, "Φ", "K")
+"""
+    ),
+)

@@ -334,7 +334,7 @@ class AdapterExecutor:
                 code=ErrorCode.CTS_ADAPTER_FAILED,
                 where=self.command,
             )
-        name = version.split()[0] if version.split() else self.argv[0]
+        name = version.split()[0].rstrip(",:") if version.split() else self.argv[0]
         digest = hashlib.sha256(f"{self.command}\n{version}".encode()).hexdigest()
         return Identity(name, version, digest, self.command)
 
