@@ -193,7 +193,15 @@ def q_cases() -> int:
             shots = 16 + 8 * value
             data = {
                 "id": f"q.basis.n{qubits}-{bits}",
-                "spec": ["XDV-032-4.1", "XDV-060-6", "XDV-004-5.1", "XDV-015-7", "XDV-023-3.2"],
+                "spec": [
+                    "XDV-032-4.1",
+                    "XDV-060-6",
+                    "XDV-004-5.1",
+                    "XDV-015-7",
+                    "XDV-023-3.2",
+                    "XDV-032-10",
+                    "XDV-005-6.2",
+                ],
                 "description": (
                     f"X on qubits {flips or 'none'} of {qubits}, measured: every one of "
                     f"{shots} shots reads {bits} (measurement is the only Q→K projection)"
@@ -217,6 +225,7 @@ def q_cases() -> int:
                         "present": ["ATTESTATION", "CAPABILITY_GRANT"],
                         "counts": {"DOMAIN_INVOKE": 1, "DOMAIN_RESULT": 1},
                     },
+                    "replay": "both",
                 },
             }
             write_case(
@@ -305,7 +314,11 @@ def phi_cases() -> int:
             "action": "phirun",
             "options": {"provider": "exact", "format": "bqm-json", "seed": index},
             "input": {"problem": problem},
-            "expect": {"exit": "ok", "result": {"status": "OPTIMAL", "energy": best}},
+            "expect": {
+                "exit": "ok",
+                "result": {"status": "OPTIMAL", "energy": best},
+                "replay": "both",
+            },
         }
         write_case(CASES / "phi" / "ising" / f"p{index:02d}.yaml", data)
         count += 1

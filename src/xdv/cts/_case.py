@@ -212,8 +212,8 @@ def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
     verdict = value.get("verify")
     if verdict is not None and verdict != "ok" and verdict not in ErrorCode.__members__:
         raise _fail(where, "expect.verify", "must be 'ok' or an error code name")
-    if "replay" in value and value["replay"] not in ("ok", "none"):
-        raise _fail(where, "expect.replay", "must be 'ok' or 'none'")
+    if "replay" in value and value["replay"] not in ("ok", "both", "none"):
+        raise _fail(where, "expect.replay", "must be 'ok', 'both' or 'none'")
     return dict(value)
 
 

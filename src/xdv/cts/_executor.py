@@ -108,7 +108,7 @@ class Executor(Protocol):
 
     def verify(self, trace: Path) -> tuple[bool, str | None]: ...
 
-    def replay(self, trace: Path) -> tuple[bool, str]: ...
+    def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]: ...
 
 
 def _json(value: Any) -> Any:
@@ -282,17 +282,16 @@ class InProcessExecutor:
             return False, error.code.name
         return True, None
 
-    def replay(self, trace: Path) -> tuple[bool, str]:
-
+    def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]:
         try:
-            report = replay_trace(trace)
+            report = replay_trace(trace, mode)
         except XdvError as error:
-            return False, f"replay refused: {error.code.name}: {error.message}"
+            return False, f"{mode} replay refused: {error.code.name}: {error.message}"
         if report.ok:
             return True, ""
         divergence = report.divergence
         index = "?" if divergence is None else divergence.index
-        return False, f"replay diverged at entry {index}"
+        return False, f"{mode} replay diverged at entry {index}"
 
 
 class AdapterExecutor:
@@ -418,8 +417,9 @@ class AdapterExecutor:
         code = error.get("code") if isinstance(error, dict) else None
         return answer.returncode == 0, None if code is None else str(code)
 
-    def replay(self, trace: Path) -> tuple[bool, str]:
-        answer = self._call("replay", str(trace), "--json")
+    def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]:
+        answer = self._call("replay", str(trace), "--mode", mode, "--json")
         if answer.returncode == 0:
             return True, ""
-        return False, f"replay exited {answer.returncode}: {answer.stdout.strip()[-200:]}"
+        tail = answer.stdout.strip()[-200:]
+        return False, f"{mode} replay exited {answer.returncode}: {tail}"

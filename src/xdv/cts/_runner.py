@@ -270,7 +270,17 @@ def _verdict(executor: Executor, case: Case, trace: Path) -> tuple[str, str | No
 
 
 def run_case(case: Case, executor: Executor, features: frozenset[str], workdir: Path) -> CaseResult:
-    """Run one case in ``workdir`` (a fresh directory) and judge it."""
+    """Run one case in ``workdir`` (a fresh directory) and judge it. Whatever the
+    implementation under test does (crash, hang up, answer garbage) fails this case only."""
+    try:
+        return _run_case(case, executor, features, workdir)
+    except Exception as error:
+        return CaseResult(case.id, "fail", f"crashed: {type(error).__name__}: {error}"[:400])
+
+
+def _run_case(
+    case: Case, executor: Executor, features: frozenset[str], workdir: Path
+) -> CaseResult:
     missing = [feature for feature in case.requires if feature not in features]
     if missing:
         return CaseResult(case.id, "skip", f"requires {', '.join(missing)}, not available")
@@ -315,12 +325,14 @@ def run_case(case: Case, executor: Executor, features: frozenset[str], workdir: 
         verify, why = _verdict(executor, case, seen.trace)
         if why is not None:
             return CaseResult(case.id, "fail", why, verify)
-        if case.expect.get("replay", "ok") == "ok":
-            ok, detail = executor.replay(seen.trace)
+        wanted = case.expect.get("replay", "ok")
+        modes = {"ok": ("reexecute",), "both": ("reexecute", "inject")}.get(wanted, ())
+        for mode in modes:
+            ok, detail = executor.replay(seen.trace, mode)
             replay = "ok" if ok else "failed"
             if not ok:
                 return CaseResult(case.id, "fail", detail, verify, replay)
-    elif case.expect.get("replay") == "ok":
+    elif case.expect.get("replay") in ("ok", "both"):
         return CaseResult(case.id, "fail", "no trace was written, so nothing to replay")
     return CaseResult(case.id, "pass", "", verify, replay)
 

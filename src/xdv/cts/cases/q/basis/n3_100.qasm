@@ -6,6 +6,8 @@ spec:
 - XDV-004-5.1
 - XDV-015-7
 - XDV-023-3.2
+- XDV-032-10
+- XDV-005-6.2
 description: 'X on qubits [2] of 3, measured: every one of 48 shots reads 100 (measurement is the only
   Q→K projection)'
 level: hybrid
@@ -33,6 +35,7 @@ expect:
     counts:
       DOMAIN_INVOKE: 1
       DOMAIN_RESULT: 1
+  replay: both
 ---*/
 OPENQASM 3.0;
 include "stdgates.inc";
