@@ -1,0 +1,397 @@
+"""Conformance cases: one file per case, with front matter, validated strictly.
+
+A case file is ``cases/<area>/<name>.<ext>``. Its front matter (YAML) is a comment block at the
+top of the file, so that the file stays a valid program of its language: ``/*--- … ---*/`` in a
+DPL program (``.ds``) or an OpenQASM circuit (``.qasm``), a ``\"\"\"--- … ---\"\"\"`` docstring
+in a Python workload (``.py``). A ``.yaml`` case is front matter only: its input (a Φ problem, a
+trace to tamper with) is given by fields. ``docs/conformance.md`` describes every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xdv.errors import ErrorCode, XdvError
+
+__all__ = [
+    "ACTIONS",
+    "CASES_ROOT",
+    "EXIT_CLASSES",
+    "FEATURES",
+    "LEVELS",
+    "MUTATIONS",
+    "Case",
+    "CaseError",
+    "load_case",
+    "load_cases",
+    "parse_case",
+    "suite_digest",
+]
+
+CASES_ROOT = Path(__file__).parent / "cases"
+"""Where the shipped cases are (package data)."""
+
+LEVELS = ("core", "hybrid", "distributed")
+"""A case's level: ``core`` (mandatory: K, trace, replay, security, DPL), ``hybrid`` (the Q
+and Φ domains), ``distributed`` (more than one node)."""
+
+FEATURES = ("q", "phi", "service", "cluster", "view", "telemetry", "attest")
+"""What a case may require beyond the core: an extra or a command of the implementation."""
+
+ACTIONS = ("run", "check", "qrun", "phirun", "verify")
+"""What a case does with its input (the adapter command it drives)."""
+
+EXIT_CLASSES = ("ok", "static", "runtime", "admissibility", "contract", "usage")
+"""A run's class of ending: the exit statuses 0, 65, 70, 71, 72 and 64."""
+
+MUTATIONS = ("flip", "truncate", "drop", "swap", "duplicate", "append", "preamble")
+"""How a verification case damages the trace of its base program."""
+
+_FLIP_FIELDS = ("length", "header", "metadata", "check", "prev_hash", "seq", "event_type")
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_SPEC = re.compile(r"^(XDV-\d{3}-\d+(\.\d+)*|DPL-(§\d+(\.\d+)*|v0\.2(-K)?))$")
+_CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_EVENT = re.compile(r"^[A-Z][A-Z0-9_]*(:[A-Z][A-Z0-9_]*)?$")
+_DIAGNOSTIC = re.compile(r"^[A-Z]\d{3}(@\d+)?$")
+_EXTENSIONS = {".ds": "run", ".py": "run", ".qasm": "qrun", ".yaml": None}
+_OPEN = {".ds": "/*---", ".qasm": "/*---", ".py": '"""---'}
+_CLOSE = {".ds": "---*/", ".qasm": "---*/", ".py": '---"""'}
+_TOP = {"id", "spec", "description", "level", "requires", "action", "options", "input", "expect"}
+_REQUIRED = ("id", "spec", "description", "level", "expect")
+_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "seed": int,
+    "entry": str,
+    "faults": (str, dict),
+    "profile": str,
+    "shots": int,
+    "calibration": str,
+    "noise": bool,
+    "fidelity_min": (int, float),
+    "provider": str,
+    "format": str,
+    "work_limit": (int, float),
+}
+_EXPECT = {
+    "exit",
+    "code",
+    "diagnostics",
+    "outputs",
+    "outputs_include",
+    "counts",
+    "result",
+    "trace",
+    "verify",
+    "replay",
+}
+_TRACE = {"present", "absent", "order", "counts", "at_least"}
+
+
+class CaseError(XdvError):
+    """A case file is malformed (CTS_CASE_INVALID) or its id is taken (CTS_CASE_DUPLICATE);
+    ``where`` is ``FILE: field``."""
+
+    default_code = ErrorCode.CTS_CASE_INVALID
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conformance case, as its file declares it (see ``docs/conformance.md``)."""
+
+    id: str
+    spec: tuple[str, ...]
+    description: str
+    level: str
+    requires: tuple[str, ...]
+    action: str
+    path: Path
+    relative: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    input: Mapping[str, Any] = field(default_factory=dict)
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    digest: str = ""
+
+    @property
+    def area(self) -> str:
+        """The case's directory under ``cases/`` (``kernel``, ``dpl/types``...)."""
+        return self.relative.rsplit("/", 1)[0] if "/" in self.relative else ""
+
+    @property
+    def documents(self) -> tuple[str, ...]:
+        """The spec documents the case's clauses belong to (``XDV-005``, ``DPL``)."""
+        return tuple(sorted({_document(item) for item in self.spec}))
+
+
+def _document(spec: str) -> str:
+    return "DPL" if spec.startswith("DPL-") else spec[:7]
+
+
+def _fail(path: str, where: str, message: str) -> CaseError:
+    return CaseError(message, where=f"{path}: {where}")
+
+
+def _front_matter(text: str, suffix: str, where: str) -> tuple[str, str]:
+    """(front matter, body) of a case file's text."""
+    if suffix == ".yaml":
+        return text, ""
+    opener, closer = _OPEN[suffix], _CLOSE[suffix]
+    first, _, rest = text.partition("\n")
+    if first.rstrip() != opener:
+        raise _fail(where, "front matter", f"a {suffix} case starts with a line {opener!r}")
+    matter, found, body = rest.partition("\n" + closer)
+    if not found:
+        raise _fail(where, "front matter", f"the front matter is not closed by {closer!r}")
+    return matter, body
+
+
+def _strings(
+    value: Any, where: str, name: str, pattern: re.Pattern[str] | None = None
+) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _fail(where, name, "must be a list of strings")
+    for item in value:
+        if pattern is not None and not pattern.match(item):
+            raise _fail(where, name, f"{item!r} is not of the form {pattern.pattern}")
+    return tuple(value)
+
+
+def _check_trace(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise _fail(where, "expect.trace", "must be a map")
+    for key, item in value.items():
+        if key not in _TRACE:
+            raise _fail(where, f"expect.trace.{key}", f"unknown field (known: {sorted(_TRACE)})")
+        if key in ("counts", "at_least"):
+            if not isinstance(item, dict) or not all(
+                isinstance(k, str) and type(n) is int and n >= 0 for k, n in item.items()
+            ):
+                raise _fail(where, f"expect.trace.{key}", "must map event names to counts")
+            names = list(item)
+        else:
+            names = list(_strings(item, where, f"expect.trace.{key}"))
+        for name in names:
+            if not _EVENT.match(name):
+                raise _fail(where, f"expect.trace.{key}", f"{name!r} is not TYPE or TYPE:STATUS")
+
+
+def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise _fail(where, "expect", "must be a non-empty map")
+    for key in value:
+        if key not in _EXPECT:
+            raise _fail(where, f"expect.{key}", f"unknown field (known: {sorted(_EXPECT)})")
+    exit_class = value.get("exit")
+    if exit_class is not None and exit_class not in EXIT_CLASSES:
+        raise _fail(where, "expect.exit", f"must be one of {list(EXIT_CLASSES)}")
+    if action == "verify":
+        if "verify" not in value:
+            raise _fail(where, "expect.verify", "a verify case states its verdict")
+    elif exit_class is None:
+        raise _fail(where, "expect.exit", "required (the run's class of ending)")
+    code = value.get("code")
+    if code is not None and (not isinstance(code, str) or code not in ErrorCode.__members__):
+        raise _fail(where, "expect.code", f"{code!r} is not an error code name")
+    if "diagnostics" in value:
+        _strings(value["diagnostics"], where, "expect.diagnostics", _DIAGNOSTIC)
+    for key in ("outputs", "outputs_include"):
+        if key in value and not isinstance(value[key], list):
+            raise _fail(where, f"expect.{key}", "must be a list")
+    if "counts" in value and (
+        not isinstance(value["counts"], dict)
+        or not all(isinstance(k, str) and type(n) is int for k, n in value["counts"].items())
+    ):
+        raise _fail(where, "expect.counts", "must map bit strings to shot counts")
+    if "result" in value and not isinstance(value["result"], dict):
+        raise _fail(where, "expect.result", "must be a map")
+    if "trace" in value:
+        _check_trace(value["trace"], where)
+    verdict = value.get("verify")
+    if verdict is not None and verdict != "ok" and verdict not in ErrorCode.__members__:
+        raise _fail(where, "expect.verify", "must be 'ok' or an error code name")
+    if "replay" in value and value["replay"] not in ("ok", "both", "none"):
+        raise _fail(where, "expect.replay", "must be 'ok', 'both' or 'none'")
+    return dict(value)
+
+
+def _check_options(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(where, "options", "must be a map")
+    for key, item in value.items():
+        kind = _OPTIONS.get(key)
+        if kind is None:
+            raise _fail(where, f"options.{key}", f"unknown option (known: {sorted(_OPTIONS)})")
+        if not isinstance(item, kind) or (isinstance(item, bool) and kind is not bool):
+            raise _fail(where, f"options.{key}", f"has the wrong type ({type(item).__name__})")
+    return dict(value)
+
+
+def _check_input(value: Any, action: str, path: Path, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(where, "input", "must be a map")
+    if action == "phirun":
+        problem = value.get("problem")
+        if not isinstance(problem, str | dict) or set(value) != {"problem"}:
+            raise _fail(where, "input.problem", "a phirun case gives its problem (text or map)")
+    elif action == "verify":
+        if set(value) - {"base", "mutate"} or not isinstance(value.get("base"), str):
+            raise _fail(where, "input.base", "a verify case names its base program (a file)")
+        if not (path.parent / value["base"]).is_file():
+            raise _fail(where, "input.base", f"no file {value['base']!r} beside the case")
+        mutate = value.get("mutate")
+        if mutate is not None:
+            if not isinstance(mutate, dict) or mutate.get("kind") not in MUTATIONS:
+                raise _fail(where, "input.mutate.kind", f"must be one of {list(MUTATIONS)}")
+            extra = set(mutate) - {"kind", "entry", "field"}
+            if extra:
+                raise _fail(where, f"input.mutate.{sorted(extra)[0]}", "unknown field")
+            if "entry" in mutate and type(mutate["entry"]) is not int:
+                raise _fail(where, "input.mutate.entry", "must be an integer (negative: from end)")
+            if mutate["kind"] == "flip" and mutate.get("field") not in _FLIP_FIELDS:
+                raise _fail(where, "input.mutate.field", f"must be one of {list(_FLIP_FIELDS)}")
+    elif value:
+        raise _fail(where, "input", f"a {action} case takes its input from its body")
+    return dict(value)
+
+
+def parse_case(text: str, path: Path, relative: str) -> Case:
+    """The case in ``text`` (the content of ``path``); :class:`CaseError` naming the file and
+    field when anything is wrong."""
+    import yaml
+
+    where = relative
+    suffix = path.suffix
+    if suffix not in _EXTENSIONS:
+        raise _fail(where, "file", f"a case file ends in one of {sorted(_EXTENSIONS)}")
+    matter, _ = _front_matter(text, suffix, where)
+    try:
+        document = yaml.load(matter, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        raise _fail(where, "front matter", f"not YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise _fail(where, "front matter", "must be a map")
+    for key in document:
+        if key not in _TOP:
+            raise _fail(where, str(key), f"unknown field (known: {sorted(_TOP)})")
+    for key in _REQUIRED:
+        if key not in document:
+            raise _fail(where, key, "required")
+    case_id = document["id"]
+    if not isinstance(case_id, str) or not _ID.match(case_id):
+        raise _fail(where, "id", "lower-case letters, digits, '.', '_', '-' (at most 100)")
+    spec = _strings(document["spec"], where, "spec", _SPEC)
+    if not spec:
+        raise _fail(where, "spec", "names at least one clause")
+    description = document["description"]
+    if not isinstance(description, str) or not description.strip():
+        raise _fail(where, "description", "must be a non-empty string")
+    level = document["level"]
+    if level not in LEVELS:
+        raise _fail(where, "level", f"must be one of {list(LEVELS)}")
+    requires = _strings(document.get("requires", []), where, "requires")
+    for feature in requires:
+        if feature not in FEATURES:
+            raise _fail(where, "requires", f"{feature!r} is not one of {list(FEATURES)}")
+    action = document.get("action", _EXTENSIONS[suffix])
+    if action not in ACTIONS:
+        raise _fail(where, "action", f"must be one of {list(ACTIONS)}")
+    if suffix == ".yaml" and action in ("run", "check", "qrun"):
+        raise _fail(where, "action", f"a {action} case is a program file, not .yaml")
+    if suffix != ".yaml" and action in ("phirun", "verify"):
+        raise _fail(where, "action", f"a {action} case is a .yaml file")
+    options = _check_options(document.get("options", {}), where)
+    faults = options.get("faults")
+    if isinstance(faults, str) and not (path.parent / faults).is_file():
+        raise _fail(where, "options.faults", f"no file {faults!r} beside the case")
+    inputs = _check_input(document.get("input", {}), action, path, where)
+    expect = _check_expect(document["expect"], action, where)
+    return Case(
+        id=case_id,
+        spec=spec,
+        description=description.strip(),
+        level=level,
+        requires=requires,
+        action=action,
+        path=path,
+        relative=relative,
+        options=options,
+        input=inputs,
+        expect=expect,
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
+
+
+def load_case(path: Path, root: Path = CASES_ROOT) -> Case:
+    """Read and validate one case file."""
+    relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise _fail(relative, "file", f"cannot be read: {error}") from None
+    return parse_case(text, path, relative)
+
+
+def _case_files(root: Path) -> list[Path]:
+    """Case files in canonical order (relative POSIX path); files only used by cases (the base
+    programs of verify cases, fault plans) are named ``*.base.*`` or ``*.json``."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file() or path.suffix not in _EXTENSIONS or ".base." in path.name:
+            continue
+        found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def load_cases(root: Path = CASES_ROOT) -> list[Case]:
+    """Every case under ``root``, validated, in canonical order; CTS_CASE_DUPLICATE if two
+    declare one id."""
+    cases: list[Case] = []
+    seen: dict[str, str] = {}
+    for path in _case_files(root):
+        case = load_case(path, root)
+        if case.id in seen:
+            raise CaseError(
+                f"case id {case.id!r} is also declared by {seen[case.id]}",
+                code=ErrorCode.CTS_CASE_DUPLICATE,
+                where=f"{case.relative}: id",
+            )
+        seen[case.id] = case.relative
+        cases.append(case)
+    return cases
+
+
+def suite_digest(root: Path = CASES_ROOT) -> str:
+    """SHA-256 over every file under ``root`` (cases and the files they use), in canonical
+    order: each file's relative path and content, length-prefixed."""
+    hasher = hashlib.sha256()
+    files = sorted(
+        (p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    for path in files:
+        for part in (path.relative_to(root).as_posix().encode("utf-8"), path.read_bytes()):
+            hasher.update(len(part).to_bytes(8, "big") + part)
+    return hasher.hexdigest()
+
+
+def select(cases: Iterable[Case], pattern: str | None, level: str | None) -> list[Case]:
+    """The cases whose id, path or a spec clause contains ``pattern`` (a glob when it has
+    ``*``), at ``level`` (with the levels below it: hybrid and distributed include core)."""
+    import fnmatch
+
+    chosen = []
+    for case in cases:
+        if level is not None and case.level not in ("core", level):
+            continue
+        if pattern:
+            names = (case.id, case.relative, *case.spec)
+            if "*" in pattern or "?" in pattern:
+                if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+                    continue
+            elif not any(pattern in name for name in names):
+                continue
+        chosen.append(case)
+    return chosen

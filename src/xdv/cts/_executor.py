@@ -1,0 +1,425 @@
+"""The implementation under test: XDV itself in process, or another one through its command line.
+
+Both executors answer the same questions (:class:`Executor`) with the same
+:class:`Observation`, so the checks (:mod:`xdv.cts._runner`) never know which one ran. The
+adapter contract (the commands an implementation provides, their exit statuses and JSON
+documents) is described in ``docs/conformance.md``; XDV's own command line satisfies it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from xdv.core import FaultPlan
+from xdv.errors import ErrorCode, XdvError
+from xdv.runtime import (
+    RunRequest,
+    load_dpl_program,
+    load_workload,
+    phi_job,
+    phi_report,
+    q_job,
+    q_report,
+)
+from xdv.runtime import replay as replay_trace
+from xdv.runtime import run as run_workload
+from xdv.security import verify_audit
+from xdv.trace import jsonable, verify_trace
+
+__all__ = [
+    "EXIT_BY_STATUS",
+    "AdapterExecutor",
+    "Executor",
+    "Identity",
+    "InProcessExecutor",
+    "Observation",
+    "xdv_code_digest",
+]
+
+EXIT_BY_STATUS = {
+    0: "ok",
+    64: "usage",
+    65: "static",
+    70: "runtime",
+    71: "admissibility",
+    72: "contract",
+}
+"""The contract's exit statuses of ``run``, ``check``, ``qrun`` and ``phirun``."""
+
+_EXIT_BY_CODE = {
+    ErrorCode.DPL_ADMISSIBILITY.name: "admissibility",
+    ErrorCode.DPL_CONTRACT_VIOLATION.name: "contract",
+}
+
+
+@dataclass
+class Observation:
+    """What one execution showed: its class of ending, the typed error code (of the refusal,
+    or of the first failed process), the DPL diagnostics (``CODE@LINE``), the emitted outputs,
+    the job's report (Q counts, Φ result) and the trace written, if any."""
+
+    exit: str
+    code: str | None = None
+    diagnostics: list[str] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    trace: Path | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who was tested: a name, a version and a digest of the code (for XDV, over its source
+    files; for another implementation, over its command and its ``--version`` answer)."""
+
+    name: str
+    version: str
+    digest: str
+    command: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "command": self.command,
+        }
+
+
+class Executor(Protocol):
+    """The operations a case drives (see ``docs/conformance.md``, adapter contract)."""
+
+    def identity(self) -> Identity: ...
+
+    def run(self, program: Path, options: dict[str, Any], trace: Path) -> Observation: ...
+
+    def check(self, program: Path, options: dict[str, Any]) -> Observation: ...
+
+    def qrun(self, circuit: Path, options: dict[str, Any], trace: Path) -> Observation: ...
+
+    def phirun(self, problem: Path, options: dict[str, Any], trace: Path) -> Observation: ...
+
+    def verify(self, trace: Path) -> tuple[bool, str | None]: ...
+
+    def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]: ...
+
+
+def _json(value: Any) -> Any:
+    """``value`` as JSON would carry it (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(jsonable(value), sort_keys=True))
+
+
+def xdv_code_digest() -> str:
+    """SHA-256 over XDV's Python source files (relative path and content, in order), the
+    conformance cases excluded (the suite has its own digest)."""
+    root = Path(__file__).resolve().parents[1]
+    hasher = hashlib.sha256()
+    files = sorted(
+        (p for p in root.rglob("*.py") if "cases" not in p.relative_to(root).parts),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    for path in files:
+        for part in (path.relative_to(root).as_posix().encode(), path.read_bytes()):
+            hasher.update(len(part).to_bytes(8, "big") + part)
+    return hasher.hexdigest()
+
+
+def _version() -> str:
+    """XDV's version, as its package metadata states it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("xdv")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _first_failure(exits: dict[str, Any]) -> str | None:
+    for pid in sorted(exits, key=int):
+        status = exits[pid]
+        if isinstance(status, dict) and not status.get("ok") and status.get("code"):
+            return str(status["code"])
+    return None
+
+
+def _classify_run(ok: bool, exits: dict[str, Any]) -> tuple[str, str | None]:
+    code = _first_failure(exits)
+    if ok:
+        return "ok", code
+    return _EXIT_BY_CODE.get(code or "", "runtime"), code
+
+
+class InProcessExecutor:
+    """XDV itself, driven through :mod:`xdv.runtime` in this process (the fast path)."""
+
+    def __init__(self, key_store: Path) -> None:
+        self.key_store = key_store
+
+    def identity(self) -> Identity:
+        return Identity("xdv", _version(), xdv_code_digest())
+
+    def _outcome(
+        self, workload: Any, options: dict[str, Any], trace: Path, faults: Any = None
+    ) -> Any:
+
+        request = RunRequest(
+            workload,
+            seed=int(options.get("seed", 0)),
+            trace=trace,
+            key_store=self.key_store,
+            witness_dir=trace.parent,
+            handle_signals=False,
+            faults=faults,
+        )
+        return run_workload(request)
+
+    def run(self, program: Path, options: dict[str, Any], trace: Path) -> Observation:
+
+        faults = None
+        if "faults" in options:
+            try:
+                faults = FaultPlan.from_file(options["faults"])
+            except XdvError as error:
+                return Observation("usage", error.code.name)
+        try:
+            if program.suffix == ".ds":
+                workload = load_dpl_program(str(program), options.get("entry"))[0]
+            else:
+                workload = load_workload(str(program))
+        except XdvError as error:
+            return self._static(error)
+        try:
+            outcome = self._outcome(workload, options, trace, faults)
+        except XdvError as error:
+            static = error.code is ErrorCode.WORKLOAD_INVALID
+            return Observation("static" if static else "runtime", error.code.name)
+        document = _json(outcome.to_json())
+        exit_class, code = _classify_run(bool(document["ok"]), document["exits"])
+        return Observation(exit_class, code, outputs=document["outputs"], trace=trace)
+
+    @staticmethod
+    def _static(error: XdvError) -> Observation:
+        from xdv.dpl import DplStaticError
+
+        if isinstance(error, DplStaticError):
+            records = [d.to_json(error.source) for d in error.diagnostics]
+            found = [f"{r['code']}@{r['line']}" for r in records if r["severity"] == "error"]
+            return Observation("static", error.code.name, diagnostics=found)
+        return Observation("static", error.code.name)
+
+    def check(self, program: Path, options: dict[str, Any]) -> Observation:
+        from xdv.dpl import compile_source, read_text
+
+        try:
+            compile_source(read_text(program), program.name, options.get("profile"))
+        except XdvError as error:
+            return self._static(error)
+        return Observation("ok")
+
+    def qrun(self, circuit: Path, options: dict[str, Any], trace: Path) -> Observation:
+
+        try:
+            workload = q_job(
+                circuit.read_text(encoding="utf-8"),
+                name=circuit.name,
+                shots=int(options.get("shots", 1024)),
+                provider=str(options.get("provider", "aer")),
+                calibration=options.get("calibration"),
+                noise=bool(options.get("noise", False)),
+                fidelity_min=options.get("fidelity_min"),
+            )
+        except XdvError as error:
+            return Observation("static", error.code.name)
+        return self._job(workload, options, trace, lambda outcome: q_report(outcome))
+
+    def phirun(self, problem: Path, options: dict[str, Any], trace: Path) -> Observation:
+
+        problem_format = str(options.get("format", "gset"))
+        try:
+            workload = phi_job(
+                problem,
+                problem_format=problem_format,
+                provider=str(options.get("provider", "exact")),
+                work_limit=options.get("work_limit"),
+            )
+        except XdvError as error:
+            return Observation("static", error.code.name)
+        return self._job(
+            workload,
+            options,
+            trace,
+            lambda outcome: phi_report(outcome, source=problem.name, problem_format=problem_format),
+        )
+
+    def _job(self, workload: Any, options: dict[str, Any], trace: Path, report: Any) -> Observation:
+        try:
+            outcome = self._outcome(workload, options, trace)
+        except XdvError as error:
+            static = error.code is ErrorCode.WORKLOAD_INVALID
+            return Observation("static" if static else "runtime", error.code.name)
+        try:
+            document = _json(report(outcome))
+        except XdvError as error:
+            return Observation("runtime", error.code.name, trace=trace)
+        return Observation("ok", result=document, trace=trace)
+
+    def verify(self, trace: Path) -> tuple[bool, str | None]:
+
+        try:
+            report = verify_trace(trace)
+            if not report.ok:
+                error = report.error
+                return False, None if error is None else error.code.name
+            verify_audit(trace, None, trusted=None, require_signature=False, allow_open=False)
+        except XdvError as error:
+            return False, error.code.name
+        return True, None
+
+    def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]:
+        try:
+            report = replay_trace(trace, mode)
+        except XdvError as error:
+            return False, f"{mode} replay refused: {error.code.name}: {error.message}"
+        if report.ok:
+            return True, ""
+        divergence = report.divergence
+        index = "?" if divergence is None else divergence.index
+        return False, f"{mode} replay diverged at entry {index}"
+
+
+class AdapterExecutor:
+    """Another implementation, driven through the adapter contract: ``CMD`` is a command line
+    (split like a shell would) to which the contract's arguments are appended."""
+
+    def __init__(self, command: str, home: Path, timeout_s: float = 120.0) -> None:
+        self.command = command
+        self.argv = shlex.split(command)
+        if not self.argv:
+            raise XdvError("--impl is empty", code=ErrorCode.CTS_ADAPTER_FAILED, where="--impl")
+        self.home = home
+        self.timeout_s = timeout_s
+
+    def _call(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        environment = {**os.environ, "XDV_HOME": str(self.home)}
+        try:
+            return subprocess.run(
+                [*self.argv, *arguments],
+                capture_output=True,
+                text=True,
+                env=environment,
+                timeout=self.timeout_s,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise XdvError(
+                f"the implementation could not be run: {type(error).__name__}: {error}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+                where=self.command,
+            ) from None
+
+    def identity(self) -> Identity:
+        answer = self._call("--version")
+        version = answer.stdout.strip().splitlines()[-1] if answer.stdout.strip() else ""
+        if answer.returncode != 0 or not version:
+            raise XdvError(
+                f"`{self.command} --version` gave no version (exit {answer.returncode})",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+                where=self.command,
+            )
+        name = version.split()[0].rstrip(",:") if version.split() else self.argv[0]
+        digest = hashlib.sha256(f"{self.command}\n{version}".encode()).hexdigest()
+        return Identity(name, version, digest, self.command)
+
+    @staticmethod
+    def _document(answer: subprocess.CompletedProcess[str]) -> dict[str, Any] | None:
+        for line in reversed(answer.stdout.strip().splitlines()):
+            try:
+                document = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(document, dict):
+                return document
+        return None
+
+    def _observe(self, answer: subprocess.CompletedProcess[str], trace: Path | None) -> Observation:
+        exit_class = EXIT_BY_STATUS.get(answer.returncode, f"status {answer.returncode}")
+        document = self._document(answer)
+        if document is None:
+            return Observation(exit_class, note="no JSON document on stdout")
+        error = document.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        exits = document.get("exits")
+        if code is None and isinstance(exits, dict):
+            code = _first_failure(exits)
+        diagnostics = [
+            f"{d.get('code')}@{d.get('line')}" if d.get("line") is not None else str(d.get("code"))
+            for d in document.get("diagnostics") or ()
+            if isinstance(d, dict) and d.get("severity", "error") == "error"
+        ]
+        outputs = document.get("outputs")
+        written = trace if trace is not None and trace.is_file() else None
+        return Observation(
+            exit_class,
+            None if code is None else str(code),
+            diagnostics=diagnostics,
+            outputs=outputs if isinstance(outputs, list) else [],
+            result=document,
+            trace=written,
+        )
+
+    def run(self, program: Path, options: dict[str, Any], trace: Path) -> Observation:
+        arguments = ["run", str(program), "--seed", str(options.get("seed", 0))]
+        arguments += ["--trace", str(trace), "--json"]
+        if "entry" in options:
+            arguments += ["--entry", str(options["entry"])]
+        if "faults" in options:
+            arguments += ["--faults", str(options["faults"])]
+        return self._observe(self._call(*arguments), trace)
+
+    def check(self, program: Path, options: dict[str, Any]) -> Observation:
+        arguments = ["check", str(program), "--json"]
+        if "profile" in options:
+            arguments += ["--profile", str(options["profile"])]
+        return self._observe(self._call(*arguments), None)
+
+    def qrun(self, circuit: Path, options: dict[str, Any], trace: Path) -> Observation:
+        arguments = ["qrun", str(circuit), "--shots", str(options.get("shots", 1024))]
+        arguments += ["--seed", str(options.get("seed", 0)), "--trace", str(trace), "--json"]
+        if "provider" in options:
+            arguments += ["--provider", str(options["provider"])]
+        if "calibration" in options:
+            arguments += ["--calibration", str(options["calibration"])]
+        if options.get("noise"):
+            arguments.append("--noise")
+        if "fidelity_min" in options:
+            arguments += ["--fidelity-min", str(options["fidelity_min"])]
+        return self._observe(self._call(*arguments), trace)
+
+    def phirun(self, problem: Path, options: dict[str, Any], trace: Path) -> Observation:
+        arguments = ["phirun", str(problem), "--format", str(options.get("format", "gset"))]
+        arguments += ["--provider", str(options.get("provider", "exact"))]
+        arguments += ["--seed", str(options.get("seed", 0)), "--trace", str(trace), "--json"]
+        if "work_limit" in options:
+            arguments += ["--work-limit", str(options["work_limit"])]
+        return self._observe(self._call(*arguments), trace)
+
+    def verify(self, trace: Path) -> tuple[bool, str | None]:
+        answer = self._call("verify", str(trace), "--json")
+        document = self._document(answer) or {}
+        error = document.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        return answer.returncode == 0, None if code is None else str(code)
+
+    def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]:
+        answer = self._call("replay", str(trace), "--mode", mode, "--json")
+        if answer.returncode == 0:
+            return True, ""
+        tail = answer.stdout.strip()[-200:]
+        return False, f"{mode} replay exited {answer.returncode}: {tail}"

@@ -1,0 +1,406 @@
+"""Running cases: drive the executor, then check every expectation a case states.
+
+A case passes when every check passes: its class of ending and error code, its diagnostics,
+outputs, Q counts or Φ result, the properties of its trace, and, whenever it wrote a trace,
+that the trace verifies (or fails with the expected code) and replays to the same bytes. A case
+that requires a feature the implementation lacks is skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xdv.cts._case import Case
+from xdv.cts._executor import AdapterExecutor, Executor, InProcessExecutor, Observation
+from xdv.trace import EventType, read_trace
+
+__all__ = ["CaseResult", "available_features", "mutate_trace", "run_case", "run_cases"]
+
+# A feature is present when the implementation has it: for XDV, when the extra's packages are
+# installed and the command's package exists.
+_FEATURE_MODULES = {
+    "q": ("qiskit_aer",),
+    "phi": ("ortools", "numba"),
+    "service": ("fastapi", "uvicorn", "httpx"),
+    "cluster": ("ray", "xdv.cluster._node"),
+    "view": ("xdv.view",),
+    "telemetry": ("xdv.telemetry",),
+    "attest": ("xdv.runtime._boot",),
+}
+
+
+def available_features() -> frozenset[str]:
+    """The features XDV has here (each extra installed and its command built)."""
+    found = set()
+    for feature, modules in _FEATURE_MODULES.items():
+        try:
+            if all(importlib.util.find_spec(name) is not None for name in modules):
+                found.add(feature)
+        except (ImportError, ValueError):
+            continue
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case's verdict: ``pass``, ``fail`` or ``skip``, the reason (empty on a pass), and
+    what the trace checks found (``ok``, ``failed`` or ``none``)."""
+
+    id: str
+    status: str
+    reason: str = ""
+    verify: str = "none"
+    replay: str = "none"
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "reason": self.reason,
+            "verify": self.verify,
+            "replay": self.replay,
+        }
+
+
+def _frames(data: bytes) -> list[tuple[int, int]]:
+    """(offset, size) of every frame of a trace's bytes (after the 12-byte preamble)."""
+    spans = []
+    offset = 12
+    while offset + 4 <= len(data):
+        size = 4 + int.from_bytes(data[offset : offset + 4], "little") + 4
+        spans.append((offset, size))
+        offset += size
+    return spans
+
+
+_FIELD_OFFSETS = {
+    "length": 0,
+    "seq": 4,
+    "event_type": 4 + 16,
+    "header": 4 + 21,
+    "prev_hash": 4 + 49,
+    "metadata": 4 + 81,
+}
+
+
+def mutate_trace(data: bytes, mutation: dict[str, Any]) -> bytes:
+    """``data`` (a trace file's bytes) damaged as ``mutation`` says (see docs/conformance.md):
+    flip one byte of a field of an entry, truncate before an entry, drop, swap (with the next)
+    or duplicate an entry, append bytes, or flip a preamble byte."""
+    kind = mutation["kind"]
+    if kind == "preamble":
+        return bytes([data[0] ^ 0x01]) + data[1:]
+    if kind == "append":
+        return data + b"\x00" * 8
+    frames = _frames(data)
+    index = int(mutation.get("entry", 0))
+    if index < 0:
+        index += len(frames)
+    index = max(0, min(index, len(frames) - 1))
+    offset, size = frames[index]
+    frame = data[offset : offset + size]
+    if kind == "flip":
+        name = mutation["field"]
+        at = size - 1 if name == "check" else _FIELD_OFFSETS[name]
+        changed = bytearray(frame)
+        changed[at] ^= 0x01
+        return data[:offset] + bytes(changed) + data[offset + size :]
+    if kind == "truncate":
+        return data[:offset]
+    if kind == "drop":
+        return data[:offset] + data[offset + size :]
+    if kind == "duplicate":
+        return data[: offset + size] + frame + data[offset + size :]
+    # swap with the next frame
+    if index + 1 >= len(frames):
+        index -= 1
+        offset, size = frames[index]
+        frame = data[offset : offset + size]
+    next_offset, next_size = frames[index + 1]
+    following = data[next_offset : next_offset + next_size]
+    return data[:offset] + following + frame + data[next_offset + next_size :]
+
+
+def _equal(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return abs(float(expected) - float(actual)) <= 1e-9 * max(1.0, abs(float(expected)))
+    return bool(expected == actual)
+
+
+def _subset(expected: Any, actual: Any, path: str) -> str | None:
+    """Why ``actual`` does not contain ``expected`` (maps: every expected key, recursively)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{path}: expected a map, got {json.dumps(actual)[:80]}"
+        for key, value in expected.items():
+            if key not in actual:
+                return f"{path}.{key}: missing"
+            why = _subset(value, actual[key], f"{path}.{key}")
+            if why:
+                return why
+        return None
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            why = _subset(want, got, f"{path}[{index}]")
+            if why:
+                return why
+        return None
+    if not _equal(expected, actual):
+        return f"{path}: expected {json.dumps(expected)}, got {json.dumps(actual)[:120]}"
+    return None
+
+
+def _trace_events(trace: Path) -> list[tuple[str, str]]:
+    """(event type, status) of every entry: names, ``OK`` for status 0."""
+    events = []
+    for entry in read_trace(trace, allow_open=True).entries:
+        kind, status = entry.event_type, entry.status
+        name = kind.name if isinstance(kind, EventType) else str(int(kind))
+        code = "OK" if int(status) == 0 else getattr(status, "name", str(int(status)))
+        events.append((name, code))
+    return events
+
+
+def _matches(pattern: str, event: tuple[str, str]) -> bool:
+    """Whether ``event`` is what ``pattern`` names: ``TYPE`` (any status) or ``TYPE:STATUS``
+    (``OK``, or an error code name)."""
+    name, _, status = pattern.partition(":")
+    return event[0] == name and (not status or event[1] == status)
+
+
+def _check_trace(expected: dict[str, Any], trace: Path | None) -> str | None:
+    if trace is None:
+        return "no trace was written"
+    try:
+        events = _trace_events(trace)
+    except Exception as error:
+        return f"the trace cannot be read: {error}"
+
+    def count(pattern: str) -> int:
+        return sum(1 for event in events if _matches(pattern, event))
+
+    for pattern in expected.get("present", ()):
+        if not count(pattern):
+            return f"trace: no {pattern} entry"
+    for pattern in expected.get("absent", ()):
+        if count(pattern):
+            return f"trace: an unexpected {pattern} entry"
+    order = list(expected.get("order", ()))
+    position = 0
+    for event in events:
+        if position < len(order) and _matches(order[position], event):
+            position += 1
+    if position < len(order):
+        return f"trace: {order[position]} does not follow {' → '.join(order[:position]) or 'start'}"
+    for pattern, wanted in (expected.get("counts") or {}).items():
+        if count(pattern) != wanted:
+            return f"trace: {count(pattern)} {pattern} entries, expected {wanted}"
+    for pattern, wanted in (expected.get("at_least") or {}).items():
+        if count(pattern) < wanted:
+            return f"trace: {count(pattern)} {pattern} entries, expected at least {wanted}"
+    return None
+
+
+def _diagnostics(expected: list[str], observed: list[str]) -> str | None:
+    if all("@" in item for item in expected):
+        want, got = sorted(set(expected)), sorted(set(observed))
+    else:
+        want = sorted({item.split("@")[0] for item in expected})
+        got = sorted({item.split("@")[0] for item in observed})
+    if want != got:
+        return f"diagnostics {got}, expected {want}"
+    return None
+
+
+def _check(case: Case, seen: Observation) -> str | None:
+    """Why the observation fails the case's expectations (None: it meets them)."""
+    expect = case.expect
+    if "exit" in expect and seen.exit != expect["exit"]:
+        detail = f" ({seen.code})" if seen.code else ""
+        note = f"; {seen.note}" if seen.note else ""
+        return f"ended {seen.exit}{detail}, expected {expect['exit']}{note}"
+    if "code" in expect and seen.code != expect["code"]:
+        return f"error code {seen.code}, expected {expect['code']}"
+    if "diagnostics" in expect:
+        why = _diagnostics(list(expect["diagnostics"]), seen.diagnostics)
+        if why:
+            return why
+    if "outputs" in expect:
+        want = json.loads(json.dumps(expect["outputs"]))
+        if _subset(want, seen.outputs, "outputs") is not None or len(want) != len(seen.outputs):
+            return f"outputs {json.dumps(seen.outputs)[:300]}, expected {json.dumps(want)[:300]}"
+    for item in expect.get("outputs_include", ()):
+        if not any(_equal(item, output) for output in seen.outputs):
+            return f"no output {json.dumps(item)} among {json.dumps(seen.outputs)[:200]}"
+    if "counts" in expect:
+        counts = seen.result.get("counts")
+        if counts != expect["counts"]:
+            return f"counts {json.dumps(counts)}, expected {json.dumps(expect['counts'])}"
+    if "result" in expect:
+        why = _subset(expect["result"], seen.result, "result")
+        if why:
+            return why
+    if "trace" in expect:
+        return _check_trace(dict(expect["trace"]), seen.trace)
+    return None
+
+
+def _verdict(executor: Executor, case: Case, trace: Path) -> tuple[str, str | None]:
+    """The verify check of a trace: (``ok``/``failed``, why it failed)."""
+    expected = case.expect.get("verify", "ok")
+    ok, code = executor.verify(trace)
+    if expected == "ok":
+        return ("ok", None) if ok else ("failed", f"the trace does not verify ({code})")
+    if ok:
+        return "failed", f"the trace verifies, expected it to fail with {expected}"
+    if code != expected:
+        return "failed", f"verification failed with {code}, expected {expected}"
+    return "ok", None
+
+
+def run_case(case: Case, executor: Executor, features: frozenset[str], workdir: Path) -> CaseResult:
+    """Run one case in ``workdir`` (a fresh directory) and judge it. Whatever the
+    implementation under test does (crash, hang up, answer garbage) fails this case only."""
+    try:
+        return _run_case(case, executor, features, workdir)
+    except Exception as error:
+        return CaseResult(case.id, "fail", f"crashed: {type(error).__name__}: {error}"[:400])
+
+
+def _run_case(
+    case: Case, executor: Executor, features: frozenset[str], workdir: Path
+) -> CaseResult:
+    missing = [feature for feature in case.requires if feature not in features]
+    if missing:
+        return CaseResult(case.id, "skip", f"requires {', '.join(missing)}, not available")
+    options = dict(case.options)
+    if isinstance(options.get("faults"), str):
+        options["faults"] = str(case.path.parent / options["faults"])
+    elif isinstance(options.get("faults"), dict):
+        plan = workdir / "faults.json"
+        plan.write_text(json.dumps(options["faults"]), encoding="utf-8")
+        options["faults"] = str(plan)
+    trace = workdir / "trace.xdvt"
+    try:
+        if case.action == "verify":
+            base = case.path.parent / case.input["base"]
+            seen = executor.run(base, options, trace)
+            if seen.trace is None or not seen.trace.is_file():
+                return CaseResult(case.id, "fail", f"the base program wrote no trace ({seen.exit})")
+            if "mutate" in case.input:
+                data = trace.read_bytes()
+                trace.write_bytes(mutate_trace(data, dict(case.input["mutate"])))
+            verified, why = _verdict(executor, case, trace)
+            return CaseResult(case.id, "pass" if why is None else "fail", why or "", verified)
+        if case.action == "run":
+            seen = executor.run(case.path, options, trace)
+        elif case.action == "check":
+            seen = executor.check(case.path, options)
+        elif case.action == "qrun":
+            seen = executor.qrun(case.path, options, trace)
+        else:
+            problem = case.input["problem"]
+            source = workdir / ("problem.json" if isinstance(problem, dict) else "problem.txt")
+            text = json.dumps(problem) if isinstance(problem, dict) else str(problem)
+            source.write_text(text, encoding="utf-8")
+            seen = executor.phirun(source, options, trace)
+    except Exception as error:  # the implementation under test crashed: the case fails
+        return CaseResult(case.id, "fail", f"crashed: {type(error).__name__}: {error}"[:400])
+    why = _check(case, seen)
+    if why is not None:
+        return CaseResult(case.id, "fail", why)
+    verify = replay = "none"
+    if seen.trace is not None and seen.trace.is_file():
+        verify, why = _verdict(executor, case, seen.trace)
+        if why is not None:
+            return CaseResult(case.id, "fail", why, verify)
+        wanted = case.expect.get("replay", "ok")
+        modes = {"ok": ("reexecute",), "both": ("reexecute", "inject")}.get(wanted, ())
+        for mode in modes:
+            ok, detail = executor.replay(seen.trace, mode)
+            replay = "ok" if ok else "failed"
+            if not ok:
+                return CaseResult(case.id, "fail", detail, verify, replay)
+    elif case.expect.get("replay") in ("ok", "both"):
+        return CaseResult(case.id, "fail", "no trace was written, so nothing to replay")
+    return CaseResult(case.id, "pass", "", verify, replay)
+
+
+def _run_batch(
+    cases: Sequence[Case], impl: str | None, features: frozenset[str], base: str
+) -> list[CaseResult]:
+    """Run ``cases`` one after another in fresh directories under ``base``."""
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=base))
+    executor: Executor = (
+        InProcessExecutor(home / "keys") if impl is None else AdapterExecutor(impl, home)
+    )
+    results = []
+    for case in cases:
+        workdir = Path(tempfile.mkdtemp(prefix="case-", dir=base))
+        try:
+            results.append(run_case(case, executor, features, workdir))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+def _in_worker(cases: Sequence[Case], features: frozenset[str], base: str) -> list[CaseResult]:
+    os.environ["XDV_HOME"] = tempfile.mkdtemp(prefix="xdv-home-", dir=base)
+    return _run_batch(cases, None, features, base)
+
+
+def run_cases(
+    cases: Iterable[Case],
+    *,
+    impl: str | None = None,
+    jobs: int = 1,
+    features: frozenset[str] | None = None,
+    progress: Callable[[CaseResult], None] | None = None,
+) -> list[CaseResult]:
+    """Run ``cases`` against XDV in process (``impl`` None) or against the implementation the
+    command ``impl`` starts; with ``jobs`` > 1 in that many worker processes (in process) or
+    threads (adapter). Results come back in the cases' order."""
+    chosen = list(cases)
+    have = available_features() if features is None else features
+    with tempfile.TemporaryDirectory(prefix="xdv-cts-") as base:
+        if jobs <= 1 or len(chosen) <= 1:
+            results = []
+            for index in range(0, len(chosen), 16):
+                batch = _run_batch(chosen[index : index + 16], impl, have, base)
+                for result in batch:
+                    if progress is not None:
+                        progress(result)
+                results.extend(batch)
+        else:
+            # Interleaved batches: Q and Φ cases (the slow ones) spread over the workers.
+            batches = [chosen[start :: jobs * 4] for start in range(jobs * 4)]
+            pool: ProcessPoolExecutor | ThreadPoolExecutor
+            if impl is None:
+                import multiprocessing
+
+                context = multiprocessing.get_context("spawn")
+                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+                futures = [pool.submit(_in_worker, batch, have, base) for batch in batches]
+            else:
+                pool = ThreadPoolExecutor(max_workers=jobs)
+                futures = [pool.submit(_run_batch, batch, impl, have, base) for batch in batches]
+            by_id: dict[str, CaseResult] = {}
+            with pool:
+                for future in futures:
+                    for result in future.result():
+                        by_id[result.id] = result
+                        if progress is not None:
+                            progress(result)
+            results = [by_id[case.id] for case in chosen]
+    return results

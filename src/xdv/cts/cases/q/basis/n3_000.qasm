@@ -1,0 +1,44 @@
+/*---
+id: q.basis.n3-000
+spec:
+- XDV-032-4.1
+- XDV-060-6
+- XDV-004-5.1
+- XDV-015-7
+- XDV-023-3.2
+- XDV-032-10
+- XDV-005-6.2
+description: 'X on qubits none of 3, measured: every one of 16 shots reads 000 (measurement is the only
+  Q→K projection)'
+level: hybrid
+requires:
+- q
+options:
+  shots: 16
+  seed: 0
+expect:
+  exit: ok
+  counts:
+    '000': 16
+  trace:
+    order:
+    - RUN_START
+    - DOMAIN_BIND
+    - RESOURCE_RESERVE
+    - DOMAIN_INVOKE
+    - DOMAIN_RESULT
+    - RESOURCE_RELEASE
+    - RUN_END
+    present:
+    - ATTESTATION
+    - CAPABILITY_GRANT
+    counts:
+      DOMAIN_INVOKE: 1
+      DOMAIN_RESULT: 1
+  replay: both
+---*/
+OPENQASM 3.0;
+include "stdgates.inc";
+qubit[3] q;
+bit[3] c;
+c = measure q;
