@@ -202,6 +202,11 @@ class ErrorCode(enum.IntEnum):
     PHI_SAMPLER_PARAMS_INVALID = 1210
     PHI_PROVIDER_UNAVAILABLE = 1211
     PHI_PROVIDER_INVALID = 1212
+    # XDV View (xdv view, the node's /view): the read-only web view of traces (141x).
+    VIEW_TRACE_UNREADABLE = 1410
+    VIEW_REQUEST_INVALID = 1411
+    VIEW_ENTRY_UNKNOWN = 1412
+    VIEW_ASSET_MISSING = 1413
 
 
 class XdvError(Exception):

@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from xdv.cli import _phi, _q, _service, _sim
+from xdv.cli import _phi, _q, _service, _sim, _view
 from xdv.cli._audit import audit as _audit_group
 from xdv.cli._common import (
     EXIT_INTERRUPTED,
@@ -505,4 +505,5 @@ cli.add_command(dpl_dir)
 _phi.register(cli)
 _sim.register(cli)
 _service.register(cli)  # node service: serve, tenant, submit, jobs, job, cancel
+_view.register(cli)  # xdv view: the read-only web view of a trace
 _ = _q
