@@ -84,6 +84,7 @@ class ViewState:
     faults: int = 0
     invocations: dict[str, int] = field(default_factory=dict)
     transitions: int = 0
+    attestations: list[dict[str, Any]] = field(default_factory=list)
 
     def copy(self) -> ViewState:
         """An independent copy (a checkpoint of the fold)."""
@@ -119,6 +120,7 @@ class ViewState:
             "faults": self.faults,
             "invocations": dict(sorted(self.invocations.items())),
             "transitions": self.transitions,
+            "attestations": list(self.attestations),
         }
 
 
@@ -226,6 +228,17 @@ def apply(state: ViewState, entry: TraceEntry) -> None:
             },
         )
         state.checkpoint_count += 1
+    elif kind == EventType.ATTESTATION:
+        _push(
+            state.attestations,
+            {
+                "L": entry.logical_time,
+                "domain": entry.domain_label,
+                "provider": str(meta.get("provider", "")),
+                "verdict": "ok" if entry.status == 0 else entry.status_name,
+                "measurement": str(meta.get("measurement", ""))[:16],
+            },
+        )
     elif kind == EventType.FAULT or kind == EventType.FAULT_DETECTED:
         state.faults += 1
     if kind in _SCHEDULER:
