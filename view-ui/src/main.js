@@ -98,7 +98,7 @@ function timelineSetup(state) {
     return categories.map((name, code) => ({
       name,
       type: "scatter",
-      symbolSize: (value) => Math.min(14, 4 + Math.log2(value[3] || 1)),
+      symbolSize: (value) => Math.min(16, 7 + Math.log2(value[3] || 1)),
       itemStyle: { color: COLORS[name] || "#888" },
       large: true,
       largeThreshold: 3000,

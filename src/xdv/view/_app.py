@@ -10,12 +10,14 @@ A trace's pages live under a base URL:
 - ``GET base diff``: the first divergence from the ``--diff`` trace (``xdv view`` only).
 
 Every route only reads. The node's mount (:func:`mount_node_view`) adds a token gate: the
-token is exchanged once for an HttpOnly, SameSite=Strict cookie scoped to the mount, and each
-request checks it again on the node's validation path.
+token is exchanged once for an HttpOnly, SameSite=Strict cookie scoped to the mount (a random
+session id: see :class:`Sessions`), and each request checks the token again on the node's
+validation path.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from xdv.errors import ErrorCode, XdvError
 from xdv.view._index import TraceIndex, ViewError
 from xdv.view._render import STATIC, Renderer, asset_manifest
 
-__all__ = ["COOKIE", "IndexCache", "create_view_app", "mount_node_view"]
+__all__ = ["COOKIE", "IndexCache", "Sessions", "create_view_app", "mount_node_view"]
 
 COOKIE = "xdv_view"
 _LOGIN_BODY_MAX = 8192
@@ -181,6 +183,7 @@ def create_view_app(
     second = other if other is not None else (TraceIndex.open(diff) if diff else None)
     app = FastAPI(title="XDV View", docs_url=None, redoc_url=None, openapi_url=None)
     renderer = Renderer("/")
+    renderer.page(main, None, base="/")  # compiles the templates before the first request
 
     @app.exception_handler(XdvError)
     async def _typed(request: Request, error: XdvError) -> JSONResponse:
@@ -222,6 +225,39 @@ class IndexCache:
         return index
 
 
+class Sessions:
+    """Signed-in browsers: a random session id (the cookie) → the token it was exchanged for.
+
+    A tenant's token (a signed capability) is larger than a browser keeps in one cookie, so
+    the cookie carries a 256-bit random id instead; the token is checked again on every
+    request, so a revoked token ends its sessions. Sessions live in memory (a restarted node
+    asks to sign in again), at most ``size`` of them, the oldest dropped first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._tokens: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self, token: str) -> str:
+        session = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[session] = token
+            while len(self._tokens) > self.size:
+                self._tokens.popitem(last=False)
+        return session
+
+    def token(self, session: str | None) -> str | None:
+        if not session:
+            return None
+        with self._lock:
+            return self._tokens.get(session)
+
+    def close(self, session: str | None) -> None:
+        with self._lock:
+            self._tokens.pop(session or "", None)
+
+
 Authenticate = Callable[[str], tuple[int, str]]
 JobsOf = Callable[[int], list[dict[str, Any]]]
 TraceOf = Callable[[int, str], tuple[Path, Path | None]]
@@ -244,16 +280,21 @@ def mount_node_view(
     """
     renderer = Renderer(prefix)
     cache = IndexCache()
+    sessions = Sessions()
 
     def cookie_response(response: Response, token: str) -> Response:
         response.set_cookie(
-            COOKIE, token, path=prefix.rstrip("/") or "/", httponly=True, samesite="strict"
+            COOKIE,
+            sessions.open(token),
+            path=prefix.rstrip("/") or "/",
+            httponly=True,
+            samesite="strict",
         )
         return response
 
     def tenant(request: Request) -> tuple[int, str] | None:
-        token = request.cookies.get(COOKIE)
-        if not token:
+        token = sessions.token(request.cookies.get(COOKIE))
+        if token is None:
             return None
         try:
             return authenticate(token)
@@ -306,6 +347,7 @@ def mount_node_view(
 
     @app.post(prefix + "logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
+        sessions.close(request.cookies.get(COOKIE))
         response = RedirectResponse(prefix, status_code=303)
         response.delete_cookie(COOKIE, path=prefix.rstrip("/") or "/")
         return response

@@ -134,6 +134,7 @@ class TraceIndex:
     hashes: list[bytes] = field(default_factory=list)
     audit: AuditStatus | None = None
     row_pids: list[int] = field(default_factory=list)
+    _timelines: dict[tuple[int, int, int], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -173,6 +174,7 @@ class TraceIndex:
         index._build()
         beside = audit_path_for(source) if audit is None else Path(audit)
         index.audit = index._audit(beside if beside.is_file() else None)
+        index.timeline(0, index.last_time)  # what every first view asks for
         return index
 
     def _build(self) -> None:
@@ -274,7 +276,18 @@ class TraceIndex:
 
     def timeline(self, low: int, high: int, limit: int = TIMELINE_POINTS_MAX) -> dict[str, Any]:
         """The timeline marks with ``low <= L <= high``: every entry when there are at most
-        ``limit``, else one mark per (process row, category, L bucket) with its count."""
+        ``limit``, else one mark per (process row, category, L bucket) with its count. The
+        last few answers are kept (the whole run's, asked by every first view, among them)."""
+        key = (low, high, limit)
+        found = self._timelines.get(key)
+        if found is None:
+            found = self._timeline(low, high, limit)
+            self._timelines[key] = found
+            while len(self._timelines) > 8:
+                del self._timelines[next(iter(self._timelines))]
+        return found
+
+    def _timeline(self, low: int, high: int, limit: int) -> dict[str, Any]:
         if high < low:
             raise ViewError(
                 f"the timeline range ends ({high}) before it starts ({low})",
