@@ -60,7 +60,8 @@ def hybrid() -> TraceIndex:
     return TraceIndex.open(HYBRID)
 
 
-@pytest.mark.spec("XDV-090-4.1", "XDV-090-8.2")
+@pytest.mark.spec("XDV-090-4.1")
+@pytest.mark.spec("XDV-090-8.2")
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -97,7 +98,10 @@ def test_the_same_trace_at_the_same_L_renders_the_same_bytes(steps: Path) -> Non
     assert renderer.page(index, 7, base="/").encode() == seventh
 
 
-@pytest.mark.spec("XDV-090-5.1", "XDV-090-5.2", "XDV-090-5.3", "XDV-090-12")
+@pytest.mark.spec("XDV-090-5.1")
+@pytest.mark.spec("XDV-090-5.2")
+@pytest.mark.spec("XDV-090-5.3")
+@pytest.mark.spec("XDV-090-12")
 def test_the_panels_show_the_recorded_values(hybrid: TraceIndex) -> None:
     renderer = Renderer("/")
     end = renderer.page(hybrid, None, base="/")
@@ -142,7 +146,8 @@ def test_the_inclusion_proof_is_computed_and_verified_by_the_server(tmp_path: Pa
     assert missing.json()["error"]["code"] == "VIEW_ENTRY_UNKNOWN"
 
 
-@pytest.mark.spec("XDV-090-6.1", "XDV-090-8.1")
+@pytest.mark.spec("XDV-090-6.1")
+@pytest.mark.spec("XDV-090-8.1")
 def test_routes_timeline_paging_and_bad_requests(steps: Path, tmp_path: Path) -> None:
     before = steps.read_bytes()
     index = TraceIndex.open(steps)
@@ -204,6 +209,15 @@ def test_unreadable_traces_are_refused_with_a_typed_error(tmp_path: Path) -> Non
     junk.write_bytes(b"not a trace at all")
     with pytest.raises(ViewError):
         TraceIndex.open(junk)
+    # A torn trace is shown up to its first problem, and says so.
+    torn = tmp_path / "torn.xdvt"
+    torn.write_bytes(HYBRID.read_bytes()[:-10])
+    index = TraceIndex.open(torn)
+    assert index.audit is not None and index.audit.chain == "damaged"
+    assert index.audit.audit_error == "not checked: the trace is damaged"
+    assert len(index.entries) == 50 and not index.complete
+    page = Renderer("/").page(index, None, base="/")
+    assert 'id="chain-status" class="fail">damaged' in page
     from xdv.cli._main import cli
 
     result = CliRunner().invoke(cli, ["view", str(junk), "--port", "0"])

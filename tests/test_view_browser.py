@@ -135,7 +135,11 @@ def _hybrid(directory: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> Path
     return trace
 
 
-@pytest.mark.spec("XDV-090-5.1", "XDV-090-5.2", "XDV-090-5.3", "XDV-090-8.1", "XDV-090-8.2")
+@pytest.mark.spec("XDV-090-5.1")
+@pytest.mark.spec("XDV-090-5.2")
+@pytest.mark.spec("XDV-090-5.3")
+@pytest.mark.spec("XDV-090-8.1")
+@pytest.mark.spec("XDV-090-8.2")
 @pytest.mark.spec("XDV-090-12")
 def test_the_hybrid_run_in_the_browser(
     browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -229,6 +229,8 @@ class TraceIndex:
                 audit_error = error.message
             if audit_path is not None:
                 heads = _heads(audit_path)
+        else:
+            audit_error = "not checked: the trace is damaged"
         return AuditStatus(
             chain=chain,
             complete=self.complete,
