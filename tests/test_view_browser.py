@@ -181,6 +181,7 @@ def test_the_hybrid_run_in_the_browser(
         assert page.get_attribute("#proof-verdict", "data-ok") == "true"
         assert "PASS" in (page.text_content("#proof-verdict") or "")
         assert "final signed tree head" in (page.text_content("#proof-verdict") or "")
+        assert "proof" not in page.url  # htmx swapped the verdict into the page
         page.locator("#audit-proof").scroll_into_view_if_needed()
         _shot(page, tmp_path, "proof")
         # Zoom the timeline: the marks of the window are fetched again.

@@ -307,12 +307,19 @@ class TraceIndex:
                 )
         else:
             span = high - low + 1
+            # Most (row, kind) pairs are empty: start finer than the worst case, and merge
+            # twice as coarsely until the marks fit the limit (or one bucket spans the window:
+            # then there is one mark per process and kind).
             bucket = max(1, -(-span * len(self.row_pids) * len(CATEGORIES) // (limit * 4)))
-            merged: dict[tuple[int, int, int], int] = {}
             times, rows, categories = self.times, self.rows, self.categories
-            for position in range(first, last):
-                key = ((times[position] - low) // bucket, rows[position], categories[position])
-                merged[key] = merged.get(key, 0) + 1
+            while True:
+                merged: dict[tuple[int, int, int], int] = {}
+                for position in range(first, last):
+                    key = ((times[position] - low) // bucket, rows[position], categories[position])
+                    merged[key] = merged.get(key, 0) + 1
+                if len(merged) <= limit or bucket >= span:
+                    break
+                bucket *= 2
             points = [
                 [low + slot * bucket, row, category, count]
                 for (slot, row, category), count in sorted(merged.items())
