@@ -127,6 +127,29 @@ def test_the_panels_show_the_recorded_values(hybrid: TraceIndex) -> None:
     assert "amplitude" not in repr(state) and "phases" not in repr(state)
 
 
+@pytest.mark.spec("XDV-090-5.1")
+@pytest.mark.spec("XDV-090-8.2")
+def test_channels_and_faults_show_in_the_k_panel(tmp_path: Path) -> None:
+    channels = tmp_path / "channels.xdvt"
+    run_workload(f"{ROOT / 'examples' / 'producer_consumer.py'}", trace=channels, fsync="never")
+    index = TraceIndex.open(channels)
+    state = index.state_at(index.last_time)
+    assert [c["name"] for c in state.channels.values()] == ["jobs", "results"]
+    assert all(
+        c["sent"] == c["received"] > 0 and c["state"] == "closed" for c in state.channels.values()
+    )
+    assert '<table id="channels">' in Renderer("/").panels(index, None)
+    failed = tmp_path / "failed.xdvt"
+    run_workload(STEPS, trace=failed, fsync="never", params={"rounds": 5, "fail": True})
+    index = TraceIndex.open(failed)
+    panels = Renderer("/").panels(index, None)
+    assert index.state_at(index.last_time).faults >= 1
+    assert "the view shows this fault" in panels and 'id="faults"' in panels
+    fault = next(e for e in index.entries if e.event_name == "FAULT")
+    assert index.categories[fault.seq] == CATEGORIES.index("fault")  # marked on the timeline
+    assert "the view shows this fault" not in Renderer("/").panels(index, fault.logical_time - 1)
+
+
 @pytest.mark.spec("XDV-090-12")
 def test_the_inclusion_proof_is_computed_and_verified_by_the_server(tmp_path: Path) -> None:
     index = TraceIndex.open(HYBRID)

@@ -1,6 +1,7 @@
-"""Many K steps for the view's tests: workers that emit, sleep, yield and wait, under a VHM
-with quotas, so the trace exercises the K panel (processes, scheduler decisions, VHMs,
-emitted lines) and scales to any number of entries (``rounds``)."""
+"""Many K steps for the view's tests: a parent spawns workers that emit, sleep and yield, and
+waits for them, so the trace exercises the K panel (processes, scheduler decisions, emitted
+lines) and scales to any number of entries (``rounds``); with ``fail``, one more process
+fails."""
 
 from xdv import Kernel
 from xdv.syscalls import Emit, Sleep, Spawn, Wait, Yield
@@ -30,5 +31,12 @@ def parent(workers: int, rounds: int):
     return total
 
 
-def main(kernel: Kernel, *, workers: int = 3, rounds: int = 40) -> None:
+def doomed():
+    yield Emit("about to fail")
+    raise ValueError("the view shows this fault")
+
+
+def main(kernel: Kernel, *, workers: int = 3, rounds: int = 40, fail: bool = False) -> None:
     kernel.spawn(parent, workers, rounds, name="parent")
+    if fail:
+        kernel.spawn(doomed, name="doomed")

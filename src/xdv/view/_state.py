@@ -36,6 +36,14 @@ _SCHEDULER = {
 }
 
 
+_CHANNEL_USE = {
+    EventType.CHANNEL_SEND,
+    EventType.CHANNEL_RECEIVE,
+    EventType.CHANNEL_SELECT,
+    EventType.CHANNEL_CLOSE,
+}
+
+
 def _push(items: list[Any], item: Any) -> None:
     items.append(item)
     if len(items) > RECENT_MAX:
@@ -85,6 +93,8 @@ class ViewState:
     invocations: dict[str, int] = field(default_factory=dict)
     transitions: int = 0
     attestations: list[dict[str, Any]] = field(default_factory=list)
+    channels: dict[int, dict[str, Any]] = field(default_factory=dict)
+    recent_faults: list[dict[str, Any]] = field(default_factory=list)
 
     def copy(self) -> ViewState:
         """An independent copy (a checkpoint of the fold)."""
@@ -121,6 +131,8 @@ class ViewState:
             "invocations": dict(sorted(self.invocations.items())),
             "transitions": self.transitions,
             "attestations": list(self.attestations),
+            "channels": {cid: dict(c) for cid, c in sorted(self.channels.items())},
+            "recent_faults": list(self.recent_faults),
         }
 
 
@@ -239,8 +251,42 @@ def apply(state: ViewState, entry: TraceEntry) -> None:
                 "measurement": str(meta.get("measurement", ""))[:16],
             },
         )
-    elif kind == EventType.FAULT or kind == EventType.FAULT_DETECTED:
+    elif kind in (EventType.FAULT, EventType.FAULT_DETECTED):
         state.faults += 1
+        _push(
+            state.recent_faults,
+            {
+                "L": entry.logical_time,
+                "pid": pid,
+                "event": entry.event_name,
+                "status": entry.status_name,
+                "class": str(meta.get("class", "")),
+                "error": str(meta.get("error", ""))[:160],
+            },
+        )
+    elif kind == EventType.CHANNEL_CREATE and entry.status == 0:
+        channel = meta.get("channel")
+        if isinstance(channel, int):
+            state.channels[channel] = {
+                "name": str(meta.get("name", "")),
+                "route": f"{meta.get('from', '')}→{meta.get('to', '')}",
+                "capacity": meta.get("capacity"),
+                "sent": 0,
+                "received": 0,
+                "bytes": 0,
+                "state": "open",
+            }
+    elif kind in _CHANNEL_USE and entry.status == 0:
+        channel = state.channels.get(meta.get("channel"))  # type: ignore[arg-type]
+        if channel is not None:
+            if kind == EventType.CHANNEL_SEND:
+                channel["sent"] += 1
+                channel["bytes"] += int(meta.get("bytes", 0) or 0)
+            elif kind == EventType.CHANNEL_CLOSE:
+                if meta.get("closed", True):
+                    channel["state"] = "closed"
+            else:
+                channel["received"] += 1
     if kind in _SCHEDULER:
         name = entry.event_name
         state.decisions[name] += 1
