@@ -242,6 +242,11 @@ class ErrorCode(enum.IntEnum):
     CTS_ADAPTER_FAILED = 1503
     CTS_REPORT_INVALID = 1504
     CTS_REPORT_UNTRUSTED = 1505
+    # XDV View (xdv view, the node's /view): the read-only web view of traces (141x).
+    VIEW_TRACE_UNREADABLE = 1410
+    VIEW_REQUEST_INVALID = 1411
+    VIEW_ENTRY_UNKNOWN = 1412
+    VIEW_ASSET_MISSING = 1413
 
 
 class XdvError(Exception):

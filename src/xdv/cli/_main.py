@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from xdv.cli import _cts, _node, _phi, _q, _service, _sim, _telemetry
+from xdv.cli import _cts, _node, _phi, _q, _service, _sim, _telemetry, _view
 from xdv.cli._audit import audit as _audit_group
 from xdv.cli._common import (
     EXIT_INTERRUPTED,
@@ -508,4 +508,5 @@ _service.register(cli)  # node service: serve, tenant, submit, jobs, job, cancel
 _node.register(cli)  # measured boot: node attest, node verify-quote
 _telemetry.register(cli)  # xdv telemetry: metrics, spans and alerts from a trace
 _cts.register(cli)  # conformance test suite: cts run, cts list, cts verify
+_view.register(cli)  # xdv view: the read-only web view of a trace
 _ = _q

@@ -40,6 +40,7 @@ from xdv.service._pool import RunnerPool
 from xdv.service._store import FINISHED, JOB_KINDS, JOB_STATES, NodeStore
 from xdv.service._telemetry import TraceTelemetry
 from xdv.service._tenants import READ, SUBMIT, Gatekeeper, Principal
+from xdv.service._view import mount_view
 
 __all__ = ["API_VERSION", "NodeService", "create_app"]
 
@@ -582,5 +583,8 @@ def create_app(home: Path, *, runners: int = 2, durable: bool = False) -> FastAP
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     async def metrics() -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # XDV View over the tenant's own jobs (docs/view.md), behind its token.
+    mount_view(app, service)
 
     return app

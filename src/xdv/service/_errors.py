@@ -34,6 +34,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_RATE_LIMITED: 429,
     ErrorCode.SERVICE_QUEUE_FULL: 429,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.VIEW_ENTRY_UNKNOWN: 404,
+    ErrorCode.VIEW_TRACE_UNREADABLE: 409,
 }
 
 
