@@ -124,3 +124,12 @@ class EventType(enum.IntEnum):
     CHANNEL_BLOCK = 144
     CHANNEL_CLOSE = 145
     CHANNEL_SHARE = 146
+    # Cluster (docs/cluster.md): the coordinator's and the nodes' traces (150-157).
+    CLUSTER_EPOCH = 150
+    CLUSTER_PLACE = 151
+    CLUSTER_BATCH = 152
+    CLUSTER_JOB_DONE = 153
+    CLUSTER_NODE_LOST = 154
+    CLUSTER_JOB_MOVE = 155
+    CLUSTER_COMMIT = 156
+    CLUSTER_MESSAGE = 157

@@ -1,0 +1,329 @@
+"""The coordinator: epochs, placement, batches, lost nodes, and the cluster's own trace.
+
+The coordinator keeps the K side of a cluster run: it decides, nodes execute. A run goes in
+epochs. Epoch 0's members are every node, sorted by id. In each epoch the coordinator places
+every job not yet committed (:func:`~xdv.cluster.place`, a pure function of the job id, the
+members and the policy), records each placement, sends each member its batch in one message
+stamped with its logical time, and then takes the answers **in member order**, whatever order
+they arrive in. A member whose batch fails (its actor died, its machine went away) is lost: the
+coordinator records it, and the next epoch, without it, places that member's jobs again. Since
+rendezvous hashing moves only the lost member's jobs, every job ends on the node that the final
+membership gives it, and its result, seeded by the job, is the fault-free run's result.
+
+The coordinator's trace records RUN_START (cluster id, policy, the jobs' ids and digest),
+CLUSTER_EPOCH, CLUSTER_PLACE (CLUSTER_JOB_MOVE for a job of a lost node), CLUSTER_NODE_LOST
+and CLUSTER_COMMIT, all at logical times that depend only on the messages, never on timing.
+
+A :class:`Backend` carries the calls to the nodes: :class:`LocalBackend` in this process,
+``RayBackend`` (:mod:`xdv.cluster._ray`) to Ray actors. Either way only data crosses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from xdv.cluster._jobs import JobResult, JobSpec
+from xdv.cluster._node import HEAD_CONTEXT, ClusterNode, head_message
+from xdv.cluster._placement import PlacementPolicy, assignment
+from xdv.errors import ErrorCode, XdvError
+from xdv.security import HybridKeyPair
+from xdv.trace import Domain, EventType, TraceWriter
+
+__all__ = [
+    "COORDINATOR",
+    "COORDINATOR_FORMAT",
+    "Backend",
+    "ClusterRun",
+    "Coordinator",
+    "LocalBackend",
+    "NodeLost",
+    "cluster_id",
+    "jobs_digest",
+]
+
+COORDINATOR = "coordinator"
+"""The name of the coordinator's trace in a cluster trace (node index 0)."""
+COORDINATOR_FORMAT = "xdv-cluster-coordinator"
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class NodeLost(Exception):
+    """A call to a node failed because the node is gone (its actor or machine died)."""
+
+    def __init__(self, node: str, reason: str) -> None:
+        super().__init__(f"node {node} lost: {reason}")
+        self.node = node
+        self.reason = reason
+
+
+class Backend(Protocol):
+    """Carries calls to the nodes. ``submit`` starts a call of a :class:`ClusterNode` method
+    and returns a handle at once; ``result`` waits for it and returns its value, or raises
+    :class:`NodeLost` when the node is gone."""
+
+    @property
+    def nodes(self) -> list[str]: ...
+
+    def submit(self, node: str, method: str, *args: Any) -> Any: ...
+
+    def result(self, node: str, handle: Any) -> Any: ...
+
+
+class LocalBackend:
+    """Nodes in this process; :meth:`kill` makes a node lost, as if its process died."""
+
+    def __init__(self, nodes: Sequence[ClusterNode]) -> None:
+        self._nodes = {node.node_id: node for node in nodes}
+        self.killed: set[str] = set()
+
+    @property
+    def nodes(self) -> list[str]:
+        return sorted(self._nodes)
+
+    def submit(self, node: str, method: str, *args: Any) -> Any:
+        if node in self.killed:
+            return NodeLost(node, "killed")
+        try:
+            return getattr(self._nodes[node], method)(*args)
+        except Exception as error:  # a node that raises is a node that failed
+            return NodeLost(node, f"{type(error).__name__}: {error}")
+
+    def result(self, node: str, handle: Any) -> Any:
+        if node in self.killed:
+            raise NodeLost(node, "killed")
+        if isinstance(handle, NodeLost):
+            raise handle
+        return handle
+
+    def kill(self, node: str) -> None:
+        """Lose ``node``: its pending and later calls fail."""
+        self.killed.add(node)
+
+
+def jobs_digest(jobs: Sequence[JobSpec]) -> str:
+    """SHA-256 (hex) of the canonical list of job records."""
+    return hashlib.sha256(_canonical([job.to_record() for job in jobs])).hexdigest()
+
+
+def cluster_id(jobs: Sequence[JobSpec], policy: PlacementPolicy, members: Sequence[str]) -> str:
+    """The id of a cluster run: a digest of its jobs, policy and members (16 hex digits)."""
+    record = {"jobs": jobs_digest(jobs), "policy": policy.to_record(), "members": list(members)}
+    return hashlib.sha256(_canonical(record)).hexdigest()[:16]
+
+
+@dataclass
+class ClusterRun:
+    """What a cluster run produced: per job its result, node and epoch (in job order), the
+    epochs' members, the lost nodes (node to the epoch in which it was lost), each member's
+    ``hello`` record, the closed traces (node to :meth:`ClusterNode.close`'s record) and the
+    coordinator's."""
+
+    cluster: str
+    policy: PlacementPolicy
+    jobs: list[JobSpec]
+    results: dict[str, tuple[JobResult, str, int]] = field(default_factory=dict)
+    epochs: list[list[str]] = field(default_factory=list)
+    lost: dict[str, int] = field(default_factory=dict)
+    hellos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bundles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    coordinator: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every job ran to a clean end."""
+        return all(result.status == "ok" for result, _, _ in self.results.values())
+
+    def lines(self) -> list[str]:
+        """Every emitted line, job by job in job order."""
+        return [line for job in self.jobs for line in self.results[job.id][0].lines]
+
+
+DispatchHook = Callable[[int, dict[str, list[str]]], None]
+
+
+class Coordinator:
+    """Runs jobs on a backend's nodes (see the module docstring); its trace is signed with
+    ``keys``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        keys: HybridKeyPair,
+        *,
+        policy: PlacementPolicy | None = None,
+    ) -> None:
+        self.backend = backend
+        self.keys = keys
+        self.policy = policy or PlacementPolicy()
+        self._time = 0
+        self._writer = TraceWriter(None)
+
+    def _append(self, event: EventType, metadata: dict[str, Any], status: int = 0) -> None:
+        self._writer.append(
+            self._time, event, Domain.ORCHESTRATION, status, 0, 0, 0, 0, 0, metadata
+        )
+
+    def _tick(self, event: EventType, metadata: dict[str, Any], status: int = 0) -> None:
+        self._time += 1
+        self._append(event, metadata, status)
+
+    def run(self, jobs: Sequence[JobSpec], *, on_dispatch: DispatchHook | None = None) -> ClusterRun:
+        """Run ``jobs`` (unique ids) on the backend's nodes. ``on_dispatch(epoch, batches)`` is
+        called once an epoch's batches are sent (tests kill a node there). Raises
+        CLUSTER_NODE_LOST when every node is lost, CLUSTER_NO_NODE when no node can take a
+        job."""
+        jobs = list(jobs)
+        ids = [job.id for job in jobs]
+        if len(set(ids)) != len(ids):
+            duplicate = next(job for job in ids if ids.count(job) > 1)
+            raise XdvError(
+                f"job id {duplicate!r} is used twice",
+                code=ErrorCode.CLUSTER_JOB_INVALID,
+                where=f"job {duplicate}",
+            )
+        backend = self.backend
+        members = backend.nodes
+        if not members:
+            raise XdvError(
+                "the cluster has no nodes", code=ErrorCode.CLUSTER_NO_NODE, where="cluster"
+            )
+        handles = {node: backend.submit(node, "hello") for node in members}
+        hellos = {node: backend.result(node, handles[node]) for node in members}
+        policy = self.policy
+        cluster = cluster_id(jobs, policy, members)
+        run = ClusterRun(cluster, policy, jobs, hellos=hellos)
+        self._append(
+            EventType.RUN_START,
+            {
+                "format": COORDINATOR_FORMAT,
+                "cluster": cluster,
+                "policy": policy.to_record(),
+                "jobs": ids,
+                "jobs_digest": jobs_digest(jobs),
+                "key": self.keys.public.fingerprint,
+            },
+        )
+        opened = {
+            node: backend.submit(node, "open", cluster, index)
+            for index, node in enumerate(members, start=1)
+        }
+        for node in members:
+            backend.result(node, opened[node])
+        by_id = {job.id: job for job in jobs}
+        needs = {job.id: job.needs for job in jobs}
+        pending = list(ids)
+        moved_from: dict[str, str] = {}
+        epoch = 0
+        while pending:
+            run.epochs.append(list(members))
+            self._tick(
+                EventType.CLUSTER_EPOCH,
+                {
+                    "epoch": epoch,
+                    "members": [
+                        {"node": node, "key": hellos[node]["fingerprint"]} for node in members
+                    ],
+                },
+            )
+            placed = assignment(pending, members, policy, needs=needs)
+            for job in pending:
+                node = next(member for member in members if job in placed[member])
+                if job in moved_from:
+                    self._tick(
+                        EventType.CLUSTER_JOB_MOVE,
+                        {"epoch": epoch, "job": job, "from": moved_from[job], "node": node},
+                    )
+                else:
+                    self._tick(EventType.CLUSTER_PLACE, {"epoch": epoch, "job": job, "node": node})
+            stamp = self._time
+            sent = {
+                node: backend.submit(
+                    node,
+                    "run_batch",
+                    {
+                        "epoch": epoch,
+                        "time": stamp,
+                        "jobs": [by_id[job].to_record() for job in placed[node]],
+                    },
+                )
+                for node in members
+                if placed[node]
+            }
+            if on_dispatch is not None:
+                on_dispatch(epoch, {node: list(placed[node]) for node in sent})
+            lost: list[str] = []
+            for node in members:  # answers taken in member order, never arrival order
+                if node not in sent:
+                    continue
+                try:
+                    answer = backend.result(node, sent[node])
+                except NodeLost as error:
+                    lost.append(node)
+                    self._tick(
+                        EventType.CLUSTER_NODE_LOST,
+                        {"epoch": epoch, "node": node, "jobs": placed[node]},
+                        status=int(ErrorCode.CLUSTER_NODE_LOST),
+                    )
+                    del error
+                    continue
+                self._time = max(self._time, int(answer["time"]))
+                for record in answer["results"]:
+                    result = JobResult.from_record(record)
+                    run.results[result.job] = (result, node, epoch)
+                    self._tick(
+                        EventType.CLUSTER_COMMIT,
+                        {
+                            "epoch": epoch,
+                            "job": result.job,
+                            "node": node,
+                            "status": result.status,
+                            "outputs": result.outputs,
+                            "head": result.head,
+                        },
+                    )
+            pending = [job for job in pending if job not in run.results]
+            for node in lost:
+                run.lost[node] = epoch
+                for job in placed[node]:
+                    moved_from[job] = node
+            members = [node for node in members if node not in lost]
+            if pending and not members:
+                raise XdvError(
+                    f"every node of the cluster was lost; {len(pending)} jobs did not run",
+                    code=ErrorCode.CLUSTER_NODE_LOST,
+                    where="cluster",
+                )
+            epoch += 1
+        closing = {node: backend.submit(node, "close") for node in members}
+        for node in members:
+            bundle = backend.result(node, closing[node])
+            run.bundles[node] = bundle
+            self._time = max(self._time, int(_end_time(bundle)))
+        self._tick(EventType.RUN_END, {"status": "ok"})
+        writer = self._writer
+        writer.close()
+        head = writer.last_hash.hex()
+        message = head_message(cluster, COORDINATOR, writer.count, head)
+        run.coordinator = {
+            "node": COORDINATOR,
+            "trace": writer.getvalue(),
+            "entries": writer.count,
+            "head": head,
+            "signature": self.keys.sign(message, context=HEAD_CONTEXT).hex(),
+        }
+        run.results = {job: run.results[job] for job in ids}
+        return run
+
+
+def _end_time(bundle: dict[str, Any]) -> int:
+    """The logical time of a closed trace's last entry."""
+    from xdv.trace import read_trace
+
+    return read_trace(bundle["trace"]).entries[-1].logical_time
