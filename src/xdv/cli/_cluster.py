@@ -25,7 +25,9 @@ from xdv.cli._common import (
     fail,
 )
 from xdv.errors import ErrorCode, XdvError
-from xdv.inputs import load_json, read_bounded
+from xdv.inputs import decode_text, load_json, read_bounded
+from xdv.runtime import NodeKey
+from xdv.security import HybridKeyPair
 
 __all__ = ["register"]
 
@@ -48,7 +50,6 @@ def _job_id(index: int, target: str) -> str:
 
 def _jobs(targets: tuple[str, ...], seed: int, entry: str | None, shots: int) -> list[Any]:
     from xdv.cluster import JobSpec
-    from xdv.inputs import decode_text
 
     jobs = []
     for index, target in enumerate(targets):
@@ -153,8 +154,6 @@ def cluster_run(
         run_on_ray,
         write_cluster_trace,
     )
-    from xdv.runtime import NodeKey
-    from xdv.security import HybridKeyPair
 
     if local and address:
         raise click.UsageError("--local runs the nodes in this process; it takes no --address")

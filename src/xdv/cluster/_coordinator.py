@@ -31,7 +31,7 @@ from xdv.cluster._node import HEAD_CONTEXT, ClusterNode, head_message
 from xdv.cluster._placement import PlacementPolicy, assignment
 from xdv.errors import ErrorCode, XdvError
 from xdv.security import HybridKeyPair
-from xdv.trace import Domain, EventType, TraceWriter
+from xdv.trace import Domain, EventType, TraceWriter, read_trace
 
 __all__ = [
     "COORDINATOR",
@@ -324,6 +324,4 @@ class Coordinator:
 
 def _end_time(bundle: dict[str, Any]) -> int:
     """The logical time of a closed trace's last entry."""
-    from xdv.trace import read_trace
-
     return read_trace(bundle["trace"]).entries[-1].logical_time

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from xdv.errors import ErrorCode, XdvError, describe_exception
+from xdv.runtime import RunRequest, load_dpl_program, load_workload, q_job, run
 
 __all__ = ["JOB_KINDS", "JobResult", "JobSpec", "outputs_digest", "run_job"]
 
@@ -143,8 +144,6 @@ def outputs_digest(lines: list[str]) -> str:
 
 
 def _load(spec: JobSpec) -> Any:
-    from xdv.runtime import load_dpl_program, load_workload, q_job
-
     if spec.kind == "q":
         return q_job(spec.target, name=f"job {spec.id}", shots=spec.shots)
     target = spec.target
@@ -157,8 +156,6 @@ def run_job(spec: JobSpec, trace: Path, key_store: Path, witness_dir: Path) -> J
     """Run ``spec`` with its trace at ``trace`` (witnesses signed with the key in
     ``key_store``, written to ``witness_dir``). A job that cannot be loaded, or whose run
     raises an operating error, is a ``refused`` or ``failed`` result, never an exception."""
-    from xdv.runtime import RunRequest, run
-
     try:
         workload = _load(spec)
     except XdvError as error:

@@ -15,6 +15,7 @@ only on members that offer it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,7 +97,7 @@ class PlacementPolicy:
                 where="policy",
             ) from None
 
-    @property
+    @functools.cached_property
     def digest(self) -> bytes:
         """SHA-256 of the canonical record: the policy's part of every score."""
         return hashlib.sha256(_canonical(self.to_record())).digest()

@@ -42,9 +42,7 @@ def _ray() -> Any:
 def worker_env() -> dict[str, str]:
     """The environment Ray workers get: this process's ``xdv`` first on PYTHONPATH (so the
     actors run the same code as the coordinator), quiet Ray logs."""
-    import xdv
-
-    source = str(Path(xdv.__file__).resolve().parent.parent)
+    source = str(Path(__file__).resolve().parents[2])
     paths = [source] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return {
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),

@@ -24,6 +24,7 @@ head.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -38,7 +39,6 @@ from xdv.cluster._placement import PlacementPolicy, place
 from xdv.errors import ErrorCode, XdvError
 from xdv.security import HybridPublicKey
 from xdv.trace import EventType, TraceEntry, read_trace, tree_root, verify_trace
-from xdv.trace._merkle import leaf_hash
 
 __all__ = [
     "MANIFEST",
@@ -68,10 +68,15 @@ def _invalid(message: str, where: str, code: ErrorCode = ErrorCode.CLUSTER_TRACE
     return XdvError(message, code=code, where=where)
 
 
+def _leaf_hash(leaf: bytes) -> bytes:
+    """RFC 9162 leaf hash: SHA-256(0x00 || leaf)."""
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
 def heads_root(heads: Iterable[dict[str, Any]]) -> str:
     """The Merkle root (hex) over trace heads: one leaf per ``{"node", "entries", "head"}``."""
     leaves = [
-        leaf_hash(_canonical({"node": h["node"], "entries": h["entries"], "head": h["head"]}))
+        _leaf_hash(_canonical({"node": h["node"], "entries": h["entries"], "head": h["head"]}))
         for h in heads
     ]
     return tree_root(leaves).hex()
