@@ -9,7 +9,6 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +18,7 @@ from xdv.cli._common import cli
 from xdv.cluster import (
     ClusterRun,
     Coordinator,
+    FirstNodes,
     JobSpec,
     RayBackend,
     place,
@@ -41,24 +41,6 @@ TARGETS = [
     "examples/hybrid.ds",
 ]
 SEED = 11
-
-
-class FirstNodes:
-    """The first ``count`` nodes of a backend (the module's actors serve every cluster size)."""
-
-    def __init__(self, backend: RayBackend, count: int) -> None:
-        self.backend = backend
-        self._nodes = backend.nodes[:count]
-
-    @property
-    def nodes(self) -> list[str]:
-        return list(self._nodes)
-
-    def submit(self, node: str, method: str, *args: Any) -> Any:
-        return self.backend.submit(node, method, *args)
-
-    def result(self, node: str, handle: Any) -> Any:
-        return self.backend.result(node, handle)
 
 
 @pytest.fixture(scope="module")

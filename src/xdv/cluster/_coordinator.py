@@ -39,6 +39,7 @@ __all__ = [
     "Backend",
     "ClusterRun",
     "Coordinator",
+    "FirstNodes",
     "LocalBackend",
     "NodeLost",
     "cluster_id",
@@ -105,6 +106,25 @@ class LocalBackend:
     def kill(self, node: str) -> None:
         """Lose ``node``: its pending and later calls fail."""
         self.killed.add(node)
+
+
+class FirstNodes:
+    """A view of a backend holding only its first ``count`` nodes (one set of node actors can
+    serve clusters of every size up to theirs)."""
+
+    def __init__(self, backend: Backend, count: int) -> None:
+        self.backend = backend
+        self._nodes = backend.nodes[:count]
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self._nodes)
+
+    def submit(self, node: str, method: str, *args: Any) -> Any:
+        return self.backend.submit(node, method, *args)
+
+    def result(self, node: str, handle: Any) -> Any:
+        return self.backend.result(node, handle)
 
 
 def jobs_digest(jobs: Sequence[JobSpec]) -> str:

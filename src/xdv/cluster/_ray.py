@@ -87,7 +87,8 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> boo
 class RayBackend:
     """``count`` nodes (``node-1`` ... ``node-N``) as Ray actors. ``key_seeds`` gives them
     fixed keys (tests); ``actor_options`` per node adds Ray options (for example
-    ``{"resources": {"slot-1": 1}}`` to pin a node to one Ray node)."""
+    ``{"resources": {"slot-1": 1}}`` to pin a node to one Ray node); ``env_extra`` adds environment
+    variables of the node processes (``OMP_NUM_THREADS``, say)."""
 
     def __init__(
         self,
@@ -95,6 +96,7 @@ class RayBackend:
         *,
         key_seeds: Sequence[bytes] | None = None,
         actor_options: Sequence[Mapping[str, Any]] | None = None,
+        env_extra: Mapping[str, str] | None = None,
     ) -> None:
         if count < 1:
             raise XdvError(
@@ -106,6 +108,7 @@ class RayBackend:
         self._ray = ray
         remote = ray.remote(ClusterNode)
         env = {key: value for key, value in worker_env().items() if value}
+        env.update(env_extra or {})
         self._actors: dict[str, Any] = {}
         width = len(str(count))
         for number in range(1, count + 1):
