@@ -35,7 +35,7 @@ from statistics import median
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
 
-from xdv.cluster import (  # noqa: E402  (after the thread count is fixed)
+from xdv.cluster import (
     Coordinator,
     FirstNodes,
     JobSpec,
@@ -43,7 +43,7 @@ from xdv.cluster import (  # noqa: E402  (after the thread count is fixed)
     run_job,
     start_ray,
 )
-from xdv.security import HybridKeyPair  # noqa: E402
+from xdv.security import HybridKeyPair
 
 SCALING_MIN = 1.7
 OVERHEAD_MAX_MS = 2.0
@@ -82,7 +82,9 @@ def local(jobs: list[JobSpec]) -> tuple[float, list[str]]:
     return elapsed, [result.outputs for result in results]
 
 
-def clustered(backend: RayBackend, nodes: int, jobs: list[JobSpec], key: HybridKeyPair) -> tuple[float, list[str]]:
+def clustered(
+    backend: RayBackend, nodes: int, jobs: list[JobSpec], key: HybridKeyPair
+) -> tuple[float, list[str]]:
     start = time.perf_counter()
     run = Coordinator(FirstNodes(backend, nodes), key).run(jobs)
     elapsed = time.perf_counter() - start
@@ -123,12 +125,17 @@ def main() -> None:
     actors_start = time.perf_counter() - start
     start = time.perf_counter()
     warm = Coordinator(backend, key).run(
-        [JobSpec(f"warm-{n}", "q", circuit(n, args.qubits), seed=n, shots=args.shots) for n in range(8)]
+        [
+            JobSpec(f"warm-{n}", "q", circuit(n, args.qubits), seed=n, shots=args.shots)
+            for n in range(8)
+        ]
     )
     first_jobs = time.perf_counter() - start
     assert warm.ok
-    print(f"start-up: Ray {ray_start:.2f} s, 2 node actors {actors_start:.2f} s, "
-          f"first jobs on both nodes (imports) {first_jobs:.2f} s")
+    print(
+        f"start-up: Ray {ray_start:.2f} s, 2 node actors {actors_start:.2f} s, "
+        f"first jobs on both nodes (imports) {first_jobs:.2f} s"
+    )
 
     import ray
 
@@ -142,7 +149,10 @@ def main() -> None:
     start = time.perf_counter()
     ray.get([actor.ping.remote() for _ in range(args.pings)])
     batched = (time.perf_counter() - start) / args.pings
-    print(f"Ray round trip: one at a time {summary(single, 'ms', 1000)}; batched {batched * 1000:.3f} ms per call")
+    print(
+        f"Ray round trip: one at a time {summary(single, 'ms', 1000)}; "
+        f"batched {batched * 1000:.3f} ms per call"
+    )
 
     times: dict[str, list[float]] = {"local": [], "1 node": [], "2 nodes": []}
     scaling, overhead = [], []
@@ -164,7 +174,10 @@ def main() -> None:
         throughput = [args.jobs / value for value in values]
         print(f"{name:8}: {summary(values, 's')}; {summary(throughput, 'jobs/s')}")
     print(f"scaling 2 nodes / 1 node: {summary(scaling, 'x')} (target >= {SCALING_MIN})")
-    print(f"remote placement overhead per job: {summary(overhead, 'ms', 1000)} (target <= {OVERHEAD_MAX_MS} ms)")
+    print(
+        f"remote placement overhead per job: {summary(overhead, 'ms', 1000)} "
+        f"(target <= {OVERHEAD_MAX_MS} ms)"
+    )
     print("results: every job's output digest equal on the local run, 1 node and 2 nodes")
     backend.shutdown()
     ray.shutdown()

@@ -77,9 +77,7 @@ def alone() -> list[str]:
 
 
 def jobs() -> list[JobSpec]:
-    return [
-        JobSpec(f"job-{n}", "run", target, seed=SEED) for n, target in enumerate(TARGETS)
-    ]
+    return [JobSpec(f"job-{n}", "run", target, seed=SEED) for n, target in enumerate(TARGETS)]
 
 
 FAULT_FREE: dict[str, ClusterRun] = {}
@@ -106,8 +104,19 @@ def test_the_command_joins_a_ray_cluster_by_address(
     trace = tmp_path / "trace"
     env = {"XDV_HOME": str(tmp_path / "home"), "RAY_DISABLE_IMPORT_WARNING": "1"}
     done = xdv(
-        "cluster", "run", *TARGETS[:2], "--nodes", "2", "--seed", str(SEED),
-        "--address", address, "--trace", str(trace), env=env, timeout=180,
+        "cluster",
+        "run",
+        *TARGETS[:2],
+        "--nodes",
+        "2",
+        "--seed",
+        str(SEED),
+        "--address",
+        address,
+        "--trace",
+        str(trace),
+        env=env,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == alone[: len(done.stdout.splitlines())]

@@ -34,8 +34,7 @@ cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 KEY = HybridKeyPair.from_seed(bytes(32))
 JOBS = [
-    JobSpec(f"offload-{seed}", "run", "examples/hybrid_offload.py", seed=seed)
-    for seed in range(6)
+    JobSpec(f"offload-{seed}", "run", "examples/hybrid_offload.py", seed=seed) for seed in range(6)
 ] + [JobSpec("primes", "run", "examples/primes.ds", seed=1)]
 
 

@@ -36,7 +36,8 @@ GOLDEN = ROOT / "tests" / "golden" / "cluster_manifest.json"
 REGENERATE = os.environ.get("XDV_REGENERATE_GOLDEN") == "1"
 COORDINATOR_KEY = HybridKeyPair.from_seed(bytes(32))
 JOBS = [
-    JobSpec(f"offload-{seed}", "run", "examples/hybrid_offload.py", seed=seed) for seed in range(1, 4)
+    JobSpec(f"offload-{seed}", "run", "examples/hybrid_offload.py", seed=seed)
+    for seed in range(1, 4)
 ] + [
     JobSpec("ping-pong", "run", "examples/ping_pong.py", seed=7),
     JobSpec("producer-consumer", "run", "examples/producer_consumer.py", seed=8),
@@ -101,7 +102,7 @@ def test_a_cluster_trace_verifies(clean: tuple[ClusterRun, Path]) -> None:
 def test_the_merged_order_is_total_and_respects_every_message(
     clean: tuple[ClusterRun, Path],
 ) -> None:
-    run, directory = clean
+    _, directory = clean
     manifest = json.loads((directory / "manifest.json").read_text())
     traces = {
         record["node"]: read_trace(directory / record["file"]).entries
@@ -119,14 +120,16 @@ def test_the_merged_order_is_total_and_respects_every_message(
             placed = [
                 e.logical_time
                 for e in coordinator
-                if e.event_type is EventType.CLUSTER_PLACE and e.metadata["job"] in batch.metadata["jobs"]
+                if e.event_type is EventType.CLUSTER_PLACE
+                and e.metadata["job"] in batch.metadata["jobs"]
             ]
             assert batch.logical_time > max(placed)  # sent before received
         for done in (e for e in trace if e.event_type is EventType.CLUSTER_JOB_DONE):
             commit = next(
                 e
                 for e in coordinator
-                if e.event_type is EventType.CLUSTER_COMMIT and e.metadata["job"] == done.metadata["job"]
+                if e.event_type is EventType.CLUSTER_COMMIT
+                and e.metadata["job"] == done.metadata["job"]
             )
             assert commit.logical_time > done.logical_time
 
@@ -262,7 +265,9 @@ def test_a_placement_the_policy_does_not_give_is_refused(
 def _normalized(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            key: "<hash>" if key in {"head", "heads_root", "root", "signature"} and value[key] else _normalized(item)
+            key: "<hash>"
+            if key in {"head", "heads_root", "root", "signature"} and value[key]
+            else _normalized(item)
             for key, item in value.items()
         }
     if isinstance(value, list):
@@ -289,8 +294,20 @@ def test_cluster_run_prints_what_xdv_run_prints(tmp_path: Path) -> None:
     trace = tmp_path / "trace"
     clustered = runner.invoke(
         cli,
-        ["cluster", "run", target, "--local", "--nodes", "3", "--seed", "5", "--trace", str(trace),
-         "--key-store", str(tmp_path / "keys")],
+        [
+            "cluster",
+            "run",
+            target,
+            "--local",
+            "--nodes",
+            "3",
+            "--seed",
+            "5",
+            "--trace",
+            str(trace),
+            "--key-store",
+            str(tmp_path / "keys"),
+        ],
     )
     assert clustered.exit_code == 0, clustered.output
     assert clustered.stdout == alone.stdout

@@ -161,7 +161,10 @@ def cluster_run(
         jobs = _jobs(targets, seed, entry, shots)
         policy = (
             PlacementPolicy.from_record(
-                load_json(read_bounded(placement_path, "document_bytes_max", what="policy"), str(placement_path))
+                load_json(
+                    read_bounded(placement_path, "document_bytes_max", what="policy"),
+                    str(placement_path),
+                )
             )
             if placement_path is not None
             else PlacementPolicy()
@@ -218,7 +221,11 @@ def cluster_run(
                     + (f" ({result.code}: {result.message})" if result.code else "")
                 )
         lost = f", lost {', '.join(sorted(run.lost))}" if run.lost else ""
-        where = f"trace {trace_dir}, signed by {keys.public.fingerprint[:16]}…" if trace_dir else "trace not saved (use --trace DIR)"
+        where = (
+            f"trace {trace_dir}, signed by {keys.public.fingerprint[:16]}…"
+            if trace_dir
+            else "trace not saved (use --trace DIR)"
+        )
         err_console.print(
             f"[dim]{'ok' if run.ok else 'failed'}: {len(run.jobs)} jobs on {len(run.hellos)} "
             f"nodes, {len(run.epochs)} epochs{lost}, cluster {run.cluster}, {where}[/]"

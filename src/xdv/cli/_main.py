@@ -386,7 +386,9 @@ def verify_cluster(directory: Path, trusted_keys: tuple[str, ...], as_json: bool
     from xdv.cluster import verify_cluster_trace
 
     try:
-        report = verify_cluster_trace(directory, trusted=set(trusted_keys) if trusted_keys else None)
+        report = verify_cluster_trace(
+            directory, trusted=set(trusted_keys) if trusted_keys else None
+        )
     except XdvError as error:
         fail(error, EXIT_MISMATCH, as_json)
     if as_json:

@@ -194,7 +194,9 @@ class Coordinator:
         self._time += 1
         self._append(event, metadata, status)
 
-    def run(self, jobs: Sequence[JobSpec], *, on_dispatch: DispatchHook | None = None) -> ClusterRun:
+    def run(
+        self, jobs: Sequence[JobSpec], *, on_dispatch: DispatchHook | None = None
+    ) -> ClusterRun:
         """Run ``jobs`` (unique ids) on the backend's nodes. ``on_dispatch(epoch, batches)`` is
         called once an epoch's batches are sent (tests kill a node there). Raises
         CLUSTER_NODE_LOST when every node is lost, CLUSTER_NO_NODE when no node can take a

@@ -96,7 +96,9 @@ class ClusterNode:
     def _append(self, event: EventType, metadata: dict[str, Any], status: int = 0) -> None:
         if self._writer is None:
             raise XdvError(
-                "the node has no open cluster run", code=ErrorCode.INVALID_ARGUMENT, where=self.node_id
+                "the node has no open cluster run",
+                code=ErrorCode.INVALID_ARGUMENT,
+                where=self.node_id,
             )
         self._writer.append(
             self._time, event, Domain.ORCHESTRATION, status, 0, 0, self._index, 0, 0, metadata
@@ -120,7 +122,8 @@ class ClusterNode:
                 self._run_dir / "witnesses",
             )
             self._time += 1
-            code = ErrorCode[result.code] if result.code in ErrorCode.__members__ else 0
+            failure = ErrorCode.__members__.get(result.code or "")
+            code = 0 if failure is None else int(failure)
             self._append(
                 EventType.CLUSTER_JOB_DONE,
                 {
@@ -148,9 +151,7 @@ class ClusterNode:
         data = writer.getvalue()
         head = writer.last_hash.hex()
         message = head_message(self._cluster, self.node_id, writer.count, head)
-        jobs = {
-            path.stem: path.read_bytes() for path in sorted(self._run_dir.glob("*.xdvt"))
-        }
+        jobs = {path.stem: path.read_bytes() for path in sorted(self._run_dir.glob("*.xdvt"))}
         self._writer = None
         shutil.rmtree(self._run_dir, ignore_errors=True)
         return {

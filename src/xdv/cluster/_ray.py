@@ -10,6 +10,7 @@ records, result records, trace bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -161,10 +162,8 @@ class RayBackend:
                 handles.append(self.submit(node, "shutdown"))
             except Exception:  # an actor already gone has nothing to remove
                 continue
-        try:
+        with contextlib.suppress(Exception):  # a node that is gone answers nothing
             self._ray.wait(handles, num_returns=len(handles), timeout=10)
-        except Exception:
-            pass
         for actor in self._actors.values():
             try:
                 self._ray.kill(actor, no_restart=True)

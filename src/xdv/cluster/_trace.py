@@ -64,7 +64,9 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _invalid(message: str, where: str, code: ErrorCode = ErrorCode.CLUSTER_TRACE_INVALID) -> XdvError:
+def _invalid(
+    message: str, where: str, code: ErrorCode = ErrorCode.CLUSTER_TRACE_INVALID
+) -> XdvError:
     return XdvError(message, code=code, where=where)
 
 
@@ -85,7 +87,9 @@ def heads_root(heads: Iterable[dict[str, Any]]) -> str:
 def merge_order(traces: dict[int, list[TraceEntry]]) -> list[TraceEntry]:
     """All entries of the traces (node index to entries) in the global order: logical time,
     node index, sequence number."""
-    merged = [(entry.logical_time, index, entry.seq, entry) for index in traces for entry in traces[index]]
+    merged = [
+        (entry.logical_time, index, entry.seq, entry) for index in traces for entry in traces[index]
+    ]
     merged.sort(key=lambda item: item[:3])
     return [item[3] for item in merged]
 
@@ -115,7 +119,9 @@ def manifest_body(run: ClusterRun, coordinator_key: HybridPublicKey) -> dict[str
             )
     parsed = {
         record["index"]: read_trace(
-            run.coordinator["trace"] if record["index"] == 0 else run.bundles[record["node"]]["trace"]
+            run.coordinator["trace"]
+            if record["index"] == 0
+            else run.bundles[record["node"]]["trace"]
         ).entries
         for record in traces
     }
@@ -140,14 +146,22 @@ def manifest_body(run: ClusterRun, coordinator_key: HybridPublicKey) -> dict[str
         "version": MANIFEST_VERSION,
         "cluster": run.cluster,
         "policy": run.policy.to_record(),
-        "coordinator": {"key": coordinator_key.to_record(), "fingerprint": coordinator_key.fingerprint},
-        "epochs": [{"epoch": number, "members": list(epoch)} for number, epoch in enumerate(run.epochs)],
+        "coordinator": {
+            "key": coordinator_key.to_record(),
+            "fingerprint": coordinator_key.fingerprint,
+        },
+        "epochs": [
+            {"epoch": number, "members": list(epoch)} for number, epoch in enumerate(run.epochs)
+        ],
         "nodes": nodes,
         "traces": traces,
         "jobs": jobs,
         "jobs_digest": jobs_digest(run.jobs),
         "heads_root": heads_root(traces),
-        "merge": {"entries": len(merged), "root": tree_root([entry.hash for entry in merged]).hex()},
+        "merge": {
+            "entries": len(merged),
+            "root": tree_root([entry.hash for entry in merged]).hex(),
+        },
     }
 
 
@@ -184,7 +198,10 @@ def write_cluster_trace(run: ClusterRun, directory: Path, keys: Any) -> dict[str
             if run.results.get(job, (None, None, None))[1] == node:
                 _write(directory / "jobs" / f"{job}.xdvt", data)
     manifest = {**body, "signature": keys.sign(_canonical(body), context=MANIFEST_CONTEXT).hex()}
-    _write(directory / MANIFEST, json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False).encode() + b"\n")
+    _write(
+        directory / MANIFEST,
+        json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False).encode() + b"\n",
+    )
     return manifest
 
 
@@ -233,11 +250,15 @@ def _load_manifest(directory: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_bytes())
     except (OSError, ValueError) as error:
-        raise _invalid(f"cannot read the manifest: {type(error).__name__}: {error}", str(path)) from None
+        raise _invalid(
+            f"cannot read the manifest: {type(error).__name__}: {error}", str(path)
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise _invalid(f"the manifest is not a {MANIFEST_FORMAT} manifest", str(path))
     if manifest.get("version") != MANIFEST_VERSION:
-        raise _invalid(f"manifest version {manifest.get('version')!r} is not {MANIFEST_VERSION}", str(path))
+        raise _invalid(
+            f"manifest version {manifest.get('version')!r} is not {MANIFEST_VERSION}", str(path)
+        )
     return manifest
 
 
@@ -252,17 +273,23 @@ def _signature(hex_text: Any, where: str) -> bytes:
     try:
         return bytes.fromhex(str(hex_text))
     except ValueError:
-        raise _invalid("a signature is not hex", where, ErrorCode.CLUSTER_SIGNATURE_INVALID) from None
+        raise _invalid(
+            "a signature is not hex", where, ErrorCode.CLUSTER_SIGNATURE_INVALID
+        ) from None
 
 
-def _check_signature(key: HybridPublicKey, message: bytes, signature: Any, context: bytes, where: str) -> None:
+def _check_signature(
+    key: HybridPublicKey, message: bytes, signature: Any, context: bytes, where: str
+) -> None:
     try:
         key.verify(message, _signature(signature, where), context=context)
     except XdvError as error:
         raise _invalid(f"{error.message}", where, ErrorCode.CLUSTER_SIGNATURE_INVALID) from None
 
 
-def verify_cluster_trace(directory: Path, *, trusted: set[str] | None = None) -> ClusterVerifyReport:
+def verify_cluster_trace(
+    directory: Path, *, trusted: set[str] | None = None
+) -> ClusterVerifyReport:
     """Check the cluster trace in ``directory`` (see the module docstring); raise the first
     problem as CLUSTER_TRACE_INVALID, CLUSTER_MERGE_MISMATCH or CLUSTER_SIGNATURE_INVALID.
     ``trusted``: fingerprints allowed to sign the manifest (None: any key)."""
@@ -271,16 +298,26 @@ def verify_cluster_trace(directory: Path, *, trusted: set[str] | None = None) ->
     try:
         return _verify(directory, manifest, trusted)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        raise _invalid(f"the manifest is malformed: {type(error).__name__}: {error}", str(directory / MANIFEST)) from None
+        raise _invalid(
+            f"the manifest is malformed: {type(error).__name__}: {error}", str(directory / MANIFEST)
+        ) from None
 
 
-def _verify(directory: Path, manifest: dict[str, Any], trusted: set[str] | None) -> ClusterVerifyReport:
+def _verify(
+    directory: Path, manifest: dict[str, Any], trusted: set[str] | None
+) -> ClusterVerifyReport:
     body = {key: value for key, value in manifest.items() if key != "signature"}
     coordinator_key = _public(manifest["coordinator"]["key"], "manifest.coordinator")
-    _check_signature(coordinator_key, _canonical(body), manifest.get("signature"), MANIFEST_CONTEXT, "manifest")
+    _check_signature(
+        coordinator_key, _canonical(body), manifest.get("signature"), MANIFEST_CONTEXT, "manifest"
+    )
     signer = coordinator_key.fingerprint
     if trusted is not None and signer not in trusted:
-        raise _invalid(f"the manifest is signed by {signer}, not a trusted key", "manifest", ErrorCode.CLUSTER_SIGNATURE_INVALID)
+        raise _invalid(
+            f"the manifest is signed by {signer}, not a trusted key",
+            "manifest",
+            ErrorCode.CLUSTER_SIGNATURE_INVALID,
+        )
     cluster = manifest["cluster"]
     policy = PlacementPolicy.from_record(manifest["policy"])
     nodes = {record["node"]: record for record in manifest["nodes"]}
@@ -288,7 +325,11 @@ def _verify(directory: Path, manifest: dict[str, Any], trusted: set[str] | None)
     for node, record in nodes.items():
         key = _public(record["key"], f"node {node}")
         if key.fingerprint != record["fingerprint"]:
-            raise _invalid("the node's fingerprint is not its key's", f"node {node}", ErrorCode.CLUSTER_SIGNATURE_INVALID)
+            raise _invalid(
+                "the node's fingerprint is not its key's",
+                f"node {node}",
+                ErrorCode.CLUSTER_SIGNATURE_INVALID,
+            )
         keys[node] = key
     indexes = {COORDINATOR: 0, **{node: record["index"] for node, record in nodes.items()}}
     if sorted(indexes[node] for node in nodes) != list(range(1, len(nodes) + 1)) or [
@@ -317,12 +358,26 @@ def _verify(directory: Path, manifest: dict[str, Any], trusted: set[str] | None)
             problem = report.error
             raise _invalid(f"{expected_file} does not verify: {problem}", where)
         if report.entries != record["entries"] or report.head_hash != record["head"]:
-            raise _invalid(f"{expected_file} has {report.entries} entries, head {report.head_hash[:16]}…, not the manifest's", where)
-        _check_signature(keys[node], head_message(cluster, node, record["entries"], record["head"]), record["signature"], HEAD_CONTEXT, where)
+            raise _invalid(
+                f"{expected_file} has {report.entries} entries, head "
+                f"{report.head_hash[:16]}…, not the manifest's",
+                where,
+            )
+        _check_signature(
+            keys[node],
+            head_message(cluster, node, record["entries"], record["head"]),
+            record["signature"],
+            HEAD_CONTEXT,
+            where,
+        )
         trace = read_trace(path).entries
         start = trace[0].metadata
         wanted_format = COORDINATOR_FORMAT if node == COORDINATOR else NODE_FORMAT
-        if start.get("format") != wanted_format or start.get("cluster") != cluster or start.get("key") != keys[node].fingerprint:
+        if (
+            start.get("format") != wanted_format
+            or start.get("cluster") != cluster
+            or start.get("key") != keys[node].fingerprint
+        ):
             raise _invalid("the trace's start does not name this cluster, format and key", where)
         if any(entry.node != indexes[node] for entry in trace):
             raise _invalid("an entry carries another node's index", where)
@@ -335,13 +390,25 @@ def _verify(directory: Path, manifest: dict[str, Any], trusted: set[str] | None)
     # The two roots.
     ordered = [record for record in manifest["traces"]]
     if [record["index"] for record in ordered] != sorted(record["index"] for record in ordered):
-        raise _invalid("traces are listed in node-index order", "manifest.traces", ErrorCode.CLUSTER_MERGE_MISMATCH)
+        raise _invalid(
+            "traces are listed in node-index order",
+            "manifest.traces",
+            ErrorCode.CLUSTER_MERGE_MISMATCH,
+        )
     if heads_root(ordered) != manifest["heads_root"]:
-        raise _invalid("the heads root is not the root over the trace heads", "manifest.heads_root", ErrorCode.CLUSTER_MERGE_MISMATCH)
+        raise _invalid(
+            "the heads root is not the root over the trace heads",
+            "manifest.heads_root",
+            ErrorCode.CLUSTER_MERGE_MISMATCH,
+        )
     merged = merge_order(entries)
     merge_root = tree_root([entry.hash for entry in merged]).hex()
     if manifest["merge"] != {"entries": len(merged), "root": merge_root}:
-        raise _invalid("the merge root is not the root of the traces' global order", "manifest.merge", ErrorCode.CLUSTER_MERGE_MISMATCH)
+        raise _invalid(
+            "the merge root is not the root of the traces' global order",
+            "manifest.merge",
+            ErrorCode.CLUSTER_MERGE_MISMATCH,
+        )
     _check_coordination(directory, manifest, entries, policy, indexes)
     return ClusterVerifyReport(
         cluster=cluster,
@@ -372,7 +439,10 @@ def _check_coordination(
     if jobs_digest(specs) != manifest["jobs_digest"]:
         raise _invalid("the jobs digest is not the jobs'", "manifest.jobs")
     coordinator = entries[0]
-    if coordinator[0].metadata.get("jobs") != [spec.id for spec in specs] or coordinator[0].metadata.get("jobs_digest") != manifest["jobs_digest"]:
+    if (
+        coordinator[0].metadata.get("jobs") != [spec.id for spec in specs]
+        or coordinator[0].metadata.get("jobs_digest") != manifest["jobs_digest"]
+    ):
         raise _invalid("the coordinator's trace names other jobs", "coordinator.xdvt")
     if coordinator[0].metadata.get("policy") != policy.to_record():
         raise _invalid("the coordinator's trace names another policy", "coordinator.xdvt")
@@ -384,13 +454,17 @@ def _check_coordination(
         if entry.event_type is EventType.CLUSTER_EPOCH:
             members = [member["node"] for member in data["members"]]
             if data["epoch"] >= len(epochs) or members != epochs[data["epoch"]]:
-                raise _invalid(f"epoch {data['epoch']} has other members than the manifest's", "coordinator.xdvt")
+                raise _invalid(
+                    f"epoch {data['epoch']} has other members than the manifest's",
+                    "coordinator.xdvt",
+                )
         elif entry.event_type in (EventType.CLUSTER_PLACE, EventType.CLUSTER_JOB_MOVE):
             members = epochs[data["epoch"]]
             expected = place(data["job"], members, policy, needs=needs[data["job"]])
             if data["node"] != expected:
                 raise _invalid(
-                    f"job {data['job']} was placed on {data['node']} in epoch {data['epoch']}; the policy places it on {expected}",
+                    f"job {data['job']} was placed on {data['node']} in epoch "
+                    f"{data['epoch']}; the policy places it on {expected}",
                     "coordinator.xdvt",
                     ErrorCode.CLUSTER_MERGE_MISMATCH,
                 )
@@ -409,13 +483,27 @@ def _check_coordination(
         commit = commits.get(job_id)
         node_record = done.get((job["node"], job_id))
         if commit is None or node_record is None:
-            raise _invalid("the job has no commit by the coordinator or no result in its node's trace", where)
+            raise _invalid(
+                "the job has no commit by the coordinator or no result in its node's trace", where
+            )
         if job["node"] in lost:
             raise _invalid("the job's result comes from a lost node", where)
         facts = (job["node"], job["epoch"], job["status"], job["outputs"], job["head"])
-        if (commit["node"], commit["epoch"], commit["status"], commit["outputs"], commit["head"]) != facts:
+        if (
+            commit["node"],
+            commit["epoch"],
+            commit["status"],
+            commit["outputs"],
+            commit["head"],
+        ) != facts:
             raise _invalid("the coordinator committed another result than the manifest's", where)
-        if (job["node"], node_record["epoch"], node_record["status"], node_record["outputs"], node_record["head"]) != facts:
+        if (
+            job["node"],
+            node_record["epoch"],
+            node_record["status"],
+            node_record["outputs"],
+            node_record["head"],
+        ) != facts:
             raise _invalid("the node recorded another result than the manifest's", where)
         if outputs_digest(list(node_record["lines"])) != job["outputs"]:
             raise _invalid("the job's lines do not match their digest", where)
