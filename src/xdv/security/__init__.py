@@ -23,6 +23,9 @@ from xdv.security._audit import (
     head_message,
     verify_audit,
 )
+from xdv.security._kem import Encapsulation, KemKeyPair, KemPublicKey, SessionKeys, derive_session
+from xdv.security._kem import initiate as kem_initiate
+from xdv.security._kem import respond as kem_respond
 from xdv.security._keys import SIGNATURE_SIZE, HybridKeyPair, HybridPublicKey
 from xdv.security._keystore import KeyStore, ProviderRegistry, default_key_store_path
 from xdv.security._scope import ANY_RESOURCE, FOREVER, Right, Scope, contains, intersection, union
@@ -39,8 +42,11 @@ __all__ = [
     "AuditFile",
     "AuditReport",
     "CapabilityToken",
+    "Encapsulation",
     "HybridKeyPair",
     "HybridPublicKey",
+    "KemKeyPair",
+    "KemPublicKey",
     "KeyStore",
     "ProviderAttestation",
     "ProviderFacts",
@@ -48,6 +54,7 @@ __all__ = [
     "ProviderRegistry",
     "Right",
     "Scope",
+    "SessionKeys",
     "SignedHeadLog",
     "Signer",
     "StoredIdentity",
@@ -56,9 +63,12 @@ __all__ = [
     "audit_path_for",
     "contains",
     "default_key_store_path",
+    "derive_session",
     "embedded_provider",
     "head_message",
     "intersection",
+    "kem_initiate",
+    "kem_respond",
     "measure_provider",
     "union",
     "verify_audit",

@@ -133,3 +133,9 @@ class EventType(enum.IntEnum):
     CLUSTER_JOB_MOVE = 155
     CLUSTER_COMMIT = 156
     CLUSTER_MESSAGE = 157
+
+    # The sealed node-to-node transport of a cluster (158-161).
+    LINK_ESTABLISHED = 158
+    LINK_HANDSHAKE_REFUSED = 159
+    LINK_FRAME_REFUSED = 160
+    LINK_CLOSED = 161
