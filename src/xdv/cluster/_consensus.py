@@ -48,7 +48,7 @@ import cbor2
 
 from xdv.errors import ErrorCode, XdvError, safe_repr
 from xdv.security import HybridPublicKey
-from xdv.trace import canonicalize, profile_violation
+from xdv.trace import EventType, canonicalize, profile_violation
 
 __all__ = [
     "GENESIS",
@@ -56,6 +56,7 @@ __all__ = [
     "VALUE_BYTES_MAX",
     "Certificate",
     "ConsensusError",
+    "ConsensusEvent",
     "Decision",
     "Evidence",
     "EvidenceKind",
@@ -89,8 +90,11 @@ _SYNC_BATCH_MAX = 8
 _BUFFERED_PER_SENDER_MAX = 64
 _PENDING_MAX = 1024
 _EVIDENCE_MAX = 4096
+_EVENTS_MAX = 1 << 16
 _SYNC_INTERVAL_TICKS = 2
 _IDLE_STATUS_TIMEOUTS = 8
+_DECIDE_MESSAGES_KEPT = 256
+_VERIFIED_KEPT = 8192
 
 
 class ConsensusError(XdvError):
@@ -283,6 +287,15 @@ class Certificate:
         """Order of certificates for choosing the highest: by view, then slot."""
         return (self.view, self.header.slot)
 
+    def summary(self) -> dict[str, Any]:
+        """The certificate without signature bytes (phase, view, header, signer ids)."""
+        return {
+            "p": int(self.phase),
+            "v": self.view,
+            "hd": self.header.to_record(),
+            "signers": [node for node, _ in self.votes],
+        }
+
     def to_record(self) -> dict[str, Any]:
         return {
             "p": int(self.phase),
@@ -416,8 +429,22 @@ class Decision:
         """The decided block's digest (the next slot's parent)."""
         return self.certificate.header.digest
 
+    def summary(self) -> dict[str, Any]:
+        """The decision without signature bytes: slot, view, value and block digests (hex),
+        parent digest and the sorted signer ids. The same in every run, so fit for a trace
+        entry; the full :meth:`to_record` goes beside the trace for :func:`verify_decision`."""
+        header = self.certificate.header
+        return {
+            "slot": self.slot,
+            "view": self.view,
+            "value": header.value_digest.hex(),
+            "block": header.digest.hex(),
+            "parent": header.parent.hex(),
+            "signers": [node for node, _ in self.certificate.votes],
+        }
+
     def to_record(self) -> dict[str, Any]:
-        """A canonical-CBOR-friendly record (the cluster trace carries it)."""
+        """A canonical-CBOR-friendly record with the certificate's signatures."""
         return {
             "slot": self.slot,
             "value": self.value,
@@ -543,6 +570,16 @@ class Message:
             "val": self.value,
             "c": None if self.certificate is None else self.certificate.to_record(),
         }
+
+    @property
+    def content_digest(self) -> bytes:
+        """SHA-256 of the canonical message without any signature bytes (its own, and those of
+        a certificate it carries, which count by signer id) and without the recipient: the same
+        in every run, while ML-DSA signatures differ from run to run."""
+        record = self._record()
+        if self.certificate is not None:
+            record["c"] = self.certificate.summary()
+        return _sha256(_encode(record))
 
     def signed_bytes(self, cluster: bytes) -> tuple[bytes, bytes]:
         """(bytes, context) the signature covers: a vote's canonical vote for VOTE, else the
@@ -714,6 +751,15 @@ class Evidence:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ConsensusEvent:
+    """One thing a replica did that the cluster trace records: an :class:`EventType` of the
+    consensus range and deterministic metadata (no signature bytes)."""
+
+    event_type: EventType
+    metadata: dict[str, Any]
+
+
 class _Refused(Exception):
     def __init__(self, kind: EvidenceKind, detail: str, attributable: bool) -> None:
         super().__init__(detail)
@@ -811,8 +857,14 @@ class Replica:
         self._busy = False
         self._sync_ticks = 0
         self._idle_ticks = 0
+        self._resend_ticks = 0
+        self._confirmed = True  # a quorum is known to be in our view (view 0: everyone starts)
         self._cache: set[bytes] = set()
         self._decided_values: set[bytes] = set()
+        self._decide_messages: dict[int, Message] = {}
+        self.events: list[ConsensusEvent] = []
+        """What the cluster trace records, in order: proposals, decisions, view changes and
+        evidence (no signature bytes: ML-DSA signatures differ from run to run)."""
 
     # -- public surface ------------------------------------------------------------------------
 
@@ -879,7 +931,9 @@ class Replica:
             message = Message.from_bytes(raw)
         except ConsensusError as error:
             self._add_evidence(
-                Evidence(EvidenceKind.MALFORMED, "", 0, 0, error.message, _sha256(raw), False)
+                Evidence(
+                    EvidenceKind.MALFORMED, "", 0, 0, error.message, _sha256(bytes(raw)), False
+                )
             )
             return []
         return self.receive(message)
@@ -905,10 +959,20 @@ class Replica:
                 out.append(self._sign(Message(Kind.SYNC, self.node_id, self.view, self.height)))
             return out
         self._idle_ticks = 0
+        if not self._confirmed:
+            # Our view is not known to be a quorum's yet: wait for the others rather than run
+            # ahead alone (a replica that keeps timing out alone never meets a quorum), and say
+            # again that we are here, in case the NEW-VIEW was lost.
+            self._resend_ticks += 1
+            own = self._new_views.get(self.node_id)
+            if self._resend_ticks >= self.timeout_ticks and own is not None:
+                self._resend_ticks = 0
+                out.append(own)
+            return out
         self._ticks += 1
         if self._ticks >= self.timeout_ticks << min(self._backoff, _BACKOFF_DOUBLINGS_MAX):
             self._backoff += 1
-            out.extend(self._enter_view(self.view + 1, announce=True))
+            out.extend(self._enter_view(self.view + 1, announce=True, reason="timeout"))
         return out
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -1003,6 +1067,7 @@ class Replica:
                 EvidenceKind.INVALID_PROPOSAL, "the block does not extend the decided chain", True
             )
         self._busy = True
+        self._confirmed = True  # the leader of our view is here, with a quorum behind it
         self._values[header.value_digest] = value
         lock = self._lock
         if lock is not None and lock.header.slot == header.slot and lock.header != header:
@@ -1045,7 +1110,7 @@ class Replica:
         self._check_certificate(certificate, message)
         out: list[Message] = []
         if certificate.view > self.view:
-            out.extend(self._enter_view(certificate.view, announce=False))
+            out.extend(self._enter_view(certificate.view, announce=False, reason="certificate"))
         header = certificate.header
         if header.parent != self._head or header.value_digest not in self._values:
             return out  # we never saw the block: as if the message were lost
@@ -1079,7 +1144,7 @@ class Replica:
             raise _Refused(EvidenceKind.INVALID_CERTIFICATE, "a decided block off our chain", True)
         out = self._decide(header, value, certificate)
         if certificate.view > self.view:
-            out.extend(self._enter_view(certificate.view, announce=False))
+            out.extend(self._enter_view(certificate.view, announce=False, reason="certificate"))
         return out
 
     def _on_new_view(self, message: Message) -> list[Message]:
@@ -1099,28 +1164,36 @@ class Replica:
                     EvidenceKind.INVALID_CERTIFICATE, "NEW-VIEW's value is not its block's", True
                 )
         self._new_views[message.sender] = message
+        self._check_confirmed()
         out: list[Message] = self._on_sync(message) if message.height < self.height else []
         # f + 1 members ask for views above ours: at least one honest one timed out; join the
         # lowest view that f + 1 of them reached.
         views = sorted((m.view for m in self._new_views.values()), reverse=True)
         if len(views) > self.f and views[self.f] > self.view:
-            out.extend(self._enter_view(views[self.f], announce=True))
+            out.extend(self._enter_view(views[self.f], announce=True, reason="peers"))
         out.extend(self._try_start_view())
         return out
 
     def _on_sync(self, message: Message) -> list[Message]:
         out = []
         for decision in self.decisions[message.height : message.height + _SYNC_BATCH_MAX]:
-            decide = Message(
-                Kind.DECIDE,
-                self.node_id,
-                self.view,
-                self.height,
-                header=decision.certificate.header,
-                value=decision.value,
-                certificate=decision.certificate,
-            )
-            out.append(self._sign(decide, message.sender))
+            decide = self._decide_messages.get(decision.slot)
+            if decide is None:
+                decide = self._sign(
+                    Message(
+                        Kind.DECIDE,
+                        self.node_id,
+                        self.view,
+                        decision.slot + 1,
+                        header=decision.certificate.header,
+                        value=decision.value,
+                        certificate=decision.certificate,
+                    )
+                )
+                self._decide_messages[decision.slot] = decide
+                while len(self._decide_messages) > _DECIDE_MESSAGES_KEPT:
+                    del self._decide_messages[min(self._decide_messages)]
+            out.append(replace(decide, recipient=message.sender))
         return out
 
     _handlers: ClassVar[dict[Kind, Callable[[Replica, Message], list[Message]]]] = {
@@ -1201,7 +1274,11 @@ class Replica:
         return self._vote(Phase.COMMIT, certificate.view, certificate.header)
 
     def _decide(self, header: Header, value: bytes, certificate: Certificate) -> list[Message]:
-        self.decisions.append(Decision(header.slot, value, certificate.view, certificate))
+        decision = Decision(header.slot, value, certificate.view, certificate)
+        self.decisions.append(decision)
+        self._event(EventType.CONSENSUS_DECISION, decision.summary())
+        if len(self._cache) > _VERIFIED_KEPT:
+            self._cache = set()
         self._head = header.digest
         self._pending.pop(header.value_digest, None)
         self._decided_values.add(header.value_digest)
@@ -1219,12 +1296,17 @@ class Replica:
         out.extend(self._replay_buffer())
         return out
 
-    def _enter_view(self, view: int, *, announce: bool) -> list[Message]:
+    def _enter_view(self, view: int, *, announce: bool, reason: str) -> list[Message]:
         if view <= self.view:
             return []
+        self._event(
+            EventType.CONSENSUS_VIEW_CHANGE, {"from": self.view, "view": view, "reason": reason}
+        )
         self.view = view
         self.view_changes += 1
         self._ticks = 0
+        self._resend_ticks = 0
+        self._confirmed = reason == "certificate"
         self._view_ready = False
         self._view_high = None
         self._rounds = {}
@@ -1237,8 +1319,10 @@ class Replica:
             new_view = Message(
                 Kind.NEW_VIEW, self.node_id, view, self.height, value=value, certificate=high
             )
-            out.append(self._sign(new_view))
+            new_view = self._sign(new_view)
+            out.append(new_view)
             self._new_views[self.node_id] = new_view
+            self._check_confirmed()
             # Requests the new leader may have missed.
             leader = self.leader
             if leader != self.node_id:
@@ -1247,6 +1331,14 @@ class Replica:
         out.extend(self._try_start_view())
         out.extend(self._replay_buffer())
         return out
+
+    def _check_confirmed(self) -> None:
+        if self._confirmed:
+            return
+        here = sum(1 for message in self._new_views.values() if message.view >= self.view)
+        if here >= self.quorum:
+            self._confirmed = True
+            self._ticks = 0
 
     def _try_start_view(self) -> list[Message]:
         if self._view_ready or self.leader != self.node_id:
@@ -1302,6 +1394,16 @@ class Replica:
         )
         self._values[header.value_digest] = value
         self._busy = True
+        self._event(
+            EventType.CONSENSUS_PROPOSAL,
+            {
+                "view": self.view,
+                "slot": slot,
+                "block": header.digest.hex(),
+                "value": header.value_digest.hex(),
+                "reproposal": justify is not None,
+            },
+        )
         propose = self._sign(
             Message(
                 Kind.PROPOSE,
@@ -1371,7 +1473,7 @@ class Replica:
                 message.view,
                 slot,
                 refused.detail,
-                _sha256(message.to_bytes()),
+                message.content_digest,
                 refused.attributable,
             )
         )
@@ -1379,3 +1481,8 @@ class Replica:
     def _add_evidence(self, evidence: Evidence) -> None:
         if len(self.evidence) < _EVIDENCE_MAX:
             self.evidence.append(evidence)
+            self._event(EventType.CONSENSUS_EVIDENCE, evidence.to_record())
+
+    def _event(self, event_type: EventType, metadata: dict[str, Any]) -> None:
+        if len(self.events) < _EVENTS_MAX:
+            self.events.append(ConsensusEvent(event_type, metadata))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from xdv.cluster._consensus import (
     Certificate,
+    ConsensusEvent,
     Decision,
     Evidence,
     Header,
@@ -80,6 +81,7 @@ class SimResult:
     correct: tuple[str, ...]
     """Members that never lied (the honest ones and the crashed ones)."""
     evidence: dict[str, list[Evidence]]
+    events: dict[str, list[ConsensusEvent]]
     members: dict[str, HybridPublicKey]
     sent: int
     """Point-to-point deliveries scheduled (a broadcast to m members counts m)."""
@@ -240,6 +242,7 @@ def simulate(
         honest=honest,
         correct=correct,
         evidence={node: list(replicas[node].evidence) for node in ids},
+        events={node: list(replicas[node].events) for node in ids},
         members=members,
         sent=net.sent,
         dropped=net.dropped,

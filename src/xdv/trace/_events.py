@@ -124,3 +124,9 @@ class EventType(enum.IntEnum):
     CHANNEL_BLOCK = 144
     CHANNEL_CLOSE = 145
     CHANNEL_SHARE = 146
+
+    # Cluster consensus (162-165): written by the cluster trace from a replica's events.
+    CONSENSUS_DECISION = 162
+    CONSENSUS_VIEW_CHANGE = 163
+    CONSENSUS_EVIDENCE = 164
+    CONSENSUS_PROPOSAL = 165
