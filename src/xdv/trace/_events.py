@@ -139,3 +139,9 @@ class EventType(enum.IntEnum):
     LINK_HANDSHAKE_REFUSED = 159
     LINK_FRAME_REFUSED = 160
     LINK_CLOSED = 161
+
+    # Cluster consensus (162-165): written by the cluster trace from a replica's events.
+    CONSENSUS_DECISION = 162
+    CONSENSUS_VIEW_CHANGE = 163
+    CONSENSUS_EVIDENCE = 164
+    CONSENSUS_PROPOSAL = 165
