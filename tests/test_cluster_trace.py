@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 from click.testing import CliRunner
 
@@ -317,3 +318,42 @@ def test_cluster_run_prints_what_xdv_run_prints(tmp_path: Path) -> None:
     (trace / "nodes").rename(trace / "gone")
     broken = runner.invoke(cli, ["verify", str(trace)])
     assert broken.exit_code == 1
+
+
+@pytest.mark.spec("XDV-041-4.2")
+def test_requests_and_answers_cross_only_as_sealed_frames(clean: tuple[ClusterRun, Path]) -> None:
+    _, directory = clean
+    coordinator = read_trace(directory / "coordinator.xdvt").entries
+    established = [e.metadata for e in coordinator if e.event_type is EventType.LINK_ESTABLISHED]
+    assert [m["peer"] for m in established] == ["node-1", "node-2", "node-3"]
+    assert all(m["role"] == "initiator" and m["epoch"] == 0 for m in established)
+    node = read_trace(directory / "nodes" / "node-1.xdvt").entries
+    assert [e.event_type for e in node if e.event_type.name.startswith("LINK_")] == [
+        EventType.LINK_ESTABLISHED,
+        EventType.LINK_CLOSED,
+    ]
+    # A node answers only frames of its link: a tampered or replayed frame is refused and
+    # recorded, and the link goes on.
+    member = ClusterNode("node-1", key_seed=bytes([1]) * 32)
+    coordinator_run = Coordinator(LocalBackend([member]), COORDINATOR_KEY)
+    run = ClusterRun("c", coordinator_run.policy, [], hellos={"node-1": member.hello()})
+    run.coordinator_entry = coordinator_run.identity.entry().to_record()
+    assert coordinator_run._connect(run, 0, ["node-1"]) == []
+    link = coordinator_run.links["node-1"]
+    good = link.seal(cbor2.dumps({"method": "open", "args": ["c", 1]}))
+    frame = bytearray(good)
+    frame[-1] ^= 1
+    with pytest.raises(XdvError) as caught:
+        member.call(bytes(frame))
+    assert caught.value.code is ErrorCode.TRANSPORT_FRAME_FORGED
+    assert cbor2.loads(link.open(member.call(good))) == {"ok": None}
+    with pytest.raises(XdvError) as caught:
+        member.call(good)
+    assert caught.value.code is ErrorCode.TRANSPORT_FRAME_REPLAYED
+    member.shutdown()
+    # A node that pins another coordinator key refuses the handshake.
+    pinned = ClusterNode("node-1", key_seed=bytes([1]) * 32, coordinator="0" * 64)
+    other = Coordinator(LocalBackend([pinned]), COORDINATOR_KEY)
+    run.hellos = {"node-1": pinned.hello()}
+    assert other._connect(run, 0, ["node-1"]) == ["node-1"]
+    pinned.shutdown()

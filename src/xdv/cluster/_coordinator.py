@@ -15,7 +15,11 @@ CLUSTER_EPOCH, CLUSTER_PLACE (CLUSTER_JOB_MOVE for a job of a lost node), CLUSTE
 and CLUSTER_COMMIT, all at logical times that depend only on the messages, never on timing.
 
 A :class:`Backend` carries the calls to the nodes: :class:`LocalBackend` in this process,
-``RayBackend`` (:mod:`xdv.cluster._ray`) to Ray actors. Either way only data crosses.
+``RayBackend`` (:mod:`xdv.cluster._ray`) to Ray actors. Either way only bytes cross: each
+epoch is a :class:`~xdv.cluster._membership.Membership` (the coordinator and the epoch's nodes,
+each with the signing and KEM keys it announced), the coordinator opens a sealed
+:class:`~xdv.cluster._transport.Link` to every member under it (LINK_ESTABLISHED in both
+traces), and every request and answer after the handshake is a sealed frame.
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import cbor2
+
 from xdv.cluster._jobs import JobResult, JobSpec
+from xdv.cluster._membership import Membership, NodeEntry, NodeIdentity
 from xdv.cluster._node import HEAD_CONTEXT, ClusterNode, head_message
+from xdv.cluster._transport import Link, closed_event, established_event
 from xdv.cluster._placement import PlacementPolicy, assignment
 from xdv.errors import ErrorCode, XdvError
 from xdv.security import HybridKeyPair
@@ -43,7 +51,9 @@ __all__ = [
     "LocalBackend",
     "NodeLost",
     "cluster_id",
+    "coordinator_identity",
     "jobs_digest",
+    "membership_of",
 ]
 
 COORDINATOR = "coordinator"
@@ -127,6 +137,23 @@ class FirstNodes:
         return self.backend.result(node, handle)
 
 
+def coordinator_identity(keys: HybridKeyPair) -> NodeIdentity:
+    """The coordinator's link identity: node id ``coordinator``, signing with ``keys``, and a
+    KEM key derived from the signing key's seed."""
+    seed = keys.seed_bytes()
+    kem = hashlib.sha256(b"XDV-COORDINATOR-KEM-1" + seed).digest()
+    return NodeIdentity(COORDINATOR, seed, kem)
+
+
+def membership_of(
+    epoch: int, coordinator: dict[str, Any], members: Sequence[str], entries: dict[str, Any]
+) -> Membership:
+    """The membership of an epoch: the coordinator's entry record and the members' (node id
+    to entry record)."""
+    records = [coordinator, *(entries[node] for node in members)]
+    return Membership(epoch, [NodeEntry.from_record(record) for record in records])
+
+
 def jobs_digest(jobs: Sequence[JobSpec]) -> str:
     """SHA-256 (hex) of the canonical list of job records."""
     return hashlib.sha256(_canonical([job.to_record() for job in jobs])).hexdigest()
@@ -152,6 +179,8 @@ class ClusterRun:
     epochs: list[list[str]] = field(default_factory=list)
     lost: dict[str, int] = field(default_factory=dict)
     hellos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    memberships: list[str] = field(default_factory=list)
+    coordinator_entry: dict[str, Any] = field(default_factory=dict)
     bundles: dict[str, dict[str, Any]] = field(default_factory=dict)
     coordinator: dict[str, Any] = field(default_factory=dict)
 
@@ -181,7 +210,9 @@ class Coordinator:
     ) -> None:
         self.backend = backend
         self.keys = keys
+        self.identity = coordinator_identity(keys)
         self.policy = policy or PlacementPolicy()
+        self.links: dict[str, Link] = {}
         self._time = 0
         self._writer = TraceWriter(None)
 
@@ -193,6 +224,50 @@ class Coordinator:
     def _tick(self, event: EventType, metadata: dict[str, Any], status: int = 0) -> None:
         self._time += 1
         self._append(event, metadata, status)
+
+    def _request(self, node: str, method: str, *args: Any) -> Any:
+        """Send a sealed request to ``node``; the handle of its answer."""
+        frame = self.links[node].seal(cbor2.dumps({"method": method, "args": list(args)}))
+        return self.backend.submit(node, "call", frame)
+
+    def _answer(self, node: str, handle: Any) -> Any:
+        """Open ``node``'s sealed answer; its value, or its error raised."""
+        answer = cbor2.loads(self.links[node].open(self.backend.result(node, handle)))
+        if "error" in answer:
+            record = answer["error"]
+            code = ErrorCode.__members__.get(str(record.get("code")), ErrorCode.INVALID_ARGUMENT)
+            raise XdvError(str(record.get("message")), code=code, where=f"node {node}")
+        return answer["ok"]
+
+    def _close_link(self, node: str) -> None:
+        event = closed_event(self.links.pop(node))
+        self._tick(event.event_type, event.metadata)
+
+    def _connect(self, run: ClusterRun, epoch: int, members: list[str]) -> list[str]:
+        """Open sealed links to ``members`` under the epoch's membership; return the members
+        whose handshake failed (they are lost)."""
+        entries = {node: run.hellos[node]["entry"] for node in members}
+        membership = membership_of(epoch, run.coordinator_entry, members, entries)
+        run.memberships.append(membership.digest())
+        for node in sorted(self.links):  # every link ends with its epoch
+            self._close_link(node)
+        pending: dict[str, tuple[Link, Any]] = {}
+        for node in members:
+            link, hello = Link.initiate(self.identity, node, membership)
+            handle = self.backend.submit(node, "handshake", membership.to_record(), hello)
+            pending[node] = (link, handle)
+        failed = []
+        for node in members:
+            link, handle = pending[node]
+            try:
+                link.complete(self.backend.result(node, handle))
+            except NodeLost:
+                failed.append(node)
+                continue
+            self.links[node] = link
+            event = established_event(link)
+            self._tick(event.event_type, event.metadata)
+        return failed
 
     def run(
         self, jobs: Sequence[JobSpec], *, on_dispatch: DispatchHook | None = None
@@ -221,6 +296,7 @@ class Coordinator:
         policy = self.policy
         cluster = cluster_id(jobs, policy, members)
         run = ClusterRun(cluster, policy, jobs, hellos=hellos)
+        run.coordinator_entry = self.identity.entry().to_record()
         self._append(
             EventType.RUN_START,
             {
@@ -232,19 +308,21 @@ class Coordinator:
                 "key": self.keys.public.fingerprint,
             },
         )
-        opened = {
-            node: backend.submit(node, "open", cluster, index)
-            for index, node in enumerate(members, start=1)
-        }
-        for node in members:
-            backend.result(node, opened[node])
         by_id = {job.id: job for job in jobs}
         needs = {job.id: job.needs for job in jobs}
         pending = list(ids)
         moved_from: dict[str, str] = {}
         epoch = 0
+        index = {node: number for number, node in enumerate(members, start=1)}
+        opened = False
         while pending:
             run.epochs.append(list(members))
+            membership = membership_of(
+                epoch,
+                run.coordinator_entry,
+                members,
+                {node: hellos[node]["entry"] for node in members},
+            )
             self._tick(
                 EventType.CLUSTER_EPOCH,
                 {
@@ -252,8 +330,42 @@ class Coordinator:
                     "members": [
                         {"node": node, "key": hellos[node]["fingerprint"]} for node in members
                     ],
+                    "membership": membership.digest(),
                 },
             )
+            unreachable = self._connect(run, epoch, members)
+            if not opened:
+                handles = {
+                    node: self._request(node, "open", cluster, index[node])
+                    for node in members
+                    if node not in unreachable
+                }
+                for node, handle in handles.items():
+                    try:
+                        self._answer(node, handle)
+                    except NodeLost:
+                        unreachable.append(node)
+                opened = True
+            if unreachable:
+                for node in members:
+                    if node in unreachable:
+                        run.lost[node] = epoch
+                        self._tick(
+                            EventType.CLUSTER_NODE_LOST,
+                            {"epoch": epoch, "node": node, "jobs": []},
+                            status=int(ErrorCode.CLUSTER_NODE_LOST),
+                        )
+                        if node in self.links:
+                            self._close_link(node)
+                members = [node for node in members if node not in unreachable]
+                if not members:
+                    raise XdvError(
+                        f"every node of the cluster was lost; {len(pending)} jobs did not run",
+                        code=ErrorCode.CLUSTER_NODE_LOST,
+                        where="cluster",
+                    )
+                epoch += 1
+                continue
             placed = assignment(pending, members, policy, needs=needs)
             for job in pending:
                 node = next(member for member in members if job in placed[member])
@@ -266,7 +378,7 @@ class Coordinator:
                     self._tick(EventType.CLUSTER_PLACE, {"epoch": epoch, "job": job, "node": node})
             stamp = self._time
             sent = {
-                node: backend.submit(
+                node: self._request(
                     node,
                     "run_batch",
                     {
@@ -285,7 +397,7 @@ class Coordinator:
                 if node not in sent:
                     continue
                 try:
-                    answer = backend.result(node, sent[node])
+                    answer = self._answer(node, sent[node])
                 except NodeLost as error:
                     lost.append(node)
                     self._tick(
@@ -323,11 +435,13 @@ class Coordinator:
                     where="cluster",
                 )
             epoch += 1
-        closing = {node: backend.submit(node, "close") for node in members}
+        closing = {node: self._request(node, "close") for node in members}
         for node in members:
-            bundle = backend.result(node, closing[node])
+            bundle = self._answer(node, closing[node])
             run.bundles[node] = bundle
             self._time = max(self._time, int(_end_time(bundle)))
+        for node in sorted(self.links):
+            self._close_link(node)
         self._tick(EventType.RUN_END, {"status": "ok"})
         writer = self._writer
         writer.close()

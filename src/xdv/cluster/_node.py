@@ -5,11 +5,19 @@
 every answer it gives is plain data (maps, lists, strings, bytes), so what crosses Ray is only
 data. Its trace (format 2, the same framing and hash chain as a run's trace) records:
 RUN_START (cluster, node id, key fingerprint), one CLUSTER_BATCH per batch it takes, one
-CLUSTER_JOB_DONE per job it finished, and RUN_END when the coordinator closes it. Its logical
+CLUSTER_JOB_DONE per job it finished, LINK_ESTABLISHED and LINK_CLOSED for its sealed link to
+the coordinator, and RUN_END when the coordinator closes it. Its logical
 clock is a Lamport clock: a batch stamped with the coordinator's time ``t`` is taken at
 ``max(own, t) + 1``, so the merge of all traces by (logical time, node index, sequence) is a
 total order that respects every message. When closed, the node signs its head with its hybrid
 key and hands back its trace and the traces of its jobs.
+
+Everything but the node's public entry and the handshake goes over a sealed link
+(:class:`~xdv.cluster._transport.Link`): the coordinator opens one per membership epoch
+(:meth:`ClusterNode.handshake`, the node answering as responder under the keys the epoch's
+membership pins), and every request and answer after it is one AES-GCM frame
+(:meth:`ClusterNode.call`); a frame the link refuses (tampered, replayed, reordered) is
+recorded and answered with nothing. Ray carries only those bytes.
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import cbor2
+
 from xdv.cluster._jobs import JobSpec, run_job
+from xdv.cluster._membership import Membership, NodeIdentity
+from xdv.cluster._transport import Link, LinkEvent, closed_event, established_event
 from xdv.errors import ErrorCode, XdvError, invariant
-from xdv.security import HybridKeyPair, KeyStore
 from xdv.trace import Domain, EventType, TraceWriter
 
 __all__ = ["HEAD_CONTEXT", "NODE_FORMAT", "ClusterNode", "head_message"]
@@ -41,9 +52,12 @@ def head_message(cluster: str, node: str, entries: int, head: str) -> bytes:
 
 
 class ClusterNode:
-    """One node (see the module docstring). ``key_seed`` gives it a fixed key (tests);
-    otherwise its key is the one in ``WORKDIR/keys``, created on first use. ``workdir``
-    defaults to a fresh temporary directory, removed by :meth:`shutdown`."""
+    """One node (see the module docstring). ``key_seed`` gives it a fixed identity (its
+    signing and KEM keys a function of its id and the seed: tests, reproducible set-ups);
+    otherwise a fresh one. ``coordinator`` pins the fingerprint of the coordinator's signing
+    key: a membership that gives the coordinator another key is refused. ``workdir`` (default:
+    a fresh temporary directory, removed by :meth:`shutdown`) holds the jobs' traces and the
+    key store whose key signs their witnesses."""
 
     def __init__(
         self,
@@ -52,15 +66,17 @@ class ClusterNode:
         key_seed: bytes | None = None,
         workdir: str | None = None,
         domains: tuple[str, ...] = _DOMAINS,
+        coordinator: str | None = None,
     ) -> None:
         self.node_id = node_id
+        self.identity = NodeIdentity.generate(node_id, seed=key_seed)
+        self.keys = self.identity.signing
+        self._coordinator = coordinator
+        self._link: Link | None = None
+        self._link_events: list[LinkEvent] = []
         self._owned = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="xdv-node-"))
         self.key_store = self.workdir / "keys"
-        if key_seed is not None:
-            self.keys = HybridKeyPair.from_seed(key_seed)
-        else:
-            self.keys, _ = KeyStore(self.key_store).load_or_create()
         self.domains = tuple(domains)
         self._writer: TraceWriter | None = None
         self._cluster = ""
@@ -69,13 +85,72 @@ class ClusterNode:
         self._run_dir = self.workdir
 
     def hello(self) -> dict[str, Any]:
-        """Who the node is: its id, public key record and fingerprint, and its domains."""
+        """Who the node is: its id, its public entry (signing and KEM keys), its signing key's
+        fingerprint, and its domains."""
         return {
             "node": self.node_id,
-            "key": self.keys.public.to_record(),
+            "entry": self.identity.entry().to_record(),
             "fingerprint": self.keys.public.fingerprint,
             "domains": list(self.domains),
         }
+
+    def handshake(self, membership: dict[str, Any], hello: bytes) -> bytes:
+        """Answer the coordinator's hello for the epoch ``membership`` describes: the new
+        link replaces the previous epoch's; returns the reply (see :mod:`._transport`)."""
+        members = Membership.from_record(membership)
+        if self._coordinator is not None and (
+            "coordinator" not in members
+            or members.entry("coordinator").signing.fingerprint != self._coordinator
+        ):
+            raise XdvError(
+                "the membership's coordinator is not the pinned one",
+                code=ErrorCode.TRANSPORT_PEER_UNAUTHENTICATED,
+                where=self.node_id,
+            )
+        link, reply = Link.accept(self.identity, hello, members)
+        if self._link is not None:
+            self._link_events.append(closed_event(self._link))
+        self._link = link
+        self._link_events.append(established_event(link))
+        self._flush_link_events()
+        return reply
+
+    def call(self, frame: bytes) -> bytes:
+        """Open a sealed request ``{"method", "args"}`` (``open``, ``run_batch``, ``close``),
+        run it, and return the sealed answer ``{"ok": value}`` or ``{"error": record}``. A
+        frame the link refuses raises its FrameRefused (the link records it)."""
+        link = self._link
+        if link is None:
+            raise XdvError(
+                "no link: the coordinator has not made the handshake",
+                code=ErrorCode.TRANSPORT_LINK_STATE,
+                where=self.node_id,
+            )
+        request = cbor2.loads(link.open(frame))
+        method = request.get("method") if isinstance(request, dict) else None
+        handlers = {"open": self.open, "run_batch": self.run_batch, "close": self.close}
+        answer: dict[str, Any]
+        if method not in handlers:
+            answer = {
+                "error": XdvError(
+                    f"unknown request {method!r}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where=self.node_id,
+                ).to_record()
+            }
+        else:
+            try:
+                answer = {"ok": handlers[method](*request.get("args", []))}
+            except XdvError as error:
+                answer = {"error": error.to_record()}
+        return link.seal(cbor2.dumps(answer))
+
+    def _flush_link_events(self) -> None:
+        if self._writer is None:
+            return
+        for event in self._link_events:
+            self._append(event.event_type, event.metadata, status=int(event.status))
+        self._link_events.clear()
 
     def open(self, cluster: str, index: int) -> None:
         """Start the node's trace for the cluster run ``cluster``; ``index`` (1, 2, ...) is the
@@ -92,6 +167,7 @@ class ClusterNode:
                 "key": self.keys.public.fingerprint,
             },
         )
+        self._flush_link_events()
 
     def _append(self, event: EventType, metadata: dict[str, Any], status: int = 0) -> None:
         if self._writer is None:
@@ -143,6 +219,9 @@ class ClusterNode:
         """End the node's trace and hand it back: its bytes, entry count, head, the head's
         signature, and the traces of the jobs it ran (job id to bytes)."""
         self._time += 1
+        if self._link is not None:
+            self._link_events.append(closed_event(self._link))
+            self._flush_link_events()
         self._append(EventType.RUN_END, {"status": "ok"})
         writer = self._writer
         invariant(writer is not None, "a node's trace is open when it is closed")

@@ -143,6 +143,10 @@ class RayBackend:
             return self._ray.get(handle)
         except (exceptions.RayActorError, exceptions.ActorUnavailableError) as error:
             raise NodeLost(node, type(error).__name__) from None
+        except exceptions.RayTaskError as error:  # the node refused (a handshake, a frame)
+            raise NodeLost(
+                node, str(error.cause) if error.cause else type(error).__name__
+            ) from None
 
     def ready(self) -> None:
         """Wait until every actor has started (a ping answered)."""

@@ -32,7 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xdv.cluster._coordinator import COORDINATOR, COORDINATOR_FORMAT, ClusterRun, jobs_digest
+from xdv.cluster._coordinator import (
+    COORDINATOR,
+    COORDINATOR_FORMAT,
+    ClusterRun,
+    jobs_digest,
+    membership_of,
+)
 from xdv.cluster._jobs import JobSpec, outputs_digest
 from xdv.cluster._node import HEAD_CONTEXT, NODE_FORMAT, head_message
 from xdv.cluster._placement import PlacementPolicy, place
@@ -107,7 +113,7 @@ def manifest_body(run: ClusterRun, coordinator_key: HybridPublicKey) -> dict[str
             {
                 "node": node,
                 "index": index[node],
-                "key": hello["key"],
+                "entry": hello["entry"],
                 "fingerprint": hello["fingerprint"],
                 "domains": hello["domains"],
                 "lost_in_epoch": run.lost.get(node),
@@ -146,12 +152,10 @@ def manifest_body(run: ClusterRun, coordinator_key: HybridPublicKey) -> dict[str
         "version": MANIFEST_VERSION,
         "cluster": run.cluster,
         "policy": run.policy.to_record(),
-        "coordinator": {
-            "key": coordinator_key.to_record(),
-            "fingerprint": coordinator_key.fingerprint,
-        },
+        "coordinator": {"entry": run.coordinator_entry, "fingerprint": coordinator_key.fingerprint},
         "epochs": [
-            {"epoch": number, "members": list(epoch)} for number, epoch in enumerate(run.epochs)
+            {"epoch": number, "members": list(epoch), "membership": run.memberships[number]}
+            for number, epoch in enumerate(run.epochs)
         ],
         "nodes": nodes,
         "traces": traces,
@@ -307,7 +311,7 @@ def _verify(
     directory: Path, manifest: dict[str, Any], trusted: set[str] | None
 ) -> ClusterVerifyReport:
     body = {key: value for key, value in manifest.items() if key != "signature"}
-    coordinator_key = _public(manifest["coordinator"]["key"], "manifest.coordinator")
+    coordinator_key = _public(manifest["coordinator"]["entry"]["signing"], "manifest.coordinator")
     _check_signature(
         coordinator_key, _canonical(body), manifest.get("signature"), MANIFEST_CONTEXT, "manifest"
     )
@@ -323,7 +327,9 @@ def _verify(
     nodes = {record["node"]: record for record in manifest["nodes"]}
     keys = {COORDINATOR: coordinator_key}
     for node, record in nodes.items():
-        key = _public(record["key"], f"node {node}")
+        key = _public(record["entry"]["signing"], f"node {node}")
+        if record["entry"]["node"] != node:
+            raise _invalid("the node's entry names another node", f"node {node}")
         if key.fingerprint != record["fingerprint"]:
             raise _invalid(
                 "the node's fingerprint is not its key's",
@@ -409,6 +415,23 @@ def _verify(
             "manifest.merge",
             ErrorCode.CLUSTER_MERGE_MISMATCH,
         )
+    # Every epoch's membership: the digest its links were bound to, from the announced keys.
+    announced = {node: record["entry"] for node, record in nodes.items()}
+    for number, record in enumerate(manifest["epochs"]):
+        if record["epoch"] != number:
+            raise _invalid("epochs are numbered 0, 1, ...", "manifest.epochs")
+        try:
+            digest = membership_of(
+                number, manifest["coordinator"]["entry"], record["members"], announced
+            ).digest()
+        except XdvError as error:
+            raise _invalid(f"epoch {number}: {error.message}", "manifest.epochs") from None
+        if digest != record["membership"]:
+            raise _invalid(
+                f"epoch {number}'s membership digest is not its members'",
+                "manifest.epochs",
+                ErrorCode.CLUSTER_MERGE_MISMATCH,
+            )
     _check_coordination(directory, manifest, entries, policy, indexes)
     return ClusterVerifyReport(
         cluster=cluster,
@@ -453,7 +476,11 @@ def _check_coordination(
         data = entry.metadata
         if entry.event_type is EventType.CLUSTER_EPOCH:
             members = [member["node"] for member in data["members"]]
-            if data["epoch"] >= len(epochs) or members != epochs[data["epoch"]]:
+            if (
+                data["epoch"] >= len(epochs)
+                or members != epochs[data["epoch"]]
+                or data["membership"] != manifest["epochs"][data["epoch"]]["membership"]
+            ):
                 raise _invalid(
                     f"epoch {data['epoch']} has other members than the manifest's",
                     "coordinator.xdvt",
