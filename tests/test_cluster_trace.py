@@ -29,6 +29,7 @@ from xdv.cluster import (
     verify_cluster_trace,
     write_cluster_trace,
 )
+from xdv.cluster._consensus import Decision
 from xdv.errors import ErrorCode, XdvError
 from xdv.security import HybridKeyPair
 from xdv.trace import EventType, read_trace
@@ -148,7 +149,16 @@ def test_a_cluster_run_is_reproducible_byte_for_byte(clean: tuple[ClusterRun, Pa
     def unsigned(body: dict[str, Any]) -> dict[str, Any]:
         # ML-DSA signatures are hedged (randomized); everything else is the same bytes.
         traces = [{k: v for k, v in t.items() if k != "signature"} for t in body["traces"]]
-        return {**body, "traces": traces}
+        epochs = [
+            {
+                **e,
+                "decision": Decision.from_record(
+                    cbor2.loads(bytes.fromhex(e["decision"]))
+                ).summary(),
+            }
+            for e in body["epochs"]
+        ]
+        return {**body, "traces": traces, "epochs": epochs}
 
     assert unsigned(manifest_body(second, public)) == unsigned(manifest_body(first, public))
 
@@ -246,6 +256,15 @@ def test_tampering_is_refused(clean: tuple[ClusterRun, Path], tmp_path: Path) ->
 
     _resign(target, forge)
     _refused(target, ErrorCode.CLUSTER_SIGNATURE_INVALID)
+    # An agreement certificate that does not verify.
+    target = _copy(directory, tmp_path / "h")
+
+    def corrupt(manifest: dict[str, Any]) -> None:
+        decision = manifest["epochs"][0]["decision"]
+        manifest["epochs"][0]["decision"] = decision[:-16] + "00" * 8
+
+    _resign(target, corrupt)
+    _refused(target, ErrorCode.CLUSTER_SIGNATURE_INVALID)
     # An untrusted signer.
     with pytest.raises(XdvError) as caught:
         verify_cluster_trace(directory, trusted={"0" * 64})
@@ -267,7 +286,7 @@ def _normalized(value: Any) -> Any:
     if isinstance(value, dict):
         return {
             key: "<hash>"
-            if key in {"head", "heads_root", "root", "signature"} and value[key]
+            if key in {"head", "heads_root", "root", "signature", "decision"} and value[key]
             else _normalized(item)
             for key, item in value.items()
         }
@@ -350,6 +369,11 @@ def test_requests_and_answers_cross_only_as_sealed_frames(clean: tuple[ClusterRu
     with pytest.raises(XdvError) as caught:
         member.call(good)
     assert caught.value.code is ErrorCode.TRANSPORT_FRAME_REPLAYED
+    # A batch the members did not agree on is refused.
+    batch = {"epoch": 0, "time": 1, "jobs": [JOBS[0].to_record()]}
+    frame = link.seal(cbor2.dumps({"method": "run_batch", "args": [batch]}))
+    answer = cbor2.loads(link.open(member.call(frame)))
+    assert answer["error"]["code"] == "CLUSTER_JOB_INVALID"
     member.shutdown()
     # A node that pins another coordinator key refuses the handshake.
     pinned = ClusterNode("node-1", key_seed=bytes([1]) * 32, coordinator="0" * 64)

@@ -20,6 +20,13 @@ epoch is a :class:`~xdv.cluster._membership.Membership` (the coordinator and the
 each with the signing and KEM keys it announced), the coordinator opens a sealed
 :class:`~xdv.cluster._transport.Link` to every member under it (LINK_ESTABLISHED in both
 traces), and every request and answer after the handshake is a sealed frame.
+
+Before an epoch's batches run, its members agree on them: each member hosts a replica of the
+agreement protocol (:mod:`xdv.cluster._consensus`, HotStuff), the coordinator proposes the
+epoch's placement at the leader and carries the replicas' messages between them in rounds, in
+an order fixed by the messages' content (never by arrival), ticking their logical timers when
+no message is left, until every member has decided. The decision, with its quorum certificate,
+goes into the manifest; a node runs only its share of the decided placement.
 """
 
 from __future__ import annotations
@@ -32,12 +39,13 @@ from typing import Any, Protocol
 
 import cbor2
 
+from xdv.cluster._consensus import GENESIS, Decision, Message
 from xdv.cluster._jobs import JobResult, JobSpec
 from xdv.cluster._membership import Membership, NodeEntry, NodeIdentity
 from xdv.cluster._node import HEAD_CONTEXT, ClusterNode, head_message
-from xdv.cluster._transport import Link, closed_event, established_event
 from xdv.cluster._placement import PlacementPolicy, assignment
-from xdv.errors import ErrorCode, XdvError
+from xdv.cluster._transport import Link, closed_event, established_event
+from xdv.errors import ErrorCode, XdvError, invariant
 from xdv.security import HybridKeyPair
 from xdv.trace import Domain, EventType, TraceWriter, read_trace
 
@@ -54,6 +62,7 @@ __all__ = [
     "coordinator_identity",
     "jobs_digest",
     "membership_of",
+    "placement_value",
 ]
 
 COORDINATOR = "coordinator"
@@ -154,6 +163,22 @@ def membership_of(
     return Membership(epoch, [NodeEntry.from_record(record) for record in records])
 
 
+_AGREEMENT_ROUNDS_MAX = 256
+
+
+def placement_value(
+    epoch: int, membership: str, members: Sequence[str], placed: dict[str, list[str]]
+) -> bytes:
+    """The value the members agree on for an epoch: canonical JSON of the epoch, its
+    membership digest and every member's batch (job ids in order)."""
+    record = {
+        "epoch": epoch,
+        "membership": membership,
+        "batches": {node: list(placed.get(node, [])) for node in members},
+    }
+    return _canonical(record)
+
+
 def jobs_digest(jobs: Sequence[JobSpec]) -> str:
     """SHA-256 (hex) of the canonical list of job records."""
     return hashlib.sha256(_canonical([job.to_record() for job in jobs])).hexdigest()
@@ -180,6 +205,7 @@ class ClusterRun:
     lost: dict[str, int] = field(default_factory=dict)
     hellos: dict[str, dict[str, Any]] = field(default_factory=dict)
     memberships: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
     coordinator_entry: dict[str, Any] = field(default_factory=dict)
     bundles: dict[str, dict[str, Any]] = field(default_factory=dict)
     coordinator: dict[str, Any] = field(default_factory=dict)
@@ -213,6 +239,7 @@ class Coordinator:
         self.identity = coordinator_identity(keys)
         self.policy = policy or PlacementPolicy()
         self.links: dict[str, Link] = {}
+        self._genesis = GENESIS
         self._time = 0
         self._writer = TraceWriter(None)
 
@@ -268,6 +295,67 @@ class Coordinator:
             event = established_event(link)
             self._tick(event.event_type, event.metadata)
         return failed
+
+    def _agree(self, epoch: int, value: bytes, members: list[str], keys: dict[str, Any]) -> str:
+        """Run the agreement of one epoch on ``value`` among ``members``; the decision (CBOR,
+        hex). Raises NodeLost if a member fails, CLUSTER_NODE_LOST if no decision comes."""
+        handles = {
+            node: self._request(node, "consensus_start", keys, self._genesis) for node in members
+        }
+        for node in members:
+            self._answer(node, handles[node])
+        leader = members[0]
+        first = self._answer(leader, self._request(leader, "consensus_propose", self._time, value))
+        answers = {leader: first}
+        heights = {node: 0 for node in members}
+        decision: bytes | None = None
+        for _ in range(_AGREEMENT_ROUNDS_MAX):
+            inbox: dict[str, list[tuple[tuple[str, bytes], bytes]]] = {node: [] for node in members}
+            for sender, answer in answers.items():
+                heights[sender] = answer["height"]
+                decision = decision or answer["decision"]
+                for recipient, raw in answer["messages"]:
+                    message = Message.from_bytes(raw)
+                    key = (sender, message.content_digest)
+                    for target in [recipient] if recipient else members:
+                        if target != sender and target in inbox:
+                            inbox[target].append((key, raw))
+            if all(height >= 1 for height in heights.values()):
+                break
+            stamp = self._time
+            if any(inbox.values()):
+                handles = {
+                    node: self._request(
+                        node,
+                        "consensus_deliver",
+                        stamp,
+                        [raw for _, raw in sorted(inbox[node], key=lambda item: item[0])],
+                    )
+                    for node in members
+                    if inbox[node]
+                }
+            else:  # nothing in flight: every replica's logical timer moves on
+                handles = {node: self._request(node, "consensus_tick", stamp) for node in members}
+            answers = {
+                node: self._answer(node, handles[node]) for node in members if node in handles
+            }
+            self._time = max([self._time, *(int(a["time"]) for a in answers.values())])
+        else:
+            raise XdvError(
+                f"the members did not agree on epoch {epoch}'s placement within "
+                f"{_AGREEMENT_ROUNDS_MAX} rounds",
+                code=ErrorCode.CLUSTER_NODE_LOST,
+                where=f"epoch {epoch}",
+            )
+        invariant(decision is not None, "a member that decided reports its decision")
+        assert decision is not None  # for the type checker
+        decided = Decision.from_record(cbor2.loads(decision))
+        self._genesis = decided.digest
+        self._tick(
+            EventType.CLUSTER_MESSAGE,
+            {"epoch": epoch, "agreement": decided.summary()},
+        )
+        return decision.hex()
 
     def run(
         self, jobs: Sequence[JobSpec], *, on_dispatch: DispatchHook | None = None
@@ -376,6 +464,29 @@ class Coordinator:
                     )
                 else:
                     self._tick(EventType.CLUSTER_PLACE, {"epoch": epoch, "job": job, "node": node})
+            agreed = placement_value(epoch, membership.digest(), members, placed)
+            keys = {node: hellos[node]["entry"]["signing"] for node in members}
+            try:
+                run.decisions.append(self._agree(epoch, agreed, members, keys))
+            except NodeLost as error:
+                run.lost[error.node] = epoch
+                self._tick(
+                    EventType.CLUSTER_NODE_LOST,
+                    {"epoch": epoch, "node": error.node, "jobs": []},
+                    status=int(ErrorCode.CLUSTER_NODE_LOST),
+                )
+                for job in placed[error.node]:
+                    moved_from[job] = error.node
+                members = [node for node in members if node != error.node]
+                run.decisions.append("")
+                if not members:
+                    raise XdvError(
+                        f"every node of the cluster was lost; {len(pending)} jobs did not run",
+                        code=ErrorCode.CLUSTER_NODE_LOST,
+                        where="cluster",
+                    ) from None
+                epoch += 1
+                continue
             stamp = self._time
             sent = {
                 node: self._request(

@@ -18,6 +18,13 @@ Everything but the node's public entry and the handshake goes over a sealed link
 membership pins), and every request and answer after it is one AES-GCM frame
 (:meth:`ClusterNode.call`); a frame the link refuses (tampered, replayed, reordered) is
 recorded and answered with nothing. Ray carries only those bytes.
+
+Each epoch's batches are agreed before they run: the node hosts a
+:class:`~xdv.cluster._consensus.Replica` of the epoch's members (``consensus_start``), the
+coordinator proposes the epoch's placement at the leader and carries the replicas' messages
+between them in rounds (``consensus_propose``, ``consensus_deliver``, ``consensus_tick``), and a
+node runs a batch only if it is exactly the node's share of the decided placement. The
+replica's events (proposal, decision, view changes, evidence) enter the node's trace.
 """
 
 from __future__ import annotations
@@ -30,10 +37,12 @@ from typing import Any
 
 import cbor2
 
+from xdv.cluster._consensus import Replica
 from xdv.cluster._jobs import JobSpec, run_job
 from xdv.cluster._membership import Membership, NodeIdentity
 from xdv.cluster._transport import Link, LinkEvent, closed_event, established_event
 from xdv.errors import ErrorCode, XdvError, invariant
+from xdv.security import HybridPublicKey
 from xdv.trace import Domain, EventType, TraceWriter
 
 __all__ = ["HEAD_CONTEXT", "NODE_FORMAT", "ClusterNode", "head_message"]
@@ -74,6 +83,9 @@ class ClusterNode:
         self._coordinator = coordinator
         self._link: Link | None = None
         self._link_events: list[LinkEvent] = []
+        self._replica: Replica | None = None
+        self._replica_events = 0
+        self._decided: dict[int, dict[str, Any]] = {}
         self._owned = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="xdv-node-"))
         self.key_store = self.workdir / "keys"
@@ -128,7 +140,15 @@ class ClusterNode:
             )
         request = cbor2.loads(link.open(frame))
         method = request.get("method") if isinstance(request, dict) else None
-        handlers = {"open": self.open, "run_batch": self.run_batch, "close": self.close}
+        handlers = {
+            "open": self.open,
+            "run_batch": self.run_batch,
+            "close": self.close,
+            "consensus_start": self.consensus_start,
+            "consensus_propose": self.consensus_propose,
+            "consensus_deliver": self.consensus_deliver,
+            "consensus_tick": self.consensus_tick,
+        }
         answer: dict[str, Any]
         if method not in handlers:
             answer = {
@@ -144,6 +164,61 @@ class ClusterNode:
             except XdvError as error:
                 answer = {"error": error.to_record()}
         return link.seal(cbor2.dumps(answer))
+
+    def consensus_start(self, members: dict[str, Any], genesis: bytes) -> None:
+        """Start the replica of an epoch: ``members`` maps node ids to their signing key
+        records, ``genesis`` is the previous epoch's decided block (or 32 zero bytes)."""
+        keys = {node: HybridPublicKey.from_record(record) for node, record in members.items()}
+        self._replica = Replica(self.node_id, keys, self.keys, genesis=genesis)
+        self._replica_events = 0
+
+    def _replica_answer(self, time: int, messages: list[Any]) -> dict[str, Any]:
+        replica = self._replica
+        invariant(replica is not None, "agreement runs on a started replica")
+        assert replica is not None  # for the type checker
+        self._time = max(self._time, int(time)) + 1
+        for event in replica.events[self._replica_events :]:
+            self._append(event.event_type, event.metadata)
+        self._replica_events = len(replica.events)
+        decision = None
+        if replica.decisions:
+            last = replica.decisions[-1]
+            value = json.loads(last.value)
+            self._decided[int(value["epoch"])] = value
+            decision = cbor2.dumps(last.to_record())
+        return {
+            "time": self._time,
+            "height": replica.height,
+            "messages": [[message.recipient, message.to_bytes()] for message in messages],
+            "decision": decision,
+        }
+
+    def consensus_propose(self, time: int, value: bytes) -> dict[str, Any]:
+        """Propose ``value`` (the epoch's placement) at this replica."""
+        replica = self._started()
+        return self._replica_answer(time, replica.propose(value))
+
+    def consensus_deliver(self, time: int, messages: list[bytes]) -> dict[str, Any]:
+        """Hand the replica the messages sent to it, in the order given."""
+        replica = self._started()
+        out = []
+        for raw in messages:
+            out.extend(replica.receive_bytes(raw))
+        return self._replica_answer(time, out)
+
+    def consensus_tick(self, time: int) -> dict[str, Any]:
+        """One logical tick of the replica's timer."""
+        replica = self._started()
+        return self._replica_answer(time, replica.tick())
+
+    def _started(self) -> Replica:
+        if self._replica is None:
+            raise XdvError(
+                "no replica: agreement was not started",
+                code=ErrorCode.INVALID_ARGUMENT,
+                where=self.node_id,
+            )
+        return self._replica
 
     def _flush_link_events(self) -> None:
         if self._writer is None:
@@ -184,6 +259,14 @@ class ClusterNode:
         """Run a batch: ``{"epoch", "time", "jobs": [job records]}``. Returns the node's clock
         after it and one result record per job, in the batch's order."""
         jobs = [JobSpec.from_record(record) for record in message["jobs"]]
+        agreed = self._decided.get(int(message["epoch"]), {}).get("batches", {})
+        if agreed.get(self.node_id) != [job.id for job in jobs]:
+            raise XdvError(
+                f"the batch of epoch {message['epoch']} is not this node's share of the agreed "
+                "placement",
+                code=ErrorCode.CLUSTER_JOB_INVALID,
+                where=self.node_id,
+            )
         self._time = max(self._time, int(message["time"])) + 1
         self._append(
             EventType.CLUSTER_BATCH,

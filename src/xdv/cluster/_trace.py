@@ -32,12 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cbor2
+
+from xdv.cluster._consensus import Decision, verify_decision
 from xdv.cluster._coordinator import (
     COORDINATOR,
     COORDINATOR_FORMAT,
     ClusterRun,
     jobs_digest,
     membership_of,
+    placement_value,
 )
 from xdv.cluster._jobs import JobSpec, outputs_digest
 from xdv.cluster._node import HEAD_CONTEXT, NODE_FORMAT, head_message
@@ -154,7 +158,12 @@ def manifest_body(run: ClusterRun, coordinator_key: HybridPublicKey) -> dict[str
         "policy": run.policy.to_record(),
         "coordinator": {"entry": run.coordinator_entry, "fingerprint": coordinator_key.fingerprint},
         "epochs": [
-            {"epoch": number, "members": list(epoch), "membership": run.memberships[number]}
+            {
+                "epoch": number,
+                "members": list(epoch),
+                "membership": run.memberships[number],
+                "decision": run.decisions[number] if number < len(run.decisions) else "",
+            }
             for number, epoch in enumerate(run.epochs)
         ],
         "nodes": nodes,
@@ -449,6 +458,42 @@ def _verify(
     )
 
 
+def _check_agreements(
+    manifest: dict[str, Any],
+    placements: dict[int, dict[str, list[str]]],
+    epochs: list[list[str]],
+) -> None:
+    """Every epoch that ran batches carries the members' decision on exactly its placement,
+    with a quorum certificate under the members' announced keys."""
+    entries = {record["node"]: record["entry"] for record in manifest["nodes"]}
+    for number, record in enumerate(manifest["epochs"]):
+        where = f"epoch {number}"
+        if not record["decision"]:
+            continue  # an epoch ended by a lost member before its members agreed
+        try:
+            decision = Decision.from_record(cbor2.loads(bytes.fromhex(record["decision"])))
+            keys = {
+                node: HybridPublicKey.from_record(entries[node]["signing"])
+                for node in epochs[number]
+            }
+            verify_decision(decision, keys)
+        except (XdvError, ValueError, cbor2.CBORDecodeError) as error:
+            raise _invalid(
+                f"the agreement does not verify: {error}",
+                where,
+                ErrorCode.CLUSTER_SIGNATURE_INVALID,
+            ) from None
+        expected = placement_value(
+            number, record["membership"], epochs[number], placements.get(number, {})
+        )
+        if decision.value != expected:
+            raise _invalid(
+                "the members agreed on another placement than the recorded one",
+                where,
+                ErrorCode.CLUSTER_MERGE_MISMATCH,
+            )
+
+
 def _check_coordination(
     directory: Path,
     manifest: dict[str, Any],
@@ -472,6 +517,7 @@ def _check_coordination(
     needs = {spec.id: spec.needs for spec in specs}
     epochs = [record["members"] for record in manifest["epochs"]]
     commits: dict[str, dict[str, Any]] = {}
+    placements: dict[int, dict[str, list[str]]] = {}
     for entry in coordinator:
         data = entry.metadata
         if entry.event_type is EventType.CLUSTER_EPOCH:
@@ -488,6 +534,9 @@ def _check_coordination(
         elif entry.event_type in (EventType.CLUSTER_PLACE, EventType.CLUSTER_JOB_MOVE):
             members = epochs[data["epoch"]]
             expected = place(data["job"], members, policy, needs=needs[data["job"]])
+            placements.setdefault(data["epoch"], {}).setdefault(data["node"], []).append(
+                data["job"]
+            )
             if data["node"] != expected:
                 raise _invalid(
                     f"job {data['job']} was placed on {data['node']} in epoch "
@@ -497,6 +546,7 @@ def _check_coordination(
                 )
         elif entry.event_type is EventType.CLUSTER_COMMIT:
             commits[data["job"]] = data
+    _check_agreements(manifest, placements, epochs)
     done: dict[tuple[str, str], dict[str, Any]] = {}
     names = {index: node for node, index in indexes.items()}
     for index, trace in entries.items():
