@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ class ClusterNode:
             )
         request = cbor2.loads(link.open(frame))
         method = request.get("method") if isinstance(request, dict) else None
-        handlers = {
+        handlers: dict[str, Callable[..., Any]] = {
             "open": self.open,
             "run_batch": self.run_batch,
             "close": self.close,
