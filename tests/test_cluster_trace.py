@@ -22,6 +22,7 @@ from xdv.cluster import (
     ClusterNode,
     ClusterRun,
     Coordinator,
+    Decision,
     JobSpec,
     LocalBackend,
     manifest_body,
@@ -29,7 +30,7 @@ from xdv.cluster import (
     verify_cluster_trace,
     write_cluster_trace,
 )
-from xdv.cluster._consensus import Decision
+
 from xdv.errors import ErrorCode, XdvError
 from xdv.security import HybridKeyPair
 from xdv.trace import EventType, read_trace
