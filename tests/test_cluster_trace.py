@@ -30,7 +30,6 @@ from xdv.cluster import (
     verify_cluster_trace,
     write_cluster_trace,
 )
-
 from xdv.errors import ErrorCode, XdvError
 from xdv.security import HybridKeyPair
 from xdv.trace import EventType, read_trace
