@@ -137,6 +137,7 @@ def test_the_merged_order_is_total_and_respects_every_message(
 
 
 @pytest.mark.spec("XDV-041-9")
+@pytest.mark.spec("XDV-041-5.2")
 def test_a_cluster_run_is_reproducible_byte_for_byte(clean: tuple[ClusterRun, Path]) -> None:
     first, _ = clean
     second = cluster_run()
@@ -212,6 +213,7 @@ def _refused(target: Path, code: ErrorCode) -> XdvError:
 
 
 @pytest.mark.spec("XDV-041-4.2")
+@pytest.mark.spec("XDV-041-5.2")
 def test_tampering_is_refused(clean: tuple[ClusterRun, Path], tmp_path: Path) -> None:
     _, directory = clean
     # A flipped byte in a node trace.
