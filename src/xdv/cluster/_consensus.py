@@ -1152,6 +1152,11 @@ class Replica:
             raise _Refused(EvidenceKind.STALE_VIEW, f"NEW-VIEW for view {message.view}", False)
         previous = self._new_views.get(message.sender)
         if previous is not None and previous.view >= message.view:
+            # A repeated NEW-VIEW: its sender has not seen a quorum in its view yet, and may
+            # have lost ours. Tell it again that we are in this view.
+            own = self._new_views.get(self.node_id)
+            if message.view == self.view and own is not None and own.view == self.view:
+                return [replace(own, recipient=message.sender)]
             return []
         certificate = message.certificate
         if certificate is not None:
@@ -1166,6 +1171,15 @@ class Replica:
         self._new_views[message.sender] = message
         self._check_confirmed()
         out: list[Message] = self._on_sync(message) if message.height < self.height else []
+        # f + 1 others want a view change at our height: at least one honest replica has work
+        # we may not know of (its request never reached us), so our timer must run too.
+        wanting = sum(
+            1
+            for sender, other in self._new_views.items()
+            if sender != self.node_id and other.view >= self.view and other.height >= self.height
+        )
+        if wanting > self.f:
+            self._busy = True
         # f + 1 members ask for views above ours: at least one honest one timed out; join the
         # lowest view that f + 1 of them reached.
         views = sorted((m.view for m in self._new_views.values()), reverse=True)
@@ -1307,6 +1321,7 @@ class Replica:
         self._ticks = 0
         self._resend_ticks = 0
         self._confirmed = reason == "certificate"
+        self._busy = False  # work seen in the old view; pending requests still count
         self._view_ready = False
         self._view_high = None
         self._rounds = {}

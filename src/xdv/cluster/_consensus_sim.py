@@ -85,6 +85,8 @@ class SimResult:
     members: dict[str, HybridPublicKey]
     sent: int
     """Point-to-point deliveries scheduled (a broadcast to m members counts m)."""
+    bytes_sent: int
+    """Encoded bytes of all deliveries scheduled (0 unless ``count_bytes``)."""
     dropped: int
     ticks: int
     view_changes: dict[str, int]
@@ -117,11 +119,15 @@ class _Net:
         self.queue: dict[int, list[tuple[str, Message]]] = {}
         self.sent = 0
         self.dropped = 0
+        self.count_bytes = False
+        self.bytes_sent = 0
 
     def send(self, now: int, sender: str, members: Sequence[str], message: Message) -> None:
         """Schedule ``message`` no earlier than tick ``now`` (callers in a tick's timer phase
         pass the next tick: the current tick's deliveries are over)."""
         targets = [message.recipient] if message.recipient else [m for m in members if m != sender]
+        if self.count_bytes:
+            self.bytes_sent += len(message.to_bytes()) * len(targets)
         for target in targets:
             self.sent += 1
             if now < self.stable_after and self.rng.random() < self.drop_rate:
@@ -144,11 +150,13 @@ def simulate(
     ticks_max: int = 400,
     timeout_ticks: int = 6,
     propose_every: int = 0,
+    count_bytes: bool = False,
 ) -> SimResult:
     """Run ``n`` replicas until every correct, live member decided every value (or
     ``ticks_max``). Value ``k`` is proposed at tick ``k * propose_every`` by the ``k``-th
     honest member in turn. ``faults`` names Byzantine behaviours; ``crash_at`` the tick at
-    which a :attr:`Behaviour.CRASH` member stops (0 when absent). Raise CONSENSUS_SIMULATION_INVALID
+    which a :attr:`Behaviour.CRASH` member stops (0 when absent). ``count_bytes`` sums the
+    encoded size of every delivery (it costs an encoding each). Raise CONSENSUS_SIMULATION_INVALID
     for settings out of range. Faults beyond ``f`` are allowed (safety must still hold)."""
     from xdv.cluster._consensus import ConsensusError
 
@@ -179,6 +187,7 @@ def simulate(
     proposers = honest or ids
     rng = random.Random(seed)
     net = _Net(rng, delay_max, drop_rate, stable_after)
+    net.count_bytes = count_bytes
     seen: dict[str, list[Message]] = {node: [] for node in ids}
     injected: list[bytes] = []
 
@@ -245,6 +254,7 @@ def simulate(
         events={node: list(replicas[node].events) for node in ids},
         members=members,
         sent=net.sent,
+        bytes_sent=net.bytes_sent,
         dropped=net.dropped,
         ticks=now,
         view_changes={node: replicas[node].view_changes for node in ids},
