@@ -63,6 +63,26 @@ def test_placement_is_balanced() -> None:
     assert counts[0] > 900 and counts[-1] < 1100, counts
 
 
+@pytest.mark.spec("XDV-041-3.3")
+@settings(max_examples=10, deadline=None)
+@given(
+    members=st.lists(
+        st.text(alphabet="abcdef0123456789", min_size=1, max_size=6),
+        min_size=2,
+        max_size=6,
+        unique=True,
+    ),
+    salt=salts,
+)
+def test_every_member_set_gets_balanced_shares(members: list[str], salt: str) -> None:
+    jobs = [f"job-{n}" for n in range(1500)]
+    placed = assignment(jobs, members, PlacementPolicy(salt=salt))
+    expected = len(jobs) / len(members)
+    for node, share in placed.items():
+        # A binomial share: within 30% of the mean (over 5 standard deviations at 6 members).
+        assert abs(len(share) - expected) < 0.3 * expected, (node, len(share), expected)
+
+
 def test_weights_give_proportional_shares_and_domains_restrict() -> None:
     policy = PlacementPolicy(weights={"big": 3, "small": 1})
     placed = assignment([f"j{n}" for n in range(4000)], ["big", "small"], policy)
