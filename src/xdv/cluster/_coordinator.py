@@ -380,7 +380,16 @@ class Coordinator:
                 "the cluster has no nodes", code=ErrorCode.CLUSTER_NO_NODE, where="cluster"
             )
         handles = {node: backend.submit(node, "hello") for node in members}
-        hellos = {node: backend.result(node, handles[node]) for node in members}
+        hellos: dict[str, dict[str, Any]] = {}
+        for node in members:
+            try:
+                hellos[node] = backend.result(node, handles[node])
+            except NodeLost as error:
+                raise XdvError(
+                    f"node {node} did not answer before the run started ({error.reason})",
+                    code=ErrorCode.CLUSTER_UNAVAILABLE,
+                    where=f"node {node}",
+                ) from None
         policy = self.policy
         cluster = cluster_id(jobs, policy, members)
         run = ClusterRun(cluster, policy, jobs, hellos=hellos)
