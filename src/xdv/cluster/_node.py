@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -329,6 +330,10 @@ class ClusterNode:
     def ping(self) -> str:
         """The node's id (a liveness check)."""
         return self.node_id
+
+    def cpu_seconds(self) -> float:
+        """The processor time this node's process has used (benchmarks; never recorded)."""
+        return time.process_time()
 
     def shutdown(self) -> None:
         """Remove the node's working directory if the node made it."""
