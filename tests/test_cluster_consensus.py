@@ -134,14 +134,14 @@ def run_schedule(n: int, values: list[bytes], schedule: dict[str, object]) -> Si
 
 
 @pytest.mark.spec("XDV-042-5.2")
-@settings(max_examples=4, derandomize=True)
+@settings(max_examples=6, derandomize=True)
 @given(schedules(4))
 def test_agreement_validity_and_liveness_with_four_replicas(schedule: dict[str, object]) -> None:
     check_run(run_schedule(4, [b"A", b"B"], schedule))
 
 
 @pytest.mark.spec("XDV-042-5.2")
-@settings(max_examples=2, derandomize=True)
+@settings(max_examples=3, derandomize=True)
 @given(schedules(7))
 def test_agreement_validity_and_liveness_with_seven_replicas(schedule: dict[str, object]) -> None:
     check_run(run_schedule(7, [b"A"], schedule))

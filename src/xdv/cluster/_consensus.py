@@ -1227,6 +1227,9 @@ class Replica:
         if key in self._voted:
             return []
         self._voted.add(key)
+        # The slot moved on a phase: restart the timer. A leader can do this at most three
+        # times per slot (each needs a new quorum certificate), so it cannot stall us forever.
+        self._ticks = 0
         leader = leader_of(view, self._order)
         vote = self._sign(
             Message(Kind.VOTE, self.node_id, view, self.height, phase=phase, header=header), leader
