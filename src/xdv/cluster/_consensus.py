@@ -858,6 +858,8 @@ class Replica:
         self._sync_ticks = 0
         self._idle_ticks = 0
         self._resend_ticks = 0
+        self._now = 0  # ticks since construction
+        self._answered: dict[str, int] = {}  # last tick we re-sent our NEW-VIEW to a member
         self._confirmed = True  # a quorum is known to be in our view (view 0: everyone starts)
         self._cache: set[bytes] = set()
         self._decided_values: set[bytes] = set()
@@ -942,6 +944,7 @@ class Replica:
         """Advance the logical timer by one tick. With work outstanding and no progress for the
         timeout (doubled per unproductive view, at most 64 times), move to the next view."""
         out: list[Message] = []
+        self._now += 1
         self._sync_ticks += 1
         known = max(self._heights.values(), default=0)
         if known > self.height and self._sync_ticks >= _SYNC_INTERVAL_TICKS:
@@ -1154,8 +1157,17 @@ class Replica:
         if previous is not None and previous.view >= message.view:
             # A repeated NEW-VIEW: its sender has not seen a quorum in its view yet, and may
             # have lost ours. Tell it again that we are in this view.
+            # At most once per timeout per sender: two replicas must not answer each other's
+            # answers forever (and a replayer must not make us talk without end).
             own = self._new_views.get(self.node_id)
-            if message.view == self.view and own is not None and own.view == self.view:
+            last = self._answered.get(message.sender)
+            if (
+                message.view == self.view
+                and own is not None
+                and own.view == self.view
+                and (last is None or self._now - last >= self.timeout_ticks)
+            ):
+                self._answered[message.sender] = self._now
                 return [replace(own, recipient=message.sender)]
             return []
         certificate = message.certificate
