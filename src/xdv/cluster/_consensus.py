@@ -971,6 +971,10 @@ class Replica:
             if self._resend_ticks >= self.timeout_ticks and own is not None:
                 self._resend_ticks = 0
                 out.append(own)
+                # Others may not know there is work (the request never reached them), so they
+                # have no reason to change view: send them the oldest request again.
+                for request in list(self._requests.values())[:1]:
+                    out.append(replace(request, recipient=""))
             return out
         self._ticks += 1
         if self._ticks >= self.timeout_ticks << min(self._backoff, _BACKOFF_DOUBLINGS_MAX):
