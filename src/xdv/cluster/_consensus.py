@@ -942,7 +942,7 @@ class Replica:
 
     def tick(self) -> list[Message]:
         """Advance the logical timer by one tick. With work outstanding and no progress for the
-        timeout (doubled per unproductive view, at most 64 times), move to the next view."""
+        timeout (doubled per unproductive view, up to 64 times the base), move to the next view."""
         out: list[Message] = []
         self._now += 1
         self._sync_ticks += 1
