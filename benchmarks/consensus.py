@@ -189,7 +189,9 @@ def main() -> None:
     print("one-off costs per node (processor time)")
     for n in sizes:
         keygen, build = one_off(n)
-        print(f"  n={n:<3} key pair {keygen * 1e3:.2f} ms, replica construction {build * 1e3:.2f} ms")
+        print(
+            f"  n={n:<3} key pair {keygen * 1e3:.2f} ms, replica construction {build * 1e3:.2f} ms"
+        )
 
     print()
     print("view change: leader crashed from the start, one value; extra over the same seed without")
@@ -226,7 +228,7 @@ def main() -> None:
     leader_bytes = 3 * (n - 1) * certificate_bytes + (n - 1) * (SIGNATURE_SIZE + 300)
     print()
     print(f"projection to n = {n} (f = {fault_budget(n)}, quorum {q}), per decision:")
-    print(f"  messages: about {7 * (n - 1)} (7 (n - 1): linear in n)")
+    print(f"  messages: about {8 * (n - 1)} (8 (n - 1), the request included: linear in n)")
     print(f"  a replica's signature work: {replica_cpu * 1e3:.0f} ms of processor time")
     print(f"  the leader's signature work: {leader_cpu * 1e3:.0f} ms of processor time")
     print(

@@ -858,6 +858,8 @@ class Replica:
         self._sync_ticks = 0
         self._idle_ticks = 0
         self._resend_ticks = 0
+        self._now = 0  # ticks since construction
+        self._answered: dict[str, int] = {}  # last tick we re-sent our NEW-VIEW to a member
         self._confirmed = True  # a quorum is known to be in our view (view 0: everyone starts)
         self._cache: set[bytes] = set()
         self._decided_values: set[bytes] = set()
@@ -940,8 +942,9 @@ class Replica:
 
     def tick(self) -> list[Message]:
         """Advance the logical timer by one tick. With work outstanding and no progress for the
-        timeout (doubled per unproductive view, at most 64 times), move to the next view."""
+        timeout (doubled per unproductive view, up to 64 times the base), move to the next view."""
         out: list[Message] = []
+        self._now += 1
         self._sync_ticks += 1
         known = max(self._heights.values(), default=0)
         if known > self.height and self._sync_ticks >= _SYNC_INTERVAL_TICKS:
@@ -968,6 +971,10 @@ class Replica:
             if self._resend_ticks >= self.timeout_ticks and own is not None:
                 self._resend_ticks = 0
                 out.append(own)
+                # Others may not know there is work (the request never reached them), so they
+                # have no reason to change view: send them the oldest request again.
+                for request in list(self._requests.values())[:1]:
+                    out.append(replace(request, recipient=""))
             return out
         self._ticks += 1
         if self._ticks >= self.timeout_ticks << min(self._backoff, _BACKOFF_DOUBLINGS_MAX):
@@ -1154,8 +1161,17 @@ class Replica:
         if previous is not None and previous.view >= message.view:
             # A repeated NEW-VIEW: its sender has not seen a quorum in its view yet, and may
             # have lost ours. Tell it again that we are in this view.
+            # At most once per timeout per sender: two replicas must not answer each other's
+            # answers forever (and a replayer must not make us talk without end).
             own = self._new_views.get(self.node_id)
-            if message.view == self.view and own is not None and own.view == self.view:
+            last = self._answered.get(message.sender)
+            if (
+                message.view == self.view
+                and own is not None
+                and own.view == self.view
+                and (last is None or self._now - last >= self.timeout_ticks)
+            ):
+                self._answered[message.sender] = self._now
                 return [replace(own, recipient=message.sender)]
             return []
         certificate = message.certificate
@@ -1227,6 +1243,9 @@ class Replica:
         if key in self._voted:
             return []
         self._voted.add(key)
+        # The slot moved on a phase: restart the timer. A leader can do this at most three
+        # times per slot (each needs a new quorum certificate), so it cannot stall us forever.
+        self._ticks = 0
         leader = leader_of(view, self._order)
         vote = self._sign(
             Message(Kind.VOTE, self.node_id, view, self.height, phase=phase, header=header), leader

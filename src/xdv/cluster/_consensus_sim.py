@@ -224,7 +224,8 @@ def simulate(
             for target, message in batch:
                 deliveries += 1
                 if deliveries > _DELIVERIES_PER_TICK_MAX:
-                    break
+                    net.dropped += 1  # a storm: the bound of one tick's work is reached
+                    continue
                 behaviour = faults.get(target)
                 if behaviour in (Behaviour.FORGE, Behaviour.REPLAY):
                     if len(seen[target]) < 4096:
