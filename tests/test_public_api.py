@@ -19,6 +19,7 @@ PACKAGES = [
     "xdv.errors",
     "xdv.dpl",
     "xdv.qiskit",
+    "xdv.cluster",
 ]
 
 

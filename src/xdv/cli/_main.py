@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from xdv.cli import _cts, _node, _phi, _q, _service, _sim, _telemetry, _view
+from xdv.cli import _cluster, _cts, _node, _phi, _q, _service, _sim, _telemetry, _view
 from xdv.cli._audit import audit as _audit_group
 from xdv.cli._common import (
     EXIT_INTERRUPTED,
@@ -278,7 +278,7 @@ def replay(
 
 
 @cli.command()
-@click.argument("trace_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("trace_path", type=click.Path(path_type=Path))
 @click.option(
     "--allow-open",
     is_flag=True,
@@ -314,7 +314,14 @@ def verify(
     Merkle checkpoints and, when the trace is signed, every signed tree head.
 
     A run that SIGINT or SIGTERM ended is complete (it has its run end) and is reported as
-    interrupted, never as a normal completion."""
+    interrupted, never as a normal completion.
+
+    A directory is a cluster trace (`xdv cluster run --trace DIR`): every node trace, every job
+    trace, the signed heads, the placements, the merged global order and the signed manifest
+    are checked (docs/cluster.md)."""
+
+    if trace_path.is_dir():
+        verify_cluster(trace_path, trusted_keys, as_json)
 
     try:
         report = verify_trace(trace_path, allow_open=allow_open)
@@ -372,6 +379,32 @@ def verify(
         )
         click.echo(f"{report.entries} entries before it verified")
     sys.exit(EXIT_OK if report.ok else EXIT_MISMATCH)
+
+
+def verify_cluster(directory: Path, trusted_keys: tuple[str, ...], as_json: bool) -> None:
+    """``xdv verify DIR`` for a cluster trace directory."""
+    from xdv.cluster import verify_cluster_trace
+
+    try:
+        report = verify_cluster_trace(
+            directory, trusted=set(trusted_keys) if trusted_keys else None
+        )
+    except XdvError as error:
+        fail(error, EXIT_MISMATCH, as_json)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), sort_keys=True))
+    else:
+        lost = f", {len(report.lost)} lost ({', '.join(report.lost)})" if report.lost else ""
+        click.echo(
+            f"OK: cluster {report.cluster}: {report.traces} traces ({report.nodes} nodes{lost}), "
+            f"{report.jobs} jobs in {report.epochs} epochs, every trace intact and its head signed"
+        )
+        click.echo(f"merged order: {report.entries} entries, root {report.merge_root}")
+        click.echo(f"heads root {report.heads_root}")
+        click.echo(
+            f"manifest signed by key {report.signer}" + (" (trusted)" if report.trusted else "")
+        )
+    sys.exit(EXIT_OK)
 
 
 @cli.group()
@@ -509,4 +542,5 @@ _node.register(cli)  # measured boot: node attest, node verify-quote
 _telemetry.register(cli)  # xdv telemetry: metrics, spans and alerts from a trace
 _cts.register(cli)  # conformance test suite: cts run, cts list, cts verify
 _view.register(cli)  # xdv view: the read-only web view of a trace
+_cluster.register(cli)  # xdv cluster run
 _ = _q

@@ -124,9 +124,24 @@ class EventType(enum.IntEnum):
     CHANNEL_BLOCK = 144
     CHANNEL_CLOSE = 145
     CHANNEL_SHARE = 146
+    # Cluster (docs/cluster.md): the coordinator's and the nodes' traces (150-157).
+    CLUSTER_EPOCH = 150
+    CLUSTER_PLACE = 151
+    CLUSTER_BATCH = 152
+    CLUSTER_JOB_DONE = 153
+    CLUSTER_NODE_LOST = 154
+    CLUSTER_JOB_MOVE = 155
+    CLUSTER_COMMIT = 156
+    CLUSTER_MESSAGE = 157
 
     # The sealed node-to-node transport of a cluster (158-161).
     LINK_ESTABLISHED = 158
     LINK_HANDSHAKE_REFUSED = 159
     LINK_FRAME_REFUSED = 160
     LINK_CLOSED = 161
+
+    # Cluster consensus (162-165): written by the cluster trace from a replica's events.
+    CONSENSUS_DECISION = 162
+    CONSENSUS_VIEW_CHANGE = 163
+    CONSENSUS_EVIDENCE = 164
+    CONSENSUS_PROPOSAL = 165
