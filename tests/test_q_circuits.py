@@ -247,6 +247,7 @@ def test_openqasm3_examples_match_bare_aer() -> None:
 # ---------------------------------------------------------------------- replay
 
 
+@pytest.mark.spec("XDV-081-9.2")
 @pytest.mark.spec("XDV-060-9")
 @pytest.mark.spec("XDV-032-10")
 def test_q_workload_replays_in_both_modes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
