@@ -445,3 +445,6 @@ def test_an_invocation_needs_a_live_contract_of_the_caller() -> None:
         if entry.status in (ErrorCode.CONTRACT_INVALID, ErrorCode.CONTRACT_EXPIRED)
     ]
     assert refused == codes  # each refusal is recorded, in order
+    again = Kernel(domains=[KDomainManager()], quantum=1)
+    again.spawn(caller)
+    assert again.run().trace_bytes == result.trace_bytes  # the refusals replay byte for byte
