@@ -36,9 +36,11 @@ def xdv(
     for every call costs a second or more (Qiskit, numba) and checks nothing more. With
     ``separate=True`` it runs as ``python -m xdv`` in a separate process: for what only a
     process shows (imports at start-up, signals, pipes, separate interpreters, concurrent
-    runs) and for module targets.
+    runs) and for module targets. Every call runs separately under ``--long`` (which sets
+    ``XDV_LONG``) or with ``XDV_TEST_SEPARATE=1``, so the binary itself stays exercised by the
+    whole suite there.
     """
-    if separate:
+    if separate or "1" in (os.environ.get("XDV_LONG"), os.environ.get("XDV_TEST_SEPARATE")):
         full_env = dict(os.environ)
         full_env.update(env or {})
         return subprocess.run(
