@@ -11,7 +11,9 @@ Test modules import it with ``from conftest import shared_testdata``.
 from __future__ import annotations
 
 import os
+import resource
 import tempfile
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="also run the end-to-end system tests (marker `system`): real servers killed "
         "under load and similar; CI runs them as a separate step",
     )
+    parser.addoption(
+        "--cpu-durations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="show the N tests that used the most processor time (user + system, the test's "
+        "own process and the processes it started and waited for; 0 for all): a measure that "
+        "a busy machine does not inflate as it does wall time",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,3 +100,55 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # user's own (~/.xdv).
     if "XDV_HOME" not in os.environ:
         os.environ["XDV_HOME"] = tempfile.mkdtemp(prefix="xdv-home-")
+
+
+def _cpu_seconds() -> float:
+    """Processor time of this process and of its waited-for children, in seconds."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _measured(item: pytest.Item, phase: str) -> Generator[None, None, None]:
+    if item.config.getoption("--cpu-durations") is None:
+        yield
+        return
+    before = _cpu_seconds()
+    yield
+    # Carried by the phase's report (to the controlling process under xdist).
+    item.user_properties.append((f"cpu_{phase}", _cpu_seconds() - before))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _measured(item, "setup")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _measured(item, "call")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _measured(item, "teardown")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    count = terminalreporter.config.getoption("--cpu-durations")
+    if count is None:
+        return
+    seconds: dict[str, dict[str, float]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if isinstance(name, str) and name.startswith("cpu_"):
+                    seconds.setdefault(report.nodeid, {})[name[4:]] = float(value)
+    totals = sorted(
+        ((sum(phases.values()), nodeid, phases) for nodeid, phases in seconds.items()),
+        reverse=True,
+    )
+    terminalreporter.write_sep("=", f"processor time: {sum(t for t, _, _ in totals):.1f} s in all")
+    for total, nodeid, phases in totals[: count or None]:
+        setup = phases.get("setup", 0.0) + phases.get("teardown", 0.0)
+        terminalreporter.write_line(f"{total:7.2f}s cpu (setup+teardown {setup:5.2f}s)  {nodeid}")

@@ -50,7 +50,7 @@ RUN_JSON_KEYS = {
 
 
 def test_run_json_and_module_targets(tmp_path: Path) -> None:
-    completed = xdv("run", "tests.workloads.no_random:main", "--json")
+    completed = xdv("run", "tests.workloads.no_random:main", "--json", separate=True)
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
     assert document["ok"] and document["outputs"][0] == "slow 0"
@@ -120,7 +120,9 @@ def test_a_failing_anchor_prints_its_traceback_but_the_trace_stays_deterministic
 
 def test_a_workload_declares_the_phi_domain_in_the_short_form(tmp_path: Path) -> None:
     trace = tmp_path / "phi.xdvt"
-    done = xdv("run", "tests.workloads.phi_declared:main", "--trace", str(trace), "--json")
+    done = xdv(
+        "run", "tests.workloads.phi_declared:main", "--trace", str(trace), "--json", separate=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads(done.stdout)
     assert document["outputs"][0] == {"n": 1, "x": False}

@@ -57,6 +57,8 @@ def test_a_signal_ends_a_run_as_interrupted(
     check_interrupted(trace)
 
 
+# End to end (a real process, CP-SAT solving for seconds, a signal): CI's system step runs it.
+@pytest.mark.system
 def test_ctrl_c_during_an_exact_phirun_is_not_swallowed_by_the_solver(tmp_path: Path) -> None:
     # A random graph of 120 nodes and about 600 edges: CP-SAT does not prove its maximum cut
     # quickly, so the solve runs to its deterministic-time limit (a few seconds of wall time).

@@ -19,7 +19,7 @@ def test_ten_runs_in_separate_processes_are_byte_identical(tmp_path: Path) -> No
 
     def one(path: Path) -> int:
         return xdv(
-            "run", str(WORKLOADS / "mixed.py"), "--seed", "11", "--trace", str(path)
+            "run", str(WORKLOADS / "mixed.py"), "--seed", "11", "--trace", str(path), separate=True
         ).returncode
 
     with ThreadPoolExecutor(max_workers=2) as pool:

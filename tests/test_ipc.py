@@ -44,6 +44,7 @@ def client(names: dict[str, int]) -> Steps:
     return answer.payload
 
 
+@pytest.mark.spec("XDV-081-8")
 @pytest.mark.spec("XDV-021-3.2")
 @pytest.mark.spec("XDV-021-4.4")
 @pytest.mark.spec("XDV-021-5.1")

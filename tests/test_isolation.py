@@ -51,6 +51,7 @@ def _both(target: str, tmp_path: Path, **options: Any) -> tuple[bytes, bytes, Ru
     return traces[0], traces[1], result
 
 
+@pytest.mark.spec("XDV-081-13")
 @pytest.mark.spec("XDV-010-10.4")
 @pytest.mark.parametrize(
     ("target", "options", "status"),

@@ -18,6 +18,7 @@ program rather than at start-up; every other import is at module level.
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,44 +90,57 @@ def _is_package(module: str) -> bool:
     return (SOURCE.parent / module.replace(".", "/") / "__init__.py").is_file()
 
 
-def _imports() -> list[Import]:
+class _Reader(ast.NodeVisitor):
+    """The ``xdv`` imports of one module, each marked deferred when it sits in a function."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.functions = 0  # how many function definitions enclose the current node
+        self.found: list[Import] = []
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.functions += 1
+        self.generic_visit(node)
+        self.functions -= 1
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self._add(node.names[0].name, (), node.lineno)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            base = self.module.split(".")
+            if not _is_package(self.module):
+                base = base[:-1]
+            base = base[: len(base) - node.level + 1]
+            target = ".".join([*base, *([node.module] if node.module else [])])
+        else:
+            target = node.module or ""
+        self._add(target, tuple(alias.name for alias in node.names), node.lineno)
+
+    def _add(self, target: str, names: tuple[str, ...], line: int) -> None:
+        if not target.startswith("xdv"):
+            return
+        deferred = self.functions > 0
+        if target == "xdv":  # `from xdv import dpl`: the subpackages named
+            for name in names:
+                self.found.append(Import(self.module, f"xdv.{name}", (), line, deferred))
+            return
+        self.found.append(Import(self.module, target, names, line, deferred))
+
+
+@functools.cache
+def _imports() -> tuple[Import, ...]:
+    """Every ``xdv`` import of the package's modules (read once, when a test first asks)."""
     found: list[Import] = []
     for path in sorted(SOURCE.rglob("*.py")):
         if path.name.endswith("_test.py") or CTS_CASES in path.parents:
             continue
-        module = _module_name(path)
-        tree = ast.parse(path.read_text("utf-8"))
-        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = module.split(".")
-                    if not _is_package(module):
-                        base = base[:-1]
-                    base = base[: len(base) - node.level + 1]
-                    target = ".".join([*base, *([node.module] if node.module else [])])
-                else:
-                    target = node.module or ""
-                names = tuple(alias.name for alias in node.names)
-            elif isinstance(node, ast.Import):
-                target, names = node.names[0].name, ()
-            else:
-                continue
-            if not target.startswith("xdv"):
-                continue
-            deferred = False
-            parent = parents.get(node)
-            while parent is not None:
-                if isinstance(parent, ast.FunctionDef | ast.AsyncFunctionDef):
-                    deferred = True
-                    break
-                parent = parents.get(parent)
-            if target == "xdv":  # `from xdv import dpl`: the subpackages named
-                for name in names:
-                    found.append(Import(module, f"xdv.{name}", (), node.lineno, deferred))
-                continue
-            found.append(Import(module, target, names, node.lineno, deferred))
-    return found
+        reader = _Reader(_module_name(path))
+        reader.visit(ast.parse(path.read_text("utf-8")))
+        found.extend(reader.found)
+    return tuple(found)
 
 
 def _package(module: str) -> str:
@@ -151,11 +165,8 @@ def _layer(module: str) -> int:
     return LAYERS.index(package.split(".")[1])
 
 
-IMPORTS = _imports()
-
-
 def test_every_module_belongs_to_a_layer() -> None:
-    for item in IMPORTS:
+    for item in _imports():
         for module in (item.source, item.target):
             _layer(module)  # raises ValueError for a package outside the stack
 
@@ -163,7 +174,7 @@ def test_every_module_belongs_to_a_layer() -> None:
 def test_no_import_runs_back_up_a_layer() -> None:
     upward = [
         f"{item.source}:{item.line} imports {item.target}"
-        for item in IMPORTS
+        for item in _imports()
         if _layer(item.target) > _layer(item.source)
     ]
     assert upward == []
@@ -172,7 +183,7 @@ def test_no_import_runs_back_up_a_layer() -> None:
 def test_domain_packages_are_peers() -> None:
     crossing = [
         f"{item.source}:{item.line} imports {item.target}"
-        for item in IMPORTS
+        for item in _imports()
         if _package(item.source).startswith("xdv.domains.")
         and _package(item.target).startswith("xdv.domains.")
         and _package(item.source) != _package(item.target)
@@ -182,7 +193,7 @@ def test_domain_packages_are_peers() -> None:
 
 def test_no_package_cycle() -> None:
     graph: dict[str, set[str]] = {}
-    for item in IMPORTS:
+    for item in _imports():
         source, target = _package(item.source), _package(item.target)
         if source != target:
             graph.setdefault(source, set()).add(target)
@@ -222,7 +233,7 @@ def _private(item: Import) -> str | None:
 def test_no_reach_into_another_package_s_private_modules() -> None:
     reaches = [
         f"{item.source}:{item.line} reaches {private}"
-        for item in IMPORTS
+        for item in _imports()
         if (private := _private(item)) is not None
         and not (item.source == "xdv.syscalls" and item.target == "xdv.core._syscalls")
     ]
@@ -232,7 +243,7 @@ def test_no_reach_into_another_package_s_private_modules() -> None:
 def test_imports_inside_functions_only_defer_optional_heavy_packages() -> None:
     deferred = [
         f"{item.source}:{item.line} imports {item.target} inside a function"
-        for item in IMPORTS
+        for item in _imports()
         if item.deferred
         and not any(
             item.target == allowed or item.target.startswith(allowed + ".")
@@ -264,7 +275,7 @@ def test_the_rules_catch_what_they_describe(source: str, target: str, broken: st
 
 def test_the_reader_sees_the_real_graph() -> None:
     """A sanity floor: the stack really is connected the way the docstring says."""
-    edges = {(_package(i.source), _package(i.target)) for i in IMPORTS}
+    edges = {(_package(i.source), _package(i.target)) for i in _imports()}
     for lower, upper in itertools.pairwise(["xdv.errors", "xdv.trace", "xdv.core"]):
         assert (upper, lower) in edges
     assert ("xdv.cli", "xdv.runtime") in edges

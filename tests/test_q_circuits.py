@@ -237,16 +237,17 @@ def test_openqasm3_teleport_moves_the_state() -> None:
 
 
 @needs_testdata
-def test_openqasm3_examples_match_bare_aer() -> None:
-    for name in ("oq3_adder", "oq3_inverseqft1", "oq3_teleport"):
-        text = source(name)
-        (result,) = run_jobs([text], seed=8)
-        assert result["counts"] == bare_aer(text, result["seed"]), name
+@pytest.mark.parametrize("name", ["oq3_adder", "oq3_inverseqft1", "oq3_teleport"])
+def test_openqasm3_examples_match_bare_aer(name: str) -> None:
+    text = source(name)
+    (result,) = run_jobs([text], seed=8)
+    assert result["counts"] == bare_aer(text, result["seed"]), name
 
 
 # ---------------------------------------------------------------------- replay
 
 
+@pytest.mark.spec("XDV-081-9.2")
 @pytest.mark.spec("XDV-060-9")
 @pytest.mark.spec("XDV-032-10")
 def test_q_workload_replays_in_both_modes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,12 +22,16 @@ def recorded(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.spec("XDV-080-11")
+@pytest.mark.spec("XDV-081-9.2")
 @pytest.mark.spec("XDV-005-6.1")
 def test_reexecute_reproduces_the_trace(recorded: Path) -> None:
     report = replay(recorded, ReplayMode.REEXECUTE)
     assert report.ok and report.divergence is None and report.entries > 50
 
 
+@pytest.mark.spec("XDV-080-11")
+@pytest.mark.spec("XDV-081-9.2")
 @pytest.mark.spec("XDV-005-6.2")
 def test_inject_feeds_recorded_outcomes_without_calling_the_manager(
     recorded: Path, monkeypatch: pytest.MonkeyPatch

@@ -9,20 +9,33 @@ and interface methods) and compare them with the code, so a clause that drifts f
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import inspect
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from helpers import EXAMPLES, ROOT, xdv
 from xdv import Kernel, run_workload
-from xdv.core import DomainManager, Operation, ProcessState
+from xdv.core import DomainManager, KDomainManager, Operation, ProcessState
 from xdv.errors import ErrorCode, XdvError
-from xdv.trace import FORMAT_VERSION, HEADER, PREAMBLE, EventType, canonical_metadata
+from xdv.syscalls import Bind, Invoke, Release, Reserve, Revoke, Self, Sleep
+from xdv.trace import (
+    FORMAT_VERSION,
+    HEADER,
+    PREAMBLE,
+    Domain,
+    EventType,
+    TraceEntry,
+    canonical_metadata,
+    read_trace,
+)
 
 SPEC = ROOT / "docs" / "spec"
 CLAUSE = re.compile(r"^- \*\*(XDV-\d{3}-[0-9.]+)\*\* — (.*)$", re.MULTILINE)
@@ -272,3 +285,166 @@ def test_every_code_name_the_spec_mentions_exists() -> None:
             if not upstream_capability_kind(name) and PREAMBLE[: len(name)] != name.encode():
                 unknown.append(f"{path.name}: {name}")
     assert unknown == []
+
+
+# ---------------------------------------------------------------- XDV-080 and XDV-081
+
+
+@pytest.mark.spec("XDV-080-3")
+def test_the_reference_kernel_parts_are_the_stated_modules() -> None:
+    parts = re.findall(r"`([a-z_/]+\.py)` \(`(\w+)`\)", clause("XDV-080-3"))
+    assert len(parts) >= 10, "the clause no longer lists the kernel's modules in a readable form"
+    for path, name in parts:
+        assert (ROOT / "src" / "xdv" / path).is_file(), path
+        module = importlib.import_module("xdv." + path.removesuffix(".py").replace("/", "."))
+        assert inspect.isclass(getattr(module, name, None)), f"{path} defines no class {name}"
+
+
+@pytest.mark.spec("XDV-080-4.2")
+def test_every_entry_header_carries_the_stated_fields() -> None:
+    stated_fields = re.findall(r"\(`(\w+)`", clause("XDV-080-4.2"))
+    fields = [field.name for field in dataclasses.fields(TraceEntry)]
+    assert stated_fields == fields[: len(stated_fields)]
+    # The header is exactly those fields (prev_hash included), in that order.
+    assert len(HEADER.unpack(bytes(HEADER.size))) == len(stated_fields)
+
+    def user() -> Generator[Any, Any, None]:
+        lane = yield Reserve("K", "lane", 1)
+        yield Invoke(lane, "call", (len, "abc"))
+        yield Release(lane)
+
+    kernel = Kernel()
+    kernel.spawn(user)
+    read = read_trace(kernel.run().trace_bytes).entries
+    assert [entry.seq for entry in read] == list(range(read[0].seq, read[0].seq + len(read)))
+    with_contract = {entry.event_type for entry in read if entry.contract != 0}
+    assert with_contract == {
+        EventType.RESOURCE_RESERVE,
+        EventType.RESOURCE_RELEASE,
+        EventType.DOMAIN_INVOKE,
+        EventType.DOMAIN_RESULT,
+    }
+    assert {entry.process for entry in read if entry.contract != 0} == {1}
+
+
+class _WatchedQ(KDomainManager):
+    """The K manager's behaviour under the Q tag, counting every call the kernel makes."""
+
+    domain = Domain.Q
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched: list[str] = []
+
+    def init(self, pid: int) -> dict[str, Any]:
+        self.touched.append("init")
+        return super().init(pid)
+
+    def request_resources(self, request: Any) -> Any:
+        self.touched.append("request_resources")
+        return super().request_resources(request)
+
+    def execute(self, invocation: Any) -> Any:
+        self.touched.append("execute")
+        return super().execute(invocation)
+
+
+@pytest.mark.spec("XDV-080-6")
+def test_a_capability_check_precedes_every_boundary_and_refusals_are_recorded() -> None:
+    codes: list[ErrorCode] = []
+    watched = _WatchedQ()
+    kernel = Kernel(domains=[KDomainManager(), watched])
+
+    def prober() -> Generator[Any, Any, None]:
+        info = yield Self()
+        try:
+            yield Bind("Q")  # no ALLOCATE capability from K to Q
+        except XdvError as error:
+            codes.append(error.code)
+        allocate = next(
+            c for c in kernel.authority.held_by(info.pid) if c.operation is Operation.ALLOCATE
+        )
+        yield Revoke(allocate.id)
+        try:
+            yield Reserve("K", "lane", 1)
+        except XdvError as error:
+            codes.append(error.code)
+
+    kernel.spawn(prober)
+    result = kernel.run()
+    assert codes == [ErrorCode.DOMAIN_UNAUTHORIZED, ErrorCode.CAPABILITY_REVOKED]
+    assert watched.touched == []  # the refused bind never reached the manager
+    statuses = {
+        (entry.event_type, entry.status) for entry in read_trace(result.trace_bytes).entries
+    }
+    assert (EventType.DOMAIN_BIND, ErrorCode.DOMAIN_UNAUTHORIZED) in statuses
+    assert (EventType.RESOURCE_RESERVE, ErrorCode.CAPABILITY_REVOKED) in statuses
+
+
+@pytest.mark.spec("XDV-080-13")
+def test_the_verification_points_are_plain_data_and_functions() -> None:
+    from xdv.core import LEGAL_TRANSITIONS, RoundRobinPolicy, SchedulerPolicy
+    from xdv.runtime import check_state
+
+    text = clause("XDV-080-13")
+    for name in ("xdv.core.LEGAL_TRANSITIONS", "key", "xdv.runtime.check_state"):
+        assert f"`{name}`" in text
+    assert set(LEGAL_TRANSITIONS) == set(ProcessState)
+    assert all(isinstance(after, frozenset) for after in LEGAL_TRANSITIONS.values())
+    assert callable(SchedulerPolicy.key) and callable(RoundRobinPolicy().key)
+
+    manager = KDomainManager()
+    kernel = Kernel(domains=[manager])
+    seen: list[Any] = []
+
+    def holder() -> Generator[Any, Any, None]:
+        lane = yield Reserve("K", "lane", 1)
+        seen.append(check_state(kernel, {Domain.K: manager}))
+        yield Release(lane)
+
+    kernel.spawn(holder)
+    assert kernel.run().ok and seen == [None]
+
+
+@pytest.mark.spec("XDV-081-4.2")
+def test_the_runtime_lifecycle_states_are_the_kernels() -> None:
+    states = re.findall(r"`([A-Z]+)`", clause("XDV-081-4.2"))
+    assert states[: len(ProcessState)] == [state.name for state in ProcessState]
+    assert "XDV-020-6" in clause("XDV-081-4.2")
+
+
+@pytest.mark.spec("XDV-081-6")
+@pytest.mark.spec("XDV-081-12")
+def test_an_invocation_needs_a_live_contract_of_the_caller() -> None:
+    manager = KDomainManager()
+    kernel = Kernel(domains=[manager], quantum=1)
+    codes: list[ErrorCode] = []
+
+    def caller() -> Generator[Any, Any, None]:
+        lane = yield Reserve("K", "lane", 1)
+        yield Release(lane)
+        for handle in (lane, "lane", 1):
+            try:
+                yield Invoke(handle, "call", (len, "abc"))
+            except XdvError as error:
+                codes.append(error.code)
+        soon = yield Reserve("K", "lane", 1, duration=1)
+        yield Sleep(3)
+        try:
+            yield Invoke(soon, "call", (len, "abc"))
+        except XdvError as error:
+            codes.append(error.code)
+
+    kernel.spawn(caller)
+    result = kernel.run()
+    assert codes == [ErrorCode.CONTRACT_INVALID] * 3 + [ErrorCode.CONTRACT_EXPIRED]
+    assert result.ok and manager.calls == 0
+    refused = [
+        entry.status
+        for entry in read_trace(result.trace_bytes).entries
+        if entry.status in (ErrorCode.CONTRACT_INVALID, ErrorCode.CONTRACT_EXPIRED)
+    ]
+    assert refused == codes  # each refusal is recorded, in order
+    again = Kernel(domains=[KDomainManager()], quantum=1)
+    again.spawn(caller)
+    assert again.run().trace_bytes == result.trace_bytes  # the refusals replay byte for byte

@@ -102,6 +102,7 @@ def test_same_inputs_give_the_same_trace_bytes(spec, quantum) -> None:
     assert run_spec(spec, quantum).trace_bytes == run_spec(spec, quantum).trace_bytes
 
 
+@pytest.mark.spec("XDV-081-4.2")
 @pytest.mark.spec("XDV-020-6")
 @given(workload_spec)
 def test_every_process_walks_the_lifecycle_in_order(spec) -> None:
@@ -118,6 +119,7 @@ def test_every_process_walks_the_lifecycle_in_order(spec) -> None:
         assert len(exits) == 1
 
 
+@pytest.mark.spec("XDV-080-5.2")
 @pytest.mark.spec("XDV-005-3.3")
 def test_tie_break_is_ready_time_then_priority_then_pid() -> None:
     def once(label: str):
@@ -233,6 +235,7 @@ def test_a_faulting_process_ends_alone_and_releases_everything() -> None:
     assert kernel.snapshot()["capabilities"] == []
 
 
+@pytest.mark.spec("XDV-081-12")
 @pytest.mark.spec("XDV-011-5.2")
 @pytest.mark.spec("XDV-011-8")
 def test_reservation_is_explicit_and_exhaustion_is_typed_and_changes_nothing() -> None:
@@ -277,6 +280,7 @@ def test_contracts_expire_in_logical_time() -> None:
     assert seen == [ErrorCode.CONTRACT_EXPIRED]
 
 
+@pytest.mark.spec("XDV-081-7")
 @pytest.mark.spec("XDV-002-3.1")
 @pytest.mark.spec("XDV-002-3.5")
 @pytest.mark.spec("XDV-004-3.1")
@@ -338,6 +342,8 @@ class DelegatingTable(CapabilityTable):
         return SimpleNamespace(as_capability=lambda: copy)
 
 
+@pytest.mark.spec("XDV-081-7")
+@pytest.mark.spec("XDV-081-12")
 def test_dynamic_binding_needs_an_allocate_capability() -> None:
     codes: list[ErrorCode] = []
 
@@ -497,6 +503,7 @@ def test_yielding_a_non_syscall_is_a_typed_error_thrown_back() -> None:
     assert codes == [ErrorCode.SYSCALL_INVALID]
 
 
+@pytest.mark.spec("XDV-081-4.1")
 @pytest.mark.spec("XDV-003-2.1")
 @pytest.mark.spec("XDV-004-2.1")
 def test_snapshot_shows_processes_bindings_contracts_and_capabilities() -> None:
@@ -548,6 +555,7 @@ def test_bad_configuration_is_refused() -> None:
         Kernel(seed=-1)
 
 
+@pytest.mark.spec("XDV-080-4.1")
 @pytest.mark.spec("XDV-010-4.1")
 def test_logical_time_advances_only_in_the_kernel_loop() -> None:
     import pathlib
@@ -695,6 +703,7 @@ simple_action = st.one_of(
 )
 
 
+@pytest.mark.spec("XDV-080-5.2")
 @pytest.mark.spec("XDV-005-3.3")
 @given(
     st.lists(
@@ -712,6 +721,7 @@ def test_dispatch_order_matches_an_independent_model_of_the_documented_rules(spe
     assert sorted(observed.items()) == reference_schedule(spec, quantum)
 
 
+@pytest.mark.spec("XDV-080-4.1")
 @pytest.mark.spec("XDV-005-7")
 def test_wall_time_is_injected_measured_and_never_traced() -> None:
     from xdv.core import FixedWallClock

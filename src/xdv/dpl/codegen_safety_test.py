@@ -147,6 +147,7 @@ def test_hostile_names_in_source_are_data() -> None:
     ]
 
 
+@pytest.mark.spec("XDV-080-12")
 def test_generated_code_runs_without_builtins() -> None:
     program = Program(compile_source("K main { emit 1; }"))
     function = program._entry_function
@@ -307,6 +308,7 @@ def test_a_string_with_no_canonical_form_is_refused_as_a_typed_error() -> None:
 # ---------------------------------------------------------------------- property
 
 
+@pytest.mark.spec("XDV-080-12")
 @settings(max_examples=25, derandomize=True, deadline=None)
 @given(
     process=st.text(min_size=1, max_size=12),

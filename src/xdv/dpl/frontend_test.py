@@ -203,6 +203,7 @@ def test_static_errors_are_typed_and_stop_compilation() -> None:
     assert semantic.value.diagnostics[0].code == "T202"
 
 
+@pytest.mark.spec("XDV-080-12")
 @pytest.mark.spec("XDV-050-4.1")
 @pytest.mark.spec("XDV-050-4.2")
 def test_dir_is_canonical_and_identical_for_identical_source() -> None:

@@ -74,6 +74,7 @@ def test_the_phi_manager_implements_the_domain_interface_and_attestation_surface
     assert isinstance(rebuilt, PhiDomainManager) and rebuilt.describe() == manager.describe()
 
 
+@pytest.mark.spec("XDV-081-5.3")
 @pytest.mark.spec("XDV-023-4.2")
 @pytest.mark.spec("XDV-023-4.4")
 @pytest.mark.spec("XDV-061-4.2")
@@ -122,6 +123,7 @@ def test_windows_on_one_provider_never_overlap_without_a_sharing_contract() -> N
     assert bad.value.code is ErrorCode.CONTRACT_INVALID
 
 
+@pytest.mark.spec("XDV-081-5.3")
 @pytest.mark.spec("XDV-061-5.2")
 @pytest.mark.spec("XDV-061-5.3")
 @pytest.mark.spec("XDV-061-6.2")
@@ -172,6 +174,8 @@ def test_annealing_a_frustration_free_ring_finds_its_ground_state() -> None:
     assert kernel.outputs[0][1] == -6.0
 
 
+@pytest.mark.spec("XDV-081-5.3")
+@pytest.mark.spec("XDV-081-12")
 @pytest.mark.spec("XDV-033-4.1")
 @pytest.mark.spec("XDV-061-4.3")
 @pytest.mark.spec("XDV-004-6.1")
@@ -300,6 +304,7 @@ def test_mutation_outside_the_contracted_transform_set_is_refused() -> None:
     assert any(e.status == ErrorCode.PHI_ERR_UNAUTHORIZED_MUTATION for e in results(items))
 
 
+@pytest.mark.spec("XDV-081-5.3")
 @pytest.mark.spec("XDV-061-8")
 @pytest.mark.spec("XDV-033-4.3")
 def test_raw_phases_never_leave_the_provider() -> None:

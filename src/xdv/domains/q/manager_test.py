@@ -195,6 +195,8 @@ def test_bad_terms_are_refused_with_typed_errors() -> None:
     ]
 
 
+@pytest.mark.spec("XDV-080-7")
+@pytest.mark.spec("XDV-081-5.2")
 @pytest.mark.spec("XDV-060-5.1")
 @pytest.mark.spec("XDV-060-5.2")
 @pytest.mark.spec("XDV-060-6")
@@ -291,6 +293,9 @@ def test_a_job_admitted_in_time_finishes_within_the_tolerance() -> None:
     assert run_q(anchor, manager=lenient)[0].outputs[0][1] == "ran"
 
 
+@pytest.mark.spec("XDV-080-7")
+@pytest.mark.spec("XDV-081-5.2")
+@pytest.mark.spec("XDV-081-12")
 @pytest.mark.spec("XDV-013-5.3")
 @pytest.mark.spec("XDV-072-3.3")
 def test_a_job_over_its_budget_is_rejected_before_the_provider_and_invalidates_the_contract() -> (
@@ -638,6 +643,7 @@ def test_circuits_that_would_read_state_are_refused() -> None:
     assert raised.value.code is ErrorCode.NO_CLONING_VIOLATION
 
 
+@pytest.mark.spec("XDV-080-7")
 @pytest.mark.spec("XDV-032-4.1")
 @pytest.mark.spec("XDV-013-5.2")
 def test_q_state_has_no_projection_but_measurement() -> None:
