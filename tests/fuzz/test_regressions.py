@@ -129,7 +129,10 @@ def test_a_trace_that_is_not_a_regular_file_is_refused_at_once(kind: str, tmp_pa
         started = time.perf_counter()
         result = _cli(tmp_path, argv, special={"t": kind})
         said = result.stderr + result.stdout
-        if kind == "dir":  # the command line refuses a directory itself (a usage error)
+        if kind == "dir" and argv[0] == "verify":  # a directory is read as a cluster trace
+            assert result.exit_code == 1 and "CLUSTER_TRACE_INVALID" in said
+            assert "manifest.json" in said
+        elif kind == "dir":  # the command line refuses a directory itself (a usage error)
             assert result.exit_code == 64 and "is a directory" in said
         else:
             assert result.exit_code == 1 and "INPUT_NOT_REGULAR" in said
