@@ -21,6 +21,7 @@ from xdv.errors import ErrorCode, XdvError
 __all__ = [
     "ACTIONS",
     "CASES_ROOT",
+    "CHANGES",
     "EXIT_CLASSES",
     "FEATURES",
     "LEVELS",
@@ -43,8 +44,23 @@ and Φ domains), ``distributed`` (more than one node)."""
 FEATURES = ("q", "phi", "service", "cluster", "view", "telemetry", "attest")
 """What a case may require beyond the core: an extra or a command of the implementation."""
 
-ACTIONS = ("run", "check", "qrun", "phirun", "verify")
+ACTIONS = (
+    "run",
+    "check",
+    "qrun",
+    "phirun",
+    "verify",
+    "telemetry",
+    "attest",
+    "view",
+    "model-check",
+)
 """What a case does with its input (the adapter command it drives)."""
+
+CHANGES = ("none", "repeat", "config", "nonce", "untrusted", "signature", "chain")
+"""What an ``attest`` case changes between producing a boot quote and verifying it."""
+
+_BASED = ("verify", "telemetry", "view")
 
 EXIT_CLASSES = ("ok", "static", "runtime", "admissibility", "contract", "usage")
 """A run's class of ending: the exit statuses 0, 65, 70, 71, 72 and 64."""
@@ -59,6 +75,10 @@ _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _EVENT = re.compile(r"^[A-Z][A-Z0-9_]*(:[A-Z][A-Z0-9_]*)?$")
 _DIAGNOSTIC = re.compile(r"^[A-Z]\d{3}(@\d+)?$")
 _EXTENSIONS = {".ds": "run", ".py": "run", ".qasm": "qrun", ".yaml": None}
+_TELEMETRY = {"series", "alerts", "same_on_rerun"}
+_VIEW = {"at", "state", "deterministic"}
+_QUOTE = {"verify", "differences", "same_payload"}
+_MODEL = {"states_min", "transitions_min", "depth", "violation", "counterexample_max"}
 _OPEN = {".ds": "/*---", ".qasm": "/*---", ".py": '"""---'}
 _CLOSE = {".ds": "---*/", ".qasm": "---*/", ".py": '---"""'}
 _TOP = {"id", "spec", "description", "level", "requires", "action", "options", "input", "expect"}
@@ -75,6 +95,8 @@ _OPTIONS: dict[str, type | tuple[type, ...]] = {
     "provider": str,
     "format": str,
     "work_limit": (int, float),
+    "depth": int,
+    "planted": str,
 }
 _EXPECT = {
     "exit",
@@ -87,6 +109,10 @@ _EXPECT = {
     "trace",
     "verify",
     "replay",
+    "telemetry",
+    "view",
+    "quote",
+    "model",
 }
 _TRACE = {"present", "absent", "order", "counts", "at_least"}
 
@@ -187,7 +213,13 @@ def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
     exit_class = value.get("exit")
     if exit_class is not None and exit_class not in EXIT_CLASSES:
         raise _fail(where, "expect.exit", f"must be one of {list(EXIT_CLASSES)}")
-    if action == "verify":
+    kinds = {"telemetry": "telemetry", "view": "view", "attest": "quote", "model-check": "model"}
+    for name, wanted in kinds.items():
+        if (action == name) != (wanted in value):
+            raise _fail(where, f"expect.{wanted}", f"stated by (and only by) a {name} case")
+    if action in kinds:
+        _check_feature_expect(value[kinds[action]], kinds[action], where)
+    elif action == "verify":
         if "verify" not in value:
             raise _fail(where, "expect.verify", "a verify case states its verdict")
     elif exit_class is None:
@@ -217,6 +249,56 @@ def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
     return dict(value)
 
 
+def _check_fields(value: Any, known: set[str], where: str, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise _fail(where, name, "must be a non-empty map")
+    for key in value:
+        if key not in known:
+            raise _fail(where, f"{name}.{key}", f"unknown field (known: {sorted(known)})")
+    return value
+
+
+def _check_feature_expect(value: Any, kind: str, where: str) -> None:
+    """The expectations of a telemetry, view, attest or model-check case."""
+    name = f"expect.{kind}"
+    if kind == "telemetry":
+        fields = _check_fields(value, _TELEMETRY, where, name)
+        for index, series in enumerate(fields.get("series", [])):
+            if (
+                not isinstance(series, dict)
+                or set(series) - {"metric", "labels", "value"}
+                or not isinstance(series.get("metric"), str)
+                or not isinstance(series.get("value"), int | float)
+                or not isinstance(series.get("labels", {}), dict)
+            ):
+                raise _fail(where, f"{name}.series[{index}]", "is {metric, labels?, value}")
+        if "alerts" in fields:
+            _strings(fields["alerts"], where, f"{name}.alerts")
+    elif kind == "view":
+        fields = _check_fields(value, _VIEW, where, name)
+        if type(fields.get("at")) is not int or fields["at"] < 0:
+            raise _fail(where, f"{name}.at", "a logical time (a non-negative integer)")
+        if "state" in fields and not isinstance(fields["state"], dict):
+            raise _fail(where, f"{name}.state", "must be a map")
+    elif kind == "quote":
+        fields = _check_fields(value, _QUOTE, where, name)
+        verdict = fields.get("verify")
+        if verdict != "ok" and verdict not in ErrorCode.__members__:
+            raise _fail(where, f"{name}.verify", "must be 'ok' or an error code name")
+        if "differences" in fields:
+            _strings(fields["differences"], where, f"{name}.differences")
+    else:
+        fields = _check_fields(value, _MODEL, where, name)
+        for key in ("states_min", "transitions_min", "depth", "counterexample_max"):
+            if key in fields and (type(fields[key]) is not int or fields[key] < 0):
+                raise _fail(where, f"{name}.{key}", "must be a non-negative integer")
+        if not isinstance(fields.get("violation"), bool):
+            raise _fail(where, f"{name}.violation", "required: true or false")
+    for key in ("same_on_rerun", "deterministic", "same_payload"):
+        if key in fields and not isinstance(fields[key], bool):
+            raise _fail(where, f"{name}.{key}", "must be true or false")
+
+
 def _check_options(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(where, "options", "must be a map")
@@ -236,9 +318,20 @@ def _check_input(value: Any, action: str, path: Path, where: str) -> dict[str, A
         problem = value.get("problem")
         if not isinstance(problem, str | dict) or set(value) != {"problem"}:
             raise _fail(where, "input.problem", "a phirun case gives its problem (text or map)")
-    elif action == "verify":
-        if set(value) - {"base", "mutate"} or not isinstance(value.get("base"), str):
-            raise _fail(where, "input.base", "a verify case names its base program (a file)")
+    elif action == "attest":
+        if set(value) - {"change", "nonce"} or value.get("change", "none") not in CHANGES:
+            raise _fail(where, "input.change", f"an attest case's change is one of {CHANGES}")
+        nonce = value.get("nonce")
+        if nonce is not None and not (
+            isinstance(nonce, str) and re.fullmatch(r"([0-9a-f]{2}){1,64}", nonce)
+        ):
+            raise _fail(where, "input.nonce", "lower-case hex, 1 to 64 bytes")
+    elif action in _BASED:
+        allowed = {"verify": {"base", "mutate"}, "telemetry": {"base", "thresholds"}}
+        if set(value) - allowed.get(action, {"base"}) or not isinstance(value.get("base"), str):
+            raise _fail(where, "input.base", f"a {action} case names its base program (a file)")
+        if "thresholds" in value and not isinstance(value["thresholds"], dict):
+            raise _fail(where, "input.thresholds", "must be a map of alert thresholds")
         if not (path.parent / value["base"]).is_file():
             raise _fail(where, "input.base", f"no file {value['base']!r} beside the case")
         mutate = value.get("mutate")
@@ -300,8 +393,10 @@ def parse_case(text: str, path: Path, relative: str) -> Case:
         raise _fail(where, "action", f"must be one of {list(ACTIONS)}")
     if suffix == ".yaml" and action in ("run", "check", "qrun"):
         raise _fail(where, "action", f"a {action} case is a program file, not .yaml")
-    if suffix != ".yaml" and action in ("phirun", "verify"):
+    if suffix != ".yaml" and action in ("phirun", "verify", "telemetry", "view", "attest"):
         raise _fail(where, "action", f"a {action} case is a .yaml file")
+    if action == "model-check" and suffix != ".py":
+        raise _fail(where, "action", "a model-check case is a .py file (its system)")
     options = _check_options(document.get("options", {}), where)
     faults = options.get("faults")
     if isinstance(faults, str) and not (path.parent / faults).is_file():

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from xdv.core import FaultPlan
+from xdv.core import FaultPlan, explore
 from xdv.errors import ErrorCode, XdvError
 from xdv.runtime import (
     RunRequest,
@@ -30,16 +30,19 @@ from xdv.runtime import (
 )
 from xdv.runtime import replay as replay_trace
 from xdv.runtime import run as run_workload
-from xdv.security import verify_audit
+from xdv.security import expected_measurements, verify_audit, verify_quote
 from xdv.trace import jsonable, verify_trace
 
 __all__ = [
     "EXIT_BY_STATUS",
+    "Unsupported",
     "AdapterExecutor",
     "Executor",
     "Identity",
     "InProcessExecutor",
     "Observation",
+    "QuoteVerdict",
+    "ViewAnswer",
     "xdv_code_digest",
 ]
 
@@ -72,6 +75,30 @@ class Observation:
     result: dict[str, Any] = field(default_factory=dict)
     trace: Path | None = None
     note: str = ""
+
+
+class Unsupported(Exception):
+    """The executor cannot drive this action (the adapter contract has no command for it):
+    the case is skipped with the reason."""
+
+
+@dataclass(frozen=True)
+class QuoteVerdict:
+    """What verifying a boot quote said: whether it holds, the error code, and the components
+    (``stage/component``) that differ from the expected measurements."""
+
+    ok: bool
+    code: str | None = None
+    differences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ViewAnswer:
+    """What the view answered at one logical time: the state summary (``/state``) and the
+    page's bytes from two independent server instances."""
+
+    state: dict[str, Any]
+    pages: tuple[bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -109,6 +136,25 @@ class Executor(Protocol):
     def verify(self, trace: Path) -> tuple[bool, str | None]: ...
 
     def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]: ...
+
+    def telemetry(self, trace: Path, thresholds: Path | None) -> dict[str, Any]: ...
+
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> None: ...
+
+    def verify_quote(
+        self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
+    ) -> QuoteVerdict: ...
+
+    def view(self, trace: Path, at: int) -> ViewAnswer: ...
+
+    def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def _differences(details: dict[str, Any]) -> tuple[str, ...]:
+    found = details.get("differences") or ()
+    return tuple(
+        sorted(f"{item.get('stage')}/{item.get('component')}" for item in found if isinstance(item, dict))
+    )
 
 
 def _json(value: Any) -> Any:
@@ -293,6 +339,79 @@ class InProcessExecutor:
         index = "?" if divergence is None else divergence.index
         return False, f"{mode} replay diverged at entry {index}"
 
+    def telemetry(self, trace: Path, thresholds: Path | None) -> dict[str, Any]:
+        from xdv.telemetry import load_thresholds, metrics_from_trace, render
+
+        limits = load_thresholds(thresholds) if thresholds is not None else None
+        snapshot = metrics_from_trace(trace, thresholds=limits)
+        document: dict[str, Any] = json.loads(render(snapshot, "snapshot"))
+        return document
+
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> None:
+        from xdv.service import boot_node
+
+        boot = boot_node(home, options={"runners": 2, "durable": False})
+        signed = boot.quote(None if nonce is None else bytes.fromhex(nonce))
+        quote.write_text(json.dumps(signed.to_document(), sort_keys=True), encoding="utf-8")
+        reference = expected_measurements(signed)
+        expected.write_text(json.dumps(reference, sort_keys=True), encoding="utf-8")
+
+    def verify_quote(
+        self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
+    ) -> QuoteVerdict:
+        document = json.loads(quote.read_text(encoding="utf-8"))
+        reference = None if expected is None else json.loads(expected.read_text("utf-8"))
+        try:
+            verify_quote(
+                document,
+                trusted_key=trusted,
+                nonce=None if nonce is None else bytes.fromhex(nonce),
+                expected=reference,
+            )
+        except XdvError as error:
+            return QuoteVerdict(False, error.code.name, _differences(dict(error.details)))
+        return QuoteVerdict(True)
+
+    def view(self, trace: Path, at: int) -> ViewAnswer:
+        import warnings
+
+        from xdv.view import create_view_app
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        pages = []
+        state: dict[str, Any] = {}
+        for _ in range(2):  # two independent server instances over the same trace
+            with TestClient(create_view_app(trace)) as client:
+                answer = client.get("/state", params={"L": at})
+                answer.raise_for_status()
+                state = answer.json()
+                page = client.get("/", params={"L": at})
+                page.raise_for_status()
+                pages.append(page.content)
+        return ViewAnswer(state, (pages[0], pages[1]))
+
+    def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(f"xdv_cts_model_{system.stem}", system)
+        if spec is None or spec.loader is None:
+            raise XdvError("cannot load the system", code=ErrorCode.CTS_CASE_INVALID)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        result = explore(module.system(options.get("planted")), depth_max=int(options["depth"]))
+        found = result.counterexample
+        return {
+            "states": result.states,
+            "transitions": result.transitions,
+            "depth": result.depth,
+            "violation": found is not None,
+            "counterexample": None if found is None else len(found.actions),
+            "summary": result.summary(),
+        }
+
 
 class AdapterExecutor:
     """Another implementation, driven through the adapter contract: ``CMD`` is a command line
@@ -423,3 +542,94 @@ class AdapterExecutor:
             return True, ""
         tail = answer.stdout.strip()[-200:]
         return False, f"{mode} replay exited {answer.returncode}: {tail}"
+
+    def telemetry(self, trace: Path, thresholds: Path | None) -> dict[str, Any]:
+        arguments = ["telemetry", str(trace), "--format", "snapshot", "--json"]
+        if thresholds is not None:
+            arguments += ["--thresholds", str(thresholds)]
+        answer = self._call(*arguments)
+        document = self._document(answer)
+        if answer.returncode != 0 or document is None:
+            raise XdvError(
+                f"`telemetry` exited {answer.returncode}: {answer.stdout.strip()[-200:]}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        return document
+
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> None:
+        arguments = ["node", "attest", "--home", str(home), "-o", str(quote)]
+        arguments += ["--expected-out", str(expected), "--json"]
+        if nonce is not None:
+            arguments += ["--nonce", nonce]
+        answer = self._call(*arguments)
+        if answer.returncode != 0 or not quote.is_file() or not expected.is_file():
+            raise XdvError(
+                f"`node attest` exited {answer.returncode}: {answer.stdout.strip()[-200:]}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+
+    def verify_quote(
+        self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
+    ) -> QuoteVerdict:
+        arguments = ["node", "verify-quote", str(quote), "--json"]
+        if expected is not None:
+            arguments += ["--expected", str(expected)]
+        if nonce is not None:
+            arguments += ["--nonce", nonce]
+        if trusted is not None:
+            arguments += ["--trusted-key", trusted]
+        answer = self._call(*arguments)
+        document = self._document(answer) or {}
+        error = document.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        return QuoteVerdict(
+            answer.returncode == 0,
+            None if code is None else str(code),
+            _differences(document),
+        )
+
+    def view(self, trace: Path, at: int) -> ViewAnswer:
+        import socket
+        import time
+
+        import httpx
+
+        pages = []
+        state: dict[str, Any] = {}
+        for _ in range(2):  # two independent server processes over the same trace
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            environment = {**os.environ, "XDV_HOME": str(self.home)}
+            server = subprocess.Popen(
+                [*self.argv, "view", str(trace), "--port", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=environment,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                deadline = time.monotonic() + self.timeout_s
+                while True:
+                    try:
+                        answer = httpx.get(f"{base}/state", params={"L": at}, timeout=5)
+                        break
+                    except httpx.TransportError:
+                        if server.poll() is not None or time.monotonic() > deadline:
+                            raise XdvError(
+                                f"`view` did not serve on port {port}",
+                                code=ErrorCode.CTS_ADAPTER_FAILED,
+                            ) from None
+                        time.sleep(0.1)
+                answer.raise_for_status()
+                state = answer.json()
+                page = httpx.get(f"{base}/", params={"L": at}, timeout=5)
+                page.raise_for_status()
+                pages.append(page.content)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+        return ViewAnswer(state, (pages[0], pages[1]))
+
+    def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]:
+        raise Unsupported("the adapter contract has no model-checking command")
