@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -400,8 +401,13 @@ class InProcessExecutor:
         if spec is None or spec.loader is None:
             raise XdvError("cannot load the system", code=ErrorCode.CTS_CASE_INVALID)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        result = explore(module.system(options.get("planted")), depth_max=int(options["depth"]))
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        try:
+            spec.loader.exec_module(module)
+            system = module.system(options.get("planted"))
+            result = explore(system, depth_max=int(options.get("depth", 2)))
+        finally:
+            sys.modules.pop(spec.name, None)
         found = result.counterexample
         return {
             "states": result.states,
