@@ -36,13 +36,13 @@ from xdv.trace import jsonable, verify_trace
 
 __all__ = [
     "EXIT_BY_STATUS",
-    "Unsupported",
     "AdapterExecutor",
     "Executor",
     "Identity",
     "InProcessExecutor",
     "Observation",
     "QuoteVerdict",
+    "Unsupported",
     "ViewAnswer",
     "xdv_code_digest",
 ]
@@ -153,9 +153,8 @@ class Executor(Protocol):
 
 def _differences(details: dict[str, Any]) -> tuple[str, ...]:
     found = details.get("differences") or ()
-    return tuple(
-        sorted(f"{item.get('stage')}/{item.get('component')}" for item in found if isinstance(item, dict))
-    )
+    named = (f"{i.get('stage')}/{i.get('component')}" for i in found if isinstance(i, dict))
+    return tuple(sorted(named))
 
 
 def _json(value: Any) -> Any:
@@ -404,8 +403,8 @@ class InProcessExecutor:
         sys.modules[spec.name] = module  # dataclasses look their module up
         try:
             spec.loader.exec_module(module)
-            system = module.system(options.get("planted"))
-            result = explore(system, depth_max=int(options.get("depth", 2)))
+            explored: Any = module.system(options.get("planted"))
+            result: Any = explore(explored, depth_max=int(options.get("depth", 2)))
         finally:
             sys.modules.pop(spec.name, None)
         found = result.counterexample

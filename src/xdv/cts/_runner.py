@@ -301,8 +301,8 @@ def _run_case(
     if case.action in _FEATURE_ACTIONS:
         try:
             return _FEATURE_ACTIONS[case.action](case, executor, options, workdir)
-        except Unsupported as why:
-            return CaseResult(case.id, "skip", str(why))
+        except Unsupported as unsupported:
+            return CaseResult(case.id, "skip", str(unsupported))
     try:
         if case.action == "verify":
             base = case.path.parent / case.input["base"]
@@ -397,8 +397,9 @@ def _telemetry_case(
         if not _equal(wanted["value"], total):
             shown = ",".join(f"{k}={v}" for k, v in labels.items())
             return CaseResult(
-                case.id, "fail", f"telemetry: {metric}{{{shown}}} is {total}, expected "
-                f"{wanted['value']}"
+                case.id,
+                "fail",
+                f"telemetry: {metric}{{{shown}}} is {total}, expected {wanted['value']}",
             )
     if "alerts" in expect:
         rules = [str(a.get("rule")) for a in snapshot.get("alerts", ()) if isinstance(a, dict)]
@@ -506,16 +507,19 @@ def _model_case(
     for key, name in (("states_min", "states"), ("transitions_min", "transitions")):
         if key in expect and int(found[name]) < int(expect[key]):
             return CaseResult(
-                case.id, "fail", f"model check: {found[name]} {name}, expected at least "
-                f"{expect[key]} ({summary})"
+                case.id,
+                "fail",
+                f"model check: {found[name]} {name}, expected at least {expect[key]} ({summary})",
             )
     if "depth" in expect and int(found["depth"]) != int(expect["depth"]):
         return CaseResult(case.id, "fail", f"model check reached depth {found['depth']}")
     limit = expect.get("counterexample_max")
     if limit is not None and (found["counterexample"] or 0) > int(limit):
         return CaseResult(
-            case.id, "fail", f"counterexample of {found['counterexample']} actions, not the "
-            f"shortest (at most {limit})"
+            case.id,
+            "fail",
+            f"counterexample of {found['counterexample']} actions, not the "
+            f"shortest (at most {limit})",
         )
     return CaseResult(case.id, "pass")
 
