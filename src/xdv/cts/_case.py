@@ -22,6 +22,7 @@ __all__ = [
     "ACTIONS",
     "CASES_ROOT",
     "CHANGES",
+    "SERVICE_TOKENS",
     "EXIT_CLASSES",
     "FEATURES",
     "LEVELS",
@@ -54,13 +55,17 @@ ACTIONS = (
     "attest",
     "view",
     "model-check",
+    "service",
 )
 """What a case does with its input (the adapter command it drives)."""
 
 CHANGES = ("none", "repeat", "config", "nonce", "untrusted", "signature", "chain")
 """What an ``attest`` case changes between producing a boot quote and verifying it."""
 
-_BASED = ("verify", "telemetry", "view")
+_BASED = ("verify", "telemetry", "view", "service")
+SERVICE_TOKENS = ("submit", "read-only", "forged", "none")
+"""Which token a service case submits with: the tenant's own, a read-only one derived from it,
+one with a byte changed, or none."""
 
 EXIT_CLASSES = ("ok", "static", "runtime", "admissibility", "contract", "usage")
 """A run's class of ending: the exit statuses 0, 65, 70, 71, 72 and 64."""
@@ -78,6 +83,7 @@ _EXTENSIONS = {".ds": "run", ".py": "run", ".qasm": "qrun", ".yaml": None}
 _TELEMETRY = {"series", "alerts", "same_on_rerun"}
 _VIEW = {"at", "state", "deterministic"}
 _QUOTE = {"verify", "differences", "same_payload"}
+_SERVICE = {"status", "code", "state", "exit_code", "outputs", "outputs_include", "trace"}
 _MODEL = {"states_min", "transitions_min", "depth", "violation", "counterexample_max"}
 _OPEN = {".ds": "/*---", ".qasm": "/*---", ".py": '"""---'}
 _CLOSE = {".ds": "---*/", ".qasm": "---*/", ".py": '---"""'}
@@ -113,6 +119,7 @@ _EXPECT = {
     "view",
     "quote",
     "model",
+    "service",
 }
 _TRACE = {"present", "absent", "order", "counts", "at_least"}
 
@@ -213,7 +220,13 @@ def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
     exit_class = value.get("exit")
     if exit_class is not None and exit_class not in EXIT_CLASSES:
         raise _fail(where, "expect.exit", f"must be one of {list(EXIT_CLASSES)}")
-    kinds = {"telemetry": "telemetry", "view": "view", "attest": "quote", "model-check": "model"}
+    kinds = {
+        "telemetry": "telemetry",
+        "view": "view",
+        "attest": "quote",
+        "model-check": "model",
+        "service": "service",
+    }
     for name, wanted in kinds.items():
         if (action == name) != (wanted in value):
             raise _fail(where, f"expect.{wanted}", f"stated by (and only by) a {name} case")
@@ -287,6 +300,19 @@ def _check_feature_expect(value: Any, kind: str, where: str) -> None:
             raise _fail(where, f"{name}.verify", "must be 'ok' or an error code name")
         if "differences" in fields:
             _strings(fields["differences"], where, f"{name}.differences")
+    elif kind == "service":
+        fields = _check_fields(value, _SERVICE, where, name)
+        for key in ("status", "exit_code"):
+            if key in fields and type(fields[key]) is not int:
+                raise _fail(where, f"{name}.{key}", "must be an integer")
+        code = fields.get("code")
+        if code is not None and code not in ErrorCode.__members__:
+            raise _fail(where, f"{name}.code", f"{code!r} is not an error code name")
+        for key in ("outputs", "outputs_include"):
+            if key in fields and not isinstance(fields[key], list):
+                raise _fail(where, f"{name}.{key}", "must be a list")
+        if "trace" in fields:
+            _check_trace(fields["trace"], where)
     else:
         fields = _check_fields(value, _MODEL, where, name)
         for key in ("states_min", "transitions_min", "depth", "counterexample_max"):
@@ -327,9 +353,19 @@ def _check_input(value: Any, action: str, path: Path, where: str) -> dict[str, A
         ):
             raise _fail(where, "input.nonce", "lower-case hex, 1 to 64 bytes")
     elif action in _BASED:
-        allowed = {"verify": {"base", "mutate"}, "telemetry": {"base", "thresholds"}}
+        allowed = {
+            "verify": {"base", "mutate"},
+            "telemetry": {"base", "thresholds"},
+            "service": {"base", "tenant", "token", "params"},
+        }
         if set(value) - allowed.get(action, {"base"}) or not isinstance(value.get("base"), str):
             raise _fail(where, "input.base", f"a {action} case names its base program (a file)")
+        if action == "service" and (
+            value.get("tenant", "alice") not in ("alice", "tiny")
+            or value.get("token", "submit") not in SERVICE_TOKENS
+            or not isinstance(value.get("params", {}), dict)
+        ):
+            raise _fail(where, "input", f"tenant alice|tiny, token one of {SERVICE_TOKENS}")
         if "thresholds" in value and not isinstance(value["thresholds"], dict):
             raise _fail(where, "input.thresholds", "must be a map of alert thresholds")
         if not (path.parent / value["base"]).is_file():
@@ -393,7 +429,7 @@ def parse_case(text: str, path: Path, relative: str) -> Case:
         raise _fail(where, "action", f"must be one of {list(ACTIONS)}")
     if suffix == ".yaml" and action in ("run", "check", "qrun"):
         raise _fail(where, "action", f"a {action} case is a program file, not .yaml")
-    if suffix != ".yaml" and action in ("phirun", "verify", "telemetry", "view", "attest"):
+    if suffix != ".yaml" and action in ("phirun", "verify", "telemetry", "view", "attest", "service"):
         raise _fail(where, "action", f"a {action} case is a .yaml file")
     if action == "model-check" and suffix != ".py":
         raise _fail(where, "action", "a model-check case is a .py file (its system)")

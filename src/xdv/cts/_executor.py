@@ -41,7 +41,11 @@ __all__ = [
     "Identity",
     "InProcessExecutor",
     "Observation",
+    "SERVICE_KINDS",
+    "TENANTS",
     "QuoteVerdict",
+    "ServiceAnswer",
+    "ServiceNode",
     "Unsupported",
     "ViewAnswer",
     "xdv_code_digest",
@@ -103,6 +107,155 @@ class ViewAnswer:
 
 
 @dataclass(frozen=True)
+class ServiceAnswer:
+    """What a node answered to one submission: the HTTP status, the refusal's error code, the
+    job as it ended (None when refused) and its trace, fetched from the node."""
+
+    status: int
+    code: str | None = None
+    job: dict[str, Any] | None = None
+    trace: Path | None = None
+
+
+TENANTS = {"alice": (), "tiny": ("--quota", "processes=1")}
+"""The tenants a service node for the suite is given: ``alice`` (no quotas) and ``tiny`` (one
+process per run); each has a full token, a read-only one and, for ``forged``, one with a byte
+changed."""
+
+SERVICE_KINDS = {".ds": "dpl", ".py": "python", ".qasm": "qasm"}
+_FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+class ServiceNode:
+    """One node (``CMD serve --port 0``) with the suite's tenants, started on first use in a
+    home of its own and stopped by :meth:`close`: one node serves every service case of a batch."""
+
+    def __init__(self, argv: list[str], home: Path, timeout_s: float = 120.0) -> None:
+        self.argv = argv
+        self.home = home
+        self.timeout_s = timeout_s
+        self._node: ServiceNode | None = None
+        self.url = ""
+        self.tokens: dict[str, str] = {}
+        self.process: subprocess.Popen[str] | None = None
+
+    def _call(self, *arguments: str) -> dict[str, Any]:
+        answer = subprocess.run(
+            [*self.argv, *arguments, "--home", str(self.home), "--json"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "XDV_HOME": str(self.home)},
+            timeout=self.timeout_s,
+            check=False,
+        )
+        lines = answer.stdout.strip().splitlines()
+        if answer.returncode != 0 or not lines:
+            raise XdvError(
+                f"`{' '.join(arguments)}` exited {answer.returncode}: {answer.stdout[-200:]}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        document: dict[str, Any] = json.loads(lines[-1])
+        return document
+
+    def start(self) -> ServiceNode:
+        """Create the tenants, start the node and wait for its first answer."""
+        import time
+
+        import httpx
+
+        if self.process is not None:
+            return self
+        self.home.mkdir(parents=True, exist_ok=True)
+        for name, options in TENANTS.items():
+            self.tokens[name] = str(self._call("tenant", "create", name, *options)["token"])
+            self.tokens[f"{name}:read-only"] = str(self._call("tenant", "token", name)["token"])
+        self.process = subprocess.Popen(
+            [*self.argv, "serve", "--port", "0", "--home", str(self.home), "--runners", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "XDV_HOME": str(self.home)},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening on " not in line:
+            self.close()
+            raise XdvError(
+                f"`serve` did not say where it listens: {line[:200]!r}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        self.url = line.split("listening on ", 1)[1].split()[0]
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise XdvError("the node did not start", code=ErrorCode.CTS_ADAPTER_FAILED)
+            time.sleep(0.05)
+
+    def submit(
+        self, program: Path, params: dict[str, Any], seed: int, tenant: str, token: str, out: Path
+    ) -> ServiceAnswer:
+        """Submit ``program`` as ``tenant`` with the token ``token`` names (``submit``,
+        ``read-only``, ``forged`` or ``none``); wait for the job to end and fetch its trace."""
+        import time
+
+        import httpx
+
+        self.start()
+        bearer = self.tokens[tenant if token in ("submit", "forged") else f"{tenant}:read-only"]
+        if token == "forged":
+            bearer = bearer[:-10] + ("A" if bearer[-10] != "A" else "B") + bearer[-9:]
+        headers = {} if token == "none" else {"Authorization": f"Bearer {bearer}"}
+        body = {
+            "kind": SERVICE_KINDS[program.suffix],
+            "source": program.read_text(encoding="utf-8"),
+            "params": params,
+            "seed": seed,
+        }
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
+            answer = http.post("/v1/jobs", json=body)
+            if answer.status_code != 202:
+                error = answer.json().get("error") or {}
+                return ServiceAnswer(answer.status_code, error.get("code"))
+            job_id = answer.json()["id"]
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
+                if job.get("state") in _FINISHED or time.monotonic() > deadline:
+                    break
+                time.sleep(0.03)
+            fetched = http.get(f"/v1/jobs/{job_id}/trace")
+            trace = None
+            if fetched.status_code == 200:
+                out.write_bytes(fetched.content)
+                trace = out
+                audit = http.get(f"/v1/jobs/{job_id}/audit")  # its signed tree heads
+                if audit.status_code == 200:
+                    Path(f"{out}.audit").write_bytes(audit.content)
+            error = job.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            return ServiceAnswer(202, code, job, trace)
+
+    def close(self) -> None:
+        """Stop the node (SIGTERM, then SIGKILL after 15 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+
+@dataclass(frozen=True)
 class Identity:
     """Who was tested: a name, a version and a digest of the code (for XDV, over its source
     files; for another implementation, over its command and its ``--version`` answer)."""
@@ -149,6 +302,10 @@ class Executor(Protocol):
     def view(self, trace: Path, at: int) -> ViewAnswer: ...
 
     def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]: ...
+
+    def service(self) -> ServiceNode: ...
+
+    def close(self) -> None: ...
 
 
 def _differences(details: dict[str, Any]) -> tuple[str, ...]:
@@ -207,6 +364,7 @@ class InProcessExecutor:
 
     def __init__(self, key_store: Path) -> None:
         self.key_store = key_store
+        self._node: ServiceNode | None = None
 
     def identity(self) -> Identity:
         return Identity("xdv", _version(), xdv_code_digest())
@@ -417,6 +575,17 @@ class InProcessExecutor:
             "summary": result.summary(),
         }
 
+    def service(self) -> ServiceNode:
+        """XDV's node, ``python -m xdv serve``, in a home beside the key store."""
+        if self._node is None:
+            home = self.key_store.parent / "node"
+            self._node = ServiceNode([sys.executable, "-m", "xdv"], home)
+        return self._node
+
+    def close(self) -> None:
+        if self._node is not None:
+            self._node.close()
+
 
 class AdapterExecutor:
     """Another implementation, driven through the adapter contract: ``CMD`` is a command line
@@ -429,6 +598,7 @@ class AdapterExecutor:
             raise XdvError("--impl is empty", code=ErrorCode.CTS_ADAPTER_FAILED, where="--impl")
         self.home = home
         self.timeout_s = timeout_s
+        self._node: ServiceNode | None = None
 
     def _call(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "XDV_HOME": str(self.home)}
@@ -638,3 +808,12 @@ class AdapterExecutor:
 
     def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]:
         raise Unsupported("the adapter contract has no model-checking command")
+
+    def service(self) -> ServiceNode:
+        if self._node is None:
+            self._node = ServiceNode(self.argv, self.home / "node", self.timeout_s)
+        return self._node
+
+    def close(self) -> None:
+        if self._node is not None:
+            self._node.close()

@@ -524,11 +524,62 @@ def _model_case(
     return CaseResult(case.id, "pass")
 
 
+def _service_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["service"])
+    base = case.path.parent / str(case.input["base"])
+    answer = executor.service().submit(
+        base,
+        dict(case.input.get("params") or {}),
+        int(options.get("seed", 0)),
+        str(case.input.get("tenant", "alice")),
+        str(case.input.get("token", "submit")),
+        workdir / "trace.xdvt",
+    )
+    if answer.status != int(expect.get("status", 202)):
+        return CaseResult(
+            case.id, "fail", f"the submission got HTTP {answer.status} ({answer.code}), expected "
+            f"{expect.get('status', 202)}"
+        )
+    if "code" in expect and answer.code != expect["code"]:
+        return CaseResult(case.id, "fail", f"error code {answer.code}, expected {expect['code']}")
+    job = answer.job or {}
+    for key in ("state", "exit_code"):
+        if key in expect and job.get(key) != expect[key]:
+            return CaseResult(case.id, "fail", f"job {key} {job.get(key)}, expected {expect[key]}")
+    outputs = job.get("outputs") if isinstance(job.get("outputs"), list) else []
+    if "outputs" in expect and _subset(list(expect["outputs"]), outputs, "outputs") is not None:
+        return CaseResult(case.id, "fail", f"outputs {json.dumps(outputs)[:300]}")
+    for item in expect.get("outputs_include", ()):
+        if not any(_equal(item, output) for output in outputs):
+            return CaseResult(case.id, "fail", f"no output {json.dumps(item)} in {outputs}")
+    if answer.job is None:
+        return CaseResult(case.id, "pass")
+    if "trace" in expect:
+        why = _check_trace(dict(expect["trace"]), answer.trace)
+        if why is not None:
+            return CaseResult(case.id, "fail", why)
+    if answer.trace is None:  # a job refused before it ran (static errors) has none
+        if "trace" in expect or job.get("exit_code") != 65:
+            return CaseResult(case.id, "fail", "the node serves no trace of the job")
+        return CaseResult(case.id, "pass")
+    verify, why_not = _verdict(executor, case, answer.trace)
+    if why_not is not None:
+        return CaseResult(case.id, "fail", why_not, verify)
+    if case.expect.get("replay", "ok") == "none":
+        return CaseResult(case.id, "pass", "", verify)
+    ok, detail = executor.replay(answer.trace, "reexecute")
+    replay = "ok" if ok else "failed"
+    return CaseResult(case.id, "pass" if ok else "fail", detail, verify, replay)
+
+
 _FEATURE_ACTIONS: dict[str, Callable[[Case, Executor, dict[str, Any], Path], CaseResult]] = {
     "telemetry": _telemetry_case,
     "view": _view_case,
     "attest": _attest_case,
     "model-check": _model_case,
+    "service": _service_case,
 }
 
 
@@ -541,12 +592,15 @@ def _run_batch(
         InProcessExecutor(home / "keys") if impl is None else AdapterExecutor(impl, home)
     )
     results = []
-    for case in cases:
-        workdir = Path(tempfile.mkdtemp(prefix="case-", dir=base))
-        try:
-            results.append(run_case(case, executor, features, workdir))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        for case in cases:
+            workdir = Path(tempfile.mkdtemp(prefix="case-", dir=base))
+            try:
+                results.append(run_case(case, executor, features, workdir))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+    finally:
+        executor.close()  # the batch's node, if a service case started one
     return results
 
 
@@ -578,8 +632,12 @@ def run_cases(
                         progress(result)
                 results.extend(batch)
         else:
-            # Interleaved batches: Q and Φ cases (the slow ones) spread over the workers.
-            batches = [chosen[start :: jobs * 4] for start in range(jobs * 4)]
+            # Interleaved batches: Q and Φ cases (the slow ones) spread over the workers; the
+            # service cases in one batch of their own, so that one node serves them all.
+            served = [case for case in chosen if case.action == "service"]
+            rest = [case for case in chosen if case.action != "service"]
+            batches = [rest[start :: jobs * 4] for start in range(jobs * 4)]
+            batches = [batch for batch in ([served] if served else []) + batches if batch]
             pool: ProcessPoolExecutor | ThreadPoolExecutor
             if impl is None:
                 import multiprocessing
