@@ -24,9 +24,8 @@ SPEC_DIR = ROOT / "docs" / "spec"
 _CLAUSE = re.compile(r"^- \*\*(XDV-\d{3}-[0-9.]+)\*\*", re.MULTILINE)
 PROFILE = {m for path in SPEC_DIR.glob("XDV-*.md") for m in _CLAUSE.findall(path.read_text())}
 # Profile documents that no case covers yet: the sealed cluster transport (its links have no
-# public interface or command yet), the node service (cases would start a node) and the suite
-# itself (checked by this file).
-UNCOVERED_DOCUMENTS = {"XDV-040", "XDV-043", "XDV-084"}
+# public interface or command yet) and the suite itself (checked by this file).
+UNCOVERED_DOCUMENTS = {"XDV-040", "XDV-084"}
 
 
 def _keys(tmp_path: Path) -> Any:
@@ -340,14 +339,18 @@ def test_telemetry_and_model_check_cases_pass_and_can_fail(tmp_path: Path) -> No
 @pytest.mark.spec("XDV-084-14")
 @pytest.mark.spec("XDV-062-10")
 @pytest.mark.spec("XDV-090-4.2")
+@pytest.mark.spec("XDV-043-5.2")
 def test_new_actions_through_the_adapter_contract(tmp_path: Path) -> None:
     """One case of each new action through `python -m xdv` (telemetry, node attest and
-    verify-quote, view served on a port); model checking has no command, so it skips."""
+    verify-quote, view served on a port, a node serving jobs); model checking has no command,
+    so it skips."""
     names = (
         "telemetry.fault-escalations-and-alerts",
         "boot.configuration-changed",
         "boot.stale-nonce",
         "view.k-state-at-logical-time",
+        "service.dpl-job-in-tenant-vhm",
+        "service.read-only-token-cannot-submit",
         "model-check.capabilities",
     )
     chosen = [case for case in CASES if case.id in names]

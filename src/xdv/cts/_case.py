@@ -22,11 +22,11 @@ __all__ = [
     "ACTIONS",
     "CASES_ROOT",
     "CHANGES",
-    "SERVICE_TOKENS",
     "EXIT_CLASSES",
     "FEATURES",
     "LEVELS",
     "MUTATIONS",
+    "SERVICE_TOKENS",
     "Case",
     "CaseError",
     "load_case",
@@ -429,7 +429,14 @@ def parse_case(text: str, path: Path, relative: str) -> Case:
         raise _fail(where, "action", f"must be one of {list(ACTIONS)}")
     if suffix == ".yaml" and action in ("run", "check", "qrun"):
         raise _fail(where, "action", f"a {action} case is a program file, not .yaml")
-    if suffix != ".yaml" and action in ("phirun", "verify", "telemetry", "view", "attest", "service"):
+    if suffix != ".yaml" and action in (
+        "phirun",
+        "verify",
+        "telemetry",
+        "view",
+        "attest",
+        "service",
+    ):
         raise _fail(where, "action", f"a {action} case is a .yaml file")
     if action == "model-check" and suffix != ".py":
         raise _fail(where, "action", "a model-check case is a .py file (its system)")

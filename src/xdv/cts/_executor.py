@@ -36,13 +36,13 @@ from xdv.trace import jsonable, verify_trace
 
 __all__ = [
     "EXIT_BY_STATUS",
+    "SERVICE_KINDS",
+    "TENANTS",
     "AdapterExecutor",
     "Executor",
     "Identity",
     "InProcessExecutor",
     "Observation",
-    "SERVICE_KINDS",
-    "TENANTS",
     "QuoteVerdict",
     "ServiceAnswer",
     "ServiceNode",

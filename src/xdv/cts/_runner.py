@@ -539,8 +539,10 @@ def _service_case(
     )
     if answer.status != int(expect.get("status", 202)):
         return CaseResult(
-            case.id, "fail", f"the submission got HTTP {answer.status} ({answer.code}), expected "
-            f"{expect.get('status', 202)}"
+            case.id,
+            "fail",
+            f"the submission got HTTP {answer.status} ({answer.code}), expected "
+            f"{expect.get('status', 202)}",
         )
     if "code" in expect and answer.code != expect["code"]:
         return CaseResult(case.id, "fail", f"error code {answer.code}, expected {expect['code']}")
@@ -548,7 +550,8 @@ def _service_case(
     for key in ("state", "exit_code"):
         if key in expect and job.get(key) != expect[key]:
             return CaseResult(case.id, "fail", f"job {key} {job.get(key)}, expected {expect[key]}")
-    outputs = job.get("outputs") if isinstance(job.get("outputs"), list) else []
+    found = job.get("outputs")
+    outputs: list[Any] = found if isinstance(found, list) else []
     if "outputs" in expect and _subset(list(expect["outputs"]), outputs, "outputs") is not None:
         return CaseResult(case.id, "fail", f"outputs {json.dumps(outputs)[:300]}")
     for item in expect.get("outputs_include", ()):
