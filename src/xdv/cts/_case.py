@@ -59,7 +59,7 @@ ACTIONS = (
 )
 """What a case does with its input (the adapter command it drives)."""
 
-CHANGES = ("none", "repeat", "config", "nonce", "untrusted", "signature", "chain")
+CHANGES = ("none", "repeat", "config", "bad-config", "nonce", "untrusted", "signature")
 """What an ``attest`` case changes between producing a boot quote and verifying it."""
 
 _BASED = ("verify", "telemetry", "view", "service")
@@ -82,7 +82,7 @@ _DIAGNOSTIC = re.compile(r"^[A-Z]\d{3}(@\d+)?$")
 _EXTENSIONS = {".ds": "run", ".py": "run", ".qasm": "qrun", ".yaml": None}
 _TELEMETRY = {"series", "alerts", "same_on_rerun"}
 _VIEW = {"at", "state", "deterministic"}
-_QUOTE = {"verify", "differences", "same_payload"}
+_QUOTE = {"attest", "verify", "differences", "same_payload"}
 _SERVICE = {"status", "code", "state", "exit_code", "outputs", "outputs_include", "trace"}
 _MODEL = {"states_min", "transitions_min", "depth", "violation", "counterexample_max"}
 _OPEN = {".ds": "/*---", ".qasm": "/*---", ".py": '"""---'}
@@ -295,8 +295,13 @@ def _check_feature_expect(value: Any, kind: str, where: str) -> None:
             raise _fail(where, f"{name}.state", "must be a map")
     elif kind == "quote":
         fields = _check_fields(value, _QUOTE, where, name)
+        failed = fields.get("attest")
+        if failed is not None and failed not in ErrorCode.__members__:
+            raise _fail(where, f"{name}.attest", "the error code the boot fails with")
         verdict = fields.get("verify")
-        if verdict != "ok" and verdict not in ErrorCode.__members__:
+        if (failed is None or verdict is not None) and (
+            verdict != "ok" and verdict not in ErrorCode.__members__
+        ):
             raise _fail(where, f"{name}.verify", "must be 'ok' or an error code name")
         if "differences" in fields:
             _strings(fields["differences"], where, f"{name}.differences")

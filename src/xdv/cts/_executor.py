@@ -293,7 +293,10 @@ class Executor(Protocol):
 
     def telemetry(self, trace: Path, thresholds: Path | None) -> dict[str, Any]: ...
 
-    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> None: ...
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> str | None:
+        """Measure the node of ``home``; write its quote and reference measurements; the
+        error code of a failed boot (None: it succeeded)."""
+        ...
 
     def verify_quote(
         self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
@@ -505,14 +508,18 @@ class InProcessExecutor:
         document: dict[str, Any] = json.loads(render(snapshot, "snapshot"))
         return document
 
-    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> None:
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> str | None:
         from xdv.service import boot_node
 
-        boot = boot_node(home, options={"runners": 2, "durable": False})
-        signed = boot.quote(None if nonce is None else bytes.fromhex(nonce))
+        try:
+            boot = boot_node(home, options={"runners": 2, "durable": False})
+            signed = boot.quote(None if nonce is None else bytes.fromhex(nonce))
+        except XdvError as error:
+            return error.code.name
         quote.write_text(json.dumps(signed.to_document(), sort_keys=True), encoding="utf-8")
         reference = expected_measurements(signed)
         expected.write_text(json.dumps(reference, sort_keys=True), encoding="utf-8")
+        return None
 
     def verify_quote(
         self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
@@ -731,17 +738,21 @@ class AdapterExecutor:
             )
         return document
 
-    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> None:
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> str | None:
         arguments = ["node", "attest", "--home", str(home), "-o", str(quote)]
         arguments += ["--expected-out", str(expected), "--json"]
         if nonce is not None:
             arguments += ["--nonce", nonce]
         answer = self._call(*arguments)
+        error = (self._document(answer) or {}).get("error")
+        if answer.returncode != 0 and isinstance(error, dict) and error.get("code"):
+            return str(error["code"])
         if answer.returncode != 0 or not quote.is_file() or not expected.is_file():
             raise XdvError(
                 f"`node attest` exited {answer.returncode}: {answer.stdout.strip()[-200:]}",
                 code=ErrorCode.CTS_ADAPTER_FAILED,
             )
+        return None
 
     def verify_quote(
         self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None

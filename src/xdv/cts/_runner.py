@@ -459,14 +459,27 @@ def _attest_case(
     home = workdir / "home"
     home.mkdir()
     quote, expected = workdir / "quote.json", workdir / "expected.json"
-    executor.attest(home, nonce, quote, expected)
+    if change == "bad-config":  # a configuration file that is not TOML: the boot must fail
+        (home / "cts.toml").write_text("[cts\nthis is = not toml\n", encoding="utf-8")
+    failed = executor.attest(home, nonce, quote, expected)
+    if failed is not None or "attest" in expect:
+        if failed != expect.get("attest"):
+            return CaseResult(
+                case.id,
+                "fail",
+                f"the boot ended with {failed or 'a quote'}, expected "
+                f"{expect.get('attest') or 'a quote'}",
+            )
+        return CaseResult(case.id, "pass")
     checked, trusted = quote, None
     verifier_nonce = nonce
     if change in ("repeat", "config"):
         if change == "config":  # every *.toml file of the home is a measured configuration
             (home / "cts.toml").write_text("[cts]\nchanged = true\n", encoding="utf-8")
         checked = workdir / "again.json"
-        executor.attest(home, nonce, checked, workdir / "again-expected.json")
+        failed = executor.attest(home, nonce, checked, workdir / "again-expected.json")
+        if failed is not None:
+            return CaseResult(case.id, "fail", f"the second boot failed with {failed}")
         if "same_payload" in expect and (_payload(quote) == _payload(checked)) != bool(
             expect["same_payload"]
         ):
