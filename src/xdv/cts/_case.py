@@ -21,10 +21,12 @@ from xdv.errors import ErrorCode, XdvError
 __all__ = [
     "ACTIONS",
     "CASES_ROOT",
+    "CHANGES",
     "EXIT_CLASSES",
     "FEATURES",
     "LEVELS",
     "MUTATIONS",
+    "SERVICE_TOKENS",
     "Case",
     "CaseError",
     "load_case",
@@ -43,8 +45,27 @@ and Φ domains), ``distributed`` (more than one node)."""
 FEATURES = ("q", "phi", "service", "cluster", "view", "telemetry", "attest")
 """What a case may require beyond the core: an extra or a command of the implementation."""
 
-ACTIONS = ("run", "check", "qrun", "phirun", "verify")
+ACTIONS = (
+    "run",
+    "check",
+    "qrun",
+    "phirun",
+    "verify",
+    "telemetry",
+    "attest",
+    "view",
+    "model-check",
+    "service",
+)
 """What a case does with its input (the adapter command it drives)."""
+
+CHANGES = ("none", "repeat", "config", "bad-config", "nonce", "untrusted", "signature")
+"""What an ``attest`` case changes between producing a boot quote and verifying it."""
+
+_BASED = ("verify", "telemetry", "view", "service")
+SERVICE_TOKENS = ("submit", "read-only", "forged", "none")
+"""Which token a service case submits with: the tenant's own, a read-only one derived from it,
+one with a byte changed, or none."""
 
 EXIT_CLASSES = ("ok", "static", "runtime", "admissibility", "contract", "usage")
 """A run's class of ending: the exit statuses 0, 65, 70, 71, 72 and 64."""
@@ -59,6 +80,11 @@ _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _EVENT = re.compile(r"^[A-Z][A-Z0-9_]*(:[A-Z][A-Z0-9_]*)?$")
 _DIAGNOSTIC = re.compile(r"^[A-Z]\d{3}(@\d+)?$")
 _EXTENSIONS = {".ds": "run", ".py": "run", ".qasm": "qrun", ".yaml": None}
+_TELEMETRY = {"series", "alerts", "same_on_rerun"}
+_VIEW = {"at", "state", "deterministic"}
+_QUOTE = {"attest", "verify", "differences", "same_payload"}
+_SERVICE = {"status", "code", "state", "exit_code", "outputs", "outputs_include", "trace"}
+_MODEL = {"states_min", "transitions_min", "depth", "violation", "counterexample_max"}
 _OPEN = {".ds": "/*---", ".qasm": "/*---", ".py": '"""---'}
 _CLOSE = {".ds": "---*/", ".qasm": "---*/", ".py": '---"""'}
 _TOP = {"id", "spec", "description", "level", "requires", "action", "options", "input", "expect"}
@@ -75,6 +101,8 @@ _OPTIONS: dict[str, type | tuple[type, ...]] = {
     "provider": str,
     "format": str,
     "work_limit": (int, float),
+    "depth": int,
+    "planted": str,
 }
 _EXPECT = {
     "exit",
@@ -87,6 +115,11 @@ _EXPECT = {
     "trace",
     "verify",
     "replay",
+    "telemetry",
+    "view",
+    "quote",
+    "model",
+    "service",
 }
 _TRACE = {"present", "absent", "order", "counts", "at_least"}
 
@@ -187,7 +220,19 @@ def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
     exit_class = value.get("exit")
     if exit_class is not None and exit_class not in EXIT_CLASSES:
         raise _fail(where, "expect.exit", f"must be one of {list(EXIT_CLASSES)}")
-    if action == "verify":
+    kinds = {
+        "telemetry": "telemetry",
+        "view": "view",
+        "attest": "quote",
+        "model-check": "model",
+        "service": "service",
+    }
+    for name, wanted in kinds.items():
+        if (action == name) != (wanted in value):
+            raise _fail(where, f"expect.{wanted}", f"stated by (and only by) a {name} case")
+    if action in kinds:
+        _check_feature_expect(value[kinds[action]], kinds[action], where)
+    elif action == "verify":
         if "verify" not in value:
             raise _fail(where, "expect.verify", "a verify case states its verdict")
     elif exit_class is None:
@@ -217,6 +262,74 @@ def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
     return dict(value)
 
 
+def _check_fields(value: Any, known: set[str], where: str, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise _fail(where, name, "must be a non-empty map")
+    for key in value:
+        if key not in known:
+            raise _fail(where, f"{name}.{key}", f"unknown field (known: {sorted(known)})")
+    return value
+
+
+def _check_feature_expect(value: Any, kind: str, where: str) -> None:
+    """The expectations of a telemetry, view, attest or model-check case."""
+    name = f"expect.{kind}"
+    if kind == "telemetry":
+        fields = _check_fields(value, _TELEMETRY, where, name)
+        for index, series in enumerate(fields.get("series", [])):
+            if (
+                not isinstance(series, dict)
+                or set(series) - {"metric", "labels", "value"}
+                or not isinstance(series.get("metric"), str)
+                or not isinstance(series.get("value"), int | float)
+                or not isinstance(series.get("labels", {}), dict)
+            ):
+                raise _fail(where, f"{name}.series[{index}]", "is {metric, labels?, value}")
+        if "alerts" in fields:
+            _strings(fields["alerts"], where, f"{name}.alerts")
+    elif kind == "view":
+        fields = _check_fields(value, _VIEW, where, name)
+        if type(fields.get("at")) is not int or fields["at"] < 0:
+            raise _fail(where, f"{name}.at", "a logical time (a non-negative integer)")
+        if "state" in fields and not isinstance(fields["state"], dict):
+            raise _fail(where, f"{name}.state", "must be a map")
+    elif kind == "quote":
+        fields = _check_fields(value, _QUOTE, where, name)
+        failed = fields.get("attest")
+        if failed is not None and failed not in ErrorCode.__members__:
+            raise _fail(where, f"{name}.attest", "the error code the boot fails with")
+        verdict = fields.get("verify")
+        if (failed is None or verdict is not None) and (
+            verdict != "ok" and verdict not in ErrorCode.__members__
+        ):
+            raise _fail(where, f"{name}.verify", "must be 'ok' or an error code name")
+        if "differences" in fields:
+            _strings(fields["differences"], where, f"{name}.differences")
+    elif kind == "service":
+        fields = _check_fields(value, _SERVICE, where, name)
+        for key in ("status", "exit_code"):
+            if key in fields and type(fields[key]) is not int:
+                raise _fail(where, f"{name}.{key}", "must be an integer")
+        code = fields.get("code")
+        if code is not None and code not in ErrorCode.__members__:
+            raise _fail(where, f"{name}.code", f"{code!r} is not an error code name")
+        for key in ("outputs", "outputs_include"):
+            if key in fields and not isinstance(fields[key], list):
+                raise _fail(where, f"{name}.{key}", "must be a list")
+        if "trace" in fields:
+            _check_trace(fields["trace"], where)
+    else:
+        fields = _check_fields(value, _MODEL, where, name)
+        for key in ("states_min", "transitions_min", "depth", "counterexample_max"):
+            if key in fields and (type(fields[key]) is not int or fields[key] < 0):
+                raise _fail(where, f"{name}.{key}", "must be a non-negative integer")
+        if not isinstance(fields.get("violation"), bool):
+            raise _fail(where, f"{name}.violation", "required: true or false")
+    for key in ("same_on_rerun", "deterministic", "same_payload"):
+        if key in fields and not isinstance(fields[key], bool):
+            raise _fail(where, f"{name}.{key}", "must be true or false")
+
+
 def _check_options(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(where, "options", "must be a map")
@@ -236,9 +349,30 @@ def _check_input(value: Any, action: str, path: Path, where: str) -> dict[str, A
         problem = value.get("problem")
         if not isinstance(problem, str | dict) or set(value) != {"problem"}:
             raise _fail(where, "input.problem", "a phirun case gives its problem (text or map)")
-    elif action == "verify":
-        if set(value) - {"base", "mutate"} or not isinstance(value.get("base"), str):
-            raise _fail(where, "input.base", "a verify case names its base program (a file)")
+    elif action == "attest":
+        if set(value) - {"change", "nonce"} or value.get("change", "none") not in CHANGES:
+            raise _fail(where, "input.change", f"an attest case's change is one of {CHANGES}")
+        nonce = value.get("nonce")
+        if nonce is not None and not (
+            isinstance(nonce, str) and re.fullmatch(r"([0-9a-f]{2}){1,64}", nonce)
+        ):
+            raise _fail(where, "input.nonce", "lower-case hex, 1 to 64 bytes")
+    elif action in _BASED:
+        allowed = {
+            "verify": {"base", "mutate"},
+            "telemetry": {"base", "thresholds"},
+            "service": {"base", "tenant", "token", "params"},
+        }
+        if set(value) - allowed.get(action, {"base"}) or not isinstance(value.get("base"), str):
+            raise _fail(where, "input.base", f"a {action} case names its base program (a file)")
+        if action == "service" and (
+            value.get("tenant", "alice") not in ("alice", "tiny")
+            or value.get("token", "submit") not in SERVICE_TOKENS
+            or not isinstance(value.get("params", {}), dict)
+        ):
+            raise _fail(where, "input", f"tenant alice|tiny, token one of {SERVICE_TOKENS}")
+        if "thresholds" in value and not isinstance(value["thresholds"], dict):
+            raise _fail(where, "input.thresholds", "must be a map of alert thresholds")
         if not (path.parent / value["base"]).is_file():
             raise _fail(where, "input.base", f"no file {value['base']!r} beside the case")
         mutate = value.get("mutate")
@@ -300,8 +434,17 @@ def parse_case(text: str, path: Path, relative: str) -> Case:
         raise _fail(where, "action", f"must be one of {list(ACTIONS)}")
     if suffix == ".yaml" and action in ("run", "check", "qrun"):
         raise _fail(where, "action", f"a {action} case is a program file, not .yaml")
-    if suffix != ".yaml" and action in ("phirun", "verify"):
+    if suffix != ".yaml" and action in (
+        "phirun",
+        "verify",
+        "telemetry",
+        "view",
+        "attest",
+        "service",
+    ):
         raise _fail(where, "action", f"a {action} case is a .yaml file")
+    if action == "model-check" and suffix != ".py":
+        raise _fail(where, "action", "a model-check case is a .py file (its system)")
     options = _check_options(document.get("options", {}), where)
     faults = options.get("faults")
     if isinstance(faults, str) and not (path.parent / faults).is_file():

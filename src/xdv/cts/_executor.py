@@ -13,11 +13,12 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from xdv.core import FaultPlan
+from xdv.core import FaultPlan, explore
 from xdv.errors import ErrorCode, XdvError
 from xdv.runtime import (
     RunRequest,
@@ -30,16 +31,23 @@ from xdv.runtime import (
 )
 from xdv.runtime import replay as replay_trace
 from xdv.runtime import run as run_workload
-from xdv.security import verify_audit
+from xdv.security import expected_measurements, verify_audit, verify_quote
 from xdv.trace import jsonable, verify_trace
 
 __all__ = [
     "EXIT_BY_STATUS",
+    "SERVICE_KINDS",
+    "TENANTS",
     "AdapterExecutor",
     "Executor",
     "Identity",
     "InProcessExecutor",
     "Observation",
+    "QuoteVerdict",
+    "ServiceAnswer",
+    "ServiceNode",
+    "Unsupported",
+    "ViewAnswer",
     "xdv_code_digest",
 ]
 
@@ -72,6 +80,179 @@ class Observation:
     result: dict[str, Any] = field(default_factory=dict)
     trace: Path | None = None
     note: str = ""
+
+
+class Unsupported(Exception):
+    """The executor cannot drive this action (the adapter contract has no command for it):
+    the case is skipped with the reason."""
+
+
+@dataclass(frozen=True)
+class QuoteVerdict:
+    """What verifying a boot quote said: whether it holds, the error code, and the components
+    (``stage/component``) that differ from the expected measurements."""
+
+    ok: bool
+    code: str | None = None
+    differences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ViewAnswer:
+    """What the view answered at one logical time: the state summary (``/state``) and the
+    page's bytes from two independent server instances."""
+
+    state: dict[str, Any]
+    pages: tuple[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class ServiceAnswer:
+    """What a node answered to one submission: the HTTP status, the refusal's error code, the
+    job as it ended (None when refused) and its trace, fetched from the node."""
+
+    status: int
+    code: str | None = None
+    job: dict[str, Any] | None = None
+    trace: Path | None = None
+
+
+TENANTS = {"alice": (), "tiny": ("--quota", "processes=1")}
+"""The tenants a service node for the suite is given: ``alice`` (no quotas) and ``tiny`` (one
+process per run); each has a full token, a read-only one and, for ``forged``, one with a byte
+changed."""
+
+SERVICE_KINDS = {".ds": "dpl", ".py": "python", ".qasm": "qasm"}
+_FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+class ServiceNode:
+    """One node (``CMD serve --port 0``) with the suite's tenants, started on first use in a
+    home of its own and stopped by :meth:`close`: one node serves every service case of a batch."""
+
+    def __init__(self, argv: list[str], home: Path, timeout_s: float = 120.0) -> None:
+        self.argv = argv
+        self.home = home
+        self.timeout_s = timeout_s
+        self._node: ServiceNode | None = None
+        self.url = ""
+        self.tokens: dict[str, str] = {}
+        self.process: subprocess.Popen[str] | None = None
+
+    def _call(self, *arguments: str) -> dict[str, Any]:
+        answer = subprocess.run(
+            [*self.argv, *arguments, "--home", str(self.home), "--json"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "XDV_HOME": str(self.home)},
+            timeout=self.timeout_s,
+            check=False,
+        )
+        lines = answer.stdout.strip().splitlines()
+        if answer.returncode != 0 or not lines:
+            raise XdvError(
+                f"`{' '.join(arguments)}` exited {answer.returncode}: {answer.stdout[-200:]}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        document: dict[str, Any] = json.loads(lines[-1])
+        return document
+
+    def start(self) -> ServiceNode:
+        """Create the tenants, start the node and wait for its first answer."""
+        import time
+
+        import httpx
+
+        if self.process is not None:
+            return self
+        self.home.mkdir(parents=True, exist_ok=True)
+        for name, options in TENANTS.items():
+            self.tokens[name] = str(self._call("tenant", "create", name, *options)["token"])
+            self.tokens[f"{name}:read-only"] = str(self._call("tenant", "token", name)["token"])
+        self.process = subprocess.Popen(
+            [*self.argv, "serve", "--port", "0", "--home", str(self.home), "--runners", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "XDV_HOME": str(self.home)},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening on " not in line:
+            self.close()
+            raise XdvError(
+                f"`serve` did not say where it listens: {line[:200]!r}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        self.url = line.split("listening on ", 1)[1].split()[0]
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise XdvError("the node did not start", code=ErrorCode.CTS_ADAPTER_FAILED)
+            time.sleep(0.05)
+
+    def submit(
+        self, program: Path, params: dict[str, Any], seed: int, tenant: str, token: str, out: Path
+    ) -> ServiceAnswer:
+        """Submit ``program`` as ``tenant`` with the token ``token`` names (``submit``,
+        ``read-only``, ``forged`` or ``none``); wait for the job to end and fetch its trace."""
+        import time
+
+        import httpx
+
+        self.start()
+        bearer = self.tokens[tenant if token in ("submit", "forged") else f"{tenant}:read-only"]
+        if token == "forged":
+            bearer = bearer[:-10] + ("A" if bearer[-10] != "A" else "B") + bearer[-9:]
+        headers = {} if token == "none" else {"Authorization": f"Bearer {bearer}"}
+        body = {
+            "kind": SERVICE_KINDS[program.suffix],
+            "source": program.read_text(encoding="utf-8"),
+            "params": params,
+            "seed": seed,
+        }
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
+            answer = http.post("/v1/jobs", json=body)
+            if answer.status_code != 202:
+                error = answer.json().get("error") or {}
+                return ServiceAnswer(answer.status_code, error.get("code"))
+            job_id = answer.json()["id"]
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
+                if job.get("state") in _FINISHED or time.monotonic() > deadline:
+                    break
+                time.sleep(0.03)
+            fetched = http.get(f"/v1/jobs/{job_id}/trace")
+            trace = None
+            if fetched.status_code == 200:
+                out.write_bytes(fetched.content)
+                trace = out
+                audit = http.get(f"/v1/jobs/{job_id}/audit")  # its signed tree heads
+                if audit.status_code == 200:
+                    Path(f"{out}.audit").write_bytes(audit.content)
+            error = job.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            return ServiceAnswer(202, code, job, trace)
+
+    def close(self) -> None:
+        """Stop the node (SIGTERM, then SIGKILL after 15 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +290,31 @@ class Executor(Protocol):
     def verify(self, trace: Path) -> tuple[bool, str | None]: ...
 
     def replay(self, trace: Path, mode: str = "reexecute") -> tuple[bool, str]: ...
+
+    def telemetry(self, trace: Path, thresholds: Path | None) -> dict[str, Any]: ...
+
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> str | None:
+        """Measure the node of ``home``; write its quote and reference measurements; the
+        error code of a failed boot (None: it succeeded)."""
+        ...
+
+    def verify_quote(
+        self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
+    ) -> QuoteVerdict: ...
+
+    def view(self, trace: Path, at: int) -> ViewAnswer: ...
+
+    def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]: ...
+
+    def service(self) -> ServiceNode: ...
+
+    def close(self) -> None: ...
+
+
+def _differences(details: dict[str, Any]) -> tuple[str, ...]:
+    found = details.get("differences") or ()
+    named = (f"{i.get('stage')}/{i.get('component')}" for i in found if isinstance(i, dict))
+    return tuple(sorted(named))
 
 
 def _json(value: Any) -> Any:
@@ -161,6 +367,7 @@ class InProcessExecutor:
 
     def __init__(self, key_store: Path) -> None:
         self.key_store = key_store
+        self._node: ServiceNode | None = None
 
     def identity(self) -> Identity:
         return Identity("xdv", _version(), xdv_code_digest())
@@ -293,6 +500,99 @@ class InProcessExecutor:
         index = "?" if divergence is None else divergence.index
         return False, f"{mode} replay diverged at entry {index}"
 
+    def telemetry(self, trace: Path, thresholds: Path | None) -> dict[str, Any]:
+        from xdv.telemetry import load_thresholds, metrics_from_trace, render
+
+        limits = load_thresholds(thresholds) if thresholds is not None else None
+        snapshot = metrics_from_trace(trace, thresholds=limits)
+        document: dict[str, Any] = json.loads(render(snapshot, "snapshot"))
+        return document
+
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> str | None:
+        from xdv.service import boot_node
+
+        try:
+            boot = boot_node(home, options={"runners": 2, "durable": False})
+            signed = boot.quote(None if nonce is None else bytes.fromhex(nonce))
+        except XdvError as error:
+            return error.code.name
+        quote.write_text(json.dumps(signed.to_document(), sort_keys=True), encoding="utf-8")
+        reference = expected_measurements(signed)
+        expected.write_text(json.dumps(reference, sort_keys=True), encoding="utf-8")
+        return None
+
+    def verify_quote(
+        self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
+    ) -> QuoteVerdict:
+        document = json.loads(quote.read_text(encoding="utf-8"))
+        reference = None if expected is None else json.loads(expected.read_text("utf-8"))
+        try:
+            verify_quote(
+                document,
+                trusted_key=trusted,
+                nonce=None if nonce is None else bytes.fromhex(nonce),
+                expected=reference,
+            )
+        except XdvError as error:
+            return QuoteVerdict(False, error.code.name, _differences(dict(error.details)))
+        return QuoteVerdict(True)
+
+    def view(self, trace: Path, at: int) -> ViewAnswer:
+        import warnings
+
+        from xdv.view import create_view_app
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        pages = []
+        state: dict[str, Any] = {}
+        for _ in range(2):  # two independent server instances over the same trace
+            with TestClient(create_view_app(trace)) as client:
+                answer = client.get("/state", params={"L": at})
+                answer.raise_for_status()
+                state = answer.json()
+                page = client.get("/", params={"L": at})
+                page.raise_for_status()
+                pages.append(page.content)
+        return ViewAnswer(state, (pages[0], pages[1]))
+
+    def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(f"xdv_cts_model_{system.stem}", system)
+        if spec is None or spec.loader is None:
+            raise XdvError("cannot load the system", code=ErrorCode.CTS_CASE_INVALID)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        try:
+            spec.loader.exec_module(module)
+            explored: Any = module.system(options.get("planted"))
+            result: Any = explore(explored, depth_max=int(options.get("depth", 2)))
+        finally:
+            sys.modules.pop(spec.name, None)
+        found = result.counterexample
+        return {
+            "states": result.states,
+            "transitions": result.transitions,
+            "depth": result.depth,
+            "violation": found is not None,
+            "counterexample": None if found is None else len(found.actions),
+            "summary": result.summary(),
+        }
+
+    def service(self) -> ServiceNode:
+        """XDV's node, ``python -m xdv serve``, in a home beside the key store."""
+        if self._node is None:
+            home = self.key_store.parent / "node"
+            self._node = ServiceNode([sys.executable, "-m", "xdv"], home)
+        return self._node
+
+    def close(self) -> None:
+        if self._node is not None:
+            self._node.close()
+
 
 class AdapterExecutor:
     """Another implementation, driven through the adapter contract: ``CMD`` is a command line
@@ -305,6 +605,7 @@ class AdapterExecutor:
             raise XdvError("--impl is empty", code=ErrorCode.CTS_ADAPTER_FAILED, where="--impl")
         self.home = home
         self.timeout_s = timeout_s
+        self._node: ServiceNode | None = None
 
     def _call(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "XDV_HOME": str(self.home)}
@@ -423,3 +724,107 @@ class AdapterExecutor:
             return True, ""
         tail = answer.stdout.strip()[-200:]
         return False, f"{mode} replay exited {answer.returncode}: {tail}"
+
+    def telemetry(self, trace: Path, thresholds: Path | None) -> dict[str, Any]:
+        arguments = ["telemetry", str(trace), "--format", "snapshot", "--json"]
+        if thresholds is not None:
+            arguments += ["--thresholds", str(thresholds)]
+        answer = self._call(*arguments)
+        document = self._document(answer)
+        if answer.returncode != 0 or document is None:
+            raise XdvError(
+                f"`telemetry` exited {answer.returncode}: {answer.stdout.strip()[-200:]}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        return document
+
+    def attest(self, home: Path, nonce: str | None, quote: Path, expected: Path) -> str | None:
+        arguments = ["node", "attest", "--home", str(home), "-o", str(quote)]
+        arguments += ["--expected-out", str(expected), "--json"]
+        if nonce is not None:
+            arguments += ["--nonce", nonce]
+        answer = self._call(*arguments)
+        error = (self._document(answer) or {}).get("error")
+        if answer.returncode != 0 and isinstance(error, dict) and error.get("code"):
+            return str(error["code"])
+        if answer.returncode != 0 or not quote.is_file() or not expected.is_file():
+            raise XdvError(
+                f"`node attest` exited {answer.returncode}: {answer.stdout.strip()[-200:]}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        return None
+
+    def verify_quote(
+        self, quote: Path, expected: Path | None, nonce: str | None, trusted: str | None
+    ) -> QuoteVerdict:
+        arguments = ["node", "verify-quote", str(quote), "--json"]
+        if expected is not None:
+            arguments += ["--expected", str(expected)]
+        if nonce is not None:
+            arguments += ["--nonce", nonce]
+        if trusted is not None:
+            arguments += ["--trusted-key", trusted]
+        answer = self._call(*arguments)
+        document = self._document(answer) or {}
+        error = document.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        return QuoteVerdict(
+            answer.returncode == 0,
+            None if code is None else str(code),
+            _differences(document),
+        )
+
+    def view(self, trace: Path, at: int) -> ViewAnswer:
+        import socket
+        import time
+
+        import httpx
+
+        pages = []
+        state: dict[str, Any] = {}
+        for _ in range(2):  # two independent server processes over the same trace
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            environment = {**os.environ, "XDV_HOME": str(self.home)}
+            server = subprocess.Popen(
+                [*self.argv, "view", str(trace), "--port", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=environment,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                deadline = time.monotonic() + self.timeout_s
+                while True:
+                    try:
+                        answer = httpx.get(f"{base}/state", params={"L": at}, timeout=5)
+                        break
+                    except httpx.TransportError:
+                        if server.poll() is not None or time.monotonic() > deadline:
+                            raise XdvError(
+                                f"`view` did not serve on port {port}",
+                                code=ErrorCode.CTS_ADAPTER_FAILED,
+                            ) from None
+                        time.sleep(0.1)
+                answer.raise_for_status()
+                state = answer.json()
+                page = httpx.get(f"{base}/", params={"L": at}, timeout=5)
+                page.raise_for_status()
+                pages.append(page.content)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+        return ViewAnswer(state, (pages[0], pages[1]))
+
+    def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]:
+        raise Unsupported("the adapter contract has no model-checking command")
+
+    def service(self) -> ServiceNode:
+        if self._node is None:
+            self._node = ServiceNode(self.argv, self.home / "node", self.timeout_s)
+        return self._node
+
+    def close(self) -> None:
+        if self._node is not None:
+            self._node.close()

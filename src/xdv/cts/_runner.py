@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from xdv.cts._case import Case
-from xdv.cts._executor import AdapterExecutor, Executor, InProcessExecutor, Observation
+from xdv.cts._executor import (
+    AdapterExecutor,
+    Executor,
+    InProcessExecutor,
+    Observation,
+    Unsupported,
+)
 from xdv.trace import EventType, read_trace
 
 __all__ = ["CaseResult", "available_features", "mutate_trace", "run_case", "run_cases"]
@@ -34,7 +40,7 @@ _FEATURE_MODULES = {
     "cluster": ("ray", "xdv.cluster._node"),
     "view": ("xdv.view",),
     "telemetry": ("xdv.telemetry",),
-    "attest": ("xdv.runtime._boot",),
+    "attest": ("fastapi", "xdv.service"),
 }
 
 
@@ -292,6 +298,11 @@ def _run_case(
         plan.write_text(json.dumps(options["faults"]), encoding="utf-8")
         options["faults"] = str(plan)
     trace = workdir / "trace.xdvt"
+    if case.action in _FEATURE_ACTIONS:
+        try:
+            return _FEATURE_ACTIONS[case.action](case, executor, options, workdir)
+        except Unsupported as unsupported:
+            return CaseResult(case.id, "skip", str(unsupported))
     try:
         if case.action == "verify":
             base = case.path.parent / case.input["base"]
@@ -337,6 +348,257 @@ def _run_case(
     return CaseResult(case.id, "pass", "", verify, replay)
 
 
+def _base_trace(
+    case: Case, executor: Executor, options: dict[str, Any], trace: Path
+) -> tuple[Path | None, str]:
+    """Run the case's base program (a Q job for ``.qasm``) into ``trace``; (the trace, or None
+    and why there is none)."""
+    base = case.path.parent / str(case.input["base"])
+    if base.suffix == ".qasm":
+        seen = executor.qrun(base, options, trace)
+    else:
+        seen = executor.run(base, options, trace)
+    if seen.trace is None or not seen.trace.is_file():
+        return None, f"the base program wrote no trace ({seen.exit} {seen.code or ''})".strip()
+    return seen.trace, ""
+
+
+def _series_total(snapshot: dict[str, Any], metric: str, labels: dict[str, Any]) -> float | None:
+    """The sum of the values of ``metric``'s series whose labels include ``labels`` (None: no
+    such metric)."""
+    for item in snapshot.get("metrics", ()):
+        if isinstance(item, dict) and item.get("name") == metric:
+            total = 0.0
+            for series in item.get("series", ()):
+                have = series.get("labels", {})
+                if all(str(have.get(k)) == str(v) for k, v in labels.items()):
+                    total += float(series.get("value", series.get("count", 0)))
+            return total
+    return None
+
+
+def _telemetry_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["telemetry"])
+    trace, why = _base_trace(case, executor, options, workdir / "trace.xdvt")
+    if trace is None:
+        return CaseResult(case.id, "fail", why)
+    thresholds = None
+    if "thresholds" in case.input:
+        thresholds = workdir / "thresholds.json"
+        thresholds.write_text(json.dumps(case.input["thresholds"]), encoding="utf-8")
+    snapshot = executor.telemetry(trace, thresholds)
+    for wanted in expect.get("series", ()):
+        metric, labels = str(wanted["metric"]), dict(wanted.get("labels") or {})
+        total = _series_total(snapshot, metric, labels)
+        if total is None:
+            return CaseResult(case.id, "fail", f"telemetry: no metric {metric}")
+        if not _equal(wanted["value"], total):
+            shown = ",".join(f"{k}={v}" for k, v in labels.items())
+            return CaseResult(
+                case.id,
+                "fail",
+                f"telemetry: {metric}{{{shown}}} is {total}, expected {wanted['value']}",
+            )
+    if "alerts" in expect:
+        rules = [str(a.get("rule")) for a in snapshot.get("alerts", ()) if isinstance(a, dict)]
+        if rules != list(expect["alerts"]):
+            return CaseResult(case.id, "fail", f"alerts {rules}, expected {expect['alerts']}")
+    verify, why_not = _verdict(executor, case, trace)
+    if why_not is not None:
+        return CaseResult(case.id, "fail", why_not, verify)
+    replay = "none"
+    if expect.get("same_on_rerun"):
+        again, why = _base_trace(case, executor, options, workdir / "again.xdvt")
+        if again is None:
+            return CaseResult(case.id, "fail", f"the rerun: {why}", verify)
+        ok, detail = executor.replay(trace, "reexecute")
+        replay = "ok" if ok else "failed"
+        if not ok:
+            return CaseResult(case.id, "fail", detail, verify, replay)
+        if executor.telemetry(again, thresholds) != snapshot:
+            return CaseResult(
+                case.id, "fail", "telemetry of the same run made again differs", verify, replay
+            )
+    return CaseResult(case.id, "pass", "", verify, replay)
+
+
+def _view_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["view"])
+    trace, why = _base_trace(case, executor, options, workdir / "trace.xdvt")
+    if trace is None:
+        return CaseResult(case.id, "fail", why)
+    before = trace.read_bytes()
+    answer = executor.view(trace, int(expect["at"]))
+    if trace.read_bytes() != before:
+        return CaseResult(case.id, "fail", "the view changed the trace")
+    if "state" in expect:
+        why_not = _subset(expect["state"], answer.state.get("state"), "state")
+        if why_not:
+            return CaseResult(case.id, "fail", f"view: {why_not}")
+    if expect.get("deterministic") and answer.pages[0] != answer.pages[1]:
+        return CaseResult(case.id, "fail", "view: two servers rendered different pages")
+    verify, why_not = _verdict(executor, case, trace)
+    return CaseResult(case.id, "pass" if why_not is None else "fail", why_not or "", verify)
+
+
+def _payload(quote: Path) -> dict[str, Any]:
+    document = json.loads(quote.read_text(encoding="utf-8"))
+    return {key: value for key, value in document.items() if key != "signature"}
+
+
+def _attest_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["quote"])
+    change = str(case.input.get("change", "none"))
+    nonce = case.input.get("nonce")
+    home = workdir / "home"
+    home.mkdir()
+    quote, expected = workdir / "quote.json", workdir / "expected.json"
+    if change == "bad-config":  # a configuration file that is not TOML: the boot must fail
+        (home / "cts.toml").write_text("[cts\nthis is = not toml\n", encoding="utf-8")
+    failed = executor.attest(home, nonce, quote, expected)
+    if failed is not None or "attest" in expect:
+        if failed != expect.get("attest"):
+            return CaseResult(
+                case.id,
+                "fail",
+                f"the boot ended with {failed or 'a quote'}, expected "
+                f"{expect.get('attest') or 'a quote'}",
+            )
+        return CaseResult(case.id, "pass")
+    checked, trusted = quote, None
+    verifier_nonce = nonce
+    if change in ("repeat", "config"):
+        if change == "config":  # every *.toml file of the home is a measured configuration
+            (home / "cts.toml").write_text("[cts]\nchanged = true\n", encoding="utf-8")
+        checked = workdir / "again.json"
+        failed = executor.attest(home, nonce, checked, workdir / "again-expected.json")
+        if failed is not None:
+            return CaseResult(case.id, "fail", f"the second boot failed with {failed}")
+        if "same_payload" in expect and (_payload(quote) == _payload(checked)) != bool(
+            expect["same_payload"]
+        ):
+            return CaseResult(case.id, "fail", "the quote payloads are not as expected")
+    elif change == "nonce":
+        verifier_nonce = "ff" if nonce != "ff" else "fe"
+    elif change == "untrusted":
+        trusted = "0" * 64
+    elif change == "signature":  # one measured digest changed after signing
+        document = json.loads(quote.read_text(encoding="utf-8"))
+        digest = document["measurements"][0]["digest"]
+        document["measurements"][0]["digest"] = ("1" if digest[0] == "0" else "0") + digest[1:]
+        checked = workdir / "forged.json"
+        checked.write_text(json.dumps(document, sort_keys=True), encoding="utf-8")
+    verdict = executor.verify_quote(checked, expected, verifier_nonce, trusted)
+    wanted = str(expect["verify"])
+    seen = "ok" if verdict.ok else str(verdict.code)
+    if seen != wanted:
+        return CaseResult(case.id, "fail", f"verify-quote said {seen}, expected {wanted}")
+    if "differences" in expect and list(verdict.differences) != sorted(expect["differences"]):
+        return CaseResult(
+            case.id,
+            "fail",
+            f"differing components {list(verdict.differences)}, expected "
+            f"{sorted(expect['differences'])}",
+        )
+    return CaseResult(case.id, "pass")
+
+
+def _model_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["model"])
+    found = executor.model_check(case.path, options)
+    summary = found.get("summary", "")
+    if bool(found["violation"]) != bool(expect["violation"]):
+        return CaseResult(case.id, "fail", f"model check: {summary}")
+    for key, name in (("states_min", "states"), ("transitions_min", "transitions")):
+        if key in expect and int(found[name]) < int(expect[key]):
+            return CaseResult(
+                case.id,
+                "fail",
+                f"model check: {found[name]} {name}, expected at least {expect[key]} ({summary})",
+            )
+    if "depth" in expect and int(found["depth"]) != int(expect["depth"]):
+        return CaseResult(case.id, "fail", f"model check reached depth {found['depth']}")
+    limit = expect.get("counterexample_max")
+    if limit is not None and (found["counterexample"] or 0) > int(limit):
+        return CaseResult(
+            case.id,
+            "fail",
+            f"counterexample of {found['counterexample']} actions, not the "
+            f"shortest (at most {limit})",
+        )
+    return CaseResult(case.id, "pass")
+
+
+def _service_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["service"])
+    base = case.path.parent / str(case.input["base"])
+    answer = executor.service().submit(
+        base,
+        dict(case.input.get("params") or {}),
+        int(options.get("seed", 0)),
+        str(case.input.get("tenant", "alice")),
+        str(case.input.get("token", "submit")),
+        workdir / "trace.xdvt",
+    )
+    if answer.status != int(expect.get("status", 202)):
+        return CaseResult(
+            case.id,
+            "fail",
+            f"the submission got HTTP {answer.status} ({answer.code}), expected "
+            f"{expect.get('status', 202)}",
+        )
+    if "code" in expect and answer.code != expect["code"]:
+        return CaseResult(case.id, "fail", f"error code {answer.code}, expected {expect['code']}")
+    job = answer.job or {}
+    for key in ("state", "exit_code"):
+        if key in expect and job.get(key) != expect[key]:
+            return CaseResult(case.id, "fail", f"job {key} {job.get(key)}, expected {expect[key]}")
+    found = job.get("outputs")
+    outputs: list[Any] = found if isinstance(found, list) else []
+    if "outputs" in expect and _subset(list(expect["outputs"]), outputs, "outputs") is not None:
+        return CaseResult(case.id, "fail", f"outputs {json.dumps(outputs)[:300]}")
+    for item in expect.get("outputs_include", ()):
+        if not any(_equal(item, output) for output in outputs):
+            return CaseResult(case.id, "fail", f"no output {json.dumps(item)} in {outputs}")
+    if answer.job is None:
+        return CaseResult(case.id, "pass")
+    if "trace" in expect:
+        why = _check_trace(dict(expect["trace"]), answer.trace)
+        if why is not None:
+            return CaseResult(case.id, "fail", why)
+    if answer.trace is None:  # a job refused before it ran (static errors) has none
+        if "trace" in expect or job.get("exit_code") != 65:
+            return CaseResult(case.id, "fail", "the node serves no trace of the job")
+        return CaseResult(case.id, "pass")
+    verify, why_not = _verdict(executor, case, answer.trace)
+    if why_not is not None:
+        return CaseResult(case.id, "fail", why_not, verify)
+    if case.expect.get("replay", "ok") == "none":
+        return CaseResult(case.id, "pass", "", verify)
+    ok, detail = executor.replay(answer.trace, "reexecute")
+    replay = "ok" if ok else "failed"
+    return CaseResult(case.id, "pass" if ok else "fail", detail, verify, replay)
+
+
+_FEATURE_ACTIONS: dict[str, Callable[[Case, Executor, dict[str, Any], Path], CaseResult]] = {
+    "telemetry": _telemetry_case,
+    "view": _view_case,
+    "attest": _attest_case,
+    "model-check": _model_case,
+    "service": _service_case,
+}
+
+
 def _run_batch(
     cases: Sequence[Case], impl: str | None, features: frozenset[str], base: str
 ) -> list[CaseResult]:
@@ -346,12 +608,15 @@ def _run_batch(
         InProcessExecutor(home / "keys") if impl is None else AdapterExecutor(impl, home)
     )
     results = []
-    for case in cases:
-        workdir = Path(tempfile.mkdtemp(prefix="case-", dir=base))
-        try:
-            results.append(run_case(case, executor, features, workdir))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        for case in cases:
+            workdir = Path(tempfile.mkdtemp(prefix="case-", dir=base))
+            try:
+                results.append(run_case(case, executor, features, workdir))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+    finally:
+        executor.close()  # the batch's node, if a service case started one
     return results
 
 
@@ -383,8 +648,12 @@ def run_cases(
                         progress(result)
                 results.extend(batch)
         else:
-            # Interleaved batches: Q and Φ cases (the slow ones) spread over the workers.
-            batches = [chosen[start :: jobs * 4] for start in range(jobs * 4)]
+            # Interleaved batches: Q and Φ cases (the slow ones) spread over the workers; the
+            # service cases in one batch of their own, so that one node serves them all.
+            served = [case for case in chosen if case.action == "service"]
+            rest = [case for case in chosen if case.action != "service"]
+            batches = [rest[start :: jobs * 4] for start in range(jobs * 4)]
+            batches = [batch for batch in ([served] if served else []) + batches if batch]
             pool: ProcessPoolExecutor | ThreadPoolExecutor
             if impl is None:
                 import multiprocessing
