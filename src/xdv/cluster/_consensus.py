@@ -850,6 +850,7 @@ class Replica:
         self._new_views: dict[str, Message] = {}  # latest NEW_VIEW per sender
         self._view_ready = True  # leader: may propose in this view
         self._view_high: Certificate | None = None
+        self._view_high_value = b""  # the value of _view_high's block
         self._buffer: dict[str, list[Message]] = {}
         self._heights: dict[str, int] = {}
         self._ticks = 0
@@ -1405,9 +1406,10 @@ class Replica:
             best = (certificate, value)
         self._view_ready = True
         if best is not None:
+            # Kept with its value even when the block is beyond our height: once we catch up
+            # (SYNC), it is the block to re-propose.
             self._view_high = best[0]
-            if best[0].header.slot == self.height and best[0].header.parent == self._head:
-                self._values[best[0].header.value_digest] = best[1]
+            self._view_high_value = best[1]
         return self._try_propose()
 
     def _try_propose(self) -> list[Message]:
@@ -1423,7 +1425,7 @@ class Replica:
             and justify.header.parent == self._head
         ):
             header = justify.header
-            value = self._values[header.value_digest]
+            value = self._view_high_value
         else:
             justify = None
             if not self._pending:
