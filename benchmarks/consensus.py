@@ -215,7 +215,7 @@ def main() -> None:
     print()
     print(
         f"hybrid signature: sign {sign_cost * 1e3:.2f} ms, verify {verify_cost * 1e3:.2f} ms, "
-        f"{SIGNATURE_SIZE} bytes (median of 50 is not taken: mean of 50 calls)"
+        f"{SIGNATURE_SIZE} bytes (mean of 50 calls each)"
     )
     n = 100
     q = quorum_size(n)

@@ -6,7 +6,6 @@ to a few slots and a handful of generated schedules; ``--long`` runs many more.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -39,8 +38,13 @@ from xdv.errors import ErrorCode
 from xdv.security import HybridPublicKey
 from xdv.trace import EventType, canonical_metadata
 
-LONG = os.environ.get("XDV_LONG") == "1"
-BYZANTINE = [Behaviour.SILENT, Behaviour.EQUIVOCATE, Behaviour.FORGE, Behaviour.REPLAY]
+BYZANTINE = [
+    Behaviour.SILENT,
+    Behaviour.EQUIVOCATE,
+    Behaviour.COLLUDE,
+    Behaviour.FORGE,
+    Behaviour.REPLAY,
+]
 
 
 def members(n: int) -> dict[str, HybridPublicKey]:
@@ -60,7 +64,7 @@ def check_run(result: SimResult, *, live: bool = True) -> None:
     if live:
         running = [node for node in result.honest]
         for node in running:
-            assert sorted(result.decided_values(node)) == sorted(result.values), node
+            assert set(result.values) <= set(result.decided_values(node)), node
 
 
 # -- the normal case ---------------------------------------------------------------------------
@@ -202,8 +206,13 @@ def test_crashes_beyond_f_block_liveness_but_never_safety() -> None:
 
 @pytest.mark.spec("XDV-042-6")
 def test_an_equivocating_leader_cannot_split_honest_replicas() -> None:
-    for n in (4, 7):
-        result = simulate(n, [b"a", b"b"], seed=5, faults={"n00": Behaviour.EQUIVOCATE})
+    # The leader sends two blocks per slot, votes for both and drives whichever gathers a
+    # quorum; with n = 7 an accomplice votes for everything too (f = 2 liars in all).
+    for n, faults in (
+        (4, {"n00": Behaviour.EQUIVOCATE}),
+        (7, {"n00": Behaviour.EQUIVOCATE, "n04": Behaviour.COLLUDE}),
+    ):
+        result = simulate(n, [b"a", b"b"], seed=5, faults=faults)
         check_run(result)
         first = result.decided_values("n01")
         assert all(result.decided_values(node)[: len(first)] == first for node in result.honest)
@@ -454,7 +463,6 @@ def test_replica_settings_are_checked() -> None:
     )
 
 
-@pytest.mark.skipif(not LONG, reason="long mode only")
 @pytest.mark.slow
 def test_ten_replicas_with_three_byzantine() -> None:
     faults = {"n00": Behaviour.EQUIVOCATE, "n04": Behaviour.FORGE, "n07": Behaviour.REPLAY}

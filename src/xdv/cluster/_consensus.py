@@ -850,6 +850,7 @@ class Replica:
         self._new_views: dict[str, Message] = {}  # latest NEW_VIEW per sender
         self._view_ready = True  # leader: may propose in this view
         self._view_high: Certificate | None = None
+        self._view_high_value = b""  # the value of _view_high's block
         self._buffer: dict[str, list[Message]] = {}
         self._heights: dict[str, int] = {}
         self._ticks = 0
@@ -1073,6 +1074,8 @@ class Replica:
             raise _Refused(
                 EvidenceKind.INVALID_PROPOSAL, "the block does not extend the decided chain", True
             )
+        if header.value_digest in self._decided_values:
+            raise _Refused(EvidenceKind.INVALID_PROPOSAL, "the value is already decided", True)
         self._busy = True
         self._confirmed = True  # the leader of our view is here, with a quorum behind it
         self._values[header.value_digest] = value
@@ -1245,7 +1248,7 @@ class Replica:
         self._voted.add(key)
         # The slot moved on a phase: restart the timer. A leader can do this at most three
         # times per slot (each needs a new quorum certificate), so it cannot stall us forever.
-        self._ticks = 0
+        self._progress(header.value_digest)
         leader = leader_of(view, self._order)
         vote = self._sign(
             Message(Kind.VOTE, self.node_id, view, self.height, phase=phase, header=header), leader
@@ -1313,12 +1316,12 @@ class Replica:
         if len(self._cache) > _VERIFIED_KEPT:
             self._cache = set()
         self._head = header.digest
+        self._progress(header.value_digest)
         self._pending.pop(header.value_digest, None)
         self._decided_values.add(header.value_digest)
         self._requests.pop(header.value_digest, None)
         self._values = {}
         self._busy = False
-        self._ticks = 0
         if certificate.view == self.view:
             self._backoff = 0  # this view makes progress
         slot = header.slot
@@ -1328,6 +1331,13 @@ class Replica:
         out = self._try_propose()
         out.extend(self._replay_buffer())
         return out
+
+    def _progress(self, value_digest: bytes) -> None:
+        """Restart the timer for progress on a value we wait for (or on anything when we wait
+        for nothing): a leader that keeps deciding other values while it leaves a request of
+        ours aside (censorship) is replaced when the timer runs out."""
+        if not self._pending or value_digest in self._pending:
+            self._ticks = 0
 
     def _enter_view(self, view: int, *, announce: bool, reason: str) -> list[Message]:
         if view <= self.view:
@@ -1396,9 +1406,10 @@ class Replica:
             best = (certificate, value)
         self._view_ready = True
         if best is not None:
+            # Kept with its value even when the block is beyond our height: once we catch up
+            # (SYNC), it is the block to re-propose.
             self._view_high = best[0]
-            if best[0].header.slot == self.height and best[0].header.parent == self._head:
-                self._values[best[0].header.value_digest] = best[1]
+            self._view_high_value = best[1]
         return self._try_propose()
 
     def _try_propose(self) -> list[Message]:
@@ -1414,7 +1425,7 @@ class Replica:
             and justify.header.parent == self._head
         ):
             header = justify.header
-            value = self._values[header.value_digest]
+            value = self._view_high_value
         else:
             justify = None
             if not self._pending:

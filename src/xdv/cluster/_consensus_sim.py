@@ -16,6 +16,7 @@ import functools
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from xdv.cluster._consensus import (
     Certificate,
@@ -28,6 +29,7 @@ from xdv.cluster._consensus import (
     Phase,
     Replica,
     cluster_id,
+    leader_of,
 )
 from xdv.errors import ErrorCode
 from xdv.security import HybridKeyPair, HybridPublicKey
@@ -47,7 +49,11 @@ class Behaviour(enum.Enum):
     """Never sends anything (a Byzantine node that withholds every vote)."""
     EQUIVOCATE = "equivocate"
     """Runs the protocol but, as leader, sends one block to half the members and a different
-    block to the other half (and both to one member)."""
+    block to the other half (and both to one member), votes for both, and drives whichever
+    gathers a quorum of votes through every phase, both if it can."""
+    COLLUDE = "collude"
+    """Takes no part but votes for every block and every certificate it sees, in every phase,
+    to whoever sent it: the equivocating leader's accomplice."""
     FORGE = "forge"
     """Takes no part; injects votes under other members' names, decisions with forged
     certificates, and messages from a non-member."""
@@ -180,7 +186,10 @@ def simulate(
     members = {node: keys[node].public for node in ids}
     cluster = cluster_id(members)
     replicas = {
-        node: Replica(node, members, keys[node], timeout_ticks=timeout_ticks) for node in ids
+        node: (_TwoFaced if faults.get(node) == Behaviour.EQUIVOCATE else Replica)(
+            node, members, keys[node], timeout_ticks=timeout_ticks
+        )
+        for node in ids
     }
     honest = tuple(node for node in ids if node not in faults)
     correct = tuple(node for node in ids if faults.get(node) in (None, Behaviour.CRASH))
@@ -200,14 +209,19 @@ def simulate(
         return False
 
     def emit(when: int, node: str, messages: list[Message]) -> None:
-        if faults.get(node) == Behaviour.EQUIVOCATE:
-            messages = _equivocate(node, keys[node], cluster, ids, messages, injected)
+        replica = replicas[node]
+        if isinstance(replica, _TwoFaced):
+            messages = replica.split(messages, injected)
         for message in messages:
             net.send(when, node, ids, message)
 
+    wanted = set(values)
+
     def done() -> bool:
         return all(
-            len(replicas[node].decisions) >= len(values) for node in correct if alive(node, now)
+            wanted <= {decision.value for decision in replicas[node].decisions}
+            for node in correct
+            if alive(node, now)
         )
 
     now = 0
@@ -230,6 +244,10 @@ def simulate(
                 if behaviour in (Behaviour.FORGE, Behaviour.REPLAY):
                     if len(seen[target]) < 4096:
                         seen[target].append(message)
+                    continue
+                if behaviour == Behaviour.COLLUDE:
+                    for vote in _collude(target, keys[target], cluster, message):
+                        net.send(now, target, ids, vote)
                     continue
                 if alive(target, now):
                     emit(now, target, replicas[target].receive(message))
@@ -264,37 +282,92 @@ def simulate(
     )
 
 
-def _equivocate(
-    node: str,
-    key: HybridKeyPair,
-    cluster: bytes,
-    ids: Sequence[str],
-    messages: list[Message],
-    injected: list[bytes],
-) -> list[Message]:
-    """Split every fresh proposal: block A to the first half of the others, a conflicting
-    block B to the second half and to the first member too."""
-    out: list[Message] = []
-    others = [member for member in ids if member != node]
-    half = len(others) // 2
-    for message in messages:
-        if message.kind != Kind.PROPOSE or message.header is None or message.value is None:
-            out.append(message)
-            continue
-        header = message.header
-        twin_value = message.value + b"/equivocation"
-        twin = replace(
-            message,
-            header=Header.for_value(header.slot, header.parent, twin_value),
-            value=twin_value,
-            signature=b"",
-        ).signed_by(key, cluster)
-        injected.append(twin_value)
-        out.extend(replace(message, recipient=member) for member in others[:half])
-        out.extend(replace(twin, recipient=member) for member in others[half:])
-        if others[:half]:
-            out.append(replace(twin, recipient=others[0]))
-    return out
+class _TwoFaced(Replica):
+    """A leader that equivocates: see :attr:`Behaviour.EQUIVOCATE`. It keeps a tally of votes
+    per block instead of one round per slot, so a quorum for either block is used."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tallies: dict[tuple[int, int, Phase, bytes], dict[str, bytes]] = {}
+        self._blocks: dict[bytes, bytes] = {}  # block digest -> value
+
+    def split(self, messages: list[Message], injected: list[bytes]) -> list[Message]:
+        out: list[Message] = []
+        others = [member for member in self.members if member != self.node_id]
+        half = len(others) // 2
+        for message in messages:
+            if message.kind != Kind.PROPOSE or message.header is None or message.value is None:
+                out.append(message)
+                continue
+            header = message.header
+            self._blocks[header.digest] = message.value
+            twin_value = message.value + b"/equivocation"
+            twin_header = Header.for_value(header.slot, header.parent, twin_value)
+            self._blocks[twin_header.digest] = twin_value
+            twin = replace(message, header=twin_header, value=twin_value, signature=b"")
+            twin = twin.signed_by(self._signer, self.cluster)
+            injected.append(twin_value)
+            out.extend(replace(message, recipient=member) for member in others[:half])
+            out.extend(replace(twin, recipient=member) for member in others[half:])
+            if others[:half]:
+                out.append(replace(twin, recipient=others[0]))
+            out.extend(self._own_vote(Phase.PREPARE, message.view, header))
+            out.extend(self._own_vote(Phase.PREPARE, message.view, twin_header))
+        return out
+
+    def _own_vote(self, phase: Phase, view: int, header: Header) -> list[Message]:
+        vote = Message(Kind.VOTE, self.node_id, view, self.height, phase=phase, header=header)
+        vote = vote.signed_by(self._signer, self.cluster)
+        return self._count_vote(self.node_id, phase, header, vote.signature, vote)
+
+    def _count_vote(
+        self, voter: str, phase: Phase, header: Header, signature: bytes, message: Message
+    ) -> list[Message]:
+        view = message.view
+        if leader_of(view, self.members) != self.node_id or header.digest not in self._blocks:
+            return []
+        votes = self._tallies.setdefault((view, header.slot, phase, header.digest), {})
+        if voter in votes or len(votes) >= self.quorum:
+            return []
+        votes[voter] = signature
+        if len(votes) < self.quorum:
+            return []
+        certificate = Certificate(phase, view, header, tuple(sorted(votes.items())))
+        value = self._blocks[header.digest]
+        if phase == Phase.COMMIT:
+            decide = Message(
+                Kind.DECIDE,
+                self.node_id,
+                view,
+                header.slot + 1,
+                header=header,
+                value=value,
+                certificate=certificate,
+            )
+            out = [decide.signed_by(self._signer, self.cluster)]
+            if header.slot == self.height:
+                out.extend(self._decide(header, value, certificate))
+            return out
+        broadcast = Message(Kind.PHASE, self.node_id, view, self.height, certificate=certificate)
+        out = [broadcast.signed_by(self._signer, self.cluster)]
+        out.extend(self._own_vote(Phase(phase + 1), view, header))
+        return out
+
+
+def _collude(node: str, key: HybridKeyPair, cluster: bytes, message: Message) -> list[Message]:
+    """Votes for whatever ``message`` proposes or certifies, to its sender."""
+    if message.kind == Kind.PROPOSE and message.header is not None:
+        phase, header = Phase.PREPARE, message.header
+    elif (
+        message.kind == Kind.PHASE
+        and message.certificate is not None
+        and message.certificate.phase in (Phase.PREPARE, Phase.PRECOMMIT)
+    ):
+        phase, header = Phase(message.certificate.phase + 1), message.certificate.header
+    else:
+        return []
+    vote = Message(Kind.VOTE, node, message.view, 0, phase=phase, header=header)
+    return [replace(vote.signed_by(key, cluster), recipient=message.sender)]
 
 
 def _forge(
