@@ -91,7 +91,15 @@ _QUOTE = {"attest", "verify", "differences", "same_payload"}
 _SERVICE = {"status", "code", "state", "exit_code", "outputs", "outputs_include", "trace"}
 _CLUSTER = {"lines", "same_as_run", "placement", "deterministic", "lost", "epochs", "moved", "verify"}
 _TRANSPORT = {"handshake", "opened", "refused"}
-_CONSENSUS = {"decided", "agreement", "view_changes_min", "verify", "forged", "deterministic"}
+_CONSENSUS = {
+    "decided",
+    "agreement",
+    "view_changes_min",
+    "evidence",
+    "verify",
+    "forged",
+    "deterministic",
+}
 TAMPERS = ("node-trace", "job-trace", "manifest", "placement", "policy", "merge-root", "decision")
 """How a cluster case damages the cluster trace before verifying it."""
 HANDSHAKES = ("ok", "hello-signature", "hello-truncated", "other-epoch")
@@ -340,7 +348,7 @@ def _check_feature_expect(value: Any, kind: str, where: str) -> None:
     elif kind in ("cluster", "transport", "consensus"):
         known = {"cluster": _CLUSTER, "transport": _TRANSPORT, "consensus": _CONSENSUS}[kind]
         fields = _check_fields(value, known, where, name)
-        for key in ("lines", "lost", "refused"):
+        for key in ("lines", "lost", "refused", "evidence"):
             if key in fields:
                 _strings(fields[key], where, f"{name}.{key}")
         for key in ("epochs", "moved", "decided", "view_changes_min"):
@@ -426,8 +434,11 @@ def _check_input(value: Any, action: str, path: Path, where: str) -> dict[str, A
                 raise _fail(where, "input.deliver", f"{step!r}: there are {frames} frames")
     elif action == "consensus":
         n = value.get("n", 4)
-        if set(value) - {"n", "values", "crash", "forge"} or type(n) is not int or not 1 <= n <= 10:
-            raise _fail(where, "input", "a consensus case has n (1 to 10), values, crash, forge")
+        if set(value) - {"n", "values", "crash", "equivocate", "forge"} or not (
+            type(n) is int and 1 <= n <= 10
+        ):
+            raise _fail(where, "input", "n (1 to 10), values, crash, equivocate, forge")
+        _strings(value.get("equivocate", []), where, "input.equivocate")
         if type(value.get("values", 1)) is not int or value.get("values", 1) < 0:
             raise _fail(where, "input.values", "how many values to agree on")
         _strings(value.get("crash", []), where, "input.crash")

@@ -322,7 +322,13 @@ class Executor(Protocol):
     def transport(self, handshake: str, frames: int, deliver: list[str]) -> dict[str, Any]: ...
 
     def consensus(
-        self, n: int, values: int, crash: list[str], seed: int, forge: str | None
+        self,
+        n: int,
+        values: int,
+        crash: list[str],
+        seed: int,
+        forge: str | None,
+        equivocate: list[str],
     ) -> dict[str, Any]: ...
 
     def service(self) -> ServiceNode: ...
@@ -440,7 +446,19 @@ def _damage_frame(frame: bytes, how: str) -> bytes:
     return frame + b"\x00"  # extended
 
 
-def _agree(n: int, values: int, crash: list[str], seed: int, forge: str | None) -> dict[str, Any]:
+def _equivocated(message: Any, signer: Any, cluster: bytes) -> Any:
+    """``message`` (a proposal) for another value: the same leader, view and slot."""
+    import dataclasses
+
+    header = message.header
+    value = (message.value or b"") + b" (equivocated)"
+    other = type(header).for_value(header.slot, header.parent, value)
+    return dataclasses.replace(message, header=other, value=value).signed_by(signer, cluster)
+
+
+def _agree(
+    n: int, values: int, crash: list[str], seed: int, forge: str | None, equivocate: list[str]
+) -> dict[str, Any]:
     import dataclasses
     import random
 
@@ -458,15 +476,28 @@ def _agree(n: int, values: int, crash: list[str], seed: int, forge: str | None) 
 
     def send(messages: list[Any]) -> None:
         for message in messages:
-            targets = [message.recipient] if message.recipient else ids
-            queue.extend((t, message) for t in targets if t != message.sender)
+            targets = [t for t in ([message.recipient] if message.recipient else ids)]
+            targets = [t for t in targets if t != message.sender]
+            if message.sender in equivocate and message.kind.name == "PROPOSE":
+                # One block to the first half of the others, another to the second half, and
+                # both to the last of them.
+                half = len(targets) // 2
+                queue.extend((t, message) for t in targets[-1:])
+                other = _equivocated(
+                    message, keys[message.sender], replicas[message.sender].cluster
+                )
+                queue.extend((t, message) for t in targets[:half])
+                queue.extend((t, other) for t in targets[half:])
+                continue
+            queue.extend((t, message) for t in targets)
 
     proposers = alive or ids
     for index in range(values):
         node = proposers[index % len(proposers)]
         send(replicas[node].propose(f"value {index}".encode()))
     ticks = 0
-    while ticks < 2000 and not all(len(replicas[node].decisions) >= values for node in alive):
+    honest = [node for node in alive if node not in equivocate]
+    while ticks < 2000 and not all(len(replicas[node].decisions) >= values for node in honest):
         while queue:
             batch, queue[:] = list(queue), []
             rng.shuffle(batch)
@@ -476,7 +507,8 @@ def _agree(n: int, values: int, crash: list[str], seed: int, forge: str | None) 
         for node in alive:
             send(replicas[node].tick())
         ticks += 1
-    decided = {node: [d.value for d in replicas[node].decisions] for node in alive}
+    correct = [node for node in alive if node not in equivocate]
+    decided = {node: [d.value for d in replicas[node].decisions] for node in correct}
     logs = list(decided.values())
     checked = forged = "ok"
     for node in alive:
@@ -508,6 +540,7 @@ def _agree(n: int, values: int, crash: list[str], seed: int, forge: str | None) 
         "agreement": all(log == logs[0] for log in logs),
         "valid": all(value.startswith(b"value ") for log in logs for value in log),
         "view_changes": max((replicas[node].view_changes for node in alive), default=0),
+        "evidence": sorted({e.kind.name for node in correct for e in replicas[node].evidence}),
         "verify": checked,
         "forged": forged,
         "record": hashlib.sha256(
@@ -825,13 +858,20 @@ class InProcessExecutor:
         }
 
     def consensus(
-        self, n: int, values: int, crash: list[str], seed: int, forge: str | None
+        self,
+        n: int,
+        values: int,
+        crash: list[str],
+        seed: int,
+        forge: str | None,
+        equivocate: list[str],
     ) -> dict[str, Any]:
         """Agreement among ``n`` seeded replicas (``n00``…) on ``values`` values over a seeded
         network (each tick's deliveries shuffled by ``seed``), the members in ``crash`` silent
-        from the start; each decision checked offline, and one decision forged as ``forge``
-        says (``signature``, ``value``, ``signer``) and checked again."""
-        return _agree(n, values, crash, seed, forge)
+        from the start and those in ``equivocate`` sending, as leader, one block to half of
+        the others and another to the rest; each decision checked offline, and one decision
+        forged as ``forge`` says (``signature``, ``value``, ``signer``) and checked again."""
+        return _agree(n, values, crash, seed, forge, equivocate)
 
     def service(self) -> ServiceNode:
         """XDV's node, ``python -m xdv serve``, in a home beside the key store."""
@@ -1101,7 +1141,13 @@ class AdapterExecutor:
         raise Unsupported("the adapter contract has no command that drives a cluster link")
 
     def consensus(
-        self, n: int, values: int, crash: list[str], seed: int, forge: str | None
+        self,
+        n: int,
+        values: int,
+        crash: list[str],
+        seed: int,
+        forge: str | None,
+        equivocate: list[str],
     ) -> dict[str, Any]:
         raise Unsupported("the adapter contract has no command that drives agreement replicas")
 

@@ -741,6 +741,7 @@ def _consensus_case(
         [str(node) for node in case.input.get("crash", ())],
         int(options.get("seed", 0)),
         case.input.get("forge"),
+        [str(node) for node in case.input.get("equivocate", ())],
     )
     found = executor.consensus(*arguments)
     if "decided" in expect and found["decided"] != expect["decided"]:
@@ -749,6 +750,8 @@ def _consensus_case(
         return CaseResult(case.id, "fail", "correct replicas decided different or unproposed values")
     if found["view_changes"] < int(expect.get("view_changes_min", 0)):
         return CaseResult(case.id, "fail", f"{found['view_changes']} view changes")
+    if "evidence" in expect and found["evidence"] != sorted(expect["evidence"]):
+        return CaseResult(case.id, "fail", f"evidence {found['evidence']}, not {expect['evidence']}")
     for key in ("verify", "forged"):
         if key in expect and found[key] != expect[key]:
             return CaseResult(case.id, "fail", f"{key}: {found[key]}, expected {expect[key]}")
