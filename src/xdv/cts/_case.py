@@ -124,6 +124,7 @@ _OPTIONS: dict[str, type | tuple[type, ...]] = {
     "work_limit": (int, float),
     "depth": int,
     "planted": str,
+    "isolate": bool,
 }
 _EXPECT = {
     "exit",

@@ -580,6 +580,7 @@ class InProcessExecutor:
             witness_dir=trace.parent,
             handle_signals=False,
             faults=faults,
+            isolation="process" if options.get("isolate") else "inprocess",
         )
         return run_workload(request)
 
@@ -973,6 +974,8 @@ class AdapterExecutor:
             arguments += ["--entry", str(options["entry"])]
         if "faults" in options:
             arguments += ["--faults", str(options["faults"])]
+        if options.get("isolate"):
+            arguments.append("--isolate")
         return self._observe(self._call(*arguments), trace)
 
     def check(self, program: Path, options: dict[str, Any]) -> Observation:
