@@ -24,11 +24,11 @@ __all__ = [
     "CHANGES",
     "EXIT_CLASSES",
     "FEATURES",
+    "HANDSHAKES",
     "LEVELS",
     "MUTATIONS",
     "SERVICE_TOKENS",
     "TAMPERS",
-    "HANDSHAKES",
     "Case",
     "CaseError",
     "load_case",
@@ -89,7 +89,16 @@ _TELEMETRY = {"series", "alerts", "same_on_rerun"}
 _VIEW = {"at", "state", "deterministic"}
 _QUOTE = {"attest", "verify", "differences", "same_payload"}
 _SERVICE = {"status", "code", "state", "exit_code", "outputs", "outputs_include", "trace"}
-_CLUSTER = {"lines", "same_as_run", "placement", "deterministic", "lost", "epochs", "moved", "verify"}
+_CLUSTER = {
+    "lines",
+    "same_as_run",
+    "placement",
+    "deterministic",
+    "lost",
+    "epochs",
+    "moved",
+    "verify",
+}
 _TRANSPORT = {"handshake", "opened", "refused"}
 _CONSENSUS = {
     "decided",

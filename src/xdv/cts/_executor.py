@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from xdv.core import FaultPlan, explore
 from xdv.errors import ErrorCode, XdvError
 from xdv.runtime import (
+    NodeKey,
     RunRequest,
     load_dpl_program,
     load_workload,
@@ -31,7 +32,7 @@ from xdv.runtime import (
 )
 from xdv.runtime import replay as replay_trace
 from xdv.runtime import run as run_workload
-from xdv.security import expected_measurements, verify_audit, verify_quote
+from xdv.security import HybridKeyPair, expected_measurements, verify_audit, verify_quote
 from xdv.trace import jsonable, verify_trace
 
 __all__ = [
@@ -463,11 +464,12 @@ def _agree(
     import random
 
     from xdv.cluster import Replica, verify_decision
-    from xdv.security import HybridKeyPair
 
     ids = [f"n{index:02d}" for index in range(n)]
-    keys = {node: HybridKeyPair.from_seed(hashlib.sha256(b"xdv-cts/" + node.encode()).digest())
-            for node in ids}
+    keys = {
+        node: HybridKeyPair.from_seed(hashlib.sha256(b"xdv-cts/" + node.encode()).digest())
+        for node in ids
+    }
     members = {node: keys[node].public for node in ids}
     replicas = {node: Replica(node, members, keys[node]) for node in ids}
     alive = [node for node in ids if node not in crash]
@@ -792,7 +794,6 @@ class InProcessExecutor:
         first epoch's batches are out; write the signed cluster trace to ``trace_dir``."""
         from xdv.cluster import ClusterNode, Coordinator, JobSpec, LocalBackend
         from xdv.cluster import write_cluster_trace as write
-        from xdv.runtime import NodeKey
 
         seed = int(options.get("seed", 0))
         specs = [
@@ -801,10 +802,7 @@ class InProcessExecutor:
         ]
         keys = NodeKey(key_store).keys()
         width = len(str(nodes))
-        members = [
-            ClusterNode(f"node-{n:0{width}d}")
-            for n in range(1, nodes + 1)
-        ]
+        members = [ClusterNode(f"node-{n:0{width}d}") for n in range(1, nodes + 1)]
         backend = LocalBackend(members)
 
         def on_dispatch(epoch: int, batches: dict[str, list[str]]) -> None:
