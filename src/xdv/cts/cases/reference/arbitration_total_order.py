@@ -22,6 +22,7 @@ expect:
   - c 1
   replay: both
 ---"""
+
 from xdv.syscalls import *  # noqa: F403
 
 

@@ -30,6 +30,7 @@ expect:
     - RESOURCE_RESERVE:OK
   replay: both
 ---"""
+
 from xdv.core import Operation
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403

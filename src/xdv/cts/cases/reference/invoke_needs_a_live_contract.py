@@ -36,6 +36,7 @@ expect:
       DOMAIN_RESULT: 1
   replay: both
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

@@ -24,6 +24,7 @@ expect:
     absent:
     - RESOURCE_RESERVE:OK
 ---"""
+
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
 

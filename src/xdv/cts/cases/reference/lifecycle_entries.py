@@ -33,6 +33,7 @@ expect:
       RUN_END: 1
   replay: both
 ---"""
+
 from xdv.syscalls import *  # noqa: F403
 
 

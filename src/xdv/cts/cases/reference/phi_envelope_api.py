@@ -31,6 +31,7 @@ expect:
       DOMAIN_RESULT:OK: 1
   replay: both
 ---"""
+
 from xdv.core import Operation
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403

@@ -28,6 +28,7 @@ expect:
     - RESOURCE_RELEASE:OK
   replay: both
 ---"""
+
 from xdv.core import Operation
 from xdv.errors import XdvError
 from xdv.syscalls import *  # noqa: F403
