@@ -399,15 +399,12 @@ def test_cluster_transport_and_consensus_cases_pass_and_can_fail(tmp_path: Path)
 @pytest.mark.spec("XDV-084-14")
 @pytest.mark.spec("XDV-041-3.1")
 @pytest.mark.spec("XDV-081-13")
-def test_cluster_and_isolated_cases_through_the_adapter_contract(tmp_path: Path) -> None:
-    """The cluster cases through `python -m xdv` (`cluster run --local`, `verify DIR`), an
-    isolated run (`run --isolate`); a lost node, a link and agreement replicas have no command,
-    so those cases skip with the reason."""
+def test_cluster_and_reference_cases_through_the_adapter_contract(tmp_path: Path) -> None:
+    """The cluster cases through `python -m xdv` (`cluster run --local`, `verify DIR`), and the
+    reference cases (one an isolated run, `run --isolate`); a lost node, a link and agreement
+    replicas have no command, so those cases skip with the reason."""
     chosen = [
-        case
-        for case in CASES
-        if case.area in ("cluster", "transport", "consensus")
-        or case.id == "reference.isolated-worker"
+        case for case in CASES if case.area in ("cluster", "transport", "consensus", "reference")
     ]
     results = cts.run_cases(chosen, impl=f"{sys.executable} -m xdv", jobs=2)
     by_id = {r.id: r for r in results}
