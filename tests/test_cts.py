@@ -23,9 +23,8 @@ CASES = cts.load_cases()
 SPEC_DIR = ROOT / "docs" / "spec"
 _CLAUSE = re.compile(r"^- \*\*(XDV-\d{3}-[0-9.]+)\*\*", re.MULTILINE)
 PROFILE = {m for path in SPEC_DIR.glob("XDV-*.md") for m in _CLAUSE.findall(path.read_text())}
-# Profile documents that no case covers yet: the sealed cluster transport (its links have no
-# public interface or command yet) and the suite itself (checked by this file).
-UNCOVERED_DOCUMENTS = {"XDV-040", "XDV-084"}
+# Profile documents that no case covers: the suite itself (checked by this file).
+UNCOVERED_DOCUMENTS = {"XDV-084"}
 
 
 def _keys(tmp_path: Path) -> Any:
@@ -79,6 +78,9 @@ _BAD_VALUES: list[tuple[str, Any]] = [
     ("action", "telemetry"),  # a .yaml case, with a base program
     ("action", "view"),  # a .yaml case, with a base program
     ("options", {"depth": "deep"}),
+    ("action", "cluster"),  # a .yaml case, with its jobs
+    ("options", {"isolate": "yes"}),
+    ("expect", {"exit": "ok", "transport": {"handshake": "ok"}}),  # only a transport case
 ]
 
 
@@ -302,7 +304,8 @@ def _feature_case(tmp_path: Path, case_id: str, **expect: Any) -> cts.Case:
     if not folder.exists():
         shutil.copytree(original.path.parent, folder)
     document = yaml.safe_load(original.path.read_text(encoding="utf-8"))
-    kind = next(iter(set(document["expect"]) & {"telemetry", "view", "quote", "model"}))
+    kinds = {"telemetry", "view", "quote", "model", "cluster", "transport", "consensus"}
+    kind = next(iter(set(document["expect"]) & kinds))
     document["expect"][kind] = {**document["expect"][kind], **expect}
     path = folder / "changed.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -363,3 +366,58 @@ def test_new_actions_through_the_adapter_contract(tmp_path: Path) -> None:
     wrong = _feature_case(tmp_path, "view.k-state-at-logical-time", state={"clock": 31})
     (result,) = cts.run_cases([wrong], impl=f"{sys.executable} -m xdv")
     assert result.status == "fail" and "clock" in result.reason
+
+
+@pytest.mark.spec("XDV-084-3")
+@pytest.mark.spec("XDV-040-3.2")
+@pytest.mark.spec("XDV-041-4.2")
+@pytest.mark.spec("XDV-042-7")
+def test_cluster_transport_and_consensus_cases_pass_and_can_fail(tmp_path: Path) -> None:
+    """One case of each cluster action passes in process, without Ray; changed expectations
+    fail with the reason."""
+    names = (
+        "transport.replay-and-reorder-refused",
+        "consensus.missing-signer-refused",
+        "cluster.tamper-manifest",
+    )
+    chosen = [case for case in CASES if case.id in names]
+    assert [r.status for r in cts.run_cases(chosen, features=frozenset())] == ["pass"] * 3
+    wrong = _feature_case(
+        tmp_path, "transport.replay-and-reorder-refused", refused=["TRANSPORT_FRAME_REPLAYED"]
+    )
+    (result,) = cts.run_cases([wrong])
+    assert result.status == "fail" and "link refused" in result.reason
+    forged = _feature_case(tmp_path, "consensus.missing-signer-refused", forged="ok")
+    (result,) = cts.run_cases([forged])
+    assert result.status == "fail" and "CONSENSUS_CERTIFICATE_INVALID" in result.reason
+    accepted = _feature_case(tmp_path, "cluster.tamper-manifest", verify="ok")
+    (result,) = cts.run_cases([accepted])
+    assert result.status == "fail" and "CLUSTER_SIGNATURE_INVALID" in result.reason
+
+
+@pytest.mark.system
+@pytest.mark.spec("XDV-084-14")
+@pytest.mark.spec("XDV-041-3.1")
+@pytest.mark.spec("XDV-081-13")
+def test_cluster_and_reference_cases_through_the_adapter_contract(tmp_path: Path) -> None:
+    """The cluster cases through `python -m xdv` (`cluster run --local`, `verify DIR`), and the
+    reference cases (one an isolated run, `run --isolate`); a lost node, a link and agreement
+    replicas have no command, so those cases skip with the reason."""
+    chosen = [
+        case for case in CASES if case.area in ("cluster", "transport", "consensus", "reference")
+    ]
+    results = cts.run_cases(chosen, impl=f"{sys.executable} -m xdv", jobs=2)
+    by_id = {r.id: r for r in results}
+    skipped = {r.id for r in results if r.status == "skip"}
+    assert skipped == {"cluster.lost-node-jobs-move"} | {
+        case.id for case in chosen if case.area in ("transport", "consensus")
+    }
+    assert all(r.status == "pass" for r in results if r.id not in skipped), [
+        r for r in results if r.status == "fail"
+    ]
+    assert "loses a node" in by_id["cluster.lost-node-jobs-move"].reason
+    assert "link" in by_id["transport.in-order-frames-open"].reason
+    # A changed expectation fails through the adapter too.
+    wrong = _feature_case(tmp_path, "cluster.one-node-equals-run", lines=["left 0"])
+    (result,) = cts.run_cases([wrong], impl=f"{sys.executable} -m xdv")
+    assert result.status == "fail" and "cluster lines" in result.reason

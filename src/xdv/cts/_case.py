@@ -24,9 +24,11 @@ __all__ = [
     "CHANGES",
     "EXIT_CLASSES",
     "FEATURES",
+    "HANDSHAKES",
     "LEVELS",
     "MUTATIONS",
     "SERVICE_TOKENS",
+    "TAMPERS",
     "Case",
     "CaseError",
     "load_case",
@@ -56,6 +58,9 @@ ACTIONS = (
     "view",
     "model-check",
     "service",
+    "cluster",
+    "transport",
+    "consensus",
 )
 """What a case does with its input (the adapter command it drives)."""
 
@@ -84,6 +89,31 @@ _TELEMETRY = {"series", "alerts", "same_on_rerun"}
 _VIEW = {"at", "state", "deterministic"}
 _QUOTE = {"attest", "verify", "differences", "same_payload"}
 _SERVICE = {"status", "code", "state", "exit_code", "outputs", "outputs_include", "trace"}
+_CLUSTER = {
+    "lines",
+    "same_as_run",
+    "placement",
+    "deterministic",
+    "lost",
+    "epochs",
+    "moved",
+    "verify",
+}
+_TRANSPORT = {"handshake", "opened", "refused"}
+_CONSENSUS = {
+    "decided",
+    "agreement",
+    "view_changes_min",
+    "evidence",
+    "verify",
+    "forged",
+    "deterministic",
+}
+TAMPERS = ("node-trace", "job-trace", "manifest", "placement", "policy", "merge-root", "decision")
+"""How a cluster case damages the cluster trace before verifying it."""
+HANDSHAKES = ("ok", "hello-signature", "hello-truncated", "other-epoch")
+"""How a transport case's handshake goes: as it should, or with a damaged or misdated hello."""
+_DELIVERY = re.compile(r"^(own|\d+(:(header|ciphertext|tag|truncated|extended))?)$")
 _MODEL = {"states_min", "transitions_min", "depth", "violation", "counterexample_max"}
 _OPEN = {".ds": "/*---", ".qasm": "/*---", ".py": '"""---'}
 _CLOSE = {".ds": "---*/", ".qasm": "---*/", ".py": '---"""'}
@@ -103,6 +133,7 @@ _OPTIONS: dict[str, type | tuple[type, ...]] = {
     "work_limit": (int, float),
     "depth": int,
     "planted": str,
+    "isolate": bool,
 }
 _EXPECT = {
     "exit",
@@ -120,6 +151,9 @@ _EXPECT = {
     "quote",
     "model",
     "service",
+    "cluster",
+    "transport",
+    "consensus",
 }
 _TRACE = {"present", "absent", "order", "counts", "at_least"}
 
@@ -226,6 +260,9 @@ def _check_expect(value: Any, action: str, where: str) -> dict[str, Any]:
         "attest": "quote",
         "model-check": "model",
         "service": "service",
+        "cluster": "cluster",
+        "transport": "transport",
+        "consensus": "consensus",
     }
     for name, wanted in kinds.items():
         if (action == name) != (wanted in value):
@@ -318,6 +355,27 @@ def _check_feature_expect(value: Any, kind: str, where: str) -> None:
                 raise _fail(where, f"{name}.{key}", "must be a list")
         if "trace" in fields:
             _check_trace(fields["trace"], where)
+    elif kind in ("cluster", "transport", "consensus"):
+        known = {"cluster": _CLUSTER, "transport": _TRANSPORT, "consensus": _CONSENSUS}[kind]
+        fields = _check_fields(value, known, where, name)
+        for key in ("lines", "lost", "refused", "evidence"):
+            if key in fields:
+                _strings(fields[key], where, f"{name}.{key}")
+        for key in ("epochs", "moved", "decided", "view_changes_min"):
+            if key in fields and (type(fields[key]) is not int or fields[key] < 0):
+                raise _fail(where, f"{name}.{key}", "must be a non-negative integer")
+        if "opened" in fields and not (
+            isinstance(fields["opened"], list)
+            and all(type(item) is int for item in fields["opened"])
+        ):
+            raise _fail(where, f"{name}.opened", "must be a list of frame numbers")
+        for key in ("verify", "forged", "handshake"):
+            verdict = fields.get(key)
+            if verdict is not None and verdict != "ok" and verdict not in ErrorCode.__members__:
+                raise _fail(where, f"{name}.{key}", "must be 'ok' or an error code name")
+        for key in ("same_as_run", "placement", "agreement"):
+            if key in fields and not isinstance(fields[key], bool):
+                raise _fail(where, f"{name}.{key}", "must be true or false")
     else:
         fields = _check_fields(value, _MODEL, where, name)
         for key in ("states_min", "transitions_min", "depth", "counterexample_max"):
@@ -357,6 +415,45 @@ def _check_input(value: Any, action: str, path: Path, where: str) -> dict[str, A
             isinstance(nonce, str) and re.fullmatch(r"([0-9a-f]{2}){1,64}", nonce)
         ):
             raise _fail(where, "input.nonce", "lower-case hex, 1 to 64 bytes")
+    elif action == "cluster":
+        jobs = value.get("jobs")
+        if set(value) - {"jobs", "nodes", "kill", "tamper"} or not (
+            isinstance(jobs, list) and jobs and all(isinstance(job, str) for job in jobs)
+        ):
+            raise _fail(where, "input.jobs", "a cluster case lists its jobs (files beside it)")
+        for job in jobs:
+            if not (path.parent / job).is_file():
+                raise _fail(where, "input.jobs", f"no file {job!r} beside the case")
+        nodes = value.get("nodes", 2)
+        if type(nodes) is not int or not 1 <= nodes <= 8:
+            raise _fail(where, "input.nodes", "an integer from 1 to 8")
+        if "kill" in value and not isinstance(value["kill"], str):
+            raise _fail(where, "input.kill", "the id of the node to lose")
+        if value.get("tamper", TAMPERS[0]) not in TAMPERS:
+            raise _fail(where, "input.tamper", f"one of {list(TAMPERS)}")
+    elif action == "transport":
+        frames = value.get("frames", 0)
+        deliver = value.get("deliver", [])
+        if set(value) - {"handshake", "frames", "deliver"} or type(frames) is not int:
+            raise _fail(where, "input", "a transport case has handshake, frames and deliver")
+        if value.get("handshake", "ok") not in HANDSHAKES:
+            raise _fail(where, "input.handshake", f"one of {list(HANDSHAKES)}")
+        for step in _strings(deliver, where, "input.deliver", _DELIVERY):
+            number = step.partition(":")[0]
+            if number != "own" and int(number) >= frames:
+                raise _fail(where, "input.deliver", f"{step!r}: there are {frames} frames")
+    elif action == "consensus":
+        n = value.get("n", 4)
+        if set(value) - {"n", "values", "crash", "equivocate", "forge"} or not (
+            type(n) is int and 1 <= n <= 10
+        ):
+            raise _fail(where, "input", "n (1 to 10), values, crash, equivocate, forge")
+        _strings(value.get("equivocate", []), where, "input.equivocate")
+        if type(value.get("values", 1)) is not int or value.get("values", 1) < 0:
+            raise _fail(where, "input.values", "how many values to agree on")
+        _strings(value.get("crash", []), where, "input.crash")
+        if value.get("forge", "signature") not in ("signature", "value", "signer"):
+            raise _fail(where, "input.forge", "signature, value or signer")
     elif action in _BASED:
         allowed = {
             "verify": {"base", "mutate"},
@@ -435,6 +532,9 @@ def parse_case(text: str, path: Path, relative: str) -> Case:
     if suffix == ".yaml" and action in ("run", "check", "qrun"):
         raise _fail(where, "action", f"a {action} case is a program file, not .yaml")
     if suffix != ".yaml" and action in (
+        "cluster",
+        "transport",
+        "consensus",
         "phirun",
         "verify",
         "telemetry",

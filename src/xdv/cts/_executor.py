@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from xdv.core import FaultPlan, explore
 from xdv.errors import ErrorCode, XdvError
 from xdv.runtime import (
+    NodeKey,
     RunRequest,
     load_dpl_program,
     load_workload,
@@ -31,7 +32,7 @@ from xdv.runtime import (
 )
 from xdv.runtime import replay as replay_trace
 from xdv.runtime import run as run_workload
-from xdv.security import expected_measurements, verify_audit, verify_quote
+from xdv.security import HybridKeyPair, expected_measurements, verify_audit, verify_quote
 from xdv.trace import jsonable, verify_trace
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "ServiceNode",
     "Unsupported",
     "ViewAnswer",
+    "cluster_job_id",
     "xdv_code_digest",
 ]
 
@@ -306,6 +308,30 @@ class Executor(Protocol):
 
     def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]: ...
 
+    def cluster(
+        self,
+        jobs: list[Path],
+        options: dict[str, Any],
+        nodes: int,
+        kill: str | None,
+        trace_dir: Path,
+        key_store: Path,
+    ) -> dict[str, Any]: ...
+
+    def verify_cluster(self, directory: Path) -> tuple[bool, str | None]: ...
+
+    def transport(self, handshake: str, frames: int, deliver: list[str]) -> dict[str, Any]: ...
+
+    def consensus(
+        self,
+        n: int,
+        values: int,
+        crash: list[str],
+        seed: int,
+        forge: str | None,
+        equivocate: list[str],
+    ) -> dict[str, Any]: ...
+
     def service(self) -> ServiceNode: ...
 
     def close(self) -> None: ...
@@ -362,6 +388,178 @@ def _classify_run(ok: bool, exits: dict[str, Any]) -> tuple[str, str | None]:
     return _EXIT_BY_CODE.get(code or "", "runtime"), code
 
 
+# ---------------------------------------------------------------------- cluster, link, agreement
+
+
+def cluster_job_id(index: int, path: Path) -> str:
+    """The id ``xdv cluster run`` gives its ``index``-th target (``0000-stem``)."""
+    import re
+
+    return f"{index:04d}-{re.sub(r'[^A-Za-z0-9._-]+', '_', path.stem or 'job')}"[:64]
+
+
+def _cluster_document(run: Any) -> dict[str, Any]:
+    """A cluster run as ``xdv cluster run --json`` prints it (the fields the suite reads)."""
+    return {
+        "ok": run.ok,
+        "nodes": sorted(run.hellos),
+        "epochs": run.epochs,
+        "lost": dict(run.lost),
+        "jobs": [
+            {"id": job.id, "node": node, "epoch": epoch, **result.to_record()}
+            for job in run.jobs
+            for result, node, epoch in [run.results[job.id]]
+        ],
+    }
+
+
+def _link_pair(handshake: str) -> tuple[Any, Any, str]:
+    """Two members' ends of a link made by a seeded handshake, damaged as ``handshake`` says
+    (``ok``; ``hello-signature``: a byte of the hello's signature changed; ``hello-truncated``;
+    ``other-epoch``: the responder is at the next epoch of the same nodes); (initiator,
+    responder or None, the handshake's verdict)."""
+    from xdv.cluster import Link, Membership, NodeIdentity
+
+    first = NodeIdentity.generate("node-a", seed=b"xdv-cts-link-a")
+    second = NodeIdentity.generate("node-b", seed=b"xdv-cts-link-b")
+    membership = Membership(0, [first.entry(), second.entry()])
+    responder_view = membership if handshake != "other-epoch" else Membership(1, membership.nodes)
+    initiator, hello = Link.initiate(first, "node-b", membership)
+    if handshake == "hello-signature":
+        hello = hello[:-1] + bytes([hello[-1] ^ 0x01])
+    elif handshake == "hello-truncated":
+        hello = hello[: len(hello) // 2]
+    try:
+        responder, reply = Link.accept(second, hello, responder_view)
+    except XdvError as error:
+        return initiator, None, error.code.name
+    initiator.complete(reply)
+    return initiator, responder, "ok"
+
+
+def _damage_frame(frame: bytes, how: str) -> bytes:
+    offsets = {"header": 0, "ciphertext": 34, "tag": len(frame) - 1}
+    if how in offsets:
+        at = min(offsets[how], len(frame) - 1)
+        return frame[:at] + bytes([frame[at] ^ 0x01]) + frame[at + 1 :]
+    if how == "truncated":
+        return frame[: len(frame) // 2]
+    return frame + b"\x00"  # extended
+
+
+def _equivocated(message: Any, signer: Any, cluster: bytes) -> Any:
+    """``message`` (a proposal) for another value: the same leader, view and slot."""
+    import dataclasses
+
+    header = message.header
+    value = (message.value or b"") + b" (equivocated)"
+    other = type(header).for_value(header.slot, header.parent, value)
+    return dataclasses.replace(message, header=other, value=value).signed_by(signer, cluster)
+
+
+def _agree(
+    n: int, values: int, crash: list[str], seed: int, forge: str | None, equivocate: list[str]
+) -> dict[str, Any]:
+    import dataclasses
+    import random
+
+    from xdv.cluster import Replica, verify_decision
+
+    ids = [f"n{index:02d}" for index in range(n)]
+    keys = {
+        node: HybridKeyPair.from_seed(hashlib.sha256(b"xdv-cts/" + node.encode()).digest())
+        for node in ids
+    }
+    members = {node: keys[node].public for node in ids}
+    replicas = {node: Replica(node, members, keys[node]) for node in ids}
+    alive = [node for node in ids if node not in crash]
+    rng = random.Random(seed)
+    queue: list[tuple[str, Any]] = []
+
+    def send(messages: list[Any]) -> None:
+        for message in messages:
+            targets = [t for t in ([message.recipient] if message.recipient else ids)]
+            targets = [t for t in targets if t != message.sender]
+            if message.sender in equivocate and message.kind.name == "PROPOSE":
+                # One block to the first half of the others, another to the second half, and
+                # both to the last of them.
+                half = len(targets) // 2
+                queue.extend((t, message) for t in targets[-1:])
+                other = _equivocated(
+                    message, keys[message.sender], replicas[message.sender].cluster
+                )
+                queue.extend((t, message) for t in targets[:half])
+                queue.extend((t, other) for t in targets[half:])
+                continue
+            queue.extend((t, message) for t in targets)
+
+    proposers = alive or ids
+    for index in range(values):
+        node = proposers[index % len(proposers)]
+        send(replicas[node].propose(f"value {index}".encode()))
+    ticks = 0
+    honest = [node for node in alive if node not in equivocate]
+    while ticks < 2000 and not all(len(replicas[node].decisions) >= values for node in honest):
+        while queue:
+            batch, queue[:] = list(queue), []
+            rng.shuffle(batch)
+            for target, message in batch:
+                if target in alive:
+                    send(replicas[target].receive(message))
+        for node in alive:
+            send(replicas[node].tick())
+        ticks += 1
+    correct = [node for node in alive if node not in equivocate]
+    decided = {node: [d.value for d in replicas[node].decisions] for node in correct}
+    logs = list(decided.values())
+    checked = forged = "ok"
+    for node in alive:
+        for decision in replicas[node].decisions:
+            try:
+                verify_decision(decision, members)
+            except XdvError as error:
+                checked = error.code.name
+    if forge is not None and alive and replicas[alive[0]].decisions:
+        decision = replicas[alive[0]].decisions[0]
+        certificate = decision.certificate
+        votes = list(certificate.votes)
+        if forge == "value":
+            decision = dataclasses.replace(decision, value=decision.value + b"!")
+        elif forge == "signer":
+            votes = votes[:-1]
+        else:
+            voter, signature = votes[0]
+            votes[0] = (voter, signature[:-1] + bytes([signature[-1] ^ 0x01]))
+        if forge != "value":
+            changed = dataclasses.replace(certificate, votes=tuple(votes))
+            decision = dataclasses.replace(decision, certificate=changed)
+        try:
+            verify_decision(decision, members)
+        except XdvError as error:
+            forged = error.code.name
+    return {
+        "decided": min((len(log) for log in logs), default=0),
+        "agreement": all(log == logs[0] for log in logs),
+        "valid": all(value.startswith(b"value ") for log in logs for value in log),
+        "view_changes": max((replicas[node].view_changes for node in alive), default=0),
+        "evidence": sorted({e.kind.name for node in correct for e in replicas[node].evidence}),
+        "verify": checked,
+        "forged": forged,
+        "record": hashlib.sha256(
+            json.dumps(
+                [
+                    [
+                        [[e.event_type.name, jsonable(e.metadata)] for e in replicas[node].events],
+                        [d.summary() for d in replicas[node].decisions],
+                    ]
+                    for node in alive
+                ],
+                sort_keys=True,
+            ).encode()
+        ).hexdigest(),
+    }
+
+
 class InProcessExecutor:
     """XDV itself, driven through :mod:`xdv.runtime` in this process (the fast path)."""
 
@@ -384,6 +582,7 @@ class InProcessExecutor:
             witness_dir=trace.parent,
             handle_signals=False,
             faults=faults,
+            isolation="process" if options.get("isolate") else "inprocess",
         )
         return run_workload(request)
 
@@ -582,6 +781,97 @@ class InProcessExecutor:
             "summary": result.summary(),
         }
 
+    def cluster(
+        self,
+        jobs: list[Path],
+        options: dict[str, Any],
+        nodes: int,
+        kill: str | None,
+        trace_dir: Path,
+        key_store: Path,
+    ) -> dict[str, Any]:
+        """Run ``jobs`` on ``nodes`` in-process nodes (``node-1``…), losing ``kill`` once the
+        first epoch's batches are out; write the signed cluster trace to ``trace_dir``."""
+        from xdv.cluster import ClusterNode, Coordinator, JobSpec, LocalBackend
+        from xdv.cluster import write_cluster_trace as write
+
+        seed = int(options.get("seed", 0))
+        specs = [
+            JobSpec(cluster_job_id(index, path), "run", str(path), seed=seed)
+            for index, path in enumerate(jobs)
+        ]
+        keys = NodeKey(key_store).keys()
+        width = len(str(nodes))
+        members = [ClusterNode(f"node-{n:0{width}d}") for n in range(1, nodes + 1)]
+        backend = LocalBackend(members)
+
+        def on_dispatch(epoch: int, batches: dict[str, list[str]]) -> None:
+            if kill is not None and epoch == 0:
+                backend.kill(kill)
+
+        try:
+            run = Coordinator(backend, keys).run(specs, on_dispatch=on_dispatch)
+        finally:
+            for member in members:
+                member.shutdown()
+        write(run, trace_dir, keys)
+        return _cluster_document(run)
+
+    def verify_cluster(self, directory: Path) -> tuple[bool, str | None]:
+        from xdv.cluster import verify_cluster_trace
+
+        try:
+            verify_cluster_trace(directory)
+        except XdvError as error:
+            return False, error.code.name
+        return True, None
+
+    def transport(self, handshake: str, frames: int, deliver: list[str]) -> dict[str, Any]:
+        """A seeded link between two members: the handshake, ``frames`` frames sealed by the
+        initiator, then the ``deliver`` script run against the responder (``N`` delivers frame
+        ``N``; ``N:header``/``N:ciphertext``/``N:tag`` a copy with one byte changed there;
+        ``N:truncated``/``N:extended``; ``own`` a frame the responder sealed itself)."""
+        initiator, responder, verdict = _link_pair(handshake)
+        if responder is None:
+            return {"handshake": verdict, "opened": [], "refused": []}
+        sealed = [initiator.seal(f"frame {index}".encode()) for index in range(frames)]
+        opened: list[int] = []
+        refused: list[str] = []
+        for step in deliver:
+            number, _, how = step.partition(":")
+            frame = responder.seal(b"own") if number == "own" else sealed[int(number)]
+            if how:
+                frame = _damage_frame(frame, how)
+            try:
+                payload = responder.open(frame)
+            except XdvError as error:
+                refused.append(error.code.name)
+                continue
+            opened.append(int(payload.decode().split()[1]))
+        records = [refusal.to_record() for refusal in responder.refusals]
+        return {
+            "handshake": verdict,
+            "opened": opened,
+            "refused": refused,
+            "recorded": [record["code"] for record in records],
+        }
+
+    def consensus(
+        self,
+        n: int,
+        values: int,
+        crash: list[str],
+        seed: int,
+        forge: str | None,
+        equivocate: list[str],
+    ) -> dict[str, Any]:
+        """Agreement among ``n`` seeded replicas (``n00``…) on ``values`` values over a seeded
+        network (each tick's deliveries shuffled by ``seed``), the members in ``crash`` silent
+        from the start and those in ``equivocate`` sending, as leader, one block to half of
+        the others and another to the rest; each decision checked offline, and one decision
+        forged as ``forge`` says (``signature``, ``value``, ``signer``) and checked again."""
+        return _agree(n, values, crash, seed, forge, equivocate)
+
     def service(self) -> ServiceNode:
         """XDV's node, ``python -m xdv serve``, in a home beside the key store."""
         if self._node is None:
@@ -682,6 +972,8 @@ class AdapterExecutor:
             arguments += ["--entry", str(options["entry"])]
         if "faults" in options:
             arguments += ["--faults", str(options["faults"])]
+        if options.get("isolate"):
+            arguments.append("--isolate")
         return self._observe(self._call(*arguments), trace)
 
     def check(self, program: Path, options: dict[str, Any]) -> Observation:
@@ -819,6 +1111,46 @@ class AdapterExecutor:
 
     def model_check(self, system: Path, options: dict[str, Any]) -> dict[str, Any]:
         raise Unsupported("the adapter contract has no model-checking command")
+
+    def cluster(
+        self,
+        jobs: list[Path],
+        options: dict[str, Any],
+        nodes: int,
+        kill: str | None,
+        trace_dir: Path,
+        key_store: Path,
+    ) -> dict[str, Any]:
+        if kill is not None:
+            raise Unsupported("the adapter contract has no command that loses a node")
+        arguments = ["cluster", "run", *map(str, jobs), "--nodes", str(nodes), "--local"]
+        arguments += ["--seed", str(options.get("seed", 0)), "--trace", str(trace_dir)]
+        arguments += ["--key-store", str(key_store), "--json"]
+        answer = self._call(*arguments)
+        document = self._document(answer)
+        if document is None or not isinstance(document.get("jobs"), list):
+            raise XdvError(
+                f"`cluster run` exited {answer.returncode}: {answer.stdout.strip()[-200:]}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+            )
+        return document
+
+    def verify_cluster(self, directory: Path) -> tuple[bool, str | None]:
+        return self.verify(directory)
+
+    def transport(self, handshake: str, frames: int, deliver: list[str]) -> dict[str, Any]:
+        raise Unsupported("the adapter contract has no command that drives a cluster link")
+
+    def consensus(
+        self,
+        n: int,
+        values: int,
+        crash: list[str],
+        seed: int,
+        forge: str | None,
+        equivocate: list[str],
+    ) -> dict[str, Any]:
+        raise Unsupported("the adapter contract has no command that drives agreement replicas")
 
     def service(self) -> ServiceNode:
         if self._node is None:

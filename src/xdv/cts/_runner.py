@@ -27,6 +27,7 @@ from xdv.cts._executor import (
     Observation,
     Unsupported,
 )
+from xdv.runtime import NodeKey
 from xdv.trace import EventType, read_trace
 
 __all__ = ["CaseResult", "available_features", "mutate_trace", "run_case", "run_cases"]
@@ -590,12 +591,185 @@ def _service_case(
     return CaseResult(case.id, "pass" if ok else "fail", detail, verify, replay)
 
 
+def _tamper(directory: Path, how: str, key_store: Path) -> None:
+    """Damage the cluster trace in ``directory`` as ``how`` says (see docs/conformance.md):
+    a byte of a node trace, a job trace replaced by another's, the manifest edited without
+    its key, or re-signed with the coordinator's key after moving a job to another node,
+    changing the policy, the merge root or a byte of an agreement certificate."""
+    from xdv.cluster import MANIFEST_CONTEXT
+
+    if how == "node-trace":
+        path = sorted((directory / "nodes").iterdir())[0]
+        data = bytearray(path.read_bytes())
+        data[-10] ^= 0x01
+        path.write_bytes(bytes(data))
+        return
+    if how == "job-trace":
+        first, second = sorted((directory / "jobs").iterdir())[:2]
+        shutil.copyfile(second, first)
+        return
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    if how == "manifest":  # edited, not signed again
+        manifest["jobs"][0]["status"] = "failed"
+        (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        return
+    if how == "placement":
+        job = manifest["jobs"][0]
+        job["node"] = next(n["node"] for n in manifest["nodes"] if n["node"] != job["node"])
+    elif how == "policy":
+        manifest["policy"]["salt"] = "another salt"
+    elif how == "merge-root":
+        manifest["merge"]["root"] = "00" * 32
+    else:  # an agreement certificate's last bytes
+        decision = manifest["epochs"][0]["decision"]
+        manifest["epochs"][0]["decision"] = decision[:-16] + "00" * 8
+    body = {key: value for key, value in manifest.items() if key != "signature"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    keys = NodeKey(key_store).keys()
+    manifest["signature"] = keys.sign(canonical.encode(), context=MANIFEST_CONTEXT).hex()
+    (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _events(trace: Path) -> list[tuple[str, str, int]]:
+    """(event type, status, logical time) of every entry but the first (whose metadata names
+    how the run was recorded)."""
+    entries = read_trace(trace, allow_open=True).entries
+    return [
+        (
+            entry.event_type.name if isinstance(entry.event_type, EventType) else "?",
+            str(int(entry.status)),
+            entry.logical_time,
+        )
+        for entry in entries[1:]
+    ]
+
+
+def _cluster_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    from xdv.cluster import place
+
+    expect = dict(case.expect["cluster"])
+    jobs = [case.path.parent / str(job) for job in case.input["jobs"]]
+    nodes = int(case.input.get("nodes", 2))
+    kill = case.input.get("kill")
+    keys = workdir / "cluster-keys"
+    directory = workdir / "cluster"
+    run = executor.cluster(jobs, options, nodes, kill, directory, keys)
+    records = run["jobs"]
+    lines = [line for record in records for line in record["lines"]]
+    if "lines" in expect and lines != list(expect["lines"]):
+        return CaseResult(case.id, "fail", f"cluster lines {json.dumps(lines)[:300]}")
+    lost = sorted(run.get("lost") or {})
+    if "lost" in expect and lost != sorted(expect["lost"]):
+        return CaseResult(case.id, "fail", f"lost nodes {lost}, expected {expect['lost']}")
+    epochs = run.get("epochs") or []
+    if "epochs" in expect and len(epochs) != int(expect["epochs"]):
+        return CaseResult(case.id, "fail", f"{len(epochs)} epochs, expected {expect['epochs']}")
+    if expect.get("placement"):
+        for record in records:  # every job where the final epoch's members put it
+            wanted = place(str(record["id"]), list(epochs[-1]))
+            if record["node"] != wanted:
+                return CaseResult(
+                    case.id, "fail", f"job {record['id']} on {record['node']}, not {wanted}"
+                )
+    if "moved" in expect or "deterministic" in expect:
+        again = executor.cluster(jobs, options, nodes, None, workdir / "again", workdir / "k2")
+        fault_free = {str(r["id"]): r for r in again["jobs"]}
+        if kill is None and "deterministic" in expect:
+            same = all(
+                fault_free[str(r["id"])]["node"] == r["node"]
+                and fault_free[str(r["id"])]["head"] == r["head"]
+                for r in records
+            )
+            if same != bool(expect["deterministic"]):
+                return CaseResult(case.id, "fail", "a second run placed or ran jobs otherwise")
+        if "moved" in expect:
+            moved = sorted(str(r["id"]) for r in records if r["epoch"] > 0)
+            held = sorted(i for i, r in fault_free.items() if r["node"] == kill)
+            if moved != held or len(moved) != int(expect["moved"]):
+                return CaseResult(case.id, "fail", f"moved {moved}; the lost node held {held}")
+            for record in records:  # same lines, status and trace head as the fault-free run
+                twin = fault_free[str(record["id"])]
+                if [record[k] for k in ("lines", "status", "head")] != [
+                    twin[k] for k in ("lines", "status", "head")
+                ]:
+                    return CaseResult(case.id, "fail", f"job {record['id']} differs after moving")
+    if expect.get("same_as_run"):
+        for index, (path, record) in enumerate(zip(jobs, records, strict=True)):
+            single = workdir / f"single-{index}.xdvt"
+            seen = executor.run(path, options, single)
+            if seen.trace is None or [str(v) for v in seen.outputs] != record["lines"]:
+                return CaseResult(case.id, "fail", f"job {record['id']}: `run` printed otherwise")
+            job_trace = directory / "jobs" / f"{record['id']}.xdvt"
+            if _events(job_trace) != _events(single):
+                return CaseResult(case.id, "fail", f"job {record['id']}: its trace is not `run`'s")
+    if "tamper" in case.input:
+        _tamper(directory, str(case.input["tamper"]), keys)
+    ok, code = executor.verify_cluster(directory)
+    seen_verdict = "ok" if ok else str(code)
+    wanted = str(expect.get("verify", "ok"))
+    if seen_verdict != wanted:
+        return CaseResult(case.id, "fail", f"the cluster trace: {seen_verdict}, expected {wanted}")
+    return CaseResult(case.id, "pass", "", "ok" if wanted == seen_verdict else "failed")
+
+
+def _transport_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["transport"])
+    found = executor.transport(
+        str(case.input.get("handshake", "ok")),
+        int(case.input.get("frames", 0)),
+        [str(step) for step in case.input.get("deliver", ())],
+    )
+    for key in ("handshake", "opened", "refused"):
+        if key in expect and found.get(key) != expect[key]:
+            return CaseResult(case.id, "fail", f"link {key}: {found.get(key)}, not {expect[key]}")
+    if found.get("recorded", found.get("refused")) != found.get("refused"):
+        return CaseResult(case.id, "fail", "the link's refusal records differ from its refusals")
+    return CaseResult(case.id, "pass")
+
+
+def _consensus_case(
+    case: Case, executor: Executor, options: dict[str, Any], workdir: Path
+) -> CaseResult:
+    expect = dict(case.expect["consensus"])
+    arguments = (
+        int(case.input.get("n", 4)),
+        int(case.input.get("values", 1)),
+        [str(node) for node in case.input.get("crash", ())],
+        int(options.get("seed", 0)),
+        case.input.get("forge"),
+        [str(node) for node in case.input.get("equivocate", ())],
+    )
+    found = executor.consensus(*arguments)
+    if "decided" in expect and found["decided"] != expect["decided"]:
+        return CaseResult(case.id, "fail", f"{found['decided']} decisions, not {expect['decided']}")
+    if "agreement" in expect and (found["agreement"] and found["valid"]) != expect["agreement"]:
+        return CaseResult(case.id, "fail", "replicas decided different or unproposed values")
+    if found["view_changes"] < int(expect.get("view_changes_min", 0)):
+        return CaseResult(case.id, "fail", f"{found['view_changes']} view changes")
+    if "evidence" in expect and found["evidence"] != sorted(expect["evidence"]):
+        wanted = sorted(expect["evidence"])
+        return CaseResult(case.id, "fail", f"evidence {found['evidence']}, not {wanted}")
+    for key in ("verify", "forged"):
+        if key in expect and found[key] != expect[key]:
+            return CaseResult(case.id, "fail", f"{key}: {found[key]}, expected {expect[key]}")
+    if expect.get("deterministic") and executor.consensus(*arguments)["record"] != found["record"]:
+        return CaseResult(case.id, "fail", "the same run gave other decisions or events")
+    return CaseResult(case.id, "pass")
+
+
 _FEATURE_ACTIONS: dict[str, Callable[[Case, Executor, dict[str, Any], Path], CaseResult]] = {
     "telemetry": _telemetry_case,
     "view": _view_case,
     "attest": _attest_case,
     "model-check": _model_case,
     "service": _service_case,
+    "cluster": _cluster_case,
+    "transport": _transport_case,
+    "consensus": _consensus_case,
 }
 
 
