@@ -13,7 +13,16 @@ coordinator writes a cluster trace (:func:`write_cluster_trace`) that
 
 from typing import TYPE_CHECKING, Any
 
-from xdv.cluster._consensus import Decision, Replica, verify_decision
+from xdv.cluster._consensus import (
+    ConsensusError,
+    Decision,
+    Message,
+    Replica,
+    verify_certificate,
+    verify_decision,
+    verify_decisions,
+)
+from xdv.cluster._consensus_sim import SimResult, simulate
 from xdv.cluster._coordinator import (
     COORDINATOR,
     Backend,
@@ -56,6 +65,7 @@ __all__ = [
     "ClusterNode",
     "ClusterRun",
     "ClusterVerifyReport",
+    "ConsensusError",
     "Coordinator",
     "Decision",
     "FirstNodes",
@@ -64,12 +74,14 @@ __all__ = [
     "Link",
     "LocalBackend",
     "Membership",
+    "Message",
     "NodeEntry",
     "NodeIdentity",
     "NodeLost",
     "PlacementPolicy",
     "RayBackend",
     "Replica",
+    "SimResult",
     "assignment",
     "cluster_id",
     "coordinator_identity",
@@ -85,9 +97,12 @@ __all__ = [
     "placement_value",
     "run_job",
     "run_on_ray",
+    "simulate",
     "start_ray",
+    "verify_certificate",
     "verify_cluster_trace",
     "verify_decision",
+    "verify_decisions",
     "write_cluster_trace",
 ]
 
