@@ -333,6 +333,13 @@ def test_cluster_run_prints_what_xdv_run_prints(tmp_path: Path) -> None:
     )
     assert clustered.exit_code == 0, clustered.output
     assert clustered.stdout == alone.stdout
+    # The job's trace is byte for byte the trace of that run made without the audit file (the
+    # node's signed head and the manifest's roots take its place).
+    single = tmp_path / "single.xdvt"
+    made = runner.invoke(cli, ["run", target, "--seed", "5", "--trace", str(single), "--no-audit"])
+    assert made.exit_code == 0, made.output
+    (job_trace,) = sorted((trace / "jobs").iterdir())
+    assert job_trace.read_bytes() == single.read_bytes()
     checked = runner.invoke(cli, ["verify", str(trace), "--json"])
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.stdout)["kind"] == "cluster"
