@@ -157,6 +157,11 @@ def test_filtered_run_signed_report_and_tampering(tmp_path: Path) -> None:
     data = cts.canonical(cts.sign_report(report, keys)) + b"\n"
     check = cts.verify_report(data, {keys.public.fingerprint})
     assert check.trusted is True and check.totals == {"pass": 3, "fail": 0, "skip": 0}
+    assert check.shipped_suite and not cts.verify_report(data).trusted
+    # A report of another suite (a few hand-picked cases, say) certifies nothing here,
+    # whatever tier it states.
+    other = cts.verify_report(data, shipped_digest="0" * 64)
+    assert not other.shipped_suite and other.certification == "none"
     with pytest.raises(XdvError) as caught:
         cts.verify_report(data, {"0" * 64})
     assert caught.value.code is ErrorCode.CTS_REPORT_UNTRUSTED

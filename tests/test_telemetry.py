@@ -536,6 +536,13 @@ def test_snapshots_merge_per_tenant_in_any_order_and_each_trace_counts_once(
     )
     assert values[("xdv_traced_entries_total", (("tenant", "bob"),))] == snapshots[1][1].run.entries
     assert values[("xdv_traced_traces", ())] == 3
+    # A node counts by job: two jobs that did the same work wrote identical traces, and both
+    # count; the same job never counts twice.
+    by_job = Aggregate(("tenant",))
+    assert by_job.add(snapshots[0][1], "alice", key="job-1")
+    assert by_job.add(snapshots[0][1], "alice", key="job-2")
+    assert not by_job.add(snapshots[0][1], "alice", key="job-2")
+    assert by_job.seen("job-1") and not by_job.seen(snapshots[0][1].run.head_hash)
 
 
 def test_every_metric_and_alert_rule_is_documented() -> None:

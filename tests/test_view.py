@@ -34,6 +34,7 @@ from xdv.view import (
     create_view_app,
     fold,
 )
+from xdv.view._app import Sessions
 
 HYBRID = ROOT / "tests" / "golden" / "view" / "hybrid.xdvt"
 STEPS = f"{WORKLOADS / 'view_steps.py'}:main"
@@ -179,6 +180,8 @@ def test_routes_timeline_paging_and_bad_requests(steps: Path, tmp_path: Path) ->
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert client.get("/?L=-1").status_code == 400
+    for digits in ("²", "١٢", "０"):  # digits to str.isdigit, but not numbers of the address
+        assert client.get(f"/state?L={digits}").status_code == 400
     bad = client.get("/panels?L=x")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "VIEW_REQUEST_INVALID"
     assert client.get("/proof").status_code == 400
@@ -307,7 +310,18 @@ def test_the_node_view_is_gated_by_the_tenants_token(node: dict[str, Any]) -> No
     client.cookies.clear()
     assert client.get("/view/").status_code == 401  # the sign-in form
     assert client.get(f"/view/jobs/{job}/").status_code == 401
-    assert client.get("/view/?token=not-a-token", follow_redirects=False).status_code == 401
+    # A token is never taken from the address (it would stay in histories and logs, and a
+    # link could sign a victim into another tenant): only the posted form signs in, and a
+    # form posted from another site is refused.
+    tokened = client.get(f"/view/?token={tokens['alice-ro']}", follow_redirects=False)
+    assert tokened.status_code == 401 and COOKIE not in tokened.cookies
+    forged_site = client.post(
+        "/view/login",
+        data={"token": tokens["alice-ro"]},
+        headers={"Origin": "https://elsewhere.example", "Sec-Fetch-Site": "cross-site"},
+        follow_redirects=False,
+    )
+    assert forged_site.status_code == 403 and COOKIE not in forged_site.cookies
     refused = client.post("/view/login", data={"token": "forged"}, follow_redirects=False)
     assert refused.status_code == 401 and COOKIE not in refused.cookies
     # A read-only token is exchanged for an HttpOnly, SameSite=Strict cookie on /view.
@@ -324,7 +338,7 @@ def test_the_node_view_is_gated_by_the_tenants_token(node: dict[str, Any]) -> No
     assert client.get("/view/static/view.css").status_code == 200
     # Another tenant's job is unknown, as in the API; so is a job that does not exist.
     client.cookies.clear()
-    client.get(f"/view/?token={tokens['bob']}")
+    client.post("/view/login", data={"token": tokens["bob"]})
     other = client.get(f"/view/jobs/{job}/")
     assert other.status_code == 404 and other.json()["error"]["code"] == "SERVICE_JOB_UNKNOWN"
     assert job not in client.get("/view/").text
@@ -332,3 +346,14 @@ def test_the_node_view_is_gated_by_the_tenants_token(node: dict[str, Any]) -> No
     client.post("/view/logout")
     client.cookies.clear()
     assert client.get(f"/view/jobs/{job}/").status_code == 401
+
+
+def test_sessions_are_capped_per_tenant_so_no_tenant_signs_another_out() -> None:
+    sessions = Sessions(per_tenant=2)
+    bob = sessions.open(2, "bob-token")
+    alice = [sessions.open(1, f"alice-{n}") for n in range(50)]
+    assert sessions.token(bob) == "bob-token"
+    assert [sessions.token(s) for s in alice[-2:]] == ["alice-48", "alice-49"]
+    assert sessions.token(alice[0]) is None  # a tenant's own oldest goes first
+    sessions.close(bob)
+    assert sessions.token(bob) is None

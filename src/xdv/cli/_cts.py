@@ -119,7 +119,14 @@ def cts_run(
         if output is not None:
             keys = NodeKey(key_store).keys()
             document = cts.sign_report(report, keys)
-            output.write_bytes(cts.canonical(document) + b"\n")
+            try:
+                output.write_bytes(cts.canonical(document) + b"\n")
+            except OSError as error:
+                raise XdvError(
+                    f"cannot write the report: {error.strerror or error}",
+                    code=ErrorCode.INVALID_ARGUMENT,
+                    where=str(output),
+                ) from None
             signer = keys.public.fingerprint
     except XdvError as error:
         fail(error, EXIT_USAGE, as_json)
@@ -247,6 +254,16 @@ def cts_verify(report: Path, trusted_keys: tuple[str, ...], as_json: bool) -> No
             f"{totals['fail']} failed, {totals['skip']} skipped; certification "
             f"{check.certification}"
         )
+        if not check.trusted:
+            click.echo(
+                "note: no --trusted-key given: the signature shows the report is unchanged "
+                "since it was signed, not who signed it"
+            )
+        if not check.shipped_suite:
+            click.echo(
+                f"note: the report ran another suite than this XDV ships, so its claimed "
+                f"certification ({check.claimed_certification}) does not count"
+            )
 
 
 def register(group: click.Group) -> None:

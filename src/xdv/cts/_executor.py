@@ -890,7 +890,14 @@ class AdapterExecutor:
 
     def __init__(self, command: str, home: Path, timeout_s: float = 120.0) -> None:
         self.command = command
-        self.argv = shlex.split(command)
+        try:
+            self.argv = shlex.split(command)
+        except ValueError as error:
+            raise XdvError(
+                f"--impl is not a command line: {error}",
+                code=ErrorCode.CTS_ADAPTER_FAILED,
+                where="--impl",
+            ) from None
         if not self.argv:
             raise XdvError("--impl is empty", code=ErrorCode.CTS_ADAPTER_FAILED, where="--impl")
         self.home = home

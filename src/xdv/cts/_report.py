@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xdv.cts._case import LEVELS, Case
+from xdv.cts._case import CASES_ROOT, LEVELS, Case, suite_digest
 from xdv.cts._executor import Identity
 from xdv.cts._runner import CaseResult
 from xdv.errors import ErrorCode, UnauthorizedError, XdvError
@@ -96,7 +96,8 @@ def certification(levels: Mapping[str, Mapping[str, int]], partial: bool) -> str
         return "none"
     if not clean("distributed") or levels.get("distributed", {}).get("pass", 0) == 0:
         return "core"
-    return "full-hybrid" if clean("hybrid") else "distributed"
+    hybrid = clean("hybrid") and levels.get("hybrid", {}).get("pass", 0) > 0
+    return "full-hybrid" if hybrid else "distributed"
 
 
 def _totals(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -200,9 +201,11 @@ class ReportCheck:
     """What :func:`verify_report` established."""
 
     signer: str
-    trusted: bool | None
-    certification: str
+    trusted: bool  # signed by one of the trusted keys given (False: none was given)
+    certification: str  # the report's tier, or "none" when it ran another suite
     totals: Mapping[str, int]
+    shipped_suite: bool  # the report's suite digest is this XDV's shipped suite's
+    claimed_certification: str  # the tier the report itself states
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,6 +213,8 @@ class ReportCheck:
             "signer": self.signer,
             "trusted": self.trusted,
             "certification": self.certification,
+            "claimed_certification": self.claimed_certification,
+            "shipped_suite": self.shipped_suite,
             "totals": dict(self.totals),
         }
 
@@ -241,6 +246,11 @@ def _check_results(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         where = f"report.results[{index}]"
         if not isinstance(row, dict) or set(row) != _RESULT_KEYS:
             raise ReportError("a result does not have the result fields", where=where)
+        if not all(isinstance(row[key], str) for key in ("id", "reason", "area", "digest")):
+            raise ReportError("a result's id, reason, area or digest is not text", where=where)
+        spec = row["spec"]
+        if not isinstance(spec, list) or not all(isinstance(item, str) for item in spec):
+            raise ReportError("a result's spec is not a list of clause ids", where=where)
         if row["status"] not in _STATUSES or row["level"] not in LEVELS:
             raise ReportError("a result's status or level is unknown", where=where)
         if row["verify"] not in _CHECKS or row["replay"] not in _CHECKS:
@@ -255,9 +265,17 @@ def _check_results(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return results
 
 
-def verify_report(data: bytes, trusted: set[str] | None = None) -> ReportCheck:
+def verify_report(
+    data: bytes, trusted: set[str] | None = None, *, shipped_digest: str | None = None
+) -> ReportCheck:
     """Check a report file's bytes: canonical form, fields, consistency of every derived
-    figure with the results, and the signature (by one of ``trusted``, when given)."""
+    figure with the results, and the signature (by one of ``trusted``, when given).
+
+    Without ``trusted`` the signature only shows that the report is self-consistent and
+    unchanged since someone signed it, not who: :attr:`ReportCheck.trusted` is then False.
+    A certification counts only for the suite it names: when the report's suite digest is not
+    ``shipped_digest`` (this XDV's shipped suite, by default), the check's certification is
+    ``none`` (the report's own claim stays in ``claimed_certification``)."""
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -304,7 +322,7 @@ def verify_report(data: bytes, trusted: set[str] | None = None) -> ReportCheck:
     for key, value_ in derived.items():
         if report[key] != value_:
             raise ReportError(f"{key} does not follow from the results", where=f"report.{key}")
-    trusted_flag: bool | None = None
+    trusted_flag = False
     if trusted:
         if public.fingerprint not in trusted:
             raise XdvError(
@@ -313,4 +331,15 @@ def verify_report(data: bytes, trusted: set[str] | None = None) -> ReportCheck:
                 where="signature.signer",
             )
         trusted_flag = True
-    return ReportCheck(public.fingerprint, trusted_flag, report["certification"], report["totals"])
+    if shipped_digest is None:
+        shipped_digest = suite_digest(CASES_ROOT)
+    shipped = suite.get("digest") == shipped_digest
+    claimed = report["certification"]
+    return ReportCheck(
+        public.fingerprint,
+        trusted_flag,
+        claimed if shipped else "none",
+        report["totals"],
+        shipped,
+        claimed,
+    )

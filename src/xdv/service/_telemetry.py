@@ -35,7 +35,7 @@ class TraceTelemetry:
         )
 
     def job_finished(self, store: NodeStore, job: dict[str, Any] | None, job_id: str) -> None:
-        """Measure the finished job's trace (once per trace) and add it to its tenant's totals.
+        """Measure the finished job's trace (once per job) and add it to its tenant's totals.
         A job without a trace adds nothing; a trace that cannot be read is counted as a
         failure and never fails the job."""
         from xdv.telemetry import metrics_from_trace
@@ -43,7 +43,7 @@ class TraceTelemetry:
         row = store.trace_row(job_id)
         if job is None or row is None or not row.get("path"):
             return
-        if row.get("head_hash") and self.aggregate.seen(str(row["head_hash"])):
+        if self.aggregate.seen(job_id):
             return
         tenant = store.tenant_by_id(int(job["tenant"]))
         name = str(tenant["name"]) if tenant is not None else str(job["tenant"])
@@ -53,4 +53,4 @@ class TraceTelemetry:
             _log.warning("telemetry of job %s: %s", job_id, error)
             self.failures.inc()
             return
-        self.aggregate.add(snapshot, name)
+        self.aggregate.add(snapshot, name, key=job_id)

@@ -59,7 +59,9 @@ total also carries the aggregate's own labels (the node uses ``tenant``) in fron
 
 class Aggregate(Collector):
     """Totals over many snapshots, labelled by ``labels`` (for instance ``("tenant",)``), as
-    a prometheus_client collector. Thread-safe; each trace counts once (by its head hash)."""
+    a prometheus_client collector. Thread-safe; each trace counts once, by the key it is
+    added under (its head hash by default; a node uses the job id, so two jobs that ran the
+    same work, and so wrote identical traces, both count)."""
 
     def __init__(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
@@ -69,11 +71,12 @@ class Aggregate(Collector):
             name: {} for name, *_ in AGGREGATES
         }
 
-    def add(self, snapshot: Snapshot, *values: str) -> bool:
-        """Count ``snapshot`` under the label ``values``; False if its trace was counted."""
+    def add(self, snapshot: Snapshot, *values: str, key: str | None = None) -> bool:
+        """Count ``snapshot`` under the label ``values``; False if ``key`` (by default the
+        trace's head hash) was counted already."""
         if len(values) != len(self.labels):
             raise ValueError(f"expected {len(self.labels)} label values, got {len(values)}")
-        key = snapshot.run.head_hash
+        key = snapshot.run.head_hash if key is None else key
         with self._lock:
             if key in self._seen:
                 return False
@@ -87,17 +90,17 @@ class Aggregate(Collector):
                     table[group] = table.get(group, 0) + amount
         return True
 
-    def seen(self, head_hash: str) -> bool:
-        """Whether the trace with this head hash was counted."""
+    def seen(self, key: str) -> bool:
+        """Whether a trace was counted under ``key``."""
         with self._lock:
-            return head_hash in self._seen
+            return key in self._seen
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             totals = {name: dict(table) for name, table in self._totals.items()}
             traces = len(self._seen)
         yield GaugeMetricFamily(
-            "xdv_traced_traces", "Distinct traces measured since the server started", traces
+            "xdv_traced_traces", "Traces measured since the server started (one per job)", traces
         )
         for name, _, kept, description in AGGREGATES:
             family = CounterMetricFamily(name, description, labels=[*self.labels, *kept])

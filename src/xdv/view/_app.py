@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from xdv.errors import ErrorCode, XdvError
 from xdv.view._index import TraceIndex, ViewError
@@ -56,7 +57,7 @@ def _int(request: Request, name: str, *, required: bool = False) -> int | None:
         if required:
             raise ViewError(f"{name} is required", code=ErrorCode.VIEW_REQUEST_INVALID, where=name)
         return None
-    if not text.isdigit() or len(text) > 20:
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
         raise ViewError(
             f"{name} must be a non-negative integer, got {text[:40]!r}",
             code=ErrorCode.VIEW_REQUEST_INVALID,
@@ -119,19 +120,19 @@ def add_trace_routes(
         return base_of(request) + "diff" if diff is not None else None
 
     @app.get(prefix, include_in_schema=False)
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         index = resolve(request)
         L = _int(request, "L")
         text = renderer.page(index, L, base=base_of(request), diff_url=diff_url(request))
         return _html(text)
 
     @app.get(prefix + "panels", include_in_schema=False)
-    async def panels(request: Request) -> Response:
+    def panels(request: Request) -> Response:
         index = resolve(request)
         return _html(renderer.panels(index, _int(request, "L")))
 
     @app.get(prefix + "state", include_in_schema=False)
-    async def state(request: Request) -> Response:
+    def state(request: Request) -> Response:
         index = resolve(request)
         L = _int(request, "L")
         L = index.last_time if L is None else min(L, index.last_time)
@@ -139,7 +140,7 @@ def add_trace_routes(
         return JSONResponse({"L": L, "state": _jsonable(summary)}, headers=_SECURITY_HEADERS)
 
     @app.get(prefix + "timeline", include_in_schema=False)
-    async def timeline(request: Request) -> Response:
+    def timeline(request: Request) -> Response:
         index = resolve(request)
         low = _int(request, "low") or 0
         high = _int(request, "high")
@@ -147,7 +148,7 @@ def add_trace_routes(
         return JSONResponse(index.timeline(low, high), headers=_SECURITY_HEADERS)
 
     @app.get(prefix + "proof", include_in_schema=False)
-    async def proof(request: Request) -> Response:
+    def proof(request: Request) -> Response:
         index = resolve(request)
         entry = _int(request, "entry", required=True)
         assert entry is not None
@@ -157,7 +158,7 @@ def add_trace_routes(
         other = diff
 
         @app.get(prefix + "diff", include_in_schema=False)
-        async def diff_page(request: Request) -> Response:
+        def diff_page(request: Request) -> Response:
             index = resolve(request)
             return _html(renderer.diff(index, other(request), back=base_of(request)))
 
@@ -231,31 +232,39 @@ class Sessions:
     A tenant's token (a signed capability) is larger than a browser keeps in one cookie, so
     the cookie carries a 256-bit random id instead; the token is checked again on every
     request, so a revoked token ends its sessions. Sessions live in memory (a restarted node
-    asks to sign in again), at most ``size`` of them, the oldest dropped first.
+    asks to sign in again), at most ``per_tenant`` of them for each tenant, its own oldest
+    dropped first: one tenant signing in again and again never signs another tenant out.
     """
 
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._tokens: OrderedDict[str, str] = OrderedDict()
+    def __init__(self, per_tenant: int = 32) -> None:
+        self.per_tenant = per_tenant
+        self._tokens: dict[str, tuple[int, str]] = {}
+        self._of_tenant: dict[int, OrderedDict[str, None]] = {}
         self._lock = threading.Lock()
 
-    def open(self, token: str) -> str:
+    def open(self, tenant: int, token: str) -> str:
         session = secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[session] = token
-            while len(self._tokens) > self.size:
-                self._tokens.popitem(last=False)
+            self._tokens[session] = (tenant, token)
+            mine = self._of_tenant.setdefault(tenant, OrderedDict())
+            mine[session] = None
+            while len(mine) > self.per_tenant:
+                oldest, _ = mine.popitem(last=False)
+                self._tokens.pop(oldest, None)
         return session
 
     def token(self, session: str | None) -> str | None:
         if not session:
             return None
         with self._lock:
-            return self._tokens.get(session)
+            found = self._tokens.get(session)
+            return None if found is None else found[1]
 
     def close(self, session: str | None) -> None:
         with self._lock:
-            self._tokens.pop(session or "", None)
+            found = self._tokens.pop(session or "", None)
+            if found is not None:
+                self._of_tenant.get(found[0], OrderedDict()).pop(session or "", None)
 
 
 Authenticate = Callable[[str], tuple[int, str]]
@@ -282,10 +291,13 @@ def mount_node_view(
     cache = IndexCache()
     sessions = Sessions()
 
-    def cookie_response(response: Response, token: str) -> Response:
+    def cookie_response(
+        request: Request, response: Response, tenant_id: int, token: str
+    ) -> Response:
+        sessions.close(request.cookies.get(COOKIE))  # a new sign-in ends the browser's old one
         response.set_cookie(
             COOKIE,
-            sessions.open(token),
+            sessions.open(tenant_id, token),
             path=prefix.rstrip("/") or "/",
             httponly=True,
             samesite="strict",
@@ -315,15 +327,18 @@ def mount_node_view(
 
     add_static(app, prefix)
 
+    def cross_site(request: Request) -> bool:
+        """A form posted from another site (login CSRF, forced sign-out): browsers say so in
+        Sec-Fetch-Site, and name the page's origin in Origin."""
+        if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            return True
+        origin = request.headers.get("origin")
+        if origin is None or origin == "null":
+            return origin == "null"
+        return origin.split("://", 1)[-1] != request.headers.get("host", "")
+
     @app.get(prefix, include_in_schema=False)
-    async def home(request: Request) -> Response:
-        token = request.query_params.get("token")
-        if token:
-            try:
-                authenticate(token)
-            except XdvError as error:
-                return _html(renderer.login(f"refused: {error.message}"), status=401)
-            return cookie_response(RedirectResponse(prefix, status_code=303), token)
+    def home(request: Request) -> Response:
         who = tenant(request)
         if who is None:
             return _html(renderer.login(), status=401)
@@ -334,19 +349,23 @@ def mount_node_view(
 
     @app.post(prefix + "login", include_in_schema=False)
     async def login(request: Request) -> Response:
+        if cross_site(request):
+            return _html(renderer.login("refused: a sign-in posted from another site"), 403)
         body = await request.body()
         fields = parse_qs(body[:_LOGIN_BODY_MAX].decode("utf-8", errors="replace"))
         token = (fields.get("token") or [""])[0].strip()
         if not token:
             return _html(renderer.login("no token given"), status=400)
         try:
-            authenticate(token)
+            who = await run_in_threadpool(authenticate, token)
         except XdvError as error:
             return _html(renderer.login(f"refused: {error.message}"), status=401)
-        return cookie_response(RedirectResponse(prefix, status_code=303), token)
+        return cookie_response(request, RedirectResponse(prefix, status_code=303), who[0], token)
 
     @app.post(prefix + "logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
+        if cross_site(request):
+            return _html(renderer.login("refused: a sign-out posted from another site"), 403)
         sessions.close(request.cookies.get(COOKIE))
         response = RedirectResponse(prefix, status_code=303)
         response.delete_cookie(COOKIE, path=prefix.rstrip("/") or "/")

@@ -10,6 +10,7 @@ from compact per-entry arrays, a window at a time.
 from __future__ import annotations
 
 import os
+import threading
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,7 @@ class TraceIndex:
     audit: AuditStatus | None = None
     row_pids: list[int] = field(default_factory=list)
     _timelines: dict[tuple[int, int, int], dict[str, Any]] = field(default_factory=dict)
+    _timelines_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(
@@ -281,12 +283,14 @@ class TraceIndex:
         ``limit``, else one mark per (process row, category, L bucket) with its count. The
         last few answers are kept (the whole run's, asked by every first view, among them)."""
         key = (low, high, limit)
-        found = self._timelines.get(key)
+        with self._timelines_lock:  # pages are served from several threads
+            found = self._timelines.get(key)
         if found is None:
             found = self._timeline(low, high, limit)
-            self._timelines[key] = found
-            while len(self._timelines) > 8:
-                del self._timelines[next(iter(self._timelines))]
+            with self._timelines_lock:
+                self._timelines[key] = found
+                while len(self._timelines) > 8:
+                    del self._timelines[next(iter(self._timelines))]
         return found
 
     def _timeline(self, low: int, high: int, limit: int) -> dict[str, Any]:
