@@ -322,6 +322,13 @@ def test_the_node_view_is_gated_by_the_tenants_token(node: dict[str, Any]) -> No
         follow_redirects=False,
     )
     assert forged_site.status_code == 403 and COOKIE not in forged_site.cookies
+    older_browser = client.post(  # no Sec-Fetch-Site: the Origin of another host tells
+        "/view/login",
+        data={"token": tokens["alice-ro"]},
+        headers={"Origin": "https://elsewhere.example"},
+        follow_redirects=False,
+    )
+    assert older_browser.status_code == 403
     refused = client.post("/view/login", data={"token": "forged"}, follow_redirects=False)
     assert refused.status_code == 401 and COOKIE not in refused.cookies
     # A read-only token is exchanged for an HttpOnly, SameSite=Strict cookie on /view.

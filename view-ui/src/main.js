@@ -3,6 +3,9 @@
 // is zoomed, and a small plot shows the recorded Q fidelity and Φ stability. Without this
 // script every control still works as a plain link or form.
 import htmx from "htmx.org";
+
+const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHTML = (text) => String(text).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 import * as echarts from "echarts/core";
 import { LineChart, ScatterChart } from "echarts/charts";
 import {
@@ -134,7 +137,10 @@ function timelineSetup(state) {
         legend: { top: 0, type: "scroll" },
         tooltip: {
           trigger: "item",
-          formatter: (p) => `L ${p.value[0]} · ${rows[p.value[1]]} · ${p.seriesName}` + (p.value[3] > 1 ? ` ×${p.value[3]}` : ""),
+          // ECharts writes a tooltip as HTML: process names come from the workload, so escape.
+          formatter: (p) =>
+            `L ${p.value[0]} · ${escapeHTML(rows[p.value[1]])} · ${escapeHTML(p.seriesName)}` +
+            (p.value[3] > 1 ? ` ×${p.value[3]}` : ""),
         },
         xAxis: { type: "value", name: "L", min: 0, max: Math.max(1, lmax), scale: true },
         yAxis: { type: "category", data: rows, inverse: true, axisLabel: { width: 110, overflow: "truncate" } },

@@ -328,13 +328,15 @@ def mount_node_view(
     add_static(app, prefix)
 
     def cross_site(request: Request) -> bool:
-        """A form posted from another site (login CSRF, forced sign-out): browsers say so in
-        Sec-Fetch-Site, and name the page's origin in Origin."""
-        if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-            return True
+        """A form posted from another site (login CSRF, forced sign-out). Browsers say where a
+        request comes from in Sec-Fetch-Site; without it, an Origin naming another host gives
+        it away (the view's pages send no referrer, so their own posts carry Origin "null")."""
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            return site not in ("same-origin", "none")
         origin = request.headers.get("origin")
         if origin is None or origin == "null":
-            return origin == "null"
+            return False
         return origin.split("://", 1)[-1] != request.headers.get("host", "")
 
     @app.get(prefix, include_in_schema=False)
