@@ -214,6 +214,34 @@ def _refused(target: Path, code: ErrorCode) -> XdvError:
 
 @pytest.mark.spec("XDV-041-4.2")
 @pytest.mark.spec("XDV-041-5.2")
+class _Claiming(ClusterNode):
+    """A lying node: it answers for a job it was not given too."""
+
+    def run_batch(self, message: dict[str, Any]) -> dict[str, Any]:
+        answer = super().run_batch(message)
+        stolen = dict(answer["results"][0], job="not-given")
+        return {**answer, "results": [*answer["results"], stolen]}
+
+
+def test_a_node_answering_for_jobs_it_was_not_given_is_treated_as_lost(tmp_path: Path) -> None:
+    members = nodes(3)
+    liar = _Claiming("node-2", key_seed=bytes([2]) * 32, workdir=None)
+    members[1] = liar
+    try:
+        run = Coordinator(LocalBackend(members), COORDINATOR_KEY).run(JOBS)
+    finally:
+        for member in members:
+            member.shutdown()
+    assert run.lost == {"node-2": 0} and "not-given" not in run.results
+    for job in JOBS:
+        assert run.results[job.id][1] != "node-2"
+        assert run.results[job.id][1] == place(job.id, ["node-1", "node-3"]) or (
+            run.results[job.id][2] == 0
+        )
+    write_cluster_trace(run, tmp_path / "trace", COORDINATOR_KEY)
+    assert verify_cluster_trace(tmp_path / "trace").lost == ["node-2"]
+
+
 def test_tampering_is_refused(clean: tuple[ClusterRun, Path], tmp_path: Path) -> None:
     _, directory = clean
     # A flipped byte in a node trace.
@@ -267,6 +295,16 @@ def test_tampering_is_refused(clean: tuple[ClusterRun, Path], tmp_path: Path) ->
 
     _resign(target, corrupt)
     _refused(target, ErrorCode.CLUSTER_SIGNATURE_INVALID)
+    # A re-signed manifest whose agreement was left out (no member was lost in that epoch).
+    target = _copy(directory, tmp_path / "i")
+    _resign(target, lambda m: m["epochs"][0].update(decision=""))
+    _refused(target, ErrorCode.CLUSTER_SIGNATURE_INVALID)
+    # A re-signed manifest that says a node was lost when the coordinator's trace says not.
+    target = _copy(directory, tmp_path / "j")
+    _resign(target, lambda m: m["nodes"][0].update(lost_in_epoch=0))
+    with pytest.raises(XdvError) as caught:
+        verify_cluster_trace(target)
+    assert caught.value.code in (ErrorCode.CLUSTER_TRACE_INVALID, ErrorCode.CLUSTER_MERGE_MISMATCH)
     # An untrusted signer.
     with pytest.raises(XdvError) as caught:
         verify_cluster_trace(directory, trusted={"0" * 64})

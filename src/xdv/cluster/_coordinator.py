@@ -527,9 +527,20 @@ class Coordinator:
                     )
                     del error
                     continue
+                results = [JobResult.from_record(record) for record in answer["results"]]
+                if sorted(result.job for result in results) != sorted(placed[node]):
+                    # A node answers for exactly the jobs it was given, once each; one that
+                    # leaves a job out or claims another's is treated as lost, and its jobs
+                    # move at the next epoch.
+                    lost.append(node)
+                    self._tick(
+                        EventType.CLUSTER_NODE_LOST,
+                        {"epoch": epoch, "node": node, "jobs": placed[node]},
+                        status=int(ErrorCode.CLUSTER_NODE_LOST),
+                    )
+                    continue
                 self._time = max(self._time, int(answer["time"]))
-                for record in answer["results"]:
-                    result = JobResult.from_record(record)
+                for result in results:
                     run.results[result.job] = (result, node, epoch)
                     self._tick(
                         EventType.CLUSTER_COMMIT,
@@ -557,7 +568,15 @@ class Coordinator:
             epoch += 1
         closing = {node: self._request(node, "close") for node in members}
         for node in members:
-            bundle = self._answer(node, closing[node])
+            try:
+                bundle = self._answer(node, closing[node])
+            except NodeLost as error:
+                raise XdvError(
+                    f"node {node} was lost before it handed over its trace ({error.reason}); "
+                    "the cluster trace cannot be complete",
+                    code=ErrorCode.CLUSTER_NODE_LOST,
+                    where=f"node {node}",
+                ) from None
             run.bundles[node] = bundle
             self._time = max(self._time, int(_end_time(bundle)))
         for node in sorted(self.links):

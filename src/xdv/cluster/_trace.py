@@ -44,9 +44,11 @@ from xdv.cluster._coordinator import (
     placement_value,
 )
 from xdv.cluster._jobs import JobSpec, outputs_digest
+from xdv.cluster._membership import check_node_id
 from xdv.cluster._node import HEAD_CONTEXT, NODE_FORMAT, head_message
 from xdv.cluster._placement import PlacementPolicy, place
 from xdv.errors import ErrorCode, XdvError
+from xdv.inputs import load_json, read_bounded
 from xdv.security import HybridPublicKey
 from xdv.trace import EventType, TraceEntry, read_trace, tree_root, verify_trace
 
@@ -202,7 +204,14 @@ def write_cluster_trace(run: ClusterRun, directory: Path, keys: Any) -> dict[str
     directory = Path(directory)
     if (directory / MANIFEST).exists():
         raise _invalid(f"{directory} already holds a cluster trace", str(directory))
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise XdvError(
+            f"cannot make the cluster trace's folder: {error.strerror or error}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            where=str(directory),
+        ) from None
     body = manifest_body(run, keys.public)
     _write(directory / "coordinator.xdvt", run.coordinator["trace"])
     for node, bundle in sorted(run.bundles.items()):
@@ -260,12 +269,10 @@ class ClusterVerifyReport:
 
 def _load_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST
-    try:
-        manifest = json.loads(path.read_bytes())
-    except (OSError, ValueError) as error:
-        raise _invalid(
-            f"cannot read the manifest: {type(error).__name__}: {error}", str(path)
-        ) from None
+    try:  # bounded in size and nesting, like every document XDV reads
+        manifest = load_json(read_bounded(path, "document_bytes_max", what="manifest"), str(path))
+    except XdvError as error:
+        raise _invalid(f"cannot read the manifest: {error.message}", str(path)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise _invalid(f"the manifest is not a {MANIFEST_FORMAT} manifest", str(path))
     if manifest.get("version") != MANIFEST_VERSION:
@@ -336,6 +343,10 @@ def _verify(
     nodes = {record["node"]: record for record in manifest["nodes"]}
     keys = {COORDINATOR: coordinator_key}
     for node, record in nodes.items():
+        try:  # node ids name files of the trace: only well-formed ids reach a path
+            check_node_id(node, "manifest.nodes")
+        except XdvError as error:
+            raise _invalid(error.message, "manifest.nodes") from None
         key = _public(record["entry"]["signing"], f"node {node}")
         if record["entry"]["node"] != node:
             raise _invalid("the node's entry names another node", f"node {node}")
@@ -462,13 +473,23 @@ def _check_agreements(
     manifest: dict[str, Any],
     placements: dict[int, dict[str, list[str]]],
     epochs: list[list[str]],
+    lost_in: dict[str, int],
+    committed_in: set[int],
 ) -> None:
     """Every epoch that ran batches carries the members' decision on exactly its placement,
-    with a quorum certificate under the members' announced keys."""
+    with a quorum certificate under the members' announced keys. Only an epoch that a lost
+    member ended before its members agreed (a CLUSTER_NODE_LOST entry of that epoch in the
+    coordinator's trace, and no commit in it) may carry none."""
     entries = {record["node"]: record["entry"] for record in manifest["nodes"]}
     for number, record in enumerate(manifest["epochs"]):
         where = f"epoch {number}"
         if not record["decision"]:
+            if number not in lost_in.values() or number in committed_in:
+                raise _invalid(
+                    "the epoch carries no agreement, and no member was lost before it",
+                    where,
+                    ErrorCode.CLUSTER_SIGNATURE_INVALID,
+                )
             continue  # an epoch ended by a lost member before its members agreed
         try:
             decision = Decision.from_record(cbor2.loads(bytes.fromhex(record["decision"])))
@@ -518,6 +539,7 @@ def _check_coordination(
     epochs = [record["members"] for record in manifest["epochs"]]
     commits: dict[str, dict[str, Any]] = {}
     placements: dict[int, dict[str, list[str]]] = {}
+    lost_in: dict[str, int] = {}
     for entry in coordinator:
         data = entry.metadata
         if entry.event_type is EventType.CLUSTER_EPOCH:
@@ -545,8 +567,35 @@ def _check_coordination(
                     ErrorCode.CLUSTER_MERGE_MISMATCH,
                 )
         elif entry.event_type is EventType.CLUSTER_COMMIT:
+            if data["job"] in commits:
+                raise _invalid(
+                    f"job {data['job']} is committed twice",
+                    "coordinator.xdvt",
+                    ErrorCode.CLUSTER_MERGE_MISMATCH,
+                )
+            if data["job"] not in placements.get(data["epoch"], {}).get(data["node"], []):
+                raise _invalid(
+                    f"job {data['job']} is committed from {data['node']} in epoch "
+                    f"{data['epoch']}, where it was not placed",
+                    "coordinator.xdvt",
+                    ErrorCode.CLUSTER_MERGE_MISMATCH,
+                )
             commits[data["job"]] = data
-    _check_agreements(manifest, placements, epochs)
+        elif entry.event_type is EventType.CLUSTER_NODE_LOST:
+            lost_in.setdefault(data["node"], data["epoch"])
+    recorded_lost = {
+        record["node"]: record["lost_in_epoch"]
+        for record in manifest["nodes"]
+        if record["lost_in_epoch"] is not None
+    }
+    if recorded_lost != lost_in:
+        raise _invalid(
+            "the manifest's lost nodes are not those the coordinator's trace records",
+            "manifest.nodes",
+            ErrorCode.CLUSTER_MERGE_MISMATCH,
+        )
+    committed_in = {commit["epoch"] for commit in commits.values()}
+    _check_agreements(manifest, placements, epochs, lost_in, committed_in)
     done: dict[tuple[str, str], dict[str, Any]] = {}
     names = {index: node for node, index in indexes.items()}
     for index, trace in entries.items():
