@@ -471,7 +471,9 @@ def _check_input(value: Any, action: str, path: Path, where: str) -> dict[str, A
         if "thresholds" in value and not isinstance(value["thresholds"], dict):
             raise _fail(where, "input.thresholds", "must be a map of alert thresholds")
         if not (path.parent / value["base"]).is_file():
-            raise _fail(where, "input.base", f"no file {value['base']!r} beside the case")
+            raise _fail(
+                where, "input.base", f"no file {value['base']!r} relative to the case's folder"
+            )
         mutate = value.get("mutate")
         if mutate is not None:
             if not isinstance(mutate, dict) or mutate.get("kind") not in MUTATIONS:
