@@ -312,6 +312,12 @@ def _feature_case(tmp_path: Path, case_id: str, **expect: Any) -> cts.Case:
     kinds = {"telemetry", "view", "quote", "model", "cluster", "transport", "consensus"}
     kind = next(iter(set(document["expect"]) & kinds))
     document["expect"][kind] = {**document["expect"][kind], **expect}
+    # Files the case names by a path relative to its folder may lie in another folder.
+    home = original.path.parent
+    for section, key in (("input", "base"), ("options", "faults")):
+        named = document.get(section, {}).get(key)
+        if isinstance(named, str):
+            document[section][key] = str((home / named).resolve())
     path = folder / "changed.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return cts.load_case(path, tmp_path)
