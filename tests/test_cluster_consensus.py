@@ -25,10 +25,10 @@ from xdv.cluster._consensus import (
     Message,
     Phase,
     Replica,
-    cluster_id,
     fault_budget,
     leader_of,
     quorum_size,
+    replica_set_id,
     verify_certificate,
     verify_decision,
     verify_decisions,
@@ -221,7 +221,7 @@ def test_an_equivocating_leader_cannot_split_honest_replicas() -> None:
 
 
 def signed(message: Message, node: str, n: int = 4) -> Message:
-    return message.signed_by(sim_keys(n)[node], cluster_id(members(n)))
+    return message.signed_by(sim_keys(n)[node], replica_set_id(members(n)))
 
 
 def replica(node: str, n: int = 4) -> Replica:
@@ -487,7 +487,7 @@ GOLDEN_PROPOSE_SIGNED = (
 
 @pytest.mark.spec("XDV-042-4.1")
 def test_signed_encodings_are_pinned() -> None:
-    cluster = cluster_id(members(4))
+    cluster = replica_set_id(members(4))
     assert cluster.hex() == GOLDEN_CLUSTER
     header = Header.for_value(0, GENESIS, b"placement batch 1")
     assert header.digest.hex() == GOLDEN_BLOCK

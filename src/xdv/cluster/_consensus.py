@@ -66,10 +66,10 @@ __all__ = [
     "Phase",
     "Replica",
     "Signer",
-    "cluster_id",
     "fault_budget",
     "leader_of",
     "quorum_size",
+    "replica_set_id",
     "verify_certificate",
     "verify_decision",
     "verify_decisions",
@@ -224,7 +224,7 @@ def _check_members(members: Mapping[str, HybridPublicKey]) -> dict[str, HybridPu
     return checked
 
 
-def cluster_id(members: Mapping[str, HybridPublicKey]) -> bytes:
+def replica_set_id(members: Mapping[str, HybridPublicKey]) -> bytes:
     """A digest of the replica set (ids and key fingerprints): every vote signs it, so a
     certificate of one replica set is worthless in another."""
     checked = _check_members(members)
@@ -355,7 +355,7 @@ def verify_certificate(
     digests of (key, vote, signature) triples already verified; verified ones are added.
     """
     checked = _check_members(members)
-    _verify_certificate(certificate, checked, cluster_id(checked), cache)
+    _verify_certificate(certificate, checked, replica_set_id(checked), cache)
 
 
 def _verify_certificate(
@@ -476,7 +476,7 @@ def verify_decision(decision: Decision, members: Mapping[str, HybridPublicKey]) 
     CONSENSUS_SIGNATURE_INVALID or CONSENSUS_MEMBERS_INVALID) otherwise.
     """
     checked = _check_members(members)
-    _verify_decision(decision, checked, cluster_id(checked), None)
+    _verify_decision(decision, checked, replica_set_id(checked), None)
 
 
 def _verify_decision(
@@ -520,7 +520,7 @@ def verify_decisions(
     0, 1, 2, ... in order, and each block's parent the digest of the one before (``genesis``
     for slot 0)."""
     checked = _check_members(members)
-    cluster = cluster_id(checked)
+    cluster = replica_set_id(checked)
     parent = genesis
     for index, decision in enumerate(decisions):
         if decision.slot != index or decision.certificate.header.parent != parent:
@@ -828,7 +828,7 @@ class Replica:
         self.n = len(self._order)
         self.f = fault_budget(self.n)
         self.quorum = quorum_size(self.n)
-        self.cluster = cluster_id(self._members)
+        self.cluster = replica_set_id(self._members)
         self.timeout_ticks = timeout_ticks
         self.genesis = genesis
         self.view = 0

@@ -28,8 +28,8 @@ from xdv.cluster._consensus import (
     Message,
     Phase,
     Replica,
-    cluster_id,
     leader_of,
+    replica_set_id,
 )
 from xdv.errors import ErrorCode
 from xdv.security import HybridKeyPair, HybridPublicKey
@@ -184,7 +184,7 @@ def simulate(
         faults.setdefault(node, Behaviour.CRASH)
     keys = sim_keys(n)
     members = {node: keys[node].public for node in ids}
-    cluster = cluster_id(members)
+    cluster = replica_set_id(members)
     replicas = {
         node: (_TwoFaced if faults.get(node) == Behaviour.EQUIVOCATE else Replica)(
             node, members, keys[node], timeout_ticks=timeout_ticks
